@@ -1,0 +1,109 @@
+//! The errno values the socket layer reports, by their Linux names.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// An error number as a program sees it. Serialised by name (`"ECONNRESET"`), as in
+/// the readiness table and every JSON report.
+#[allow(clippy::upper_case_acronyms)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Errno {
+    EAGAIN,
+    EPIPE,
+    ECONNRESET,
+    ECONNREFUSED,
+    ECONNABORTED,
+    ETIMEDOUT,
+    ENOTCONN,
+    EISCONN,
+    EALREADY,
+    EINPROGRESS,
+    EINVAL,
+    EBADF,
+    EADDRINUSE,
+    EADDRNOTAVAIL,
+    EHOSTUNREACH,
+    ENETUNREACH,
+    EOPNOTSUPP,
+    ENOPROTOOPT,
+    EMFILE,
+    ENOBUFS,
+    EINTR,
+}
+
+impl Errno {
+    /// The Linux (x86-64) number, for pcap-adjacent tools and the capture harness.
+    pub fn code(self) -> i32 {
+        use Errno::*;
+        match self {
+            EAGAIN => 11,
+            EPIPE => 32,
+            ECONNRESET => 104,
+            ECONNREFUSED => 111,
+            ECONNABORTED => 103,
+            ETIMEDOUT => 110,
+            ENOTCONN => 107,
+            EISCONN => 106,
+            EALREADY => 114,
+            EINPROGRESS => 115,
+            EINVAL => 22,
+            EBADF => 9,
+            EADDRINUSE => 98,
+            EADDRNOTAVAIL => 99,
+            EHOSTUNREACH => 113,
+            ENETUNREACH => 101,
+            EOPNOTSUPP => 95,
+            ENOPROTOOPT => 92,
+            EMFILE => 24,
+            ENOBUFS => 105,
+            EINTR => 4,
+        }
+    }
+
+    /// The inverse of [`Errno::code`], for reading real-kernel observations.
+    pub fn from_code(code: i32) -> Option<Errno> {
+        ALL.iter().copied().find(|e| e.code() == code)
+    }
+
+    pub fn name(self) -> &'static str {
+        use Errno::*;
+        match self {
+            EAGAIN => "EAGAIN",
+            EPIPE => "EPIPE",
+            ECONNRESET => "ECONNRESET",
+            ECONNREFUSED => "ECONNREFUSED",
+            ECONNABORTED => "ECONNABORTED",
+            ETIMEDOUT => "ETIMEDOUT",
+            ENOTCONN => "ENOTCONN",
+            EISCONN => "EISCONN",
+            EALREADY => "EALREADY",
+            EINPROGRESS => "EINPROGRESS",
+            EINVAL => "EINVAL",
+            EBADF => "EBADF",
+            EADDRINUSE => "EADDRINUSE",
+            EADDRNOTAVAIL => "EADDRNOTAVAIL",
+            EHOSTUNREACH => "EHOSTUNREACH",
+            ENETUNREACH => "ENETUNREACH",
+            EOPNOTSUPP => "EOPNOTSUPP",
+            ENOPROTOOPT => "ENOPROTOOPT",
+            EMFILE => "EMFILE",
+            ENOBUFS => "ENOBUFS",
+            EINTR => "EINTR",
+        }
+    }
+}
+
+const ALL: [Errno; 21] = {
+    use Errno::*;
+    [
+        EAGAIN, EPIPE, ECONNRESET, ECONNREFUSED, ECONNABORTED, ETIMEDOUT, ENOTCONN, EISCONN,
+        EALREADY, EINPROGRESS, EINVAL, EBADF, EADDRINUSE, EADDRNOTAVAIL, EHOSTUNREACH,
+        ENETUNREACH, EOPNOTSUPP, ENOPROTOOPT, EMFILE, ENOBUFS, EINTR,
+    ]
+};
+
+impl fmt::Display for Errno {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}

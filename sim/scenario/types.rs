@@ -1,0 +1,454 @@
+//! The scenario file's types: what a person writes in `models/*.toml`.
+//!
+//! The same types drive the simulator and the real-kernel capture harness, so that one file
+//! describes one experiment for both. The JSON Schema (`tcpsim schema`) is generated from them.
+
+use crate::errno::Errno;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+
+use super::units::{DurSpec, RateSpec};
+
+/// One experiment: hosts joined by links, faults on a schedule, applications and/or a script.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// How long the simulation runs, e.g. `"30s"`.
+    pub duration: DurSpec,
+    /// The default seed (overridden by `--seed`).
+    #[serde(default)]
+    pub seed: u64,
+    #[serde(default, rename = "host")]
+    pub hosts: Vec<HostSpec>,
+    #[serde(default, rename = "link")]
+    pub links: Vec<LinkSpec>,
+    #[serde(default, rename = "fault")]
+    pub faults: Vec<FaultSpec>,
+    #[serde(default, rename = "middlebox")]
+    pub middleboxes: Vec<MiddleboxSpec>,
+    #[serde(default, rename = "app")]
+    pub apps: Vec<AppSpec>,
+    /// Exact syscalls, run in order in simulated time (blocking calls block the script).
+    #[serde(default)]
+    pub script: Vec<Step>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HostSpec {
+    pub name: String,
+    pub addr: Ipv4Addr,
+    /// Kernel profile name (a file in `models/kernels/`); default `linux-6.18`.
+    #[serde(default)]
+    pub kernel: Option<String>,
+    /// Overrides of the profile's fields, by name, e.g. `tcp_keepalive_time_s = 10`.
+    #[serde(default)]
+    pub sysctl: BTreeMap<String, serde_json::Value>,
+}
+
+/// Per-direction link properties; unset fields fall back to the link's own, then to defaults.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LinkDirSpec {
+    /// One-way propagation delay (default 0).
+    pub delay: Option<DurSpec>,
+    /// Serialization rate, e.g. `"100Mbit"` (default: unlimited).
+    pub bandwidth: Option<RateSpec>,
+    /// Queue length in packets before tail drop (default 1000).
+    pub queue: Option<u32>,
+    /// Probability in [0, 1] that a packet is lost.
+    pub loss: Option<f64>,
+    /// Probability in [0, 1] that a packet is duplicated.
+    pub duplicate: Option<f64>,
+    /// Extra delay drawn uniformly from [0, jitter]; packets may overtake each other.
+    pub jitter: Option<DurSpec>,
+}
+
+/// A point-to-point link between two hosts.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LinkSpec {
+    pub name: String,
+    pub a: String,
+    pub b: String,
+    pub delay: Option<DurSpec>,
+    pub bandwidth: Option<RateSpec>,
+    pub queue: Option<u32>,
+    pub loss: Option<f64>,
+    pub duplicate: Option<f64>,
+    pub jitter: Option<DurSpec>,
+    /// Overrides for the direction a → b.
+    pub a_to_b: Option<LinkDirSpec>,
+    /// Overrides for the direction b → a.
+    pub b_to_a: Option<LinkDirSpec>,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultKind {
+    /// Every segment on the link silently dropped, both ways.
+    Partition,
+    /// Ends a partition.
+    Heal,
+    /// The cable pulled: nothing crosses the link.
+    LinkDown,
+    /// The cable replugged.
+    LinkUp,
+    /// The host hibernated: nothing on it runs, it receives nothing.
+    Freeze,
+    /// The host resumes; timers that expired meanwhile fire.
+    Thaw,
+    /// The host stops and loses all socket state.
+    Crash,
+    /// The host comes back with no connections; it answers unknown segments with RST.
+    Reboot,
+    /// Drops segments matching `drop` on `link` in `direction` (a firewall rule).
+    Filter,
+    /// Removes every filter on `link`.
+    Unfilter,
+}
+
+/// Which segments a `filter` fault drops.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FilterMatch {
+    /// SYN without ACK (new connection attempts).
+    Syn,
+    /// Every segment that is not a SYN.
+    NonSyn,
+    All,
+}
+
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    AToB,
+    BToA,
+    #[default]
+    Both,
+}
+
+/// A fault applied at a time (in `[[fault]]`) or at a point of the script (`op = "fault"`).
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FaultSpec {
+    /// When, from the start of the run; absent inside a script.
+    #[serde(default)]
+    pub at: Option<DurSpec>,
+    pub kind: FaultKind,
+    /// The link, for partition/heal/link_down/link_up/filter/unfilter.
+    #[serde(default)]
+    pub link: Option<String>,
+    /// The host, for freeze/thaw/crash/reboot.
+    #[serde(default)]
+    pub host: Option<String>,
+    /// For `filter`: what is dropped.
+    #[serde(default)]
+    pub drop: Option<FilterMatch>,
+    /// For `filter`: which direction of the link.
+    #[serde(default)]
+    pub direction: Direction,
+}
+
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OnExpired {
+    /// Silently drop segments of a forgotten flow (most NATs).
+    #[default]
+    Drop,
+    /// Answer them with RST (some stateful firewalls).
+    Rst,
+}
+
+/// A NAT or stateful firewall on a link that forgets idle flows.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MiddleboxSpec {
+    pub name: String,
+    pub link: String,
+    /// A flow idle this long is forgotten.
+    pub idle_timeout: DurSpec,
+    #[serde(default)]
+    pub on_expired: OnExpired,
+}
+
+/// Long-running applications, for scenarios that are not exact syscall scripts.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum AppSpec {
+    /// listen() on `port`, accept() every connection (unless `accept = false`) and read
+    /// everything, optionally echoing it back.
+    Server {
+        host: String,
+        port: u16,
+        #[serde(default = "default_backlog")]
+        backlog: i32,
+        #[serde(default = "yes")]
+        accept: bool,
+        #[serde(default)]
+        echo: bool,
+        #[serde(default)]
+        sockopts: BTreeMap<SockOpt, OptValue>,
+    },
+    /// `count` connections to `to` (`host:port`), starting at `at`, `interval` apart; each
+    /// sends `bytes` derived bytes, then closes if `close`.
+    Client {
+        host: String,
+        to: String,
+        #[serde(default)]
+        at: Option<DurSpec>,
+        #[serde(default = "one")]
+        count: u32,
+        #[serde(default)]
+        interval: Option<DurSpec>,
+        #[serde(default)]
+        bytes: u64,
+        #[serde(default)]
+        close: bool,
+        #[serde(default)]
+        sockopts: BTreeMap<SockOpt, OptValue>,
+    },
+}
+
+fn default_backlog() -> i32 {
+    128
+}
+fn yes() -> bool {
+    true
+}
+fn one() -> u32 {
+    1
+}
+
+/// Socket options the model implements, by their C names.
+#[allow(non_camel_case_types, clippy::upper_case_acronyms)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize, JsonSchema)]
+pub enum SockOpt {
+    SO_ERROR,
+    SO_KEEPALIVE,
+    SO_LINGER,
+    SO_SNDBUF,
+    SO_RCVBUF,
+    SO_RCVLOWAT,
+    TCP_KEEPIDLE,
+    TCP_KEEPINTVL,
+    TCP_KEEPCNT,
+    TCP_USER_TIMEOUT,
+    TCP_SYNCNT,
+    TCP_NODELAY,
+    TCP_NOTSENT_LOWAT,
+    TCP_RTO_MAX_MS,
+    TCP_INFO,
+}
+
+/// An option's value: an integer, or `[l_onoff, l_linger]` for SO_LINGER.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum OptValue {
+    Int(i64),
+    Pair([i64; 2]),
+}
+
+#[allow(non_camel_case_types, clippy::upper_case_acronyms)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+pub enum MsgFlag {
+    MSG_PEEK,
+    MSG_DONTWAIT,
+    MSG_NOSIGNAL,
+    MSG_WAITALL,
+}
+
+#[allow(non_camel_case_types, clippy::upper_case_acronyms)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+pub enum ShutHow {
+    SHUT_RD,
+    SHUT_WR,
+    SHUT_RDWR,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EpollOp {
+    Add,
+    Mod,
+    Del,
+}
+
+#[allow(non_camel_case_types, clippy::upper_case_acronyms)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+pub enum IoctlReq {
+    /// Bytes readable (`SIOCINQ`).
+    FIONREAD,
+    /// Bytes unacknowledged plus unsent (`write_seq - snd_una`).
+    SIOCOUTQ,
+    /// Bytes not yet sent (`write_seq - snd_nxt`).
+    SIOCOUTQNSD,
+}
+
+/// One step of a script. Sockets are named; each is created on a host by `socket`.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Step {
+    Socket {
+        host: String,
+        sock: String,
+        #[serde(default)]
+        nonblocking: bool,
+    },
+    Bind {
+        sock: String,
+        port: u16,
+    },
+    Listen {
+        sock: String,
+        backlog: i32,
+    },
+    /// `to` is `host:port` (a host name of the scenario, or an address).
+    Connect {
+        sock: String,
+        to: String,
+    },
+    Accept {
+        sock: String,
+        /// Name given to the accepted socket.
+        new: String,
+    },
+    /// Sends `len` derived bytes, or `data` as text.
+    Send {
+        sock: String,
+        #[serde(default)]
+        len: Option<u32>,
+        #[serde(default)]
+        data: Option<String>,
+        #[serde(default)]
+        flags: Vec<MsgFlag>,
+        /// Repeat until the call fails (e.g. EAGAIN when the send buffer is full).
+        #[serde(default)]
+        until_error: bool,
+    },
+    Recv {
+        sock: String,
+        len: u32,
+        #[serde(default)]
+        flags: Vec<MsgFlag>,
+    },
+    Shutdown {
+        sock: String,
+        how: ShutHow,
+    },
+    Close {
+        sock: String,
+    },
+    Setsockopt {
+        sock: String,
+        opt: SockOpt,
+        value: OptValue,
+    },
+    Getsockopt {
+        sock: String,
+        opt: SockOpt,
+    },
+    Ioctl {
+        sock: String,
+        req: IoctlReq,
+    },
+    /// poll() on one socket; `events` by name (`POLLIN`, `POLLOUT`, …).
+    Poll {
+        sock: String,
+        events: Vec<String>,
+        #[serde(default)]
+        timeout: Option<DurSpec>,
+    },
+    EpollCreate {
+        ep: String,
+    },
+    /// `events` by name, with `EPOLLET` / `EPOLLONESHOT` where wanted.
+    EpollCtl {
+        ep: String,
+        sock: String,
+        action: EpollOp,
+        #[serde(default)]
+        events: Vec<String>,
+    },
+    EpollWait {
+        ep: String,
+        #[serde(default)]
+        timeout: Option<DurSpec>,
+        #[serde(default = "one")]
+        max: u32,
+    },
+    /// Let simulated time pass (the recipes' "settle" and "wait").
+    Sleep {
+        dur: DurSpec,
+    },
+    /// Apply a fault now.
+    Fault {
+        kind: FaultKind,
+        #[serde(default)]
+        link: Option<String>,
+        #[serde(default)]
+        host: Option<String>,
+        #[serde(default)]
+        drop: Option<FilterMatch>,
+        #[serde(default)]
+        direction: Direction,
+    },
+}
+
+impl Step {
+    /// The step's `op` name, as in the file.
+    pub fn op(&self) -> &'static str {
+        match self {
+            Step::Socket { .. } => "socket",
+            Step::Bind { .. } => "bind",
+            Step::Listen { .. } => "listen",
+            Step::Connect { .. } => "connect",
+            Step::Accept { .. } => "accept",
+            Step::Send { .. } => "send",
+            Step::Recv { .. } => "recv",
+            Step::Shutdown { .. } => "shutdown",
+            Step::Close { .. } => "close",
+            Step::Setsockopt { .. } => "setsockopt",
+            Step::Getsockopt { .. } => "getsockopt",
+            Step::Ioctl { .. } => "ioctl",
+            Step::Poll { .. } => "poll",
+            Step::EpollCreate { .. } => "epoll_create",
+            Step::EpollCtl { .. } => "epoll_ctl",
+            Step::EpollWait { .. } => "epoll_wait",
+            Step::Sleep { .. } => "sleep",
+            Step::Fault { .. } => "fault",
+        }
+    }
+}
+
+/// What one script step returned: the record both the simulator and the real-kernel harness
+/// write (the observation log), so that the two can be compared step by step.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+pub struct Observation {
+    /// Index of the step in the script.
+    pub step: usize,
+    pub op: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sock: Option<String>,
+    /// Time the call returned, in nanoseconds from the start of the run.
+    pub t_ns: u64,
+    /// The call's return value, where it has one (a count, 0, or -1 with `errno`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ret: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub errno: Option<Errno>,
+    /// poll/epoll: the reported events by name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub events: Option<Vec<String>>,
+    /// getsockopt/ioctl values and other details (e.g. TCP_INFO fields).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<serde_json::Value>,
+    /// Whether SIGPIPE was delivered by this call.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sigpipe: bool,
+}

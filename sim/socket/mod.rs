@@ -1,0 +1,3 @@
+//! The socket API as programs see it: syscalls, poll, epoll and FreeBSD's kqueue.
+
+pub mod view;

@@ -1,0 +1,7 @@
+//! The model of the Linux kernel's TCP, sans I/O: it consumes segments, syscalls and timer
+//! expiries and produces segments, timer requests and state changes. The engine owns time
+//! and the wire.
+
+pub mod profile;
+pub mod segment;
+pub mod state;

@@ -1,0 +1,138 @@
+//! Kernel profiles: every sysctl default and version-dependent behaviour the model uses,
+//! kept as data in `models/kernels/*.toml` and chosen per host.
+//!
+//! Names follow the sysctl they come from (`net.ipv4.tcp_*`, Documentation/networking/ip-sysctl.rst),
+//! with the unit as a suffix where the sysctl has one implicitly.
+
+use serde::{Deserialize, Serialize};
+
+/// Which operating system's socket semantics a host follows.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Os {
+    Linux,
+    Freebsd,
+}
+
+/// One kernel's TCP parameters and behaviour switches.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KernelProfile {
+    /// Profile name, e.g. `linux-6.18`.
+    pub name: String,
+    pub os: Os,
+    /// `uname -r` style version, for reports.
+    pub version: String,
+
+    // --- connection establishment (tcp_timer.c tcp_write_timeout, 6.5+) ---
+    pub tcp_syn_retries: u32,
+    pub tcp_synack_retries: u32,
+    /// 6.5+: the first N SYN RTOs stay linear; 0 models older kernels.
+    pub tcp_syn_linear_timeouts: u32,
+    /// `TCP_TIMEOUT_INIT`: initial RTO (1 s since RFC 6298).
+    pub tcp_timeout_init_ms: u64,
+    /// 6.x: TCP_USER_TIMEOUT also bounds SYN_SENT (5.x applied it only when synchronized).
+    pub user_timeout_bounds_connect: bool,
+
+    // --- retransmission (tcp_timer.c, include/net/tcp.h) ---
+    pub tcp_retries1: u32,
+    pub tcp_retries2: u32,
+    /// 0 means 8 while the RTO is below its maximum (`tcp_orphan_retries()`).
+    pub tcp_orphan_retries: u32,
+    pub tcp_rto_min_us: u64,
+    pub tcp_rto_max_ms: u64,
+    /// `tcp_early_retrans`: 3 enables the tail loss probe (TLP).
+    pub tcp_early_retrans: u32,
+    /// Initial congestion window in segments (`TCP_INIT_CWND`).
+    pub initial_cwnd: u32,
+
+    // --- delayed ACK (include/net/tcp.h) ---
+    pub tcp_delack_min_ms: u64,
+    pub tcp_delack_max_ms: u64,
+
+    // --- keepalive (include/net/tcp.h) ---
+    pub tcp_keepalive_time_s: u64,
+    pub tcp_keepalive_intvl_s: u64,
+    pub tcp_keepalive_probes: u32,
+
+    // --- closing ---
+    pub tcp_fin_timeout_s: u64,
+    /// `TCP_TIMEWAIT_LEN`.
+    pub tcp_timewait_len_s: u64,
+
+    // --- listen backlog (include/net/sock.h, inet_connection_sock.h) ---
+    pub somaxconn: u32,
+    pub tcp_max_syn_backlog: u32,
+    pub tcp_syncookies: u32,
+    pub tcp_abort_on_overflow: bool,
+    /// 6.14+: `inet_csk_reqsk_queue_is_full()` is `qlen > backlog` (before: `>=`).
+    pub reqsk_queue_full_strict: bool,
+
+    // --- buffers (net/ipv4/tcp.c tcp_init_sock, net/core/sock.c) ---
+    pub tcp_rmem: [u32; 3],
+    pub tcp_wmem: [u32; 3],
+    pub rmem_max: u32,
+    pub wmem_max: u32,
+    pub tcp_notsent_lowat: u32,
+    pub tcp_moderate_rcvbuf: bool,
+
+    // --- options ---
+    pub tcp_window_scaling: bool,
+    pub tcp_sack: bool,
+    pub tcp_timestamps: bool,
+    /// MSS advertised on a 1500-byte MTU path (1460), before option space.
+    pub default_mss: u16,
+}
+
+/// Why a kernel profile could not be had.
+#[derive(Debug, thiserror::Error)]
+pub enum ProfileError {
+    #[error("unknown kernel profile `{0}` (built in: {known})", known = BUILTIN.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", "))]
+    Unknown(String),
+    #[error("kernel profile `{name}`: {msg}")]
+    Invalid { name: String, msg: String },
+}
+
+/// The profiles shipped in `models/kernels/`, compiled in so that a clean clone runs anywhere.
+const BUILTIN: &[(&str, &str)] = &[
+    ("linux-6.18", include_str!("../../models/kernels/linux-6.18.toml")),
+    ("linux-6.1", include_str!("../../models/kernels/linux-6.1.toml")),
+];
+
+impl KernelProfile {
+    /// The default profile: the kernel these machines run.
+    pub fn linux_6_18() -> KernelProfile {
+        KernelProfile::builtin("linux-6.18").expect("built-in profile parses (tested)")
+    }
+
+    /// A built-in profile by name.
+    pub fn builtin(name: &str) -> Result<KernelProfile, ProfileError> {
+        let text = BUILTIN
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, t)| *t)
+            .ok_or_else(|| ProfileError::Unknown(name.to_string()))?;
+        toml::from_str(text).map_err(|e| ProfileError::Invalid { name: name.to_string(), msg: e.to_string() })
+    }
+
+    /// Names of the built-in profiles.
+    pub fn builtin_names() -> impl Iterator<Item = &'static str> {
+        BUILTIN.iter().map(|(n, _)| *n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_profiles_parse_and_differ_where_the_kernel_changed() {
+        let new = KernelProfile::linux_6_18();
+        let old = KernelProfile::builtin("linux-6.1").unwrap();
+        assert_eq!(new.tcp_syn_linear_timeouts, 4);
+        assert_eq!(old.tcp_syn_linear_timeouts, 0);
+        assert!(new.reqsk_queue_full_strict && !old.reqsk_queue_full_strict);
+        assert_eq!(new.tcp_keepalive_time_s, 7200);
+        assert!(matches!(KernelProfile::builtin("linux-9.9"), Err(ProfileError::Unknown(_))));
+    }
+}
