@@ -85,3 +85,60 @@ impl fmt::Display for TcpState {
         f.write_str(self.name())
     }
 }
+
+/// Why a connection changed state: the label of an edge of the state graph
+/// ([`super::graph`]). Every transition the model takes names one of these.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cause {
+    /// listen() (inet_csk_listen_start).
+    Listen,
+    /// connect(): a SYN is sent (tcp_v4_connect).
+    Connect,
+    /// A SYN arrived: a listener's child is born in SYN_RECV, or a simultaneous open.
+    RcvSyn,
+    /// A SYN-ACK acceptable to a SYN_SENT socket (tcp_rcv_synsent_state_process).
+    RcvSynAck,
+    /// An ACK that acknowledges our SYN (tcp_rcv_state_process, SYN_RECV).
+    RcvAckOfSyn,
+    /// A FIN in sequence (tcp_fin).
+    RcvFin,
+    /// An ACK that acknowledges our FIN.
+    RcvAckOfFin,
+    /// A FIN that also acknowledges our FIN (FIN_WAIT1 straight to TIME_WAIT).
+    RcvFinAckOfFin,
+    /// close() or shutdown(SHUT_WR) sends our FIN (tcp_close_state).
+    Close,
+    /// An acceptable RST (tcp_reset).
+    RcvRst,
+    /// The retransmission, SYN, keepalive or user timeout gave up (tcp_write_err).
+    Timeout,
+    /// The local side aborted with RST: SO_LINGER {1,0}, close() with unread data, or
+    /// disconnect (tcp_disconnect, tcp_send_active_reset).
+    Abort,
+    /// TIME_WAIT's 2MSL (TCP_TIMEWAIT_LEN) or an orphan's FIN_WAIT2 timeout ran out.
+    TimewaitExpired,
+    /// close() of a listener or of a socket that never connected.
+    CloseUnconnected,
+}
+
+impl Cause {
+    pub fn name(self) -> &'static str {
+        match self {
+            Cause::Listen => "listen",
+            Cause::Connect => "connect",
+            Cause::RcvSyn => "rcv_syn",
+            Cause::RcvSynAck => "rcv_syn_ack",
+            Cause::RcvAckOfSyn => "rcv_ack_of_syn",
+            Cause::RcvFin => "rcv_fin",
+            Cause::RcvAckOfFin => "rcv_ack_of_fin",
+            Cause::RcvFinAckOfFin => "rcv_fin_ack_of_fin",
+            Cause::Close => "close",
+            Cause::RcvRst => "rcv_rst",
+            Cause::Timeout => "timeout",
+            Cause::Abort => "abort",
+            Cause::TimewaitExpired => "timewait_expired",
+            Cause::CloseUnconnected => "close_unconnected",
+        }
+    }
+}
