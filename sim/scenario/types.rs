@@ -36,6 +36,10 @@ pub struct Scenario {
     /// Exact syscalls, run in order in simulated time (blocking calls block the script).
     #[serde(default)]
     pub script: Vec<Step>,
+    /// For readiness recipes (`models/readiness/`): the socket the readiness table observes
+    /// once the script has run (the observation steps are appended by the table builder).
+    #[serde(default)]
+    pub observe: Option<String>,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
