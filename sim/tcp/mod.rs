@@ -5,3 +5,7 @@
 pub mod profile;
 pub mod segment;
 pub mod state;
+pub mod graph;
+pub mod listener;
+pub mod reset;
+pub mod syncookie;

@@ -1,0 +1,158 @@
+//! SYN cookies (net/ipv4/syncookies.c): a listener whose SYN queue is full answers a SYN
+//! without keeping state, encoding what it must remember in its ISS (and, with
+//! timestamps, in the low bits of its TSval), and rebuilds the connection from the
+//! client's ACK.
+//!
+//! The layout is Linux's (`secure_tcp_syn_cookie`): `ISS = H1(tuple) + client_isn +
+//! (count << 24) + ((H2(tuple, count) + mss_index) mod 2^24)`, `count` being minutes, a
+//! cookie valid while `count` has advanced by less than `MAX_SYNCOOKIE_AGE` = 2. Linux's
+//! keyed siphash is replaced by a keyed integer mix: the simulation needs determinism
+//! and the same acceptance rule, not cryptographic strength.
+
+use crate::time::{Dur, SimTime};
+use std::net::SocketAddrV4;
+
+/// syncookies.c `msstab`: the four MSS values a cookie can carry (index in 2 bits).
+pub const MSS_TABLE: [u16; 4] = [536, 1300, 1440, 1460];
+
+const COOKIEBITS: u32 = 24;
+const COOKIEMASK: u32 = (1 << COOKIEBITS) - 1;
+/// syncookies.c `MAX_SYNCOOKIE_AGE`, in `TCP_SYNCOOKIE_PERIOD`s.
+const MAX_SYNCOOKIE_AGE: u32 = 2;
+/// include/net/tcp.h `TCP_SYNCOOKIE_PERIOD` (60 s): the cookie clock's tick.
+pub const SYNCOOKIE_PERIOD: Dur = Dur::from_secs(60);
+/// include/net/tcp.h `TCP_SYNCOOKIE_VALID` (2 min): after the last SYN-queue overflow, ACKs
+/// to a listener are checked as cookies only this long (`tcp_synq_no_recent_overflow`).
+pub const SYNCOOKIE_VALID: Dur = Dur::from_secs(120);
+
+/// syncookies.c `TSBITS`, `TS_OPT_WSCALE_MASK`, `TS_OPT_SACK`: options hidden in TSval.
+const TSBITS: u32 = 6;
+const TS_OPT_WSCALE_MASK: u32 = 0xf;
+const TS_OPT_SACK: u32 = 1 << 4;
+
+/// include/net/tcp.h `tcp_cookie_time`: the cookie clock, in periods.
+fn cookie_time(now: SimTime) -> u32 {
+    (now.as_nanos() / SYNCOOKIE_PERIOD.as_nanos()) as u32
+}
+
+/// A keyed mix of a connection's addresses and `salt` (stands in for Linux's siphash).
+pub(crate) fn mix(secret: u64, remote: SocketAddrV4, local: SocketAddrV4, salt: u32) -> u32 {
+    let tuple = (u64::from(u32::from(*remote.ip())) << 32 | u64::from(u32::from(*local.ip())))
+        ^ (u64::from(remote.port()) << 48 | u64::from(local.port()) << 16 | u64::from(salt));
+    let mut z = secret ^ tuple.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    (z ^ (z >> 31)) as u32
+}
+
+/// Index of the largest table MSS not above the client's (`cookie_v4_init_sequence`).
+fn mss_index(peer_mss: u16) -> u32 {
+    (1..MSS_TABLE.len()).rev().find(|&i| peer_mss >= MSS_TABLE[i]).unwrap_or(0) as u32
+}
+
+/// The cookie ISS for a SYN from `remote` with sequence `client_isn`, and the MSS it
+/// encodes (the one the connection will use toward the client).
+pub fn cookie_isn(
+    secret: u64,
+    local: SocketAddrV4,
+    remote: SocketAddrV4,
+    client_isn: u32,
+    peer_mss: u16,
+    now: SimTime,
+) -> (u32, u16) {
+    let idx = mss_index(peer_mss);
+    let count = cookie_time(now);
+    let isn = mix(secret, remote, local, u32::MAX)
+        .wrapping_add(client_isn)
+        .wrapping_add(count << COOKIEBITS)
+        .wrapping_add(mix(secret, remote, local, count).wrapping_add(idx) & COOKIEMASK);
+    (isn, MSS_TABLE[idx as usize])
+}
+
+/// `__cookie_v4_check`: the MSS encoded in the ACK of a cookie SYN-ACK, or `None` if the
+/// cookie is forged or older than `MAX_SYNCOOKIE_AGE` periods.
+pub fn check_cookie(
+    secret: u64,
+    local: SocketAddrV4,
+    remote: SocketAddrV4,
+    seg_seq: u32,
+    seg_ack: u32,
+    now: SimTime,
+) -> Option<u16> {
+    let client_isn = seg_seq.wrapping_sub(1);
+    let cookie = seg_ack.wrapping_sub(1).wrapping_sub(mix(secret, remote, local, u32::MAX)).wrapping_sub(client_isn);
+    let count = cookie_time(now);
+    let diff = count.wrapping_sub(cookie >> COOKIEBITS) & (u32::MAX >> COOKIEBITS);
+    if diff >= MAX_SYNCOOKIE_AGE {
+        return None;
+    }
+    let idx = cookie.wrapping_sub(mix(secret, remote, local, count.wrapping_sub(diff))) & COOKIEMASK;
+    MSS_TABLE.get(idx as usize).copied()
+}
+
+/// `cookie_init_timestamp`: the SYN-ACK's TSval (before the per-connection offset) with the
+/// client's window scale (15 = none) and SACK permission in its low 6 bits, never above
+/// `ts_now`.
+pub fn cookie_tsval(ts_now: u32, peer_wscale: Option<u8>, sack_ok: bool) -> u32 {
+    let mut options = peer_wscale.map_or(TS_OPT_WSCALE_MASK, u32::from);
+    if sack_ok {
+        options |= TS_OPT_SACK;
+    }
+    let ts = (ts_now >> TSBITS << TSBITS) | options;
+    if ts > ts_now {
+        ts.wrapping_sub(1 << TSBITS)
+    } else {
+        ts
+    }
+}
+
+/// `cookie_timestamp_decode`: the client's window scale and SACK permission from the
+/// TSecr of its ACK (offset already removed).
+pub fn decode_cookie_tsecr(tsecr: u32) -> (Option<u8>, bool) {
+    let wscale = tsecr & TS_OPT_WSCALE_MASK;
+    let wscale = (wscale != TS_OPT_WSCALE_MASK).then_some(wscale as u8);
+    (wscale, tsecr & TS_OPT_SACK != 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addrs() -> (SocketAddrV4, SocketAddrV4) {
+        ("10.0.0.2:80".parse().unwrap(), "10.0.0.1:40000".parse().unwrap())
+    }
+
+    #[test]
+    fn cookie_round_trips_within_two_periods_and_then_expires() {
+        let (l, r) = addrs();
+        let t0 = SimTime(30 * 1_000_000_000);
+        let (isn, mss) = cookie_isn(7, l, r, 1000, 1460, t0);
+        assert_eq!(mss, 1460);
+        let ok = |t: SimTime| check_cookie(7, l, r, 1001, isn.wrapping_add(1), t);
+        assert_eq!(ok(t0), Some(1460));
+        assert_eq!(ok(t0 + Dur::from_secs(89)), Some(1460)); // count advanced by 1
+        assert_eq!(ok(t0 + Dur::from_secs(90)), None); // count advanced by 2
+        // Wrong secret, wrong client ISN, wrong ack: rejected.
+        assert_eq!(check_cookie(8, l, r, 1001, isn.wrapping_add(1), t0), None);
+        assert_eq!(check_cookie(7, l, r, 1002, isn.wrapping_add(1), t0), None);
+        assert_eq!(check_cookie(7, l, r, 1001, isn.wrapping_add(2), t0), None);
+    }
+
+    #[test]
+    fn mss_rounds_down_to_the_table() {
+        let (l, r) = addrs();
+        for (peer, want) in [(1460, 1460), (1459, 1440), (1300, 1300), (1000, 536), (100, 536), (9000, 1460)] {
+            let (isn, mss) = cookie_isn(1, l, r, 5, peer, SimTime::ZERO);
+            assert_eq!(mss, want);
+            assert_eq!(check_cookie(1, l, r, 6, isn.wrapping_add(1), SimTime::ZERO), Some(want));
+        }
+    }
+
+    #[test]
+    fn timestamp_carries_wscale_and_sack() {
+        let ts = cookie_tsval(100_000, Some(7), true);
+        assert!(ts <= 100_000 && 100_000 - ts < 64);
+        assert_eq!(decode_cookie_tsecr(ts), (Some(7), true));
+        assert_eq!(decode_cookie_tsecr(cookie_tsval(100_000, None, false)), (None, false));
+    }
+}
