@@ -209,8 +209,7 @@ impl StateGraph {
             let _ = writeln!(s, "    \"{}\";", st.name());
         }
         for e in self.edges() {
-            let _ =
-                writeln!(s, "    \"{}\" -> \"{}\" [label=\"{}\"];", e.from.name(), e.to.name(), e.cause.name());
+            let _ = writeln!(s, "    \"{}\" -> \"{}\" [label=\"{}\"];", e.from.name(), e.to.name(), e.cause.name());
         }
         s.push_str("}\n");
         s

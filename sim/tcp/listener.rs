@@ -15,10 +15,10 @@
 //! Not modelled: TCP Fast Open, TCP_DEFER_ACCEPT, PAWS on request socks, ECN negotiation,
 //! SO_REUSEPORT migration, `tcp_peer_is_proven` (no peer is proven).
 
+use super::profile::KernelProfile;
 use super::reset::reset_for;
 use super::segment::{seq_gt, seq_lt, Flags, Payload, Segment, TcpOptions};
 use super::syncookie::{self, SYNCOOKIE_VALID};
-use super::profile::KernelProfile;
 use crate::time::{Dur, SimTime};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -477,9 +477,7 @@ impl<C> Listener<C> {
             return ListenerAction::Dropped(DropReason::AcceptQueueFull);
         }
         let max_syn_backlog = self.profile.tcp_max_syn_backlog as usize;
-        if !want_cookie
-            && syncookies == 0
-            && max_syn_backlog.saturating_sub(self.requests.len()) < max_syn_backlog >> 2
+        if !want_cookie && syncookies == 0 && max_syn_backlog.saturating_sub(self.requests.len()) < max_syn_backlog >> 2
         {
             self.counters.listen_drops += 1;
             return ListenerAction::Dropped(DropReason::SynBacklogFull);
