@@ -253,7 +253,7 @@ fn child_params_carry_the_negotiation_and_the_completing_data() {
     assert_eq!(c.timestamps.unwrap().ts_recent, 555, "ts_recent from the completing segment");
     assert_eq!(c.snd_wnd, 502 << 7);
     assert_eq!(c.rcv_wnd, 65160);
-    assert_eq!((c.synack_sent_at, c.synack_retransmits), (SimTime::ZERO, 0));
+    assert_eq!((c.synack_sent_at, c.synack_retransmits), (Some(SimTime::ZERO), 0));
     assert_eq!(c.segment, data, "the data must reach the child");
     assert_eq!(l.syn_queue_len(), 0);
     assert_eq!(l.accept_queue_len(), 1, "counted before the handle is enqueued");
@@ -426,6 +426,7 @@ fn syncookies_when_the_syn_queue_is_full() {
     let data = ack_of(&cookie_sa, 0, 6, 300);
     let ch = expect_child(l.on_segment(secs(2), &data, 0, &mut Vec::new()));
     assert!(ch.cookie);
+    assert_eq!(ch.synack_sent_at, None, "no RTT sample from a cookie");
     assert_eq!((ch.iss, ch.irs), (cookie_sa.seq, client_isn(2)));
     assert_eq!((ch.peer_mss, ch.snd_wscale, ch.sack_ok), (1460, Some(7), true));
     assert_eq!(ch.timestamps.unwrap().ts_recent, 300);

@@ -111,9 +111,10 @@ pub struct ChildParams {
     /// The window we offered (`rsk_rcv_wnd`), and its clamp (`rsk_window_clamp`).
     pub rcv_wnd: u32,
     pub window_clamp: u32,
-    /// When the first SYN-ACK was sent (`snt_synack`; for an RTT sample only if
-    /// `synack_retransmits == 0`, tcp_input.c `tcp_synack_rtt_meas`).
-    pub synack_sent_at: SimTime,
+    /// When the first SYN-ACK was sent (`snt_synack`), `None` for a cookie connection
+    /// (no state was kept). An RTT sample only if also `synack_retransmits == 0`
+    /// (tcp_minisocks.c `tcp_synack_rtt_meas`).
+    pub synack_sent_at: Option<SimTime>,
     /// SYN-ACK retransmissions (`req->num_retrans`).
     pub synack_retransmits: u32,
     /// Completed from a syncookie (no request sock existed).
@@ -183,7 +184,7 @@ struct Request {
     /// The client's ACK arrived while the accept queue was full (`inet_rsk(req)->acked`).
     acked: bool,
     expires: SimTime,
-    synack_sent_at: SimTime,
+    synack_sent_at: Option<SimTime>,
     /// `tcp_rsk(req)->last_oow_ack_time`.
     last_oow_ack: Option<SimTime>,
 }
@@ -450,7 +451,7 @@ impl<C> Listener<C> {
             num_retrans: 0,
             acked: false,
             expires: now,
-            synack_sent_at: now,
+            synack_sent_at: None,
             last_oow_ack: None,
         };
         Some(self.make_child(seg, &req, true))
@@ -527,7 +528,7 @@ impl<C> Listener<C> {
             num_retrans: 0,
             acked: false,
             expires: now + timeout,
-            synack_sent_at: now,
+            synack_sent_at: Some(now),
             last_oow_ack: None,
         };
         out.push(self.synack(now, seg.src, &req, want_cookie));
