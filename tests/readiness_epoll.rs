@@ -35,7 +35,12 @@ impl Watched {
     fn new(view: SockView, events: u32) -> Watched {
         let mut ep = Epoll::new();
         ep.ctl(CtlOp::Add, FD, events, tcp_poll(&view)).unwrap();
-        Watched { view, ep, checker: Checker::new(0xe9011), now: SimTime::ZERO }
+        Watched {
+            view,
+            ep,
+            checker: Checker::new(0xe9011),
+            now: SimTime::ZERO,
+        }
     }
 
     /// The socket changes to `view`, and the stack runs these callbacks.
@@ -56,7 +61,9 @@ impl Watched {
     fn wait(&mut self) -> Option<PollMask> {
         self.now += Dur::from_millis(1);
         let view = self.view.clone();
-        let events = self.checker.epoll_wait(self.now, &mut self.ep, 16, |_| view.clone());
+        let events = self
+            .checker
+            .epoll_wait(self.now, &mut self.ep, 16, |_| view.clone());
         assert!(events.len() <= 1);
         events.first().map(|(fd, m)| {
             assert_eq!(*fd, FD);
@@ -69,7 +76,9 @@ impl Watched {
     }
 
     fn finish(self) {
-        self.checker.finish().expect("every answer satisfies the rules");
+        self.checker
+            .finish()
+            .expect("every answer satisfies the rules");
     }
 }
 
@@ -97,7 +106,11 @@ fn edge_triggered_reports_once_per_wakeup() {
     let mut w = Watched::new(established(), IN.0 | EPOLLET);
     w.becomes(with_data(established(), 100), ARRIVAL);
     assert_eq!(w.wait(), Some(IN));
-    assert_eq!(w.wait(), None, "no new event, no report, although 100 bytes wait");
+    assert_eq!(
+        w.wait(),
+        None,
+        "no new event, no report, although 100 bytes wait"
+    );
     w.becomes(with_data(established(), 200), ARRIVAL);
     assert_eq!(w.wait(), Some(IN));
     assert_eq!(w.wait(), None);
@@ -116,8 +129,15 @@ fn edge_triggered_two_segments_before_one_read() {
     w.becomes(with_data(established(), 2000), ARRIVAL);
     assert_eq!(w.wait(), Some(IN), "one event for two wake-ups");
     w.reads(with_data(established(), 1000)); // read one segment's worth
-    assert_eq!(w.wait(), None, "1000 bytes still readable, and epoll_wait says nothing");
-    assert!(tcp_poll(&w.view).contains(IN), "a level-triggered poll would report them");
+    assert_eq!(
+        w.wait(),
+        None,
+        "1000 bytes still readable, and epoll_wait says nothing"
+    );
+    assert!(
+        tcp_poll(&w.view).contains(IN),
+        "a level-triggered poll would report them"
+    );
     w.becomes(with_data(established(), 1500), ARRIVAL);
     assert_eq!(w.wait(), Some(IN), "a third segment is a new edge");
 
@@ -157,8 +177,16 @@ fn edge_triggered_rst_after_a_drained_read_reports_everything_once() {
     w.reads(established());
     assert_eq!(w.wait(), None);
     w.becomes(torn_down(Some(Errno::ECONNRESET), 0), RST);
-    assert_eq!(w.wait(), Some(IN | OUT | RDHUP | ERR | HUP), "two wake-ups, one event");
-    assert_eq!(w.wait(), None, "edge-triggered: the dead socket is not reported again");
+    assert_eq!(
+        w.wait(),
+        Some(IN | OUT | RDHUP | ERR | HUP),
+        "two wake-ups, one event"
+    );
+    assert_eq!(
+        w.wait(),
+        None,
+        "edge-triggered: the dead socket is not reported again"
+    );
 
     // Level-triggered, the same socket is reported on every wait until it is closed or removed,
     // even after the error has been read (ERR goes, the rest stays).
@@ -187,11 +215,19 @@ fn oneshot_disables_until_mod_and_mod_reports_a_ready_socket_at_once() {
     let mut w = Watched::new(established(), IN.0 | EPOLLONESHOT);
     w.becomes(with_data(established(), 10), ARRIVAL);
     assert_eq!(w.wait(), Some(IN));
-    assert_eq!(w.wait(), None, "disabled, although level-triggered and still readable");
+    assert_eq!(
+        w.wait(),
+        None,
+        "disabled, although level-triggered and still readable"
+    );
     w.becomes(with_data(established(), 20), ARRIVAL);
     assert_eq!(w.wait(), None, "wake-ups are ignored while disabled");
     w.becomes(torn_down(Some(Errno::ECONNRESET), 20), RST);
-    assert_eq!(w.wait(), None, "even ERR and HUP are not reported while disabled");
+    assert_eq!(
+        w.wait(),
+        None,
+        "even ERR and HUP are not reported while disabled"
+    );
     // EPOLL_CTL_MOD re-arms; the socket is ready, so ep_modify queues it with no wake-up.
     w.ctl(CtlOp::Mod, IN.0 | EPOLLONESHOT).unwrap();
     assert_eq!(w.wait(), Some(IN | ERR | HUP));
@@ -206,7 +242,11 @@ fn mod_rearms_edge_triggered_and_reports_a_ready_socket_immediately() {
     assert_eq!(w.wait(), Some(IN));
     assert_eq!(w.wait(), None);
     w.ctl(CtlOp::Mod, (IN | OUT).0 | EPOLLET).unwrap();
-    assert_eq!(w.wait(), Some(IN | OUT), "MOD polls the socket and queues it");
+    assert_eq!(
+        w.wait(),
+        Some(IN | OUT),
+        "MOD polls the socket and queues it"
+    );
     assert_eq!(w.wait(), None);
     w.finish();
 }
@@ -250,9 +290,17 @@ fn a_wakeup_whose_key_misses_the_interest_is_ignored() {
     let full = sndbuf_full();
     let mut w = Watched::new(full.clone(), OUT.0 | EPOLLET);
     assert_eq!(w.wait(), None);
-    let freed = SockView { wmem_queued: 0, notsent: 0, ..established() };
+    let freed = SockView {
+        wmem_queued: 0,
+        notsent: 0,
+        ..established()
+    };
     w.becomes(with_data(freed.clone(), 10), ARRIVAL);
-    assert_eq!(w.wait(), None, "data-ready does not wake an OUT-only watcher");
+    assert_eq!(
+        w.wait(),
+        None,
+        "data-ready does not wake an OUT-only watcher"
+    );
     w.becomes(with_data(freed, 10), &[Wakeup::WriteSpace]);
     assert_eq!(w.wait(), Some(OUT));
     w.finish();
@@ -263,7 +311,8 @@ fn the_ready_list_is_fifo_across_fds() {
     let mut ep = Epoll::new();
     let idle = established();
     for fd in [9, 3, 6] {
-        ep.ctl(CtlOp::Add, fd, IN.0 | EPOLLET, tcp_poll(&idle)).unwrap();
+        ep.ctl(CtlOp::Add, fd, IN.0 | EPOLLET, tcp_poll(&idle))
+            .unwrap();
     }
     // Wake-ups in the order 6, 9, 3: reported in that order, not in fd order.
     for fd in [6, 9, 3] {

@@ -12,7 +12,12 @@ use tcpsim::tcp::state::TcpState;
 use tcpsim::time::SimTime;
 
 fn ev(filter: KFilter, data: i64, flags: u16, fflags: u32) -> Option<KEvent> {
-    Some(KEvent { filter, data, flags, fflags })
+    Some(KEvent {
+        filter,
+        data,
+        flags,
+        fflags,
+    })
 }
 
 struct Kq {
@@ -22,7 +27,10 @@ struct Kq {
 
 impl Kq {
     fn new() -> Kq {
-        Kq { checker: Checker::new(0xb5d), t: 0 }
+        Kq {
+            checker: Checker::new(0xb5d),
+            t: 0,
+        }
     }
     fn get(&mut self, v: &SockView, filter: KFilter, note_lowat: Option<u32>) -> Option<KEvent> {
         self.t += 1;
@@ -50,10 +58,17 @@ fn read_filter_data_is_bytes_available_and_respects_lowat() {
     assert_eq!(kq.read(&established()), None);
     let five = with_data(established(), 5);
     assert_eq!(kq.read(&five), ev(KFilter::Read, 5, 0, 0));
-    let lowat10 = SockView { rcvlowat: 10, ..five.clone() };
+    let lowat10 = SockView {
+        rcvlowat: 10,
+        ..five.clone()
+    };
     assert_eq!(kq.read(&lowat10), None, "SO_RCVLOWAT 10");
     assert_eq!(kq.get(&five, KFilter::Read, Some(6)), None, "NOTE_LOWAT 6");
-    assert_eq!(kq.get(&lowat10, KFilter::Read, Some(5)), ev(KFilter::Read, 5, 0, 0), "NOTE_LOWAT overrides");
+    assert_eq!(
+        kq.get(&lowat10, KFilter::Read, Some(5)),
+        ev(KFilter::Read, 5, 0, 0),
+        "NOTE_LOWAT overrides"
+    );
 }
 
 #[test]
@@ -68,14 +83,28 @@ fn read_filter_sets_eof_on_fin_even_with_data_pending() {
 #[test]
 fn rst_and_timeout_set_eof_on_both_filters_with_the_error() {
     let mut kq = Kq::new();
-    for (err, code) in [(Errno::ECONNRESET, 54), (Errno::ETIMEDOUT, 60), (Errno::ECONNREFUSED, 61)] {
+    for (err, code) in [
+        (Errno::ECONNRESET, 54),
+        (Errno::ETIMEDOUT, 60),
+        (Errno::ECONNREFUSED, 61),
+    ] {
         assert_eq!(freebsd_errno(err), code);
-        let dead = SockView { snd_space: 0, ..torn_down(Some(err), 4) };
+        let dead = SockView {
+            snd_space: 0,
+            ..torn_down(Some(err), 4)
+        };
         assert_eq!(kq.read(&dead), ev(KFilter::Read, 4, EV_EOF, code), "{err}");
-        assert_eq!(kq.write(&dead), ev(KFilter::Write, 0, EV_EOF, code), "{err}");
+        assert_eq!(
+            kq.write(&dead),
+            ev(KFilter::Write, 0, EV_EOF, code),
+            "{err}"
+        );
     }
     // Once the error has been read, EOF remains with fflags 0.
-    assert_eq!(kq.read(&torn_down(None, 0)), ev(KFilter::Read, 0, EV_EOF, 0));
+    assert_eq!(
+        kq.read(&torn_down(None, 0)),
+        ev(KFilter::Read, 0, EV_EOF, 0)
+    );
 }
 
 #[test]
@@ -91,14 +120,27 @@ fn write_filter_is_silent_while_connecting_and_on_listeners() {
 #[test]
 fn write_filter_needs_the_send_lowat_and_fires_with_eof_after_shut_wr() {
     let mut kq = Kq::new();
-    let tight = SockView { snd_space: 2047, ..established() };
+    let tight = SockView {
+        snd_space: 2047,
+        ..established()
+    };
     assert_eq!(kq.write(&tight), None, "below MCLBYTES");
-    assert_eq!(kq.get(&tight, KFilter::Write, Some(1000)), ev(KFilter::Write, 2047, 0, 0));
+    assert_eq!(
+        kq.get(&tight, KFilter::Write, Some(1000)),
+        ev(KFilter::Write, 2047, 0, 0)
+    );
     assert_eq!(kq.write(&sndbuf_full()), None);
-    let shut = SockView { snd_space: 100, ..local_shut_wr() };
+    let shut = SockView {
+        snd_space: 100,
+        ..local_shut_wr()
+    };
     assert_eq!(kq.write(&shut), ev(KFilter::Write, 100, EV_EOF, 0));
     // A small send buffer lowers the default low-water mark to its size.
-    let small = SockView { sndbuf: 1000, snd_space: 1000, ..established() };
+    let small = SockView {
+        sndbuf: 1000,
+        snd_space: 1000,
+        ..established()
+    };
     assert_eq!(FreeBsdSocket::from_view(&small).snd_lowat, 1000);
     assert_eq!(kq.write(&small), ev(KFilter::Write, 1000, 0, 0));
 }
@@ -113,10 +155,19 @@ fn listener_read_filter_reports_the_accept_queue() {
 #[test]
 fn empty_filter_fires_when_everything_is_acknowledged() {
     let mut kq = Kq::new();
-    let pending = SockView { snd_used: 1200, ..established() };
+    let pending = SockView {
+        snd_used: 1200,
+        ..established()
+    };
     assert_eq!(kq.get(&pending, KFilter::Empty, None), None);
-    assert_eq!(kq.get(&established(), KFilter::Empty, None), ev(KFilter::Empty, 0, 0, 0));
-    assert_eq!(kq.get(&listener(0), KFilter::Empty, None), ev(KFilter::Empty, 0, 0, 0));
+    assert_eq!(
+        kq.get(&established(), KFilter::Empty, None),
+        ev(KFilter::Empty, 0, 0, 0)
+    );
+    assert_eq!(
+        kq.get(&listener(0), KFilter::Empty, None),
+        ev(KFilter::Empty, 0, 0, 0)
+    );
 }
 
 #[test]

@@ -15,24 +15,72 @@ use tcpsim::time::SimTime;
 
 /// (condition, socket, Linux LT mask measured on 6.18, FreeBSD poll mask from source).
 fn rows() -> Vec<(&'static str, SockView, Vec<&'static str>, Vec<&'static str>)> {
-    let lowat10 = SockView { rcvlowat: 10, ..with_data(established(), 5) };
+    let lowat10 = SockView {
+        rcvlowat: 10,
+        ..with_data(established(), 5)
+    };
     vec![
-        ("fresh socket (CLOSE)", fresh(), vec!["POLLOUT", "POLLHUP"], vec![]),
+        (
+            "fresh socket (CLOSE)",
+            fresh(),
+            vec!["POLLOUT", "POLLHUP"],
+            vec![],
+        ),
         ("listener, queue empty", listener(0), vec![], vec![]),
-        ("listener, one completed connection", listener(1), vec!["POLLIN"], vec!["POLLIN"]),
-        ("connect in progress", in_state(TcpState::SynSent), vec![], vec![]),
-        ("established, idle", established(), vec!["POLLOUT"], vec!["POLLOUT"]),
-        ("data available", with_data(established(), 1), vec!["POLLIN", "POLLOUT"], vec!["POLLIN", "POLLOUT"]),
-        ("5 bytes below SO_RCVLOWAT 10", lowat10, vec!["POLLOUT"], vec!["POLLOUT"]),
+        (
+            "listener, one completed connection",
+            listener(1),
+            vec!["POLLIN"],
+            vec!["POLLIN"],
+        ),
+        (
+            "connect in progress",
+            in_state(TcpState::SynSent),
+            vec![],
+            vec![],
+        ),
+        (
+            "established, idle",
+            established(),
+            vec!["POLLOUT"],
+            vec!["POLLOUT"],
+        ),
+        (
+            "data available",
+            with_data(established(), 1),
+            vec!["POLLIN", "POLLOUT"],
+            vec!["POLLIN", "POLLOUT"],
+        ),
+        (
+            "5 bytes below SO_RCVLOWAT 10",
+            lowat10,
+            vec!["POLLOUT"],
+            vec!["POLLOUT"],
+        ),
         (
             "peer FIN, data unread",
             peer_fin(1),
             vec!["POLLIN", "POLLOUT", "POLLRDHUP"],
             vec!["POLLIN", "POLLOUT", "POLLRDHUP"],
         ),
-        ("peer FIN, drained", peer_fin(0), vec!["POLLIN", "POLLOUT", "POLLRDHUP"], vec!["POLLIN", "POLLOUT", "POLLRDHUP"]),
-        ("local SHUT_WR (FIN_WAIT2)", local_shut_wr(), vec!["POLLOUT"], vec!["POLLOUT"]),
-        ("local SHUT_RD", local_shut_rd(), vec!["POLLIN", "POLLOUT", "POLLRDHUP"], vec!["POLLIN", "POLLOUT", "POLLRDHUP"]),
+        (
+            "peer FIN, drained",
+            peer_fin(0),
+            vec!["POLLIN", "POLLOUT", "POLLRDHUP"],
+            vec!["POLLIN", "POLLOUT", "POLLRDHUP"],
+        ),
+        (
+            "local SHUT_WR (FIN_WAIT2)",
+            local_shut_wr(),
+            vec!["POLLOUT"],
+            vec!["POLLOUT"],
+        ),
+        (
+            "local SHUT_RD",
+            local_shut_rd(),
+            vec!["POLLIN", "POLLOUT", "POLLRDHUP"],
+            vec!["POLLIN", "POLLOUT", "POLLRDHUP"],
+        ),
         (
             "local SHUT_RDWR",
             local_shut_rdwr(),
@@ -76,7 +124,12 @@ fn rows() -> Vec<(&'static str, SockView, Vec<&'static str>, Vec<&'static str>)>
             vec!["POLLIN", "POLLRDHUP", "POLLHUP"],
         ),
         ("send buffer full", sndbuf_full(), vec![], vec![]),
-        ("send buffer full, data to read", with_data(sndbuf_full(), 3), vec!["POLLIN"], vec!["POLLIN"]),
+        (
+            "send buffer full, data to read",
+            with_data(sndbuf_full(), 3),
+            vec!["POLLIN"],
+            vec!["POLLIN"],
+        ),
     ]
 }
 
@@ -113,11 +166,17 @@ fn freebsd_poll_follows_sopoll_generic() {
 #[test]
 fn err_and_hup_come_without_being_requested() {
     let dead = torn_down(Some(Errno::ECONNRESET), 0);
-    assert_eq!(poll_revents(&dead, PollMask::EMPTY), PollMask::ERR | PollMask::HUP);
+    assert_eq!(
+        poll_revents(&dead, PollMask::EMPTY),
+        PollMask::ERR | PollMask::HUP
+    );
     assert_eq!(poll_revents(&fresh(), PollMask::IN), PollMask::HUP);
     // RDNORM/WRNORM only when asked for.
     assert_eq!(
-        poll_revents(&with_data(established(), 1), PollMask::RDNORM | PollMask::WRNORM),
+        poll_revents(
+            &with_data(established(), 1),
+            PollMask::RDNORM | PollMask::WRNORM
+        ),
         PollMask::RDNORM | PollMask::WRNORM
     );
 }
@@ -131,19 +190,34 @@ fn closed_fd_reports_pollnval_and_the_rules_accept_it() {
     let v = established();
     let wrong = Observed::poll(Os::Linux, &v, TABLE_EVENTS, PollMask::OUT | PollMask::NVAL);
     assert!(!checker.observe(SimTime(1), &wrong));
-    assert_eq!(checker.failures()[0].violation.rule, "pollnval-iff-fd-not-open");
+    assert_eq!(
+        checker.failures()[0].violation.rule,
+        "pollnval-iff-fd-not-open"
+    );
 }
 
 #[test]
 fn rcvlowat_pressure_and_small_window_make_a_short_queue_readable() {
-    let short = SockView { rcvlowat: 10, ..with_data(established(), 5) };
+    let short = SockView {
+        rcvlowat: 10,
+        ..with_data(established(), 5)
+    };
     assert!(!tcp_poll(&short).contains(PollMask::IN));
-    let pressure = SockView { rmem_pressure: true, ..short.clone() };
+    let pressure = SockView {
+        rmem_pressure: true,
+        ..short.clone()
+    };
     assert!(tcp_poll(&pressure).contains(PollMask::IN));
-    let small_window = SockView { rcv_wnd_small: true, ..short.clone() };
+    let small_window = SockView {
+        rcv_wnd_small: true,
+        ..short.clone()
+    };
     assert!(tcp_poll(&small_window).contains(PollMask::IN));
     // Nothing to read: pressure alone does not make it readable.
-    let empty = SockView { rcv_avail: 0, ..pressure };
+    let empty = SockView {
+        rcv_avail: 0,
+        ..pressure
+    };
     assert!(!tcp_poll(&empty).contains(PollMask::IN));
     let mut checker = Checker::new(4);
     for v in [short, small_window, empty] {
@@ -154,9 +228,15 @@ fn rcvlowat_pressure_and_small_window_make_a_short_queue_readable() {
 
 #[test]
 fn urgent_data_gives_pollpri_except_while_connecting() {
-    let urgent = SockView { urg_valid: true, ..with_data(established(), 1) };
+    let urgent = SockView {
+        urg_valid: true,
+        ..with_data(established(), 1)
+    };
     assert!(tcp_poll(&urgent).contains(PollMask::PRI));
-    let connecting = SockView { urg_valid: true, ..in_state(TcpState::SynSent) };
+    let connecting = SockView {
+        urg_valid: true,
+        ..in_state(TcpState::SynSent)
+    };
     assert_eq!(tcp_poll(&connecting), PollMask::EMPTY);
     // SYN_RECV (a simultaneous open; Fast Open is not modelled) reports nothing either.
     assert_eq!(tcp_poll(&in_state(TcpState::SynRecv)), PollMask::EMPTY);

@@ -80,10 +80,11 @@ pub static RULES: &[Rule] = &[
         text: "The mask returned holds only events that were requested, plus POLLERR, POLLHUP and \
                POLLNVAL, which are reported without being asked for (epoll: the registered events \
                plus EPOLLERR and EPOLLHUP).",
-        source: "POSIX poll() (\"POLLERR, POLLHUP, POLLNVAL ... shall be ignored in events\"); \
-                 poll(2) (\"revents ... can include any of those specified in events, or one of \
-                 the values POLLERR, POLLHUP, or POLLNVAL\"); epoll_ctl(2) EPOLLERR/EPOLLHUP \
-                 (\"not necessary to set it in events\")",
+        source: "POSIX poll() (POLLERR, POLLHUP, POLLNVAL: \"it shall be ignored in the events \
+                 member\"); poll(2) (\"The bits returned in revents can include any of those \
+                 specified in events, or one of the values POLLERR, POLLHUP, or POLLNVAL.\"); \
+                 epoll_ctl(2) EPOLLERR, EPOLLHUP (\"it is not necessary to set it in events when \
+                 calling epoll_ctl()\")",
         os: OsScope::Posix {
             departs: &[],
             note: "",
@@ -102,8 +103,8 @@ pub static RULES: &[Rule] = &[
     Rule {
         id: "pollnval-iff-fd-not-open",
         text: "poll() sets POLLNVAL exactly when the fd is not open.",
-        source: "poll(2) (\"POLLNVAL Invalid request: fd not open\"); POSIX poll() (\"The \
-                 specified fd value is invalid\")",
+        source: "poll(2) (POLLNVAL: \"Invalid request: fd not open\"); POSIX poll() (POLLNVAL: \
+                 \"The specified fd value is invalid\")",
         os: OsScope::Posix {
             departs: &[],
             note: "",
@@ -130,8 +131,8 @@ pub static RULES: &[Rule] = &[
         text: "A socket with a pending error (the one SO_ERROR would return: ECONNRESET, \
                ETIMEDOUT, ECONNREFUSED...) reports POLLERR, requested or not.",
         source: "POSIX poll() (POLLERR: \"An error has occurred on the device or stream\"); \
-                 poll(2) POLLERR; socket(7) SO_ERROR (\"Get and clear the pending socket \
-                 error\"); tcp_poll (net/ipv4/tcp.c: \"if (sk->sk_err ...) mask |= EPOLLERR\")",
+                 poll(2) POLLERR (\"Error condition\"); socket(7) SO_ERROR (\"Get and clear the \
+                 pending socket error.\"); tcp_poll (net/ipv4/tcp.c: \"if (sk->sk_err ...) mask |= EPOLLERR\")",
         os: OsScope::Posix {
             departs: &[Os::FreeBsd],
             note: "FreeBSD's sopoll_generic never sets POLLERR on a socket: a pending so_error \
@@ -186,7 +187,7 @@ pub static RULES: &[Rule] = &[
         text: "With at least SO_RCVLOWAT (minimum 1) bytes of in-order data waiting, POLLIN is \
                reported (when requested).",
         source: "POSIX poll() (POLLIN: \"Data other than high-priority data may be read without \
-                 blocking\"); poll(2) (\"POLLIN There is data to read\"); socket(7) SO_RCVLOWAT",
+                 blocking\"); poll(2) (POLLIN: \"There is data to read.\"); socket(7) SO_RCVLOWAT",
         os: OsScope::Posix {
             departs: &[],
             note: "",
@@ -206,9 +207,9 @@ pub static RULES: &[Rule] = &[
         text: "POLLIN on a connected or closed socket means a read will not block: data waits, \
                or end-of-file was reached (FIN, shutdown, torn-down connection), or an error is \
                pending.",
-        source: "POSIX poll() (POLLIN: \"may be read without blocking\"); epoll_ctl(2) EPOLLHUP \
-                 (\"reads return 0 (end of file) only after all outstanding data ... has been \
-                 consumed\")",
+        source: "POSIX poll() (POLLIN: \"may be read without blocking\"); poll(2) POLLHUP and epoll_ctl(2) \
+                 EPOLLHUP (\"Subsequent reads from the channel will return 0 (end of file) only \
+                 after all outstanding data in the channel has been consumed.\")",
         os: OsScope::Posix {
             departs: &[],
             note: "",
@@ -241,9 +242,9 @@ pub static RULES: &[Rule] = &[
         text: "While the receive side is open, POLLIN means at least SO_RCVLOWAT bytes wait — \
                except under receive-memory pressure or with the receive window down to one MSS, \
                when any byte will do.",
-        source: "socket(7) SO_RCVLOWAT (\"select(2), poll(2), and epoll(7) indicate a socket as \
-                 readable only if at least SO_RCVLOWAT bytes are available\"); include/net/tcp.h \
-                 tcp_epollin_ready",
+        source: "socket(7) SO_RCVLOWAT (\"Since Linux 2.6.28, select(2), poll(2), and epoll(7) \
+                 indicate a socket as readable only if at least SO_RCVLOWAT bytes are \
+                 available.\"); include/net/tcp.h tcp_epollin_ready",
         os: OsScope::Linux,
         applies: |o| conn_mask(o).is_some_and(|(v, _, m)| !rcv_shut(v) && m.contains(PollMask::IN)),
         holds: |o| {
@@ -257,8 +258,9 @@ pub static RULES: &[Rule] = &[
         id: "rdhup-on-receive-shutdown",
         text: "POLLRDHUP is reported (when requested) whenever the receive side is shut: the \
                peer's FIN, a local SHUT_RD, or a torn-down connection.",
-        source: "epoll_ctl(2) EPOLLRDHUP (\"Stream socket peer closed connection, or shut down \
-                 writing half of connection\"); poll(2) POLLRDHUP (since Linux 2.6.17); tcp_poll",
+        source: "epoll_ctl(2) EPOLLRDHUP and poll(2) POLLRDHUP, since Linux 2.6.17 (\"Stream \
+                 socket peer closed connection, or shut down writing half of connection.\"); \
+                 tcp_poll (also on a local SHUT_RD, which sets RCV_SHUTDOWN)",
         os: OsScope::Linux,
         applies: |o| {
             conn_mask(o)
@@ -282,8 +284,8 @@ pub static RULES: &[Rule] = &[
         id: "pollpri-iff-urgent",
         text: "On a connected or closed socket, POLLPRI (when requested) is reported exactly when \
                an out-of-band byte waits unread.",
-        source: "poll(2) POLLPRI (\"out-of-band data on a TCP socket (see tcp(7))\"); tcp(7) \
-                 urgent data; tcp_poll (\"if (tp->urg_data & TCP_URG_VALID) mask |= EPOLLPRI\")",
+        source: "poll(2) POLLPRI (\"There is out-of-band data on a TCP socket (see \
+                 tcp(7)).\"); tcp(7) urgent data; tcp_poll (\"if (tp->urg_data & TCP_URG_VALID) mask |= EPOLLPRI\")",
         os: OsScope::Linux,
         applies: |o| {
             conn_mask(o)
@@ -352,7 +354,7 @@ pub static RULES: &[Rule] = &[
         id: "listen-readable-iff-accept-queue",
         text: "A listening socket with no pending error is readable (POLLIN, when requested) \
                exactly when a completed connection waits in its accept queue.",
-        source: "accept(2) (\"a readable event will be delivered when a new connection is \
+        source: "accept(2) (\"A readable event will be delivered when a new connection is \
                  attempted\"); inet_csk_listen_poll (include/net/inet_connection_sock.h); FreeBSD \
                  sopoll_generic",
         os: OsScope::Posix {
@@ -387,7 +389,8 @@ pub static RULES: &[Rule] = &[
                not writable: POLLOUT comes only when the connection is established or has failed.",
         source: "POSIX connect() (\"When the connection has been established asynchronously, \
                  pselect(), select(), and poll() shall indicate that the file descriptor for the \
-                 socket is ready for writing\"); connect(2) EINPROGRESS",
+                 socket is ready for writing\"); connect(2) EINPROGRESS (\"It is possible to \
+                 select(2) or poll(2) for completion by selecting the socket for writing.\")",
         os: OsScope::Posix {
             departs: &[],
             note: "",
@@ -432,7 +435,7 @@ pub static RULES: &[Rule] = &[
                in pollout-needs-send-space) and TCP_NOTSENT_LOWAT met, POLLOUT is reported (when \
                requested).",
         source: "tcp_poll (\"if (__sk_stream_is_writeable(sk, 1)) mask |= EPOLLOUT | \
-                 EPOLLWRNORM\"); poll(2) (\"POLLOUT Writing is now possible\")",
+                 EPOLLWRNORM\"); poll(2) (POLLOUT: \"Writing is now possible\")",
         os: OsScope::Linux,
         applies: |o| {
             conn_mask(o).is_some_and(|(v, req, _)| {
@@ -466,9 +469,9 @@ pub static RULES: &[Rule] = &[
         text: "After the send side is shut (SHUT_WR, close, or a torn-down connection) Linux \
                reports POLLOUT (when requested), although send() then fails with EPIPE: the write \
                does not block.",
-        source: "tcp_poll (\"} else mask |= EPOLLOUT | EPOLLWRNORM;\" for SEND_SHUTDOWN); tcp(7) \
-                 / send(2) EPIPE (\"The local end has been shut down on a connection oriented \
-                 socket\")",
+        source: "tcp_poll (\"} else mask |= EPOLLOUT | EPOLLWRNORM;\" under SEND_SHUTDOWN); \
+                 send(2) EPIPE (\"The local end has been shut down on a connection oriented \
+                 socket.\")",
         os: OsScope::Linux,
         applies: |o| {
             conn_mask(o).is_some_and(|(v, req, _)| {

@@ -24,11 +24,17 @@ pub fn fresh() -> SockView {
 }
 
 pub fn in_state(state: TcpState) -> SockView {
-    SockView { state: Some(state), ..fresh() }
+    SockView {
+        state: Some(state),
+        ..fresh()
+    }
 }
 
 pub fn listener(accept_queue_len: u32) -> SockView {
-    SockView { accept_queue_len, ..in_state(TcpState::Listen) }
+    SockView {
+        accept_queue_len,
+        ..in_state(TcpState::Listen)
+    }
 }
 
 pub fn established() -> SockView {
@@ -42,33 +48,59 @@ pub fn with_data(mut v: SockView, bytes: u32) -> SockView {
 
 /// The peer's FIN taken in sequence (`tcp_fin`): CLOSE_WAIT, RCV_SHUTDOWN, SOCK_DONE.
 pub fn peer_fin(unread: u32) -> SockView {
-    SockView { shutdown: RCV_SHUTDOWN, done: true, rcv_avail: unread, ..in_state(TcpState::CloseWait) }
+    SockView {
+        shutdown: RCV_SHUTDOWN,
+        done: true,
+        rcv_avail: unread,
+        ..in_state(TcpState::CloseWait)
+    }
 }
 
 /// Local SHUT_WR, our FIN acknowledged: FIN_WAIT2.
 pub fn local_shut_wr() -> SockView {
-    SockView { shutdown: SEND_SHUTDOWN, ..in_state(TcpState::FinWait2) }
+    SockView {
+        shutdown: SEND_SHUTDOWN,
+        ..in_state(TcpState::FinWait2)
+    }
 }
 
 /// Local SHUT_RD: no state change.
 pub fn local_shut_rd() -> SockView {
-    SockView { shutdown: RCV_SHUTDOWN, ..established() }
+    SockView {
+        shutdown: RCV_SHUTDOWN,
+        ..established()
+    }
 }
 
 /// Local SHUT_RDWR: FIN_WAIT2 with both bits.
 pub fn local_shut_rdwr() -> SockView {
-    SockView { shutdown: SHUTDOWN_MASK, ..in_state(TcpState::FinWait2) }
+    SockView {
+        shutdown: SHUTDOWN_MASK,
+        ..in_state(TcpState::FinWait2)
+    }
 }
 
 /// A connection torn down by `tcp_done` (RST, timeout, refused; or both FINs with the fd in
 /// CLOSE): CLOSE, SHUTDOWN_MASK, SOCK_DONE, and the error if one is still pending.
 pub fn torn_down(err: Option<Errno>, unread: u32) -> SockView {
-    SockView { shutdown: SHUTDOWN_MASK, done: true, err, rcv_avail: unread, ..fresh() }
+    SockView {
+        shutdown: SHUTDOWN_MASK,
+        done: true,
+        err,
+        rcv_avail: unread,
+        ..fresh()
+    }
 }
 
 /// The send buffer is full: `wmem_queued` at `sndbuf`, no FreeBSD send space.
 pub fn sndbuf_full() -> SockView {
-    SockView { wmem_queued: 16384, notsent: 8000, snd_space: 0, snd_used: 32768, ..established() }
+    SockView {
+        wmem_queued: 16384,
+        notsent: 8000,
+        snd_space: 0,
+        snd_used: 32768,
+        ..established()
+    }
 }
 
 pub fn names(m: PollMask) -> Vec<&'static str> {
