@@ -326,3 +326,57 @@ fn the_ready_list_is_fifo_across_fds() {
     assert_eq!(events, vec![(3, IN)]);
     checker.finish().unwrap();
 }
+
+/// epoll_wait with a 50 ms timeout: an FIN at 20 ms ends an edge-triggered wait then; a wait with
+/// no event returns 0 at exactly 50 ms.
+#[test]
+fn blocking_epoll_wait_in_simulated_time() {
+    use tcpsim::socket::epoll::check_maxevents;
+    use tcpsim::socket::poll::{BlockingWait, Timeout, WaitStep};
+
+    let mut w = Watched::new(established(), (IN | RDHUP).0 | EPOLLET);
+    let t0 = w.now;
+    let max = check_maxevents(8).unwrap();
+    let call = BlockingWait::start(Timeout::from_millis(50), t0);
+    let deadline = t0 + Dur::from_millis(50);
+    let view = w.view.clone();
+    let found = !w
+        .checker
+        .epoll_wait(t0, &mut w.ep, max, |_| view.clone())
+        .is_empty();
+    assert_eq!(
+        call.step(found, t0),
+        WaitStep::Block {
+            until: Some(deadline)
+        }
+    );
+
+    w.view = peer_fin(0);
+    for wake in FIN {
+        w.ep.on_wakeup(FD, wake.key());
+    }
+    assert!(
+        w.ep.has_ready(),
+        "the wake-up reaches the sleeping epoll_wait"
+    );
+    let t = t0 + Dur::from_millis(20);
+    let view = w.view.clone();
+    let events = w.checker.epoll_wait(t, &mut w.ep, max, |_| view.clone());
+    assert_eq!(events, vec![(FD, IN | RDHUP)]);
+    assert_eq!(call.step(true, t), WaitStep::Return);
+
+    // A second call: nothing new (edge-triggered), so it sleeps to its deadline and returns 0.
+    let again = BlockingWait::start(Timeout::from_millis(50), t);
+    assert!(!w.ep.has_ready());
+    assert_eq!(
+        again.step(false, t),
+        WaitStep::Block {
+            until: Some(t + Dur::from_millis(50))
+        }
+    );
+    assert_eq!(
+        again.step(false, t + Dur::from_millis(50)),
+        WaitStep::Return
+    );
+    w.finish();
+}

@@ -241,3 +241,60 @@ fn urgent_data_gives_pollpri_except_while_connecting() {
     // SYN_RECV (a simultaneous open; Fast Open is not modelled) reports nothing either.
     assert_eq!(tcp_poll(&in_state(TcpState::SynRecv)), PollMask::EMPTY);
 }
+
+/// poll(2) with a 100 ms timeout on an idle connection: data arriving at 30 ms ends it then; with
+/// nothing arriving it returns 0 at exactly 100 ms; a write-space wake-up does not wake a caller
+/// waiting only for POLLIN.
+#[test]
+fn blocking_poll_in_simulated_time() {
+    use tcpsim::socket::epoll::Wakeup;
+    use tcpsim::socket::poll::{poll_wakes, BlockingWait, Timeout, WaitStep};
+    use tcpsim::time::Dur;
+
+    let t0 = SimTime(5_000_000_000);
+    let mut checker = Checker::new(9);
+    let call = BlockingWait::start(Timeout::from_millis(100), t0);
+    let deadline = t0 + Dur::from_millis(100);
+    let idle = established();
+    let found = !checker.linux_poll(t0, &idle, PollMask::IN).is_empty();
+    assert_eq!(
+        call.step(found, t0),
+        WaitStep::Block {
+            until: Some(deadline)
+        }
+    );
+
+    // 10 ms: an ACK frees send space; the key misses POLLIN, the caller sleeps on.
+    assert!(!poll_wakes(PollMask::IN, Wakeup::WriteSpace.key()));
+    // 30 ms: a segment arrives; the caller wakes, scans, and returns.
+    let t = t0 + Dur::from_millis(30);
+    assert!(poll_wakes(PollMask::IN, Wakeup::DataReady.key()));
+    let readable = with_data(established(), 10);
+    let revents = checker.linux_poll(t, &readable, PollMask::IN);
+    assert_eq!(revents, PollMask::IN);
+    assert_eq!(call.step(!revents.is_empty(), t), WaitStep::Return);
+
+    // Nothing arrives: the scan at the deadline returns 0.
+    let found = !checker.linux_poll(deadline, &idle, PollMask::IN).is_empty();
+    assert_eq!(call.step(found, deadline), WaitStep::Return);
+    assert_eq!(
+        call.step(found, t0 + Dur::from_millis(99)),
+        WaitStep::Block {
+            until: Some(deadline)
+        }
+    );
+
+    // timeout 0 never blocks; timeout -1 blocks with no deadline.
+    assert_eq!(
+        BlockingWait::start(Timeout::from_millis(0), t0).step(false, t0),
+        WaitStep::Return
+    );
+    assert_eq!(
+        BlockingWait::start(Timeout::from_millis(-1), t0).step(false, t0),
+        WaitStep::Block { until: None }
+    );
+    // A keyless wake-up (state change) and an error report always wake.
+    assert!(poll_wakes(PollMask::IN, Wakeup::StateChange.key()));
+    assert!(poll_wakes(PollMask::IN, Wakeup::ErrorReport.key()));
+    checker.finish().unwrap();
+}

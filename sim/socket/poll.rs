@@ -164,6 +164,53 @@ impl Timeout {
     }
 }
 
+/// A blocking poll(2) or epoll_wait(2) in simulated time (fs/select.c `do_poll`,
+/// fs/eventpoll.c `ep_poll`): the call scans; if the scan found nothing it sleeps until a wake-up
+/// or its deadline, then scans again. A wake-up whose scan finds nothing puts it back to sleep;
+/// at the deadline it returns 0.
+///
+/// The syscall layer drives it: scan at the call (`step(found, now)`), and again after each
+/// wake-up that reaches the call ([`poll_wakes`] for poll, `Epoll::has_ready` for epoll) and at
+/// the deadline it was given.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct BlockingWait {
+    deadline: Option<SimTime>,
+}
+
+/// What a blocking call does after a scan.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum WaitStep {
+    /// Return now: with what the scan found, or 0 at the deadline.
+    Return,
+    /// Sleep until a wake-up, or at most until `until` (`None`: no timeout).
+    Block { until: Option<SimTime> },
+}
+
+impl BlockingWait {
+    /// The call is made at `now` with this timeout.
+    pub fn start(timeout: Timeout, now: SimTime) -> BlockingWait {
+        BlockingWait {
+            deadline: timeout.deadline(now),
+        }
+    }
+
+    /// After a scan at `now` that `found` something (or not).
+    pub fn step(&self, found: bool, now: SimTime) -> WaitStep {
+        match self.deadline {
+            _ if found => WaitStep::Return,
+            Some(deadline) if now >= deadline => WaitStep::Return,
+            until => WaitStep::Block { until },
+        }
+    }
+}
+
+/// fs/select.c `pollwake`: a sleeping poll(2) is woken by a wake-up on one of its fds only if
+/// the key (the callback's events; empty for a keyless wake-up) meets what that entry asked for
+/// plus POLLERR|POLLHUP.
+pub fn poll_wakes(requested: PollMask, key: PollMask) -> bool {
+    key.is_empty() || key.intersects(requested | PollMask::ERR | PollMask::HUP)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
