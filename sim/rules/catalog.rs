@@ -185,7 +185,8 @@ pub static RULES: &[Rule] = &[
     Rule {
         id: "data-ready-pollin",
         text: "With at least SO_RCVLOWAT (minimum 1) bytes of in-order data waiting, POLLIN is \
-               reported (when requested).",
+               reported (when requested). Not asserted while the handshake is under way or an \
+               urgent byte is pending (Linux then needs one byte more than SO_RCVLOWAT).",
         source: "POSIX poll() (POLLIN: \"Data other than high-priority data may be read without \
                  blocking\"); poll(2) (POLLIN: \"There is data to read.\"); socket(7) SO_RCVLOWAT",
         os: OsScope::Posix {
