@@ -29,6 +29,10 @@ pub enum Errno {
     EMFILE,
     ENOBUFS,
     EINTR,
+    /// epoll_ctl(EPOLL_CTL_ADD) of an fd already registered (fs/eventpoll.c).
+    EEXIST,
+    /// epoll_ctl(EPOLL_CTL_MOD/DEL) of an fd not registered (fs/eventpoll.c).
+    ENOENT,
 }
 
 impl Errno {
@@ -57,6 +61,8 @@ impl Errno {
             EMFILE => 24,
             ENOBUFS => 105,
             EINTR => 4,
+            EEXIST => 17,
+            ENOENT => 2,
         }
     }
 
@@ -89,16 +95,18 @@ impl Errno {
             EMFILE => "EMFILE",
             ENOBUFS => "ENOBUFS",
             EINTR => "EINTR",
+            EEXIST => "EEXIST",
+            ENOENT => "ENOENT",
         }
     }
 }
 
-const ALL: [Errno; 21] = {
+const ALL: [Errno; 23] = {
     use Errno::*;
     [
         EAGAIN, EPIPE, ECONNRESET, ECONNREFUSED, ECONNABORTED, ETIMEDOUT, ENOTCONN, EISCONN,
         EALREADY, EINPROGRESS, EINVAL, EBADF, EADDRINUSE, EADDRNOTAVAIL, EHOSTUNREACH,
-        ENETUNREACH, EOPNOTSUPP, ENOPROTOOPT, EMFILE, ENOBUFS, EINTR,
+        ENETUNREACH, EOPNOTSUPP, ENOPROTOOPT, EMFILE, ENOBUFS, EINTR, EEXIST, ENOENT,
     ]
 };
 

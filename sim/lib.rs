@@ -6,10 +6,12 @@
 //! - [`scenario`]: scenario files and their validation;
 //! - [`tcp`]: the sans-I/O model of Linux TCP;
 //! - [`socket`]: syscalls, poll, epoll, kqueue as programs see them;
-//! - [`errno`]: error numbers by name.
+//! - [`errno`]: error numbers by name;
+//! - [`rules`]: the documented readiness rules every poll/epoll/kqueue answer is checked against.
 
 pub mod engine;
 pub mod errno;
+pub mod rules;
 pub mod scenario;
 pub mod socket;
 pub mod tcp;

@@ -1,0 +1,291 @@
+//! Linux's readiness mask for a TCP socket, and what poll(2) hands back to a program.
+//!
+//! [`tcp_poll`] is the implementation: it follows net/ipv4/tcp.c `tcp_poll` statement by
+//! statement (6.x), each step commented with the kernel line it models. The documented rules it
+//! must satisfy live apart, in `crate::rules`; the two are checked against each other.
+//!
+//! Not modelled (the `SockView` does not carry them, and the TCP model does not produce them):
+//! TCP Fast Open (`fastopen_rsk`, `defer_connect`), the BPF psock `sk_is_readable` hook, the
+//! `MSG_ERRQUEUE` error queue, and the urgent byte sitting exactly at `copied_seq` (which adds 1
+//! to the SO_RCVLOWAT target).
+
+use crate::socket::view::{PollMask, SockView, RCV_SHUTDOWN, SEND_SHUTDOWN, SHUTDOWN_MASK};
+use crate::tcp::state::TcpState;
+use crate::time::{Dur, SimTime};
+
+/// The readiness mask Linux computes for a TCP socket: net/ipv4/tcp.c `tcp_poll`.
+///
+/// This is the full mask, before poll(2) or epoll filter it by the caller's interest.
+pub fn tcp_poll(v: &SockView) -> PollMask {
+    // `state = inet_sk_state_load(sk);` A socket always has a state; a fresh one is CLOSE.
+    let state = v.state.unwrap_or(TcpState::Close);
+    // `if (state == TCP_LISTEN) return inet_csk_listen_poll(sk);`
+    if state == TcpState::Listen {
+        return inet_csk_listen_poll(v);
+    }
+    let mut mask = PollMask::EMPTY;
+    // `if (sk->sk_shutdown == SHUTDOWN_MASK || state == TCP_CLOSE) mask |= EPOLLHUP;`
+    // (HUP only when both directions are shut: the "EPOLLHUP is certainly not done right" comment.)
+    if v.shutdown == SHUTDOWN_MASK || state == TcpState::Close {
+        mask |= PollMask::HUP;
+    }
+    // `if (sk->sk_shutdown & RCV_SHUTDOWN) mask |= EPOLLIN | EPOLLRDNORM | EPOLLRDHUP;`
+    if v.shutdown & RCV_SHUTDOWN != 0 {
+        mask |= PollMask::IN | PollMask::RDNORM | PollMask::RDHUP;
+    }
+    // `if (state != TCP_SYN_SENT && (state != TCP_SYN_RECV || rcu_access_pointer(tp->fastopen_rsk)))`
+    // Fast Open is not modelled, so a SYN_RECV socket (simultaneous open) takes the else branch.
+    if state != TcpState::SynSent && state != TcpState::SynRecv {
+        // `int target = sock_rcvlowat(sk, 0, INT_MAX);`
+        let target = sock_rcvlowat(v);
+        // `if (tcp_stream_is_readable(sk, target)) mask |= EPOLLIN | EPOLLRDNORM;`
+        if tcp_epollin_ready(v, target) {
+            mask |= PollMask::IN | PollMask::RDNORM;
+        }
+        // `if (!(shutdown & SEND_SHUTDOWN)) { if (__sk_stream_is_writeable(sk, 1)) ... }`
+        if v.shutdown & SEND_SHUTDOWN == 0 {
+            // The kernel sets SOCK_NOSPACE when this fails and tests again after a barrier, to
+            // close a race with a concurrent ACK; a simulation has no such race, so one test.
+            if sk_stream_is_writeable(v) {
+                mask |= PollMask::OUT | PollMask::WRNORM;
+            }
+        } else {
+            // `else mask |= EPOLLOUT | EPOLLWRNORM;` — "a write would not block": it fails at
+            // once with EPIPE.
+            mask |= PollMask::OUT | PollMask::WRNORM;
+        }
+        // `if (tp->urg_data & TCP_URG_VALID) mask |= EPOLLPRI;`
+        if v.urg_valid {
+            mask |= PollMask::PRI;
+        }
+    }
+    // `else if (state == TCP_SYN_SENT && inet_test_bit(DEFER_CONNECT, sk))` — Fast Open
+    // client only; not modelled, so a connect in progress reports nothing.
+
+    // `smp_rmb(); if (READ_ONCE(sk->sk_err) || !skb_queue_empty_lockless(&sk->sk_error_queue))`
+    // `    mask |= EPOLLERR;`
+    if v.err.is_some() {
+        mask |= PollMask::ERR;
+    }
+    mask
+}
+
+/// include/net/inet_connection_sock.h `inet_csk_listen_poll`: a listener is readable when its
+/// accept queue (`rskq_accept_head`) is non-empty, and reports nothing else.
+pub fn inet_csk_listen_poll(v: &SockView) -> PollMask {
+    if v.accept_queue_len > 0 {
+        PollMask::IN | PollMask::RDNORM
+    } else {
+        PollMask::EMPTY
+    }
+}
+
+/// include/net/sock.h `sock_rcvlowat(sk, 0, INT_MAX)`: `min(sk_rcvlowat, INT_MAX) ?: 1`.
+pub fn sock_rcvlowat(v: &SockView) -> u32 {
+    v.rcvlowat.clamp(1, i32::MAX as u32)
+}
+
+/// include/net/tcp.h `tcp_epollin_ready`: in-order bytes wait and either there are at least
+/// `target` of them, receive memory is under pressure (`tcp_rmem_pressure`), or the receive
+/// window has shrunk to at most one `rcv_mss` (so waiting for more would deadlock).
+pub fn tcp_epollin_ready(v: &SockView, target: u32) -> bool {
+    // `if (avail <= 0) return false;`
+    if v.rcv_avail == 0 {
+        return false;
+    }
+    // `return (avail >= target) || tcp_rmem_pressure(sk) ||
+    //        (tcp_receive_window(tp) <= inet_csk(sk)->icsk_ack.rcv_mss);`
+    v.rcv_avail >= target || v.rmem_pressure || v.rcv_wnd_small
+}
+
+/// include/net/sock.h `__sk_stream_is_writeable(sk, wake = 1)` as tcp_poll calls it.
+pub fn sk_stream_is_writeable(v: &SockView) -> bool {
+    // `sk_stream_wspace(sk) >= sk_stream_min_wspace(sk)`: `sndbuf - wmem_queued >=
+    // wmem_queued >> 1` in signed int arithmetic (the space may be negative).
+    let wspace = i64::from(v.sndbuf) - i64::from(v.wmem_queued);
+    let min_wspace = i64::from(v.wmem_queued >> 1);
+    wspace >= min_wspace && sk_stream_memory_free(v)
+}
+
+/// include/net/sock.h `__sk_stream_memory_free(sk, wake = 1)`.
+fn sk_stream_memory_free(v: &SockView) -> bool {
+    // `if (READ_ONCE(sk->sk_wmem_queued) >= READ_ONCE(sk->sk_sndbuf)) return false;`
+    if v.wmem_queued >= v.sndbuf {
+        return false;
+    }
+    // tcp.c `tcp_stream_memory_free`: `(notsent_bytes << wake) < tcp_notsent_lowat(tp)`,
+    // a u32 shift that drops the top bit exactly as C does.
+    (v.notsent << 1) < v.notsent_lowat
+}
+
+/// What poll(2) stores in `revents` for an open socket: fs/select.c `do_pollfd` filters the
+/// mask by `events | EPOLLERR | EPOLLHUP` (POLLERR and POLLHUP need not be requested).
+pub fn poll_revents(v: &SockView, requested: PollMask) -> PollMask {
+    tcp_poll(v) & (requested | PollMask::ERR | PollMask::HUP)
+}
+
+/// `revents` for an entry whose fd is not open: fs/select.c `do_pollfd` sets `EPOLLNVAL`
+/// (whatever was requested).
+pub const POLL_REVENTS_CLOSED_FD: PollMask = PollMask::NVAL;
+
+/// `revents` for an entry with a negative fd: ignored, `revents` 0 (poll(2)).
+pub const POLL_REVENTS_NEGATIVE_FD: PollMask = PollMask::EMPTY;
+
+/// How long a poll(2)/epoll_wait(2) may block, from its `timeout` argument in milliseconds.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Timeout {
+    /// `timeout == 0`: report at once, never block.
+    Immediate,
+    /// `timeout > 0`: block at most this long.
+    After(Dur),
+    /// `timeout < 0`: block until an event (poll(2): "a negative value ... infinite timeout").
+    Infinite,
+}
+
+impl Timeout {
+    /// The `int timeout` argument of poll(2) and epoll_wait(2), in milliseconds.
+    pub fn from_millis(ms: i32) -> Timeout {
+        match ms {
+            0 => Timeout::Immediate,
+            ms if ms < 0 => Timeout::Infinite,
+            ms => Timeout::After(Dur::from_millis(ms as u64)),
+        }
+    }
+
+    /// The simulated time at which a call made at `now` gives up and returns 0, or `None` if it
+    /// waits for ever. The simulation fires exactly on time; a real kernel rounds the deadline up
+    /// to its timer slack.
+    pub fn deadline(self, now: SimTime) -> Option<SimTime> {
+        match self {
+            Timeout::Immediate => Some(now),
+            Timeout::After(d) => Some(now + d),
+            Timeout::Infinite => None,
+        }
+    }
+}
+
+/// A blocking poll(2) or epoll_wait(2) in simulated time (fs/select.c `do_poll`,
+/// fs/eventpoll.c `ep_poll`): the call scans; if the scan found nothing it sleeps until a wake-up
+/// or its deadline, then scans again. A wake-up whose scan finds nothing puts it back to sleep;
+/// at the deadline it returns 0.
+///
+/// The syscall layer drives it: scan at the call (`step(found, now)`), and again after each
+/// wake-up that reaches the call ([`poll_wakes`] for poll, `Epoll::has_ready` for epoll) and at
+/// the deadline it was given.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct BlockingWait {
+    deadline: Option<SimTime>,
+}
+
+/// What a blocking call does after a scan.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum WaitStep {
+    /// Return now: with what the scan found, or 0 at the deadline.
+    Return,
+    /// Sleep until a wake-up, or at most until `until` (`None`: no timeout).
+    Block { until: Option<SimTime> },
+}
+
+impl BlockingWait {
+    /// The call is made at `now` with this timeout.
+    pub fn start(timeout: Timeout, now: SimTime) -> BlockingWait {
+        BlockingWait {
+            deadline: timeout.deadline(now),
+        }
+    }
+
+    /// After a scan at `now` that `found` something (or not).
+    pub fn step(&self, found: bool, now: SimTime) -> WaitStep {
+        match self.deadline {
+            _ if found => WaitStep::Return,
+            Some(deadline) if now >= deadline => WaitStep::Return,
+            until => WaitStep::Block { until },
+        }
+    }
+}
+
+/// fs/select.c `pollwake`: a sleeping poll(2) is woken by a wake-up on one of its fds only if
+/// the key (the callback's events; empty for a keyless wake-up) meets what that entry asked for
+/// plus POLLERR|POLLHUP.
+pub fn poll_wakes(requested: PollMask, key: PollMask) -> bool {
+    key.is_empty() || key.intersects(requested | PollMask::ERR | PollMask::HUP)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::errno::Errno;
+
+    fn established() -> SockView {
+        SockView {
+            state: Some(TcpState::Established),
+            rcvlowat: 1,
+            sndbuf: 16384,
+            notsent_lowat: u32::MAX,
+            ..SockView::default()
+        }
+    }
+
+    #[test]
+    fn writeable_threshold_is_the_kernels_integer_test() {
+        let mut v = established();
+        v.sndbuf = 3000;
+        v.wmem_queued = 2000; // 1000 >= 1000
+        assert!(sk_stream_is_writeable(&v));
+        v.wmem_queued = 2001; // 999 >= 1000 fails
+        assert!(!sk_stream_is_writeable(&v));
+        v.sndbuf = 4;
+        v.wmem_queued = 3; // 1 >= 1, 3 < 4: writeable although 3 > 2/3 * 4
+        assert!(sk_stream_is_writeable(&v));
+        v.wmem_queued = 4; // not below sndbuf
+        assert!(!sk_stream_is_writeable(&v));
+    }
+
+    #[test]
+    fn notsent_lowat_gates_writability() {
+        let mut v = established();
+        v.notsent_lowat = 100;
+        v.notsent = 49; // 98 < 100
+        assert!(sk_stream_is_writeable(&v));
+        v.notsent = 50; // 100 < 100 fails
+        assert!(!sk_stream_is_writeable(&v));
+    }
+
+    #[test]
+    fn poll_reports_err_and_hup_unrequested_but_filters_the_rest() {
+        let mut v = established();
+        v.state = Some(TcpState::Close);
+        v.shutdown = SHUTDOWN_MASK;
+        v.done = true;
+        v.err = Some(Errno::ECONNRESET);
+        assert_eq!(
+            tcp_poll(&v),
+            PollMask::IN
+                | PollMask::RDNORM
+                | PollMask::RDHUP
+                | PollMask::OUT
+                | PollMask::WRNORM
+                | PollMask::ERR
+                | PollMask::HUP
+        );
+        assert_eq!(
+            poll_revents(&v, PollMask::EMPTY),
+            PollMask::ERR | PollMask::HUP
+        );
+        assert_eq!(
+            poll_revents(&v, PollMask::IN),
+            PollMask::IN | PollMask::ERR | PollMask::HUP
+        );
+    }
+
+    #[test]
+    fn timeouts_follow_the_sign_of_the_argument() {
+        let now = SimTime(5);
+        assert_eq!(Timeout::from_millis(0).deadline(now), Some(now));
+        assert_eq!(Timeout::from_millis(-1).deadline(now), None);
+        assert_eq!(
+            Timeout::from_millis(7).deadline(now),
+            Some(SimTime(5 + 7_000_000))
+        );
+    }
+}
