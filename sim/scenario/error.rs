@@ -56,17 +56,33 @@ impl fmt::Display for FieldPath {
     }
 }
 
+/// Which part of a `key = value` pair an error points at.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Part {
+    /// The key itself is wrong (an unknown field or sysctl).
+    Key,
+    /// The value is wrong.
+    Value,
+}
+
 /// A semantic error found by [`crate::scenario::validate`]: a field and what is wrong with it.
 /// [`crate::scenario::load`] turns it into a [`ScenarioError`] by finding the field in the text.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Invalid {
     pub path: FieldPath,
+    pub part: Part,
     pub message: String,
 }
 
 impl Invalid {
+    /// The value at `path` is wrong.
     pub fn new(path: FieldPath, message: impl Into<String>) -> Invalid {
-        Invalid { path, message: message.into() }
+        Invalid { path, part: Part::Value, message: message.into() }
+    }
+
+    /// The key at `path` is wrong (reported at the key, not its value).
+    pub fn key(path: FieldPath, message: impl Into<String>) -> Invalid {
+        Invalid { path, part: Part::Key, message: message.into() }
     }
 }
 
@@ -108,7 +124,13 @@ impl ScenarioError {
         field: Option<String>,
         message: impl Into<String>,
     ) -> ScenarioError {
-        ScenarioError { kind, file: file.to_string(), pos, field, message: message.into() }
+        ScenarioError {
+            kind,
+            file: file.to_string(),
+            pos,
+            field: field.map(|f| one_line(&f)),
+            message: one_line(&message.into()),
+        }
     }
 
     pub fn kind(&self) -> ErrorKind {
@@ -133,6 +155,19 @@ impl ScenarioError {
     pub fn message(&self) -> &str {
         &self.message
     }
+}
+
+/// Escapes control characters (a value quoted in a message may hold a newline) so that an
+/// error is always one line, as tools that parse `FILE:LINE:COL:` expect.
+fn one_line(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c.is_control() {
+            true => out.extend(c.escape_default()),
+            false => out.push(c),
+        }
+    }
+    out
 }
 
 impl fmt::Display for ScenarioError {
@@ -160,5 +195,7 @@ mod tests {
         assert_eq!(e.to_string(), "m.toml:12:9: link[0].a_to_b.loss: bad");
         let e = ScenarioError::new(ErrorKind::Io, "m.toml", None, None, "cannot read: gone");
         assert_eq!(e.to_string(), "m.toml: cannot read: gone");
+        let e = ScenarioError::new(ErrorKind::Type, "m.toml", Some((1, 1)), Some("a\nb".into()), "`x\ny`");
+        assert_eq!(e.to_string(), "m.toml:1:1: a\\nb: `x\\ny`");
     }
 }

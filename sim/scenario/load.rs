@@ -18,7 +18,7 @@ use serde::Deserialize;
 use toml::de::{DeArray, DeTable, DeValue, Deserializer};
 use toml::Spanned;
 
-use super::error::{ErrorKind, FieldPath, Invalid, ScenarioError, Seg};
+use super::error::{ErrorKind, FieldPath, Invalid, Part, ScenarioError, Seg};
 use super::types::Scenario;
 use super::validate::validate;
 
@@ -60,35 +60,45 @@ impl<'i> Doc<'i> {
 
     /// A semantic error: its field found in the text.
     fn invalid(&self, inv: &Invalid) -> ScenarioError {
-        self.error(ErrorKind::Invalid, self.span_of(&inv.path), &inv.path, &inv.message)
+        self.error(ErrorKind::Invalid, self.span_of(&inv.path, inv.part), &inv.path, &inv.message)
     }
 
     /// A deserialization error: the field found from the error's span, narrowed where serde lost it.
     fn type_error(&self, e: &toml::de::Error) -> ScenarioError {
+        let message = e.message();
         let span = e.span().unwrap_or(0..0);
         let located = self.path_at(&span);
-        let path = match missing_field(e.message()) {
-            Some(name) => located.key(name),
-            None => self.refine(located.clone(), e.message()),
-        };
-        let span = if path == located { span } else { self.span_of(&path) };
-        self.error(ErrorKind::Type, span, &path, &reword(e.message()))
+        let mut path = self.refine(located.clone(), message);
+        if let Some(name) = missing_field(message) {
+            path = path.key(name);
+        }
+        let part = part_of(message, &path);
+        let span = if path == located { span } else { self.span_of(&path, part) };
+        self.error(ErrorKind::Type, span, &path, &reword(message))
     }
 
-    /// The position of the value at `path`, or of the nearest enclosing value that exists (a
-    /// missing field is reported at its table).
-    fn span_of(&self, path: &FieldPath) -> Range<usize> {
+    /// The position of the key or value at `path`, or of the nearest enclosing value that
+    /// exists (a missing field is reported at its table). Every located error goes through here.
+    fn span_of(&self, path: &FieldPath, part: Part) -> Range<usize> {
         let mut span = self.root.span();
         let mut node: Option<&DeValue<'i>> = None;
         let mut table = Some(self.root.get_ref());
         for seg in &path.0 {
-            let child = match (seg, table, node) {
-                (Seg::Key(k), Some(t), _) => t.get(k.as_str()),
-                (Seg::Index(i), _, Some(DeValue::Array(a))) => a.get(*i),
-                _ => None,
+            let (key_span, child) = match (seg, table, node) {
+                (Seg::Key(k), Some(t), _) => match t.get_key_value(k.as_str()) {
+                    Some((key, value)) => (Some(key.span()), value),
+                    None => break,
+                },
+                (Seg::Index(i), _, Some(DeValue::Array(a))) => match a.get(*i) {
+                    Some(value) => (None, value),
+                    None => break,
+                },
+                _ => break,
             };
-            let Some(child) = child else { break };
-            span = child.span();
+            span = match (part, key_span) {
+                (Part::Key, Some(k)) => k,
+                _ => child.span(),
+            };
             node = Some(child.get_ref());
             table = child.get_ref().as_table();
         }
@@ -111,20 +121,30 @@ impl<'i> Doc<'i> {
         best.map(|(_, p)| p).unwrap_or_default()
     }
 
-    /// Narrows `path` (a table or array that serde reported as a whole) to the child that alone
-    /// reproduces `message`, descending while that child is itself a table or array.
+    /// Narrows `path`, which serde reported as a whole, to the part of it that reproduces
+    /// `message` on its own, descending while that part is a table or an array.
+    ///
+    /// Errors inside an internally tagged enum carry the span of the enclosing *array* (which
+    /// starts at its first element), so an array element is first widened to its array and the
+    /// element found again. A child is the culprit when keeping only it reproduces the error
+    /// and keeping none of the children does not (else the node itself is wrong, e.g. a table
+    /// where a string belongs). A missing field is a property of its table, so the search
+    /// stops at tables for those and the caller appends the field.
     fn refine(&self, mut path: FieldPath, message: &str) -> FieldPath {
+        if matches!(path.0.last(), Some(Seg::Index(_))) {
+            path.0.pop();
+        }
+        let keys_too = missing_field(message).is_none();
         while let Some(node) = self.value_at(&path) {
             let children: Vec<Seg> = match node {
-                DeValue::Table(t) => t.iter().map(|(k, _)| Seg::Key(k.get_ref().to_string())).collect(),
+                DeValue::Table(t) if keys_too => t.iter().map(|(k, _)| Seg::Key(k.get_ref().to_string())).collect(),
                 DeValue::Array(a) => (0..a.len()).map(Seg::Index).collect(),
                 _ => break,
             };
-            let found = children.into_iter().find(|seg| {
-                let mut candidate = path.clone();
-                candidate.0.push(seg.clone());
-                self.probe(&candidate).as_deref() == Some(message)
-            });
+            if self.probe(&path, None).as_deref() == Some(message) {
+                break;
+            }
+            let found = children.into_iter().find(|seg| self.probe(&path, Some(seg)).as_deref() == Some(message));
             match found {
                 Some(seg) => path.0.push(seg),
                 None => break,
@@ -148,15 +168,16 @@ impl<'i> Doc<'i> {
         Some(node)
     }
 
-    /// The error (if any) of a minimal scenario holding only what lies along `path` (plus the
-    /// variant tags on the way and a valid `name` and `duration`).
-    fn probe(&self, path: &FieldPath) -> Option<String> {
-        let mut root = match prune(&DeValue::Table(self.root.get_ref().clone()), &path.0) {
-            DeValue::Table(t) => t,
-            _ => return None,
-        };
+    /// The error (if any) of a minimal scenario holding only what lies along `path`, and of the
+    /// node there only `child` (or no child at all), plus the variant tags on the way and a
+    /// valid `name` and `duration`.
+    fn probe(&self, path: &FieldPath, child: Option<&Seg>) -> Option<String> {
+        let mut along = path.0.clone();
+        along.extend(child.cloned());
+        let leaf = if child.is_some() { Leaf::Whole } else { Leaf::Emptied };
+        let mut root = prune_table(self.root.get_ref(), &along, leaf);
         for (key, value) in [("name", "probe"), ("duration", "1s")] {
-            if path.0.first() != Some(&Seg::Key(key.to_string())) {
+            if along.first() != Some(&Seg::Key(key.to_string())) {
                 root.insert(Spanned::new(0..0, key.into()), Spanned::new(0..0, DeValue::String(value.into())));
             }
         }
@@ -164,29 +185,44 @@ impl<'i> Doc<'i> {
     }
 }
 
+/// What [`prune`] keeps at the end of its path.
+#[derive(Copy, Clone)]
+enum Leaf {
+    Whole,
+    /// Only the tag keys of a table; nothing of an array.
+    Emptied,
+}
+
 /// `value` keeping only what lies along `rest`, and the tag keys of the tables on the way.
-fn prune<'i>(value: &DeValue<'i>, rest: &[Seg]) -> DeValue<'i> {
-    match (rest.first(), value) {
-        (Some(Seg::Key(k)), DeValue::Table(t)) => {
-            let mut out = DeTable::new();
-            for (key, v) in t.iter() {
-                if key.get_ref() == k {
-                    out.insert(key.clone(), Spanned::new(v.span(), prune(v.get_ref(), &rest[1..])));
-                } else if TAG_KEYS.contains(&key.get_ref().as_ref()) {
-                    out.insert(key.clone(), v.clone());
-                }
-            }
-            DeValue::Table(out)
+fn prune<'i>(value: &DeValue<'i>, rest: &[Seg], leaf: Leaf) -> DeValue<'i> {
+    match (rest.first(), value, leaf) {
+        (_, DeValue::Table(t), _) if !rest.is_empty() || matches!(leaf, Leaf::Emptied) => {
+            DeValue::Table(prune_table(t, rest, leaf))
         }
-        (Some(Seg::Index(i)), DeValue::Array(a)) => {
+        (Some(Seg::Index(i)), DeValue::Array(a), _) => {
             let mut out = DeArray::new();
             if let Some(v) = a.get(*i) {
-                out.push(Spanned::new(v.span(), prune(v.get_ref(), &rest[1..])));
+                out.push(Spanned::new(v.span(), prune(v.get_ref(), &rest[1..], leaf)));
             }
             DeValue::Array(out)
         }
+        (None, DeValue::Array(_), Leaf::Emptied) => DeValue::Array(DeArray::new()),
         _ => value.clone(),
     }
+}
+
+/// A table keeping its tag keys and, if `rest` starts with one of its keys, that key pruned.
+fn prune_table<'i>(t: &DeTable<'i>, rest: &[Seg], leaf: Leaf) -> DeTable<'i> {
+    let mut out = DeTable::new();
+    for (key, v) in t.iter().filter(|(k, _)| TAG_KEYS.contains(&k.get_ref().as_ref())) {
+        out.insert(key.clone(), v.clone());
+    }
+    if let Some(Seg::Key(k)) = rest.first() {
+        if let Some((key, v)) = t.get_key_value(k.as_str()) {
+            out.insert(key.clone(), Spanned::new(v.span(), prune(v.get_ref(), &rest[1..], leaf)));
+        }
+    }
+    out
 }
 
 /// Visits every key and value of `table` with its path and span.
@@ -208,6 +244,20 @@ fn walk_value(value: &Spanned<DeValue<'_>>, path: &FieldPath, f: &mut impl FnMut
             }
         }
         _ => {}
+    }
+}
+
+/// Whether serde's message is about the key at `path` (an unknown field, or a map key that is
+/// not a variant of its enum, as in `sockopts = { TCP_KEEPALIVE = 5 }`) or about its value.
+fn part_of(message: &str, path: &FieldPath) -> Part {
+    let bad_key = match path.0.last() {
+        Some(Seg::Key(k)) => message.starts_with(&format!("unknown variant `{k}`")),
+        _ => false,
+    };
+    if bad_key || message.starts_with("unknown field") {
+        Part::Key
+    } else {
+        Part::Value
     }
 }
 

@@ -7,7 +7,7 @@ pub mod types;
 pub mod units;
 pub mod validate;
 
-pub use error::{ErrorKind, FieldPath, Invalid, ScenarioError};
+pub use error::{ErrorKind, FieldPath, Invalid, Part, ScenarioError};
 pub use load::{load, parse};
 pub use types::*;
 pub use units::{DurSpec, RateSpec};

@@ -42,7 +42,9 @@ pub fn validate(s: &Scenario) -> Result<(), Invalid> {
 pub fn host_profile(spec: &HostSpec) -> Result<KernelProfile, String> {
     let name = spec.kernel.as_deref().unwrap_or(DEFAULT_KERNEL);
     let base = KernelProfile::builtin(name).map_err(|e| e.to_string())?;
-    overlay(&base, &spec.sysctl).map_err(|(key, msg)| format!("sysctl.{key}: {msg}"))
+    overlay(&base, &spec.sysctl).map_err(|e| match e {
+        OverlayError::UnknownField(key, msg) | OverlayError::BadValue(key, msg) => format!("sysctl.{key}: {msg}"),
+    })
 }
 
 /// Resolves a connect target `HOST:PORT` or `A.B.C.D:PORT` to the address of a scenario host.
@@ -145,28 +147,33 @@ fn check_kernel(h: &HostSpec, i: usize) -> Result<(), Invalid> {
     let base = KernelProfile::builtin(name).map_err(|e| Invalid::new(field("host", i, "kernel"), e.to_string()))?;
     overlay(&base, &h.sysctl)
         .map(|_| ())
-        .map_err(|(key, msg)| Invalid::new(field("host", i, "sysctl").key(&key), msg))
+        .map_err(|e| match e {
+            OverlayError::UnknownField(key, msg) => Invalid::key(field("host", i, "sysctl").key(&key), msg),
+            OverlayError::BadValue(key, msg) => Invalid::new(field("host", i, "sysctl").key(&key), msg),
+        })
+}
+
+/// Why a sysctl override could not be applied: (key, message).
+enum OverlayError {
+    UnknownField(String, String),
+    BadValue(String, String),
 }
 
 /// Applies overrides one at a time, so that a failure names the override that caused it.
-fn overlay(
-    base: &KernelProfile,
-    overrides: &BTreeMap<String, serde_json::Value>,
-) -> Result<KernelProfile, (String, String)> {
+fn overlay(base: &KernelProfile, overrides: &BTreeMap<String, serde_json::Value>) -> Result<KernelProfile, OverlayError> {
     let mut profile = base.clone();
     for (key, value) in overrides {
         let mut obj = match serde_json::to_value(&profile) {
             Ok(serde_json::Value::Object(obj)) => obj,
-            _ => return Err((key.clone(), "kernel profile is not an object".into())),
+            _ => return Err(OverlayError::BadValue(key.clone(), "kernel profile is not an object".into())),
         };
         if !obj.contains_key(key) {
-            return Err((
-                key.clone(),
-                format!("`{key}` is not a kernel profile field (see models/kernels/{}.toml)", base.name),
-            ));
+            let msg = format!("`{key}` is not a kernel profile field (see models/kernels/{}.toml)", base.name);
+            return Err(OverlayError::UnknownField(key.clone(), msg));
         }
         obj.insert(key.clone(), value.clone());
-        profile = serde_json::from_value(serde_json::Value::Object(obj)).map_err(|e| (key.clone(), e.to_string()))?;
+        profile = serde_json::from_value(serde_json::Value::Object(obj))
+            .map_err(|e| OverlayError::BadValue(key.clone(), e.to_string()))?;
     }
     Ok(profile)
 }
