@@ -162,7 +162,9 @@ fn the_issue_example_reads_as_specified() {
         ),
         "{err}"
     );
-    assert!(check("fault-missing-link").to_string().ends_with("fault[0].link: no link named `wan` (links: wire)"));
+    assert!(check("fault-missing-link")
+        .to_string()
+        .ends_with("fault[0].link: no link named `wan` (links: wire)"));
 }
 
 #[test]

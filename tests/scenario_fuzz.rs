@@ -15,10 +15,40 @@ const MODELS: &[&str] = &[
 
 /// Fragments that are likely to hit the loader's edge cases.
 const TOKENS: &[&str] = &[
-    "\"5xs\"", "\"-1ms\"", "-1", "nan", "inf", "1e400", "18446744073709551616", "\"\"", "[[script]]\n",
-    "[[app]]\n", "[[host]]\n", "[host.sysctl]\n", "op = \"send\"\n", "kind = \"client\"\n", "sock = \"x\"\n",
-    "= ", "\"", "[", "]", "{", "}", ",", "\n", "#", "é", "\u{0}", "\"10.0.0.999\"", "[1, 0]", "{ a = 1 }",
-    "\"h:0\"", "true", "1979-05-27T07:32:00Z", "'''", "\\",
+    "\"5xs\"",
+    "\"-1ms\"",
+    "-1",
+    "nan",
+    "inf",
+    "1e400",
+    "18446744073709551616",
+    "\"\"",
+    "[[script]]\n",
+    "[[app]]\n",
+    "[[host]]\n",
+    "[host.sysctl]\n",
+    "op = \"send\"\n",
+    "kind = \"client\"\n",
+    "sock = \"x\"\n",
+    "= ",
+    "\"",
+    "[",
+    "]",
+    "{",
+    "}",
+    ",",
+    "\n",
+    "#",
+    "é",
+    "\u{0}",
+    "\"10.0.0.999\"",
+    "[1, 0]",
+    "{ a = 1 }",
+    "\"h:0\"",
+    "true",
+    "1979-05-27T07:32:00Z",
+    "'''",
+    "\\",
 ];
 
 /// Checks what `parse` returned for `text`: an error must name the file and a place inside it.
@@ -26,7 +56,12 @@ fn check(text: &str) -> Result<(), TestCaseError> {
     if let Err(e) = parse(text, "fuzz.toml") {
         prop_assert_eq!(e.file(), "fuzz.toml");
         let line = e.line().expect("a parse error has a position");
-        prop_assert!(line >= 1 && line <= text.lines().count() + 1, "line {} of {}", line, text.lines().count());
+        prop_assert!(
+            line >= 1 && line <= text.lines().count() + 1,
+            "line {} of {}",
+            line,
+            text.lines().count()
+        );
         prop_assert!(e.column().unwrap() >= 1);
         prop_assert!(!e.message().is_empty());
         prop_assert!(!e.to_string().contains('\n'), "one line: {:?}", e.to_string());

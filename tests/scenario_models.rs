@@ -27,7 +27,10 @@ const S: u64 = 1_000 * MS;
 #[test]
 fn every_model_loads_and_validates() {
     let files = models();
-    assert!(files.len() >= 12, "expected the default, lossy-partition and the seed questions, found {files:?}");
+    assert!(
+        files.len() >= 12,
+        "expected the default, lossy-partition and the seed questions, found {files:?}"
+    );
     for path in files {
         let s = load(&path).unwrap_or_else(|e| panic!("{e}"));
         let stem = path.file_stem().unwrap().to_str().unwrap();
@@ -42,7 +45,11 @@ fn every_model_opens_with_the_question_it_answers() {
         let text = std::fs::read_to_string(&path).unwrap();
         let header: Vec<&str> = text.lines().take_while(|l| l.starts_with('#')).collect();
         assert!(header.len() >= 3, "{}: needs a header comment", path.display());
-        assert!(header[0].starts_with("# Question"), "{}: header should start with `# Question`", path.display());
+        assert!(
+            header[0].starts_with("# Question"),
+            "{}: header should start with `# Question`",
+            path.display()
+        );
     }
 }
 
@@ -66,7 +73,8 @@ fn lossy_partition_loses_2_percent_and_partitions_from_5_to_15_s() {
     let link = &s.links[0];
     assert_eq!(link.loss, Some(0.02));
     assert!(link.jitter.is_some_and(|j| j.0 > Dur(0)));
-    let faults: Vec<(FaultKind, u64)> = s.faults.iter().map(|f| (f.kind, f.at.unwrap().0.as_nanos())).collect();
+    let faults: Vec<(FaultKind, u64)> =
+        s.faults.iter().map(|f| (f.kind, f.at.unwrap().0.as_nanos())).collect();
     assert_eq!(faults, [(FaultKind::Partition, 5 * S), (FaultKind::Heal, 15 * S)]);
     assert!(s.apps.iter().any(|a| matches!(a, AppSpec::Client { bytes, .. } if *bytes > 0)));
 }

@@ -22,11 +22,13 @@ fn committed_schema_is_what_the_types_generate() {
 fn schema_spells_fields_as_the_file_does() {
     let schema = json_schema();
     let props = schema["properties"].as_object().expect("top-level properties");
-    for key in ["name", "duration", "seed", "host", "link", "fault", "middlebox", "app", "script", "observe"] {
+    for key in ["name", "duration", "seed", "host", "link", "fault", "middlebox", "app", "script", "observe"]
+    {
         assert!(props.contains_key(key), "schema lacks `{key}`");
     }
     assert!(!props.contains_key("hosts"), "Rust field names must not leak into the schema");
-    let required: Vec<&str> = schema["required"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    let required: Vec<&str> =
+        schema["required"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
     assert_eq!(required, ["name", "duration"]);
     assert_eq!(schema["additionalProperties"], serde_json::Value::Bool(false));
     // Durations are strings with a unit, as the loader parses them.

@@ -25,8 +25,9 @@ use super::validate::validate;
 /// Reads, parses and validates the scenario file at `path`.
 pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
     let file = path.display().to_string();
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| ScenarioError::new(ErrorKind::Io, &file, None, None, format!("cannot read scenario: {e}")))?;
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ScenarioError::new(ErrorKind::Io, &file, None, None, format!("cannot read scenario: {e}"))
+    })?;
     parse(&text, &file)
 }
 
@@ -37,7 +38,8 @@ pub fn parse(text: &str, file: &str) -> Result<Scenario, ScenarioError> {
         ScenarioError::new(ErrorKind::Syntax, file, pos, None, e.message())
     })?;
     let doc = Doc { text, file, root };
-    let scenario = Scenario::deserialize(Deserializer::from(doc.root.clone())).map_err(|e| doc.type_error(&e))?;
+    let scenario =
+        Scenario::deserialize(Deserializer::from(doc.root.clone())).map_err(|e| doc.type_error(&e))?;
     validate(&scenario).map_err(|inv| doc.invalid(&inv))?;
     Ok(scenario)
 }
@@ -137,14 +139,17 @@ impl<'i> Doc<'i> {
         let keys_too = missing_field(message).is_none();
         while let Some(node) = self.value_at(&path) {
             let children: Vec<Seg> = match node {
-                DeValue::Table(t) if keys_too => t.iter().map(|(k, _)| Seg::Key(k.get_ref().to_string())).collect(),
+                DeValue::Table(t) if keys_too => {
+                    t.iter().map(|(k, _)| Seg::Key(k.get_ref().to_string())).collect()
+                }
                 DeValue::Array(a) => (0..a.len()).map(Seg::Index).collect(),
                 _ => break,
             };
             if self.probe(&path, None).as_deref() == Some(message) {
                 break;
             }
-            let found = children.into_iter().find(|seg| self.probe(&path, Some(seg)).as_deref() == Some(message));
+            let found =
+                children.into_iter().find(|seg| self.probe(&path, Some(seg)).as_deref() == Some(message));
             match found {
                 Some(seg) => path.0.push(seg),
                 None => break,
@@ -178,10 +183,15 @@ impl<'i> Doc<'i> {
         let mut root = prune_table(self.root.get_ref(), &along, leaf);
         for (key, value) in [("name", "probe"), ("duration", "1s")] {
             if along.first() != Some(&Seg::Key(key.to_string())) {
-                root.insert(Spanned::new(0..0, key.into()), Spanned::new(0..0, DeValue::String(value.into())));
+                root.insert(
+                    Spanned::new(0..0, key.into()),
+                    Spanned::new(0..0, DeValue::String(value.into())),
+                );
             }
         }
-        Scenario::deserialize(Deserializer::from(Spanned::new(0..0, root))).err().map(|e| e.message().to_string())
+        Scenario::deserialize(Deserializer::from(Spanned::new(0..0, root)))
+            .err()
+            .map(|e| e.message().to_string())
     }
 }
 

@@ -43,7 +43,9 @@ pub fn host_profile(spec: &HostSpec) -> Result<KernelProfile, String> {
     let name = spec.kernel.as_deref().unwrap_or(DEFAULT_KERNEL);
     let base = KernelProfile::builtin(name).map_err(|e| e.to_string())?;
     overlay(&base, &spec.sysctl).map_err(|e| match e {
-        OverlayError::UnknownField(key, msg) | OverlayError::BadValue(key, msg) => format!("sysctl.{key}: {msg}"),
+        OverlayError::UnknownField(key, msg) | OverlayError::BadValue(key, msg) => {
+            format!("sysctl.{key}: {msg}")
+        }
     })
 }
 
@@ -63,7 +65,9 @@ pub fn resolve_to(s: &Scenario, to: &str) -> Result<SocketAddrV4, String> {
         }
         Err(_) => match s.hosts.iter().find(|h| h.name == host) {
             Some(h) => h.addr,
-            None => return Err(format!("`{to}`: {}", no_such("host", host, s.hosts.iter().map(|h| &h.name)))),
+            None => {
+                return Err(format!("`{to}`: {}", no_such("host", host, s.hosts.iter().map(|h| &h.name))))
+            }
         },
     };
     Ok(SocketAddrV4::new(addr, port))
@@ -144,13 +148,12 @@ fn check_hosts(s: &Scenario) -> Result<BTreeMap<&str, usize>, Invalid> {
 /// The kernel name exists and every sysctl override names a profile field with a value of its type.
 fn check_kernel(h: &HostSpec, i: usize) -> Result<(), Invalid> {
     let name = h.kernel.as_deref().unwrap_or(DEFAULT_KERNEL);
-    let base = KernelProfile::builtin(name).map_err(|e| Invalid::new(field("host", i, "kernel"), e.to_string()))?;
-    overlay(&base, &h.sysctl)
-        .map(|_| ())
-        .map_err(|e| match e {
-            OverlayError::UnknownField(key, msg) => Invalid::key(field("host", i, "sysctl").key(&key), msg),
-            OverlayError::BadValue(key, msg) => Invalid::new(field("host", i, "sysctl").key(&key), msg),
-        })
+    let base =
+        KernelProfile::builtin(name).map_err(|e| Invalid::new(field("host", i, "kernel"), e.to_string()))?;
+    overlay(&base, &h.sysctl).map(|_| ()).map_err(|e| match e {
+        OverlayError::UnknownField(key, msg) => Invalid::key(field("host", i, "sysctl").key(&key), msg),
+        OverlayError::BadValue(key, msg) => Invalid::new(field("host", i, "sysctl").key(&key), msg),
+    })
 }
 
 /// Why a sysctl override could not be applied: (key, message).
@@ -160,7 +163,10 @@ enum OverlayError {
 }
 
 /// Applies overrides one at a time, so that a failure names the override that caused it.
-fn overlay(base: &KernelProfile, overrides: &BTreeMap<String, serde_json::Value>) -> Result<KernelProfile, OverlayError> {
+fn overlay(
+    base: &KernelProfile,
+    overrides: &BTreeMap<String, serde_json::Value>,
+) -> Result<KernelProfile, OverlayError> {
     let mut profile = base.clone();
     for (key, value) in overrides {
         let mut obj = match serde_json::to_value(&profile) {
@@ -168,7 +174,8 @@ fn overlay(base: &KernelProfile, overrides: &BTreeMap<String, serde_json::Value>
             _ => return Err(OverlayError::BadValue(key.clone(), "kernel profile is not an object".into())),
         };
         if !obj.contains_key(key) {
-            let msg = format!("`{key}` is not a kernel profile field (see models/kernels/{}.toml)", base.name);
+            let msg =
+                format!("`{key}` is not a kernel profile field (see models/kernels/{}.toml)", base.name);
             return Err(OverlayError::UnknownField(key.clone(), msg));
         }
         obj.insert(key.clone(), value.clone());
@@ -178,7 +185,10 @@ fn overlay(base: &KernelProfile, overrides: &BTreeMap<String, serde_json::Value>
     Ok(profile)
 }
 
-fn check_links<'a>(s: &'a Scenario, hosts: &BTreeMap<&str, usize>) -> Result<BTreeMap<&'a str, usize>, Invalid> {
+fn check_links<'a>(
+    s: &'a Scenario,
+    hosts: &BTreeMap<&str, usize>,
+) -> Result<BTreeMap<&'a str, usize>, Invalid> {
     let links = unique("link", "link", s.links.iter().map(|l| l.name.as_str()))?;
     let names = Names { hosts: hosts.clone(), links: BTreeMap::new() };
     let mut pairs: BTreeMap<(&str, &str), usize> = BTreeMap::new();
@@ -210,7 +220,12 @@ fn check_links<'a>(s: &'a Scenario, hosts: &BTreeMap<&str, usize>) -> Result<BTr
 }
 
 /// Probabilities in [0, 1] (NaN and infinities fail the range test) and a queue of at least one.
-fn check_props(base: &FieldPath, loss: Option<f64>, duplicate: Option<f64>, queue: Option<u32>) -> Result<(), Invalid> {
+fn check_props(
+    base: &FieldPath,
+    loss: Option<f64>,
+    duplicate: Option<f64>,
+    queue: Option<u32>,
+) -> Result<(), Invalid> {
     for (name, p) in [("loss", loss), ("duplicate", duplicate)] {
         if let Some(p) = p {
             if !(0.0..=1.0).contains(&p) {
@@ -229,7 +244,10 @@ fn check_middleboxes(s: &Scenario, names: &Names) -> Result<(), Invalid> {
     for (i, m) in s.middleboxes.iter().enumerate() {
         names.link(&m.link, field("middlebox", i, "link"))?;
         if m.idle_timeout.0 == Dur(0) {
-            return Err(Invalid::new(field("middlebox", i, "idle_timeout"), "idle_timeout must be greater than 0"));
+            return Err(Invalid::new(
+                field("middlebox", i, "idle_timeout"),
+                "idle_timeout must be greater than 0",
+            ));
         }
     }
     Ok(())
@@ -253,7 +271,13 @@ fn check_faults(s: &Scenario, names: &Names) -> Result<(), Invalid> {
             return Err(Invalid::new(base.key("at"), "a scheduled fault needs `at` (a time from the start)"));
         }
         check_at(s, f.at, base.key("at"))?;
-        let target = FaultTarget { kind: f.kind, link: f.link.as_deref(), host: f.host.as_deref(), drop: f.drop, direction: f.direction };
+        let target = FaultTarget {
+            kind: f.kind,
+            link: f.link.as_deref(),
+            host: f.host.as_deref(),
+            drop: f.drop,
+            direction: f.direction,
+        };
         check_fault(&target, names, &base)?;
     }
     Ok(())
@@ -287,7 +311,8 @@ fn fault_name(kind: FaultKind) -> &'static str {
 /// `filter` takes `drop` (required) and `direction`.
 fn check_fault(f: &FaultTarget, names: &Names, base: &FieldPath) -> Result<(), Invalid> {
     let kind = fault_name(f.kind);
-    let on_host = matches!(f.kind, FaultKind::Freeze | FaultKind::Thaw | FaultKind::Crash | FaultKind::Reboot);
+    let on_host =
+        matches!(f.kind, FaultKind::Freeze | FaultKind::Thaw | FaultKind::Crash | FaultKind::Reboot);
     let (needed, needed_value, other, other_value) =
         if on_host { ("host", f.host, "link", f.link) } else { ("link", f.link, "host", f.host) };
     if other_value.is_some() {
@@ -308,7 +333,10 @@ fn check_fault(f: &FaultTarget, names: &Names, base: &FieldPath) -> Result<(), I
         return Err(Invalid::new(base.key("drop"), format!("`drop` applies only to `filter`, not `{kind}`")));
     }
     if !is_filter && f.direction != Direction::Both {
-        return Err(Invalid::new(base.key("direction"), format!("`direction` applies only to `filter`, not `{kind}`")));
+        return Err(Invalid::new(
+            base.key("direction"),
+            format!("`direction` applies only to `filter`, not `{kind}`"),
+        ));
     }
     Ok(())
 }
@@ -317,7 +345,9 @@ fn check_fault(f: &FaultTarget, names: &Names, base: &FieldPath) -> Result<(), I
 /// integer otherwise; read-only options cannot be set.
 fn check_opt(opt: SockOpt, value: &OptValue, path: FieldPath) -> Result<(), Invalid> {
     match (opt, value) {
-        (SockOpt::SO_ERROR | SockOpt::TCP_INFO, _) => Err(Invalid::new(path, format!("{opt:?} is read-only"))),
+        (SockOpt::SO_ERROR | SockOpt::TCP_INFO, _) => {
+            Err(Invalid::new(path, format!("{opt:?} is read-only")))
+        }
         (SockOpt::SO_LINGER, OptValue::Pair(_)) => Ok(()),
         (SockOpt::SO_LINGER, OptValue::Int(_)) => {
             Err(Invalid::new(path, "SO_LINGER takes [l_onoff, l_linger], e.g. [1, 0]"))
@@ -394,7 +424,9 @@ impl<'a> Fds<'a> {
     fn socket(&self, name: &str, path: FieldPath) -> Result<(), Invalid> {
         match self.fds.get(name) {
             Some((Fd::Socket, _)) => Ok(()),
-            Some((Fd::Epoll, _)) => Err(Invalid::new(path, format!("`{name}` is an epoll instance, not a socket"))),
+            Some((Fd::Epoll, _)) => {
+                Err(Invalid::new(path, format!("`{name}` is an epoll instance, not a socket")))
+            }
             None => {
                 let known = self.names_of(|fd| matches!(fd, Fd::Socket));
                 Err(Invalid::new(
@@ -411,12 +443,17 @@ impl<'a> Fds<'a> {
     fn epoll(&self, name: &str, path: FieldPath) -> Result<(), Invalid> {
         match self.fds.get(name) {
             Some((Fd::Epoll, _)) => Ok(()),
-            Some((Fd::Socket, _)) => Err(Invalid::new(path, format!("`{name}` is a socket, not an epoll instance"))),
+            Some((Fd::Socket, _)) => {
+                Err(Invalid::new(path, format!("`{name}` is a socket, not an epoll instance")))
+            }
             None => {
                 let known = self.names_of(|fd| matches!(fd, Fd::Epoll));
                 Err(Invalid::new(
                     path,
-                    format!("no epoll instance named `{name}` created by an earlier `epoll_create` ({})", listing("epolls", &known)),
+                    format!(
+                        "no epoll instance named `{name}` created by an earlier `epoll_create` ({})",
+                        listing("epolls", &known)
+                    ),
                 ))
             }
         }
@@ -462,7 +499,9 @@ fn check_script(s: &Scenario, names: &Names) -> Result<(), Invalid> {
             Step::Send { sock, len, data, .. } => {
                 fds.socket(sock, at("sock"))?;
                 match (len, data) {
-                    (Some(_), Some(_)) => return Err(Invalid::new(at("data"), "give `len` or `data`, not both")),
+                    (Some(_), Some(_)) => {
+                        return Err(Invalid::new(at("data"), "give `len` or `data`, not both"))
+                    }
                     (None, None) => return Err(Invalid::new(at("len"), "`send` needs `len` or `data`")),
                     _ => {}
                 }
@@ -483,7 +522,13 @@ fn check_script(s: &Scenario, names: &Names) -> Result<(), Invalid> {
             }
             Step::EpollWait { ep, .. } => fds.epoll(ep, at("ep"))?,
             Step::Fault { kind, link, host, drop, direction } => {
-                let target = FaultTarget { kind: *kind, link: link.as_deref(), host: host.as_deref(), drop: *drop, direction: *direction };
+                let target = FaultTarget {
+                    kind: *kind,
+                    link: link.as_deref(),
+                    host: host.as_deref(),
+                    drop: *drop,
+                    direction: *direction,
+                };
                 check_fault(&target, names, &base)?;
             }
             Step::Sleep { .. } => {}
