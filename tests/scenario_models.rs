@@ -68,6 +68,13 @@ fn default_is_two_hosts_a_10ms_link_and_a_100kb_transfer() {
 }
 
 #[test]
+fn the_compiled_in_default_is_models_default_toml() {
+    let built_in = tcpsim::scenario::default_scenario().unwrap_or_else(|e| panic!("{e}"));
+    let on_disk = model("default.toml");
+    assert_eq!(serde_json::to_value(&built_in).unwrap(), serde_json::to_value(&on_disk).unwrap());
+}
+
+#[test]
 fn lossy_partition_loses_2_percent_and_partitions_from_5_to_15_s() {
     let s = model("lossy-partition.toml");
     let link = &s.links[0];

@@ -65,8 +65,8 @@ pub enum Part {
     Value,
 }
 
-/// A semantic error found by [`crate::scenario::validate`]: a field and what is wrong with it.
-/// [`crate::scenario::load`] turns it into a [`ScenarioError`] by finding the field in the text.
+/// A semantic error found by [`validate()`](crate::scenario::validate::validate): a field and what is wrong with it.
+/// [`load()`](crate::scenario::load::load) turns it into a [`ScenarioError`] by finding the field in the text.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Invalid {
     pub path: FieldPath,

@@ -3,13 +3,13 @@
 //!
 //! The document is parsed once into toml's spanned tree ([`DeTable`]), which both feeds serde and
 //! maps field paths to positions and back:
-//! - a type error carries a byte span; [`Doc::path_at`] finds the field there;
-//! - a semantic error carries a field path; [`Doc::span_of`] finds its position.
+//! - a type error carries a byte span; `Doc::path_at` finds the field there;
+//! - a semantic error carries a field path; `Doc::span_of` finds its position.
 //!
 //! One wrinkle: script steps and apps are internally tagged enums (`op = "send"`), which serde
-//! buffers before choosing the variant, so an error inside one carries only the span of the whole
-//! step. [`Doc::refine`] narrows it to the field by re-deserializing the step with one field at a
-//! time and seeing which reproduces the error.
+//! buffers before choosing the variant, so an error inside one carries only the span of the
+//! whole `[[script]]` array. `Doc::refine` narrows it to the step and then the field by
+//! re-deserializing one element, then one field, at a time and seeing which reproduces the error.
 
 use std::ops::Range;
 use std::path::Path;
@@ -42,6 +42,15 @@ pub fn parse(text: &str, file: &str) -> Result<Scenario, ScenarioError> {
         Scenario::deserialize(Deserializer::from(doc.root.clone())).map_err(|e| doc.type_error(&e))?;
     validate(&scenario).map_err(|inv| doc.invalid(&inv))?;
     Ok(scenario)
+}
+
+/// Where the default scenario lives in the repository (and how its errors name it).
+pub const DEFAULT_SCENARIO_PATH: &str = "models/default.toml";
+
+/// The default scenario (`models/default.toml`), compiled in so that `tcpsim run` works from
+/// any directory.
+pub fn default_scenario() -> Result<Scenario, ScenarioError> {
+    parse(include_str!("../../models/default.toml"), DEFAULT_SCENARIO_PATH)
 }
 
 /// Keys that select the variant of a tagged enum: kept in every probe so the variant is known.

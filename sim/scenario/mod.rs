@@ -8,7 +8,7 @@ pub mod units;
 pub mod validate;
 
 pub use error::{ErrorKind, FieldPath, Invalid, Part, ScenarioError};
-pub use load::{load, parse};
+pub use load::{default_scenario, load, parse, DEFAULT_SCENARIO_PATH};
 pub use types::*;
 pub use units::{DurSpec, RateSpec};
 pub use validate::{host_profile, resolve_to, validate};

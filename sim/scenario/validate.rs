@@ -1,6 +1,6 @@
 //! Semantic checks: a scenario that deserialized can still name a host that does not exist, fault
 //! a link that is not there, or use a socket before creating it. Each check returns the field
-//! path of the offending value; [`super::load`] turns the path into a file position.
+//! path of the offending value; [`load()`](super::load::load) turns the path into a file position.
 //!
 //! Checks that concern the *outcome* of a syscall (accept on a socket that never listened, send
 //! after close) are deliberately not made here: those are questions the simulator answers
