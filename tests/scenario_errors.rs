@@ -104,6 +104,7 @@ fixtures! {
     fault_unknown_host => "fault-unknown-host",
     fault_unknown_kind => "fault-unknown-kind",
     fault_without_at => "fault-without-at",
+    host_name_address => "host-name-address",
     fault_wrong_target => "fault-wrong-target",
     filter_without_drop => "filter-without-drop",
     kernel_unknown => "kernel-unknown",

@@ -239,3 +239,13 @@ fn poll_rejects_epoll_only_flags() {
     .unwrap_err();
     assert_eq!(e.field(), Some("script[1].events[0]"));
 }
+
+#[test]
+fn long_name_lists_are_shortened() {
+    let hosts: String =
+        (0..20).map(|i| format!("[[host]]\nname = \"h{i}\"\naddr = \"10.1.0.{i}\"\n")).collect();
+    let text =
+        format!("name = \"x\"\nduration = \"1s\"\n{hosts}[[link]]\nname = \"l\"\na = \"h0\"\nb = \"nope\"\n");
+    let e = parse(&text, "t.toml").unwrap_err();
+    assert!(e.message().ends_with("(hosts: h0, h1, h10, h11, h12, h13, h14, h15, … (12 more))"), "{e}");
+}

@@ -100,12 +100,17 @@ fn no_such<S: AsRef<str>>(kind: &str, name: &str, known: impl Iterator<Item = S>
     format!("no {kind} named `{name}` ({})", listing(&format!("{kind}s"), &known))
 }
 
+/// `links: wire, wan`, shortened after [`LISTED`] names so that a large scenario's error stays short.
 fn listing(plural: &str, known: &[String]) -> String {
-    match known.is_empty() {
-        true => format!("no {plural} defined"),
-        false => format!("{plural}: {}", known.join(", ")),
+    match known.len() {
+        0 => format!("no {plural} defined"),
+        n if n <= LISTED => format!("{plural}: {}", known.join(", ")),
+        n => format!("{plural}: {}, … ({} more)", known[..LISTED].join(", "), n - LISTED),
     }
 }
+
+/// How many known names an error lists.
+const LISTED: usize = 8;
 
 /// `arr[i].field`.
 fn field(arr: &str, i: usize, f: &str) -> FieldPath {
@@ -134,6 +139,13 @@ fn check_hosts(s: &Scenario) -> Result<BTreeMap<&str, usize>, Invalid> {
     let hosts = unique("host", "host", s.hosts.iter().map(|h| h.name.as_str()))?;
     let mut addrs = BTreeMap::new();
     for (i, h) in s.hosts.iter().enumerate() {
+        // Connect targets are `HOST:PORT` or `A.B.C.D:PORT`: a name must be neither.
+        if h.name.is_empty() || h.name.contains(':') || h.name.parse::<Ipv4Addr>().is_ok() {
+            return Err(Invalid::new(
+                field("host", i, "name"),
+                format!("host name `{}` must be non-empty, without `:`, and not an address", h.name),
+            ));
+        }
         if let Some(first) = addrs.insert(h.addr, i) {
             return Err(Invalid::new(
                 field("host", i, "addr"),
