@@ -191,3 +191,21 @@ fn an_empty_file_needs_a_name() {
     assert_eq!((err.line(), err.field()), (Some(1), Some("name")));
     assert!(err.message().contains("missing field `name`"), "{err}");
 }
+
+#[test]
+fn a_file_that_is_not_utf8_is_named() {
+    let path = std::env::temp_dir().join(format!("tcpsim-scenario-not-utf8-{}.toml", std::process::id()));
+    std::fs::write(&path, b"name = \"\xff\"\n").unwrap();
+    let err = load(&path).expect_err("not UTF-8");
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(err.kind(), ErrorKind::Io);
+    assert_eq!(err.file(), path.display().to_string());
+    assert!(err.message().contains("UTF-8"), "{err}");
+}
+
+#[test]
+fn a_directory_is_named() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
+    let err = load(&dir).expect_err("a directory");
+    assert_eq!((err.kind(), err.file()), (ErrorKind::Io, dir.display().to_string().as_str()));
+}
