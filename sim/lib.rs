@@ -6,7 +6,8 @@
 //! - [`scenario`]: scenario files and their validation;
 //! - [`tcp`]: the sans-I/O model of Linux TCP;
 //! - [`socket`]: syscalls, poll, epoll, kqueue as programs see them;
-//! - [`errno`]: error numbers by name.
+//! - [`errno`]: error numbers by name;
+//! - [`trace`]: the JSON Lines trace of a run.
 
 pub mod engine;
 pub mod errno;
@@ -14,3 +15,4 @@ pub mod scenario;
 pub mod socket;
 pub mod tcp;
 pub mod time;
+pub mod trace;
