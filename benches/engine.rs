@@ -10,6 +10,9 @@ mod workload;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use std::time::Duration;
+use tcpsim::engine::{Ctx, LinkParams, Node, Pop, Sim, TimerSlot};
+use tcpsim::tcp::segment::{Flags, Payload, Segment, TcpOptions};
+use tcpsim::time::{Dur, SimTime};
 use workload::{Eager, Lazy};
 
 /// Events per measured iteration.
@@ -30,5 +33,63 @@ fn engine(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, engine);
+/// Echoes every segment back and re-arms a lazily kept 200 ms timer per segment received,
+/// as a TCP receiver re-arms its retransmission timer on each ACK.
+struct Echo {
+    rto: TimerSlot,
+}
+
+impl Node for Echo {
+    fn on_segment(&mut self, now: SimTime, seg: Segment, ctx: &mut Ctx) {
+        if let Some(at) = self.rto.arm(now + Dur::from_millis(200)) {
+            ctx.schedule(at, 0);
+        }
+        ctx.send(Segment { src: seg.dst, dst: seg.src, ack: seg.seq, ..seg });
+    }
+    fn on_timer(&mut self, now: SimTime, _key: u64, ctx: &mut Ctx) {
+        if let Pop::Requeue(at) = self.rto.on_pop(now) {
+            ctx.schedule(at, 0);
+        }
+    }
+    fn on_crash(&mut self, _: SimTime) {}
+    fn on_reboot(&mut self, _: SimTime, _: &mut Ctx) {}
+}
+
+/// The whole loop, trace off: 1000 segments bouncing between two hosts over a 1 ms link,
+/// each arrival a node call, a link transmission and a timer re-arm.
+fn whole_sim(c: &mut Criterion) {
+    let mut sim = Sim::new(1);
+    for (name, ip) in [("a", "10.0.0.1"), ("b", "10.0.0.2")] {
+        sim.add_host(name, ip.parse().unwrap(), Echo { rto: TimerSlot::new() }).unwrap();
+    }
+    let p = LinkParams { delay: Dur::from_millis(1), ..LinkParams::default() };
+    sim.add_link("l", "a", "b", p.clone(), p).unwrap();
+    sim.with_node(0, |_, ctx| {
+        for i in 0..1000u32 {
+            ctx.send(Segment {
+                src: "10.0.0.1:1000".parse().unwrap(),
+                dst: "10.0.0.2:80".parse().unwrap(),
+                seq: i,
+                ack: 0,
+                flags: Flags::ACK,
+                window: 1000,
+                options: TcpOptions::default(),
+                payload: Payload::Derived { stream: 0, offset: 0, len: 100 },
+            });
+        }
+    });
+    let mut g = c.benchmark_group("sim");
+    g.throughput(Throughput::Elements(BATCH));
+    g.sample_size(20).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(4));
+    g.bench_function("echo_1000_in_flight", |b| {
+        b.iter(|| {
+            for _ in 0..BATCH {
+                sim.step();
+            }
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, engine, whole_sim);
 criterion_main!(benches);

@@ -19,7 +19,7 @@ enum Sink {
 /// A JSON Lines recorder.
 pub struct Trace {
     sink: Sink,
-    /// Reused buffer for serialising one record's fields.
+    /// Reused buffer for building one line.
     scratch: Vec<u8>,
     /// The first write error; later records are skipped and [`Trace::finish`] reports it.
     error: Option<io::Error>,
@@ -58,34 +58,39 @@ impl Trace {
         if !self.enabled() || self.error.is_some() {
             return;
         }
-        self.scratch.clear();
-        if let Err(e) = serde_json::to_writer(&mut self.scratch, rec) {
+        // Build the line in the reused buffer: the header, then the record's object with its
+        // opening brace turned into the comma that joins them.
+        let line = &mut self.scratch;
+        line.clear();
+        write!(line, "{{\"t\":{},\"ev\":", t.0).expect("writing to a Vec");
+        serde_json::to_writer(&mut *line, ev).expect("a str serialises");
+        let fields = line.len();
+        if let Err(e) = serde_json::to_writer(&mut *line, rec) {
             self.error = Some(e.into());
             return;
         }
-        let mut line = Vec::with_capacity(self.scratch.len() + 40);
-        write!(line, "{{\"t\":{},\"ev\":", t.0).expect("writing to a Vec");
-        serde_json::to_writer(&mut line, ev).expect("a str serialises");
-        match self.scratch.as_slice() {
-            [b'{', b'}'] => line.push(b'}'),
-            [b'{', rest @ ..] => {
-                line.push(b',');
-                line.extend_from_slice(rest);
+        match &line[fields..] {
+            b"{}" => {
+                line.truncate(fields);
+                line.push(b'}');
             }
-            other => {
+            [b'{', ..] => line[fields] = b',',
+            _ => {
+                let value = line.split_off(fields);
                 line.extend_from_slice(b",\"data\":");
-                line.extend_from_slice(other);
+                line.extend_from_slice(&value);
                 line.push(b'}');
             }
         }
         line.push(b'\n');
+        let line = &self.scratch;
         let res = match &mut self.sink {
             Sink::Off => Ok(()),
             Sink::Memory(v) => {
-                v.extend_from_slice(&line);
+                v.extend_from_slice(line);
                 Ok(())
             }
-            Sink::Writer(w) => w.write_all(&line),
+            Sink::Writer(w) => w.write_all(line),
         };
         if let Err(e) = res {
             self.error = Some(e);

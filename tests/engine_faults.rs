@@ -106,6 +106,23 @@ fn crash_while_frozen_discards_held_timers() {
 }
 
 #[test]
+fn timers_scheduled_while_down_die_with_that_kernel() {
+    let mut sim = pair();
+    sim.apply(Fault::Crash(1));
+    sim.with_node(1, |_, ctx| ctx.schedule(ms(50), 50)); // a stray call while down
+    sim.apply(Fault::Reboot(1));
+    sim.run_until(ms(100));
+    assert!(sim.node(1).fired.is_empty());
+    // A script's fault step resolves to the same fault.
+    let step: tcpsim::scenario::Step =
+        serde_json::from_value(serde_json::json!({"op": "fault", "kind": "freeze", "host": "b"})).unwrap();
+    let spec = tcpsim::engine::fault::fault_of_step(&step).unwrap();
+    assert_eq!(sim.resolve_fault(&spec), Ok(Fault::Freeze(1)));
+    let bad = FaultSpec { host: Some("zz".into()), ..spec };
+    assert_eq!(sim.apply_fault(&bad), Err(tcpsim::engine::EngineError::UnknownHost("zz".into())));
+}
+
+#[test]
 fn link_down_loses_segments_in_flight_and_partition_blocks_arrivals() {
     let mut sim = pair();
     let p = LinkParams { delay: Dur::from_millis(10), ..LinkParams::default() };

@@ -7,7 +7,7 @@
 use super::link::Dir;
 use super::sim::{HostState, Node, Sim};
 use super::EngineError;
-use crate::scenario::{Direction, FaultKind, FaultSpec, FilterMatch};
+use crate::scenario::{Direction, FaultKind, FaultSpec, FilterMatch, Step};
 use serde::Serialize;
 
 /// A fault with its target resolved to an index.
@@ -145,7 +145,10 @@ impl<N: Node> Sim<N> {
             Fault::Crash(h) => self.crash(h),
             Fault::Reboot(h) => {
                 self.crash(h);
-                self.hosts[h].state = HostState::Up;
+                // A new epoch for the new kernel: nothing scheduled while down survives.
+                let host = &mut self.hosts[h];
+                host.epoch = host.epoch.wrapping_add(1);
+                host.state = HostState::Up;
                 self.reboot_node(h);
             }
         }
@@ -207,6 +210,22 @@ impl<N: Node> Sim<N> {
         let rec = FaultRecord { kind: f.kind(), target, drop, direction };
         let now = self.now();
         self.trace.record(now, "fault", &rec);
+    }
+}
+
+/// The fault a script step applies (`op = "fault"`), as a spec for [`Sim::apply_fault`];
+/// `None` for any other step.
+pub fn fault_of_step(step: &Step) -> Option<FaultSpec> {
+    match step {
+        Step::Fault { kind, link, host, drop, direction } => Some(FaultSpec {
+            at: None,
+            kind: *kind,
+            link: link.clone(),
+            host: host.clone(),
+            drop: *drop,
+            direction: *direction,
+        }),
+        _ => None,
     }
 }
 
