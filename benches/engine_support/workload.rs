@@ -133,9 +133,9 @@ impl Eager {
         let rtt = rtts(n, &mut rng);
         let mut q = EventQueue::with_capacity(n + 16);
         let mut timers = IndexedHeap::new(n);
-        for i in 0..n {
-            q.push(SimTime(next(&mut rng) % rtt[i]), i as u32);
-            timers.set(i as u32, RTO_BASE_NS + rtt[i]);
+        for (i, &r) in rtt.iter().enumerate() {
+            q.push(SimTime(next(&mut rng) % r), i as u32);
+            timers.set(i as u32, RTO_BASE_NS + r);
         }
         Eager { q, timers, rtt, rng, counts: Counts::default() }
     }
