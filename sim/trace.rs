@@ -4,6 +4,20 @@
 //! order its struct declares them (structs, not maps, so the bytes are the same every run).
 //! A disabled trace costs a branch per event: callers test [`Trace::enabled`] before
 //! building a record.
+//!
+//! The engine's records (segment fields: `src`, `dst`, `seq`, `ack`, `flags` in tcpdump's
+//! spelling, `win`, `len`, `options` when any):
+//! - `seg_sent`: `host` (or `middlebox` for a middlebox's RST), `link`, `dir`, segment;
+//! - `seg_recv`: `host` (the receiver), `link`, `dir`, segment;
+//! - `seg_drop`: where (`link`/`dir`, `host`, `middlebox` as they apply), `reason`
+//!   (`loss`, `queue_full`, `partition`, `link_down`, `filter`, `nat_expired`,
+//!   `host_frozen`, `host_down`, `no_route`), segment; stamped when and where it is lost;
+//! - `seg_dup`: `link`, `dir`, `at` (the copy's arrival), segment;
+//! - `timer`: `host`, `key` (every timer entry delivered to a node, stale ones included:
+//!   the node knows which fired);
+//! - `fault`: `kind`, `target` (link or host name), `drop` and `direction` for filters.
+//!
+//! Layers above add theirs with [`Trace::record`] or `Ctx::trace`.
 
 use crate::tcp::segment::{Segment, TcpOptions};
 use crate::time::SimTime;

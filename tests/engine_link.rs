@@ -127,3 +127,25 @@ fn run_until_runs_events_at_the_limit_and_sets_the_clock() {
     assert_eq!(sim.now(), ms(10));
     assert!(!sim.step());
 }
+
+#[test]
+fn node_records_carry_time_and_host_and_keep_field_order() {
+    #[derive(serde::Serialize)]
+    struct StateChange {
+        from: &'static str,
+        to: &'static str,
+    }
+    let mut sim = pair(LinkParams::default());
+    sim.run_until(ms(7));
+    sim.with_node(1, |_, ctx| {
+        assert!(ctx.trace_enabled());
+        ctx.trace("state", &StateChange { from: "SYN_SENT", to: "ESTABLISHED" });
+    });
+    sim.trace_mut().record(ms(7), "syscall", &serde_json::json!({"op": "close", "ret": 0}));
+    let text = String::from_utf8(sim.trace_mut().take_bytes()).unwrap();
+    assert_eq!(
+        text,
+        "{\"t\":7000000,\"ev\":\"state\",\"host\":\"b\",\"from\":\"SYN_SENT\",\"to\":\"ESTABLISHED\"}\n\
+         {\"t\":7000000,\"ev\":\"syscall\",\"op\":\"close\",\"ret\":0}\n"
+    );
+}
