@@ -137,10 +137,25 @@ fn unknown_names_are_errors_not_panics() {
 }
 
 #[test]
-#[ignore = "prints a trace excerpt for the report"]
-fn show_trace() {
-    let bytes = run(1);
-    for l in std::str::from_utf8(&bytes).unwrap().lines().filter(|l| l.contains("drop") || l.contains("fault")).take(6) {
-        println!("{l}");
-    }
+fn per_direction_settings_override_the_links_and_middleboxes_are_built() {
+    let text = SCENARIO.replace(
+        "loss = 0.1\n",
+        "loss = 0.1\n\n[link.a_to_b]\nloss = 1.0\n\n[link.b_to_a]\nloss = 0.0\njitter = \"0\"\n\n[[middlebox]]\nname = \"fw\"\nlink = \"l\"\nidle_timeout = \"1s\"\non_expired = \"rst\"\n",
+    );
+    let sc: Scenario = toml::from_str(&text).unwrap();
+    let mut sim = Sim::from_scenario(&sc, 1, |_, h| Pinger::new(&format!("{}:5000", h.addr), None, Dur(1))).unwrap();
+    sim.set_trace(Trace::memory());
+    let (a, b) = (addr("10.0.0.1:5000"), addr("10.0.0.2:5000"));
+    let syn = tcpsim::tcp::segment::Flags::SYN;
+    sim.with_node(0, |_, ctx| ctx.send(seg(a, b, 1, syn, 0))); // creates the flow, then lost
+    sim.run_until(ms(100));
+    sim.with_node(1, |_, ctx| (0..20).for_each(|i| ctx.send(data(b, a, i, 1))));
+    sim.run_until(ms(200));
+    let recs = records(sim.trace().bytes());
+    let drops = of_kind(&recs, "seg_drop");
+    assert_eq!(drops.len(), 1);
+    assert_eq!((drops[0]["dir"].as_str(), drops[0]["reason"].as_str()), (Some("a_to_b"), Some("loss")));
+    // b→a: no loss and no jitter there, only the link's 10 ms delay; the firewall knows the flow.
+    let got: Vec<(SimTime, u32)> = sim.node(0).got.iter().map(|g| (g.0, g.1)).collect();
+    assert_eq!(got, (0..20).map(|i| (ms(110), i)).collect::<Vec<_>>());
 }
