@@ -7,7 +7,8 @@
 //! - [`tcp`]: the sans-I/O model of Linux TCP;
 //! - [`socket`]: syscalls, poll, epoll, kqueue as programs see them;
 //! - [`errno`]: error numbers by name;
-//! - [`rules`]: the documented readiness rules every poll/epoll/kqueue answer is checked against.
+//! - [`rules`]: the documented readiness rules every poll/epoll/kqueue answer is checked against;
+//! - [`trace`]: the JSON Lines trace of a run.
 
 pub mod engine;
 pub mod errno;
@@ -16,3 +17,4 @@ pub mod scenario;
 pub mod socket;
 pub mod tcp;
 pub mod time;
+pub mod trace;

@@ -1,0 +1,737 @@
+//! The simulator loop: hosts, links and middleboxes, driven by one event queue.
+//!
+//! Three kinds of events: a host's timer, a segment's arrival at the far end of a link, and
+//! a scheduled fault. A host's stack implements [`Node`]; it acts on the world only through
+//! the [`Ctx`] it is handed (send a segment, schedule a timer, trace, draw randomness), so
+//! every effect happens at the current simulated time and in a fixed order.
+
+use super::link::{Dir, DropReason, LinkDir, LinkParams, Transmit};
+use super::middlebox::{Middlebox, Verdict};
+use super::queue::EventQueue;
+use super::rng::{RngStreams, StreamRng};
+use super::{EngineError, Fault};
+use crate::scenario::{HostSpec, LinkDirSpec, LinkSpec, OnExpired, Scenario};
+use crate::tcp::segment::Segment;
+use crate::time::{Dur, SimTime};
+use crate::trace::{SegRecord, Trace};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+
+/// What a host's network stack implements.
+pub trait Node {
+    /// A segment addressed to this host arrived.
+    fn on_segment(&mut self, now: SimTime, seg: Segment, ctx: &mut Ctx);
+    /// A timer this node scheduled with `ctx.schedule(at, key)` popped. The node decides
+    /// (e.g. via its [`TimerSlot`](super::TimerSlot)) whether it is stale.
+    fn on_timer(&mut self, now: SimTime, key: u64, ctx: &mut Ctx);
+    /// The host crashed: drop all state. (After reboot, the node answers unknown segments
+    /// as a fresh kernel does: that is the node's business.)
+    fn on_crash(&mut self, now: SimTime);
+    /// The host came back up after a crash.
+    fn on_reboot(&mut self, now: SimTime, ctx: &mut Ctx);
+}
+
+/// A node's handle on the world during one call, at one instant.
+pub struct Ctx<'a> {
+    now: SimTime,
+    host: usize,
+    host_name: &'a str,
+    epoch: u32,
+    queue: &'a mut EventQueue<Event>,
+    outbox: &'a mut Vec<Segment>,
+    trace: &'a mut Trace,
+    rng: &'a mut StreamRng,
+}
+
+impl Ctx<'_> {
+    pub fn now(&self) -> SimTime {
+        self.now
+    }
+
+    /// This host's index in the simulation.
+    pub fn host(&self) -> usize {
+        self.host
+    }
+
+    /// Sends `seg` when the call returns, over the link to the host owning `seg.dst`'s
+    /// address (dropped as `no_route` if there is none).
+    pub fn send(&mut self, seg: Segment) {
+        self.outbox.push(seg);
+    }
+
+    /// Calls `on_timer(key)` at `at` (or now, if `at` is past), unless the host crashes
+    /// first. Timers are not cancelled here: owners keep a `TimerSlot` and ignore stale pops.
+    pub fn schedule(&mut self, at: SimTime, key: u64) {
+        let host = self.host as u32;
+        self.queue.push(at.max(self.now), Event::Timer { host, epoch: self.epoch, key });
+    }
+
+    /// Whether trace records are kept (build expensive records only if so).
+    pub fn trace_enabled(&self) -> bool {
+        self.trace.enabled()
+    }
+
+    /// Records `{"t":now,"ev":ev,"host":<this host>,<fields of rec>}`; `rec` must
+    /// serialise as a JSON object.
+    pub fn trace<T: Serialize + ?Sized>(&mut self, ev: &str, rec: &T) {
+        if self.trace.enabled() {
+            self.trace.record(self.now, ev, &HostRecord { host: self.host_name, rec });
+        }
+    }
+
+    /// This host's random stream (`host/<name>`).
+    pub fn rng(&mut self) -> &mut StreamRng {
+        self.rng
+    }
+}
+
+#[derive(Serialize)]
+struct HostRecord<'a, T: ?Sized> {
+    host: &'a str,
+    #[serde(flatten)]
+    rec: &'a T,
+}
+
+/// A queued event. Small (24 bytes) so the heap moves little; segments in flight wait in a
+/// slab and the event holds their slot.
+#[derive(Copy, Clone, Debug)]
+pub(crate) enum Event {
+    Timer { host: u32, epoch: u32, key: u64 },
+    Arrive { slot: u32 },
+    Fault { idx: u32 },
+}
+
+/// A segment on the wire.
+struct InFlight {
+    seg: Segment,
+    to: u32,
+    link: u32,
+    dir: Dir,
+    /// The link's down-count when it was sent: a cable pulled meanwhile loses it.
+    link_epoch: u32,
+    /// An RST from a middlebox next to the receiver: it crosses no link.
+    local: bool,
+}
+
+/// Whether a host runs.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HostState {
+    Up,
+    /// Hibernated: receives nothing, its due timers wait for the thaw.
+    Frozen,
+    /// Crashed: receives nothing, its timers are gone.
+    Down,
+}
+
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct HostStats {
+    /// Segments the host's stack sent (routed or not).
+    pub segs_sent: u64,
+    /// Segments delivered to the host's stack.
+    pub segs_recv: u64,
+}
+
+/// Counters of one direction of a link.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct LinkStats {
+    /// Segments handed to the link (middlebox RSTs included).
+    pub sent: u64,
+    /// Segments that came out at the far end (before the receiving host's state is checked).
+    pub received: u64,
+    /// Segments dropped by the link or its middlebox.
+    pub dropped: u64,
+    /// Extra copies made by duplication.
+    pub duplicated: u64,
+}
+
+pub(crate) struct Host {
+    pub(crate) name: String,
+    addr: Ipv4Addr,
+    pub(crate) state: HostState,
+    /// Incremented at each crash; timers carry the epoch they were scheduled in.
+    pub(crate) epoch: u32,
+    rng: StreamRng,
+    /// Timer keys that came due while frozen, in the order they came due.
+    pub(crate) held: Vec<u64>,
+    stats: HostStats,
+}
+
+pub(crate) struct Link {
+    pub(crate) name: String,
+    a: usize,
+    b: usize,
+    pub(crate) dirs: [LinkDir; 2],
+    rngs: [StreamRng; 2],
+    stats: [LinkStats; 2],
+    /// Incremented each time the link goes down.
+    pub(crate) epoch: u32,
+    middlebox: Option<usize>,
+}
+
+impl Link {
+    fn dst_host(&self, dir: Dir) -> usize {
+        match dir {
+            Dir::AToB => self.b,
+            Dir::BToA => self.a,
+        }
+    }
+}
+
+/// A trace record about a segment.
+#[derive(Serialize)]
+struct SegEvent<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    host: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    link: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dir: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    middlebox: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<DropReason>,
+    /// For `seg_dup`: when the copy arrives.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    at: Option<u64>,
+    #[serde(flatten)]
+    seg: SegRecord<'a>,
+}
+
+/// Where something happened to a segment, by index (names are looked up only if traced).
+#[derive(Copy, Clone, Default)]
+struct Where {
+    host: Option<usize>,
+    link: Option<(usize, Dir)>,
+    middlebox: Option<usize>,
+    reason: Option<DropReason>,
+    at: Option<SimTime>,
+}
+
+impl Where {
+    fn link(l: usize, dir: Dir) -> Where {
+        Where { link: Some((l, dir)), ..Where::default() }
+    }
+    fn host(self, h: usize) -> Where {
+        Where { host: Some(h), ..self }
+    }
+    fn middlebox(self, m: usize) -> Where {
+        Where { middlebox: Some(m), ..self }
+    }
+    fn reason(self, r: DropReason) -> Where {
+        Where { reason: Some(r), ..self }
+    }
+}
+
+#[derive(Serialize)]
+struct TimerRecord<'a> {
+    host: &'a str,
+    key: u64,
+}
+
+/// The simulation: the world a set of nodes of type `N` lives in.
+pub struct Sim<N> {
+    now: SimTime,
+    queue: EventQueue<Event>,
+    nodes: Vec<N>,
+    pub(crate) hosts: Vec<Host>,
+    pub(crate) links: Vec<Link>,
+    middleboxes: Vec<Middlebox>,
+    by_addr: BTreeMap<Ipv4Addr, usize>,
+    /// (from host, to host) → (link, direction).
+    routes: BTreeMap<(usize, usize), (usize, Dir)>,
+    in_flight: Vec<Option<InFlight>>,
+    free_slots: Vec<u32>,
+    pub(crate) faults: Vec<Fault>,
+    rngs: RngStreams,
+    pub(crate) trace: Trace,
+    /// Segments sent during the current node call (kept to reuse its allocation).
+    outbox: Vec<Segment>,
+}
+
+impl<N: Node> Sim<N> {
+    /// An empty world at time zero, with randomness from `seed` and tracing off.
+    pub fn new(seed: u64) -> Self {
+        Sim {
+            now: SimTime::ZERO,
+            queue: EventQueue::new(),
+            nodes: Vec::new(),
+            hosts: Vec::new(),
+            links: Vec::new(),
+            middleboxes: Vec::new(),
+            by_addr: BTreeMap::new(),
+            routes: BTreeMap::new(),
+            in_flight: Vec::new(),
+            free_slots: Vec::new(),
+            faults: Vec::new(),
+            rngs: RngStreams::new(seed),
+            trace: Trace::off(),
+            outbox: Vec::new(),
+        }
+    }
+
+    /// Builds the world a scenario describes: hosts (nodes made by `make_node`), links,
+    /// middleboxes, and its `[[fault]]` schedule as events. Apps and script are the caller's.
+    pub fn from_scenario(
+        sc: &Scenario,
+        seed: u64,
+        mut make_node: impl FnMut(usize, &HostSpec) -> N,
+    ) -> Result<Self, EngineError> {
+        let mut sim = Sim::new(seed);
+        for (i, h) in sc.hosts.iter().enumerate() {
+            sim.add_host(&h.name, h.addr, make_node(i, h))?;
+        }
+        for l in &sc.links {
+            let ab = link_params(l, l.a_to_b.as_ref())?;
+            let ba = link_params(l, l.b_to_a.as_ref())?;
+            sim.add_link(&l.name, &l.a, &l.b, ab, ba)?;
+        }
+        for m in &sc.middleboxes {
+            sim.add_middlebox(&m.name, &m.link, m.idle_timeout.0, m.on_expired)?;
+        }
+        for f in &sc.faults {
+            let fault = sim.resolve_fault(f)?;
+            let at = f.at.ok_or(EngineError::FaultWithoutTime(fault.kind_name()))?;
+            sim.schedule_fault(SimTime::ZERO + at.0, fault);
+        }
+        Ok(sim)
+    }
+
+    /// Adds a host; returns its index.
+    pub fn add_host(&mut self, name: &str, addr: Ipv4Addr, node: N) -> Result<usize, EngineError> {
+        if self.host_index(name).is_some() {
+            return Err(EngineError::Duplicate { what: "host", name: name.into() });
+        }
+        if self.by_addr.contains_key(&addr) {
+            return Err(EngineError::Duplicate { what: "host address", name: addr.to_string() });
+        }
+        let i = self.hosts.len();
+        self.by_addr.insert(addr, i);
+        self.hosts.push(Host {
+            name: name.into(),
+            addr,
+            state: HostState::Up,
+            epoch: 0,
+            rng: self.rngs.stream(&format!("host/{name}")),
+            held: Vec::new(),
+            stats: HostStats::default(),
+        });
+        self.nodes.push(node);
+        Ok(i)
+    }
+
+    /// Adds a link between hosts `a` and `b` (by name); returns its index.
+    pub fn add_link(
+        &mut self,
+        name: &str,
+        a: &str,
+        b: &str,
+        a_to_b: LinkParams,
+        b_to_a: LinkParams,
+    ) -> Result<usize, EngineError> {
+        if self.link_index(name).is_some() {
+            return Err(EngineError::Duplicate { what: "link", name: name.into() });
+        }
+        let ia = self.host_index(a).ok_or_else(|| EngineError::UnknownHost(a.into()))?;
+        let ib = self.host_index(b).ok_or_else(|| EngineError::UnknownHost(b.into()))?;
+        if ia == ib {
+            return Err(EngineError::SelfLink(name.into()));
+        }
+        if let Some(&(other, _)) = self.routes.get(&(ia, ib)) {
+            return Err(EngineError::ParallelLink {
+                link: name.into(),
+                a: a.into(),
+                b: b.into(),
+                other: self.links[other].name.clone(),
+            });
+        }
+        let l = self.links.len();
+        self.routes.insert((ia, ib), (l, Dir::AToB));
+        self.routes.insert((ib, ia), (l, Dir::BToA));
+        self.links.push(Link {
+            name: name.into(),
+            a: ia,
+            b: ib,
+            dirs: [LinkDir::new(a_to_b), LinkDir::new(b_to_a)],
+            rngs: Dir::BOTH.map(|d| self.rngs.stream(&format!("link/{name}/{}", d.as_str()))),
+            stats: [LinkStats::default(); 2],
+            epoch: 0,
+            middlebox: None,
+        });
+        Ok(l)
+    }
+
+    /// Puts a middlebox on `link`, next to its `a` end.
+    pub fn add_middlebox(
+        &mut self,
+        name: &str,
+        link: &str,
+        idle_timeout: Dur,
+        on_expired: OnExpired,
+    ) -> Result<usize, EngineError> {
+        let l = self.link_index(link).ok_or_else(|| EngineError::UnknownLink(link.into()))?;
+        if self.middleboxes.iter().any(|m| m.name == name) {
+            return Err(EngineError::Duplicate { what: "middlebox", name: name.into() });
+        }
+        if self.links[l].middlebox.is_some() {
+            return Err(EngineError::SecondMiddlebox(link.into()));
+        }
+        let m = self.middleboxes.len();
+        self.middleboxes.push(Middlebox::new(name.into(), l, idle_timeout, on_expired));
+        self.links[l].middlebox = Some(m);
+        Ok(m)
+    }
+
+    /// Replaces the trace recorder (off by default).
+    pub fn set_trace(&mut self, trace: Trace) {
+        self.trace = trace;
+    }
+
+    pub fn trace(&self) -> &Trace {
+        &self.trace
+    }
+
+    pub fn trace_mut(&mut self) -> &mut Trace {
+        &mut self.trace
+    }
+
+    /// The run's random streams, for consumers outside the engine (e.g. `app/<name>`).
+    pub fn rng_streams(&self) -> &RngStreams {
+        &self.rngs
+    }
+
+    pub fn now(&self) -> SimTime {
+        self.now
+    }
+
+    /// When the next event is due, if any.
+    pub fn peek_time(&self) -> Option<SimTime> {
+        self.queue.peek_time()
+    }
+
+    pub fn pending_events(&self) -> usize {
+        self.queue.len()
+    }
+
+    pub fn host_count(&self) -> usize {
+        self.hosts.len()
+    }
+
+    pub fn host_index(&self, name: &str) -> Option<usize> {
+        self.hosts.iter().position(|h| h.name == name)
+    }
+
+    pub fn host_by_addr(&self, addr: Ipv4Addr) -> Option<usize> {
+        self.by_addr.get(&addr).copied()
+    }
+
+    pub fn host_name(&self, i: usize) -> &str {
+        &self.hosts[i].name
+    }
+
+    pub fn host_addr(&self, i: usize) -> Ipv4Addr {
+        self.hosts[i].addr
+    }
+
+    pub fn host_state(&self, i: usize) -> HostState {
+        self.hosts[i].state
+    }
+
+    pub fn host_stats(&self, i: usize) -> HostStats {
+        self.hosts[i].stats
+    }
+
+    pub fn link_index(&self, name: &str) -> Option<usize> {
+        self.links.iter().position(|l| l.name == name)
+    }
+
+    pub fn link_stats(&self, link: usize, dir: Dir) -> LinkStats {
+        self.links[link].stats[dir.index()]
+    }
+
+    /// One direction of a link, to inspect or adjust its parameters.
+    pub fn link_dir_mut(&mut self, link: usize, dir: Dir) -> &mut LinkDir {
+        &mut self.links[link].dirs[dir.index()]
+    }
+
+    pub fn node(&self, i: usize) -> &N {
+        &self.nodes[i]
+    }
+
+    /// Direct access to a node's state, without a `Ctx` (to inspect or set up; anything it
+    /// would send must go through [`Sim::with_node`]).
+    pub fn node_mut(&mut self, i: usize) -> &mut N {
+        &mut self.nodes[i]
+    }
+
+    /// Calls into host `i`'s node at the current time (a syscall, say): segments it sends
+    /// enter the network and timers it schedules are queued when `f` returns. Runs whatever
+    /// the host's state; the caller decides whether a frozen or crashed host may act.
+    pub fn with_node<R>(&mut self, i: usize, f: impl FnOnce(&mut N, &mut Ctx) -> R) -> R {
+        let host = &mut self.hosts[i];
+        let mut ctx = Ctx {
+            now: self.now,
+            host: i,
+            host_name: &host.name,
+            epoch: host.epoch,
+            queue: &mut self.queue,
+            outbox: &mut self.outbox,
+            trace: &mut self.trace,
+            rng: &mut host.rng,
+        };
+        let r = f(&mut self.nodes[i], &mut ctx);
+        self.flush_outbox(i);
+        r
+    }
+
+    /// Runs every event due at or before `t`, then sets the clock to `t` (never backwards).
+    pub fn run_until(&mut self, t: SimTime) {
+        while self.queue.peek_time().is_some_and(|at| at <= t) {
+            self.step();
+        }
+        self.now = self.now.max(t);
+    }
+
+    /// Runs the next event; false if there is none.
+    pub fn step(&mut self) -> bool {
+        let Some((at, ev)) = self.queue.pop() else {
+            return false;
+        };
+        debug_assert!(at >= self.now, "event queued in the past");
+        self.now = at;
+        match ev {
+            Event::Timer { host, epoch, key } => self.timer_due(host as usize, epoch, key),
+            Event::Arrive { slot } => self.arrive(slot),
+            Event::Fault { idx } => {
+                let f = self.faults[idx as usize];
+                self.apply(f);
+            }
+        }
+        true
+    }
+
+    /// Queues a resolved fault for time `at`.
+    pub fn schedule_fault(&mut self, at: SimTime, fault: Fault) {
+        let idx = self.faults.len() as u32;
+        self.faults.push(fault);
+        self.queue.push(at.max(self.now), Event::Fault { idx });
+    }
+
+    fn timer_due(&mut self, h: usize, epoch: u32, key: u64) {
+        let host = &mut self.hosts[h];
+        if host.epoch != epoch {
+            return; // scheduled before a crash: that kernel is gone
+        }
+        match host.state {
+            HostState::Down => {}
+            HostState::Frozen => host.held.push(key),
+            HostState::Up => self.fire_timer(h, key),
+        }
+    }
+
+    pub(crate) fn fire_timer(&mut self, h: usize, key: u64) {
+        if self.trace.enabled() {
+            let rec = TimerRecord { host: &self.hosts[h].name, key };
+            self.trace.record(self.now, "timer", &rec);
+        }
+        let now = self.now;
+        self.with_node(h, |n, ctx| n.on_timer(now, key, ctx));
+    }
+
+    pub(crate) fn crash_node(&mut self, h: usize) {
+        let now = self.now;
+        self.nodes[h].on_crash(now);
+    }
+
+    pub(crate) fn reboot_node(&mut self, h: usize) {
+        let now = self.now;
+        self.with_node(h, |n, ctx| n.on_reboot(now, ctx));
+    }
+
+    /// Sends what the node queued during its call, in order.
+    fn flush_outbox(&mut self, h: usize) {
+        let mut out = std::mem::take(&mut self.outbox);
+        for seg in out.drain(..) {
+            self.send_from(h, seg);
+        }
+        self.outbox = out;
+    }
+
+    fn send_from(&mut self, h: usize, seg: Segment) {
+        self.hosts[h].stats.segs_sent += 1;
+        let route = self.by_addr.get(seg.dst.ip()).and_then(|&to| self.routes.get(&(h, to)));
+        let Some(&(l, dir)) = route else {
+            let w = Where { host: Some(h), reason: Some(DropReason::NoRoute), ..Where::default() };
+            return self.trace_seg("seg_drop", &seg, w);
+        };
+        self.links[l].stats[dir.index()].sent += 1;
+        self.trace_seg("seg_sent", &seg, Where::link(l, dir).host(h));
+        // The middlebox is at the `a` end: it sees a→b segments as they leave `a`.
+        if let (Dir::AToB, Some(m)) = (dir, self.links[l].middlebox) {
+            if !self.pass_middlebox(l, dir, m, &seg) {
+                return;
+            }
+        }
+        self.transmit(l, dir, seg);
+    }
+
+    /// Lets middlebox `m` inspect `seg` (travelling `dir` on link `l`); false if it is
+    /// dropped there (after queueing the middlebox's RST, if it answers with one).
+    fn pass_middlebox(&mut self, l: usize, dir: Dir, m: usize, seg: &Segment) -> bool {
+        let rst = match self.middleboxes[m].inspect(self.now, seg) {
+            Verdict::Pass => return true,
+            Verdict::Drop => None,
+            Verdict::Reset(rst) => Some(rst),
+        };
+        self.links[l].stats[dir.index()].dropped += 1;
+        let w = Where::link(l, dir).middlebox(m).reason(DropReason::NatExpired);
+        self.trace_seg("seg_drop", seg, w);
+        if let Some(rst) = rst {
+            self.middlebox_reset(l, dir.reverse(), m, rst);
+        }
+        false
+    }
+
+    /// Puts `seg` on link `l` in direction `dir`, and queues its arrival(s).
+    fn transmit(&mut self, l: usize, dir: Dir, seg: Segment) {
+        let d = dir.index();
+        let link = &mut self.links[l];
+        let verdict = link.dirs[d].transmit(self.now, &seg, &mut link.rngs[d]);
+        let (to, link_epoch) = (link.dst_host(dir) as u32, link.epoch);
+        match verdict {
+            Transmit::Dropped(reason) => {
+                link.stats[d].dropped += 1;
+                self.trace_seg("seg_drop", &seg, Where::link(l, dir).reason(reason));
+            }
+            Transmit::Deliver { at, dup } => {
+                if let Some(dup_at) = dup {
+                    link.stats[d].duplicated += 1;
+                    self.trace_seg("seg_dup", &seg, Where { at: Some(dup_at), ..Where::link(l, dir) });
+                }
+                let copy = dup.map(|dup_at| (dup_at, seg.clone()));
+                let f = InFlight { seg, to, link: l as u32, dir, link_epoch, local: false };
+                self.enqueue_arrival(at, f);
+                if let Some((dup_at, seg)) = copy {
+                    let f = InFlight { seg, to, link: l as u32, dir, link_epoch, local: false };
+                    self.enqueue_arrival(dup_at, f);
+                }
+            }
+        }
+    }
+
+    fn enqueue_arrival(&mut self, at: SimTime, f: InFlight) {
+        let slot = match self.free_slots.pop() {
+            Some(s) => {
+                self.in_flight[s as usize] = Some(f);
+                s
+            }
+            None => {
+                self.in_flight.push(Some(f));
+                (self.in_flight.len() - 1) as u32
+            }
+        };
+        self.queue.push(at, Event::Arrive { slot });
+    }
+
+    /// An RST from middlebox `m` (at the `a` end of link `l`), travelling `dir`. Towards
+    /// `a` it arrives at once; towards `b` it crosses the link like any segment.
+    fn middlebox_reset(&mut self, l: usize, dir: Dir, m: usize, rst: Segment) {
+        self.links[l].stats[dir.index()].sent += 1;
+        self.trace_seg("seg_sent", &rst, Where::link(l, dir).middlebox(m));
+        match dir {
+            Dir::BToA => {
+                let link = &self.links[l];
+                let (to, link_epoch) = (link.a as u32, link.epoch);
+                let f = InFlight { seg: rst, to, link: l as u32, dir, link_epoch, local: true };
+                self.enqueue_arrival(self.now, f);
+            }
+            Dir::AToB => self.transmit(l, dir, rst),
+        }
+    }
+
+    /// Why link `l` loses a segment that was in flight on it, if it does.
+    fn lost_in_flight(&self, f: &InFlight) -> Option<DropReason> {
+        let link = &self.links[f.link as usize];
+        let ld = &link.dirs[f.dir.index()];
+        if !ld.up || link.epoch != f.link_epoch {
+            Some(DropReason::LinkDown)
+        } else if ld.partitioned {
+            Some(DropReason::Partition)
+        } else {
+            None
+        }
+    }
+
+    fn arrive(&mut self, slot: u32) {
+        let f = self.in_flight[slot as usize].take().expect("arrival of an empty slot");
+        self.free_slots.push(slot);
+        let (l, dir, to) = (f.link as usize, f.dir, f.to as usize);
+        if !f.local {
+            if let Some(reason) = self.lost_in_flight(&f) {
+                self.links[l].stats[dir.index()].dropped += 1;
+                return self.trace_seg("seg_drop", &f.seg, Where::link(l, dir).reason(reason));
+            }
+            // The middlebox at the `a` end sees b→a segments as they reach it.
+            if let (Dir::BToA, Some(m)) = (dir, self.links[l].middlebox) {
+                if !self.pass_middlebox(l, dir, m, &f.seg) {
+                    return;
+                }
+            }
+            self.links[l].stats[dir.index()].received += 1;
+        }
+        let reason = match self.hosts[to].state {
+            HostState::Up => None,
+            HostState::Frozen => Some(DropReason::HostFrozen),
+            HostState::Down => Some(DropReason::HostDown),
+        };
+        if let Some(reason) = reason {
+            return self.trace_seg("seg_drop", &f.seg, Where::link(l, dir).host(to).reason(reason));
+        }
+        self.hosts[to].stats.segs_recv += 1;
+        self.trace_seg("seg_recv", &f.seg, Where::link(l, dir).host(to));
+        let now = self.now;
+        let seg = f.seg;
+        self.with_node(to, move |n, ctx| n.on_segment(now, seg, ctx));
+    }
+
+    fn trace_seg(&mut self, ev: &str, seg: &Segment, w: Where) {
+        if !self.trace.enabled() {
+            return;
+        }
+        let rec = SegEvent {
+            host: w.host.map(|h| self.hosts[h].name.as_str()),
+            link: w.link.map(|(l, _)| self.links[l].name.as_str()),
+            dir: w.link.map(|(_, d)| d.as_str()),
+            middlebox: w.middlebox.map(|m| self.middleboxes[m].name.as_str()),
+            reason: w.reason,
+            at: w.at.map(|t| t.0),
+            seg: SegRecord::new(seg),
+        };
+        self.trace.record(self.now, ev, &rec);
+    }
+}
+
+/// One direction's parameters: the direction's own setting, else the link's, else the
+/// default (no delay, unlimited rate, 1000 packets of queue, no loss).
+fn link_params(l: &LinkSpec, dir: Option<&LinkDirSpec>) -> Result<LinkParams, EngineError> {
+    let d = dir.cloned().unwrap_or_default();
+    let prob = |field: &'static str, v: Option<f64>| match v {
+        None => Ok(super::Prob::NEVER),
+        Some(p) => super::Prob::new(p)
+            .ok_or_else(|| EngineError::BadProbability { link: l.name.clone(), field, value: p }),
+    };
+    let bandwidth = d.bandwidth.or(l.bandwidth).map(|r| r.0);
+    if bandwidth == Some(0) {
+        return Err(EngineError::ZeroBandwidth(l.name.clone()));
+    }
+    let def = LinkParams::default();
+    Ok(LinkParams {
+        delay: d.delay.or(l.delay).map_or(def.delay, |x| x.0),
+        bandwidth,
+        queue: d.queue.or(l.queue).unwrap_or(def.queue),
+        loss: prob("loss", d.loss.or(l.loss))?,
+        duplicate: prob("duplicate", d.duplicate.or(l.duplicate))?,
+        jitter: d.jitter.or(l.jitter).map_or(def.jitter, |x| x.0),
+    })
+}
