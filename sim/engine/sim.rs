@@ -248,6 +248,8 @@ pub struct Sim<N> {
     pub(crate) trace: Trace,
     /// Segments sent during the current node call (kept to reuse its allocation).
     outbox: Vec<Segment>,
+    /// Sees every segment put on a link, when it is put there (the pcap writer).
+    tap: Option<Box<dyn FnMut(SimTime, &Segment)>>,
 }
 
 impl<N: Node> Sim<N> {
@@ -268,6 +270,7 @@ impl<N: Node> Sim<N> {
             rngs: RngStreams::new(seed),
             trace: Trace::off(),
             outbox: Vec::new(),
+            tap: None,
         }
     }
 
@@ -549,6 +552,18 @@ impl<N: Node> Sim<N> {
         self.with_node(h, |n, ctx| n.on_reboot(now, ctx));
     }
 
+    /// Installs a function that sees every segment as it is put on a link (lost ones too),
+    /// stamped with the time it was sent.
+    pub fn set_tap(&mut self, tap: Box<dyn FnMut(SimTime, &Segment)>) {
+        self.tap = Some(tap);
+    }
+
+    fn tap_seg(&mut self, seg: &Segment) {
+        if let Some(tap) = &mut self.tap {
+            tap(self.now, seg);
+        }
+    }
+
     /// Sends what the node queued during its call, in order.
     fn flush_outbox(&mut self, h: usize) {
         let mut out = std::mem::take(&mut self.outbox);
@@ -567,6 +582,7 @@ impl<N: Node> Sim<N> {
         };
         self.links[l].stats[dir.index()].sent += 1;
         self.trace_seg("seg_sent", &seg, Where::link(l, dir).host(h));
+        self.tap_seg(&seg);
         // The middlebox is at the `a` end: it sees a→b segments as they leave `a`.
         if let (Dir::AToB, Some(m)) = (dir, self.links[l].middlebox) {
             if !self.pass_middlebox(l, dir, m, &seg) {
@@ -639,6 +655,7 @@ impl<N: Node> Sim<N> {
     fn middlebox_reset(&mut self, l: usize, dir: Dir, m: usize, rst: Segment) {
         self.links[l].stats[dir.index()].sent += 1;
         self.trace_seg("seg_sent", &rst, Where::link(l, dir).middlebox(m));
+        self.tap_seg(&rst);
         match dir {
             Dir::BToA => {
                 let link = &self.links[l];
