@@ -5,3 +5,7 @@
 pub mod profile;
 pub mod segment;
 pub mod state;
+pub mod cc;
+pub mod conn;
+pub mod rtt;
+pub mod timeouts;
