@@ -141,7 +141,7 @@ impl Sim {
             let ts = seg.options.timestamps.is_some();
             let mss = if ts { 1448 } else { 1460 };
             let rcvbuf = self.opts[1].effective_rcvbuf(&p);
-            let (wnd, ws) = select_initial_window(&p, rcvbuf, mss, seg.options.wscale.is_some());
+            let (wnd, ws) = select_initial_window(&p, rcvbuf, self.opts[1].rcvbuf.is_some(), mss, seg.options.wscale.is_some());
             let options = TcpOptions {
                 mss: Some(p.default_mss),
                 sack_permitted: seg.options.sack_permitted,
@@ -166,7 +166,7 @@ impl Sim {
         }
         let ts = syn.options.timestamps.is_some();
         let rcvbuf = self.opts[1].effective_rcvbuf(&p);
-        let (wnd, ws) = select_initial_window(&p, rcvbuf, if ts { 1448 } else { 1460 }, syn.options.wscale.is_some());
+        let (wnd, ws) = select_initial_window(&p, rcvbuf, self.opts[1].rcvbuf.is_some(), if ts { 1448 } else { 1460 }, syn.options.wscale.is_some());
         let params = ChildParams {
             local: seg.dst,
             remote: seg.src,

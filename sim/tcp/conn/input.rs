@@ -420,13 +420,15 @@ impl Conn {
                 return;
             }
             if !payload.is_empty() && self.rmem_alloc() > self.rcvbuf {
-                return; // tcp_try_rmem_schedule failed: dropped
+                self.drop_nomem();
+                return;
             }
             self.queue_inorder(now, payload, fin, out);
             return;
         }
         // tcp_data_queue_ofo
         if !payload.is_empty() && self.rmem_alloc() > self.rcvbuf {
+            self.drop_nomem();
             return;
         }
         self.rcvq.insert_ooo(seq, payload);
@@ -462,6 +464,14 @@ impl Conn {
             self.tcp_fin(now, out);
         }
         self.wake();
+    }
+
+    /// `tcp_try_rmem_schedule` failed: drop the data and ACK at once with a zero window
+    /// (ICSK_ACK_NOMEM | ICSK_ACK_NOW).
+    fn drop_nomem(&mut self) {
+        self.ack_nomem = true;
+        self.ack_pending = true;
+        self.ack_now = true;
     }
 
     /// `out_of_window`: duplicate or unacceptable data: quick-ACK mode, ACK at once.

@@ -132,9 +132,11 @@ pub struct TcpInfo {
 /// SYN (or SYN-ACK) and the window scale, for a receive buffer `rcvbuf` and an MSS `mss`.
 /// The space is `tcp_full_space()`, half the buffer (`tcp_win_from_space` with the default
 /// `scaling_ratio` of 50 %), rounded down to whole MSS; the scale is chosen for the largest
-/// buffer the socket may grow to (`max(tcp_rmem[2], rmem_max)`).
-pub fn select_initial_window(p: &KernelProfile, rcvbuf: u32, mss: u32, wscale_ok: bool) -> (u32, u8) {
-    let window_clamp: u64 = 65535u64 << 14;
+/// buffer the socket may grow to (`max(tcp_rmem[2], rmem_max)`), unless SO_RCVBUF locked the
+/// buffer: then the window clamp is the full space (`tcp_connect_init`,
+/// `tcp_openreq_init_rwin`) and the scale fits that.
+pub fn select_initial_window(p: &KernelProfile, rcvbuf: u32, rcvbuf_locked: bool, mss: u32, wscale_ok: bool) -> (u32, u8) {
+    let window_clamp: u64 = if rcvbuf_locked { win_from_space(rcvbuf) as u64 } else { 65535u64 << 14 };
     let mut space = (win_from_space(rcvbuf) as u64).min(window_clamp);
     if space > mss as u64 {
         space -= space % mss as u64;
@@ -263,6 +265,8 @@ pub struct Conn {
     // --- delayed ACK (`icsk_ack`) ---
     ack_pending: bool,
     ack_now: bool,
+    /// `ICSK_ACK_NOMEM`: data was dropped for lack of buffer; advertise a zero window.
+    ack_nomem: bool,
     quick: u8,
     pingpong: bool,
     ato: Dur,
@@ -345,6 +349,7 @@ impl Conn {
             tlp_high_seq: None,
             ack_pending: false,
             ack_now: false,
+            ack_nomem: false,
             quick: 0,
             pingpong: false,
             ato: Dur::ZERO,
@@ -370,7 +375,7 @@ impl Conn {
     ) -> Conn {
         let mut c = Conn::blank(now, profile, opts, local, remote, iss);
         let mss = c.profile.default_mss as u32;
-        let (rcv_wnd, wscale) = select_initial_window(&c.profile, c.rcvbuf, mss, c.profile.tcp_window_scaling);
+        let (rcv_wnd, wscale) = select_initial_window(&c.profile, c.rcvbuf, c.rcvbuf_locked, mss, c.profile.tcp_window_scaling);
         c.rcv_wnd = rcv_wnd;
         c.rcv_ssthresh = rcv_wnd;
         c.rcv_wscale = wscale;
@@ -924,13 +929,15 @@ mod tests {
     fn initial_window_matches_linux_syn_windows() {
         let p = KernelProfile::linux_6_18();
         // Active open: mss 1460 → 64240 (44 × 1460), the window Linux SYNs carry.
-        assert_eq!(select_initial_window(&p, 131072, 1460, true).0, 64240);
+        assert_eq!(select_initial_window(&p, 131072, false, 1460, true).0, 64240);
         // Passive open with timestamps: mss 1448 → 65160.
-        assert_eq!(select_initial_window(&p, 131072, 1448, true).0, 65160);
+        assert_eq!(select_initial_window(&p, 131072, false, 1448, true).0, 65160);
         // Scale from tcp_rmem[2]: 32 MB → 10 on 6.18, 6 MB → 7 on 6.1.
-        assert_eq!(select_initial_window(&p, 131072, 1460, true).1, 10);
+        assert_eq!(select_initial_window(&p, 131072, false, 1460, true).1, 10);
         let old = KernelProfile::builtin("linux-6.1").unwrap();
-        assert_eq!(select_initial_window(&old, 131072, 1460, true).1, 7);
-        assert_eq!(select_initial_window(&p, 131072, 1460, false).1, 0);
+        assert_eq!(select_initial_window(&old, 131072, false, 1460, true).1, 7);
+        assert_eq!(select_initial_window(&p, 131072, false, 1460, false).1, 0);
+        // SO_RCVBUF locks the clamp to the buffer: an 8 KB buffer needs no scaling.
+        assert_eq!(select_initial_window(&p, 8192, true, 1448, true), (2896, 0));
     }
 }

@@ -60,6 +60,12 @@ impl Conn {
 
     /// `tcp_select_window`: never shrink what was offered; record it; scale it.
     fn select_window(&mut self) -> u16 {
+        if self.ack_nomem {
+            self.ack_nomem = false;
+            self.rcv_wnd = 0;
+            self.rcv_wup = self.rcv_nxt;
+            return 0;
+        }
         let cur = self.receive_window();
         let mut new = self.compute_window();
         let allowed = super::win_from_space(self.rcvbuf);
@@ -267,7 +273,9 @@ impl Conn {
     /// Retransmits `len` bytes at `seq` (`__tcp_retransmit_skb`): Karn's rule stops timing.
     pub(super) fn retransmit(&mut self, now: SimTime, seq: u32, out: &mut Vec<Segment>) -> u32 {
         let data_end = self.data_end();
-        let len = if seq_lt(seq, data_end) { data_end.wrapping_sub(seq).min(self.mss) } else { 0 };
+        // Only what was sent before: never past snd_nxt.
+        let limit = if seq_lt(self.snd_nxt, data_end) { self.snd_nxt } else { data_end };
+        let len = if seq_lt(seq, limit) { limit.wrapping_sub(seq).min(self.mss) } else { 0 };
         let fin = self.fin_queued && seq.wrapping_add(len) == data_end && seq_lt(data_end, self.snd_nxt);
         let end = self.xmit(now, seq, len, fin, out);
         self.total_retrans += 1;
