@@ -270,3 +270,69 @@ impl Sim {
         self.trace.iter().filter(|s| s.from == from && f(&s.seg)).cloned().collect()
     }
 }
+
+/// The result of [`bulk_transfer`].
+pub struct Bulk {
+    pub received: Vec<u8>,
+    pub finished_at: SimTime,
+}
+
+/// A bulk transfer: the client writes `total` derived bytes as fast as the socket accepts
+/// them, then closes; the server reads everything until EOF, then closes. Returns what the
+/// server read (only counted, not kept, when `keep` is false).
+pub fn bulk_transfer(sim: &mut Sim, total: u64, keep: bool, limit: SimTime) -> Bulk {
+    use tcpsim::tcp::conn::SendData;
+    sim.connect();
+    let mut sent = 0u64;
+    let mut received = Vec::new();
+    let mut count = 0u64;
+    let mut client_closed = false;
+    let mut server_closed = false;
+    loop {
+        let now = sim.now;
+        if let Some(c) = sim.conns[0].as_mut() {
+            let mut out = Vec::new();
+            if c.state() == tcpsim::tcp::state::TcpState::Established && sent < total {
+                let want = (total - sent).min(1 << 20) as u32;
+                if let Ok(n) = c.send(now, SendData::Derived(want), &mut out) {
+                    sent += n as u64;
+                }
+            }
+            if sent == total && !client_closed && c.state() == tcpsim::tcp::state::TcpState::Established {
+                c.close(now, &mut out);
+                client_closed = true;
+            }
+            sim.transmit(0, out);
+        }
+        if let Some(s) = sim.conns[1].as_mut() {
+            let mut out = Vec::new();
+            loop {
+                match s.recv(now, 1 << 16, false, &mut out) {
+                    Ok(v) if !v.is_empty() => {
+                        count += v.len() as u64;
+                        if keep {
+                            received.extend_from_slice(&v);
+                        }
+                    }
+                    Ok(_) => {
+                        if !server_closed {
+                            s.close(now, &mut out);
+                            server_closed = true;
+                        }
+                        break;
+                    }
+                    Err(_) => break,
+                }
+            }
+            sim.transmit(1, out);
+        }
+        let finished = server_closed
+            && sim.conns.iter().flatten().all(|c| matches!(c.state(), tcpsim::tcp::state::TcpState::Close | tcpsim::tcp::state::TcpState::TimeWait));
+        if finished || sim.now > limit || !sim.step() {
+            break;
+        }
+    }
+    assert!(keep || received.is_empty());
+    let _ = count;
+    Bulk { received, finished_at: sim.now }
+}
