@@ -22,28 +22,31 @@ pub fn tcp_model_timeout(boundary: u32, rto_base: Dur, rto_max: Dur) -> Dur {
     }
 }
 
-/// `retransmits_timed_out()`: has the connection been retransmitting for longer than the
-/// model allows? `user_timeout` (TCP_USER_TIMEOUT, ms; 0 = unset) replaces the model.
-/// False while nothing has been retransmitted (`icsk_retransmits == 0`).
-pub fn retransmits_timed_out(
-    now: SimTime,
-    retrans_stamp: Option<SimTime>,
-    retransmits: u32,
-    boundary: u32,
-    user_timeout_ms: u32,
-    rto_base: Dur,
-    rto_max: Dur,
-) -> bool {
-    let Some(start) = retrans_stamp else { return false };
-    if retransmits == 0 {
-        return false;
+/// The time budget of `retransmits_timed_out()`: `tcp_model_timeout(boundary, rto_base,
+/// rto_max)`, or the user timeout (TCP_USER_TIMEOUT, ms; 0 = unset) instead.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Budget {
+    pub boundary: u32,
+    pub user_timeout_ms: u32,
+    pub rto_base: Dur,
+    pub rto_max: Dur,
+}
+
+impl Budget {
+    pub fn timeout(&self) -> Dur {
+        if self.user_timeout_ms == 0 {
+            tcp_model_timeout(self.boundary, self.rto_base, self.rto_max)
+        } else {
+            Dur::from_millis(self.user_timeout_ms as u64)
+        }
     }
-    let timeout = if user_timeout_ms == 0 {
-        tcp_model_timeout(boundary, rto_base, rto_max)
-    } else {
-        Dur::from_millis(user_timeout_ms as u64)
-    };
-    now.since(start) >= timeout
+}
+
+/// `retransmits_timed_out()`: has the connection been retransmitting for longer than the
+/// budget allows? False while nothing has been retransmitted (`icsk_retransmits == 0`).
+pub fn retransmits_timed_out(now: SimTime, retrans_stamp: Option<SimTime>, retransmits: u32, budget: Budget) -> bool {
+    let Some(start) = retrans_stamp else { return false };
+    retransmits != 0 && now.since(start) >= budget.timeout()
 }
 
 /// `tcp_orphan_retries()`: the retry budget of a socket the application has closed. The
@@ -77,26 +80,9 @@ pub fn fin_time(fin_timeout: Dur, rto: Dur) -> Dur {
 /// `syn_retries + linear` (the linear SYN timeouts buy extra retransmissions), or when the
 /// time since the first SYN reaches `tcp_model_timeout(syn_retries, TCP_TIMEOUT_INIT)`
 /// (or the user timeout, when set and the kernel applies it to connect).
-pub fn syn_timed_out(
-    now: SimTime,
-    first_syn: SimTime,
-    retransmits: u32,
-    syn_retries: u32,
-    linear: u32,
-    user_timeout_ms: u32,
-    timeout_init: Dur,
-    rto_max: Dur,
-) -> bool {
-    retransmits >= syn_retries + linear
-        || retransmits_timed_out(
-            now,
-            Some(first_syn),
-            retransmits,
-            syn_retries,
-            user_timeout_ms,
-            timeout_init,
-            rto_max,
-        )
+/// `budget.boundary` is `syn_retries` and `budget.rto_base` is `TCP_TIMEOUT_INIT`.
+pub fn syn_timed_out(now: SimTime, first_syn: SimTime, retransmits: u32, linear: u32, budget: Budget) -> bool {
+    retransmits >= budget.boundary + linear || retransmits_timed_out(now, Some(first_syn), retransmits, budget)
 }
 
 #[cfg(test)]
@@ -124,11 +110,13 @@ mod tests {
     #[test]
     fn nothing_retransmitted_never_times_out() {
         let t0 = SimTime(0);
-        assert!(!retransmits_timed_out(SimTime(u64::MAX / 2), Some(t0), 0, 1, 0, TCP_RTO_MIN, MAX));
-        assert!(!retransmits_timed_out(SimTime(u64::MAX / 2), None, 3, 1, 0, TCP_RTO_MIN, MAX));
+        let b = Budget { boundary: 1, user_timeout_ms: 0, rto_base: TCP_RTO_MIN, rto_max: MAX };
+        assert!(!retransmits_timed_out(SimTime(u64::MAX / 2), Some(t0), 0, b));
+        assert!(!retransmits_timed_out(SimTime(u64::MAX / 2), None, 3, b));
+        let ut = Budget { user_timeout_ms: 3_000, ..b };
         let at = t0 + Dur::from_millis(2_999);
-        assert!(!retransmits_timed_out(at, Some(t0), 1, 0, 3_000, TCP_RTO_MIN, MAX));
-        assert!(retransmits_timed_out(at + Dur::from_millis(1), Some(t0), 1, 0, 3_000, TCP_RTO_MIN, MAX));
+        assert!(!retransmits_timed_out(at, Some(t0), 1, ut));
+        assert!(retransmits_timed_out(at + Dur::from_millis(1), Some(t0), 1, ut));
     }
 
     #[test]

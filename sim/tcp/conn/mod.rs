@@ -395,7 +395,9 @@ impl Conn {
 
     /// A child created by a listener when the handshake completes (`tcp_create_openreq_child`
     /// then `tcp_rcv_state_process` in SYN_RECV): it is born in SYN_RECV and the same ACK
-    /// makes it ESTABLISHED; both transitions are recorded.
+    /// makes it ESTABLISHED; both transitions are recorded. If the completing segment carries
+    /// data or a FIN, pass it to [`Conn::on_segment`] of the child afterwards (as
+    /// `tcp_child_process` does); a bare ACK needs nothing more.
     pub fn accept_child(now: SimTime, profile: Rc<KernelProfile>, opts: SockOpts, params: &ChildParams, out: &mut Vec<Segment>) -> Conn {
         let _ = out; // the completing ACK needs no answer
         let mut c = Conn::blank(now, profile, opts, params.local, params.remote, params.iss);
@@ -669,7 +671,7 @@ impl Conn {
             ShutHow::SHUT_RDWR => SHUTDOWN_MASK,
         };
         match self.state {
-            TcpState::Close => {
+            TcpState::Close | TcpState::TimeWait => {
                 self.shutdown |= bits;
                 self.wake();
                 Err(Errno::ENOTCONN)
@@ -736,7 +738,9 @@ impl Conn {
     pub fn close(&mut self, now: SimTime, out: &mut Vec<Segment>) {
         self.shutdown = SHUTDOWN_MASK;
         self.orphan = true;
-        if self.state == TcpState::Close {
+        if matches!(self.state, TcpState::Close | TcpState::TimeWait) {
+            // After tcp_time_wait the fd's socket is already CLOSE; the timewait socket
+            // lives on by itself.
             return;
         }
         let unread = self.rcvq.avail() > 0;
@@ -901,13 +905,16 @@ impl Conn {
     }
     /// `SIOCOUTQ`: `write_seq - snd_una`.
     pub fn outq(&self) -> u32 {
-        if !self.state.is_synchronized() && self.state != TcpState::SynRecv {
+        if matches!(self.state, TcpState::SynSent | TcpState::SynRecv) {
             return 0;
         }
         self.write_seq.wrapping_sub(self.snd_una)
     }
-    /// `SIOCOUTQNSD`: `write_seq - snd_nxt`.
+    /// `SIOCOUTQNSD`: `write_seq - snd_nxt` (0 during the handshake).
     pub fn outq_notsent(&self) -> u32 {
+        if matches!(self.state, TcpState::SynSent | TcpState::SynRecv) {
+            return 0;
+        }
         let d = self.write_seq.wrapping_sub(self.snd_nxt);
         if (d as i32) < 0 {
             0

@@ -32,7 +32,7 @@ impl Conn {
     pub fn on_timer(&mut self, now: SimTime, kind: TimerKind, out: &mut Vec<Segment>) {
         match kind {
             TimerKind::Retransmit => {
-                if !self.rtx_at.is_some_and(|at| now >= at) {
+                if self.rtx_at.is_none_or(|at| now < at) {
                     return;
                 }
                 self.rtx_at = None;
@@ -43,14 +43,14 @@ impl Conn {
                 }
             }
             TimerKind::DelAck => {
-                if !self.delack_at.is_some_and(|at| now >= at) {
+                if self.delack_at.is_none_or(|at| now < at) {
                     return;
                 }
                 self.delack_at = None;
                 self.delack_timer(now, out);
             }
             TimerKind::Keepalive => {
-                if !self.keepalive_at.is_some_and(|at| now >= at) {
+                if self.keepalive_at.is_none_or(|at| now < at) {
                     return;
                 }
                 self.keepalive_at = None;
@@ -95,17 +95,13 @@ impl Conn {
     fn syn_timed_out(&self, now: SimTime) -> bool {
         let p = &self.profile;
         let linear = if self.state == TcpState::SynSent { p.tcp_syn_linear_timeouts } else { 0 };
-        let ut = if p.user_timeout_bounds_connect { self.opts.user_timeout_ms } else { 0 };
-        timeouts::syn_timed_out(
-            now,
-            self.retrans_stamp.unwrap_or(now),
-            self.retransmits,
-            self.opts.syn_retries(p),
-            linear,
-            ut,
-            Dur::from_millis(p.tcp_timeout_init_ms),
-            self.rto_max(),
-        )
+        let budget = timeouts::Budget {
+            boundary: self.opts.syn_retries(p),
+            user_timeout_ms: if p.user_timeout_bounds_connect { self.opts.user_timeout_ms } else { 0 },
+            rto_base: Dur::from_millis(p.tcp_timeout_init_ms),
+            rto_max: self.rto_max(),
+        };
+        timeouts::syn_timed_out(now, self.retrans_stamp.unwrap_or(now), self.retransmits, linear, budget)
     }
 
     /// `tcp_write_timeout`, synchronized states: retries2 (or the orphan budget) as time,
@@ -117,15 +113,13 @@ impl Conn {
             let alive = self.rto < self.rto_max();
             retry_until = timeouts::orphan_retries(p.tcp_orphan_retries, alive, self.sk_err_soft.is_some());
         }
-        timeouts::retransmits_timed_out(
-            now,
-            self.retrans_stamp,
-            self.retransmits,
-            retry_until,
-            self.opts.user_timeout_ms,
-            TCP_RTO_MIN,
-            self.rto_max(),
-        )
+        let budget = timeouts::Budget {
+            boundary: retry_until,
+            user_timeout_ms: self.opts.user_timeout_ms,
+            rto_base: TCP_RTO_MIN,
+            rto_max: self.rto_max(),
+        };
+        timeouts::retransmits_timed_out(now, self.retrans_stamp, self.retransmits, budget)
     }
 
     /// `tcp_retransmit_timer`.
@@ -357,11 +351,12 @@ impl Conn {
     /// SO_KEEPALIVE or TCP_KEEPIDLE changed on a live socket (`tcp_set_keepalive`,
     /// `keepalive_time_set`): arm relative to the idle time already elapsed, or disarm.
     pub(super) fn keepalive_opt_changed(&mut self, now: SimTime, toggled: bool) {
-        if !matches!(
-            self.state,
-            TcpState::Established | TcpState::CloseWait | TcpState::FinWait1 | TcpState::Closing | TcpState::LastAck
-        ) && !(self.state == TcpState::FinWait2 && !self.orphan)
-        {
+        let live = match self.state {
+            TcpState::Established | TcpState::CloseWait | TcpState::FinWait1 | TcpState::Closing | TcpState::LastAck => true,
+            TcpState::FinWait2 => !self.orphan,
+            _ => false,
+        };
+        if !live {
             return;
         }
         if !self.opts.keepalive {
