@@ -169,3 +169,25 @@ fn send_before_connect_completes_is_eagain_and_fresh_close_is_epipe() {
     assert_eq!(c.recv(ms(1), 10, false, &mut out), Err(Errno::EAGAIN));
     let _ = SimTime::ZERO;
 }
+
+#[test]
+fn after_the_quick_acks_a_lone_segment_is_acked_after_40_ms() {
+    let (mut c, _) = established_plain(SockOpts::default(), ms(0));
+    let mut out = Vec::new();
+    let mut seq = SERVER_ISS + 1;
+    let mut t = 100;
+    for _ in 0..16 {
+        out.clear();
+        c.on_segment(ms(t), &peer_seg(seq, CLIENT_ISS + 1, Flags::ACK, 65535, Payload::Derived { stream: 1, offset: 0, len: 100 }), &mut out);
+        assert_eq!(out.len(), 1, "quick ACK at {t} ms");
+        seq += 100;
+        t += 100;
+    }
+    out.clear();
+    c.on_segment(ms(t), &peer_seg(seq, CLIENT_ISS + 1, Flags::ACK, 65535, Payload::Derived { stream: 1, offset: 0, len: 100 }), &mut out);
+    assert!(out.is_empty());
+    assert_eq!(c.deadline(tcpsim::tcp::conn::TimerKind::DelAck), Some(ms(t + 40)));
+    c.on_timer(ms(t + 40), tcpsim::tcp::conn::TimerKind::DelAck, &mut out);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].ack, seq + 100);
+}

@@ -255,3 +255,55 @@ fn unanswered_persist_probes_time_out_after_retries2() {
     assert!(sim.run_while_not(ms(10_000_000), |s| s.client().state() == TcpState::Close));
     assert_eq!(sim.client().take_error(), Some(Errno::ETIMEDOUT));
 }
+
+#[test]
+fn rto_max_ms_caps_backoff_and_shrinks_the_budget() {
+    let mut o = SockOpts::default();
+    o.set(SockOpt::TCP_RTO_MAX_MS, &OptValue::Int(1000)).unwrap();
+    let (mut sim, t0) = blackholed_sender(o);
+    assert!(sim.run_while_not(t0 + Dur::from_secs(100), |s| s.client().state() == TcpState::Close));
+    let times = data_times(&sim, t0);
+    assert_eq!(&times[..6], &[0, 201, 402, 804, 1608, 2608]);
+    // Budget with rto_max 1 s: 7 × 0.2 + 13 × 1 = 14.4 s after the first RTO (402 ms).
+    let death = (sim.now - t0).as_millis();
+    assert!(death >= 402 + 14_400 && death < 402 + 14_400 + 1_000, "{death}");
+    assert_eq!(*times.last().unwrap() + 1_000, death);
+}
+
+#[test]
+fn orphan_gives_up_after_tcp_orphan_retries_without_error_or_rst() {
+    let (mut sim, t0) = blackholed_sender(SockOpts::default());
+    let now = sim.now;
+    let mut out = Vec::new();
+    sim.client().close(now, &mut out);
+    sim.transmit(0, out);
+    assert!(sim.run_while_not(t0 + Dur::from_secs(2_000), |s| s.client().state() == TcpState::Close));
+    // tcp_orphan_retries 0 → 8: 511 × 0.2 s = 102.2 s after the first RTO retransmission.
+    let death = (sim.now - t0).as_millis();
+    let (mut t, mut rto) = (402u64, 402u64);
+    let expect = loop {
+        t += rto;
+        rto = (rto * 2).min(120_000);
+        if t - 402 >= 102_200 {
+            break t;
+        }
+    };
+    assert_eq!(death, expect);
+    assert!(sim.client().is_finished());
+    assert_eq!(sim.client().take_error(), None, "a closed socket reports nothing");
+    assert!(sim.sent_by(0, |s| s.flags.contains(Flags::RST)).is_empty());
+}
+
+#[test]
+fn no_keepalive_probe_while_data_is_outstanding() {
+    let mut sim = keepalive_pair(Some(2), Some(1), Some(3));
+    sim.blackhole = Some(|from, _| from == 1);
+    let now = sim.now;
+    let mut out = Vec::new();
+    sim.client().send(now, SendData::Derived(10), &mut out).unwrap();
+    sim.transmit(0, out);
+    sim.run_until(ms(6_000));
+    let probes = sim.sent_by(0, |s| s.payload.is_empty() && s.flags == Flags::ACK && s.seq == CLIENT_ISS);
+    assert!(probes.is_empty());
+    assert_eq!(sim.client().state(), TcpState::Established);
+}
