@@ -138,3 +138,16 @@ fn out_of_order_data_is_acked_at_once_with_sack_and_reassembled() {
     let got = s.recv(ms(13), 5000, false, &mut out).unwrap();
     assert_eq!(got, Payload::Derived { stream: 3, offset: 0, len: 1500 }.to_bytes());
 }
+
+#[test]
+fn setting_nodelay_pushes_what_nagle_held() {
+    let (mut c, _) = established_plain(SockOpts::default(), ms(0));
+    let mut out = Vec::new();
+    c.send(ms(1), SendData::Derived(100), &mut out).unwrap();
+    c.send(ms(2), SendData::Derived(100), &mut out).unwrap();
+    out.clear();
+    c.set_opt(ms(3), SockOpt::TCP_NODELAY, &OptValue::Int(1), &mut out).unwrap();
+    assert_eq!(out.len(), 1);
+    assert_eq!((out[0].seq, out[0].payload.len()), (C1 + 100, 100));
+    assert_eq!(c.set_opt(ms(3), SockOpt::TCP_KEEPCNT, &OptValue::Int(0), &mut out), Err(Errno::EINVAL));
+}

@@ -96,6 +96,10 @@ impl SendQueue {
                 n = 0;
             }
         }
+        if self.chunks.is_empty() {
+            // An idle connection holds no buffer memory.
+            self.chunks = VecDeque::new();
+        }
     }
 
     /// Discards everything (`tcp_write_queue_purge`).

@@ -781,10 +781,12 @@ impl Conn {
     }
 
     /// setsockopt() on a live socket: validates, records, and applies what Linux applies at
-    /// once (keepalive re-arming, `keepalive_time_set`; buffer sizes).
-    pub fn set_opt(&mut self, now: SimTime, opt: SockOpt, value: &OptValue) -> Result<(), Errno> {
+    /// once (keepalive re-arming, `keepalive_time_set`; buffer sizes; TCP_NODELAY pushes what
+    /// Nagle held, `tcp_push_pending_frames`).
+    pub fn set_opt(&mut self, now: SimTime, opt: SockOpt, value: &OptValue, out: &mut Vec<Segment>) -> Result<(), Errno> {
         self.opts.set(opt, value)?;
         match opt {
+            SockOpt::TCP_NODELAY if self.opts.nodelay => self.write_xmit(now, out),
             SockOpt::SO_KEEPALIVE => self.keepalive_opt_changed(now, true),
             SockOpt::TCP_KEEPIDLE => self.keepalive_opt_changed(now, false),
             SockOpt::SO_SNDBUF => {
