@@ -195,9 +195,10 @@ impl Conn {
             {
                 let data_end = seg.seq.wrapping_add(seg.payload.len());
                 if !seg.payload.is_empty() && seq_gt(data_end, self.rcv_nxt) {
-                    // tcp_rcv_state_process: new data after close() → tcp_reset + RST.
+                    // tcp_rcv_state_process: new data after the receive side was shut →
+                    // tcp_reset + RST: a local abort, with the errno tcp_reset picks.
                     out.push(Conn::reset_reply(seg));
-                    self.tcp_reset();
+                    self.tcp_reset_cause(Cause::Abort);
                     return;
                 }
             }
@@ -560,13 +561,17 @@ impl Conn {
     /// `tcp_reset`: the error by state (ECONNREFUSED in SYN_SENT, EPIPE in CLOSE_WAIT,
     /// ECONNRESET otherwise), write queue purged, CLOSE. Received data stays readable.
     fn tcp_reset(&mut self) {
+        self.tcp_reset_cause(Cause::RcvRst);
+    }
+
+    fn tcp_reset_cause(&mut self, cause: Cause) {
         let err = match self.state {
             TcpState::SynSent => Errno::ECONNREFUSED,
             TcpState::CloseWait => Errno::EPIPE,
             TcpState::Close => return,
             _ => Errno::ECONNRESET,
         };
-        self.done_with_error(err, Cause::RcvRst);
+        self.done_with_error(err, cause);
     }
 
     /// `__tcp_ack_snd_check`: ACK now (two full segments, quick-ACK mode, a filled gap,
