@@ -802,27 +802,17 @@ impl Conn {
         Ok(())
     }
 
-    /// getsockopt() of the values the connection holds.
+    /// getsockopt() of the values the connection holds: the live (autotuned) buffer sizes,
+    /// the pending error without consuming it (use [`Conn::take_error`] for SO_ERROR's read),
+    /// the state for TCP_INFO; the rest as [`SockOpts::get`].
     pub fn get_opt(&self, opt: SockOpt) -> OptValue {
-        let o = &self.opts;
-        let p = &self.profile;
-        OptValue::Int(match opt {
-            SockOpt::SO_ERROR => self.sk_err.or(self.sk_err_soft).map_or(0, |e| e.code() as i64),
-            SockOpt::SO_KEEPALIVE => o.keepalive as i64,
-            SockOpt::SO_LINGER => return OptValue::Pair([o.linger.is_some() as i64, o.linger.unwrap_or(0) as i64]),
-            SockOpt::SO_SNDBUF => self.sndbuf as i64,
-            SockOpt::SO_RCVBUF => self.rcvbuf as i64,
-            SockOpt::SO_RCVLOWAT => o.rcvlowat.max(1) as i64,
-            SockOpt::TCP_KEEPIDLE => o.keepidle(p) as i64,
-            SockOpt::TCP_KEEPINTVL => o.keepintvl(p) as i64,
-            SockOpt::TCP_KEEPCNT => o.keepcnt(p) as i64,
-            SockOpt::TCP_USER_TIMEOUT => o.user_timeout_ms as i64,
-            SockOpt::TCP_SYNCNT => o.syn_retries(p) as i64,
-            SockOpt::TCP_NODELAY => o.nodelay as i64,
-            SockOpt::TCP_NOTSENT_LOWAT => o.notsent_lowat(p) as i64,
-            SockOpt::TCP_RTO_MAX_MS => o.rto_max_ms(p) as i64,
-            SockOpt::TCP_INFO => self.state.linux_number() as i64,
-        })
+        match opt {
+            SockOpt::SO_ERROR => OptValue::Int(self.sk_err.or(self.sk_err_soft).map_or(0, |e| e.code() as i64)),
+            SockOpt::SO_SNDBUF => OptValue::Int(self.sndbuf as i64),
+            SockOpt::SO_RCVBUF => OptValue::Int(self.rcvbuf as i64),
+            SockOpt::TCP_INFO => OptValue::Int(self.state.linux_number() as i64),
+            _ => self.opts.get(opt, &self.profile),
+        }
     }
 
     /// Everything `tcp_poll` reads. A TIME_WAIT connection shows what Linux's fd socket

@@ -88,6 +88,29 @@ impl SockOpts {
         Ok(())
     }
 
+    /// getsockopt() as an unconnected socket answers (a connection answers with its live
+    /// buffer sizes and error, `Conn::get_opt`). SO_SNDBUF/SO_RCVBUF read back doubled.
+    pub fn get(&self, opt: SockOpt, p: &KernelProfile) -> OptValue {
+        OptValue::Int(match opt {
+            SockOpt::SO_ERROR => 0,
+            SockOpt::SO_KEEPALIVE => self.keepalive as i64,
+            SockOpt::SO_LINGER => return OptValue::Pair([self.linger.is_some() as i64, self.linger.unwrap_or(0) as i64]),
+            SockOpt::SO_SNDBUF => self.effective_sndbuf(p) as i64,
+            SockOpt::SO_RCVBUF => self.effective_rcvbuf(p) as i64,
+            SockOpt::SO_RCVLOWAT => self.rcvlowat.max(1) as i64,
+            SockOpt::TCP_KEEPIDLE => self.keepidle(p) as i64,
+            SockOpt::TCP_KEEPINTVL => self.keepintvl(p) as i64,
+            SockOpt::TCP_KEEPCNT => self.keepcnt(p) as i64,
+            SockOpt::TCP_USER_TIMEOUT => self.user_timeout_ms as i64,
+            SockOpt::TCP_SYNCNT => self.syn_retries(p) as i64,
+            SockOpt::TCP_NODELAY => self.nodelay as i64,
+            SockOpt::TCP_NOTSENT_LOWAT => self.notsent_lowat(p) as i64,
+            SockOpt::TCP_RTO_MAX_MS => self.rto_max_ms(p) as i64,
+            // tcpi_state of a fresh socket: TCP_CLOSE.
+            SockOpt::TCP_INFO => 7,
+        })
+    }
+
     /// `sk_sndbuf` for these options: SO_SNDBUF doubled and clamped, else `tcp_wmem[1]`.
     pub fn effective_sndbuf(&self, p: &KernelProfile) -> u32 {
         match self.sndbuf {
@@ -152,6 +175,8 @@ mod tests {
         assert_eq!(o.effective_rcvbuf(&p), 131072);
         o.set(SockOpt::SO_SNDBUF, &OptValue::Int(10000)).unwrap();
         assert_eq!(o.effective_sndbuf(&p), 20000);
+        assert_eq!(o.get(SockOpt::SO_SNDBUF, &p), OptValue::Int(20000));
+        assert_eq!(o.get(SockOpt::TCP_KEEPIDLE, &p), OptValue::Int(7200));
         o.set(SockOpt::SO_SNDBUF, &OptValue::Int(1)).unwrap();
         assert_eq!(o.effective_sndbuf(&p), SOCK_MIN_SNDBUF);
         o.set(SockOpt::SO_RCVBUF, &OptValue::Int(1 << 30)).unwrap();
