@@ -2,10 +2,14 @@
 //! expiries and produces segments, timer requests and state changes. The engine owns time
 //! and the wire.
 
-pub mod profile;
-pub mod segment;
-pub mod state;
+pub mod cc;
+pub mod conn;
 pub mod graph;
 pub mod listener;
+pub mod profile;
 pub mod reset;
+pub mod rtt;
+pub mod segment;
+pub mod state;
 pub mod syncookie;
+pub mod timeouts;

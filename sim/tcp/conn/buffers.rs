@@ -1,0 +1,359 @@
+//! Send and receive queues. Neither stores a byte of derived payload: the send queue keeps
+//! runs of lengths (and the real bytes only of `Bytes` writes), the receive queue keeps the
+//! segments' payload descriptors until `recv` materialises them.
+
+use crate::tcp::segment::{derived_byte, seq_gt, seq_lt, Payload};
+use std::collections::VecDeque;
+use std::rc::Rc;
+
+/// One run of application data in the send queue.
+#[derive(Clone, Debug)]
+enum Chunk {
+    /// `len` derived bytes (their offsets are implied by the position in the queue).
+    Derived(u32),
+    /// Real bytes: `data[start..start + len]`.
+    Bytes { data: Rc<[u8]>, start: u32, len: u32 },
+}
+
+impl Chunk {
+    fn len(&self) -> u32 {
+        match self {
+            Chunk::Derived(n) => *n,
+            Chunk::Bytes { len, .. } => *len,
+        }
+    }
+}
+
+/// The write queue plus the retransmit queue (`sk_write_queue`, `tcp_rtx_queue`), as one
+/// run-length list from `snd_una` to `write_seq` (data bytes only; SYN and FIN are flags).
+#[derive(Clone, Debug, Default)]
+pub struct SendQueue {
+    chunks: VecDeque<Chunk>,
+    /// Stream offset of the first queued byte.
+    head_off: u64,
+    /// Bytes queued.
+    len: u64,
+}
+
+impl SendQueue {
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+    /// Stream offset one past the last queued byte.
+    pub fn end_off(&self) -> u64 {
+        self.head_off + self.len
+    }
+    pub fn head_off(&self) -> u64 {
+        self.head_off
+    }
+
+    pub fn push_derived(&mut self, n: u32) {
+        if n == 0 {
+            return;
+        }
+        if let Some(Chunk::Derived(last)) = self.chunks.back_mut() {
+            if let Some(sum) = last.checked_add(n) {
+                *last = sum;
+                self.len += n as u64;
+                return;
+            }
+        }
+        self.chunks.push_back(Chunk::Derived(n));
+        self.len += n as u64;
+    }
+
+    pub fn push_bytes(&mut self, data: Rc<[u8]>, start: u32, len: u32) {
+        if len == 0 {
+            return;
+        }
+        self.chunks.push_back(Chunk::Bytes { data, start, len });
+        self.len += len as u64;
+    }
+
+    /// Drops `n` acknowledged bytes from the front.
+    pub fn drop_front(&mut self, mut n: u64) {
+        n = n.min(self.len);
+        self.len -= n;
+        self.head_off += n;
+        while n > 0 {
+            let Some(front) = self.chunks.front_mut() else { break };
+            let l = front.len() as u64;
+            if l <= n {
+                n -= l;
+                self.chunks.pop_front();
+            } else {
+                let k = n as u32;
+                match front {
+                    Chunk::Derived(len) => *len -= k,
+                    Chunk::Bytes { start, len, .. } => {
+                        *start += k;
+                        *len -= k;
+                    }
+                }
+                n = 0;
+            }
+        }
+        if self.chunks.is_empty() {
+            // An idle connection holds no buffer memory.
+            self.chunks = VecDeque::new();
+        }
+    }
+
+    /// Discards everything (`tcp_write_queue_purge`).
+    pub fn purge(&mut self) {
+        self.head_off += self.len;
+        self.len = 0;
+        self.chunks = VecDeque::new();
+    }
+
+    /// The payload of `len` bytes at stream offset `off`: derived when the range lies in
+    /// derived runs only, otherwise materialised.
+    pub fn payload(&self, stream: u64, off: u64, len: u32) -> Payload {
+        if len == 0 {
+            return Payload::Empty;
+        }
+        debug_assert!(off >= self.head_off && off + len as u64 <= self.end_off());
+        let mut pos = self.head_off;
+        let mut out: Option<Vec<u8>> = None;
+        let end = off + len as u64;
+        for c in &self.chunks {
+            let c_end = pos + c.len() as u64;
+            if c_end <= off {
+                pos = c_end;
+                continue;
+            }
+            if pos >= end {
+                break;
+            }
+            let from = off.max(pos);
+            let to = end.min(c_end);
+            match c {
+                Chunk::Derived(_) => {
+                    if out.is_none() && from == off && to == end {
+                        return Payload::Derived { stream, offset: off, len };
+                    }
+                    let v = out.get_or_insert_with(|| Vec::with_capacity(len as usize));
+                    v.extend((from..to).map(|o| derived_byte(stream, o)));
+                }
+                Chunk::Bytes { data, start, .. } => {
+                    let s = (*start as u64 + (from - pos)) as usize;
+                    let e = s + (to - from) as usize;
+                    let v = out.get_or_insert_with(|| Vec::with_capacity(len as usize));
+                    v.extend_from_slice(&data[s..e]);
+                }
+            }
+            pos = c_end;
+        }
+        Payload::Bytes(out.unwrap_or_default().into())
+    }
+}
+
+/// `len` bytes of `p` from `start`.
+pub fn slice_payload(p: &Payload, start: u32, len: u32) -> Payload {
+    if len == 0 {
+        return Payload::Empty;
+    }
+    match p {
+        Payload::Empty => Payload::Empty,
+        Payload::Derived { stream, offset, .. } => {
+            Payload::Derived { stream: *stream, offset: offset + start as u64, len }
+        }
+        Payload::Bytes(b) => Payload::Bytes(b[start as usize..(start + len) as usize].into()),
+    }
+}
+
+fn append_bytes(p: &Payload, start: u32, len: u32, out: &mut Vec<u8>) {
+    match p {
+        Payload::Empty => {}
+        Payload::Derived { stream, offset, .. } => {
+            let o = offset + start as u64;
+            out.extend((o..o + len as u64).map(|i| derived_byte(*stream, i)));
+        }
+        Payload::Bytes(b) => out.extend_from_slice(&b[start as usize..(start + len) as usize]),
+    }
+}
+
+/// The receive queue (`sk_receive_queue`) and the out-of-order queue (`out_of_order_queue`).
+#[derive(Clone, Debug, Default)]
+pub struct RecvQueue {
+    /// In-order payloads; `front_skip` bytes of the first were already read.
+    inorder: VecDeque<Payload>,
+    front_skip: u32,
+    /// In-order bytes not yet read (`rcv_nxt - copied_seq`).
+    avail: u32,
+    /// Out-of-order segments by sequence number, sorted, non-overlapping.
+    ooo: Vec<(u32, Payload)>,
+    ooo_bytes: u32,
+}
+
+impl RecvQueue {
+    pub fn avail(&self) -> u32 {
+        self.avail
+    }
+    pub fn ooo_bytes(&self) -> u32 {
+        self.ooo_bytes
+    }
+    pub fn has_ooo(&self) -> bool {
+        !self.ooo.is_empty()
+    }
+
+    pub fn push_inorder(&mut self, p: Payload) {
+        if p.is_empty() {
+            return;
+        }
+        self.avail += p.len();
+        self.inorder.push_back(p);
+    }
+
+    /// Copies (or, with `peek`, looks at) up to `len` bytes (`tcp_recvmsg_locked`).
+    pub fn read(&mut self, len: u32, peek: bool) -> Vec<u8> {
+        let n = len.min(self.avail);
+        let mut out = Vec::with_capacity(n as usize);
+        let mut skip = self.front_skip;
+        let mut left = n;
+        let mut consumed_whole = 0;
+        for p in &self.inorder {
+            if left == 0 {
+                break;
+            }
+            let take = (p.len() - skip).min(left);
+            append_bytes(p, skip, take, &mut out);
+            left -= take;
+            if skip + take == p.len() {
+                consumed_whole += 1;
+                skip = 0;
+            } else {
+                skip += take;
+            }
+        }
+        if !peek {
+            self.inorder.drain(..consumed_whole);
+            self.front_skip = skip;
+            self.avail -= n;
+            if self.inorder.is_empty() {
+                self.inorder = VecDeque::new();
+            }
+        }
+        out
+    }
+
+    /// Drops all unread in-order data (close()).
+    pub fn purge(&mut self) {
+        *self = RecvQueue::default();
+    }
+
+    /// Queues an out-of-order segment starting at `seq`, trimming overlaps with what is
+    /// already held (`tcp_data_queue_ofo`; the earlier copy wins).
+    pub fn insert_ooo(&mut self, seq: u32, p: Payload) {
+        let mut pieces = vec![(seq, p)];
+        for (s, q) in &self.ooo {
+            let (qs, qe) = (*s, s.wrapping_add(q.len()));
+            let mut next = Vec::new();
+            for (ps, pp) in pieces {
+                let pe = ps.wrapping_add(pp.len());
+                if !seq_lt(ps, qe) || !seq_gt(pe, qs) {
+                    next.push((ps, pp));
+                    continue;
+                }
+                if seq_lt(ps, qs) {
+                    next.push((ps, slice_payload(&pp, 0, qs.wrapping_sub(ps))));
+                }
+                if seq_gt(pe, qe) {
+                    let off = qe.wrapping_sub(ps);
+                    next.push((qe, slice_payload(&pp, off, pe.wrapping_sub(qe))));
+                }
+            }
+            pieces = next;
+        }
+        for (s, p) in pieces {
+            if p.is_empty() {
+                continue;
+            }
+            self.ooo_bytes += p.len();
+            let at = self.ooo.partition_point(|(x, _)| seq_lt(*x, s));
+            self.ooo.insert(at, (s, p));
+        }
+    }
+
+    /// Moves segments that became in-order at `rcv_nxt` to the receive queue and returns the
+    /// new `rcv_nxt` (`tcp_ofo_queue`). Segments wholly below `rcv_nxt` are dropped.
+    pub fn pull_ooo(&mut self, mut rcv_nxt: u32) -> u32 {
+        while let Some((s, p)) = self.ooo.first() {
+            let (s, len) = (*s, p.len());
+            let end = s.wrapping_add(len);
+            if seq_gt(s, rcv_nxt) {
+                break;
+            }
+            let (_, p) = self.ooo.remove(0);
+            self.ooo_bytes -= len;
+            if seq_gt(end, rcv_nxt) {
+                let off = rcv_nxt.wrapping_sub(s);
+                self.push_inorder(slice_payload(&p, off, len - off));
+                rcv_nxt = end;
+            }
+        }
+        if self.ooo.is_empty() {
+            self.ooo = Vec::new();
+        }
+        rcv_nxt
+    }
+
+    /// The out-of-order ranges, for SACK blocks (RFC 2018), merged where contiguous.
+    pub fn ooo_ranges(&self) -> Vec<(u32, u32)> {
+        let mut v: Vec<(u32, u32)> = Vec::new();
+        for (s, p) in &self.ooo {
+            let e = s.wrapping_add(p.len());
+            match v.last_mut() {
+                Some(last) if last.1 == *s => last.1 = e,
+                _ => v.push((*s, e)),
+            }
+        }
+        v
+    }
+
+    /// Drops the out-of-order queue (`tcp_fin` purges it).
+    pub fn purge_ooo(&mut self) {
+        self.ooo = Vec::new();
+        self.ooo_bytes = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn send_queue_mixes_derived_and_bytes() {
+        let mut q = SendQueue::default();
+        q.push_derived(10);
+        q.push_derived(5);
+        q.push_bytes(Rc::from(&b"hello"[..]), 0, 5);
+        assert_eq!(q.len(), 20);
+        assert_eq!(q.payload(7, 2, 4), Payload::Derived { stream: 7, offset: 2, len: 4 });
+        let mixed = q.payload(7, 13, 4).to_bytes();
+        assert_eq!(mixed, vec![derived_byte(7, 13), derived_byte(7, 14), b'h', b'e']);
+        q.drop_front(16);
+        assert_eq!(q.payload(7, 16, 4).to_bytes(), b"ello".to_vec());
+    }
+
+    #[test]
+    fn recv_queue_reorders_and_trims_overlaps() {
+        let mut r = RecvQueue::default();
+        let d = |off: u64, len: u32| Payload::Derived { stream: 1, offset: off, len };
+        r.insert_ooo(110, d(10, 10));
+        r.insert_ooo(105, d(5, 10)); // overlaps the first; only 105..110 is new
+        assert_eq!(r.ooo_bytes(), 15);
+        assert_eq!(r.ooo_ranges(), vec![(105, 120)]);
+        r.push_inorder(d(0, 5));
+        let nxt = r.pull_ooo(105);
+        assert_eq!(nxt, 120);
+        let got = r.read(100, true);
+        assert_eq!(got, (0..20).map(|i| derived_byte(1, i)).collect::<Vec<_>>());
+        assert_eq!(r.read(7, false).len(), 7);
+        assert_eq!(r.read(100, false), (7..20).map(|i| derived_byte(1, i)).collect::<Vec<_>>());
+        assert_eq!(r.avail(), 0);
+    }
+}

@@ -1,0 +1,638 @@
+//! Segment arrival (net/ipv4/tcp_input.c): `tcp_rcv_synsent_state_process`,
+//! `tcp_rcv_state_process` (with `tcp_validate_incoming`), `tcp_ack`, `tcp_data_queue`,
+//! `tcp_fin`, `tcp_reset`, the ACK decision (`__tcp_ack_snd_check`) and, for TIME_WAIT,
+//! `tcp_timewait_state_process` (tcp_minisocks.c).
+
+use super::buffers::slice_payload;
+use super::{Conn, RtxTimer, TCP_MAX_QUICKACKS, TCP_TIMEOUT_FALLBACK};
+use crate::errno::Errno;
+use crate::socket::view::{RCV_SHUTDOWN, SEND_SHUTDOWN, SHUTDOWN_MASK};
+use crate::tcp::cc::CaState;
+use crate::tcp::segment::{seq_ge, seq_gt, seq_le, seq_lt, Flags, Payload, Segment};
+use crate::tcp::state::{Cause, TcpState};
+use crate::tcp::timeouts;
+use crate::time::{Dur, SimTime};
+
+/// `tcp_reordering`: duplicate ACKs that trigger fast retransmit.
+const DUPACK_THRESHOLD: u32 = 3;
+
+impl Conn {
+    /// A segment addressed to this connection arrived.
+    pub fn on_segment(&mut self, now: SimTime, seg: &Segment, out: &mut Vec<Segment>) {
+        match self.state {
+            TcpState::Close | TcpState::Listen => {}
+            TcpState::SynSent => self.rcv_synsent(now, seg, out),
+            TcpState::TimeWait => self.rcv_timewait(now, seg, out),
+            _ => self.rcv_state_process(now, seg, out),
+        }
+    }
+
+    /// `tcp_rcv_synsent_state_process`.
+    fn rcv_synsent(&mut self, now: SimTime, seg: &Segment, out: &mut Vec<Segment>) {
+        let f = seg.flags;
+        if f.contains(Flags::ACK) {
+            if seq_le(seg.ack, self.iss) || seq_gt(seg.ack, self.snd_nxt) {
+                // reset_and_undo: an unacceptable ACK draws <SEQ=SEG.ACK><CTL=RST>.
+                if !f.contains(Flags::RST) {
+                    out.push(Conn::reset_reply(seg));
+                }
+                return;
+            }
+            if f.contains(Flags::RST) {
+                self.tcp_reset();
+                return;
+            }
+            if !f.contains(Flags::SYN) {
+                return;
+            }
+            self.irs = seg.seq;
+            self.rcv_nxt = seg.seq.wrapping_add(1);
+            self.rcv_wup = self.rcv_nxt;
+            let our_ws = self.rcv_wscale;
+            self.negotiate(seg.options.mss, seg.options.wscale, seg.options.sack_permitted, seg.options.timestamps.map(|t| t.0), our_ws);
+            self.snd_una = seg.ack;
+            self.snd_wnd = seg.window as u32; // never scaled in a SYN (RFC 7323 §2.2)
+            self.snd_wl1 = seg.seq;
+            self.max_window = self.snd_wnd;
+            self.rtx_nxt = self.snd_una;
+            self.high_seq = self.snd_una;
+            self.snd_sml = self.snd_una;
+            if !self.take_rtt_sample(now, seg) {
+                self.rto = if self.total_retrans > 0 { TCP_TIMEOUT_FALLBACK } else { Dur::from_millis(self.profile.tcp_timeout_init_ms) };
+            }
+            self.backoff = 0;
+            self.retransmits = 0;
+            self.retrans_stamp = None;
+            self.rtx_at = None;
+            self.rcv_tstamp = now;
+            self.lrcvtime = now;
+            self.set_state(TcpState::Established, Cause::RcvSynAck);
+            self.init_transfer(now);
+            if !seg.payload.is_empty() {
+                self.queue_inorder(now, seg.payload.clone(), f.contains(Flags::FIN), out);
+            }
+            self.send_ack(now, out);
+            return;
+        }
+        if f.contains(Flags::RST) {
+            return;
+        }
+        if f.contains(Flags::SYN) {
+            // Simultaneous open (RFC 9293 §3.5, figure 8).
+            self.irs = seg.seq;
+            self.rcv_nxt = seg.seq.wrapping_add(1);
+            self.rcv_wup = self.rcv_nxt;
+            let our_ws = self.rcv_wscale;
+            self.negotiate(seg.options.mss, seg.options.wscale, seg.options.sack_permitted, seg.options.timestamps.map(|t| t.0), our_ws);
+            self.snd_wnd = seg.window as u32;
+            self.snd_wl1 = seg.seq;
+            self.max_window = self.snd_wnd;
+            self.set_state(TcpState::SynRecv, Cause::RcvSyn);
+            let synack = self.syn_segment(now, true);
+            out.push(synack);
+        }
+    }
+
+    /// `tcp_rcv_state_process` for SYN_RECV and the synchronized states.
+    fn rcv_state_process(&mut self, now: SimTime, seg: &Segment, out: &mut Vec<Segment>) {
+        let f = seg.flags;
+        // tcp_validate_incoming, step 1: tcp_sequence.
+        let end = seg.seq.wrapping_add(seg.seq_len());
+        let in_window = !seq_lt(end, self.rcv_wup) && !seq_gt(seg.seq, self.rcv_nxt.wrapping_add(self.receive_window()));
+        if !in_window {
+            if !f.contains(Flags::RST) {
+                if !f.contains(Flags::SYN) && !seg.payload.is_empty() && seq_lt(seg.seq, self.rcv_nxt) {
+                    self.enter_quickack_mode();
+                }
+                // tcp_send_dupack / the challenge ACK for a SYN: both an ACK.
+                self.send_ack(now, out);
+            }
+            return;
+        }
+        // Step 2: RST (RFC 5961 §3.2: exact match or challenge).
+        if f.contains(Flags::RST) {
+            let exact = seg.seq == self.rcv_nxt
+                || (seg.seq == self.rcv_nxt.wrapping_sub(1)
+                    && matches!(self.state, TcpState::CloseWait | TcpState::LastAck | TcpState::Closing));
+            if exact {
+                self.tcp_reset();
+            } else {
+                self.send_ack(now, out);
+            }
+            return;
+        }
+        // Step 4: a SYN in a synchronized state draws a challenge ACK, except the SYN-ACK
+        // that completes a simultaneous open.
+        if f.contains(Flags::SYN) {
+            let sim_open_synack = self.state == TcpState::SynRecv
+                && f.contains(Flags::ACK)
+                && seg.seq.wrapping_add(1) == self.rcv_nxt
+                && seg.ack == self.snd_nxt;
+            if !sim_open_synack {
+                self.send_ack(now, out);
+                return;
+            }
+        }
+        if !f.contains(Flags::ACK) {
+            return;
+        }
+        if self.state == TcpState::SynRecv && (seq_le(seg.ack, self.snd_una) || seq_gt(seg.ack, self.snd_nxt)) {
+            out.push(Conn::reset_reply(seg));
+            return;
+        }
+        // tcp_store_ts_recent (RFC 7323 §4.3).
+        if self.ts_ok {
+            if let Some((tsval, _)) = seg.options.timestamps {
+                if seq_le(seg.seq, self.rcv_wup) {
+                    self.ts_recent = tsval;
+                }
+            }
+        }
+        let was_syn_recv = self.state == TcpState::SynRecv;
+        if !self.tcp_ack(now, seg, out) {
+            return;
+        }
+        if was_syn_recv {
+            self.snd_wnd = (seg.window as u32) << self.snd_wscale;
+            self.snd_wl1 = seg.seq;
+            self.set_state(TcpState::Established, Cause::RcvAckOfSyn);
+            self.init_transfer(now);
+        }
+        let fin_acked = self.fin_queued && self.snd_una == self.write_seq;
+        match self.state {
+            TcpState::FinWait1 if fin_acked => {
+                self.set_state(TcpState::FinWait2, Cause::RcvAckOfFin);
+                self.shutdown |= SEND_SHUTDOWN;
+                if self.orphan {
+                    // Data after close(): the peer must learn it was not read.
+                    let data_end = seg.seq.wrapping_add(seg.payload.len());
+                    if !seg.payload.is_empty() && seq_gt(data_end, self.rcv_nxt) {
+                        out.push(Conn::reset_reply(seg));
+                        self.tcp_done(Cause::Abort);
+                        return;
+                    }
+                    self.keepalive_at = Some(now + self.fin_time());
+                }
+            }
+            TcpState::Closing if fin_acked => {
+                self.enter_time_wait(now, Cause::RcvAckOfFin);
+                return;
+            }
+            TcpState::LastAck if fin_acked => {
+                self.tcp_done(Cause::RcvAckOfFin);
+                return;
+            }
+            _ => {}
+        }
+        if !seg.payload.is_empty() || f.contains(Flags::FIN) {
+            let mut queue = true;
+            if matches!(self.state, TcpState::CloseWait | TcpState::Closing | TcpState::LastAck) && !seq_lt(seg.seq, self.rcv_nxt) {
+                queue = false;
+            }
+            if queue
+                && matches!(self.state, TcpState::FinWait1 | TcpState::FinWait2 | TcpState::CloseWait | TcpState::Closing | TcpState::LastAck)
+                && self.shutdown & RCV_SHUTDOWN != 0
+            {
+                let data_end = seg.seq.wrapping_add(seg.payload.len());
+                if !seg.payload.is_empty() && seq_gt(data_end, self.rcv_nxt) {
+                    // tcp_rcv_state_process: new data after the receive side was shut →
+                    // tcp_reset + RST: a local abort, with the errno tcp_reset picks.
+                    out.push(Conn::reset_reply(seg));
+                    self.tcp_reset_cause(Cause::Abort);
+                    return;
+                }
+            }
+            if queue {
+                self.data_queue(now, seg, out);
+            }
+        }
+        if matches!(self.state, TcpState::Close | TcpState::TimeWait) {
+            return;
+        }
+        self.write_xmit(now, out);
+        self.ack_snd_check(now, out);
+    }
+
+    /// `tcp_ack`. False when the segment must be discarded (it acknowledges unsent data).
+    fn tcp_ack(&mut self, now: SimTime, seg: &Segment, out: &mut Vec<Segment>) -> bool {
+        let ack = seg.ack;
+        if seq_gt(ack, self.snd_nxt) {
+            return false;
+        }
+        if seq_lt(ack, self.snd_una) {
+            return true; // old ACK: ignored, the data still counts
+        }
+        let prior_packets = self.packets_out();
+        let prior_in_flight = match self.cc.state {
+            CaState::Loss => self.rtx_nxt.wrapping_sub(self.snd_una).div_ceil(self.mss),
+            _ => prior_packets,
+        };
+        // tcp_ack_update_window
+        let nwin = (seg.window as u32) << self.snd_wscale;
+        let mut win_changed = false;
+        if seq_lt(self.snd_una, ack) || seq_gt(seg.seq, self.snd_wl1) || (seg.seq == self.snd_wl1 && (nwin > self.snd_wnd || nwin == 0)) {
+            win_changed = nwin != self.snd_wnd;
+            self.snd_wnd = nwin;
+            self.snd_wl1 = seg.seq;
+            self.max_window = self.max_window.max(nwin);
+        }
+        self.probes_out = 0;
+        self.rcv_tstamp = now;
+        let acked = ack.wrapping_sub(self.snd_una);
+        if acked > 0 {
+            self.clean_rtx_queue(now, seg, acked, prior_in_flight, out);
+        } else if seg.payload.is_empty() && !seg.flags.contains(Flags::FIN) && !win_changed && prior_packets > 0 {
+            self.dupack(now, out);
+        }
+        if prior_packets == 0 && seq_lt(self.snd_nxt, self.write_seq) {
+            self.ack_probe(now);
+        }
+        true
+    }
+
+    /// The acknowledged part of `tcp_ack`: `tcp_clean_rtx_queue`, the RTT sample, the
+    /// congestion window, write space and the retransmission timer.
+    fn clean_rtx_queue(&mut self, now: SimTime, seg: &Segment, acked: u32, prior_in_flight: u32, out: &mut Vec<Segment>) {
+        let ack = seg.ack;
+        let mut data_acked = acked as u64;
+        if matches!(self.state, TcpState::SynSent | TcpState::SynRecv) && self.snd_una == self.iss {
+            data_acked -= 1; // our SYN
+        }
+        if self.fin_queued && ack == self.write_seq {
+            data_acked -= 1; // our FIN
+        }
+        self.sndq.drop_front(data_acked);
+        self.snd_una = ack;
+        if seq_lt(self.rtx_nxt, ack) {
+            self.rtx_nxt = ack;
+        }
+        self.sk_err_soft = None;
+        if self.take_rtt_sample(now, seg) {
+            self.backoff = 0;
+        }
+        self.retransmits = 0;
+        let acked_segs = acked.div_ceil(self.mss);
+        match self.cc.state {
+            CaState::Recovery => {
+                if seq_ge(ack, self.high_seq) {
+                    self.cc.exit_recovery();
+                } else {
+                    // RFC 6582 partial ACK: retransmit the next hole at once.
+                    self.cc.on_partial_ack(acked_segs);
+                    let una = self.snd_una;
+                    self.retransmit(now, una, out);
+                }
+            }
+            CaState::Loss => {
+                self.cc.on_ack(acked_segs, true);
+                if seq_ge(self.snd_una, self.high_seq) {
+                    self.cc.exit_loss();
+                }
+            }
+            CaState::Open => {
+                let cwnd = self.cc.cwnd;
+                let limited = if cwnd < self.cc.ssthresh { cwnd < 2 * prior_in_flight } else { prior_in_flight >= cwnd };
+                self.cc.on_ack(acked_segs, limited);
+            }
+        }
+        if self.cc.state == CaState::Open {
+            self.retrans_stamp = None;
+        }
+        self.dupacks = 0;
+        if let Some(h) = self.tlp_high_seq {
+            if seq_ge(ack, h) {
+                self.tlp_high_seq = None;
+            }
+        }
+        // tcp_check_space / tcp_new_space.
+        self.sndbuf_expand();
+        if self.nospace && self.is_writeable() {
+            self.nospace = false;
+            self.wake();
+        }
+        // tcp_set_xmit_timer
+        if self.packets_out() == 0 {
+            if self.rtx_kind != RtxTimer::Probe0 {
+                self.rtx_at = None;
+            }
+        } else if self.cc.state == CaState::Open {
+            self.schedule_loss_probe(now);
+        } else {
+            self.rearm_rto(now);
+        }
+    }
+
+    /// A duplicate ACK: fast retransmit on the third (RFC 5681 §3.2), inflation after.
+    fn dupack(&mut self, now: SimTime, out: &mut Vec<Segment>) {
+        self.dupacks += 1;
+        match self.cc.state {
+            CaState::Open if self.dupacks == DUPACK_THRESHOLD => {
+                self.high_seq = self.snd_nxt;
+                self.cc.enter_recovery();
+                self.tlp_high_seq = None;
+                self.retrans_stamp.get_or_insert(now);
+                let una = self.snd_una;
+                self.retransmit(now, una, out);
+                self.rearm_rto(now);
+            }
+            CaState::Recovery => self.cc.on_dupack_in_recovery(),
+            _ => {}
+        }
+    }
+
+    /// `tcp_ack_probe`: an ACK while persisting. If the window now takes the next segment the
+    /// probe timer stops; otherwise it is re-armed with the current backoff.
+    fn ack_probe(&mut self, now: SimTime) {
+        let data_end = self.data_end();
+        let len = if seq_lt(self.snd_nxt, data_end) { data_end.wrapping_sub(self.snd_nxt).min(self.mss) } else { 0 };
+        let fin = self.fin_queued && self.snd_nxt.wrapping_add(len) == data_end;
+        let end = self.snd_nxt.wrapping_add(len).wrapping_add(fin as u32);
+        if seq_le(end, self.snd_una.wrapping_add(self.snd_wnd)) {
+            self.backoff = 0;
+            self.probes_tstamp = None;
+            if self.rtx_kind == RtxTimer::Probe0 {
+                self.rtx_at = None;
+            }
+        } else {
+            let when = timeouts::probe0_when(self.rto, self.backoff, self.rto_max());
+            let when = self.clamp_probe0_to_user_timeout(now, when);
+            self.arm_rtx(now, RtxTimer::Probe0, when);
+        }
+    }
+
+    /// One RTT sample per ACK when possible: the timed segment (not retransmitted, Karn), or
+    /// the echoed timestamp after a retransmission (`tcp_ack_update_rtt`). Sets the RTO.
+    fn take_rtt_sample(&mut self, now: SimTime, seg: &Segment) -> bool {
+        let mut m: Option<u64> = None;
+        if let Some((end, t)) = self.rtt_timed {
+            if seq_ge(seg.ack, end) {
+                m = Some(now.since(t).as_micros());
+                self.rtt_timed = None;
+            }
+        }
+        if m.is_none() && self.ts_ok && (self.total_retrans > 0 || self.retransmits > 0) {
+            if let Some((_, tsecr)) = seg.options.timestamps {
+                if tsecr != 0 {
+                    let delta_ms = self.tsval(now).wrapping_sub(tsecr);
+                    if (delta_ms as i32) >= 0 {
+                        m = Some((delta_ms as u64 * 1000).max(1));
+                    }
+                }
+            }
+        }
+        match m {
+            Some(us) => {
+                self.rtt.sample(us, self.rto_min_us(), self.snd_una, self.snd_nxt);
+                self.rto = self.rtt.rto(self.rto_max());
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// `tcp_data_queue`: in-order data is queued (with the out-of-order segments it makes
+    /// contiguous), duplicates and out-of-window data are ACKed at once, the rest goes to
+    /// the out-of-order queue.
+    fn data_queue(&mut self, now: SimTime, seg: &Segment, out: &mut Vec<Segment>) {
+        let fin = seg.flags.contains(Flags::FIN);
+        let mut seq = seg.seq;
+        let mut payload = seg.payload.clone();
+        if seg.flags.contains(Flags::SYN) {
+            seq = seq.wrapping_add(1);
+        }
+        let len = payload.len();
+        let end = seq.wrapping_add(len).wrapping_add(fin as u32);
+        if seq_le(end, self.rcv_nxt) {
+            self.out_of_window();
+            return;
+        }
+        if !seq_lt(seq, self.rcv_nxt.wrapping_add(self.receive_window())) && seq != self.rcv_nxt {
+            self.out_of_window();
+            return;
+        }
+        if seq_lt(seq, self.rcv_nxt) {
+            let skip = self.rcv_nxt.wrapping_sub(seq);
+            payload = slice_payload(&payload, skip.min(len), len.saturating_sub(skip));
+            seq = self.rcv_nxt;
+        }
+        if seq == self.rcv_nxt {
+            if self.receive_window() == 0 && !(payload.is_empty() && fin) {
+                self.out_of_window();
+                return;
+            }
+            if !payload.is_empty() && self.rmem_alloc() > self.rcvbuf {
+                self.drop_nomem();
+                return;
+            }
+            self.queue_inorder(now, payload, fin, out);
+            return;
+        }
+        // tcp_data_queue_ofo
+        if !payload.is_empty() && self.rmem_alloc() > self.rcvbuf {
+            self.drop_nomem();
+            return;
+        }
+        self.rcvq.insert_ooo(seq, payload);
+        if fin {
+            self.ooo_fin = Some(seq.wrapping_add(len));
+        }
+        self.ack_pending = true;
+    }
+
+    /// Queue in-order data at `rcv_nxt`, pull what the out-of-order queue makes contiguous,
+    /// process a FIN that becomes in sequence.
+    fn queue_inorder(&mut self, now: SimTime, payload: Payload, fin: bool, out: &mut Vec<Segment>) {
+        let len = payload.len();
+        self.rcvq.push_inorder(payload);
+        self.rcv_nxt = self.rcv_nxt.wrapping_add(len);
+        if len > 0 {
+            self.event_data_recv(now, len);
+        }
+        let mut fin_now = fin;
+        if self.rcvq.has_ooo() {
+            self.rcv_nxt = self.rcvq.pull_ooo(self.rcv_nxt);
+            if !self.rcvq.has_ooo() {
+                // RFC 5681 §4.2: ACK at once when a gap is filled.
+                self.ack_now = true;
+            }
+        }
+        if self.ooo_fin == Some(self.rcv_nxt) && !self.rcvq.has_ooo() {
+            fin_now = true;
+            self.ooo_fin = None;
+        }
+        if fin_now {
+            self.rcv_nxt = self.rcv_nxt.wrapping_add(1);
+            self.tcp_fin(now, out);
+        }
+        self.wake();
+    }
+
+    /// `tcp_try_rmem_schedule` failed: drop the data and ACK at once with a zero window
+    /// (ICSK_ACK_NOMEM | ICSK_ACK_NOW).
+    fn drop_nomem(&mut self) {
+        self.ack_nomem = true;
+        self.ack_pending = true;
+        self.ack_now = true;
+    }
+
+    /// `out_of_window`: duplicate or unacceptable data: quick-ACK mode, ACK at once.
+    fn out_of_window(&mut self) {
+        self.enter_quickack_mode();
+        self.ack_pending = true;
+        self.ack_now = true;
+    }
+
+    /// `tcp_enter_quickack_mode`.
+    pub(super) fn enter_quickack_mode(&mut self) {
+        self.incr_quickack();
+        self.pingpong = false;
+        self.ato = Dur::from_millis(self.profile.tcp_delack_min_ms);
+    }
+
+    /// `tcp_incr_quickack`: ACK the next `rcv_wnd / (2·rcv_mss)` segments at once (at most 16).
+    fn incr_quickack(&mut self) {
+        let q = (self.rcv_wnd / (2 * self.rcv_mss.max(1))).clamp(2, TCP_MAX_QUICKACKS as u32) as u8;
+        self.quick = self.quick.max(q);
+    }
+
+    /// `tcp_event_data_recv`: schedule an ACK, adapt `ato` to the arrival pattern, grow the
+    /// window (`tcp_grow_window`), track the peer's segment size (`tcp_measure_rcv_mss`).
+    fn event_data_recv(&mut self, now: SimTime, len: u32) {
+        self.ack_pending = true;
+        if len > self.rcv_mss {
+            self.rcv_mss = len.min(self.profile.default_mss as u32);
+        }
+        let ato_min = Dur::from_millis(self.profile.tcp_delack_min_ms);
+        if self.ato == Dur::ZERO {
+            self.incr_quickack();
+            self.ato = ato_min;
+        } else {
+            let m = now.since(self.lrcvtime);
+            if m <= Dur(ato_min.as_nanos() / 2) {
+                self.ato = Dur(self.ato.as_nanos() / 2) + Dur(ato_min.as_nanos() / 2);
+            } else if m < self.ato {
+                self.ato = (Dur(self.ato.as_nanos() / 2) + m).min(self.rto);
+            } else if m > self.rto {
+                self.incr_quickack();
+            }
+        }
+        self.lrcvtime = now;
+        if len >= 128 && self.rcv_ssthresh < self.window_clamp {
+            self.rcv_ssthresh = (self.rcv_ssthresh + 2 * self.rcv_mss).min(self.window_clamp);
+        }
+    }
+
+    /// `tcp_fin`.
+    fn tcp_fin(&mut self, now: SimTime, out: &mut Vec<Segment>) {
+        self.ack_pending = true;
+        self.shutdown |= RCV_SHUTDOWN;
+        self.done = true;
+        match self.state {
+            TcpState::SynRecv | TcpState::Established => {
+                self.set_state(TcpState::CloseWait, Cause::RcvFin);
+                self.pingpong = true;
+            }
+            TcpState::FinWait1 => {
+                self.send_ack(now, out);
+                self.set_state(TcpState::Closing, Cause::RcvFin);
+            }
+            TcpState::FinWait2 => {
+                self.send_ack(now, out);
+                self.enter_time_wait(now, Cause::RcvFin);
+            }
+            _ => {}
+        }
+        self.rcvq.purge_ooo();
+        self.ooo_fin = None;
+        self.wake();
+    }
+
+    /// `tcp_time_wait(TCP_TIME_WAIT)`: the timewait socket holds the 4-tuple for
+    /// `TCP_TIMEWAIT_LEN`; the fd's socket is done (CLOSE, both directions shut).
+    pub(super) fn enter_time_wait(&mut self, now: SimTime, cause: Cause) {
+        self.set_state(TcpState::TimeWait, cause);
+        self.shutdown = SHUTDOWN_MASK;
+        self.rtx_at = None;
+        self.delack_at = None;
+        self.ack_pending = false;
+        self.keepalive_at = Some(now + Dur::from_secs(self.profile.tcp_timewait_len_s));
+    }
+
+    /// `tcp_reset`: the error by state (ECONNREFUSED in SYN_SENT, EPIPE in CLOSE_WAIT,
+    /// ECONNRESET otherwise), write queue purged, CLOSE. Received data stays readable.
+    fn tcp_reset(&mut self) {
+        self.tcp_reset_cause(Cause::RcvRst);
+    }
+
+    fn tcp_reset_cause(&mut self, cause: Cause) {
+        let err = match self.state {
+            TcpState::SynSent => Errno::ECONNREFUSED,
+            TcpState::CloseWait => Errno::EPIPE,
+            TcpState::Close => return,
+            _ => Errno::ECONNRESET,
+        };
+        self.done_with_error(err, cause);
+    }
+
+    /// `__tcp_ack_snd_check`: ACK now (two full segments, quick-ACK mode, a filled gap,
+    /// out-of-order data) or arm the delayed ACK.
+    fn ack_snd_check(&mut self, now: SimTime, out: &mut Vec<Segment>) {
+        if !self.ack_pending {
+            return;
+        }
+        let two_segments = self.rcv_nxt.wrapping_sub(self.rcv_wup) > self.rcv_mss && self.compute_window() >= self.rcv_wnd;
+        let quickack = self.quick > 0 && !self.pingpong;
+        if two_segments || quickack || self.ack_now || self.rcvq.has_ooo() {
+            self.send_ack(now, out);
+        } else {
+            self.send_delayed_ack(now, out);
+        }
+    }
+
+    /// `tcp_send_delayed_ack`: `ato` bounded by 500 ms (200 ms when interactive) and by the
+    /// RTT, at most `tcp_delack_max`; an earlier pending deadline is kept.
+    fn send_delayed_ack(&mut self, now: SimTime, out: &mut Vec<Segment>) {
+        let delack_min = Dur::from_millis(self.profile.tcp_delack_min_ms);
+        let delack_max = Dur::from_millis(self.profile.tcp_delack_max_ms);
+        let mut ato = self.ato;
+        if ato > delack_min {
+            let mut max_ato = if self.pingpong { delack_max } else { Dur::from_millis(500) };
+            if self.rtt.has_sample() {
+                let rtt = Dur::from_millis((self.rtt.srtt_us() as u64).div_ceil(1000)).max(delack_min);
+                max_ato = max_ato.min(rtt);
+            }
+            ato = ato.min(max_ato);
+        }
+        ato = ato.min(delack_max);
+        let mut at = now + ato;
+        if let Some(pending) = self.delack_at {
+            if pending <= now + Dur(ato.as_nanos() / 4) {
+                self.send_ack(now, out);
+                return;
+            }
+            at = at.min(pending);
+        }
+        self.delack_at = Some(at);
+    }
+
+    /// `tcp_timewait_state_process` for the TIME_WAIT substate (tcp_rfc1337 = 0).
+    fn rcv_timewait(&mut self, now: SimTime, seg: &Segment, out: &mut Vec<Segment>) {
+        let f = seg.flags;
+        let tw_len = Dur::from_secs(self.profile.tcp_timewait_len_s);
+        if f.contains(Flags::RST) {
+            if seg.seq == self.rcv_nxt {
+                self.set_state(TcpState::Close, Cause::RcvRst);
+                self.keepalive_at = None;
+            }
+            return;
+        }
+        if f.contains(Flags::SYN) && !f.contains(Flags::ACK) {
+            return; // a new connection's SYN is the host's decision (TCP_TW_SYN)
+        }
+        self.keepalive_at = Some(now + tw_len);
+        if seg.seq == self.rcv_nxt && seg.seq_len() == 0 {
+            return; // a bare in-window ACK just restarts the timer
+        }
+        self.send_ack(now, out);
+    }
+}

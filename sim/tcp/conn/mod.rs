@@ -1,0 +1,942 @@
+//! One Linux TCP connection (a `struct tcp_sock`), sans I/O: it is fed segments, syscalls and
+//! timer expiries and answers with segments, deadlines and state changes.
+//!
+//! Layout: this file holds the TCB and the syscall-facing API (`tcp_sendmsg_locked`,
+//! `tcp_recvmsg_locked`, `inet_shutdown`, `__tcp_close`, `tcp_poll`'s inputs); [`input`] the
+//! arrival of segments (`tcp_rcv_state_process`, `tcp_ack`, `tcp_data_queue`, `tcp_fin`,
+//! `tcp_reset`); [`output`] the building of segments (`tcp_write_xmit`, Nagle, window
+//! selection); [`timers`] the three kernel timers; [`buffers`] the queues.
+//!
+//! Simplifications (each also noted where it is made): no SACK scoreboard on the sending side
+//! (NewReno, [`crate::tcp::cc`]); receive-buffer autotuning (`tcp_rcv_space_adjust`) is not
+//! modelled; memory is accounted with a fixed per-segment overhead ([`SKB_OVERHEAD`]); no
+//! PAWS; no urgent data.
+
+pub mod buffers;
+mod input;
+mod output;
+pub mod sockopt;
+mod timers;
+
+pub use sockopt::SockOpts;
+
+use crate::errno::Errno;
+use crate::scenario::types::{OptValue, ShutHow, SockOpt};
+use crate::socket::view::{SockView, RCV_SHUTDOWN, SEND_SHUTDOWN, SHUTDOWN_MASK};
+use crate::tcp::cc::NewReno;
+use crate::tcp::profile::KernelProfile;
+use crate::tcp::rtt::RttEstimator;
+use crate::tcp::segment::Segment;
+use crate::tcp::state::{Cause, TcpState};
+use crate::time::{Dur, SimTime};
+use buffers::{RecvQueue, SendQueue};
+use serde::Serialize;
+use std::net::SocketAddrV4;
+use std::rc::Rc;
+
+/// The per-segment memory overhead counted in `sk_wmem_queued` and `sk_rmem_alloc` on top of
+/// the payload: `SKB_DATA_ALIGN(MAX_TCP_HEADER)` (320) + `SKB_DATA_ALIGN(sizeof(struct
+/// sk_buff))` (256) + `SKB_DATA_ALIGN(sizeof(struct skb_shared_info))` (320) on x86-64, i.e.
+/// the truesize of an skb as `tcp_stream_alloc_skb` allocates it, with the payload in page
+/// fragments. An estimate: Linux's real truesize depends on page-fragment packing.
+pub const SKB_OVERHEAD: u32 = 896;
+
+/// `TCP_MAX_QUICKACKS`.
+const TCP_MAX_QUICKACKS: u8 = 16;
+/// `TCP_MIN_MSS`.
+const TCP_MIN_MSS: u32 = 88;
+/// `TCP_TIMEOUT_FALLBACK` (RFC 6298 §5.7): the RTO after a retransmitted handshake without
+/// an RTT sample.
+const TCP_TIMEOUT_FALLBACK: Dur = Dur::from_secs(3);
+/// Linux's default MSS when the peer sends none (`TCP_MSS_DEFAULT`).
+const TCP_MSS_DEFAULT: u16 = 536;
+
+/// The kernel timers of one connection (`icsk_retransmit_timer`, `icsk_delack_timer`,
+/// `sk_timer`).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum TimerKind {
+    /// RTO, TLP, SYN retransmission and zero-window probe share `icsk_retransmit_timer`.
+    Retransmit,
+    DelAck,
+    /// Keepalive; also the orphaned FIN_WAIT2 timeout and TIME_WAIT's 2MSL.
+    Keepalive,
+}
+
+/// What `icsk_retransmit_timer` is armed for (`icsk_pending`).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum RtxTimer {
+    Rto,
+    LossProbe,
+    Probe0,
+}
+
+/// Data for send(): `Derived(len)` bytes of the connection's derived stream, or real bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SendData {
+    Derived(u32),
+    Bytes(Vec<u8>),
+}
+
+/// What a listener learned from the SYN and the final ACK, to create the child socket.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChildParams {
+    pub local: SocketAddrV4,
+    pub remote: SocketAddrV4,
+    /// Our ISN (the SYN-ACK's seq) and the peer's (the SYN's seq).
+    pub iss: u32,
+    pub irs: u32,
+    /// Options from the peer's SYN.
+    pub peer_mss: Option<u16>,
+    pub peer_wscale: Option<u8>,
+    pub peer_sack: bool,
+    /// The peer's latest TSval (`ts_recent`), when it sent timestamps.
+    pub peer_tsval: Option<u32>,
+    /// The raw window field of the final ACK (scaled by `peer_wscale`).
+    pub peer_window: u16,
+    /// The window scale we announced in the SYN-ACK (used only if the peer sent one).
+    pub rcv_wscale: u8,
+    /// The window we offered in the SYN-ACK, in bytes.
+    pub rcv_wnd: u32,
+    /// Our timestamp offset (added to the ms clock in TSval).
+    pub ts_offset: u32,
+    /// Stream id of the bytes this side sends.
+    pub tx_stream: u64,
+    /// The SYN-ACK's RTT, when it was not retransmitted (`tcp_synack_rtt_meas`).
+    pub synack_rtt: Option<Dur>,
+    /// SYN-ACK retransmissions the request needed.
+    pub synack_retransmits: u32,
+}
+
+/// `struct tcp_info`, the fields the scenarios read.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TcpInfo {
+    pub state: TcpState,
+    pub rto_us: u64,
+    pub backoff: u32,
+    pub probes: u32,
+    pub retransmits: u32,
+    /// Segments in flight (`packets_out`).
+    pub unacked: u32,
+    pub snd_cwnd: u32,
+    pub snd_ssthresh: u32,
+    pub srtt_us: u32,
+    pub rttvar_us: u32,
+    pub total_retrans: u32,
+    pub snd_mss: u32,
+    pub rcv_mss: u32,
+    pub snd_wscale: u8,
+    pub rcv_wscale: u8,
+}
+
+/// `tcp_select_initial_window()` with the 6.x defaults: the receive window offered in the
+/// SYN (or SYN-ACK) and the window scale, for a receive buffer `rcvbuf` and an MSS `mss`.
+/// The space is `tcp_full_space()`, half the buffer (`tcp_win_from_space` with the default
+/// `scaling_ratio` of 50 %), rounded down to whole MSS; the scale is chosen for the largest
+/// buffer the socket may grow to (`max(tcp_rmem[2], rmem_max)`), unless SO_RCVBUF locked the
+/// buffer: then the window clamp is the full space (`tcp_connect_init`,
+/// `tcp_openreq_init_rwin`) and the scale fits that.
+pub fn select_initial_window(p: &KernelProfile, rcvbuf: u32, rcvbuf_locked: bool, mss: u32, wscale_ok: bool) -> (u32, u8) {
+    let window_clamp: u64 = if rcvbuf_locked { win_from_space(rcvbuf) as u64 } else { 65535u64 << 14 };
+    let mut space = (win_from_space(rcvbuf) as u64).min(window_clamp);
+    if space > mss as u64 {
+        space -= space % mss as u64;
+    }
+    let mut wscale = 0u8;
+    if wscale_ok {
+        let max_space = (p.tcp_rmem[2].max(p.rmem_max) as u64).min(window_clamp);
+        wscale = (max_space.max(1).ilog2() as i32 - 15).clamp(0, 14) as u8;
+    }
+    (space as u32, wscale)
+}
+
+/// `tcp_win_from_space()` at the default scaling ratio (half of the buffer is payload).
+fn win_from_space(space: u32) -> u32 {
+    space / 2
+}
+
+/// A per-direction stream id for derived payload, from the endpoints and the ISN.
+pub fn stream_id(local: SocketAddrV4, remote: SocketAddrV4, iss: u32) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in local.ip().octets().iter().chain(remote.ip().octets().iter()) {
+        h = (h ^ *b as u64).wrapping_mul(0x100_0000_01b3);
+    }
+    for v in [local.port() as u64, remote.port() as u64, iss as u64] {
+        h = (h ^ v).wrapping_mul(0x100_0000_01b3);
+    }
+    h
+}
+
+/// The timestamp offset of a connection (Linux: `secure_tcp_ts_off`, a keyed hash of the
+/// addresses), derived here from the endpoints so that it is deterministic.
+pub fn ts_offset(local: SocketAddrV4, remote: SocketAddrV4) -> u32 {
+    (stream_id(local, remote, 0x7473) >> 17) as u32
+}
+
+/// One TCP connection.
+#[derive(Debug)]
+pub struct Conn {
+    profile: Rc<KernelProfile>,
+    opts: SockOpts,
+    local: SocketAddrV4,
+    remote: SocketAddrV4,
+    state: TcpState,
+    transitions: Vec<(TcpState, TcpState, Cause)>,
+    wake_seq: u32,
+
+    // --- socket flags ---
+    /// `sk_shutdown`.
+    shutdown: u8,
+    /// `SOCK_DONE`: FIN received in sequence.
+    done: bool,
+    /// `SOCK_DEAD`: closed by the application.
+    orphan: bool,
+    /// `SOCK_NOSPACE`: a writer found the buffer full; the next freeing ACK wakes it.
+    nospace: bool,
+    sk_err: Option<Errno>,
+    sk_err_soft: Option<Errno>,
+    sndbuf_locked: bool,
+    rcvbuf_locked: bool,
+
+    // --- negotiated options ---
+    ts_ok: bool,
+    sack_ok: bool,
+    snd_wscale: u8,
+    rcv_wscale: u8,
+    ts_offset: u32,
+    ts_recent: u32,
+    /// `mss_cache`: payload per segment we send.
+    mss: u32,
+    /// `icsk_ack.rcv_mss`: estimate of the peer's segment size.
+    rcv_mss: u32,
+
+    // --- send sequence space (RFC 9293 §3.3.1) ---
+    iss: u32,
+    snd_una: u32,
+    snd_nxt: u32,
+    /// Sequence after the last byte queued, FIN included (`write_seq`).
+    write_seq: u32,
+    snd_wnd: u32,
+    snd_wl1: u32,
+    max_window: u32,
+    /// End of the last small segment sent (Minshall's Nagle, `snd_sml`).
+    snd_sml: u32,
+    /// A FIN is queued (it sits at `write_seq - 1`).
+    fin_queued: bool,
+    sndq: SendQueue,
+    tx_stream: u64,
+    sndbuf: u32,
+
+    // --- receive sequence space ---
+    irs: u32,
+    rcv_nxt: u32,
+    /// The window last advertised, bytes, and the `rcv_nxt` it was advertised at.
+    rcv_wnd: u32,
+    rcv_wup: u32,
+    rcv_ssthresh: u32,
+    window_clamp: u32,
+    rcvbuf: u32,
+    rcvq: RecvQueue,
+    /// Sequence number of a FIN held in the out-of-order queue.
+    ooo_fin: Option<u32>,
+
+    // --- retransmission ---
+    rtt: RttEstimator,
+    /// One segment being timed (end sequence, time sent), Karn's algorithm.
+    rtt_timed: Option<(u32, SimTime)>,
+    rto: Dur,
+    backoff: u32,
+    /// `icsk_retransmits`: RTO expiries since the last forward progress.
+    retransmits: u32,
+    total_retrans: u32,
+    /// `total_rto`: RTO expiries of this connection (linear SYN timeouts count these).
+    total_rto: u32,
+    /// `retrans_stamp`: first (RTO) retransmission, or the first SYN.
+    retrans_stamp: Option<SimTime>,
+    probes_out: u32,
+    probes_tstamp: Option<SimTime>,
+    cc: NewReno,
+    /// Go-back-N pointer after an RTO: the next sequence to retransmit (Loss state).
+    rtx_nxt: u32,
+    /// Recovery point (`high_seq`).
+    high_seq: u32,
+    dupacks: u32,
+    tlp_high_seq: Option<u32>,
+
+    // --- delayed ACK (`icsk_ack`) ---
+    ack_pending: bool,
+    ack_now: bool,
+    /// `ICSK_ACK_NOMEM`: data was dropped for lack of buffer; advertise a zero window.
+    ack_nomem: bool,
+    quick: u8,
+    pingpong: bool,
+    ato: Dur,
+    lrcvtime: SimTime,
+    /// `rcv_tstamp`: last ACK processed (keepalive idle time runs from here).
+    rcv_tstamp: SimTime,
+
+    // --- timers ---
+    rtx_at: Option<SimTime>,
+    rtx_kind: RtxTimer,
+    delack_at: Option<SimTime>,
+    keepalive_at: Option<SimTime>,
+}
+
+impl Conn {
+    fn blank(now: SimTime, profile: Rc<KernelProfile>, opts: SockOpts, local: SocketAddrV4, remote: SocketAddrV4, iss: u32) -> Conn {
+        let sndbuf = opts.effective_sndbuf(&profile);
+        let rcvbuf = opts.effective_rcvbuf(&profile);
+        let cwnd = profile.initial_cwnd;
+        let rto = Dur::from_millis(profile.tcp_timeout_init_ms);
+        Conn {
+            sndbuf_locked: opts.sndbuf.is_some(),
+            rcvbuf_locked: opts.rcvbuf.is_some(),
+            profile,
+            opts,
+            local,
+            remote,
+            state: TcpState::Close,
+            transitions: Vec::new(),
+            wake_seq: 0,
+            shutdown: 0,
+            done: false,
+            orphan: false,
+            nospace: false,
+            sk_err: None,
+            sk_err_soft: None,
+            ts_ok: false,
+            sack_ok: false,
+            snd_wscale: 0,
+            rcv_wscale: 0,
+            ts_offset: ts_offset(local, remote),
+            ts_recent: 0,
+            mss: TCP_MSS_DEFAULT as u32,
+            rcv_mss: TCP_MSS_DEFAULT as u32,
+            iss,
+            snd_una: iss,
+            snd_nxt: iss,
+            write_seq: iss,
+            snd_wnd: 0,
+            snd_wl1: 0,
+            max_window: 0,
+            snd_sml: iss,
+            fin_queued: false,
+            sndq: SendQueue::default(),
+            tx_stream: stream_id(local, remote, iss),
+            sndbuf,
+            irs: 0,
+            rcv_nxt: 0,
+            rcv_wnd: 0,
+            rcv_wup: 0,
+            rcv_ssthresh: 0,
+            window_clamp: 0,
+            rcvbuf,
+            rcvq: RecvQueue::default(),
+            ooo_fin: None,
+            rtt: RttEstimator::default(),
+            rtt_timed: None,
+            rto,
+            backoff: 0,
+            retransmits: 0,
+            total_retrans: 0,
+            total_rto: 0,
+            retrans_stamp: None,
+            probes_out: 0,
+            probes_tstamp: None,
+            cc: NewReno::new(cwnd),
+            rtx_nxt: iss,
+            high_seq: iss,
+            dupacks: 0,
+            tlp_high_seq: None,
+            ack_pending: false,
+            ack_now: false,
+            ack_nomem: false,
+            quick: 0,
+            pingpong: false,
+            ato: Dur::ZERO,
+            lrcvtime: now,
+            rcv_tstamp: now,
+            rtx_at: None,
+            rtx_kind: RtxTimer::Rto,
+            delack_at: None,
+            keepalive_at: None,
+        }
+    }
+
+    /// connect() (`tcp_v4_connect` → `tcp_connect`): SYN_SENT, the SYN appended to `out`,
+    /// the SYN timer armed for `TCP_TIMEOUT_INIT`.
+    pub fn connect(
+        now: SimTime,
+        profile: Rc<KernelProfile>,
+        opts: SockOpts,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        iss: u32,
+        out: &mut Vec<Segment>,
+    ) -> Conn {
+        let mut c = Conn::blank(now, profile, opts, local, remote, iss);
+        let mss = c.profile.default_mss as u32;
+        let (rcv_wnd, wscale) = select_initial_window(&c.profile, c.rcvbuf, c.rcvbuf_locked, mss, c.profile.tcp_window_scaling);
+        c.rcv_wnd = rcv_wnd;
+        c.rcv_ssthresh = rcv_wnd;
+        c.rcv_wscale = wscale;
+        c.window_clamp = 65535u32 << wscale;
+        c.snd_nxt = iss.wrapping_add(1);
+        c.write_seq = c.snd_nxt;
+        c.snd_sml = c.snd_nxt;
+        c.rtx_nxt = c.snd_nxt;
+        c.high_seq = c.snd_nxt;
+        c.set_state(TcpState::SynSent, Cause::Connect);
+        c.retrans_stamp = Some(now);
+        c.rtt_timed = Some((c.snd_nxt, now));
+        out.push(c.syn_segment(now, false));
+        c.arm_rtx(now, RtxTimer::Rto, c.rto);
+        c
+    }
+
+    /// A child created by a listener when the handshake completes (`tcp_create_openreq_child`
+    /// then `tcp_rcv_state_process` in SYN_RECV): it is born in SYN_RECV and the same ACK
+    /// makes it ESTABLISHED; both transitions are recorded. If the completing segment carries
+    /// data or a FIN, pass it to [`Conn::on_segment`] of the child afterwards (as
+    /// `tcp_child_process` does); a bare ACK needs nothing more.
+    pub fn accept_child(now: SimTime, profile: Rc<KernelProfile>, opts: SockOpts, params: &ChildParams, out: &mut Vec<Segment>) -> Conn {
+        let _ = out; // the completing ACK needs no answer
+        let mut c = Conn::blank(now, profile, opts, params.local, params.remote, params.iss);
+        c.tx_stream = params.tx_stream;
+        c.ts_offset = params.ts_offset;
+        c.state = TcpState::Listen;
+        c.set_state(TcpState::SynRecv, Cause::RcvSyn);
+        c.snd_una = params.iss.wrapping_add(1);
+        c.snd_nxt = c.snd_una;
+        c.write_seq = c.snd_una;
+        c.snd_sml = c.snd_una;
+        c.rtx_nxt = c.snd_una;
+        c.high_seq = c.snd_una;
+        c.irs = params.irs;
+        c.rcv_nxt = params.irs.wrapping_add(1);
+        c.rcv_wup = c.rcv_nxt;
+        c.rcv_wnd = params.rcv_wnd;
+        c.rcv_ssthresh = params.rcv_wnd;
+        c.negotiate(params.peer_mss, params.peer_wscale, params.peer_sack, params.peer_tsval, params.rcv_wscale);
+        c.snd_wnd = (params.peer_window as u32) << c.snd_wscale;
+        c.snd_wl1 = c.rcv_nxt;
+        c.max_window = c.snd_wnd;
+        if let Some(rtt) = params.synack_rtt {
+            c.rtt.sample(rtt.as_micros(), c.rto_min_us(), c.snd_una, c.snd_nxt);
+            c.rto = c.rtt.rto(c.rto_max());
+        } else if params.synack_retransmits > 0 {
+            c.rto = TCP_TIMEOUT_FALLBACK;
+        }
+        c.rcv_tstamp = now;
+        c.lrcvtime = now;
+        c.set_state(TcpState::Established, Cause::RcvAckOfSyn);
+        c.init_transfer(now);
+        c
+    }
+
+    /// Applies the peer's SYN options (`tcp_parse_options` + `tcp_sync_mss`).
+    fn negotiate(&mut self, peer_mss: Option<u16>, peer_wscale: Option<u8>, peer_sack: bool, peer_tsval: Option<u32>, our_wscale: u8) {
+        let p = &self.profile;
+        match peer_wscale {
+            Some(ws) if p.tcp_window_scaling => {
+                self.snd_wscale = ws.min(14);
+                self.rcv_wscale = our_wscale;
+            }
+            _ => {
+                self.snd_wscale = 0;
+                self.rcv_wscale = 0;
+            }
+        }
+        self.window_clamp = 65535u32 << self.rcv_wscale;
+        self.sack_ok = peer_sack && p.tcp_sack;
+        self.ts_ok = peer_tsval.is_some() && p.tcp_timestamps;
+        if self.ts_ok {
+            self.ts_recent = peer_tsval.unwrap_or(0);
+        }
+        let opt_len = if self.ts_ok { 12 } else { 0 };
+        let peer = peer_mss.unwrap_or(TCP_MSS_DEFAULT) as u32;
+        let ours = p.default_mss as u32;
+        self.mss = (peer.min(ours) - opt_len).max(TCP_MIN_MSS);
+        // tcp_initialize_rcv_mss
+        let hint = ours.min(self.mss).min(self.rcv_wnd / 2).max(TCP_MIN_MSS);
+        self.rcv_mss = hint;
+    }
+
+    /// `tcp_init_transfer` / `tcp_init_buffer_space`: buffers, window clamp and keepalive at
+    /// the start of the connection.
+    fn init_transfer(&mut self, now: SimTime) {
+        let full = win_from_space(self.rcvbuf);
+        if self.window_clamp >= full {
+            self.window_clamp = full;
+        }
+        self.rcv_ssthresh = self.rcv_ssthresh.min(self.window_clamp);
+        self.sndbuf_expand();
+        if self.opts.keepalive {
+            self.keepalive_at = Some(now + self.keepalive_time());
+        }
+    }
+
+    /// `tcp_sndbuf_expand`: room for twice the congestion window of full-size skbs, per
+    /// segment `roundup_pow_of_two(mss + MAX_TCP_HEADER + shinfo) + sizeof(sk_buff)`, up to
+    /// `tcp_wmem[2]`. Only while SO_SNDBUF was not set.
+    fn sndbuf_expand(&mut self) {
+        if self.sndbuf_locked {
+            return;
+        }
+        let per_mss = (self.profile.default_mss as u32 + 320 + 320).next_power_of_two() + 256;
+        let nr_segs = self.profile.initial_cwnd.max(self.cc.cwnd).max(4);
+        let sndmem = 2u64 * nr_segs as u64 * per_mss as u64;
+        if (self.sndbuf as u64) < sndmem {
+            self.sndbuf = sndmem.min(self.profile.tcp_wmem[2] as u64) as u32;
+        }
+    }
+
+    // ------------------------------------------------------------------ small helpers
+
+    fn rto_min_us(&self) -> u32 {
+        self.profile.tcp_rto_min_us.min(u32::MAX as u64) as u32
+    }
+    fn rto_max(&self) -> Dur {
+        Dur::from_millis(self.opts.rto_max_ms(&self.profile))
+    }
+    fn keepalive_time(&self) -> Dur {
+        Dur::from_secs(self.opts.keepidle(&self.profile))
+    }
+
+    fn set_state(&mut self, new: TcpState, cause: Cause) {
+        if new != self.state {
+            self.transitions.push((self.state, new, cause));
+            self.state = new;
+            self.wake();
+        }
+    }
+
+    fn wake(&mut self) {
+        self.wake_seq = self.wake_seq.wrapping_add(1);
+    }
+
+    /// Data bytes queued and the sequence after the last one (FIN excluded).
+    fn data_end(&self) -> u32 {
+        self.write_seq.wrapping_sub(self.fin_queued as u32)
+    }
+
+    /// `sk_wmem_queued`: payload plus [`SKB_OVERHEAD`] per MSS-sized skb.
+    pub fn wmem_queued(&self) -> u32 {
+        let len = self.sndq.len().min(u32::MAX as u64 / 2) as u32;
+        len + SKB_OVERHEAD * len.div_ceil(self.mss.max(1)) + if self.fin_queued && self.fin_unacked() { SKB_OVERHEAD } else { 0 }
+    }
+
+    fn fin_unacked(&self) -> bool {
+        crate::tcp::segment::seq_lt(self.snd_una, self.write_seq)
+    }
+
+    /// `sk_rmem_alloc`: queued receive payload at the default scaling ratio (truesize twice
+    /// the payload, so that `tcp_space` = full space − queued bytes).
+    fn rmem_alloc(&self) -> u32 {
+        (self.rcvq.avail() + self.rcvq.ooo_bytes()).saturating_mul(2)
+    }
+
+    /// `__sk_stream_is_writeable(sk, 1)`.
+    fn is_writeable(&self) -> bool {
+        let q = self.wmem_queued();
+        let space = self.sndbuf.saturating_sub(q);
+        space >= q / 2 && q < self.sndbuf && self.outq_notsent().saturating_mul(2) < self.opts.notsent_lowat(&self.profile)
+    }
+
+    /// `sk_stream_memory_free` as sendmsg checks it (wake = 0).
+    fn memory_free(&self) -> bool {
+        self.wmem_queued() < self.sndbuf && self.outq_notsent() < self.opts.notsent_lowat(&self.profile)
+    }
+
+    /// `tcp_done`: CLOSE, both directions shut, timers stopped.
+    fn tcp_done(&mut self, cause: Cause) {
+        self.set_state(TcpState::Close, cause);
+        self.shutdown = SHUTDOWN_MASK;
+        self.rtx_at = None;
+        self.delack_at = None;
+        self.keepalive_at = None;
+        self.ack_pending = false;
+        self.wake();
+    }
+
+    /// `tcp_done_with_error` / `tcp_write_err`: record the error, drop the write queue,
+    /// close. The receive queue stays readable.
+    fn done_with_error(&mut self, err: Errno, cause: Cause) {
+        if !self.orphan {
+            self.sk_err = Some(err);
+        }
+        self.purge_write_queue();
+        self.tcp_done(cause);
+    }
+
+    fn purge_write_queue(&mut self) {
+        self.sndq.purge();
+        self.fin_queued = false;
+        self.write_seq = self.snd_una;
+        self.snd_nxt = if crate::tcp::segment::seq_gt(self.snd_nxt, self.snd_una) { self.snd_una } else { self.snd_nxt };
+    }
+
+    // ------------------------------------------------------------------ syscalls
+
+    /// send() (`tcp_sendmsg_locked`), non-blocking: the count queued, partial when the
+    /// buffer fills, EAGAIN when nothing fits; the order of the error checks is Linux's.
+    pub fn send(&mut self, now: SimTime, data: SendData, out: &mut Vec<Segment>) -> Result<u32, Errno> {
+        if !matches!(self.state, TcpState::Established | TcpState::CloseWait) {
+            // sk_stream_wait_connect
+            if let Some(e) = self.sk_err.take() {
+                return Err(e);
+            }
+            if !matches!(self.state, TcpState::SynSent | TcpState::SynRecv) {
+                return Err(self.stream_error(Errno::EPIPE));
+            }
+            return Err(Errno::EAGAIN);
+        }
+        if self.sk_err.is_some() || self.shutdown & SEND_SHUTDOWN != 0 {
+            return Err(self.stream_error(Errno::EPIPE));
+        }
+        let (total, bytes): (u32, Option<Rc<[u8]>>) = match data {
+            SendData::Derived(n) => (n, None),
+            SendData::Bytes(v) => (v.len() as u32, Some(v.into())),
+        };
+        let mut copied = 0u32;
+        while copied < total {
+            let tail_fill = (self.sndq.len() % self.mss as u64) as u32;
+            if tail_fill == 0 && !self.memory_free() {
+                break;
+            }
+            let chunk = (total - copied).min(self.mss - tail_fill);
+            match &bytes {
+                None => self.sndq.push_derived(chunk),
+                Some(b) => self.sndq.push_bytes(b.clone(), copied, chunk),
+            }
+            copied += chunk;
+        }
+        if copied < total {
+            self.nospace = true;
+        }
+        if copied == 0 && total > 0 {
+            return Err(Errno::EAGAIN);
+        }
+        self.write_seq = self.write_seq.wrapping_add(copied);
+        self.write_xmit(now, out);
+        Ok(copied)
+    }
+
+    /// `sk_stream_error`: an EPIPE is replaced by a pending error, which is consumed.
+    fn stream_error(&mut self, err: Errno) -> Errno {
+        if err == Errno::EPIPE {
+            if let Some(e) = self.sk_err.take() {
+                return e;
+            }
+        }
+        err
+    }
+
+    /// recv() (`tcp_recvmsg_locked`), non-blocking. Data wins; then SOCK_DONE → EOF; then
+    /// the pending error (consumed, even with `peek`); RCV_SHUTDOWN → EOF; CLOSE → ENOTCONN;
+    /// else EAGAIN. Reading frees window and may send a window update (`tcp_cleanup_rbuf`).
+    pub fn recv(&mut self, now: SimTime, len: u32, peek: bool, out: &mut Vec<Segment>) -> Result<Vec<u8>, Errno> {
+        if self.state == TcpState::Listen {
+            return Err(Errno::ENOTCONN);
+        }
+        if self.rcvq.avail() > 0 && len > 0 {
+            let data = self.rcvq.read(len, peek);
+            if !peek {
+                self.cleanup_rbuf(now, data.len() as u32, out);
+            }
+            return Ok(data);
+        }
+        if len == 0 {
+            return Ok(Vec::new());
+        }
+        if self.done {
+            return Ok(Vec::new());
+        }
+        if let Some(e) = self.sk_err.take() {
+            return Err(e);
+        }
+        if self.shutdown & RCV_SHUTDOWN != 0 {
+            return Ok(Vec::new());
+        }
+        if self.state == TcpState::Close {
+            return Err(Errno::ENOTCONN);
+        }
+        Err(Errno::EAGAIN)
+    }
+
+    /// shutdown() (`inet_shutdown` → `tcp_shutdown`).
+    pub fn shutdown(&mut self, now: SimTime, how: ShutHow, out: &mut Vec<Segment>) -> Result<(), Errno> {
+        let bits = match how {
+            ShutHow::SHUT_RD => RCV_SHUTDOWN,
+            ShutHow::SHUT_WR => SEND_SHUTDOWN,
+            ShutHow::SHUT_RDWR => SHUTDOWN_MASK,
+        };
+        match self.state {
+            TcpState::Close | TcpState::TimeWait => {
+                self.shutdown |= bits;
+                self.wake();
+                Err(Errno::ENOTCONN)
+            }
+            TcpState::Listen => Ok(()),
+            TcpState::SynSent => {
+                self.disconnect(now, out);
+                Ok(())
+            }
+            _ => {
+                self.shutdown |= bits;
+                if bits & SEND_SHUTDOWN != 0
+                    && matches!(self.state, TcpState::Established | TcpState::SynRecv | TcpState::CloseWait)
+                    && self.close_state()
+                {
+                    self.send_fin(now, out);
+                }
+                self.wake();
+                Ok(())
+            }
+        }
+    }
+
+    /// `tcp_close_state`: the state after our FIN is queued; true if a FIN must be sent.
+    fn close_state(&mut self) -> bool {
+        let (next, fin) = match self.state {
+            TcpState::Established | TcpState::SynRecv => (TcpState::FinWait1, true),
+            TcpState::CloseWait => (TcpState::LastAck, true),
+            TcpState::SynSent | TcpState::Listen | TcpState::Close => (TcpState::Close, false),
+            TcpState::TimeWait => (TcpState::Close, false),
+            s => (s, false),
+        };
+        let cause = if next == TcpState::Close { Cause::CloseUnconnected } else { Cause::Close };
+        self.set_state(next, cause);
+        fin
+    }
+
+    /// `tcp_disconnect` (SO_LINGER {1, 0}, shutdown in SYN_SENT): RST where
+    /// `tcp_need_reset`, CLOSE, ECONNRESET.
+    fn disconnect(&mut self, now: SimTime, out: &mut Vec<Segment>) {
+        let old = self.state;
+        let need_reset = matches!(
+            old,
+            TcpState::Established | TcpState::CloseWait | TcpState::FinWait1 | TcpState::FinWait2 | TcpState::SynRecv
+        ) || (matches!(old, TcpState::Closing | TcpState::LastAck) && self.snd_nxt != self.write_seq);
+        if need_reset {
+            out.push(self.active_reset(now));
+        }
+        self.set_state(TcpState::Close, Cause::Abort);
+        self.purge_write_queue();
+        self.rcvq.purge();
+        self.rtx_at = None;
+        self.delack_at = None;
+        self.keepalive_at = None;
+        self.ack_pending = false;
+        if (need_reset || old == TcpState::SynSent) && !self.orphan {
+            self.sk_err = Some(Errno::ECONNRESET);
+            self.wake();
+        }
+    }
+
+    /// close() (`__tcp_close`): unread data → RST; SO_LINGER {1, 0} → `tcp_disconnect`;
+    /// else a FIN. The connection is then orphaned.
+    pub fn close(&mut self, now: SimTime, out: &mut Vec<Segment>) {
+        self.shutdown = SHUTDOWN_MASK;
+        self.orphan = true;
+        if matches!(self.state, TcpState::Close | TcpState::TimeWait) {
+            // After tcp_time_wait the fd's socket is already CLOSE; the timewait socket
+            // lives on by itself.
+            return;
+        }
+        let unread = self.rcvq.avail() > 0;
+        self.rcvq.purge();
+        if unread {
+            // RFC 2525 §2.17; LINUX_MIB_TCPABORTONCLOSE.
+            self.set_state(TcpState::Close, Cause::Abort);
+            out.push(self.active_reset(now));
+            self.tcp_done(Cause::Abort);
+            return;
+        }
+        if self.opts.linger == Some(0) {
+            self.disconnect(now, out);
+            return;
+        }
+        if self.close_state() {
+            self.send_fin(now, out);
+        }
+        match self.state {
+            TcpState::Close => self.tcp_done(Cause::CloseUnconnected),
+            TcpState::FinWait2 => self.keepalive_at = Some(now + self.fin_time()),
+            _ => {}
+        }
+    }
+
+    fn fin_time(&self) -> Dur {
+        crate::tcp::timeouts::fin_time(Dur::from_secs(self.profile.tcp_fin_timeout_s), self.rto)
+    }
+
+    /// `sock_error()` for SO_ERROR: the hard error, else the soft one; both consumed.
+    pub fn take_error(&mut self) -> Option<Errno> {
+        self.sk_err.take().or_else(|| self.sk_err_soft.take())
+    }
+
+    /// Records a soft error (an ICMP error in a synchronized state, `tcp_v4_err`).
+    pub fn set_soft_error(&mut self, err: Errno) {
+        self.sk_err_soft = Some(err);
+    }
+
+    /// setsockopt() on a live socket: validates, records, and applies what Linux applies at
+    /// once (keepalive re-arming, `keepalive_time_set`; buffer sizes; TCP_NODELAY pushes what
+    /// Nagle held, `tcp_push_pending_frames`).
+    pub fn set_opt(&mut self, now: SimTime, opt: SockOpt, value: &OptValue, out: &mut Vec<Segment>) -> Result<(), Errno> {
+        self.opts.set(opt, value)?;
+        match opt {
+            SockOpt::TCP_NODELAY if self.opts.nodelay => self.write_xmit(now, out),
+            SockOpt::SO_KEEPALIVE => self.keepalive_opt_changed(now, true),
+            SockOpt::TCP_KEEPIDLE => self.keepalive_opt_changed(now, false),
+            SockOpt::SO_SNDBUF => {
+                self.sndbuf = self.opts.effective_sndbuf(&self.profile);
+                self.sndbuf_locked = true;
+            }
+            SockOpt::SO_RCVBUF => {
+                self.rcvbuf = self.opts.effective_rcvbuf(&self.profile);
+                self.rcvbuf_locked = true;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// getsockopt() of the values the connection holds: the live (autotuned) buffer sizes,
+    /// the pending error without consuming it (use [`Conn::take_error`] for SO_ERROR's read),
+    /// the state for TCP_INFO; the rest as [`SockOpts::get`].
+    pub fn get_opt(&self, opt: SockOpt) -> OptValue {
+        match opt {
+            SockOpt::SO_ERROR => OptValue::Int(self.sk_err.or(self.sk_err_soft).map_or(0, |e| e.code() as i64)),
+            SockOpt::SO_SNDBUF => OptValue::Int(self.sndbuf as i64),
+            SockOpt::SO_RCVBUF => OptValue::Int(self.rcvbuf as i64),
+            SockOpt::TCP_INFO => OptValue::Int(self.state.linux_number() as i64),
+            _ => self.opts.get(opt, &self.profile),
+        }
+    }
+
+    /// Everything `tcp_poll` reads. A TIME_WAIT connection shows what Linux's fd socket
+    /// shows after `tcp_time_wait`: CLOSE.
+    pub fn view(&self) -> SockView {
+        let state = if self.state == TcpState::TimeWait { TcpState::Close } else { self.state };
+        let wmem = self.wmem_queued();
+        SockView {
+            state: Some(state),
+            shutdown: self.shutdown,
+            done: self.done,
+            err: self.sk_err,
+            err_soft: self.sk_err_soft,
+            rcv_avail: self.rcvq.avail(),
+            rcvlowat: self.opts.rcvlowat.max(1),
+            rmem_pressure: self.rmem_alloc() as u64 * 8 > self.rcvbuf as u64 * 7,
+            rcv_wnd_small: self.receive_window() <= self.rcv_mss,
+            wmem_queued: wmem,
+            sndbuf: self.sndbuf,
+            notsent: self.outq_notsent(),
+            notsent_lowat: self.opts.notsent_lowat(&self.profile),
+            urg_valid: false,
+            accept_queue_len: 0,
+            snd_space: self.sndbuf.saturating_sub(wmem),
+            snd_used: self.sndq.len().min(u32::MAX as u64) as u32,
+        }
+    }
+
+    pub fn state(&self) -> TcpState {
+        self.state
+    }
+
+    pub fn info(&self) -> TcpInfo {
+        TcpInfo {
+            state: self.state,
+            rto_us: self.rto.as_micros(),
+            backoff: self.backoff,
+            probes: self.probes_out,
+            retransmits: self.retransmits,
+            unacked: self.packets_out(),
+            snd_cwnd: self.cc.cwnd,
+            snd_ssthresh: self.cc.ssthresh,
+            srtt_us: self.rtt.srtt_us(),
+            rttvar_us: self.rtt.rttvar_us,
+            total_retrans: self.total_retrans,
+            snd_mss: self.mss,
+            rcv_mss: self.rcv_mss,
+            snd_wscale: self.snd_wscale,
+            rcv_wscale: self.rcv_wscale,
+        }
+    }
+
+    /// Incremented whenever Linux would wake the socket's wait queue (data or FIN queued,
+    /// state change, write space, error report).
+    pub fn wake_seq(&self) -> u32 {
+        self.wake_seq
+    }
+
+    /// Every state change since the last call, with its cause.
+    pub fn take_transitions(&mut self) -> Vec<(TcpState, TcpState, Cause)> {
+        std::mem::take(&mut self.transitions)
+    }
+
+    /// Orphaned and CLOSE: the host may free it.
+    pub fn is_finished(&self) -> bool {
+        self.orphan && self.state == TcpState::Close
+    }
+
+    pub fn is_orphan(&self) -> bool {
+        self.orphan
+    }
+
+    pub fn local(&self) -> SocketAddrV4 {
+        self.local
+    }
+    pub fn remote(&self) -> SocketAddrV4 {
+        self.remote
+    }
+    /// Stream id of the bytes this side sends (derived payload).
+    pub fn tx_stream(&self) -> u64 {
+        self.tx_stream
+    }
+    /// `SIOCOUTQ`: `write_seq - snd_una`.
+    pub fn outq(&self) -> u32 {
+        if matches!(self.state, TcpState::SynSent | TcpState::SynRecv) {
+            return 0;
+        }
+        self.write_seq.wrapping_sub(self.snd_una)
+    }
+    /// `SIOCOUTQNSD`: `write_seq - snd_nxt` (0 during the handshake).
+    pub fn outq_notsent(&self) -> u32 {
+        if matches!(self.state, TcpState::SynSent | TcpState::SynRecv) {
+            return 0;
+        }
+        let d = self.write_seq.wrapping_sub(self.snd_nxt);
+        if (d as i32) < 0 {
+            0
+        } else {
+            d
+        }
+    }
+    /// `SIOCINQ` / FIONREAD: in-order bytes not yet read.
+    pub fn inq(&self) -> u32 {
+        self.rcvq.avail()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn initial_window_matches_linux_syn_windows() {
+        let p = KernelProfile::linux_6_18();
+        // Active open: mss 1460 → 64240 (44 × 1460), the window Linux SYNs carry.
+        assert_eq!(select_initial_window(&p, 131072, false, 1460, true).0, 64240);
+        // Passive open with timestamps: mss 1448 → 65160.
+        assert_eq!(select_initial_window(&p, 131072, false, 1448, true).0, 65160);
+        // Scale from tcp_rmem[2]: 32 MB → 10 on 6.18, 6 MB → 7 on 6.1.
+        assert_eq!(select_initial_window(&p, 131072, false, 1460, true).1, 10);
+        let old = KernelProfile::builtin("linux-6.1").unwrap();
+        assert_eq!(select_initial_window(&old, 131072, false, 1460, true).1, 7);
+        assert_eq!(select_initial_window(&p, 131072, false, 1460, false).1, 0);
+        // SO_RCVBUF locks the clamp to the buffer: an 8 KB buffer needs no scaling.
+        assert_eq!(select_initial_window(&p, 8192, true, 1448, true), (2896, 0));
+    }
+}

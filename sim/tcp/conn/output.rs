@@ -1,0 +1,401 @@
+//! Building and sending segments (net/ipv4/tcp_output.c): `tcp_transmit_skb`'s header and
+//! options, `tcp_select_window`, `tcp_write_xmit` with the congestion window, the receive
+//! window and Nagle, `tcp_send_fin`, `tcp_send_ack`, resets and probes.
+
+use super::{Conn, RtxTimer};
+use crate::tcp::cc::CaState;
+use crate::tcp::segment::{seq_gt, seq_le, seq_lt, Flags, Payload, Segment, TcpOptions};
+use crate::tcp::state::TcpState;
+use crate::tcp::timeouts;
+use crate::time::{Dur, SimTime};
+
+/// `TCP_TIMEOUT_MIN`: 2 jiffies.
+const TCP_TIMEOUT_MIN: Dur = Dur::from_millis(2);
+
+impl Conn {
+    /// TSval: the millisecond clock (`tcp_time_stamp_ms`) plus the connection's offset.
+    pub(super) fn tsval(&self, now: SimTime) -> u32 {
+        ((now.as_nanos() / 1_000_000) as u32).wrapping_add(self.ts_offset)
+    }
+
+    /// `tcp_receive_window`: what is left of the window last advertised.
+    pub(super) fn receive_window(&self) -> u32 {
+        let w = self.rcv_wup.wrapping_add(self.rcv_wnd).wrapping_sub(self.rcv_nxt) as i32;
+        w.max(0) as u32
+    }
+
+    /// `__tcp_select_window`: the window the free receive space allows now.
+    pub(super) fn compute_window(&self) -> u32 {
+        let allowed = super::win_from_space(self.rcvbuf);
+        let full = self.window_clamp.min(allowed);
+        let mut mss = self.rcv_mss;
+        if mss > full {
+            mss = full;
+            if mss == 0 {
+                return 0;
+            }
+        }
+        let mut free = allowed.saturating_sub(self.rmem_alloc() / 2);
+        if free < full / 2 {
+            free &= !((1u32 << self.rcv_wscale) - 1);
+            if free < allowed / 16 || free < mss {
+                return 0;
+            }
+        }
+        free = free.min(self.rcv_ssthresh);
+        if self.rcv_wscale != 0 {
+            let unit = 1u32 << self.rcv_wscale;
+            free.div_ceil(unit) * unit
+        } else {
+            let window = self.rcv_wnd;
+            if window + mss <= free || window > free {
+                free - free % mss.max(1)
+            } else if mss == full && free > window + full / 2 {
+                free
+            } else {
+                window
+            }
+        }
+    }
+
+    /// `tcp_select_window`: never shrink what was offered; record it; scale it.
+    fn select_window(&mut self) -> u16 {
+        if self.ack_nomem {
+            self.ack_nomem = false;
+            self.rcv_wnd = 0;
+            self.rcv_wup = self.rcv_nxt;
+            return 0;
+        }
+        let cur = self.receive_window();
+        let mut new = self.compute_window();
+        let allowed = super::win_from_space(self.rcvbuf);
+        if allowed.saturating_sub(self.rmem_alloc() / 2) < self.window_clamp.min(allowed) / 2 {
+            // The buffer is more than half full: stop quick-acking.
+            self.quick = 0;
+        }
+        if new < cur {
+            let unit = 1u32 << self.rcv_wscale;
+            new = cur.div_ceil(unit) * unit;
+        }
+        self.rcv_wnd = new;
+        self.rcv_wup = self.rcv_nxt;
+        (new.min(65535u32 << self.rcv_wscale) >> self.rcv_wscale) as u16
+    }
+
+    /// `tcp_acceptable_seq`: the sequence number of a segment without data.
+    fn acceptable_seq(&self) -> u32 {
+        let wnd_end = self.snd_una.wrapping_add(self.snd_wnd);
+        if seq_le(self.snd_nxt, wnd_end) || self.snd_nxt.wrapping_sub(wnd_end) < (1 << self.rcv_wscale) {
+            self.snd_nxt
+        } else {
+            wnd_end
+        }
+    }
+
+    /// A segment of an established connection (`tcp_transmit_skb`): ack, window, options.
+    pub(super) fn build(&mut self, now: SimTime, seq: u32, flags: Flags, payload: Payload) -> Segment {
+        let window = self.select_window();
+        let mut options = TcpOptions::default();
+        if self.ts_ok {
+            options.timestamps = Some((self.tsval(now), self.ts_recent));
+        }
+        if self.sack_ok && self.rcvq.has_ooo() {
+            let max = if self.ts_ok { 3 } else { 4 };
+            options.sack = self.rcvq.ooo_ranges().into_iter().rev().take(max).collect();
+        }
+        let has_ack = flags.contains(Flags::ACK);
+        if has_ack {
+            self.ack_sent();
+        }
+        Segment {
+            src: self.local,
+            dst: self.remote,
+            seq,
+            ack: if has_ack { self.rcv_nxt } else { 0 },
+            flags,
+            window,
+            options,
+            payload,
+        }
+    }
+
+    /// `tcp_event_ack_sent`: the pending ACK is done; one quick ACK used.
+    fn ack_sent(&mut self) {
+        if self.quick > 0 && self.ack_pending {
+            self.quick -= 1;
+            if self.quick == 0 {
+                self.ato = Dur::from_millis(self.profile.tcp_delack_min_ms);
+            }
+        }
+        self.ack_pending = false;
+        self.ack_now = false;
+        self.delack_at = None;
+    }
+
+    /// The SYN (`tcp_connect`) or, in a simultaneous open, the SYN-ACK (`tcp_send_synack`),
+    /// options in Linux's order: MSS, SACK_PERM, TS, NOP, WS.
+    pub(super) fn syn_segment(&mut self, now: SimTime, synack: bool) -> Segment {
+        let p = &self.profile;
+        let mut options = TcpOptions { mss: Some(p.default_mss), ..TcpOptions::default() };
+        let (sack, ts, ws) = if synack {
+            (self.sack_ok, self.ts_ok, self.rcv_wscale != 0 || self.snd_wscale != 0)
+        } else {
+            (p.tcp_sack, p.tcp_timestamps, p.tcp_window_scaling)
+        };
+        options.sack_permitted = sack;
+        if ts {
+            options.timestamps = Some((self.tsval(now), if synack { self.ts_recent } else { 0 }));
+        }
+        if ws {
+            options.wscale = Some(self.rcv_wscale);
+        }
+        if synack {
+            self.ack_sent();
+        }
+        Segment {
+            src: self.local,
+            dst: self.remote,
+            seq: self.iss,
+            ack: if synack { self.rcv_nxt } else { 0 },
+            flags: if synack { Flags::SYN | Flags::ACK } else { Flags::SYN },
+            window: self.rcv_wnd.min(65535) as u16,
+            options,
+            payload: Payload::Empty,
+        }
+    }
+
+    /// `tcp_send_ack`.
+    pub(super) fn send_ack(&mut self, now: SimTime, out: &mut Vec<Segment>) {
+        let seq = self.acceptable_seq();
+        let seg = self.build(now, seq, Flags::ACK, Payload::Empty);
+        out.push(seg);
+    }
+
+    /// `tcp_send_active_reset`: RST|ACK at the acceptable sequence.
+    pub(super) fn active_reset(&mut self, now: SimTime) -> Segment {
+        let seq = self.acceptable_seq();
+        self.build(now, seq, Flags::RST | Flags::ACK, Payload::Empty)
+    }
+
+    /// `tcp_v4_send_reset`: the stateless answer to `seg` (no options, window 0).
+    pub(super) fn reset_reply(seg: &Segment) -> Segment {
+        let (seq, ack, flags) = if seg.flags.contains(Flags::ACK) {
+            (seg.ack, 0, Flags::RST)
+        } else {
+            (0, seg.seq.wrapping_add(seg.seq_len()), Flags::RST | Flags::ACK)
+        };
+        Segment { src: seg.dst, dst: seg.src, seq, ack, flags, window: 0, options: TcpOptions::default(), payload: Payload::Empty }
+    }
+
+    /// `tcp_xmit_probe_skb`: a zero-length ACK at `snd_una - 1` (keepalive, window probe).
+    pub(super) fn send_probe_skb(&mut self, now: SimTime, out: &mut Vec<Segment>) {
+        let seq = self.snd_una.wrapping_sub(1);
+        let seg = self.build(now, seq, Flags::ACK, Payload::Empty);
+        out.push(seg);
+    }
+
+    /// `tcp_write_wakeup`: send new data that fits the offered window (up to one MSS), or a
+    /// probe skb when none fits.
+    pub(super) fn write_wakeup(&mut self, now: SimTime, out: &mut Vec<Segment>) {
+        let wnd_end = self.snd_una.wrapping_add(self.snd_wnd);
+        let data_end = self.data_end();
+        if seq_lt(self.snd_nxt, self.write_seq) && seq_lt(self.snd_nxt, wnd_end) {
+            let avail_data = if seq_lt(self.snd_nxt, data_end) { data_end.wrapping_sub(self.snd_nxt) } else { 0 };
+            let room = wnd_end.wrapping_sub(self.snd_nxt);
+            let len = avail_data.min(self.mss).min(room);
+            let fin = self.fin_queued && self.snd_nxt.wrapping_add(len) == data_end && room > len;
+            self.send_new(now, len, fin, out);
+        } else {
+            self.send_probe_skb(now, out);
+        }
+    }
+
+    /// Segments in flight (`packets_out`): sent and not yet acknowledged, in MSS units.
+    pub(super) fn packets_out(&self) -> u32 {
+        self.snd_nxt.wrapping_sub(self.snd_una).div_ceil(self.mss.max(1))
+    }
+
+    /// `tcp_packets_in_flight`: after an RTO everything outstanding counts as lost except
+    /// what was retransmitted since.
+    fn packets_in_flight(&self) -> u32 {
+        match self.cc.state {
+            CaState::Loss => self.rtx_nxt.wrapping_sub(self.snd_una).div_ceil(self.mss.max(1)),
+            _ => self.packets_out(),
+        }
+    }
+
+    /// Minshall's variant of Nagle (`tcp_nagle_check`): hold a small segment while an earlier
+    /// small segment is unacknowledged.
+    fn nagle_blocks(&self) -> bool {
+        !self.opts.nodelay
+            && self.packets_out() > 0
+            && seq_gt(self.snd_sml, self.snd_una)
+            && seq_le(self.snd_sml, self.snd_nxt)
+    }
+
+    /// Sends one segment of `len` data bytes at `seq` (+FIN): payload from the send queue.
+    fn xmit(&mut self, now: SimTime, seq: u32, len: u32, fin: bool, out: &mut Vec<Segment>) -> u32 {
+        let off = self.sndq.head_off() + seq.wrapping_sub(self.snd_una) as u64;
+        let payload = self.sndq.payload(self.tx_stream, off, len);
+        let mut flags = Flags::ACK;
+        if len > 0 && seq.wrapping_add(len) == self.data_end() {
+            flags = flags | Flags::PSH;
+        }
+        if fin {
+            flags = flags | Flags::FIN;
+        }
+        let seg = self.build(now, seq, flags, payload);
+        out.push(seg);
+        if len > 0 && now.since(self.lrcvtime) < self.ato {
+            // tcp_event_data_sent: a reply within ato of the last receive → interactive.
+            self.pingpong = true;
+        }
+        seq.wrapping_add(len).wrapping_add(fin as u32)
+    }
+
+    /// New data at `snd_nxt` (`tcp_event_new_data_sent`).
+    fn send_new(&mut self, now: SimTime, len: u32, fin: bool, out: &mut Vec<Segment>) {
+        let prior_packets = self.packets_out();
+        let seq = self.snd_nxt;
+        let end = self.xmit(now, seq, len, fin, out);
+        self.snd_nxt = end;
+        if len < self.mss && !fin {
+            self.snd_sml = end;
+        }
+        if self.rtt_timed.is_none() {
+            self.rtt_timed = Some((end, now));
+        }
+        if prior_packets == 0 || self.rtx_kind == RtxTimer::LossProbe || self.rtx_kind == RtxTimer::Probe0 {
+            self.rearm_rto(now);
+        }
+    }
+
+    /// Retransmits `len` bytes at `seq` (`__tcp_retransmit_skb`): Karn's rule stops timing.
+    pub(super) fn retransmit(&mut self, now: SimTime, seq: u32, out: &mut Vec<Segment>) -> u32 {
+        let data_end = self.data_end();
+        // Only what was sent before: never past snd_nxt.
+        let limit = if seq_lt(self.snd_nxt, data_end) { self.snd_nxt } else { data_end };
+        let len = if seq_lt(seq, limit) { limit.wrapping_sub(seq).min(self.mss) } else { 0 };
+        let fin = self.fin_queued && seq.wrapping_add(len) == data_end && seq_lt(data_end, self.snd_nxt);
+        let end = self.xmit(now, seq, len, fin, out);
+        self.total_retrans += 1;
+        if let Some((timed_end, _)) = self.rtt_timed {
+            if seq_lt(seq, timed_end) {
+                self.rtt_timed = None;
+            }
+        }
+        end
+    }
+
+    /// `tcp_write_xmit`: go-back-N retransmissions after an RTO, then new data, within the
+    /// congestion window, the peer's window and Nagle; then the loss probe or, with nothing
+    /// in flight and a closed window, the persist timer (`tcp_check_probe_timer`).
+    pub(super) fn write_xmit(&mut self, now: SimTime, out: &mut Vec<Segment>) {
+        if !matches!(
+            self.state,
+            TcpState::Established | TcpState::CloseWait | TcpState::FinWait1 | TcpState::Closing | TcpState::LastAck
+        ) {
+            return;
+        }
+        let mut sent_new = false;
+        loop {
+            let in_loss = self.cc.state == CaState::Loss && seq_lt(self.rtx_nxt, self.snd_nxt);
+            if in_loss {
+                if self.packets_in_flight() >= self.cc.window() {
+                    break;
+                }
+                let seq = self.rtx_nxt;
+                self.rtx_nxt = self.retransmit(now, seq, out);
+                continue;
+            }
+            if self.snd_nxt == self.write_seq {
+                break;
+            }
+            let data_end = self.data_end();
+            let seq = self.snd_nxt;
+            let len = if seq_lt(seq, data_end) { data_end.wrapping_sub(seq).min(self.mss) } else { 0 };
+            let fin = self.fin_queued && seq.wrapping_add(len) == data_end;
+            let end = seq.wrapping_add(len).wrapping_add(fin as u32);
+            if self.packets_in_flight() >= self.cc.window() {
+                break;
+            }
+            if seq_gt(end, self.snd_una.wrapping_add(self.snd_wnd)) {
+                break;
+            }
+            if !fin && len < self.mss && self.nagle_blocks() {
+                break;
+            }
+            self.send_new(now, len, fin, out);
+            sent_new = true;
+        }
+        if sent_new {
+            self.schedule_loss_probe(now);
+        }
+        if self.packets_out() == 0 && seq_lt(self.snd_nxt, self.write_seq) && self.rtx_at.is_none() {
+            let base = timeouts::probe0_when(self.rto, 0, self.rto_max());
+            self.arm_rtx(now, RtxTimer::Probe0, base);
+        }
+    }
+
+    /// `tcp_send_fin`: queue the FIN behind the data and push it out.
+    pub(super) fn send_fin(&mut self, now: SimTime, out: &mut Vec<Segment>) {
+        if self.fin_queued {
+            return;
+        }
+        self.fin_queued = true;
+        self.write_seq = self.write_seq.wrapping_add(1);
+        self.write_xmit(now, out);
+    }
+
+    pub(super) fn arm_rtx(&mut self, now: SimTime, kind: RtxTimer, after: Dur) {
+        self.rtx_kind = kind;
+        self.rtx_at = Some(now + after);
+    }
+
+    /// `tcp_rearm_rto`: restart the RTO from now, or stop it when nothing is in flight.
+    pub(super) fn rearm_rto(&mut self, now: SimTime) {
+        if self.packets_out() == 0 {
+            if self.rtx_kind != RtxTimer::Probe0 {
+                self.rtx_at = None;
+            }
+        } else {
+            self.arm_rtx(now, RtxTimer::Rto, self.rto);
+        }
+    }
+
+    /// `tcp_schedule_loss_probe` (RFC 8985 §7.2), else the RTO: PTO = 2·SRTT plus the
+    /// worst-case delayed ACK (`tcp_rto_min`) when one segment is in flight, or 1 s without an
+    /// RTT sample; never later than the RTO.
+    pub(super) fn schedule_loss_probe(&mut self, now: SimTime) {
+        let tlp_on = self.profile.tcp_early_retrans >= 3;
+        if !tlp_on || self.packets_out() == 0 || !self.sack_ok || self.cc.state != CaState::Open || !self.state.is_synchronized() {
+            self.rearm_rto(now);
+            return;
+        }
+        let pto = if self.rtt.has_sample() {
+            let two_srtt = Dur::from_millis(((self.rtt.srtt_us8 >> 2) as u64).div_ceil(1000));
+            two_srtt + if self.packets_out() == 1 { Dur::from_micros(self.profile.tcp_rto_min_us) } else { TCP_TIMEOUT_MIN }
+        } else {
+            Dur::from_millis(self.profile.tcp_timeout_init_ms)
+        };
+        self.arm_rtx(now, RtxTimer::LossProbe, pto.min(self.rto));
+    }
+
+    /// `tcp_cleanup_rbuf`: after a read, ACK if a full-sized ACK is owed or the window can
+    /// now be raised to at least twice what the peer sees.
+    pub(super) fn cleanup_rbuf(&mut self, now: SimTime, copied: u32, out: &mut Vec<Segment>) {
+        let mut time_to_ack = self.ack_pending && self.rcv_nxt.wrapping_sub(self.rcv_wup) > self.rcv_mss;
+        if copied > 0 && !time_to_ack && self.shutdown & crate::socket::view::RCV_SHUTDOWN == 0 {
+            let now_win = self.receive_window();
+            if 2 * now_win <= self.window_clamp {
+                let new = self.compute_window();
+                if new != 0 && new >= 2 * now_win {
+                    time_to_ack = true;
+                }
+            }
+        }
+        if time_to_ack && self.state.is_synchronized() && self.state != TcpState::TimeWait {
+            self.send_ack(now, out);
+        }
+    }
+}

@@ -1,0 +1,185 @@
+//! Per-socket options the TCP model reads, with Linux's range checks
+//! (net/core/sock.c `sk_setsockopt`, net/ipv4/tcp.c `do_tcp_setsockopt`).
+
+use crate::errno::Errno;
+use crate::scenario::types::{OptValue, SockOpt};
+use crate::tcp::profile::KernelProfile;
+
+/// `MAX_TCP_KEEPIDLE`, `MAX_TCP_KEEPINTVL` (include/net/tcp.h).
+pub const MAX_TCP_KEEPIDLE: i64 = 32767;
+pub const MAX_TCP_KEEPINTVL: i64 = 32767;
+/// `MAX_TCP_KEEPCNT`, `MAX_TCP_SYNCNT`.
+pub const MAX_TCP_KEEPCNT: i64 = 127;
+pub const MAX_TCP_SYNCNT: i64 = 127;
+/// `TCP_SKB_MIN_TRUESIZE` = 2048 + `SKB_DATA_ALIGN(sizeof(struct sk_buff))` (256 on x86-64);
+/// `SOCK_MIN_SNDBUF` is twice it, `SOCK_MIN_RCVBUF` once (include/net/sock.h).
+pub const SOCK_MIN_SNDBUF: u32 = 2 * (2048 + 256);
+pub const SOCK_MIN_RCVBUF: u32 = 2048 + 256;
+
+/// Socket options as set by the application (`None`: the sysctl applies).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SockOpts {
+    pub keepalive: bool,
+    pub keepidle_s: Option<u32>,
+    pub keepintvl_s: Option<u32>,
+    pub keepcnt: Option<u32>,
+    /// TCP_USER_TIMEOUT in ms; 0 is "unset".
+    pub user_timeout_ms: u32,
+    pub syncnt: Option<u32>,
+    /// SO_LINGER on, with `l_linger` seconds.
+    pub linger: Option<u32>,
+    /// SO_SNDBUF as set (before doubling; setting it locks the buffer size).
+    pub sndbuf: Option<u32>,
+    pub rcvbuf: Option<u32>,
+    /// SO_RCVLOWAT (0 reads as 1).
+    pub rcvlowat: u32,
+    pub nodelay: bool,
+    pub notsent_lowat: Option<u32>,
+    pub rto_max_ms: Option<u32>,
+}
+
+fn int(v: &OptValue) -> Result<i64, Errno> {
+    match v {
+        OptValue::Int(i) => Ok(*i),
+        OptValue::Pair(_) => Err(Errno::EINVAL),
+    }
+}
+
+fn ranged(v: &OptValue, lo: i64, hi: i64) -> Result<u32, Errno> {
+    let i = int(v)?;
+    if i < lo || i > hi {
+        return Err(Errno::EINVAL);
+    }
+    Ok(i as u32)
+}
+
+impl SockOpts {
+    /// setsockopt(): validates as Linux does and records the value. Options that are not
+    /// settable (SO_ERROR, TCP_INFO) give ENOPROTOOPT.
+    pub fn set(&mut self, opt: SockOpt, value: &OptValue) -> Result<(), Errno> {
+        match opt {
+            SockOpt::SO_KEEPALIVE => self.keepalive = int(value)? != 0,
+            SockOpt::TCP_KEEPIDLE => self.keepidle_s = Some(ranged(value, 1, MAX_TCP_KEEPIDLE)?),
+            SockOpt::TCP_KEEPINTVL => self.keepintvl_s = Some(ranged(value, 1, MAX_TCP_KEEPINTVL)?),
+            SockOpt::TCP_KEEPCNT => self.keepcnt = Some(ranged(value, 1, MAX_TCP_KEEPCNT)?),
+            SockOpt::TCP_SYNCNT => self.syncnt = Some(ranged(value, 1, MAX_TCP_SYNCNT)?),
+            SockOpt::TCP_USER_TIMEOUT => self.user_timeout_ms = ranged(value, 0, i32::MAX as i64)?,
+            SockOpt::TCP_NODELAY => self.nodelay = int(value)? != 0,
+            // Any int; stored as the u32 the kernel keeps.
+            SockOpt::TCP_NOTSENT_LOWAT => self.notsent_lowat = Some(int(value)? as u32),
+            // 6.15: 1 s ..= 120 s (TCP_RTO_MAX_SEC).
+            SockOpt::TCP_RTO_MAX_MS => self.rto_max_ms = Some(ranged(value, 1000, 120_000)?),
+            SockOpt::SO_RCVLOWAT => {
+                let i = int(value)?;
+                self.rcvlowat = if i < 0 { i32::MAX as u32 } else { i as u32 };
+            }
+            // sk_setsockopt: the int is read as u32 and clamped to the max before doubling,
+            // so a negative value means "as large as allowed".
+            SockOpt::SO_SNDBUF => self.sndbuf = Some(int(value)? as u32),
+            SockOpt::SO_RCVBUF => self.rcvbuf = Some(int(value)? as u32),
+            SockOpt::SO_LINGER => match value {
+                OptValue::Pair([onoff, secs]) => {
+                    self.linger = if *onoff != 0 { Some((*secs).clamp(0, u32::MAX as i64) as u32) } else { None };
+                }
+                OptValue::Int(_) => return Err(Errno::EINVAL),
+            },
+            SockOpt::SO_ERROR | SockOpt::TCP_INFO => return Err(Errno::ENOPROTOOPT),
+        }
+        Ok(())
+    }
+
+    /// getsockopt() as an unconnected socket answers (a connection answers with its live
+    /// buffer sizes and error, `Conn::get_opt`). SO_SNDBUF/SO_RCVBUF read back doubled.
+    pub fn get(&self, opt: SockOpt, p: &KernelProfile) -> OptValue {
+        OptValue::Int(match opt {
+            SockOpt::SO_ERROR => 0,
+            SockOpt::SO_KEEPALIVE => self.keepalive as i64,
+            SockOpt::SO_LINGER => return OptValue::Pair([self.linger.is_some() as i64, self.linger.unwrap_or(0) as i64]),
+            SockOpt::SO_SNDBUF => self.effective_sndbuf(p) as i64,
+            SockOpt::SO_RCVBUF => self.effective_rcvbuf(p) as i64,
+            SockOpt::SO_RCVLOWAT => self.rcvlowat.max(1) as i64,
+            SockOpt::TCP_KEEPIDLE => self.keepidle(p) as i64,
+            SockOpt::TCP_KEEPINTVL => self.keepintvl(p) as i64,
+            SockOpt::TCP_KEEPCNT => self.keepcnt(p) as i64,
+            SockOpt::TCP_USER_TIMEOUT => self.user_timeout_ms as i64,
+            SockOpt::TCP_SYNCNT => self.syn_retries(p) as i64,
+            SockOpt::TCP_NODELAY => self.nodelay as i64,
+            SockOpt::TCP_NOTSENT_LOWAT => self.notsent_lowat(p) as i64,
+            SockOpt::TCP_RTO_MAX_MS => self.rto_max_ms(p) as i64,
+            // tcpi_state of a fresh socket: TCP_CLOSE.
+            SockOpt::TCP_INFO => 7,
+        })
+    }
+
+    /// `sk_sndbuf` for these options: SO_SNDBUF doubled and clamped, else `tcp_wmem[1]`.
+    pub fn effective_sndbuf(&self, p: &KernelProfile) -> u32 {
+        match self.sndbuf {
+            Some(v) => v.min(p.wmem_max).saturating_mul(2).max(SOCK_MIN_SNDBUF),
+            None => p.tcp_wmem[1],
+        }
+    }
+
+    /// `sk_rcvbuf`: SO_RCVBUF doubled and clamped, else `tcp_rmem[1]`.
+    pub fn effective_rcvbuf(&self, p: &KernelProfile) -> u32 {
+        match self.rcvbuf {
+            Some(v) => v.min(p.rmem_max).saturating_mul(2).max(SOCK_MIN_RCVBUF),
+            None => p.tcp_rmem[1],
+        }
+    }
+
+    pub fn keepidle(&self, p: &KernelProfile) -> u64 {
+        self.keepidle_s.map(u64::from).unwrap_or(p.tcp_keepalive_time_s)
+    }
+    pub fn keepintvl(&self, p: &KernelProfile) -> u64 {
+        self.keepintvl_s.map(u64::from).unwrap_or(p.tcp_keepalive_intvl_s)
+    }
+    pub fn keepcnt(&self, p: &KernelProfile) -> u32 {
+        self.keepcnt.unwrap_or(p.tcp_keepalive_probes)
+    }
+    pub fn syn_retries(&self, p: &KernelProfile) -> u32 {
+        self.syncnt.unwrap_or(p.tcp_syn_retries)
+    }
+    pub fn notsent_lowat(&self, p: &KernelProfile) -> u32 {
+        self.notsent_lowat.unwrap_or(p.tcp_notsent_lowat)
+    }
+    pub fn rto_max_ms(&self, p: &KernelProfile) -> u64 {
+        self.rto_max_ms.map(u64::from).unwrap_or(p.tcp_rto_max_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_are_checked_like_linux() {
+        let mut o = SockOpts::default();
+        assert_eq!(o.set(SockOpt::TCP_KEEPIDLE, &OptValue::Int(0)), Err(Errno::EINVAL));
+        assert_eq!(o.set(SockOpt::TCP_KEEPIDLE, &OptValue::Int(32768)), Err(Errno::EINVAL));
+        assert_eq!(o.set(SockOpt::TCP_KEEPCNT, &OptValue::Int(128)), Err(Errno::EINVAL));
+        assert_eq!(o.set(SockOpt::TCP_SYNCNT, &OptValue::Int(0)), Err(Errno::EINVAL));
+        assert_eq!(o.set(SockOpt::TCP_USER_TIMEOUT, &OptValue::Int(-1)), Err(Errno::EINVAL));
+        assert_eq!(o.set(SockOpt::TCP_RTO_MAX_MS, &OptValue::Int(999)), Err(Errno::EINVAL));
+        assert_eq!(o.set(SockOpt::SO_ERROR, &OptValue::Int(1)), Err(Errno::ENOPROTOOPT));
+        o.set(SockOpt::SO_LINGER, &OptValue::Pair([1, 0])).unwrap();
+        assert_eq!(o.linger, Some(0));
+        o.set(SockOpt::TCP_KEEPIDLE, &OptValue::Int(2)).unwrap();
+        assert_eq!(o.keepidle_s, Some(2));
+    }
+
+    #[test]
+    fn buffers_are_doubled_and_clamped() {
+        let p = KernelProfile::linux_6_18();
+        let mut o = SockOpts::default();
+        assert_eq!(o.effective_sndbuf(&p), 16384);
+        assert_eq!(o.effective_rcvbuf(&p), 131072);
+        o.set(SockOpt::SO_SNDBUF, &OptValue::Int(10000)).unwrap();
+        assert_eq!(o.effective_sndbuf(&p), 20000);
+        assert_eq!(o.get(SockOpt::SO_SNDBUF, &p), OptValue::Int(20000));
+        assert_eq!(o.get(SockOpt::TCP_KEEPIDLE, &p), OptValue::Int(7200));
+        o.set(SockOpt::SO_SNDBUF, &OptValue::Int(1)).unwrap();
+        assert_eq!(o.effective_sndbuf(&p), SOCK_MIN_SNDBUF);
+        o.set(SockOpt::SO_RCVBUF, &OptValue::Int(1 << 30)).unwrap();
+        assert_eq!(o.effective_rcvbuf(&p), 2 * p.rmem_max);
+    }
+}

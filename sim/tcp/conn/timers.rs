@@ -1,0 +1,375 @@
+//! The three kernel timers of a connection (net/ipv4/tcp_timer.c): the retransmit timer
+//! (`tcp_retransmit_timer`, `tcp_send_loss_probe`, `tcp_probe_timer`, SYN retransmission),
+//! the delayed-ACK timer (`tcp_delack_timer_handler`) and `sk_timer` (`tcp_keepalive_timer`,
+//! which also ends an orphan's FIN_WAIT2 and TIME_WAIT here).
+
+use super::{Conn, RtxTimer, TimerKind};
+use crate::errno::Errno;
+use crate::tcp::segment::Segment;
+use crate::tcp::state::{Cause, TcpState};
+use crate::tcp::timeouts::{self, TCP_RTO_MIN};
+use crate::time::{Dur, SimTime};
+
+/// One jiffy: how soon a timer fires when its deadline has already passed.
+const JIFFY: Dur = Dur::from_millis(1);
+
+impl Conn {
+    /// When `kind` is due, if armed.
+    pub fn deadline(&self, kind: TimerKind) -> Option<SimTime> {
+        match kind {
+            TimerKind::Retransmit => self.rtx_at,
+            TimerKind::DelAck => self.delack_at,
+            TimerKind::Keepalive => self.keepalive_at,
+        }
+    }
+
+    /// The earliest armed deadline of any timer.
+    pub fn next_deadline(&self) -> Option<SimTime> {
+        [self.rtx_at, self.delack_at, self.keepalive_at].into_iter().flatten().min()
+    }
+
+    /// A timer expired. Calls before the deadline (a stale event) are ignored.
+    pub fn on_timer(&mut self, now: SimTime, kind: TimerKind, out: &mut Vec<Segment>) {
+        match kind {
+            TimerKind::Retransmit => {
+                if self.rtx_at.is_none_or(|at| now < at) {
+                    return;
+                }
+                self.rtx_at = None;
+                match self.rtx_kind {
+                    RtxTimer::Rto => self.retransmit_timer(now, out),
+                    RtxTimer::LossProbe => self.send_loss_probe(now, out),
+                    RtxTimer::Probe0 => self.probe_timer(now, out),
+                }
+            }
+            TimerKind::DelAck => {
+                if self.delack_at.is_none_or(|at| now < at) {
+                    return;
+                }
+                self.delack_at = None;
+                self.delack_timer(now, out);
+            }
+            TimerKind::Keepalive => {
+                if self.keepalive_at.is_none_or(|at| now < at) {
+                    return;
+                }
+                self.keepalive_at = None;
+                self.keepalive_timer(now, out);
+            }
+        }
+    }
+
+    /// `tcp_write_err`: the soft error if one was recorded, else ETIMEDOUT. No RST is sent.
+    fn write_err(&mut self) {
+        let err = self.sk_err_soft.unwrap_or(Errno::ETIMEDOUT);
+        self.done_with_error(err, Cause::Timeout);
+    }
+
+    /// `tcp_clamp_rto_to_user_timeout`: never sleep past the user timeout.
+    fn clamp_rto_to_user_timeout(&self, now: SimTime) -> Dur {
+        let ut = self.opts.user_timeout_ms;
+        if ut == 0 || (self.state == TcpState::SynSent && !self.profile.user_timeout_bounds_connect) {
+            return self.rto;
+        }
+        let elapsed = now.since(self.retrans_stamp.unwrap_or(now));
+        let ut = Dur::from_millis(ut as u64);
+        if elapsed >= ut {
+            JIFFY
+        } else {
+            self.rto.min(ut - elapsed)
+        }
+    }
+
+    /// `tcp_clamp_probe0_to_user_timeout`.
+    pub(super) fn clamp_probe0_to_user_timeout(&self, now: SimTime, when: Dur) -> Dur {
+        let ut = self.opts.user_timeout_ms;
+        let Some(start) = self.probes_tstamp else { return when };
+        if ut == 0 {
+            return when;
+        }
+        let remaining = Dur::from_millis(ut as u64) - now.since(start);
+        remaining.max(Dur::from_millis(2)).min(when)
+    }
+
+    /// `tcp_write_timeout`, SYN states: count and time limits (6.5+ linear timeouts).
+    fn syn_timed_out(&self, now: SimTime) -> bool {
+        let p = &self.profile;
+        let linear = if self.state == TcpState::SynSent { p.tcp_syn_linear_timeouts } else { 0 };
+        let budget = timeouts::Budget {
+            boundary: self.opts.syn_retries(p),
+            user_timeout_ms: if p.user_timeout_bounds_connect { self.opts.user_timeout_ms } else { 0 },
+            rto_base: Dur::from_millis(p.tcp_timeout_init_ms),
+            rto_max: self.rto_max(),
+        };
+        timeouts::syn_timed_out(now, self.retrans_stamp.unwrap_or(now), self.retransmits, linear, budget)
+    }
+
+    /// `tcp_write_timeout`, synchronized states: retries2 (or the orphan budget) as time,
+    /// counted from the first RTO retransmission; the user timeout replaces it.
+    fn data_timed_out(&self, now: SimTime) -> bool {
+        let p = &self.profile;
+        let mut retry_until = p.tcp_retries2;
+        if self.orphan {
+            let alive = self.rto < self.rto_max();
+            retry_until = timeouts::orphan_retries(p.tcp_orphan_retries, alive, self.sk_err_soft.is_some());
+        }
+        let budget = timeouts::Budget {
+            boundary: retry_until,
+            user_timeout_ms: self.opts.user_timeout_ms,
+            rto_base: TCP_RTO_MIN,
+            rto_max: self.rto_max(),
+        };
+        timeouts::retransmits_timed_out(now, self.retrans_stamp, self.retransmits, budget)
+    }
+
+    /// `tcp_retransmit_timer`.
+    fn retransmit_timer(&mut self, now: SimTime, out: &mut Vec<Segment>) {
+        match self.state {
+            TcpState::SynSent | TcpState::SynRecv => {
+                if self.syn_timed_out(now) {
+                    self.write_err();
+                    return;
+                }
+                self.retransmits += 1;
+                self.total_rto += 1;
+                self.total_retrans += 1;
+                self.rtt_timed = None;
+                let synack = self.state == TcpState::SynRecv;
+                let seg = self.syn_segment(now, synack);
+                out.push(seg);
+                // 6.5+: the first tcp_syn_linear_timeouts SYN RTOs do not back off.
+                if self.state != TcpState::SynSent || self.total_rto > self.profile.tcp_syn_linear_timeouts {
+                    self.backoff += 1;
+                    self.rto = self.rto.saturating_mul(2).min(self.rto_max());
+                }
+                let after = self.clamp_rto_to_user_timeout(now);
+                self.arm_rtx(now, RtxTimer::Rto, after);
+                return;
+            }
+            TcpState::Close | TcpState::Listen | TcpState::TimeWait => return,
+            _ => {}
+        }
+        if self.packets_out() == 0 {
+            return;
+        }
+        if self.snd_wnd == 0 && !self.orphan {
+            // The receiver shrank its window onto data in flight (tcp_rtx_probe0_timed_out).
+            if self.rtx_probe0_timed_out(now) {
+                self.write_err();
+                return;
+            }
+        } else if self.data_timed_out(now) {
+            self.write_err();
+            return;
+        }
+        self.enter_loss();
+        self.retransmits += 1;
+        self.total_rto += 1;
+        self.retrans_stamp.get_or_insert(now);
+        let una = self.snd_una;
+        self.rtx_nxt = self.retransmit(now, una, out);
+        self.backoff += 1;
+        self.rto = self.rto.saturating_mul(2).min(self.rto_max());
+        let after = self.clamp_rto_to_user_timeout(now);
+        self.arm_rtx(now, RtxTimer::Rto, after);
+    }
+
+    /// `tcp_rtx_probe0_timed_out`: retransmitting into a zero window gives up only when
+    /// nothing has been received for twice `rto_max` (or the user timeout).
+    fn rtx_probe0_timed_out(&self, now: SimTime) -> bool {
+        let mut timeout = self.rto_max().saturating_mul(2);
+        let ut = self.opts.user_timeout_ms;
+        let rtx_delta = now.since(self.retrans_stamp.unwrap_or(now));
+        if ut != 0 {
+            let ut = Dur::from_millis(ut as u64);
+            if rtx_delta > ut {
+                return true;
+            }
+            timeout = timeout.min(ut);
+        }
+        if now.since(self.rcv_tstamp) <= timeout {
+            return false;
+        }
+        rtx_delta > timeout
+    }
+
+    /// `tcp_enter_loss`: everything outstanding is presumed lost; go back to `snd_una`.
+    fn enter_loss(&mut self) {
+        self.cc.on_rto();
+        self.high_seq = self.snd_nxt;
+        self.rtx_nxt = self.snd_una;
+        self.dupacks = 0;
+        self.tlp_high_seq = None;
+    }
+
+    /// `tcp_send_loss_probe`: new data if the window allows, else the last segment again;
+    /// then the RTO from now. The probe does not start `retrans_stamp`.
+    fn send_loss_probe(&mut self, now: SimTime, out: &mut Vec<Segment>) {
+        if self.packets_out() == 0 {
+            return;
+        }
+        if self.tlp_high_seq.is_none() {
+            let wnd_end = self.snd_una.wrapping_add(self.snd_wnd);
+            let data_end = self.data_end();
+            let new_len = if crate::tcp::segment::seq_lt(self.snd_nxt, data_end) {
+                data_end.wrapping_sub(self.snd_nxt).min(self.mss)
+            } else {
+                0
+            };
+            let new_fin = self.fin_queued && self.snd_nxt.wrapping_add(new_len) == data_end;
+            let new_end = self.snd_nxt.wrapping_add(new_len).wrapping_add(new_fin as u32);
+            if self.snd_nxt != self.write_seq && crate::tcp::segment::seq_le(new_end, wnd_end) {
+                self.write_wakeup(now, out);
+            } else {
+                let fin_sent = self.fin_queued && self.snd_nxt == self.write_seq;
+                let sent_data_end = self.snd_nxt.wrapping_sub(fin_sent as u32);
+                let sent = sent_data_end.wrapping_sub(self.snd_una);
+                let tail = if sent == 0 { 0 } else { (sent - 1) % self.mss + 1 };
+                self.retransmit(now, sent_data_end.wrapping_sub(tail), out);
+            }
+            self.tlp_high_seq = Some(self.snd_nxt);
+        }
+        self.arm_rtx(now, RtxTimer::Rto, self.rto);
+    }
+
+    /// `tcp_probe_timer`: probe a zero window, backing off; abort only after
+    /// `tcp_retries2` unanswered probes (or the user timeout, or an orphan's budget).
+    fn probe_timer(&mut self, now: SimTime, out: &mut Vec<Segment>) {
+        if self.packets_out() > 0 || self.snd_nxt == self.write_seq {
+            self.probes_out = 0;
+            self.probes_tstamp = None;
+            return;
+        }
+        match self.probes_tstamp {
+            None => self.probes_tstamp = Some(now),
+            Some(start) => {
+                let ut = self.opts.user_timeout_ms;
+                if ut != 0 && now.since(start) >= Dur::from_millis(ut as u64) {
+                    self.write_err();
+                    return;
+                }
+            }
+        }
+        let mut max_probes = self.profile.tcp_retries2;
+        if self.orphan {
+            let alive = self.rto.saturating_shl(self.backoff).min(self.rto_max()) < self.rto_max();
+            max_probes = timeouts::orphan_retries(self.profile.tcp_orphan_retries, alive, self.sk_err_soft.is_some());
+            if !alive && self.backoff >= max_probes {
+                self.write_err();
+                return;
+            }
+        }
+        if self.probes_out >= max_probes {
+            self.write_err();
+            return;
+        }
+        self.send_probe0(now, out);
+    }
+
+    /// `tcp_send_probe0`.
+    fn send_probe0(&mut self, now: SimTime, out: &mut Vec<Segment>) {
+        self.write_wakeup(now, out);
+        if self.packets_out() > 0 || self.snd_nxt == self.write_seq {
+            self.probes_out = 0;
+            self.backoff = 0;
+            self.probes_tstamp = None;
+            return;
+        }
+        self.probes_out += 1;
+        if self.backoff < self.profile.tcp_retries2 {
+            self.backoff += 1;
+        }
+        let when = timeouts::probe0_when(self.rto, self.backoff, self.rto_max());
+        let when = self.clamp_probe0_to_user_timeout(now, when);
+        self.arm_rtx(now, RtxTimer::Probe0, when);
+    }
+
+    /// `tcp_delack_timer_handler`: a missed delayed ACK inflates `ato`, or ends interactive
+    /// (pingpong) mode.
+    fn delack_timer(&mut self, now: SimTime, out: &mut Vec<Segment>) {
+        if !self.ack_pending || !self.state.is_synchronized() || self.state == TcpState::TimeWait {
+            return;
+        }
+        if !self.pingpong {
+            self.ato = self.ato.saturating_mul(2).min(self.rto);
+        } else {
+            self.pingpong = false;
+            self.ato = Dur::from_millis(self.profile.tcp_delack_min_ms);
+        }
+        self.send_ack(now, out);
+    }
+
+    /// `tcp_keepalive_timer` (and the timewait timers kept on `sk_timer` here).
+    fn keepalive_timer(&mut self, now: SimTime, out: &mut Vec<Segment>) {
+        match self.state {
+            TcpState::TimeWait => {
+                self.set_state(TcpState::Close, Cause::TimewaitExpired);
+                return;
+            }
+            TcpState::FinWait2 if self.orphan => {
+                self.tcp_done(Cause::TimewaitExpired);
+                return;
+            }
+            TcpState::Listen | TcpState::Close | TcpState::SynSent | TcpState::SynRecv => return,
+            _ => {}
+        }
+        if !self.opts.keepalive {
+            return;
+        }
+        let keepalive_time = self.keepalive_time();
+        if self.packets_out() > 0 || self.snd_nxt != self.write_seq {
+            self.keepalive_at = Some(now + keepalive_time);
+            return;
+        }
+        let elapsed = self.keepalive_time_elapsed(now);
+        if elapsed >= keepalive_time {
+            let ut = self.opts.user_timeout_ms;
+            let give_up = if ut != 0 {
+                elapsed >= Dur::from_millis(ut as u64) && self.probes_out > 0
+            } else {
+                self.probes_out >= self.opts.keepcnt(&self.profile)
+            };
+            if give_up {
+                let rst = self.active_reset(now);
+                out.push(rst);
+                self.write_err();
+                return;
+            }
+            self.write_wakeup(now, out);
+            self.probes_out += 1;
+            self.keepalive_at = Some(now + Dur::from_secs(self.opts.keepintvl(&self.profile)));
+        } else {
+            self.keepalive_at = Some(now + (keepalive_time - elapsed));
+        }
+    }
+
+    /// `keepalive_time_elapsed`: time since the last segment received (data or ACK).
+    fn keepalive_time_elapsed(&self, now: SimTime) -> Dur {
+        now.since(self.lrcvtime.max(self.rcv_tstamp))
+    }
+
+    /// SO_KEEPALIVE or TCP_KEEPIDLE changed on a live socket (`tcp_set_keepalive`,
+    /// `keepalive_time_set`): arm relative to the idle time already elapsed, or disarm.
+    pub(super) fn keepalive_opt_changed(&mut self, now: SimTime, toggled: bool) {
+        let live = match self.state {
+            TcpState::Established | TcpState::CloseWait | TcpState::FinWait1 | TcpState::Closing | TcpState::LastAck => true,
+            TcpState::FinWait2 => !self.orphan,
+            _ => false,
+        };
+        if !live {
+            return;
+        }
+        if !self.opts.keepalive {
+            if toggled {
+                self.keepalive_at = None;
+            }
+            return;
+        }
+        let when = if toggled {
+            self.keepalive_time()
+        } else {
+            self.keepalive_time() - self.keepalive_time_elapsed(now)
+        };
+        self.keepalive_at = Some(now + when);
+    }
+}

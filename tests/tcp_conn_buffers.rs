@@ -1,0 +1,153 @@
+//! Buffers: SO_SNDBUF/SO_RCVBUF, writability and write-space wakeups, Nagle and
+//! TCP_NODELAY, window updates after reads, and the size of an idle connection.
+
+mod tcp_conn_common;
+use tcp_conn_common::*;
+use tcpsim::errno::Errno;
+use tcpsim::scenario::types::{OptValue, SockOpt};
+use tcpsim::tcp::conn::{Conn, SendData, SockOpts, SKB_OVERHEAD};
+use tcpsim::tcp::segment::{Flags, Payload};
+
+const C1: u32 = CLIENT_ISS + 1;
+const S1: u32 = SERVER_ISS + 1;
+
+#[test]
+fn idle_connection_is_small_and_holds_no_buffers() {
+    let size = std::mem::size_of::<Conn>();
+    eprintln!("size_of::<Conn>() = {size}");
+    assert!(size <= 640, "Conn is {size} bytes");
+}
+
+#[test]
+fn sndbuf_reads_back_doubled_and_autotunes_when_unset() {
+    let mut o = SockOpts::default();
+    o.set(SockOpt::SO_SNDBUF, &OptValue::Int(10_000)).unwrap();
+    let (c, _) = established_plain(o, ms(0));
+    assert_eq!(c.get_opt(SockOpt::SO_SNDBUF), OptValue::Int(20_000));
+    let (c, _) = established_plain(SockOpts::default(), ms(0));
+    // tcp_sndbuf_expand: 2 × 10 segments × (4096 + 256).
+    assert_eq!(c.get_opt(SockOpt::SO_SNDBUF), OptValue::Int(87_040));
+    assert_eq!(c.get_opt(SockOpt::SO_RCVBUF), OptValue::Int(131_072));
+}
+
+#[test]
+fn full_send_buffer_gives_partial_count_then_eagain_then_write_space_wakeup() {
+    let mut o = SockOpts::default();
+    o.set(SockOpt::SO_SNDBUF, &OptValue::Int(4096)).unwrap();
+    let (mut c, _) = established_plain(o, ms(0));
+    let mut out = Vec::new();
+    // skbs of one MSS (1460) each cost 1460 + SKB_OVERHEAD; the fourth starts below 8192.
+    assert_eq!(c.send(ms(1), SendData::Derived(100_000), &mut out), Ok(4 * 1460));
+    assert_eq!(c.send(ms(1), SendData::Derived(100_000), &mut out), Err(Errno::EAGAIN));
+    let v = c.view();
+    assert_eq!(v.wmem_queued, 4 * (1460 + SKB_OVERHEAD));
+    assert_eq!(v.sndbuf, 8192);
+    assert_eq!(c.outq(), 4 * 1460);
+    assert_eq!(c.outq_notsent(), 0, "all four fit the initial window");
+    let wake = c.wake_seq();
+    c.on_segment(ms(2), &peer_seg(S1, C1 + 1460, Flags::ACK, 65535, Payload::Empty), &mut out);
+    assert_eq!(c.wake_seq(), wake, "above 2/3 of sndbuf nothing wakes");
+    c.on_segment(ms(3), &peer_seg(S1, C1 + 4 * 1460, Flags::ACK, 65535, Payload::Empty), &mut out);
+    assert_ne!(c.wake_seq(), wake, "sk_write_space once SOCK_NOSPACE was set");
+    assert_eq!(c.view().wmem_queued, 0);
+}
+
+#[test]
+fn nagle_holds_a_second_small_segment_until_the_first_is_acked() {
+    let (mut c, _) = established_plain(SockOpts::default(), ms(0));
+    let mut out = Vec::new();
+    c.send(ms(1), SendData::Derived(100), &mut out).unwrap();
+    assert_eq!(out.len(), 1);
+    out.clear();
+    c.send(ms(2), SendData::Derived(100), &mut out).unwrap();
+    assert!(out.is_empty(), "held by Nagle");
+    assert_eq!(c.outq_notsent(), 100);
+    c.on_segment(ms(3), &peer_seg(S1, C1 + 100, Flags::ACK, 65535, Payload::Empty), &mut out);
+    let data: Vec<_> = out.iter().filter(|s| !s.payload.is_empty()).collect();
+    assert_eq!(data.len(), 1);
+    assert_eq!((data[0].seq, data[0].payload.len()), (C1 + 100, 100));
+    assert_eq!(data[0].flags, Flags::ACK | Flags::PSH);
+}
+
+#[test]
+fn nodelay_sends_small_segments_at_once() {
+    let mut o = SockOpts::default();
+    o.set(SockOpt::TCP_NODELAY, &OptValue::Int(1)).unwrap();
+    let (mut c, _) = established_plain(o, ms(0));
+    let mut out = Vec::new();
+    c.send(ms(1), SendData::Derived(100), &mut out).unwrap();
+    c.send(ms(2), SendData::Derived(100), &mut out).unwrap();
+    assert_eq!(out.iter().filter(|s| !s.payload.is_empty()).count(), 2);
+}
+
+#[test]
+fn reading_a_full_window_sends_a_window_update() {
+    let (mut c, _) = established_plain(SockOpts::default(), ms(0));
+    let mut out = Vec::new();
+    let mut seq = S1;
+    for _ in 0..44 {
+        let p = Payload::Derived { stream: 9, offset: (seq - S1) as u64, len: 1460 };
+        c.on_segment(ms(1), &peer_seg(seq, C1, Flags::ACK, 65535, p), &mut out);
+        seq += 1460;
+    }
+    // Sixteen quick ACKs; after them the shrinking window keeps ACKs delayed
+    // (__tcp_ack_snd_check wants the new window not below the old).
+    let acks: Vec<_> = out.iter().filter(|s| s.flags == Flags::ACK).cloned().collect();
+    assert_eq!(acks.len(), 16);
+    let last = acks.last().unwrap().clone();
+    assert_eq!(last.ack, S1 + 16 * 1460);
+    assert!(c.deadline(tcpsim::tcp::conn::TimerKind::DelAck).is_some());
+    assert_eq!(c.inq(), 44 * 1460);
+    out.clear();
+    let got = c.recv(ms(2), 1 << 20, false, &mut out).unwrap();
+    assert_eq!(got.len(), 44 * 1460);
+    assert_eq!(out.len(), 1, "tcp_cleanup_rbuf: window update");
+    assert_eq!((out[0].flags, out[0].ack), (Flags::ACK, seq));
+    // The whole 64 KB space again, in whole MSS (no window scaling with this peer).
+    assert_eq!(out[0].window, 64240);
+    assert!(out[0].window > last.window);
+}
+
+#[test]
+fn out_of_order_data_is_acked_at_once_with_sack_and_reassembled() {
+    let mut sim = Sim::new(4, tcpsim::time::Dur::from_millis(1));
+    sim.connect();
+    sim.run_until(ms(10));
+    let s = sim.server();
+    let mut out = Vec::new();
+    let d = |off: u64, len: u32| Payload::Derived { stream: 3, offset: off, len };
+    let mk = |seq: u32, p: Payload| tcpsim::tcp::segment::Segment {
+        src: client_addr(),
+        dst: server_addr(),
+        seq,
+        ack: S1,
+        flags: Flags::ACK,
+        window: 100,
+        options: Default::default(),
+        payload: p,
+    };
+    s.on_segment(ms(11), &mk(C1 + 1000, d(1000, 500)), &mut out);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].ack, C1);
+    assert_eq!(out[0].options.sack, vec![(C1 + 1000, C1 + 1500)]);
+    out.clear();
+    s.on_segment(ms(12), &mk(C1, d(0, 1000)), &mut out);
+    assert_eq!(out.len(), 1, "the filled gap is ACKed at once");
+    assert_eq!(out[0].ack, C1 + 1500);
+    assert!(out[0].options.sack.is_empty());
+    let got = s.recv(ms(13), 5000, false, &mut out).unwrap();
+    assert_eq!(got, Payload::Derived { stream: 3, offset: 0, len: 1500 }.to_bytes());
+}
+
+#[test]
+fn setting_nodelay_pushes_what_nagle_held() {
+    let (mut c, _) = established_plain(SockOpts::default(), ms(0));
+    let mut out = Vec::new();
+    c.send(ms(1), SendData::Derived(100), &mut out).unwrap();
+    c.send(ms(2), SendData::Derived(100), &mut out).unwrap();
+    out.clear();
+    c.set_opt(ms(3), SockOpt::TCP_NODELAY, &OptValue::Int(1), &mut out).unwrap();
+    assert_eq!(out.len(), 1);
+    assert_eq!((out[0].seq, out[0].payload.len()), (C1 + 100, 100));
+    assert_eq!(c.set_opt(ms(3), SockOpt::TCP_KEEPCNT, &OptValue::Int(0), &mut out), Err(Errno::EINVAL));
+}
