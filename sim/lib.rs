@@ -6,8 +6,11 @@
 //! - [`scenario`]: scenario files and their validation;
 //! - [`tcp`]: the sans-I/O model of Linux TCP;
 //! - [`socket`]: syscalls, poll, epoll, kqueue as programs see them;
-//! - [`errno`]: error numbers by name.
+//! - [`errno`]: error numbers by name;
+//! - [`capture`] (Linux): the same scenarios run on the real kernel, in network namespaces.
 
+#[cfg(target_os = "linux")]
+pub mod capture;
 pub mod engine;
 pub mod errno;
 pub mod scenario;

@@ -1,5 +1,6 @@
 //! Scenario files: their types, units, parsing and validation.
 
+pub mod readiness;
 pub mod types;
 pub mod units;
 
