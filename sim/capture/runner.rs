@@ -279,8 +279,7 @@ impl Runner<'_> {
                 for (_, names) in self.eps.values_mut() {
                     names.remove(&fd);
                 }
-                let raw = socket2::Socket::from(e.sock);
-                let fd = std::os::fd::IntoRawFd::into_raw_fd(raw);
+                let fd = std::os::fd::IntoRawFd::into_raw_fd(e.sock);
                 // SAFETY: we own fd (taken out of the Socket) and close it exactly once.
                 let r = unsafe { libc::close(fd) };
                 Observation { sock: sock_of(sock), ..result(r as i64) }
