@@ -119,6 +119,15 @@ flags = ["MSG_NOSIGNAL"]
 op = "getsockopt"
 sock = "c"
 opt = "TCP_INFO"
+
+[[script]]
+op = "close"
+sock = "s"
+
+[[script]]
+op = "recv"
+sock = "s"
+len = 1
 "#;
 
 fn ret_errno(o: &Observation) -> (Option<i64>, Option<Errno>) {
@@ -155,6 +164,9 @@ fn a_short_scenario_runs_on_the_real_kernel() {
     assert!(!obs[16].sigpipe, "MSG_NOSIGNAL suppresses it");
     // TCP_INFO: FIN_WAIT1 (4), the FIN being lost in the partition.
     assert_eq!(obs[17].value.as_ref().and_then(|v| v["state"].as_u64()), Some(4));
+    assert_eq!(ret_errno(&obs[18]), (Some(0), None), "close");
+    assert_eq!(ret_errno(&obs[19]), (Some(-1), Some(Errno::EBADF)), "a closed socket's calls fail");
+    assert!(report.warnings.is_empty(), "{:?}", report.warnings);
 
     // The files, and a complete pcap from the server's veth.
     let read = |n: &str| std::fs::read(dir.join(n)).unwrap_or_else(|e| panic!("{n}: {e}"));
@@ -193,6 +205,30 @@ fn live_readiness_table_matches_the_committed_traces() {
     }
     assert_eq!(live.len(), 22);
     assert!(diffs.is_empty(), "kernel {} vs recorded {}:\n{}", capture::kernel_release(), capture::RECORDED_KERNEL.trim(), diffs.join("\n"));
+}
+
+/// A blocking call that never returns on the real kernel (a recv on an idle connection) is
+/// freed once the script overruns its duration, and the report says so.
+#[test]
+fn a_blocked_script_is_cut_after_its_duration() {
+    if !live_or_skip("a_blocked_script_is_cut_after_its_duration") {
+        return;
+    }
+    let mut sc: Scenario = toml::from_str(SCENARIO).unwrap();
+    sc.duration = "100ms".parse().unwrap();
+    sc.script.truncate(7); // listener, connect, poll, accept
+    let block: Scenario = toml::from_str("name='x'\nduration='1s'\n[[script]]\nop='recv'\nsock='s'\nlen=1\n").unwrap();
+    sc.script.extend(block.script);
+    let dir = std::env::temp_dir().join(format!("tcpsim-capture-cut-{}", std::process::id()));
+    let t0 = std::time::Instant::now();
+    let report = capture::capture(&sc, &dir).unwrap_or_else(|e| panic!("{e}"));
+    let took = t0.elapsed();
+    assert!(took < std::time::Duration::from_secs(5), "took {took:?}");
+    let last = report.observations.last().unwrap();
+    assert_eq!((last.op.as_str(), last.ret), ("recv", Some(0)), "SHUT_RDWR ends the blocked recv with 0");
+    assert!(last.t_ns >= 2_000_000_000, "cut only after duration + 2 s grace, at {} ns", last.t_ns);
+    assert_eq!(report.warnings.len(), 1, "{:?}", report.warnings);
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

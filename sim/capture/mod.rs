@@ -22,6 +22,7 @@ use crate::scenario::types::{Observation, Scenario, Step};
 use netns::Lab;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 /// Why a capture failed.
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +57,9 @@ pub struct CaptureReport {
     pub tcpdump: Vec<String>,
     /// Scenario features approximated or left out (delay without netem, …).
     pub unreproduced: Vec<String>,
+    /// What went unlike the scenario on this run (a script that overran its duration).
+    #[serde(default)]
+    pub warnings: Vec<String>,
     pub observations: Vec<Observation>,
 }
 
@@ -109,11 +113,15 @@ pub fn capture(scenario: &Scenario, out_dir: &Path) -> Result<CaptureReport, Cap
         unreproduced.push("no link to capture on: no capture.pcap".into());
     }
     // The script runs on its own thread: it blocks SIGPIPE and moves between namespaces, neither
-    // of which should leak into the caller's thread.
+    // of which should leak into the caller's thread. This thread is its watchdog.
+    let live = runner::LiveFds::default();
+    let start = Instant::now();
+    let mut warnings = Vec::new();
     let result = std::thread::scope(|s| {
-        s.spawn(|| runner::run_script(scenario, &mut lab)).join().unwrap_or_else(|_| {
-            Err(CaptureError::Scenario("the script runner panicked".into()))
-        })
+        let script = s.spawn(|| runner::run_script(scenario, &mut lab, &live, start));
+        let duration = Duration::from_nanos(scenario.duration.0.as_nanos());
+        watchdog(&script, &live, start, start + duration + overrun_grace(duration), &mut warnings);
+        script.join().unwrap_or_else(|_| Err(CaptureError::Scenario("the script runner panicked".into())))
     });
     let tcpdump = lab.stop_tcpdump();
     drop(lab);
@@ -137,6 +145,7 @@ pub fn capture(scenario: &Scenario, out_dir: &Path) -> Result<CaptureReport, Cap
         capture_iface: iface.map(|(_, n)| n),
         tcpdump,
         unreproduced,
+        warnings,
         observations,
     };
     let mut summary = serde_json::to_value(&report).expect("report serialises");
@@ -144,6 +153,39 @@ pub fn capture(scenario: &Scenario, out_dir: &Path) -> Result<CaptureReport, Cap
     summary.as_object_mut().expect("an object").remove("out_dir");
     write("report.json", &format!("{}\n", serde_json::to_string_pretty(&summary).expect("json")))?;
     Ok(report)
+}
+
+/// How long a script may run past the scenario's `duration` before its blocked calls are cut:
+/// a fifth of the duration (real timers fire 1–8 % late, facts Appendix A), at least 2 s.
+fn overrun_grace(duration: Duration) -> Duration {
+    (duration / 5).max(Duration::from_secs(2))
+}
+
+/// Waits for the script thread; past `deadline`, frees any call it is blocked in by shutting
+/// down every open socket (`shutdown(SHUT_RDWR)` wakes accept, connect, recv, send and pollers),
+/// so that a scenario whose blocking call never returns on the real kernel still ends.
+fn watchdog<T>(
+    script: &std::thread::ScopedJoinHandle<'_, T>,
+    live: &runner::LiveFds,
+    start: Instant,
+    deadline: Instant,
+    warnings: &mut Vec<String>,
+) {
+    while !script.is_finished() {
+        if Instant::now() >= deadline && warnings.is_empty() {
+            let fds = live.lock().expect("the runner never panics holding it");
+            for &fd in fds.iter() {
+                // SAFETY: fd is open: the runner removes it from the set, under this lock,
+                // before closing it.
+                unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
+            }
+            warnings.push(format!(
+                "the script overran the scenario's duration at {:.3} s; its open sockets were shut down (SHUT_RDWR) to end blocked calls",
+                deadline.duration_since(start).as_secs_f64()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 /// Scenario parts the harness does not run at all: it is a script runner.

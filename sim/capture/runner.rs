@@ -18,7 +18,8 @@ use crate::scenario::units::DurSpec;
 use crate::socket::view::PollMask;
 use crate::tcp::segment::derived_byte;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
 use std::fs::File;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -41,11 +42,20 @@ struct SockEntry {
     stream: u64,
 }
 
+/// The fds of the script's open sockets, shared with the caller's watchdog, which shuts them
+/// down to free a call blocked past the scenario's duration. A socket leaves the set (under the
+/// lock) before its fd is closed, so the watchdog never touches a reused fd.
+pub type LiveFds = Mutex<BTreeSet<RawFd>>;
+
 /// The script's live objects and the run's clock.
 struct Runner<'a> {
     lab: &'a mut Lab,
+    live: &'a LiveFds,
     home: File,
     socks: BTreeMap<String, SockEntry>,
+    /// Names of sockets closed (or lost in a crash): later calls on them fail with EBADF, as
+    /// they would on a closed fd.
+    closed: BTreeSet<String>,
     /// Epoll instances, with the socket name of each registered fd (for reporting).
     eps: BTreeMap<String, (OwnedFd, BTreeMap<RawFd, String>)>,
     start: Instant,
@@ -55,20 +65,30 @@ struct Runner<'a> {
 /// Runs `sc.script`; returns one observation per step. Stops at the first step that cannot be
 /// carried out at all (an unknown socket, a failed fault command); a syscall that fails is
 /// not such a step: its errno is the observation.
-pub fn run_script(sc: &Scenario, lab: &mut Lab) -> Result<Vec<Observation>, CaptureError> {
+pub fn run_script(sc: &Scenario, lab: &mut Lab, live: &LiveFds, start: Instant) -> Result<Vec<Observation>, CaptureError> {
     block_sigpipe();
     let home = File::open("/proc/thread-self/ns/net")
         .map_err(|e| CaptureError::Io { path: "/proc/thread-self/ns/net".into(), msg: e.to_string() })?;
-    let mut r = Runner { lab, home, socks: BTreeMap::new(), eps: BTreeMap::new(), start: Instant::now(), next_stream: 0 };
+    let mut r = Runner {
+        lab,
+        live,
+        home,
+        socks: BTreeMap::new(),
+        closed: BTreeSet::new(),
+        eps: BTreeMap::new(),
+        start,
+        next_stream: 0,
+    };
     let mut obs = Vec::with_capacity(sc.script.len());
     for (i, step) in sc.script.iter().enumerate() {
-        let mut o = r.step(step).map_err(|e| match e {
+        let mut o = r.closed_sock(step).map_or_else(|| r.step(step), Ok).map_err(|e| match e {
             CaptureError::Scenario(msg) => CaptureError::Scenario(format!("script step {i} (`{}`): {msg}", step.op())),
             other => other,
         })?;
         o.step = i;
         o.op = step.op().to_string();
         o.t_ns = r.start.elapsed().as_nanos() as u64;
+
         obs.push(o);
     }
     Ok(obs)
@@ -185,7 +205,60 @@ fn tcp_info_json(i: &libc::tcp_info) -> serde_json::Value {
     })
 }
 
+/// The socket a step operates on, if any.
+fn step_sock(step: &Step) -> Option<&str> {
+    match step {
+        Step::Bind { sock, .. }
+        | Step::Listen { sock, .. }
+        | Step::Connect { sock, .. }
+        | Step::Accept { sock, .. }
+        | Step::Send { sock, .. }
+        | Step::Recv { sock, .. }
+        | Step::Shutdown { sock, .. }
+        | Step::Close { sock }
+        | Step::Setsockopt { sock, .. }
+        | Step::Getsockopt { sock, .. }
+        | Step::Ioctl { sock, .. }
+        | Step::Poll { sock, .. }
+        | Step::EpollCtl { sock, .. } => Some(sock),
+        _ => None,
+    }
+}
+
 impl Runner<'_> {
+    /// A call on a closed socket: `-1 EBADF` without a syscall (its fd number may be reused).
+    fn closed_sock(&self, step: &Step) -> Option<Observation> {
+        let sock = step_sock(step).filter(|s| self.closed.contains(*s) && !self.socks.contains_key(*s))?;
+        let (errno, _) = errno_of(libc::EBADF);
+        Some(Observation { sock: Some(sock.to_string()), ret: Some(-1), errno, ..Default::default() })
+    }
+
+    fn add_sock(&mut self, name: &str, host: usize, sock: Socket) {
+        let stream = self.next_stream;
+        self.next_stream += 1;
+        self.live.lock().expect("watchdog never panics holding it").insert(sock.as_raw_fd());
+        self.closed.remove(name);
+        // A name reused for a new socket closes the old one.
+        if let Some(old) = self.socks.insert(name.to_string(), SockEntry { host, sock, sent: 0, stream }) {
+            self.forget_fd(old.sock.as_raw_fd());
+        }
+    }
+
+    /// Takes a socket out of the script (close or crash): it leaves the watchdog's set first.
+    fn take_sock(&mut self, name: &str) -> Option<SockEntry> {
+        let e = self.socks.remove(name)?;
+        self.forget_fd(e.sock.as_raw_fd());
+        self.closed.insert(name.to_string());
+        Some(e)
+    }
+
+    fn forget_fd(&mut self, fd: RawFd) {
+        self.live.lock().expect("watchdog never panics holding it").remove(&fd);
+        for (_, names) in self.eps.values_mut() {
+            names.remove(&fd);
+        }
+    }
+
     fn fd(&self, name: &str) -> Result<RawFd, CaptureError> {
         self.socks
             .get(name)
@@ -220,10 +293,7 @@ impl Runner<'_> {
                 if *nonblocking {
                     s.set_nonblocking(true).map_err(|e| CaptureError::Io { path: "O_NONBLOCK".into(), msg: e.to_string() })?;
                 }
-                let stream = self.next_stream;
-                self.next_stream += 1;
-                // A name reused for a new socket closes the old one (as the simulator's table does).
-                self.socks.insert(sock.clone(), SockEntry { host: h, sock: s, sent: 0, stream });
+                self.add_sock(sock, h, s);
                 Observation { sock: sock_of(sock), ret: Some(0), ..Default::default() }
             }
             Step::Bind { sock, port } => {
@@ -246,9 +316,7 @@ impl Runner<'_> {
                 let host = self.entry(sock)?.host;
                 match self.socks[sock].sock.accept() {
                     Ok((s, _)) => {
-                        let stream = self.next_stream;
-                        self.next_stream += 1;
-                        self.socks.insert(new.clone(), SockEntry { host, sock: s, sent: 0, stream });
+                        self.add_sock(new, host, s);
                         Observation { sock: sock_of(sock), ret: Some(0), value: Some(new.as_str().into()), ..Default::default() }
                     }
                     Err(e) => Observation { sock: sock_of(sock), ..io_result(Err(e)) },
@@ -274,11 +342,7 @@ impl Runner<'_> {
                 Observation { sock: sock_of(sock), ..result(r as i64) }
             }
             Step::Close { sock } => {
-                let e = self.socks.remove(sock).ok_or_else(|| CaptureError::Scenario(format!("no open socket `{sock}`")))?;
-                let fd = e.sock.as_raw_fd();
-                for (_, names) in self.eps.values_mut() {
-                    names.remove(&fd);
-                }
+                let e = self.take_sock(sock).ok_or_else(|| CaptureError::Scenario(format!("no open socket `{sock}`")))?;
                 let fd = std::os::fd::IntoRawFd::into_raw_fd(e.sock);
                 // SAFETY: we own fd (taken out of the Socket) and close it exactly once.
                 let r = unsafe { libc::close(fd) };
@@ -388,7 +452,7 @@ impl Runner<'_> {
         let Some(h) = self.lab.host_index(host) else { return };
         let names: Vec<String> = self.socks.iter().filter(|(_, e)| e.host == h).map(|(n, _)| n.clone()).collect();
         for n in names {
-            if let Some(e) = self.socks.remove(&n) {
+            if let Some(e) = self.take_sock(&n) {
                 let _ = e.sock.set_linger(Some(std::time::Duration::ZERO));
                 drop(e);
             }
