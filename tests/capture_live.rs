@@ -170,7 +170,10 @@ fn a_short_scenario_runs_on_the_real_kernel() {
 
     // The files, and a complete pcap from the server's veth.
     let read = |n: &str| std::fs::read(dir.join(n)).unwrap_or_else(|e| panic!("{n}: {e}"));
-    let logged = capture::observe::from_jsonl("observations.jsonl", &String::from_utf8(read("observations.jsonl")).unwrap());
+    let logged = capture::observe::from_jsonl(
+        "observations.jsonl",
+        &String::from_utf8(read("observations.jsonl")).unwrap(),
+    );
     assert_eq!(&logged.unwrap(), obs);
     assert_eq!(String::from_utf8(read("kernel.txt")).unwrap().trim(), capture::kernel_release());
     let copy: Scenario = toml::from_str(&String::from_utf8(read("scenario.toml")).unwrap()).unwrap();
@@ -204,7 +207,13 @@ fn live_readiness_table_matches_the_committed_traces() {
         }
     }
     assert_eq!(live.len(), 22);
-    assert!(diffs.is_empty(), "kernel {} vs recorded {}:\n{}", capture::kernel_release(), capture::RECORDED_KERNEL.trim(), diffs.join("\n"));
+    assert!(
+        diffs.is_empty(),
+        "kernel {} vs recorded {}:\n{}",
+        capture::kernel_release(),
+        capture::RECORDED_KERNEL.trim(),
+        diffs.join("\n")
+    );
 }
 
 /// A blocking call that never returns on the real kernel (a recv on an idle connection) is
@@ -217,7 +226,8 @@ fn a_blocked_script_is_cut_after_its_duration() {
     let mut sc: Scenario = toml::from_str(SCENARIO).unwrap();
     sc.duration = "100ms".parse().unwrap();
     sc.script.truncate(7); // listener, connect, poll, accept
-    let block: Scenario = toml::from_str("name='x'\nduration='1s'\n[[script]]\nop='recv'\nsock='s'\nlen=1\n").unwrap();
+    let block: Scenario =
+        toml::from_str("name='x'\nduration='1s'\n[[script]]\nop='recv'\nsock='s'\nlen=1\n").unwrap();
     sc.script.extend(block.script);
     let dir = std::env::temp_dir().join(format!("tcpsim-capture-cut-{}", std::process::id()));
     let t0 = std::time::Instant::now();
@@ -238,7 +248,12 @@ fn unknown_names_in_a_script_are_errors_not_panics() {
     }
     let mut sc: Scenario = toml::from_str(SCENARIO).unwrap();
     sc.script.truncate(4);
-    sc.script.push(toml::from_str::<Scenario>("name='x'\nduration='1s'\n[[script]]\nop='close'\nsock='nope'\n").unwrap().script.remove(0));
+    sc.script.push(
+        toml::from_str::<Scenario>("name='x'\nduration='1s'\n[[script]]\nop='close'\nsock='nope'\n")
+            .unwrap()
+            .script
+            .remove(0),
+    );
     let dir = std::env::temp_dir().join(format!("tcpsim-capture-bad-{}", std::process::id()));
     let err = capture::capture(&sc, &dir).unwrap_err().to_string();
     assert!(err.contains("step 4") && err.contains("nope"), "{err}");

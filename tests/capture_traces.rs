@@ -22,13 +22,20 @@ fn committed_traces_give_22_complete_rows() {
         assert_eq!(row.condition, id);
         let cells = row.cells();
         let names: Vec<_> = cells.iter().map(|(n, _)| *n).take(7).collect();
-        assert_eq!(names, ["poll", "epoll", "peek", "poll_after_peek", "so_error_after_peek", "send", "poll_after_send"]);
+        assert_eq!(
+            names,
+            ["poll", "epoll", "peek", "poll_after_peek", "so_error_after_peek", "send", "poll_after_send"]
+        );
         for (name, v) in &cells {
             assert!(!v.is_empty() && !v.contains('?'), "{id} {name}: `{v}`");
         }
         assert_eq!(row.first_send.is_some(), id == "send-during-partition", "{id}");
     }
-    assert!(tcpsim::capture::RECORDED_KERNEL.starts_with("6.18"), "recorded on {}", tcpsim::capture::RECORDED_KERNEL);
+    assert!(
+        tcpsim::capture::RECORDED_KERNEL.starts_with("6.18"),
+        "recorded on {}",
+        tcpsim::capture::RECORDED_KERNEL
+    );
 }
 
 /// Each trace was recorded from the recipe as it is now (re-record with
@@ -40,7 +47,8 @@ fn every_trace_matches_its_recipe_and_is_complete() {
         let dir = trace_dir(id);
         let read = |n: &str| std::fs::read_to_string(dir.join(n)).unwrap_or_else(|e| panic!("{id}/{n}: {e}"));
         let expected = readiness::observed_recipe(id).unwrap();
-        let recorded: Scenario = toml::from_str(&read("scenario.toml")).unwrap_or_else(|e| panic!("{id}: {e}"));
+        let recorded: Scenario =
+            toml::from_str(&read("scenario.toml")).unwrap_or_else(|e| panic!("{id}: {e}"));
         assert_eq!(
             toml::to_string(&recorded).unwrap(),
             toml::to_string(&expected).unwrap(),

@@ -69,7 +69,8 @@ fn io_err(path: &Path, e: std::io::Error) -> CaptureError {
 
 /// `uname -r` of the running kernel.
 pub fn kernel_release() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/osrelease").map_or_else(|_| "unknown".into(), |s| s.trim().to_string())
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map_or_else(|_| "unknown".into(), |s| s.trim().to_string())
 }
 
 /// Whether captures can run here; `Err` says why not (not root, no `ip netns`, a tool missing).
@@ -135,7 +136,8 @@ pub fn capture(scenario: &Scenario, out_dir: &Path) -> Result<CaptureReport, Cap
     };
     write("observations.jsonl", &observe::to_jsonl(&observations))?;
     write("kernel.txt", &format!("{kernel}\n"))?;
-    let toml_text = toml::to_string(scenario).map_err(|e| CaptureError::Scenario(format!("cannot write scenario.toml: {e}")))?;
+    let toml_text = toml::to_string(scenario)
+        .map_err(|e| CaptureError::Scenario(format!("cannot write scenario.toml: {e}")))?;
     write("scenario.toml", &toml_text)?;
     let report = CaptureReport {
         scenario: scenario.name.clone(),
@@ -192,7 +194,10 @@ fn watchdog<T>(
 fn unsupported(sc: &Scenario) -> Vec<String> {
     let mut out = Vec::new();
     if !sc.faults.is_empty() {
-        out.push(format!("{} timed [[fault]] entries not applied (only script `fault` steps are)", sc.faults.len()));
+        out.push(format!(
+            "{} timed [[fault]] entries not applied (only script `fault` steps are)",
+            sc.faults.len()
+        ));
     }
     if !sc.apps.is_empty() {
         out.push(format!("{} [[app]] entries not run (only the script is)", sc.apps.len()));
@@ -262,14 +267,20 @@ const RECORDED: [(&str, &str); 22] = [
     ("local-shut-rd", include_str!("../../traces/readiness/local-shut-rd/observations.jsonl")),
     ("rst-received", include_str!("../../traces/readiness/rst-received/observations.jsonl")),
     ("rst-unread-close", include_str!("../../traces/readiness/rst-unread-close/observations.jsonl")),
-    ("write-after-peer-close", include_str!("../../traces/readiness/write-after-peer-close/observations.jsonl")),
+    (
+        "write-after-peer-close",
+        include_str!("../../traces/readiness/write-after-peer-close/observations.jsonl"),
+    ),
     ("retrans-timeout", include_str!("../../traces/readiness/retrans-timeout/observations.jsonl")),
     ("keepalive-timeout", include_str!("../../traces/readiness/keepalive-timeout/observations.jsonl")),
     (
         "idle-partition-no-keepalive",
         include_str!("../../traces/readiness/idle-partition-no-keepalive/observations.jsonl"),
     ),
-    ("send-during-partition", include_str!("../../traces/readiness/send-during-partition/observations.jsonl")),
+    (
+        "send-during-partition",
+        include_str!("../../traces/readiness/send-during-partition/observations.jsonl"),
+    ),
     ("peer-reboot", include_str!("../../traces/readiness/peer-reboot/observations.jsonl")),
 ];
 
@@ -293,7 +304,9 @@ pub fn recorded_table() -> Vec<ReadinessRow> {
         .map(|id| {
             recorded_observations(id)
                 .and_then(|obs| Ok(readiness::row_from_observations(id, &obs)?))
-                .unwrap_or_else(|e| panic!("committed trace of `{id}` is invalid (tests/capture_traces.rs checks it): {e}"))
+                .unwrap_or_else(|e| {
+                    panic!("committed trace of `{id}` is invalid (tests/capture_traces.rs checks it): {e}")
+                })
         })
         .collect()
 }

@@ -138,7 +138,8 @@ impl Lab {
             let netns = format!("tcpsim-{pid}-{id}-{i}");
             run(Command::new("ip").args(["netns", "add", &netns]))?;
             let path = format!("/var/run/netns/{netns}");
-            let fd = File::open(&path).map_err(|e| CaptureError::Io { path: path.clone(), msg: e.to_string() });
+            let fd =
+                File::open(&path).map_err(|e| CaptureError::Io { path: path.clone(), msg: e.to_string() });
             // Registered before the error check so that Drop deletes the namespace either way.
             lab.hosts.push(HostNs {
                 name: h.name.clone(),
@@ -196,9 +197,9 @@ impl Lab {
                 keys.push(format!("net.core.{n}"));
             }
             let netns = self.hosts[host].netns.clone();
-            let applied = keys.iter().any(|k| {
-                run(&mut in_ns(&netns, &["sysctl", "-q", "-w", &format!("{k}={value}")])).is_ok()
-            });
+            let applied = keys
+                .iter()
+                .any(|k| run(&mut in_ns(&netns, &["sysctl", "-q", "-w", &format!("{k}={value}")])).is_ok());
             if !applied {
                 self.unreproduced.push(format!(
                     "host `{}`: sysctl `{name}` has no per-namespace kernel setting; not applied",
@@ -214,7 +215,8 @@ impl Lab {
     /// nftables can reproduce.
     fn add_link(&mut self, i: usize, l: &crate::scenario::types::LinkSpec) -> Result<(), CaptureError> {
         let find = |n: &str| {
-            self.host_index(n).ok_or_else(|| CaptureError::Scenario(format!("link `{}`: unknown host `{n}`", l.name)))
+            self.host_index(n)
+                .ok_or_else(|| CaptureError::Scenario(format!("link `{}`: unknown host `{n}`", l.name)))
         };
         let (a, b) = (find(&l.a)?, find(&l.b)?);
         let iface = iface_name(&l.name, i);
@@ -231,7 +233,8 @@ impl Lab {
             run(&mut in_ns(&ns, &["ip", "link", "set", &iface, "up"]))?;
             run(&mut in_ns(&ns, &["ip", "route", "add", &peer_addr, "dev", &iface]))?;
         }
-        let dirs = [(a, b, l.a_to_b.clone().unwrap_or_default()), (b, a, l.b_to_a.clone().unwrap_or_default())];
+        let dirs =
+            [(a, b, l.a_to_b.clone().unwrap_or_default()), (b, a, l.b_to_a.clone().unwrap_or_default())];
         for (from, to, d) in dirs {
             self.link_direction(i, from, to, &d, l)?;
         }
@@ -277,8 +280,19 @@ impl Lab {
             run(&mut in_ns(
                 &ns,
                 &[
-                    "tc", "qdisc", "replace", "dev", &iface, "root", "tbf", "rate", &format!("{}bit", rate.0),
-                    "burst", &burst.to_string(), "limit", &limit.to_string(),
+                    "tc",
+                    "qdisc",
+                    "replace",
+                    "dev",
+                    &iface,
+                    "root",
+                    "tbf",
+                    "rate",
+                    &format!("{}bit", rate.0),
+                    "burst",
+                    &burst.to_string(),
+                    "limit",
+                    &limit.to_string(),
                 ],
             ))?;
         }
@@ -297,11 +311,13 @@ impl Lab {
     ) -> Result<(), CaptureError> {
         let need_link = || {
             let n = link.ok_or_else(|| CaptureError::Scenario(format!("fault `{kind:?}` needs `link`")))?;
-            self.link_index(n).ok_or_else(|| CaptureError::Scenario(format!("fault `{kind:?}`: unknown link `{n}`")))
+            self.link_index(n)
+                .ok_or_else(|| CaptureError::Scenario(format!("fault `{kind:?}`: unknown link `{n}`")))
         };
         let need_host = || {
             let n = host.ok_or_else(|| CaptureError::Scenario(format!("fault `{kind:?}` needs `host`")))?;
-            self.host_index(n).ok_or_else(|| CaptureError::Scenario(format!("fault `{kind:?}`: unknown host `{n}`")))
+            self.host_index(n)
+                .ok_or_else(|| CaptureError::Scenario(format!("fault `{kind:?}`: unknown host `{n}`")))
         };
         match kind {
             FaultKind::Partition => {
@@ -314,7 +330,8 @@ impl Lab {
             }
             FaultKind::Filter => {
                 let l = need_link()?;
-                let what = drop.ok_or_else(|| CaptureError::Scenario("fault `filter` needs `drop`".into()))?;
+                let what =
+                    drop.ok_or_else(|| CaptureError::Scenario("fault `filter` needs `drop`".into()))?;
                 self.add_drops(l, direction, what, Origin::Filter(l));
             }
             FaultKind::Unfilter => {
@@ -410,7 +427,19 @@ impl Lab {
         let pcap_s = pcap.to_string_lossy().into_owned();
         let mut cmd = in_ns(
             &self.hosts[host].netns,
-            &["tcpdump", "-i", iface, "-n", "-U", "--immediate-mode", "-Z", "root", "--time-stamp-precision=nano", "-w", &pcap_s],
+            &[
+                "tcpdump",
+                "-i",
+                iface,
+                "-n",
+                "-U",
+                "--immediate-mode",
+                "-Z",
+                "root",
+                "--time-stamp-precision=nano",
+                "-w",
+                &pcap_s,
+            ],
         );
         let mut child = cmd
             .stdin(Stdio::null())
@@ -456,7 +485,9 @@ impl Lab {
         loop {
             match t.child.try_wait() {
                 Ok(Some(_)) => break,
-                Ok(None) if std::time::Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
+                Ok(None) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(10))
+                }
                 _ => {
                     let _ = t.child.kill();
                     let _ = t.child.wait();
@@ -480,10 +511,15 @@ fn nft_batch(netns: &str, batch: &str) -> Result<(), CaptureError> {
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| CaptureError::Command { cmd: format!("{cmd:?}"), msg: e.to_string() })?;
-    child.stdin.take().expect("stdin was piped").write_all(batch.as_bytes()).map_err(|e| {
-        CaptureError::Command { cmd: "nft -f -".into(), msg: e.to_string() }
-    })?;
-    let out = child.wait_with_output().map_err(|e| CaptureError::Command { cmd: "nft".into(), msg: e.to_string() })?;
+    child
+        .stdin
+        .take()
+        .expect("stdin was piped")
+        .write_all(batch.as_bytes())
+        .map_err(|e| CaptureError::Command { cmd: "nft -f -".into(), msg: e.to_string() })?;
+    let out = child
+        .wait_with_output()
+        .map_err(|e| CaptureError::Command { cmd: "nft".into(), msg: e.to_string() })?;
     if !out.status.success() {
         return Err(CaptureError::Command {
             cmd: format!("nft -f - <<{batch}"),
@@ -512,7 +548,10 @@ pub fn enter(ns: &File) -> Result<(), CaptureError> {
     // SAFETY: setns(2) on a valid fd; CLONE_NEWNET affects only the calling thread.
     let r = unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) };
     if r != 0 {
-        return Err(CaptureError::Io { path: "setns".into(), msg: std::io::Error::last_os_error().to_string() });
+        return Err(CaptureError::Io {
+            path: "setns".into(),
+            msg: std::io::Error::last_os_error().to_string(),
+        });
     }
     Ok(())
 }
@@ -526,11 +565,17 @@ pub fn check_environment() -> Result<(), String> {
     for (tool, args) in [("ip", &["-V"][..]), ("nft", &["--version"][..]), ("tcpdump", &["--version"][..])] {
         match Command::new(tool).args(args).stdout(Stdio::null()).stderr(Stdio::null()).status() {
             Ok(_) => {}
-            Err(e) => return Err(format!("`{tool}` not available ({e}); apt-get install -y iproute2 nftables tcpdump")),
+            Err(e) => {
+                return Err(format!(
+                    "`{tool}` not available ({e}); apt-get install -y iproute2 nftables tcpdump"
+                ))
+            }
         }
     }
-    let probe = format!("tcpsim-probe-{}-{}", std::process::id(), LAB_COUNTER.fetch_add(1, Ordering::Relaxed));
-    run(Command::new("ip").args(["netns", "add", &probe])).map_err(|e| format!("cannot create a network namespace: {e}"))?;
+    let probe =
+        format!("tcpsim-probe-{}-{}", std::process::id(), LAB_COUNTER.fetch_add(1, Ordering::Relaxed));
+    run(Command::new("ip").args(["netns", "add", &probe]))
+        .map_err(|e| format!("cannot create a network namespace: {e}"))?;
     let _ = run(Command::new("ip").args(["netns", "del", &probe]));
     Ok(())
 }

@@ -19,10 +19,10 @@ use crate::socket::view::PollMask;
 use crate::tcp::segment::derived_byte;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Mutex;
 use std::fs::File;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::Mutex;
 use std::time::Instant;
 
 /// `TCP_RTO_MAX_MS` (include/uapi/linux/tcp.h, 6.15+); not in libc yet.
@@ -65,7 +65,12 @@ struct Runner<'a> {
 /// Runs `sc.script`; returns one observation per step. Stops at the first step that cannot be
 /// carried out at all (an unknown socket, a failed fault command); a syscall that fails is
 /// not such a step: its errno is the observation.
-pub fn run_script(sc: &Scenario, lab: &mut Lab, live: &LiveFds, start: Instant) -> Result<Vec<Observation>, CaptureError> {
+pub fn run_script(
+    sc: &Scenario,
+    lab: &mut Lab,
+    live: &LiveFds,
+    start: Instant,
+) -> Result<Vec<Observation>, CaptureError> {
     block_sigpipe();
     let home = File::open("/proc/thread-self/ns/net")
         .map_err(|e| CaptureError::Io { path: "/proc/thread-self/ns/net".into(), msg: e.to_string() })?;
@@ -82,7 +87,9 @@ pub fn run_script(sc: &Scenario, lab: &mut Lab, live: &LiveFds, start: Instant) 
     let mut obs = Vec::with_capacity(sc.script.len());
     for (i, step) in sc.script.iter().enumerate() {
         let mut o = r.closed_sock(step).map_or_else(|| r.step(step), Ok).map_err(|e| match e {
-            CaptureError::Scenario(msg) => CaptureError::Scenario(format!("script step {i} (`{}`): {msg}", step.op())),
+            CaptureError::Scenario(msg) => {
+                CaptureError::Scenario(format!("script step {i} (`{}`): {msg}", step.op()))
+            }
             other => other,
         })?;
         o.step = i;
@@ -165,7 +172,9 @@ fn event_mask(names: &[String]) -> Result<u32, CaptureError> {
             "EPOLLONESHOT" => libc::EPOLLONESHOT as u32,
             "EPOLLEXCLUSIVE" => libc::EPOLLEXCLUSIVE as u32,
             "EPOLLWAKEUP" => libc::EPOLLWAKEUP as u32,
-            _ => PollMask::from_name(n).map(|m| m.0).ok_or_else(|| CaptureError::Scenario(format!("unknown event `{n}`")))?,
+            _ => PollMask::from_name(n)
+                .map(|m| m.0)
+                .ok_or_else(|| CaptureError::Scenario(format!("unknown event `{n}`")))?,
         };
         Ok(acc | bit)
     })
@@ -272,11 +281,14 @@ impl Runner<'_> {
 
     /// `host:port` with a scenario host name or a literal address.
     fn resolve(&self, to: &str) -> Result<SocketAddrV4, CaptureError> {
-        let (h, p) = to.rsplit_once(':').ok_or_else(|| CaptureError::Scenario(format!("`{to}` is not host:port")))?;
+        let (h, p) =
+            to.rsplit_once(':').ok_or_else(|| CaptureError::Scenario(format!("`{to}` is not host:port")))?;
         let port: u16 = p.parse().map_err(|_| CaptureError::Scenario(format!("`{to}`: bad port")))?;
         let addr = match self.lab.host_index(h) {
             Some(i) => self.lab.hosts[i].addr,
-            None => h.parse::<Ipv4Addr>().map_err(|_| CaptureError::Scenario(format!("`{to}`: unknown host `{h}`")))?,
+            None => h
+                .parse::<Ipv4Addr>()
+                .map_err(|_| CaptureError::Scenario(format!("`{to}`: unknown host `{h}`")))?,
         };
         Ok(SocketAddrV4::new(addr, port))
     }
@@ -285,13 +297,17 @@ impl Runner<'_> {
         let sock_of = |s: &str| Some(s.to_string());
         Ok(match step {
             Step::Socket { host, sock, nonblocking } => {
-                let h = self.lab.host_index(host).ok_or_else(|| CaptureError::Scenario(format!("unknown host `{host}`")))?;
+                let h = self
+                    .lab
+                    .host_index(host)
+                    .ok_or_else(|| CaptureError::Scenario(format!("unknown host `{host}`")))?;
                 netns::enter(&self.lab.hosts[h].fd)?;
                 let made = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP));
                 netns::enter(&self.home)?;
                 let s = made.map_err(|e| CaptureError::Io { path: "socket()".into(), msg: e.to_string() })?;
                 if *nonblocking {
-                    s.set_nonblocking(true).map_err(|e| CaptureError::Io { path: "O_NONBLOCK".into(), msg: e.to_string() })?;
+                    s.set_nonblocking(true)
+                        .map_err(|e| CaptureError::Io { path: "O_NONBLOCK".into(), msg: e.to_string() })?;
                 }
                 self.add_sock(sock, h, s);
                 Observation { sock: sock_of(sock), ret: Some(0), ..Default::default() }
@@ -317,12 +333,19 @@ impl Runner<'_> {
                 match self.socks[sock].sock.accept() {
                     Ok((s, _)) => {
                         self.add_sock(new, host, s);
-                        Observation { sock: sock_of(sock), ret: Some(0), value: Some(new.as_str().into()), ..Default::default() }
+                        Observation {
+                            sock: sock_of(sock),
+                            ret: Some(0),
+                            value: Some(new.as_str().into()),
+                            ..Default::default()
+                        }
                     }
                     Err(e) => Observation { sock: sock_of(sock), ..io_result(Err(e)) },
                 }
             }
-            Step::Send { sock, len, data, flags, until_error } => self.send(sock, *len, data.as_deref(), flags, *until_error)?,
+            Step::Send { sock, len, data, flags, until_error } => {
+                self.send(sock, *len, data.as_deref(), flags, *until_error)?
+            }
             Step::Recv { sock, len, flags } => {
                 let fd = self.fd(sock)?;
                 let mut buf = vec![0u8; *len as usize];
@@ -342,7 +365,9 @@ impl Runner<'_> {
                 Observation { sock: sock_of(sock), ..result(r as i64) }
             }
             Step::Close { sock } => {
-                let e = self.take_sock(sock).ok_or_else(|| CaptureError::Scenario(format!("no open socket `{sock}`")))?;
+                let e = self
+                    .take_sock(sock)
+                    .ok_or_else(|| CaptureError::Scenario(format!("no open socket `{sock}`")))?;
                 let fd = std::os::fd::IntoRawFd::into_raw_fd(e.sock);
                 // SAFETY: we own fd (taken out of the Socket) and close it exactly once.
                 let r = unsafe { libc::close(fd) };
@@ -389,7 +414,8 @@ impl Runner<'_> {
             Step::EpollCtl { ep, sock, action, events } => {
                 let fd = self.fd(sock)?;
                 let mask = event_mask(events)?;
-                let (epfd, names) = self.eps.get_mut(ep).ok_or_else(|| CaptureError::Scenario(format!("no epoll `{ep}`")))?;
+                let (epfd, names) =
+                    self.eps.get_mut(ep).ok_or_else(|| CaptureError::Scenario(format!("no epoll `{ep}`")))?;
                 let op = match action {
                     EpollOp::Add => libc::EPOLL_CTL_ADD,
                     EpollOp::Mod => libc::EPOLL_CTL_MOD,
@@ -407,13 +433,22 @@ impl Runner<'_> {
                 Observation { sock: sock_of(sock), ..result(r as i64) }
             }
             Step::EpollWait { ep, timeout, max } => {
-                let (epfd, names) = self.eps.get(ep).ok_or_else(|| CaptureError::Scenario(format!("no epoll `{ep}`")))?;
+                let (epfd, names) =
+                    self.eps.get(ep).ok_or_else(|| CaptureError::Scenario(format!("no epoll `{ep}`")))?;
                 let mut evs = vec![libc::epoll_event { events: 0, u64: 0 }; (*max).max(1) as usize];
                 // SAFETY: evs holds max entries.
-                let n = unsafe { libc::epoll_wait(epfd.as_raw_fd(), evs.as_mut_ptr(), evs.len() as i32, timeout_ms(timeout)) };
+                let n = unsafe {
+                    libc::epoll_wait(
+                        epfd.as_raw_fd(),
+                        evs.as_mut_ptr(),
+                        evs.len() as i32,
+                        timeout_ms(timeout),
+                    )
+                };
                 let mut o = result(n as i64);
                 if n >= 0 {
-                    let ready: Vec<_> = evs[..n as usize].iter().map(|e| (e.u64 as RawFd, e.events)).collect();
+                    let ready: Vec<_> =
+                        evs[..n as usize].iter().map(|e| (e.u64 as RawFd, e.events)).collect();
                     // The first ready socket's events (a one-socket wait, as in the table); all of
                     // them by socket in `value` when more than one is ready.
                     o.events = Some(ready.first().map_or_else(Vec::new, |&(_, m)| event_names(m)));
@@ -450,7 +485,8 @@ impl Runner<'_> {
     /// `__tcp_close` → `tcp_disconnect`, an RST that the crash's drop rules swallow).
     fn crash(&mut self, host: &str) {
         let Some(h) = self.lab.host_index(host) else { return };
-        let names: Vec<String> = self.socks.iter().filter(|(_, e)| e.host == h).map(|(n, _)| n.clone()).collect();
+        let names: Vec<String> =
+            self.socks.iter().filter(|(_, e)| e.host == h).map(|(n, _)| n.clone()).collect();
         for n in names {
             if let Some(e) = self.take_sock(&n) {
                 let _ = e.sock.set_linger(Some(std::time::Duration::ZERO));
@@ -474,7 +510,9 @@ impl Runner<'_> {
             let e = self.entry(sock)?;
             let buf: Vec<u8> = match data {
                 Some(d) => d.as_bytes().to_vec(),
-                None => (0..u64::from(len.unwrap_or(0))).map(|i| derived_byte(e.stream, e.sent + i)).collect(),
+                None => {
+                    (0..u64::from(len.unwrap_or(0))).map(|i| derived_byte(e.stream, e.sent + i)).collect()
+                }
             };
             // SAFETY: buf is valid for its length.
             let n = unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), flags) };
@@ -487,12 +525,22 @@ impl Runner<'_> {
             }
             if !until_error || n < 0 || total >= UNTIL_ERROR_MAX_BYTES {
                 let value = until_error.then(|| serde_json::json!({ "bytes": total, "calls": calls }));
-                return Ok(Observation { sock: Some(sock.to_string()), sigpipe, value: o.value.clone().or(value), ..o });
+                return Ok(Observation {
+                    sock: Some(sock.to_string()),
+                    sigpipe,
+                    value: o.value.clone().or(value),
+                    ..o
+                });
             }
         }
     }
 
-    fn setsockopt(&mut self, sock: &str, opt: SockOpt, value: &OptValue) -> Result<Observation, CaptureError> {
+    fn setsockopt(
+        &mut self,
+        sock: &str,
+        opt: SockOpt,
+        value: &OptValue,
+    ) -> Result<Observation, CaptureError> {
         let fd = self.fd(sock)?;
         let (level, name) = sockopt_name(opt);
         // SAFETY: the option buffers below are valid for the lengths passed.
@@ -500,10 +548,17 @@ impl Runner<'_> {
             match (opt, value) {
                 (SockOpt::SO_LINGER, OptValue::Pair([on, secs])) => {
                     let l = libc::linger { l_onoff: *on as i32, l_linger: *secs as i32 };
-                    libc::setsockopt(fd, level, name, (&l as *const libc::linger).cast(), size_of::<libc::linger>() as u32)
+                    libc::setsockopt(
+                        fd,
+                        level,
+                        name,
+                        (&l as *const libc::linger).cast(),
+                        size_of::<libc::linger>() as u32,
+                    )
                 }
                 (_, OptValue::Int(v)) => {
-                    let v = i32::try_from(*v).map_err(|_| CaptureError::Scenario(format!("{opt:?} = {v}: out of range")))?;
+                    let v = i32::try_from(*v)
+                        .map_err(|_| CaptureError::Scenario(format!("{opt:?} = {v}: out of range")))?;
                     libc::setsockopt(fd, level, name, (&v as *const i32).cast(), size_of::<i32>() as u32)
                 }
                 (_, OptValue::Pair(_)) => {

@@ -61,10 +61,7 @@ const RECIPES: [(&str, &str); 22] = [
     ("write-after-peer-close", include_str!("../../models/readiness/write-after-peer-close.toml")),
     ("retrans-timeout", include_str!("../../models/readiness/retrans-timeout.toml")),
     ("keepalive-timeout", include_str!("../../models/readiness/keepalive-timeout.toml")),
-    (
-        "idle-partition-no-keepalive",
-        include_str!("../../models/readiness/idle-partition-no-keepalive.toml"),
-    ),
+    ("idle-partition-no-keepalive", include_str!("../../models/readiness/idle-partition-no-keepalive.toml")),
     ("send-during-partition", include_str!("../../models/readiness/send-during-partition.toml")),
     ("peer-reboot", include_str!("../../models/readiness/peer-reboot.toml")),
 ];
@@ -144,7 +141,8 @@ pub fn recipe(id: &str) -> Result<Scenario, ReadinessError> {
         .find(|(n, _)| *n == id)
         .map(|(_, t)| *t)
         .ok_or_else(|| ReadinessError::UnknownCondition(id.to_string()))?;
-    toml::from_str::<Scenario>(text).map_err(|e| ReadinessError::BadRecipe { id: id.to_string(), msg: e.to_string() })
+    toml::from_str::<Scenario>(text)
+        .map_err(|e| ReadinessError::BadRecipe { id: id.to_string(), msg: e.to_string() })
 }
 
 /// The recipe with the observation steps appended: the exact script both columns run.
@@ -294,7 +292,9 @@ mod tests {
             let sc = recipe(id).unwrap_or_else(|e| panic!("{e}"));
             let sock = sc.observe.as_deref().unwrap_or_else(|| panic!("{id}: no observe"));
             assert!(
-                sc.script.iter().any(|s| matches!(s, Step::Socket { sock: n, .. } | Step::Accept { new: n, .. } if n == sock)),
+                sc.script.iter().any(
+                    |s| matches!(s, Step::Socket { sock: n, .. } | Step::Accept { new: n, .. } if n == sock)
+                ),
                 "{id}: observed socket `{sock}` is never created"
             );
             assert_eq!(sc.hosts.len(), 2, "{id}");

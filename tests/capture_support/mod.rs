@@ -29,7 +29,10 @@ pub struct Pcap {
 /// Parses a classic little-endian pcap (µs or ns magic); `Err` says what is wrong.
 pub fn read_pcap(bytes: &[u8]) -> Result<Pcap, String> {
     let u32_at = |o: usize| -> Result<u32, String> {
-        bytes.get(o..o + 4).map(|b| u32::from_le_bytes(b.try_into().unwrap())).ok_or(format!("truncated at byte {o}"))
+        bytes
+            .get(o..o + 4)
+            .map(|b| u32::from_le_bytes(b.try_into().unwrap()))
+            .ok_or(format!("truncated at byte {o}"))
     };
     let nanos = match u32_at(0)? {
         0xa1b2_c3d4 => false,
@@ -41,7 +44,8 @@ pub fn read_pcap(bytes: &[u8]) -> Result<Pcap, String> {
     let mut off = 24;
     while off < bytes.len() {
         let (sec, frac, incl) = (u32_at(off)?, u32_at(off + 4)?, u32_at(off + 8)? as usize);
-        let data = bytes.get(off + 16..off + 16 + incl).ok_or(format!("record at byte {off} is truncated"))?;
+        let data =
+            bytes.get(off + 16..off + 16 + incl).ok_or(format!("record at byte {off} is truncated"))?;
         let ns = u64::from(sec) * 1_000_000_000 + u64::from(frac) * if nanos { 1 } else { 1000 };
         packets.push((ns, data.to_vec()));
         off += 16 + incl;
