@@ -18,7 +18,7 @@ pub mod observe;
 pub mod runner;
 
 use crate::scenario::readiness::{self, ReadinessError, ReadinessRow, CONDITIONS};
-use crate::scenario::types::{Observation, Scenario, Step};
+use crate::scenario::types::{FaultKind, Observation, Scenario, Step};
 use netns::Lab;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -201,6 +201,21 @@ fn unsupported(sc: &Scenario) -> Vec<String> {
     }
     if !sc.apps.is_empty() {
         out.push(format!("{} [[app]] entries not run (only the script is)", sc.apps.len()));
+    }
+    let faults = || {
+        sc.script.iter().filter_map(|s| match s {
+            Step::Fault { kind, .. } => Some(*kind),
+            _ => None,
+        })
+    };
+    if faults().any(|k| k == FaultKind::Freeze) {
+        out.push("freeze approximated by dropping all of the host's traffic: its timers keep running (retransmits, keepalives) where a frozen host's would not".into());
+    }
+    if faults().any(|k| k == FaultKind::LinkDown) {
+        out.push("link_down approximated by drops at both ends (a pulled cable's carrier loss): the server-side capture still shows packets that arrive and are dropped".into());
+    }
+    if faults().any(|k| k == FaultKind::Crash) {
+        out.push("crash: the host's traffic is dropped and its open sockets aborted with SO_LINGER {1,0} (their RSTs dropped); kernel state no fd holds (TIME_WAIT, SYN_RECV requests, orphans) survives, unlike a real crash".into());
     }
     if !sc.middleboxes.is_empty() {
         out.push(format!("{} [[middlebox]] entries not reproduced", sc.middleboxes.len()));

@@ -57,6 +57,7 @@ enum Origin {
     Filter(usize),
     /// A crashed or frozen host (index).
     HostDown(usize),
+    LinkDown(usize),
 }
 
 /// One drop rule: packets arriving at host `at` over link `link` that match `what`.
@@ -350,31 +351,21 @@ impl Lab {
                 let h = need_host()?;
                 self.drops.retain(|d| d.origin != Origin::HostDown(h));
             }
-            FaultKind::LinkDown | FaultKind::LinkUp => {
+            // A pulled cable, not `ip link set down`: an administratively downed interface loses
+            // its routes, so the host's own sends fail locally (EHOSTUNREACH, or a "local
+            // congestion" retransmit path), whereas a carrier loss keeps the routes
+            // (ignore_routes_with_linkdown = 0) and the packets just vanish. So: drops, as for a
+            // partition.
+            FaultKind::LinkDown => {
                 let l = need_link()?;
-                let state = if kind == FaultKind::LinkDown { "down" } else { "up" };
-                let iface = self.links[l].iface.clone();
-                for h in [self.links[l].a, self.links[l].b] {
-                    let ns = self.hosts[h].netns.clone();
-                    run(&mut in_ns(&ns, &["ip", "link", "set", &iface, state]))?;
-                }
-                if kind == FaultKind::LinkUp {
-                    self.restore_routes(l)?;
-                }
-                return Ok(());
+                self.add_drops(l, Direction::Both, FilterMatch::All, Origin::LinkDown(l));
+            }
+            FaultKind::LinkUp => {
+                let l = need_link()?;
+                self.drops.retain(|d| d.origin != Origin::LinkDown(l));
             }
         }
         self.write_rules()
-    }
-
-    /// An administratively downed interface loses its routes; put the host routes back.
-    fn restore_routes(&mut self, l: usize) -> Result<(), CaptureError> {
-        let (a, b, iface) = (self.links[l].a, self.links[l].b, self.links[l].iface.clone());
-        for (me, peer) in [(a, b), (b, a)] {
-            let peer_addr = format!("{}/32", self.hosts[peer].addr);
-            run(&mut in_ns(&self.hosts[me].netns, &["ip", "route", "replace", &peer_addr, "dev", &iface]))?;
-        }
-        Ok(())
     }
 
     fn add_drops(&mut self, link: usize, direction: Direction, what: FilterMatch, origin: Origin) {
