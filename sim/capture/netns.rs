@@ -27,6 +27,9 @@ use std::time::Duration;
 /// How long tcpdump may take to report that it is capturing, and to exit after SIGINT.
 const TCPDUMP_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long tcpdump is given to write the last packets before it is stopped.
+const TCPDUMP_DRAIN: Duration = Duration::from_millis(20);
+
 static LAB_COUNTER: AtomicU32 = AtomicU32::new(0);
 
 /// One scenario host: its namespace.
@@ -469,6 +472,9 @@ impl Lab {
     /// its closing report (e.g. "12 packets captured").
     pub fn stop_tcpdump(&mut self) -> Result<Vec<String>, CaptureError> {
         let Some(mut t) = self.tcpdump.take() else { return Ok(Vec::new()) };
+        // Lets tcpdump write what the last steps put on the wire: on SIGINT it breaks its loop
+        // and packets still in the ring would be counted "received" but never written.
+        std::thread::sleep(TCPDUMP_DRAIN);
         let pid = t.child.id() as i32;
         // SAFETY: kill(2) on our own child's pid.
         unsafe { libc::kill(pid, libc::SIGINT) };

@@ -95,7 +95,6 @@ pub fn run_script(
         o.step = i;
         o.op = step.op().to_string();
         o.t_ns = r.start.elapsed().as_nanos() as u64;
-
         obs.push(o);
     }
     Ok(obs)

@@ -134,6 +134,19 @@ impl ReadinessRow {
     }
 }
 
+/// The names of the cells where two rows of the same condition differ (for `tcpsim table
+/// --kernel`, which marks them).
+pub fn differing_cells(a: &ReadinessRow, b: &ReadinessRow) -> Vec<&'static str> {
+    let (ca, cb) = (a.cells(), b.cells());
+    let get = |cells: &[(&'static str, String)], n: &str| {
+        cells.iter().find(|(m, _)| *m == n).map(|(_, v)| v.clone())
+    };
+    // Every column either row has (only `first_send` is optional), in the table's order.
+    let mut names: Vec<&'static str> = ca.iter().map(|(n, _)| *n).collect();
+    names.extend(cb.iter().map(|(n, _)| *n).filter(|n| !names.contains(n)).collect::<Vec<_>>());
+    names.into_iter().filter(|n| get(&ca, n) != get(&cb, n)).collect()
+}
+
 /// The recipe scenario of a condition, parsed from its embedded `models/readiness/<id>.toml`.
 pub fn recipe(id: &str) -> Result<Scenario, ReadinessError> {
     let text = RECIPES
@@ -338,6 +351,16 @@ mod tests {
         log[7] = Observation { ret: Some(0), value: Some(serde_json::json!("0")), ..ob("getsockopt") };
         let row = row_from_observations("peer-fin", &log).unwrap();
         assert_eq!((row.peek.as_str(), row.so_error_after_peek.as_str()), ("0 (eof)", "0"));
+    }
+
+    #[test]
+    fn differing_cells_names_each_difference_once() {
+        let a = ReadinessRow { poll: vec!["POLLOUT".into()], send: "1".into(), ..Default::default() };
+        let mut b = a.clone();
+        assert!(differing_cells(&a, &b).is_empty());
+        b.send = "-1 EPIPE".into();
+        b.first_send = Some("100".into());
+        assert_eq!(differing_cells(&a, &b), ["send", "first_send"]);
     }
 
     #[test]
