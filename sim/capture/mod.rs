@@ -125,8 +125,9 @@ pub fn capture(scenario: &Scenario, out_dir: &Path) -> Result<CaptureReport, Cap
         script.join().unwrap_or_else(|_| Err(CaptureError::Scenario("the script runner panicked".into())))
     });
     let tcpdump = lab.stop_tcpdump();
+    let (observations, open_at_end) = result?;
+    drop(open_at_end);
     drop(lab);
-    let observations = result?;
     let tcpdump = tcpdump?;
 
     let kernel = kernel_release();

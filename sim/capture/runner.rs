@@ -33,6 +33,7 @@ const SIOCOUTQNSD: libc::c_ulong = 0x894B;
 /// bound for a receiver that keeps draining).
 const UNTIL_ERROR_MAX_BYTES: u64 = 256 << 20;
 
+/// A socket of the script, on its host.
 struct SockEntry {
     host: usize,
     sock: Socket,
@@ -62,6 +63,14 @@ struct Runner<'a> {
     next_stream: u64,
 }
 
+/// The sockets and epoll instances still open when the script ends. The caller drops them
+/// (closing them) only after stopping the capture, so that the pcap shows the scenario and not
+/// the harness's teardown (FINs and RSTs of the closing sockets).
+pub struct OpenAtEnd {
+    _socks: BTreeMap<String, SockEntry>,
+    _eps: BTreeMap<String, (OwnedFd, BTreeMap<RawFd, String>)>,
+}
+
 /// Runs `sc.script`; returns one observation per step. Stops at the first step that cannot be
 /// carried out at all (an unknown socket, a failed fault command); a syscall that fails is
 /// not such a step: its errno is the observation.
@@ -70,7 +79,7 @@ pub fn run_script(
     lab: &mut Lab,
     live: &LiveFds,
     start: Instant,
-) -> Result<Vec<Observation>, CaptureError> {
+) -> Result<(Vec<Observation>, OpenAtEnd), CaptureError> {
     block_sigpipe();
     let home = File::open("/proc/thread-self/ns/net")
         .map_err(|e| CaptureError::Io { path: "/proc/thread-self/ns/net".into(), msg: e.to_string() })?;
@@ -97,7 +106,7 @@ pub fn run_script(
         o.t_ns = r.start.elapsed().as_nanos() as u64;
         obs.push(o);
     }
-    Ok(obs)
+    Ok((obs, OpenAtEnd { _socks: r.socks, _eps: r.eps }))
 }
 
 /// Blocks SIGPIPE on this thread only.
