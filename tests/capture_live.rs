@@ -241,6 +241,120 @@ fn a_blocked_script_is_cut_after_its_duration() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// `[[fault]]` entries take effect at their time while the script runs; those due after it
+/// ends are not applied.
+#[test]
+fn timed_faults_apply_on_schedule() {
+    if !live_or_skip("timed_faults_apply_on_schedule") {
+        return;
+    }
+    let mut sc: Scenario = toml::from_str(SCENARIO).unwrap();
+    sc.script.truncate(7); // listener, connect, poll, accept
+    let extra: Scenario = toml::from_str(
+        r#"
+        name = "x"
+        duration = "1s"
+        [[fault]]
+        at = "100ms"
+        kind = "partition"
+        link = "wire"
+        [[fault]]
+        at = "10s"
+        kind = "heal"
+        link = "wire"
+        [[script]]
+        op = "sleep"
+        dur = "200ms"
+        [[script]]
+        op = "send"
+        sock = "c"
+        len = 100
+        [[script]]
+        op = "sleep"
+        dur = "50ms"
+        [[script]]
+        op = "ioctl"
+        sock = "c"
+        req = "SIOCOUTQ"
+        "#,
+    )
+    .unwrap();
+    sc.faults = extra.faults;
+    sc.script.extend(extra.script);
+    let dir = std::env::temp_dir().join(format!("tcpsim-capture-timed-{}", std::process::id()));
+    let report = capture::capture(&sc, &dir).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        report.timed_faults.len(),
+        1,
+        "the heal at 10 s comes after the script: {:?}",
+        report.timed_faults
+    );
+    let f = &report.timed_faults[0];
+    assert!(f.applied_ns >= 100_000_000 && f.applied_ns < 200_000_000, "{f:?}");
+    let last = report.observations.last().unwrap();
+    assert_eq!(
+        last.value,
+        Some(serde_json::json!(100)),
+        "sent after the partition began: never acknowledged"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A timed crash loses the host's connections without a word (its RSTs are dropped); after the
+/// reboot the host answers the client's next segment with RST.
+#[test]
+fn a_timed_crash_and_reboot_reset_the_connection() {
+    if !live_or_skip("a_timed_crash_and_reboot_reset_the_connection") {
+        return;
+    }
+    let mut sc: Scenario = toml::from_str(SCENARIO).unwrap();
+    sc.script.truncate(7); // listener, connect, poll, accept
+    let extra: Scenario = toml::from_str(
+        r#"
+        name = "x"
+        duration = "1s"
+        [[fault]]
+        at = "100ms"
+        kind = "crash"
+        host = "server"
+        [[fault]]
+        at = "150ms"
+        kind = "reboot"
+        host = "server"
+        [[script]]
+        op = "sleep"
+        dur = "250ms"
+        [[script]]
+        op = "poll"
+        sock = "c"
+        events = ["POLLIN", "POLLOUT"]
+        [[script]]
+        op = "send"
+        sock = "c"
+        data = "x"
+        flags = ["MSG_NOSIGNAL"]
+        [[script]]
+        op = "sleep"
+        dur = "50ms"
+        [[script]]
+        op = "recv"
+        sock = "c"
+        len = 1
+        "#,
+    )
+    .unwrap();
+    sc.faults = extra.faults;
+    sc.script.extend(extra.script);
+    let dir = std::env::temp_dir().join(format!("tcpsim-capture-crash-{}", std::process::id()));
+    let report = capture::capture(&sc, &dir).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(report.timed_faults.len(), 2);
+    let obs = &report.observations;
+    assert_eq!(obs[8].events.as_deref(), Some(&["POLLOUT".to_string()][..]), "the crash went unseen");
+    assert_eq!(obs[9].ret, Some(1));
+    assert_eq!(ret_errno(&obs[11]), (Some(-1), Some(Errno::ECONNRESET)), "the rebooted host's RST");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn unknown_names_in_a_script_are_errors_not_panics() {
     if !live_or_skip("unknown_names_in_a_script_are_errors_not_panics") {

@@ -22,6 +22,7 @@ use crate::scenario::types::{FaultKind, Observation, Scenario, Step};
 use netns::Lab;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Why a capture failed.
@@ -60,6 +61,9 @@ pub struct CaptureReport {
     /// What went unlike the scenario on this run (a script that overran its duration).
     #[serde(default)]
     pub warnings: Vec<String>,
+    /// The `[[fault]]` entries applied, with the time each took effect (ns from the start).
+    #[serde(default)]
+    pub timed_faults: Vec<TimedFault>,
     pub observations: Vec<Observation>,
 }
 
@@ -116,19 +120,26 @@ pub fn capture(scenario: &Scenario, out_dir: &Path) -> Result<CaptureReport, Cap
     // The script runs on its own thread: it blocks SIGPIPE and moves between namespaces, neither
     // of which should leak into the caller's thread. This thread is its watchdog.
     let live = runner::LiveFds::default();
+    let lab = Mutex::new(lab);
     let start = Instant::now();
     let mut warnings = Vec::new();
-    let result = std::thread::scope(|s| {
-        let script = s.spawn(|| runner::run_script(scenario, &mut lab, &live, start));
+    let (result, timed) = std::thread::scope(|s| {
+        let (script_done, done_rx) = mpsc::channel::<()>();
+        let timed = s.spawn(|| timed_faults(scenario, &lab, &live, start, done_rx));
+        let script = s.spawn(|| runner::run_script(scenario, &lab, &live, start));
         let duration = Duration::from_nanos(scenario.duration.0.as_nanos());
         watchdog(&script, &live, start, start + duration + overrun_grace(duration), &mut warnings);
-        script.join().unwrap_or_else(|_| Err(CaptureError::Scenario("the script runner panicked".into())))
+        drop(script_done);
+        let panicked = || CaptureError::Scenario("a capture thread panicked".into());
+        (script.join().unwrap_or_else(|_| Err(panicked())), timed.join().unwrap_or_else(|_| Err(panicked())))
     });
+    let mut lab = lab.into_inner().expect("no thread panics holding the lab");
     let tcpdump = lab.stop_tcpdump();
     let (observations, open_at_end) = result?;
     drop(open_at_end);
     drop(lab);
     let tcpdump = tcpdump?;
+    let timed_faults = timed?;
 
     let kernel = kernel_release();
     let write = |name: &str, text: &str| {
@@ -149,6 +160,7 @@ pub fn capture(scenario: &Scenario, out_dir: &Path) -> Result<CaptureReport, Cap
         tcpdump,
         unreproduced,
         warnings,
+        timed_faults,
         observations,
     };
     let mut summary = serde_json::to_value(&report).expect("report serialises");
@@ -156,6 +168,49 @@ pub fn capture(scenario: &Scenario, out_dir: &Path) -> Result<CaptureReport, Cap
     summary.as_object_mut().expect("an object").remove("out_dir");
     write("report.json", &format!("{}\n", serde_json::to_string_pretty(&summary).expect("json")))?;
     Ok(report)
+}
+
+/// One scheduled `[[fault]]` as applied.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TimedFault {
+    pub kind: FaultKind,
+    /// When it was due and when it took effect, in ns from the start of the script.
+    pub at_ns: u64,
+    pub applied_ns: u64,
+}
+
+/// Applies the scenario's `[[fault]]` entries at their times (in the order written when times
+/// tie), until the script ends (`script_done` disconnects); those due later are not applied.
+fn timed_faults(
+    sc: &Scenario,
+    lab: &Mutex<Lab>,
+    live: &runner::LiveFds,
+    start: Instant,
+    script_done: mpsc::Receiver<()>,
+) -> Result<Vec<TimedFault>, CaptureError> {
+    let mut faults: Vec<_> = sc.faults.iter().collect();
+    faults.sort_by_key(|f| f.at.map_or(0, |d| d.0.as_nanos()));
+    let mut applied = Vec::new();
+    for f in faults {
+        let at_ns = f.at.map_or(0, |d| d.0.as_nanos());
+        let due = start + Duration::from_nanos(at_ns);
+        if let Err(mpsc::RecvTimeoutError::Disconnected) =
+            script_done.recv_timeout(due.saturating_duration_since(Instant::now()))
+        {
+            break;
+        }
+        {
+            let mut lab = lab.lock().expect("no thread panics holding the lab");
+            lab.apply_fault(f.kind, f.link.as_deref(), f.host.as_deref(), f.drop, f.direction)?;
+            if f.kind == FaultKind::Crash {
+                if let Some(h) = f.host.as_deref().and_then(|h| lab.host_index(h)) {
+                    runner::abort_host_sockets(live, h);
+                }
+            }
+        }
+        applied.push(TimedFault { kind: f.kind, at_ns, applied_ns: start.elapsed().as_nanos() as u64 });
+    }
+    Ok(applied)
 }
 
 /// How long a script may run past the scenario's `duration` before its blocked calls are cut:
@@ -177,7 +232,7 @@ fn watchdog<T>(
     while !script.is_finished() {
         if Instant::now() >= deadline && warnings.is_empty() {
             let fds = live.lock().expect("the runner never panics holding it");
-            for &fd in fds.iter() {
+            for &fd in fds.keys() {
                 // SAFETY: fd is open: the runner removes it from the set, under this lock,
                 // before closing it.
                 unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
@@ -191,23 +246,21 @@ fn watchdog<T>(
     }
 }
 
-/// Scenario parts the harness does not run at all: it is a script runner.
+/// Scenario parts the harness runs only approximately or not at all (it is a script runner).
 fn unsupported(sc: &Scenario) -> Vec<String> {
     let mut out = Vec::new();
-    if !sc.faults.is_empty() {
-        out.push(format!(
-            "{} timed [[fault]] entries not applied (only script `fault` steps are)",
-            sc.faults.len()
-        ));
+    if sc.faults.iter().any(|f| f.kind == FaultKind::Crash) {
+        out.push("a timed crash aborts the host's sockets in place (connect AF_UNSPEC): their fds stay open, so later script calls on them see a closed socket, not EBADF".into());
     }
     if !sc.apps.is_empty() {
         out.push(format!("{} [[app]] entries not run (only the script is)", sc.apps.len()));
     }
     let faults = || {
-        sc.script.iter().filter_map(|s| match s {
+        let timed = sc.faults.iter().map(|f| f.kind);
+        timed.chain(sc.script.iter().filter_map(|s| match s {
             Step::Fault { kind, .. } => Some(*kind),
             _ => None,
-        })
+        }))
     };
     if faults().any(|k| k == FaultKind::Freeze) {
         out.push("freeze approximated by dropping all of the host's traffic: its timers keep running (retransmits, keepalives) where a frozen host's would not".into());

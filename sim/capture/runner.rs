@@ -43,14 +43,15 @@ struct SockEntry {
     stream: u64,
 }
 
-/// The fds of the script's open sockets, shared with the caller's watchdog, which shuts them
-/// down to free a call blocked past the scenario's duration. A socket leaves the set (under the
-/// lock) before its fd is closed, so the watchdog never touches a reused fd.
-pub type LiveFds = Mutex<BTreeSet<RawFd>>;
+/// The fds of the script's open sockets and the host of each, shared with the caller's
+/// watchdog (which shuts them down to free a call blocked past the scenario's duration) and its
+/// timed faults (a crash aborts the host's sockets). A socket leaves the map (under the lock)
+/// before its fd is closed, so neither ever touches a reused fd.
+pub type LiveFds = Mutex<BTreeMap<RawFd, usize>>;
 
 /// The script's live objects and the run's clock.
 struct Runner<'a> {
-    lab: &'a mut Lab,
+    lab: &'a Mutex<Lab>,
     live: &'a LiveFds,
     home: File,
     socks: BTreeMap<String, SockEntry>,
@@ -76,7 +77,7 @@ pub struct OpenAtEnd {
 /// not such a step: its errno is the observation.
 pub fn run_script(
     sc: &Scenario,
-    lab: &mut Lab,
+    lab: &Mutex<Lab>,
     live: &LiveFds,
     start: Instant,
 ) -> Result<(Vec<Observation>, OpenAtEnd), CaptureError> {
@@ -253,7 +254,7 @@ impl Runner<'_> {
     fn add_sock(&mut self, name: &str, host: usize, sock: Socket) {
         let stream = self.next_stream;
         self.next_stream += 1;
-        self.live.lock().expect("watchdog never panics holding it").insert(sock.as_raw_fd());
+        self.live.lock().expect("watchdog never panics holding it").insert(sock.as_raw_fd(), host);
         self.closed.remove(name);
         // A name reused for a new socket closes the old one.
         if let Some(old) = self.socks.insert(name.to_string(), SockEntry { host, sock, sent: 0, stream }) {
@@ -276,6 +277,15 @@ impl Runner<'_> {
         }
     }
 
+    /// The lab, locked (the timed-fault thread shares it).
+    fn lab(&self) -> std::sync::MutexGuard<'_, Lab> {
+        self.lab.lock().expect("no thread panics holding the lab")
+    }
+
+    fn host_index(&self, name: &str) -> Option<usize> {
+        self.lab().host_index(name)
+    }
+
     fn fd(&self, name: &str) -> Result<RawFd, CaptureError> {
         self.socks
             .get(name)
@@ -292,8 +302,9 @@ impl Runner<'_> {
         let (h, p) =
             to.rsplit_once(':').ok_or_else(|| CaptureError::Scenario(format!("`{to}` is not host:port")))?;
         let port: u16 = p.parse().map_err(|_| CaptureError::Scenario(format!("`{to}`: bad port")))?;
-        let addr = match self.lab.host_index(h) {
-            Some(i) => self.lab.hosts[i].addr,
+        let lab = self.lab();
+        let addr = match lab.host_index(h) {
+            Some(i) => lab.hosts[i].addr,
             None => h
                 .parse::<Ipv4Addr>()
                 .map_err(|_| CaptureError::Scenario(format!("`{to}`: unknown host `{h}`")))?,
@@ -306,10 +317,9 @@ impl Runner<'_> {
         Ok(match step {
             Step::Socket { host, sock, nonblocking } => {
                 let h = self
-                    .lab
                     .host_index(host)
                     .ok_or_else(|| CaptureError::Scenario(format!("unknown host `{host}`")))?;
-                netns::enter(&self.lab.hosts[h].fd)?;
+                netns::enter(&self.lab().hosts[h].fd)?;
                 let made = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP));
                 netns::enter(&self.home)?;
                 let s = made.map_err(|e| CaptureError::Io { path: "socket()".into(), msg: e.to_string() })?;
@@ -323,7 +333,7 @@ impl Runner<'_> {
             Step::Bind { sock, port } => {
                 let e = self.entry(sock)?;
                 let host = e.host;
-                let addr = SocketAddrV4::new(self.lab.hosts[host].addr, *port);
+                let addr = SocketAddrV4::new(self.lab().hosts[host].addr, *port);
                 let r = self.socks[sock].sock.bind(&SockAddr::from(addr));
                 Observation { sock: sock_of(sock), ..io_result(r) }
             }
@@ -480,7 +490,7 @@ impl Runner<'_> {
                 Observation { ret: Some(0), ..Default::default() }
             }
             Step::Fault { kind, link, host, drop, direction } => {
-                self.lab.apply_fault(*kind, link.as_deref(), host.as_deref(), *drop, *direction)?;
+                self.lab().apply_fault(*kind, link.as_deref(), host.as_deref(), *drop, *direction)?;
                 if *kind == FaultKind::Crash {
                     self.crash(host.as_deref().unwrap_or_default());
                 }
@@ -489,10 +499,10 @@ impl Runner<'_> {
         })
     }
 
-    /// A crashed host loses every socket: each is aborted with SO_LINGER {1,0} (tcp.c
+    /// A crashed host loses every socket: each is aborted with SO_LINGER {1,0} and closed (tcp.c
     /// `__tcp_close` → `tcp_disconnect`, an RST that the crash's drop rules swallow).
     fn crash(&mut self, host: &str) {
-        let Some(h) = self.lab.host_index(host) else { return };
+        let Some(h) = self.host_index(host) else { return };
         let names: Vec<String> =
             self.socks.iter().filter(|(_, e)| e.host == h).map(|(n, _)| n.clone()).collect();
         for n in names {
@@ -608,4 +618,33 @@ impl Runner<'_> {
         }
         Ok(Observation { sock: Some(sock.to_string()), ..o })
     }
+}
+
+/// A crash at a scheduled time (a `[[fault]]` entry), from outside the script's thread, which
+/// owns the sockets: each socket of the host is aborted in place by `SO_LINGER {1,0}` and
+/// `connect(AF_UNSPEC)` (af_inet.c `inet_stream_connect` → `tcp_disconnect`: RST, state CLOSE, a
+/// listener stops listening). Unlike a script `crash`, the fds stay open, so the script's later
+/// calls on them see a closed socket where a crashed process would have none.
+pub fn abort_host_sockets(live: &LiveFds, host: usize) -> usize {
+    let fds = live.lock().expect("no thread panics holding it");
+    let mut n = 0;
+    for (&fd, _) in fds.iter().filter(|(_, &h)| h == host) {
+        let linger = libc::linger { l_onoff: 1, l_linger: 0 };
+        // SAFETY: fd is open while in the map (it leaves the map, under this lock, before its
+        // close); the option and address buffers are valid for the lengths passed.
+        unsafe {
+            libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_LINGER,
+                (&linger as *const libc::linger).cast(),
+                size_of::<libc::linger>() as u32,
+            );
+            let mut unspec: libc::sockaddr = std::mem::zeroed();
+            unspec.sa_family = libc::AF_UNSPEC as libc::sa_family_t;
+            libc::connect(fd, &unspec, size_of::<libc::sockaddr>() as u32);
+        }
+        n += 1;
+    }
+    n
 }
