@@ -92,7 +92,7 @@ struct Tcpdump {
 }
 
 /// Runs a command and fails with its stderr if it does not succeed.
-pub fn run(cmd: &mut Command) -> Result<String, CaptureError> {
+fn run(cmd: &mut Command) -> Result<String, CaptureError> {
     let out = cmd
         .stdin(Stdio::null())
         .output()
