@@ -81,6 +81,8 @@ pub struct Lab {
     /// Static random-loss rules: (link, receiving host, loss in parts per million).
     losses: Vec<(usize, usize, u32)>,
     tcpdump: Option<Tcpdump>,
+    /// The rules last loaded into each host's namespace (index = host).
+    written: Vec<String>,
     /// What the real network could not reproduce, for the report.
     pub unreproduced: Vec<String>,
 }
@@ -136,6 +138,7 @@ impl Lab {
             drops: Vec::new(),
             losses: Vec::new(),
             tcpdump: None,
+            written: Vec::new(),
             unreproduced: Vec::new(),
         };
         for (i, h) in sc.hosts.iter().enumerate() {
@@ -384,33 +387,49 @@ impl Lab {
         }
     }
 
-    /// Rewrites every namespace's `inet tcpsim` table from the active drops, atomically (one
-    /// `nft -f` batch per namespace).
-    fn write_rules(&self) -> Result<(), CaptureError> {
-        for (h, host) in self.hosts.iter().enumerate() {
-            let mut rules = String::new();
-            for &(link, at, ppm) in &self.losses {
-                if at == h {
-                    let iface = &self.links[link].iface;
-                    rules += &format!("    iifname \"{iface}\" numgen random mod 1000000 < {ppm} drop\n");
-                }
-            }
-            for d in self.drops.iter().filter(|d| d.at == h) {
-                let iface = &self.links[d.link].iface;
-                let m = match d.what {
-                    FilterMatch::All => "",
-                    // iptables' --syn: SYN set, ACK/RST/FIN clear.
-                    FilterMatch::Syn => " tcp flags & (fin|syn|rst|ack) == syn",
-                    FilterMatch::NonSyn => " tcp flags & (fin|syn|rst|ack) != syn",
-                };
-                rules += &format!("    iifname \"{iface}\"{m} drop\n");
+    /// Rewrites the `inet tcpsim` table of every namespace whose drops changed, atomically (one
+    /// `nft -f` batch each), all namespaces at once: each batch waits for an RCU grace period
+    /// (~17 ms measured), which is the latency of a fault.
+    fn write_rules(&mut self) -> Result<(), CaptureError> {
+        let mut pending = Vec::new();
+        for h in 0..self.hosts.len() {
+            let rules = self.rules_of(h);
+            if self.written.get(h) == Some(&rules) {
+                continue;
             }
             let batch = format!(
                 "table inet tcpsim\ndelete table inet tcpsim\ntable inet tcpsim {{\n  chain input {{\n    type filter hook input priority filter; policy accept;\n{rules}  }}\n}}\n"
             );
-            nft_batch(&host.netns, &batch)?;
+            pending.push((h, rules, spawn_nft(&self.hosts[h].netns, &batch)?));
+        }
+        for (h, rules, child) in pending {
+            wait_nft(child)?;
+            self.written.resize(self.hosts.len(), String::new());
+            self.written[h] = rules;
         }
         Ok(())
+    }
+
+    /// The drop rules of host `h`'s input chain.
+    fn rules_of(&self, h: usize) -> String {
+        let mut rules = String::new();
+        for &(link, at, ppm) in &self.losses {
+            if at == h {
+                let iface = &self.links[link].iface;
+                rules += &format!("    iifname \"{iface}\" numgen random mod 1000000 < {ppm} drop\n");
+            }
+        }
+        for d in self.drops.iter().filter(|d| d.at == h) {
+            let iface = &self.links[d.link].iface;
+            let m = match d.what {
+                FilterMatch::All => "",
+                // iptables' --syn: SYN set, ACK/RST/FIN clear.
+                FilterMatch::Syn => " tcp flags & (fin|syn|rst|ack) == syn",
+                FilterMatch::NonSyn => " tcp flags & (fin|syn|rst|ack) != syn",
+            };
+            rules += &format!("    iifname \"{iface}\"{m} drop\n");
+        }
+        rules
     }
 
     /// Starts tcpdump on `iface` in host `host`'s namespace writing `pcap`, and returns once
@@ -499,8 +518,8 @@ impl Lab {
     }
 }
 
-/// Feeds one nft batch to `nft -f -` inside a namespace.
-fn nft_batch(netns: &str, batch: &str) -> Result<(), CaptureError> {
+/// Starts `nft -f -` inside a namespace and feeds it one batch.
+fn spawn_nft(netns: &str, batch: &str) -> Result<(Child, String), CaptureError> {
     let mut cmd = in_ns(netns, &["nft", "-f", "-"]);
     let mut child = cmd
         .stdin(Stdio::piped())
@@ -508,18 +527,20 @@ fn nft_batch(netns: &str, batch: &str) -> Result<(), CaptureError> {
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| CaptureError::Command { cmd: format!("{cmd:?}"), msg: e.to_string() })?;
-    child
-        .stdin
-        .take()
-        .expect("stdin was piped")
-        .write_all(batch.as_bytes())
-        .map_err(|e| CaptureError::Command { cmd: "nft -f -".into(), msg: e.to_string() })?;
+    let fed = child.stdin.take().expect("stdin was piped").write_all(batch.as_bytes());
+    let desc = format!("ip netns exec {netns} nft -f - <<{batch}");
+    fed.map_err(|e| CaptureError::Command { cmd: desc.clone(), msg: e.to_string() })?;
+    Ok((child, desc))
+}
+
+/// Waits for a [`spawn_nft`] and fails with its stderr if the batch was refused.
+fn wait_nft((child, desc): (Child, String)) -> Result<(), CaptureError> {
     let out = child
         .wait_with_output()
-        .map_err(|e| CaptureError::Command { cmd: "nft".into(), msg: e.to_string() })?;
+        .map_err(|e| CaptureError::Command { cmd: desc.clone(), msg: e.to_string() })?;
     if !out.status.success() {
         return Err(CaptureError::Command {
-            cmd: format!("nft -f - <<{batch}"),
+            cmd: desc,
             msg: String::from_utf8_lossy(&out.stderr).trim().to_string(),
         });
     }
