@@ -24,3 +24,24 @@ fn record_readiness_traces() {
     }
     assert_eq!(rows.len(), CONDITIONS.len());
 }
+
+/// Captures one scenario file (`TCPSIM_CAPTURE_FILE=path TCPSIM_CAPTURE_OUT=dir`), as
+/// `tcpsim capture` does, and prints the report: for recording traces of other scenarios.
+#[test]
+fn capture_scenario_file() {
+    let (Ok(file), Ok(out)) = (std::env::var("TCPSIM_CAPTURE_FILE"), std::env::var("TCPSIM_CAPTURE_OUT"))
+    else {
+        eprintln!("skipped: set TCPSIM_CAPTURE_FILE and TCPSIM_CAPTURE_OUT (as root) to capture a scenario");
+        return;
+    };
+    let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{file}: {e}"));
+    let sc: tcpsim::scenario::types::Scenario =
+        toml::from_str(&text).unwrap_or_else(|e| panic!("{file}: {e}"));
+    let report = capture::capture(&sc, Path::new(&out)).unwrap_or_else(|e| panic!("{file}: {e}"));
+    let mut summary = serde_json::to_value(&report).unwrap();
+    summary.as_object_mut().unwrap().remove("observations");
+    eprintln!("{}", serde_json::to_string_pretty(&summary).unwrap());
+    for o in &report.observations {
+        eprintln!("{}", serde_json::to_string(o).unwrap());
+    }
+}

@@ -349,14 +349,10 @@ impl Runner<'_> {
             Step::Accept { sock, new } => {
                 let host = self.entry(sock)?.host;
                 match self.socks[sock].sock.accept() {
+                    // ret 0, not the fd: fd numbers are not comparable with the model's.
                     Ok((s, _)) => {
                         self.add_sock(new, host, s);
-                        Observation {
-                            sock: sock_of(sock),
-                            ret: Some(0),
-                            value: Some(new.as_str().into()),
-                            ..Default::default()
-                        }
+                        Observation { sock: sock_of(sock), ret: Some(0), ..Default::default() }
                     }
                     Err(e) => Observation { sock: sock_of(sock), ..io_result(Err(e)) },
                 }
@@ -478,9 +474,6 @@ impl Runner<'_> {
                                 "events": event_names(*m),
                             }))
                             .collect::<Vec<_>>()));
-                    }
-                    if let Some(&(fd, _)) = ready.first() {
-                        o.sock = names.get(&fd).cloned();
                     }
                 }
                 o
