@@ -355,6 +355,73 @@ fn a_timed_crash_and_reboot_reset_the_connection() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// `[[app]]` entries: a server that accepts and reads, and clients on a schedule; then the same
+/// against a backlog-1 listener that never accepts, which completes backlog + 1 = 2 handshakes
+/// and drops the other SYNs (facts §5: `sk_acceptq_is_full` is `>`).
+#[test]
+fn apps_run_for_the_scenario_duration() {
+    if !live_or_skip("apps_run_for_the_scenario_duration") {
+        return;
+    }
+    let text = |accept: bool, backlog: u32| {
+        format!(
+            r#"
+            name = "apps"
+            duration = "400ms"
+            [[host]]
+            name = "client"
+            addr = "10.0.0.1"
+            [[host]]
+            name = "server"
+            addr = "10.0.0.2"
+            [[link]]
+            name = "wire"
+            a = "client"
+            b = "server"
+            [[app]]
+            kind = "server"
+            host = "server"
+            port = 8080
+            backlog = {backlog}
+            accept = {accept}
+            [[app]]
+            kind = "client"
+            host = "client"
+            to = "server:8080"
+            at = "50ms"
+            count = 4
+            interval = "20ms"
+            bytes = 3000
+            close = true
+            "#
+        )
+    };
+    let count = |r: &capture::CaptureReport, app: usize, ev: &str| {
+        r.app_events.iter().filter(|e| e.app == app && e.event == ev).count()
+    };
+    let dir = std::env::temp_dir().join(format!("tcpsim-capture-apps-{}", std::process::id()));
+    let t0 = std::time::Instant::now();
+    let r =
+        capture::capture(&toml::from_str(&text(true, 16)).unwrap(), &dir).unwrap_or_else(|e| panic!("{e}"));
+    assert!(t0.elapsed() >= std::time::Duration::from_millis(400), "apps run for the duration");
+    assert_eq!(
+        (count(&r, 1, "connected"), count(&r, 1, "sent"), count(&r, 1, "closed")),
+        (4, 4, 4),
+        "{:#?}",
+        r.app_events
+    );
+    assert_eq!((count(&r, 0, "accepted"), count(&r, 0, "eof")), (4, 4), "{:#?}", r.app_events);
+    assert!(r.app_events.iter().filter(|e| e.event == "eof").all(|e| e.bytes == Some(3000)));
+    let first = r.app_events.iter().find(|e| e.event == "connected").unwrap();
+    assert!(first.t_ns >= 50_000_000, "the first client starts at 50 ms: {first:?}");
+
+    let r =
+        capture::capture(&toml::from_str(&text(false, 1)).unwrap(), &dir).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(count(&r, 1, "connected"), 2, "{:#?}", r.app_events);
+    assert_eq!(count(&r, 0, "accepted"), 0);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn unknown_names_in_a_script_are_errors_not_panics() {
     if !live_or_skip("unknown_names_in_a_script_are_errors_not_panics") {

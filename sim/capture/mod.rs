@@ -13,15 +13,17 @@
 //! Files written to the output directory: `observations.jsonl`, `capture.pcap`, `kernel.txt`
 //! (`uname -r`), `scenario.toml` (the input, as run) and `report.json` ([`CaptureReport`]).
 
+pub mod apps;
 pub mod netns;
 pub mod observe;
 pub mod runner;
 
 use crate::scenario::readiness::{self, ReadinessError, ReadinessRow, CONDITIONS};
-use crate::scenario::types::{FaultKind, Observation, Scenario, Step};
+use crate::scenario::types::{AppSpec, FaultKind, Observation, Scenario, Step};
 use netns::Lab;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -64,6 +66,9 @@ pub struct CaptureReport {
     /// The `[[fault]]` entries applied, with the time each took effect (ns from the start).
     #[serde(default)]
     pub timed_faults: Vec<TimedFault>,
+    /// What the `[[app]]` entries' connections did, in time order.
+    #[serde(default)]
+    pub app_events: Vec<apps::AppEvent>,
     pub observations: Vec<Observation>,
 }
 
@@ -82,8 +87,8 @@ pub fn can_capture() -> Result<(), String> {
     netns::check_environment()
 }
 
-/// The host tcpdump listens on: the host of the first listening socket, else the second host
-/// (the scenarios' server by convention), else the first.
+/// The host tcpdump listens on: the host of the first listening socket, else of the first
+/// server app, else the second host (the scenarios' server by convention), else the first.
 fn capture_host(sc: &Scenario) -> Option<String> {
     let listener = sc.script.iter().find_map(|s| match s {
         Step::Listen { sock, .. } => Some(sock),
@@ -95,7 +100,14 @@ fn capture_host(sc: &Scenario) -> Option<String> {
             _ => None,
         })
     };
-    listener.and_then(|l| host_of(l)).or_else(|| sc.hosts.get(1).or(sc.hosts.first()).map(|h| h.name.clone()))
+    let server_app = sc.apps.iter().find_map(|a| match a {
+        AppSpec::Server { host, .. } => Some(host.clone()),
+        AppSpec::Client { .. } => None,
+    });
+    listener
+        .and_then(|l| host_of(l))
+        .or(server_app)
+        .or_else(|| sc.hosts.get(1).or(sc.hosts.first()).map(|h| h.name.clone()))
 }
 
 /// Runs `scenario` on the real kernel and writes its results to `out_dir` (created if needed).
@@ -119,19 +131,46 @@ pub fn capture(scenario: &Scenario, out_dir: &Path) -> Result<CaptureReport, Cap
     }
     // The script runs on its own thread: it blocks SIGPIPE and moves between namespaces, neither
     // of which should leak into the caller's thread. This thread is its watchdog.
+    let app_hosts = app_hosts(scenario, &lab)?;
+    let addrs: Vec<(String, std::net::Ipv4Addr)> =
+        lab.hosts.iter().map(|h| (h.name.clone(), h.addr)).collect();
+    let resolve = |to: &str| runner::resolve(&addrs, to);
     let live = runner::LiveFds::default();
     let lab = Mutex::new(lab);
+    let app_events = Mutex::new(Vec::new());
+    let stop_apps = AtomicBool::new(false);
     let start = Instant::now();
     let mut warnings = Vec::new();
-    let (result, timed) = std::thread::scope(|s| {
-        let (script_done, done_rx) = mpsc::channel::<()>();
+    let (result, timed, apps) = std::thread::scope(|s| {
+        let (run_done, done_rx) = mpsc::channel::<()>();
         let timed = s.spawn(|| timed_faults(scenario, &lab, &live, start, done_rx));
+        let apps: Vec<_> = scenario
+            .apps
+            .iter()
+            .zip(&app_hosts)
+            .enumerate()
+            .map(|(i, (app, host))| {
+                let (resolve, stop, events) = (&resolve, &stop_apps, &app_events);
+                s.spawn(move || apps::run_app(i, app, host, resolve, start, stop, events))
+            })
+            .collect();
         let script = s.spawn(|| runner::run_script(scenario, &lab, &live, start));
         let duration = Duration::from_nanos(scenario.duration.0.as_nanos());
         watchdog(&script, &live, start, start + duration + overrun_grace(duration), &mut warnings);
-        drop(script_done);
+        if !apps.is_empty() {
+            // Apps run for the scenario's whole duration, as in the simulator.
+            std::thread::sleep((start + duration).saturating_duration_since(Instant::now()));
+            stop_apps.store(true, Ordering::Relaxed);
+        }
+        drop(run_done);
         let panicked = || CaptureError::Scenario("a capture thread panicked".into());
-        (script.join().unwrap_or_else(|_| Err(panicked())), timed.join().unwrap_or_else(|_| Err(panicked())))
+        let apps: Result<Vec<()>, CaptureError> =
+            apps.into_iter().map(|a| a.join().unwrap_or_else(|_| Err(panicked()))).collect();
+        (
+            script.join().unwrap_or_else(|_| Err(panicked())),
+            timed.join().unwrap_or_else(|_| Err(panicked())),
+            apps,
+        )
     });
     let mut lab = lab.into_inner().expect("no thread panics holding the lab");
     let tcpdump = lab.stop_tcpdump();
@@ -140,6 +179,9 @@ pub fn capture(scenario: &Scenario, out_dir: &Path) -> Result<CaptureReport, Cap
     drop(lab);
     let tcpdump = tcpdump?;
     let timed_faults = timed?;
+    apps?;
+    let mut app_events = app_events.into_inner().expect("no app thread panics holding the log");
+    app_events.sort_by_key(|e| (e.t_ns, e.app, e.conn));
 
     let kernel = kernel_release();
     let write = |name: &str, text: &str| {
@@ -161,6 +203,7 @@ pub fn capture(scenario: &Scenario, out_dir: &Path) -> Result<CaptureReport, Cap
         unreproduced,
         warnings,
         timed_faults,
+        app_events,
         observations,
     };
     let mut summary = serde_json::to_value(&report).expect("report serialises");
@@ -213,6 +256,21 @@ fn timed_faults(
     Ok(applied)
 }
 
+/// Each app's host (address and namespace), by the app's `host`.
+fn app_hosts(sc: &Scenario, lab: &Lab) -> Result<Vec<apps::AppHost>, CaptureError> {
+    sc.apps
+        .iter()
+        .map(|a| {
+            let (AppSpec::Server { host, .. } | AppSpec::Client { host, .. }) = a;
+            let h = lab
+                .host_index(host)
+                .ok_or_else(|| CaptureError::Scenario(format!("app: unknown host `{host}`")))?;
+            let netns = lab.hosts[h].fd.try_clone().map_err(|e| io_err(Path::new(&lab.hosts[h].netns), e))?;
+            Ok(apps::AppHost { addr: lab.hosts[h].addr, netns })
+        })
+        .collect()
+}
+
 /// How long a script may run past the scenario's `duration` before its blocked calls are cut:
 /// a fifth of the duration (real timers fire 1–8 % late, facts Appendix A), at least 2 s.
 fn overrun_grace(duration: Duration) -> Duration {
@@ -249,12 +307,6 @@ fn watchdog<T>(
 /// Scenario parts the harness runs only approximately or not at all (it is a script runner).
 fn unsupported(sc: &Scenario) -> Vec<String> {
     let mut out = Vec::new();
-    if sc.faults.iter().any(|f| f.kind == FaultKind::Crash) {
-        out.push("a timed crash aborts the host's sockets in place (connect AF_UNSPEC): their fds stay open, so later script calls on them see a closed socket, not EBADF".into());
-    }
-    if !sc.apps.is_empty() {
-        out.push(format!("{} [[app]] entries not run (only the script is)", sc.apps.len()));
-    }
     let faults = || {
         let timed = sc.faults.iter().map(|f| f.kind);
         timed.chain(sc.script.iter().filter_map(|s| match s {
@@ -262,6 +314,12 @@ fn unsupported(sc: &Scenario) -> Vec<String> {
             _ => None,
         }))
     };
+    if sc.faults.iter().any(|f| f.kind == FaultKind::Crash) {
+        out.push("a timed crash aborts the host's sockets in place (connect AF_UNSPEC): their fds stay open, so later script calls on them see a closed socket, not EBADF".into());
+    }
+    if !sc.apps.is_empty() && faults().any(|k| k == FaultKind::Crash) {
+        out.push("a crash drops the traffic of the host's [[app]] sockets but does not abort them".into());
+    }
     if faults().any(|k| k == FaultKind::Freeze) {
         out.push("freeze approximated by dropping all of the host's traffic: its timers keep running (retransmits, keepalives) where a frozen host's would not".into());
     }

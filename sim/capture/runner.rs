@@ -299,17 +299,9 @@ impl Runner<'_> {
 
     /// `host:port` with a scenario host name or a literal address.
     fn resolve(&self, to: &str) -> Result<SocketAddrV4, CaptureError> {
-        let (h, p) =
-            to.rsplit_once(':').ok_or_else(|| CaptureError::Scenario(format!("`{to}` is not host:port")))?;
-        let port: u16 = p.parse().map_err(|_| CaptureError::Scenario(format!("`{to}`: bad port")))?;
         let lab = self.lab();
-        let addr = match lab.host_index(h) {
-            Some(i) => lab.hosts[i].addr,
-            None => h
-                .parse::<Ipv4Addr>()
-                .map_err(|_| CaptureError::Scenario(format!("`{to}`: unknown host `{h}`")))?,
-        };
-        Ok(SocketAddrV4::new(addr, port))
+        let addrs: Vec<_> = lab.hosts.iter().map(|h| (h.name.clone(), h.addr)).collect();
+        resolve(&addrs, to)
     }
 
     fn step(&mut self, step: &Step) -> Result<Observation, CaptureError> {
@@ -553,31 +545,12 @@ impl Runner<'_> {
         value: &OptValue,
     ) -> Result<Observation, CaptureError> {
         let fd = self.fd(sock)?;
-        let (level, name) = sockopt_name(opt);
-        // SAFETY: the option buffers below are valid for the lengths passed.
-        let r = unsafe {
-            match (opt, value) {
-                (SockOpt::SO_LINGER, OptValue::Pair([on, secs])) => {
-                    let l = libc::linger { l_onoff: *on as i32, l_linger: *secs as i32 };
-                    libc::setsockopt(
-                        fd,
-                        level,
-                        name,
-                        (&l as *const libc::linger).cast(),
-                        size_of::<libc::linger>() as u32,
-                    )
-                }
-                (_, OptValue::Int(v)) => {
-                    let v = i32::try_from(*v)
-                        .map_err(|_| CaptureError::Scenario(format!("{opt:?} = {v}: out of range")))?;
-                    libc::setsockopt(fd, level, name, (&v as *const i32).cast(), size_of::<i32>() as u32)
-                }
-                (_, OptValue::Pair(_)) => {
-                    return Err(CaptureError::Scenario(format!("{opt:?} takes an integer, not a pair")))
-                }
-            }
+        let r = match set_option(fd, opt, value) {
+            Ok(()) => result(0),
+            Err(OptionError::Kernel(_)) => result(-1),
+            Err(OptionError::Value(msg)) => return Err(CaptureError::Scenario(msg)),
         };
-        Ok(Observation { sock: Some(sock.to_string()), ..result(r as i64) })
+        Ok(Observation { sock: Some(sock.to_string()), ..r })
     }
 
     fn getsockopt(&mut self, sock: &str, opt: SockOpt) -> Result<Observation, CaptureError> {
@@ -640,4 +613,61 @@ pub fn abort_host_sockets(live: &LiveFds, host: usize) -> usize {
         n += 1;
     }
     n
+}
+
+/// Why an option could not be set.
+#[derive(Debug, thiserror::Error)]
+pub enum OptionError {
+    /// The value does not fit the option (a scenario error).
+    #[error("{0}")]
+    Value(String),
+    /// The kernel refused it (`errno` is set).
+    #[error("setsockopt: {0}")]
+    Kernel(std::io::Error),
+}
+
+/// `setsockopt` of a scenario option: an int, or `[l_onoff, l_linger]` for SO_LINGER.
+pub fn set_option(fd: RawFd, opt: SockOpt, value: &OptValue) -> Result<(), OptionError> {
+    let (level, name) = sockopt_name(opt);
+    // SAFETY: the option buffers below are valid for the lengths passed.
+    let r = unsafe {
+        match (opt, value) {
+            (SockOpt::SO_LINGER, OptValue::Pair([on, secs])) => {
+                let l = libc::linger { l_onoff: *on as i32, l_linger: *secs as i32 };
+                libc::setsockopt(
+                    fd,
+                    level,
+                    name,
+                    (&l as *const libc::linger).cast(),
+                    size_of::<libc::linger>() as u32,
+                )
+            }
+            (_, OptValue::Int(v)) => {
+                let v = i32::try_from(*v)
+                    .map_err(|_| OptionError::Value(format!("{opt:?} = {v}: out of range")))?;
+                libc::setsockopt(fd, level, name, (&v as *const i32).cast(), size_of::<i32>() as u32)
+            }
+            (_, OptValue::Pair(_)) => {
+                return Err(OptionError::Value(format!("{opt:?} takes an integer, not a pair")))
+            }
+        }
+    };
+    if r != 0 {
+        return Err(OptionError::Kernel(std::io::Error::last_os_error()));
+    }
+    Ok(())
+}
+
+/// `host:port`, with a host name among `hosts` or a literal IPv4 address.
+pub fn resolve(hosts: &[(String, Ipv4Addr)], to: &str) -> Result<SocketAddrV4, CaptureError> {
+    let (h, p) =
+        to.rsplit_once(':').ok_or_else(|| CaptureError::Scenario(format!("`{to}` is not host:port")))?;
+    let port: u16 = p.parse().map_err(|_| CaptureError::Scenario(format!("`{to}`: bad port")))?;
+    let addr = match hosts.iter().find(|(n, _)| n == h) {
+        Some((_, a)) => *a,
+        None => h
+            .parse::<Ipv4Addr>()
+            .map_err(|_| CaptureError::Scenario(format!("`{to}`: unknown host `{h}`")))?,
+    };
+    Ok(SocketAddrV4::new(addr, port))
 }
