@@ -5,16 +5,27 @@
 //! - [`engine`]: the discrete-event engine (queue, randomness, links, faults, trace);
 //! - [`scenario`]: scenario files and their validation;
 //! - [`tcp`]: the sans-I/O model of Linux TCP;
-//! - [`socket`]: syscalls, poll, epoll, kqueue as programs see them;
-//! - [`errno`]: error numbers by name;
+//! - [`socket`]: readiness as programs see it: poll, epoll, kqueue;
 //! - [`rules`]: the documented readiness rules every poll/epoll/kqueue answer is checked against;
-//! - [`trace`]: the JSON Lines trace of a run.
+//! - [`host`]: a host's kernel: demultiplexing, descriptors, syscalls;
+//! - [`world`]: a whole run: applications, scripts, the report;
+//! - [`table`]: the readiness table, by simulation;
+//! - [`trace`]: the JSON Lines trace of a run;
+//! - [`capture`] (Linux): the same scenarios run on the real kernel, in network namespaces;
+//! - [`cli`]: the verbs of the `tcpsim` command;
+//! - [`errno`]: error numbers by name.
 
+#[cfg(target_os = "linux")]
+pub mod capture;
+pub mod cli;
 pub mod engine;
 pub mod errno;
+pub mod host;
 pub mod rules;
 pub mod scenario;
 pub mod socket;
+pub mod table;
 pub mod tcp;
 pub mod time;
 pub mod trace;
+pub mod world;

@@ -2,6 +2,7 @@
 
 pub mod error;
 pub mod load;
+pub mod readiness;
 pub mod schema;
 pub mod types;
 pub mod units;

@@ -1,0 +1,612 @@
+//! The lab: one network namespace per scenario host, one veth pair per scenario link, faults as
+//! nftables drop rules, and a tcpdump process on one veth.
+//!
+//! Every drop happens at the *receiving* end's `input` hook, never at the sender's `output` hook:
+//! a packet dropped on output makes `ip_queue_xmit` fail with EPERM, and TCP then treats the
+//! retransmission as locally congested (tcp_timer.c `tcp_retransmit_timer`: "Retransmission failed
+//! because of local congestion") and re-arms without backoff, which is not what a lost packet does.
+//! Dropping at the receiver's input also keeps the dropped packets in the server-side capture, as
+//! a tap on the wire would see them.
+//!
+//! All names carry the process id and a per-process counter, so concurrent captures never
+//! collide; [`Lab`]'s `Drop` deletes the namespaces (and with them the veths and rules) and stops
+//! tcpdump, on success and on error alike.
+
+use super::CaptureError;
+use crate::scenario::types::{Direction, FaultKind, FilterMatch, LinkDirSpec, Scenario};
+use std::fs::File;
+use std::io::{BufRead, BufReader, Write};
+use std::net::Ipv4Addr;
+use std::os::fd::AsRawFd;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// How long tcpdump may take to report that it is capturing, and to exit after SIGINT.
+const TCPDUMP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long tcpdump is given to write the last packets before it is stopped.
+const TCPDUMP_DRAIN: Duration = Duration::from_millis(20);
+
+static LAB_COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// One scenario host: its namespace.
+#[derive(Debug)]
+pub struct HostNs {
+    pub name: String,
+    pub addr: Ipv4Addr,
+    /// The `ip netns` name.
+    pub netns: String,
+    /// `/var/run/netns/<netns>`, held open for `setns`.
+    pub fd: File,
+}
+
+/// One scenario link: a veth pair, named the same in both namespaces.
+#[derive(Debug)]
+pub struct LinkIf {
+    pub name: String,
+    pub a: usize,
+    pub b: usize,
+    pub iface: String,
+}
+
+/// Why packets are being dropped: each fault adds drops tagged with its origin, and the ending
+/// fault (heal, unfilter, reboot, thaw) removes exactly those.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum Origin {
+    Partition(usize),
+    Filter(usize),
+    /// A crashed or frozen host (index).
+    HostDown(usize),
+    LinkDown(usize),
+}
+
+/// One drop rule: packets arriving at host `at` over link `link` that match `what`.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+struct DropRule {
+    link: usize,
+    at: usize,
+    what: FilterMatch,
+    origin: Origin,
+}
+
+/// The namespaces, links, active drop rules and capture process of one run.
+#[derive(Debug)]
+pub struct Lab {
+    pub hosts: Vec<HostNs>,
+    pub links: Vec<LinkIf>,
+    drops: Vec<DropRule>,
+    /// Static random-loss rules: (link, receiving host, loss in parts per million).
+    losses: Vec<(usize, usize, u32)>,
+    tcpdump: Option<Tcpdump>,
+    /// The rules last loaded into each host's namespace (index = host).
+    written: Vec<String>,
+    /// What the real network could not reproduce, for the report.
+    pub unreproduced: Vec<String>,
+}
+
+#[derive(Debug)]
+struct Tcpdump {
+    child: Child,
+    stderr: mpsc::Receiver<String>,
+}
+
+/// Runs a command and fails with its stderr if it does not succeed.
+fn run(cmd: &mut Command) -> Result<String, CaptureError> {
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| CaptureError::Command { cmd: format!("{cmd:?}"), msg: e.to_string() })?;
+    if !out.status.success() {
+        return Err(CaptureError::Command {
+            cmd: format!("{cmd:?}"),
+            msg: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        });
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// `ip netns exec NS ARGS…`.
+fn in_ns(netns: &str, args: &[&str]) -> Command {
+    let mut c = Command::new("ip");
+    c.args(["netns", "exec", netns]).args(args);
+    c
+}
+
+/// An interface name for a link: its own name if the kernel accepts it (≤ 15 chars, plain),
+/// else `tsl<index>`.
+fn iface_name(link: &str, index: usize) -> String {
+    let plain = link.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if plain && !link.is_empty() && link.len() <= 15 && link != "lo" {
+        link.to_string()
+    } else {
+        format!("tsl{index}")
+    }
+}
+
+impl Lab {
+    /// Creates the namespaces and links of `sc`. On error the partial lab is dropped, which
+    /// deletes whatever was created.
+    pub fn build(sc: &Scenario) -> Result<Lab, CaptureError> {
+        let id = LAB_COUNTER.fetch_add(1, Ordering::Relaxed);
+        let pid = std::process::id();
+        let mut lab = Lab {
+            hosts: Vec::new(),
+            links: Vec::new(),
+            drops: Vec::new(),
+            losses: Vec::new(),
+            tcpdump: None,
+            written: Vec::new(),
+            unreproduced: Vec::new(),
+        };
+        for (i, h) in sc.hosts.iter().enumerate() {
+            let netns = format!("tcpsim-{pid}-{id}-{i}");
+            run(Command::new("ip").args(["netns", "add", &netns]))?;
+            let path = format!("/var/run/netns/{netns}");
+            let fd =
+                File::open(&path).map_err(|e| CaptureError::Io { path: path.clone(), msg: e.to_string() });
+            // Registered before the error check so that Drop deletes the namespace either way.
+            lab.hosts.push(HostNs {
+                name: h.name.clone(),
+                addr: h.addr,
+                netns: netns.clone(),
+                fd: match fd {
+                    Ok(f) => f,
+                    Err(e) => {
+                        let _ = run(Command::new("ip").args(["netns", "del", &netns]));
+                        return Err(e);
+                    }
+                },
+            });
+            run(&mut in_ns(&netns, &["ip", "link", "set", "lo", "up"]))?;
+            // IPv4 only: keeps IPv6 neighbour discovery and MLD reports out of the capture.
+            run(&mut in_ns(&netns, &["sysctl", "-q", "-w", "net.ipv6.conf.all.disable_ipv6=1"]))?;
+            run(&mut in_ns(&netns, &["sysctl", "-q", "-w", "net.ipv6.conf.default.disable_ipv6=1"]))?;
+            lab.apply_sysctls(i, &h.sysctl)?;
+        }
+        for (i, l) in sc.links.iter().enumerate() {
+            lab.add_link(i, l)?;
+        }
+        lab.write_rules()?;
+        Ok(lab)
+    }
+
+    /// Index of a host by scenario name.
+    pub fn host_index(&self, name: &str) -> Option<usize> {
+        self.hosts.iter().position(|h| h.name == name)
+    }
+
+    fn link_index(&self, name: &str) -> Option<usize> {
+        self.links.iter().position(|l| l.name == name)
+    }
+
+    /// Host sysctl overrides, by the kernel profile's field names: the name itself, or without
+    /// its unit suffix (`tcp_keepalive_time_s` → `net.ipv4.tcp_keepalive_time`), under
+    /// `net.ipv4` or `net.core`. What has no per-namespace sysctl is reported, not applied.
+    fn apply_sysctls(
+        &mut self,
+        host: usize,
+        sysctl: &std::collections::BTreeMap<String, serde_json::Value>,
+    ) -> Result<(), CaptureError> {
+        for (name, value) in sysctl {
+            let value = match value {
+                serde_json::Value::Bool(b) => u8::from(*b).to_string(),
+                serde_json::Value::Number(n) => n.to_string(),
+                serde_json::Value::Array(a) => a.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(" "),
+                other => other.to_string(),
+            };
+            let bare = ["_s", "_ms", "_us"].iter().find_map(|s| name.strip_suffix(s)).unwrap_or(name);
+            let mut keys = Vec::new();
+            for n in [name.as_str(), bare] {
+                keys.push(format!("net.ipv4.{n}"));
+                keys.push(format!("net.core.{n}"));
+            }
+            let netns = self.hosts[host].netns.clone();
+            let applied = keys
+                .iter()
+                .any(|k| run(&mut in_ns(&netns, &["sysctl", "-q", "-w", &format!("{k}={value}")])).is_ok());
+            if !applied {
+                self.unreproduced.push(format!(
+                    "host `{}`: sysctl `{name}` has no per-namespace kernel setting; not applied",
+                    self.hosts[host].name
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// A veth pair between the two hosts' namespaces, each end carrying its host's address as a
+    /// /32 with a host route to the other end, plus what of the link's properties `tbf` and
+    /// nftables can reproduce.
+    fn add_link(&mut self, i: usize, l: &crate::scenario::types::LinkSpec) -> Result<(), CaptureError> {
+        let find = |n: &str| {
+            self.host_index(n)
+                .ok_or_else(|| CaptureError::Scenario(format!("link `{}`: unknown host `{n}`", l.name)))
+        };
+        let (a, b) = (find(&l.a)?, find(&l.b)?);
+        let iface = iface_name(&l.name, i);
+        let (na, nb) = (self.hosts[a].netns.clone(), self.hosts[b].netns.clone());
+        run(Command::new("ip").args([
+            "link", "add", &iface, "netns", &na, "type", "veth", "peer", "name", &iface, "netns", &nb,
+        ]))?;
+        self.links.push(LinkIf { name: l.name.clone(), a, b, iface: iface.clone() });
+        for (me, peer) in [(a, b), (b, a)] {
+            let ns = self.hosts[me].netns.clone();
+            let addr = format!("{}/32", self.hosts[me].addr);
+            let peer_addr = format!("{}/32", self.hosts[peer].addr);
+            run(&mut in_ns(&ns, &["ip", "addr", "add", &addr, "dev", &iface]))?;
+            run(&mut in_ns(&ns, &["ip", "link", "set", &iface, "up"]))?;
+            run(&mut in_ns(&ns, &["ip", "route", "add", &peer_addr, "dev", &iface]))?;
+        }
+        let dirs =
+            [(a, b, l.a_to_b.clone().unwrap_or_default()), (b, a, l.b_to_a.clone().unwrap_or_default())];
+        for (from, to, d) in dirs {
+            self.link_direction(i, from, to, &d, l)?;
+        }
+        Ok(())
+    }
+
+    /// One direction's properties: bandwidth as `tbf` on the sender's veth, loss as a random
+    /// drop at the receiver; delay, jitter and duplication cannot be had without netem.
+    fn link_direction(
+        &mut self,
+        link: usize,
+        from: usize,
+        to: usize,
+        d: &LinkDirSpec,
+        l: &crate::scenario::types::LinkSpec,
+    ) -> Result<(), CaptureError> {
+        let dir = format!("link `{}` {}→{}", l.name, self.hosts[from].name, self.hosts[to].name);
+        if let Some(delay) = d.delay.or(l.delay).filter(|d| d.0 .0 > 0) {
+            self.unreproduced.push(format!(
+                "{dir}: delay {delay} not reproduced (no netem on this kernel; a veth adds microseconds)"
+            ));
+        }
+        if let Some(j) = d.jitter.or(l.jitter).filter(|d| d.0 .0 > 0) {
+            self.unreproduced.push(format!("{dir}: jitter {j} not reproduced (no netem)"));
+        }
+        if let Some(p) = d.duplicate.or(l.duplicate).filter(|p| *p > 0.0) {
+            self.unreproduced.push(format!("{dir}: duplication {p} not reproduced (no netem)"));
+        }
+        if let Some(p) = d.loss.or(l.loss).filter(|p| *p > 0.0) {
+            let ppm = (p.clamp(0.0, 1.0) * 1_000_000.0).round() as u32;
+            self.losses.push((link, to, ppm));
+            self.unreproduced.push(format!(
+                "{dir}: loss {p} approximated by an nft random drop (independent per packet, as the model's)"
+            ));
+        }
+        if let Some(rate) = d.bandwidth.or(l.bandwidth) {
+            let queue = d.queue.or(l.queue).unwrap_or(1000);
+            // tbf needs a bucket of at least one MTU and rate/HZ; limit ≈ the queue in packets.
+            let burst = (rate.0 / 8 / 250).max(1600);
+            let limit = u64::from(queue) * 1514;
+            let ns = self.hosts[from].netns.clone();
+            let iface = self.links[link].iface.clone();
+            run(&mut in_ns(
+                &ns,
+                &[
+                    "tc",
+                    "qdisc",
+                    "replace",
+                    "dev",
+                    &iface,
+                    "root",
+                    "tbf",
+                    "rate",
+                    &format!("{}bit", rate.0),
+                    "burst",
+                    &burst.to_string(),
+                    "limit",
+                    &limit.to_string(),
+                ],
+            ))?;
+        }
+        Ok(())
+    }
+
+    /// Applies a fault (its link/host/filter fields as in the scenario). Crash's socket aborts
+    /// are the runner's part; this only changes what the network lets through.
+    pub fn apply_fault(
+        &mut self,
+        kind: FaultKind,
+        link: Option<&str>,
+        host: Option<&str>,
+        drop: Option<FilterMatch>,
+        direction: Direction,
+    ) -> Result<(), CaptureError> {
+        let need_link = || {
+            let n = link.ok_or_else(|| CaptureError::Scenario(format!("fault `{kind:?}` needs `link`")))?;
+            self.link_index(n)
+                .ok_or_else(|| CaptureError::Scenario(format!("fault `{kind:?}`: unknown link `{n}`")))
+        };
+        let need_host = || {
+            let n = host.ok_or_else(|| CaptureError::Scenario(format!("fault `{kind:?}` needs `host`")))?;
+            self.host_index(n)
+                .ok_or_else(|| CaptureError::Scenario(format!("fault `{kind:?}`: unknown host `{n}`")))
+        };
+        match kind {
+            FaultKind::Partition => {
+                let l = need_link()?;
+                self.add_drops(l, Direction::Both, FilterMatch::All, Origin::Partition(l));
+            }
+            FaultKind::Heal => {
+                let l = need_link()?;
+                self.drops.retain(|d| d.origin != Origin::Partition(l));
+            }
+            FaultKind::Filter => {
+                let l = need_link()?;
+                let what =
+                    drop.ok_or_else(|| CaptureError::Scenario("fault `filter` needs `drop`".into()))?;
+                self.add_drops(l, direction, what, Origin::Filter(l));
+            }
+            FaultKind::Unfilter => {
+                let l = need_link()?;
+                self.drops.retain(|d| d.origin != Origin::Filter(l));
+            }
+            FaultKind::Crash | FaultKind::Freeze => {
+                let h = need_host()?;
+                for l in 0..self.links.len() {
+                    if self.links[l].a == h || self.links[l].b == h {
+                        self.add_drops(l, Direction::Both, FilterMatch::All, Origin::HostDown(h));
+                    }
+                }
+            }
+            FaultKind::Reboot | FaultKind::Thaw => {
+                let h = need_host()?;
+                self.drops.retain(|d| d.origin != Origin::HostDown(h));
+            }
+            // A pulled cable, not `ip link set down`: an administratively downed interface loses
+            // its routes, so the host's own sends fail locally (EHOSTUNREACH, or a "local
+            // congestion" retransmit path), whereas a carrier loss keeps the routes
+            // (ignore_routes_with_linkdown = 0) and the packets just vanish. So: drops, as for a
+            // partition.
+            FaultKind::LinkDown => {
+                let l = need_link()?;
+                self.add_drops(l, Direction::Both, FilterMatch::All, Origin::LinkDown(l));
+            }
+            FaultKind::LinkUp => {
+                let l = need_link()?;
+                self.drops.retain(|d| d.origin != Origin::LinkDown(l));
+            }
+        }
+        self.write_rules()
+    }
+
+    fn add_drops(&mut self, link: usize, direction: Direction, what: FilterMatch, origin: Origin) {
+        let (a, b) = (self.links[link].a, self.links[link].b);
+        // a_to_b traffic is dropped where it arrives: at b.
+        let at: &[usize] = match direction {
+            Direction::AToB => &[b],
+            Direction::BToA => &[a],
+            Direction::Both => &[a, b],
+        };
+        for &at in at {
+            self.drops.push(DropRule { link, at, what, origin });
+        }
+    }
+
+    /// Rewrites the `inet tcpsim` table of every namespace whose drops changed, atomically (one
+    /// `nft -f` batch each), all namespaces at once: each batch waits for an RCU grace period
+    /// (~17 ms measured), which is the latency of a fault.
+    fn write_rules(&mut self) -> Result<(), CaptureError> {
+        let mut pending = Vec::new();
+        for h in 0..self.hosts.len() {
+            let rules = self.rules_of(h);
+            if self.written.get(h) == Some(&rules) {
+                continue;
+            }
+            let batch = format!(
+                "table inet tcpsim\ndelete table inet tcpsim\ntable inet tcpsim {{\n  chain input {{\n    type filter hook input priority filter; policy accept;\n{rules}  }}\n}}\n"
+            );
+            pending.push((h, rules, spawn_nft(&self.hosts[h].netns, &batch)?));
+        }
+        for (h, rules, child) in pending {
+            wait_nft(child)?;
+            self.written.resize(self.hosts.len(), String::new());
+            self.written[h] = rules;
+        }
+        Ok(())
+    }
+
+    /// The drop rules of host `h`'s input chain.
+    fn rules_of(&self, h: usize) -> String {
+        let mut rules = String::new();
+        for &(link, at, ppm) in &self.losses {
+            if at == h {
+                let iface = &self.links[link].iface;
+                rules += &format!("    iifname \"{iface}\" numgen random mod 1000000 < {ppm} drop\n");
+            }
+        }
+        for d in self.drops.iter().filter(|d| d.at == h) {
+            let iface = &self.links[d.link].iface;
+            let m = match d.what {
+                FilterMatch::All => "",
+                // iptables' --syn: SYN set, ACK/RST/FIN clear.
+                FilterMatch::Syn => " tcp flags & (fin|syn|rst|ack) == syn",
+                FilterMatch::NonSyn => " tcp flags & (fin|syn|rst|ack) != syn",
+            };
+            rules += &format!("    iifname \"{iface}\"{m} drop\n");
+        }
+        rules
+    }
+
+    /// Starts tcpdump on `iface` in host `host`'s namespace writing `pcap`, and returns once
+    /// tcpdump reports that it is listening (capture active). `--immediate-mode` matters: without
+    /// it, packets still in the ring's current block when SIGINT comes are never written (seen:
+    /// "17 packets received by filter", "0 packets captured").
+    pub fn start_tcpdump(&mut self, host: usize, iface: &str, pcap: &Path) -> Result<(), CaptureError> {
+        let pcap_s = pcap.to_string_lossy().into_owned();
+        let mut cmd = in_ns(
+            &self.hosts[host].netns,
+            &[
+                "tcpdump",
+                "-i",
+                iface,
+                "-n",
+                "-U",
+                "--immediate-mode",
+                "-Z",
+                "root",
+                "--time-stamp-precision=nano",
+                "-w",
+                &pcap_s,
+            ],
+        );
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| CaptureError::Command { cmd: format!("{cmd:?}"), msg: e.to_string() })?;
+        let stderr = child.stderr.take().expect("stderr was piped");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        self.tcpdump = Some(Tcpdump { child, stderr: rx });
+        let deadline = std::time::Instant::now() + TCPDUMP_TIMEOUT;
+        let mut seen = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.tcpdump.as_ref().expect("just set").stderr.recv_timeout(left) {
+                Ok(line) if line.contains("listening on") => return Ok(()),
+                Ok(line) => seen.push(line),
+                Err(_) => {
+                    return Err(CaptureError::Command {
+                        cmd: format!("{cmd:?}"),
+                        msg: format!("tcpdump did not start capturing: {}", seen.join("; ")),
+                    })
+                }
+            }
+        }
+    }
+
+    /// Stops tcpdump with SIGINT (so it flushes and closes the file) and waits for it; returns
+    /// its closing report (e.g. "12 packets captured").
+    pub fn stop_tcpdump(&mut self) -> Result<Vec<String>, CaptureError> {
+        let Some(mut t) = self.tcpdump.take() else { return Ok(Vec::new()) };
+        // Lets tcpdump write what the last steps put on the wire: on SIGINT it breaks its loop
+        // and packets still in the ring would be counted "received" but never written.
+        std::thread::sleep(TCPDUMP_DRAIN);
+        let pid = t.child.id() as i32;
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(pid, libc::SIGINT) };
+        let deadline = std::time::Instant::now() + TCPDUMP_TIMEOUT;
+        loop {
+            match t.child.try_wait() {
+                Ok(Some(_)) => break,
+                Ok(None) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(10))
+                }
+                _ => {
+                    let _ = t.child.kill();
+                    let _ = t.child.wait();
+                    return Err(CaptureError::Command {
+                        cmd: "tcpdump".into(),
+                        msg: "did not exit after SIGINT; killed (the pcap may be truncated)".into(),
+                    });
+                }
+            }
+        }
+        Ok(t.stderr.try_iter().collect())
+    }
+}
+
+/// Starts `nft -f -` inside a namespace and feeds it one batch.
+fn spawn_nft(netns: &str, batch: &str) -> Result<(Child, String), CaptureError> {
+    let mut cmd = in_ns(netns, &["nft", "-f", "-"]);
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| CaptureError::Command { cmd: format!("{cmd:?}"), msg: e.to_string() })?;
+    let fed = child.stdin.take().expect("stdin was piped").write_all(batch.as_bytes());
+    let desc = format!("ip netns exec {netns} nft -f - <<{batch}");
+    fed.map_err(|e| CaptureError::Command { cmd: desc.clone(), msg: e.to_string() })?;
+    Ok((child, desc))
+}
+
+/// Waits for a [`spawn_nft`] and fails with its stderr if the batch was refused.
+fn wait_nft((child, desc): (Child, String)) -> Result<(), CaptureError> {
+    let out = child
+        .wait_with_output()
+        .map_err(|e| CaptureError::Command { cmd: desc.clone(), msg: e.to_string() })?;
+    if !out.status.success() {
+        return Err(CaptureError::Command {
+            cmd: desc,
+            msg: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        });
+    }
+    Ok(())
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        if let Some(mut t) = self.tcpdump.take() {
+            let _ = t.child.kill();
+            let _ = t.child.wait();
+        }
+        for h in &self.hosts {
+            let _ = run(Command::new("ip").args(["netns", "del", &h.netns]));
+        }
+    }
+}
+
+/// Moves the calling thread into a namespace (by an open `/var/run/netns/…` or
+/// `/proc/thread-self/ns/net` file). Only this thread moves; sockets keep the namespace they
+/// were created in.
+pub fn enter(ns: &File) -> Result<(), CaptureError> {
+    // SAFETY: setns(2) on a valid fd; CLONE_NEWNET affects only the calling thread.
+    let r = unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) };
+    if r != 0 {
+        return Err(CaptureError::Io {
+            path: "setns".into(),
+            msg: std::io::Error::last_os_error().to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// Whether this process can build a lab: root, `ip netns`, nft and tcpdump. `Err` says why not.
+pub fn check_environment() -> Result<(), String> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Err("not running as root (network namespaces need CAP_SYS_ADMIN/CAP_NET_ADMIN)".into());
+    }
+    for (tool, args) in [("ip", &["-V"][..]), ("nft", &["--version"][..]), ("tcpdump", &["--version"][..])] {
+        match Command::new(tool).args(args).stdout(Stdio::null()).stderr(Stdio::null()).status() {
+            Ok(_) => {}
+            Err(e) => {
+                return Err(format!(
+                    "`{tool}` not available ({e}); apt-get install -y iproute2 nftables tcpdump"
+                ))
+            }
+        }
+    }
+    let probe =
+        format!("tcpsim-probe-{}-{}", std::process::id(), LAB_COUNTER.fetch_add(1, Ordering::Relaxed));
+    run(Command::new("ip").args(["netns", "add", &probe]))
+        .map_err(|e| format!("cannot create a network namespace: {e}"))?;
+    let _ = run(Command::new("ip").args(["netns", "del", &probe]));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interface_names_fit_the_kernel_limit() {
+        assert_eq!(iface_name("wire", 0), "wire");
+        assert_eq!(iface_name("a-very-long-link-name", 3), "tsl3");
+        assert_eq!(iface_name("has space", 1), "tsl1");
+        assert_eq!(iface_name("lo", 2), "tsl2");
+    }
+}

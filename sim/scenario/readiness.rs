@@ -1,0 +1,376 @@
+//! The readiness table's rows (`/work/shared/spec/readiness-conditions.md`): the 22 condition ids,
+//! the recipe scenario that reaches each (`models/readiness/<id>.toml`), the observation steps
+//! appended after a recipe, and the turning of those observations into a row.
+//!
+//! The simulator and the real-kernel harness both run `recipe(id).script` followed by
+//! [`observation_steps`], and both build their row with [`row_from_observations`]: the two
+//! columns of `tcpsim table --kernel` are therefore built by one function and differ only where
+//! the observations differ.
+
+use super::types::{EpollOp, MsgFlag, Observation, Scenario, SockOpt, Step};
+use super::units::DurSpec;
+use crate::errno::Errno;
+use crate::socket::view::PollMask;
+use crate::time::Dur;
+use serde::{Deserialize, Serialize};
+
+/// The condition ids, in the spec's order.
+pub const CONDITIONS: [&str; 22] = [
+    "listen-empty",
+    "listen-pending",
+    "connect-in-progress",
+    "connect-refused",
+    "connect-timeout",
+    "established-idle",
+    "established-data",
+    "sndbuf-full",
+    "peer-fin",
+    "peer-fin-with-data",
+    "peer-closed",
+    "local-shut-wr",
+    "both-shut-wr",
+    "local-shut-rd",
+    "rst-received",
+    "rst-unread-close",
+    "write-after-peer-close",
+    "retrans-timeout",
+    "keepalive-timeout",
+    "idle-partition-no-keepalive",
+    "send-during-partition",
+    "peer-reboot",
+];
+
+/// The recipe files, compiled in so that the binary works from any directory.
+const RECIPES: [(&str, &str); 22] = [
+    ("listen-empty", include_str!("../../models/readiness/listen-empty.toml")),
+    ("listen-pending", include_str!("../../models/readiness/listen-pending.toml")),
+    ("connect-in-progress", include_str!("../../models/readiness/connect-in-progress.toml")),
+    ("connect-refused", include_str!("../../models/readiness/connect-refused.toml")),
+    ("connect-timeout", include_str!("../../models/readiness/connect-timeout.toml")),
+    ("established-idle", include_str!("../../models/readiness/established-idle.toml")),
+    ("established-data", include_str!("../../models/readiness/established-data.toml")),
+    ("sndbuf-full", include_str!("../../models/readiness/sndbuf-full.toml")),
+    ("peer-fin", include_str!("../../models/readiness/peer-fin.toml")),
+    ("peer-fin-with-data", include_str!("../../models/readiness/peer-fin-with-data.toml")),
+    ("peer-closed", include_str!("../../models/readiness/peer-closed.toml")),
+    ("local-shut-wr", include_str!("../../models/readiness/local-shut-wr.toml")),
+    ("both-shut-wr", include_str!("../../models/readiness/both-shut-wr.toml")),
+    ("local-shut-rd", include_str!("../../models/readiness/local-shut-rd.toml")),
+    ("rst-received", include_str!("../../models/readiness/rst-received.toml")),
+    ("rst-unread-close", include_str!("../../models/readiness/rst-unread-close.toml")),
+    ("write-after-peer-close", include_str!("../../models/readiness/write-after-peer-close.toml")),
+    ("retrans-timeout", include_str!("../../models/readiness/retrans-timeout.toml")),
+    ("keepalive-timeout", include_str!("../../models/readiness/keepalive-timeout.toml")),
+    ("idle-partition-no-keepalive", include_str!("../../models/readiness/idle-partition-no-keepalive.toml")),
+    ("send-during-partition", include_str!("../../models/readiness/send-during-partition.toml")),
+    ("peer-reboot", include_str!("../../models/readiness/peer-reboot.toml")),
+];
+
+/// The interest set of every readiness observation (the spec's `poll` column).
+pub const OBSERVE_EVENTS: [&str; 4] = ["POLLIN", "POLLPRI", "POLLOUT", "POLLRDHUP"];
+
+/// The flags a row may show, in the spec's order; others (`POLLRDNORM`, …) are not requested
+/// and would only appear if a harness leaked them, so rows drop them.
+const ROW_FLAGS: [&str; 7] = ["POLLIN", "POLLPRI", "POLLOUT", "POLLRDHUP", "POLLERR", "POLLHUP", "POLLNVAL"];
+
+/// Name of the epoll instance the observation steps create.
+pub const OBSERVE_EP: &str = "observe_ep";
+
+/// Number of steps [`observation_steps`] returns (the seven columns; epoll takes three calls).
+pub const OBSERVATION_STEP_COUNT: usize = 9;
+
+/// Why a recipe or an observation log could not be turned into a row.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadinessError {
+    #[error("unknown readiness condition `{0}` (known: {known})", known = CONDITIONS.join(", "))]
+    UnknownCondition(String),
+    #[error("models/readiness/{id}.toml: {msg}")]
+    BadRecipe { id: String, msg: String },
+    #[error("condition `{id}`: observation log has {got} entries, the readiness observations need the last {OBSERVATION_STEP_COUNT}")]
+    TooFewObservations { id: String, got: usize },
+    #[error("condition `{id}`: observation {index} is `{got}`, expected `{expected}`")]
+    UnexpectedOp { id: String, index: usize, got: String, expected: &'static str },
+}
+
+/// One row of the readiness table, in the spec's JSON shape and spelling.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadinessRow {
+    pub condition: String,
+    pub poll: Vec<String>,
+    pub epoll: Vec<String>,
+    /// `"1 (data)"`, `"0 (eof)"` or `"-1 ENAME"`.
+    pub peek: String,
+    pub poll_after_peek: Vec<String>,
+    /// `"0"` or the errno name.
+    pub so_error_after_peek: String,
+    /// The count (`"1"`) or `"-1 ENAME"`.
+    pub send: String,
+    pub poll_after_send: Vec<String>,
+    /// `send-during-partition` only: what the first 100-byte send returned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_send: Option<String>,
+    /// The readiness rules that explain the row (filled by the simulator; empty for the kernel).
+    #[serde(default)]
+    pub rules: Vec<String>,
+}
+
+impl ReadinessRow {
+    /// The seven columns (plus `first_send`) as `(name, value)` text, for cell-by-cell comparison.
+    pub fn cells(&self) -> Vec<(&'static str, String)> {
+        let mask = |m: &Vec<String>| format!("[{}]", m.join(", "));
+        let mut cells = vec![
+            ("poll", mask(&self.poll)),
+            ("epoll", mask(&self.epoll)),
+            ("peek", self.peek.clone()),
+            ("poll_after_peek", mask(&self.poll_after_peek)),
+            ("so_error_after_peek", self.so_error_after_peek.clone()),
+            ("send", self.send.clone()),
+            ("poll_after_send", mask(&self.poll_after_send)),
+        ];
+        if let Some(f) = &self.first_send {
+            cells.push(("first_send", f.clone()));
+        }
+        cells
+    }
+}
+
+/// The names of the cells where two rows of the same condition differ (for `tcpsim table
+/// --kernel`, which marks them).
+pub fn differing_cells(a: &ReadinessRow, b: &ReadinessRow) -> Vec<&'static str> {
+    let (ca, cb) = (a.cells(), b.cells());
+    let get = |cells: &[(&'static str, String)], n: &str| {
+        cells.iter().find(|(m, _)| *m == n).map(|(_, v)| v.clone())
+    };
+    // Every column either row has (only `first_send` is optional), in the table's order.
+    let mut names: Vec<&'static str> = ca.iter().map(|(n, _)| *n).collect();
+    names.extend(cb.iter().map(|(n, _)| *n).filter(|n| !names.contains(n)).collect::<Vec<_>>());
+    names.into_iter().filter(|n| get(&ca, n) != get(&cb, n)).collect()
+}
+
+/// The recipe scenario of a condition, parsed from its embedded `models/readiness/<id>.toml`.
+pub fn recipe(id: &str) -> Result<Scenario, ReadinessError> {
+    let text = RECIPES
+        .iter()
+        .find(|(n, _)| *n == id)
+        .map(|(_, t)| *t)
+        .ok_or_else(|| ReadinessError::UnknownCondition(id.to_string()))?;
+    toml::from_str::<Scenario>(text)
+        .map_err(|e| ReadinessError::BadRecipe { id: id.to_string(), msg: e.to_string() })
+}
+
+/// The recipe with the observation steps appended: the exact script both columns run.
+pub fn observed_recipe(id: &str) -> Result<Scenario, ReadinessError> {
+    let mut sc = recipe(id)?;
+    let sock = sc.observe.clone().ok_or_else(|| ReadinessError::BadRecipe {
+        id: id.to_string(),
+        msg: "no `observe` socket".to_string(),
+    })?;
+    sc.script.extend(observation_steps(&sock));
+    Ok(sc)
+}
+
+/// The readiness observations of `sock`, in the table's column order: poll, epoll (create, add,
+/// wait), `recv` 1 byte `MSG_PEEK|MSG_DONTWAIT`, poll, `SO_ERROR`, `send` "z"
+/// `MSG_DONTWAIT|MSG_NOSIGNAL`, poll. Every poll/epoll_wait has timeout 0.
+pub fn observation_steps(sock: &str) -> Vec<Step> {
+    let events = || OBSERVE_EVENTS.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let zero = || Some(DurSpec(Dur(0)));
+    let poll = || Step::Poll { sock: sock.to_string(), events: events(), timeout: zero() };
+    vec![
+        poll(),
+        Step::EpollCreate { ep: OBSERVE_EP.to_string() },
+        Step::EpollCtl {
+            ep: OBSERVE_EP.to_string(),
+            sock: sock.to_string(),
+            action: EpollOp::Add,
+            events: OBSERVE_EVENTS.iter().map(|s| format!("E{s}")).collect(),
+        },
+        Step::EpollWait { ep: OBSERVE_EP.to_string(), timeout: zero(), max: 1 },
+        Step::Recv { sock: sock.to_string(), len: 1, flags: vec![MsgFlag::MSG_PEEK, MsgFlag::MSG_DONTWAIT] },
+        poll(),
+        Step::Getsockopt { sock: sock.to_string(), opt: SockOpt::SO_ERROR },
+        Step::Send {
+            sock: sock.to_string(),
+            len: None,
+            data: Some("z".to_string()),
+            flags: vec![MsgFlag::MSG_DONTWAIT, MsgFlag::MSG_NOSIGNAL],
+            until_error: false,
+        },
+        poll(),
+    ]
+}
+
+/// Builds the row of condition `id` from a run's observation log: the last
+/// [`OBSERVATION_STEP_COUNT`] entries are the observation steps; for `send-during-partition` the
+/// first `send` of the script gives `first_send`.
+pub fn row_from_observations(id: &str, obs: &[Observation]) -> Result<ReadinessRow, ReadinessError> {
+    if obs.len() < OBSERVATION_STEP_COUNT {
+        return Err(ReadinessError::TooFewObservations { id: id.to_string(), got: obs.len() });
+    }
+    let (script, tail) = obs.split_at(obs.len() - OBSERVATION_STEP_COUNT);
+    const OPS: [&str; OBSERVATION_STEP_COUNT] =
+        ["poll", "epoll_create", "epoll_ctl", "epoll_wait", "recv", "poll", "getsockopt", "send", "poll"];
+    for (i, (o, want)) in tail.iter().zip(OPS).enumerate() {
+        if o.op != want {
+            return Err(ReadinessError::UnexpectedOp {
+                id: id.to_string(),
+                index: script.len() + i,
+                got: o.op.clone(),
+                expected: want,
+            });
+        }
+    }
+    let first_send = (id == "send-during-partition")
+        .then(|| script.iter().find(|o| o.op == "send").map(count_or_errno))
+        .flatten();
+    Ok(ReadinessRow {
+        condition: id.to_string(),
+        poll: mask_names(&tail[0]),
+        epoll: mask_names(&tail[3]),
+        peek: peek_text(&tail[4]),
+        poll_after_peek: mask_names(&tail[5]),
+        so_error_after_peek: so_error_text(&tail[6]),
+        send: count_or_errno(&tail[7]),
+        poll_after_send: mask_names(&tail[8]),
+        first_send,
+        rules: Vec::new(),
+    })
+}
+
+/// The reported flags, restricted to the table's and in its order. Accepts `EPOLL*` spellings.
+fn mask_names(o: &Observation) -> Vec<String> {
+    let mut mask = PollMask::EMPTY;
+    for n in o.events.iter().flatten() {
+        if let Some(m) = PollMask::from_name(n) {
+            mask |= m;
+        }
+    }
+    mask.names().into_iter().filter(|n| ROW_FLAGS.contains(n)).map(str::to_string).collect()
+}
+
+/// `-1 ENAME` for a failed call (`-1 E?` if the errno is missing), else the return value.
+fn count_or_errno(o: &Observation) -> String {
+    match (o.ret, o.errno) {
+        (_, Some(e)) => format!("-1 {e}"),
+        (Some(r), None) if r < 0 => "-1 E?".to_string(),
+        (Some(r), None) => r.to_string(),
+        (None, None) => "?".to_string(),
+    }
+}
+
+/// The spec's spelling of a peek: `"1 (data)"`, `"0 (eof)"` or `"-1 ENAME"`.
+fn peek_text(o: &Observation) -> String {
+    match (o.ret, o.errno) {
+        (Some(0), None) => "0 (eof)".to_string(),
+        (Some(n), None) if n > 0 => format!("{n} (data)"),
+        _ => count_or_errno(o),
+    }
+}
+
+/// `SO_ERROR`'s value: `"0"` or the errno name. The value may be logged as the name or the
+/// number (the kernel harness logs the name; a number is mapped through [`Errno::from_code`]).
+fn so_error_text(o: &Observation) -> String {
+    if let Some(e) = o.errno {
+        return format!("-1 {e}");
+    }
+    match &o.value {
+        Some(serde_json::Value::String(s)) => s.clone(),
+        Some(serde_json::Value::Number(n)) => match n.as_i64() {
+            Some(0) => "0".to_string(),
+            Some(c) => i32::try_from(c)
+                .ok()
+                .and_then(Errno::from_code)
+                .map_or_else(|| format!("errno {c}"), |e| e.name().to_string()),
+            None => n.to_string(),
+        },
+        _ => "?".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ob(op: &str) -> Observation {
+        Observation { op: op.to_string(), ..Default::default() }
+    }
+
+    fn with_events(op: &str, ev: &[&str]) -> Observation {
+        Observation { events: Some(ev.iter().map(|s| s.to_string()).collect()), ret: Some(1), ..ob(op) }
+    }
+
+    #[test]
+    fn every_recipe_parses_and_names_an_observed_socket() {
+        for id in CONDITIONS {
+            let sc = recipe(id).unwrap_or_else(|e| panic!("{e}"));
+            let sock = sc.observe.as_deref().unwrap_or_else(|| panic!("{id}: no observe"));
+            assert!(
+                sc.script.iter().any(
+                    |s| matches!(s, Step::Socket { sock: n, .. } | Step::Accept { new: n, .. } if n == sock)
+                ),
+                "{id}: observed socket `{sock}` is never created"
+            );
+            assert_eq!(sc.hosts.len(), 2, "{id}");
+            assert_eq!(observed_recipe(id).unwrap().script.len(), sc.script.len() + OBSERVATION_STEP_COUNT);
+        }
+        assert!(matches!(recipe("no-such-row"), Err(ReadinessError::UnknownCondition(_))));
+    }
+
+    #[test]
+    fn observation_steps_are_the_seven_columns_in_order() {
+        let ops: Vec<_> = observation_steps("c").iter().map(Step::op).collect();
+        assert_eq!(
+            ops,
+            ["poll", "epoll_create", "epoll_ctl", "epoll_wait", "recv", "poll", "getsockopt", "send", "poll"]
+        );
+    }
+
+    #[test]
+    fn row_uses_the_spec_spelling() {
+        let mut log = vec![Observation { op: "send".into(), ret: Some(100), ..Default::default() }];
+        log.push(with_events("poll", &["POLLIN", "POLLOUT", "POLLRDHUP", "POLLERR", "POLLHUP"]));
+        log.push(ob("epoll_create"));
+        log.push(ob("epoll_ctl"));
+        log.push(with_events("epoll_wait", &["EPOLLIN", "EPOLLHUP", "EPOLLRDNORM"]));
+        log.push(Observation { ret: Some(-1), errno: Some(Errno::ECONNRESET), ..ob("recv") });
+        log.push(with_events("poll", &["POLLIN"]));
+        log.push(Observation { ret: Some(0), value: Some(serde_json::json!(32)), ..ob("getsockopt") });
+        log.push(Observation { ret: Some(-1), errno: Some(Errno::EPIPE), ..ob("send") });
+        log.push(with_events("poll", &[]));
+        let row = row_from_observations("send-during-partition", &log).unwrap();
+        assert_eq!(row.poll, ["POLLIN", "POLLOUT", "POLLRDHUP", "POLLERR", "POLLHUP"]);
+        assert_eq!(row.epoll, ["POLLIN", "POLLHUP"]);
+        assert_eq!(row.peek, "-1 ECONNRESET");
+        assert_eq!(row.so_error_after_peek, "EPIPE");
+        assert_eq!(row.send, "-1 EPIPE");
+        assert!(row.poll_after_send.is_empty());
+        assert_eq!(row.first_send.as_deref(), Some("100"));
+        assert_eq!(row_from_observations("peer-fin", &log).unwrap().first_send, None);
+
+        log[5] = Observation { ret: Some(0), ..ob("recv") };
+        log[7] = Observation { ret: Some(0), value: Some(serde_json::json!("0")), ..ob("getsockopt") };
+        let row = row_from_observations("peer-fin", &log).unwrap();
+        assert_eq!((row.peek.as_str(), row.so_error_after_peek.as_str()), ("0 (eof)", "0"));
+    }
+
+    #[test]
+    fn differing_cells_names_each_difference_once() {
+        let a = ReadinessRow { poll: vec!["POLLOUT".into()], send: "1".into(), ..Default::default() };
+        let mut b = a.clone();
+        assert!(differing_cells(&a, &b).is_empty());
+        b.send = "-1 EPIPE".into();
+        b.first_send = Some("100".into());
+        assert_eq!(differing_cells(&a, &b), ["send", "first_send"]);
+    }
+
+    #[test]
+    fn a_log_that_is_not_an_observation_run_is_refused() {
+        let short = vec![ob("poll"); 3];
+        assert!(matches!(row_from_observations("x", &short), Err(ReadinessError::TooFewObservations { .. })));
+        let wrong = vec![ob("poll"); OBSERVATION_STEP_COUNT];
+        assert!(matches!(
+            row_from_observations("x", &wrong),
+            Err(ReadinessError::UnexpectedOp { index: 1, .. })
+        ));
+    }
+}

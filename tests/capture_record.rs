@@ -1,0 +1,47 @@
+//! Re-records the committed real-kernel readiness traces (`traces/readiness/`).
+//!
+//! Not a check: it rewrites files. It runs only when asked
+//! (`TCPSIM_RECORD_TRACES=1 cargo test --test capture_record -- --nocapture`, as root), and
+//! otherwise says so and returns.
+
+#![cfg(target_os = "linux")]
+
+use std::path::Path;
+use tcpsim::capture;
+use tcpsim::scenario::readiness::CONDITIONS;
+
+#[test]
+fn record_readiness_traces() {
+    if std::env::var("TCPSIM_RECORD_TRACES").as_deref() != Ok("1") {
+        eprintln!("skipped: set TCPSIM_RECORD_TRACES=1 (as root) to re-record traces/readiness/");
+        return;
+    }
+    let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("traces/readiness");
+    let rows = capture::run_all(&CONDITIONS, &base).expect("capture all readiness recipes");
+    std::fs::write(base.join("kernel.txt"), format!("{}\n", capture::kernel_release())).unwrap();
+    for r in &rows {
+        eprintln!("{}: {:?}", r.condition, r.cells());
+    }
+    assert_eq!(rows.len(), CONDITIONS.len());
+}
+
+/// Captures one scenario file (`TCPSIM_CAPTURE_FILE=path TCPSIM_CAPTURE_OUT=dir`), as
+/// `tcpsim capture` does, and prints the report: for recording traces of other scenarios.
+#[test]
+fn capture_scenario_file() {
+    let (Ok(file), Ok(out)) = (std::env::var("TCPSIM_CAPTURE_FILE"), std::env::var("TCPSIM_CAPTURE_OUT"))
+    else {
+        eprintln!("skipped: set TCPSIM_CAPTURE_FILE and TCPSIM_CAPTURE_OUT (as root) to capture a scenario");
+        return;
+    };
+    let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{file}: {e}"));
+    let sc: tcpsim::scenario::types::Scenario =
+        toml::from_str(&text).unwrap_or_else(|e| panic!("{file}: {e}"));
+    let report = capture::capture(&sc, Path::new(&out)).unwrap_or_else(|e| panic!("{file}: {e}"));
+    let mut summary = serde_json::to_value(&report).unwrap();
+    summary.as_object_mut().unwrap().remove("observations");
+    eprintln!("{}", serde_json::to_string_pretty(&summary).unwrap());
+    for o in &report.observations {
+        eprintln!("{}", serde_json::to_string(o).unwrap());
+    }
+}
