@@ -10,6 +10,7 @@
 
 pub mod engine;
 pub mod errno;
+pub mod pcap;
 pub mod scenario;
 pub mod socket;
 pub mod tcp;
