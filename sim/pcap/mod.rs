@@ -13,6 +13,6 @@ pub mod labels;
 pub mod read;
 pub mod write;
 
-
+pub use labels::{label_segments, Label};
 pub use read::{read_pcap, read_pcap_bytes, Capture, CapturedSegment, PcapError};
 pub use write::PcapWriter;
