@@ -436,11 +436,13 @@ fn parse_options(raw: &[u8]) -> Result<TcpOptions, String> {
             _ => {}
         }
         let len = *raw.get(i + 1).ok_or_else(|| format!("TCP option {kind} at option byte {i} has no length"))? as usize;
-        let body = raw
-            .get(i + 2..i + len.max(2))
-            .filter(|_| len >= 2)
-            .ok_or_else(|| format!("TCP option {kind} at option byte {i}: length {len} does not fit the {} option bytes", raw.len()))?;
         let bad = || format!("TCP option {kind} at option byte {i}: bad length {len}");
+        if len < 2 {
+            return Err(bad());
+        }
+        let body = raw.get(i + 2..i + len).ok_or_else(|| {
+            format!("TCP option {kind} at option byte {i}: length {len} runs past the {} option bytes", raw.len())
+        })?;
         match kind {
             2 => o.mss = Some(u16::from_be_bytes(body.try_into().map_err(|_| bad())?)),
             3 => match body {
