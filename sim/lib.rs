@@ -12,6 +12,7 @@
 //! - [`table`]: the readiness table, by simulation;
 //! - [`trace`]: the JSON Lines trace of a run;
 //! - [`capture`] (Linux): the same scenarios run on the real kernel, in network namespaces;
+//! - [`pcap`]: pcap writing and reading, Wireshark-style labels;
 //! - [`cli`]: the verbs of the `tcpsim` command;
 //! - [`errno`]: error numbers by name.
 
@@ -21,6 +22,7 @@ pub mod cli;
 pub mod engine;
 pub mod errno;
 pub mod host;
+pub mod pcap;
 pub mod rules;
 pub mod scenario;
 pub mod socket;

@@ -1,0 +1,357 @@
+//! tcpsim's own analysis labels, following Wireshark's TCP sequence analysis
+//! (epan/dissectors/packet-tcp.c `tcp_analyze_sequence_number`), computed from the segments
+//! alone with per-direction state, so that a segment tcpsim calls a keep-alive is one that
+//! Wireshark's `tcp.analysis.keep_alive` marks, and so on.
+//!
+//! The checks run in Wireshark's order and share its early exits (a zero-window probe is
+//! nothing else; a keep-alive ACK or zero-window-probe ACK is not also a duplicate ACK; a
+//! keep-alive is never a retransmission). As in Wireshark's display filters, a fast or
+//! spurious retransmission also carries [`Label::Retransmission`].
+//!
+//! Wireshark's windows in this analysis are the raw header values; only the window-full
+//! check scales them.
+
+use crate::tcp::segment::{seq_gt, seq_le, seq_lt, Flags, Segment};
+use std::collections::BTreeMap;
+use std::net::SocketAddrV4;
+
+/// One `tcp.analysis.*` flag.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Label {
+    Retransmission,
+    FastRetransmission,
+    SpuriousRetransmission,
+    ZeroWindow,
+    ZeroWindowProbe,
+    ZeroWindowProbeAck,
+    KeepAlive,
+    KeepAliveAck,
+    WindowUpdate,
+    WindowFull,
+    DupAck,
+    OutOfOrder,
+    LostSegment,
+    AckLostSegment,
+    ReusedPorts,
+}
+
+impl Label {
+    pub const ALL: [Label; 15] = [
+        Label::Retransmission,
+        Label::FastRetransmission,
+        Label::SpuriousRetransmission,
+        Label::ZeroWindow,
+        Label::ZeroWindowProbe,
+        Label::ZeroWindowProbeAck,
+        Label::KeepAlive,
+        Label::KeepAliveAck,
+        Label::WindowUpdate,
+        Label::WindowFull,
+        Label::DupAck,
+        Label::OutOfOrder,
+        Label::LostSegment,
+        Label::AckLostSegment,
+        Label::ReusedPorts,
+    ];
+
+    /// The Wireshark display-filter field that marks the same segments.
+    pub fn wireshark_field(self) -> &'static str {
+        match self {
+            Label::Retransmission => "tcp.analysis.retransmission",
+            Label::FastRetransmission => "tcp.analysis.fast_retransmission",
+            Label::SpuriousRetransmission => "tcp.analysis.spurious_retransmission",
+            Label::ZeroWindow => "tcp.analysis.zero_window",
+            Label::ZeroWindowProbe => "tcp.analysis.zero_window_probe",
+            Label::ZeroWindowProbeAck => "tcp.analysis.zero_window_probe_ack",
+            Label::KeepAlive => "tcp.analysis.keep_alive",
+            Label::KeepAliveAck => "tcp.analysis.keep_alive_ack",
+            Label::WindowUpdate => "tcp.analysis.window_update",
+            Label::WindowFull => "tcp.analysis.window_full",
+            Label::DupAck => "tcp.analysis.duplicate_ack",
+            Label::OutOfOrder => "tcp.analysis.out_of_order",
+            Label::LostSegment => "tcp.analysis.lost_segment",
+            Label::AckLostSegment => "tcp.analysis.ack_lost_segment",
+            Label::ReusedPorts => "tcp.analysis.reused_ports",
+        }
+    }
+}
+
+/// Window scale as Wireshark tracks it: unknown until the handshake says.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum Scale {
+    Unknown,
+    /// The handshake showed scaling is not in use.
+    Off,
+    Shift(u8),
+}
+
+/// What one direction of a connection has shown (Wireshark's `tcp_flow_t` and
+/// `tcp_analyze_seq_flow_info_t`, only the fields the labels need). A sequence value of 0
+/// means "not seen yet", as in Wireshark.
+#[derive(Clone, Debug)]
+struct Flow {
+    /// The ISN this direction is known by: its SYN's sequence number, else one before its
+    /// first segment's, else one before the first ACK the other direction sent.
+    base_seq: Option<u32>,
+    scale: Scale,
+    /// Last raw window sent in this direction.
+    window: u32,
+    /// Whether `window` came from a SYN (never scaled; Wireshark's `is_first_ack`).
+    window_from_syn: bool,
+    nextseq: u32,
+    nextseq_time: u64,
+    lastack: u32,
+    lastack_time: u64,
+    maxseqtobeacked: u32,
+    /// Duplicate ACKs counted since the ACK number last changed; -1 after an
+    /// ACKed-unseen-segment, as Wireshark marks it.
+    dupacknum: i32,
+    /// Labels of the last segment sent in this direction.
+    last_labels: Vec<Label>,
+}
+
+impl Flow {
+    fn new() -> Flow {
+        Flow {
+            base_seq: None,
+            scale: Scale::Unknown,
+            window: 0,
+            window_from_syn: false,
+            nextseq: 0,
+            nextseq_time: 0,
+            lastack: 0,
+            lastack_time: 0,
+            maxseqtobeacked: 0,
+            dupacknum: 0,
+            last_labels: Vec::new(),
+        }
+    }
+}
+
+/// One connection (Wireshark's `tcp_analysis`): flow 0 is sent by the lower endpoint.
+#[derive(Clone, Debug)]
+struct Conn {
+    flows: [Flow; 2],
+    /// Time of the most recent SYN and the handshake RTT it gave, which Wireshark uses
+    /// as the out-of-order threshold (3 ms when unknown).
+    ts_mru_syn: Option<u64>,
+    first_rtt: Option<u64>,
+}
+
+impl Conn {
+    fn new() -> Conn {
+        Conn { flows: [Flow::new(), Flow::new()], ts_mru_syn: None, first_rtt: None }
+    }
+}
+
+/// Wireshark's out-of-order threshold when the handshake RTT is unknown: 3 ms.
+const OOO_THRESHOLD_NS: u64 = 3_000_000;
+/// A retransmission within 20 ms of the second duplicate ACK is a fast retransmission.
+const FAST_RETRANS_NS: u64 = 20_000_000;
+
+/// The labels of each segment, `segs` being (capture time in ns, segment) in capture order.
+pub fn label_segments(segs: &[(u64, Segment)]) -> Vec<Vec<Label>> {
+    let mut conns: BTreeMap<(SocketAddrV4, SocketAddrV4), Conn> = BTreeMap::new();
+    segs.iter()
+        .map(|(t, seg)| {
+            let (key, dir) = if (seg.src.ip(), seg.src.port()) <= (seg.dst.ip(), seg.dst.port()) {
+                ((seg.src, seg.dst), 0)
+            } else {
+                ((seg.dst, seg.src), 1)
+            };
+            let conn = conns.entry(key).or_insert_with(Conn::new);
+            let mut labels = Vec::new();
+            // Reused ports (packet-tcp.c `dissect_tcp`): a SYN whose ISN differs from the
+            // one this direction is known by starts a new conversation on the same ports.
+            let f = &conn.flows[dir];
+            let pure_syn = seg.flags.contains(Flags::SYN) && !seg.flags.contains(Flags::ACK);
+            if pure_syn && f.base_seq.is_some_and(|base| base != seg.seq) {
+                *conn = Conn::new();
+                labels.push(Label::ReusedPorts);
+            }
+            analyze(conn, dir, *t, seg, &mut labels);
+            labels.sort();
+            labels.dedup();
+            labels
+        })
+        .collect()
+}
+
+/// `tcp_analyze_sequence_number` for one segment sent in direction `dir`.
+fn analyze(conn: &mut Conn, dir: usize, t: u64, seg: &Segment, labels: &mut Vec<Label>) {
+    let flags = seg.flags;
+    let (seq, ack) = (seg.seq, seg.ack);
+    let seglen = seg.payload.len();
+    let window = u32::from(seg.window);
+    let syn_fin_rst = flags.intersects(Flags::SYN | Flags::FIN | Flags::RST);
+    let first_rtt = conn.first_rtt;
+    handshake(conn, dir, t, seg);
+    let [a, b] = &mut conn.flows;
+    let (fwd, rev) = if dir == 0 { (a, b) } else { (b, a) };
+
+    if fwd.base_seq.is_none() {
+        fwd.base_seq = Some(if flags.contains(Flags::SYN) { seq } else { seq.wrapping_sub(1) });
+    }
+    if rev.base_seq.is_none() && flags.contains(Flags::ACK) {
+        rev.base_seq = Some(ack.wrapping_sub(1));
+    }
+
+    'fwd: {
+        // Zero-window probe: exactly one byte at the next expected sequence number while
+        // the peer advertises a zero window. Nothing else is checked.
+        if seglen == 1 && seq == fwd.nextseq && rev.window == 0 {
+            labels.push(Label::ZeroWindowProbe);
+            break 'fwd;
+        }
+        if window == 0 && !syn_fin_rst {
+            labels.push(Label::ZeroWindow);
+        }
+        // Lost segment: beyond the highest sequence number seen ("previous segment not captured").
+        if fwd.nextseq != 0 && seq_gt(seq, fwd.nextseq) && !flags.contains(Flags::RST) {
+            labels.push(Label::LostSegment);
+        }
+        // Keep-alive: 0 or 1 byte one before the next expected sequence number
+        // (tcp_timer.c `tcp_keepalive_timer` sends snd_una - 1).
+        if seglen <= 1 && seq == fwd.nextseq.wrapping_sub(1) && !syn_fin_rst {
+            labels.push(Label::KeepAlive);
+        }
+        let same_seq_ack = seglen == 0 && seq == fwd.nextseq && ack == fwd.lastack && !syn_fin_rst;
+        if same_seq_ack && window != 0 && window != fwd.window {
+            labels.push(Label::WindowUpdate);
+        }
+        if seglen > 0 && rev.scale != Scale::Unknown && !syn_fin_rst {
+            let shift = match rev.scale {
+                Scale::Shift(s) if !rev.window_from_syn => u32::from(s),
+                _ => 0,
+            };
+            let edge = rev.lastack.wrapping_add(rev.window.checked_shl(shift).unwrap_or(0));
+            if seq.wrapping_add(seglen) == edge {
+                labels.push(Label::WindowFull);
+            }
+        }
+        if same_seq_ack && window != 0 && window == fwd.window && rev.last_labels.contains(&Label::KeepAlive) {
+            labels.push(Label::KeepAliveAck);
+            break 'fwd;
+        }
+        if same_seq_ack && window == 0 && fwd.window == 0 && rev.last_labels.contains(&Label::ZeroWindowProbe) {
+            labels.push(Label::ZeroWindowProbeAck);
+            break 'fwd;
+        }
+        if same_seq_ack && window != 0 && window == fwd.window {
+            fwd.dupacknum = if fwd.dupacknum == -1 { 1 } else { fwd.dupacknum + 1 };
+            labels.push(Label::DupAck);
+        }
+    }
+
+    if ack != fwd.lastack {
+        fwd.dupacknum = 0;
+    }
+
+    // ACKed unseen segment: acknowledges beyond what the other direction was seen to send.
+    if rev.maxseqtobeacked != 0 && seq_gt(ack, rev.maxseqtobeacked) && flags.contains(Flags::ACK) {
+        if seq_gt(rev.maxseqtobeacked, rev.nextseq) {
+            rev.maxseqtobeacked = rev.nextseq;
+            labels.push(Label::AckLostSegment);
+        } else {
+            if rev.dupacknum == 0 {
+                labels.push(Label::AckLostSegment);
+            }
+            rev.dupacknum = -1;
+        }
+    }
+
+    if seglen > 0 || flags.intersects(Flags::SYN | Flags::FIN) {
+        retransmission_kind(fwd, rev, t, seq, seglen, flags, first_rtt, labels);
+    }
+
+    let mut nextseq = seq.wrapping_add(seglen);
+    if flags.intersects(Flags::SYN | Flags::FIN) {
+        nextseq = nextseq.wrapping_add(1);
+    }
+    let probe = labels.contains(&Label::ZeroWindowProbe);
+    // A zero-window probe does not advance nextseq (the byte is not accepted).
+    if (seq_gt(nextseq, fwd.nextseq) || fwd.nextseq == 0) && !probe {
+        fwd.nextseq = nextseq;
+        fwd.nextseq_time = t;
+    }
+    if (seq == fwd.maxseqtobeacked || fwd.maxseqtobeacked == 0) && !probe {
+        fwd.maxseqtobeacked = fwd.nextseq;
+    }
+    fwd.window = window;
+    fwd.window_from_syn = flags.contains(Flags::SYN);
+    fwd.lastack = ack;
+    fwd.lastack_time = t;
+    fwd.last_labels = labels.clone();
+}
+
+/// Retransmission, fast retransmission, spurious retransmission or out-of-order, for a
+/// segment that occupies sequence space.
+#[allow(clippy::too_many_arguments)]
+fn retransmission_kind(
+    fwd: &Flow,
+    rev: &Flow,
+    t: u64,
+    seq: u32,
+    seglen: u32,
+    flags: Flags,
+    first_rtt: Option<u64>,
+    labels: &mut Vec<Label>,
+) {
+    if labels.contains(&Label::KeepAlive) {
+        return;
+    }
+    let mut seq_not_advanced = fwd.nextseq != 0 && seq_lt(seq, fwd.nextseq);
+    // More than one byte starting just below nextseq: new data after a zero-window probe.
+    if seglen > 1 && fwd.nextseq.wrapping_sub(1) == seq {
+        seq_not_advanced = false;
+    }
+    if seglen > 0 && rev.lastack != 0 && seq_le(seq.wrapping_add(seglen), rev.lastack) {
+        labels.extend([Label::SpuriousRetransmission, Label::Retransmission]);
+        return;
+    }
+    if seq_not_advanced
+        && rev.dupacknum >= 2
+        && rev.lastack == seq
+        && t.wrapping_sub(rev.lastack_time) < FAST_RETRANS_NS
+    {
+        labels.extend([Label::FastRetransmission, Label::Retransmission]);
+        return;
+    }
+    let ooo_threshold = first_rtt.unwrap_or(OOO_THRESHOLD_NS);
+    let end = seq.wrapping_add(seglen).wrapping_add(flags.intersects(Flags::SYN | Flags::FIN) as u32);
+    if seq_not_advanced && t.wrapping_sub(fwd.nextseq_time) < ooo_threshold && fwd.nextseq != end {
+        labels.push(Label::OutOfOrder);
+        return;
+    }
+    if seq_not_advanced {
+        labels.push(Label::Retransmission);
+    }
+}
+
+/// Window scaling and the handshake RTT, as `dissect_tcp` records them before the
+/// sequence analysis runs.
+fn handshake(conn: &mut Conn, dir: usize, t: u64, seg: &Segment) {
+    let flags = seg.flags;
+    if flags.contains(Flags::SYN) {
+        if !flags.contains(Flags::ACK) {
+            conn.ts_mru_syn = Some(t);
+        }
+        // verify_tcp_window_scaling: a SYN without WS turns scaling off both ways.
+        let rev_scale = conn.flows[1 - dir].scale;
+        match seg.options.wscale {
+            Some(ws) => conn.flows[dir].scale = Scale::Shift(ws.min(14)),
+            None if conn.flows[dir].scale == Scale::Unknown => {
+                conn.flows[dir].scale = Scale::Off;
+                conn.flows[1 - dir].scale = Scale::Off;
+            }
+            None => {}
+        }
+        if flags.contains(Flags::ACK) && rev_scale == Scale::Off {
+            conn.flows[dir].scale = Scale::Off;
+        }
+    } else if flags.contains(Flags::ACK) && conn.first_rtt.is_none() {
+        if let Some(syn_t) = conn.ts_mru_syn {
+            conn.first_rtt = Some(t.saturating_sub(syn_t));
+        }
+    }
+}
