@@ -2,15 +2,28 @@
 //! timer expiries and answers with segments, deadlines and state changes.
 //!
 //! Layout: this file holds the TCB and the syscall-facing API (`tcp_sendmsg_locked`,
-//! `tcp_recvmsg_locked`, `inet_shutdown`, `__tcp_close`, `tcp_poll`'s inputs); [`input`] the
+//! `tcp_recvmsg_locked`, `inet_shutdown`, `__tcp_close`, `tcp_poll`'s inputs); `input.rs` the
 //! arrival of segments (`tcp_rcv_state_process`, `tcp_ack`, `tcp_data_queue`, `tcp_fin`,
-//! `tcp_reset`); [`output`] the building of segments (`tcp_write_xmit`, Nagle, window
-//! selection); [`timers`] the three kernel timers; [`buffers`] the queues.
+//! `tcp_reset`); `output.rs` the building of segments (`tcp_write_xmit`, Nagle, window
+//! selection); `timers.rs` the three kernel timers; [`buffers`] the queues; [`sockopt`] the
+//! options and their range checks.
 //!
-//! Simplifications (each also noted where it is made): no SACK scoreboard on the sending side
-//! (NewReno, [`crate::tcp::cc`]); receive-buffer autotuning (`tcp_rcv_space_adjust`) is not
-//! modelled; memory is accounted with a fixed per-segment overhead ([`SKB_OVERHEAD`]); no
-//! PAWS; no urgent data.
+//! Simplifications, each also noted where it is made:
+//! - congestion control is NewReno ([`crate::tcp::cc`]) instead of CUBIC with PRR and RACK;
+//!   there is no SACK scoreboard on the sending side (the receiving side does send SACK
+//!   blocks for its out-of-order queue);
+//! - one segment at a time is timed for RTT (Karn), with the echoed timestamp used after
+//!   retransmissions, where Linux timestamps every skb;
+//! - memory is accounted with a fixed per-segment overhead ([`SKB_OVERHEAD`]) on the send
+//!   side and twice the payload on the receive side (the 6.x default `scaling_ratio`);
+//! - send-buffer autotuning is `tcp_sndbuf_expand` on every ACK that frees data (Linux
+//!   also requires the flight to be below cwnd); receive-buffer autotuning
+//!   (`tcp_rcv_space_adjust`) is not modelled, so an unlocked receive window stays within
+//!   `tcp_rmem[1] / 2`;
+//! - no PAWS, no urgent data, no rate limits on challenge and duplicate ACKs, no
+//!   slow-start restart after idle, no memory-pressure orphan kills (`tcp_out_of_resources`);
+//! - an orphan's FIN_WAIT2 and TIME_WAIT stay in this one object (Linux moves them to a
+//!   timewait mini-socket); [`Conn::view`] shows the fd's CLOSE for TIME_WAIT.
 
 pub mod buffers;
 mod input;
