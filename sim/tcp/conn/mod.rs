@@ -17,9 +17,9 @@
 //! - memory is accounted with a fixed per-segment overhead ([`SKB_OVERHEAD`]) on the send
 //!   side and twice the payload on the receive side (the 6.x default `scaling_ratio`);
 //! - send-buffer autotuning is `tcp_sndbuf_expand` on every ACK that frees data (Linux
-//!   also requires the flight to be below cwnd); receive-buffer autotuning
-//!   (`tcp_rcv_space_adjust`) is not modelled, so an unlocked receive window stays within
-//!   `tcp_rmem[1] / 2`;
+//!   also requires the flight to be below cwnd); receive-buffer autotuning follows
+//!   `tcp_rcv_space_adjust`, with the receiver RTT from timestamps only (no per-window
+//!   measurement without them);
 //! - no PAWS, no urgent data, no rate limits on challenge and duplicate ACKs, no
 //!   slow-start restart after idle, no memory-pressure orphan kills (`tcp_out_of_resources`);
 //! - an orphan's FIN_WAIT2 and TIME_WAIT stay in this one object (Linux moves them to a
@@ -249,6 +249,16 @@ pub struct Conn {
     window_clamp: u32,
     rcvbuf: u32,
     rcvq: RecvQueue,
+    /// Receive-buffer autotuning (`rcvq_space`): bytes the application read in the last
+    /// measured RTT, the read total at the start of the measurement, and its start time.
+    rcvq_space: u32,
+    rcvq_copied: u64,
+    rcvq_time: SimTime,
+    /// Bytes the application has read in all (`copied_seq`, widened).
+    copied: u64,
+    /// The receiver's RTT estimate (`rcv_rtt_est.rtt_us`, 8× scaled) and its state.
+    rcv_rtt_us8: u32,
+    rcv_rtt_last_tsecr: u32,
     /// Sequence number of a FIN held in the out-of-order queue.
     ooo_fin: Option<u32>,
 
@@ -344,6 +354,12 @@ impl Conn {
             window_clamp: 0,
             rcvbuf,
             rcvq: RecvQueue::default(),
+            rcvq_space: 0,
+            rcvq_copied: 0,
+            rcvq_time: now,
+            copied: 0,
+            rcv_rtt_us8: 0,
+            rcv_rtt_last_tsecr: 0,
             ooo_fin: None,
             rtt: RttEstimator::default(),
             rtt_timed: None,
@@ -482,6 +498,8 @@ impl Conn {
             self.window_clamp = full;
         }
         self.rcv_ssthresh = self.rcv_ssthresh.min(self.window_clamp);
+        self.rcvq_space = self.rcv_ssthresh.min(self.rcv_wnd).min(self.profile.initial_cwnd * self.profile.default_mss as u32);
+        self.rcvq_time = now;
         self.sndbuf_expand();
         if self.opts.keepalive {
             self.keepalive_at = Some(now + self.keepalive_time());
@@ -654,6 +672,8 @@ impl Conn {
         if self.rcvq.avail() > 0 && len > 0 {
             let data = self.rcvq.read(len, peek);
             if !peek {
+                self.copied += data.len() as u64;
+                self.rcv_space_adjust(now);
                 self.cleanup_rbuf(now, data.len() as u32, out);
             }
             return Ok(data);
@@ -777,6 +797,33 @@ impl Conn {
             TcpState::FinWait2 => self.keepalive_at = Some(now + self.fin_time()),
             _ => {}
         }
+    }
+
+    /// `tcp_rcv_space_adjust` (with `tcp_moderate_rcvbuf`, unless SO_RCVBUF locked the
+    /// buffer): once per receiver RTT, size the buffer for twice what the application read
+    /// in that RTT plus growth, up to `tcp_rmem[2]`; the window clamp follows.
+    fn rcv_space_adjust(&mut self, now: SimTime) {
+        let rtt_us = (self.rcv_rtt_us8 >> 3) as u64;
+        if rtt_us == 0 || now.since(self.rcvq_time).as_micros() < rtt_us {
+            return;
+        }
+        let copied = self.copied - self.rcvq_copied;
+        if copied > self.rcvq_space as u64 {
+            if self.profile.tcp_moderate_rcvbuf && !self.rcvbuf_locked {
+                let space = self.rcvq_space.max(1) as u64;
+                let mut rcvwin = (copied << 1) + 16 * self.profile.default_mss as u64;
+                let grow = rcvwin * (copied - space) / space;
+                rcvwin += grow << 1;
+                let rcvbuf = (rcvwin * 2).min(self.profile.tcp_rmem[2] as u64) as u32;
+                if rcvbuf > self.rcvbuf {
+                    self.rcvbuf = rcvbuf;
+                    self.window_clamp = win_from_space(rcvbuf).min(65535u32 << self.rcv_wscale);
+                }
+            }
+            self.rcvq_space = copied.min(u32::MAX as u64) as u32;
+        }
+        self.rcvq_copied = self.copied;
+        self.rcvq_time = now;
     }
 
     fn fin_time(&self) -> Dur {
