@@ -77,11 +77,11 @@ fn conversation(seed: u64) {
             sim.now += Dur::from_millis(1);
         }
     }
-    for side in 0..2 {
+    for (side, bytes) in got.iter().enumerate() {
         let peer = 1 - side;
         let stream = sim.conns[peer].as_ref().unwrap().tx_stream();
-        assert_eq!(got[side].len() as u64, totals[peer], "seed {seed}: side {side} received everything");
-        for (i, b) in got[side].iter().enumerate() {
+        assert_eq!(bytes.len() as u64, totals[peer], "seed {seed}: side {side} received everything");
+        for (i, b) in bytes.iter().enumerate() {
             assert_eq!(*b, derived_byte(stream, i as u64), "seed {seed}: side {side} byte {i}");
         }
     }
