@@ -538,14 +538,14 @@ impl Conn {
         if delta_ms < 0 {
             return;
         }
-        let m = (delta_ms as u32 * 1000).max(1);
+        let m = (delta_ms as u64 * 1000).clamp(1, (u32::MAX >> 4) as u64) as u32;
         // tcp_rcv_rtt_update: gain 1/8, 8× scaled.
         self.rcv_rtt_us8 = if self.rcv_rtt_us8 == 0 {
             m << 3
         } else {
             let mut v = self.rcv_rtt_us8 as i64;
             v += m as i64 - (v >> 3);
-            v.max(1) as u32
+            v.clamp(1, u32::MAX as i64) as u32
         };
     }
 
