@@ -151,3 +151,24 @@ fn setting_nodelay_pushes_what_nagle_held() {
     assert_eq!((out[0].seq, out[0].payload.len()), (C1 + 100, 100));
     assert_eq!(c.set_opt(ms(3), SockOpt::TCP_KEEPCNT, &OptValue::Int(0), &mut out), Err(Errno::EINVAL));
 }
+
+fn max_server_window(sim: &Sim) -> u32 {
+    let ws = sim.conns[1].as_ref().unwrap().info().rcv_wscale;
+    sim.sent_by(1, |s| !s.flags.contains(Flags::SYN)).iter().map(|s| (s.seg.window as u32) << ws).max().unwrap()
+}
+
+#[test]
+fn receive_buffer_autotunes_for_a_reading_application_unless_locked() {
+    let mut sim = Sim::new(8, tcpsim::time::Dur::from_millis(10));
+    let bulk = bulk_transfer(&mut sim, 4 << 20, false, ms(60_000));
+    assert!(bulk.finished_at < ms(60_000));
+    let OptValue::Int(rcvbuf) = sim.server().get_opt(SockOpt::SO_RCVBUF) else { panic!() };
+    assert!(rcvbuf > 131_072, "grew to {rcvbuf}");
+    assert!(max_server_window(&sim) > 65_536, "window {}", max_server_window(&sim));
+
+    let mut sim = Sim::new(8, tcpsim::time::Dur::from_millis(10));
+    sim.opts[1].set(SockOpt::SO_RCVBUF, &OptValue::Int(65_536)).unwrap();
+    bulk_transfer(&mut sim, 4 << 20, false, ms(60_000));
+    assert_eq!(sim.server().get_opt(SockOpt::SO_RCVBUF), OptValue::Int(131_072));
+    assert!(max_server_window(&sim) <= 65_536);
+}

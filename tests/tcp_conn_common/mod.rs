@@ -68,6 +68,8 @@ pub struct Sim {
     /// Loss and reordering probabilities, per million segments.
     pub loss_ppm: u32,
     pub reorder_ppm: u32,
+    /// Duplication probability, per million segments.
+    pub dup_ppm: u32,
     /// Drop every segment that `blackhole` matches (side it comes from, segment).
     pub blackhole: Option<fn(usize, &Segment) -> bool>,
     rng: ChaCha8Rng,
@@ -89,6 +91,7 @@ impl Sim {
             delay,
             loss_ppm: 0,
             reorder_ppm: 0,
+            dup_ppm: 0,
             blackhole: None,
             rng: ChaCha8Rng::seed_from_u64(seed),
             trace: Vec::new(),
@@ -127,6 +130,11 @@ impl Sim {
                 self.trace.push(Sent { at: self.now, from, seg: seg.clone(), dropped });
             }
             if !dropped {
+                if self.dup_ppm > 0 && self.rng.next_u32() % 1_000_000 < self.dup_ppm {
+                    self.order += 1;
+                    let later = self.now + delay + Dur::from_micros(self.rng.next_u32() as u64 % 3_000);
+                    self.wire.insert((later, self.order), (1 - from, seg.clone()));
+                }
                 self.order += 1;
                 self.wire.insert((self.now + delay, self.order), (1 - from, seg));
             }

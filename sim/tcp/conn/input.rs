@@ -394,6 +394,7 @@ impl Conn {
     /// contiguous), duplicates and out-of-window data are ACKed at once, the rest goes to
     /// the out-of-order queue.
     fn data_queue(&mut self, now: SimTime, seg: &Segment, out: &mut Vec<Segment>) {
+        self.rcv_rtt_measure_ts(now, seg);
         let fin = seg.flags.contains(Flags::FIN);
         let mut seq = seg.seq;
         let mut payload = seg.payload.clone();
@@ -520,6 +521,32 @@ impl Conn {
         if len >= 128 && self.rcv_ssthresh < self.window_clamp {
             self.rcv_ssthresh = (self.rcv_ssthresh + 2 * self.rcv_mss).min(self.window_clamp);
         }
+    }
+
+    /// `tcp_rcv_rtt_measure_ts`: the receiver's RTT from the echo of our timestamp on a
+    /// full-sized segment (feeds receive-buffer autotuning).
+    fn rcv_rtt_measure_ts(&mut self, now: SimTime, seg: &Segment) {
+        let Some((_, tsecr)) = seg.options.timestamps else { return };
+        if !self.ts_ok || tsecr == 0 || tsecr == self.rcv_rtt_last_tsecr {
+            return;
+        }
+        self.rcv_rtt_last_tsecr = tsecr;
+        if seg.payload.len() < self.rcv_mss {
+            return;
+        }
+        let delta_ms = self.tsval(now).wrapping_sub(tsecr) as i32;
+        if delta_ms < 0 {
+            return;
+        }
+        let m = (delta_ms as u64 * 1000).clamp(1, (u32::MAX >> 4) as u64) as u32;
+        // tcp_rcv_rtt_update: gain 1/8, 8× scaled.
+        self.rcv_rtt_us8 = if self.rcv_rtt_us8 == 0 {
+            m << 3
+        } else {
+            let mut v = self.rcv_rtt_us8 as i64;
+            v += m as i64 - (v >> 3);
+            v.clamp(1, u32::MAX as i64) as u32
+        };
     }
 
     /// `tcp_fin`.

@@ -2,15 +2,28 @@
 //! timer expiries and answers with segments, deadlines and state changes.
 //!
 //! Layout: this file holds the TCB and the syscall-facing API (`tcp_sendmsg_locked`,
-//! `tcp_recvmsg_locked`, `inet_shutdown`, `__tcp_close`, `tcp_poll`'s inputs); [`input`] the
+//! `tcp_recvmsg_locked`, `inet_shutdown`, `__tcp_close`, `tcp_poll`'s inputs); `input.rs` the
 //! arrival of segments (`tcp_rcv_state_process`, `tcp_ack`, `tcp_data_queue`, `tcp_fin`,
-//! `tcp_reset`); [`output`] the building of segments (`tcp_write_xmit`, Nagle, window
-//! selection); [`timers`] the three kernel timers; [`buffers`] the queues.
+//! `tcp_reset`); `output.rs` the building of segments (`tcp_write_xmit`, Nagle, window
+//! selection); `timers.rs` the three kernel timers; [`buffers`] the queues; [`sockopt`] the
+//! options and their range checks.
 //!
-//! Simplifications (each also noted where it is made): no SACK scoreboard on the sending side
-//! (NewReno, [`crate::tcp::cc`]); receive-buffer autotuning (`tcp_rcv_space_adjust`) is not
-//! modelled; memory is accounted with a fixed per-segment overhead ([`SKB_OVERHEAD`]); no
-//! PAWS; no urgent data.
+//! Simplifications, each also noted where it is made:
+//! - congestion control is NewReno ([`crate::tcp::cc`]) instead of CUBIC with PRR and RACK;
+//!   there is no SACK scoreboard on the sending side (the receiving side does send SACK
+//!   blocks for its out-of-order queue);
+//! - one segment at a time is timed for RTT (Karn), with the echoed timestamp used after
+//!   retransmissions, where Linux timestamps every skb;
+//! - memory is accounted with a fixed per-segment overhead ([`SKB_OVERHEAD`]) on the send
+//!   side and twice the payload on the receive side (the 6.x default `scaling_ratio`);
+//! - send-buffer autotuning is `tcp_sndbuf_expand` on every ACK that frees data (Linux
+//!   also requires the flight to be below cwnd); receive-buffer autotuning follows
+//!   `tcp_rcv_space_adjust`, with the receiver RTT from timestamps only (no per-window
+//!   measurement without them);
+//! - no PAWS, no urgent data, no rate limits on challenge and duplicate ACKs, no
+//!   slow-start restart after idle, no memory-pressure orphan kills (`tcp_out_of_resources`);
+//! - an orphan's FIN_WAIT2 and TIME_WAIT stay in this one object (Linux moves them to a
+//!   timewait mini-socket); [`Conn::view`] shows the fd's CLOSE for TIME_WAIT.
 
 pub mod buffers;
 mod input;
@@ -236,6 +249,16 @@ pub struct Conn {
     window_clamp: u32,
     rcvbuf: u32,
     rcvq: RecvQueue,
+    /// Receive-buffer autotuning (`rcvq_space`): bytes the application read in the last
+    /// measured RTT, the read total at the start of the measurement, and its start time.
+    rcvq_space: u32,
+    rcvq_copied: u64,
+    rcvq_time: SimTime,
+    /// Bytes the application has read in all (`copied_seq`, widened).
+    copied: u64,
+    /// The receiver's RTT estimate (`rcv_rtt_est.rtt_us`, 8× scaled) and its state.
+    rcv_rtt_us8: u32,
+    rcv_rtt_last_tsecr: u32,
     /// Sequence number of a FIN held in the out-of-order queue.
     ooo_fin: Option<u32>,
 
@@ -331,6 +354,12 @@ impl Conn {
             window_clamp: 0,
             rcvbuf,
             rcvq: RecvQueue::default(),
+            rcvq_space: 0,
+            rcvq_copied: 0,
+            rcvq_time: now,
+            copied: 0,
+            rcv_rtt_us8: 0,
+            rcv_rtt_last_tsecr: 0,
             ooo_fin: None,
             rtt: RttEstimator::default(),
             rtt_timed: None,
@@ -469,6 +498,8 @@ impl Conn {
             self.window_clamp = full;
         }
         self.rcv_ssthresh = self.rcv_ssthresh.min(self.window_clamp);
+        self.rcvq_space = self.rcv_ssthresh.min(self.rcv_wnd).min(self.profile.initial_cwnd * self.profile.default_mss as u32);
+        self.rcvq_time = now;
         self.sndbuf_expand();
         if self.opts.keepalive {
             self.keepalive_at = Some(now + self.keepalive_time());
@@ -641,6 +672,8 @@ impl Conn {
         if self.rcvq.avail() > 0 && len > 0 {
             let data = self.rcvq.read(len, peek);
             if !peek {
+                self.copied += data.len() as u64;
+                self.rcv_space_adjust(now);
                 self.cleanup_rbuf(now, data.len() as u32, out);
             }
             return Ok(data);
@@ -764,6 +797,33 @@ impl Conn {
             TcpState::FinWait2 => self.keepalive_at = Some(now + self.fin_time()),
             _ => {}
         }
+    }
+
+    /// `tcp_rcv_space_adjust` (with `tcp_moderate_rcvbuf`, unless SO_RCVBUF locked the
+    /// buffer): once per receiver RTT, size the buffer for twice what the application read
+    /// in that RTT plus growth, up to `tcp_rmem[2]`; the window clamp follows.
+    fn rcv_space_adjust(&mut self, now: SimTime) {
+        let rtt_us = (self.rcv_rtt_us8 >> 3) as u64;
+        if rtt_us == 0 || now.since(self.rcvq_time).as_micros() < rtt_us {
+            return;
+        }
+        let copied = self.copied - self.rcvq_copied;
+        if copied > self.rcvq_space as u64 {
+            if self.profile.tcp_moderate_rcvbuf && !self.rcvbuf_locked {
+                let space = self.rcvq_space.max(1) as u64;
+                let mut rcvwin = (copied << 1) + 16 * self.profile.default_mss as u64;
+                let grow = rcvwin * (copied - space) / space;
+                rcvwin += grow << 1;
+                let rcvbuf = (rcvwin * 2).min(self.profile.tcp_rmem[2] as u64) as u32;
+                if rcvbuf > self.rcvbuf {
+                    self.rcvbuf = rcvbuf;
+                    self.window_clamp = win_from_space(rcvbuf).min(65535u32 << self.rcv_wscale);
+                }
+            }
+            self.rcvq_space = copied.min(u32::MAX as u64) as u32;
+        }
+        self.rcvq_copied = self.copied;
+        self.rcvq_time = now;
     }
 
     fn fin_time(&self) -> Dur {
