@@ -19,6 +19,7 @@ duration = "2s"
 [[host]]
 name = "client"
 addr = "10.0.0.1"
+sysctl = { tcp_keepalive_time_s = 77, tcp_no_such_knob = 1 }
 
 [[host]]
 name = "server"
@@ -128,6 +129,11 @@ sock = "s"
 op = "recv"
 sock = "s"
 len = 1
+
+[[script]]
+op = "getsockopt"
+sock = "c"
+opt = "TCP_KEEPIDLE"
 "#;
 
 fn ret_errno(o: &Observation) -> (Option<i64>, Option<Errno>) {
@@ -167,6 +173,12 @@ fn a_short_scenario_runs_on_the_real_kernel() {
     assert_eq!(ret_errno(&obs[18]), (Some(0), None), "close");
     assert_eq!(ret_errno(&obs[19]), (Some(-1), Some(Errno::EBADF)), "a closed socket's calls fail");
     assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+    assert_eq!(obs[20].value, Some(serde_json::json!(77)), "the host's sysctl reached its namespace");
+    assert!(
+        report.unreproduced.iter().any(|u| u.contains("tcp_no_such_knob")),
+        "an unknown sysctl is reported: {:?}",
+        report.unreproduced
+    );
 
     // The files, and a complete pcap from the server's veth.
     let read = |n: &str| std::fs::read(dir.join(n)).unwrap_or_else(|e| panic!("{n}: {e}"));

@@ -165,6 +165,15 @@ impl Lab {
             run(&mut in_ns(&netns, &["sysctl", "-q", "-w", "net.ipv6.conf.all.disable_ipv6=1"]))?;
             run(&mut in_ns(&netns, &["sysctl", "-q", "-w", "net.ipv6.conf.default.disable_ipv6=1"]))?;
             lab.apply_sysctls(i, &h.sysctl)?;
+            if let Some(k) = &h.kernel {
+                let release = super::kernel_release();
+                if !k.strip_prefix("linux-").is_some_and(|v| release.starts_with(&format!("{v}."))) {
+                    lab.unreproduced.push(format!(
+                        "host `{}`: kernel profile `{k}` not available; ran on Linux {release}",
+                        h.name
+                    ));
+                }
+            }
         }
         for (i, l) in sc.links.iter().enumerate() {
             lab.add_link(i, l)?;
