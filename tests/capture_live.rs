@@ -149,6 +149,8 @@ fn a_short_scenario_runs_on_the_real_kernel() {
     let dir = std::env::temp_dir().join(format!("tcpsim-capture-test-{}", std::process::id()));
     let report = capture::capture(&sc, &dir).unwrap_or_else(|e| panic!("{e}"));
     let obs = &report.observations;
+    let summary = report.to_string();
+    assert!(summary.contains("capture-smoke") && summary.contains("tcpdump on server/wire"), "{summary}");
 
     // One observation per step, in order, with the run's clock moving forward.
     assert_eq!(obs.len(), sc.script.len());
