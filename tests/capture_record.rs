@@ -38,9 +38,7 @@ fn capture_scenario_file() {
     let sc: tcpsim::scenario::types::Scenario =
         toml::from_str(&text).unwrap_or_else(|e| panic!("{file}: {e}"));
     let report = capture::capture(&sc, Path::new(&out)).unwrap_or_else(|e| panic!("{file}: {e}"));
-    let mut summary = serde_json::to_value(&report).unwrap();
-    summary.as_object_mut().unwrap().remove("observations");
-    eprintln!("{}", serde_json::to_string_pretty(&summary).unwrap());
+    eprint!("{report}");
     for o in &report.observations {
         eprintln!("{}", serde_json::to_string(o).unwrap());
     }

@@ -2,16 +2,21 @@
 //! model is always held against the truth (`tcpsim capture SCENARIO --out DIR`).
 //!
 //! Each scenario host becomes a network namespace and each link a veth pair between two of them
-//! ([`netns`]); the script runs with real sockets ([`runner`]); every step's result goes to the
-//! observation log ([`observe`]), the same format the simulator writes. tcpdump listens on the
-//! server's veth, whose timestamps are the trustworthy ones.
+//! ([`netns`]); faults are nftables drop rules. The script runs with real sockets ([`runner`]),
+//! `[[fault]]` entries are applied at their times by a second thread, `[[app]]` entries run as
+//! threads of their own ([`apps`]). Every script step's result goes to the observation log
+//! ([`observe`]), the same format the simulator writes. tcpdump listens on the server's veth,
+//! whose timestamps are the trustworthy ones.
 //!
 //! This is the real world, not the model: it uses the monotonic clock and real sleeps, and its
 //! results vary with timer slack (1–8 % late on 6.18, facts Appendix A). Comparisons with the
-//! simulator must tolerate time; the readiness rows carry no time at all.
+//! simulator must tolerate time ([`observe::compare`]); the readiness rows carry no time at all.
+//! What the lab cannot reproduce (link delay and jitter without netem, a frozen host's stopped
+//! timers, …) is listed in the report.
 //!
 //! Files written to the output directory: `observations.jsonl`, `capture.pcap`, `kernel.txt`
-//! (`uname -r`), `scenario.toml` (the input, as run) and `report.json` ([`CaptureReport`]).
+//! (`uname -r`), `scenario.toml` (the input, as run) and `report.json` ([`CaptureReport`] without
+//! the observations).
 
 pub mod apps;
 pub mod netns;
@@ -70,6 +75,24 @@ pub struct CaptureReport {
     #[serde(default)]
     pub app_events: Vec<apps::AppEvent>,
     pub observations: Vec<Observation>,
+}
+
+impl std::fmt::Display for CaptureReport {
+    /// The summary `tcpsim capture` prints.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "captured `{}` on Linux {} into {}", self.scenario, self.kernel, self.out_dir.display())?;
+        writeln!(f, "  {} observations, {} app events", self.observations.len(), self.app_events.len())?;
+        if let (Some(h), Some(i)) = (&self.capture_host, &self.capture_iface) {
+            writeln!(f, "  tcpdump on {h}/{i}: {}", self.tcpdump.join(", "))?;
+        }
+        for u in &self.unreproduced {
+            writeln!(f, "  not reproduced: {u}")?;
+        }
+        for w in &self.warnings {
+            writeln!(f, "  warning: {w}")?;
+        }
+        Ok(())
+    }
 }
 
 fn io_err(path: &Path, e: std::io::Error) -> CaptureError {

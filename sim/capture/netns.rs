@@ -165,6 +165,15 @@ impl Lab {
             run(&mut in_ns(&netns, &["sysctl", "-q", "-w", "net.ipv6.conf.all.disable_ipv6=1"]))?;
             run(&mut in_ns(&netns, &["sysctl", "-q", "-w", "net.ipv6.conf.default.disable_ipv6=1"]))?;
             lab.apply_sysctls(i, &h.sysctl)?;
+            if let Some(k) = &h.kernel {
+                let release = super::kernel_release();
+                if !k.strip_prefix("linux-").is_some_and(|v| release.starts_with(&format!("{v}."))) {
+                    lab.unreproduced.push(format!(
+                        "host `{}`: kernel profile `{k}` not available; ran on Linux {release}",
+                        h.name
+                    ));
+                }
+            }
         }
         for (i, l) in sc.links.iter().enumerate() {
             lab.add_link(i, l)?;
@@ -237,6 +246,10 @@ impl Lab {
             let addr = format!("{}/32", self.hosts[me].addr);
             let peer_addr = format!("{}/32", self.hosts[peer].addr);
             run(&mut in_ns(&ns, &["ip", "addr", "add", &addr, "dev", &iface]))?;
+            // One MSS per skb, as on a wire: without this, TCP hands the veth GSO super-packets
+            // (tcp_tso_autosize), which the veth passes on whole, so the capture would show
+            // 2896- or 64K-byte "segments".
+            run(&mut in_ns(&ns, &["ip", "link", "set", &iface, "gso_max_segs", "1"]))?;
             run(&mut in_ns(&ns, &["ip", "link", "set", &iface, "up"]))?;
             run(&mut in_ns(&ns, &["ip", "route", "add", &peer_addr, "dev", &iface]))?;
         }
@@ -282,6 +295,9 @@ impl Lab {
             // tbf needs a bucket of at least one MTU and rate/HZ; limit ≈ the queue in packets.
             let burst = (rate.0 / 8 / 250).max(1600);
             let limit = u64::from(queue) * 1514;
+            self.unreproduced.push(format!(
+                "{dir}: bandwidth {rate} as a tbf token bucket (burst {burst} bytes, limit {limit} bytes)"
+            ));
             let ns = self.hosts[from].netns.clone();
             let iface = self.links[link].iface.clone();
             run(&mut in_ns(
