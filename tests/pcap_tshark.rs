@@ -36,7 +36,7 @@ impl Conv {
     fn new() -> Conv {
         Conv {
             c: "192.168.7.1:40000".parse().unwrap(),
-            s: "192.168.7.2:8080".parse().unwrap(),
+            s: "192.168.7.2:47999".parse().unwrap(),
             c_isn: 0x1000_0000,
             s_isn: 0xfffff000, // wraps during the connection
             segs: vec![],
@@ -239,6 +239,20 @@ fn window_full() {
 }
 
 #[test]
+fn window_full_does_not_scale_a_window_taken_from_the_syn() {
+    // The SYN-ACK's window (100) is not scaled (RFC 7323 §2.2): 100 bytes fill it; the next
+    // ACK's window 100 is scaled by 2^2 = 400 bytes.
+    let mut v = Conv::new();
+    v.c(0, 0, 0, Flags::SYN, 64240, 0).options.wscale = Some(2);
+    v.s(MS, 0, 1, Flags::SYN | ACK, 100, 0).options.wscale = Some(2);
+    v.c(2 * MS, 1, 1, ACK, 502, 100); // frame 3
+    v.s(3 * MS, 1, 101, ACK, 100, 0); // frame 4
+    v.c(4 * MS, 101, 1, ACK, 502, 300); // frame 5: up to 101 + 300, short of 101 + 400
+    v.c(5 * MS, 401, 1, ACK, 502, 100); // frame 6: reaches 501
+    check("window_full_syn", &v.segs, &[(3, &[WindowFull]), (4, &[]), (5, &[]), (6, &[WindowFull])]);
+}
+
+#[test]
 fn spurious_retransmission_and_acked_unseen_segment() {
     let mut v = Conv::new();
     v.handshake();
@@ -280,4 +294,126 @@ fn a_corrupted_checksum_is_noticed() {
     std::fs::write(&path, bytes).unwrap();
     let result = std::panic::catch_unwind(|| assert_clean(&path));
     assert!(result.is_err(), "tshark did not report the corrupted TCP checksum");
+}
+
+/// A messy connection generated from a seed: losses (segments missing from the capture),
+/// reordering, retransmissions, keep-alives, zero windows and probes, window changes,
+/// duplicate ACKs, data both ways. Not a TCP model: a source of varied segment sequences.
+fn messy_connection(seed: u64, port: u16, t0: u64) -> Vec<(u64, Segment)> {
+    use rand_chacha::ChaCha8Rng;
+    use rand_core::{RngCore, SeedableRng};
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut r = |n: u64| rng.next_u64() % n;
+    let mut v = Conv::new();
+    v.c.set_port(port);
+    v.c_isn = (seed as u32).wrapping_mul(0x9e37_79b9);
+    v.s_isn = v.c_isn ^ 0xa5a5_5a5a;
+    let ws = if r(4) == 0 { None } else { Some(r(15) as u8) };
+    v.c(t0, 0, 0, Flags::SYN, 64240, 0).options.wscale = ws;
+    let mut t = t0 + 1 + r(3 * MS);
+    v.s(t, 0, 1, Flags::SYN | ACK, 65160, 0).options.wscale = ws.map(|_| r(15) as u8);
+    t += 1 + r(3 * MS);
+    v.c(t, 1, 1, ACK, 502, 0);
+    let (mut snd_nxt, mut snd_una, mut srv_nxt) = (1u32, 1u32, 1u32);
+    let mut sent: Vec<(u32, u32)> = vec![]; // client segments (seq, len) sent, captured or not
+    let mut rcv_nxt = 1u32; // server's cumulative ACK point
+    let mut held: Option<(u32, u32)> = None; // a segment to be captured late (reordered)
+    let mut srv_win: u16 = 500;
+    let steps = 40 + r(80);
+    for _ in 0..steps {
+        t += [10_000, 100_000, MS, 5 * MS, 40 * MS, 300 * MS][r(6) as usize];
+        match r(12) {
+            0..=3 => {
+                let len = 1 + r(1448) as u32;
+                let seq = snd_nxt;
+                snd_nxt = snd_nxt.wrapping_add(len);
+                sent.push((seq, len));
+                match r(10) {
+                    0 => {} // lost before the capture point
+                    1 if held.is_none() => held = Some((seq, len)),
+                    _ => {
+                        v.c(t, seq, srv_nxt, PA, 502, len);
+                        if seq == rcv_nxt {
+                            rcv_nxt = seq.wrapping_add(len);
+                        }
+                    }
+                }
+                if r(2) == 0 {
+                    if let Some((hs, hl)) = held.take() {
+                        t += r(MS);
+                        v.c(t, hs, srv_nxt, PA, 502, hl);
+                    }
+                }
+            }
+            4 | 5 => {
+                srv_win = match r(5) {
+                    0 => 0,
+                    1 => srv_win.saturating_add(r(100) as u16),
+                    _ => srv_win,
+                };
+                v.s(t, srv_nxt, rcv_nxt, ACK, srv_win, 0);
+                snd_una = rcv_nxt;
+            }
+            6 => {
+                // Retransmit the oldest unacknowledged segment.
+                if let Some(&(seq, len)) = sent.iter().find(|(s, l)| tcpsim::tcp::segment::seq_gt(s.wrapping_add(*l), snd_una)) {
+                    v.c(t, seq, srv_nxt, PA, 502, len);
+                    if seq == rcv_nxt {
+                        rcv_nxt = seq.wrapping_add(len);
+                    }
+                }
+            }
+            7 => {
+                let len = r(2) as u32;
+                v.c(t, snd_una.wrapping_sub(1), srv_nxt, ACK, 502, len);
+            }
+            8 => {
+                v.c(t, snd_nxt, srv_nxt, PA, 502, 1);
+            }
+            9 => {
+                let len = 1 + r(200) as u32;
+                v.s(t, srv_nxt, rcv_nxt, PA, srv_win, len);
+                srv_nxt = srv_nxt.wrapping_add(len);
+                snd_una = rcv_nxt;
+            }
+            10 => {
+                v.s(t, srv_nxt, rcv_nxt, ACK, srv_win, 0);
+                v.s(t + 1000, srv_nxt, rcv_nxt, ACK, srv_win, 0);
+            }
+            _ => {
+                v.c(t, snd_nxt, srv_nxt, ACK, 502 + r(3) as u16, 0);
+            }
+        }
+    }
+    if r(2) == 0 {
+        v.c(t + MS, snd_nxt, srv_nxt, Flags::FIN | ACK, 502, 0);
+        v.s(t + 2 * MS, srv_nxt, snd_nxt.wrapping_add(1), Flags::FIN | ACK, srv_win, 0);
+    }
+    v.segs
+}
+
+#[test]
+fn messy_connections_agree_with_tshark() {
+    if !tshark_available() {
+        return;
+    }
+    let mut segs = vec![];
+    for seed in 0..40u64 {
+        segs.extend(messy_connection(seed, 50_000 + seed as u16, seed * 100_000 * MS));
+    }
+    segs.sort_by_key(|(t, _)| *t);
+    let ours = label_segments(&segs);
+    let path = write_pcap("messy", &segs);
+    assert_clean(&path);
+    let theirs = tshark_labels(&path);
+    assert_eq!(theirs.len(), segs.len());
+    let mut diffs = vec![];
+    for (i, (a, b)) in ours.iter().zip(&theirs).enumerate() {
+        if a != b {
+            diffs.push(format!("frame {} ({}): ours {a:?}, tshark {b:?}", i + 1, segs[i].1.summary()));
+        }
+    }
+    let labelled = ours.iter().filter(|l| !l.is_empty()).count();
+    assert!(labelled > segs.len() / 10, "the generator should produce many labelled segments ({labelled})");
+    assert!(diffs.is_empty(), "{} of {} frames differ:\n{}", diffs.len(), segs.len(), diffs.join("\n"));
 }

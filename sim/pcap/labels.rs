@@ -10,6 +10,10 @@
 //!
 //! Wireshark's windows in this analysis are the raw header values; only the window-full
 //! check scales them.
+//!
+//! The rules are those of Wireshark 4.0, the tshark Debian 12 ships and CI checks against
+//! (`tests/pcap_tshark.rs`). Later versions flag ACKed-unseen-segment once per stall rather
+//! than once per gap.
 
 use crate::tcp::segment::{seq_gt, seq_le, seq_lt, Flags, Segment};
 use std::collections::BTreeMap;
@@ -96,16 +100,15 @@ struct Flow {
     scale: Scale,
     /// Last raw window sent in this direction.
     window: u32,
-    /// Whether `window` came from a SYN (never scaled; Wireshark's `is_first_ack`).
+    /// Whether `window` came from a SYN.
     window_from_syn: bool,
     nextseq: u32,
     nextseq_time: u64,
     lastack: u32,
     lastack_time: u64,
     maxseqtobeacked: u32,
-    /// Duplicate ACKs counted since the ACK number last changed; -1 after an
-    /// ACKed-unseen-segment, as Wireshark marks it.
-    dupacknum: i32,
+    /// Duplicate ACKs counted since the ACK number last changed.
+    dupacknum: u32,
     /// Labels of the last segment sent in this direction.
     last_labels: Vec<Label>,
 }
@@ -220,6 +223,8 @@ fn analyze(conn: &mut Conn, dir: usize, t: u64, seg: &Segment, labels: &mut Vec<
             labels.push(Label::WindowUpdate);
         }
         if seglen > 0 && rev.scale != Scale::Unknown && !syn_fin_rst {
+            // A window taken from a SYN is never scaled (RFC 7323 §2.2; Wireshark's
+            // `is_first_ack`).
             let shift = match rev.scale {
                 Scale::Shift(s) if !rev.window_from_syn => u32::from(s),
                 _ => 0,
@@ -238,7 +243,7 @@ fn analyze(conn: &mut Conn, dir: usize, t: u64, seg: &Segment, labels: &mut Vec<
             break 'fwd;
         }
         if same_seq_ack && window != 0 && window == fwd.window {
-            fwd.dupacknum = if fwd.dupacknum == -1 { 1 } else { fwd.dupacknum + 1 };
+            fwd.dupacknum += 1;
             labels.push(Label::DupAck);
         }
     }
@@ -247,17 +252,11 @@ fn analyze(conn: &mut Conn, dir: usize, t: u64, seg: &Segment, labels: &mut Vec<
         fwd.dupacknum = 0;
     }
 
-    // ACKed unseen segment: acknowledges beyond what the other direction was seen to send.
+    // ACKed unseen segment: acknowledges beyond the highest contiguous sequence number the
+    // other direction was seen to send; flagged once per gap.
     if rev.maxseqtobeacked != 0 && seq_gt(ack, rev.maxseqtobeacked) && flags.contains(Flags::ACK) {
-        if seq_gt(rev.maxseqtobeacked, rev.nextseq) {
-            rev.maxseqtobeacked = rev.nextseq;
-            labels.push(Label::AckLostSegment);
-        } else {
-            if rev.dupacknum == 0 {
-                labels.push(Label::AckLostSegment);
-            }
-            rev.dupacknum = -1;
-        }
+        labels.push(Label::AckLostSegment);
+        rev.maxseqtobeacked = rev.nextseq;
     }
 
     if seglen > 0 || flags.intersects(Flags::SYN | Flags::FIN) {
@@ -305,6 +304,7 @@ fn retransmission_kind(
     if seglen > 1 && fwd.nextseq.wrapping_sub(1) == seq {
         seq_not_advanced = false;
     }
+    // Spurious: every byte was already acknowledged by the other side.
     if seglen > 0 && rev.lastack != 0 && seq_le(seq.wrapping_add(seglen), rev.lastack) {
         labels.extend([Label::SpuriousRetransmission, Label::Retransmission]);
         return;
