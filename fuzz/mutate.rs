@@ -177,9 +177,37 @@ pub fn scenario_target(input: &[u8]) {
     let _ = toml::from_str::<tcpsim::scenario::Scenario>(&text);
 }
 
-/// Seeds for the pcap reader: the committed fixtures.
+/// Seeds for the pcap reader: the committed fixtures, and a capture from tcpsim's own
+/// writer with every option it writes (SACK blocks, which the loopback fixtures lack).
 pub fn pcap_seeds(root: &Path) -> Vec<Vec<u8>> {
-    seed_files(&root.join("tests/fixtures/pcap"), &["pcap", "pcapng"]).into_iter().map(|(_, b)| b).collect()
+    let mut v: Vec<Vec<u8>> =
+        seed_files(&root.join("tests/fixtures/pcap"), &["pcap", "pcapng"]).into_iter().map(|(_, b)| b).collect();
+    v.push(writer_seed());
+    v
+}
+
+fn writer_seed() -> Vec<u8> {
+    use tcpsim::tcp::segment::{Flags, Payload, Segment, TcpOptions};
+    let seg = |flags, options, len| Segment {
+        src: "10.0.0.1:1000".parse().expect("literal address"),
+        dst: "10.0.0.2:80".parse().expect("literal address"),
+        seq: 1,
+        ack: 1,
+        flags,
+        window: 512,
+        options,
+        payload: Payload::Derived { stream: 1, offset: 0, len },
+    };
+    let syn = TcpOptions { mss: Some(1460), wscale: Some(7), sack_permitted: true, timestamps: Some((1, 0)), sack: vec![] };
+    let sack = TcpOptions { timestamps: Some((2, 1)), sack: vec![(10, 20), (30, 40), (50, 60)], ..TcpOptions::default() };
+    let mut w = tcpsim::pcap::PcapWriter::new(Vec::new()).expect("writing to memory");
+    for (i, s) in [seg(Flags::SYN, syn, 0), seg(Flags::ACK, sack, 0), seg(Flags::ACK | Flags::PSH, TcpOptions::default(), 40)]
+        .iter()
+        .enumerate()
+    {
+        w.write_segment(tcpsim::time::SimTime(i as u64 * 1_000_001), s).expect("writing to memory");
+    }
+    w.finish().expect("writing to memory")
 }
 
 /// Seeds for the scenario parser: the TOML files under models/ (and models/kernels/).

@@ -19,7 +19,9 @@ fn segments(c: &Capture) -> Vec<Segment> {
     c.packets.iter().map(|p| p.seg.clone()).collect()
 }
 
-/// First and last timestamps, as tshark prints them (`frame.time_epoch`).
+/// First and last timestamps of eth_ns.pcap, as tshark prints them
+/// (`tshark -r eth_ns.pcap -T fields -e frame.time_epoch`). Regenerating the fixtures with
+/// make.sh makes a new capture: update these, the port and the sequence numbers below.
 const FIRST_NS: u64 = 1_795_715_034_271_454_496;
 const LAST_NS: u64 = 1_795_715_034_271_614_736;
 
@@ -56,6 +58,7 @@ fn every_format_and_link_type_gives_the_same_segments() {
     for name in [
         "eth_us.pcap",
         "eth_us_be.pcap",
+        "eth_ns_be.pcap",
         "eth_ns.pcapng",
         "eth_us.pcapng",
         "raw_101.pcap",
@@ -78,8 +81,10 @@ fn timestamps_keep_each_files_resolution() {
         assert_eq!(c.packets[0].t_ns, FIRST_NS / 1000 * 1000, "{name}");
         assert_eq!(c.packets[9].t_ns, LAST_NS / 1000 * 1000, "{name}");
     }
-    let c = read("eth_ns.pcapng");
-    assert_eq!((c.packets[0].t_ns, c.packets[9].t_ns), (FIRST_NS, LAST_NS));
+    for name in ["eth_ns.pcapng", "eth_ns_be.pcap"] {
+        let c = read(name);
+        assert_eq!((c.packets[0].t_ns, c.packets[9].t_ns), (FIRST_NS, LAST_NS), "{name}");
+    }
 }
 
 #[test]
@@ -145,6 +150,27 @@ fn truncated_files_are_errors_that_say_where() {
     let e = err(&b[..b.len() - 3]);
     assert!(e.starts_with("traces/x.pcap: packet 10 at byte "), "{e}");
     assert!(e.contains("truncated pcapng block"), "{e}");
+    assert!(e.contains("block type 0x00000006"), "{e}");
+}
+
+#[test]
+fn corrupt_pcapng_blocks_are_described() {
+    let b = std::fs::read(fixture("eth_ns.pcapng")).unwrap();
+    // Walk to the first Enhanced Packet Block (type 6) and corrupt its trailing length.
+    let mut off = 0;
+    while u32::from_le_bytes(b[off..off + 4].try_into().unwrap()) != 6 {
+        off += u32::from_le_bytes(b[off + 4..off + 8].try_into().unwrap()) as usize;
+    }
+    let len = u32::from_le_bytes(b[off + 4..off + 8].try_into().unwrap()) as usize;
+    let mut c = b.clone();
+    c[off + len - 4] ^= 0x40;
+    let e = err(&c);
+    assert!(e.starts_with(&format!("traces/x.pcap: packet 1 at byte {off}: corrupt pcapng block")), "{e}");
+    assert!(e.contains(&format!("length {len} (the trailing length field says {})", len ^ 0x40)), "{e}");
+    let mut c = b.clone();
+    c[off + 4..off + 8].copy_from_slice(&7u32.to_le_bytes());
+    let e = err(&c);
+    assert!(e.contains("length 7 (not a multiple of 4 of at least 12)"), "{e}");
 }
 
 /// A little-endian µs classic pcap of raw IPv4 packets.

@@ -81,7 +81,7 @@ pub fn read_pcap_bytes(bytes: &[u8], name: &str) -> Result<Capture, PcapError> {
         | [0xd4, 0xc3, 0xb2, 0xa1]
         | [0xa1, 0xb2, 0x3c, 0x4d]
         | [0x4d, 0x3c, 0xb2, 0xa1]
-        | [0xa1, 0xb2, 0xcd, 0x34]
+        // Kuznetzov's "modified" pcap (24-byte records), which pcap-parser reads little-endian only.
         | [0x34, 0xcd, 0xb2, 0xa1] => Reader::new(bytes, name).classic(),
         _ => Err(file_err(
             0,
@@ -180,7 +180,12 @@ impl<'a> Reader<'a> {
             let (next, block) = match parsed {
                 Ok(ok) => ok,
                 Err(e) => {
-                    let what = format!("{} ({} bytes left in the file)", nom_what(&e, "pcapng block"), rest.len());
+                    let what = format!(
+                        "{}{} ({} bytes left in the file)",
+                        nom_what(&e, "pcapng block"),
+                        block_diagnosis(rest, big_endian),
+                        rest.len()
+                    );
                     return Err(if block_is_packet(rest, big_endian) {
                         self.index += 1;
                         self.packet_err(offset, what)
@@ -249,6 +254,30 @@ fn block_is_packet(rest: &[u8], big_endian: bool) -> bool {
     let Some(&[a, b, c, d]) = rest.get(..4) else { return false };
     let t = if big_endian { u32::from_be_bytes([a, b, c, d]) } else { u32::from_le_bytes([a, b, c, d]) };
     t == pcap_parser::EPB_MAGIC || t == pcap_parser::SPB_MAGIC
+}
+
+/// After `pcap-parser` rejected the block at the start of `rest`: its type and what is wrong
+/// with its length fields (pcapng §3.1: a block is type, total length, body, total length
+/// again; the length is at least 12 and a multiple of 4).
+fn block_diagnosis(rest: &[u8], big_endian: bool) -> String {
+    let word = |at: usize| {
+        rest.get(at..at + 4).map(|b| {
+            let b = [b[0], b[1], b[2], b[3]];
+            if big_endian { u32::from_be_bytes(b) } else { u32::from_le_bytes(b) }
+        })
+    };
+    let (Some(block_type), Some(len)) = (word(0), word(4)) else { return String::new() };
+    let mut s = format!(": block type {block_type:#010x}, length {len}");
+    if len < 12 || len % 4 != 0 {
+        s.push_str(" (not a multiple of 4 of at least 12)");
+    } else if len as usize > rest.len() {
+        s.push_str(&format!(" (runs {} bytes past the end of the file)", len as usize - rest.len()));
+    } else if let Some(trailer) = word(len as usize - 4) {
+        if trailer != len {
+            s.push_str(&format!(" (the trailing length field says {trailer})"));
+        }
+    }
+    s
 }
 
 /// A parse error from `pcap-parser` in words; `what` names the structure being read.
