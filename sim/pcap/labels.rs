@@ -187,8 +187,8 @@ fn analyze(conn: &mut Conn, dir: usize, t: u64, seg: &Segment, labels: &mut Vec<
     let seglen = seg.payload.len();
     let window = u32::from(seg.window);
     let syn_fin_rst = flags.intersects(Flags::SYN | Flags::FIN | Flags::RST);
-    let first_rtt = conn.first_rtt;
     handshake(conn, dir, t, seg);
+    let first_rtt = conn.first_rtt;
     let [a, b] = &mut conn.flows;
     let (fwd, rev) = if dir == 0 { (a, b) } else { (b, a) };
 
