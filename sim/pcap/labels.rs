@@ -143,7 +143,11 @@ struct Conn {
 
 impl Conn {
     fn new() -> Conn {
-        Conn { flows: [Flow::new(), Flow::new()], ts_mru_syn: None, first_rtt: None }
+        Conn {
+            flows: [Flow::new(), Flow::new()],
+            ts_mru_syn: None,
+            first_rtt: None,
+        }
     }
 }
 
@@ -193,7 +197,11 @@ fn analyze(conn: &mut Conn, dir: usize, t: u64, seg: &Segment, labels: &mut Vec<
     let (fwd, rev) = if dir == 0 { (a, b) } else { (b, a) };
 
     if fwd.base_seq.is_none() {
-        fwd.base_seq = Some(if flags.contains(Flags::SYN) { seq } else { seq.wrapping_sub(1) });
+        fwd.base_seq = Some(if flags.contains(Flags::SYN) {
+            seq
+        } else {
+            seq.wrapping_sub(1)
+        });
     }
     if rev.base_seq.is_none() && flags.contains(Flags::ACK) {
         rev.base_seq = Some(ack.wrapping_sub(1));
@@ -229,16 +237,26 @@ fn analyze(conn: &mut Conn, dir: usize, t: u64, seg: &Segment, labels: &mut Vec<
                 Scale::Shift(s) if !rev.window_from_syn => u32::from(s),
                 _ => 0,
             };
-            let edge = rev.lastack.wrapping_add(rev.window.checked_shl(shift).unwrap_or(0));
+            let edge = rev
+                .lastack
+                .wrapping_add(rev.window.checked_shl(shift).unwrap_or(0));
             if seq.wrapping_add(seglen) == edge {
                 labels.push(Label::WindowFull);
             }
         }
-        if same_seq_ack && window != 0 && window == fwd.window && rev.last_labels.contains(&Label::KeepAlive) {
+        if same_seq_ack
+            && window != 0
+            && window == fwd.window
+            && rev.last_labels.contains(&Label::KeepAlive)
+        {
             labels.push(Label::KeepAliveAck);
             break 'fwd;
         }
-        if same_seq_ack && window == 0 && fwd.window == 0 && rev.last_labels.contains(&Label::ZeroWindowProbe) {
+        if same_seq_ack
+            && window == 0
+            && fwd.window == 0
+            && rev.last_labels.contains(&Label::ZeroWindowProbe)
+        {
             labels.push(Label::ZeroWindowProbeAck);
             break 'fwd;
         }
@@ -318,7 +336,9 @@ fn retransmission_kind(
         return;
     }
     let ooo_threshold = first_rtt.unwrap_or(OOO_THRESHOLD_NS);
-    let end = seq.wrapping_add(seglen).wrapping_add(flags.intersects(Flags::SYN | Flags::FIN) as u32);
+    let end = seq
+        .wrapping_add(seglen)
+        .wrapping_add(flags.intersects(Flags::SYN | Flags::FIN) as u32);
     if seq_not_advanced && t.wrapping_sub(fwd.nextseq_time) < ooo_threshold && fwd.nextseq != end {
         labels.push(Label::OutOfOrder);
         return;
