@@ -339,3 +339,42 @@ fn unsupported_link_types_and_missing_files() {
         matches!(e, PcapError::Io { .. }) && e.to_string().starts_with("/nonexistent/t.pcap: ")
     );
 }
+
+#[test]
+fn bsd_loopback_family_in_either_byte_order() {
+    let ip = raw_packet(3);
+    let with_af = |af: [u8; 4]| [af.to_vec(), ip.clone()].concat();
+    let file = |linktype: u32, frames: &[Vec<u8>]| {
+        let mut b = raw_pcap(
+            &frames
+                .iter()
+                .map(|f| (f.clone(), f.len() as u32))
+                .collect::<Vec<_>>(),
+        );
+        b[20..24].copy_from_slice(&linktype.to_le_bytes());
+        b
+    };
+    // DLT_NULL from a big-endian host, and an AF_INET6 (BSD's 24) packet.
+    let c = read_pcap_bytes(
+        &file(
+            0,
+            &[with_af(2u32.to_be_bytes()), with_af(24u32.to_le_bytes())],
+        ),
+        "x",
+    )
+    .unwrap();
+    assert_eq!(c.packets.len(), 1);
+    assert_eq!(c.packets[0].seg.payload.to_bytes(), b"ping\n");
+    assert_eq!(
+        c.skipped,
+        [(2, "loopback address family 24 is not AF_INET".to_string())]
+    );
+    // DLT_LOOP (108): always network byte order.
+    let c = read_pcap_bytes(&file(108, &[with_af(2u32.to_be_bytes())]), "x").unwrap();
+    assert_eq!(c.packets.len(), 1);
+    let e = err(&file(108, &[vec![0, 0]]));
+    assert!(
+        e.contains("packet 1 at byte 24: truncated loopback header (2 of 4 bytes)"),
+        "{e}"
+    );
+}

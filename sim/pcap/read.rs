@@ -448,13 +448,18 @@ fn decode(linktype: i32, data: &[u8], orig_len: u32) -> Result<Decoded, String> 
                     data.len()
                 ));
             };
-            // DLT_NULL holds the AF in the capturing host's byte order; DLT_LOOP in network order.
+            // DLT_LOOP holds the AF in network order; DLT_NULL in the capturing host's order,
+            // which shows as non-zero upper 16 bits when it differs from ours (families are
+            // small numbers; Wireshark's packet-null.c uses the same test).
             let family = if linktype == 108 {
                 u32::from_be_bytes([a, b, c, d])
-            } else if u32::from_le_bytes([a, b, c, d]) == AF_INET {
-                AF_INET
             } else {
-                u32::from_be_bytes([a, b, c, d])
+                let le = u32::from_le_bytes([a, b, c, d]);
+                if le & 0xffff_0000 != 0 {
+                    le.swap_bytes()
+                } else {
+                    le
+                }
             };
             if family != AF_INET {
                 return Ok(Decoded::Skip(format!(
