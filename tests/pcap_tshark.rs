@@ -4,6 +4,7 @@
 //!
 //! Skips, saying why, when `tshark` is not installed; CI installs it.
 
+use std::io::Write;
 use std::net::SocketAddrV4;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -18,7 +19,11 @@ fn tshark_available() -> bool {
         .map(|o| o.status.success())
         .unwrap_or(false);
     if !ok {
-        eprintln!("SKIP: tshark is not installed (apt-get install -y tshark)");
+        // Written to the stream directly: the test harness captures eprintln!.
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIP: tshark is not installed (apt-get install -y tshark)"
+        );
     }
     ok
 }
