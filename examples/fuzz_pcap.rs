@@ -11,6 +11,9 @@ mod mutate;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+/// A function under fuzz: any outcome but a panic passes.
+type Target = fn(&[u8]);
+
 fn main() -> ExitCode {
     let mut iterations: u64 = 100_000;
     let mut seed: u64 = 1;
@@ -18,17 +21,28 @@ fn main() -> ExitCode {
     let mut out = PathBuf::from(".");
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
-        let mut value = || args.next().unwrap_or_else(|| usage(&format!("{a} needs a value")));
+        let mut value = || {
+            args.next()
+                .unwrap_or_else(|| usage(&format!("{a} needs a value")))
+        };
         match a.as_str() {
-            "--iterations" => iterations = value().parse().unwrap_or_else(|_| usage("--iterations takes a number")),
-            "--seed" => seed = value().parse().unwrap_or_else(|_| usage("--seed takes a number")),
+            "--iterations" => {
+                iterations = value()
+                    .parse()
+                    .unwrap_or_else(|_| usage("--iterations takes a number"))
+            }
+            "--seed" => {
+                seed = value()
+                    .parse()
+                    .unwrap_or_else(|_| usage("--seed takes a number"))
+            }
             "--target" => target = value(),
             "--out" => out = PathBuf::from(value()),
             other => usage(&format!("unknown argument {other}")),
         }
     }
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let (seeds, run_target): (Vec<Vec<u8>>, fn(&[u8])) = match target.as_str() {
+    let (seeds, run_target): (Vec<Vec<u8>>, Target) = match target.as_str() {
         "pcap" => (mutate::pcap_seeds(root), mutate::pcap_target),
         "scenario" => (mutate::scenario_seeds(root), mutate::scenario_target),
         other => usage(&format!("unknown target {other} (pcap or scenario)")),

@@ -36,13 +36,30 @@ pub struct Mutator {
 }
 
 /// Values that often sit on a parser's edge: zero, one, sign and width boundaries.
-const INTERESTING_U32: [u32; 10] = [0, 1, 2, 0x7f, 0xff, 0xffff, 0x7fff_ffff, 0x8000_0000, 0xffff_fffe, 0xffff_ffff];
+const INTERESTING_U32: [u32; 10] = [
+    0,
+    1,
+    2,
+    0x7f,
+    0xff,
+    0xffff,
+    0x7fff_ffff,
+    0x8000_0000,
+    0xffff_fffe,
+    0xffff_ffff,
+];
 const INTERESTING_U8: [u8; 6] = [0, 1, 0x7f, 0x80, 0xfe, 0xff];
 
 impl Mutator {
     pub fn new(seed: u64, seeds: Vec<Vec<u8>>) -> Mutator {
-        assert!(!seeds.is_empty(), "the fuzzer needs at least one seed input");
-        Mutator { rng: ChaCha8Rng::seed_from_u64(seed), seeds }
+        assert!(
+            !seeds.is_empty(),
+            "the fuzzer needs at least one seed input"
+        );
+        Mutator {
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            seeds,
+        }
     }
 
     fn below(&mut self, n: usize) -> usize {
@@ -92,7 +109,10 @@ impl Mutator {
                 let other_len = self.seeds[pick].len();
                 let from = self.below(other_len);
                 let n = self.below(other_len - from + 1).min(256);
-                let chunk = self.seeds[pick].get(from..from + n).unwrap_or_default().to_vec();
+                let chunk = self.seeds[pick]
+                    .get(from..from + n)
+                    .unwrap_or_default()
+                    .to_vec();
                 let at = self.below(len + 1);
                 if self.below(2) == 0 {
                     d.splice(at..at, chunk);
@@ -120,10 +140,18 @@ impl Mutator {
         };
         let big = self.below(2) == 0;
         if self.below(3) == 0 {
-            let b = if big { (v as u16).to_be_bytes() } else { (v as u16).to_le_bytes() };
+            let b = if big {
+                (v as u16).to_be_bytes()
+            } else {
+                (v as u16).to_le_bytes()
+            };
             d[at..at + 2].copy_from_slice(&b);
         } else {
-            let b = if big { v.to_be_bytes() } else { v.to_le_bytes() };
+            let b = if big {
+                v.to_be_bytes()
+            } else {
+                v.to_le_bytes()
+            };
             d[at..at + 4].copy_from_slice(&b);
         }
     }
@@ -138,13 +166,19 @@ pub fn run(seed: u64, iterations: u64, seeds: Vec<Vec<u8>>, target: impl Fn(&[u8
     let mut m = Mutator::new(seed, seeds);
     let previous_hook = panic::take_hook();
     // Keep the message for the report instead of printing a backtrace per crash.
-    panic::set_hook(Box::new(|info| PANIC_MESSAGE.with(|m| *m.borrow_mut() = info.to_string())));
+    panic::set_hook(Box::new(|info| {
+        PANIC_MESSAGE.with(|m| *m.borrow_mut() = info.to_string())
+    }));
     let mut outcome = Outcome::default();
     for iteration in 0..iterations {
         let input = m.next_input();
         if panic::catch_unwind(AssertUnwindSafe(|| target(&input))).is_err() {
             let message = PANIC_MESSAGE.with(|m| m.borrow().clone());
-            outcome.crashes.push(Crash { iteration, message, input });
+            outcome.crashes.push(Crash {
+                iteration,
+                message,
+                input,
+            });
         }
         outcome.iterations += 1;
     }
@@ -158,9 +192,16 @@ pub fn seed_files(dir: &Path, exts: &[&str]) -> Vec<(PathBuf, Vec<u8>)> {
     let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
         .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
         .unwrap_or_default();
-    paths.retain(|p| p.extension().and_then(|e| e.to_str()).is_some_and(|e| exts.contains(&e)));
+    paths.retain(|p| {
+        p.extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| exts.contains(&e))
+    });
     paths.sort();
-    paths.into_iter().filter_map(|p| std::fs::read(&p).ok().map(|b| (p, b))).collect()
+    paths
+        .into_iter()
+        .filter_map(|p| std::fs::read(&p).ok().map(|b| (p, b)))
+        .collect()
 }
 
 /// The pcap reader target: any outcome but a panic is fine.
@@ -177,14 +218,70 @@ pub fn scenario_target(input: &[u8]) {
     let _ = toml::from_str::<tcpsim::scenario::Scenario>(&text);
 }
 
-/// Seeds for the pcap reader: the committed fixtures.
+/// Seeds for the pcap reader: the committed fixtures, and a capture from tcpsim's own
+/// writer with every option it writes (SACK blocks, which the loopback fixtures lack).
 pub fn pcap_seeds(root: &Path) -> Vec<Vec<u8>> {
-    seed_files(&root.join("tests/fixtures/pcap"), &["pcap", "pcapng"]).into_iter().map(|(_, b)| b).collect()
+    let mut v: Vec<Vec<u8>> = seed_files(&root.join("tests/fixtures/pcap"), &["pcap", "pcapng"])
+        .into_iter()
+        .map(|(_, b)| b)
+        .collect();
+    v.push(writer_seed());
+    v
+}
+
+fn writer_seed() -> Vec<u8> {
+    use tcpsim::tcp::segment::{Flags, Payload, Segment, TcpOptions};
+    let seg = |flags, options, len| Segment {
+        src: "10.0.0.1:1000".parse().expect("literal address"),
+        dst: "10.0.0.2:80".parse().expect("literal address"),
+        seq: 1,
+        ack: 1,
+        flags,
+        window: 512,
+        options,
+        payload: Payload::Derived {
+            stream: 1,
+            offset: 0,
+            len,
+        },
+    };
+    let syn = TcpOptions {
+        mss: Some(1460),
+        wscale: Some(7),
+        sack_permitted: true,
+        timestamps: Some((1, 0)),
+        sack: vec![],
+    };
+    let sack = TcpOptions {
+        timestamps: Some((2, 1)),
+        sack: vec![(10, 20), (30, 40), (50, 60)],
+        ..TcpOptions::default()
+    };
+    let mut w = tcpsim::pcap::PcapWriter::new(Vec::new()).expect("writing to memory");
+    for (i, s) in [
+        seg(Flags::SYN, syn, 0),
+        seg(Flags::ACK, sack, 0),
+        seg(Flags::ACK | Flags::PSH, TcpOptions::default(), 40),
+    ]
+    .iter()
+    .enumerate()
+    {
+        w.write_segment(tcpsim::time::SimTime(i as u64 * 1_000_001), s)
+            .expect("writing to memory");
+    }
+    w.finish().expect("writing to memory")
 }
 
 /// Seeds for the scenario parser: the TOML files under models/ (and models/kernels/).
 pub fn scenario_seeds(root: &Path) -> Vec<Vec<u8>> {
-    let mut v: Vec<Vec<u8>> = seed_files(&root.join("models"), &["toml"]).into_iter().map(|(_, b)| b).collect();
-    v.extend(seed_files(&root.join("models/kernels"), &["toml"]).into_iter().map(|(_, b)| b));
+    let mut v: Vec<Vec<u8>> = seed_files(&root.join("models"), &["toml"])
+        .into_iter()
+        .map(|(_, b)| b)
+        .collect();
+    v.extend(
+        seed_files(&root.join("models/kernels"), &["toml"])
+            .into_iter()
+            .map(|(_, b)| b),
+    );
     v
 }

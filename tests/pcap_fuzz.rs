@@ -12,9 +12,19 @@ fn root() -> &'static Path {
 
 fn assert_no_crash(outcome: &mutate::Outcome, target: &str) {
     for c in &outcome.crashes {
-        eprintln!("{target} iteration {}: {} ({} bytes: {:02x?})", c.iteration, c.message, c.input.len(), c.input);
+        eprintln!(
+            "{target} iteration {}: {} ({} bytes: {:02x?})",
+            c.iteration,
+            c.message,
+            c.input.len(),
+            c.input
+        );
     }
-    assert!(outcome.crashes.is_empty(), "{} {target} inputs panicked", outcome.crashes.len());
+    assert!(
+        outcome.crashes.is_empty(),
+        "{} {target} inputs panicked",
+        outcome.crashes.len()
+    );
 }
 
 #[test]
@@ -42,7 +52,16 @@ fn the_fuzzer_notices_a_panic_and_replays_it() {
     let a = mutate::run(3, 2_000, mutate::pcap_seeds(root()), panics_on_short);
     let b = mutate::run(3, 2_000, mutate::pcap_seeds(root()), panics_on_short);
     assert!(!a.crashes.is_empty());
-    assert!(a.crashes[0].message.contains("short input"), "{}", a.crashes[0].message);
-    let its = |o: &mutate::Outcome| o.crashes.iter().map(|c| (c.iteration, c.input.clone())).collect::<Vec<_>>();
+    assert!(
+        a.crashes[0].message.contains("short input"),
+        "{}",
+        a.crashes[0].message
+    );
+    let its = |o: &mutate::Outcome| {
+        o.crashes
+            .iter()
+            .map(|c| (c.iteration, c.input.clone()))
+            .collect::<Vec<_>>()
+    };
     assert_eq!(its(&a), its(&b));
 }

@@ -4,6 +4,7 @@
 //!
 //! Skips, saying why, when `tshark` is not installed; CI installs it.
 
+use std::io::Write;
 use std::net::SocketAddrV4;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -12,9 +13,17 @@ use tcpsim::tcp::segment::{Flags, Payload, Segment, TcpOptions};
 use tcpsim::time::SimTime;
 
 fn tshark_available() -> bool {
-    let ok = Command::new("tshark").arg("--version").output().map(|o| o.status.success()).unwrap_or(false);
+    let ok = Command::new("tshark")
+        .arg("--version")
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
     if !ok {
-        eprintln!("SKIP: tshark is not installed (apt-get install -y tshark)");
+        // Written to the stream directly: the test harness captures eprintln!.
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIP: tshark is not installed (apt-get install -y tshark)"
+        );
     }
     ok
 }
@@ -36,20 +45,37 @@ impl Conv {
     fn new() -> Conv {
         Conv {
             c: "192.168.7.1:40000".parse().unwrap(),
-            s: "192.168.7.2:8080".parse().unwrap(),
+            s: "192.168.7.2:47999".parse().unwrap(),
             c_isn: 0x1000_0000,
             s_isn: 0xfffff000, // wraps during the connection
             segs: vec![],
         }
     }
 
-    fn seg(&mut self, t: u64, from_client: bool, seq: u32, ack: u32, flags: Flags, window: u16, len: u32) -> &mut Segment {
-        let (src, dst, isn, peer_isn) =
-            if from_client { (self.c, self.s, self.c_isn, self.s_isn) } else { (self.s, self.c, self.s_isn, self.c_isn) };
+    #[allow(clippy::too_many_arguments)] // one per header field the scenarios set
+    fn seg(
+        &mut self,
+        t: u64,
+        from_client: bool,
+        seq: u32,
+        ack: u32,
+        flags: Flags,
+        window: u16,
+        len: u32,
+    ) -> &mut Segment {
+        let (src, dst, isn, peer_isn) = if from_client {
+            (self.c, self.s, self.c_isn, self.s_isn)
+        } else {
+            (self.s, self.c, self.s_isn, self.c_isn)
+        };
         let payload = if len == 0 {
             Payload::Empty
         } else {
-            Payload::Derived { stream: from_client as u64, offset: u64::from(seq.wrapping_sub(1)), len }
+            Payload::Derived {
+                stream: from_client as u64,
+                offset: u64::from(seq.wrapping_sub(1)),
+                len,
+            }
         };
         self.segs.push((
             t,
@@ -57,7 +83,11 @@ impl Conv {
                 src,
                 dst,
                 seq: isn.wrapping_add(seq),
-                ack: if flags.contains(Flags::ACK) { peer_isn.wrapping_add(ack) } else { 0 },
+                ack: if flags.contains(Flags::ACK) {
+                    peer_isn.wrapping_add(ack)
+                } else {
+                    0
+                },
                 flags,
                 window,
                 options: TcpOptions::default(),
@@ -66,16 +96,38 @@ impl Conv {
         ));
         &mut self.segs.last_mut().unwrap().1
     }
-    fn c(&mut self, t: u64, seq: u32, ack: u32, flags: Flags, window: u16, len: u32) -> &mut Segment {
+    fn c(
+        &mut self,
+        t: u64,
+        seq: u32,
+        ack: u32,
+        flags: Flags,
+        window: u16,
+        len: u32,
+    ) -> &mut Segment {
         self.seg(t, true, seq, ack, flags, window, len)
     }
-    fn s(&mut self, t: u64, seq: u32, ack: u32, flags: Flags, window: u16, len: u32) -> &mut Segment {
+    fn s(
+        &mut self,
+        t: u64,
+        seq: u32,
+        ack: u32,
+        flags: Flags,
+        window: u16,
+        len: u32,
+    ) -> &mut Segment {
         self.seg(t, false, seq, ack, flags, window, len)
     }
 
     /// SYN at 0, SYN-ACK at 1 ms, ACK at 2 ms: both sides scale windows by 2^7.
     fn handshake(&mut self) {
-        let opts = |ts| TcpOptions { mss: Some(1460), wscale: Some(7), sack_permitted: true, timestamps: Some(ts), sack: vec![] };
+        let opts = |ts| TcpOptions {
+            mss: Some(1460),
+            wscale: Some(7),
+            sack_permitted: true,
+            timestamps: Some(ts),
+            sack: vec![],
+        };
         self.c(0, 0, 0, Flags::SYN, 64240, 0).options = opts((1, 0));
         self.s(MS, 0, 1, Flags::SYN | ACK, 65160, 0).options = opts((2, 1));
         self.c(2 * MS, 1, 1, ACK, 502, 0);
@@ -96,11 +148,20 @@ fn tshark(path: &Path, args: &[&str]) -> String {
     let out = Command::new("tshark")
         .arg("-r")
         .arg(path)
-        .args(["-o", "tcp.check_checksum:TRUE", "-o", "ip.check_checksum:TRUE"])
+        .args([
+            "-o",
+            "tcp.check_checksum:TRUE",
+            "-o",
+            "ip.check_checksum:TRUE",
+        ])
         .args(args)
         .output()
         .expect("running tshark");
-    assert!(out.status.success(), "tshark failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "tshark failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -122,8 +183,16 @@ fn tshark_labels(path: &Path) -> Vec<Vec<Label>> {
 fn assert_clean(path: &Path) {
     let expert = tshark(path, &["-q", "-z", "expert"]);
     let lower = expert.to_lowercase();
-    assert!(!lower.contains("malformed"), "malformed packets in {}:\n{expert}", path.display());
-    assert!(!lower.contains("checksum"), "checksum problems in {}:\n{expert}", path.display());
+    assert!(
+        !lower.contains("malformed"),
+        "malformed packets in {}:\n{expert}",
+        path.display()
+    );
+    assert!(
+        !lower.contains("checksum"),
+        "checksum problems in {}:\n{expert}",
+        path.display()
+    );
 }
 
 /// Writes `segs`, checks the file is clean, and compares tshark's flags with ours, both on
@@ -132,7 +201,11 @@ fn check(name: &str, segs: &[(u64, Segment)], expect: &[(usize, &[Label])]) {
     let ours = label_segments(segs);
     // The scenario's point, stated independently of both tools: frame number → labels.
     for (frame, labels) in expect {
-        assert_eq!(ours[frame - 1], labels.to_vec(), "{name}: our labels of frame {frame}");
+        assert_eq!(
+            ours[frame - 1],
+            labels.to_vec(),
+            "{name}: our labels of frame {frame}"
+        );
     }
     if !tshark_available() {
         return;
@@ -142,11 +215,25 @@ fn check(name: &str, segs: &[(u64, Segment)], expect: &[(usize, &[Label])]) {
     let theirs = tshark_labels(&path);
     assert_eq!(theirs.len(), segs.len(), "{name}: frame count");
     for (i, (a, b)) in ours.iter().zip(&theirs).enumerate() {
-        assert_eq!(a, b, "{name}: frame {} ({}): ours vs tshark", i + 1, segs[i].1.summary());
+        assert_eq!(
+            a,
+            b,
+            "{name}: frame {} ({}): ours vs tshark",
+            i + 1,
+            segs[i].1.summary()
+        );
     }
-    let back: Vec<(u64, Segment)> =
-        read_pcap(&path).unwrap().packets.into_iter().map(|p| (p.t_ns, p.seg)).collect();
-    assert_eq!(label_segments(&back), ours, "{name}: labels of the read-back segments");
+    let back: Vec<(u64, Segment)> = read_pcap(&path)
+        .unwrap()
+        .packets
+        .into_iter()
+        .map(|p| (p.t_ns, p.seg))
+        .collect();
+    assert_eq!(
+        label_segments(&back),
+        ours,
+        "{name}: labels of the read-back segments"
+    );
 }
 
 use Label::*;
@@ -159,7 +246,11 @@ fn rto_retransmission() {
     v.c(11 * MS, 1001, 1, PA, 502, 1000);
     v.c(300 * MS, 1, 1, PA, 502, 1000); // frame 6: RTO fired
     v.s(310 * MS, 1, 2001, ACK, 509, 0);
-    check("rto", &v.segs, &[(4, &[]), (6, &[Retransmission]), (7, &[])]);
+    check(
+        "rto",
+        &v.segs,
+        &[(4, &[]), (6, &[Retransmission]), (7, &[])],
+    );
 }
 
 #[test]
@@ -167,7 +258,14 @@ fn dup_acks_and_fast_retransmission() {
     let mut v = Conv::new();
     v.handshake();
     for i in 0..4 {
-        v.c(10 * MS + i as u64 * 100_000, 1 + i * 1000, 1, ACK, 502, 1000);
+        v.c(
+            10 * MS + i as u64 * 100_000,
+            1 + i * 1000,
+            1,
+            ACK,
+            502,
+            1000,
+        );
     }
     // Segment 2 (1001..2001) lost: the server ACKs 1001 once, then three duplicates.
     v.s(20 * MS, 1, 1001, ACK, 509, 0); // frame 8
@@ -181,7 +279,14 @@ fn dup_acks_and_fast_retransmission() {
     check(
         "fast_retrans",
         &v.segs,
-        &[(8, &[]), (9, &[DupAck]), (10, &[DupAck]), (11, &[DupAck]), (12, &[Retransmission, FastRetransmission]), (13, &[])],
+        &[
+            (8, &[]),
+            (9, &[DupAck]),
+            (10, &[DupAck]),
+            (11, &[DupAck]),
+            (12, &[Retransmission, FastRetransmission]),
+            (13, &[]),
+        ],
     );
 }
 
@@ -192,7 +297,11 @@ fn out_of_order_and_lost_segment() {
     v.c(10 * MS, 1001, 1, ACK, 502, 1000); // frame 4: 1..1001 not seen yet
     v.c(10 * MS + 500_000, 1, 1, ACK, 502, 1000); // frame 5: within the 2 ms handshake RTT
     v.s(20 * MS, 1, 2001, ACK, 509, 0);
-    check("ooo", &v.segs, &[(4, &[LostSegment]), (5, &[OutOfOrder]), (6, &[])]);
+    check(
+        "ooo",
+        &v.segs,
+        &[(4, &[LostSegment]), (5, &[OutOfOrder]), (6, &[])],
+    );
 }
 
 #[test]
@@ -204,10 +313,19 @@ fn keep_alive_and_its_ack() {
     // tcp_keepalive_timer → tcp_write_wakeup → tcp_xmit_probe_skb: seq snd_una - 1, no data.
     v.c(7_200_000 * MS, 100, 1, ACK, 502, 0); // frame 6
     v.s(7_200_001 * MS, 1, 101, ACK, 509, 0); // frame 7
-    // A one-byte keep-alive (seq snd_una - 1 carrying the old byte), as Windows sends.
+                                              // A one-byte keep-alive (seq snd_una - 1 carrying the old byte), as Windows sends.
     v.c(7_275_000 * MS, 100, 1, ACK, 502, 1); // frame 8
     v.s(7_275_001 * MS, 1, 101, ACK, 509, 0); // frame 9
-    check("keepalive", &v.segs, &[(6, &[KeepAlive]), (7, &[KeepAliveAck]), (8, &[KeepAlive]), (9, &[KeepAliveAck])]);
+    check(
+        "keepalive",
+        &v.segs,
+        &[
+            (6, &[KeepAlive]),
+            (7, &[KeepAliveAck]),
+            (8, &[KeepAlive]),
+            (9, &[KeepAliveAck]),
+        ],
+    );
 }
 
 #[test]
@@ -223,7 +341,13 @@ fn zero_window_probe_and_window_update() {
     check(
         "zero_window",
         &v.segs,
-        &[(5, &[ZeroWindow]), (6, &[ZeroWindowProbe]), (7, &[ZeroWindow, ZeroWindowProbeAck]), (8, &[WindowUpdate]), (9, &[])],
+        &[
+            (5, &[ZeroWindow]),
+            (6, &[ZeroWindowProbe]),
+            (7, &[ZeroWindow, ZeroWindowProbeAck]),
+            (8, &[WindowUpdate]),
+            (9, &[]),
+        ],
     );
 }
 
@@ -239,6 +363,24 @@ fn window_full() {
 }
 
 #[test]
+fn window_full_does_not_scale_a_window_taken_from_the_syn() {
+    // The SYN-ACK's window (100) is not scaled (RFC 7323 §2.2): 100 bytes fill it; the next
+    // ACK's window 100 is scaled by 2^2 = 400 bytes.
+    let mut v = Conv::new();
+    v.c(0, 0, 0, Flags::SYN, 64240, 0).options.wscale = Some(2);
+    v.s(MS, 0, 1, Flags::SYN | ACK, 100, 0).options.wscale = Some(2);
+    v.c(2 * MS, 1, 1, ACK, 502, 100); // frame 3
+    v.s(3 * MS, 1, 101, ACK, 100, 0); // frame 4
+    v.c(4 * MS, 101, 1, ACK, 502, 300); // frame 5: up to 101 + 300, short of 101 + 400
+    v.c(5 * MS, 401, 1, ACK, 502, 100); // frame 6: reaches 501
+    check(
+        "window_full_syn",
+        &v.segs,
+        &[(3, &[WindowFull]), (4, &[]), (5, &[]), (6, &[WindowFull])],
+    );
+}
+
+#[test]
 fn spurious_retransmission_and_acked_unseen_segment() {
     let mut v = Conv::new();
     v.handshake();
@@ -246,7 +388,14 @@ fn spurious_retransmission_and_acked_unseen_segment() {
     v.s(20 * MS, 1, 1001, ACK, 509, 0);
     v.c(300 * MS, 1, 1, ACK, 502, 1000); // frame 6: already acknowledged
     v.s(310 * MS, 1, 3001, ACK, 509, 0); // frame 7: acknowledges bytes never seen
-    check("spurious", &v.segs, &[(6, &[Retransmission, SpuriousRetransmission]), (7, &[AckLostSegment])]);
+    check(
+        "spurious",
+        &v.segs,
+        &[
+            (6, &[Retransmission, SpuriousRetransmission]),
+            (7, &[AckLostSegment]),
+        ],
+    );
 }
 
 #[test]
@@ -259,9 +408,15 @@ fn reused_ports_after_close() {
     v.c_isn = 0x5000_0000;
     v.s_isn = 0x7000_0000;
     v.c(5_000 * MS, 0, 0, Flags::SYN, 64240, 0).options.wscale = Some(7); // frame 7
-    v.s(5_001 * MS, 0, 1, Flags::SYN | ACK, 65160, 0).options.wscale = Some(7);
+    v.s(5_001 * MS, 0, 1, Flags::SYN | ACK, 65160, 0)
+        .options
+        .wscale = Some(7);
     v.c(5_002 * MS, 1, 1, ACK, 502, 0);
-    check("reused", &v.segs, &[(7, &[ReusedPorts]), (8, &[]), (9, &[])]);
+    check(
+        "reused",
+        &v.segs,
+        &[(7, &[ReusedPorts]), (8, &[]), (9, &[])],
+    );
 }
 
 #[test]
@@ -279,5 +434,157 @@ fn a_corrupted_checksum_is_noticed() {
     bytes[last] ^= 0xff;
     std::fs::write(&path, bytes).unwrap();
     let result = std::panic::catch_unwind(|| assert_clean(&path));
-    assert!(result.is_err(), "tshark did not report the corrupted TCP checksum");
+    assert!(
+        result.is_err(),
+        "tshark did not report the corrupted TCP checksum"
+    );
+}
+
+/// A messy connection generated from a seed: losses (segments missing from the capture),
+/// reordering, retransmissions, keep-alives, zero windows and probes, window changes,
+/// duplicate ACKs, data both ways. Not a TCP model: a source of varied segment sequences.
+fn messy_connection(seed: u64, port: u16, t0: u64) -> Vec<(u64, Segment)> {
+    use rand_chacha::ChaCha8Rng;
+    use rand_core::{RngCore, SeedableRng};
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut r = |n: u64| rng.next_u64() % n;
+    let mut v = Conv::new();
+    v.c.set_port(port);
+    v.c_isn = (seed as u32).wrapping_mul(0x9e37_79b9);
+    v.s_isn = v.c_isn ^ 0xa5a5_5a5a;
+    let ws = if r(4) == 0 { None } else { Some(r(15) as u8) };
+    v.c(t0, 0, 0, Flags::SYN, 64240, 0).options.wscale = ws;
+    let mut t = t0 + 1 + r(3 * MS);
+    v.s(t, 0, 1, Flags::SYN | ACK, 65160, 0).options.wscale = ws.map(|_| r(15) as u8);
+    t += 1 + r(3 * MS);
+    v.c(t, 1, 1, ACK, 502, 0);
+    let (mut snd_nxt, mut snd_una, mut srv_nxt) = (1u32, 1u32, 1u32);
+    let mut sent: Vec<(u32, u32)> = vec![]; // client segments (seq, len) sent, captured or not
+    let mut rcv_nxt = 1u32; // server's cumulative ACK point
+    let mut held: Option<(u32, u32)> = None; // a segment to be captured late (reordered)
+    let mut srv_win: u16 = 500;
+    let steps = 40 + r(80);
+    for _ in 0..steps {
+        t += [10_000, 100_000, MS, 5 * MS, 40 * MS, 300 * MS][r(6) as usize];
+        match r(12) {
+            0..=3 => {
+                let len = 1 + r(1448) as u32;
+                let seq = snd_nxt;
+                snd_nxt = snd_nxt.wrapping_add(len);
+                sent.push((seq, len));
+                match r(10) {
+                    0 => {} // lost before the capture point
+                    1 if held.is_none() => held = Some((seq, len)),
+                    _ => {
+                        v.c(t, seq, srv_nxt, PA, 502, len);
+                        if seq == rcv_nxt {
+                            rcv_nxt = seq.wrapping_add(len);
+                        }
+                    }
+                }
+                if r(2) == 0 {
+                    if let Some((hs, hl)) = held.take() {
+                        t += r(MS);
+                        v.c(t, hs, srv_nxt, PA, 502, hl);
+                    }
+                }
+            }
+            4 | 5 => {
+                srv_win = match r(5) {
+                    0 => 0,
+                    1 => srv_win.saturating_add(r(100) as u16),
+                    _ => srv_win,
+                };
+                v.s(t, srv_nxt, rcv_nxt, ACK, srv_win, 0);
+                snd_una = rcv_nxt;
+            }
+            6 => {
+                // Retransmit the oldest unacknowledged segment.
+                if let Some(&(seq, len)) = sent
+                    .iter()
+                    .find(|(s, l)| tcpsim::tcp::segment::seq_gt(s.wrapping_add(*l), snd_una))
+                {
+                    v.c(t, seq, srv_nxt, PA, 502, len);
+                    if seq == rcv_nxt {
+                        rcv_nxt = seq.wrapping_add(len);
+                    }
+                }
+            }
+            7 => {
+                let len = r(2) as u32;
+                v.c(t, snd_una.wrapping_sub(1), srv_nxt, ACK, 502, len);
+            }
+            8 => {
+                v.c(t, snd_nxt, srv_nxt, PA, 502, 1);
+            }
+            9 => {
+                let len = 1 + r(200) as u32;
+                v.s(t, srv_nxt, rcv_nxt, PA, srv_win, len);
+                srv_nxt = srv_nxt.wrapping_add(len);
+                snd_una = rcv_nxt;
+            }
+            10 => {
+                v.s(t, srv_nxt, rcv_nxt, ACK, srv_win, 0);
+                v.s(t + 1000, srv_nxt, rcv_nxt, ACK, srv_win, 0);
+            }
+            _ => {
+                v.c(t, snd_nxt, srv_nxt, ACK, 502 + r(3) as u16, 0);
+            }
+        }
+    }
+    if r(2) == 0 {
+        v.c(t + MS, snd_nxt, srv_nxt, Flags::FIN | ACK, 502, 0);
+        v.s(
+            t + 2 * MS,
+            srv_nxt,
+            snd_nxt.wrapping_add(1),
+            Flags::FIN | ACK,
+            srv_win,
+            0,
+        );
+    }
+    v.segs
+}
+
+#[test]
+fn messy_connections_agree_with_tshark() {
+    if !tshark_available() {
+        return;
+    }
+    let mut segs = vec![];
+    for seed in 0..40u64 {
+        segs.extend(messy_connection(
+            seed,
+            50_000 + seed as u16,
+            seed * 100_000 * MS,
+        ));
+    }
+    segs.sort_by_key(|(t, _)| *t);
+    let ours = label_segments(&segs);
+    let path = write_pcap("messy", &segs);
+    assert_clean(&path);
+    let theirs = tshark_labels(&path);
+    assert_eq!(theirs.len(), segs.len());
+    let mut diffs = vec![];
+    for (i, (a, b)) in ours.iter().zip(&theirs).enumerate() {
+        if a != b {
+            diffs.push(format!(
+                "frame {} ({}): ours {a:?}, tshark {b:?}",
+                i + 1,
+                segs[i].1.summary()
+            ));
+        }
+    }
+    let labelled = ours.iter().filter(|l| !l.is_empty()).count();
+    assert!(
+        labelled > segs.len() / 10,
+        "the generator should produce many labelled segments ({labelled})"
+    );
+    assert!(
+        diffs.is_empty(),
+        "{} of {} frames differ:\n{}",
+        diffs.len(),
+        segs.len(),
+        diffs.join("\n")
+    );
 }

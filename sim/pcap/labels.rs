@@ -10,6 +10,10 @@
 //!
 //! Wireshark's windows in this analysis are the raw header values; only the window-full
 //! check scales them.
+//!
+//! The rules are those of Wireshark 4.0, the tshark Debian 12 ships and CI checks against
+//! (`tests/pcap_tshark.rs`). Later versions flag ACKed-unseen-segment once per stall rather
+//! than once per gap.
 
 use crate::tcp::segment::{seq_gt, seq_le, seq_lt, Flags, Segment};
 use std::collections::BTreeMap;
@@ -96,16 +100,15 @@ struct Flow {
     scale: Scale,
     /// Last raw window sent in this direction.
     window: u32,
-    /// Whether `window` came from a SYN (never scaled; Wireshark's `is_first_ack`).
+    /// Whether `window` came from a SYN.
     window_from_syn: bool,
     nextseq: u32,
     nextseq_time: u64,
     lastack: u32,
     lastack_time: u64,
     maxseqtobeacked: u32,
-    /// Duplicate ACKs counted since the ACK number last changed; -1 after an
-    /// ACKed-unseen-segment, as Wireshark marks it.
-    dupacknum: i32,
+    /// Duplicate ACKs counted since the ACK number last changed.
+    dupacknum: u32,
     /// Labels of the last segment sent in this direction.
     last_labels: Vec<Label>,
 }
@@ -140,7 +143,11 @@ struct Conn {
 
 impl Conn {
     fn new() -> Conn {
-        Conn { flows: [Flow::new(), Flow::new()], ts_mru_syn: None, first_rtt: None }
+        Conn {
+            flows: [Flow::new(), Flow::new()],
+            ts_mru_syn: None,
+            first_rtt: None,
+        }
     }
 }
 
@@ -184,13 +191,17 @@ fn analyze(conn: &mut Conn, dir: usize, t: u64, seg: &Segment, labels: &mut Vec<
     let seglen = seg.payload.len();
     let window = u32::from(seg.window);
     let syn_fin_rst = flags.intersects(Flags::SYN | Flags::FIN | Flags::RST);
-    let first_rtt = conn.first_rtt;
     handshake(conn, dir, t, seg);
+    let first_rtt = conn.first_rtt;
     let [a, b] = &mut conn.flows;
     let (fwd, rev) = if dir == 0 { (a, b) } else { (b, a) };
 
     if fwd.base_seq.is_none() {
-        fwd.base_seq = Some(if flags.contains(Flags::SYN) { seq } else { seq.wrapping_sub(1) });
+        fwd.base_seq = Some(if flags.contains(Flags::SYN) {
+            seq
+        } else {
+            seq.wrapping_sub(1)
+        });
     }
     if rev.base_seq.is_none() && flags.contains(Flags::ACK) {
         rev.base_seq = Some(ack.wrapping_sub(1));
@@ -220,25 +231,37 @@ fn analyze(conn: &mut Conn, dir: usize, t: u64, seg: &Segment, labels: &mut Vec<
             labels.push(Label::WindowUpdate);
         }
         if seglen > 0 && rev.scale != Scale::Unknown && !syn_fin_rst {
+            // A window taken from a SYN is never scaled (RFC 7323 §2.2; Wireshark's
+            // `is_first_ack`).
             let shift = match rev.scale {
                 Scale::Shift(s) if !rev.window_from_syn => u32::from(s),
                 _ => 0,
             };
-            let edge = rev.lastack.wrapping_add(rev.window.checked_shl(shift).unwrap_or(0));
+            let edge = rev
+                .lastack
+                .wrapping_add(rev.window.checked_shl(shift).unwrap_or(0));
             if seq.wrapping_add(seglen) == edge {
                 labels.push(Label::WindowFull);
             }
         }
-        if same_seq_ack && window != 0 && window == fwd.window && rev.last_labels.contains(&Label::KeepAlive) {
+        if same_seq_ack
+            && window != 0
+            && window == fwd.window
+            && rev.last_labels.contains(&Label::KeepAlive)
+        {
             labels.push(Label::KeepAliveAck);
             break 'fwd;
         }
-        if same_seq_ack && window == 0 && fwd.window == 0 && rev.last_labels.contains(&Label::ZeroWindowProbe) {
+        if same_seq_ack
+            && window == 0
+            && fwd.window == 0
+            && rev.last_labels.contains(&Label::ZeroWindowProbe)
+        {
             labels.push(Label::ZeroWindowProbeAck);
             break 'fwd;
         }
         if same_seq_ack && window != 0 && window == fwd.window {
-            fwd.dupacknum = if fwd.dupacknum == -1 { 1 } else { fwd.dupacknum + 1 };
+            fwd.dupacknum += 1;
             labels.push(Label::DupAck);
         }
     }
@@ -247,17 +270,11 @@ fn analyze(conn: &mut Conn, dir: usize, t: u64, seg: &Segment, labels: &mut Vec<
         fwd.dupacknum = 0;
     }
 
-    // ACKed unseen segment: acknowledges beyond what the other direction was seen to send.
+    // ACKed unseen segment: acknowledges beyond the highest contiguous sequence number the
+    // other direction was seen to send; flagged once per gap.
     if rev.maxseqtobeacked != 0 && seq_gt(ack, rev.maxseqtobeacked) && flags.contains(Flags::ACK) {
-        if seq_gt(rev.maxseqtobeacked, rev.nextseq) {
-            rev.maxseqtobeacked = rev.nextseq;
-            labels.push(Label::AckLostSegment);
-        } else {
-            if rev.dupacknum == 0 {
-                labels.push(Label::AckLostSegment);
-            }
-            rev.dupacknum = -1;
-        }
+        labels.push(Label::AckLostSegment);
+        rev.maxseqtobeacked = rev.nextseq;
     }
 
     if seglen > 0 || flags.intersects(Flags::SYN | Flags::FIN) {
@@ -305,6 +322,7 @@ fn retransmission_kind(
     if seglen > 1 && fwd.nextseq.wrapping_sub(1) == seq {
         seq_not_advanced = false;
     }
+    // Spurious: every byte was already acknowledged by the other side.
     if seglen > 0 && rev.lastack != 0 && seq_le(seq.wrapping_add(seglen), rev.lastack) {
         labels.extend([Label::SpuriousRetransmission, Label::Retransmission]);
         return;
@@ -318,7 +336,9 @@ fn retransmission_kind(
         return;
     }
     let ooo_threshold = first_rtt.unwrap_or(OOO_THRESHOLD_NS);
-    let end = seq.wrapping_add(seglen).wrapping_add(flags.intersects(Flags::SYN | Flags::FIN) as u32);
+    let end = seq
+        .wrapping_add(seglen)
+        .wrapping_add(flags.intersects(Flags::SYN | Flags::FIN) as u32);
     if seq_not_advanced && t.wrapping_sub(fwd.nextseq_time) < ooo_threshold && fwd.nextseq != end {
         labels.push(Label::OutOfOrder);
         return;

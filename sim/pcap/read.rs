@@ -48,20 +48,34 @@ pub struct Capture {
 #[derive(Debug, thiserror::Error)]
 pub enum PcapError {
     #[error("{file}: {source}")]
-    Io { file: String, source: std::io::Error },
+    Io {
+        file: String,
+        source: std::io::Error,
+    },
     /// The file as a whole: its header, magic or a non-packet block.
     #[error("{file}: at byte {offset}: {what}")]
-    File { file: String, offset: u64, what: String },
+    File {
+        file: String,
+        offset: u64,
+        what: String,
+    },
     /// One packet record.
     #[error("{file}: packet {index} at byte {offset}: {what}")]
-    Packet { file: String, index: u64, offset: u64, what: String },
+    Packet {
+        file: String,
+        index: u64,
+        offset: u64,
+        what: String,
+    },
 }
 
 /// Reads the capture at `path`.
 pub fn read_pcap(path: &Path) -> Result<Capture, PcapError> {
     let name = path.display().to_string();
-    let bytes =
-        std::fs::read(path).map_err(|source| PcapError::Io { file: name.clone(), source })?;
+    let bytes = std::fs::read(path).map_err(|source| PcapError::Io {
+        file: name.clone(),
+        source,
+    })?;
     read_pcap_bytes(&bytes, &name)
 }
 
@@ -73,7 +87,13 @@ pub fn read_pcap_bytes(bytes: &[u8], name: &str) -> Result<Capture, PcapError> {
         what,
     };
     let Some(magic) = bytes.get(..4) else {
-        return Err(file_err(0, format!("file too short for a pcap magic ({} of 4 bytes)", bytes.len())));
+        return Err(file_err(
+            0,
+            format!(
+                "file too short for a pcap magic ({} of 4 bytes)",
+                bytes.len()
+            ),
+        ));
     };
     match magic {
         [0x0a, 0x0d, 0x0d, 0x0a] => Reader::new(bytes, name).pcapng(),
@@ -81,7 +101,7 @@ pub fn read_pcap_bytes(bytes: &[u8], name: &str) -> Result<Capture, PcapError> {
         | [0xd4, 0xc3, 0xb2, 0xa1]
         | [0xa1, 0xb2, 0x3c, 0x4d]
         | [0x4d, 0x3c, 0xb2, 0xa1]
-        | [0xa1, 0xb2, 0xcd, 0x34]
+        // Kuznetzov's "modified" pcap (24-byte records), which pcap-parser reads little-endian only.
         | [0x34, 0xcd, 0xb2, 0xa1] => Reader::new(bytes, name).classic(),
         _ => Err(file_err(
             0,
@@ -115,7 +135,12 @@ struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     fn new(bytes: &'a [u8], name: &'a str) -> Self {
-        Reader { bytes, name, capture: Capture::default(), index: 0 }
+        Reader {
+            bytes,
+            name,
+            capture: Capture::default(),
+            index: 0,
+        }
     }
 
     fn offset_of(&self, rest: &[u8]) -> usize {
@@ -123,17 +148,33 @@ impl<'a> Reader<'a> {
     }
 
     fn file_err(&self, offset: usize, what: String) -> PcapError {
-        PcapError::File { file: self.name.to_string(), offset: offset as u64, what }
+        PcapError::File {
+            file: self.name.to_string(),
+            offset: offset as u64,
+            what,
+        }
     }
 
     fn packet_err(&self, offset: usize, what: String) -> PcapError {
-        PcapError::Packet { file: self.name.to_string(), index: self.index, offset: offset as u64, what }
+        PcapError::Packet {
+            file: self.name.to_string(),
+            index: self.index,
+            offset: offset as u64,
+            what,
+        }
     }
 
     /// Classic pcap: a 24-byte file header, then 16-byte record headers each followed by data.
     fn classic(mut self) -> Result<Capture, PcapError> {
-        let (mut rest, header) = pcap_parser::pcap::parse_pcap_header(self.bytes)
-            .map_err(|e| self.file_err(0, format!("bad pcap file header: {}", nom_what(&e, "24-byte file header"))))?;
+        let (mut rest, header) = pcap_parser::pcap::parse_pcap_header(self.bytes).map_err(|e| {
+            self.file_err(
+                0,
+                format!(
+                    "bad pcap file header: {}",
+                    nom_what(&e, "24-byte file header")
+                ),
+            )
+        })?;
         let linktype = header.network.0;
         check_linktype(linktype).map_err(|what| self.file_err(20, what))?;
         let nanos = header.is_nanosecond_precision();
@@ -148,16 +189,30 @@ impl<'a> Reader<'a> {
             let offset = self.offset_of(rest);
             self.index += 1;
             let (next, frame) = frame_parser(rest).map_err(|e| {
-                self.packet_err(offset, format!("{} ({} bytes left in the file)", nom_what(&e, "record"), rest.len()))
+                self.packet_err(
+                    offset,
+                    format!(
+                        "{} ({} bytes left in the file)",
+                        nom_what(&e, "record"),
+                        rest.len()
+                    ),
+                )
             })?;
             let frac_limit = if nanos { 1_000_000_000 } else { 1_000_000 };
             if frame.ts_usec >= frac_limit {
                 return Err(self.packet_err(
                     offset,
-                    format!("timestamp fraction {} is not below {frac_limit}", frame.ts_usec),
+                    format!(
+                        "timestamp fraction {} is not below {frac_limit}",
+                        frame.ts_usec
+                    ),
                 ));
             }
-            let frac_ns = if nanos { u64::from(frame.ts_usec) } else { u64::from(frame.ts_usec) * 1_000 };
+            let frac_ns = if nanos {
+                u64::from(frame.ts_usec)
+            } else {
+                u64::from(frame.ts_usec) * 1_000
+            };
             let t_ns = u64::from(frame.ts_sec) * 1_000_000_000 + frac_ns;
             self.packet(offset, linktype, frame.data, frame.origlen, t_ns, 0)?;
             rest = next;
@@ -180,7 +235,12 @@ impl<'a> Reader<'a> {
             let (next, block) = match parsed {
                 Ok(ok) => ok,
                 Err(e) => {
-                    let what = format!("{} ({} bytes left in the file)", nom_what(&e, "pcapng block"), rest.len());
+                    let what = format!(
+                        "{}{} ({} bytes left in the file)",
+                        nom_what(&e, "pcapng block"),
+                        block_diagnosis(rest, big_endian),
+                        rest.len()
+                    );
                     return Err(if block_is_packet(rest, big_endian) {
                         self.index += 1;
                         self.packet_err(offset, what)
@@ -204,13 +264,24 @@ impl<'a> Reader<'a> {
                     let Some(iface) = ifaces.get(epb.if_id as usize) else {
                         return Err(self.packet_err(
                             offset,
-                            format!("interface {} was not described ({} interfaces in this section)", epb.if_id, ifaces.len()),
+                            format!(
+                                "interface {} was not described ({} interfaces in this section)",
+                                epb.if_id,
+                                ifaces.len()
+                            ),
                         ));
                     };
                     let t_ns = pcapng_ts_ns(epb.ts_high, epb.ts_low, iface.tsresol, iface.tsoffset)
                         .map_err(|what| self.packet_err(offset, what))?;
                     let linktype = iface.linktype;
-                    self.packet(offset, linktype, epb.packet_data(), epb.origlen, t_ns, epb.if_id)?;
+                    self.packet(
+                        offset,
+                        linktype,
+                        epb.packet_data(),
+                        epb.origlen,
+                        t_ns,
+                        epb.if_id,
+                    )?;
                 }
                 Block::SimplePacket(_) => {
                     self.index += 1;
@@ -235,9 +306,12 @@ impl<'a> Reader<'a> {
         iface: u32,
     ) -> Result<(), PcapError> {
         match decode(linktype, data, orig_len).map_err(|what| self.packet_err(offset, what))? {
-            Decoded::Tcp(seg) => {
-                self.capture.packets.push(CapturedSegment { t_ns, seg, iface, raw_len: orig_len })
-            }
+            Decoded::Tcp(seg) => self.capture.packets.push(CapturedSegment {
+                t_ns,
+                seg,
+                iface,
+                raw_len: orig_len,
+            }),
             Decoded::Skip(reason) => self.capture.skipped.push((self.index, reason)),
         }
         Ok(())
@@ -246,18 +320,60 @@ impl<'a> Reader<'a> {
 
 /// Whether the block at the start of `rest` is a packet block (so it counts as a packet).
 fn block_is_packet(rest: &[u8], big_endian: bool) -> bool {
-    let Some(&[a, b, c, d]) = rest.get(..4) else { return false };
-    let t = if big_endian { u32::from_be_bytes([a, b, c, d]) } else { u32::from_le_bytes([a, b, c, d]) };
+    let Some(&[a, b, c, d]) = rest.get(..4) else {
+        return false;
+    };
+    let t = if big_endian {
+        u32::from_be_bytes([a, b, c, d])
+    } else {
+        u32::from_le_bytes([a, b, c, d])
+    };
     t == pcap_parser::EPB_MAGIC || t == pcap_parser::SPB_MAGIC
+}
+
+/// After `pcap-parser` rejected the block at the start of `rest`: its type and what is wrong
+/// with its length fields (pcapng §3.1: a block is type, total length, body, total length
+/// again; the length is at least 12 and a multiple of 4).
+fn block_diagnosis(rest: &[u8], big_endian: bool) -> String {
+    let word = |at: usize| {
+        rest.get(at..at + 4).map(|b| {
+            let b = [b[0], b[1], b[2], b[3]];
+            if big_endian {
+                u32::from_be_bytes(b)
+            } else {
+                u32::from_le_bytes(b)
+            }
+        })
+    };
+    let (Some(block_type), Some(len)) = (word(0), word(4)) else {
+        return String::new();
+    };
+    let mut s = format!(": block type {block_type:#010x}, length {len}");
+    if len < 12 || len % 4 != 0 {
+        s.push_str(" (not a multiple of 4 of at least 12)");
+    } else if len as usize > rest.len() {
+        s.push_str(&format!(
+            " (runs {} bytes past the end of the file)",
+            len as usize - rest.len()
+        ));
+    } else if let Some(trailer) = word(len as usize - 4) {
+        if trailer != len {
+            s.push_str(&format!(" (the trailing length field says {trailer})"));
+        }
+    }
+    s
 }
 
 /// A parse error from `pcap-parser` in words; `what` names the structure being read.
 fn nom_what(e: &nom::Err<pcap_parser::PcapError<&[u8]>>, what: &str) -> String {
     match e {
-        nom::Err::Incomplete(nom::Needed::Size(n)) => format!("truncated {what}: {n} more bytes needed"),
+        nom::Err::Incomplete(nom::Needed::Size(n)) => {
+            format!("truncated {what}: {n} more bytes needed")
+        }
         nom::Err::Incomplete(nom::Needed::Unknown) => format!("truncated {what}"),
         nom::Err::Error(pe) | nom::Err::Failure(pe) => match pe {
-            pcap_parser::PcapError::NomError(_, kind) | pcap_parser::PcapError::OwnedNomError(_, kind) => {
+            pcap_parser::PcapError::NomError(_, kind)
+            | pcap_parser::PcapError::OwnedNomError(_, kind) => {
                 format!("corrupt {what} ({})", kind.description())
             }
             other => format!("corrupt {what} ({other})"),
@@ -292,7 +408,9 @@ pub fn pcapng_ts_ns(ts_high: u32, ts_low: u32, tsresol: u8, tsoffset: i64) -> Re
         (ticks * 1_000_000_000) >> exp
     };
     let total = ns as i128 + i128::from(tsoffset) * 1_000_000_000;
-    u64::try_from(total).map_err(|_| format!("timestamp out of range (if_tsresol {tsresol:#x}, if_tsoffset {tsoffset})"))
+    u64::try_from(total).map_err(|_| {
+        format!("timestamp out of range (if_tsresol {tsresol:#x}, if_tsoffset {tsoffset})")
+    })
 }
 
 const AF_INET: u32 = 2;
@@ -301,8 +419,12 @@ const AF_INET: u32 = 2;
 fn decode(linktype: i32, data: &[u8], orig_len: u32) -> Result<Decoded, String> {
     let snapped = (data.len() as u64) < u64::from(orig_len);
     let lax = match linktype {
-        1 => LaxSlicedPacket::from_ethernet(data)
-            .map_err(|e| format!("truncated Ethernet header ({} of {} bytes)", e.len, e.required_len))?,
+        1 => LaxSlicedPacket::from_ethernet(data).map_err(|e| {
+            format!(
+                "truncated Ethernet header ({} of {} bytes)",
+                e.len, e.required_len
+            )
+        })?,
         12 | 14 | 101 | 228 => match LaxSlicedPacket::from_ip(data) {
             Ok(p) => p,
             Err(e) => return ip_error(e, snapped, data.len(), orig_len),
@@ -321,18 +443,28 @@ fn decode(linktype: i32, data: &[u8], orig_len: u32) -> Result<Decoded, String> 
         }
         0 | 108 => {
             let Some(&[a, b, c, d]) = data.get(..4) else {
-                return Err(format!("truncated loopback header ({} of 4 bytes)", data.len()));
+                return Err(format!(
+                    "truncated loopback header ({} of 4 bytes)",
+                    data.len()
+                ));
             };
-            // DLT_NULL holds the AF in the capturing host's byte order; DLT_LOOP in network order.
+            // DLT_LOOP holds the AF in network order; DLT_NULL in the capturing host's order,
+            // which shows as non-zero upper 16 bits when it differs from ours (families are
+            // small numbers; Wireshark's packet-null.c uses the same test).
             let family = if linktype == 108 {
                 u32::from_be_bytes([a, b, c, d])
-            } else if u32::from_le_bytes([a, b, c, d]) == AF_INET {
-                AF_INET
             } else {
-                u32::from_be_bytes([a, b, c, d])
+                let le = u32::from_le_bytes([a, b, c, d]);
+                if le & 0xffff_0000 != 0 {
+                    le.swap_bytes()
+                } else {
+                    le
+                }
             };
             if family != AF_INET {
-                return Ok(Decoded::Skip(format!("loopback address family {family} is not AF_INET")));
+                return Ok(Decoded::Skip(format!(
+                    "loopback address family {family} is not AF_INET"
+                )));
             }
             LaxSlicedPacket::from_ether_type(EtherType::IPV4, data.get(4..).unwrap_or_default())
         }
@@ -342,25 +474,48 @@ fn decode(linktype: i32, data: &[u8], orig_len: u32) -> Result<Decoded, String> 
 }
 
 /// A Linux cooked header of `len` bytes with the big-endian protocol at `proto_at`.
-fn cooked<'d>(data: &'d [u8], len: usize, proto_at: usize, what: &str) -> Result<(u16, &'d [u8]), String> {
+fn cooked<'d>(
+    data: &'d [u8],
+    len: usize,
+    proto_at: usize,
+    what: &str,
+) -> Result<(u16, &'d [u8]), String> {
     match (data.get(proto_at..proto_at + 2), data.get(len..)) {
         (Some(&[hi, lo]), Some(rest)) => Ok((u16::from_be_bytes([hi, lo]), rest)),
-        _ => Err(format!("truncated {what} header ({} of {len} bytes)", data.len())),
+        _ => Err(format!(
+            "truncated {what} header ({} of {len} bytes)",
+            data.len()
+        )),
     }
 }
 
-fn ip_error(e: LaxHeaderSliceError, snapped: bool, caplen: usize, orig_len: u32) -> Result<Decoded, String> {
+fn ip_error(
+    e: LaxHeaderSliceError,
+    snapped: bool,
+    caplen: usize,
+    orig_len: u32,
+) -> Result<Decoded, String> {
     if snapped {
-        return Ok(Decoded::Skip(format!("IP header cut by the snaplen ({caplen} of {orig_len} bytes captured)")));
+        return Ok(Decoded::Skip(format!(
+            "IP header cut by the snaplen ({caplen} of {orig_len} bytes captured)"
+        )));
     }
     Err(match e {
-        LaxHeaderSliceError::Len(l) => format!("truncated IP header ({} of {} bytes)", l.len, l.required_len),
+        LaxHeaderSliceError::Len(l) => format!(
+            "truncated IP header ({} of {} bytes)",
+            l.len, l.required_len
+        ),
         LaxHeaderSliceError::Content(c) => format!("corrupt IP header: {c}"),
     })
 }
 
 /// IPv4 and TCP, once the link layer is gone.
-fn decode_net(lax: &LaxSlicedPacket, snapped: bool, caplen: usize, orig_len: u32) -> Result<Decoded, String> {
+fn decode_net(
+    lax: &LaxSlicedPacket,
+    snapped: bool,
+    caplen: usize,
+    orig_len: u32,
+) -> Result<Decoded, String> {
     let cut = || format!("cut by the snaplen ({caplen} of {orig_len} bytes captured)");
     let ipv4 = match &lax.net {
         Some(LaxNetSlice::Ipv4(ipv4)) => ipv4,
@@ -385,7 +540,10 @@ fn decode_net(lax: &LaxSlicedPacket, snapped: bool, caplen: usize, orig_len: u32
         return Ok(Decoded::Skip("IPv4 fragment".into()));
     }
     if payload.ip_number != IpNumber::TCP {
-        return Ok(Decoded::Skip(format!("IP protocol {} is not TCP", payload.ip_number.0)));
+        return Ok(Decoded::Skip(format!(
+            "IP protocol {} is not TCP",
+            payload.ip_number.0
+        )));
     }
     if payload.incomplete {
         if snapped {
@@ -398,7 +556,10 @@ fn decode_net(lax: &LaxSlicedPacket, snapped: bool, caplen: usize, orig_len: u32
         ));
     }
     let tcp = TcpSlice::from_slice(payload.payload).map_err(|e| match e {
-        TcpSliceError::Len(l) => format!("truncated TCP header ({} of {} bytes)", l.len, l.required_len),
+        TcpSliceError::Len(l) => format!(
+            "truncated TCP header ({} of {} bytes)",
+            l.len, l.required_len
+        ),
         TcpSliceError::Content(c) => format!("corrupt TCP header: {c}"),
     })?;
     let options = parse_options(tcp.options())?;
@@ -414,7 +575,11 @@ fn decode_net(lax: &LaxSlicedPacket, snapped: bool, caplen: usize, orig_len: u32
         flags: Flags(tcp.header_slice().get(13).copied().unwrap_or(0)),
         window: tcp.window_size(),
         options,
-        payload: if body.is_empty() { Payload::Empty } else { Payload::Bytes(Rc::from(body)) },
+        payload: if body.is_empty() {
+            Payload::Empty
+        } else {
+            Payload::Bytes(Rc::from(body))
+        },
     }))
 }
 
@@ -435,13 +600,19 @@ fn parse_options(raw: &[u8]) -> Result<TcpOptions, String> {
             }
             _ => {}
         }
-        let len = *raw.get(i + 1).ok_or_else(|| format!("TCP option {kind} at option byte {i} has no length"))? as usize;
+        let len = *raw
+            .get(i + 1)
+            .ok_or_else(|| format!("TCP option {kind} at option byte {i} has no length"))?
+            as usize;
         let bad = || format!("TCP option {kind} at option byte {i}: bad length {len}");
         if len < 2 {
             return Err(bad());
         }
         let body = raw.get(i + 2..i + len).ok_or_else(|| {
-            format!("TCP option {kind} at option byte {i}: length {len} runs past the {} option bytes", raw.len())
+            format!(
+                "TCP option {kind} at option byte {i}: length {len} runs past the {} option bytes",
+                raw.len()
+            )
         })?;
         match kind {
             2 => o.mss = Some(u16::from_be_bytes(body.try_into().map_err(|_| bad())?)),

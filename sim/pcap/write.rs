@@ -59,7 +59,10 @@ impl<W: Write> PcapWriter<W> {
             endianness: Endianness::Little,
         };
         let inner = pcap_file::pcap::PcapWriter::with_header(writer, header)?;
-        Ok(PcapWriter { inner, ip_id: BTreeMap::new() })
+        Ok(PcapWriter {
+            inner,
+            ip_id: BTreeMap::new(),
+        })
     }
 
     /// Writes one segment seen on the wire at simulated time `t`.
@@ -92,7 +95,10 @@ pub fn mac_of(ip: Ipv4Addr) -> [u8; 6] {
 
 /// One Ethernet frame carrying `seg`, with IPv4 identification `ip_id`.
 pub fn encode_frame(seg: &Segment, ip_id: u16) -> Result<Vec<u8>, PcapWriteError> {
-    let err = |what: String| PcapWriteError::Segment { summary: seg.summary(), what };
+    let err = |what: String| PcapWriteError::Segment {
+        summary: seg.summary(),
+        what,
+    };
     let payload = seg.payload.to_bytes();
     let tcp = tcp_header(seg, &payload).map_err(err)?;
     let tcp_len = tcp.header_len() + payload.len();
@@ -133,7 +139,8 @@ fn tcp_header(seg: &Segment, payload: &[u8]) -> Result<TcpHeader, String> {
     h.ece = f.contains(Flags::ECE);
     h.cwr = f.contains(Flags::CWR);
     h.acknowledgment_number = seg.ack;
-    h.set_options_raw(&linux_options(&seg.options)).map_err(|e| e.to_string())?;
+    h.set_options_raw(&linux_options(&seg.options))
+        .map_err(|e| e.to_string())?;
     h.checksum = h
         .calc_checksum_ipv4_raw(seg.src.ip().octets(), seg.dst.ip().octets(), payload)
         .map_err(|e| e.to_string())?;
@@ -176,7 +183,12 @@ pub fn linux_options(o: &TcpOptions) -> Vec<u8> {
         b.extend_from_slice(&[TCPOPT_NOP, TCPOPT_WINDOW, 3, ws]);
     }
     if !o.sack.is_empty() {
-        b.extend_from_slice(&[TCPOPT_NOP, TCPOPT_NOP, TCPOPT_SACK, 2 + 8 * o.sack.len() as u8]);
+        b.extend_from_slice(&[
+            TCPOPT_NOP,
+            TCPOPT_NOP,
+            TCPOPT_SACK,
+            2 + 8 * o.sack.len() as u8,
+        ]);
         for (left, right) in &o.sack {
             b.extend_from_slice(&left.to_be_bytes());
             b.extend_from_slice(&right.to_be_bytes());
