@@ -1,0 +1,170 @@
+//! The verbs of the `tcpsim` command, as library functions (the binary only parses
+//! arguments). Output files are written to a temporary name and renamed into place only
+//! when the run succeeded, so a failed run leaves nothing half-written.
+
+use crate::scenario::{self, Scenario, ScenarioError};
+use crate::trace::Trace;
+use crate::world::World;
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+/// The built-in default scenario (`models/default.toml`), compiled in so that `tcpsim run`
+/// works from anywhere.
+const DEFAULT_SCENARIO: &str = include_str!("../models/default.toml");
+
+/// How a verb ended when it did its work.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Status {
+    Ok,
+    /// A check failed: an invariant, a rule, a divergence (exit status 1).
+    CheckFailed,
+}
+
+/// Why a verb could not do its work.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// The input was wrong (exit status 2).
+    #[error("{0}")]
+    Scenario(#[from] ScenarioError),
+    #[error("{0}")]
+    Input(String),
+    /// Something outside the input failed (exit status 1).
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl CliError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Scenario(_) | CliError::Input(_) => 2,
+            CliError::Failed(_) => 1,
+        }
+    }
+}
+
+/// A file written under a temporary name and moved into place by [`Staged::commit`].
+struct Staged {
+    tmp: PathBuf,
+    dest: PathBuf,
+}
+
+impl Staged {
+    fn create(dest: &Path) -> Result<(Staged, fs::File), CliError> {
+        let mut name = dest.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+        name.push(".partial");
+        let tmp = dest.with_file_name(name);
+        let f = fs::File::create(&tmp).map_err(|e| CliError::Input(format!("{}: {e}", dest.display())))?;
+        Ok((Staged { tmp, dest: dest.to_path_buf() }, f))
+    }
+
+    fn commit(self) -> Result<(), CliError> {
+        fs::rename(&self.tmp, &self.dest).map_err(|e| CliError::Failed(format!("{}: {e}", self.dest.display())))
+    }
+
+    fn abandon(self) {
+        let _ = fs::remove_file(&self.tmp);
+    }
+}
+
+fn load_scenario(path: Option<&Path>) -> Result<Scenario, CliError> {
+    match path {
+        Some(p) => Ok(scenario::load::load(p)?),
+        None => Ok(scenario::load::parse(DEFAULT_SCENARIO, "models/default.toml (built in)")?),
+    }
+}
+
+/// `tcpsim run`.
+pub fn run(path: Option<&Path>, seed: Option<u64>, trace: Option<&Path>, pcap: Option<&Path>, json: bool) -> Result<Status, CliError> {
+    let sc = load_scenario(path)?;
+    let seed = seed.unwrap_or(sc.seed);
+    let mut staged = Vec::new();
+    let trace_sink = match trace {
+        Some(p) => {
+            let (s, f) = Staged::create(p)?;
+            staged.push(s);
+            Trace::to_writer(Box::new(io::BufWriter::new(f)))
+        }
+        None => Trace::off(),
+    };
+    let pcap_sink = match pcap {
+        Some(p) => {
+            let (s, f) = Staged::create(p)?;
+            staged.push(s);
+            Some(crate::pcap::PcapWriter::new(io::BufWriter::new(f)).map_err(|e| CliError::Failed(e.to_string()))?)
+        }
+        None => None,
+    };
+    let result = simulate(&sc, seed, trace_sink, pcap_sink);
+    let report = match result {
+        Ok(r) => r,
+        Err(e) => {
+            staged.into_iter().for_each(Staged::abandon);
+            return Err(e);
+        }
+    };
+    for s in staged {
+        s.commit()?;
+    }
+    let mut out = io::stdout().lock();
+    let text = if json {
+        serde_json::to_string_pretty(&report).map_err(|e| CliError::Failed(e.to_string()))? + "\n"
+    } else {
+        report.to_text()
+    };
+    let _ = out.write_all(text.as_bytes());
+    Ok(if report.ok() { Status::Ok } else { Status::CheckFailed })
+}
+
+/// Runs one scenario to its end with the given sinks.
+fn simulate(
+    sc: &Scenario,
+    seed: u64,
+    trace: Trace,
+    pcap: Option<crate::pcap::PcapWriter<io::BufWriter<fs::File>>>,
+) -> Result<crate::world::RunReport, CliError> {
+    let mut world = World::build(sc, seed, trace).map_err(|e| CliError::Input(e.to_string()))?;
+    if let Some(w) = pcap {
+        world.set_pcap(w);
+    }
+    world.run(sc);
+    let report = world.report(sc);
+    world.finish().map_err(|e| CliError::Failed(format!("writing output: {e}")))?;
+    Ok(report)
+}
+
+/// `tcpsim graph`.
+pub fn graph() -> Result<Status, CliError> {
+    print!("{}", crate::tcp::graph::tcp_graph().to_dot());
+    Ok(Status::Ok)
+}
+
+/// `tcpsim schema`.
+pub fn schema() -> Result<Status, CliError> {
+    print!("{}", scenario::schema::json_schema_text());
+    Ok(Status::Ok)
+}
+
+/// `tcpsim table`.
+pub fn table(freebsd: bool, json: bool, kernel: bool) -> Result<Status, CliError> {
+    let os = if freebsd { crate::tcp::profile::Os::Freebsd } else { crate::tcp::profile::Os::Linux };
+    let mut t = crate::table::simulate(os).map_err(|e| CliError::Failed(e.to_string()))?;
+    if kernel {
+        if freebsd {
+            return Err(CliError::Input("--kernel needs --os linux: this machine runs Linux".into()));
+        }
+        let rows = crate::capture::kernel_table().map_err(|e| CliError::Failed(e.to_string()))?;
+        t.set_kernel(rows, crate::capture::kernel_release());
+    }
+    let text = if json { t.to_json() } else { t.to_markdown() };
+    print!("{text}");
+    Ok(if t.disagreements() == 0 { Status::Ok } else { Status::CheckFailed })
+}
+
+/// `tcpsim capture`.
+pub fn capture(path: &Path, out: &Path) -> Result<Status, CliError> {
+    let sc = scenario::load::load(path)?;
+    let report = crate::capture::capture(&sc, out).map_err(|e| CliError::Failed(e.to_string()))?;
+    print!("{report}");
+    Ok(Status::Ok)
+}

@@ -1,0 +1,345 @@
+//! A simulated host's kernel: the TCP stack that demultiplexes segments to connections and
+//! listeners (tcp_ipv4.c `tcp_v4_rcv`), and the descriptor table programs call through.
+//!
+//! The TCP model itself is sans-I/O ([`Conn`], [`Listener`]); this module is the glue that
+//! gives it a clock and a wire: it forwards segments, keeps each timer's [`TimerSlot`] in
+//! step with the model's deadlines, records every state transition against the state graph,
+//! and turns wake-ups into epoll events.
+
+mod sockets;
+mod syscalls;
+
+pub use sockets::{Fd, SockRef};
+pub use syscalls::{RecvFlags, SendFlags, SyscallResult};
+
+use crate::engine::{Ctx, Node, TimerSlot};
+use crate::socket::epoll::Epoll;
+use crate::socket::poll::tcp_poll;
+use crate::socket::view::{PollMask, SockView};
+use crate::tcp::state::TcpState;
+use crate::tcp::conn::{Conn, TimerKind};
+use crate::tcp::graph::Coverage;
+use crate::tcp::listener::{Listener, ListenerAction};
+use crate::tcp::profile::KernelProfile;
+use crate::tcp::reset::reset_for;
+use crate::tcp::segment::Segment;
+use crate::time::SimTime;
+use serde::Serialize;
+use sockets::{ConnId, ListenerId, SockTable};
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::rc::Rc;
+
+/// Timer keys: the low two bits name the timer, the rest the connection or listener.
+const KEY_LISTENER_BIT: u64 = 1 << 63;
+const TIMER_KINDS: [TimerKind; 3] = [TimerKind::Retransmit, TimerKind::DelAck, TimerKind::Keepalive];
+
+/// A connection in the host's table, with the engine-side state of its three timers.
+pub(crate) struct ConnSlot {
+    pub conn: Conn,
+    pub timers: [TimerSlot; 3],
+    /// The descriptor a program holds, if any (none: a child not yet accepted, or an orphan).
+    pub fd: Option<Fd>,
+    /// The `wake_seq` last turned into epoll events.
+    pub seen_wake: u32,
+}
+
+pub(crate) struct ListenerSlot {
+    pub listener: Listener<ConnId>,
+    /// Options set on the listening socket, inherited by its children (`sk_clone_lock`).
+    pub opts: crate::tcp::conn::SockOpts,
+    pub timer: TimerSlot,
+    pub fd: Fd,
+    pub seen_accept_len: u32,
+}
+
+/// One state transition, as the trace records it.
+#[derive(Serialize)]
+struct TransitionRecord<'a> {
+    local: SocketAddrV4,
+    remote: SocketAddrV4,
+    from: &'a str,
+    to: &'a str,
+    cause: &'a str,
+    legal: bool,
+}
+
+/// A host's kernel.
+pub struct Host {
+    pub(crate) name: String,
+    pub(crate) addr: Ipv4Addr,
+    pub(crate) profile: Rc<KernelProfile>,
+    pub(crate) table: SockTable,
+    /// (local, remote) → connection: the established hash (`inet_ehash`).
+    pub(crate) ehash: BTreeMap<(SocketAddrV4, SocketAddrV4), ConnId>,
+    /// Port → listener: the listening hash (`inet_lhash2`).
+    pub(crate) lhash: BTreeMap<u16, ListenerId>,
+    pub(crate) epolls: Vec<Epoll>,
+    pub(crate) coverage: Coverage,
+    /// Transitions the graph does not allow: model bugs, reported by the run.
+    pub(crate) illegal: Vec<String>,
+    /// `nstat`-named counters of segments this host answered on its own.
+    pub(crate) counters: BTreeMap<&'static str, u64>,
+    /// Descriptors woken since the applications last looked (see [`Host::take_woken`]).
+    woken: Vec<Fd>,
+}
+
+impl Host {
+    pub fn new(name: &str, addr: Ipv4Addr, profile: Rc<KernelProfile>) -> Host {
+        Host {
+            name: name.to_string(),
+            addr,
+            profile,
+            table: SockTable::default(),
+            ehash: BTreeMap::new(),
+            lhash: BTreeMap::new(),
+            epolls: Vec::new(),
+            coverage: Coverage::default(),
+            illegal: Vec::new(),
+            counters: BTreeMap::new(),
+            woken: Vec::new(),
+        }
+    }
+
+    /// Descriptors whose socket was woken (data, state change, write space, error, a new
+    /// connection to accept) since the last call, in order, each once.
+    pub fn take_woken(&mut self) -> Vec<Fd> {
+        let mut w = std::mem::take(&mut self.woken);
+        let mut seen = std::collections::BTreeSet::new();
+        w.retain(|fd| seen.insert(*fd));
+        w
+    }
+
+    /// epoll_wait() on this host's epoll `idx`: re-polls each ready descriptor
+    /// (fs/eventpoll.c `ep_send_events`).
+    pub fn epoll_wait(&mut self, idx: usize, max: usize) -> Vec<(Fd, PollMask)> {
+        let mut ep = std::mem::replace(&mut self.epolls[idx], Epoll::new());
+        let ready = ep.wait(max, |fd| self.poll_mask(fd));
+        self.epolls[idx] = ep;
+        ready
+    }
+
+    /// Wakes every epoll watching `fd`. The model reports *that* the socket's wait queue
+    /// was woken, not which callback did it, so the wake-up carries no key: every watcher
+    /// re-checks its interest (`ep_poll_callback` with a zero key).
+    fn wake(&mut self, fd: Fd) {
+        self.woken.push(fd);
+        for ep in &mut self.epolls {
+            ep.on_wakeup(fd, PollMask::EMPTY);
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn profile(&self) -> &KernelProfile {
+        &self.profile
+    }
+
+    /// Edges of the state graph this host's connections took.
+    pub fn coverage(&self) -> &Coverage {
+        &self.coverage
+    }
+
+    /// Transitions the state graph forbids (each one is a bug in the model).
+    pub fn illegal_transitions(&self) -> &[String] {
+        &self.illegal
+    }
+
+    /// The host's kernel counters, listeners' included, by `nstat` name.
+    pub fn counters(&self) -> BTreeMap<&'static str, u64> {
+        let mut all = self.counters.clone();
+        for l in self.table.listeners() {
+            for (k, v) in l.listener.counters().to_map() {
+                *all.entry(k).or_default() += v;
+            }
+        }
+        all
+    }
+
+    fn bump(&mut self, counter: &'static str) {
+        *self.counters.entry(counter).or_default() += 1;
+    }
+
+    /// Sends `out`, re-arms timers, records transitions and raises wake-ups after the model
+    /// of connection `id` ran. Every path into a `Conn` ends here, so nothing is missed.
+    pub(crate) fn after_conn(&mut self, id: ConnId, out: &mut Vec<Segment>, ctx: &mut Ctx) {
+        for seg in out.drain(..) {
+            ctx.send(seg);
+        }
+        let Some(slot) = self.table.conn_mut(id) else { return };
+        for (i, kind) in TIMER_KINDS.iter().enumerate() {
+            let due = slot.conn.deadline(*kind);
+            let requeue = match due {
+                Some(at) => slot.timers[i].arm(at),
+                None => {
+                    slot.timers[i].cancel();
+                    None
+                }
+            };
+            if let Some(at) = requeue {
+                ctx.schedule(at, conn_key(id, i));
+            }
+        }
+        let (local, remote) = (slot.conn.local(), slot.conn.remote());
+        let transitions: Vec<_> = slot.conn.take_transitions().into_iter().collect();
+        for (from, to, cause) in transitions {
+            let legal = self.coverage.record(from, to, cause).is_ok();
+            if !legal {
+                self.illegal.push(format!("{local} > {remote}: {from} -> {to} ({})", cause.name()));
+            }
+            ctx.trace(
+                "state",
+                &TransitionRecord { local, remote, from: from.name(), to: to.name(), cause: cause.name(), legal },
+            );
+        }
+        self.raise_wakeup(id);
+        let finished = self.table.conn(id).is_some_and(|s| s.fd.is_none() && s.conn.is_finished());
+        if finished && !self.table.is_pending_child(id) {
+            self.forget_conn(id);
+        }
+    }
+
+    /// Turns a new `wake_seq` into epoll events on every epoll watching the descriptor
+    /// (fs/eventpoll.c `ep_poll_callback`).
+    fn raise_wakeup(&mut self, id: ConnId) {
+        let Some(slot) = self.table.conn_mut(id) else { return };
+        let wake = slot.conn.wake_seq();
+        if wake == slot.seen_wake {
+            return;
+        }
+        slot.seen_wake = wake;
+        if let Some(fd) = slot.fd {
+            self.wake(fd);
+        }
+    }
+
+    /// The listener's accept queue grew: wake its pollers.
+    pub(crate) fn after_listener(&mut self, id: ListenerId, out: &mut Vec<Segment>, ctx: &mut Ctx) {
+        for seg in out.drain(..) {
+            ctx.send(seg);
+        }
+        let Some(slot) = self.table.listener_mut(id) else { return };
+        if let Some(at) = slot.listener.deadline() {
+            if let Some(at) = slot.timer.arm(at) {
+                ctx.schedule(at, KEY_LISTENER_BIT | id.0 as u64);
+            }
+        } else {
+            slot.timer.cancel();
+        }
+        let len = slot.listener.accept_queue_len() as u32;
+        let grew = len > slot.seen_accept_len;
+        slot.seen_accept_len = len;
+        if grew {
+            let fd = slot.fd;
+            self.wake(fd);
+        }
+    }
+
+    /// Removes a connection the program no longer holds and the kernel is done with.
+    fn forget_conn(&mut self, id: ConnId) {
+        if let Some(slot) = self.table.remove_conn(id) {
+            self.ehash.remove(&(slot.conn.local(), slot.conn.remote()));
+        }
+    }
+
+    /// The mask `tcp_poll` computes for descriptor `fd`; POLLNVAL for a closed one.
+    pub fn poll_mask(&self, fd: Fd) -> PollMask {
+        match self.table.get(fd) {
+            Some(SockRef::Conn(id)) => self.table.conn(id).map_or(PollMask::NVAL, |s| tcp_poll(&s.conn.view())),
+            Some(SockRef::Listener(id)) => tcp_poll(&self.listener_view(id)),
+            Some(SockRef::Fresh(i)) => tcp_poll(&self.fresh_sock_view(i)),
+            None => PollMask::NVAL,
+        }
+    }
+
+    /// A listener as `tcp_poll` sees it: LISTEN and its accept queue.
+    pub(crate) fn listener_view(&self, id: ListenerId) -> SockView {
+        let len = self.table.listener(id).map_or(0, |l| l.listener.accept_queue_len() as u32);
+        SockView { state: Some(TcpState::Listen), accept_queue_len: len, rcvlowat: 1, ..SockView::default() }
+    }
+
+    /// A socket that has neither connected nor listened.
+    pub(crate) fn fresh_sock_view(&self, i: u32) -> SockView {
+        let shutdown = self.table.fresh(i).map_or(0, |f| f.shutdown);
+        SockView { shutdown, ..sockets::fresh_view(&self.profile) }
+    }
+
+    /// A segment for a port nobody listens on and no connection owns: RST
+    /// (tcp_ipv4.c `tcp_v4_send_reset`; RFC 9293 §3.10.7.1).
+    fn no_socket(&mut self, seg: &Segment, ctx: &mut Ctx) {
+        if let Some(rst) = reset_for(seg) {
+            self.bump("TcpOutRsts");
+            ctx.send(rst);
+        }
+    }
+
+    fn deliver_to_listener(&mut self, id: ListenerId, now: SimTime, seg: &Segment, ctx: &mut Ctx) {
+        let mut out = Vec::new();
+        let iss = rand_core::RngCore::next_u32(ctx.rng());
+        let Some(slot) = self.table.listener_mut(id) else { return };
+        let action = slot.listener.on_segment(now, seg, iss, &mut out);
+        self.after_listener(id, &mut out, ctx);
+        if let ListenerAction::Child(params) = action {
+            self.spawn_child(id, now, params, ctx);
+        }
+    }
+}
+
+fn conn_key(id: ConnId, timer: usize) -> u64 {
+    (id.0 as u64) << 2 | timer as u64
+}
+
+impl Node for Host {
+    fn on_segment(&mut self, now: SimTime, seg: Segment, ctx: &mut Ctx) {
+        if let Some(&id) = self.ehash.get(&(seg.dst, seg.src)) {
+            let mut out = Vec::new();
+            if let Some(slot) = self.table.conn_mut(id) {
+                slot.conn.on_segment(now, &seg, &mut out);
+            }
+            self.after_conn(id, &mut out, ctx);
+        } else if let Some(&id) = self.lhash.get(&seg.dst.port()) {
+            self.deliver_to_listener(id, now, &seg, ctx);
+        } else {
+            self.no_socket(&seg, ctx);
+        }
+    }
+
+    fn on_timer(&mut self, now: SimTime, key: u64, ctx: &mut Ctx) {
+        use crate::engine::Pop;
+        if key & KEY_LISTENER_BIT != 0 {
+            let id = ListenerId((key & !KEY_LISTENER_BIT) as u32);
+            let mut out = Vec::new();
+            let Some(slot) = self.table.listener_mut(id) else { return };
+            match slot.timer.on_pop(now) {
+                Pop::Fire => slot.listener.on_timer(now, &mut out),
+                Pop::Requeue(at) => return ctx.schedule(at, key),
+                Pop::Stale => return,
+            }
+            self.after_listener(id, &mut out, ctx);
+            return;
+        }
+        let id = ConnId((key >> 2) as u32);
+        let i = (key & 3) as usize;
+        let mut out = Vec::new();
+        let Some(slot) = self.table.conn_mut(id) else { return };
+        match slot.timers[i].on_pop(now) {
+            Pop::Fire => slot.conn.on_timer(now, TIMER_KINDS[i], &mut out),
+            Pop::Requeue(at) => return ctx.schedule(at, key),
+            Pop::Stale => return,
+        }
+        self.after_conn(id, &mut out, ctx);
+    }
+
+    /// Everything the kernel held is gone; what the model learned about itself (graph
+    /// coverage, illegal transitions) is kept for the report.
+    fn on_crash(&mut self, _now: SimTime) {
+        let mut fresh = Host::new(&self.name, self.addr, self.profile.clone());
+        fresh.coverage = std::mem::take(&mut self.coverage);
+        fresh.illegal = std::mem::take(&mut self.illegal);
+        *self = fresh;
+    }
+
+    fn on_reboot(&mut self, _now: SimTime, _ctx: &mut Ctx) {}
+}

@@ -1,0 +1,501 @@
+//! The socket syscalls as a program on this host makes them, with Linux's errnos
+//! (net/socket.c, net/ipv4/af_inet.c, net/ipv4/tcp.c).
+//!
+//! Every call here is non-blocking: it either completes now or fails with EAGAIN /
+//! EINPROGRESS. Blocking is the caller's business (the script runner waits in simulated time
+//! for the socket to become ready and calls again), which keeps the kernel model free of
+//! threads of control.
+
+use super::sockets::{ConnId, FreshSock, ListenerId, SockRef};
+use super::{ConnSlot, Fd, Host, ListenerSlot};
+use crate::engine::{Ctx, TimerSlot};
+use crate::errno::Errno;
+use crate::scenario::{IoctlReq, OptValue, ShutHow, SockOpt};
+use crate::socket::epoll::Epoll;
+use crate::socket::view::{SockView, RCV_SHUTDOWN, SEND_SHUTDOWN};
+use crate::tcp::conn::{Conn, SendData, SockOpts};
+use crate::tcp::listener::Listener;
+use crate::tcp::state::TcpState;
+use rand_core::RngCore;
+use std::net::SocketAddrV4;
+
+/// `send()` flags the model distinguishes.
+#[derive(Copy, Clone, Debug, Default)]
+pub struct SendFlags {
+    pub nosignal: bool,
+}
+
+/// `recv()` flags the model distinguishes.
+#[derive(Copy, Clone, Debug, Default)]
+pub struct RecvFlags {
+    pub peek: bool,
+}
+
+/// A call's outcome as a program sees it, plus what else it caused.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SyscallResult {
+    pub ret: i64,
+    pub errno: Option<Errno>,
+    /// SIGPIPE was raised (`sk_stream_error` with EPIPE and no MSG_NOSIGNAL).
+    pub sigpipe: bool,
+}
+
+/// Linux's ephemeral range (`ip_local_port_range` default 32768–60999).
+const EPHEMERAL: std::ops::RangeInclusive<u16> = 32768..=60999;
+
+impl Host {
+    /// socket(AF_INET, SOCK_STREAM, 0).
+    pub fn sys_socket(&mut self, nonblocking: bool) -> Fd {
+        let opts = SockOpts::default();
+        let i = self.table.new_fresh(FreshSock { opts, port: None, shutdown: 0 });
+        self.table.alloc_fd(SockRef::Fresh(i), nonblocking)
+    }
+
+    pub fn is_nonblocking(&self, fd: Fd) -> bool {
+        self.table.entry(fd).is_some_and(|e| e.nonblocking)
+    }
+
+    fn port_in_use(&self, port: u16) -> bool {
+        self.lhash.contains_key(&port) || self.ehash.keys().any(|(l, _)| l.port() == port)
+    }
+
+    /// An unused port from the ephemeral range, drawn from the host's seeded stream
+    /// (`__inet_hash_connect` picks a random offset too).
+    fn ephemeral_port(&self, ctx: &mut Ctx) -> Result<u16, Errno> {
+        let span = u32::from(EPHEMERAL.end() - EPHEMERAL.start()) + 1;
+        let start = ctx.rng().next_u32() % span;
+        (0..span)
+            .map(|i| EPHEMERAL.start() + ((start + i) % span) as u16)
+            .find(|p| !self.port_in_use(*p))
+            .ok_or(Errno::EADDRNOTAVAIL)
+    }
+
+    /// bind() to a port of this host's address (af_inet.c `__inet_bind`).
+    pub fn sys_bind(&mut self, fd: Fd, port: u16) -> Result<(), Errno> {
+        let Some(SockRef::Fresh(i)) = self.table.get(fd) else {
+            return Err(if self.table.get(fd).is_none() { Errno::EBADF } else { Errno::EINVAL });
+        };
+        if port != 0 && self.port_in_use(port) {
+            return Err(Errno::EADDRINUSE);
+        }
+        let sock = self.table.fresh_mut(i).ok_or(Errno::EBADF)?;
+        if sock.port.is_some() {
+            return Err(Errno::EINVAL);
+        }
+        sock.port = Some(port);
+        Ok(())
+    }
+
+    /// listen() (af_inet.c `inet_listen`): a second listen() only changes the backlog.
+    pub fn sys_listen(&mut self, fd: Fd, backlog: i32, ctx: &mut Ctx) -> Result<(), Errno> {
+        match self.table.get(fd).ok_or(Errno::EBADF)? {
+            SockRef::Listener(id) => {
+                let slot = self.table.listener_mut(id).ok_or(Errno::EBADF)?;
+                slot.listener.set_backlog(backlog);
+                Ok(())
+            }
+            SockRef::Conn(_) => Err(Errno::EINVAL),
+            SockRef::Fresh(i) => {
+                let port = match self.table.fresh_mut(i).and_then(|s| s.port).filter(|p| *p != 0) {
+                    Some(p) => p,
+                    None => self.ephemeral_port(ctx)?,
+                };
+                let fresh = self.table.take_fresh(i).ok_or(Errno::EBADF)?;
+                let local = SocketAddrV4::new(self.addr, port);
+                let secret = ctx.rng().next_u64();
+                let mut listener = Listener::new(local, backlog, self.profile.clone()).with_secret(secret);
+                listener.set_rcvbuf(fresh.opts.effective_rcvbuf(&self.profile));
+                let id = self.table.add_listener(ListenerSlot {
+                    listener,
+                    opts: fresh.opts,
+                    timer: TimerSlot::default(),
+                    fd,
+                    seen_accept_len: 0,
+                });
+                self.lhash.insert(port, id);
+                self.table.entry_mut(fd).ok_or(Errno::EBADF)?.sock = SockRef::Listener(id);
+                self.trace_transition(ctx, local, None, TcpState::Close, TcpState::Listen);
+                Ok(())
+            }
+        }
+    }
+
+    /// connect() (af_inet.c `__inet_stream_connect`, tcp_ipv4.c `tcp_v4_connect`). Always
+    /// answers EINPROGRESS for a new attempt; a blocking caller waits for the outcome.
+    pub fn sys_connect(&mut self, fd: Fd, remote: SocketAddrV4, ctx: &mut Ctx) -> Result<(), Errno> {
+        match self.table.get(fd).ok_or(Errno::EBADF)? {
+            SockRef::Listener(_) => Err(Errno::EISCONN),
+            SockRef::Conn(id) => {
+                let slot = self.table.conn_mut(id).ok_or(Errno::EBADF)?;
+                match slot.conn.state() {
+                    TcpState::SynSent | TcpState::SynRecv => Err(Errno::EALREADY),
+                    TcpState::Close => Err(slot.conn.take_error().unwrap_or(Errno::ECONNABORTED)),
+                    _ => Err(Errno::EISCONN),
+                }
+            }
+            SockRef::Fresh(i) => {
+                let port = match self.table.fresh_mut(i).and_then(|s| s.port).filter(|p| *p != 0) {
+                    Some(p) => p,
+                    None => self.ephemeral_port(ctx)?,
+                };
+                let fresh = self.table.take_fresh(i).ok_or(Errno::EBADF)?;
+                let local = SocketAddrV4::new(self.addr, port);
+                let iss = ctx.rng().next_u32();
+                let mut out = Vec::new();
+                let conn = Conn::connect(ctx.now(), self.profile.clone(), fresh.opts, local, remote, iss, &mut out);
+                let id = self.table.add_conn(ConnSlot::new(conn, Some(fd)));
+                self.ehash.insert((local, remote), id);
+                self.table.entry_mut(fd).ok_or(Errno::EBADF)?.sock = SockRef::Conn(id);
+                self.after_conn(id, &mut out, ctx);
+                Err(Errno::EINPROGRESS)
+            }
+        }
+    }
+
+    /// accept(): the oldest child of the accept queue, on a new descriptor.
+    pub fn sys_accept(&mut self, fd: Fd, nonblocking: bool) -> Result<Fd, Errno> {
+        let SockRef::Listener(lid) = self.table.get(fd).ok_or(Errno::EBADF)? else {
+            return Err(Errno::EINVAL);
+        };
+        let slot = self.table.listener_mut(lid).ok_or(Errno::EBADF)?;
+        let child = slot.listener.accept().ok_or(Errno::EAGAIN)?;
+        slot.seen_accept_len = slot.listener.accept_queue_len() as u32;
+        self.table.unmark_pending_child(child);
+        let new_fd = self.table.alloc_fd(SockRef::Conn(child), nonblocking);
+        if let Some(c) = self.table.conn_mut(child) {
+            c.fd = Some(new_fd);
+        }
+        Ok(new_fd)
+    }
+
+    /// A handshake completed on listener `lid`: the child connection is built, fed the
+    /// segment that completed it, and queued for accept() (tcp_minisocks.c `tcp_check_req`,
+    /// `inet_csk_complete_hashdance`).
+    pub(crate) fn spawn_child(
+        &mut self,
+        lid: ListenerId,
+        now: crate::time::SimTime,
+        params: Box<crate::tcp::listener::ChildParams>,
+        ctx: &mut Ctx,
+    ) {
+        let Some(slot) = self.table.listener(lid) else { return };
+        let opts = slot.opts.clone();
+        let mut out = Vec::new();
+        let mut conn = Conn::accept_child(now, self.profile.clone(), opts, &child_params(now, &params), &mut out);
+        // The completing segment's data and FIN belong to the child (`tcp_child_process`).
+        if params.segment.payload.len() > 0 || params.segment.flags.contains(crate::tcp::segment::Flags::FIN) {
+            conn.on_segment(now, &params.segment, &mut out);
+        }
+        let (local, remote) = (conn.local(), conn.remote());
+        let id = self.table.add_conn(ConnSlot::new(conn, None));
+        self.ehash.insert((local, remote), id);
+        self.table.mark_pending_child(id);
+        if let Some(slot) = self.table.listener_mut(lid) {
+            slot.listener.enqueue(id);
+        }
+        self.after_conn(id, &mut out, ctx);
+        let mut none = Vec::new();
+        self.after_listener(lid, &mut none, ctx);
+    }
+
+    /// send() (tcp.c `tcp_sendmsg_locked`). SIGPIPE is raised only when the final error is
+    /// EPIPE and MSG_NOSIGNAL is not set (`sk_stream_error`).
+    pub fn sys_send(&mut self, fd: Fd, data: SendData, flags: SendFlags, ctx: &mut Ctx) -> SyscallResult {
+        let r = match self.table.get(fd) {
+            None => Err(Errno::EBADF),
+            // A never-connected or listening socket fails `sk_stream_wait_connect` with EPIPE.
+            Some(SockRef::Fresh(_)) | Some(SockRef::Listener(_)) => Err(Errno::EPIPE),
+            Some(SockRef::Conn(id)) => {
+                let mut out = Vec::new();
+                let r = match self.table.conn_mut(id) {
+                    Some(slot) => slot.conn.send(ctx.now(), data, &mut out),
+                    None => Err(Errno::EBADF),
+                };
+                self.after_conn(id, &mut out, ctx);
+                r.map(i64::from)
+            }
+        };
+        SyscallResult::from_result(r, !flags.nosignal)
+    }
+
+    /// recv() (tcp.c `tcp_recvmsg_locked`): the bytes read, or why none.
+    pub fn sys_recv(&mut self, fd: Fd, len: u32, flags: RecvFlags, ctx: &mut Ctx) -> Result<Vec<u8>, Errno> {
+        match self.table.get(fd).ok_or(Errno::EBADF)? {
+            SockRef::Fresh(i) => {
+                // A shut-down unconnected socket reads EOF (RCV_SHUTDOWN before the CLOSE test).
+                let shut = self.table.fresh_mut(i).map_or(0, |s| s.shutdown);
+                if shut & RCV_SHUTDOWN != 0 {
+                    Ok(Vec::new())
+                } else {
+                    Err(Errno::ENOTCONN)
+                }
+            }
+            SockRef::Listener(_) => Err(Errno::ENOTCONN),
+            SockRef::Conn(id) => {
+                let mut out = Vec::new();
+                let r = match self.table.conn_mut(id) {
+                    Some(slot) => slot.conn.recv(ctx.now(), len, flags.peek, &mut out),
+                    None => Err(Errno::EBADF),
+                };
+                self.after_conn(id, &mut out, ctx);
+                r
+            }
+        }
+    }
+
+    /// shutdown() (af_inet.c `inet_shutdown`).
+    pub fn sys_shutdown(&mut self, fd: Fd, how: ShutHow, ctx: &mut Ctx) -> Result<(), Errno> {
+        let bits = match how {
+            ShutHow::SHUT_RD => RCV_SHUTDOWN,
+            ShutHow::SHUT_WR => SEND_SHUTDOWN,
+            ShutHow::SHUT_RDWR => RCV_SHUTDOWN | SEND_SHUTDOWN,
+        };
+        match self.table.get(fd).ok_or(Errno::EBADF)? {
+            SockRef::Fresh(i) => {
+                // CLOSE: ENOTCONN, yet the bits are set and pollers woken.
+                if let Some(s) = self.table.fresh_mut(i) {
+                    s.shutdown |= bits;
+                }
+                Err(Errno::ENOTCONN)
+            }
+            SockRef::Listener(lid) => {
+                // Only RCV_SHUTDOWN acts on a listener: it disconnects (stops listening).
+                if bits & RCV_SHUTDOWN != 0 {
+                    self.stop_listening(fd, lid, ctx);
+                }
+                Ok(())
+            }
+            SockRef::Conn(id) => {
+                let mut out = Vec::new();
+                let r = match self.table.conn_mut(id) {
+                    Some(slot) => slot.conn.shutdown(ctx.now(), how, &mut out),
+                    None => Err(Errno::EBADF),
+                };
+                self.after_conn(id, &mut out, ctx);
+                r
+            }
+        }
+    }
+
+    /// Stops a listener: unaccepted children are reset (`inet_csk_listen_stop`), and the
+    /// descriptor is left as an unconnected socket.
+    fn stop_listening(&mut self, fd: Fd, lid: ListenerId, ctx: &mut Ctx) {
+        let Some(mut slot) = self.table.remove_listener(lid) else { return };
+        let local = slot.listener.local();
+        self.lhash.remove(&local.port());
+        for child in slot.listener.close() {
+            self.table.unmark_pending_child(child);
+            self.abort_conn(child, ctx);
+        }
+        self.trace_transition(ctx, local, None, TcpState::Listen, TcpState::Close);
+        let i = self.table.new_fresh(FreshSock { opts: slot.opts, port: None, shutdown: 0 });
+        if let Some(e) = self.table.entry_mut(fd) {
+            e.sock = SockRef::Fresh(i);
+        }
+    }
+
+    /// `tcp_disconnect` of a child never accepted: an abortive close, RST if synchronized
+    /// (the same path as close() with SO_LINGER {1, 0}).
+    fn abort_conn(&mut self, id: ConnId, ctx: &mut Ctx) {
+        let mut out = Vec::new();
+        if let Some(slot) = self.table.conn_mut(id) {
+            let now = ctx.now();
+            let _ = slot.conn.set_opt(now, SockOpt::SO_LINGER, &OptValue::Pair([1, 0]), &mut out);
+            slot.conn.close(now, &mut out);
+        }
+        self.after_conn(id, &mut out, ctx);
+    }
+
+    /// close() (tcp.c `__tcp_close`): the connection lives on as an orphan until it is done.
+    pub fn sys_close(&mut self, fd: Fd, ctx: &mut Ctx) -> Result<(), Errno> {
+        let entry = self.table.free_fd(fd).ok_or(Errno::EBADF)?;
+        for ep in &mut self.epolls {
+            ep.forget(fd);
+        }
+        match entry.sock {
+            SockRef::Fresh(i) => {
+                self.table.take_fresh(i);
+            }
+            SockRef::Listener(lid) => {
+                // Re-point a placeholder so stop_listening can rewrite it, then drop it.
+                let tmp = self.table.alloc_fd(SockRef::Listener(lid), false);
+                self.stop_listening(tmp, lid, ctx);
+                if let Some(SockRef::Fresh(i)) = self.table.free_fd(tmp).map(|e| e.sock) {
+                    self.table.take_fresh(i);
+                }
+            }
+            SockRef::Conn(id) => {
+                let mut out = Vec::new();
+                if let Some(slot) = self.table.conn_mut(id) {
+                    slot.fd = None;
+                    slot.conn.close(ctx.now(), &mut out);
+                }
+                self.after_conn(id, &mut out, ctx);
+            }
+        }
+        Ok(())
+    }
+
+    /// setsockopt() on any kind of socket; options set before connect()/listen() are kept
+    /// and inherited by accepted children, as Linux copies them in `sk_clone_lock`.
+    pub fn sys_setsockopt(&mut self, fd: Fd, opt: SockOpt, value: &OptValue, ctx: &mut Ctx) -> Result<(), Errno> {
+        match self.table.get(fd).ok_or(Errno::EBADF)? {
+            SockRef::Fresh(i) => self.table.fresh_mut(i).ok_or(Errno::EBADF)?.opts.set(opt, value),
+            SockRef::Listener(lid) => {
+                let slot = self.table.listener_mut(lid).ok_or(Errno::EBADF)?;
+                slot.opts.set(opt, value)?;
+                let rcvbuf = slot.opts.effective_rcvbuf(&self.profile);
+                slot.listener.set_rcvbuf(rcvbuf);
+                Ok(())
+            }
+            SockRef::Conn(id) => {
+                let mut out = Vec::new();
+                let r = match self.table.conn_mut(id) {
+                    Some(slot) => slot.conn.set_opt(ctx.now(), opt, value, &mut out),
+                    None => Err(Errno::EBADF),
+                };
+                self.after_conn(id, &mut out, ctx);
+                r
+            }
+        }
+    }
+
+    /// getsockopt(): SO_ERROR consumes the pending error (`sock_error`), TCP_INFO is a
+    /// JSON object of the `tcp_info` fields the model keeps.
+    pub fn sys_getsockopt(&mut self, fd: Fd, opt: SockOpt) -> Result<serde_json::Value, Errno> {
+        use serde_json::json;
+        match self.table.get(fd).ok_or(Errno::EBADF)? {
+            SockRef::Fresh(i) => {
+                let s = self.table.fresh_mut(i).ok_or(Errno::EBADF)?;
+                match opt {
+                    SockOpt::SO_ERROR => Ok(json!(0)),
+                    SockOpt::TCP_INFO => Ok(json!({ "state": TcpState::Close.name() })),
+                    _ => Ok(opt_json(s.opts.get(opt, &self.profile))),
+                }
+            }
+            SockRef::Listener(lid) => {
+                let s = self.table.listener(lid).ok_or(Errno::EBADF)?;
+                match opt {
+                    SockOpt::SO_ERROR => Ok(json!(0)),
+                    SockOpt::TCP_INFO => Ok(json!({
+                        "state": TcpState::Listen.name(),
+                        "unacked": s.listener.accept_queue_len(),
+                        "sacked": s.listener.backlog(),
+                    })),
+                    _ => Ok(opt_json(s.opts.get(opt, &self.profile))),
+                }
+            }
+            SockRef::Conn(id) => {
+                let slot = self.table.conn_mut(id).ok_or(Errno::EBADF)?;
+                match opt {
+                    SockOpt::SO_ERROR => Ok(json!(slot.conn.take_error().map_or(0, |e| e.code()))),
+                    SockOpt::TCP_INFO => serde_json::to_value(slot.conn.info()).map_err(|_| Errno::EINVAL),
+                    _ => Ok(opt_json(slot.conn.get_opt(opt))),
+                }
+            }
+        }
+    }
+
+    /// ioctl() queue sizes (tcp.c `tcp_ioctl`).
+    pub fn sys_ioctl(&mut self, fd: Fd, req: IoctlReq) -> Result<i64, Errno> {
+        match self.table.get(fd).ok_or(Errno::EBADF)? {
+            SockRef::Listener(_) => Err(Errno::EINVAL),
+            SockRef::Fresh(_) => Ok(0),
+            SockRef::Conn(id) => {
+                let c = &self.table.conn(id).ok_or(Errno::EBADF)?.conn;
+                Ok(i64::from(match req {
+                    IoctlReq::FIONREAD => c.inq(),
+                    IoctlReq::SIOCOUTQ => c.outq(),
+                    IoctlReq::SIOCOUTQNSD => c.outq_notsent(),
+                }))
+            }
+        }
+    }
+
+    /// epoll_create1(): an epoll instance on this host, by index.
+    pub fn sys_epoll_create(&mut self) -> usize {
+        self.epolls.push(Epoll::new());
+        self.epolls.len() - 1
+    }
+
+    /// The [`SockView`] of a descriptor (for the rules checker and kqueue views).
+    pub fn view(&self, fd: Fd) -> Option<SockView> {
+        match self.table.get(fd)? {
+            SockRef::Conn(id) => Some(self.table.conn(id)?.conn.view()),
+            SockRef::Listener(lid) => Some(self.listener_view(lid)),
+            SockRef::Fresh(i) => Some(self.fresh_sock_view(i)),
+        }
+    }
+
+    /// The TCP state a descriptor reports (`tcpi_state`), if it is a socket.
+    pub fn state(&self, fd: Fd) -> Option<TcpState> {
+        self.view(fd).and_then(|v| v.state)
+    }
+
+    fn trace_transition(
+        &mut self,
+        ctx: &mut Ctx,
+        local: SocketAddrV4,
+        remote: Option<SocketAddrV4>,
+        from: TcpState,
+        to: TcpState,
+    ) {
+        use crate::tcp::state::Cause;
+        let cause = if to == TcpState::Listen { Cause::Listen } else { Cause::CloseUnconnected };
+        let legal = self.coverage.record(from, to, cause).is_ok();
+        if !legal {
+            self.illegal.push(format!("{local}: {from} -> {to} ({})", cause.name()));
+        }
+        let remote = remote.unwrap_or(SocketAddrV4::new(std::net::Ipv4Addr::UNSPECIFIED, 0));
+        ctx.trace(
+            "state",
+            &super::TransitionRecord { local, remote, from: from.name(), to: to.name(), cause: cause.name(), legal },
+        );
+    }
+}
+
+/// An option's value as the observation log writes it: a number, or `[l_onoff, l_linger]`.
+fn opt_json(v: OptValue) -> serde_json::Value {
+    match v {
+        OptValue::Int(i) => serde_json::json!(i),
+        OptValue::Pair(p) => serde_json::json!(p),
+    }
+}
+
+/// What the connection model needs of a completed handshake, from what the listener kept
+/// (`tcp_create_openreq_child`).
+fn child_params(now: crate::time::SimTime, p: &crate::tcp::listener::ChildParams) -> crate::tcp::conn::ChildParams {
+    crate::tcp::conn::ChildParams {
+        local: p.local,
+        remote: p.remote,
+        iss: p.iss,
+        irs: p.irs,
+        peer_mss: Some(p.peer_mss),
+        peer_wscale: p.snd_wscale,
+        peer_sack: p.sack_ok,
+        peer_tsval: p.timestamps.map(|t| t.ts_recent),
+        peer_window: p.segment.window,
+        rcv_wscale: p.rcv_wscale,
+        rcv_wnd: p.rcv_wnd,
+        ts_offset: p.timestamps.map_or(0, |t| t.ts_off),
+        tx_stream: crate::tcp::conn::stream_id(p.local, p.remote, p.iss),
+        // tcp_synack_rtt_meas: a sample only if the SYN-ACK was not retransmitted.
+        synack_rtt: p.synack_sent_at.filter(|_| p.synack_retransmits == 0).map(|t| now - t),
+        synack_retransmits: p.synack_retransmits,
+    }
+}
+
+impl SyscallResult {
+    fn from_result(r: Result<i64, Errno>, signals: bool) -> SyscallResult {
+        match r {
+            Ok(n) => SyscallResult { ret: n, errno: None, sigpipe: false },
+            Err(e) => SyscallResult { ret: -1, errno: Some(e), sigpipe: signals && e == Errno::EPIPE },
+        }
+    }
+}
+
+impl ConnSlot {
+    pub(crate) fn new(conn: Conn, fd: Option<Fd>) -> ConnSlot {
+        ConnSlot { conn, timers: [TimerSlot::default(); 3], fd, seen_wake: 0 }
+    }
+}

@@ -1,0 +1,257 @@
+//! The scenario's long-running applications (`[[app]]`): servers that accept and read
+//! (optionally echo), and clients that connect, send a number of bytes and maybe close.
+//!
+//! They behave as a single-threaded epoll loop would: act when a socket they own is woken,
+//! never poll in a loop. Every error a call returns is kept for the run report.
+
+use crate::engine::Sim;
+use crate::errno::Errno;
+use crate::host::{Fd, Host, RecvFlags, SendFlags};
+use crate::scenario::{AppSpec, OptValue, SockOpt};
+use crate::tcp::conn::SendData;
+use crate::tcp::state::TcpState;
+use super::resolve;
+use crate::time::{Dur, SimTime};
+use std::collections::BTreeMap;
+
+/// How much one send() offers at a time: large writes are what bulk senders do.
+const WRITE_CHUNK: u32 = 64 * 1024;
+/// How much one recv() asks for.
+const READ_CHUNK: u32 = 64 * 1024;
+
+/// One socket an application owns, and what it has seen.
+#[derive(Clone, Debug)]
+pub(crate) struct AppSock {
+    pub app: usize,
+    pub host: usize,
+    pub fd: Fd,
+    pub role: Role,
+    /// Bytes still to send (clients).
+    pub to_send: u64,
+    pub sent: u64,
+    pub received: u64,
+    /// Errors returned by calls on this socket, in order.
+    pub errors: Vec<Errno>,
+    pub eof: bool,
+    pub closed: bool,
+    /// The last state seen (kept when the descriptor is closed).
+    pub last_state: TcpState,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Role {
+    Listener,
+    Accepted,
+    Client,
+}
+
+/// A client connection not started yet.
+struct PendingStart {
+    at: SimTime,
+    app: usize,
+}
+
+pub(super) struct Apps {
+    specs: Vec<AppSpec>,
+    starts: Vec<PendingStart>,
+    pub(crate) socks: Vec<AppSock>,
+    /// (host, fd) → index in `socks`, for open descriptors.
+    by_fd: BTreeMap<(usize, Fd), usize>,
+}
+
+impl Apps {
+    pub fn new(specs: &[AppSpec], sim: &Sim<Host>) -> Apps {
+        let _ = sim;
+        let mut starts = Vec::new();
+        for (i, spec) in specs.iter().enumerate() {
+            match spec {
+                AppSpec::Server { .. } => starts.push(PendingStart { at: SimTime::ZERO, app: i }),
+                AppSpec::Client { at, count, interval, .. } => {
+                    let first = SimTime::ZERO + at.map_or(Dur::ZERO, |d| d.0);
+                    let step = interval.map_or(Dur::ZERO, |d| d.0);
+                    for k in 0..*count {
+                        starts.push(PendingStart { at: first + step.saturating_mul(u64::from(k)), app: i });
+                    }
+                }
+            }
+        }
+        // Stable: equal start times keep file order.
+        starts.sort_by_key(|s| s.at);
+        starts.reverse();
+        Apps { specs: specs.to_vec(), starts, socks: Vec::new(), by_fd: BTreeMap::new() }
+    }
+
+    /// When the next application start is due.
+    pub fn next_start(&self) -> Option<SimTime> {
+        self.starts.last().map(|s| s.at)
+    }
+
+    /// Starts every application due now.
+    pub fn start_due(&mut self, sim: &mut Sim<Host>) {
+        let now = sim.now();
+        while self.starts.last().is_some_and(|s| s.at <= now) {
+            let Some(s) = self.starts.pop() else { break };
+            self.start(s.app, sim);
+        }
+    }
+
+    fn start(&mut self, app: usize, sim: &mut Sim<Host>) {
+        match self.specs[app].clone() {
+            AppSpec::Server { host, port, backlog, sockopts, .. } => {
+                let Some(h) = sim.host_index(&host) else { return };
+                let fd = sim.node_mut(h).sys_socket(true);
+                let mut errors = apply_opts(sim, h, fd, &sockopts);
+                if let Err(e) = sim.node_mut(h).sys_bind(fd, port) {
+                    errors.push(e);
+                }
+                if let Err(e) = sim.with_node(h, |n, ctx| n.sys_listen(fd, backlog, ctx)) {
+                    errors.push(e);
+                }
+                self.add(AppSock::new(app, h, fd, Role::Listener, 0, errors));
+            }
+            AppSpec::Client { host, to, bytes, sockopts, .. } => {
+                let Some(h) = sim.host_index(&host) else { return };
+                let Some(remote) = resolve(sim, &to) else { return };
+                let fd = sim.node_mut(h).sys_socket(true);
+                let mut errors = apply_opts(sim, h, fd, &sockopts);
+                match sim.with_node(h, |n, ctx| n.sys_connect(fd, remote, ctx)) {
+                    Err(Errno::EINPROGRESS) | Ok(()) => {}
+                    Err(e) => errors.push(e),
+                }
+                let i = self.add(AppSock::new(app, h, fd, Role::Client, bytes, errors));
+                self.service(i, sim);
+            }
+        }
+    }
+
+    fn add(&mut self, s: AppSock) -> usize {
+        self.by_fd.insert((s.host, s.fd), self.socks.len());
+        self.socks.push(s);
+        self.socks.len() - 1
+    }
+
+    /// Lets every application whose socket was woken act on it.
+    pub fn on_wakeups(&mut self, sim: &mut Sim<Host>) {
+        for h in 0..sim.host_count() {
+            let woken = sim.node_mut(h).take_woken();
+            for fd in woken {
+                if let Some(&i) = self.by_fd.get(&(h, fd)) {
+                    self.service(i, sim);
+                }
+            }
+        }
+    }
+
+    /// Does what the application would do with a ready socket.
+    fn service(&mut self, i: usize, sim: &mut Sim<Host>) {
+        if self.socks[i].closed {
+            return;
+        }
+        let (h, fd) = (self.socks[i].host, self.socks[i].fd);
+        if let Some(st) = sim.node(h).state(fd) {
+            self.socks[i].last_state = st;
+        }
+        match self.socks[i].role {
+            Role::Listener => self.accept_all(i, sim),
+            Role::Accepted | Role::Client => {
+                self.write_some(i, sim);
+                self.read_all(i, sim);
+                self.maybe_close(i, sim);
+            }
+        }
+    }
+
+    fn accept_all(&mut self, i: usize, sim: &mut Sim<Host>) {
+        let app = self.socks[i].app;
+        let AppSpec::Server { accept, .. } = &self.specs[app] else { return };
+        if !*accept {
+            return;
+        }
+        let (h, fd) = (self.socks[i].host, self.socks[i].fd);
+        while let Ok(child) = sim.node_mut(h).sys_accept(fd, true) {
+            let j = self.add(AppSock::new(app, h, child, Role::Accepted, 0, Vec::new()));
+            self.service(j, sim);
+        }
+    }
+
+    fn write_some(&mut self, i: usize, sim: &mut Sim<Host>) {
+        let (h, fd) = (self.socks[i].host, self.socks[i].fd);
+        while self.socks[i].to_send > 0 {
+            let chunk = self.socks[i].to_send.min(u64::from(WRITE_CHUNK)) as u32;
+            let r = sim.with_node(h, |n, ctx| n.sys_send(fd, SendData::Derived(chunk), SendFlags { nosignal: true }, ctx));
+            match r.errno {
+                None if r.ret > 0 => {
+                    self.socks[i].to_send -= r.ret as u64;
+                    self.socks[i].sent += r.ret as u64;
+                }
+                Some(Errno::EAGAIN) | None => return,
+                Some(e) => {
+                    self.socks[i].errors.push(e);
+                    self.socks[i].to_send = 0;
+                    return;
+                }
+            }
+        }
+    }
+
+    fn read_all(&mut self, i: usize, sim: &mut Sim<Host>) {
+        let (h, fd) = (self.socks[i].host, self.socks[i].fd);
+        let echo = matches!(self.specs[self.socks[i].app], AppSpec::Server { echo: true, .. });
+        loop {
+            match sim.with_node(h, |n, ctx| n.sys_recv(fd, READ_CHUNK, RecvFlags::default(), ctx)) {
+                Ok(data) if data.is_empty() => {
+                    self.socks[i].eof = true;
+                    return;
+                }
+                Ok(data) => {
+                    self.socks[i].received += data.len() as u64;
+                    if echo {
+                        let r = sim.with_node(h, |n, ctx| n.sys_send(fd, SendData::Bytes(data), SendFlags { nosignal: true }, ctx));
+                        if let Some(e) = r.errno {
+                            self.socks[i].errors.push(e);
+                        }
+                    }
+                }
+                Err(Errno::EAGAIN) => return,
+                Err(e) => {
+                    self.socks[i].errors.push(e);
+                    self.socks[i].eof = true;
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Clients with `close = true` close once everything is queued; every application
+    /// closes a connection the peer finished (EOF) or that failed, as an event loop does.
+    fn maybe_close(&mut self, i: usize, sim: &mut Sim<Host>) {
+        let s = &self.socks[i];
+        let (h, fd) = (s.host, s.fd);
+        let connecting = matches!(sim.node(h).state(fd), Some(TcpState::SynSent | TcpState::SynRecv));
+        let finished = s.eof || !s.errors.is_empty();
+        let wants_close = match (&self.specs[s.app], s.role) {
+            (_, Role::Listener) => false,
+            (AppSpec::Client { close, .. }, _) => finished || (*close && s.to_send == 0 && !connecting),
+            _ => finished,
+        };
+        if wants_close {
+            let _ = sim.with_node(h, |n, ctx| n.sys_close(fd, ctx));
+            self.socks[i].closed = true;
+            self.by_fd.remove(&(h, fd));
+        }
+    }
+}
+
+impl AppSock {
+    fn new(app: usize, host: usize, fd: Fd, role: Role, to_send: u64, errors: Vec<Errno>) -> AppSock {
+        let last_state = if role == Role::Listener { TcpState::Listen } else { TcpState::Close };
+        AppSock { app, host, fd, role, to_send, sent: 0, received: 0, errors, eof: false, closed: false, last_state }
+    }
+}
+
+fn apply_opts(sim: &mut Sim<Host>, h: usize, fd: Fd, opts: &BTreeMap<SockOpt, OptValue>) -> Vec<Errno> {
+    opts.iter()
+        .filter_map(|(opt, v)| sim.with_node(h, |n, ctx| n.sys_setsockopt(fd, *opt, v, ctx)).err())
+        .collect()
+}
+
