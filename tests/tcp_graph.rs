@@ -34,7 +34,7 @@ fn allows_linux_transitions() {
         (S::SynSent, S::SynRecv, C::RcvSyn),
         (S::SynRecv, S::Established, C::RcvAckOfSyn),
         (S::Established, S::CloseWait, C::RcvFin),
-        (S::FinWait1, S::TimeWait, C::RcvFinAckOfFin),
+        (S::FinWait1, S::FinWait2, C::RcvAckOfFin),
         (S::FinWait2, S::Close, C::TimewaitExpired),
         (S::CloseWait, S::LastAck, C::Close),
         (S::TimeWait, S::Close, C::RcvRst),

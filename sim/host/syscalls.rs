@@ -15,7 +15,7 @@ use crate::socket::epoll::Epoll;
 use crate::socket::view::{SockView, RCV_SHUTDOWN, SEND_SHUTDOWN};
 use crate::tcp::conn::{Conn, SendData, SockOpts};
 use crate::tcp::listener::Listener;
-use crate::tcp::state::TcpState;
+use crate::tcp::state::{Cause, TcpState};
 use rand_core::RngCore;
 use std::net::SocketAddrV4;
 
@@ -114,7 +114,7 @@ impl Host {
                 });
                 self.lhash.insert(port, id);
                 self.table.entry_mut(fd).ok_or(Errno::EBADF)?.sock = SockRef::Listener(id);
-                self.trace_transition(ctx, local, None, TcpState::Close, TcpState::Listen);
+                self.trace_transition(ctx, local, TcpState::Close, TcpState::Listen, Cause::Listen);
                 Ok(())
             }
         }
@@ -261,7 +261,7 @@ impl Host {
             SockRef::Listener(lid) => {
                 // Only RCV_SHUTDOWN acts on a listener: it disconnects (stops listening).
                 if bits & RCV_SHUTDOWN != 0 {
-                    self.stop_listening(fd, lid, ctx);
+                    self.stop_listening(fd, lid, Cause::Abort, ctx);
                 }
                 Ok(())
             }
@@ -279,7 +279,7 @@ impl Host {
 
     /// Stops a listener: unaccepted children are reset (`inet_csk_listen_stop`), and the
     /// descriptor is left as an unconnected socket.
-    fn stop_listening(&mut self, fd: Fd, lid: ListenerId, ctx: &mut Ctx) {
+    fn stop_listening(&mut self, fd: Fd, lid: ListenerId, cause: Cause, ctx: &mut Ctx) {
         let Some(mut slot) = self.table.remove_listener(lid) else { return };
         let local = slot.listener.local();
         self.lhash.remove(&local.port());
@@ -287,7 +287,7 @@ impl Host {
             self.table.unmark_pending_child(child);
             self.abort_conn(child, ctx);
         }
-        self.trace_transition(ctx, local, None, TcpState::Listen, TcpState::Close);
+        self.trace_transition(ctx, local, TcpState::Listen, TcpState::Close, cause);
         let i = self.table.new_fresh(FreshSock { opts: slot.opts, port: None, shutdown: 0 });
         if let Some(e) = self.table.entry_mut(fd) {
             e.sock = SockRef::Fresh(i);
@@ -319,7 +319,7 @@ impl Host {
             SockRef::Listener(lid) => {
                 // Re-point a placeholder so stop_listening can rewrite it, then drop it.
                 let tmp = self.table.alloc_fd(SockRef::Listener(lid), false);
-                self.stop_listening(tmp, lid, ctx);
+                self.stop_listening(tmp, lid, Cause::CloseUnconnected, ctx);
                 if let Some(SockRef::Fresh(i)) = self.table.free_fd(tmp).map(|e| e.sock) {
                     self.table.take_fresh(i);
                 }
@@ -432,21 +432,13 @@ impl Host {
         self.view(fd).and_then(|v| v.state)
     }
 
-    fn trace_transition(
-        &mut self,
-        ctx: &mut Ctx,
-        local: SocketAddrV4,
-        remote: Option<SocketAddrV4>,
-        from: TcpState,
-        to: TcpState,
-    ) {
-        use crate::tcp::state::Cause;
-        let cause = if to == TcpState::Listen { Cause::Listen } else { Cause::CloseUnconnected };
+    /// Records a listener's own transition (a connection's are recorded in `after_conn`).
+    fn trace_transition(&mut self, ctx: &mut Ctx, local: SocketAddrV4, from: TcpState, to: TcpState, cause: Cause) {
         let legal = self.coverage.record(from, to, cause).is_ok();
         if !legal {
             self.illegal.push(format!("{local}: {from} -> {to} ({})", cause.name()));
         }
-        let remote = remote.unwrap_or(SocketAddrV4::new(std::net::Ipv4Addr::UNSPECIFIED, 0));
+        let remote = SocketAddrV4::new(std::net::Ipv4Addr::UNSPECIFIED, 0);
         ctx.trace(
             "state",
             &super::TransitionRecord { local, remote, from: from.name(), to: to.name(), cause: cause.name(), legal },

@@ -71,9 +71,8 @@ pub const EDGES: &[(TcpState, TcpState, Cause)] = &[
     (S::FinWait1, S::FinWait2, C::RcvAckOfFin),
     // tcp_input.c tcp_fin: FIN_WAIT1 -> CLOSING (simultaneous close)
     (S::FinWait1, S::Closing, C::RcvFin),
-    // A FIN that also acks ours: Linux passes FIN_WAIT2 within the same segment
-    // (tcp_rcv_state_process, then tcp_fin -> tcp_time_wait); the model takes one step.
-    (S::FinWait1, S::TimeWait, C::RcvFinAckOfFin),
+    // (A FIN that also acks ours takes two edges, as Linux sets the state twice within the
+    // segment: FIN_WAIT1 -> FIN_WAIT2 in tcp_rcv_state_process, then tcp_fin -> tcp_time_wait.)
     // tcp_input.c tcp_reset
     (S::FinWait1, S::Close, C::RcvRst),
     // tcp_timer.c tcp_write_timeout (orphan retries included)

@@ -105,8 +105,6 @@ pub enum Cause {
     RcvFin,
     /// An ACK that acknowledges our FIN.
     RcvAckOfFin,
-    /// A FIN that also acknowledges our FIN (FIN_WAIT1 straight to TIME_WAIT).
-    RcvFinAckOfFin,
     /// close() or shutdown(SHUT_WR) sends our FIN (tcp_close_state).
     Close,
     /// An acceptable RST (tcp_reset).
@@ -132,7 +130,6 @@ impl Cause {
             Cause::RcvAckOfSyn => "rcv_ack_of_syn",
             Cause::RcvFin => "rcv_fin",
             Cause::RcvAckOfFin => "rcv_ack_of_fin",
-            Cause::RcvFinAckOfFin => "rcv_fin_ack_of_fin",
             Cause::Close => "close",
             Cause::RcvRst => "rcv_rst",
             Cause::Timeout => "timeout",
