@@ -49,24 +49,10 @@ impl Fault {
 
     /// The kind as written in scenario files.
     pub fn kind_name(&self) -> &'static str {
-        kind_name(self.kind())
+        self.kind().name()
     }
 }
 
-fn kind_name(k: FaultKind) -> &'static str {
-    match k {
-        FaultKind::Partition => "partition",
-        FaultKind::Heal => "heal",
-        FaultKind::LinkDown => "link_down",
-        FaultKind::LinkUp => "link_up",
-        FaultKind::Freeze => "freeze",
-        FaultKind::Thaw => "thaw",
-        FaultKind::Crash => "crash",
-        FaultKind::Reboot => "reboot",
-        FaultKind::Filter => "filter",
-        FaultKind::Unfilter => "unfilter",
-    }
-}
 
 #[derive(Serialize)]
 struct FaultRecord<'a> {
@@ -81,7 +67,7 @@ struct FaultRecord<'a> {
 impl<N: Node> Sim<N> {
     /// Resolves a fault's names to indices; the error names what is missing or unknown.
     pub fn resolve_fault(&self, spec: &FaultSpec) -> Result<Fault, EngineError> {
-        let kind = kind_name(spec.kind);
+        let kind = spec.kind.name();
         let link = || -> Result<usize, EngineError> {
             let name = spec.link.as_deref().ok_or(EngineError::MissingField { kind, field: "link" })?;
             self.link_index(name).ok_or_else(|| EngineError::UnknownLink(name.into()))

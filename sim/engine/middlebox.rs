@@ -9,7 +9,8 @@
 //! long-idle connections.
 
 use crate::scenario::OnExpired;
-use crate::tcp::segment::{Flags, Payload, Segment, TcpOptions};
+use crate::tcp::reset::reset_for;
+use crate::tcp::segment::{Flags, Segment};
 use crate::time::{Dur, SimTime};
 use std::collections::BTreeMap;
 use std::net::SocketAddrV4;
@@ -71,33 +72,12 @@ impl Middlebox {
             }
             _ => {
                 self.flows.remove(&key);
-                match self.on_expired {
-                    OnExpired::Drop => Verdict::Drop,
-                    OnExpired::Rst if seg.flags.contains(Flags::RST) => Verdict::Drop,
-                    OnExpired::Rst => Verdict::Reset(reset_for(seg)),
+                match (self.on_expired, reset_for(seg)) {
+                    (OnExpired::Rst, Some(rst)) => Verdict::Reset(rst),
+                    _ => Verdict::Drop,
                 }
             }
         }
-    }
-}
-
-/// The RST answering `seg`, per RFC 9293 §3.10.7.1: with ACK set, `<SEQ=SEG.ACK><CTL=RST>`;
-/// otherwise `<SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>`. Never in answer to an RST.
-pub fn reset_for(seg: &Segment) -> Segment {
-    let (seq, ack, flags) = if seg.flags.contains(Flags::ACK) {
-        (seg.ack, 0, Flags::RST)
-    } else {
-        (0, seg.seq.wrapping_add(seg.seq_len()), Flags::RST | Flags::ACK)
-    };
-    Segment {
-        src: seg.dst,
-        dst: seg.src,
-        seq,
-        ack,
-        flags,
-        window: 0,
-        options: TcpOptions::default(),
-        payload: Payload::Empty,
     }
 }
 
@@ -164,9 +144,6 @@ mod tests {
             }
             v => panic!("{v:?}"),
         }
-        let no_ack = seg(Flags::FIN, true);
-        let r = reset_for(&no_ack);
-        assert_eq!((r.seq, r.ack, r.flags), (0, 100 + 5 + 1, Flags::RST | Flags::ACK));
         // Never an RST for an RST.
         assert_eq!(m.inspect(SimTime(0), &seg(Flags::RST, true)), Verdict::Drop);
     }

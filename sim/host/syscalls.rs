@@ -70,6 +70,17 @@ impl Host {
             .ok_or(Errno::EADDRNOTAVAIL)
     }
 
+    /// Takes an unconnected socket out of the table for connect()/listen(), with its local
+    /// address: the bound port, or an ephemeral one (`inet_autobind`).
+    fn take_fresh_bound(&mut self, i: u32, ctx: &mut Ctx) -> Result<(FreshSock, SocketAddrV4), Errno> {
+        let port = match self.table.fresh(i).and_then(|s| s.port).filter(|p| *p != 0) {
+            Some(p) => p,
+            None => self.ephemeral_port(ctx)?,
+        };
+        let fresh = self.table.take_fresh(i).ok_or(Errno::EBADF)?;
+        Ok((fresh, SocketAddrV4::new(self.addr, port)))
+    }
+
     /// bind() to a port of this host's address (af_inet.c `__inet_bind`).
     pub fn sys_bind(&mut self, fd: Fd, port: u16) -> Result<(), Errno> {
         let Some(SockRef::Fresh(i)) = self.table.get(fd) else {
@@ -96,12 +107,8 @@ impl Host {
             }
             SockRef::Conn(_) => Err(Errno::EINVAL),
             SockRef::Fresh(i) => {
-                let port = match self.table.fresh_mut(i).and_then(|s| s.port).filter(|p| *p != 0) {
-                    Some(p) => p,
-                    None => self.ephemeral_port(ctx)?,
-                };
-                let fresh = self.table.take_fresh(i).ok_or(Errno::EBADF)?;
-                let local = SocketAddrV4::new(self.addr, port);
+                let (fresh, local) = self.take_fresh_bound(i, ctx)?;
+                let port = local.port();
                 let secret = ctx.rng().next_u64();
                 let mut listener = Listener::new(local, backlog, self.profile.clone()).with_secret(secret);
                 listener.set_rcvbuf(fresh.opts.effective_rcvbuf(&self.profile));
@@ -134,12 +141,7 @@ impl Host {
                 }
             }
             SockRef::Fresh(i) => {
-                let port = match self.table.fresh_mut(i).and_then(|s| s.port).filter(|p| *p != 0) {
-                    Some(p) => p,
-                    None => self.ephemeral_port(ctx)?,
-                };
-                let fresh = self.table.take_fresh(i).ok_or(Errno::EBADF)?;
-                let local = SocketAddrV4::new(self.addr, port);
+                let (fresh, local) = self.take_fresh_bound(i, ctx)?;
                 let iss = ctx.rng().next_u32();
                 let mut out = Vec::new();
                 let conn = Conn::connect(ctx.now(), self.profile.clone(), fresh.opts, local, remote, iss, &mut out);

@@ -117,6 +117,24 @@ pub enum FaultKind {
     Unfilter,
 }
 
+impl FaultKind {
+    /// The name as written in scenario files.
+    pub fn name(self) -> &'static str {
+        match self {
+            FaultKind::Partition => "partition",
+            FaultKind::Heal => "heal",
+            FaultKind::LinkDown => "link_down",
+            FaultKind::LinkUp => "link_up",
+            FaultKind::Freeze => "freeze",
+            FaultKind::Thaw => "thaw",
+            FaultKind::Crash => "crash",
+            FaultKind::Reboot => "reboot",
+            FaultKind::Filter => "filter",
+            FaultKind::Unfilter => "unfilter",
+        }
+    }
+}
+
 /// Which segments a `filter` fault drops.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]

@@ -304,25 +304,11 @@ struct FaultTarget<'a> {
     direction: Direction,
 }
 
-fn fault_name(kind: FaultKind) -> &'static str {
-    match kind {
-        FaultKind::Partition => "partition",
-        FaultKind::Heal => "heal",
-        FaultKind::LinkDown => "link_down",
-        FaultKind::LinkUp => "link_up",
-        FaultKind::Freeze => "freeze",
-        FaultKind::Thaw => "thaw",
-        FaultKind::Crash => "crash",
-        FaultKind::Reboot => "reboot",
-        FaultKind::Filter => "filter",
-        FaultKind::Unfilter => "unfilter",
-    }
-}
 
 /// Each fault kind has the one target it acts on (a link or a host) and no other; only
 /// `filter` takes `drop` (required) and `direction`.
 fn check_fault(f: &FaultTarget, names: &Names, base: &FieldPath) -> Result<(), Invalid> {
-    let kind = fault_name(f.kind);
+    let kind = f.kind.name();
     let on_host =
         matches!(f.kind, FaultKind::Freeze | FaultKind::Thaw | FaultKind::Crash | FaultKind::Reboot);
     let (needed, needed_value, other, other_value) =
