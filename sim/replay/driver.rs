@@ -59,12 +59,26 @@ impl<'a> Driver<'a> {
         }
     }
 
-    /// The script's steps at their recorded times (steps without an observation, which the
-    /// real run never reached, are left out).
+    /// The script's steps at the times the real run made them. The log records when each
+    /// call *returned*; a call that sends (connect, send, shutdown, close) sent during the
+    /// call, so it is made when the harness started it, at the previous step's return:
+    /// otherwise the peer's answer, captured a few microseconds after the segment, would
+    /// reach the model before the call that causes it. A call that waits for something
+    /// (accept, recv) and a fault (in force once its firewall rules are loaded, when the step
+    /// returns) are made at their return. Steps the real run never reached are left out.
     pub fn scripted(sc: &'a Scenario, obs: &[Observation]) -> Vec<(SimTime, Action<'a>)> {
-        obs.iter()
-            .filter_map(|o| sc.script.get(o.step).map(|s| (SimTime(o.t_ns), Action::Step(s))))
-            .collect()
+        let mut started = 0;
+        let mut out = Vec::with_capacity(obs.len());
+        for o in obs {
+            let Some(step) = sc.script.get(o.step) else { continue };
+            let at = match step {
+                Step::Accept { .. } | Step::Recv { .. } | Step::Fault { .. } => o.t_ns,
+                _ => started,
+            };
+            out.push((SimTime(at), Action::Step(step)));
+            started = o.t_ns;
+        }
+        out
     }
 
     /// Runs `action` now.
