@@ -59,7 +59,7 @@ fn a_faithful_copy_agrees_and_an_altered_window_is_a_divergence() {
     // The server's data segment (its first with a payload) announces a window 1 smaller.
     let cap = read_pcap(&src).unwrap();
     let server = cap.packets[0].seg.dst;
-    let data = cap.packets.iter().position(|p| p.seg.src == server && p.seg.payload.len() > 0).unwrap();
+    let data = cap.packets.iter().position(|p| p.seg.src == server && !p.seg.payload.is_empty()).unwrap();
     rewrite(&src, &copy, |i, s| {
         if i == data {
             s.window -= 1;

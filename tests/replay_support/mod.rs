@@ -1,5 +1,6 @@
 //! Shared by the replay tests: the readiness traces, and `traces/KNOWN-DIVERGENCES.md`
 //! parsed into the set of divergences it lists.
+#![allow(dead_code)] // each test crate uses a different subset
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
