@@ -204,3 +204,56 @@ pub fn run(sim: &mut Sim<Endpoint>, driver: &mut Driver, actions: &[(SimTime, Ac
 /// How long after the capture stopped the model keeps running, so that a segment it sends a
 /// little late is still there to be compared (and found late) rather than missing.
 pub const RUN_PAST_CAPTURE: Dur = Dur::from_secs(10);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sending_calls_start_at_the_previous_return_waits_and_faults_at_their_own() {
+        let text = r#"
+            name = "t"
+            duration = "1s"
+            [[host]]
+            name = "a"
+            addr = "10.0.0.1"
+            [[host]]
+            name = "b"
+            addr = "10.0.0.2"
+            [[link]]
+            name = "wire"
+            a = "a"
+            b = "b"
+            [[script]]
+            op = "socket"
+            host = "a"
+            sock = "c"
+            [[script]]
+            op = "connect"
+            sock = "c"
+            to = "b:80"
+            [[script]]
+            op = "fault"
+            kind = "partition"
+            link = "wire"
+            [[script]]
+            op = "send"
+            sock = "c"
+            len = 1
+            [[script]]
+            op = "recv"
+            sock = "c"
+            len = 1
+        "#;
+        let sc = crate::scenario::parse(text, "t.toml").unwrap();
+        // Step 1's observation is missing (as when a real run stops early): step 2 starts
+        // at step 0's return.
+        let obs: Vec<Observation> = [(0, 10), (2, 300), (3, 310), (4, 900)]
+            .iter()
+            .map(|&(step, t_ns)| Observation { step, t_ns, ..Observation::default() })
+            .collect();
+        let times: Vec<(u64, &str)> =
+            Driver::scripted(&sc, &obs).iter().map(|(t, a)| (t.as_nanos(), match a { Action::Step(s) => s.op(), _ => "" })).collect();
+        assert_eq!(times, [(0, "socket"), (300, "fault"), (300, "send"), (900, "recv")]);
+    }
+}
