@@ -12,6 +12,9 @@
 //! Both clocks are put on one timeline, the observation log's: the capture's first SYN is
 //! taken to leave when the first `connect` returned (a veth delivers within the call).
 //! Without a log, the first packet is at 1 ms, after the passive SUT's setup at 0.
+//!
+//! Not replayed: a scenario's `[[app]]`s (only script calls are recorded), and faults on the
+//! puppet's host (the capture already shows what that host did).
 
 pub mod compare;
 pub mod driver;
