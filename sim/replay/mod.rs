@@ -186,9 +186,10 @@ struct SideRun<'a> {
 }
 
 impl SideRun<'_> {
-    /// The connections whose `side` is the SUT's address.
-    fn sut_conns(&self) -> Vec<&Connection> {
-        self.conns.iter().filter(|c| *c.endpoints(self.side).0.ip() == self.sut_ip).collect()
+    /// The connections whose `side` is the SUT's address, with their index in the capture.
+    /// Puppets number connections by position in this list.
+    fn sut_conns(&self) -> Vec<(usize, &Connection)> {
+        self.conns.iter().enumerate().filter(|(_, c)| *c.endpoints(self.side).0.ip() == self.sut_ip).collect()
     }
 
     fn profile(&self) -> Result<KernelProfile, ReplayError> {
@@ -231,7 +232,7 @@ impl SideRun<'_> {
             None => {
                 let mut sim = Sim::new(0);
                 sim.add_host("sut", self.sut_ip, sut_node("sut", self.sut_ip)).map_err(input)?;
-                let mut peers: Vec<Ipv4Addr> = self.sut_conns().iter().map(|c| *c.endpoints(self.side).1.ip()).collect();
+                let mut peers: Vec<Ipv4Addr> = self.sut_conns().iter().map(|(_, c)| *c.endpoints(self.side).1.ip()).collect();
                 peers.dedup();
                 for (i, ip) in peers.iter().enumerate() {
                     let name = format!("peer{i}");
@@ -253,7 +254,7 @@ impl SideRun<'_> {
         let conns = self.sut_conns();
         let maps: Vec<ConnMap> = conns
             .iter()
-            .map(|c| {
+            .map(|(_, c)| {
                 let (sut, peer) = c.endpoints(self.side);
                 let sent = || c.packets.iter().map(|&i| &self.cap.packets[i].seg).filter(move |s| s.src == sut);
                 ConnMap {
@@ -265,7 +266,7 @@ impl SideRun<'_> {
             })
             .collect();
         let mut by_host: std::collections::BTreeMap<usize, Vec<Emission>> = Default::default();
-        for (ci, c) in conns.iter().enumerate() {
+        for (ci, (_, c)) in conns.iter().enumerate() {
             let peer = c.endpoints(self.side).1;
             for &i in &c.packets {
                 let p = &self.cap.packets[i];
@@ -295,7 +296,7 @@ impl SideRun<'_> {
             Some((sc, obs)) => Driver::scripted(sc, obs),
             None => match self.side {
                 Side::Server => {
-                    let mut ports: Vec<u16> = self.sut_conns().iter().map(|c| c.server.port()).collect();
+                    let mut ports: Vec<u16> = self.sut_conns().iter().map(|(_, c)| c.server.port()).collect();
                     ports.sort_unstable();
                     ports.dedup();
                     ports.into_iter().map(|p| (SimTime::ZERO, Action::Listen(p))).collect()
@@ -303,7 +304,7 @@ impl SideRun<'_> {
                 Side::Client => self
                     .sut_conns()
                     .iter()
-                    .map(|c| {
+                    .map(|(_, c)| {
                         let t = self.timeline.at(self.cap.packets[c.packets[0]].t_ns);
                         (t, Action::Connect { local: c.client.port(), remote: c.server })
                     })
@@ -327,7 +328,7 @@ impl SideRun<'_> {
         self.load_puppets(&mut sim)?;
         let conns = self.sut_conns();
         let client_ports = match self.side {
-            Side::Client => conns.iter().map(|c| c.client.port()).collect(),
+            Side::Client => conns.iter().map(|(_, c)| c.client.port()).collect(),
             Side::Server => Vec::new(),
         };
         let script = self.rec.script();
@@ -337,8 +338,7 @@ impl SideRun<'_> {
         let capture_end = actions.last().map_or(last_packet, |(t, _)| last_packet.max(*t));
         driver::run(&mut sim, &mut driver, &actions, capture_end + driver::RUN_PAST_CAPTURE);
         let model = log.borrow();
-        for (ci, c) in conns.iter().enumerate() {
-            let index = self.conns.iter().position(|x| std::ptr::eq(x, *c)).unwrap_or(ci);
+        for (index, c) in conns {
             self.compare(report, index, c, &model, capture_end);
         }
         Ok(())
