@@ -13,6 +13,7 @@
 //! - [`trace`]: the JSON Lines trace of a run;
 //! - [`capture`] (Linux): the same scenarios run on the real kernel, in network namespaces;
 //! - [`pcap`]: pcap writing and reading, Wireshark-style labels;
+//! - [`replay`]: trace replay, a captured trace held against the model;
 //! - [`cli`]: the verbs of the `tcpsim` command;
 //! - [`errno`]: error numbers by name.
 
@@ -23,6 +24,7 @@ pub mod engine;
 pub mod errno;
 pub mod host;
 pub mod pcap;
+pub mod replay;
 pub mod rules;
 pub mod scenario;
 pub mod socket;

@@ -31,6 +31,12 @@ enum OsArg {
     Freebsd,
 }
 
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+enum SideArg {
+    Client,
+    Server,
+}
+
 #[derive(Subcommand)]
 enum Verb {
     /// Runs one seeded simulation and prints a summary (the built-in default scenario when
@@ -65,6 +71,20 @@ enum Verb {
         #[arg(long)]
         kernel: bool,
     },
+    /// Holds a captured trace against the model: each segment the system under test sent
+    /// is compared with what the model sends when fed the peer's captured segments (and the
+    /// recorded calls of `observations.jsonl` beside the capture).
+    Replay {
+        pcap: PathBuf,
+        /// The endpoint under test (default: each side in turn).
+        #[arg(long, value_enum)]
+        side: Option<SideArg>,
+        /// A built-in kernel profile (default: the scenario host's, else linux-6.18).
+        #[arg(long)]
+        kernel: Option<String>,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
     /// Runs a scenario on the real kernel in network namespaces (root): pcap and
     /// observation log.
     Capture {
@@ -84,6 +104,13 @@ fn main() -> ExitCode {
         Verb::Schema => cli::schema(),
         Verb::Table { os, format, kernel } => cli::table(os == OsArg::Freebsd, format == TableFormat::Json, kernel),
         Verb::Capture { scenario, out } => cli::capture(&scenario, &out),
+        Verb::Replay { pcap, side, kernel, format } => {
+            let side = side.map(|s| match s {
+                SideArg::Client => tcpsim::replay::Side::Client,
+                SideArg::Server => tcpsim::replay::Side::Server,
+            });
+            cli::replay(&pcap, side, kernel.as_deref(), format == Format::Json)
+        }
     };
     match outcome {
         Ok(cli::Status::Ok) => ExitCode::SUCCESS,

@@ -1,0 +1,373 @@
+//! Trace replay, the trace checker (`tcpsim replay`): holds a captured trace against the
+//! model.
+//!
+//! The capture is split into connections ([`split`]); one endpoint, the *system under test*,
+//! is a real model [`Host`] in a two-host simulation, and the other is a [`Puppet`] that
+//! sends its captured segments at their captured times ([`puppet`]). The SUT's application
+//! is the scenario's script beside the capture, each call made at its recorded time
+//! ([`driver`]); without one, a passive listener or connector. Every segment the SUT sent
+//! in the capture is then compared, in order, with what the model sent ([`compare`]), and
+//! the result reported per connection ([`report`]).
+//!
+//! Both clocks are put on one timeline, the observation log's: the capture's first SYN is
+//! taken to leave when the first `connect` returned (a veth delivers within the call).
+//! Without a log, the first packet is at 1 ms, after the passive SUT's setup at 0.
+//!
+//! Not replayed: a scenario's `[[app]]`s (only script calls are recorded), and faults on the
+//! puppet's host (the capture already shows what that host did).
+
+pub mod compare;
+pub mod driver;
+pub mod puppet;
+pub mod report;
+pub mod split;
+
+pub use report::{ConnReport, DivergenceReport, ReplayReport};
+pub use split::{split, Connection};
+
+use crate::engine::{LinkParams, Sim};
+use crate::host::Host;
+use crate::pcap::{read_pcap, Capture, PcapError};
+use crate::scenario::{Observation, Scenario, Step};
+use crate::tcp::profile::KernelProfile;
+use crate::tcp::segment::Flags;
+use crate::time::{Dur, SimTime};
+use compare::{compare_connection, Sides, Spaces, Timed};
+use driver::{Action, Driver};
+use puppet::{ConnMap, Emission, Endpoint, Puppet, SutLog};
+use serde::Serialize;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+/// Which endpoint of each connection is the system under test.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Side {
+    Client,
+    Server,
+}
+
+impl Side {
+    pub fn name(self) -> &'static str {
+        match self {
+            Side::Client => "client",
+            Side::Server => "server",
+        }
+    }
+}
+
+/// What a replay holds the capture against.
+#[derive(Clone, Debug)]
+pub struct ReplayOptions {
+    /// The sides replayed, each in its own run.
+    pub sides: Vec<Side>,
+    /// A built-in kernel profile (`linux-6.18`); default: the scenario host's, else 6.18.
+    pub kernel: Option<String>,
+}
+
+impl Default for ReplayOptions {
+    fn default() -> Self {
+        ReplayOptions { sides: vec![Side::Client, Side::Server], kernel: None }
+    }
+}
+
+/// Why a replay could not be made (exit status 2: the input is wrong).
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    #[error("{0}")]
+    Pcap(#[from] PcapError),
+    #[error("{0}")]
+    Input(String),
+}
+
+/// What the real-kernel run left beside its capture.
+#[derive(Clone, Debug, Default)]
+pub struct Recorded {
+    /// `scenario.toml`: hosts, links, sysctls, and the script.
+    pub scenario: Option<(PathBuf, Scenario)>,
+    /// `observations.jsonl`: when each script step returned.
+    pub observations: Option<(PathBuf, Vec<Observation>)>,
+}
+
+impl Recorded {
+    /// Loads `scenario.toml` and `observations.jsonl` from the capture's directory, where
+    /// they exist.
+    pub fn beside(pcap: &Path) -> Result<Recorded, ReplayError> {
+        let dir = pcap.parent().unwrap_or(Path::new("."));
+        let sc_path = dir.join("scenario.toml");
+        let obs_path = dir.join("observations.jsonl");
+        let scenario = match sc_path.is_file() {
+            true => Some((sc_path.clone(), crate::scenario::load(&sc_path).map_err(|e| ReplayError::Input(e.to_string()))?)),
+            false => None,
+        };
+        let observations = match obs_path.is_file() {
+            true => {
+                let name = obs_path.display().to_string();
+                let text = std::fs::read_to_string(&obs_path).map_err(|e| ReplayError::Input(format!("{name}: {e}")))?;
+                let obs = crate::capture::observe::from_jsonl(&name, &text).map_err(|e| ReplayError::Input(e.to_string()))?;
+                Some((obs_path, obs))
+            }
+            false => None,
+        };
+        Ok(Recorded { scenario, observations })
+    }
+
+    fn script(&self) -> Option<(&Scenario, &[Observation])> {
+        match (&self.scenario, &self.observations) {
+            (Some((_, sc)), Some((_, obs))) => Some((sc, obs)),
+            _ => None,
+        }
+    }
+}
+
+/// Replays the capture at `path` with what lies beside it.
+pub fn replay_file(path: &Path, opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
+    let cap = read_pcap(path)?;
+    let rec = Recorded::beside(path)?;
+    replay(&cap, &path.display().to_string(), &rec, opts)
+}
+
+/// Replays `cap` (named `name` in the report) against the model.
+pub fn replay(cap: &Capture, name: &str, rec: &Recorded, opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
+    let conns = split(&cap.packets);
+    let timeline = Timeline::of(cap, rec);
+    let kernel = opts.kernel.clone().unwrap_or_else(|| "linux-6.18".into());
+    let mut report = ReplayReport::new(name, &kernel, rec);
+    for &side in &opts.sides {
+        let Some(first) = conns.first() else { break };
+        let sut_ip = *first.endpoints(side).0.ip();
+        let run = SideRun { cap, conns: &conns, rec, timeline, side, sut_ip, kernel: opts.kernel.as_deref() };
+        run.run(&mut report)?;
+    }
+    Ok(report)
+}
+
+/// Capture time to replay time: `sim = pcap + offset`, never below zero.
+#[derive(Copy, Clone, Debug)]
+struct Timeline {
+    offset: i128,
+}
+
+impl Timeline {
+    fn of(cap: &Capture, rec: &Recorded) -> Timeline {
+        let first_syn = cap.packets.iter().find(|p| p.seg.flags.contains(Flags::SYN) && !p.seg.flags.contains(Flags::ACK));
+        let connect = rec.script().and_then(|(sc, obs)| {
+            obs.iter().find(|o| matches!(sc.script.get(o.step), Some(Step::Connect { .. }))).map(|o| o.t_ns)
+        });
+        let offset = match (first_syn, connect) {
+            (Some(syn), Some(t)) => i128::from(t) - i128::from(syn.t_ns),
+            _ => {
+                let first = cap.packets.first().map_or(0, |p| p.t_ns);
+                i128::from(PASSIVE_FIRST_PACKET.as_nanos()) - i128::from(first)
+            }
+        };
+        Timeline { offset }
+    }
+
+    fn at(&self, pcap_ns: u64) -> SimTime {
+        SimTime((i128::from(pcap_ns) + self.offset).clamp(0, i128::from(u64::MAX)) as u64)
+    }
+}
+
+/// Without a recorded script, the first captured packet is replayed at 1 ms, after the
+/// passive SUT has set up at 0.
+const PASSIVE_FIRST_PACKET: Dur = Dur::from_millis(1);
+
+/// One side's replay.
+struct SideRun<'a> {
+    cap: &'a Capture,
+    conns: &'a [Connection],
+    rec: &'a Recorded,
+    timeline: Timeline,
+    side: Side,
+    sut_ip: Ipv4Addr,
+    kernel: Option<&'a str>,
+}
+
+impl SideRun<'_> {
+    /// The connections whose `side` is the SUT's address, with their index in the capture.
+    /// Puppets number connections by position in this list.
+    fn sut_conns(&self) -> Vec<(usize, &Connection)> {
+        self.conns.iter().enumerate().filter(|(_, c)| *c.endpoints(self.side).0.ip() == self.sut_ip).collect()
+    }
+
+    fn profile(&self) -> Result<KernelProfile, ReplayError> {
+        let spec = self.rec.scenario.as_ref().and_then(|(_, sc)| sc.hosts.iter().find(|h| h.addr == self.sut_ip));
+        match spec {
+            Some(spec) => {
+                let mut spec = spec.clone();
+                if let Some(k) = self.kernel {
+                    spec.kernel = Some(k.to_string());
+                }
+                crate::scenario::host_profile(&spec).map_err(|e| ReplayError::Input(format!("host `{}`: {e}", spec.name)))
+            }
+            None => KernelProfile::builtin(self.kernel.unwrap_or("linux-6.18")).map_err(|e| ReplayError::Input(e.to_string())),
+        }
+    }
+
+    /// The simulation: the SUT host, a puppet per other address, links as the scenario has
+    /// them (or one plain link per peer). Returns it with the SUT's index and name.
+    fn build(&self, log: &SutLog) -> Result<(Sim<Endpoint>, usize, String), ReplayError> {
+        let profile = Rc::new(self.profile()?);
+        let puppet = || Endpoint::Puppet(Puppet { emissions: Vec::new(), conns: Vec::new(), sut_log: log.clone() });
+        let sut_node = |name: &str, addr| Endpoint::Sut(Box::new(Host::new(name, addr, profile.clone())));
+        let input = |e: crate::engine::EngineError| ReplayError::Input(e.to_string());
+        let sim = match &self.rec.scenario {
+            Some((path, sc)) => {
+                let Some(sut) = sc.hosts.iter().find(|h| h.addr == self.sut_ip) else {
+                    return Err(ReplayError::Input(format!(
+                        "{}: the capture's {} {} is not a host of this scenario",
+                        path.display(),
+                        self.side.name(),
+                        self.sut_ip
+                    )));
+                };
+                let mut sc = sc.clone();
+                // Faults on the puppet's host are not replayed: the puppet is the capture.
+                sc.faults.retain(|f| f.host.as_ref().is_none_or(|h| *h == sut.name));
+                Sim::from_scenario(&sc, sc.seed, |_, spec| if spec.addr == self.sut_ip { sut_node(&spec.name, spec.addr) } else { puppet() })
+                    .map_err(input)?
+            }
+            None => {
+                let mut sim = Sim::new(0);
+                sim.add_host("sut", self.sut_ip, sut_node("sut", self.sut_ip)).map_err(input)?;
+                let mut peers: Vec<Ipv4Addr> = self.sut_conns().iter().map(|(_, c)| *c.endpoints(self.side).1.ip()).collect();
+                peers.dedup();
+                for (i, ip) in peers.iter().enumerate() {
+                    let name = format!("peer{i}");
+                    if sim.host_by_addr(*ip).is_none() {
+                        sim.add_host(&name, *ip, puppet()).map_err(input)?;
+                        sim.add_link(&format!("wire{i}"), "sut", &name, LinkParams::default(), LinkParams::default()).map_err(input)?;
+                    }
+                }
+                sim
+            }
+        };
+        let sut = sim.host_by_addr(self.sut_ip).unwrap_or_default();
+        let name = sim.host_name(sut).to_string();
+        Ok((sim, sut, name))
+    }
+
+    /// Gives every puppet its captured segments and queues them.
+    fn load_puppets(&self, sim: &mut Sim<Endpoint>) -> Result<(), ReplayError> {
+        let conns = self.sut_conns();
+        let maps: Vec<ConnMap> = conns
+            .iter()
+            .map(|(_, c)| {
+                let (sut, peer) = c.endpoints(self.side);
+                let sent = || c.packets.iter().map(|&i| &self.cap.packets[i].seg).filter(move |s| s.src == sut);
+                ConnMap {
+                    sut,
+                    peer,
+                    captured_isn: sent().find(|s| s.flags.contains(Flags::SYN)).map(|s| s.seq),
+                    captured_ts0: sent().find_map(|s| s.options.timestamps).map(|(v, _)| v),
+                }
+            })
+            .collect();
+        let mut by_host: std::collections::BTreeMap<usize, Vec<Emission>> = Default::default();
+        for (ci, (_, c)) in conns.iter().enumerate() {
+            let peer = c.endpoints(self.side).1;
+            for &i in &c.packets {
+                let p = &self.cap.packets[i];
+                if p.seg.src != peer {
+                    continue;
+                }
+                let Some(h) = sim.host_by_addr(*peer.ip()) else {
+                    return Err(ReplayError::Input(format!("the capture's peer {} is not a host of the scenario", peer.ip())));
+                };
+                by_host.entry(h).or_default().push(Emission { at: self.timeline.at(p.t_ns), conn: ci, seg: p.seg.clone() });
+            }
+        }
+        for (h, emissions) in by_host {
+            let times: Vec<SimTime> = emissions.iter().map(|e| e.at).collect();
+            if let Endpoint::Puppet(p) = sim.node_mut(h) {
+                p.emissions = emissions;
+                p.conns = maps.clone();
+            }
+            sim.with_node(h, |_, ctx| times.iter().enumerate().for_each(|(k, at)| ctx.schedule(*at, k as u64)));
+        }
+        Ok(())
+    }
+
+    /// The SUT's application: the recorded script, else passive.
+    fn actions<'s>(&self, sc: Option<(&'s Scenario, &[Observation])>) -> Vec<(SimTime, Action<'s>)> {
+        let mut actions = match sc {
+            Some((sc, obs)) => Driver::scripted(sc, obs),
+            None => match self.side {
+                Side::Server => {
+                    let mut ports: Vec<u16> = self.sut_conns().iter().map(|(_, c)| c.server.port()).collect();
+                    ports.sort_unstable();
+                    ports.dedup();
+                    ports.into_iter().map(|p| (SimTime::ZERO, Action::Listen(p))).collect()
+                }
+                Side::Client => self
+                    .sut_conns()
+                    .iter()
+                    .map(|(_, c)| {
+                        let t = self.timeline.at(self.cap.packets[c.packets[0]].t_ns);
+                        (t, Action::Connect { local: c.client.port(), remote: c.server })
+                    })
+                    .collect(),
+            },
+        };
+        actions.sort_by_key(|(t, _)| *t);
+        actions
+    }
+
+    fn run(&self, report: &mut ReplayReport) -> Result<(), ReplayError> {
+        let log: SutLog = Rc::default();
+        let (mut sim, sut, sut_name) = self.build(&log)?;
+        let tap = log.clone();
+        let sut_ip = self.sut_ip;
+        sim.set_tap(Box::new(move |t, seg| {
+            if *seg.src.ip() == sut_ip {
+                tap.borrow_mut().push(Timed { t, seg: seg.clone() });
+            }
+        }));
+        self.load_puppets(&mut sim)?;
+        let conns = self.sut_conns();
+        let client_ports = match self.side {
+            Side::Client => conns.iter().map(|(_, c)| c.client.port()).collect(),
+            Side::Server => Vec::new(),
+        };
+        let script = self.rec.script();
+        let actions = self.actions(script);
+        let mut driver = Driver::new(script.map(|(sc, _)| sc), sut, &sut_name, client_ports);
+        let last_packet = self.cap.packets.iter().map(|p| self.timeline.at(p.t_ns)).max().unwrap_or(SimTime::ZERO);
+        let capture_end = actions.last().map_or(last_packet, |(t, _)| last_packet.max(*t));
+        driver::run(&mut sim, &mut driver, &actions, capture_end + driver::RUN_PAST_CAPTURE);
+        let model = log.borrow();
+        for (index, c) in conns {
+            self.compare(report, index, c, &model, capture_end);
+        }
+        Ok(())
+    }
+
+    /// Compares one connection and adds it to the report.
+    fn compare(&self, report: &mut ReplayReport, index: usize, c: &Connection, model: &[Timed], capture_end: SimTime) {
+        let (sut, peer) = c.endpoints(self.side);
+        let mut captured = Vec::new();
+        let mut prev: Option<u64> = None;
+        for &i in &c.packets {
+            let p = &self.cap.packets[i];
+            if p.seg.src == sut {
+                let gap = Dur::from_nanos(prev.map_or(0, |t| p.t_ns.saturating_sub(t)));
+                captured.push((Timed { t: self.timeline.at(p.t_ns), seg: p.seg.clone() }, gap));
+            }
+            prev = Some(p.t_ns);
+        }
+        let peer_segs: Vec<_> = c.packets.iter().map(|&i| &self.cap.packets[i].seg).filter(|s| s.src == peer).collect();
+        let model: Vec<Timed> = model.iter().filter(|t| t.seg.src == sut && t.seg.dst == peer).cloned().collect();
+        let sides = Sides {
+            captured_spaces: Spaces::of(captured.iter().map(|(t, _)| &t.seg), peer_segs.iter().copied()),
+            model_spaces: Spaces::of(model.iter().map(|t| &t.seg), peer_segs.iter().copied()),
+            captured: &captured,
+            model: &model,
+            capture_end,
+        };
+        let result = compare_connection(index, &sides);
+        let model_in_capture = model.iter().filter(|t| t.t <= capture_end).count();
+        report.add(self.side, index, sut, peer, captured.len(), model_in_capture, result);
+    }
+}

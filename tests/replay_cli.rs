@@ -1,0 +1,145 @@
+//! `tcpsim replay` as scripts use it: exit status 0 when the model agrees with every
+//! segment, 1 for a divergence (reported in `divergences`), 2 for a capture that cannot be
+//! read (the error names the file; nothing is printed on stdout).
+
+mod replay_support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use tcpsim::pcap::{read_pcap, PcapWriter};
+use tcpsim::tcp::segment::Flags;
+use tcpsim::time::SimTime;
+
+fn tcpsim(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tcpsim")).args(args).output().expect("tcpsim runs")
+}
+
+/// A fresh directory for one test, holding a copy of a readiness trace's scenario and
+/// observation log (so the copied capture is replayed with the recorded calls).
+fn trace_copy(test: &str, condition: &str) -> (PathBuf, PathBuf) {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("replay_cli_{test}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let src = replay_support::repo().join("traces/readiness").join(condition);
+    for f in ["scenario.toml", "observations.jsonl"] {
+        std::fs::copy(src.join(f), dir.join(f)).unwrap();
+    }
+    (src.join("capture.pcap"), dir)
+}
+
+/// Rewrites the capture at `src` into `dst` through `PcapWriter`, letting `alter` change
+/// packet `i`'s segment.
+fn rewrite(src: &Path, dst: &Path, alter: impl Fn(usize, &mut tcpsim::tcp::segment::Segment)) {
+    let cap = read_pcap(src).unwrap();
+    let mut w = PcapWriter::new(std::fs::File::create(dst).unwrap()).unwrap();
+    for (i, p) in cap.packets.iter().enumerate() {
+        let mut seg = p.seg.clone();
+        alter(i, &mut seg);
+        w.write_segment(SimTime(p.t_ns), &seg).unwrap();
+    }
+    w.finish().unwrap();
+}
+
+fn json(out: &Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+#[test]
+fn a_faithful_copy_agrees_and_an_altered_window_is_a_divergence() {
+    let (src, dir) = trace_copy("window", "established-data");
+    let copy = dir.join("capture.pcap");
+    rewrite(&src, &copy, |_, _| {});
+    let out = tcpsim(&["replay", copy.to_str().unwrap(), "--side", "server", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    let ok = json(&out);
+    assert_eq!(ok["divergences"].as_array().unwrap().len(), 0);
+    assert_eq!(ok["segments_compared"], ok["segments_matched"]);
+    assert!(ok["segments_compared"].as_u64().unwrap() >= 3);
+
+    // The server's data segment (its first with a payload) announces a window 1 smaller.
+    let cap = read_pcap(&src).unwrap();
+    let server = cap.packets[0].seg.dst;
+    let data = cap.packets.iter().position(|p| p.seg.src == server && !p.seg.payload.is_empty()).unwrap();
+    rewrite(&src, &copy, |i, s| {
+        if i == data {
+            s.window -= 1;
+        }
+    });
+    let out = tcpsim(&["replay", copy.to_str().unwrap(), "--side", "server", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let r = json(&out);
+    let d = r["divergences"].as_array().unwrap();
+    assert_eq!(d.len(), 1, "{d:#?}");
+    assert_eq!(d[0]["side"], "server");
+    assert_eq!(d[0]["fields"], serde_json::json!(["window"]));
+    assert_eq!(d[0]["segment"], 1, "the SYN-ACK is segment 0, the data segment 1");
+    let (k, m) = (&d[0]["captured"], &d[0]["model"]);
+    assert_eq!(k["window"].as_u64().unwrap() + 1024, m["window"].as_u64().unwrap(), "window compared after scaling (2^10)");
+    assert_eq!(r["connections"][0]["segments_matched"].as_u64().unwrap() + 1, r["connections"][0]["segments_compared"].as_u64().unwrap());
+}
+
+#[test]
+fn an_altered_flag_stops_the_comparison_and_the_text_shows_both_segments() {
+    let (src, dir) = trace_copy("flag", "peer-fin");
+    let copy = dir.join("capture.pcap");
+    let cap = read_pcap(&src).unwrap();
+    let server = cap.packets[0].seg.dst;
+    let fin = cap.packets.iter().position(|p| p.seg.src == server && p.seg.flags.contains(Flags::FIN)).unwrap();
+    // The server's FIN becomes a PSH-ACK without FIN: the model still sends its FIN.
+    rewrite(&src, &copy, |i, s| {
+        if i == fin {
+            s.flags = Flags::ACK | Flags::PSH;
+        }
+    });
+    let out = tcpsim(&["replay", copy.to_str().unwrap(), "--side", "server"]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8(out.stdout).unwrap();
+    // The SYN-ACK is segment 0; the comparison stops at the FIN, leaving the final ACK.
+    assert!(text.contains("first divergence at segment 1 (flags)"), "{text}");
+    assert!(text.contains("2 segments compared, 1 matched, 1 divergences"), "{text}");
+    assert!(text.contains("kernel t=") && text.contains("Flags [P.]"), "{text}");
+    assert!(text.contains("model  t=") && text.contains("Flags [F.]"), "{text}");
+}
+
+#[test]
+fn a_truncated_capture_is_bad_input_named_by_file() {
+    let (src, dir) = trace_copy("truncated", "established-data");
+    let bytes = std::fs::read(src).unwrap();
+    let cut = dir.join("capture.pcap");
+    // Cut in the middle of the fourth packet's record.
+    std::fs::write(&cut, &bytes[..bytes.len() * 2 / 3]).unwrap();
+    let out = tcpsim(&["replay", cut.to_str().unwrap(), "--format", "json"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains(cut.to_str().unwrap()) && err.contains("packet"), "{err}");
+    assert!(out.stdout.is_empty(), "nothing written half-way");
+}
+
+#[test]
+fn a_missing_file_or_an_unknown_kernel_is_bad_input() {
+    let out = tcpsim(&["replay", "no/such/capture.pcap"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no/such/capture.pcap"));
+    let pcap = replay_support::repo().join("traces/readiness/peer-fin/capture.pcap");
+    let out = tcpsim(&["replay", pcap.to_str().unwrap(), "--kernel", "linux-9.9"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("linux-9.9"));
+}
+
+#[test]
+fn without_an_observation_log_the_sut_is_passive() {
+    // A capture alone in its directory: the server listens, the client connects at its SYN.
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("replay_cli_passive");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let copy = dir.join("capture.pcap");
+    let src = replay_support::repo().join("traces/readiness/listen-pending/capture.pcap");
+    std::fs::copy(src, &copy).unwrap();
+    let out = tcpsim(&["replay", copy.to_str().unwrap(), "--format", "json"]);
+    let r = json(&out);
+    assert_eq!(r["observations"], serde_json::Value::Null);
+    // Handshake only: the client's SYN and ACK, the server's SYN-ACK.
+    assert_eq!(r["segments_compared"], 3, "{r:#}");
+    assert_eq!(r["segments_matched"], 3, "{r:#}");
+    assert_eq!(out.status.code(), Some(0));
+}

@@ -1,0 +1,51 @@
+//! Shared by the replay tests: the readiness traces, and `traces/KNOWN-DIVERGENCES.md`
+//! parsed into the set of divergences it lists.
+#![allow(dead_code)] // each test crate uses a different subset
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `(condition, directory)` of every committed readiness trace, in name order.
+pub fn readiness_traces() -> Vec<(String, PathBuf)> {
+    let root = repo().join("traces/readiness");
+    let mut out: Vec<(String, PathBuf)> = std::fs::read_dir(&root)
+        .expect("traces/readiness exists")
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.join("capture.pcap").is_file())
+        .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), p))
+        .collect();
+    out.sort();
+    out
+}
+
+/// The rows of the table under the `## {section}` heading of KNOWN-DIVERGENCES.md, each
+/// row's cells but the last (the cause, which must not be empty), joined by spaces.
+pub fn known(section: &str) -> BTreeSet<String> {
+    let path = repo().join("traces/KNOWN-DIVERGENCES.md");
+    let text = std::fs::read_to_string(&path).expect("traces/KNOWN-DIVERGENCES.md exists");
+    let mut inside = false;
+    let mut rows = BTreeSet::new();
+    for line in text.lines() {
+        if let Some(h) = line.strip_prefix("## ") {
+            inside = h.trim() == section;
+            continue;
+        }
+        if !inside || !line.starts_with('|') || line.starts_with("| trace") || line.starts_with("|--") || line.starts_with("| --") {
+            continue;
+        }
+        let cells: Vec<&str> = line.trim_matches('|').split('|').map(str::trim).collect();
+        let (cause, key) = cells.split_last().expect("a table row has cells");
+        assert!(!cause.is_empty(), "{}: row without a cause: {line}", path.display());
+        assert!(rows.insert(key.join(" ")), "{}: row listed twice: {line}", path.display());
+    }
+    rows
+}
+
+pub fn name(p: &Path) -> String {
+    p.display().to_string()
+}
