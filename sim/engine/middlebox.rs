@@ -84,6 +84,7 @@ impl Middlebox {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tcp::segment::{Payload, TcpOptions};
 
     fn seg(flags: Flags, from_a: bool) -> Segment {
         let a: SocketAddrV4 = "10.0.0.1:40000".parse().unwrap();

@@ -111,7 +111,7 @@ impl Host {
                 let port = local.port();
                 let secret = ctx.rng().next_u64();
                 let mut listener = Listener::new(local, backlog, self.profile.clone()).with_secret(secret);
-                listener.set_rcvbuf(fresh.opts.effective_rcvbuf(&self.profile));
+                listener.set_rcvbuf(fresh.opts.effective_rcvbuf(&self.profile), fresh.opts.rcvbuf.is_some());
                 let id = self.table.add_listener(ListenerSlot {
                     listener,
                     opts: fresh.opts,
@@ -347,7 +347,7 @@ impl Host {
                 let slot = self.table.listener_mut(lid).ok_or(Errno::EBADF)?;
                 slot.opts.set(opt, value)?;
                 let rcvbuf = slot.opts.effective_rcvbuf(&self.profile);
-                slot.listener.set_rcvbuf(rcvbuf);
+                slot.listener.set_rcvbuf(rcvbuf, slot.opts.rcvbuf.is_some());
                 Ok(())
             }
             SockRef::Conn(id) => {

@@ -15,6 +15,7 @@
 //! Not modelled: TCP Fast Open, TCP_DEFER_ACCEPT, PAWS on request socks, ECN negotiation,
 //! SO_REUSEPORT migration, `tcp_peer_is_proven` (no peer is proven).
 
+use super::conn::select_initial_window;
 use super::profile::KernelProfile;
 use super::reset::reset_for;
 use super::segment::{seq_gt, seq_lt, Flags, Payload, Segment, TcpOptions};
@@ -34,9 +35,6 @@ const TCPOLEN_TSTAMP_ALIGNED: u32 = 12;
 /// `sysctl_tcp_invalid_ratelimit` default (500 ms): out-of-window ACKs and SYN-ACKs for
 /// retransmitted SYNs are sent at most this often per request (`tcp_oow_rate_limited`).
 const TCP_INVALID_RATELIMIT: Dur = Dur::from_millis(500);
-/// include/net/tcp.h `TCP_DEFAULT_SCALING_RATIO` over `TCP_RMEM_TO_WIN_SCALE` (8): a
-/// fresh socket assumes half its receive buffer is payload (`tcp_win_from_space`).
-const TCP_DEFAULT_SCALING_RATIO: u64 = 128;
 
 /// What a segment did to the listener. Any segments to send are in `out`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -198,6 +196,7 @@ pub struct Listener<C> {
     profile: Rc<KernelProfile>,
     /// `sk_rcvbuf`, from which the offered window is computed.
     rcvbuf: u32,
+    rcvbuf_locked: bool,
     /// Keys the syncookie and timestamp-offset hashes (Linux: boot-time random secrets).
     secret: u64,
     /// The SYN queue, by client address (the local side is always `local`).
@@ -220,26 +219,15 @@ fn ms_clock(now: SimTime) -> u32 {
     (now.as_nanos() / 1_000_000) as u32
 }
 
-/// tcp_output.c `tcp_select_initial_window` for a fresh socket with receive buffer
-/// `rcvbuf` and segment payload `mss`: the offered window (`rcv_wnd`), our window scale
-/// and the window clamp. The space is `tcp_full_space` = half the buffer
-/// (`TCP_DEFAULT_SCALING_RATIO`), rounded down to a multiple of `mss`; the scale is chosen
-/// for the largest buffer the socket may grow to (`max(tcp_rmem[2], rmem_max)`). No
-/// TCP_WINDOW_CLAMP, no route `initrwnd`, `tcp_workaround_signed_windows` = 0.
-/// With Linux 6.18's defaults (rcvbuf 131072, mss 1460-12): window 65160, scale 10.
-pub fn initial_window(profile: &KernelProfile, rcvbuf: u32, mss: u32, wscale_ok: bool) -> (u32, u8, u32) {
+/// tcp_output.c `tcp_select_initial_window` for a child of this listener (via
+/// `tcp_openreq_init_rwin`): the offered window, our window scale and the window clamp,
+/// which is the full space when SO_RCVBUF locked the buffer and the largest scalable
+/// window otherwise. With Linux 6.18's defaults (rcvbuf 131072, mss 1460-12): 65160, 10.
+pub fn initial_window(profile: &KernelProfile, rcvbuf: u32, locked: bool, mss: u32, wscale_ok: bool) -> (u32, u8, u32) {
+    let (window, wscale) = select_initial_window(profile, rcvbuf, locked, mss, wscale_ok);
     let max_clamp: u32 = 65535 << TCP_MAX_WSCALE;
-    let mut space = ((u64::from(rcvbuf) * TCP_DEFAULT_SCALING_RATIO) >> 8).min(u64::from(max_clamp)) as u32;
-    if space > mss && mss > 0 {
-        space -= space % mss;
-    }
-    let mut wscale = 0u8;
-    if wscale_ok {
-        let max_space = space.max(profile.tcp_rmem[2]).max(profile.rmem_max).min(max_clamp);
-        wscale = (max_space.ilog2().saturating_sub(15) as u8).min(TCP_MAX_WSCALE);
-    }
-    let clamp = (65535u32 << wscale).min(max_clamp);
-    (space, wscale, clamp)
+    let clamp = if locked { window } else { (65535u32 << wscale).min(max_clamp) };
+    (window, wscale, clamp)
 }
 
 impl<C> Listener<C> {
@@ -253,6 +241,7 @@ impl<C> Listener<C> {
             backlog: 0,
             profile,
             rcvbuf,
+            rcvbuf_locked: false,
             secret: secret ^ 0x5CC0_0C1E_D15E_A5E5,
             requests: BTreeMap::new(),
             timers: BTreeSet::new(),
@@ -279,9 +268,11 @@ impl<C> Listener<C> {
     }
 
     /// The effective `sk_rcvbuf` (after SO_RCVBUF's doubling), which sizes the window
-    /// offered in SYN-ACKs; defaults to `tcp_rmem[1]`.
-    pub fn set_rcvbuf(&mut self, sk_rcvbuf: u32) {
+    /// offered in SYN-ACKs; defaults to `tcp_rmem[1]`. `locked`: set by SO_RCVBUF
+    /// (`SOCK_RCVBUF_LOCK`), which also fixes the window clamp and so the scale.
+    pub fn set_rcvbuf(&mut self, sk_rcvbuf: u32, locked: bool) {
         self.rcvbuf = sk_rcvbuf;
+        self.rcvbuf_locked = locked;
     }
 
     pub fn local(&self) -> SocketAddrV4 {
@@ -436,7 +427,7 @@ impl<C> Listener<C> {
         };
         // cookie_v4_check sizes the window with the peer's (table) MSS, not ours.
         let (rcv_wnd, rcv_wscale, window_clamp) =
-            initial_window(&self.profile, self.rcvbuf, u32::from(mss), peer_wscale.is_some());
+            initial_window(&self.profile, self.rcvbuf, self.rcvbuf_locked, u32::from(mss), peer_wscale.is_some());
         let opts = Negotiated { peer_mss: mss, peer_wscale, sack_ok, ts, rcv_wnd, rcv_wscale, window_clamp };
         if self.accept_queue_full() {
             // tcp_v4_syn_recv_sock exit_overflow; cookie_v4_check returns NULL: dropped.
@@ -509,7 +500,7 @@ impl<C> Listener<C> {
         // tcp_openreq_init_rwin: the window is a multiple of the payload per segment.
         let adv_mss = u32::from(p.default_mss);
         let payload = adv_mss - if ts_seen.is_some() { TCPOLEN_TSTAMP_ALIGNED } else { 0 };
-        let (rcv_wnd, rcv_wscale, window_clamp) = initial_window(p, self.rcvbuf, payload, peer_wscale.is_some());
+        let (rcv_wnd, rcv_wscale, window_clamp) = initial_window(p, self.rcvbuf, self.rcvbuf_locked, payload, peer_wscale.is_some());
         let opts = Negotiated {
             peer_mss,
             peer_wscale,
