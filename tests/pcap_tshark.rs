@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 use tcpsim::pcap::{label_segments, read_pcap, Label, PcapWriter};
 
 mod tshark_support;
-use tshark_support::*;
 use tcpsim::tcp::segment::{Flags, Payload, Segment, TcpOptions};
 use tcpsim::time::SimTime;
+use tshark_support::*;
 
 const MS: u64 = 1_000_000;
 const ACK: Flags = Flags::ACK;
@@ -106,6 +106,11 @@ impl Conv {
 
     /// SYN at 0, SYN-ACK at 1 ms, ACK at 2 ms: both sides scale windows by 2^7.
     fn handshake(&mut self) {
+        self.handshake_at(0, MS, 2 * MS);
+    }
+
+    /// SYN at `syn`, SYN-ACK at `syn_ack`, ACK at `ack`: both sides scale windows by 2^7.
+    fn handshake_at(&mut self, syn: u64, syn_ack: u64, ack: u64) {
         let opts = |ts| TcpOptions {
             mss: Some(1460),
             wscale: Some(7),
@@ -113,9 +118,9 @@ impl Conv {
             timestamps: Some(ts),
             sack: vec![],
         };
-        self.c(0, 0, 0, Flags::SYN, 64240, 0).options = opts((1, 0));
-        self.s(MS, 0, 1, Flags::SYN | ACK, 65160, 0).options = opts((2, 1));
-        self.c(2 * MS, 1, 1, ACK, 502, 0);
+        self.c(syn, 0, 0, Flags::SYN, 64240, 0).options = opts((1, 0));
+        self.s(syn_ack, 0, 1, Flags::SYN | ACK, 65160, 0).options = opts((2, 1));
+        self.c(ack, 1, 1, ACK, 502, 0);
     }
 }
 
@@ -229,13 +234,61 @@ fn out_of_order_and_lost_segment() {
     let mut v = Conv::new();
     v.handshake();
     v.c(10 * MS, 1001, 1, ACK, 502, 1000); // frame 4: 1..1001 not seen yet
-    v.c(10 * MS + 500_000, 1, 1, ACK, 502, 1000); // frame 5: within the 2 ms handshake RTT
+    v.c(10 * MS + 500_000, 1, 1, ACK, 502, 1000); // frame 5: within 3 ms (see below)
     v.s(20 * MS, 1, 2001, ACK, 509, 0);
     check(
         "ooo",
         &v.segs,
         &[(4, &[LostSegment]), (5, &[OutOfOrder]), (6, &[])],
     );
+}
+
+/// A 45 ms handshake starting at `t0`, two segments 1 ms apart, then the first one again
+/// 11 ms after the second (frame 7): sooner than the handshake RTT, later than 3 ms.
+fn resent_between_3_ms_and_the_handshake_rtt(t0: u64) -> Vec<(u64, Segment)> {
+    let mut v = Conv::new();
+    v.handshake_at(t0, t0 + 20 * MS, t0 + 45 * MS);
+    v.c(t0 + 100 * MS, 1, 1, ACK, 502, 1000);
+    v.c(t0 + 101 * MS, 1001, 1, ACK, 502, 1000);
+    v.c(t0 + 112 * MS, 1, 1, ACK, 502, 1000); // frame 6
+    v.segs
+}
+
+#[test]
+fn out_of_order_threshold_is_the_handshake_rtt() {
+    // packet-tcp.c: ooo_thres = ts_first_rtt, the time from the last pure SYN to the first
+    // segment with ACK and without SYN, here 45 ms.
+    check(
+        "ooo_rtt",
+        &resent_between_3_ms_and_the_handshake_rtt(1_000 * MS),
+        &[(6, &[OutOfOrder])],
+    );
+}
+
+#[test]
+fn a_syn_captured_at_the_epoch_leaves_the_out_of_order_threshold_at_3_ms() {
+    // dissect_tcp arms ts_first_rtt only while ts_mru_syn is not zero (nstime_is_zero), and a
+    // SYN stamped 1970-01-01 00:00:00 (tcpsim's clock starts there) leaves it zero: the
+    // threshold stays 3 ms, and 11 ms after the highest segment is a retransmission.
+    check(
+        "ooo_epoch",
+        &resent_between_3_ms_and_the_handshake_rtt(0),
+        &[(6, &[Retransmission])],
+    );
+}
+
+#[test]
+fn a_handshake_ack_at_the_syns_instant_leaves_the_rtt_to_the_next_ack() {
+    // ts_first_rtt is set while it is zero: an RTT of exactly 0 is no RTT, and the next
+    // segment with ACK and without SYN (the server's, 50 ms after the SYN) sets it.
+    let t0 = 1_000 * MS;
+    let mut v = Conv::new();
+    v.handshake_at(t0, t0, t0);
+    v.s(t0 + 50 * MS, 1, 1, ACK, 509, 0); // frame 4
+    v.c(t0 + 100 * MS, 1, 1, ACK, 502, 1000);
+    v.c(t0 + 101 * MS, 1001, 1, ACK, 502, 1000);
+    v.c(t0 + 112 * MS, 1, 1, ACK, 502, 1000); // frame 7: 11 ms < 50 ms
+    check("ooo_zero_rtt", &v.segs, &[(7, &[OutOfOrder])]);
 }
 
 #[test]

@@ -135,18 +135,49 @@ impl Flow {
 #[derive(Clone, Debug)]
 struct Conn {
     flows: [Flow; 2],
-    /// Time of the most recent SYN and the handshake RTT it gave, which Wireshark uses
-    /// as the out-of-order threshold (3 ms when unknown).
-    ts_mru_syn: Option<u64>,
-    first_rtt: Option<u64>,
+    /// Capture time of the most recent pure SYN (`ts_mru_syn`), in ns. Wireshark's
+    /// `nstime_t` zero means "none", so a SYN captured at the epoch (as tcpsim's pcaps,
+    /// whose clock starts at 0, have it) arms nothing.
+    ts_mru_syn: u64,
+    /// The handshake RTT (`ts_first_rtt`): from `ts_mru_syn` to the first later segment
+    /// with ACK and without SYN, in ns, signed as `nstime_delta` makes it; 0 means unknown,
+    /// and a zero delta leaves it unknown. Wireshark's out-of-order threshold.
+    first_rtt: i64,
 }
 
 impl Conn {
     fn new() -> Conn {
         Conn {
             flows: [Flow::new(), Flow::new()],
-            ts_mru_syn: None,
-            first_rtt: None,
+            ts_mru_syn: 0,
+            first_rtt: 0,
+        }
+    }
+
+    /// The out-of-order threshold (`ooo_thres` in `tcp_analyze_sequence_number`): the
+    /// handshake RTT, or 3 ms while it is zero. Wireshark adds the RTT's signed seconds and
+    /// nanoseconds into a `guint64`, so a negative RTT (capture times going backwards)
+    /// wraps to a huge threshold.
+    fn ooo_threshold(&self) -> u64 {
+        if self.first_rtt == 0 {
+            OOO_THRESHOLD_NS
+        } else {
+            self.first_rtt as u64
+        }
+    }
+
+    /// `dissect_tcp`'s handshake-RTT bookkeeping, which runs after the sequence analysis
+    /// of the same segment: a pure SYN records its time in `ts_mru_syn`; a segment with
+    /// ACK and without SYN, while `ts_mru_syn` is non-zero and `ts_first_rtt` zero, sets
+    /// `ts_first_rtt = now - ts_mru_syn`. Both tests are `nstime_is_zero`.
+    fn track_first_rtt(&mut self, t: u64, flags: Flags) {
+        let syn = flags.contains(Flags::SYN);
+        let ack = flags.contains(Flags::ACK);
+        if syn && !ack {
+            self.ts_mru_syn = t;
+        }
+        if ack && !syn && self.ts_mru_syn != 0 && self.first_rtt == 0 {
+            self.first_rtt = t.wrapping_sub(self.ts_mru_syn) as i64;
         }
     }
 }
@@ -191,8 +222,8 @@ fn analyze(conn: &mut Conn, dir: usize, t: u64, seg: &Segment, labels: &mut Vec<
     let seglen = seg.payload.len();
     let window = u32::from(seg.window);
     let syn_fin_rst = flags.intersects(Flags::SYN | Flags::FIN | Flags::RST);
-    handshake(conn, dir, t, seg);
-    let first_rtt = conn.first_rtt;
+    window_scaling(conn, dir, seg);
+    let ooo_threshold = conn.ooo_threshold();
     let [a, b] = &mut conn.flows;
     let (fwd, rev) = if dir == 0 { (a, b) } else { (b, a) };
 
@@ -278,7 +309,7 @@ fn analyze(conn: &mut Conn, dir: usize, t: u64, seg: &Segment, labels: &mut Vec<
     }
 
     if seglen > 0 || flags.intersects(Flags::SYN | Flags::FIN) {
-        retransmission_kind(fwd, rev, t, seq, seglen, flags, first_rtt, labels);
+        retransmission_kind(fwd, rev, t, seq, seglen, flags, ooo_threshold, labels);
     }
 
     let mut nextseq = seq.wrapping_add(seglen);
@@ -299,6 +330,7 @@ fn analyze(conn: &mut Conn, dir: usize, t: u64, seg: &Segment, labels: &mut Vec<
     fwd.lastack = ack;
     fwd.lastack_time = t;
     fwd.last_labels = labels.clone();
+    conn.track_first_rtt(t, flags);
 }
 
 /// Retransmission, fast retransmission, spurious retransmission or out-of-order, for a
@@ -311,7 +343,7 @@ fn retransmission_kind(
     seq: u32,
     seglen: u32,
     flags: Flags,
-    first_rtt: Option<u64>,
+    ooo_threshold: u64,
     labels: &mut Vec<Label>,
 ) {
     if labels.contains(&Label::KeepAlive) {
@@ -335,7 +367,6 @@ fn retransmission_kind(
         labels.extend([Label::FastRetransmission, Label::Retransmission]);
         return;
     }
-    let ooo_threshold = first_rtt.unwrap_or(OOO_THRESHOLD_NS);
     let end = seq
         .wrapping_add(seglen)
         .wrapping_add(flags.intersects(Flags::SYN | Flags::FIN) as u32);
@@ -348,14 +379,10 @@ fn retransmission_kind(
     }
 }
 
-/// Window scaling and the handshake RTT, as `dissect_tcp` records them before the
-/// sequence analysis runs.
-fn handshake(conn: &mut Conn, dir: usize, t: u64, seg: &Segment) {
+/// Window scaling, as `dissect_tcp` records it from the handshake.
+fn window_scaling(conn: &mut Conn, dir: usize, seg: &Segment) {
     let flags = seg.flags;
     if flags.contains(Flags::SYN) {
-        if !flags.contains(Flags::ACK) {
-            conn.ts_mru_syn = Some(t);
-        }
         // verify_tcp_window_scaling: a SYN without WS turns scaling off both ways.
         let rev_scale = conn.flows[1 - dir].scale;
         match seg.options.wscale {
@@ -368,10 +395,6 @@ fn handshake(conn: &mut Conn, dir: usize, t: u64, seg: &Segment) {
         }
         if flags.contains(Flags::ACK) && rev_scale == Scale::Off {
             conn.flows[dir].scale = Scale::Off;
-        }
-    } else if flags.contains(Flags::ACK) && conn.first_rtt.is_none() {
-        if let Some(syn_t) = conn.ts_mru_syn {
-            conn.first_rtt = Some(t.saturating_sub(syn_t));
         }
     }
 }
