@@ -283,6 +283,18 @@ pub enum EpollOp {
     Del,
 }
 
+/// A kqueue filter on a socket (FreeBSD sys/sys/event.h).
+#[allow(non_camel_case_types, clippy::upper_case_acronyms)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+pub enum KqFilter {
+    /// Readable: bytes available (a listener: completed connections), or EOF.
+    EVFILT_READ,
+    /// Writable: send-buffer space, or EOF.
+    EVFILT_WRITE,
+    /// The send buffer is empty.
+    EVFILT_EMPTY,
+}
+
 #[allow(non_camel_case_types, clippy::upper_case_acronyms)]
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 pub enum IoctlReq {
@@ -386,6 +398,16 @@ pub enum Step {
         #[serde(default = "one")]
         max: u32,
     },
+    /// FreeBSD kevent(2): registers `filter` on the socket (`EV_ADD`, with `NOTE_LOWAT` =
+    /// `lowat` if given) and collects with a zero timeout. Records `events` (`["EVFILT_READ"]`
+    /// when it fired, `[]` when not) and, when it fired, `value` `{data, flags, fflags}`.
+    /// ENOSYS on a Linux host.
+    Kevent {
+        sock: String,
+        filter: KqFilter,
+        #[serde(default)]
+        lowat: Option<u32>,
+    },
     /// Let simulated time pass (the recipes' "settle" and "wait").
     Sleep {
         dur: DurSpec,
@@ -424,6 +446,7 @@ impl Step {
             Step::EpollCreate { .. } => "epoll_create",
             Step::EpollCtl { .. } => "epoll_ctl",
             Step::EpollWait { .. } => "epoll_wait",
+            Step::Kevent { .. } => "kevent",
             Step::Sleep { .. } => "sleep",
             Step::Fault { .. } => "fault",
         }
