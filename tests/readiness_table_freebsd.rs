@@ -152,3 +152,30 @@ fn the_linux_table_has_no_kqueue() {
     assert!(t.rows.iter().all(|r| r.kqueue.is_none()));
     assert!(!t.to_json().contains("kqueue"));
 }
+
+fn tcpsim(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_tcpsim"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("tcpsim runs")
+}
+
+#[test]
+fn the_cli_prints_the_committed_freebsd_table() {
+    for (format, doc) in [("json", "readiness-freebsd.json"), ("md", "readiness-freebsd.md")] {
+        let out = tcpsim(&["table", "--os", "freebsd", "--format", format]);
+        assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+        let committed = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs").join(doc)).unwrap();
+        assert!(out.stdout == committed, "`tcpsim table --os freebsd --format {format}` differs from docs/{doc}");
+    }
+}
+
+#[test]
+fn the_real_kernel_beside_a_freebsd_table_is_refused_with_exit_2() {
+    let out = tcpsim(&["table", "--os", "freebsd", "--kernel"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty(), "nothing printed on refusal");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--kernel needs --os linux") && err.contains("runs Linux"), "{err}");
+}

@@ -380,6 +380,8 @@ pub enum Step {
         #[serde(default)]
         timeout: Option<DurSpec>,
     },
+    /// The instance belongs to the host of the first socket added to it. ENOSYS when no host of
+    /// the run is Linux (FreeBSD has no epoll); `epoll_ctl` of a FreeBSD host's socket: ENOSYS.
     EpollCreate {
         ep: String,
     },
