@@ -147,12 +147,13 @@ pub fn schema() -> Result<Status, CliError> {
 
 /// `tcpsim table`.
 pub fn table(freebsd: bool, json: bool, kernel: bool) -> Result<Status, CliError> {
+    // Refused before anything runs: the real kernel beside a FreeBSD table would be Linux's.
+    if kernel && freebsd {
+        return Err(CliError::Input("--kernel needs --os linux: this machine runs Linux".into()));
+    }
     let os = if freebsd { crate::tcp::profile::Os::Freebsd } else { crate::tcp::profile::Os::Linux };
     let mut t = crate::table::simulate(os).map_err(|e| CliError::Failed(e.to_string()))?;
     if kernel {
-        if freebsd {
-            return Err(CliError::Input("--kernel needs --os linux: this machine runs Linux".into()));
-        }
         let rows = crate::capture::kernel_table().map_err(|e| CliError::Failed(e.to_string()))?;
         t.set_kernel(rows, crate::capture::kernel_release());
     }

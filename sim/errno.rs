@@ -33,6 +33,8 @@ pub enum Errno {
     EEXIST,
     /// epoll_ctl(EPOLL_CTL_MOD/DEL) of an fd not registered (fs/eventpoll.c).
     ENOENT,
+    /// A syscall the host's system does not have (epoll on FreeBSD, kqueue on Linux).
+    ENOSYS,
 }
 
 impl Errno {
@@ -63,7 +65,13 @@ impl Errno {
             EINTR => 4,
             EEXIST => 17,
             ENOENT => 2,
+            ENOSYS => 38,
         }
+    }
+
+    /// Every errno the model knows, in declaration order.
+    pub fn all() -> &'static [Errno] {
+        &ALL
     }
 
     /// The inverse of [`Errno::code`], for reading real-kernel observations.
@@ -97,16 +105,17 @@ impl Errno {
             EINTR => "EINTR",
             EEXIST => "EEXIST",
             ENOENT => "ENOENT",
+            ENOSYS => "ENOSYS",
         }
     }
 }
 
-const ALL: [Errno; 23] = {
+const ALL: [Errno; 24] = {
     use Errno::*;
     [
         EAGAIN, EPIPE, ECONNRESET, ECONNREFUSED, ECONNABORTED, ETIMEDOUT, ENOTCONN, EISCONN,
         EALREADY, EINPROGRESS, EINVAL, EBADF, EADDRINUSE, EADDRNOTAVAIL, EHOSTUNREACH,
-        ENETUNREACH, EOPNOTSUPP, ENOPROTOOPT, EMFILE, ENOBUFS, EINTR, EEXIST, ENOENT,
+        ENETUNREACH, EOPNOTSUPP, ENOPROTOOPT, EMFILE, ENOBUFS, EINTR, EEXIST, ENOENT, ENOSYS,
     ]
 };
 

@@ -107,6 +107,11 @@ ep = "ep"
 timeout = "1s"
 max = 4
 [[script]]
+op = "kevent"
+sock = "s"
+filter = "EVFILT_READ"
+lowat = 2
+[[script]]
 op = "getsockopt"
 sock = "c"
 opt = "TCP_INFO"
@@ -136,7 +141,8 @@ op = "close"
 sock = "c"
 "#,
     );
-    assert_eq!(s.script.len(), 20);
+    assert_eq!(s.script.len(), 21);
+    assert!(matches!(&s.script[13], Step::Kevent { lowat: Some(2), .. }));
     assert!(matches!(&s.script[6], Step::Accept { new, .. } if new == "s"));
     assert_eq!(s.observe.as_deref(), Some("s"));
 }
@@ -238,6 +244,18 @@ fn poll_rejects_epoll_only_flags() {
     )
     .unwrap_err();
     assert_eq!(e.field(), Some("script[1].events[0]"));
+}
+
+#[test]
+fn kevent_names_a_known_filter_and_no_lowat_on_evfilt_empty() {
+    let script = |filter: &str, lowat: &str| {
+        format!("{HOSTS}[[script]]\nop = \"socket\"\nhost = \"client\"\nsock = \"c\"\n[[script]]\nop = \"kevent\"\nsock = \"c\"\nfilter = \"{filter}\"\n{lowat}")
+    };
+    assert!(parse(&script("EVFILT_WRITE", "lowat = 0\n"), "t.toml").is_ok());
+    let e = parse(&script("EVFILT_EMPTY", "lowat = 1\n"), "t.toml").unwrap_err();
+    assert_eq!(e.field(), Some("script[1].lowat"), "{e}");
+    let e = parse(&script("EVFILT_VNODE", ""), "t.toml").unwrap_err();
+    assert!(e.to_string().contains("EVFILT_VNODE"), "{e}");
 }
 
 #[test]

@@ -470,6 +470,14 @@ impl Runner<'_> {
                 }
                 o
             }
+            // Linux has no kqueue: the call a FreeBSD program would make fails as an unknown
+            // syscall does.
+            Step::Kevent { sock, .. } => Observation {
+                sock: sock_of(sock),
+                ret: Some(-1),
+                errno: Some(crate::errno::Errno::ENOSYS),
+                ..Default::default()
+            },
             Step::Sleep { dur } => {
                 std::thread::sleep(std::time::Duration::from_nanos(dur.0.as_nanos()));
                 Observation { ret: Some(0), ..Default::default() }

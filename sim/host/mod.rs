@@ -20,7 +20,8 @@ use crate::tcp::state::TcpState;
 use crate::tcp::conn::{Conn, TimerKind};
 use crate::tcp::graph::Coverage;
 use crate::tcp::listener::{Listener, ListenerAction};
-use crate::tcp::profile::KernelProfile;
+use crate::socket::kqueue::freebsd_poll;
+use crate::tcp::profile::{KernelProfile, Os};
 use crate::tcp::reset::reset_for;
 use crate::tcp::segment::Segment;
 use crate::time::SimTime;
@@ -251,6 +252,24 @@ impl Host {
             Some(SockRef::Listener(id)) => tcp_poll(&self.listener_view(id)),
             Some(SockRef::Fresh(i)) => tcp_poll(&self.fresh_sock_view(i)),
             None => PollMask::NVAL,
+        }
+    }
+
+    /// The system whose socket API answers this host's programs: the one place that decides
+    /// whether poll is Linux's `tcp_poll` or FreeBSD's `sopoll_generic`, and whether epoll or
+    /// kqueue exists.
+    pub fn os(&self) -> Os {
+        self.profile.os
+    }
+
+    /// poll(2)'s revents for `fd` asked for `requested`, as this host's system computes them.
+    /// Linux: `tcp_poll` masked with `events | POLLERR | POLLHUP` (fs/select.c `do_pollfd`);
+    /// FreeBSD: `sopoll_generic` then `pollscan` (sys/kern/sys_generic.c). POLLNVAL for an fd
+    /// that is not open, on both.
+    pub fn poll_revents(&self, fd: Fd, requested: PollMask) -> PollMask {
+        match self.os() {
+            Os::Linux => self.poll_mask(fd) & (requested | PollMask::ERR | PollMask::HUP | PollMask::NVAL),
+            Os::Freebsd => self.view(fd).map_or(PollMask::NVAL, |v| freebsd_poll(&v, requested)),
         }
     }
 

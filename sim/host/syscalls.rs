@@ -12,6 +12,8 @@ use crate::engine::{Ctx, TimerSlot};
 use crate::errno::Errno;
 use crate::scenario::{IoctlReq, OptValue, ShutHow, SockOpt};
 use crate::socket::epoll::Epoll;
+use crate::socket::kqueue::{self, KEvent, KFilter};
+use crate::tcp::profile::Os;
 use crate::socket::view::{SockView, RCV_SHUTDOWN, SEND_SHUTDOWN};
 use crate::tcp::conn::{Conn, SendData, SockOpts};
 use crate::tcp::listener::Listener;
@@ -415,9 +417,25 @@ impl Host {
     }
 
     /// epoll_create1(): an epoll instance on this host, by index.
-    pub fn sys_epoll_create(&mut self) -> usize {
+    /// epoll_create(2): the new instance's index. ENOSYS on FreeBSD, which has no epoll.
+    pub fn sys_epoll_create(&mut self) -> Result<usize, Errno> {
+        if self.os() != Os::Linux {
+            return Err(Errno::ENOSYS);
+        }
         self.epolls.push(Epoll::new());
-        self.epolls.len() - 1
+        Ok(self.epolls.len() - 1)
+    }
+
+    /// kevent(2) with one `EV_ADD` change for `filter` on `fd` and a zero timeout: the event if
+    /// the filter fired (sys/kern/uipc_socket.c `filt_soread`/`filt_sowrite`/`filt_soempty`).
+    /// `note_lowat` is `NOTE_LOWAT`'s threshold. ENOSYS on Linux, which has no kqueue; EBADF
+    /// for an fd that is not open (`kqueue_register` → `fget`).
+    pub fn sys_kevent(&self, fd: Fd, filter: KFilter, note_lowat: Option<u32>) -> Result<Option<KEvent>, Errno> {
+        if self.os() != Os::Freebsd {
+            return Err(Errno::ENOSYS);
+        }
+        let view = self.view(fd).ok_or(Errno::EBADF)?;
+        Ok(kqueue::kevent(&view, filter, note_lowat))
     }
 
     /// The [`SockView`] of a descriptor (for the rules checker and kqueue views).

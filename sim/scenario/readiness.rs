@@ -7,10 +7,11 @@
 //! columns of `tcpsim table --kernel` are therefore built by one function and differ only where
 //! the observations differ.
 
-use super::types::{EpollOp, MsgFlag, Observation, Scenario, SockOpt, Step};
+use super::types::{EpollOp, KqFilter, MsgFlag, Observation, Scenario, SockOpt, Step};
 use super::units::DurSpec;
 use crate::errno::Errno;
 use crate::socket::view::PollMask;
+use crate::tcp::profile::Os;
 use crate::time::Dur;
 use serde::{Deserialize, Serialize};
 
@@ -79,6 +80,27 @@ pub const OBSERVE_EP: &str = "observe_ep";
 /// Number of steps [`observation_steps`] returns (the seven columns; epoll takes three calls).
 pub const OBSERVATION_STEP_COUNT: usize = 9;
 
+/// The ops of the Linux observation steps, in order.
+const LINUX_OPS: [&str; OBSERVATION_STEP_COUNT] =
+    ["poll", "epoll_create", "epoll_ctl", "epoll_wait", "recv", "poll", "getsockopt", "send", "poll"];
+
+/// The ops of the FreeBSD observation steps: kevent on EVFILT_READ and EVFILT_WRITE takes the
+/// place of epoll, which FreeBSD does not have.
+const FREEBSD_OPS: [&str; 8] = ["poll", "kevent", "kevent", "recv", "poll", "getsockopt", "send", "poll"];
+
+/// The ops of `os`'s observation steps.
+fn observation_ops(os: Os) -> &'static [&'static str] {
+    match os {
+        Os::Linux => &LINUX_OPS,
+        Os::Freebsd => &FREEBSD_OPS,
+    }
+}
+
+/// Number of steps [`observation_steps_for`] returns for `os`.
+pub fn observation_step_count(os: Os) -> usize {
+    observation_ops(os).len()
+}
+
 /// Why a recipe or an observation log could not be turned into a row.
 #[derive(Debug, thiserror::Error)]
 pub enum ReadinessError {
@@ -86,10 +108,12 @@ pub enum ReadinessError {
     UnknownCondition(String),
     #[error("models/readiness/{id}.toml: {msg}")]
     BadRecipe { id: String, msg: String },
-    #[error("condition `{id}`: observation log has {got} entries, the readiness observations need the last {OBSERVATION_STEP_COUNT}")]
-    TooFewObservations { id: String, got: usize },
+    #[error("condition `{id}`: observation log has {got} entries, the readiness observations need the last {need}")]
+    TooFewObservations { id: String, got: usize, need: usize },
     #[error("condition `{id}`: observation {index} is `{got}`, expected `{expected}`")]
     UnexpectedOp { id: String, index: usize, got: String, expected: &'static str },
+    #[error("condition `{id}`: observation {index} (`kevent`) failed: {errno}")]
+    KeventFailed { id: String, index: usize, errno: String },
 }
 
 /// One row of the readiness table, in the spec's JSON shape and spelling.
@@ -109,9 +133,50 @@ pub struct ReadinessRow {
     /// `send-during-partition` only: what the first 100-byte send returned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_send: Option<String>,
+    /// FreeBSD rows only: EVFILT_READ and EVFILT_WRITE in place of `epoll`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kqueue: Option<KqueueCells>,
     /// The readiness rules that explain the row (filled by the simulator; empty for the kernel).
     #[serde(default)]
     pub rules: Vec<String>,
+}
+
+/// What kevent(2) returned for the observed socket, one filter each: the event when the filter
+/// fired, `None` (JSON `null`) when it did not.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KqueueCells {
+    pub read: Option<KeventCell>,
+    pub write: Option<KeventCell>,
+}
+
+/// One fired kevent: `data` (bytes readable, listen-queue length, or send space), `flags` by
+/// name (`["EV_EOF"]` or `[]`), `fflags` the pending error's name with EV_EOF, else `0`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeventCell {
+    pub data: i64,
+    pub flags: Vec<String>,
+    pub fflags: serde_json::Value,
+}
+
+impl KeventCell {
+    /// `data 1`, `data 0, EV_EOF, fflags ECONNRESET`.
+    pub fn text(&self) -> String {
+        let mut s = format!("data {}", self.data);
+        for f in &self.flags {
+            s.push_str(&format!(", {f}"));
+        }
+        match &self.fflags {
+            serde_json::Value::String(e) => s.push_str(&format!(", fflags {e}")),
+            serde_json::Value::Number(n) if n.as_i64() != Some(0) => s.push_str(&format!(", fflags {n}")),
+            _ => {}
+        }
+        s
+    }
+}
+
+/// A filter's cell in text: the event, or `not fired`.
+pub fn kevent_text(cell: &Option<KeventCell>) -> String {
+    cell.as_ref().map_or_else(|| "not fired".to_string(), KeventCell::text)
 }
 
 impl ReadinessRow {
@@ -127,6 +192,10 @@ impl ReadinessRow {
             ("send", self.send.clone()),
             ("poll_after_send", mask(&self.poll_after_send)),
         ];
+        if let Some(kq) = &self.kqueue {
+            cells.insert(2, ("kqueue_write", kevent_text(&kq.write)));
+            cells.insert(2, ("kqueue_read", kevent_text(&kq.read)));
+        }
         if let Some(f) = &self.first_send {
             cells.push(("first_send", f.clone()));
         }
@@ -160,12 +229,17 @@ pub fn recipe(id: &str) -> Result<Scenario, ReadinessError> {
 
 /// The recipe with the observation steps appended: the exact script both columns run.
 pub fn observed_recipe(id: &str) -> Result<Scenario, ReadinessError> {
+    observed_recipe_for(Os::Linux, id)
+}
+
+/// The recipe with `os`'s observation steps ([`observation_steps_for`]) appended.
+pub fn observed_recipe_for(os: Os, id: &str) -> Result<Scenario, ReadinessError> {
     let mut sc = recipe(id)?;
     let sock = sc.observe.clone().ok_or_else(|| ReadinessError::BadRecipe {
         id: id.to_string(),
         msg: "no `observe` socket".to_string(),
     })?;
-    sc.script.extend(observation_steps(&sock));
+    sc.script.extend(observation_steps_for(os, &sock));
     Ok(sc)
 }
 
@@ -173,19 +247,34 @@ pub fn observed_recipe(id: &str) -> Result<Scenario, ReadinessError> {
 /// wait), `recv` 1 byte `MSG_PEEK|MSG_DONTWAIT`, poll, `SO_ERROR`, `send` "z"
 /// `MSG_DONTWAIT|MSG_NOSIGNAL`, poll. Every poll/epoll_wait has timeout 0.
 pub fn observation_steps(sock: &str) -> Vec<Step> {
+    observation_steps_for(Os::Linux, sock)
+}
+
+/// `os`'s readiness observations of `sock`. Linux: [`observation_steps`]. FreeBSD, which has no
+/// epoll: kevent EVFILT_READ and kevent EVFILT_WRITE (no NOTE_LOWAT) in its place.
+pub fn observation_steps_for(os: Os, sock: &str) -> Vec<Step> {
     let events = || OBSERVE_EVENTS.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     let zero = || Some(DurSpec(Dur(0)));
     let poll = || Step::Poll { sock: sock.to_string(), events: events(), timeout: zero() };
-    vec![
-        poll(),
-        Step::EpollCreate { ep: OBSERVE_EP.to_string() },
-        Step::EpollCtl {
-            ep: OBSERVE_EP.to_string(),
-            sock: sock.to_string(),
-            action: EpollOp::Add,
-            events: OBSERVE_EVENTS.iter().map(|s| format!("E{s}")).collect(),
-        },
-        Step::EpollWait { ep: OBSERVE_EP.to_string(), timeout: zero(), max: 1 },
+    let readiness_api = match os {
+        Os::Linux => vec![
+            Step::EpollCreate { ep: OBSERVE_EP.to_string() },
+            Step::EpollCtl {
+                ep: OBSERVE_EP.to_string(),
+                sock: sock.to_string(),
+                action: EpollOp::Add,
+                events: OBSERVE_EVENTS.iter().map(|s| format!("E{s}")).collect(),
+            },
+            Step::EpollWait { ep: OBSERVE_EP.to_string(), timeout: zero(), max: 1 },
+        ],
+        Os::Freebsd => [KqFilter::EVFILT_READ, KqFilter::EVFILT_WRITE]
+            .into_iter()
+            .map(|filter| Step::Kevent { sock: sock.to_string(), filter, lowat: None })
+            .collect(),
+    };
+    let mut steps = vec![poll()];
+    steps.extend(readiness_api);
+    steps.extend([
         Step::Recv { sock: sock.to_string(), len: 1, flags: vec![MsgFlag::MSG_PEEK, MsgFlag::MSG_DONTWAIT] },
         poll(),
         Step::Getsockopt { sock: sock.to_string(), opt: SockOpt::SO_ERROR },
@@ -197,21 +286,27 @@ pub fn observation_steps(sock: &str) -> Vec<Step> {
             until_error: false,
         },
         poll(),
-    ]
+    ]);
+    steps
 }
 
 /// Builds the row of condition `id` from a run's observation log: the last
 /// [`OBSERVATION_STEP_COUNT`] entries are the observation steps; for `send-during-partition` the
 /// first `send` of the script gives `first_send`.
 pub fn row_from_observations(id: &str, obs: &[Observation]) -> Result<ReadinessRow, ReadinessError> {
-    if obs.len() < OBSERVATION_STEP_COUNT {
-        return Err(ReadinessError::TooFewObservations { id: id.to_string(), got: obs.len() });
+    row_from_observations_for(Os::Linux, id, obs)
+}
+
+/// [`row_from_observations`] for a run of `os`'s observation steps. A FreeBSD row has no
+/// `epoll` (left empty) and has `kqueue`.
+pub fn row_from_observations_for(os: Os, id: &str, obs: &[Observation]) -> Result<ReadinessRow, ReadinessError> {
+    let ops = observation_ops(os);
+    if obs.len() < ops.len() {
+        return Err(ReadinessError::TooFewObservations { id: id.to_string(), got: obs.len(), need: ops.len() });
     }
-    let (script, tail) = obs.split_at(obs.len() - OBSERVATION_STEP_COUNT);
-    const OPS: [&str; OBSERVATION_STEP_COUNT] =
-        ["poll", "epoll_create", "epoll_ctl", "epoll_wait", "recv", "poll", "getsockopt", "send", "poll"];
-    for (i, (o, want)) in tail.iter().zip(OPS).enumerate() {
-        if o.op != want {
+    let (script, tail) = obs.split_at(obs.len() - ops.len());
+    for (i, (o, want)) in tail.iter().zip(ops).enumerate() {
+        if o.op != *want {
             return Err(ReadinessError::UnexpectedOp {
                 id: id.to_string(),
                 index: script.len() + i,
@@ -223,18 +318,42 @@ pub fn row_from_observations(id: &str, obs: &[Observation]) -> Result<ReadinessR
     let first_send = (id == "send-during-partition")
         .then(|| script.iter().find(|o| o.op == "send").map(count_or_errno))
         .flatten();
+    // The columns after the readiness API's calls: peek, poll, SO_ERROR, send, poll.
+    let rest = &tail[ops.len() - 5..];
+    let (epoll, kqueue) = match os {
+        Os::Linux => (mask_names(&tail[3]), None),
+        Os::Freebsd => {
+            let cell = |k: usize| kevent_cell(id, script.len() + k, &tail[k]);
+            (Vec::new(), Some(KqueueCells { read: cell(1)?, write: cell(2)? }))
+        }
+    };
     Ok(ReadinessRow {
         condition: id.to_string(),
         poll: mask_names(&tail[0]),
-        epoll: mask_names(&tail[3]),
-        peek: peek_text(&tail[4]),
-        poll_after_peek: mask_names(&tail[5]),
-        so_error_after_peek: so_error_text(&tail[6]),
-        send: count_or_errno(&tail[7]),
-        poll_after_send: mask_names(&tail[8]),
+        epoll,
+        peek: peek_text(&rest[0]),
+        poll_after_peek: mask_names(&rest[1]),
+        so_error_after_peek: so_error_text(&rest[2]),
+        send: count_or_errno(&rest[3]),
+        poll_after_send: mask_names(&rest[4]),
         first_send,
+        kqueue,
         rules: Vec::new(),
     })
+}
+
+/// A kevent observation as a cell: `None` when the filter did not fire; the event's
+/// `{data, flags, fflags}` (as the script runner records it) when it did.
+fn kevent_cell(id: &str, index: usize, o: &Observation) -> Result<Option<KeventCell>, ReadinessError> {
+    if let Some(e) = o.errno {
+        return Err(ReadinessError::KeventFailed { id: id.to_string(), index, errno: e.to_string() });
+    }
+    if o.events.as_ref().is_none_or(|e| e.is_empty()) {
+        return Ok(None);
+    }
+    let bad = |msg: &str| ReadinessError::KeventFailed { id: id.to_string(), index, errno: msg.to_string() };
+    let v = o.value.as_ref().ok_or_else(|| bad("fired without `value`"))?;
+    serde_json::from_value::<KeventCell>(v.clone()).map(Some).map_err(|e| bad(&format!("bad `value`: {e}")))
 }
 
 /// The reported flags, restricted to the table's and in its order. Accepts `EPOLL*` spellings.
@@ -361,6 +480,54 @@ mod tests {
         b.send = "-1 EPIPE".into();
         b.first_send = Some("100".into());
         assert_eq!(differing_cells(&a, &b), ["send", "first_send"]);
+    }
+
+    #[test]
+    fn freebsd_observation_steps_use_kevent_in_place_of_epoll() {
+        let ops: Vec<_> = observation_steps_for(Os::Freebsd, "c").iter().map(Step::op).collect();
+        assert_eq!(ops, FREEBSD_OPS);
+        assert_eq!(observation_step_count(Os::Freebsd), 8);
+        assert!(matches!(
+            &observation_steps_for(Os::Freebsd, "c")[2],
+            Step::Kevent { filter: KqFilter::EVFILT_WRITE, lowat: None, .. }
+        ));
+        // The Linux steps are unchanged by the OS-aware builder.
+        let linux: Vec<_> = observation_steps("c").iter().map(Step::op).collect();
+        assert_eq!(linux, LINUX_OPS);
+    }
+
+    #[test]
+    fn freebsd_row_takes_kqueue_cells_from_the_kevent_observations() {
+        let kev = |fired: Option<serde_json::Value>| Observation {
+            events: Some(fired.iter().map(|_| "EVFILT_READ".to_string()).collect()),
+            value: fired,
+            ret: Some(0),
+            ..ob("kevent")
+        };
+        let log = vec![
+            with_events("poll", &["POLLIN", "POLLHUP"]),
+            kev(Some(serde_json::json!({ "data": 0, "flags": ["EV_EOF"], "fflags": "ECONNRESET" }))),
+            kev(None),
+            Observation { ret: Some(-1), errno: Some(Errno::ECONNRESET), ..ob("recv") },
+            with_events("poll", &["POLLIN", "POLLHUP"]),
+            Observation { ret: Some(0), value: Some(serde_json::json!("0")), ..ob("getsockopt") },
+            Observation { ret: Some(-1), errno: Some(Errno::EPIPE), ..ob("send") },
+            with_events("poll", &["POLLIN", "POLLHUP"]),
+        ];
+        let row = row_from_observations_for(Os::Freebsd, "rst-received", &log).unwrap();
+        assert!(row.epoll.is_empty());
+        let kq = row.kqueue.clone().unwrap();
+        assert_eq!(kevent_text(&kq.read), "data 0, EV_EOF, fflags ECONNRESET");
+        assert_eq!(kq.write, None);
+        assert_eq!(row.peek, "-1 ECONNRESET");
+        assert_eq!(row.send, "-1 EPIPE");
+        let names: Vec<_> = row.cells().iter().map(|(n, _)| *n).collect();
+        assert_eq!(&names[..4], ["poll", "epoll", "kqueue_read", "kqueue_write"]);
+        // A Linux log is not a FreeBSD one.
+        assert!(matches!(
+            row_from_observations_for(Os::Linux, "rst-received", &log),
+            Err(ReadinessError::TooFewObservations { .. })
+        ));
     }
 
     #[test]

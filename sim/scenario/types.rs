@@ -301,6 +301,18 @@ pub enum EpollOp {
     Del,
 }
 
+/// A kqueue filter on a socket (FreeBSD sys/sys/event.h).
+#[allow(non_camel_case_types, clippy::upper_case_acronyms)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+pub enum KqFilter {
+    /// Readable: bytes available (a listener: completed connections), or EOF.
+    EVFILT_READ,
+    /// Writable: send-buffer space, or EOF.
+    EVFILT_WRITE,
+    /// The send buffer is empty.
+    EVFILT_EMPTY,
+}
+
 #[allow(non_camel_case_types, clippy::upper_case_acronyms)]
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 pub enum IoctlReq {
@@ -386,6 +398,8 @@ pub enum Step {
         #[serde(default)]
         timeout: Option<DurSpec>,
     },
+    /// The instance belongs to the host of the first socket added to it. ENOSYS when no host of
+    /// the run is Linux (FreeBSD has no epoll); `epoll_ctl` of a FreeBSD host's socket: ENOSYS.
     EpollCreate {
         ep: String,
     },
@@ -403,6 +417,16 @@ pub enum Step {
         timeout: Option<DurSpec>,
         #[serde(default = "one")]
         max: u32,
+    },
+    /// FreeBSD kevent(2): registers `filter` on the socket (`EV_ADD`, with `NOTE_LOWAT` =
+    /// `lowat` if given) and collects with a zero timeout. Records `events` (`["EVFILT_READ"]`
+    /// when it fired, `[]` when not) and, when it fired, `value` `{data, flags, fflags}`.
+    /// ENOSYS on a Linux host.
+    Kevent {
+        sock: String,
+        filter: KqFilter,
+        #[serde(default)]
+        lowat: Option<u32>,
     },
     /// Let simulated time pass (the recipes' "settle" and "wait").
     Sleep {
@@ -442,6 +466,7 @@ impl Step {
             Step::EpollCreate { .. } => "epoll_create",
             Step::EpollCtl { .. } => "epoll_ctl",
             Step::EpollWait { .. } => "epoll_wait",
+            Step::Kevent { .. } => "kevent",
             Step::Sleep { .. } => "sleep",
             Step::Fault { .. } => "fault",
         }

@@ -519,6 +519,17 @@ fn check_script(s: &Scenario, names: &Names) -> Result<(), Invalid> {
                 check_events(events, true, &base)?;
             }
             Step::EpollWait { ep, .. } => fds.epoll(ep, at("ep"))?,
+            Step::Kevent { sock, filter, lowat } => {
+                fds.socket(sock, at("sock"))?;
+                // NOTE_LOWAT is a threshold on `data` of the read and write filters only
+                // (kqueue(2)); EVFILT_EMPTY takes no threshold.
+                if *filter == KqFilter::EVFILT_EMPTY && lowat.is_some() {
+                    return Err(Invalid::new(
+                        at("lowat"),
+                        "`lowat` (NOTE_LOWAT) applies to EVFILT_READ and EVFILT_WRITE, not EVFILT_EMPTY",
+                    ));
+                }
+            }
             Step::Fault { kind, link, host, drop, direction } => {
                 let target = FaultTarget {
                     kind: *kind,

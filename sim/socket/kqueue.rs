@@ -159,7 +159,14 @@ pub fn freebsd_errno(e: Errno) -> u32 {
         ETIMEDOUT => 60,
         ECONNREFUSED => 61,
         EHOSTUNREACH => 65,
+        ENOSYS => 78,
     }
+}
+
+/// The errno a FreeBSD number stands for: the inverse of [`freebsd_errno`], to name a
+/// kevent's `fflags`.
+pub fn errno_from_freebsd(code: u32) -> Option<Errno> {
+    Errno::all().iter().copied().find(|e| freebsd_errno(*e) == code)
 }
 
 /// EVFILT_READ: `filt_soread`. `note_lowat` is the `NOTE_LOWAT` threshold if one was given.

@@ -97,6 +97,7 @@ pub enum ProfileError {
 const BUILTIN: &[(&str, &str)] = &[
     ("linux-6.18", include_str!("../../models/kernels/linux-6.18.toml")),
     ("linux-6.1", include_str!("../../models/kernels/linux-6.1.toml")),
+    ("freebsd-14", include_str!("../../models/kernels/freebsd-14.toml")),
 ];
 
 impl KernelProfile {
@@ -134,5 +135,17 @@ mod tests {
         assert!(new.reqsk_queue_full_strict && !old.reqsk_queue_full_strict);
         assert_eq!(new.tcp_keepalive_time_s, 7200);
         assert!(matches!(KernelProfile::builtin("linux-9.9"), Err(ProfileError::Unknown(_))));
+    }
+
+    #[test]
+    fn freebsd_profile_has_freebsd_values() {
+        let p = KernelProfile::builtin("freebsd-14").unwrap();
+        assert_eq!(p.os, Os::Freebsd);
+        // tcp_timer.h: TCPTV_KEEPCNT 8, TCPTV_REXMTMAX 64 s; TCP_MAXRXTSHIFT 12.
+        assert_eq!((p.tcp_keepalive_time_s, p.tcp_keepalive_intvl_s, p.tcp_keepalive_probes), (7200, 75, 8));
+        assert_eq!((p.tcp_rto_max_ms, p.tcp_retries2), (64000, 12));
+        // tcp_syncache.c SYNCACHE_MAXREXMTS; sys/socket.h SOMAXCONN.
+        assert_eq!((p.tcp_synack_retries, p.somaxconn), (3, 128));
+        assert_eq!(KernelProfile::linux_6_18().os, Os::Linux);
     }
 }

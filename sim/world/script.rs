@@ -9,9 +9,12 @@ use super::{resolve, World};
 use crate::engine::Sim;
 use crate::errno::Errno;
 use crate::host::{Fd, Host, RecvFlags, SendFlags, SyscallResult};
-use crate::scenario::{EpollOp, FaultSpec, MsgFlag, Observation, Step};
+use crate::rules;
+use crate::scenario::{EpollOp, FaultSpec, KqFilter, MsgFlag, Observation, Step};
 use crate::socket::epoll::{CtlOp, EPOLLET, EPOLLONESHOT};
+use crate::socket::kqueue::{errno_from_freebsd, KEvent, KFilter};
 use crate::socket::view::PollMask;
+use crate::tcp::profile::Os;
 use crate::tcp::conn::SendData;
 use crate::tcp::state::TcpState;
 use serde_json::json;
@@ -237,18 +240,24 @@ fn exec(world: &mut World, names: &mut Names, step: &Step, obs: &mut Observation
             let requested = events.iter().filter_map(|e| PollMask::from_name(e)).fold(PollMask::EMPTY, |a, b| a | b);
             let deadline = world.now() + timeout.map_or(crate::time::Dur::ZERO, |d| d.0);
             let revents = |sim: &Sim<Host>| match target {
-                Some(t) => poll_revents_of(sim, t, requested),
+                Some((h, fd)) => sim.node(h).poll_revents(fd, requested),
                 None => PollMask::NVAL,
             };
             world.wait_for(deadline.min(end), |sim| !revents(sim).is_empty());
             let got = revents(&world.sim);
             if let Some((h, fd)) = target {
-                check_answer(world, h, fd, Answer::Poll { requested }, got);
+                check_answer(world, h, fd, Answer::Poll { requested, revents: got });
             }
             obs.ret = Some(i64::from(!got.is_empty()));
             obs.events = Some(got.names().into_iter().map(String::from).collect());
         }
         Step::EpollCreate { ep } => {
+            // The instance is bound to a host by its first epoll_ctl; with no Linux host in
+            // the run there is no kernel that has epoll to create it.
+            let any_linux = (0..world.sim.host_count()).any(|h| world.sim.node(h).os() == Os::Linux);
+            if !any_linux {
+                return set_result(obs, Err(Errno::ENOSYS));
+            }
             names.eps.insert(ep.clone(), None);
             obs.ret = Some(0);
         }
@@ -256,7 +265,13 @@ fn exec(world: &mut World, names: &mut Names, step: &Step, obs: &mut Observation
             obs.sock = Some(name.clone());
             let Some((h, fd)) = sock(names, name) else { return set_result(obs, Err(Errno::EBADF)) };
             let Some(binding) = names.eps.get_mut(ep) else { return set_result(obs, Err(Errno::EBADF)) };
-            let (eh, idx) = *binding.get_or_insert_with(|| (h, world.sim.node_mut(h).sys_epoll_create()));
+            let (eh, idx) = match *binding {
+                Some(b) => b,
+                None => match world.sim.node_mut(h).sys_epoll_create() {
+                    Ok(idx) => *binding.insert((h, idx)),
+                    Err(e) => return set_result(obs, Err(e)),
+                },
+            };
             if eh != h {
                 // One epoll per host here: a script mixing hosts in one epoll is not modelled.
                 return set_result(obs, Err(Errno::EINVAL));
@@ -286,7 +301,7 @@ fn exec(world: &mut World, names: &mut Names, step: &Step, obs: &mut Observation
                 .collect();
             for (fd, mask) in &ready {
                 let events = world.sim.node(h).epolls[idx].events_of(*fd).unwrap_or(0);
-                check_answer(world, h, *fd, Answer::Epoll { events }, *mask);
+                check_answer(world, h, *fd, Answer::Epoll { events, reported: *mask });
             }
             obs.ret = Some(ready.len() as i64);
             if let [(fd, mask)] = ready.as_slice() {
@@ -299,6 +314,17 @@ fn exec(world: &mut World, names: &mut Names, step: &Step, obs: &mut Observation
                     .map(|(fd, m)| json!({ "sock": by_fd.get(fd), "events": m.names() }))
                     .collect::<Vec<_>>()));
             }
+        }
+        Step::Kevent { sock: name, filter, lowat } => {
+            obs.sock = Some(name.clone());
+            let Some((h, fd)) = sock(names, name) else { return set_result(obs, Err(Errno::EBADF)) };
+            let filter = kfilter(*filter);
+            let event = match world.sim.node(h).sys_kevent(fd, filter, *lowat) {
+                Ok(event) => event,
+                Err(e) => return set_result(obs, Err(e)),
+            };
+            check_answer(world, h, fd, Answer::Kevent { filter, lowat: *lowat, event });
+            record_kevent(obs, filter, event);
         }
         Step::Sleep { dur } => {
             let t = (world.now() + dur.0).min(end);
@@ -318,10 +344,28 @@ fn exec(world: &mut World, names: &mut Names, step: &Step, obs: &mut Observation
     }
 }
 
-/// poll()'s revents for one socket: the requested events plus ERR/HUP/NVAL
-/// (fs/select.c `do_pollfd` masks with `events | EPOLLERR | EPOLLHUP`).
-fn poll_revents_of(sim: &Sim<Host>, (h, fd): (usize, Fd), requested: PollMask) -> PollMask {
-    mask_of(sim, (h, fd)) & (requested | PollMask::ERR | PollMask::HUP | PollMask::NVAL)
+fn kfilter(f: KqFilter) -> KFilter {
+    match f {
+        KqFilter::EVFILT_READ => KFilter::Read,
+        KqFilter::EVFILT_WRITE => KFilter::Write,
+        KqFilter::EVFILT_EMPTY => KFilter::Empty,
+    }
+}
+
+/// A kevent's result as the observation log writes it: `ret` the number of events (0 or 1),
+/// `events` the filter's name when it fired, and `value` `{data, flags, fflags}` with the
+/// flags by name and `fflags` as the errno's name (0 when none), as the readiness table shows.
+fn record_kevent(obs: &mut Observation, filter: KFilter, event: Option<KEvent>) {
+    obs.ret = Some(i64::from(event.is_some()));
+    obs.events = Some(event.iter().map(|_| filter.name().to_string()).collect());
+    obs.value = event.map(|ev| {
+        let flags: Vec<&str> = if ev.eof() { vec!["EV_EOF"] } else { Vec::new() };
+        let fflags = match errno_from_freebsd(ev.fflags) {
+            Some(e) if ev.fflags != 0 => json!(e.name()),
+            _ => json!(ev.fflags),
+        };
+        json!({ "data": ev.data, "flags": flags, "fflags": fflags })
+    });
 }
 
 /// EPOLL* names to bits, with EPOLLET and EPOLLONESHOT.
@@ -336,27 +380,35 @@ fn epoll_bits(events: &[String]) -> u32 {
         .fold(0, |a, b| a | b)
 }
 
-/// Which call gave an answer the rules check.
+/// A readiness call's request and answer, for the rules.
 enum Answer {
-    Poll { requested: PollMask },
-    Epoll { events: u32 },
+    Poll { requested: PollMask, revents: PollMask },
+    Epoll { events: u32, reported: PollMask },
+    /// `event`: none when the filter did not fire.
+    Kevent { filter: KFilter, lowat: Option<u32>, event: Option<KEvent> },
 }
 
-/// Holds a poll or epoll answer against the documented rules, and notes which rules
-/// applied (the readiness table lists them).
-fn check_answer(world: &mut World, h: usize, fd: Fd, answer: Answer, got: PollMask) {
+/// The rules' name for the system a host runs.
+fn rules_os(os: Os) -> rules::Os {
+    match os {
+        Os::Linux => rules::Os::Linux,
+        Os::Freebsd => rules::Os::FreeBsd,
+    }
+}
+
+/// Holds a poll, epoll or kevent answer against the documented rules of the host's system,
+/// and notes which rules applied (the readiness table lists them).
+fn check_answer(world: &mut World, h: usize, fd: Fd, answer: Answer) {
     let Some(view) = world.sim.node(h).view(fd) else { return };
-    let os = match world.sim.node(h).profile().os {
-        crate::tcp::profile::Os::Linux => crate::rules::Os::Linux,
-        crate::tcp::profile::Os::Freebsd => crate::rules::Os::FreeBsd,
-    };
+    let os = rules_os(world.sim.node(h).os());
     let observed = match answer {
-        Answer::Poll { requested } => crate::rules::Observed::poll(os, &view, requested, got),
-        Answer::Epoll { events } => crate::rules::Observed::epoll(&view, events, got),
+        Answer::Poll { requested, revents } => rules::Observed::poll(os, &view, requested, revents),
+        Answer::Epoll { events, reported } => rules::Observed::epoll(&view, events, reported),
+        Answer::Kevent { filter, lowat, event } => rules::Observed::kevent(&view, filter, lowat, event),
     };
     let now = world.now();
     world.checker.observe(now, &observed);
-    world.applied_rules.extend(crate::rules::rules_for(&observed));
+    world.applied_rules.extend(rules::rules_for(&observed));
 }
 
 /// One send, blocking until everything is queued when the socket blocks
