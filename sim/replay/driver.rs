@@ -179,7 +179,14 @@ impl<'a> Driver<'a> {
                     let _ = sim.apply_fault(&spec);
                 }
             }
-            Step::Ioctl { .. } | Step::Poll { .. } | Step::EpollCreate { .. } | Step::EpollCtl { .. } | Step::EpollWait { .. } | Step::Sleep { .. } => {}
+            // Queries that change nothing on the wire.
+            Step::Ioctl { .. }
+            | Step::Poll { .. }
+            | Step::EpollCreate { .. }
+            | Step::EpollCtl { .. }
+            | Step::EpollWait { .. }
+            | Step::Kevent { .. }
+            | Step::Sleep { .. } => {}
         }
     }
 

@@ -216,10 +216,10 @@ fn exec(world: &mut World, names: &mut Names, step: &Step, obs: &mut Observation
             match world.sim.node_mut(h).sys_getsockopt(fd, *opt) {
                 Ok(v) => {
                     obs.ret = Some(0);
-                    // SO_ERROR reads as the errno name, as the readiness table writes it.
+                    // SO_ERROR reads as 0 or the errno name, as the harness logs it.
                     let v = match (opt, v.as_i64()) {
                         (crate::scenario::SockOpt::SO_ERROR, Some(c)) => {
-                            Errno::from_code(c as i32).map_or(json!("0"), |e| json!(e.name()))
+                            Errno::from_code(c as i32).map_or(json!(0), |e| json!(e.name()))
                         }
                         _ => v,
                     };
@@ -303,12 +303,12 @@ fn exec(world: &mut World, names: &mut Names, step: &Step, obs: &mut Observation
                 let events = world.sim.node(h).epolls[idx].events_of(*fd).unwrap_or(0);
                 check_answer(world, h, *fd, Answer::Epoll { events, reported: *mask });
             }
+            // As the real-kernel harness logs it: the count, and the first ready socket's
+            // events; every ready socket by name only when there are several.
             obs.ret = Some(ready.len() as i64);
-            if let [(fd, mask)] = ready.as_slice() {
-                obs.sock = by_fd.get(fd).map(|s| s.to_string());
-                obs.events = Some(mask.names().into_iter().map(String::from).collect());
-            } else {
-                obs.events = Some(Vec::new());
+            let first = ready.first().map_or(PollMask::EMPTY, |(_, m)| *m);
+            obs.events = Some(first.names().into_iter().map(String::from).collect());
+            if ready.len() > 1 {
                 obs.value = Some(json!(ready
                     .iter()
                     .map(|(fd, m)| json!({ "sock": by_fd.get(fd), "events": m.names() }))
