@@ -209,13 +209,10 @@ pub fn pcap_target(input: &[u8]) {
     let _ = tcpsim::pcap::read_pcap_bytes(input, "fuzz.pcap");
 }
 
-/// The scenario parser target.
-///
-/// NOTE: `crate::scenario::load::parse(text, file)` is being written on another branch; until
-/// it is merged this fuzzes the serde/TOML layer it will be built on. Switch to it then.
+/// The scenario loader target: parsing, validation and the error's location finding.
 pub fn scenario_target(input: &[u8]) {
     let text = String::from_utf8_lossy(input);
-    let _ = toml::from_str::<tcpsim::scenario::Scenario>(&text);
+    let _ = tcpsim::scenario::parse(&text, "fuzz.toml");
 }
 
 /// Seeds for the pcap reader: the committed fixtures, and a capture from tcpsim's own
@@ -272,16 +269,11 @@ fn writer_seed() -> Vec<u8> {
     w.finish().expect("writing to memory")
 }
 
-/// Seeds for the scenario parser: the TOML files under models/ (and models/kernels/).
+/// Seeds for the scenario loader: the scenario files under models/ and models/readiness/.
 pub fn scenario_seeds(root: &Path) -> Vec<Vec<u8>> {
-    let mut v: Vec<Vec<u8>> = seed_files(&root.join("models"), &["toml"])
-        .into_iter()
+    ["models", "models/readiness"]
+        .iter()
+        .flat_map(|dir| seed_files(&root.join(dir), &["toml"]))
         .map(|(_, b)| b)
-        .collect();
-    v.extend(
-        seed_files(&root.join("models/kernels"), &["toml"])
-            .into_iter()
-            .map(|(_, b)| b),
-    );
-    v
+        .collect()
 }
