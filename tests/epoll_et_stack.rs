@@ -3,47 +3,15 @@
 //! FIN after data, an RST after a drained read. An edge is a wake-up: ET reports again only
 //! after a new event on the socket, however much stays unread.
 
+mod scenario_text;
+
+use scenario_text::client_server;
 use tcpsim::scenario::Observation;
 
 /// A connected pair `c` (client, non-blocking, in an ET epoll `ep` for IN|OUT|RDHUP) and
 /// `s` (accepted, TCP_NODELAY so that each send is its own segment), then `steps`.
 fn run(steps: &str) -> Vec<Observation> {
-    let text = format!(
-        r#"
-name = "epoll-et"
-duration = "5s"
-[[host]]
-name = "client"
-addr = "10.0.0.1"
-[[host]]
-name = "server"
-addr = "10.0.0.2"
-[[link]]
-name = "wire"
-a = "client"
-b = "server"
-delay = "1ms"
-[[script]]
-op = "socket"
-host = "server"
-sock = "l"
-[[script]]
-op = "bind"
-sock = "l"
-port = 80
-[[script]]
-op = "listen"
-sock = "l"
-backlog = 4
-[[script]]
-op = "socket"
-host = "client"
-sock = "c"
-nonblocking = true
-[[script]]
-op = "connect"
-sock = "c"
-to = "server:80"
+    let setup = r#"
 [[script]]
 op = "sleep"
 dur = "50ms"
@@ -68,9 +36,8 @@ events = ["EPOLLIN", "EPOLLOUT", "EPOLLRDHUP", "EPOLLET"]
 [[script]]
 op = "epoll_wait"
 ep = "ep"
-{steps}
-"#
-    );
+"#;
+    let text = client_server("epoll-et", "5s", true, &format!("{setup}{steps}"));
     let sc = tcpsim::scenario::parse(&text, "epoll-et.toml").expect("valid scenario");
     let mut world = tcpsim::world::World::build(&sc, 1, tcpsim::trace::Trace::off()).unwrap();
     let obs = world.run(&sc);

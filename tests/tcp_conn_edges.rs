@@ -1,6 +1,7 @@
 //! Every state's answer to an acceptable RST and to a dead peer: the edges into CLOSE with
 //! their causes and the errno each leaves (tcp_reset, tcp_write_err).
 
+mod scenario_text;
 mod tcp_conn_common;
 use tcp_conn_common::*;
 use tcpsim::errno::Errno;
@@ -226,40 +227,7 @@ fn drive(state: TcpState, stimulus: Stimulus) -> Vec<(TcpState, TcpState, Cause)
 /// The listener's own edges need the host (listen, close and shutdown of a listener, a
 /// child's birth): one scripted run through the whole stack.
 fn listener_edges() -> tcpsim::tcp::graph::Coverage {
-    let text = r#"
-name = "listener-edges"
-duration = "2s"
-[[host]]
-name = "client"
-addr = "10.0.0.1"
-[[host]]
-name = "server"
-addr = "10.0.0.2"
-[[link]]
-name = "wire"
-a = "client"
-b = "server"
-delay = "1ms"
-[[script]]
-op = "socket"
-host = "server"
-sock = "l"
-[[script]]
-op = "bind"
-sock = "l"
-port = 80
-[[script]]
-op = "listen"
-sock = "l"
-backlog = 4
-[[script]]
-op = "socket"
-host = "client"
-sock = "c"
-[[script]]
-op = "connect"
-sock = "c"
-to = "server:80"
+    let steps = r#"
 [[script]]
 op = "sleep"
 dur = "10ms"
@@ -279,7 +247,8 @@ op = "shutdown"
 sock = "l2"
 how = "SHUT_RD"
 "#;
-    let sc = tcpsim::scenario::parse(text, "listener-edges.toml").expect("valid scenario");
+    let text = scenario_text::client_server("listener-edges", "2s", false, steps);
+    let sc = tcpsim::scenario::parse(&text, "listener-edges.toml").expect("valid scenario");
     let mut world = tcpsim::world::World::build(&sc, 1, tcpsim::trace::Trace::off()).unwrap();
     world.run(&sc);
     let mut cov = tcpsim::tcp::graph::Coverage::new();

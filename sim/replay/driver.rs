@@ -140,11 +140,7 @@ impl<'a> Driver<'a> {
                 on_sut(sim, h, |n, ctx| n.sys_connect(fd, remote, ctx));
             }
             Step::Send { sock, len, data, flags, until_error } => {
-                let payload = match (len, data) {
-                    (_, Some(text)) => SendData::Bytes(text.as_bytes().to_vec()),
-                    (Some(n), None) => SendData::Derived(*n),
-                    (None, None) => SendData::Derived(0),
-                };
+                let payload = SendData::of_step(*len, data.as_deref());
                 let sf = SendFlags { nosignal: flags.contains(&MsgFlag::MSG_NOSIGNAL) };
                 // "Send until EAGAIN" (bounded as the script runner bounds it).
                 let calls = if *until_error { 1_000_000 } else { 1 };

@@ -144,11 +144,7 @@ fn exec(world: &mut World, names: &mut Names, step: &Step, obs: &mut Observation
         Step::Send { sock: name, len, data, flags, until_error } => {
             obs.sock = Some(name.clone());
             let Some(target) = sock(names, name) else { return set_result(obs, Err(Errno::EBADF)) };
-            let payload = match (len, data) {
-                (_, Some(text)) => SendData::Bytes(text.as_bytes().to_vec()),
-                (Some(n), None) => SendData::Derived(*n),
-                (None, None) => SendData::Derived(0),
-            };
+            let payload = SendData::of_step(*len, data.as_deref());
             let flags_nb = flags_has(flags, MsgFlag::MSG_DONTWAIT);
             let sf = SendFlags { nosignal: flags_has(flags, MsgFlag::MSG_NOSIGNAL) };
             if *until_error {

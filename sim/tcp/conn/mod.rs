@@ -90,6 +90,16 @@ pub enum SendData {
     Bytes(Vec<u8>),
 }
 
+impl SendData {
+    /// What a script's `send` step writes: its `data` as text, else `len` derived bytes.
+    pub fn of_step(len: Option<u32>, data: Option<&str>) -> SendData {
+        match data {
+            Some(text) => SendData::Bytes(text.as_bytes().to_vec()),
+            None => SendData::Derived(len.unwrap_or(0)),
+        }
+    }
+}
+
 /// What a listener learned from the SYN and the final ACK, to create the child socket.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChildParams {
