@@ -1,11 +1,11 @@
-//! Every readiness trace's scenario run in the simulator, and its whole observation log
+//! Every trace's scenario (`traces/*/*/scenario.toml`) run in the simulator, and its whole observation log
 //! compared with the real kernel's (`capture::observe::compare`, default tolerance). The
 //! differences must be exactly those `traces/KNOWN-DIVERGENCES.md` lists (section
 //! "Observations").
 
 mod replay_support;
 
-use replay_support::{known, name, readiness_traces};
+use replay_support::{all_traces, known, name};
 use std::collections::BTreeSet;
 use tcpsim::capture::observe::{compare, from_jsonl, TimeTolerance};
 use tcpsim::trace::Trace;
@@ -15,7 +15,7 @@ use tcpsim::world::World;
 fn traces_observations_match_the_model() {
     let mut found = BTreeSet::new();
     let mut steps = 0;
-    for (condition, dir) in readiness_traces() {
+    for (trace, dir) in all_traces() {
         let sc = tcpsim::scenario::load(&dir.join("scenario.toml")).unwrap_or_else(|e| panic!("{e}"));
         let log = dir.join("observations.jsonl");
         let kernel = from_jsonl(&name(&log), &std::fs::read_to_string(&log).unwrap()).unwrap();
@@ -23,11 +23,11 @@ fn traces_observations_match_the_model() {
         let model = world.run(&sc);
         steps += kernel.len();
         for d in compare(&kernel, &model, TimeTolerance::default()) {
-            found.insert(format!("readiness/{condition} {} {}", d.step, d.field));
-            println!("readiness/{condition} step {} ({}) {}: kernel {} model {}", d.step, d.op, d.field, d.kernel, d.model);
+            found.insert(format!("{trace} {} {}", d.step, d.field));
+            println!("{trace} step {} ({}) {}: kernel {} model {}", d.step, d.op, d.field, d.kernel, d.model);
         }
     }
-    assert!(steps > 300, "every step of every log compared: {steps}");
+    assert!(steps > 400, "every step of every log compared: {steps}");
     let listed = known("Observations");
     let new: Vec<_> = found.difference(&listed).collect();
     let stale: Vec<_> = listed.difference(&found).collect();

@@ -4,34 +4,46 @@
 
 mod replay_support;
 
-use replay_support::{known, readiness_traces};
+use replay_support::{all_traces, known};
 use std::collections::BTreeSet;
-use tcpsim::replay::{replay_file, ReplayOptions};
+use tcpsim::replay::{replay_file, ReplayOptions, Side};
+
+/// The seed scenarios (`models/*.toml`) short enough to capture in real time.
+const SEED_TRACES: usize = 7;
 
 #[test]
 fn every_trace_replays_with_only_the_known_divergences() {
     let mut found = BTreeSet::new();
     let (mut compared, mut matched, mut traces) = (0, 0, 0);
-    for (condition, dir) in readiness_traces() {
+    let mut sets = std::collections::BTreeMap::<String, usize>::new();
+    for (trace, dir) in all_traces() {
         let report = replay_file(&dir.join("capture.pcap"), &ReplayOptions::default())
-            .unwrap_or_else(|e| panic!("{condition}: {e}"));
-        assert!(report.observations.is_some(), "{condition}: the recorded calls drove the SUT");
+            .unwrap_or_else(|e| panic!("{trace}: {e}"));
+        let scenario = tcpsim::scenario::load(&dir.join("scenario.toml")).unwrap_or_else(|e| panic!("{e}"));
+        // A scripted trace drives the SUT with its recorded calls; one made of `[[app]]`s
+        // only (not replayed) has a passive SUT.
+        assert_eq!(report.observations.is_some(), !scenario.script.is_empty(), "{trace}: the recorded calls drove the SUT");
         traces += 1;
+        *sets.entry(trace.split('/').next().unwrap().to_string()).or_default() += 1;
         compared += report.segments_compared;
         matched += report.segments_matched;
         for d in &report.divergences {
             let v = &d.divergence;
-            found.insert(format!("readiness/{condition} {} {} {} {}", d.side.name(), v.connection, v.segment, v.fields.join(",")));
+            found.insert(format!("{trace} {} {} {} {}", d.side.name(), v.connection, v.segment, v.fields.join(",")));
         }
-        // Every connection was replayed from both sides and every SUT segment compared
-        // up to the first structural divergence.
+        // Every connection was replayed from both sides (a capture without connections,
+        // `listen-empty`'s, has none), and every SUT segment compared up to the first
+        // structural divergence.
+        let of = |side| report.connections.iter().filter(|c| c.side == side).map(|c| c.connection).collect::<Vec<_>>();
+        assert_eq!(of(Side::Client), of(Side::Server), "{trace}: every connection replayed from both sides");
         for c in &report.connections {
-            assert!(c.segments_compared <= c.segments_captured.max(c.segments_model), "{condition}: {c:?}");
+            assert!(c.segments_compared <= c.segments_captured.max(c.segments_model), "{trace}: {c:?}");
         }
     }
     println!("{traces} traces, {compared} segments compared, {matched} matched, {} divergences", found.len());
-    assert_eq!(traces, 22, "one trace per readiness condition");
-    assert!(compared >= 90, "the traces hold most of their segments for comparison: {compared}");
+    assert_eq!(sets.get("readiness"), Some(&22), "one trace per readiness condition");
+    assert_eq!(sets.get("seeds"), Some(&SEED_TRACES), "the seed scenarios captured (traces/seeds/README.md)");
+    assert!(compared >= 190, "the traces hold most of their segments for comparison: {compared}");
     let listed = known("Replay");
     let new: Vec<_> = found.difference(&listed).collect();
     let stale: Vec<_> = listed.difference(&found).collect();

@@ -113,9 +113,11 @@ impl Recorded {
         Ok(Recorded { scenario, observations })
     }
 
+    /// The recorded script and its log; none for a scenario without script steps (only
+    /// `[[app]]`s, which are not replayed), whose SUT is then passive.
     fn script(&self) -> Option<(&Scenario, &[Observation])> {
         match (&self.scenario, &self.observations) {
-            (Some((_, sc)), Some((_, obs))) => Some((sc, obs)),
+            (Some((_, sc)), Some((_, obs))) if !sc.script.is_empty() => Some((sc, obs)),
             _ => None,
         }
     }
@@ -150,13 +152,26 @@ struct Timeline {
 }
 
 impl Timeline {
+    /// A non-blocking `connect` returns once its SYN is sent, so the SYN is anchored at its
+    /// return; a blocking one (returned 0) returns after the SYN-ACK, once the handshake's
+    /// final ACK is sent (`tcp_rcv_synsent_state_process` sends it before waking the caller),
+    /// so that ACK is anchored there instead.
     fn of(cap: &Capture, rec: &Recorded) -> Timeline {
-        let first_syn = cap.packets.iter().find(|p| p.seg.flags.contains(Flags::SYN) && !p.seg.flags.contains(Flags::ACK));
+        let is_syn = |f: Flags| f.contains(Flags::SYN) && !f.contains(Flags::ACK);
+        let first_syn = cap.packets.iter().position(|p| is_syn(p.seg.flags));
         let connect = rec.script().and_then(|(sc, obs)| {
-            obs.iter().find(|o| matches!(sc.script.get(o.step), Some(Step::Connect { .. }))).map(|o| o.t_ns)
+            obs.iter().find(|o| matches!(sc.script.get(o.step), Some(Step::Connect { .. }))).map(|o| (o.t_ns, o.ret == Some(0)))
         });
-        let offset = match (first_syn, connect) {
-            (Some(syn), Some(t)) => i128::from(t) - i128::from(syn.t_ns),
+        let anchor = first_syn.map(|i| {
+            let syn = &cap.packets[i].seg;
+            let handshake_ack = cap.packets[i..].iter().find(|p| {
+                p.seg.src == syn.src && p.seg.dst == syn.dst && p.seg.flags.contains(Flags::ACK) && !p.seg.flags.contains(Flags::SYN)
+            });
+            (cap.packets[i].t_ns, handshake_ack.map(|p| p.t_ns))
+        });
+        let offset = match (anchor, connect) {
+            (Some((_, Some(ack))), Some((t, true))) => i128::from(t) - i128::from(ack),
+            (Some((syn, _)), Some((t, _))) => i128::from(t) - i128::from(syn),
             _ => {
                 let first = cap.packets.first().map_or(0, |p| p.t_ns);
                 i128::from(PASSIVE_FIRST_PACKET.as_nanos()) - i128::from(first)
@@ -167,6 +182,26 @@ impl Timeline {
 
     fn at(&self, pcap_ns: u64) -> SimTime {
         SimTime((i128::from(pcap_ns) + self.offset).clamp(0, i128::from(u64::MAX)) as u64)
+    }
+}
+
+/// Takes the network's own behaviour out of the scenario's links, keeping their faults.
+/// The puppet emits each captured segment at its captured time and the SUT's segments are
+/// compared at the time the SUT sends them: both are times at the capture point, beside the
+/// server's interface, so whatever delayed, shaped or dropped a packet on the real path is
+/// already in the capture. A link that added the scenario's delay, jitter, bandwidth or
+/// loss again would replay a different network (the lab reproduces no delay at all: a veth
+/// delivers within the sending call).
+fn transparent_links(sc: &mut Scenario) {
+    for l in &mut sc.links {
+        l.delay = None;
+        l.jitter = None;
+        l.bandwidth = None;
+        l.queue = None;
+        l.loss = None;
+        l.duplicate = None;
+        l.a_to_b = None;
+        l.b_to_a = None;
     }
 }
 
@@ -224,6 +259,7 @@ impl SideRun<'_> {
                     )));
                 };
                 let mut sc = sc.clone();
+                transparent_links(&mut sc);
                 // Faults on the puppet's host are not replayed: the puppet is the capture.
                 sc.faults.retain(|f| f.host.as_ref().is_none_or(|h| *h == sut.name));
                 Sim::from_scenario(&sc, sc.seed, |_, spec| if spec.addr == self.sut_ip { sut_node(&spec.name, spec.addr) } else { puppet() })

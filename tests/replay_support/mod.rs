@@ -1,4 +1,4 @@
-//! Shared by the replay tests: the readiness traces, and `traces/KNOWN-DIVERGENCES.md`
+//! Shared by the replay tests: the committed traces, and `traces/KNOWN-DIVERGENCES.md`
 //! parsed into the set of divergences it lists.
 #![allow(dead_code)] // each test crate uses a different subset
 
@@ -11,9 +11,27 @@ pub fn repo() -> PathBuf {
 
 /// `(condition, directory)` of every committed readiness trace, in name order.
 pub fn readiness_traces() -> Vec<(String, PathBuf)> {
-    let root = repo().join("traces/readiness");
+    traces_in("readiness")
+}
+
+/// `(set/name, directory)` of every committed trace under `traces/` (each set's
+/// directories holding a `capture.pcap`: `readiness/…`, `seeds/…`), in name order.
+pub fn all_traces() -> Vec<(String, PathBuf)> {
+    let mut sets: Vec<String> = std::fs::read_dir(repo().join("traces"))
+        .expect("traces/ exists")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    sets.sort();
+    sets.iter().flat_map(|set| traces_in(set).into_iter().map(move |(n, d)| (format!("{set}/{n}"), d))).collect()
+}
+
+/// `(name, directory)` of the traces of `traces/{set}`, in name order.
+pub fn traces_in(set: &str) -> Vec<(String, PathBuf)> {
+    let root = repo().join("traces").join(set);
     let mut out: Vec<(String, PathBuf)> = std::fs::read_dir(&root)
-        .expect("traces/readiness exists")
+        .unwrap_or_else(|e| panic!("{}: {e}", root.display()))
         .filter_map(|e| e.ok())
         .map(|e| e.path())
         .filter(|p| p.join("capture.pcap").is_file())
