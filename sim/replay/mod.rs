@@ -10,11 +10,14 @@
 //! the result reported per connection ([`report`]).
 //!
 //! Both clocks are put on one timeline, the observation log's: the capture's first SYN is
-//! taken to leave when the first `connect` returned (a veth delivers within the call).
-//! Without a log, the first packet is at 1 ms, after the passive SUT's setup at 0.
+//! taken to leave when the first `connect` returned (a veth delivers within the call), or,
+//! for a blocking `connect`, the handshake's final ACK. Without a log, the first packet is at
+//! 1 ms, after the passive SUT's setup at 0. The scenario's links are replayed without
+//! delay, shaping or loss: the captured times already hold the real path's.
 //!
-//! Not replayed: a scenario's `[[app]]`s (only script calls are recorded), and faults on the
-//! puppet's host (the capture already shows what that host did).
+//! Not replayed: a scenario's `[[app]]`s (only script calls are recorded; a scenario of apps
+//! alone gets a passive SUT), and faults on the puppet's host (the capture already shows what
+//! that host did).
 
 pub mod compare;
 pub mod driver;
@@ -405,5 +408,102 @@ impl SideRun<'_> {
         let result = compare_connection(index, &sides);
         let model_in_capture = model.iter().filter(|t| t.t <= capture_end).count();
         report.add(self.side, index, sut, peer, captured.len(), model_in_capture, result);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pcap::CapturedSegment;
+    use crate::tcp::segment::{Payload, Segment, TcpOptions};
+    use std::net::SocketAddrV4;
+
+    const SCENARIO: &str = r#"
+        name = "t"
+        duration = "1s"
+        [[host]]
+        name = "client"
+        addr = "10.0.0.1"
+        [[host]]
+        name = "server"
+        addr = "10.0.0.2"
+        [[link]]
+        name = "wire"
+        a = "client"
+        b = "server"
+        delay = "5ms"
+        jitter = "1ms"
+        bandwidth = "10Mbit"
+        loss = 0.01
+        [link.a_to_b]
+        delay = "7ms"
+        [[script]]
+        op = "socket"
+        host = "client"
+        sock = "c"
+        [[script]]
+        op = "connect"
+        sock = "c"
+        to = "server:8080"
+    "#;
+
+    fn packet(t_ns: u64, flags: Flags, from_client: bool) -> CapturedSegment {
+        let (c, s) = (SocketAddrV4::new([10, 0, 0, 1].into(), 40000), SocketAddrV4::new([10, 0, 0, 2].into(), 8080));
+        let (src, dst) = if from_client { (c, s) } else { (s, c) };
+        let seg = Segment { src, dst, seq: 1, ack: 1, flags, window: 64, options: TcpOptions::default(), payload: Payload::Empty };
+        CapturedSegment { t_ns, seg, iface: 0, raw_len: 66 }
+    }
+
+    /// SYN at 1000, SYN-ACK at 1015, the handshake's ACK at 1040 (µs).
+    fn handshake() -> Capture {
+        let packets = vec![
+            packet(1_000_000, Flags::SYN, true),
+            packet(1_015_000, Flags::SYN | Flags::ACK, false),
+            packet(1_040_000, Flags::ACK, true),
+        ];
+        Capture { packets, skipped: Vec::new() }
+    }
+
+    fn recorded(connect_ret: i64, connect_t: u64) -> Recorded {
+        let sc = crate::scenario::parse(SCENARIO, "t.toml").unwrap();
+        let obs = [(0, 100_000, 0), (1, connect_t, connect_ret)]
+            .iter()
+            .map(|&(step, t_ns, ret)| Observation { step, t_ns, ret: Some(ret), ..Observation::default() })
+            .collect();
+        Recorded { scenario: Some(("t.toml".into(), sc)), observations: Some(("o.jsonl".into(), obs)) }
+    }
+
+    #[test]
+    fn a_non_blocking_connect_returns_when_its_syn_leaves() {
+        let t = Timeline::of(&handshake(), &recorded(-1, 300_000));
+        assert_eq!(t.at(1_000_000), SimTime(300_000));
+    }
+
+    #[test]
+    fn a_blocking_connect_returns_when_the_handshake_ack_leaves() {
+        let t = Timeline::of(&handshake(), &recorded(0, 300_000));
+        assert_eq!(t.at(1_040_000), SimTime(300_000));
+        assert_eq!(t.at(1_000_000), SimTime(260_000));
+    }
+
+    #[test]
+    fn a_scenario_without_script_steps_has_a_passive_sut() {
+        let mut rec = recorded(0, 300_000);
+        assert!(rec.script().is_some());
+        if let Some((_, sc)) = &mut rec.scenario {
+            sc.script.clear();
+        }
+        assert!(rec.script().is_none());
+        // Without a script, the first packet is put at 1 ms.
+        assert_eq!(Timeline::of(&handshake(), &rec).at(1_000_000), SimTime::ZERO + PASSIVE_FIRST_PACKET);
+    }
+
+    #[test]
+    fn replayed_links_add_no_delay_shaping_or_loss() {
+        let mut sc = crate::scenario::parse(SCENARIO, "t.toml").unwrap();
+        transparent_links(&mut sc);
+        let l = &sc.links[0];
+        assert_eq!((l.name.as_str(), l.a.as_str(), l.b.as_str()), ("wire", "client", "server"));
+        assert!(l.delay.is_none() && l.jitter.is_none() && l.bandwidth.is_none() && l.loss.is_none() && l.a_to_b.is_none());
     }
 }
