@@ -1,11 +1,16 @@
-//! Re-records the committed real-kernel readiness traces (`traces/readiness/`).
+//! Re-records the committed real-kernel traces: the readiness traces (`traces/readiness/`)
+//! and the seed scenarios' (`traces/seeds/`).
 //!
-//! Not a check: it rewrites files. It runs only when asked
-//! (`TCPSIM_RECORD_TRACES=1 cargo test --test capture_record -- --nocapture`, as root), and
-//! otherwise says so and returns.
+//! Not a check: it rewrites files. It runs only when asked, as root
+//! (`TCPSIM_RECORD_TRACES=1` for the readiness traces, about 7 s; `TCPSIM_RECORD_SEEDS=1` for
+//! the seeds, about 70 s: `cargo test --test capture_record -- --nocapture`), and otherwise
+//! says so and returns.
 
 #![cfg(target_os = "linux")]
 
+mod capture_support;
+
+use capture_support::{MAX_TRACE_PCAP_BYTES, SEED_TRACES};
 use std::path::Path;
 use tcpsim::capture;
 use tcpsim::scenario::readiness::CONDITIONS;
@@ -23,6 +28,27 @@ fn record_readiness_traces() {
         eprintln!("{}: {:?}", r.condition, r.cells());
     }
     assert_eq!(rows.len(), CONDITIONS.len());
+}
+
+/// Re-records `traces/seeds/<name>/` from `models/<name>.toml` for every seed scenario short
+/// enough to run in real time. The capture keeps its own `scenario.toml`: replay uses that
+/// copy, so later edits to `models/` do not change what a trace means.
+#[test]
+fn record_seed_traces() {
+    if std::env::var("TCPSIM_RECORD_SEEDS").as_deref() != Ok("1") {
+        eprintln!("skipped: set TCPSIM_RECORD_SEEDS=1 (as root) to re-record traces/seeds/");
+        return;
+    }
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for name in SEED_TRACES {
+        let model = repo.join("models").join(format!("{name}.toml"));
+        let sc = tcpsim::scenario::load(&model).unwrap_or_else(|e| panic!("{e}"));
+        let out = repo.join("traces/seeds").join(name);
+        let report = capture::capture(&sc, &out).unwrap_or_else(|e| panic!("{name}: {e}"));
+        eprint!("{report}");
+        let pcap = std::fs::metadata(out.join("capture.pcap")).unwrap().len();
+        assert!(pcap < MAX_TRACE_PCAP_BYTES, "{name}: capture.pcap is {pcap} bytes: too large to commit");
+    }
 }
 
 /// Captures one scenario file (`TCPSIM_CAPTURE_FILE=path TCPSIM_CAPTURE_OUT=dir`), as

@@ -1,10 +1,11 @@
-//! The committed real-kernel traces (`traces/readiness/<id>/`): complete, recorded from the
-//! current recipes, and in agreement with the measured table of the facts file
-//! (`shared/reference/linux-tcp-facts.md` §2.2, §1.3, §7). No root needed.
+//! The committed real-kernel traces: the readiness traces (`traces/readiness/<id>/`), complete,
+//! recorded from the current recipes, and in agreement with the measured table of the facts
+//! file (`shared/reference/linux-tcp-facts.md` §2.2, §1.3, §7); the seed scenarios' traces
+//! (`traces/seeds/<name>/`), complete and recorded from `models/<name>.toml`. No root needed.
 
 mod capture_support;
 
-use capture_support::{read_pcap, tcp_of};
+use capture_support::{read_pcap, tcp_of, MAX_TRACE_PCAP_BYTES, SEED_TRACES};
 use std::path::Path;
 use tcpsim::scenario::readiness::{self, CONDITIONS, OBSERVATION_STEP_COUNT};
 use tcpsim::scenario::types::Scenario;
@@ -123,4 +124,52 @@ fn recorded_rows_agree_with_the_measured_facts() {
         assert_eq!(row.poll_after_send, mask(pas), "{id} poll_after_send");
     }
     assert_eq!(rows[20].first_send.as_deref(), Some("100"), "a send during a partition is only queued");
+}
+
+/// `traces/seeds/` holds exactly the listed seed captures, each recorded from its model as it
+/// is now (re-record with `TCPSIM_RECORD_SEEDS=1 cargo test --test capture_record` after
+/// changing one; only the prose `description` may differ), each short enough to have run in
+/// real time, and whole: one observation per script step, the kernel version, a pcap under
+/// 1 MB holding the connection.
+#[test]
+fn seed_traces_are_complete_and_recorded_from_their_models() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut dirs: Vec<String> = std::fs::read_dir(repo.join("traces/seeds"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    dirs.sort();
+    assert_eq!(dirs, SEED_TRACES, "traces/seeds/ holds the listed captures");
+    let without_prose = |mut sc: Scenario| {
+        sc.description.clear();
+        toml::to_string(&sc).unwrap()
+    };
+    for name in SEED_TRACES {
+        let dir = repo.join("traces/seeds").join(name);
+        let read = |n: &str| std::fs::read_to_string(dir.join(n)).unwrap_or_else(|e| panic!("{name}/{n}: {e}"));
+        let recorded = tcpsim::scenario::load(&dir.join("scenario.toml")).unwrap_or_else(|e| panic!("{e}"));
+        let model = tcpsim::scenario::load(&repo.join("models").join(format!("{name}.toml"))).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(recorded.name, name);
+        assert_eq!(without_prose(recorded.clone()), without_prose(model), "{name}: recorded from a different model; re-record it");
+        assert!(recorded.duration.0 <= tcpsim::time::Dur::from_secs(120), "{name}: longer than 2 minutes of real time");
+
+        let lines: Vec<tcpsim::scenario::types::Observation> =
+            read("observations.jsonl").lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{name}: {e}"))).collect();
+        assert_eq!(lines.len(), recorded.script.len(), "{name}: one observation per step");
+        for (i, (o, step)) in lines.iter().zip(&recorded.script).enumerate() {
+            assert_eq!((o.step, o.op.as_str()), (i, step.op()), "{name}");
+        }
+        assert!(read("kernel.txt").starts_with("6.18"), "{name}");
+        let report: serde_json::Value = serde_json::from_str(&read("report.json")).unwrap();
+        assert_eq!(report["scenario"], name, "{name}/report.json");
+
+        let bytes = std::fs::read(dir.join("capture.pcap")).unwrap();
+        assert!((bytes.len() as u64) < MAX_TRACE_PCAP_BYTES, "{name}: capture.pcap too large to commit");
+        let pcap = read_pcap(&bytes).unwrap_or_else(|e| panic!("{name}/capture.pcap: {e}"));
+        assert_eq!(pcap.linktype, 1, "{name}: Ethernet");
+        let tcp: Vec<_> = pcap.packets.iter().filter_map(|(_, f)| tcp_of(f)).collect();
+        assert!(tcp.iter().any(|t| t.2), "{name}: no SYN in the capture");
+    }
 }

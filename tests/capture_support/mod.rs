@@ -4,6 +4,22 @@
 
 #![allow(dead_code)]
 
+/// The seed scenarios (`models/<name>.toml`) captured under `traces/seeds/<name>/`: every one
+/// whose `duration` is at most 2 minutes of real time, but `lossy-partition` (its 4 MB stream
+/// makes a 4.5 MB pcap; `traces/seeds/README.md`).
+pub const SEED_TRACES: [&str; 7] = [
+    "cable-replugged",
+    "default",
+    "listen-backlog-overflow-reset",
+    "peer-closes-gracefully",
+    "peer-half-closes",
+    "peer-hibernated-keepalive",
+    "peer-resets",
+];
+
+/// The largest pcap committed under `traces/`.
+pub const MAX_TRACE_PCAP_BYTES: u64 = 1 << 20;
+
 /// Whether live captures can run here. When they cannot, says why and returns false, unless
 /// `TCPSIM_REQUIRE_CAPTURE=1` (set by CI), in which case the test fails.
 pub fn live_or_skip(test: &str) -> bool {
