@@ -227,8 +227,14 @@ fn exec(world: &mut World, names: &mut Names, step: &Step, obs: &mut Observation
         Step::Ioctl { sock: name, req } => {
             obs.sock = Some(name.clone());
             let Some((h, fd)) = sock(names, name) else { return set_result(obs, Err(Errno::EBADF)) };
-            let r = world.sim.node_mut(h).sys_ioctl(fd, *req);
-            set_result(obs, r);
+            // ioctl() returns 0 and writes the count through its argument.
+            match world.sim.node_mut(h).sys_ioctl(fd, *req) {
+                Ok(n) => {
+                    obs.ret = Some(0);
+                    obs.value = Some(json!(n));
+                }
+                Err(e) => set_result(obs, Err(e)),
+            }
         }
         Step::Poll { sock: name, events, timeout } => {
             obs.sock = Some(name.clone());
