@@ -93,6 +93,9 @@ struct HostRecord<'a, T: ?Sized> {
     rec: &'a T,
 }
 
+/// What sees every segment put on a link, with the time it was sent (the pcap writer).
+pub type WireTap = Box<dyn FnMut(SimTime, &Segment)>;
+
 /// A queued event. Small (24 bytes) so the heap moves little; segments in flight wait in a
 /// slab and the event holds their slot.
 #[derive(Copy, Clone, Debug)]
@@ -249,7 +252,7 @@ pub struct Sim<N> {
     /// Segments sent during the current node call (kept to reuse its allocation).
     outbox: Vec<Segment>,
     /// Sees every segment put on a link, when it is put there (the pcap writer).
-    tap: Option<Box<dyn FnMut(SimTime, &Segment)>>,
+    tap: Option<WireTap>,
 }
 
 impl<N: Node> Sim<N> {
@@ -554,7 +557,7 @@ impl<N: Node> Sim<N> {
 
     /// Installs a function that sees every segment as it is put on a link (lost ones too),
     /// stamped with the time it was sent.
-    pub fn set_tap(&mut self, tap: Box<dyn FnMut(SimTime, &Segment)>) {
+    pub fn set_tap(&mut self, tap: WireTap) {
         self.tap = Some(tap);
     }
 

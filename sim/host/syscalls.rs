@@ -187,7 +187,7 @@ impl Host {
         let mut out = Vec::new();
         let mut conn = Conn::accept_child(now, self.profile.clone(), opts, &child_params(now, &params), &mut out);
         // The completing segment's data and FIN belong to the child (`tcp_child_process`).
-        if params.segment.payload.len() > 0 || params.segment.flags.contains(crate::tcp::segment::Flags::FIN) {
+        if !params.segment.payload.is_empty() || params.segment.flags.contains(crate::tcp::segment::Flags::FIN) {
             conn.on_segment(now, &params.segment, &mut out);
         }
         let (local, remote) = (conn.local(), conn.remote());

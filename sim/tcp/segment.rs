@@ -170,7 +170,7 @@ impl Segment {
             self.flags.tcpdump(),
             self.seq
         );
-        if self.payload.len() > 0 {
+        if !self.payload.is_empty() {
             s.push_str(&format!(":{}", self.seq.wrapping_add(self.payload.len())));
         }
         if self.flags.contains(Flags::ACK) {
