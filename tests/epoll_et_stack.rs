@@ -100,3 +100,25 @@ fn an_rst_after_a_drained_read_is_one_edge_with_everything() {
         ]
     );
 }
+
+#[test]
+fn arriving_data_does_not_wake_a_watcher_of_pollout_only() {
+    // ep_poll_callback drops a wake-up whose key (sock_def_readable's IN|PRI|RDNORM|RDBAND)
+    // shares nothing with the watcher's interest: no spurious POLLOUT edge.
+    let out_only = r#"
+[[script]]
+op = "epoll_create"
+ep = "out"
+[[script]]
+op = "epoll_ctl"
+ep = "out"
+sock = "c"
+action = "add"
+events = ["EPOLLOUT", "EPOLLET"]
+[[script]]
+op = "epoll_wait"
+ep = "out"
+"#;
+    let obs = run(&[out_only, SEND_1, SETTLE, "[[script]]\nop = \"epoll_wait\"\nep = \"out\"\n", WAIT].concat());
+    assert_eq!(waits(&obs), [vec!["POLLOUT"], vec![], vec!["POLLIN", "POLLOUT"]]);
+}

@@ -2,6 +2,7 @@
 //! TCP_NODELAY, window updates after reads, and the size of an idle connection.
 
 mod tcp_conn_common;
+use tcpsim::socket::view::PollMask;
 use tcp_conn_common::*;
 use tcpsim::errno::Errno;
 use tcpsim::scenario::types::{OptValue, SockOpt};
@@ -44,11 +45,12 @@ fn full_send_buffer_gives_partial_count_then_eagain_then_write_space_wakeup() {
     assert_eq!(v.sndbuf, 8192);
     assert_eq!(c.outq(), 4 * 1460);
     assert_eq!(c.outq_notsent(), 0, "all four fit the initial window");
-    let wake = c.wake_seq();
+    c.take_wakeup();
     c.on_segment(ms(2), &peer_seg(S1, C1 + 1460, Flags::ACK, 65535, Payload::Empty), &mut out);
-    assert_eq!(c.wake_seq(), wake, "above 2/3 of sndbuf nothing wakes");
+    assert_eq!(c.take_wakeup(), None, "above 2/3 of sndbuf nothing wakes");
     c.on_segment(ms(3), &peer_seg(S1, C1 + 4 * 1460, Flags::ACK, 65535, Payload::Empty), &mut out);
-    assert_ne!(c.wake_seq(), wake, "sk_write_space once SOCK_NOSPACE was set");
+    let out_key = PollMask::OUT | PollMask::WRNORM | PollMask::WRBAND;
+    assert_eq!(c.take_wakeup(), Some(out_key), "sk_write_space, keyed, once SOCK_NOSPACE was set");
     assert_eq!(c.view().wmem_queued, 0);
 }
 

@@ -171,9 +171,9 @@ fn rst_in_established_resets_but_keeps_received_data() {
     c.send(ms(1), SendData::Derived(3000), &mut out).unwrap();
     c.on_segment(ms(2), &peer_seg(S1, C1, Flags::ACK, 1000, Payload::Bytes(b"abcd".to_vec().into())), &mut out);
     c.on_segment(ms(3), &peer_seg(S1 + 4, C1, Flags::ACK, 1000, Payload::Bytes(b"efghij".to_vec().into())), &mut out);
-    let wake = c.wake_seq();
+    c.take_wakeup();
     c.on_segment(ms(4), &peer_seg(S1 + 10, 0, Flags::RST, 0, Payload::Empty), &mut out);
-    assert!(c.wake_seq() != wake);
+    assert_eq!(c.take_wakeup(), Some(tcpsim::socket::view::PollMask::EMPTY), "an RST wakes every waiter");
     assert_eq!(c.state(), TcpState::Close);
     assert_eq!(c.outq(), 0, "write queue purged");
     let v = c.view();

@@ -41,8 +41,6 @@ pub(crate) struct ConnSlot {
     pub timers: [TimerSlot; 3],
     /// The descriptor a program holds, if any (none: a child not yet accepted, or an orphan).
     pub fd: Option<Fd>,
-    /// The `wake_seq` last turned into epoll events.
-    pub seen_wake: u32,
 }
 
 pub(crate) struct ListenerSlot {
@@ -120,13 +118,12 @@ impl Host {
         ready
     }
 
-    /// Wakes every epoll watching `fd`. The model reports *that* the socket's wait queue
-    /// was woken, not which callback did it, so the wake-up carries no key: every watcher
-    /// re-checks its interest (`ep_poll_callback` with a zero key).
-    fn wake(&mut self, fd: Fd) {
+    /// Wakes every epoll watching `fd` with `key` (the empty key reaches every watcher),
+    /// and tells the applications.
+    fn wake(&mut self, fd: Fd, key: PollMask) {
         self.woken.push(fd);
         for ep in &mut self.epolls {
-            ep.on_wakeup(fd, PollMask::EMPTY);
+            ep.on_wakeup(fd, key);
         }
     }
 
@@ -202,17 +199,13 @@ impl Host {
         }
     }
 
-    /// Turns a new `wake_seq` into epoll events on every epoll watching the descriptor
-    /// (fs/eventpoll.c `ep_poll_callback`).
+    /// Turns the connection's wake-ups into epoll events on every epoll watching its
+    /// descriptor (fs/eventpoll.c `ep_poll_callback`, with the wake-up's key).
     fn raise_wakeup(&mut self, id: ConnId) {
         let Some(slot) = self.table.conn_mut(id) else { return };
-        let wake = slot.conn.wake_seq();
-        if wake == slot.seen_wake {
-            return;
-        }
-        slot.seen_wake = wake;
+        let Some(key) = slot.conn.take_wakeup() else { return };
         if let Some(fd) = slot.fd {
-            self.wake(fd);
+            self.wake(fd, key);
         }
     }
 
@@ -233,8 +226,9 @@ impl Host {
         let grew = len > slot.seen_accept_len;
         slot.seen_accept_len = len;
         if grew {
+            // inet_csk_complete_hashdance → sk_data_ready on the listener.
             let fd = slot.fd;
-            self.wake(fd);
+            self.wake(fd, PollMask::IN | PollMask::PRI | PollMask::RDNORM | PollMask::RDBAND);
         }
     }
 

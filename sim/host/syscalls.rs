@@ -508,6 +508,6 @@ impl SyscallResult {
 
 impl ConnSlot {
     pub(crate) fn new(conn: Conn, fd: Option<Fd>) -> ConnSlot {
-        ConnSlot { conn, timers: [TimerSlot::default(); 3], fd, seen_wake: 0 }
+        ConnSlot { conn, timers: [TimerSlot::default(); 3], fd }
     }
 }

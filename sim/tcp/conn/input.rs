@@ -4,7 +4,7 @@
 //! `tcp_timewait_state_process` (tcp_minisocks.c).
 
 use super::buffers::slice_payload;
-use super::{Conn, RtxTimer, TCP_MAX_QUICKACKS, TCP_TIMEOUT_FALLBACK};
+use super::{Conn, RtxTimer, DATA_READY, TCP_MAX_QUICKACKS, TCP_TIMEOUT_FALLBACK, WRITE_SPACE};
 use crate::errno::Errno;
 use crate::socket::view::{RCV_SHUTDOWN, SEND_SHUTDOWN, SHUTDOWN_MASK};
 use crate::tcp::cc::CaState;
@@ -308,7 +308,7 @@ impl Conn {
         self.sndbuf_expand();
         if self.nospace && self.is_writeable() {
             self.nospace = false;
-            self.wake();
+            self.wake_keyed(WRITE_SPACE);
         }
         // tcp_set_xmit_timer
         if self.packets_out() == 0 {
@@ -465,7 +465,7 @@ impl Conn {
             self.rcv_nxt = self.rcv_nxt.wrapping_add(1);
             self.tcp_fin(now, out);
         }
-        self.wake();
+        self.wake_keyed(DATA_READY);
     }
 
     /// `tcp_try_rmem_schedule` failed: drop the data and ACK at once with a zero window

@@ -35,7 +35,7 @@ pub use sockopt::SockOpts;
 
 use crate::errno::Errno;
 use crate::scenario::types::{OptValue, ShutHow, SockOpt};
-use crate::socket::view::{SockView, RCV_SHUTDOWN, SEND_SHUTDOWN, SHUTDOWN_MASK};
+use crate::socket::view::{PollMask, SockView, RCV_SHUTDOWN, SEND_SHUTDOWN, SHUTDOWN_MASK};
 use crate::tcp::cc::NewReno;
 use crate::tcp::profile::KernelProfile;
 use crate::tcp::rtt::RttEstimator;
@@ -82,6 +82,21 @@ enum RtxTimer {
     LossProbe,
     Probe0,
 }
+
+/// Pending wake-ups of a socket's wait queue, merged until the host takes them.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum Wakeup {
+    None,
+    /// Only keyed wake-ups, with the union of their keys.
+    Keyed(PollMask),
+    /// At least one wake-up without a key.
+    All,
+}
+
+/// `sock_def_readable`'s key.
+const DATA_READY: PollMask = PollMask(PollMask::IN.0 | PollMask::PRI.0 | PollMask::RDNORM.0 | PollMask::RDBAND.0);
+/// `sk_stream_write_space`'s key.
+const WRITE_SPACE: PollMask = PollMask(PollMask::OUT.0 | PollMask::WRNORM.0 | PollMask::WRBAND.0);
 
 /// Data for send(): `Derived(len)` bytes of the connection's derived stream, or real bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -204,7 +219,8 @@ pub struct Conn {
     remote: SocketAddrV4,
     state: TcpState,
     transitions: Vec<(TcpState, TcpState, Cause)>,
-    wake_seq: u32,
+    /// Wake-ups of the socket's wait queue not yet taken by the host (see [`Wakeup`]).
+    wakeup: Wakeup,
 
     // --- socket flags ---
     /// `sk_shutdown`.
@@ -329,7 +345,7 @@ impl Conn {
             remote,
             state: TcpState::Close,
             transitions: Vec::new(),
-            wake_seq: 0,
+            wakeup: Wakeup::None,
             shutdown: 0,
             done: false,
             orphan: false,
@@ -551,8 +567,20 @@ impl Conn {
         }
     }
 
+    /// `sk_state_change` and the like: a wake-up without a key, which reaches every waiter.
     fn wake(&mut self) {
-        self.wake_seq = self.wake_seq.wrapping_add(1);
+        self.wakeup = Wakeup::All;
+    }
+
+    /// A keyed wake-up: `sk_data_ready` (sock_def_readable: IN|PRI|RDNORM|RDBAND) or
+    /// `sk_write_space` (sk_stream_write_space: OUT|WRNORM|WRBAND). Only waiters interested
+    /// in one of the key's events are woken (fs/eventpoll.c `ep_poll_callback`).
+    fn wake_keyed(&mut self, key: PollMask) {
+        self.wakeup = match self.wakeup {
+            Wakeup::None => Wakeup::Keyed(key),
+            Wakeup::Keyed(k) => Wakeup::Keyed(k | key),
+            Wakeup::All => Wakeup::All,
+        };
     }
 
     /// Data bytes queued and the sequence after the last one (FIN excluded).
@@ -935,10 +963,14 @@ impl Conn {
         }
     }
 
-    /// Incremented whenever Linux would wake the socket's wait queue (data or FIN queued,
-    /// state change, write space, error report).
-    pub fn wake_seq(&self) -> u32 {
-        self.wake_seq
+    /// The wake-ups since the last call, as one: `None` if there were none, the empty mask
+    /// if any carried no key (everyone wakes), else the union of their keys.
+    pub fn take_wakeup(&mut self) -> Option<PollMask> {
+        match std::mem::replace(&mut self.wakeup, Wakeup::None) {
+            Wakeup::None => None,
+            Wakeup::All => Some(PollMask::EMPTY),
+            Wakeup::Keyed(k) => Some(k),
+        }
     }
 
     /// Every state change since the last call, with its cause.
