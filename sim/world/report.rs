@@ -2,13 +2,17 @@
 //!
 //! Field names follow the CLI contract (`shared/spec/cli.md`): the scenario, the seed, the
 //! simulated end time, per socket its final state and the errors its application saw, per
-//! host the kernel counters by `nstat` name.
+//! host the kernel counters by `nstat` name. A scripted scenario's answer is in what its
+//! calls returned: the report lists every step's result, and per named socket the errors
+//! the script saw, when it first saw one, and when the kernel raised it.
 
 use super::apps::{Apps, Role};
 use super::World;
 use crate::engine::Dir;
 use crate::errno::Errno;
-use crate::scenario::Scenario;
+use crate::host::Fd;
+use crate::scenario::{Observation, Scenario, Step};
+use crate::time::SimTime;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -25,6 +29,33 @@ pub struct SocketReport {
     pub bytes_sent: u64,
     pub bytes_received: u64,
     pub closed_by_app: bool,
+    /// When a call on this socket first returned an error.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_error_ns: Option<u64>,
+    /// When the application first saw the socket in `state`.
+    pub state_since_ns: u64,
+}
+
+/// A socket the script named.
+#[derive(Clone, Debug, Serialize)]
+pub struct ScriptSocketReport {
+    pub name: String,
+    pub host: String,
+    /// The socket's state now; absent once the script closed it (or when it cannot be told:
+    /// a host where applications also open sockets).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<&'static str>,
+    pub closed_by_script: bool,
+    /// Errors the script's calls on this socket returned, in order (EAGAIN and EINPROGRESS
+    /// are not errors of the connection and are left out).
+    pub errors: Vec<Errno>,
+    /// When a call first returned one of `errors`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_error_ns: Option<u64>,
+    /// When the kernel set the socket's error (`sk_err`: an RST, a timeout), which the
+    /// script may learn of only later.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_raised_ns: Option<u64>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -52,6 +83,10 @@ pub struct RunReport {
     pub seed: u64,
     pub end_ns: u64,
     pub sockets: Vec<SocketReport>,
+    /// The sockets the script named, in the order it created them.
+    pub script_sockets: Vec<ScriptSocketReport>,
+    /// What every step of the script returned.
+    pub script: Vec<Observation>,
     pub hosts: Vec<HostReport>,
     pub links: Vec<LinkReport>,
     /// State-graph edges taken, of all the graph has.
@@ -74,7 +109,9 @@ impl RunReport {
         let mut s = String::new();
         let secs = self.end_ns as f64 / 1e9;
         let _ = writeln!(s, "scenario {} (seed {}), simulated {:.3} s", self.scenario, self.seed, secs);
-        let _ = writeln!(s, "\nsockets:");
+        if !self.sockets.is_empty() {
+            let _ = writeln!(s, "\nsockets (opened by the scenario's applications):");
+        }
         for k in &self.sockets {
             let errs = if k.errors.is_empty() {
                 "no errors".to_string()
@@ -82,11 +119,29 @@ impl RunReport {
                 k.errors.iter().map(|e| e.name()).collect::<Vec<_>>().join(", ")
             };
             let state = if k.closed_by_app { format!("{} (closed)", k.state) } else { k.state.to_string() };
+            let since = format!("since {}", secs_text(k.state_since_ns));
+            let errs = match k.first_error_ns {
+                Some(t) => format!("{errs} (first at {})", secs_text(t)),
+                None => errs,
+            };
             let _ = writeln!(
                 s,
-                "  {:<8} fd {:<3} {:<8} {:<20} sent {:>9} B  received {:>9} B  {}",
-                k.host, k.fd, k.role, state, k.bytes_sent, k.bytes_received, errs
+                "  {:<8} fd {:<3} {:<8} {:<20} {:<18} sent {:>9} B  received {:>9} B  {}",
+                k.host, k.fd, k.role, state, since, k.bytes_sent, k.bytes_received, errs
             );
+        }
+        if !self.script_sockets.is_empty() {
+            let _ = writeln!(s, "\nscript sockets:");
+            for k in &self.script_sockets {
+                let _ = writeln!(s, "  {}", script_socket_text(k));
+            }
+        }
+        if !self.script.is_empty() {
+            let _ = writeln!(s, "\nscript (time the call returned, step, call, socket: result):");
+            for o in &self.script {
+                let sock = o.sock.as_deref().unwrap_or("-");
+                let _ = writeln!(s, "  {:>14}  {:>2} {:<12} {:<8} {}", secs_text(o.t_ns), o.step, o.op, sock, result_text(o));
+            }
         }
         let _ = writeln!(s, "\nlinks:");
         for l in &self.links {
@@ -110,6 +165,81 @@ impl RunReport {
     }
 }
 
+/// Seconds with the nanoseconds that matter: "25.015 s", "0.000200 s", "935.055 s".
+fn secs_text(ns: u64) -> String {
+    let (whole, frac) = (ns / 1_000_000_000, ns % 1_000_000_000);
+    let mut digits = format!("{frac:09}");
+    while digits.len() > 3 && digits.ends_with('0') {
+        digits.pop();
+    }
+    format!("{whole}.{digits} s")
+}
+
+fn script_socket_text(k: &ScriptSocketReport) -> String {
+    let state = match (k.state, k.closed_by_script) {
+        (_, true) => "(closed)",
+        (Some(st), false) => st,
+        (None, false) => "?",
+    };
+    let errs = if k.errors.is_empty() {
+        "no errors".to_string()
+    } else {
+        k.errors.iter().map(|e| e.name()).collect::<Vec<_>>().join(", ")
+    };
+    let mut when = Vec::new();
+    if let Some(t) = k.error_raised_ns {
+        when.push(format!("raised by the kernel at {}", secs_text(t)));
+    }
+    if let Some(t) = k.first_error_ns {
+        when.push(format!("first seen at {}", secs_text(t)));
+    }
+    let when = if when.is_empty() { String::new() } else { format!(" ({})", when.join(", ")) };
+    format!("{:<8} {:<10} {:<12} {errs}{when}", k.host, k.name, state)
+}
+
+/// One step's result as a C programmer reads it: `-1 ECONNRESET`, `1 [POLLIN|POLLOUT]`.
+fn result_text(o: &Observation) -> String {
+    if o.value.as_ref().is_some_and(|v| v.get("blocked").is_some()) {
+        return "still blocked at the end of the run".to_string();
+    }
+    let mut parts = Vec::new();
+    match (o.ret, o.errno) {
+        (Some(r), Some(e)) => parts.push(format!("{r} {}", e.name())),
+        (Some(r), None) => parts.push(r.to_string()),
+        (None, _) => {}
+    }
+    if let Some(ev) = &o.events {
+        if !ev.is_empty() || o.op == "poll" || o.op == "epoll_wait" {
+            parts.push(format!("[{}]", ev.join("|")));
+        }
+    }
+    if let Some(v) = &o.value {
+        parts.push(value_text(v));
+    }
+    if o.sigpipe {
+        parts.push("SIGPIPE".to_string());
+    }
+    parts.join(" ")
+}
+
+/// A getsockopt value; TCP_INFO shortened to what says whether the connection is alive.
+fn value_text(v: &serde_json::Value) -> String {
+    match v.get("state") {
+        Some(state) => {
+            let field = |k: &str| v.get(k).map_or("?".to_string(), |x| x.to_string());
+            format!(
+                "state={} retransmits={} backoff={} probes={} unacked={}",
+                state.as_str().unwrap_or("?"),
+                field("retransmits"),
+                field("backoff"),
+                field("probes"),
+                field("unacked")
+            )
+        }
+        None => v.to_string(),
+    }
+}
+
 fn role_name(r: Role) -> &'static str {
     match r {
         Role::Listener => "listener",
@@ -118,7 +248,98 @@ fn role_name(r: Role) -> &'static str {
     }
 }
 
-pub(super) fn build(world: &World, scenario: &Scenario, apps: &Apps) -> RunReport {
+/// Errors a script's call can return that say nothing about the connection.
+fn is_connection_error(e: Errno) -> bool {
+    !matches!(e, Errno::EAGAIN | Errno::EINPROGRESS)
+}
+
+/// A named socket's descriptor over its lifetime.
+struct Named {
+    name: String,
+    host: usize,
+    fd: Option<Fd>,
+    opened: SimTime,
+    closed: Option<SimTime>,
+}
+
+/// The descriptors the script's sockets got. Script steps hold names, the kernel hands out
+/// numbers: the lowest free one from 3 (`alloc_fd`, as POSIX requires), so replaying the
+/// script's socket/accept/close calls in order gives each name its number. That holds on a
+/// host where only the script opens sockets; elsewhere the number is left unknown.
+fn named_sockets(steps: &[Step], obs: &[Observation], world: &World, apps: &Apps) -> Vec<Named> {
+    let sim = &world.sim;
+    let app_hosts: std::collections::BTreeSet<usize> = apps.socks.iter().map(|a| a.host).collect();
+    let mut in_use: BTreeMap<usize, std::collections::BTreeSet<Fd>> = BTreeMap::new();
+    let alloc = |in_use: &mut BTreeMap<usize, std::collections::BTreeSet<Fd>>, h: usize| -> Option<Fd> {
+        let used = in_use.entry(h).or_default();
+        let fd = (3..).find(|f| !used.contains(f))?;
+        used.insert(fd);
+        (!app_hosts.contains(&h)).then_some(fd)
+    };
+    let mut named: Vec<Named> = Vec::new();
+    for (step, o) in steps.iter().zip(obs) {
+        if o.ret != Some(0) && !matches!(step, Step::Close { .. }) {
+            continue;
+        }
+        let t = SimTime(o.t_ns);
+        let open = |named: &Vec<Named>, n: &str| named.iter().rposition(|k| k.name == n && k.closed.is_none());
+        match step {
+            Step::Socket { host, sock, .. } => {
+                let Some(h) = sim.host_index(host) else { continue };
+                let fd = alloc(&mut in_use, h);
+                named.push(Named { name: sock.clone(), host: h, fd, opened: t, closed: None });
+            }
+            Step::Accept { sock, new } => {
+                let Some(h) = open(&named, sock).map(|i| named[i].host) else { continue };
+                let fd = alloc(&mut in_use, h);
+                named.push(Named { name: new.clone(), host: h, fd, opened: t, closed: None });
+            }
+            Step::Close { sock } if o.ret == Some(0) => {
+                if let Some(i) = open(&named, sock) {
+                    named[i].closed = Some(t);
+                    if let Some(fd) = named[i].fd {
+                        in_use.entry(named[i].host).or_default().remove(&fd);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    named
+}
+
+fn script_sockets(world: &World, scenario: &Scenario, apps: &Apps, obs: &[Observation]) -> Vec<ScriptSocketReport> {
+    let sim = &world.sim;
+    named_sockets(&scenario.script, obs, world, apps)
+        .into_iter()
+        .map(|k| {
+            let in_life = |t: u64| t >= k.opened.as_nanos() && k.closed.is_none_or(|c| t <= c.as_nanos());
+            let seen: Vec<(u64, Errno)> = obs
+                .iter()
+                .filter(|o| o.sock.as_deref() == Some(k.name.as_str()) && in_life(o.t_ns))
+                .filter_map(|o| o.errno.filter(|e| is_connection_error(*e)).map(|e| (o.t_ns, e)))
+                .collect();
+            let raised = k.fd.and_then(|fd| apps.watched.get(&(k.host, fd))).and_then(|w| {
+                w.raised.iter().map(|(t, _)| t.as_nanos()).find(|t| in_life(*t))
+            });
+            let state = match (k.closed, k.fd) {
+                (None, Some(fd)) => sim.node(k.host).state(fd).map(|s| s.name()),
+                _ => None,
+            };
+            ScriptSocketReport {
+                name: k.name,
+                host: sim.host_name(k.host).to_string(),
+                state,
+                closed_by_script: k.closed.is_some(),
+                errors: seen.iter().map(|(_, e)| *e).collect(),
+                first_error_ns: seen.first().map(|(t, _)| *t),
+                error_raised_ns: raised,
+            }
+        })
+        .collect()
+}
+
+pub(super) fn build(world: &World, scenario: &Scenario, apps: &Apps, observations: &[Observation]) -> RunReport {
     let sim = &world.sim;
     let sockets = apps
         .socks
@@ -135,6 +356,8 @@ pub(super) fn build(world: &World, scenario: &Scenario, apps: &Apps) -> RunRepor
                 bytes_sent: a.sent,
                 bytes_received: a.received,
                 closed_by_app: a.closed,
+                first_error_ns: a.first_error_at.map(|t| t.as_nanos()),
+                state_since_ns: a.state_since.as_nanos(),
             }
         })
         .collect();
@@ -178,6 +401,8 @@ pub(super) fn build(world: &World, scenario: &Scenario, apps: &Apps) -> RunRepor
         seed: world.seed,
         end_ns: world.now().as_nanos(),
         sockets,
+        script_sockets: script_sockets(world, scenario, apps, observations),
+        script: observations.to_vec(),
         hosts,
         links,
         edges_covered: coverage.covered().count(),
