@@ -52,8 +52,10 @@ pub struct ScriptSocketReport {
     /// When a call first returned one of `errors`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub first_error_ns: Option<u64>,
-    /// When the kernel set the socket's error (`sk_err`: an RST, a timeout), which the
-    /// script may learn of only later.
+    /// The first error the kernel set on the socket (`sk_err`: an RST, a timeout), and
+    /// when: the script may learn of it only later, or never.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_raised: Option<Errno>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error_raised_ns: Option<u64>,
 }
@@ -181,20 +183,23 @@ fn script_socket_text(k: &ScriptSocketReport) -> String {
         (Some(st), false) => st,
         (None, false) => "?",
     };
-    let errs = if k.errors.is_empty() {
-        "no errors".to_string()
-    } else {
-        k.errors.iter().map(|e| e.name()).collect::<Vec<_>>().join(", ")
+    let raised = k.error_raised.zip(k.error_raised_ns);
+    let errs = match (k.errors.is_empty(), raised) {
+        (true, None) => "no errors".to_string(),
+        (true, Some((e, t))) => format!("no errors seen ({} raised by the kernel at {}, never read)", e.name(), secs_text(t)),
+        (false, _) => {
+            let names = k.errors.iter().map(|e| e.name()).collect::<Vec<_>>().join(", ");
+            let mut when = Vec::new();
+            if let Some((_, t)) = raised {
+                when.push(format!("raised by the kernel at {}", secs_text(t)));
+            }
+            if let Some(t) = k.first_error_ns {
+                when.push(format!("first seen at {}", secs_text(t)));
+            }
+            format!("{names} ({})", when.join(", "))
+        }
     };
-    let mut when = Vec::new();
-    if let Some(t) = k.error_raised_ns {
-        when.push(format!("raised by the kernel at {}", secs_text(t)));
-    }
-    if let Some(t) = k.first_error_ns {
-        when.push(format!("first seen at {}", secs_text(t)));
-    }
-    let when = if when.is_empty() { String::new() } else { format!(" ({})", when.join(", ")) };
-    format!("{:<8} {:<10} {:<12} {errs}{when}", k.host, k.name, state)
+    format!("{:<8} {:<10} {:<12} {errs}", k.host, k.name, state)
 }
 
 /// One step's result as a C programmer reads it: `-1 ECONNRESET`, `1 [POLLIN|POLLOUT]`.
@@ -320,7 +325,7 @@ fn script_sockets(world: &World, scenario: &Scenario, apps: &Apps, obs: &[Observ
                 .filter_map(|o| o.errno.filter(|e| is_connection_error(*e)).map(|e| (o.t_ns, e)))
                 .collect();
             let raised = k.fd.and_then(|fd| apps.watched.get(&(k.host, fd))).and_then(|w| {
-                w.raised.iter().map(|(t, _)| t.as_nanos()).find(|t| in_life(*t))
+                w.raised.iter().map(|(t, e)| (t.as_nanos(), *e)).find(|(t, _)| in_life(*t))
             });
             let state = match (k.closed, k.fd) {
                 (None, Some(fd)) => sim.node(k.host).state(fd).map(|s| s.name()),
@@ -333,7 +338,8 @@ fn script_sockets(world: &World, scenario: &Scenario, apps: &Apps, obs: &[Observ
                 closed_by_script: k.closed.is_some(),
                 errors: seen.iter().map(|(_, e)| *e).collect(),
                 first_error_ns: seen.first().map(|(t, _)| *t),
-                error_raised_ns: raised,
+                error_raised: raised.map(|(_, e)| e),
+                error_raised_ns: raised.map(|(t, _)| t),
             }
         })
         .collect()
