@@ -13,6 +13,7 @@ use crate::tcp::state::TcpState;
 use super::resolve;
 use crate::time::{Dur, SimTime};
 use std::collections::BTreeMap;
+use std::net::SocketAddrV4;
 
 /// How much one send() offers at a time: large writes are what bulk senders do.
 const WRITE_CHUNK: u32 = 64 * 1024;
@@ -38,6 +39,9 @@ pub(crate) struct AppSock {
     pub closed: bool,
     /// The last state seen (kept when the descriptor is closed).
     pub last_state: TcpState,
+    /// The connection's addresses when the application closed it: the kernel keeps an
+    /// orphaned connection (FIN_WAIT, TIME_WAIT) that the report still finds by them.
+    pub closed_conn: Option<(SocketAddrV4, SocketAddrV4)>,
     /// When the application first saw the socket in `last_state`. Applications look at a
     /// socket whenever it is woken, and the kernel wakes it on every change that matters to
     /// a program (`sk_state_change`, `sk_error_report`), so this is when that change happened.
@@ -268,6 +272,7 @@ impl Apps {
             _ => finished,
         };
         if wants_close {
+            self.socks[i].closed_conn = conn_addrs(sim.node(h), fd);
             let _ = sim.with_node(h, |n, ctx| n.sys_close(fd, ctx));
             self.socks[i].closed = true;
             self.by_fd.remove(&(h, fd));
@@ -291,6 +296,7 @@ impl AppSock {
             first_error_at,
             eof: false,
             closed: false,
+            closed_conn: None,
             last_state,
             state_since: now,
         }
@@ -299,6 +305,14 @@ impl AppSock {
     fn note_error(&mut self, e: Errno, now: SimTime) {
         self.errors.push(e);
         self.first_error_at.get_or_insert(now);
+    }
+}
+
+/// The (local, remote) addresses of the connection behind `fd`, if it has one.
+fn conn_addrs(host: &Host, fd: Fd) -> Option<(SocketAddrV4, SocketAddrV4)> {
+    match host.table.get(fd)? {
+        crate::host::SockRef::Conn(id) => host.table.conn(id).map(|s| (s.conn.local(), s.conn.remote())),
+        _ => None,
     }
 }
 

@@ -29,6 +29,10 @@ pub struct SocketReport {
     pub bytes_sent: u64,
     pub bytes_received: u64,
     pub closed_by_app: bool,
+    /// The connection's state in the kernel now, once the application closed the socket: an
+    /// orphan lives on (FIN_WAIT2, TIME_WAIT…) until it is done, then CLOSE.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connection_state: Option<&'static str>,
     /// When a call on this socket first returned an error.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub first_error_ns: Option<u64>,
@@ -120,7 +124,11 @@ impl RunReport {
             } else {
                 k.errors.iter().map(|e| e.name()).collect::<Vec<_>>().join(", ")
             };
-            let state = if k.closed_by_app { format!("{} (closed)", k.state) } else { k.state.to_string() };
+            let state = match (k.closed_by_app, k.connection_state) {
+                (true, Some(now)) => format!("{} (closed; now {now})", k.state),
+                (true, None) => format!("{} (closed)", k.state),
+                (false, _) => k.state.to_string(),
+            };
             let since = format!("since {}", secs_text(k.state_since_ns));
             let errs = match k.first_error_ns {
                 Some(t) => format!("{errs} (first at {})", secs_text(t)),
@@ -128,7 +136,7 @@ impl RunReport {
             };
             let _ = writeln!(
                 s,
-                "  {:<8} fd {:<3} {:<8} {:<20} {:<18} sent {:>9} B  received {:>9} B  {}",
+                "  {:<8} fd {:<3} {:<8} {:<36} {:<18} sent {:>9} B  received {:>9} B  {}",
                 k.host, k.fd, k.role, state, since, k.bytes_sent, k.bytes_received, errs
             );
         }
@@ -167,14 +175,15 @@ impl RunReport {
     }
 }
 
-/// Seconds with the nanoseconds that matter: "25.015 s", "0.000200 s", "935.055 s".
+/// Seconds to the microsecond, trailing zeros dropped down to milliseconds: "25.015 s",
+/// "0.120118 s" (the JSON report has the nanoseconds).
 fn secs_text(ns: u64) -> String {
-    let (whole, frac) = (ns / 1_000_000_000, ns % 1_000_000_000);
-    let mut digits = format!("{frac:09}");
+    let us = (ns + 500) / 1_000;
+    let mut digits = format!("{:06}", us % 1_000_000);
     while digits.len() > 3 && digits.ends_with('0') {
         digits.pop();
     }
-    format!("{whole}.{digits} s")
+    format!("{}.{digits} s", us / 1_000_000)
 }
 
 fn script_socket_text(k: &ScriptSocketReport) -> String {
@@ -251,6 +260,13 @@ fn role_name(r: Role) -> &'static str {
         Role::Accepted => "accepted",
         Role::Client => "client",
     }
+}
+
+/// The kernel's state of connection (local, remote) on host `h`; CLOSE once it is gone.
+fn conn_state(world: &World, h: usize, local: std::net::SocketAddrV4, remote: std::net::SocketAddrV4) -> &'static str {
+    let host = world.sim.node(h);
+    let id = host.ehash.get(&(local, remote));
+    id.and_then(|id| host.table.conn(*id)).map_or(crate::tcp::state::TcpState::Close.name(), |s| s.conn.state().name())
 }
 
 /// Errors a script's call can return that say nothing about the connection.
@@ -362,6 +378,7 @@ pub(super) fn build(world: &World, scenario: &Scenario, apps: &Apps, observation
                 bytes_sent: a.sent,
                 bytes_received: a.received,
                 closed_by_app: a.closed,
+                connection_state: a.closed_conn.map(|(l, r)| conn_state(world, a.host, l, r)),
                 first_error_ns: a.first_error_at.map(|t| t.as_nanos()),
                 state_since_ns: a.state_since.as_nanos(),
             }
