@@ -24,6 +24,8 @@ fn hibernated_peer_without_keepalive_is_never_noticed() {
     let wait = r.ops("epoll_wait")[0];
     ok(wait, 0);
     assert_eq!(wait.t_ns, accepted + 600 * S, "the 10-minute epoll_wait times out with no events");
+    // The MSG_PEEK liveness check says what it says of a healthy idle connection.
+    fails(r.calls("recv", "s")[0], Errno::EAGAIN);
     let info = r.calls("getsockopt", "s")[0].value.clone().expect("TCP_INFO");
     assert_eq!(info["state"], "ESTABLISHED");
     assert_eq!((info["retransmits"].as_u64(), info["probes"].as_u64()), (Some(0), Some(0)));

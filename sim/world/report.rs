@@ -115,6 +115,59 @@ impl RunReport {
         let mut s = String::new();
         let secs = self.end_ns as f64 / 1e9;
         let _ = writeln!(s, "scenario {} (seed {}), simulated {:.3} s", self.scenario, self.seed, secs);
+        s += &self.sockets_text();
+        if !self.script.is_empty() {
+            let _ = writeln!(s, "\nscript (time the call returned, step, call, socket: result):");
+            s += &self.script_text(|_| true);
+        }
+        let _ = writeln!(s, "\nlinks:");
+        for l in &self.links {
+            let _ = writeln!(
+                s,
+                "  {:<10} {:<6} sent {:>7}  delivered {:>7}  dropped {:>6}  duplicated {}",
+                l.name, l.direction, l.sent, l.delivered, l.dropped, l.duplicated
+            );
+        }
+        let _ = writeln!(s, "\nkernel counters:");
+        for h in &self.hosts {
+            let c = counters_text(h);
+            let c = if c.is_empty() { "-".to_string() } else { c };
+            let _ = writeln!(s, "  {:<8} ({}) {}", h.name, h.kernel, c);
+        }
+        let _ = writeln!(s, "\nstate graph: {} of {} edges taken", self.edges_covered, self.edges_total);
+        for v in self.illegal_transitions.iter().chain(&self.rule_violations) {
+            let _ = writeln!(s, "CHECK FAILED: {v}");
+        }
+        s
+    }
+
+    /// The part of the summary that answers a scenario's question: the sockets, the script's
+    /// calls that report something (not its setup), and the counters that moved.
+    pub fn answer_text(&self) -> String {
+        let mut s = self.sockets_text();
+        let telling = |o: &Observation| {
+            o.errno.is_some()
+                || matches!(o.op.as_str(), "connect" | "send" | "recv" | "poll" | "epoll_wait" | "getsockopt" | "ioctl")
+        };
+        if self.script.iter().any(telling) {
+            let _ = writeln!(s, "\nwhat the script's calls returned:");
+            s += &self.script_text(telling);
+        }
+        let moved: Vec<String> = self
+            .hosts
+            .iter()
+            .map(|h| (h, counters_text(h)))
+            .filter(|(_, c)| !c.is_empty())
+            .map(|(h, c)| format!("  {:<8} {c}", h.name))
+            .collect();
+        if !moved.is_empty() {
+            let _ = writeln!(s, "\nkernel counters:\n{}", moved.join("\n"));
+        }
+        s
+    }
+
+    fn sockets_text(&self) -> String {
+        let mut s = String::new();
         if !self.sockets.is_empty() {
             let _ = writeln!(s, "\nsockets (opened by the scenario's applications):");
         }
@@ -146,33 +199,22 @@ impl RunReport {
                 let _ = writeln!(s, "  {}", script_socket_text(k));
             }
         }
-        if !self.script.is_empty() {
-            let _ = writeln!(s, "\nscript (time the call returned, step, call, socket: result):");
-            for o in &self.script {
-                let sock = o.sock.as_deref().unwrap_or("-");
-                let _ = writeln!(s, "  {:>14}  {:>2} {:<12} {:<8} {}", secs_text(o.t_ns), o.step, o.op, sock, result_text(o));
-            }
-        }
-        let _ = writeln!(s, "\nlinks:");
-        for l in &self.links {
-            let _ = writeln!(
-                s,
-                "  {:<10} {:<6} sent {:>7}  delivered {:>7}  dropped {:>6}  duplicated {}",
-                l.name, l.direction, l.sent, l.delivered, l.dropped, l.duplicated
-            );
-        }
-        let _ = writeln!(s, "\nkernel counters:");
-        for h in &self.hosts {
-            let c: Vec<String> = h.counters.iter().filter(|(_, v)| **v > 0).map(|(k, v)| format!("{k}={v}")).collect();
-            let c = if c.is_empty() { "-".to_string() } else { c.join(" ") };
-            let _ = writeln!(s, "  {:<8} ({}) {}", h.name, h.kernel, c);
-        }
-        let _ = writeln!(s, "\nstate graph: {} of {} edges taken", self.edges_covered, self.edges_total);
-        for v in self.illegal_transitions.iter().chain(&self.rule_violations) {
-            let _ = writeln!(s, "CHECK FAILED: {v}");
+        s
+    }
+
+    fn script_text(&self, keep: impl Fn(&Observation) -> bool) -> String {
+        let mut s = String::new();
+        for o in self.script.iter().filter(|o| keep(o)) {
+            let sock = o.sock.as_deref().unwrap_or("-");
+            let _ = writeln!(s, "  {:>14}  {:>2} {:<12} {:<8} {}", secs_text(o.t_ns), o.step, o.op, sock, result_text(o));
         }
         s
     }
+}
+
+/// A host's counters that are not zero, `nstat` style.
+fn counters_text(h: &HostReport) -> String {
+    h.counters.iter().filter(|(_, v)| **v > 0).map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ")
 }
 
 /// Seconds to the microsecond, trailing zeros dropped down to milliseconds: "25.015 s",
@@ -227,7 +269,7 @@ fn result_text(o: &Observation) -> String {
             parts.push(format!("[{}]", ev.join("|")));
         }
     }
-    if let Some(v) = &o.value {
+    if let Some(v) = o.value.as_ref().filter(|v| v.as_array().is_none_or(|a| !a.is_empty())) {
         parts.push(value_text(v));
     }
     if o.sigpipe {
