@@ -373,10 +373,21 @@ fn named_sockets(steps: &[Step], obs: &[Observation], world: &World, apps: &Apps
 
 fn script_sockets(world: &World, scenario: &Scenario, apps: &Apps, obs: &[Observation]) -> Vec<ScriptSocketReport> {
     let sim = &world.sim;
-    named_sockets(&scenario.script, obs, world, apps)
+    let named = named_sockets(&scenario.script, obs, world, apps);
+    // A descriptor closed and reused at the same instant: what happened at that instant is the
+    // old socket's (a script's steps at one instant run before the next can be opened).
+    let reused_at_open: Vec<bool> = named
+        .iter()
+        .map(|k| named.iter().any(|o| o.host == k.host && o.fd.is_some() && o.fd == k.fd && o.closed == Some(k.opened)))
+        .collect();
+    named
         .into_iter()
-        .map(|k| {
-            let in_life = |t: u64| t >= k.opened.as_nanos() && k.closed.is_none_or(|c| t <= c.as_nanos());
+        .zip(reused_at_open)
+        .map(|(k, reused)| {
+            let in_life = |t: u64| {
+                let opened = k.opened.as_nanos();
+                (t > opened || (t == opened && !reused)) && k.closed.is_none_or(|c| t <= c.as_nanos())
+            };
             let seen: Vec<(u64, Errno)> = obs
                 .iter()
                 .filter(|o| o.sock.as_deref() == Some(k.name.as_str()) && in_life(o.t_ns))
