@@ -178,8 +178,8 @@ impl RunReport {
                 k.errors.iter().map(|e| e.name()).collect::<Vec<_>>().join(", ")
             };
             let state = match (k.closed_by_app, k.connection_state) {
-                (true, Some(now)) => format!("{} (closed; now {now})", k.state),
-                (true, None) => format!("{} (closed)", k.state),
+                (true, Some(now)) if now != k.state => format!("{} (closed; now {now})", k.state),
+                (true, _) => format!("{} (closed)", k.state),
                 (false, _) => k.state.to_string(),
             };
             let since = format!("since {}", secs_text(k.state_since_ns));
