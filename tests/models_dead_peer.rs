@@ -141,8 +141,9 @@ fn replugged_cable_delivers_both_messages_in_order_at_the_next_retransmission() 
     // RTO retransmissions of both (collapsed), the RTO doubling from srtt + rto_min.
     let segs = r.events("seg_sent", |v| v["host"] == "client" && v["len"].as_u64().unwrap_or(0) > 0);
     let iss = r.sent("client", "S")[0]["seq"].as_u64().unwrap();
-    let shape: Vec<(u64, u64, u64)> =
-        segs.iter().map(|v| (t(v), v["seq"].as_u64().unwrap() - iss - 1, v["len"].as_u64().unwrap())).collect();
+    // (time, stream offset, length); sequence numbers wrap at 2^32.
+    let offset = |v: &serde_json::Value| (v["seq"].as_u64().unwrap() + (1 << 32) - iss - 1) % (1 << 32);
+    let shape: Vec<(u64, u64, u64)> = segs.iter().map(|v| (t(v), offset(v), v["len"].as_u64().unwrap())).collect();
     let tlp = t0 + tlp_delay(&p, rtt);
     let mut expected = vec![(t0, 0, 6), (tlp, 6, 7)];
     let mut rto = rto_after_handshake(&p, rtt);
