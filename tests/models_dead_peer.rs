@@ -167,3 +167,34 @@ fn replugged_cable_delivers_both_messages_in_order_at_the_next_retransmission() 
     assert!(r.report.script_sockets.iter().all(|k| k.errors.is_empty() && k.error_raised.is_none()));
     assert_eq!(r.script_socket("c").state, Some("ESTABLISHED"));
 }
+
+#[test]
+fn user_timeout_not_keepalive_lets_a_connection_outlive_a_long_outage() {
+    let r = run_model("cable-long-outage-user-timeout.toml");
+    let p = profile(&r.sc, "client");
+    let ow = one_way(&r.sc);
+    let user_timeout = sockopt(&r, SockOpt::TCP_USER_TIMEOUT).unwrap() * MS;
+    let send = r.calls("send", "c")[0];
+    ok(send, 12);
+    let replug = r.ops("fault")[1].t_ns;
+    let outage = replug - send.t_ns;
+    // The outage outlasts the retries2 budget (the default would have aborted) but not the
+    // user timeout, which replaces it.
+    let (_, default_abort) = dead_path_schedule(&p, 2 * ow, send.t_ns);
+    assert!(default_abort < replug && outage < user_timeout);
+    // Retransmissions go on, every rto_max once backed off, until one after the replug.
+    let firings = rto_firings_until(&p, 2 * ow, send.t_ns, replug + p.tcp_rto_max_ms * MS);
+    let through = *firings.iter().find(|t| **t > replug).unwrap();
+    let mut expected = vec![send.t_ns, send.t_ns + tlp_delay(&p, 2 * ow)];
+    expected.extend(firings.iter().filter(|t| **t <= through));
+    assert_eq!(r.data_times("client"), expected);
+    assert_eq!(through, 1_295_055 * MS);
+    let info = r.calls("getsockopt", "c")[0].value.clone().unwrap();
+    assert_eq!(info["state"], "ESTABLISHED");
+    assert_eq!(info["retransmits"].as_u64(), Some(firings.iter().filter(|t| **t < replug).count() as u64));
+    let recv = r.calls("recv", "s")[0];
+    ok(recv, 12);
+    assert_eq!(recv.t_ns, through + ow);
+    ok(r.calls("ioctl", "c")[0], 0);
+    assert!(r.report.script_sockets.iter().all(|k| k.errors.is_empty() && k.error_raised.is_none()));
+}

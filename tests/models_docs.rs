@@ -43,7 +43,7 @@ const SEEDS: &[Seed] = &[
         title: "TCP: Improving reliability with a broken connection",
         asks: "If the cable comes back, does everything arrive, and in order? How long does TCP \
                keep trying?",
-        models: &["cable-replugged.toml", "cable-unplugged-send.toml"],
+        models: &["cable-replugged.toml", "cable-long-outage-user-timeout.toml", "cable-unplugged-send.toml"],
     },
     Seed {
         title: "Linux TCP weirdly unresponsive when under heavy load",

@@ -89,6 +89,20 @@ pub fn retries2_budget(p: &KernelProfile) -> u64 {
     }
 }
 
+/// The RTO retransmissions of a lone segment sent at `sent` into a dead path, up to `until`
+/// (no abort: a TCP_USER_TIMEOUT longer than that).
+pub fn rto_firings_until(p: &KernelProfile, rtt: u64, sent: u64, until: u64) -> Vec<u64> {
+    let mut rto = rto_after_handshake(p, rtt);
+    let mut t = sent + tlp_delay(p, rtt) + rto;
+    let mut out = Vec::new();
+    while t <= until {
+        out.push(t);
+        rto = (2 * rto).min(p.tcp_rto_max_ms * MS);
+        t += rto;
+    }
+    out
+}
+
 /// The times of the RTO retransmissions of a lone segment sent at `sent` into a dead path,
 /// and the time the connection is aborted (first firing at or past the retries2 budget,
 /// counted from the first RTO retransmission; tcp_write_timeout). The TLP comes first and
