@@ -1,0 +1,82 @@
+//! The seed-question scenarios against the real kernel: `traces/models/<name>/` holds what
+//! `tcpsim capture models/<name>.toml` recorded on Linux 6.18 (network namespaces, veth,
+//! nftables drops; see `traces/readiness/README.md` for the lab). Every call's result (return
+//! value, errno, poll/epoll events, SIGPIPE) must be the simulator's. Times are compared only
+//! where the lab reproduces the scenario's timing: it cannot add link delay (no netem), and
+//! its timers fire 1-8 % late (linux-tcp-facts.md Appendix A).
+//!
+//! Re-record one (root): `tcpsim capture models/NAME.toml --out traces/models/NAME`. Scenarios
+//! that run for many minutes of real time (NAT, hibernation without keepalive, the unplugged
+//! cable's 15-minute timeout) are not recorded.
+
+mod models_support;
+use models_support::*;
+use std::path::Path;
+use tcpsim::scenario::{Observation, Scenario};
+
+const RECORDED: &[&str] = &[
+    "peer-closes-gracefully",
+    "peer-half-closes",
+    "peer-resets",
+    "peer-hibernated-keepalive",
+    "listen-backlog-overflow-reset",
+    "cable-replugged",
+];
+
+fn trace_dir(name: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("traces/models").join(name)
+}
+
+fn recorded(name: &str) -> (Scenario, Vec<Observation>, String) {
+    let dir = trace_dir(name);
+    let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap_or_else(|e| panic!("{name}/{f}: {e}"));
+    let sc: Scenario = toml::from_str(&read("scenario.toml")).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let obs = read("observations.jsonl").lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    (sc, obs, read("kernel.txt").trim().to_string())
+}
+
+/// What a call returned, without when.
+fn result(o: &Observation) -> (usize, String, Option<String>, Option<i64>, Option<String>, Option<Vec<String>>, bool) {
+    // An epoll_wait names the ready socket in the simulator's log only.
+    let sock = if o.op == "epoll_wait" { None } else { o.sock.clone() };
+    (o.step, o.op.clone(), sock, o.ret, o.errno.map(|e| e.name().to_string()), o.events.clone(), o.sigpipe)
+}
+
+#[test]
+fn every_recorded_scenario_is_the_current_model_and_was_run_on_linux_6_18() {
+    for name in RECORDED {
+        let (sc, obs, kernel) = recorded(name);
+        let current = model(&format!("{name}.toml"));
+        assert_eq!(
+            serde_json::to_value(&sc).unwrap(),
+            serde_json::to_value(&current).unwrap(),
+            "{name}: recorded from another version of the scenario; re-record it"
+        );
+        assert_eq!(obs.len(), current.script.len(), "{name}: one observation per step");
+        assert!(kernel.starts_with("6.18"), "{name}: recorded on {kernel}");
+    }
+}
+
+#[test]
+fn the_simulator_returns_what_the_real_kernel_returned_call_by_call() {
+    for name in RECORDED {
+        let (_, real, _) = recorded(name);
+        let sim = run_model(&format!("{name}.toml"));
+        for (r, s) in real.iter().zip(&sim.obs) {
+            assert_eq!(result(s), result(r), "{name}: step {} differs from Linux", r.step);
+        }
+    }
+}
+
+#[test]
+fn the_keepalive_death_on_the_real_kernel_comes_when_the_model_says_plus_timer_slack() {
+    // No link delay matters here: last receipt + 10 + 3·5 s, the real timers up to 8 % late.
+    let (_, real, _) = recorded("peer-hibernated-keepalive");
+    let sim = run_model("peer-hibernated-keepalive.toml");
+    let at = |obs: &[Observation]| obs.iter().find(|o| o.op == "epoll_wait").unwrap().t_ns;
+    let (real_t, sim_t) = (at(&real), at(&sim.obs));
+    let real_accept = real.iter().find(|o| o.op == "accept").unwrap().t_ns;
+    let model = real_accept + 25 * S;
+    assert!(real_t >= model && real_t <= model + model / 100 * 8, "real {real_t} ns, model {model} ns");
+    assert_eq!(sim_t, sim.calls("accept", "listener")[0].t_ns + 25 * S);
+}
