@@ -86,6 +86,14 @@ fn scenario_section(out: &mut String, file: &str) {
     let _ = writeln!(out, "Run it: `cargo run --release -- run models/{file}`\n");
     let _ = writeln!(out, "The simulator's answer (Linux 6.18 profile, seed {}):\n", r.report.seed);
     let _ = writeln!(out, "```text{}```\n", r.report.answer_text());
+    let stem = file.trim_end_matches(".toml");
+    if root().join("traces/models").join(stem).join("observations.jsonl").exists() {
+        let _ = writeln!(
+            out,
+            "Run on Linux 6.18 itself (`traces/models/{stem}/`), every call returned the same \
+             (`tests/models_kernel.rs`).\n"
+        );
+    }
 }
 
 fn generate() -> String {
