@@ -90,8 +90,8 @@ fn scenario_section(out: &mut String, file: &str) {
     if root().join("traces/models").join(stem).join("observations.jsonl").exists() {
         let _ = writeln!(
             out,
-            "Run on Linux 6.18 itself (`traces/models/{stem}/`), every call returned the same \
-             (`tests/models_kernel.rs`).\n"
+            "Run on Linux 6.18 itself (`traces/models/{stem}/`), it gave the same results \
+             (`tests/models_kernel.rs`; the real timers fire a few per cent late).\n"
         );
     }
 }

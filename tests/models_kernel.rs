@@ -21,6 +21,7 @@ const RECORDED: &[&str] = &[
     "peer-hibernated-keepalive",
     "listen-backlog-overflow-reset",
     "cable-replugged",
+    "listen-backlog-overflow",
 ];
 
 fn trace_dir(name: &str) -> std::path::PathBuf {
@@ -79,4 +80,29 @@ fn the_keepalive_death_on_the_real_kernel_comes_when_the_model_says_plus_timer_s
     let model = real_accept + 25 * S;
     assert!(real_t >= model && real_t <= model + model / 100 * 8, "real {real_t} ns, model {model} ns");
     assert_eq!(sim_t, sim.calls("accept", "listener")[0].t_ns + 25 * S);
+}
+
+#[test]
+fn the_backlog_overflow_on_the_real_kernel_queues_three_and_times_out_three_after_131_s() {
+    // An [[app]] scenario: the capture logs application events, not script steps.
+    let path = trace_dir("listen-backlog-overflow").join("report.json");
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let events = report["app_events"].as_array().unwrap();
+    let of = |kind: &str| events.iter().filter(|e| e["event"] == kind).collect::<Vec<_>>();
+    let connected: Vec<u64> = of("connected").iter().map(|e| e["conn"].as_u64().unwrap()).collect();
+    assert_eq!(connected, [0, 1, 2], "backlog 2 queues 3");
+    assert!(of("sent").iter().all(|e| e["bytes"] == 100));
+    let sim = run_model("listen-backlog-overflow.toml");
+    let errors = of("error");
+    assert_eq!(errors.len(), 3);
+    for (e, k) in errors.iter().zip(sim.report.sockets.iter().filter(|k| !k.errors.is_empty())) {
+        assert_eq!(e["errno"], "ETIMEDOUT");
+        assert_eq!(k.errors[0].name(), "ETIMEDOUT");
+        // The model's 131 s after the start; the real timers run late by up to 3 %.
+        let conn = e["conn"].as_u64().unwrap();
+        let model = 131 * S + conn * 10 * MS;
+        let real = e["t_ns"].as_u64().unwrap();
+        assert_eq!(k.first_error_ns, Some(model));
+        assert!(real >= model && real <= model + model / 100 * 3, "conn {conn}: real {real} ns, model {model} ns");
+    }
 }
