@@ -106,3 +106,36 @@ fn the_backlog_overflow_on_the_real_kernel_queues_three_and_times_out_three_afte
         assert!(real >= model && real <= model + model / 100 * 3, "conn {conn}: real {real} ns, model {model} ns");
     }
 }
+
+/// The segments of a recorded capture (the server's side of the veth).
+fn capture(name: &str) -> Vec<tcpsim::pcap::CapturedSegment> {
+    tcpsim::pcap::read_pcap(&trace_dir(name).join("capture.pcap")).unwrap_or_else(|e| panic!("{e}")).packets
+}
+
+#[test]
+fn the_listeners_rst_on_the_real_kernel_ends_the_same_retransmissions_as_in_the_model() {
+    use tcpsim::tcp::segment::Flags;
+    let real = capture("listen-backlog-overflow-reset");
+    // d is the last client to send a SYN; its request and every retransmission of it, then
+    // the listener's RST (no ACK flag, seq = the segment's ack).
+    let d = real.iter().filter(|p| p.seg.flags == Flags::SYN).last().unwrap().seg.src;
+    let data: Vec<u64> = real.iter().filter(|p| p.seg.src == d && p.seg.payload.len() > 0).map(|p| p.t_ns).collect();
+    let rst: Vec<&tcpsim::pcap::CapturedSegment> = real.iter().filter(|p| p.seg.flags.contains(Flags::RST)).collect();
+    assert_eq!(rst.len(), 1);
+    assert_eq!((rst[0].seg.dst, rst[0].seg.flags), (d, Flags::RST));
+    let last = real.iter().filter(|p| p.seg.src == d && p.seg.payload.len() > 0).last().unwrap();
+    assert_eq!(rst[0].seg.seq, last.seg.ack);
+    assert!(rst[0].t_ns - data[data.len() - 1] < MS, "the RST answers the last retransmission");
+    // The model sends as many: the request, the TLP, and RTO retransmissions until one arrives
+    // after the request expired.
+    let sim = run_model("listen-backlog-overflow-reset.toml");
+    let d_sim = sim.sent("client", "S").last().unwrap()["src"].clone();
+    let sim_data = sim.events("seg_sent", |v| v["src"] == d_sim && v["len"].as_u64() > Some(0)).len();
+    assert_eq!(data.len(), sim_data, "request + TLP + RTO retransmissions");
+    // Each gap doubles, on both; the real RTO base is a few ms longer (loopback-like veth).
+    let gaps: Vec<u64> = data.windows(2).map(|w| w[1] - w[0]).collect();
+    for w in gaps.windows(2).skip(1) {
+        let ratio = w[1] as f64 / w[0] as f64;
+        assert!((1.9..2.2).contains(&ratio), "real gaps {gaps:?}");
+    }
+}
