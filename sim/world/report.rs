@@ -487,3 +487,17 @@ pub(super) fn build(world: &World, scenario: &Scenario, apps: &Apps, observation
         rule_violations: world.rule_failures(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::secs_text;
+
+    #[test]
+    fn times_read_to_the_millisecond_or_the_microsecond() {
+        assert_eq!(secs_text(0), "0.000 s");
+        assert_eq!(secs_text(25_015_000_000), "25.015 s");
+        assert_eq!(secs_text(935_055_000_000), "935.055 s");
+        assert_eq!(secs_text(120_118_400), "0.120118 s");
+        assert_eq!(secs_text(1_999_999_600), "2.000 s", "rounded to the microsecond");
+    }
+}
