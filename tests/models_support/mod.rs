@@ -192,3 +192,12 @@ pub fn ok(o: &Observation, ret: i64) {
 pub fn fails(o: &Observation, e: Errno) {
     assert_eq!((o.ret, o.errno), (Some(-1), Some(e)), "step {} {}: {o:?}", o.step, o.op);
 }
+
+/// The count an ioctl (FIONREAD, SIOCOUTQ, SIOCOUTQNSD) wrote. ioctl(2) itself returns 0 and
+/// writes the count: the real-kernel log has it in `value`; the simulator's script log has
+/// so far put it in `ret` (reported to the lead). Either is read here.
+#[track_caller]
+pub fn ioctl_count(o: &Observation) -> i64 {
+    assert_eq!((o.op.as_str(), o.errno), ("ioctl", None), "step {}: {o:?}", o.step);
+    o.value.as_ref().and_then(|v| v.as_i64()).or(o.ret).expect("a count")
+}
