@@ -13,6 +13,7 @@ use crate::tcp::state::TcpState;
 use super::resolve;
 use crate::time::{Dur, SimTime};
 use std::collections::BTreeMap;
+use std::net::SocketAddrV4;
 
 /// How much one send() offers at a time: large writes are what bulk senders do.
 const WRITE_CHUNK: u32 = 64 * 1024;
@@ -32,10 +33,28 @@ pub(crate) struct AppSock {
     pub received: u64,
     /// Errors returned by calls on this socket, in order.
     pub errors: Vec<Errno>,
+    /// When a call first returned an error: the moment the application learnt of it.
+    pub first_error_at: Option<SimTime>,
     pub eof: bool,
     pub closed: bool,
     /// The last state seen (kept when the descriptor is closed).
     pub last_state: TcpState,
+    /// The connection's addresses when the application closed it: the kernel keeps an
+    /// orphaned connection (FIN_WAIT, TIME_WAIT) that the report still finds by them.
+    pub closed_conn: Option<(SocketAddrV4, SocketAddrV4)>,
+    /// When the application first saw the socket in `last_state`. Applications look at a
+    /// socket whenever it is woken, and the kernel wakes it on every change that matters to
+    /// a program (`sk_state_change`, `sk_error_report`), so this is when that change happened.
+    pub state_since: SimTime,
+}
+
+/// Rising edges of `sk_err` on a descriptor no application owns (a script's socket), as
+/// the wake-ups that report them show: the time the kernel raised each error, which a
+/// script may only see much later.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct ErrWatch {
+    last: Option<Errno>,
+    pub raised: Vec<(SimTime, Errno)>,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -57,6 +76,9 @@ pub(super) struct Apps {
     pub(crate) socks: Vec<AppSock>,
     /// (host, fd) → index in `socks`, for open descriptors.
     by_fd: BTreeMap<(usize, Fd), usize>,
+    /// Errors raised on descriptors no application owns, by (host, fd), over the whole run
+    /// (a descriptor number may be reused: the report picks by lifetime).
+    pub(crate) watched: BTreeMap<(usize, Fd), ErrWatch>,
 }
 
 impl Apps {
@@ -78,7 +100,7 @@ impl Apps {
         // Stable: equal start times keep file order.
         starts.sort_by_key(|s| s.at);
         starts.reverse();
-        Apps { specs: specs.to_vec(), starts, socks: Vec::new(), by_fd: BTreeMap::new() }
+        Apps { specs: specs.to_vec(), starts, socks: Vec::new(), by_fd: BTreeMap::new(), watched: BTreeMap::new() }
     }
 
     /// When the next application start is due.
@@ -107,7 +129,8 @@ impl Apps {
                 if let Err(e) = sim.with_node(h, |n, ctx| n.sys_listen(fd, backlog, ctx)) {
                     errors.push(e);
                 }
-                self.add(AppSock::new(app, h, fd, Role::Listener, 0, errors));
+                let now = sim.now();
+                self.add(AppSock::new(app, h, fd, Role::Listener, 0, errors, now));
             }
             AppSpec::Client { host, to, bytes, sockopts, .. } => {
                 let Some(h) = sim.host_index(&host) else { return };
@@ -118,7 +141,7 @@ impl Apps {
                     Err(Errno::EINPROGRESS) | Ok(()) => {}
                     Err(e) => errors.push(e),
                 }
-                let i = self.add(AppSock::new(app, h, fd, Role::Client, bytes, errors));
+                let i = self.add(AppSock::new(app, h, fd, Role::Client, bytes, errors, sim.now()));
                 self.service(i, sim);
             }
         }
@@ -135,11 +158,22 @@ impl Apps {
         for h in 0..sim.host_count() {
             let woken = sim.node_mut(h).take_woken();
             for fd in woken {
-                if let Some(&i) = self.by_fd.get(&(h, fd)) {
-                    self.service(i, sim);
+                match self.by_fd.get(&(h, fd)) {
+                    Some(&i) => self.service(i, sim),
+                    None => self.watch(h, fd, sim),
                 }
             }
         }
+    }
+
+    /// Notes an error newly raised on a woken descriptor no application owns.
+    fn watch(&mut self, h: usize, fd: Fd, sim: &Sim<Host>) {
+        let err = sim.node(h).view(fd).and_then(|v| v.err);
+        let w = self.watched.entry((h, fd)).or_default();
+        if let Some(e) = err.filter(|e| w.last != Some(*e)) {
+            w.raised.push((sim.now(), e));
+        }
+        w.last = err;
     }
 
     /// Does what the application would do with a ready socket.
@@ -149,7 +183,10 @@ impl Apps {
         }
         let (h, fd) = (self.socks[i].host, self.socks[i].fd);
         if let Some(st) = sim.node(h).state(fd) {
-            self.socks[i].last_state = st;
+            if st != self.socks[i].last_state {
+                self.socks[i].last_state = st;
+                self.socks[i].state_since = sim.now();
+            }
         }
         match self.socks[i].role {
             Role::Listener => self.accept_all(i, sim),
@@ -169,7 +206,7 @@ impl Apps {
         }
         let (h, fd) = (self.socks[i].host, self.socks[i].fd);
         while let Ok(child) = sim.node_mut(h).sys_accept(fd, true) {
-            let j = self.add(AppSock::new(app, h, child, Role::Accepted, 0, Vec::new()));
+            let j = self.add(AppSock::new(app, h, child, Role::Accepted, 0, Vec::new(), sim.now()));
             self.service(j, sim);
         }
     }
@@ -186,7 +223,7 @@ impl Apps {
                 }
                 Some(Errno::EAGAIN) | None => return,
                 Some(e) => {
-                    self.socks[i].errors.push(e);
+                    self.socks[i].note_error(e, sim.now());
                     self.socks[i].to_send = 0;
                     return;
                 }
@@ -208,13 +245,13 @@ impl Apps {
                     if echo {
                         let r = sim.with_node(h, |n, ctx| n.sys_send(fd, SendData::Bytes(data), SendFlags { nosignal: true }, ctx));
                         if let Some(e) = r.errno {
-                            self.socks[i].errors.push(e);
+                            self.socks[i].note_error(e, sim.now());
                         }
                     }
                 }
                 Err(Errno::EAGAIN) => return,
                 Err(e) => {
-                    self.socks[i].errors.push(e);
+                    self.socks[i].note_error(e, sim.now());
                     self.socks[i].eof = true;
                     return;
                 }
@@ -235,6 +272,7 @@ impl Apps {
             _ => finished,
         };
         if wants_close {
+            self.socks[i].closed_conn = conn_addrs(sim.node(h), fd);
             let _ = sim.with_node(h, |n, ctx| n.sys_close(fd, ctx));
             self.socks[i].closed = true;
             self.by_fd.remove(&(h, fd));
@@ -243,9 +281,38 @@ impl Apps {
 }
 
 impl AppSock {
-    fn new(app: usize, host: usize, fd: Fd, role: Role, to_send: u64, errors: Vec<Errno>) -> AppSock {
+    fn new(app: usize, host: usize, fd: Fd, role: Role, to_send: u64, errors: Vec<Errno>, now: SimTime) -> AppSock {
         let last_state = if role == Role::Listener { TcpState::Listen } else { TcpState::Close };
-        AppSock { app, host, fd, role, to_send, sent: 0, received: 0, errors, eof: false, closed: false, last_state }
+        let first_error_at = if errors.is_empty() { None } else { Some(now) };
+        AppSock {
+            app,
+            host,
+            fd,
+            role,
+            to_send,
+            sent: 0,
+            received: 0,
+            errors,
+            first_error_at,
+            eof: false,
+            closed: false,
+            closed_conn: None,
+            last_state,
+            state_since: now,
+        }
+    }
+
+    fn note_error(&mut self, e: Errno, now: SimTime) {
+        self.errors.push(e);
+        self.first_error_at.get_or_insert(now);
+    }
+}
+
+/// The (local, remote) addresses of the connection behind `fd`, if it has one.
+fn conn_addrs(host: &Host, fd: Fd) -> Option<(SocketAddrV4, SocketAddrV4)> {
+    match host.table.get(fd)? {
+        crate::host::SockRef::Conn(id) => host.table.conn(id).map(|s| (s.conn.local(), s.conn.remote())),
+        _ => None,
     }
 }
 

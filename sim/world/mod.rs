@@ -10,7 +10,7 @@ mod apps;
 mod report;
 mod script;
 
-pub use report::{RunReport, SocketReport};
+pub use report::{RunReport, ScriptSocketReport, SocketReport};
 pub use script::StepOutcome;
 
 use crate::engine::{EngineError, Sim};
@@ -41,6 +41,8 @@ pub struct World {
     /// Ids of the readiness rules that applied to some answer of this run.
     pub(crate) applied_rules: std::collections::BTreeSet<&'static str>,
     seed: u64,
+    /// What each step of the script returned, once [`World::run`] ran it (for the report).
+    observations: Vec<crate::scenario::Observation>,
     /// Outputs to flush when the run is over.
     finishers: Vec<Box<dyn FnOnce() -> std::io::Result<()>>>,
 }
@@ -90,6 +92,7 @@ impl World {
             checker: Checker::new(seed),
             applied_rules: Default::default(),
             seed,
+            observations: Vec::new(),
             finishers: Vec::new(),
         })
     }
@@ -152,6 +155,7 @@ impl World {
     /// Runs the scenario to its end: the script first (if any), then the remaining time.
     pub fn run(&mut self, scenario: &Scenario) -> Vec<crate::scenario::Observation> {
         let observations = script::run_script(self, &scenario.script);
+        self.observations = observations.clone();
         let end = self.end;
         self.run_until(end);
         observations
@@ -193,7 +197,7 @@ impl World {
 
     /// The report of the run so far.
     pub fn report(&self, scenario: &Scenario) -> RunReport {
-        report::build(self, scenario, &self.apps)
+        report::build(self, scenario, &self.apps, &self.observations)
     }
 }
 

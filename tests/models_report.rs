@@ -1,0 +1,156 @@
+//! The run report shows a scenario's answer: for each socket the errors its program saw,
+//! when it first saw one and when the kernel raised it; the script's results; the counters.
+
+mod models_support;
+use models_support::*;
+use std::process::Command;
+use tcpsim::errno::Errno;
+use tcpsim::scenario::parse;
+
+fn tcpsim_run(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_tcpsim"))
+        .arg("run")
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("tcpsim runs");
+    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn text_report_says_when_the_error_was_raised_and_when_the_program_saw_it() {
+    let text = tcpsim_run(&["models/cable-unplugged-send.toml"]);
+    let line = text.lines().find(|l| l.trim_start().starts_with("client   c ")).unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        line.contains("CLOSE") && line.contains("ETIMEDOUT (raised by the kernel at 935.055 s, first seen at 1020.015 s)"),
+        "{line}"
+    );
+    // The script's results, as a C programmer would print them.
+    assert!(text.contains("1020.015 s  15 recv         c        -1 ETIMEDOUT"), "{text}");
+    assert!(text.contains("[POLLIN|POLLOUT|POLLRDHUP|POLLERR|POLLHUP]"), "{text}");
+    assert!(text.contains("state=ESTABLISHED retransmits=8"), "{text}");
+}
+
+#[test]
+fn text_report_shows_an_error_the_program_never_read_and_the_counters() {
+    let text = tcpsim_run(&["models/nat-idle-timeout.toml"]);
+    assert!(text.contains("no errors seen (ETIMEDOUT raised by the kernel at 1555.565 s, never read)"), "{text}");
+    let text = tcpsim_run(&["models/listen-backlog-overflow-reset.toml"]);
+    assert!(text.contains("ListenDrops=9 ListenOverflows=9 TCPTimeouts=3"), "{text}");
+}
+
+#[test]
+fn text_report_shows_when_application_sockets_reached_their_state_and_their_orphans_state() {
+    let text = tcpsim_run(&["models/listen-backlog-overflow.toml"]);
+    assert!(text.lines().any(|l| l.contains("CLOSE (closed)") && l.contains("since 131.030 s")), "{text}");
+    assert!(text.contains("ETIMEDOUT (first at 131.030 s)"), "{text}");
+    let text = tcpsim_run(&["models/default.toml"]);
+    assert!(text.contains("ESTABLISHED (closed; now TIME_WAIT)"), "{text}");
+}
+
+#[test]
+fn json_report_keeps_its_fields_and_adds_the_times() {
+    let out = tcpsim_run(&["models/listen-backlog-overflow-reset.toml", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    for key in ["scenario", "seed", "end_ns", "sockets", "hosts", "links", "script_sockets", "script"] {
+        assert!(v.get(key).is_some(), "missing {key}");
+    }
+    let d = v["script_sockets"].as_array().unwrap().iter().find(|k| k["name"] == "d").unwrap();
+    assert_eq!(d["errors"], serde_json::json!(["ECONNRESET"]));
+    assert_eq!(d["error_raised"], "ECONNRESET");
+    assert_eq!(d["error_raised_ns"], 13_138_000_000u64);
+    assert_eq!(d["first_error_ns"], 20_208_000_000u64);
+    assert_eq!(v["script"][20]["errno"], "ECONNRESET");
+}
+
+const TWO_HOSTS: &str = r#"
+name = "t"
+description = "t"
+duration = "10s"
+
+[[host]]
+name = "client"
+addr = "10.0.0.1"
+
+[[host]]
+name = "server"
+addr = "10.0.0.2"
+
+[[link]]
+name = "wire"
+a = "client"
+b = "server"
+delay = "5ms"
+"#;
+
+fn script(steps: &str) -> Run {
+    let sc = parse(&format!("{TWO_HOSTS}{steps}"), "test.toml").unwrap_or_else(|e| panic!("{e}"));
+    run_scenario(sc)
+}
+
+#[test]
+fn a_reused_descriptor_number_does_not_carry_the_old_sockets_error_to_the_new_one() {
+    // `a` is refused (nothing listens on 9), closed, and `b` gets the same descriptor number
+    // and connects to a listener: a's ECONNREFUSED stays a's.
+    let r = script(
+        r#"
+[[script]]
+op = "socket"
+host = "server"
+sock = "l"
+[[script]]
+op = "bind"
+sock = "l"
+port = 80
+[[script]]
+op = "listen"
+sock = "l"
+backlog = 4
+[[script]]
+op = "socket"
+host = "client"
+sock = "a"
+[[script]]
+op = "connect"
+sock = "a"
+to = "server:9"
+[[script]]
+op = "close"
+sock = "a"
+[[script]]
+op = "socket"
+host = "client"
+sock = "b"
+[[script]]
+op = "connect"
+sock = "b"
+to = "server:80"
+"#,
+    );
+    let a = r.script_socket("a");
+    assert_eq!((a.errors.as_slice(), a.closed_by_script, a.state), (&[Errno::ECONNREFUSED][..], true, None));
+    assert_eq!((a.error_raised, a.error_raised_ns), (Some(Errno::ECONNREFUSED), Some(2 * 5 * MS)));
+    assert_eq!(a.first_error_ns, Some(2 * 5 * MS));
+    let b = r.script_socket("b");
+    assert_eq!((b.state, b.errors.len(), b.error_raised), (Some("ESTABLISHED"), 0, None));
+}
+
+#[test]
+fn a_script_socket_on_a_host_where_applications_open_sockets_has_no_guessed_state() {
+    let r = script(
+        r#"
+[[app]]
+kind = "server"
+host = "server"
+port = 80
+
+[[script]]
+op = "socket"
+host = "server"
+sock = "mine"
+"#,
+    );
+    let k = r.script_socket("mine");
+    assert_eq!((k.host.as_str(), k.state), ("server", None), "descriptor numbers are shared with the application");
+}

@@ -1,0 +1,83 @@
+//! The two scenarios about a plain stream: `models/default.toml` (one connection from connect
+//! to close) and `models/lossy-partition.toml` (loss, jitter, then a 10-second partition).
+
+mod models_support;
+use models_support::*;
+use tcpsim::scenario::{AppSpec, FaultKind};
+
+fn client_bytes(r: &Run) -> u64 {
+    r.sc.apps
+        .iter()
+        .find_map(|a| match a {
+            AppSpec::Client { bytes, .. } => Some(*bytes),
+            _ => None,
+        })
+        .expect("a client app")
+}
+
+/// Both applications finished without an error: every byte read, end of stream, the client
+/// (first to close) in TIME_WAIT at the end of the run (60 s, TCP_TIMEWAIT_LEN), the
+/// server's connection gone (CLOSE).
+fn assert_clean_transfer(r: &Run) {
+    let bytes = client_bytes(r);
+    let client = r.report.sockets.iter().find(|k| k.role == "client").unwrap();
+    let accepted = r.report.sockets.iter().find(|k| k.role == "accepted").unwrap();
+    assert_eq!((client.bytes_sent, accepted.bytes_received), (bytes, bytes));
+    assert!(client.errors.is_empty() && accepted.errors.is_empty());
+    assert!(client.closed_by_app && accepted.closed_by_app);
+    assert_eq!(client.connection_state, Some("TIME_WAIT"));
+    assert_eq!(accepted.connection_state, Some("CLOSE"));
+    let tw = t(r.transitions("client", "TIME_WAIT")[0]);
+    let p = profile(&r.sc, "client");
+    assert!(tw + p.tcp_timewait_len_s * S > r.report.end_ns, "TIME_WAIT outlasts the run");
+}
+
+#[test]
+fn default_connection_handshakes_in_one_round_trip_sends_a_first_flight_of_initial_cwnd_and_closes() {
+    let r = run_model("default.toml");
+    let p = profile(&r.sc, "client");
+    let ow = one_way(&r.sc);
+    let start = match &r.sc.apps[1] {
+        AppSpec::Client { at, .. } => at.unwrap().0 .0,
+        other => panic!("{other:?}"),
+    };
+    // connect: the SYN at the start, ESTABLISHED when the SYN-ACK arrives: one round trip
+    // plus the two segments' serialization at 10 Mbit/s (74 bytes each with Ethernet framing).
+    let syn = r.sent("client", "S");
+    assert_eq!(t(syn[0]), start);
+    let established = t(r.transitions("client", "ESTABLISHED")[0]);
+    let serialization = 2 * 74 * 8 * S / 10_000_000;
+    assert_eq!(established, start + 2 * ow + serialization);
+    // Slow start's first flight: initial_cwnd full-sized segments (MSS 1460 less 12 bytes of
+    // timestamps), all at once, before any ACK is back.
+    let first_flight = r.events("seg_sent", |v| v["host"] == "client" && t(v) == established && v["len"].as_u64() > Some(0));
+    assert_eq!(first_flight.len() as u32, p.initial_cwnd);
+    assert!(first_flight.iter().all(|v| v["len"].as_u64() == Some(u64::from(p.default_mss) - 12)));
+    assert_clean_transfer(&r);
+}
+
+#[test]
+fn partition_backs_off_the_rto_and_recovery_waits_for_the_next_retransmission() {
+    let r = run_model("lossy-partition.toml");
+    let at = |k: FaultKind| r.sc.faults.iter().find(|f| f.kind == k).unwrap().at.unwrap().0 .0;
+    let (cut, heal) = (at(FaultKind::Partition), at(FaultKind::Heal));
+    // During the partition the client sends nothing but retransmissions of one segment, the
+    // gaps doubling (tcp_retransmit_timer).
+    let during: Vec<&serde_json::Value> =
+        r.events("seg_sent", |v| v["host"] == "client" && t(v) > cut && t(v) < heal && v["len"].as_u64() > Some(0));
+    assert!(during.len() >= 4, "{during:?}");
+    assert!(during.iter().all(|v| v["seq"] == during[0]["seq"]), "the same head segment each time");
+    let times: Vec<u64> = during.iter().map(|v| t(v)).collect();
+    for w in times.windows(3) {
+        assert_eq!(w[2] - w[1], 2 * (w[1] - w[0]), "exponential backoff: {times:?}");
+    }
+    // After the heal nothing moves until the next backed-off firing: one more doubling.
+    let after = r.events("seg_sent", |v| v["host"] == "client" && t(v) >= heal);
+    let last_gap = times[times.len() - 1] - times[times.len() - 2];
+    assert_eq!(t(after[0]), times[times.len() - 1] + 2 * last_gap);
+    assert!(t(after[0]) > heal + S, "recovery waits for the timer, not for the link");
+    assert_eq!(after[0]["seq"], during[0]["seq"]);
+    // The link lost segments at random, yet the stream survived and completed.
+    assert!(r.events("seg_drop", |v| v["reason"] == "loss").len() > 50);
+    assert_clean_transfer(&r);
+}
