@@ -5,7 +5,7 @@
 
 mod capture_support;
 
-use capture_support::{read_pcap, tcp_of, MAX_TRACE_PCAP_BYTES, SEED_TRACES};
+use capture_support::{read_pcap, tcp_of, LONG_SEED_TRACES, MAX_TRACE_PCAP_BYTES, SEED_TRACES};
 use std::path::Path;
 use tcpsim::scenario::readiness::{self, CONDITIONS, OBSERVATION_STEP_COUNT};
 use tcpsim::scenario::types::Scenario;
@@ -141,19 +141,22 @@ fn seed_traces_are_complete_and_recorded_from_their_models() {
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
     dirs.sort();
-    assert_eq!(dirs, SEED_TRACES, "traces/seeds/ holds the listed captures");
+    let mut listed: Vec<&str> = SEED_TRACES.iter().chain(LONG_SEED_TRACES.iter()).copied().collect();
+    listed.sort();
+    assert_eq!(dirs, listed, "traces/seeds/ holds the listed captures");
     let without_prose = |mut sc: Scenario| {
         sc.description.clear();
         toml::to_string(&sc).unwrap()
     };
-    for name in SEED_TRACES {
+    for name in listed {
         let dir = repo.join("traces/seeds").join(name);
         let read = |n: &str| std::fs::read_to_string(dir.join(n)).unwrap_or_else(|e| panic!("{name}/{n}: {e}"));
         let recorded = tcpsim::scenario::load(&dir.join("scenario.toml")).unwrap_or_else(|e| panic!("{e}"));
         let model = tcpsim::scenario::load(&repo.join("models").join(format!("{name}.toml"))).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(recorded.name, name);
         assert_eq!(without_prose(recorded.clone()), without_prose(model), "{name}: recorded from a different model; re-record it");
-        assert!(recorded.duration.0 <= tcpsim::time::Dur::from_secs(120), "{name}: longer than 2 minutes of real time");
+        let short = recorded.duration.0 <= tcpsim::time::Dur::from_secs(120);
+        assert_eq!(short, SEED_TRACES.contains(&name), "{name}: a seed over 2 minutes of real time is listed as long");
 
         let lines: Vec<tcpsim::scenario::types::Observation> =
             read("observations.jsonl").lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{name}: {e}"))).collect();

@@ -87,10 +87,10 @@ fn scenario_section(out: &mut String, file: &str) {
     let _ = writeln!(out, "The simulator's answer (Linux 6.18 profile, seed {}):\n", r.report.seed);
     let _ = writeln!(out, "```text{}```\n", r.report.answer_text());
     let stem = file.trim_end_matches(".toml");
-    if root().join("traces/models").join(stem).join("observations.jsonl").exists() {
+    if root().join("traces/seeds").join(stem).join("observations.jsonl").exists() {
         let _ = writeln!(
             out,
-            "Run on Linux 6.18 itself (`traces/models/{stem}/`), it gave the same results \
+            "Run on Linux 6.18 itself (`traces/seeds/{stem}/`), it gave the same results \
              (`tests/models_kernel.rs`; the real timers fire a few per cent late).\n"
         );
     }

@@ -1,11 +1,11 @@
-//! The seed-question scenarios against the real kernel: `traces/models/<name>/` holds what
+//! The seed-question scenarios against the real kernel: `traces/seeds/<name>/` holds what
 //! `tcpsim capture models/<name>.toml` recorded on Linux 6.18 (network namespaces, veth,
 //! nftables drops; see `traces/readiness/README.md` for the lab). Every call's result (return
 //! value, errno, poll/epoll events, SIGPIPE) must be the simulator's. Times are compared only
 //! where the lab reproduces the scenario's timing: it cannot add link delay (no netem), and
 //! its timers fire 1-8 % late (linux-tcp-facts.md Appendix A).
 //!
-//! Re-record one (root): `tcpsim capture models/NAME.toml --out traces/models/NAME` (real time:
+//! Re-record one (root): `tcpsim capture models/NAME.toml --out traces/seeds/NAME` (real time:
 //! the unplugged cable takes 20 minutes). Not recorded: the NAT scenarios (the lab has no
 //! middlebox), the hibernated peer without keepalive and the one-hour user timeout (long).
 
@@ -26,7 +26,7 @@ const RECORDED: &[&str] = &[
 ];
 
 fn trace_dir(name: &str) -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("traces/models").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("traces/seeds").join(name)
 }
 
 fn recorded(name: &str) -> (Scenario, Vec<Observation>, String) {

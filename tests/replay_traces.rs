@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use tcpsim::replay::{replay_file, ReplayOptions, Side};
 
 /// The seed scenarios (`models/*.toml`) short enough to capture in real time.
-const SEED_TRACES: usize = 7;
+const SEED_TRACES: usize = 9;
 
 #[test]
 fn every_trace_replays_with_only_the_known_divergences() {

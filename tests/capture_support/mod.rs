@@ -17,6 +17,11 @@ pub const SEED_TRACES: [&str; 7] = [
     "peer-resets",
 ];
 
+/// Seed captures that ran longer than 2 minutes of real time: recorded once
+/// (`tcpsim capture models/NAME.toml --out traces/seeds/NAME`, as root), not by
+/// `TCPSIM_RECORD_SEEDS`.
+pub const LONG_SEED_TRACES: [&str; 2] = ["cable-unplugged-send", "listen-backlog-overflow"];
+
 /// The largest pcap committed under `traces/`.
 pub const MAX_TRACE_PCAP_BYTES: u64 = 1 << 20;
 
