@@ -1,6 +1,7 @@
 //! The run report shows a scenario's answer: for each socket the errors its program saw,
 //! when it first saw one and when the kernel raised it; the script's results; the counters.
 
+mod scenario_text;
 mod models_support;
 use models_support::*;
 use std::process::Command;
@@ -64,28 +65,9 @@ fn json_report_keeps_its_fields_and_adds_the_times() {
     assert_eq!(v["script"][20]["errno"], "ECONNRESET");
 }
 
-const TWO_HOSTS: &str = r#"
-name = "t"
-description = "t"
-duration = "10s"
-
-[[host]]
-name = "client"
-addr = "10.0.0.1"
-
-[[host]]
-name = "server"
-addr = "10.0.0.2"
-
-[[link]]
-name = "wire"
-a = "client"
-b = "server"
-delay = "5ms"
-"#;
-
 fn script(steps: &str) -> Run {
-    let sc = parse(&format!("{TWO_HOSTS}{steps}"), "test.toml").unwrap_or_else(|e| panic!("{e}"));
+    let text = format!("{}{steps}", scenario_text::two_hosts("t", "10s", "5ms"));
+    let sc = parse(&text, "test.toml").unwrap_or_else(|e| panic!("{e}"));
     run_scenario(sc)
 }
 

@@ -1,9 +1,8 @@
 //! Scenario text for tests that script both ends of one connection.
 
-/// Hosts `client` (10.0.0.1) and `server` (10.0.0.2) joined by `wire` (1 ms each way), a
-/// script that starts with a listener `l` on the server's port 80 (backlog 4) and a socket
-/// `c` on the client connecting to it, then `steps` (TOML `[[script]]` tables).
-pub fn client_server(name: &str, duration: &str, nonblocking_client: bool, steps: &str) -> String {
+/// Hosts `client` (10.0.0.1) and `server` (10.0.0.2) joined by the link `wire` with a
+/// one-way `delay`; `[[script]]` or `[[app]]` tables follow.
+pub fn two_hosts(name: &str, duration: &str, delay: &str) -> String {
     format!(
         r#"
 name = "{name}"
@@ -18,8 +17,18 @@ addr = "10.0.0.2"
 name = "wire"
 a = "client"
 b = "server"
-delay = "1ms"
-[[script]]
+delay = "{delay}"
+"#
+    )
+}
+
+/// [`two_hosts`] with 1 ms each way and a script that starts with a listener `l` on the
+/// server's port 80 (backlog 4) and a socket `c` on the client connecting to it, then `steps`.
+#[allow(dead_code)] // not every test file that shares this module uses it
+pub fn client_server(name: &str, duration: &str, nonblocking_client: bool, steps: &str) -> String {
+    let hosts = two_hosts(name, duration, "1ms");
+    format!(
+        r#"{hosts}[[script]]
 op = "socket"
 host = "server"
 sock = "l"
