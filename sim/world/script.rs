@@ -163,28 +163,13 @@ fn exec(world: &mut World, names: &mut Names, step: &Step, obs: &mut Observation
             let rf = RecvFlags { peek: flags_has(flags, MsgFlag::MSG_PEEK) };
             let nonblocking = flags_has(flags, MsgFlag::MSG_DONTWAIT) || world.sim.node(h).is_nonblocking(fd);
             loop {
-                let r = world.sim.with_node(h, |n, ctx| n.sys_recv(fd, *len, rf, ctx));
-                match r {
+                match world.sim.with_node(h, |n, ctx| n.sys_recv(fd, *len, rf, ctx)) {
                     Err(Errno::EAGAIN) if !nonblocking => {
-                        let ready = |sim: &Sim<Host>| {
-                            mask_of(sim, (h, fd)).intersects(PollMask::IN | PollMask::ERR | PollMask::HUP | PollMask::RDHUP)
-                        };
-                        let before = world.now();
-                        if !world.wait_for(end, ready) || (world.now() == before && ready(&world.sim)) && world.now() >= end {
-                            return mark_blocked(obs);
-                        }
-                        if world.now() >= end && !ready(&world.sim) {
-                            return mark_blocked(obs);
-                        }
-                        // Readable but recv still says EAGAIN (e.g. below SO_RCVLOWAT): wait for more.
-                        if world.now() == before && !world.wait_for(end, |_| false) {
+                        if !sleep_on(world, (h, fd), PollMask::IN | PollMask::ERR | PollMask::HUP | PollMask::RDHUP) {
                             return mark_blocked(obs);
                         }
                     }
-                    other => {
-                        set_result(obs, other.map(|d| d.len() as i64));
-                        return;
-                    }
+                    other => return set_result(obs, other.map(|d| d.len() as i64)),
                 }
             }
         }
@@ -422,7 +407,6 @@ fn send_once(world: &mut World, (h, fd): (usize, Fd), data: SendData, flags: Sen
         SendData::Bytes(b) => b.len() as u32,
     };
     let mut sent = 0u32;
-    let end = world.end;
     loop {
         let rest = match &data {
             SendData::Derived(_) => SendData::Derived(total - sent),
@@ -440,15 +424,21 @@ fn send_once(world: &mut World, (h, fd): (usize, Fd), data: SendData, flags: Sen
             Some(_) if sent > 0 => return Some(SyscallResult { ret: i64::from(sent), errno: None, sigpipe: false }),
             Some(_) => return Some(r),
         }
-        let writable = |sim: &Sim<Host>| mask_of(sim, (h, fd)).intersects(PollMask::OUT | PollMask::ERR | PollMask::HUP);
-        let before = world.now();
-        if !world.wait_for(end, writable) || (world.now() == before && world.now() >= end) {
-            return None;
-        }
-        if world.now() == before && !world.step_once() {
+        if !sleep_on(world, (h, fd), PollMask::OUT | PollMask::ERR | PollMask::HUP) {
             return None;
         }
     }
+}
+
+/// A blocking call's sleep (`sk_wait_event`): until the socket shows one of `wanted`. If it
+/// already does and the call still could not proceed (readable below SO_RCVLOWAT, writable
+/// but short of memory), until the next thing happens. False when the run ends first.
+fn sleep_on(world: &mut World, (h, fd): (usize, Fd), wanted: PollMask) -> bool {
+    if mask_of(&world.sim, (h, fd)).intersects(wanted) {
+        return world.step_once();
+    }
+    let end = world.end;
+    world.wait_for(end, |sim| mask_of(sim, (h, fd)).intersects(wanted))
 }
 
 fn record_send(obs: &mut Observation, r: SyscallResult) {
