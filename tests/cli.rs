@@ -36,6 +36,10 @@ fn json_report_names_what_tools_rely_on() {
     assert!(!sockets.is_empty());
     assert!(sockets.iter().all(|s| s.get("state").is_some() && s.get("errors").is_some()));
     assert!(v["hosts"][0].get("counters").is_some());
+    // Which state-graph edges the run took: the handshake's, at least.
+    let edges = v["edges"].as_array().unwrap();
+    assert_eq!(edges.len() as u64, v["edges_covered"].as_u64().unwrap());
+    assert!(edges.iter().any(|e| e["from"] == "SYN_SENT" && e["to"] == "ESTABLISHED" && e["cause"] == "rcv_syn_ack"));
 }
 
 #[test]

@@ -98,6 +98,8 @@ pub struct RunReport {
     /// State-graph edges taken, of all the graph has.
     pub edges_covered: usize,
     pub edges_total: usize,
+    /// Which edges were taken (from, to, cause), in the graph's order.
+    pub edges: Vec<crate::tcp::graph::Edge>,
     /// Transitions the graph forbids: each is a bug in the model.
     pub illegal_transitions: Vec<String>,
     /// Poll/epoll answers that broke a documented rule.
@@ -482,6 +484,7 @@ pub(super) fn build(world: &World, scenario: &Scenario, apps: &Apps, observation
         hosts,
         links,
         edges_covered: coverage.covered().count(),
+        edges: coverage.covered().collect(),
         edges_total: crate::tcp::graph::tcp_graph().edges().count(),
         illegal_transitions: illegal,
         rule_violations: world.rule_failures(),
