@@ -9,10 +9,6 @@ use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-/// The built-in default scenario (`models/default.toml`), compiled in so that `tcpsim run`
-/// works from anywhere.
-const DEFAULT_SCENARIO: &str = include_str!("../models/default.toml");
-
 /// How a verb ended when it did its work.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Status {
@@ -70,7 +66,7 @@ impl Staged {
 fn load_scenario(path: Option<&Path>) -> Result<Scenario, CliError> {
     match path {
         Some(p) => Ok(scenario::load::load(p)?),
-        None => Ok(scenario::load::parse(DEFAULT_SCENARIO, "models/default.toml (built in)")?),
+        None => Ok(scenario::default_scenario()?),
     }
 }
 

@@ -14,9 +14,9 @@ pub use syscalls::{RecvFlags, SendFlags, SyscallResult};
 
 use crate::engine::{Ctx, Node, TimerSlot};
 use crate::socket::epoll::Epoll;
-use crate::socket::poll::tcp_poll;
+use crate::socket::poll::{poll_revents, tcp_poll, POLL_REVENTS_CLOSED_FD};
 use crate::socket::view::{PollMask, SockView};
-use crate::tcp::state::TcpState;
+use crate::tcp::state::{Cause, TcpState};
 use crate::tcp::conn::{Conn, TimerKind};
 use crate::tcp::graph::Coverage;
 use crate::tcp::listener::{Listener, ListenerAction};
@@ -103,6 +103,9 @@ impl Host {
     /// Descriptors whose socket was woken (data, state change, write space, error, a new
     /// connection to accept) since the last call, in order, each once.
     pub fn take_woken(&mut self) -> Vec<Fd> {
+        if self.woken.is_empty() {
+            return Vec::new();
+        }
         let mut w = std::mem::take(&mut self.woken);
         let mut seen = std::collections::BTreeSet::new();
         w.retain(|fd| seen.insert(*fd));
@@ -181,22 +184,30 @@ impl Host {
             }
         }
         let (local, remote) = (slot.conn.local(), slot.conn.remote());
-        let transitions: Vec<_> = slot.conn.take_transitions().into_iter().collect();
-        for (from, to, cause) in transitions {
-            let legal = self.coverage.record(from, to, cause).is_ok();
-            if !legal {
-                self.illegal.push(format!("{local} > {remote}: {from} -> {to} ({})", cause.name()));
-            }
-            ctx.trace(
-                "state",
-                &TransitionRecord { local, remote, from: from.name(), to: to.name(), cause: cause.name(), legal },
-            );
+        for transition in slot.conn.take_transitions() {
+            self.record_transition(ctx, local, remote, transition);
         }
         self.raise_wakeup(id);
         let finished = self.table.conn(id).is_some_and(|s| s.fd.is_none() && s.conn.is_finished());
         if finished && !self.table.is_pending_child(id) {
             self.forget_conn(id);
         }
+    }
+
+    /// Holds one transition against the state graph (an illegal one is kept as a model bug)
+    /// and traces it.
+    pub(crate) fn record_transition(
+        &mut self,
+        ctx: &mut Ctx,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        (from, to, cause): (TcpState, TcpState, Cause),
+    ) {
+        let legal = self.coverage.record(from, to, cause).is_ok();
+        if !legal {
+            self.illegal.push(format!("{local} > {remote}: {from} -> {to} ({})", cause.name()));
+        }
+        ctx.trace("state", &TransitionRecord { local, remote, from: from.name(), to: to.name(), cause: cause.name(), legal });
     }
 
     /// Turns the connection's wake-ups into epoll events on every epoll watching its
@@ -262,8 +273,8 @@ impl Host {
     /// that is not open, on both.
     pub fn poll_revents(&self, fd: Fd, requested: PollMask) -> PollMask {
         match self.os() {
-            Os::Linux => self.poll_mask(fd) & (requested | PollMask::ERR | PollMask::HUP | PollMask::NVAL),
-            Os::Freebsd => self.view(fd).map_or(PollMask::NVAL, |v| freebsd_poll(&v, requested)),
+            Os::Linux => self.view(fd).map_or(POLL_REVENTS_CLOSED_FD, |v| poll_revents(&v, requested)),
+            Os::Freebsd => self.view(fd).map_or(POLL_REVENTS_CLOSED_FD, |v| freebsd_poll(&v, requested)),
         }
     }
 

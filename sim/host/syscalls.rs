@@ -42,6 +42,10 @@ pub struct SyscallResult {
     pub sigpipe: bool,
 }
 
+/// The remote address of a socket that has none (a listener's), for traces; also the
+/// smallest address, which `port_in_use` ranges from.
+const UNCONNECTED: SocketAddrV4 = SocketAddrV4::new(std::net::Ipv4Addr::UNSPECIFIED, 0);
+
 /// Linux's ephemeral range (`ip_local_port_range` default 32768–60999).
 const EPHEMERAL: std::ops::RangeInclusive<u16> = 32768..=60999;
 
@@ -57,8 +61,11 @@ impl Host {
         self.table.entry(fd).is_some_and(|e| e.nonblocking)
     }
 
+    /// Whether a listener or a connection uses `port` here: the established hash is ordered by
+    /// local address first, so one range lookup answers it.
     fn port_in_use(&self, port: u16) -> bool {
-        self.lhash.contains_key(&port) || self.ehash.keys().any(|(l, _)| l.port() == port)
+        let local = SocketAddrV4::new(self.addr, port);
+        self.lhash.contains_key(&port) || self.ehash.range((local, UNCONNECTED)..).next().is_some_and(|((l, _), _)| *l == local)
     }
 
     /// An unused port from the ephemeral range, drawn from the host's seeded stream
@@ -123,7 +130,7 @@ impl Host {
                 });
                 self.lhash.insert(port, id);
                 self.table.entry_mut(fd).ok_or(Errno::EBADF)?.sock = SockRef::Listener(id);
-                self.trace_transition(ctx, local, TcpState::Close, TcpState::Listen, Cause::Listen);
+                self.record_transition(ctx, local, UNCONNECTED, (TcpState::Close, TcpState::Listen, Cause::Listen));
                 Ok(())
             }
         }
@@ -291,7 +298,7 @@ impl Host {
             self.table.unmark_pending_child(child);
             self.abort_conn(child, ctx);
         }
-        self.trace_transition(ctx, local, TcpState::Listen, TcpState::Close, cause);
+        self.record_transition(ctx, local, UNCONNECTED, (TcpState::Listen, TcpState::Close, cause));
         let i = self.table.new_fresh(FreshSock { opts: slot.opts, port: None, shutdown: 0 });
         if let Some(e) = self.table.entry_mut(fd) {
             e.sock = SockRef::Fresh(i);
@@ -450,19 +457,6 @@ impl Host {
     /// The TCP state a descriptor reports (`tcpi_state`), if it is a socket.
     pub fn state(&self, fd: Fd) -> Option<TcpState> {
         self.view(fd).and_then(|v| v.state)
-    }
-
-    /// Records a listener's own transition (a connection's are recorded in `after_conn`).
-    fn trace_transition(&mut self, ctx: &mut Ctx, local: SocketAddrV4, from: TcpState, to: TcpState, cause: Cause) {
-        let legal = self.coverage.record(from, to, cause).is_ok();
-        if !legal {
-            self.illegal.push(format!("{local}: {from} -> {to} ({})", cause.name()));
-        }
-        let remote = SocketAddrV4::new(std::net::Ipv4Addr::UNSPECIFIED, 0);
-        ctx.trace(
-            "state",
-            &super::TransitionRecord { local, remote, from: from.name(), to: to.name(), cause: cause.name(), legal },
-        );
     }
 }
 

@@ -82,8 +82,7 @@ pub(super) struct Apps {
 }
 
 impl Apps {
-    pub fn new(specs: &[AppSpec], sim: &Sim<Host>) -> Apps {
-        let _ = sim;
+    pub fn new(specs: &[AppSpec]) -> Apps {
         let mut starts = Vec::new();
         for (i, spec) in specs.iter().enumerate() {
             match spec {

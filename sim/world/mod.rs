@@ -84,7 +84,7 @@ impl World {
         }
         let mut sim = Sim::from_scenario(scenario, seed, |i, spec| Host::new(&spec.name, spec.addr, profiles[i].clone()))?;
         sim.set_trace(trace);
-        let apps = Apps::new(&scenario.apps, &sim);
+        let apps = Apps::new(&scenario.apps);
         Ok(World {
             sim,
             end: SimTime::ZERO + scenario.duration.0,
