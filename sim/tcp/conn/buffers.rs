@@ -151,6 +151,73 @@ impl SendQueue {
     }
 }
 
+/// The boundaries of the skbs sent and not yet fully acknowledged (`tcp_rtx_queue`): the end
+/// sequence of each, in sending order (SYN and FIN count as one each). Linux counts
+/// `packets_out` in skbs, not bytes: eight 100-byte writes with Nagle off are eight packets
+/// (tcp_output.c `tcp_event_new_data_sent`: `tp->packets_out += tcp_skb_pcount(skb)`), and
+/// a retransmission or loss probe re-sends one skb as it was sent (`__tcp_retransmit_skb`,
+/// `tcp_send_loss_probe`'s `skb_rb_last(&sk->tcp_rtx_queue)`). Without TSO every skb is one
+/// packet.
+///
+/// Boxed and allocated only while something is in flight, so that an idle connection holds
+/// no memory for it (and the connection object stays small).
+#[derive(Clone, Debug, Default)]
+pub struct RtxSkbs {
+    ends: Option<Box<VecDeque<u32>>>,
+}
+
+impl RtxSkbs {
+    fn iter(&self) -> impl Iterator<Item = u32> + '_ {
+        self.ends.iter().flat_map(|q| q.iter().copied())
+    }
+    /// `packets_out`.
+    pub fn len(&self) -> u32 {
+        self.ends.as_ref().map_or(0, |q| q.len() as u32)
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// An skb ending at `end` was sent for the first time.
+    pub fn push(&mut self, end: u32) {
+        self.ends.get_or_insert_with(Default::default).push_back(end);
+    }
+    /// Drops the skbs `ack` covers entirely (`tcp_clean_rtx_queue`; a partly acknowledged
+    /// skb is trimmed, not freed, and still counts) and returns how many.
+    pub fn ack(&mut self, ack: u32) -> u32 {
+        let Some(q) = self.ends.as_mut() else { return 0 };
+        let mut n = 0;
+        while q.front().is_some_and(|&e| !seq_gt(e, ack)) {
+            q.pop_front();
+            n += 1;
+        }
+        if q.is_empty() {
+            self.ends = None;
+        }
+        n
+    }
+    /// Skbs that end at or before `seq`.
+    pub fn count_upto(&self, seq: u32) -> u32 {
+        self.iter().take_while(|&e| !seq_gt(e, seq)).count() as u32
+    }
+    /// The end of the skb holding sequence `seq`.
+    pub fn end_of(&self, seq: u32) -> Option<u32> {
+        self.iter().find(|&e| seq_gt(e, seq))
+    }
+    /// The start of the last skb sent (`skb_rb_last`), given `snd_una`.
+    pub fn last_start(&self, snd_una: u32) -> Option<u32> {
+        let q = self.ends.as_ref()?;
+        match q.len() {
+            0 => None,
+            1 => Some(snd_una),
+            n => Some(q[n - 2]),
+        }
+    }
+    /// `tcp_write_queue_purge`.
+    pub fn purge(&mut self) {
+        self.ends = None;
+    }
+}
+
 /// `len` bytes of `p` from `start`.
 pub fn slice_payload(p: &Payload, start: u32, len: u32) -> Payload {
     if len == 0 {

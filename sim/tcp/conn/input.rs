@@ -51,6 +51,7 @@ impl Conn {
             let our_ws = self.rcv_wscale;
             self.negotiate(seg.options.mss, seg.options.wscale, seg.options.sack_permitted, seg.options.timestamps.map(|t| t.0), our_ws);
             self.snd_una = seg.ack;
+            self.rtx_skbs.ack(seg.ack);
             self.snd_wnd = seg.window as u32; // never scaled in a SYN (RFC 7323 §2.2)
             self.snd_wl1 = seg.seq;
             self.max_window = self.snd_wnd;
@@ -223,10 +224,7 @@ impl Conn {
             return true; // old ACK: ignored, the data still counts
         }
         let prior_packets = self.packets_out();
-        let prior_in_flight = match self.cc.state {
-            CaState::Loss => self.rtx_nxt.wrapping_sub(self.snd_una).div_ceil(self.mss),
-            _ => prior_packets,
-        };
+        let prior_in_flight = self.packets_in_flight();
         // tcp_ack_update_window
         let nwin = (seg.window as u32) << self.snd_wscale;
         let mut win_changed = false;
@@ -262,6 +260,7 @@ impl Conn {
             data_acked -= 1; // our FIN
         }
         self.sndq.drop_front(data_acked);
+        let acked_segs = self.rtx_skbs.ack(ack);
         self.snd_una = ack;
         if seq_lt(self.rtx_nxt, ack) {
             self.rtx_nxt = ack;
@@ -271,7 +270,6 @@ impl Conn {
             self.backoff = 0;
         }
         self.retransmits = 0;
-        let acked_segs = acked.div_ceil(self.mss);
         match self.cc.state {
             CaState::Recovery => {
                 if seq_ge(ack, self.high_seq) {

@@ -12,6 +12,7 @@
 //! - congestion control is NewReno ([`crate::tcp::cc`]) instead of CUBIC with PRR and RACK;
 //!   there is no SACK scoreboard on the sending side (the receiving side does send SACK
 //!   blocks for its out-of-order queue);
+//! - every sent skb is one segment (no TSO/GSO), and is re-sent whole;
 //! - one segment at a time is timed for RTT (Karn), with the echoed timestamp used after
 //!   retransmissions, where Linux timestamps every skb;
 //! - memory is accounted with a fixed per-segment overhead ([`SKB_OVERHEAD`]) on the send
@@ -42,7 +43,7 @@ use crate::tcp::rtt::RttEstimator;
 use crate::tcp::segment::Segment;
 use crate::tcp::state::{Cause, TcpState};
 use crate::time::{Dur, SimTime};
-use buffers::{RecvQueue, SendQueue};
+use buffers::{RecvQueue, RtxSkbs, SendQueue};
 use serde::Serialize;
 use std::net::SocketAddrV4;
 use std::rc::Rc;
@@ -262,6 +263,8 @@ pub struct Conn {
     /// A FIN is queued (it sits at `write_seq - 1`).
     fin_queued: bool,
     sndq: SendQueue,
+    /// The skbs in flight (`tcp_rtx_queue`): `packets_out` counts these.
+    rtx_skbs: RtxSkbs,
     tx_stream: u64,
     sndbuf: u32,
 
@@ -370,6 +373,7 @@ impl Conn {
             snd_sml: iss,
             fin_queued: false,
             sndq: SendQueue::default(),
+            rtx_skbs: RtxSkbs::default(),
             tx_stream: stream_id(local, remote, iss),
             sndbuf,
             irs: 0,
@@ -443,6 +447,7 @@ impl Conn {
         c.set_state(TcpState::SynSent, Cause::Connect);
         c.retrans_stamp = Some(now);
         c.rtt_timed = Some((c.snd_nxt, now));
+        c.rtx_skbs.push(c.snd_nxt);
         out.push(c.syn_segment(now, false));
         c.arm_rtx(now, RtxTimer::Rto, c.rto);
         c
@@ -639,6 +644,7 @@ impl Conn {
 
     fn purge_write_queue(&mut self) {
         self.sndq.purge();
+        self.rtx_skbs.purge();
         self.fin_queued = false;
         self.write_seq = self.snd_una;
         self.snd_nxt = if crate::tcp::segment::seq_gt(self.snd_nxt, self.snd_una) { self.snd_una } else { self.snd_nxt };

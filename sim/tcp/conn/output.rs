@@ -210,16 +210,16 @@ impl Conn {
         }
     }
 
-    /// Segments in flight (`packets_out`): sent and not yet acknowledged, in MSS units.
+    /// Segments in flight (`packets_out`): skbs sent and not yet wholly acknowledged.
     pub(super) fn packets_out(&self) -> u32 {
-        self.snd_nxt.wrapping_sub(self.snd_una).div_ceil(self.mss.max(1))
+        self.rtx_skbs.len()
     }
 
     /// `tcp_packets_in_flight`: after an RTO everything outstanding counts as lost except
     /// what was retransmitted since.
-    fn packets_in_flight(&self) -> u32 {
+    pub(super) fn packets_in_flight(&self) -> u32 {
         match self.cc.state {
-            CaState::Loss => self.rtx_nxt.wrapping_sub(self.snd_una).div_ceil(self.mss.max(1)),
+            CaState::Loss => self.rtx_skbs.count_upto(self.rtx_nxt),
             _ => self.packets_out(),
         }
     }
@@ -259,6 +259,7 @@ impl Conn {
         let seq = self.snd_nxt;
         let end = self.xmit(now, seq, len, fin, out);
         self.snd_nxt = end;
+        self.rtx_skbs.push(end);
         if len < self.mss && !fin {
             self.snd_sml = end;
         }
@@ -270,13 +271,16 @@ impl Conn {
         }
     }
 
-    /// Retransmits `len` bytes at `seq` (`__tcp_retransmit_skb`): Karn's rule stops timing.
+    /// Retransmits the rest of the skb that holds `seq` (`__tcp_retransmit_skb`, after
+    /// `tcp_trim_head` dropped what was acknowledged): Karn's rule stops timing. Returns the
+    /// sequence after it.
     pub(super) fn retransmit(&mut self, now: SimTime, seq: u32, out: &mut Vec<Segment>) -> u32 {
         let data_end = self.data_end();
-        // Only what was sent before: never past snd_nxt.
-        let limit = if seq_lt(self.snd_nxt, data_end) { self.snd_nxt } else { data_end };
-        let len = if seq_lt(seq, limit) { limit.wrapping_sub(seq).min(self.mss) } else { 0 };
-        let fin = self.fin_queued && seq.wrapping_add(len) == data_end && seq_lt(data_end, self.snd_nxt);
+        let skb_end = self.rtx_skbs.end_of(seq).unwrap_or(self.snd_nxt);
+        let has_fin = self.fin_queued && skb_end == self.write_seq;
+        let skb_data_end = skb_end.wrapping_sub(has_fin as u32);
+        let len = if seq_lt(seq, skb_data_end) { skb_data_end.wrapping_sub(seq).min(self.mss) } else { 0 };
+        let fin = has_fin && seq.wrapping_add(len) == data_end;
         let end = self.xmit(now, seq, len, fin, out);
         self.total_retrans += 1;
         if let Some((timed_end, _)) = self.rtt_timed {
