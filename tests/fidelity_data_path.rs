@@ -119,3 +119,20 @@ fn loss_probe_of_an_orphan_resends_the_bare_fin() {
     assert_eq!((fins[1].flags.as_str(), fins[1].seq, fins[1].len), ("F.", 101, 0), "the probe is the FIN alone");
     assert_eq!(fins[1].t - fins[0].t, 6 * MS);
 }
+
+/// tcp_input.c `tcp_data_queue` → `tcp_dsack_set`: data wholly below `rcv_nxt` (the loss
+/// probe of a segment that had arrived) is ACKed at once with a D-SACK block for it (RFC
+/// 2883), reported once. Kernel: `ack 801 sack 701:801` (the capture: `ack 4801 sack
+/// 4701:4801`); model before: `ack 801` without the block.
+#[test]
+fn duplicate_data_is_acked_with_a_dsack_block() {
+    let steps = format!("{NODELAY}{}{}[[script]]\nop = \"sleep\"\ndur = \"100ms\"\n", acks_lost(""), send("c", 100).repeat(8));
+    let r = run_text(&client_server("dsack", "1s", false, &steps));
+    let probe_t = wire(&r, "client", "server").iter().filter(|w| w.len > 0).nth(8).expect("the probe").t;
+    let acks: Vec<Wire> = wire(&r, "server", "client").into_iter().filter(|w| w.t > probe_t).collect();
+    assert_eq!((acks[0].ack, acks[0].len), (801, 0), "{acks:?}");
+    assert_eq!(acks[0].sack, vec![(701, 801)]);
+    // Reported once: the next ACK (of the RTO's retransmission of the first skb) carries
+    // that retransmission's own D-SACK, not 701:801 again.
+    assert_eq!(acks[1].sack, vec![(1, 101)], "{acks:?}");
+}

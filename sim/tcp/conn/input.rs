@@ -3,7 +3,7 @@
 //! `tcp_fin`, `tcp_reset`, the ACK decision (`__tcp_ack_snd_check`) and, for TIME_WAIT,
 //! `tcp_timewait_state_process` (tcp_minisocks.c).
 
-use super::buffers::slice_payload;
+use super::buffers::{slice_payload, Acked};
 use super::{Conn, RtxTimer, DATA_READY, TCP_MAX_QUICKACKS, TCP_TIMEOUT_FALLBACK, WRITE_SPACE};
 use crate::errno::Errno;
 use crate::socket::view::{RCV_SHUTDOWN, SEND_SHUTDOWN, SHUTDOWN_MASK};
@@ -51,14 +51,14 @@ impl Conn {
             let our_ws = self.rcv_wscale;
             self.negotiate(seg.options.mss, seg.options.wscale, seg.options.sack_permitted, seg.options.timestamps.map(|t| t.0), our_ws);
             self.snd_una = seg.ack;
-            self.rtx_skbs.ack(seg.ack);
+            let acked = self.rtx_skbs.ack(seg.ack);
             self.snd_wnd = seg.window as u32; // never scaled in a SYN (RFC 7323 §2.2)
             self.snd_wl1 = seg.seq;
             self.max_window = self.snd_wnd;
             self.rtx_nxt = self.snd_una;
             self.high_seq = self.snd_una;
             self.snd_sml = self.snd_una;
-            if !self.take_rtt_sample(now, seg) {
+            if !self.ack_update_rtt(now, seg, acked) {
                 self.rto = if self.total_retrans > 0 { TCP_TIMEOUT_FALLBACK } else { Dur::from_millis(self.profile.tcp_timeout_init_ms) };
             }
             self.backoff = 0;
@@ -102,8 +102,11 @@ impl Conn {
         let in_window = !seq_lt(end, self.rcv_wup) && !seq_gt(seg.seq, self.rcv_nxt.wrapping_add(self.receive_window()));
         if !in_window {
             if !f.contains(Flags::RST) {
-                if !f.contains(Flags::SYN) && !seg.payload.is_empty() && seq_lt(seg.seq, self.rcv_nxt) {
+                if !f.contains(Flags::SYN) && seg.seq_len() > 0 && seq_lt(seg.seq, self.rcv_nxt) {
+                    // tcp_send_dupack: quick-ACK mode and a D-SACK of the old part.
                     self.enter_quickack_mode();
+                    let dup_end = if seq_gt(end, self.rcv_nxt) { self.rcv_nxt } else { end };
+                    self.dsack_set(seg.seq, dup_end);
                 }
                 // tcp_send_dupack / the challenge ACK for a SYN: both an ACK.
                 self.send_ack(now, out);
@@ -260,13 +263,14 @@ impl Conn {
             data_acked -= 1; // our FIN
         }
         self.sndq.drop_front(data_acked);
-        let acked_segs = self.rtx_skbs.ack(ack);
+        let freed = self.rtx_skbs.ack(ack);
+        let acked_segs = freed.skbs;
         self.snd_una = ack;
         if seq_lt(self.rtx_nxt, ack) {
             self.rtx_nxt = ack;
         }
         self.sk_err_soft = None;
-        if self.take_rtt_sample(now, seg) {
+        if self.ack_update_rtt(now, seg, freed) {
             self.backoff = 0;
         }
         self.retransmits = 0;
@@ -358,34 +362,28 @@ impl Conn {
         }
     }
 
-    /// One RTT sample per ACK when possible: the timed segment (not retransmitted, Karn), or
-    /// the echoed timestamp after a retransmission (`tcp_ack_update_rtt`). Sets the RTO.
-    fn take_rtt_sample(&mut self, now: SimTime, seg: &Segment) -> bool {
-        let mut m: Option<u64> = None;
-        if let Some((end, t)) = self.rtt_timed {
-            if seq_ge(seg.ack, end) {
-                m = Some(now.since(t).as_micros());
-                self.rtt_timed = None;
-            }
+    /// `tcp_ack_update_rtt` (tcp_input.c): every ACK that frees skbs is an RTT sample, from
+    /// the first of them never retransmitted (`seq_rtt_us` from `first_ackt`), unless one
+    /// that was retransmitted is among them (Karn, `FLAG_RETRANS_DATA_ACKED`); failing that,
+    /// from the echoed timestamp (`rcv_tsecr`, RFC 7323 RTTM). Sets the RTO
+    /// (`tcp_rtt_estimator`, `tcp_set_rto`).
+    fn ack_update_rtt(&mut self, now: SimTime, seg: &Segment, acked: Acked) -> bool {
+        if acked.skbs == 0 {
+            return false;
         }
-        if m.is_none() && self.ts_ok && (self.total_retrans > 0 || self.retransmits > 0) {
+        let mut m = acked.first_sent.filter(|_| !acked.retrans).map(|sent| now.since(sent).as_micros());
+        if m.is_none() && self.ts_ok {
             if let Some((_, tsecr)) = seg.options.timestamps {
-                if tsecr != 0 {
-                    let delta_ms = self.tsval(now).wrapping_sub(tsecr);
-                    if (delta_ms as i32) >= 0 {
-                        m = Some((delta_ms as u64 * 1000).max(1));
-                    }
+                let delta_ms = self.tsval(now).wrapping_sub(tsecr);
+                if tsecr != 0 && (delta_ms as i32) >= 0 {
+                    m = Some((delta_ms as u64).max(1) * 1000);
                 }
             }
         }
-        match m {
-            Some(us) => {
-                self.rtt.sample(us, self.rto_min_us(), self.snd_una, self.snd_nxt);
-                self.rto = self.rtt.rto(self.rto_max());
-                true
-            }
-            None => false,
-        }
+        let Some(us) = m else { return false };
+        self.rtt.sample(us, self.rto_min_us(), self.snd_una, self.snd_nxt);
+        self.rto = self.rtt.rto(self.rto_max());
+        true
     }
 
     /// `tcp_data_queue`: in-order data is queued (with the out-of-order segments it makes
@@ -402,6 +400,8 @@ impl Conn {
         let len = payload.len();
         let end = seq.wrapping_add(len).wrapping_add(fin as u32);
         if seq_le(end, self.rcv_nxt) {
+            // A retransmission of data already received.
+            self.dsack_set(seq, end);
             self.out_of_window();
             return;
         }
@@ -410,6 +410,8 @@ impl Conn {
             return;
         }
         if seq_lt(seq, self.rcv_nxt) {
+            // Partly old: seq < rcv_nxt < end_seq.
+            self.dsack_set(seq, self.rcv_nxt);
             let skip = self.rcv_nxt.wrapping_sub(seq);
             payload = slice_payload(&payload, skip.min(len), len.saturating_sub(skip));
             seq = self.rcv_nxt;
@@ -464,6 +466,14 @@ impl Conn {
             self.tcp_fin(now, out);
         }
         self.wake_keyed(DATA_READY);
+    }
+
+    /// `tcp_dsack_set` (tcp_input.c): remember the duplicate range `seq..end` for the next
+    /// ACK's first SACK block, if SACK was negotiated (`tcp_is_sack`; `tcp_dsack` = 1).
+    fn dsack_set(&mut self, seq: u32, end: u32) {
+        if self.sack_ok && seq_lt(seq, end) {
+            self.dsack = Some((seq, end));
+        }
     }
 
     /// `tcp_try_rmem_schedule` failed: drop the data and ACK at once with a zero window

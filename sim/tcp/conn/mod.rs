@@ -13,8 +13,6 @@
 //!   there is no SACK scoreboard on the sending side (the receiving side does send SACK
 //!   blocks for its out-of-order queue);
 //! - every sent skb is one segment (no TSO/GSO), and is re-sent whole;
-//! - one segment at a time is timed for RTT (Karn), with the echoed timestamp used after
-//!   retransmissions, where Linux timestamps every skb;
 //! - memory is accounted with a fixed per-segment overhead ([`SKB_OVERHEAD`]) on the send
 //!   side and twice the payload on the receive side (the 6.x default `scaling_ratio`);
 //! - send-buffer autotuning is `tcp_sndbuf_expand` on every ACK that frees data (Linux
@@ -290,11 +288,11 @@ pub struct Conn {
     rcv_rtt_last_tsecr: u32,
     /// Sequence number of a FIN held in the out-of-order queue.
     ooo_fin: Option<u32>,
+    /// A D-SACK block to report on the next ACK (`rx_opt.dsack`, `duplicate_sack[0]`).
+    dsack: Option<(u32, u32)>,
 
     // --- retransmission ---
     rtt: RttEstimator,
-    /// One segment being timed (end sequence, time sent), Karn's algorithm.
-    rtt_timed: Option<(u32, SimTime)>,
     rto: Dur,
     backoff: u32,
     /// `icsk_retransmits`: RTO expiries since the last forward progress.
@@ -391,8 +389,8 @@ impl Conn {
             rcv_rtt_us8: 0,
             rcv_rtt_last_tsecr: 0,
             ooo_fin: None,
+            dsack: None,
             rtt: RttEstimator::default(),
-            rtt_timed: None,
             rto,
             backoff: 0,
             retransmits: 0,
@@ -446,8 +444,7 @@ impl Conn {
         c.high_seq = c.snd_nxt;
         c.set_state(TcpState::SynSent, Cause::Connect);
         c.retrans_stamp = Some(now);
-        c.rtt_timed = Some((c.snd_nxt, now));
-        c.rtx_skbs.push(c.snd_nxt);
+        c.rtx_skbs.push(c.snd_nxt, now);
         out.push(c.syn_segment(now, false));
         c.arm_rtx(now, RtxTimer::Rto, c.rto);
         c

@@ -99,9 +99,8 @@ impl Conn {
         if self.ts_ok {
             options.timestamps = Some((self.tsval(now), self.ts_recent));
         }
-        if self.sack_ok && self.rcvq.has_ooo() {
-            let max = if self.ts_ok { 3 } else { 4 };
-            options.sack = self.rcvq.ooo_ranges().into_iter().rev().take(max).collect();
+        if self.sack_ok {
+            options.sack = self.sack_blocks();
         }
         let has_ack = flags.contains(Flags::ACK);
         if has_ack {
@@ -117,6 +116,19 @@ impl Conn {
             options,
             payload,
         }
+    }
+
+    /// The SACK blocks of the next segment (`tcp_established_options`, `tcp_options_write`):
+    /// a pending D-SACK block first (RFC 2883 §4), then the out-of-order ranges, newest
+    /// first, as many as the option space takes (3 beside timestamps, else 4). The D-SACK is
+    /// reported once (`tp->rx_opt.dsack = 0` once written).
+    fn sack_blocks(&mut self) -> Vec<(u32, u32)> {
+        let max = if self.ts_ok { 3 } else { 4 };
+        let dsack = self.dsack.take();
+        if dsack.is_none() && !self.rcvq.has_ooo() {
+            return Vec::new();
+        }
+        dsack.into_iter().chain(self.rcvq.ooo_ranges().into_iter().rev()).take(max).collect()
     }
 
     /// `tcp_event_ack_sent`: the pending ACK is done; one quick ACK used.
@@ -259,12 +271,9 @@ impl Conn {
         let seq = self.snd_nxt;
         let end = self.xmit(now, seq, len, fin, out);
         self.snd_nxt = end;
-        self.rtx_skbs.push(end);
+        self.rtx_skbs.push(end, now);
         if len < self.mss && !fin {
             self.snd_sml = end;
-        }
-        if self.rtt_timed.is_none() {
-            self.rtt_timed = Some((end, now));
         }
         if prior_packets == 0 || self.rtx_kind == RtxTimer::LossProbe || self.rtx_kind == RtxTimer::Probe0 {
             self.rearm_rto(now);
@@ -283,11 +292,7 @@ impl Conn {
         let fin = has_fin && seq.wrapping_add(len) == data_end;
         let end = self.xmit(now, seq, len, fin, out);
         self.total_retrans += 1;
-        if let Some((timed_end, _)) = self.rtt_timed {
-            if seq_lt(seq, timed_end) {
-                self.rtt_timed = None;
-            }
-        }
+        self.rtx_skbs.mark_retrans(seq);
         end
     }
 

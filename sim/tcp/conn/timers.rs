@@ -133,7 +133,7 @@ impl Conn {
                 self.retransmits += 1;
                 self.total_rto += 1;
                 self.total_retrans += 1;
-                self.rtt_timed = None;
+                self.rtx_skbs.mark_retrans(self.iss);
                 let synack = self.state == TcpState::SynRecv;
                 let seg = self.syn_segment(now, synack);
                 out.push(seg);
