@@ -230,6 +230,26 @@ impl RtxSkbs {
             skb.retrans = true;
         }
     }
+    /// `tcp_retrans_try_collapse` (tcp_output.c, `tcp_retrans_collapse` = 1): before the skb
+    /// holding `seq` is retransmitted, the skbs after it are merged into it while the data
+    /// fits one `mss` and the peer's window (`wnd_end`). `fin` is the FIN's sequence number
+    /// if one is queued: it takes no space. Never for a SYN (the caller's concern).
+    pub fn collapse(&mut self, seq: u32, snd_una: u32, mss: u32, wnd_end: u32, fin: Option<u32>) {
+        let Some(q) = self.skbs.as_mut() else { return };
+        let Some(i) = q.iter().position(|s| seq_gt(s.end, seq)) else { return };
+        let data_len = |start: u32, end: u32| end.wrapping_sub(start).wrapping_sub(fin.is_some_and(|f| f.wrapping_add(1) == end) as u32);
+        let start = if i == 0 { snd_una } else { q[i - 1].end };
+        let mut space = mss as i64 - data_len(start, q[i].end) as i64;
+        while let Some(next) = q.get(i + 1).copied() {
+            space -= data_len(q[i].end, next.end) as i64;
+            if space < 0 || seq_gt(next.end, wnd_end) {
+                break;
+            }
+            q[i].end = next.end;
+            q[i].retrans |= next.retrans;
+            q.remove(i + 1);
+        }
+    }
     /// Skbs that end at or before `seq`.
     pub fn count_upto(&self, seq: u32) -> u32 {
         self.iter().take_while(|s| !seq_gt(s.end, seq)).count() as u32

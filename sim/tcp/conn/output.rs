@@ -281,10 +281,13 @@ impl Conn {
     }
 
     /// Retransmits the rest of the skb that holds `seq` (`__tcp_retransmit_skb`, after
-    /// `tcp_trim_head` dropped what was acknowledged): Karn's rule stops timing. Returns the
-    /// sequence after it.
+    /// `tcp_trim_head` dropped what was acknowledged, with the skbs behind it collapsed into
+    /// it where they fit): the skb is marked for Karn's rule. Returns the sequence after it.
     pub(super) fn retransmit(&mut self, now: SimTime, seq: u32, out: &mut Vec<Segment>) -> u32 {
         let data_end = self.data_end();
+        let fin_seq = self.fin_queued.then_some(data_end);
+        let wnd_end = self.snd_una.wrapping_add(self.snd_wnd);
+        self.rtx_skbs.collapse(seq, self.snd_una, self.mss, wnd_end, fin_seq);
         let skb_end = self.rtx_skbs.end_of(seq).unwrap_or(self.snd_nxt);
         let has_fin = self.fin_queued && skb_end == self.write_seq;
         let skb_data_end = skb_end.wrapping_sub(has_fin as u32);
