@@ -136,3 +136,164 @@ fn duplicate_data_is_acked_with_a_dsack_block() {
     // into one, `tcp_retrans_try_collapse`) with that retransmission's own D-SACK.
     assert_eq!(acks[1].sack, vec![(1, 801)], "{acks:?}");
 }
+
+fn recv_all(sock: &str, len: u32) -> String {
+    format!("[[script]]\nop = \"recv\"\nsock = \"{sock}\"\nlen = {len}\nflags = [\"MSG_WAITALL\"]\n")
+}
+
+fn sleep(dur: &str) -> String {
+    format!("[[script]]\nop = \"sleep\"\ndur = \"{dur}\"\n")
+}
+
+const ACCEPT: &str = "[[script]]\nop = \"accept\"\nsock = \"l\"\nnew = \"s\"\n";
+
+/// tcp_output.c `tcp_cwnd_validate` / include/net/tcp.h `tcp_is_cwnd_limited`: a window in
+/// which the flight hit cwnd stays "cwnd-limited" until `snd_una` passes the end of that
+/// window, so every ACK of a 21-segment warm-up grows slow start's cwnd: 10 + 21 = 31. The
+/// next write goes out as 31 segments back to back. (Kernel: 31; model before: 22, judging
+/// each ACK by the flight left at that moment.)
+#[test]
+fn slow_start_remembers_a_cwnd_limited_window() {
+    let mss = 1448;
+    let steps = format!("{ACCEPT}{}{}{}{}", send("c", 21 * mss), recv_all("s", 21 * mss), sleep("100ms"), send("c", 40 * mss));
+    // A receive buffer large enough that the server's window never limits the sender.
+    let big_rcvbuf = "[[script]]\nop = \"setsockopt\"\nsock = \"l\"\nopt = \"SO_RCVBUF\"\nvalue = 1048576\n[[script]]\nop = \"socket\"\nhost = \"client\"";
+    let text = client_server("cwnd-limited", "2s", false, &steps).replacen("[[script]]\nop = \"socket\"\nhost = \"client\"", big_rcvbuf, 1);
+    let r = run_text(&text);
+    let second = r.calls("send", "c")[1].t_ns;
+    let burst = wire(&r, "client", "server").into_iter().filter(|w| w.len > 0 && w.t == second).count();
+    assert_eq!(burst, 10 + 21);
+}
+
+/// tcp_input.c `tcp_grow_window`: each segment that raises `rcv_ssthresh` is ACKed at once
+/// (`icsk_ack.quick |= 1`) on top of the 16 quick ACKs of a new connection
+/// (`tcp_incr_quickack`, TCP_MAX_QUICKACKS); after that the receiver ACKs every second
+/// full segment. The growth steps are what fits between the initial `rcv_ssthresh` and
+/// `min(window_clamp, tcp_space)`.
+#[test]
+fn window_growth_steps_are_acked_at_once() {
+    let mss = 1448u32;
+    let steps = format!("{ACCEPT}{}{}", send("c", 40 * mss), sleep("500ms"));
+    let r = run_text(&client_server("grow-quick", "2s", false, &steps));
+    let acks: Vec<Wire> = wire(&r, "server", "client").into_iter().filter(|w| w.len == 0 && w.ack > 1).collect();
+    // Which data segment each ACK acknowledged last (1-based).
+    let acked: Vec<u32> = acks.iter().map(|a| (a.ack - 1).div_ceil(mss)).collect();
+    // The receiver's window: 65160 offered (45 segments, tcp_select_initial_window), clamp
+    // 65536 (half of the 128 KiB buffer): one growth step of at most 2·mss fits.
+    // Each segment may grow rcv_ssthresh by up to 2·mss into room = min(window_clamp,
+    // tcp_space) − rcv_ssthresh, where tcp_space is half of what the queued segments leave
+    // of the buffer (the model's truesize is twice the payload).
+    let p = profile(&r.sc, "server");
+    let rcvbuf = p.tcp_rmem[1];
+    let clamp = rcvbuf / 2;
+    let mut ssthresh = clamp - clamp % mss;
+    let mut growth_steps = 0;
+    for k in 1..=16 + growth_steps {
+        let space = (rcvbuf - 2 * k * mss) / 2;
+        let room = clamp.min(space).saturating_sub(ssthresh);
+        if room > 0 {
+            ssthresh += room.min(2 * mss);
+            growth_steps += 1;
+        }
+    }
+    let one_by_one = 16 + growth_steps;
+    assert_eq!(&acked[..one_by_one as usize], &(1..=one_by_one).collect::<Vec<_>>()[..], "{acked:?}");
+    assert!(acked[one_by_one as usize] >= one_by_one + 2, "then no longer one by one: {acked:?}");
+}
+
+/// tcp.c `tcp_sendmsg_locked` → `forced_push`: in one long write, the first full skb that
+/// leaves more than half the peer's largest window (`max_window >> 1`) unpushed since the
+/// last PSH carries PSH (`tcp_mark_push`), and the count starts again from there; the last
+/// segment of the write carries PSH (`tcp_push`).
+#[test]
+fn long_writes_push_every_half_window() {
+    let mss = 1448u32;
+    let total = 30 * mss; // within the send buffer: one sendmsg copies it all
+    let steps = format!("{ACCEPT}{}{}", send("c", total), recv_all("s", total));
+    let r = run_text(&client_server("forced-push", "2s", false, &steps));
+    let data: Vec<Wire> = wire(&r, "client", "server").into_iter().filter(|w| w.len > 0).collect();
+    let mut pushed: Vec<u32> = data.iter().filter(|w| w.flags.contains('P')).map(|w| w.seq + w.len - 1).collect();
+    pushed.dedup(); // the loss probe re-sends the last segment as it was
+    // The peer's window: 65160 in its SYN-ACK (unscaled), then ACKs that offer 64 KiB in
+    // 1024-byte units (wscale 10 on 6.18): max_window = 65536 once the first ACK arrives, but
+    // the write happens before any, so max_window is the SYN-ACK's 65160.
+    let half = 65160 / 2;
+    let first = (half / mss + 1) * mss; // first MSS boundary strictly past half a window
+    assert_eq!(pushed, vec![first, total], "{:?}", data.iter().map(|w| (w.seq, w.len, w.flags.clone())).collect::<Vec<_>>());
+}
+
+fn step(op: &str, sock: &str, rest: &str) -> String {
+    format!("[[script]]\nop = \"{op}\"\nsock = \"{sock}\"\n{rest}")
+}
+
+/// tcp.c `tcp_done` → `tcp_set_state(TCP_CLOSE)` unhashes a dead socket even while its
+/// descriptor is open, so the peer's next segment finds no socket and draws a RST
+/// (tcp_ipv4.c `tcp_v4_send_reset`: `R` at the segment's ack), and the peer's recv fails
+/// with ECONNRESET. (Kernel: the RST answered the peer's window update after ETIMEDOUT;
+/// model before: silence.)
+#[test]
+fn a_timed_out_socket_answers_the_peer_with_a_reset() {
+    let steps = [
+        ACCEPT.to_string(),
+        step("setsockopt", "c", "opt = \"TCP_USER_TIMEOUT\"\nvalue = 1000\n"),
+        "[[script]]\nop = \"fault\"\nkind = \"partition\"\nlink = \"wire\"\n".to_string(),
+        send("c", 100),
+        sleep("2s"),
+        "[[script]]\nop = \"fault\"\nkind = \"heal\"\nlink = \"wire\"\n".to_string(),
+        send("s", 10),
+        sleep("100ms"),
+        step("recv", "s", "len = 100\n"),
+        step("recv", "c", "len = 100\n"),
+    ]
+    .concat();
+    let r = run_text(&client_server("dead-unhashed", "5s", false, &steps));
+    let c = r.script_socket("c");
+    assert_eq!(c.error_raised, Some(tcpsim::errno::Errno::ETIMEDOUT));
+    let data = wire(&r, "server", "client").into_iter().find(|w| w.len == 10).expect("the server's write");
+    let rst = wire(&r, "client", "server").into_iter().find(|w| w.flags.starts_with('R')).expect("a RST");
+    assert_eq!((rst.flags.as_str(), rst.seq, rst.t), ("R", data.ack, data.t + MS), "RST at the segment's ack, one way later");
+    fails(r.calls("recv", "s")[0], tcpsim::errno::Errno::ECONNRESET);
+}
+
+/// Reconnecting from the same port to a server whose side of the old connection is in
+/// TIME_WAIT. net/core/secure_seq.c `secure_tcp_seq`: the client's ISN is a keyed hash of
+/// the 4-tuple plus `ktime_get_real_ns() >> 6`, so the new SYN's ISN is the old one plus the
+/// elapsed time in 64 ns ticks. tcp_minisocks.c `tcp_timewait_state_process`: that SYN is
+/// above the timewait socket's `rcv_nxt`, so it is `TCP_TW_SYN`: the timewait socket goes
+/// and the listener answers with ISN `tw_snd_nxt + 65535 + 2`. (Kernel: the connect
+/// succeeds; model before: the SYN was dropped and connect stayed blocked.)
+#[test]
+fn time_wait_accepts_a_new_syn_with_a_clock_driven_isn() {
+    let steps = [
+        ACCEPT.to_string(),
+        step("close", "s", ""),
+        step("recv", "c", "len = 10\n"),
+        step("close", "c", ""),
+        sleep("1s"),
+        "[[script]]\nop = \"socket\"\nhost = \"client\"\nsock = \"c2\"\n".to_string(),
+        step("bind", "c2", &format!("port = {PORT}\n")),
+        step("connect", "c2", "to = \"server:80\"\n"),
+        "[[script]]\nop = \"accept\"\nsock = \"l\"\nnew = \"s2\"\n".to_string(),
+    ]
+    .concat();
+    let text = client_server("tw-reuse", "5s", false, &steps).replacen(
+        "op = \"connect\"\nsock = \"c\"",
+        &format!("op = \"bind\"\nsock = \"c\"\nport = {PORT}\n[[script]]\nop = \"connect\"\nsock = \"c\""),
+        1,
+    );
+    let r = run_text(&text);
+    let syns = r.events("seg_sent", |v| v["host"] == "client" && v["flags"] == "S");
+    assert_eq!(syns.len(), 2, "one SYN each: the second is answered at once");
+    let (isn1, isn2) = (field(syns[0], "seq"), field(syns[1], "seq"));
+    assert_eq!(isn2.wrapping_sub(isn1), ((t(syns[1]) >> 6) - (t(syns[0]) >> 6)) as u32);
+    let synacks = r.events("seg_sent", |v| v["host"] == "server" && v["flags"] == "S.");
+    let server_isn = field(synacks[0], "seq");
+    // The server closed first: its FIN took one sequence number after the SYN's.
+    assert_eq!(field(synacks[1], "seq"), server_isn.wrapping_add(2).wrapping_add(65535 + 2));
+    ok(r.calls("connect", "c2")[0], 0);
+    let accept2 = r.calls("accept", "l")[1];
+    assert!(accept2.errno.is_none() && accept2.ret.is_some_and(|fd| fd >= 0), "{accept2:?}");
+    assert_eq!(r.transitions("server", "CLOSE").iter().filter(|v| v["cause"] == "rcv_syn").count(), 1);
+}
+
+const PORT: u16 = 40000;

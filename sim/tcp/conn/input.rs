@@ -227,7 +227,6 @@ impl Conn {
             return true; // old ACK: ignored, the data still counts
         }
         let prior_packets = self.packets_out();
-        let prior_in_flight = self.packets_in_flight();
         // tcp_ack_update_window
         let nwin = (seg.window as u32) << self.snd_wscale;
         let mut win_changed = false;
@@ -241,7 +240,7 @@ impl Conn {
         self.rcv_tstamp = now;
         let acked = ack.wrapping_sub(self.snd_una);
         if acked > 0 {
-            self.clean_rtx_queue(now, seg, acked, prior_in_flight, out);
+            self.clean_rtx_queue(now, seg, acked, out);
         } else if seg.payload.is_empty() && !seg.flags.contains(Flags::FIN) && !win_changed && prior_packets > 0 {
             self.dupack(now, out);
         }
@@ -253,7 +252,7 @@ impl Conn {
 
     /// The acknowledged part of `tcp_ack`: `tcp_clean_rtx_queue`, the RTT sample, the
     /// congestion window, write space and the retransmission timer.
-    fn clean_rtx_queue(&mut self, now: SimTime, seg: &Segment, acked: u32, prior_in_flight: u32, out: &mut Vec<Segment>) {
+    fn clean_rtx_queue(&mut self, now: SimTime, seg: &Segment, acked: u32, out: &mut Vec<Segment>) {
         let ack = seg.ack;
         let mut data_acked = acked as u64;
         if matches!(self.state, TcpState::SynSent | TcpState::SynRecv) && self.snd_una == self.iss {
@@ -292,8 +291,7 @@ impl Conn {
                 }
             }
             CaState::Open => {
-                let cwnd = self.cc.cwnd;
-                let limited = if cwnd < self.cc.ssthresh { cwnd < 2 * prior_in_flight } else { prior_in_flight >= cwnd };
+                let limited = self.is_cwnd_limited();
                 self.cc.on_ack(acked_segs, limited);
             }
         }
@@ -526,9 +524,24 @@ impl Conn {
             }
         }
         self.lrcvtime = now;
-        if len >= 128 && self.rcv_ssthresh < self.window_clamp {
-            self.rcv_ssthresh = (self.rcv_ssthresh + 2 * self.rcv_mss).min(self.window_clamp);
+        if len >= 128 {
+            self.grow_window(len);
         }
+    }
+
+    /// `tcp_grow_window` (tcp_input.c): raise `rcv_ssthresh` towards the smaller of the
+    /// window clamp and the free space (`tcp_space`), by two segments (at the model's
+    /// truesize, `tcp_win_from_space(truesize) <= len` always holds), and ACK this segment at
+    /// once (`icsk_ack.quick |= 1`) so the peer learns of the larger window.
+    fn grow_window(&mut self, len: u32) {
+        let space = super::win_from_space(self.rcvbuf.saturating_sub(self.rmem_alloc()));
+        let room = self.window_clamp.min(space).saturating_sub(self.rcv_ssthresh);
+        if room == 0 {
+            return;
+        }
+        let incr = (2 * self.rcv_mss).max(2 * len);
+        self.rcv_ssthresh += room.min(incr);
+        self.quick |= 1;
     }
 
     /// `tcp_rcv_rtt_measure_ts`: the receiver's RTT from the echo of our timestamp on a
@@ -650,6 +663,28 @@ impl Conn {
         self.delack_at = Some(at);
     }
 
+    /// `tcp_timewait_state_process` (tcp_minisocks.c), `TCP_TW_SYN`: in TIME_WAIT a SYN
+    /// (no ACK, no RST) above `rcv_nxt`, or with a timestamp newer than `ts_recent`, may
+    /// open a new incarnation of the 4-tuple; the listener answers it with ISN
+    /// `tw_snd_nxt + 65535 + 2` (never 0). No PAWS in the model.
+    pub fn timewait_syn_isn(&self, seg: &Segment) -> Option<u32> {
+        let f = seg.flags;
+        if self.state != TcpState::TimeWait || !f.contains(Flags::SYN) || f.intersects(Flags::ACK | Flags::RST) {
+            return None;
+        }
+        let newer_ts = self.ts_ok && seg.options.timestamps.is_some_and(|(tsval, _)| (self.ts_recent.wrapping_sub(tsval) as i32) < 0);
+        if !seq_gt(seg.seq, self.rcv_nxt) && !newer_ts {
+            return None;
+        }
+        Some(self.snd_nxt.wrapping_add(65535 + 2).max(1))
+    }
+
+    /// The timewait socket is replaced by a new incarnation (`inet_twsk_deschedule_put`).
+    pub fn timewait_kill(&mut self) {
+        self.set_state(TcpState::Close, Cause::RcvSyn);
+        self.keepalive_at = None;
+    }
+
     /// `tcp_timewait_state_process` for the TIME_WAIT substate (tcp_rfc1337 = 0).
     fn rcv_timewait(&mut self, now: SimTime, seg: &Segment, out: &mut Vec<Segment>) {
         let f = seg.flags;
@@ -662,7 +697,10 @@ impl Conn {
             return;
         }
         if f.contains(Flags::SYN) && !f.contains(Flags::ACK) {
-            return; // a new connection's SYN is the host's decision (TCP_TW_SYN)
+            // An old duplicate, or a new SYN with no listener to take it: TCP_TW_ACK, and
+            // the timer is not restarted.
+            self.send_ack(now, out);
+            return;
         }
         self.keepalive_at = Some(now + tw_len);
         if seg.seq == self.rcv_nxt && seg.seq_len() == 0 {

@@ -311,6 +311,16 @@ pub struct Conn {
     high_seq: u32,
     dupacks: u32,
     tlp_high_seq: Option<u32>,
+    /// `tcp_cwnd_validate`'s memory of the current window: was the flight ever limited by
+    /// cwnd (`is_cwnd_limited`), the most packets out (`max_packets_out`), and `snd_nxt` when
+    /// this window began (`cwnd_usage_seq`).
+    is_cwnd_limited: bool,
+    max_packets_out: u32,
+    cwnd_usage_seq: u32,
+    /// End of the data last marked PSH (`pushed_seq`, see `forced_push`).
+    pushed_seq: u32,
+    /// Sequences after which a segment must carry PSH (`tcp_mark_push` on a full skb).
+    push_marks: Option<Box<std::collections::VecDeque<u32>>>,
 
     // --- delayed ACK (`icsk_ack`) ---
     ack_pending: bool,
@@ -404,6 +414,11 @@ impl Conn {
             high_seq: iss,
             dupacks: 0,
             tlp_high_seq: None,
+            is_cwnd_limited: false,
+            max_packets_out: 0,
+            cwnd_usage_seq: iss,
+            pushed_seq: iss,
+            push_marks: None,
             ack_pending: false,
             ack_now: false,
             ack_nomem: false,
@@ -440,6 +455,7 @@ impl Conn {
         c.snd_nxt = iss.wrapping_add(1);
         c.write_seq = c.snd_nxt;
         c.snd_sml = c.snd_nxt;
+        c.pushed_seq = c.snd_nxt;
         c.rtx_nxt = c.snd_nxt;
         c.high_seq = c.snd_nxt;
         c.set_state(TcpState::SynSent, Cause::Connect);
@@ -466,6 +482,7 @@ impl Conn {
         c.snd_nxt = c.snd_una;
         c.write_seq = c.snd_una;
         c.snd_sml = c.snd_una;
+        c.pushed_seq = c.snd_una;
         c.rtx_nxt = c.snd_una;
         c.high_seq = c.snd_una;
         c.irs = params.irs;
@@ -642,6 +659,7 @@ impl Conn {
     fn purge_write_queue(&mut self) {
         self.sndq.purge();
         self.rtx_skbs.purge();
+        self.push_marks = None;
         self.fin_queued = false;
         self.write_seq = self.snd_una;
         self.snd_nxt = if crate::tcp::segment::seq_gt(self.snd_nxt, self.snd_una) { self.snd_una } else { self.snd_nxt };
@@ -681,6 +699,9 @@ impl Conn {
                 Some(b) => self.sndq.push_bytes(b.clone(), copied, chunk),
             }
             copied += chunk;
+            if tail_fill + chunk == self.mss {
+                self.forced_push(self.write_seq.wrapping_add(copied));
+            }
         }
         if copied < total {
             self.nospace = true;
@@ -689,8 +710,21 @@ impl Conn {
             return Err(Errno::EAGAIN);
         }
         self.write_seq = self.write_seq.wrapping_add(copied);
+        // tcp_push: the tail of the write is marked PSH (`xmit` sets it on the segment that
+        // ends the queued data).
+        self.pushed_seq = self.write_seq;
         self.write_xmit(now, out);
         Ok(copied)
+    }
+
+    /// `forced_push` (tcp.c): once a full skb ending at `end` leaves more than half the
+    /// largest window the peer offered unpushed since the last PSH, `tcp_mark_push` sets PSH
+    /// on it (and pushes it out).
+    fn forced_push(&mut self, end: u32) {
+        if crate::tcp::segment::seq_gt(end, self.pushed_seq.wrapping_add(self.max_window >> 1)) {
+            self.push_marks.get_or_insert_with(Default::default).push_back(end);
+            self.pushed_seq = end;
+        }
     }
 
     /// `sk_stream_error`: an EPIPE is replaced by a pending error, which is consumed.

@@ -250,7 +250,8 @@ impl Conn {
         let off = self.sndq.head_off() + seq.wrapping_sub(self.snd_una) as u64;
         let payload = self.sndq.payload(self.tx_stream, off, len);
         let mut flags = Flags::ACK;
-        if len > 0 && seq.wrapping_add(len) == self.data_end() {
+        let end = seq.wrapping_add(len);
+        if len > 0 && (end == self.data_end() || self.take_push_mark(seq, end)) {
             flags = flags | Flags::PSH;
         }
         if fin {
@@ -263,6 +264,23 @@ impl Conn {
             self.pingpong = true;
         }
         seq.wrapping_add(len).wrapping_add(fin as u32)
+    }
+
+    /// Whether a forced-push mark falls in `seq..end` (consumed when its segment is sent).
+    fn take_push_mark(&mut self, seq: u32, end: u32) -> bool {
+        let Some(marks) = self.push_marks.as_mut() else { return false };
+        let mut hit = false;
+        while let Some(&m) = marks.front() {
+            if seq_gt(m, end) {
+                break;
+            }
+            hit |= seq_gt(m, seq);
+            marks.pop_front();
+        }
+        if marks.is_empty() {
+            self.push_marks = None;
+        }
+        hit
     }
 
     /// New data at `snd_nxt` (`tcp_event_new_data_sent`).
@@ -310,6 +328,7 @@ impl Conn {
             return;
         }
         let mut sent_new = false;
+        let mut cwnd_limited = false;
         loop {
             let in_loss = self.cc.state == CaState::Loss && seq_lt(self.rtx_nxt, self.snd_nxt);
             if in_loss {
@@ -329,6 +348,7 @@ impl Conn {
             let fin = self.fin_queued && seq.wrapping_add(len) == data_end;
             let end = seq.wrapping_add(len).wrapping_add(fin as u32);
             if self.packets_in_flight() >= self.cc.window() {
+                cwnd_limited = true;
                 break;
             }
             if seq_gt(end, self.snd_una.wrapping_add(self.snd_wnd)) {
@@ -340,6 +360,10 @@ impl Conn {
             self.send_new(now, len, fin, out);
             sent_new = true;
         }
+        cwnd_limited |= self.packets_in_flight() >= self.cc.window();
+        if sent_new || cwnd_limited {
+            self.cwnd_validate(cwnd_limited);
+        }
         if sent_new {
             self.schedule_loss_probe(now);
         }
@@ -347,6 +371,31 @@ impl Conn {
             let base = timeouts::probe0_when(self.rto, 0, self.rto_max());
             self.arm_rtx(now, RtxTimer::Probe0, base);
         }
+    }
+
+    /// `tcp_cwnd_validate` (tcp_output.c): remember, per window of data, whether the flight
+    /// was ever limited by cwnd, else the most packets it held. A new window begins once
+    /// `snd_una` passes `cwnd_usage_seq`; until then a limited moment is not forgotten.
+    fn cwnd_validate(&mut self, is_cwnd_limited: bool) {
+        if !seq_lt(self.snd_una, self.cwnd_usage_seq)
+            || is_cwnd_limited
+            || (!self.is_cwnd_limited && self.packets_out() > self.max_packets_out)
+        {
+            self.is_cwnd_limited = is_cwnd_limited;
+            self.max_packets_out = self.packets_out();
+            self.cwnd_usage_seq = self.snd_nxt;
+        }
+    }
+
+    /// `tcp_is_cwnd_limited` (include/net/tcp.h), which gates every cwnd increase
+    /// (`tcp_cong_avoid` → the algorithm's `cong_avoid`): limited in this window, or, in slow
+    /// start, cwnd below twice the largest flight, so that cwnd can grow to twice what was
+    /// ACKed.
+    pub(super) fn is_cwnd_limited(&self) -> bool {
+        if self.is_cwnd_limited {
+            return true;
+        }
+        self.cc.cwnd < self.cc.ssthresh && self.cc.cwnd < 2 * self.max_packets_out
     }
 
     /// `tcp_send_fin`: queue the FIN behind the data and push it out.
