@@ -10,7 +10,7 @@
 use super::puppet::Endpoint;
 use crate::engine::{Ctx, Sim};
 use crate::host::{Fd, Host, RecvFlags, SendFlags};
-use crate::scenario::{FaultSpec, MsgFlag, Observation, Scenario, Step};
+use crate::scenario::{MsgFlag, Observation, Scenario, Step};
 use crate::tcp::conn::SendData;
 use crate::time::{Dur, SimTime};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -168,11 +168,10 @@ impl<'a> Driver<'a> {
             // SO_ERROR is cleared by reading it; that changes later calls, not the wire, but
             // it is made so the SUT's state stays the kernel's.
             Step::Getsockopt { sock, opt } => self.with_fd(sim, sock, |n, fd, _| n.sys_getsockopt(fd, *opt)),
-            Step::Fault { kind, link, host, drop, direction } => {
+            Step::Fault { host, .. } => {
                 // Faults on the puppet's host are not replayed: the puppet *is* the capture.
                 if host.as_ref().is_none_or(|name| *name == self.sut_name) {
-                    let spec = FaultSpec { at: None, kind: *kind, link: link.clone(), host: host.clone(), drop: *drop, direction: *direction };
-                    let _ = sim.apply_fault(&spec);
+                    let _ = sim.apply_fault(&step.fault_action().expect("a fault step"));
                 }
             }
             // Queries that change nothing on the wire.

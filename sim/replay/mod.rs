@@ -265,7 +265,7 @@ impl SideRun<'_> {
                 transparent_links(&mut sc);
                 // Faults on the puppet's host are not replayed: the puppet is the capture.
                 sc.faults.retain(|f| f.host.as_ref().is_none_or(|h| *h == sut.name));
-                Sim::from_scenario(&sc, sc.seed, |_, spec| if spec.addr == self.sut_ip { sut_node(&spec.name, spec.addr) } else { puppet() })
+                crate::world::build_sim(&sc, sc.seed, |_, spec| if spec.addr == self.sut_ip { sut_node(&spec.name, spec.addr) } else { puppet() })
                     .map_err(input)?
             }
             None => {

@@ -7,8 +7,11 @@
 //! socket is ready or the run ends.
 
 mod apps;
+mod build;
 mod report;
 mod script;
+
+pub use build::build_sim;
 
 pub use report::{RunReport, ScriptSocketReport, SocketReport};
 pub use script::StepOutcome;
@@ -82,7 +85,7 @@ impl World {
             let p = host_profile(h).map_err(|msg| RunError::Profile { host: h.name.clone(), msg })?;
             profiles.push(Rc::new(p));
         }
-        let mut sim = Sim::from_scenario(scenario, seed, |i, spec| Host::new(&spec.name, spec.addr, profiles[i].clone()))?;
+        let mut sim = build_sim(scenario, seed, |i, spec| Host::new(&spec.name, spec.addr, profiles[i].clone()))?;
         sim.set_trace(trace);
         let apps = Apps::new(&scenario.apps);
         Ok(World {

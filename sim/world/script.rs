@@ -10,7 +10,7 @@ use crate::engine::Sim;
 use crate::errno::Errno;
 use crate::host::{Fd, Host, RecvFlags, SendFlags, SyscallResult};
 use crate::rules;
-use crate::scenario::{EpollOp, FaultSpec, KqFilter, MsgFlag, Observation, Step};
+use crate::scenario::{EpollOp, KqFilter, MsgFlag, Observation, Step};
 use crate::socket::epoll::{CtlOp, EPOLLET, EPOLLONESHOT};
 use crate::socket::kqueue::{errno_from_freebsd, KEvent, KFilter};
 use crate::socket::view::PollMask;
@@ -318,8 +318,8 @@ fn exec(world: &mut World, names: &mut Names, step: &Step, obs: &mut Observation
             world.run_until(t);
             obs.ret = Some(0);
         }
-        Step::Fault { kind, link, host, drop, direction } => {
-            let spec = FaultSpec { at: None, kind: *kind, link: link.clone(), host: host.clone(), drop: *drop, direction: *direction };
+        Step::Fault { .. } => {
+            let spec = step.fault_action().expect("a fault step");
             match world.sim.apply_fault(&spec) {
                 Ok(()) => obs.ret = Some(0),
                 Err(e) => {

@@ -6,7 +6,7 @@
 use super::buffers::slice_payload;
 use super::{Conn, RtxTimer, DATA_READY, TCP_MAX_QUICKACKS, TCP_TIMEOUT_FALLBACK, WRITE_SPACE};
 use crate::errno::Errno;
-use crate::socket::view::{RCV_SHUTDOWN, SEND_SHUTDOWN, SHUTDOWN_MASK};
+use crate::tcp::view::{RCV_SHUTDOWN, SEND_SHUTDOWN, SHUTDOWN_MASK};
 use crate::tcp::cc::CaState;
 use crate::tcp::segment::{seq_ge, seq_gt, seq_le, seq_lt, Flags, Payload, Segment};
 use crate::tcp::state::{Cause, TcpState};

@@ -34,8 +34,8 @@ mod timers;
 pub use sockopt::SockOpts;
 
 use crate::errno::Errno;
-use crate::scenario::types::{OptValue, ShutHow, SockOpt};
-use crate::socket::view::{PollMask, SockView, RCV_SHUTDOWN, SEND_SHUTDOWN, SHUTDOWN_MASK};
+use crate::tcp::uapi::{OptValue, ShutHow, SockOpt};
+use crate::tcp::view::{PollMask, SockView, RCV_SHUTDOWN, SEND_SHUTDOWN, SHUTDOWN_MASK};
 use crate::tcp::cc::NewReno;
 use crate::tcp::profile::KernelProfile;
 use crate::tcp::rtt::RttEstimator;
