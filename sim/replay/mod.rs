@@ -108,7 +108,7 @@ impl Recorded {
             true => {
                 let name = obs_path.display().to_string();
                 let text = std::fs::read_to_string(&obs_path).map_err(|e| ReplayError::Input(format!("{name}: {e}")))?;
-                let obs = crate::capture::observe::from_jsonl(&name, &text).map_err(|e| ReplayError::Input(e.to_string()))?;
+                let obs = crate::script::observe::from_jsonl(&name, &text).map_err(|e| ReplayError::Input(e.to_string()))?;
                 Some((obs_path, obs))
             }
             false => None,

@@ -10,7 +10,6 @@ use crate::host::{Fd, Host, RecvFlags, SendFlags};
 use crate::scenario::{AppSpec, OptValue, SockOpt};
 use crate::tcp::conn::SendData;
 use crate::tcp::state::TcpState;
-use super::resolve;
 use crate::time::{Dur, SimTime};
 use std::collections::BTreeMap;
 use std::net::SocketAddrV4;
@@ -133,7 +132,7 @@ impl Apps {
             }
             AppSpec::Client { host, to, bytes, sockopts, .. } => {
                 let Some(h) = sim.host_index(&host) else { return };
-                let Some(remote) = resolve(sim, &to) else { return };
+                let Some(remote) = crate::script::resolve(&to, |h| sim.host_index(h).map(|i| sim.host_addr(i))) else { return };
                 let fd = sim.node_mut(h).sys_socket(true);
                 let mut errors = apply_opts(sim, h, fd, &sockopts);
                 match sim.with_node(h, |n, ctx| n.sys_connect(fd, remote, ctx)) {

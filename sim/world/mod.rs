@@ -14,7 +14,6 @@ mod script;
 pub use build::build_sim;
 
 pub use report::{RunReport, ScriptSocketReport, SocketReport};
-pub use script::StepOutcome;
 
 use crate::engine::{EngineError, Sim};
 use crate::host::Host;
@@ -202,15 +201,4 @@ impl World {
     pub fn report(&self, scenario: &Scenario) -> RunReport {
         report::build(self, scenario, &self.apps, &self.observations)
     }
-}
-
-/// `HOST:PORT` (a scenario host name) or `A.B.C.D:PORT` to an address.
-pub(crate) fn resolve(sim: &Sim<Host>, to: &str) -> Option<std::net::SocketAddrV4> {
-    let (host, port) = to.rsplit_once(':')?;
-    let port: u16 = port.parse().ok()?;
-    let ip = match sim.host_index(host) {
-        Some(i) => sim.host_addr(i),
-        None => host.parse().ok()?,
-    };
-    Some(std::net::SocketAddrV4::new(ip, port))
 }
