@@ -105,6 +105,10 @@ pub trait Syscalls {
     /// Time since the start of the run, in nanoseconds, once what the last call set in motion
     /// and is due now has happened (softirq work on the way out of a syscall).
     fn settle(&mut self) -> u64;
+    /// The script named a socket or epoll instance it never made (`what`, e.g. "socket `c`").
+    /// The call then fails with EBADF, as one on a closed descriptor does; a harness that
+    /// should not log a script's mistake as the kernel's answer keeps it as a failure.
+    fn unknown_name(&mut self, _what: &str) {}
     /// A harness failure since the last call, if any.
     fn take_fatal(&mut self) -> Option<Self::Fatal>;
 }

@@ -442,6 +442,10 @@ impl Syscalls for Kernel<'_> {
         self.start.elapsed().as_nanos() as u64
     }
 
+    fn unknown_name(&mut self, what: &str) {
+        self.fail(CaptureError::Scenario(format!("no open {what}")));
+    }
+
     fn take_fatal(&mut self) -> Option<CaptureError> {
         self.fatal.take()
     }

@@ -372,7 +372,7 @@ impl SideRun<'_> {
         };
         let script = self.rec.script();
         let actions = self.actions(script);
-        let mut driver = Driver::new(script.map(|(sc, _)| sc), sut, &sut_name, client_ports);
+        let mut driver = Driver::new(sut, &sut_name, client_ports);
         let last_packet = self.cap.packets.iter().map(|p| self.timeline.at(p.t_ns)).max().unwrap_or(SimTime::ZERO);
         let capture_end = actions.last().map_or(last_packet, |(t, _)| last_packet.max(*t));
         driver::run(&mut sim, &mut driver, &actions, capture_end + driver::RUN_PAST_CAPTURE);

@@ -19,29 +19,36 @@ use crate::tcp::uapi::SockOpt;
 use crate::tcp::view::PollMask;
 use crate::time::Dur;
 use serde_json::json;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 /// An `until_error` send stops after this many bytes even if no call fails (a safety bound
 /// for a receiver that keeps draining).
 pub const UNTIL_ERROR_MAX_BYTES: u64 = 256 << 20;
 
-/// The script's names for the system's sockets and epoll instances.
-pub struct Names<S: Syscalls> {
-    socks: BTreeMap<String, S::Sock>,
-    eps: BTreeMap<String, S::Ep>,
+/// The script's names for a system's sockets (`K`) and epoll instances (`E`).
+pub struct Names<K, E> {
+    socks: BTreeMap<String, K>,
+    /// Sockets the script closed: a call on one fails with EBADF, as on a closed descriptor.
+    closed: BTreeSet<String>,
+    eps: BTreeMap<String, E>,
 }
 
-impl<S: Syscalls> Default for Names<S> {
+impl<K, E> Default for Names<K, E> {
     fn default() -> Self {
-        Names { socks: BTreeMap::new(), eps: BTreeMap::new() }
+        Names { socks: BTreeMap::new(), closed: BTreeSet::new(), eps: BTreeMap::new() }
     }
 }
 
-impl<S: Syscalls> Names<S> {
+impl<K: Copy + PartialEq, E> Names<K, E> {
     /// The name of a socket (the last one given to it).
-    fn name_of(&self, s: S::Sock) -> Option<&str> {
+    fn name_of(&self, s: K) -> Option<&str> {
         self.socks.iter().filter(|(_, v)| **v == s).map(|(n, _)| n.as_str()).last()
+    }
+
+    fn open(&mut self, name: &str, s: K) {
+        self.closed.remove(name);
+        self.socks.insert(name.to_string(), s);
     }
 }
 
@@ -76,7 +83,7 @@ pub fn run<S: Syscalls>(
 }
 
 /// Makes the calls of one step; its observation (`step` and `t_ns` are the caller's).
-pub fn exec<S: Syscalls>(sys: &mut S, names: &mut Names<S>, step: &Step) -> Observation {
+pub fn exec<S: Syscalls>(sys: &mut S, names: &mut Names<S::Sock, S::Ep>, step: &Step) -> Observation {
     let mut obs = Observation { op: step.op().to_string(), ..Observation::default() };
     obs.sock = step_sock(step).map(str::to_string);
     call(sys, names, step, &mut obs);
@@ -84,15 +91,22 @@ pub fn exec<S: Syscalls>(sys: &mut S, names: &mut Names<S>, step: &Step) -> Obse
 }
 
 /// The calls of one step, their result written into `obs`.
-fn call<S: Syscalls>(sys: &mut S, names: &mut Names<S>, step: &Step, obs: &mut Observation) {
+fn call<S: Syscalls>(sys: &mut S, names: &mut Names<S::Sock, S::Ep>, step: &Step, obs: &mut Observation) {
     let sock_name = step_sock(step);
     let sock = sock_name.and_then(|n| names.socks.get(n).copied());
+    if let Some(n) = sock_name.filter(|n| sock.is_none() && !names.closed.contains(*n)) {
+        if !matches!(step, Step::Socket { .. }) {
+            sys.unknown_name(&format!("socket `{n}`"));
+        }
+    }
+    let ep = step_ep(step).map(|n| (n, names.eps.get(n).copied()));
+    if let Some((n, None)) = ep.filter(|_| !matches!(step, Step::EpollCreate { .. })) {
+        sys.unknown_name(&format!("epoll `{n}`"));
+    }
     let bad = || Err::<(), SysErr>(Errno::EBADF.into());
     match step {
         Step::Socket { host, sock: name, nonblocking } => {
-            let r = sys.socket(host, *nonblocking).map(|s| {
-                names.socks.insert(name.clone(), s);
-            });
+            let r = sys.socket(host, *nonblocking).map(|s| names.open(name, s));
             // Descriptor numbers are the process's business, not the kernel's: the log
             // records success as 0 so that it compares with a real program's.
             set_result(obs, r.map(|_| 0));
@@ -111,9 +125,7 @@ fn call<S: Syscalls>(sys: &mut S, names: &mut Names<S>, step: &Step, obs: &mut O
             let Some(s) = sock else { return set_unit(obs, bad()) };
             match sys.accept(s) {
                 Ok(r) => {
-                    let r = r.map(|child| {
-                        names.socks.insert(new.clone(), child);
-                    });
+                    let r = r.map(|child| names.open(new, child));
                     set_unit(obs, r);
                 }
                 Err(Blocked) => mark_blocked(obs),
@@ -140,7 +152,9 @@ fn call<S: Syscalls>(sys: &mut S, names: &mut Names<S>, step: &Step, obs: &mut O
         }
         Step::Shutdown { how, .. } => set_unit(obs, sock.map_or_else(bad, |s| sys.shutdown(s, *how))),
         Step::Close { sock: name } => {
-            names.socks.remove(name);
+            if names.socks.remove(name).is_some() {
+                names.closed.insert(name.clone());
+            }
             set_unit(obs, sock.map_or_else(bad, |s| sys.close(s)));
         }
         Step::Setsockopt { opt, value, .. } => {
@@ -242,6 +256,14 @@ fn step_sock(step: &Step) -> Option<&str> {
     }
 }
 
+/// The epoll instance a step names, if any.
+fn step_ep(step: &Step) -> Option<&str> {
+    match step {
+        Step::EpollCreate { ep } | Step::EpollCtl { ep, .. } | Step::EpollWait { ep, .. } => Some(ep),
+        _ => None,
+    }
+}
+
 /// `HOST:PORT` (a host name, looked up by `addr_of`) or `A.B.C.D:PORT` to an address.
 pub fn resolve(to: &str, addr_of: impl Fn(&str) -> Option<Ipv4Addr>) -> Option<SocketAddrV4> {
     let (host, port) = to.rsplit_once(':')?;
@@ -328,7 +350,7 @@ fn opt_value(opt: SockOpt, v: serde_json::Value) -> serde_json::Value {
 
 /// An epoll_wait() as the log writes it: the count, and the first ready socket's events; every
 /// ready socket by name only when there are several.
-fn record_epoll_wait<S: Syscalls>(obs: &mut Observation, names: &Names<S>, ready: &[(S::Sock, PollMask)]) {
+fn record_epoll_wait<K: Copy + PartialEq, E>(obs: &mut Observation, names: &Names<K, E>, ready: &[(K, PollMask)]) {
     obs.ret = Some(ready.len() as i64);
     let first = ready.first().map_or(PollMask::EMPTY, |(_, m)| *m);
     obs.events = Some(event_names(first.0));
