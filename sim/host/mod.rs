@@ -16,7 +16,7 @@ use crate::engine::{Ctx, Node, TimerSlot};
 use crate::errno::Errno;
 use crate::socket::epoll::{CtlOp, Epoll};
 use crate::socket::poll::{poll_revents, tcp_poll, POLL_REVENTS_CLOSED_FD};
-use crate::socket::view::{PollMask, SockView};
+use crate::tcp::view::{PollMask, SockView, Wakeup};
 use crate::tcp::state::{Cause, TcpState};
 use crate::tcp::conn::{Conn, TimerKind};
 use crate::tcp::graph::Coverage;
@@ -66,20 +66,20 @@ struct TransitionRecord<'a> {
 
 /// A host's kernel.
 pub struct Host {
-    pub(crate) name: String,
-    pub(crate) addr: Ipv4Addr,
-    pub(crate) profile: Rc<KernelProfile>,
-    pub(crate) table: SockTable,
+    name: String,
+    addr: Ipv4Addr,
+    profile: Rc<KernelProfile>,
+    table: SockTable,
     /// (local, remote) → connection: the established hash (`inet_ehash`).
-    pub(crate) ehash: BTreeMap<(SocketAddrV4, SocketAddrV4), ConnId>,
+    ehash: BTreeMap<(SocketAddrV4, SocketAddrV4), ConnId>,
     /// Port → listener: the listening hash (`inet_lhash2`).
-    pub(crate) lhash: BTreeMap<u16, ListenerId>,
+    lhash: BTreeMap<u16, ListenerId>,
     epolls: Vec<Epoll>,
-    pub(crate) coverage: Coverage,
+    coverage: Coverage,
     /// Transitions the graph does not allow: model bugs, reported by the run.
-    pub(crate) illegal: Vec<String>,
+    illegal: Vec<String>,
     /// `nstat`-named counters of segments this host answered on its own.
-    pub(crate) counters: BTreeMap<&'static str, u64>,
+    counters: BTreeMap<&'static str, u64>,
     /// Descriptors woken since the applications last looked (see [`Host::take_woken`]).
     woken: Vec<Fd>,
 }
@@ -258,7 +258,7 @@ impl Host {
         if grew {
             // inet_csk_complete_hashdance → sk_data_ready on the listener.
             let fd = slot.fd;
-            self.wake(fd, PollMask::IN | PollMask::PRI | PollMask::RDNORM | PollMask::RDBAND);
+            self.wake(fd, Wakeup::DataReady.key());
         }
     }
 
@@ -277,6 +277,20 @@ impl Host {
             Some(SockRef::Fresh(i)) => tcp_poll(&self.fresh_sock_view(i)),
             None => PollMask::NVAL,
         }
+    }
+
+    /// The (local, remote) addresses of the connection behind `fd`, if it has one.
+    pub fn conn_addrs(&self, fd: Fd) -> Option<(SocketAddrV4, SocketAddrV4)> {
+        match self.table.get(fd)? {
+            SockRef::Conn(id) => self.table.conn(id).map(|s| (s.conn.local(), s.conn.remote())),
+            _ => None,
+        }
+    }
+
+    /// The state of connection (local, remote) in the established hash, if it is still there.
+    pub fn conn_state(&self, local: SocketAddrV4, remote: SocketAddrV4) -> Option<TcpState> {
+        let id = self.ehash.get(&(local, remote))?;
+        self.table.conn(*id).map(|s| s.conn.state())
     }
 
     /// The system whose socket API answers this host's programs: the one place that decides

@@ -270,7 +270,7 @@ impl Apps {
             _ => finished,
         };
         if wants_close {
-            self.socks[i].closed_conn = conn_addrs(sim.node(h), fd);
+            self.socks[i].closed_conn = sim.node(h).conn_addrs(fd);
             let _ = sim.with_node(h, |n, ctx| n.sys_close(fd, ctx));
             self.socks[i].closed = true;
             self.by_fd.remove(&(h, fd));
@@ -303,14 +303,6 @@ impl AppSock {
     fn note_error(&mut self, e: Errno, now: SimTime) {
         self.errors.push(e);
         self.first_error_at.get_or_insert(now);
-    }
-}
-
-/// The (local, remote) addresses of the connection behind `fd`, if it has one.
-fn conn_addrs(host: &Host, fd: Fd) -> Option<(SocketAddrV4, SocketAddrV4)> {
-    match host.table.get(fd)? {
-        crate::host::SockRef::Conn(id) => host.table.conn(id).map(|s| (s.conn.local(), s.conn.remote())),
-        _ => None,
     }
 }
 
