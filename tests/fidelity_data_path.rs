@@ -297,3 +297,36 @@ fn time_wait_accepts_a_new_syn_with_a_clock_driven_isn() {
 }
 
 const PORT: u16 = 40000;
+
+/// tcp_input.c `tcp_validate_incoming` → `tcp_oow_rate_limited`: a zero-window probe
+/// (`tcp_xmit_probe_skb`, seq = snd_una − 1, no data) is out of window, and such segments
+/// are answered at most once per `tcp_invalid_ratelimit` (500 ms). The probes back off from
+/// the RTO (`tcp_probe_timer`): a probe less than 500 ms after the last answered one goes
+/// unanswered. (Kernel: one probe of the capture left unanswered; model before:
+/// every probe answered.)
+#[test]
+fn out_of_window_probes_are_answered_at_most_every_500_ms() {
+    let small_rcvbuf = "[[script]]\nop = \"setsockopt\"\nsock = \"l\"\nopt = \"SO_RCVBUF\"\nvalue = 2048\n[[script]]\nop = \"socket\"\nhost = \"client\"";
+    let steps = format!("{ACCEPT}{}{}", step("setsockopt", "c", "opt = \"SO_SNDBUF\"\nvalue = 65536\n"), "[[script]]\nop = \"send\"\nsock = \"c\"\nlen = 20000\nflags = [\"MSG_DONTWAIT\"]\n");
+    let steps = format!("{steps}{}", sleep("5s"));
+    let text = client_server("oow", "6s", false, &steps).replacen("[[script]]\nop = \"socket\"\nhost = \"client\"", small_rcvbuf, 1);
+    let r = run_text(&text);
+    let client = wire(&r, "client", "server");
+    let server = wire(&r, "server", "client");
+    let acked = server.iter().map(|w| w.ack).max().unwrap();
+    let probes: Vec<&Wire> = client.iter().filter(|w| w.len == 0 && w.seq == acked.wrapping_sub(1)).collect();
+    assert!(probes.len() >= 3, "{client:?}");
+    let mut last_answer: Option<u64> = None;
+    let mut unanswered = 0;
+    for p in &probes {
+        let answered = server.iter().any(|w| w.t == p.t + MS && w.len == 0);
+        let expect = last_answer.is_none_or(|t| p.t + MS - t >= 500 * MS);
+        assert_eq!(answered, expect, "probe at {} ms (last answer {:?})", p.t / MS, last_answer.map(|t| t / MS));
+        if answered {
+            last_answer = Some(p.t + MS);
+        } else {
+            unanswered += 1;
+        }
+    }
+    assert!(unanswered > 0, "some probe fell within 500 ms of an answer: {:?}", probes.iter().map(|p| p.t / MS).collect::<Vec<_>>());
+}

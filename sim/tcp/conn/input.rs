@@ -13,6 +13,10 @@ use crate::tcp::state::{Cause, TcpState};
 use crate::tcp::timeouts;
 use crate::time::{Dur, SimTime};
 
+/// `tcp_invalid_ratelimit`'s default (HZ/2): the least time between two answers to
+/// out-of-window segments.
+const TCP_INVALID_RATELIMIT_MS: u32 = 500;
+
 /// `tcp_reordering`: duplicate ACKs that trigger fast retransmit.
 const DUPACK_THRESHOLD: u32 = 3;
 
@@ -101,7 +105,7 @@ impl Conn {
         let end = seg.seq.wrapping_add(seg.seq_len());
         let in_window = !seq_lt(end, self.rcv_wup) && !seq_gt(seg.seq, self.rcv_nxt.wrapping_add(self.receive_window()));
         if !in_window {
-            if !f.contains(Flags::RST) {
+            if !f.contains(Flags::RST) && (f.contains(Flags::SYN) || !self.oow_rate_limited(now, seg)) {
                 if !f.contains(Flags::SYN) && seg.seq_len() > 0 && seq_lt(seg.seq, self.rcv_nxt) {
                     // tcp_send_dupack: quick-ACK mode and a D-SACK of the old part.
                     self.enter_quickack_mode();
@@ -466,6 +470,21 @@ impl Conn {
         self.wake_keyed(Wakeup::DataReady.key());
     }
 
+    /// `tcp_oow_rate_limited` (tcp_input.c): an out-of-window segment that occupies no
+    /// sequence space (or a SYN) is answered at most once per `tcp_invalid_ratelimit` (500 ms), so that two
+    /// stacks cannot ACK each other in a loop. Data segments are always answered.
+    fn oow_rate_limited(&mut self, now: SimTime, seg: &Segment) -> bool {
+        if seg.seq_len() > 0 && !seg.flags.contains(Flags::SYN) {
+            return false;
+        }
+        let now_ms = ((now.as_nanos() / 1_000_000) as u32).max(1);
+        if self.last_oow_ack_ms != 0 && now_ms.wrapping_sub(self.last_oow_ack_ms) < TCP_INVALID_RATELIMIT_MS {
+            return true;
+        }
+        self.last_oow_ack_ms = now_ms;
+        false
+    }
+
     /// `tcp_dsack_set` (tcp_input.c): remember the duplicate range `seq..end` for the next
     /// ACK's first SACK block, if SACK was negotiated (`tcp_is_sack`; `tcp_dsack` = 1).
     fn dsack_set(&mut self, seq: u32, end: u32) {
@@ -699,13 +718,18 @@ impl Conn {
         if f.contains(Flags::SYN) && !f.contains(Flags::ACK) {
             // An old duplicate, or a new SYN with no listener to take it: TCP_TW_ACK, and
             // the timer is not restarted.
-            self.send_ack(now, out);
+            if !self.oow_rate_limited(now, seg) {
+                self.send_ack(now, out);
+            }
             return;
         }
         self.keepalive_at = Some(now + tw_len);
         if seg.seq == self.rcv_nxt && seg.seq_len() == 0 {
             return; // a bare in-window ACK just restarts the timer
         }
-        self.send_ack(now, out);
+        // tcp_timewait_check_oow_rate_limit.
+        if !self.oow_rate_limited(now, seg) {
+            self.send_ack(now, out);
+        }
     }
 }

@@ -19,7 +19,8 @@
 //!   also requires the flight to be below cwnd); receive-buffer autotuning follows
 //!   `tcp_rcv_space_adjust`, with the receiver RTT from timestamps only (no per-window
 //!   measurement without them);
-//! - no PAWS, no urgent data, no rate limits on challenge and duplicate ACKs, no
+//! - no PAWS, no urgent data, no rate limit on challenge ACKs (out-of-window duplicate
+//!   ACKs are limited, `tcp_oow_rate_limited`), no
 //!   slow-start restart after idle, no memory-pressure orphan kills (`tcp_out_of_resources`);
 //! - an orphan's FIN_WAIT2 and TIME_WAIT stay in this one object (Linux moves them to a
 //!   timewait mini-socket); [`Conn::view`] shows the fd's CLOSE for TIME_WAIT.
@@ -286,6 +287,9 @@ pub struct Conn {
     ooo_fin: Option<u32>,
     /// A D-SACK block to report on the next ACK (`rx_opt.dsack`, `duplicate_sack[0]`).
     dsack: Option<(u32, u32)>,
+    /// `last_oow_ack_time`: when an out-of-window segment was last answered, in ms (a 1 kHz
+    /// jiffy clock); 0 = never.
+    last_oow_ack_ms: u32,
 
     // --- retransmission ---
     rtt: RttEstimator,
@@ -396,6 +400,7 @@ impl Conn {
             rcv_rtt_last_tsecr: 0,
             ooo_fin: None,
             dsack: None,
+            last_oow_ack_ms: 0,
             rtt: RttEstimator::default(),
             rto,
             backoff: 0,
