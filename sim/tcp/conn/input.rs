@@ -18,7 +18,7 @@ use crate::time::{Dur, SimTime};
 const TCP_INVALID_RATELIMIT_MS: u32 = 500;
 
 /// `tcp_reordering`: duplicate ACKs that trigger fast retransmit.
-const DUPACK_THRESHOLD: u32 = 3;
+const DUPACK_THRESHOLD: u8 = 3;
 
 impl Conn {
     /// A segment addressed to this connection arrived.
@@ -328,7 +328,7 @@ impl Conn {
 
     /// A duplicate ACK: fast retransmit on the third (RFC 5681 §3.2), inflation after.
     fn dupack(&mut self, now: SimTime, out: &mut Vec<Segment>) {
-        self.dupacks += 1;
+        self.dupacks = self.dupacks.saturating_add(1);
         match self.cc.state {
             CaState::Open if self.dupacks == DUPACK_THRESHOLD => {
                 self.high_seq = self.snd_nxt;
@@ -489,7 +489,7 @@ impl Conn {
     /// ACK's first SACK block, if SACK was negotiated (`tcp_is_sack`; `tcp_dsack` = 1).
     fn dsack_set(&mut self, seq: u32, end: u32) {
         if self.sack_ok && seq_lt(seq, end) {
-            self.dsack = Some((seq, end));
+            self.dsack = (seq, end);
         }
     }
 

@@ -285,8 +285,9 @@ pub struct Conn {
     rcv_rtt_last_tsecr: u32,
     /// Sequence number of a FIN held in the out-of-order queue.
     ooo_fin: Option<u32>,
-    /// A D-SACK block to report on the next ACK (`rx_opt.dsack`, `duplicate_sack[0]`).
-    dsack: Option<(u32, u32)>,
+    /// A D-SACK block to report on the next ACK (`rx_opt.dsack`, `duplicate_sack[0]`); none
+    /// when empty (start == end), which keeps the connection object small.
+    dsack: (u32, u32),
     /// `last_oow_ack_time`: when an out-of-window segment was last answered, in ms (a 1 kHz
     /// jiffy clock); 0 = never.
     last_oow_ack_ms: u32,
@@ -309,7 +310,7 @@ pub struct Conn {
     rtx_nxt: u32,
     /// Recovery point (`high_seq`).
     high_seq: u32,
-    dupacks: u32,
+    dupacks: u8,
     tlp_high_seq: Option<u32>,
     /// `tcp_cwnd_validate`'s memory of the current window: was the flight ever limited by
     /// cwnd (`is_cwnd_limited`), the most packets out (`max_packets_out`), and `snd_nxt` when
@@ -399,7 +400,7 @@ impl Conn {
             rcv_rtt_us8: 0,
             rcv_rtt_last_tsecr: 0,
             ooo_fin: None,
-            dsack: None,
+            dsack: (0, 0),
             last_oow_ack_ms: 0,
             rtt: RttEstimator::default(),
             rto,

@@ -124,7 +124,7 @@ impl Conn {
     /// reported once (`tp->rx_opt.dsack = 0` once written).
     fn sack_blocks(&mut self) -> Vec<(u32, u32)> {
         let max = if self.ts_ok { 3 } else { 4 };
-        let dsack = self.dsack.take();
+        let dsack = Some(std::mem::take(&mut self.dsack)).filter(|(s, e)| s != e);
         if dsack.is_none() && !self.rcvq.has_ooo() {
             return Vec::new();
         }
