@@ -227,11 +227,15 @@ impl Conn {
         self.rtx_skbs.len()
     }
 
-    /// `tcp_packets_in_flight`: after an RTO everything outstanding counts as lost except
-    /// what was retransmitted since.
+    /// `tcp_packets_in_flight` (`packets_out - lost_out + retrans_out`): after an RTO the
+    /// skbs below `high_seq` count as lost (`tcp_enter_loss` marks them) except those
+    /// retransmitted since; new data sent after the RTO is not lost and counts.
     pub(super) fn packets_in_flight(&self) -> u32 {
         match self.cc.state {
-            CaState::Loss => self.rtx_skbs.count_upto(self.rtx_nxt),
+            CaState::Loss => {
+                let lost = self.rtx_skbs.count_upto(self.high_seq);
+                self.rtx_skbs.count_upto(self.rtx_nxt).min(lost) + self.packets_out() - lost
+            }
             _ => self.packets_out(),
         }
     }
@@ -317,7 +321,7 @@ impl Conn {
         end
     }
 
-    /// `tcp_write_xmit`: go-back-N retransmissions after an RTO, then new data, within the
+    /// `tcp_write_xmit`: go-back-N retransmissions of the skbs lost at an RTO, then new data, within the
     /// congestion window, the peer's window and Nagle; then the loss probe or, with nothing
     /// in flight and a closed window, the persist timer (`tcp_check_probe_timer`).
     pub(super) fn write_xmit(&mut self, now: SimTime, out: &mut Vec<Segment>) {
@@ -330,7 +334,9 @@ impl Conn {
         let mut sent_new = false;
         let mut cwnd_limited = false;
         loop {
-            let in_loss = self.cc.state == CaState::Loss && seq_lt(self.rtx_nxt, self.snd_nxt);
+            // tcp_xmit_retransmit_queue resends only the skbs tcp_enter_loss marked lost,
+            // those below high_seq; new data sent since is never resent from here.
+            let in_loss = self.cc.state == CaState::Loss && seq_lt(self.rtx_nxt, self.high_seq);
             if in_loss {
                 if self.packets_in_flight() >= self.cc.window() {
                     break;
