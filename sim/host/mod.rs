@@ -6,6 +6,7 @@
 //! step with the model's deadlines, records every state transition against the state graph,
 //! and turns wake-ups into epoll events.
 
+mod ehash;
 mod sockets;
 mod syscalls;
 
@@ -70,7 +71,7 @@ pub struct Host {
     pub(crate) profile: Rc<KernelProfile>,
     pub(crate) table: SockTable,
     /// (local, remote) → connection: the established hash (`inet_ehash`).
-    pub(crate) ehash: BTreeMap<(SocketAddrV4, SocketAddrV4), ConnId>,
+    pub(crate) ehash: ehash::EHash,
     /// Port → listener: the listening hash (`inet_lhash2`).
     pub(crate) lhash: BTreeMap<u16, ListenerId>,
     pub(crate) epolls: Vec<Epoll>,
@@ -90,7 +91,7 @@ impl Host {
             addr,
             profile,
             table: SockTable::default(),
-            ehash: BTreeMap::new(),
+            ehash: ehash::EHash::default(),
             lhash: BTreeMap::new(),
             epolls: Vec::new(),
             coverage: Coverage::default(),
@@ -317,7 +318,7 @@ fn conn_key(id: ConnId, timer: usize) -> u64 {
 
 impl Node for Host {
     fn on_segment(&mut self, now: SimTime, seg: Segment, ctx: &mut Ctx) {
-        if let Some(&id) = self.ehash.get(&(seg.dst, seg.src)) {
+        if let Some(id) = self.ehash.get(&(seg.dst, seg.src)) {
             let mut out = Vec::new();
             if let Some(slot) = self.table.conn_mut(id) {
                 slot.conn.on_segment(now, &seg, &mut out);

@@ -42,8 +42,7 @@ pub struct SyscallResult {
     pub sigpipe: bool,
 }
 
-/// The remote address of a socket that has none (a listener's), for traces; also the
-/// smallest address, which `port_in_use` ranges from.
+/// The remote address of a socket that has none (a listener's), for traces.
 const UNCONNECTED: SocketAddrV4 = SocketAddrV4::new(std::net::Ipv4Addr::UNSPECIFIED, 0);
 
 /// Linux's ephemeral range (`ip_local_port_range` default 32768–60999).
@@ -61,11 +60,9 @@ impl Host {
         self.table.entry(fd).is_some_and(|e| e.nonblocking)
     }
 
-    /// Whether a listener or a connection uses `port` here: the established hash is ordered by
-    /// local address first, so one range lookup answers it.
+    /// Whether a listener or a connection uses `port` here.
     fn port_in_use(&self, port: u16) -> bool {
-        let local = SocketAddrV4::new(self.addr, port);
-        self.lhash.contains_key(&port) || self.ehash.range((local, UNCONNECTED)..).next().is_some_and(|((l, _), _)| *l == local)
+        self.lhash.contains_key(&port) || self.ehash.port_used(port)
     }
 
     /// An unused port from the ephemeral range, drawn from the host's seeded stream
@@ -231,12 +228,24 @@ impl Host {
 
     /// recv() (tcp.c `tcp_recvmsg_locked`): the bytes read, or why none.
     pub fn sys_recv(&mut self, fd: Fd, len: u32, flags: RecvFlags, ctx: &mut Ctx) -> Result<Vec<u8>, Errno> {
+        let mut data = Vec::new();
+        self.recv_into(fd, len, flags, Some(&mut data), ctx)?;
+        Ok(data)
+    }
+
+    /// recv() with `MSG_TRUNC`: Linux's TCP discards the bytes instead of copying them and
+    /// returns their count (`tcp_recvmsg_locked` skips `skb_copy_datagram_msg`); 0 at EOF.
+    pub fn sys_recv_trunc(&mut self, fd: Fd, len: u32, flags: RecvFlags, ctx: &mut Ctx) -> Result<u32, Errno> {
+        self.recv_into(fd, len, flags, None, ctx)
+    }
+
+    fn recv_into(&mut self, fd: Fd, len: u32, flags: RecvFlags, copy: Option<&mut Vec<u8>>, ctx: &mut Ctx) -> Result<u32, Errno> {
         match self.table.get(fd).ok_or(Errno::EBADF)? {
             SockRef::Fresh(i) => {
                 // A shut-down unconnected socket reads EOF (RCV_SHUTDOWN before the CLOSE test).
                 let shut = self.table.fresh_mut(i).map_or(0, |s| s.shutdown);
                 if shut & RCV_SHUTDOWN != 0 {
-                    Ok(Vec::new())
+                    Ok(0)
                 } else {
                     Err(Errno::ENOTCONN)
                 }
@@ -245,7 +254,7 @@ impl Host {
             SockRef::Conn(id) => {
                 let mut out = Vec::new();
                 let r = match self.table.conn_mut(id) {
-                    Some(slot) => slot.conn.recv(ctx.now(), len, flags.peek, &mut out),
+                    Some(slot) => slot.conn.recv_into(ctx.now(), len, flags.peek, copy, &mut out),
                     None => Err(Errno::EBADF),
                 };
                 self.after_conn(id, &mut out, ctx);

@@ -234,14 +234,21 @@ impl Apps {
         let (h, fd) = (self.socks[i].host, self.socks[i].fd);
         let echo = matches!(self.specs[self.socks[i].app], AppSpec::Server { echo: true, .. });
         loop {
-            match sim.with_node(h, |n, ctx| n.sys_recv(fd, READ_CHUNK, RecvFlags::default(), ctx)) {
-                Ok(data) if data.is_empty() => {
+            // An echo server needs the bytes; everyone else only counts them (MSG_TRUNC: no
+            // byte is generated).
+            let r = if echo {
+                sim.with_node(h, |n, ctx| n.sys_recv(fd, READ_CHUNK, RecvFlags::default(), ctx)).map(|d| (d.len() as u32, Some(d)))
+            } else {
+                sim.with_node(h, |n, ctx| n.sys_recv_trunc(fd, READ_CHUNK, RecvFlags::default(), ctx)).map(|n| (n, None))
+            };
+            match r {
+                Ok((0, _)) => {
                     self.socks[i].eof = true;
                     return;
                 }
-                Ok(data) => {
-                    self.socks[i].received += data.len() as u64;
-                    if echo {
+                Ok((n, data)) => {
+                    self.socks[i].received += u64::from(n);
+                    if let Some(data) = data {
                         let r = sim.with_node(h, |n, ctx| n.sys_send(fd, SendData::Bytes(data), SendFlags { nosignal: true }, ctx));
                         if let Some(e) = r.errno {
                             self.socks[i].note_error(e, sim.now());

@@ -310,7 +310,7 @@ fn role_name(r: Role) -> &'static str {
 fn conn_state(world: &World, h: usize, local: std::net::SocketAddrV4, remote: std::net::SocketAddrV4) -> &'static str {
     let host = world.sim.node(h);
     let id = host.ehash.get(&(local, remote));
-    id.and_then(|id| host.table.conn(*id)).map_or(crate::tcp::state::TcpState::Close.name(), |s| s.conn.state().name())
+    id.and_then(|id| host.table.conn(id)).map_or(crate::tcp::state::TcpState::Close.name(), |s| s.conn.state().name())
 }
 
 /// Errors a script's call can return that say nothing about the connection.
