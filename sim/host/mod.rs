@@ -7,6 +7,7 @@
 //! and turns wake-ups into epoll events.
 
 mod ehash;
+mod ports;
 mod sockets;
 mod syscalls;
 
@@ -74,6 +75,8 @@ pub struct Host {
     pub(crate) ehash: ehash::EHash,
     /// Port → listener: the listening hash (`inet_lhash2`).
     pub(crate) lhash: BTreeMap<u16, ListenerId>,
+    /// connect()'s per-destination port perturbation (`table_perturb`).
+    ports: ports::Ports,
     pub(crate) epolls: Vec<Epoll>,
     pub(crate) coverage: Coverage,
     /// Transitions the graph does not allow: model bugs, reported by the run.
@@ -93,6 +96,7 @@ impl Host {
             table: SockTable::default(),
             ehash: ehash::EHash::default(),
             lhash: BTreeMap::new(),
+            ports: ports::Ports::default(),
             epolls: Vec::new(),
             coverage: Coverage::default(),
             illegal: Vec::new(),

@@ -7,6 +7,7 @@
 //! threads of control.
 
 use super::sockets::{ConnId, FreshSock, ListenerId, SockRef};
+use super::ports::{PortRange, Ports};
 use super::{ConnSlot, Fd, Host, ListenerSlot};
 use crate::engine::{Ctx, TimerSlot};
 use crate::errno::Errno;
@@ -45,9 +46,6 @@ pub struct SyscallResult {
 /// The remote address of a socket that has none (a listener's), for traces.
 const UNCONNECTED: SocketAddrV4 = SocketAddrV4::new(std::net::Ipv4Addr::UNSPECIFIED, 0);
 
-/// Linux's ephemeral range (`ip_local_port_range` default 32768–60999).
-const EPHEMERAL: std::ops::RangeInclusive<u16> = 32768..=60999;
-
 impl Host {
     /// socket(AF_INET, SOCK_STREAM, 0).
     pub fn sys_socket(&mut self, nonblocking: bool) -> Fd {
@@ -65,26 +63,33 @@ impl Host {
         self.lhash.contains_key(&port) || self.ehash.port_used(port)
     }
 
-    /// An unused port from the ephemeral range, drawn from the host's seeded stream
-    /// (`__inet_hash_connect` picks a random offset too).
-    fn ephemeral_port(&self, ctx: &mut Ctx) -> Result<u16, Errno> {
-        let span = u32::from(EPHEMERAL.end() - EPHEMERAL.start()) + 1;
-        let start = ctx.rng().next_u32() % span;
-        (0..span)
-            .map(|i| EPHEMERAL.start() + ((start + i) % span) as u16)
-            .find(|p| !self.port_in_use(*p))
-            .ok_or(Errno::EADDRNOTAVAIL)
+    /// The local address for an unconnected socket about to connect to `remote` (None: to
+    /// listen): its bound port, or one chosen as Linux chooses ([`super::ports`]), with one
+    /// draw of the host's seeded stream. EADDRNOTAVAIL when the range is exhausted.
+    fn local_addr_for(&mut self, i: u32, remote: Option<SocketAddrV4>, ctx: &mut Ctx) -> Result<SocketAddrV4, Errno> {
+        if let Some(p) = self.table.fresh(i).and_then(|s| s.port).filter(|p| *p != 0) {
+            return Ok(SocketAddrV4::new(self.addr, p));
+        }
+        let range = PortRange::new(self.profile.ip_local_port_range);
+        let random = ctx.rng().next_u32();
+        let addr = self.addr;
+        let port = match remote {
+            Some(remote) => {
+                let (lhash, ehash) = (&self.lhash, &self.ehash);
+                let free = |p: u16| !lhash.contains_key(&p) && ehash.get(&(SocketAddrV4::new(addr, p), remote)).is_none();
+                self.ports.connect_port(range, addr, remote, random, free)
+            }
+            None => Ports::bind_port(range, random, |p| !self.port_in_use(p)),
+        };
+        port.map(|p| SocketAddrV4::new(addr, p)).ok_or(Errno::EADDRNOTAVAIL)
     }
 
     /// Takes an unconnected socket out of the table for connect()/listen(), with its local
-    /// address: the bound port, or an ephemeral one (`inet_autobind`).
-    fn take_fresh_bound(&mut self, i: u32, ctx: &mut Ctx) -> Result<(FreshSock, SocketAddrV4), Errno> {
-        let port = match self.table.fresh(i).and_then(|s| s.port).filter(|p| *p != 0) {
-            Some(p) => p,
-            None => self.ephemeral_port(ctx)?,
-        };
+    /// address (`inet_hash_connect`, `inet_autobind`).
+    fn take_fresh_bound(&mut self, i: u32, remote: Option<SocketAddrV4>, ctx: &mut Ctx) -> Result<(FreshSock, SocketAddrV4), Errno> {
+        let local = self.local_addr_for(i, remote, ctx)?;
         let fresh = self.table.take_fresh(i).ok_or(Errno::EBADF)?;
-        Ok((fresh, SocketAddrV4::new(self.addr, port)))
+        Ok((fresh, local))
     }
 
     /// bind() to a port of this host's address (af_inet.c `__inet_bind`).
@@ -113,7 +118,7 @@ impl Host {
             }
             SockRef::Conn(_) => Err(Errno::EINVAL),
             SockRef::Fresh(i) => {
-                let (fresh, local) = self.take_fresh_bound(i, ctx)?;
+                let (fresh, local) = self.take_fresh_bound(i, None, ctx)?;
                 let port = local.port();
                 let secret = ctx.rng().next_u64();
                 let mut listener = Listener::new(local, backlog, self.profile.clone()).with_secret(secret);
@@ -147,7 +152,7 @@ impl Host {
                 }
             }
             SockRef::Fresh(i) => {
-                let (fresh, local) = self.take_fresh_bound(i, ctx)?;
+                let (fresh, local) = self.take_fresh_bound(i, Some(remote), ctx)?;
                 let iss = ctx.rng().next_u32();
                 let mut out = Vec::new();
                 let conn = Conn::connect(ctx.now(), self.profile.clone(), fresh.opts, local, remote, iss, &mut out);
