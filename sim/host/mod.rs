@@ -304,9 +304,23 @@ impl Host {
         }
     }
 
-    fn deliver_to_listener(&mut self, id: ListenerId, now: SimTime, seg: &Segment, ctx: &mut Ctx) {
+    /// A SYN for a 4-tuple in TIME_WAIT that may reuse it (`TCP_TW_SYN`, tcp_ipv4.c
+    /// `tcp_v4_rcv`): the TIME_WAIT connection is dropped (`inet_twsk_deschedule_put`) and
+    /// the listener gets the SYN with the ISN the old connection dictates. Only for an orphan
+    /// (Linux's timewait socket); a TIME_WAIT a program still holds keeps the old behaviour.
+    /// False when the segment is not such a SYN.
+    fn timewait_syn(&mut self, id: ConnId, now: SimTime, seg: &Segment, ctx: &mut Ctx) -> bool {
+        let Some(slot) = self.table.conn(id) else { return false };
+        let Some(isn) = slot.conn.timewait_syn_isn(seg).filter(|_| slot.fd.is_none()) else { return false };
+        let Some(&lid) = self.lhash.get(&seg.dst.port()) else { return false };
+        self.forget_conn(id);
+        self.deliver_to_listener(lid, now, seg, Some(isn), ctx);
+        true
+    }
+
+    fn deliver_to_listener(&mut self, id: ListenerId, now: SimTime, seg: &Segment, isn: Option<u32>, ctx: &mut Ctx) {
         let mut out = Vec::new();
-        let iss = rand_core::RngCore::next_u32(ctx.rng());
+        let iss = isn.unwrap_or_else(|| rand_core::RngCore::next_u32(ctx.rng()));
         let Some(slot) = self.table.listener_mut(id) else { return };
         let action = slot.listener.on_segment(now, seg, iss, &mut out);
         self.after_listener(id, &mut out, ctx);
@@ -323,13 +337,16 @@ fn conn_key(id: ConnId, timer: usize) -> u64 {
 impl Node for Host {
     fn on_segment(&mut self, now: SimTime, seg: Segment, ctx: &mut Ctx) {
         if let Some(id) = self.ehash.get(&(seg.dst, seg.src)) {
+            if self.timewait_syn(id, now, &seg, ctx) {
+                return;
+            }
             let mut out = Vec::new();
             if let Some(slot) = self.table.conn_mut(id) {
                 slot.conn.on_segment(now, &seg, &mut out);
             }
             self.after_conn(id, &mut out, ctx);
         } else if let Some(&id) = self.lhash.get(&seg.dst.port()) {
-            self.deliver_to_listener(id, now, &seg, ctx);
+            self.deliver_to_listener(id, now, &seg, None, ctx);
         } else {
             self.no_socket(&seg, ctx);
         }

@@ -389,6 +389,34 @@ fn check_apps(s: &Scenario, names: &Names) -> Result<(), Invalid> {
                 }
                 check_sockopts(sockopts, &base)?;
             }
+            AppSpec::HttpServer { host, port, workers, sockopts, .. } => {
+                names.host(host, base.key("host"))?;
+                if *port == 0 {
+                    return Err(Invalid::new(base.key("port"), "a server needs a port in 1..=65535"));
+                }
+                if let Some(first) = listening.insert((host, *port), i) {
+                    return Err(Invalid::new(
+                        base.key("port"),
+                        format!("app[{first}] already listens on {host}:{port}"),
+                    ));
+                }
+                if *workers == 0 {
+                    return Err(Invalid::new(base.key("workers"), "a server needs at least one worker"));
+                }
+                check_sockopts(sockopts, &base)?;
+            }
+            AppSpec::Ab { host, to, at, requests, concurrency, sockopts, .. } => {
+                names.host(host, base.key("host"))?;
+                resolve_to(s, to).map_err(|m| Invalid::new(base.key("to"), m))?;
+                check_at(s, *at, base.key("at"))?;
+                if *requests == 0 {
+                    return Err(Invalid::new(base.key("requests"), "requests must be at least 1"));
+                }
+                if *concurrency == 0 {
+                    return Err(Invalid::new(base.key("concurrency"), "concurrency must be at least 1"));
+                }
+                check_sockopts(sockopts, &base)?;
+            }
         }
     }
     Ok(())

@@ -10,6 +10,7 @@ use crate::host::{Fd, Host, RecvFlags, SendFlags};
 use crate::scenario::{AppSpec, OptValue, SockOpt};
 use crate::tcp::conn::SendData;
 use crate::tcp::state::TcpState;
+use super::load::Load;
 use super::resolve;
 use crate::time::{Dur, SimTime};
 use std::collections::BTreeMap;
@@ -72,6 +73,8 @@ struct PendingStart {
 
 pub(super) struct Apps {
     specs: Vec<AppSpec>,
+    /// The load generators and finite-capacity servers (their own module).
+    pub(crate) load: Load,
     starts: Vec<PendingStart>,
     pub(crate) socks: Vec<AppSock>,
     /// (host, fd) → index in `socks`, for open descriptors.
@@ -82,7 +85,7 @@ pub(super) struct Apps {
 }
 
 impl Apps {
-    pub fn new(specs: &[AppSpec]) -> Apps {
+    pub fn new(specs: &[AppSpec], sim: &Sim<Host>) -> Apps {
         let mut starts = Vec::new();
         for (i, spec) in specs.iter().enumerate() {
             match spec {
@@ -94,17 +97,23 @@ impl Apps {
                         starts.push(PendingStart { at: first + step.saturating_mul(u64::from(k)), app: i });
                     }
                 }
+                AppSpec::Ab { .. } | AppSpec::HttpServer { .. } => {}
             }
         }
         // Stable: equal start times keep file order.
         starts.sort_by_key(|s| s.at);
         starts.reverse();
-        Apps { specs: specs.to_vec(), starts, socks: Vec::new(), by_fd: BTreeMap::new(), watched: BTreeMap::new() }
+        let load = Load::new(specs, sim);
+        Apps { specs: specs.to_vec(), load, starts, socks: Vec::new(), by_fd: BTreeMap::new(), watched: BTreeMap::new() }
     }
 
-    /// When the next application start is due.
+    /// When the next application start (or a load application's timer) is due.
     pub fn next_start(&self) -> Option<SimTime> {
-        self.starts.last().map(|s| s.at)
+        let start = self.starts.last().map(|s| s.at);
+        match (start, self.load.next_due()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Starts every application due now.
@@ -114,6 +123,7 @@ impl Apps {
             let Some(s) = self.starts.pop() else { break };
             self.start(s.app, sim);
         }
+        self.load.run_due(sim);
     }
 
     fn start(&mut self, app: usize, sim: &mut Sim<Host>) {
@@ -131,6 +141,7 @@ impl Apps {
                 let now = sim.now();
                 self.add(AppSock::new(app, h, fd, Role::Listener, 0, errors, now));
             }
+            AppSpec::Ab { .. } | AppSpec::HttpServer { .. } => {}
             AppSpec::Client { host, to, bytes, sockopts, .. } => {
                 let Some(h) = sim.host_index(&host) else { return };
                 let Some(remote) = resolve(sim, &to) else { return };
@@ -159,6 +170,7 @@ impl Apps {
             for fd in woken {
                 match self.by_fd.get(&(h, fd)) {
                     Some(&i) => self.service(i, sim),
+                    None if self.load.on_wakeup(h, fd, sim) => {}
                     None => self.watch(h, fd, sim),
                 }
             }

@@ -7,9 +7,11 @@
 //! socket is ready or the run ends.
 
 mod apps;
+mod load;
 mod report;
 mod script;
 
+pub use load::{AbReport, LoadReport, Percentiles, ServerReport};
 pub use report::{RunReport, ScriptSocketReport, SocketReport};
 pub use script::StepOutcome;
 
@@ -84,7 +86,7 @@ impl World {
         }
         let mut sim = Sim::from_scenario(scenario, seed, |i, spec| Host::new(&spec.name, spec.addr, profiles[i].clone()))?;
         sim.set_trace(trace);
-        let apps = Apps::new(&scenario.apps);
+        let apps = Apps::new(&scenario.apps, &sim);
         Ok(World {
             sim,
             end: SimTime::ZERO + scenario.duration.0,

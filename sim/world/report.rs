@@ -89,6 +89,9 @@ pub struct RunReport {
     pub seed: u64,
     pub end_ns: u64,
     pub sockets: Vec<SocketReport>,
+    /// The load generators' summaries and the finite-capacity servers' counts.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub load: Vec<super::LoadReport>,
     /// The sockets the script named, in the order it created them.
     pub script_sockets: Vec<ScriptSocketReport>,
     /// What every step of the script returned.
@@ -118,6 +121,7 @@ impl RunReport {
         let secs = self.end_ns as f64 / 1e9;
         let _ = writeln!(s, "scenario {} (seed {}), simulated {:.3} s", self.scenario, self.seed, secs);
         s += &self.sockets_text();
+        s += &self.load_text();
         if !self.script.is_empty() {
             let _ = writeln!(s, "\nscript (time the call returned, step, call, socket: result):");
             s += &self.script_text(|_| true);
@@ -164,6 +168,17 @@ impl RunReport {
             .collect();
         if !moved.is_empty() {
             let _ = writeln!(s, "\nkernel counters:\n{}", moved.join("\n"));
+        }
+        s
+    }
+
+    fn load_text(&self) -> String {
+        if self.load.is_empty() {
+            return String::new();
+        }
+        let mut s = "\nload (ab and finite-capacity servers):\n".to_string();
+        for l in &self.load {
+            s += &l.to_text();
         }
         s
     }
@@ -479,6 +494,7 @@ pub(super) fn build(world: &World, scenario: &Scenario, apps: &Apps, observation
         seed: world.seed,
         end_ns: world.now().as_nanos(),
         sockets,
+        load: apps.load.reports(sim),
         script_sockets: script_sockets(world, scenario, apps, observations),
         script: observations.to_vec(),
         hosts,

@@ -643,6 +643,26 @@ impl Conn {
     }
 
     /// `tcp_timewait_state_process` for the TIME_WAIT substate (tcp_rfc1337 = 0).
+    /// A SYN that may open a new connection over this TIME_WAIT one (tcp_minisocks.c
+    /// `tcp_timewait_state_process` → `TCP_TW_SYN`): a SYN without ACK or RST whose sequence
+    /// is after `rcv_nxt`, or whose timestamp is newer than `ts_recent`. The ISN the new
+    /// connection must use (`tw_snd_nxt + 65535 + 2`, never 0), or None. (No PAWS here, so
+    /// nothing is rejected for an old timestamp.)
+    pub fn timewait_syn_isn(&self, seg: &Segment) -> Option<u32> {
+        let f = seg.flags;
+        if self.state != TcpState::TimeWait || !f.contains(Flags::SYN) || f.intersects(Flags::ACK | Flags::RST) {
+            return None;
+        }
+        let newer_ts = self.ts_ok && seg.options.timestamps.is_some_and(|(tsval, _)| (self.ts_recent.wrapping_sub(tsval) as i32) < 0);
+        if !seq_gt(seg.seq, self.rcv_nxt) && !newer_ts {
+            return None;
+        }
+        Some(match self.snd_nxt.wrapping_add(65535 + 2) {
+            0 => 1,
+            isn => isn,
+        })
+    }
+
     fn rcv_timewait(&mut self, now: SimTime, seg: &Segment, out: &mut Vec<Segment>) {
         let f = seg.flags;
         let tw_len = Dur::from_secs(self.profile.tcp_timewait_len_s);
