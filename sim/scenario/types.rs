@@ -258,6 +258,9 @@ pub enum AppSpec {
         keepalive: bool,
         #[serde(default = "default_ab_timeout")]
         timeout: DurSpec,
+        /// The time between ab's first connect() calls (default 0: all at once).
+        #[serde(default)]
+        start_interval: Option<DurSpec>,
         #[serde(default)]
         sockopts: BTreeMap<SockOpt, OptValue>,
     },

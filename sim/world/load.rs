@@ -82,6 +82,7 @@ struct Ab {
     response_bytes: u32,
     keepalive: bool,
     timeout: Dur,
+    start_interval: Dur,
     sockopts: BTreeMap<SockOpt, OptValue>,
     /// Requests started (a connection opened or a keep-alive request sent).
     started: u32,
@@ -137,7 +138,9 @@ impl Load {
         for (app, spec) in specs.iter().enumerate() {
             let Some(host) = sim.host_index(spec.host()) else { continue };
             match spec {
-                AppSpec::Ab { to, at, requests, concurrency, request_bytes, response_bytes, keepalive, timeout, sockopts, .. } => {
+                AppSpec::Ab {
+                    to, at, requests, concurrency, request_bytes, response_bytes, keepalive, timeout, start_interval, sockopts, ..
+                } => {
                     let i = load.abs.len();
                     load.abs.push(Ab {
                         app,
@@ -149,6 +152,7 @@ impl Load {
                         response_bytes: *response_bytes,
                         keepalive: *keepalive,
                         timeout: timeout.0,
+                        start_interval: start_interval.map_or(Dur::ZERO, |d| d.0),
                         sockopts: sockopts.clone(),
                         started: 0,
                         conns: BTreeMap::new(),
@@ -215,12 +219,7 @@ impl Load {
             }
             let timer = entry.remove();
             match timer {
-                Timer::AbStart(i) => {
-                    let first = self.abs[i].concurrency.min(self.abs[i].requests);
-                    for _ in 0..first {
-                        self.ab_open(i, sim);
-                    }
-                }
+                Timer::AbStart(i) => self.ab_ramp(i, sim),
                 Timer::AbTimeout(i, fd, started) => {
                     if self.abs[i].conns.get(&fd).is_some_and(|c| c.started_at == started) {
                         self.ab_fail(i, fd, Errno::ETIMEDOUT, sim);
@@ -274,6 +273,20 @@ impl Load {
         let timeout = self.abs[i].timeout;
         self.arm(now + timeout, Timer::AbTimeout(i, fd, now));
         self.ab_service(i, fd, sim);
+    }
+
+    /// ab's first `concurrency` connections, opened in a loop: all at once, or one every
+    /// `start_interval` (the time each connect() call takes; on loopback the handshake
+    /// completes within the call, so the accept queue fills while later SYNs still come).
+    fn ab_ramp(&mut self, i: usize, sim: &mut Sim<Host>) {
+        let first = self.abs[i].concurrency.min(self.abs[i].requests);
+        while self.abs[i].started < first {
+            self.ab_open(i, sim);
+            let interval = self.abs[i].start_interval;
+            if interval > Dur::ZERO && self.abs[i].started < first {
+                return self.arm(sim.now() + interval, Timer::AbStart(i));
+            }
+        }
     }
 
     /// Starts the next request if any is left.
