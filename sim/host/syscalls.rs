@@ -11,7 +11,7 @@ use super::ports::{PortRange, Ports};
 use super::{ConnSlot, Fd, Host, ListenerSlot};
 use crate::engine::{Ctx, TimerSlot};
 use crate::errno::Errno;
-use crate::scenario::{IoctlReq, OptValue, ShutHow, SockOpt};
+use crate::tcp::uapi::{IoctlReq, OptValue, ShutHow, SockOpt};
 use crate::socket::epoll::Epoll;
 use crate::socket::kqueue::{self, KEvent, KFilter};
 use crate::tcp::profile::Os;

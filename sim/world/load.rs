@@ -7,7 +7,6 @@
 //! into counters and the two latency samples ab prints, so a run of fifty thousand requests
 //! costs no more memory than its open connections.
 
-use super::resolve;
 use crate::engine::{uniform_dur, Sim};
 use crate::errno::Errno;
 use crate::host::{Fd, Host, RecvFlags, SendFlags};
@@ -145,7 +144,7 @@ impl Load {
                     load.abs.push(Ab {
                         app,
                         host,
-                        to: resolve(sim, to),
+                        to: crate::script::resolve(to, |h| sim.host_index(h).map(|i| sim.host_addr(i))),
                         requests: *requests,
                         concurrency: *concurrency,
                         request_bytes: *request_bytes,
