@@ -1,6 +1,8 @@
 //! The load applications: `ab` against a finite-capacity server. Expected figures are derived
 //! from the scenario (requests, concurrency, service time), never copied from a run.
 
+mod scenario_text;
+
 use std::path::Path;
 use tcpsim::scenario::{load, parse, AppSpec, Scenario};
 use tcpsim::trace::Trace;
@@ -57,29 +59,15 @@ fn ab_c1000_is_served_at_the_servers_rate_with_littles_law_latency() {
     assert_eq!(a.latency_ns.count as u64, n);
 }
 
-const SMALL: &str = r#"
-name = "ab-small"
-description = "ab -n 10 -c 3 against a server with one worker and 10 ms per request"
-duration = "10s"
-
-[[host]]
-name = "client"
-addr = "10.0.0.1"
-
-[[host]]
-name = "server"
-addr = "10.0.0.2"
-
-[[link]]
-name = "wire"
-a = "client"
-b = "server"
-delay = "1ms"
-
+/// ab -n 10 -c 3 against a server with one worker and 10 ms per request, `port` its port.
+fn small(port: u16) -> String {
+    let hosts = scenario_text::two_hosts("ab-small", "10s", "1ms");
+    format!(
+        r#"{hosts}
 [[app]]
 kind = "http_server"
 host = "server"
-port = 80
+port = {port}
 service_time = "10ms"
 response_bytes = 5000
 
@@ -89,11 +77,13 @@ host = "client"
 to = "server:80"
 requests = 10
 concurrency = 3
-"#;
+"#
+    )
+}
 
 #[test]
 fn a_single_worker_serves_requests_one_after_another() {
-    let sc = parse(SMALL, "ab-small.toml").unwrap_or_else(|e| panic!("{e}"));
+    let sc = parse(&small(80), "ab-small.toml").unwrap_or_else(|e| panic!("{e}"));
     let r = run(&sc);
     let (a, s) = (ab(&r), server(&r));
     assert_eq!((a.completed, a.failed, s.accepted, s.served), (10, 0, 10, 10));
@@ -110,8 +100,7 @@ fn a_single_worker_serves_requests_one_after_another() {
 
 #[test]
 fn ab_counts_refused_connections_by_errno() {
-    let text = SMALL.replace("port = 80\n", "port = 81\n");
-    let sc = parse(&text, "ab-refused.toml").unwrap_or_else(|e| panic!("{e}"));
+    let sc = parse(&small(81), "ab-refused.toml").unwrap_or_else(|e| panic!("{e}"));
     let r = run(&sc);
     let a = ab(&r);
     assert_eq!((a.completed, a.failed), (0, 10));

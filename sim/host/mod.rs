@@ -7,7 +7,7 @@
 //! and turns wake-ups into epoll events.
 
 mod ehash;
-mod ports;
+mod local_port;
 mod sockets;
 mod syscalls;
 
@@ -77,7 +77,7 @@ pub struct Host {
     /// Port → listener: the listening hash (`inet_lhash2`).
     lhash: BTreeMap<u16, ListenerId>,
     /// connect()'s per-destination port perturbation (`table_perturb`).
-    ports: ports::Ports,
+    ports: local_port::Ports,
     epolls: Vec<Epoll>,
     coverage: Coverage,
     /// Transitions the graph does not allow: model bugs, reported by the run.
@@ -97,7 +97,7 @@ impl Host {
             table: SockTable::default(),
             ehash: ehash::EHash::default(),
             lhash: BTreeMap::new(),
-            ports: ports::Ports::default(),
+            ports: local_port::Ports::default(),
             epolls: Vec::new(),
             coverage: Coverage::default(),
             illegal: Vec::new(),

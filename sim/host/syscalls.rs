@@ -7,7 +7,7 @@
 //! threads of control.
 
 use super::sockets::{ConnId, FreshSock, ListenerId, SockRef};
-use super::ports::{PortRange, Ports};
+use super::local_port::{PortRange, Ports};
 use super::{ConnSlot, Fd, Host, ListenerSlot};
 use crate::engine::{Ctx, TimerSlot};
 use crate::errno::Errno;
@@ -64,7 +64,7 @@ impl Host {
     }
 
     /// The local address for an unconnected socket about to connect to `remote` (None: to
-    /// listen): its bound port, or one chosen as Linux chooses ([`super::ports`]), with one
+    /// listen): its bound port, or one chosen as Linux chooses ([`super::local_port`]), with one
     /// draw of the host's seeded stream. EADDRNOTAVAIL when the range is exhausted.
     fn local_addr_for(&mut self, i: u32, remote: Option<SocketAddrV4>, ctx: &mut Ctx) -> Result<SocketAddrV4, Errno> {
         if let Some(p) = self.table.fresh(i).and_then(|s| s.port).filter(|p| *p != 0) {
