@@ -86,6 +86,8 @@ pub struct Host {
     counters: BTreeMap<&'static str, u64>,
     /// Descriptors woken since the applications last looked (see [`Host::take_woken`]).
     woken: Vec<Fd>,
+    /// The ISN key (`net_secret`), drawn from the run's seeded stream at first use.
+    isn_key: Option<u64>,
 }
 
 impl Host {
@@ -103,7 +105,14 @@ impl Host {
             illegal: Vec::new(),
             counters: BTreeMap::new(),
             woken: Vec::new(),
+            isn_key: None,
         }
+    }
+
+    /// The ISN of a connection from `local` to `remote` starting now (`secure_tcp_seq`).
+    pub(crate) fn isn(&mut self, local: SocketAddrV4, remote: SocketAddrV4, ctx: &mut Ctx) -> u32 {
+        let key = *self.isn_key.get_or_insert_with(|| rand_core::RngCore::next_u64(ctx.rng()));
+        crate::tcp::isn::secure_tcp_seq(key, local, remote, ctx.now())
     }
 
     /// Descriptors whose socket was woken (data, state change, write space, error, a new
@@ -312,7 +321,7 @@ impl Host {
     pub fn poll_revents(&self, fd: Fd, requested: PollMask) -> PollMask {
         match self.os() {
             Os::Linux => self.view(fd).map_or(POLL_REVENTS_CLOSED_FD, |v| poll_revents(&v, requested)),
-            Os::Freebsd => self.view(fd).map_or(POLL_REVENTS_CLOSED_FD, |v| freebsd_poll(&v, requested)),
+            Os::FreeBsd => self.view(fd).map_or(POLL_REVENTS_CLOSED_FD, |v| freebsd_poll(&v, requested)),
         }
     }
 
@@ -337,23 +346,14 @@ impl Host {
         }
     }
 
-    /// A SYN for a 4-tuple in TIME_WAIT that may reuse it (`TCP_TW_SYN`, tcp_ipv4.c
-    /// `tcp_v4_rcv`): the TIME_WAIT connection is dropped (`inet_twsk_deschedule_put`) and
-    /// the listener gets the SYN with the ISN the old connection dictates. Only for an orphan
-    /// (Linux's timewait socket); a TIME_WAIT a program still holds keeps the old behaviour.
-    /// False when the segment is not such a SYN.
-    fn timewait_syn(&mut self, id: ConnId, now: SimTime, seg: &Segment, ctx: &mut Ctx) -> bool {
-        let Some(slot) = self.table.conn(id) else { return false };
-        let Some(isn) = slot.conn.timewait_syn_isn(seg).filter(|_| slot.fd.is_none()) else { return false };
-        let Some(&lid) = self.lhash.get(&seg.dst.port()) else { return false };
-        self.forget_conn(id);
-        self.deliver_to_listener(lid, now, seg, Some(isn), ctx);
-        true
-    }
-
-    fn deliver_to_listener(&mut self, id: ListenerId, now: SimTime, seg: &Segment, isn: Option<u32>, ctx: &mut Ctx) {
+    /// A segment for listener `id`; `tw_isn` is the ISN a TIME_WAIT socket chose for the SYN
+    /// that reincarnates it (`tcp_tw_isn`), else the ISN is `secure_tcp_seq`'s.
+    fn deliver_to_listener(&mut self, id: ListenerId, now: SimTime, seg: &Segment, tw_isn: Option<u32>, ctx: &mut Ctx) {
         let mut out = Vec::new();
-        let iss = isn.unwrap_or_else(|| rand_core::RngCore::next_u32(ctx.rng()));
+        let iss = match tw_isn {
+            Some(isn) => isn,
+            None => self.isn(seg.dst, seg.src, ctx),
+        };
         let Some(slot) = self.table.listener_mut(id) else { return };
         let action = slot.listener.on_segment(now, seg, iss, &mut out);
         self.after_listener(id, &mut out, ctx);
@@ -368,17 +368,28 @@ fn conn_key(id: ConnId, timer: usize) -> u64 {
 }
 
 impl Node for Host {
+    /// `tcp_v4_rcv`: the established hash, then the listener, else a RST. A connection in
+    /// CLOSE is not in the hash (`tcp_done` → `tcp_set_state(TCP_CLOSE)` unhashes it even
+    /// while its descriptor is open), so the peer's next segment draws a RST
+    /// (`tcp_v4_send_reset`). A SYN that reincarnates a TIME_WAIT socket goes to the
+    /// listener with the ISN the timewait socket chose (`TCP_TW_SYN`).
     fn on_segment(&mut self, now: SimTime, seg: Segment, ctx: &mut Ctx) {
-        if let Some(id) = self.ehash.get(&(seg.dst, seg.src)) {
-            if self.timewait_syn(id, now, &seg, ctx) {
+        let listener = self.lhash.get(&seg.dst.port()).copied();
+        let hashed = self.ehash.get(&(seg.dst, seg.src)).filter(|&id| {
+            self.table.conn(id).is_some_and(|s| s.conn.state() != crate::tcp::state::TcpState::Close)
+        });
+        if let Some(id) = hashed {
+            let mut out = Vec::new();
+            let Some(slot) = self.table.conn_mut(id) else { return };
+            if let (Some(lid), Some(isn)) = (listener, slot.conn.timewait_syn_isn(&seg)) {
+                slot.conn.timewait_kill();
+                self.after_conn(id, &mut out, ctx);
+                self.deliver_to_listener(lid, now, &seg, Some(isn), ctx);
                 return;
             }
-            let mut out = Vec::new();
-            if let Some(slot) = self.table.conn_mut(id) {
-                slot.conn.on_segment(now, &seg, &mut out);
-            }
+            slot.conn.on_segment(now, &seg, &mut out);
             self.after_conn(id, &mut out, ctx);
-        } else if let Some(&id) = self.lhash.get(&seg.dst.port()) {
+        } else if let Some(id) = listener {
             self.deliver_to_listener(id, now, &seg, None, ctx);
         } else {
             self.no_socket(&seg, ctx);
