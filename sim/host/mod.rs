@@ -6,6 +6,8 @@
 //! step with the model's deadlines, records every state transition against the state graph,
 //! and turns wake-ups into epoll events.
 
+mod ehash;
+mod local_port;
 mod sockets;
 mod syscalls;
 
@@ -71,9 +73,11 @@ pub struct Host {
     profile: Rc<KernelProfile>,
     table: SockTable,
     /// (local, remote) → connection: the established hash (`inet_ehash`).
-    ehash: BTreeMap<(SocketAddrV4, SocketAddrV4), ConnId>,
+    ehash: ehash::EHash,
     /// Port → listener: the listening hash (`inet_lhash2`).
     lhash: BTreeMap<u16, ListenerId>,
+    /// connect()'s per-destination port perturbation (`table_perturb`).
+    ports: local_port::Ports,
     epolls: Vec<Epoll>,
     coverage: Coverage,
     /// Transitions the graph does not allow: model bugs, reported by the run.
@@ -93,8 +97,9 @@ impl Host {
             addr,
             profile,
             table: SockTable::default(),
-            ehash: BTreeMap::new(),
+            ehash: ehash::EHash::default(),
             lhash: BTreeMap::new(),
+            ports: local_port::Ports::default(),
             epolls: Vec::new(),
             coverage: Coverage::default(),
             illegal: Vec::new(),
@@ -299,7 +304,7 @@ impl Host {
     /// The state of connection (local, remote) in the established hash, if it is still there.
     pub fn conn_state(&self, local: SocketAddrV4, remote: SocketAddrV4) -> Option<TcpState> {
         let id = self.ehash.get(&(local, remote))?;
-        self.table.conn(*id).map(|s| s.conn.state())
+        self.table.conn(id).map(|s| s.conn.state())
     }
 
     /// The system whose socket API answers this host's programs: the one place that decides
@@ -370,7 +375,7 @@ impl Node for Host {
     /// listener with the ISN the timewait socket chose (`TCP_TW_SYN`).
     fn on_segment(&mut self, now: SimTime, seg: Segment, ctx: &mut Ctx) {
         let listener = self.lhash.get(&seg.dst.port()).copied();
-        let hashed = self.ehash.get(&(seg.dst, seg.src)).copied().filter(|&id| {
+        let hashed = self.ehash.get(&(seg.dst, seg.src)).filter(|&id| {
             self.table.conn(id).is_some_and(|s| s.conn.state() != crate::tcp::state::TcpState::Close)
         });
         if let Some(id) = hashed {

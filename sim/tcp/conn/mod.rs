@@ -743,29 +743,34 @@ impl Conn {
     /// the pending error (consumed, even with `peek`); RCV_SHUTDOWN → EOF; CLOSE → ENOTCONN;
     /// else EAGAIN. Reading frees window and may send a window update (`tcp_cleanup_rbuf`).
     pub fn recv(&mut self, now: SimTime, len: u32, peek: bool, out: &mut Vec<Segment>) -> Result<Vec<u8>, Errno> {
+        let mut data = Vec::new();
+        self.recv_into(now, len, peek, Some(&mut data), out)?;
+        Ok(data)
+    }
+
+    /// recv() that appends the bytes to `copy`, or with none discards them unread
+    /// (`MSG_TRUNC`): the count read, 0 at end of stream.
+    pub fn recv_into(&mut self, now: SimTime, len: u32, peek: bool, copy: Option<&mut Vec<u8>>, out: &mut Vec<Segment>) -> Result<u32, Errno> {
         if self.state == TcpState::Listen {
             return Err(Errno::ENOTCONN);
         }
         if self.rcvq.avail() > 0 && len > 0 {
-            let data = self.rcvq.read(len, peek);
+            let n = self.rcvq.read_into(len, peek, copy);
             if !peek {
-                self.copied += data.len() as u64;
+                self.copied += u64::from(n);
                 self.rcv_space_adjust(now);
-                self.cleanup_rbuf(now, data.len() as u32, out);
+                self.cleanup_rbuf(now, n, out);
             }
-            return Ok(data);
+            return Ok(n);
         }
-        if len == 0 {
-            return Ok(Vec::new());
-        }
-        if self.done {
-            return Ok(Vec::new());
+        if len == 0 || self.done {
+            return Ok(0);
         }
         if let Some(e) = self.sk_err.take() {
             return Err(e);
         }
         if self.shutdown & RCV_SHUTDOWN != 0 {
-            return Ok(Vec::new());
+            return Ok(0);
         }
         if self.state == TcpState::Close {
             return Err(Errno::ENOTCONN);
