@@ -24,7 +24,7 @@ fn pair() -> Sim<Pinger> {
 }
 
 fn spec(kind: FaultKind, link: Option<&str>, host: Option<&str>) -> FaultSpec {
-    FaultSpec { at: None, kind, link: link.map(Into::into), host: host.map(Into::into), drop: None, direction: Direction::Both }
+    FaultSpec { at: None, kind, link: link.map(Into::into), host: host.map(Into::into), drop: None, direction: Direction::Both, lasts: None, repeat: None }
 }
 
 #[test]

@@ -106,6 +106,9 @@ pub fn run_app(
                 ClientPlan { to, first: start + at, interval, count: *count, bytes: *bytes, close: *close };
             run_clients(&plan, sockopts, index as u64, &log, stop)?;
         }
+        AppSpec::Heartbeat(_) | AppSpec::Messenger(_) | AppSpec::MessageSink(_) => {
+            return Err(CaptureError::Scenario(format!("app[{index}]: protocol applications run only in the simulator")));
+        }
     }
     Ok(())
 }

@@ -210,6 +210,8 @@ pub fn fault_of_step(step: &Step) -> Option<FaultSpec> {
             host: host.clone(),
             drop: *drop,
             direction: *direction,
+            lasts: None,
+            repeat: None,
         }),
         _ => None,
     }

@@ -171,7 +171,7 @@ impl<'a> Driver<'a> {
             Step::Fault { kind, link, host, drop, direction } => {
                 // Faults on the puppet's host are not replayed: the puppet *is* the capture.
                 if host.as_ref().is_none_or(|name| *name == self.sut_name) {
-                    let spec = FaultSpec { at: None, kind: *kind, link: link.clone(), host: host.clone(), drop: *drop, direction: *direction };
+                    let spec = FaultSpec { at: None, kind: *kind, link: link.clone(), host: host.clone(), drop: *drop, direction: *direction, lasts: None, repeat: None };
                     let _ = sim.apply_fault(&spec);
                 }
             }

@@ -10,7 +10,9 @@ use crate::host::{Fd, Host, RecvFlags, SendFlags};
 use crate::scenario::{AppSpec, OptValue, SockOpt};
 use crate::tcp::conn::SendData;
 use crate::tcp::state::TcpState;
+use super::protocols::Protocols;
 use super::resolve;
+use crate::rules::Checker;
 use crate::time::{Dur, SimTime};
 use std::collections::BTreeMap;
 use std::net::SocketAddrV4;
@@ -46,6 +48,12 @@ pub(crate) struct AppSock {
     /// socket whenever it is woken, and the kernel wakes it on every change that matters to
     /// a program (`sk_state_change`, `sk_error_report`), so this is when that change happened.
     pub state_since: SimTime,
+    /// The first received byte that was not the next byte of what the peer sent: when, and
+    /// at which offset of the stream.
+    pub prefix_breach: Option<(SimTime, u64)>,
+    /// Whether the peer sends derived bytes (a client app), so that what arrives can be
+    /// checked byte by byte; a client always can (it gets its own bytes echoed).
+    pub derived_peer: bool,
 }
 
 /// Rising edges of `sk_err` on a descriptor no application owns (a script's socket), as
@@ -79,6 +87,8 @@ pub(super) struct Apps {
     /// Errors raised on descriptors no application owns, by (host, fd), over the whole run
     /// (a descriptor number may be reused: the report picks by lifetime).
     pub(crate) watched: BTreeMap<(usize, Fd), ErrWatch>,
+    /// The applications that speak a protocol of their own (heartbeat, messages).
+    pub(crate) protocols: Protocols,
 }
 
 impl Apps {
@@ -94,17 +104,25 @@ impl Apps {
                         starts.push(PendingStart { at: first + step.saturating_mul(u64::from(k)), app: i });
                     }
                 }
+                _ => {}
             }
         }
         // Stable: equal start times keep file order.
         starts.sort_by_key(|s| s.at);
         starts.reverse();
-        Apps { specs: specs.to_vec(), starts, socks: Vec::new(), by_fd: BTreeMap::new(), watched: BTreeMap::new() }
+        Apps {
+            specs: specs.to_vec(),
+            starts,
+            socks: Vec::new(),
+            by_fd: BTreeMap::new(),
+            watched: BTreeMap::new(),
+            protocols: Protocols::new(specs),
+        }
     }
 
     /// When the next application start is due.
     pub fn next_start(&self) -> Option<SimTime> {
-        self.starts.last().map(|s| s.at)
+        self.starts.last().map(|s| s.at).into_iter().chain(self.protocols.next_time()).min()
     }
 
     /// Starts every application due now.
@@ -114,6 +132,7 @@ impl Apps {
             let Some(s) = self.starts.pop() else { break };
             self.start(s.app, sim);
         }
+        self.protocols.run_due(sim);
     }
 
     fn start(&mut self, app: usize, sim: &mut Sim<Host>) {
@@ -143,6 +162,7 @@ impl Apps {
                 let i = self.add(AppSock::new(app, h, fd, Role::Client, bytes, errors, sim.now()));
                 self.service(i, sim);
             }
+            _ => {}
         }
     }
 
@@ -152,13 +172,19 @@ impl Apps {
         self.socks.len() - 1
     }
 
-    /// Lets every application whose socket was woken act on it.
-    pub fn on_wakeups(&mut self, sim: &mut Sim<Host>) {
+    /// Lets every application whose socket was woken act on it; the readiness its event
+    /// loop is answered with is held against the rules first.
+    pub fn on_wakeups(&mut self, sim: &mut Sim<Host>, checker: &mut Checker) {
         for h in 0..sim.host_count() {
             let woken = sim.node_mut(h).take_woken();
             for fd in woken {
+                let owned = self.by_fd.contains_key(&(h, fd)) || self.protocols.owns(h, fd);
+                if owned {
+                    super::event_loop::check_answer(sim, checker, h, fd);
+                }
                 match self.by_fd.get(&(h, fd)) {
                     Some(&i) => self.service(i, sim),
+                    None if self.protocols.on_wakeup(h, fd, sim) => {}
                     None => self.watch(h, fd, sim),
                 }
             }
@@ -205,7 +231,9 @@ impl Apps {
         }
         let (h, fd) = (self.socks[i].host, self.socks[i].fd);
         while let Ok(child) = sim.node_mut(h).sys_accept(fd, true) {
-            let j = self.add(AppSock::new(app, h, child, Role::Accepted, 0, Vec::new(), sim.now()));
+            let mut sock = AppSock::new(app, h, child, Role::Accepted, 0, Vec::new(), sim.now());
+            sock.derived_peer = self.client_behind(sim, h, child);
+            let j = self.add(sock);
             self.service(j, sim);
         }
     }
@@ -240,6 +268,7 @@ impl Apps {
                     return;
                 }
                 Ok(data) => {
+                    self.check_prefix(i, &data, sim);
                     self.socks[i].received += data.len() as u64;
                     if echo {
                         let r = sim.with_node(h, |n, ctx| n.sys_send(fd, SendData::Bytes(data), SendFlags { nosignal: true }, ctx));
@@ -255,6 +284,33 @@ impl Apps {
                     return;
                 }
             }
+        }
+    }
+
+    /// Whether the connection behind `fd` on host `h` comes from one of the client apps.
+    fn client_behind(&self, sim: &Sim<Host>, h: usize, fd: Fd) -> bool {
+        let Some((local, remote)) = conn_addrs(sim.node(h), fd) else { return false };
+        self.socks.iter().filter(|s| s.role == Role::Client && !s.closed).any(|s| conn_addrs(sim.node(s.host), s.fd) == Some((remote, local)))
+    }
+
+    /// Holds received bytes against what the peer sent: clients send derived bytes, which a
+    /// server receives from the client's stream and a client gets back (echoed) from its own.
+    fn check_prefix(&mut self, i: usize, data: &[u8], sim: &Sim<Host>) {
+        let s = &self.socks[i];
+        if s.prefix_breach.is_some() || !s.derived_peer {
+            return;
+        }
+        let host = sim.node(s.host);
+        let Some(crate::host::SockRef::Conn(id)) = host.table.get(s.fd) else { return };
+        let Some(slot) = host.table.conn(id) else { return };
+        let stream = match s.role {
+            Role::Client => slot.conn.tx_stream(),
+            _ => slot.conn.rx_stream(),
+        };
+        let start = s.received;
+        let bad = data.iter().zip(start..).find(|(b, off)| **b != crate::tcp::segment::derived_byte(stream, *off));
+        if let Some((_, off)) = bad {
+            self.socks[i].prefix_breach = Some((sim.now(), off));
         }
     }
 
@@ -298,6 +354,8 @@ impl AppSock {
             closed_conn: None,
             last_state,
             state_since: now,
+            prefix_breach: None,
+            derived_peer: role == Role::Client,
         }
     }
 

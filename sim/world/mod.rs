@@ -7,6 +7,9 @@
 //! socket is ready or the run ends.
 
 mod apps;
+mod event_loop;
+pub mod invariants;
+pub mod protocols;
 mod report;
 mod script;
 
@@ -77,6 +80,8 @@ impl<W: std::io::Write> PcapSink<W> {
 impl World {
     /// Builds the world of `scenario` with `seed`; nothing runs yet.
     pub fn build(scenario: &Scenario, seed: u64, trace: Trace) -> Result<World, RunError> {
+        let resolved = crate::scenario::draw::resolve(scenario, seed);
+        let scenario = &resolved;
         let mut profiles = Vec::with_capacity(scenario.hosts.len());
         for h in &scenario.hosts {
             let p = host_profile(h).map_err(|msg| RunError::Profile { host: h.name.clone(), msg })?;
@@ -123,7 +128,7 @@ impl World {
                 self.sim.step();
             }
         }
-        self.apps.on_wakeups(&mut self.sim);
+        self.apps.on_wakeups(&mut self.sim, &mut self.checker);
         true
     }
 

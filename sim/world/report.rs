@@ -104,12 +104,36 @@ pub struct RunReport {
     pub illegal_transitions: Vec<String>,
     /// Poll/epoll answers that broke a documented rule.
     pub rule_violations: Vec<String>,
+    /// What the protocol applications (heartbeat, messages) did.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub protocols: Vec<super::protocols::ProtocolReport>,
+    /// Broken invariants of the applications' data (`sim/world/invariants.rs`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub invariants: Vec<super::invariants::Breach>,
 }
 
 impl RunReport {
     /// Whether every check held (exit status 0 rather than 1).
     pub fn ok(&self) -> bool {
-        self.illegal_transitions.is_empty() && self.rule_violations.is_empty()
+        self.illegal_transitions.is_empty() && self.rule_violations.is_empty() && self.invariants.is_empty()
+    }
+
+    /// Every failed check, as invariants: the state graph, the readiness rules, the data.
+    pub fn breaches(&self) -> Vec<super::invariants::Breach> {
+        use super::invariants::Breach;
+        let graph = self.illegal_transitions.iter().map(|t| Breach {
+            invariant: "state-graph".into(),
+            t_ns: self.end_ns,
+            socket: t.split(": ").next().unwrap_or_default().to_string(),
+            detail: t.clone(),
+        });
+        let rules = self.rule_violations.iter().map(|v| Breach {
+            invariant: "readiness-rules".into(),
+            t_ns: rule_time_ns(v),
+            socket: "-".into(),
+            detail: v.clone(),
+        });
+        graph.chain(rules).chain(self.invariants.iter().cloned()).collect()
     }
 
     /// A summary for people.
@@ -139,6 +163,9 @@ impl RunReport {
         let _ = writeln!(s, "\nstate graph: {} of {} edges taken", self.edges_covered, self.edges_total);
         for v in self.illegal_transitions.iter().chain(&self.rule_violations) {
             let _ = writeln!(s, "CHECK FAILED: {v}");
+        }
+        for b in &self.invariants {
+            let _ = writeln!(s, "INVARIANT VIOLATED: {} at {} on {}: {}", b.invariant, secs_text(b.t_ns), b.socket, b.detail);
         }
         s
     }
@@ -212,6 +239,12 @@ impl RunReport {
         }
         s
     }
+}
+
+/// The time in a rule failure's text (`seed N, t=S s: ...`), in nanoseconds.
+fn rule_time_ns(v: &str) -> u64 {
+    let secs = v.split("t=").nth(1).and_then(|r| r.split(' ').next()).and_then(|x| x.parse::<f64>().ok());
+    secs.map_or(0, |s| (s * 1e9).round() as u64)
 }
 
 /// A host's counters that are not zero, `nstat` style.
@@ -474,6 +507,7 @@ pub(super) fn build(world: &World, scenario: &Scenario, apps: &Apps, observation
             })
         })
         .collect();
+    let protocols = apps.protocols.reports(world.now());
     RunReport {
         scenario: scenario.name.clone(),
         seed: world.seed,
@@ -488,6 +522,8 @@ pub(super) fn build(world: &World, scenario: &Scenario, apps: &Apps, observation
         edges_total: crate::tcp::graph::tcp_graph().edges().count(),
         illegal_transitions: illegal,
         rule_violations: world.rule_failures(),
+        invariants: super::invariants::check(&world.sim, apps, &protocols),
+        protocols,
     }
 }
 

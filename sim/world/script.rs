@@ -319,7 +319,7 @@ fn exec(world: &mut World, names: &mut Names, step: &Step, obs: &mut Observation
             obs.ret = Some(0);
         }
         Step::Fault { kind, link, host, drop, direction } => {
-            let spec = FaultSpec { at: None, kind: *kind, link: link.clone(), host: host.clone(), drop: *drop, direction: *direction };
+            let spec = FaultSpec { at: None, kind: *kind, link: link.clone(), host: host.clone(), drop: *drop, direction: *direction, lasts: None, repeat: None };
             match world.sim.apply_fault(&spec) {
                 Ok(()) => obs.ret = Some(0),
                 Err(e) => {
