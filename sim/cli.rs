@@ -71,11 +71,13 @@ fn load_scenario(path: Option<&Path>) -> Result<Scenario, CliError> {
 }
 
 /// `tcpsim run`.
-pub fn run(path: Option<&Path>, seed: Option<u64>, trace: Option<&Path>, pcap: Option<&Path>, json: bool) -> Result<Status, CliError> {
+pub fn run(path: Option<&Path>, seed: Option<u64>, trace: Option<&Path>, pcap: Option<&Path>, json: bool, plot: Option<&Path>) -> Result<Status, CliError> {
     let sc = load_scenario(path)?;
     let seed = seed.unwrap_or(sc.seed);
     let mut staged = Vec::new();
     let trace_sink = match trace {
+        // The plots are drawn from the trace: kept in memory when no file is asked for.
+        None if plot.is_some() => Trace::memory(),
         Some(p) => {
             let (s, f) = Staged::create(p)?;
             staged.push(s);
@@ -92,7 +94,7 @@ pub fn run(path: Option<&Path>, seed: Option<u64>, trace: Option<&Path>, pcap: O
         None => None,
     };
     let result = simulate(&sc, seed, trace_sink, pcap_sink);
-    let report = match result {
+    let (report, trace_bytes) = match result {
         Ok(r) => r,
         Err(e) => {
             staged.into_iter().for_each(Staged::abandon);
@@ -102,6 +104,15 @@ pub fn run(path: Option<&Path>, seed: Option<u64>, trace: Option<&Path>, pcap: O
     for s in staged {
         s.commit()?;
     }
+    if let Some(dir) = plot {
+        let text = match trace {
+            Some(p) => fs::read_to_string(p).map_err(|e| CliError::Failed(format!("{}: {e}", p.display())))?,
+            None => String::from_utf8_lossy(&trace_bytes).into_owned(),
+        };
+        let mut input = crate::plot::PlotInput::from_trace(&text, "trace").map_err(CliError::Failed)?;
+        input.add_readiness(&report.script);
+        crate::plot::run_plots(&input, dir).map_err(|e| CliError::Failed(e.to_string()))?;
+    }
     let mut out = io::stdout().lock();
     let text = if json {
         serde_json::to_string_pretty(&report).map_err(|e| CliError::Failed(e.to_string()))? + "\n"
@@ -109,7 +120,31 @@ pub fn run(path: Option<&Path>, seed: Option<u64>, trace: Option<&Path>, pcap: O
         report.to_text()
     };
     let _ = out.write_all(text.as_bytes());
+    if !report.ok() {
+        // The command that reproduces the failed run.
+        let file = path.map_or(String::new(), |p| format!(" {}", p.display()));
+        eprintln!("reproduce: tcpsim run{file} --seed {seed}");
+    }
     Ok(if report.ok() { Status::Ok } else { Status::CheckFailed })
+}
+
+/// `tcpsim plot`: the plots of a recorded trace (JSON Lines) or of any pcap.
+pub fn plot(input: &Path, out: &Path) -> Result<Status, CliError> {
+    let bytes = fs::read(input).map_err(|e| CliError::Input(format!("{}: {e}", input.display())))?;
+    let name = input.display().to_string();
+    let data = if bytes.first() == Some(&b'{') {
+        let text = String::from_utf8(bytes).map_err(|_| CliError::Input(format!("{name}: not UTF-8 JSON Lines")))?;
+        crate::plot::PlotInput::from_trace(&text, &name).map_err(CliError::Input)?
+    } else {
+        let cap = crate::pcap::read::read_pcap_bytes(&bytes, &name).map_err(|e| CliError::Input(e.to_string()))?;
+        crate::plot::PlotInput::from_capture(&cap)
+    };
+    let made = crate::plot::run_plots(&data, out).map_err(|e| CliError::Failed(e.to_string()))?;
+    for (name, marks) in made {
+        let m: Vec<String> = marks.iter().map(|(k, v)| format!("{v} {k}")).collect();
+        println!("{}/{name}.svg (and .png): {}", out.display(), m.join(", "));
+    }
+    Ok(Status::Ok)
 }
 
 /// Runs one scenario to its end with the given sinks.
@@ -118,7 +153,7 @@ fn simulate(
     seed: u64,
     trace: Trace,
     pcap: Option<crate::pcap::PcapWriter<io::BufWriter<fs::File>>>,
-) -> Result<crate::world::RunReport, CliError> {
+) -> Result<(crate::world::RunReport, Vec<u8>), CliError> {
     let mut world = World::build(sc, seed, trace).map_err(|e| CliError::Input(e.to_string()))?;
     if let Some(w) = pcap {
         world.set_pcap(w);
@@ -126,7 +161,7 @@ fn simulate(
     world.run(sc);
     let report = world.report(sc);
     world.finish().map_err(|e| CliError::Failed(format!("writing output: {e}")))?;
-    Ok(report)
+    Ok((report, world.take_trace_bytes()))
 }
 
 /// `tcpsim graph`.

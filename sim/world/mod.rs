@@ -188,6 +188,11 @@ impl World {
         self.finishers.push(Box::new(move || sink.borrow_mut().finish()));
     }
 
+    /// What a memory trace recorded (empty for other sinks).
+    pub fn take_trace_bytes(&mut self) -> Vec<u8> {
+        self.sim.trace_mut().take_bytes()
+    }
+
     /// Flushes every output of the run (trace, pcap); the first error wins.
     pub fn finish(&mut self) -> std::io::Result<()> {
         let mut result = self.sim.trace_mut().finish();
