@@ -232,8 +232,11 @@ fn outcomes(resolved: &Scenario, r: &RunReport) -> BTreeMap<String, f64> {
         match p {
             ProtocolReport::Heartbeat { declared_dead_ns, error_ns, .. } => {
                 let noticed = [*declared_dead_ns, *error_ns].into_iter().flatten().min();
-                if let (Some(t), Some(f)) = (noticed, fault_at) {
-                    out.insert("detection_s".into(), secs(t.saturating_sub(f)));
+                if let Some(t) = noticed {
+                    out.insert("detected_at_s".into(), secs(t));
+                    if let Some(f) = fault_at {
+                        out.insert("detection_s".into(), secs(t.saturating_sub(f)));
+                    }
                 }
             }
             ProtocolReport::Sink { lost, disorder, .. } => {
