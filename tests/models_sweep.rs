@@ -82,7 +82,7 @@ fn resume_after_reconnect_is_exactly_once_across_1000_seeds_and_naive_loses() {
     for m in &resume {
         assert!(m.breaches.is_empty(), "seed {}: {:?}", m.seed, m.breaches);
         assert_eq!(m.outcomes["messages_lost"], 0.0, "seed {}", m.seed);
-        assert_eq!(m.outcomes["messages_out_of_order"], 0.0, "seed {}", m.seed);
+        assert_eq!(m.outcomes["sequence_breaks"], 0.0, "seed {}", m.seed);
     }
     let reconnected = resume.iter().filter(|m| m.outcomes["connections"] > 1.0).count();
     assert!(reconnected > 500, "the drawn failures must force reconnects on most seeds, got {reconnected}");

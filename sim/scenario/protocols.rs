@@ -41,6 +41,16 @@ pub enum MsgProtocol {
     Naive,
 }
 
+impl MsgProtocol {
+    /// The name as written in scenario files.
+    pub fn name(self) -> &'static str {
+        match self {
+            MsgProtocol::Resume => "resume",
+            MsgProtocol::Naive => "naive",
+        }
+    }
+}
+
 /// Sends `messages` numbered 16-byte messages to `to`, one every `interval` from `at`
 /// (none during the quiet period `quiet_at` .. `quiet_at + quiet`, both drawn per run).
 #[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]

@@ -241,7 +241,10 @@ fn outcomes(resolved: &Scenario, r: &RunReport) -> BTreeMap<String, f64> {
             }
             ProtocolReport::Sink { lost, disorder, .. } => {
                 out.insert("messages_lost".into(), lost.len() as f64);
-                out.insert("messages_out_of_order".into(), disorder.len() as f64);
+                if let Some(first) = lost.first() {
+                    out.insert("first_lost_produced_s".into(), secs(first.produced_ns));
+                }
+                out.insert("sequence_breaks".into(), disorder.len() as f64);
             }
             ProtocolReport::Messenger { connections, .. } => {
                 out.insert("connections".into(), *connections as f64);

@@ -196,7 +196,7 @@ impl RunReport {
     }
 
     fn sockets_text(&self) -> String {
-        let mut s = String::new();
+        let mut s = self.protocols_text();
         if !self.sockets.is_empty() {
             let _ = writeln!(s, "\nsockets (opened by the scenario's applications):");
         }
@@ -227,6 +227,37 @@ impl RunReport {
             for k in &self.script_sockets {
                 let _ = writeln!(s, "  {}", script_socket_text(k));
             }
+        }
+        s
+    }
+
+    /// One line per protocol application: what it noticed, or what it delivered and lost.
+    fn protocols_text(&self) -> String {
+        use super::protocols::ProtocolReport as P;
+        let mut s = String::new();
+        if !self.protocols.is_empty() {
+            let _ = writeln!(s, "\nprotocol applications:");
+        }
+        for p in &self.protocols {
+            let line = match p {
+                P::Heartbeat { app, declared_dead_ns, error_ns, error, heartbeats_sent, replies } => {
+                    let dead = declared_dead_ns.map_or("peer never declared dead".into(), |t| format!("peer declared dead at {}", secs_text(t)));
+                    let err = error.zip(*error_ns).map_or(String::new(), |(e, t)| format!(", {} at {}", e.name(), secs_text(t)));
+                    format!("app {app} heartbeat: {heartbeats_sent} sent, {replies} answered; {dead}{err}")
+                }
+                P::Messenger { app, protocol, produced, confirmed, connections, errors } => {
+                    let errs = errors.iter().map(|e| e.name()).collect::<Vec<_>>().join(", ");
+                    format!("app {app} messenger ({}): {produced} produced, {confirmed} confirmed, {connections} connection(s); errors: {}", protocol.name(), if errs.is_empty() { "none" } else { &errs })
+                }
+                P::Sink { app, protocol, delivered, disorder, lost } => {
+                    let lost_text = match (lost.first(), lost.last()) {
+                        (Some(a), Some(b)) => format!("{} lost (produced {} .. {})", lost.len(), secs_text(a.produced_ns), secs_text(b.produced_ns)),
+                        _ => "none lost".into(),
+                    };
+                    format!("app {app} sink ({}): {delivered} delivered, {} out of sequence, {lost_text}", protocol.name(), disorder.len())
+                }
+            };
+            let _ = writeln!(s, "  {line}");
         }
         s
     }
