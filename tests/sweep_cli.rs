@@ -158,3 +158,78 @@ fn sweep_plot_draws_each_outcome() {
     assert!(bars > 5, "a spread of detection times draws several bars, got {bars}");
     assert!(dir.join("sweep-detection_s.png").exists());
 }
+
+/// The fenced block of `docs/cluster.md` that follows the line containing `after`.
+fn doc_block(after: &str) -> String {
+    let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/cluster.md")).unwrap();
+    let rest = &doc[doc.find(after).unwrap_or_else(|| panic!("`{after}` in docs/cluster.md"))..];
+    let start = rest.find("```").unwrap();
+    let body = &rest[start..];
+    let body = &body[body.find('\n').unwrap() + 1..];
+    body[..body.find("```").unwrap()].to_string()
+}
+
+/// The Slurm scripts of `docs/cluster.md`, run as Slurm would run them (the array's
+/// environment, one task after another), produce the same result as one sweep; so do the
+/// Kubernetes Indexed Job's commands.
+#[test]
+fn the_cluster_doc_scripts_shard_and_merge_into_one_sweep() {
+    let dir = scratch("cluster");
+    let bin = Path::new(env!("CARGO_BIN_EXE_tcpsim")).parent().unwrap().to_path_buf();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let root = env!("CARGO_MANIFEST_DIR");
+    let sbatch = doc_block("`sweep.sbatch`");
+    let merge = doc_block("`merge.sbatch`");
+    std::fs::write(dir.join("sweep.sbatch"), &sbatch).unwrap();
+    std::fs::write(dir.join("merge.sbatch"), &merge).unwrap();
+    let scenario = format!("{root}/tests/fixtures/naive-into-resume-sink.toml");
+    for task in 0..4 {
+        let o = Command::new("bash")
+            .arg(dir.join("sweep.sbatch"))
+            .current_dir(&dir)
+            .env("PATH", &path)
+            .env("SCENARIO", &scenario)
+            .env("SEEDS", "0..40")
+            .env("SLURM_ARRAY_TASK_ID", task.to_string())
+            .env("SLURM_ARRAY_TASK_COUNT", "4")
+            .env("SLURM_CPUS_PER_TASK", "2")
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "a shard with broken invariants still succeeds: {}", String::from_utf8_lossy(&o.stderr));
+    }
+    let o = Command::new("bash").arg(dir.join("merge.sbatch")).current_dir(&dir).env("PATH", &path).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let whole = tcpsim(&["sweep", &scenario, "--seeds", "0..40", "--format", "json"]);
+    assert_eq!(whole.status.code(), Some(1), "the fixture breaks an invariant on some seeds");
+    assert_eq!(std::fs::read(dir.join("sweep.json")).unwrap(), whole.stdout);
+
+    // The Indexed Job's shard and merge commands, with the pod's environment.
+    let yaml = doc_block("## Kubernetes");
+    let shard_cmd: String = yaml
+        .lines()
+        .skip_while(|l| !l.contains("args:"))
+        .skip(2)
+        .take_while(|l| !l.trim_start().starts_with("volumeMounts"))
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let merge_cmd = yaml.lines().filter(|l| l.trim_start().starts_with("- tcpsim merge")).map(|l| l.trim_start().trim_start_matches("- ")).next().unwrap().to_string();
+    let k8s = dir.join("k8s");
+    std::fs::create_dir_all(&k8s).unwrap();
+    let pod = |cmd: &str, index: Option<u32>| {
+        let cmd = cmd.replace("/shards/", &format!("{}/", k8s.display()));
+        let mut c = Command::new("sh");
+        c.args(["-c", &cmd]).env("PATH", &path).env("SHARDS", "3").env("SEEDS", "0..40").env("SCENARIO", &scenario);
+        if let Some(i) = index {
+            c.env("JOB_COMPLETION_INDEX", i.to_string());
+        }
+        c.output().unwrap()
+    };
+    for i in 0..3 {
+        let o = pod(&shard_cmd, Some(i));
+        assert!(o.status.success(), "{shard_cmd}: {}", String::from_utf8_lossy(&o.stderr));
+    }
+    let o = pod(&merge_cmd, None);
+    assert!(o.status.success(), "{merge_cmd}: {}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(std::fs::read(k8s.join("sweep.json")).unwrap(), whole.stdout);
+}
