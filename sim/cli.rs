@@ -104,12 +104,18 @@ pub fn run(path: Option<&Path>, seed: Option<u64>, trace: Option<&Path>, pcap: O
     for s in staged {
         s.commit()?;
     }
-    if let Some(dir) = plot {
-        let text = match trace {
-            Some(p) => fs::read_to_string(p).map_err(|e| CliError::Failed(format!("{}: {e}", p.display())))?,
-            None => String::from_utf8_lossy(&trace_bytes).into_owned(),
-        };
-        let mut input = crate::plot::PlotInput::from_trace(&text, "trace").map_err(CliError::Failed)?;
+    let mut report = report;
+    // With a trace at hand, the report's counters are held to it.
+    let trace_text = match trace {
+        Some(p) => Some(fs::read_to_string(p).map_err(|e| CliError::Failed(format!("{}: {e}", p.display())))?),
+        None if plot.is_some() => Some(String::from_utf8_lossy(&trace_bytes).into_owned()),
+        None => None,
+    };
+    if let Some(text) = &trace_text {
+        report.invariants.extend(crate::world::invariants::counters_agree(&report, text));
+    }
+    if let (Some(dir), Some(text)) = (plot, &trace_text) {
+        let mut input = crate::plot::PlotInput::from_trace(text, "trace").map_err(CliError::Failed)?;
         input.add_readiness(&report.script);
         crate::plot::run_plots(&input, dir).map_err(|e| CliError::Failed(e.to_string()))?;
     }

@@ -98,3 +98,58 @@ fn undelivered(sim: &Sim<Host>, apps: &Apps, out: &mut Vec<Breach>) {
         }
     }
 }
+
+/// `counters-agree-with-trace`: every counter the report gives is the count of the trace's
+/// records of that thing: per link direction, segments sent (`seg_sent`), delivered
+/// (`seg_recv`), dropped (`seg_drop`) and duplicated (`seg_dup`); per host, segments sent and
+/// RSTs sent (`TcpOutRsts`). A counter bumped twice for one event, or an event not counted,
+/// shows here.
+pub fn counters_agree(report: &super::RunReport, trace: &str) -> Vec<Breach> {
+    use std::collections::BTreeMap;
+    let mut seen: BTreeMap<(String, String, String), u64> = BTreeMap::new();
+    for line in trace.lines() {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else { continue };
+        let ev = v["ev"].as_str().unwrap_or_default();
+        if !ev.starts_with("seg_") {
+            continue;
+        }
+        if let (Some(link), Some(dir)) = (v["link"].as_str(), v["dir"].as_str()) {
+            // A segment the link carried to a host that was frozen or down was delivered by
+            // the link and dropped by the host.
+            let at_host = matches!(v["reason"].as_str(), Some("host_frozen" | "host_down"));
+            let kind = if ev == "seg_drop" && at_host { "seg_recv" } else { ev };
+            *seen.entry((kind.to_string(), link.to_string(), dir.to_string())).or_default() += 1;
+        }
+        if let (Some(host), "seg_sent") = (v["host"].as_str(), ev) {
+            *seen.entry(("host_sent".into(), host.to_string(), String::new())).or_default() += 1;
+            if v["flags"].as_str().is_some_and(|f| f.contains('R')) {
+                *seen.entry(("host_rst".into(), host.to_string(), String::new())).or_default() += 1;
+            }
+        }
+    }
+    let count = |ev: &str, a: &str, b: &str| seen.get(&(ev.to_string(), a.to_string(), b.to_string())).copied().unwrap_or(0);
+    let mut out = Vec::new();
+    let mut check = |what: String, counter: u64, traced: u64| {
+        if counter != traced {
+            out.push(breach(
+                "counters-agree-with-trace",
+                SimTime(report.end_ns),
+                what.clone(),
+                format!("the report counts {counter}, the trace has {traced} records"),
+            ));
+        }
+    };
+    for l in &report.links {
+        let (n, d) = (l.name.as_str(), l.direction);
+        check(format!("link {n} {d} sent"), l.sent, count("seg_sent", n, d));
+        check(format!("link {n} {d} delivered"), l.delivered, count("seg_recv", n, d));
+        check(format!("link {n} {d} dropped"), l.dropped, count("seg_drop", n, d));
+        check(format!("link {n} {d} duplicated"), l.duplicated, count("seg_dup", n, d));
+    }
+    for h in &report.hosts {
+        check(format!("host {} segments sent", h.name), h.segments_sent, count("host_sent", &h.name, ""));
+        let rsts = h.counters.get("TcpOutRsts").copied().unwrap_or(0);
+        check(format!("host {} TcpOutRsts", h.name), rsts, count("host_rst", &h.name, ""));
+    }
+    out
+}
