@@ -11,7 +11,6 @@ use crate::scenario::{AppSpec, OptValue, SockOpt};
 use crate::tcp::conn::SendData;
 use crate::tcp::state::TcpState;
 use super::protocols::Protocols;
-use super::resolve;
 use crate::rules::Checker;
 use crate::time::{Dur, SimTime};
 use std::collections::BTreeMap;
@@ -152,7 +151,7 @@ impl Apps {
             }
             AppSpec::Client { host, to, bytes, sockopts, .. } => {
                 let Some(h) = sim.host_index(&host) else { return };
-                let Some(remote) = resolve(sim, &to) else { return };
+                let Some(remote) = crate::script::resolve(&to, |h| sim.host_index(h).map(|i| sim.host_addr(i))) else { return };
                 let fd = sim.node_mut(h).sys_socket(true);
                 let mut errors = apply_opts(sim, h, fd, &sockopts);
                 match sim.with_node(h, |n, ctx| n.sys_connect(fd, remote, ctx)) {
@@ -289,8 +288,8 @@ impl Apps {
 
     /// Whether the connection behind `fd` on host `h` comes from one of the client apps.
     fn client_behind(&self, sim: &Sim<Host>, h: usize, fd: Fd) -> bool {
-        let Some((local, remote)) = conn_addrs(sim.node(h), fd) else { return false };
-        self.socks.iter().filter(|s| s.role == Role::Client && !s.closed).any(|s| conn_addrs(sim.node(s.host), s.fd) == Some((remote, local)))
+        let Some((local, remote)) = sim.node(h).conn_addrs(fd) else { return false };
+        self.socks.iter().filter(|s| s.role == Role::Client && !s.closed).any(|s| sim.node(s.host).conn_addrs(s.fd) == Some((remote, local)))
     }
 
     /// Holds received bytes against what the peer sent: clients send derived bytes, which a
@@ -300,13 +299,8 @@ impl Apps {
         if s.prefix_breach.is_some() || !s.derived_peer {
             return;
         }
-        let host = sim.node(s.host);
-        let Some(crate::host::SockRef::Conn(id)) = host.table.get(s.fd) else { return };
-        let Some(slot) = host.table.conn(id) else { return };
-        let stream = match s.role {
-            Role::Client => slot.conn.tx_stream(),
-            _ => slot.conn.rx_stream(),
-        };
+        let Some((tx, rx)) = sim.node(s.host).conn_streams(s.fd) else { return };
+        let stream = if s.role == Role::Client { tx } else { rx };
         let start = s.received;
         let bad = data.iter().zip(start..).find(|(b, off)| **b != crate::tcp::segment::derived_byte(stream, *off));
         if let Some((_, off)) = bad {
@@ -327,7 +321,7 @@ impl Apps {
             _ => finished,
         };
         if wants_close {
-            self.socks[i].closed_conn = conn_addrs(sim.node(h), fd);
+            self.socks[i].closed_conn = sim.node(h).conn_addrs(fd);
             let _ = sim.with_node(h, |n, ctx| n.sys_close(fd, ctx));
             self.socks[i].closed = true;
             self.by_fd.remove(&(h, fd));
@@ -362,14 +356,6 @@ impl AppSock {
     fn note_error(&mut self, e: Errno, now: SimTime) {
         self.errors.push(e);
         self.first_error_at.get_or_insert(now);
-    }
-}
-
-/// The (local, remote) addresses of the connection behind `fd`, if it has one.
-fn conn_addrs(host: &Host, fd: Fd) -> Option<(SocketAddrV4, SocketAddrV4)> {
-    match host.table.get(fd)? {
-        crate::host::SockRef::Conn(id) => host.table.conn(id).map(|s| (s.conn.local(), s.conn.remote())),
-        _ => None,
     }
 }
 

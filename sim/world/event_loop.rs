@@ -32,7 +32,7 @@ pub(super) fn check_answer(sim: &Sim<Host>, checker: &mut Checker, h: usize, fd:
             }
             checker.observe(now, &rules::Observed::epoll(&view, REGISTERED, reported));
         }
-        Os::Freebsd => {
+        Os::FreeBsd => {
             checker.freebsd_poll(now, &view, PollMask::IN.union(PollMask::OUT));
         }
     }

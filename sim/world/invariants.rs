@@ -11,7 +11,7 @@
 use super::apps::{AppSock, Apps, Role};
 use super::protocols::ProtocolReport;
 use crate::engine::Sim;
-use crate::host::{Host, SockRef};
+use crate::host::Host;
 use crate::scenario::MsgProtocol;
 use crate::tcp::state::TcpState;
 use crate::time::SimTime;
@@ -65,17 +65,12 @@ fn addrs(sim: &Sim<Host>, s: &AppSock) -> Option<(SocketAddrV4, SocketAddrV4)> {
     if s.closed {
         return s.closed_conn;
     }
-    let host = sim.node(s.host);
-    match host.table.get(s.fd)? {
-        SockRef::Conn(id) => host.table.conn(id).map(|c| (c.conn.local(), c.conn.remote())),
-        _ => None,
-    }
+    sim.node(s.host).conn_addrs(s.fd)
 }
 
 /// The kernel state of a sender's connection, found by its addresses (it may be an orphan).
 fn kernel_state(sim: &Sim<Host>, s: &AppSock, local: SocketAddrV4, remote: SocketAddrV4) -> Option<TcpState> {
-    let host = sim.node(s.host);
-    host.ehash.get(&(local, remote)).and_then(|id| host.table.conn(*id)).map(|c| c.conn.state())
+    sim.node(s.host).conn_state(local, remote)
 }
 
 fn undelivered(sim: &Sim<Host>, apps: &Apps, out: &mut Vec<Breach>) {

@@ -318,7 +318,7 @@ fn set_opts(sim: &mut Sim<Host>, h: usize, fd: Fd, opts: &BTreeMap<SockOpt, OptV
 
 /// Opens a non-blocking socket and starts connecting it to `to`.
 fn connect(sim: &mut Sim<Host>, h: usize, to: &str, opts: &BTreeMap<SockOpt, OptValue>) -> Result<Fd, Errno> {
-    let remote = super::resolve(sim, to).ok_or(Errno::EINVAL)?;
+    let remote = crate::script::resolve(to, |h| sim.host_index(h).map(|i| sim.host_addr(i))).ok_or(Errno::EINVAL)?;
     let fd = sim.node_mut(h).sys_socket(true);
     set_opts(sim, h, fd, opts);
     match sim.with_node(h, |n, ctx| n.sys_connect(fd, remote, ctx)) {
