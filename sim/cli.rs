@@ -78,11 +78,14 @@ pub fn run(
     pcap: Option<&Path>,
     json: bool,
     detail: bool,
+    plot: Option<&Path>,
 ) -> Result<Status, CliError> {
     let sc = load_scenario(path)?;
     let seed = seed.unwrap_or(sc.seed);
     let mut staged = Vec::new();
     let trace_sink = match trace {
+        // The plots are drawn from the trace: kept in memory when no file is asked for.
+        None if plot.is_some() => Trace::memory(),
         Some(p) => {
             let (s, f) = Staged::create(p)?;
             staged.push(s);
@@ -99,7 +102,7 @@ pub fn run(
         None => None,
     };
     let result = simulate(&sc, seed, trace_sink, pcap_sink);
-    let report = match result {
+    let (report, trace_bytes) = match result {
         Ok(r) => r,
         Err(e) => {
             staged.into_iter().for_each(Staged::abandon);
@@ -108,6 +111,21 @@ pub fn run(
     };
     for s in staged {
         s.commit()?;
+    }
+    let mut report = report;
+    // With a trace at hand, the report's counters are held to it.
+    let trace_text = match trace {
+        Some(p) => Some(fs::read_to_string(p).map_err(|e| CliError::Failed(format!("{}: {e}", p.display())))?),
+        None if plot.is_some() => Some(String::from_utf8_lossy(&trace_bytes).into_owned()),
+        None => None,
+    };
+    if let Some(text) = &trace_text {
+        report.invariants.extend(crate::world::invariants::counters_agree(&report, text));
+    }
+    if let (Some(dir), Some(text)) = (plot, &trace_text) {
+        let mut input = crate::plot::PlotInput::from_trace(text, "trace").map_err(CliError::Failed)?;
+        input.add_readiness(&report.script);
+        crate::plot::run_plots(&input, dir).map_err(|e| CliError::Failed(e.to_string()))?;
     }
     let mut out = io::stdout().lock();
     let text = if json {
@@ -118,7 +136,31 @@ pub fn run(
         report.to_text()
     };
     let _ = out.write_all(text.as_bytes());
+    if !report.ok() {
+        // The command that reproduces the failed run.
+        let file = path.map_or(String::new(), |p| format!(" {}", p.display()));
+        eprintln!("reproduce: tcpsim run{file} --seed {seed}");
+    }
     Ok(if report.ok() { Status::Ok } else { Status::CheckFailed })
+}
+
+/// `tcpsim plot`: the plots of a recorded trace (JSON Lines) or of any pcap.
+pub fn plot(input: &Path, out: &Path) -> Result<Status, CliError> {
+    let bytes = fs::read(input).map_err(|e| CliError::Input(format!("{}: {e}", input.display())))?;
+    let name = input.display().to_string();
+    let data = if bytes.first() == Some(&b'{') {
+        let text = String::from_utf8(bytes).map_err(|_| CliError::Input(format!("{name}: not UTF-8 JSON Lines")))?;
+        crate::plot::PlotInput::from_trace(&text, &name).map_err(CliError::Input)?
+    } else {
+        let cap = crate::pcap::read::read_pcap_bytes(&bytes, &name).map_err(|e| CliError::Input(e.to_string()))?;
+        crate::plot::PlotInput::from_capture(&cap)
+    };
+    let made = crate::plot::run_plots(&data, out).map_err(|e| CliError::Failed(e.to_string()))?;
+    for (name, marks) in made {
+        let m: Vec<String> = marks.iter().map(|(k, v)| format!("{v} {k}")).collect();
+        println!("{}/{name}.svg (and .png): {}", out.display(), m.join(", "));
+    }
+    Ok(Status::Ok)
 }
 
 /// Runs one scenario to its end with the given sinks.
@@ -127,7 +169,7 @@ fn simulate(
     seed: u64,
     trace: Trace,
     pcap: Option<crate::pcap::PcapWriter<io::BufWriter<fs::File>>>,
-) -> Result<crate::world::RunReport, CliError> {
+) -> Result<(crate::world::RunReport, Vec<u8>), CliError> {
     let mut world = World::build(sc, seed, trace).map_err(|e| CliError::Input(e.to_string()))?;
     if let Some(w) = pcap {
         world.set_pcap(w);
@@ -135,7 +177,7 @@ fn simulate(
     world.run(sc);
     let report = world.report(sc);
     world.finish().map_err(|e| CliError::Failed(format!("writing output: {e}")))?;
-    Ok(report)
+    Ok((report, world.take_trace_bytes()))
 }
 
 /// `tcpsim graph`.

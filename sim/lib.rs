@@ -17,6 +17,8 @@
 //! - [`capture`] (Linux): the same scenarios run on the real kernel, in network namespaces;
 //! - [`pcap`]: pcap writing and reading, Wireshark-style labels;
 //! - [`replay`]: trace replay, a captured trace held against the model;
+//! - [`sweep`]: many seeds of one scenario, invariants on each, shards and their merge;
+//! - [`plot`]: time-sequence, RTO, state, readiness and sweep plots (SVG and PNG);
 //! - [`cli`]: the verbs of the `tcpsim` command;
 //! - [`errno`]: error numbers by name.
 
@@ -27,11 +29,13 @@ pub mod engine;
 pub mod errno;
 pub mod host;
 pub mod pcap;
+pub mod plot;
 pub mod replay;
 pub mod rules;
 pub mod scenario;
 pub mod script;
 pub mod socket;
+pub mod sweep;
 pub mod syscall;
 pub mod table;
 pub mod tcp;

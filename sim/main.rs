@@ -59,6 +59,40 @@ enum Verb {
         /// role and state; the JSON report always lists each).
         #[arg(long)]
         detail: bool,
+        /// Draws the run's plots (SVG and PNG) into this directory.
+        #[arg(long)]
+        plot: Option<PathBuf>,
+    },
+    /// Runs many seeds of a scenario, every invariant checked on each; a reproducer per failure.
+    Sweep {
+        scenario: PathBuf,
+        /// Seeds A..B (B excluded) or A..=B.
+        #[arg(long)]
+        seeds: String,
+        /// Threads (the result does not depend on it).
+        #[arg(long, default_value_t = 1)]
+        jobs: usize,
+        /// Runs block K (0-based) of N of the seeds; `tcpsim merge` joins the shards.
+        #[arg(long)]
+        shard: Option<String>,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+        /// Draws the distribution of each key outcome into this directory.
+        #[arg(long)]
+        plot: Option<PathBuf>,
+    },
+    /// Joins shard results (`sweep --shard K/N --format json`) into what one sweep prints.
+    Merge {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
+    /// Draws the plots of a recorded trace (`--trace`, JSON Lines) or of any pcap.
+    Plot {
+        input: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Prints the TCP state machine as DOT.
     Graph,
@@ -101,9 +135,27 @@ enum Verb {
 fn main() -> ExitCode {
     let args = Args::parse();
     let outcome = match args.verb {
-        Verb::Run { scenario, seed, trace, pcap, format, detail } => {
-            cli::run(scenario.as_deref(), seed, trace.as_deref(), pcap.as_deref(), format == Format::Json, detail)
+        Verb::Run { scenario, seed, trace, pcap, format, detail, plot } => cli::run(
+            scenario.as_deref(),
+            seed,
+            trace.as_deref(),
+            pcap.as_deref(),
+            format == Format::Json,
+            detail,
+            plot.as_deref(),
+        ),
+        Verb::Sweep { scenario, seeds, jobs, shard, format, plot } => {
+            tcpsim::sweep::cli::sweep(&tcpsim::sweep::cli::SweepArgs {
+                scenario: &scenario,
+                seeds: &seeds,
+                jobs,
+                shard: shard.as_deref(),
+                json: format == Format::Json,
+                plot: plot.as_deref(),
+            })
         }
+        Verb::Merge { files, format } => tcpsim::sweep::cli::merge_files(&files, format == Format::Json),
+        Verb::Plot { input, out } => cli::plot(&input, &out),
         Verb::Graph => cli::graph(),
         Verb::Schema => cli::schema(),
         Verb::Table { os, format, kernel } => cli::table(os == OsArg::Freebsd, format == TableFormat::Json, kernel),

@@ -59,7 +59,7 @@ fn default_connection_handshakes_in_one_round_trip_sends_a_first_flight_of_initi
 #[test]
 fn partition_backs_off_the_rto_and_recovery_waits_for_the_next_retransmission() {
     let r = run_model("lossy-partition.toml");
-    let at = |k: FaultKind| r.sc.faults.iter().find(|f| f.kind == k).unwrap().at.unwrap().0 .0;
+    let at = |k: FaultKind| r.sc.faults.iter().find(|f| f.kind == k).unwrap().at.unwrap().lo().as_nanos();
     let (cut, heal) = (at(FaultKind::Partition), at(FaultKind::Heal));
     // During the partition the client sends nothing but retransmissions of one segment, the
     // gaps doubling (tcp_retransmit_timer).

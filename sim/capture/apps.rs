@@ -111,6 +111,9 @@ pub fn run_app(
                 "app[{index}]: the load generator and the finite-capacity server run only in the simulator"
             )));
         }
+        AppSpec::Heartbeat(_) | AppSpec::Messenger(_) | AppSpec::MessageSink(_) => {
+            return Err(CaptureError::Scenario(format!("app[{index}]: protocol applications run only in the simulator")));
+        }
     }
     Ok(())
 }

@@ -125,7 +125,7 @@ fn capture_host(sc: &Scenario) -> Option<String> {
     };
     let server_app = sc.apps.iter().find_map(|a| match a {
         AppSpec::Server { host, .. } | AppSpec::HttpServer { host, .. } => Some(host.clone()),
-        AppSpec::Client { .. } | AppSpec::Ab { .. } => None,
+        _ => None,
     });
     listener
         .and_then(|l| host_of(l))
@@ -136,6 +136,9 @@ fn capture_host(sc: &Scenario) -> Option<String> {
 /// Runs `scenario` on the real kernel and writes its results to `out_dir` (created if needed).
 pub fn capture(scenario: &Scenario, out_dir: &Path) -> Result<CaptureReport, CaptureError> {
     netns::check_environment().map_err(CaptureError::Unavailable)?;
+    // The real kernel runs the member of the scenario's own seed.
+    let resolved = crate::scenario::draw::resolve(scenario, scenario.seed);
+    let scenario = &resolved;
     std::fs::create_dir_all(out_dir).map_err(|e| io_err(out_dir, e))?;
     let mut lab = Lab::build(scenario)?;
     let mut unreproduced = std::mem::take(&mut lab.unreproduced);
@@ -258,10 +261,10 @@ fn timed_faults(
     script_done: mpsc::Receiver<()>,
 ) -> Result<Vec<TimedFault>, CaptureError> {
     let mut faults: Vec<_> = sc.faults.iter().collect();
-    faults.sort_by_key(|f| f.at.map_or(0, |d| d.0.as_nanos()));
+    faults.sort_by_key(|f| f.at.map_or(0, |d| d.lo().as_nanos()));
     let mut applied = Vec::new();
     for f in faults {
-        let at_ns = f.at.map_or(0, |d| d.0.as_nanos());
+        let at_ns = f.at.map_or(0, |d| d.lo().as_nanos());
         let due = start + Duration::from_nanos(at_ns);
         if let Err(mpsc::RecvTimeoutError::Disconnected) =
             script_done.recv_timeout(due.saturating_duration_since(Instant::now()))

@@ -673,8 +673,10 @@ impl<N: Node> Sim<N> {
                     return;
                 }
             }
-            self.links[l].stats[dir.index()].received += 1;
         }
+        // A middlebox's RST next to the receiver crossed no wire but was counted as sent on the
+        // link: it comes out at the far end too, so that sent = received + dropped.
+        self.links[l].stats[dir.index()].received += 1;
         let reason = match self.hosts[to].state {
             HostState::Up => None,
             HostState::Frozen => Some(DropReason::HostFrozen),

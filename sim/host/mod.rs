@@ -196,11 +196,21 @@ impl Host {
         *self.counters.entry(counter).or_default() += 1;
     }
 
+    /// Sends a segment of this host's stack. Every RST counts in TCP_MIB_OUTRSTS: those of
+    /// `tcp_v4_send_reset` (no socket, a listener's or a request's reset) and of
+    /// `tcp_send_active_reset` (abort, close with unread data) alike.
+    fn transmit(&mut self, seg: Segment, ctx: &mut Ctx) {
+        if seg.flags.contains(crate::tcp::segment::Flags::RST) {
+            self.bump("TcpOutRsts");
+        }
+        ctx.send(seg);
+    }
+
     /// Sends `out`, re-arms timers, records transitions and raises wake-ups after the model
     /// of connection `id` ran. Every path into a `Conn` ends here, so nothing is missed.
     pub(crate) fn after_conn(&mut self, id: ConnId, out: &mut Vec<Segment>, ctx: &mut Ctx) {
         for seg in out.drain(..) {
-            ctx.send(seg);
+            self.transmit(seg, ctx);
         }
         let Some(slot) = self.table.conn_mut(id) else { return };
         for (i, kind) in TIMER_KINDS.iter().enumerate() {
@@ -256,7 +266,7 @@ impl Host {
     /// The listener's accept queue grew: wake its pollers.
     pub(crate) fn after_listener(&mut self, id: ListenerId, out: &mut Vec<Segment>, ctx: &mut Ctx) {
         for seg in out.drain(..) {
-            ctx.send(seg);
+            self.transmit(seg, ctx);
         }
         let Some(slot) = self.table.listener_mut(id) else { return };
         if let Some(at) = slot.listener.deadline() {
@@ -302,6 +312,15 @@ impl Host {
     }
 
     /// The state of connection (local, remote) in the established hash, if it is still there.
+    /// The derived-payload streams of the connection behind `fd`: (what it sends, what its
+    /// peer sends), for checking received bytes against what was sent.
+    pub fn conn_streams(&self, fd: Fd) -> Option<(u64, u64)> {
+        match self.table.get(fd)? {
+            SockRef::Conn(id) => self.table.conn(id).map(|s| (s.conn.tx_stream(), s.conn.rx_stream())),
+            _ => None,
+        }
+    }
+
     pub fn conn_state(&self, local: SocketAddrV4, remote: SocketAddrV4) -> Option<TcpState> {
         let id = self.ehash.get(&(local, remote))?;
         self.table.conn(id).map(|s| s.conn.state())
@@ -341,8 +360,7 @@ impl Host {
     /// (tcp_ipv4.c `tcp_v4_send_reset`; RFC 9293 §3.10.7.1).
     fn no_socket(&mut self, seg: &Segment, ctx: &mut Ctx) {
         if let Some(rst) = reset_for(seg) {
-            self.bump("TcpOutRsts");
-            ctx.send(rst);
+            self.transmit(rst, ctx);
         }
     }
 

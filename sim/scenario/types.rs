@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
+use super::draw::{CountDraw, DurDraw};
+pub use super::protocols::{HeartbeatSpec, MessageSinkSpec, MessengerSpec, MsgProtocol};
 use super::units::{DurSpec, RateSpec};
 pub use crate::engine::fault::{Direction, FaultAction, FaultKind};
 pub use crate::engine::link::FilterMatch;
@@ -100,10 +102,17 @@ pub struct LinkSpec {
 #[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FaultSpec {
-    /// When, from the start of the run; absent inside a script.
+    /// When, from the start of the run (`"10s..20s"`: drawn per run); absent inside a script.
     #[serde(default)]
-    pub at: Option<DurSpec>,
+    pub at: Option<DurDraw>,
     pub kind: FaultKind,
+    /// Undoes the fault this long after it (heal, link_up, thaw, reboot, unfilter); a range
+    /// is drawn per run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lasts: Option<DurDraw>,
+    /// How many times the fault happens, each at its own drawn `at` (`"0..3"`: drawn per run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeat: Option<CountDraw>,
     /// The link, for partition/heal/link_down/link_up/filter/unfilter.
     #[serde(default)]
     pub link: Option<String>,
@@ -221,6 +230,12 @@ pub enum AppSpec {
         #[serde(default)]
         sockopts: BTreeMap<SockOpt, OptValue>,
     },
+    /// An application heartbeat over an idle connection.
+    Heartbeat(HeartbeatSpec),
+    /// Numbered messages, with or without resume after reconnect.
+    Messenger(MessengerSpec),
+    /// The receiving end of a messenger.
+    MessageSink(MessageSinkSpec),
 }
 
 impl AppSpec {
@@ -231,6 +246,9 @@ impl AppSpec {
             | AppSpec::Client { host, .. }
             | AppSpec::Ab { host, .. }
             | AppSpec::HttpServer { host, .. } => host,
+            AppSpec::Heartbeat(s) => &s.host,
+            AppSpec::Messenger(s) => &s.host,
+            AppSpec::MessageSink(s) => &s.host,
         }
     }
 }

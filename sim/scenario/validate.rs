@@ -282,7 +282,10 @@ fn check_faults(s: &Scenario, names: &Names) -> Result<(), Invalid> {
         if f.at.is_none() {
             return Err(Invalid::new(base.key("at"), "a scheduled fault needs `at` (a time from the start)"));
         }
-        check_at(s, f.at, base.key("at"))?;
+        check_at(s, f.at.map(|a| a.hi), base.key("at"))?;
+        if f.lasts.is_some() && super::draw::inverse(f.kind).is_none() {
+            return Err(Invalid::new(base.key("lasts"), format!("`{}` has no inverse fault to end it", f.kind.name())));
+        }
         let target = FaultTarget {
             kind: f.kind,
             link: f.link.as_deref(),
@@ -407,9 +410,7 @@ fn check_apps(s: &Scenario, names: &Names) -> Result<(), Invalid> {
                 check_sockopts(sockopts, &base)?;
             }
             AppSpec::Ab { host, to, at, requests, concurrency, sockopts, .. } => {
-                names.host(host, base.key("host"))?;
-                resolve_to(s, to).map_err(|m| Invalid::new(base.key("to"), m))?;
-                check_at(s, *at, base.key("at"))?;
+                check_client_of(s, names, &base, host, to, *at)?;
                 if *requests == 0 {
                     return Err(Invalid::new(base.key("requests"), "requests must be at least 1"));
                 }
@@ -418,9 +419,27 @@ fn check_apps(s: &Scenario, names: &Names) -> Result<(), Invalid> {
                 }
                 check_sockopts(sockopts, &base)?;
             }
+            AppSpec::Heartbeat(h) => {
+                check_client_of(s, names, &base, &h.host, &h.to, h.at)?;
+                check_sockopts(&h.sockopts, &base)?;
+            }
+            AppSpec::Messenger(m) => check_client_of(s, names, &base, &m.host, &m.to, m.at)?,
+            AppSpec::MessageSink(k) => {
+                names.host(&k.host, base.key("host"))?;
+                if k.port == 0 {
+                    return Err(Invalid::new(base.key("port"), "a sink needs a port in 1..=65535"));
+                }
+            }
         }
     }
     Ok(())
+}
+
+/// The fields every connecting application has: its host, where to, and when.
+fn check_client_of(s: &Scenario, names: &Names, base: &FieldPath, host: &str, to: &str, at: Option<DurSpec>) -> Result<(), Invalid> {
+    names.host(host, base.key("host"))?;
+    resolve_to(s, to).map_err(|m| Invalid::new(base.key("to"), m))?;
+    check_at(s, at, base.key("at"))
 }
 
 /// What a script name stands for.

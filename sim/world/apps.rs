@@ -11,6 +11,8 @@ use crate::scenario::{AppSpec, OptValue, SockOpt};
 use crate::tcp::conn::SendData;
 use crate::tcp::state::TcpState;
 use super::load::Load;
+use super::protocols::Protocols;
+use crate::rules::Checker;
 use crate::time::{Dur, SimTime};
 use std::collections::BTreeMap;
 use std::net::SocketAddrV4;
@@ -46,6 +48,12 @@ pub(crate) struct AppSock {
     /// socket whenever it is woken, and the kernel wakes it on every change that matters to
     /// a program (`sk_state_change`, `sk_error_report`), so this is when that change happened.
     pub state_since: SimTime,
+    /// The first received byte that was not the next byte of what the peer sent: when, and
+    /// at which offset of the stream.
+    pub prefix_breach: Option<(SimTime, u64)>,
+    /// Whether the peer sends derived bytes (a client app), so that what arrives can be
+    /// checked byte by byte; a client always can (it gets its own bytes echoed).
+    pub derived_peer: bool,
 }
 
 /// Rising edges of `sk_err` on a descriptor no application owns (a script's socket), as
@@ -81,6 +89,8 @@ pub(super) struct Apps {
     /// Errors raised on descriptors no application owns, by (host, fd), over the whole run
     /// (a descriptor number may be reused: the report picks by lifetime).
     pub(crate) watched: BTreeMap<(usize, Fd), ErrWatch>,
+    /// The applications that speak a protocol of their own (heartbeat, messages).
+    pub(crate) protocols: Protocols,
 }
 
 impl Apps {
@@ -96,23 +106,27 @@ impl Apps {
                         starts.push(PendingStart { at: first + step.saturating_mul(u64::from(k)), app: i });
                     }
                 }
-                AppSpec::Ab { .. } | AppSpec::HttpServer { .. } => {}
+                _ => {}
             }
         }
         // Stable: equal start times keep file order.
         starts.sort_by_key(|s| s.at);
         starts.reverse();
         let load = Load::new(specs, sim);
-        Apps { specs: specs.to_vec(), load, starts, socks: Vec::new(), by_fd: BTreeMap::new(), watched: BTreeMap::new() }
+        Apps {
+            specs: specs.to_vec(),
+            load,
+            starts,
+            socks: Vec::new(),
+            by_fd: BTreeMap::new(),
+            watched: BTreeMap::new(),
+            protocols: Protocols::new(specs),
+        }
     }
 
     /// When the next application start (or a load application's timer) is due.
     pub fn next_start(&self) -> Option<SimTime> {
-        let start = self.starts.last().map(|s| s.at);
-        match (start, self.load.next_due()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        self.starts.last().map(|s| s.at).into_iter().chain(self.load.next_due()).chain(self.protocols.next_time()).min()
     }
 
     /// Starts every application due now.
@@ -123,6 +137,7 @@ impl Apps {
             self.start(s.app, sim);
         }
         self.load.run_due(sim);
+        self.protocols.run_due(sim);
     }
 
     fn start(&mut self, app: usize, sim: &mut Sim<Host>) {
@@ -153,6 +168,7 @@ impl Apps {
                 let i = self.add(AppSock::new(app, h, fd, Role::Client, bytes, errors, sim.now()));
                 self.service(i, sim);
             }
+            _ => {}
         }
     }
 
@@ -162,14 +178,20 @@ impl Apps {
         self.socks.len() - 1
     }
 
-    /// Lets every application whose socket was woken act on it.
-    pub fn on_wakeups(&mut self, sim: &mut Sim<Host>) {
+    /// Lets every application whose socket was woken act on it; the readiness its event
+    /// loop is answered with is held against the rules first.
+    pub fn on_wakeups(&mut self, sim: &mut Sim<Host>, checker: &mut Checker) {
         for h in 0..sim.host_count() {
             let woken = sim.node_mut(h).take_woken();
             for fd in woken {
+                let owned = self.by_fd.contains_key(&(h, fd)) || self.protocols.owns(h, fd);
+                if owned {
+                    super::event_loop::check_answer(sim, checker, h, fd);
+                }
                 match self.by_fd.get(&(h, fd)) {
                     Some(&i) => self.service(i, sim),
                     None if self.load.on_wakeup(h, fd, sim) => {}
+                    None if self.protocols.on_wakeup(h, fd, sim) => {}
                     None => self.watch(h, fd, sim),
                 }
             }
@@ -216,7 +238,9 @@ impl Apps {
         }
         let (h, fd) = (self.socks[i].host, self.socks[i].fd);
         while let Ok(child) = sim.node_mut(h).sys_accept(fd, true) {
-            let j = self.add(AppSock::new(app, h, child, Role::Accepted, 0, Vec::new(), sim.now()));
+            let mut sock = AppSock::new(app, h, child, Role::Accepted, 0, Vec::new(), sim.now());
+            sock.derived_peer = self.client_behind(sim, h, child);
+            let j = self.add(sock);
             self.service(j, sim);
         }
     }
@@ -245,9 +269,10 @@ impl Apps {
         let (h, fd) = (self.socks[i].host, self.socks[i].fd);
         let echo = matches!(self.specs[self.socks[i].app], AppSpec::Server { echo: true, .. });
         loop {
-            // An echo server needs the bytes; everyone else only counts them (MSG_TRUNC: no
-            // byte is generated).
-            let r = if echo {
+            // An echo server needs the bytes, and so does the prefix invariant on a stream of
+            // derived bytes; everyone else only counts them (MSG_TRUNC: no byte is generated).
+            let wants_bytes = echo || (self.socks[i].derived_peer && self.socks[i].prefix_breach.is_none());
+            let r = if wants_bytes {
                 sim.with_node(h, |n, ctx| n.sys_recv(fd, READ_CHUNK, RecvFlags::default(), ctx)).map(|d| (d.len() as u32, Some(d)))
             } else {
                 sim.with_node(h, |n, ctx| n.sys_recv_trunc(fd, READ_CHUNK, RecvFlags::default(), ctx)).map(|n| (n, None))
@@ -258,8 +283,11 @@ impl Apps {
                     return;
                 }
                 Ok((n, data)) => {
+                    if let Some(data) = &data {
+                        self.check_prefix(i, data, sim);
+                    }
                     self.socks[i].received += u64::from(n);
-                    if let Some(data) = data {
+                    if let (true, Some(data)) = (echo, data) {
                         let r = sim.with_node(h, |n, ctx| n.sys_send(fd, SendData::Bytes(data), SendFlags { nosignal: true }, ctx));
                         if let Some(e) = r.errno {
                             self.socks[i].note_error(e, sim.now());
@@ -273,6 +301,28 @@ impl Apps {
                     return;
                 }
             }
+        }
+    }
+
+    /// Whether the connection behind `fd` on host `h` comes from one of the client apps.
+    fn client_behind(&self, sim: &Sim<Host>, h: usize, fd: Fd) -> bool {
+        let Some((local, remote)) = sim.node(h).conn_addrs(fd) else { return false };
+        self.socks.iter().filter(|s| s.role == Role::Client && !s.closed).any(|s| sim.node(s.host).conn_addrs(s.fd) == Some((remote, local)))
+    }
+
+    /// Holds received bytes against what the peer sent: clients send derived bytes, which a
+    /// server receives from the client's stream and a client gets back (echoed) from its own.
+    fn check_prefix(&mut self, i: usize, data: &[u8], sim: &Sim<Host>) {
+        let s = &self.socks[i];
+        if s.prefix_breach.is_some() || !s.derived_peer {
+            return;
+        }
+        let Some((tx, rx)) = sim.node(s.host).conn_streams(s.fd) else { return };
+        let stream = if s.role == Role::Client { tx } else { rx };
+        let start = s.received;
+        let bad = data.iter().zip(start..).find(|(b, off)| **b != crate::tcp::segment::derived_byte(stream, *off));
+        if let Some((_, off)) = bad {
+            self.socks[i].prefix_breach = Some((sim.now(), off));
         }
     }
 
@@ -316,6 +366,8 @@ impl AppSock {
             closed_conn: None,
             last_state,
             state_since: now,
+            prefix_breach: None,
+            derived_peer: role == Role::Client,
         }
     }
 

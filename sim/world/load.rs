@@ -193,7 +193,7 @@ impl Load {
                     });
                     load.arm(SimTime::ZERO, Timer::ServerStart(i));
                 }
-                AppSpec::Server { .. } | AppSpec::Client { .. } => {}
+                _ => {}
             }
         }
         load

@@ -7,6 +7,9 @@
 //! socket is ready or the run ends.
 
 mod apps;
+mod event_loop;
+pub mod invariants;
+pub mod protocols;
 mod build;
 mod load;
 mod report;
@@ -81,6 +84,8 @@ impl<W: std::io::Write> PcapSink<W> {
 impl World {
     /// Builds the world of `scenario` with `seed`; nothing runs yet.
     pub fn build(scenario: &Scenario, seed: u64, trace: Trace) -> Result<World, RunError> {
+        let resolved = crate::scenario::draw::resolve(scenario, seed);
+        let scenario = &resolved;
         let mut profiles = Vec::with_capacity(scenario.hosts.len());
         for h in &scenario.hosts {
             let p = host_profile(h).map_err(|msg| RunError::Profile { host: h.name.clone(), msg })?;
@@ -127,7 +132,7 @@ impl World {
                 self.sim.step();
             }
         }
-        self.apps.on_wakeups(&mut self.sim);
+        self.apps.on_wakeups(&mut self.sim, &mut self.checker);
         true
     }
 
@@ -185,6 +190,11 @@ impl World {
         let tap = sink.clone();
         self.sim.set_tap(Box::new(move |t, seg| tap.borrow_mut().write(t, seg)));
         self.finishers.push(Box::new(move || sink.borrow_mut().finish()));
+    }
+
+    /// What a memory trace recorded (empty for other sinks).
+    pub fn take_trace_bytes(&mut self) -> Vec<u8> {
+        self.sim.trace_mut().take_bytes()
     }
 
     /// Flushes every output of the run (trace, pcap); the first error wins.

@@ -107,12 +107,36 @@ pub struct RunReport {
     pub illegal_transitions: Vec<String>,
     /// Poll/epoll answers that broke a documented rule.
     pub rule_violations: Vec<String>,
+    /// What the protocol applications (heartbeat, messages) did.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub protocols: Vec<super::protocols::ProtocolReport>,
+    /// Broken invariants of the applications' data (`sim/world/invariants.rs`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub invariants: Vec<super::invariants::Breach>,
 }
 
 impl RunReport {
     /// Whether every check held (exit status 0 rather than 1).
     pub fn ok(&self) -> bool {
-        self.illegal_transitions.is_empty() && self.rule_violations.is_empty()
+        self.illegal_transitions.is_empty() && self.rule_violations.is_empty() && self.invariants.is_empty()
+    }
+
+    /// Every failed check, as invariants: the state graph, the readiness rules, the data.
+    pub fn breaches(&self) -> Vec<super::invariants::Breach> {
+        use super::invariants::Breach;
+        let graph = self.illegal_transitions.iter().map(|t| Breach {
+            invariant: "state-graph".into(),
+            t_ns: self.end_ns,
+            socket: t.split(": ").next().unwrap_or_default().to_string(),
+            detail: t.clone(),
+        });
+        let rules = self.rule_violations.iter().map(|v| Breach {
+            invariant: "readiness-rules".into(),
+            t_ns: rule_time_ns(v),
+            socket: "-".into(),
+            detail: v.clone(),
+        });
+        graph.chain(rules).chain(self.invariants.iter().cloned()).collect()
     }
 
     /// A summary for people.
@@ -148,6 +172,9 @@ impl RunReport {
         let _ = writeln!(s, "\nstate graph: {} of {} edges taken", self.edges_covered, self.edges_total);
         for v in self.illegal_transitions.iter().chain(&self.rule_violations) {
             let _ = writeln!(s, "CHECK FAILED: {v}");
+        }
+        for b in &self.invariants {
+            let _ = writeln!(s, "INVARIANT VIOLATED: {} at {} on {}: {}", b.invariant, secs_text(b.t_ns), b.socket, b.detail);
         }
         s
     }
@@ -195,7 +222,7 @@ impl RunReport {
     /// The application sockets one line each (`detail`), or counted by host, role, state
     /// and errors: the report stays readable at a million connections.
     fn sockets_text_with(&self, detail: bool) -> String {
-        let mut s = String::new();
+        let mut s = self.protocols_text();
         if self.sockets.is_empty() {
             // nothing to list
         } else if detail {
@@ -222,6 +249,37 @@ impl RunReport {
             for k in &self.script_sockets {
                 let _ = writeln!(s, "  {}", script_socket_text(k));
             }
+        }
+        s
+    }
+
+    /// One line per protocol application: what it noticed, or what it delivered and lost.
+    fn protocols_text(&self) -> String {
+        use super::protocols::ProtocolReport as P;
+        let mut s = String::new();
+        if !self.protocols.is_empty() {
+            let _ = writeln!(s, "\nprotocol applications:");
+        }
+        for p in &self.protocols {
+            let line = match p {
+                P::Heartbeat { app, declared_dead_ns, error_ns, error, heartbeats_sent, replies } => {
+                    let dead = declared_dead_ns.map_or("peer never declared dead".into(), |t| format!("peer declared dead at {}", secs_text(t)));
+                    let err = error.zip(*error_ns).map_or(String::new(), |(e, t)| format!(", {} at {}", e.name(), secs_text(t)));
+                    format!("app {app} heartbeat: {heartbeats_sent} sent, {replies} answered; {dead}{err}")
+                }
+                P::Messenger { app, protocol, produced, confirmed, connections, errors } => {
+                    let errs = errors.iter().map(|e| e.name()).collect::<Vec<_>>().join(", ");
+                    format!("app {app} messenger ({}): {produced} produced, {confirmed} confirmed, {connections} connection(s); errors: {}", protocol.name(), if errs.is_empty() { "none" } else { &errs })
+                }
+                P::Sink { app, protocol, delivered, disorder, lost } => {
+                    let lost_text = match (lost.first(), lost.last()) {
+                        (Some(a), Some(b)) => format!("{} lost (produced {} .. {})", lost.len(), secs_text(a.produced_ns), secs_text(b.produced_ns)),
+                        _ => "none lost".into(),
+                    };
+                    format!("app {app} sink ({}): {delivered} delivered, {} out of sequence, {lost_text}", protocol.name(), disorder.len())
+                }
+            };
+            let _ = writeln!(s, "  {line}");
         }
         s
     }
@@ -274,6 +332,12 @@ fn socket_line(k: &SocketReport) -> String {
         k.bytes_received,
         errs
     )
+}
+
+/// The time in a rule failure's text (`seed N, t=S s: ...`), in nanoseconds.
+fn rule_time_ns(v: &str) -> u64 {
+    let secs = v.split("t=").nth(1).and_then(|r| r.split(' ').next()).and_then(|x| x.parse::<f64>().ok());
+    secs.map_or(0, |s| (s * 1e9).round() as u64)
 }
 
 /// A host's counters that are not zero, `nstat` style.
@@ -534,6 +598,7 @@ pub(super) fn build(world: &World, scenario: &Scenario, apps: &Apps, observation
             })
         })
         .collect();
+    let protocols = apps.protocols.reports(world.now());
     RunReport {
         scenario: scenario.name.clone(),
         seed: world.seed,
@@ -549,6 +614,8 @@ pub(super) fn build(world: &World, scenario: &Scenario, apps: &Apps, observation
         edges_total: crate::tcp::graph::tcp_graph().edges().count(),
         illegal_transitions: illegal,
         rule_violations: world.rule_failures(),
+        invariants: super::invariants::check(&world.sim, apps, &protocols),
+        protocols,
     }
 }
 

@@ -1041,6 +1041,10 @@ impl Conn {
     pub fn tx_stream(&self) -> u64 {
         self.tx_stream
     }
+    /// Stream id of the derived bytes the peer sends (its `tx_stream`, from its ISN).
+    pub fn rx_stream(&self) -> u64 {
+        stream_id(self.remote, self.local, self.irs)
+    }
     /// `SIOCOUTQ`: `write_seq - snd_una`.
     pub fn outq(&self) -> u32 {
         if matches!(self.state, TcpState::SynSent | TcpState::SynRecv) {
