@@ -1,13 +1,14 @@
 //! The verbs of the `tcpsim` command, as library functions (the binary only parses
-//! arguments). Output files are written to a temporary name and renamed into place only
-//! when the run succeeded, so a failed run leaves nothing half-written.
+//! arguments). Output files are written as [`output`] says: never half-written, never
+//! anything but a regular file replaced.
 
 use crate::scenario::{self, Scenario, ScenarioError};
 use crate::trace::Trace;
 use crate::world::World;
-use std::fs;
+use crate::limits::Limits;
+use crate::output::{self, Output, OutputError, Plan};
 use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// How a verb ended when it did its work.
 #[derive(Debug, PartialEq, Eq)]
@@ -39,30 +40,6 @@ impl CliError {
     }
 }
 
-/// A file written under a temporary name and moved into place by [`Staged::commit`].
-struct Staged {
-    tmp: PathBuf,
-    dest: PathBuf,
-}
-
-impl Staged {
-    fn create(dest: &Path) -> Result<(Staged, fs::File), CliError> {
-        let mut name = dest.file_name().map(|n| n.to_os_string()).unwrap_or_default();
-        name.push(".partial");
-        let tmp = dest.with_file_name(name);
-        let f = fs::File::create(&tmp).map_err(|e| CliError::Input(format!("{}: {e}", dest.display())))?;
-        Ok((Staged { tmp, dest: dest.to_path_buf() }, f))
-    }
-
-    fn commit(self) -> Result<(), CliError> {
-        fs::rename(&self.tmp, &self.dest).map_err(|e| CliError::Failed(format!("{}: {e}", self.dest.display())))
-    }
-
-    fn abandon(self) {
-        let _ = fs::remove_file(&self.tmp);
-    }
-}
-
 fn load_scenario(path: Option<&Path>) -> Result<Scenario, CliError> {
     match path {
         Some(p) => Ok(scenario::load::load(p)?),
@@ -70,74 +47,107 @@ fn load_scenario(path: Option<&Path>) -> Result<Scenario, CliError> {
     }
 }
 
-/// `tcpsim run`.
-pub fn run(path: Option<&Path>, seed: Option<u64>, trace: Option<&Path>, pcap: Option<&Path>, json: bool) -> Result<Status, CliError> {
+/// What `tcpsim run` writes besides its report.
+#[derive(Clone, Debug, Default)]
+pub struct RunOutputs<'a> {
+    pub trace: Option<&'a Path>,
+    pub pcap: Option<&'a Path>,
+}
+
+impl From<OutputError> for CliError {
+    fn from(e: OutputError) -> Self {
+        CliError::Input(e.to_string())
+    }
+}
+
+/// Writes `text` to standard output. A closed pipe ends the process quietly (SIGPIPE, see
+/// [`output::install_cleanup_on_signals`]); any other failure is ignored as `print!` would
+/// not, without its panic.
+pub fn print_out(text: &str) {
+    let mut out = io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
+}
+
+/// `tcpsim run`. Every output path is checked and opened before the run starts; each is
+/// written in place or staged as [`output`] decides, and staged ones are moved into place
+/// only when the run and its writes succeeded.
+pub fn run(path: Option<&Path>, seed: Option<u64>, outputs: &RunOutputs, limits: Limits, json: bool) -> Result<Status, CliError> {
     let sc = load_scenario(path)?;
     let seed = seed.unwrap_or(sc.seed);
-    let mut staged = Vec::new();
-    let trace_sink = match trace {
-        Some(p) => {
-            let (s, f) = Staged::create(p)?;
-            staged.push(s);
-            Trace::to_writer(Box::new(io::BufWriter::new(f)))
-        }
+    let named: Vec<(&str, &Path)> =
+        [("--trace", outputs.trace), ("--pcap", outputs.pcap)].into_iter().filter_map(|(o, p)| p.map(|p| (o, p))).collect();
+    let plans = output::plan_all(&named)?;
+    let mut opened = Vec::new();
+    let mut writers = Vec::new();
+    for ((_, shown), plan) in named.iter().zip(&plans) {
+        let (o, w) = Output::open(plan, shown)?;
+        opened.push(o);
+        writers.push(w);
+    }
+    let to_stdout = plans.contains(&Plan::Stdout);
+    let mut writers = writers.into_iter();
+    let trace = match outputs.trace {
+        Some(_) => Trace::to_writer(writers.next().expect("one writer per output")),
         None => Trace::off(),
     };
-    let pcap_sink = match pcap {
-        Some(p) => {
-            let (s, f) = Staged::create(p)?;
-            staged.push(s);
-            Some(crate::pcap::PcapWriter::new(io::BufWriter::new(f)).map_err(|e| CliError::Failed(e.to_string()))?)
+    let pcap = match outputs.pcap {
+        Some(_) => {
+            let pcap_at = opened.last().map(|o| o.shown().to_string()).unwrap_or_default();
+            let w: Box<dyn Write> = Box::new(io::BufWriter::new(writers.next().expect("one writer per output")));
+            Some(crate::pcap::PcapWriter::new(w).map_err(|e| CliError::Failed(format!("{pcap_at}: {e}")))?)
         }
         None => None,
     };
-    let result = simulate(&sc, seed, trace_sink, pcap_sink);
-    let report = match result {
-        Ok(r) => r,
-        Err(e) => {
-            staged.into_iter().for_each(Staged::abandon);
-            return Err(e);
-        }
-    };
-    for s in staged {
-        s.commit()?;
+    let label = sc.name.clone();
+    let report = simulate(&sc, seed, trace, pcap, limits, &label)?;
+    for o in opened {
+        o.commit().map_err(|e| CliError::Failed(e.to_string()))?;
     }
-    let mut out = io::stdout().lock();
     let text = if json {
         serde_json::to_string_pretty(&report).map_err(|e| CliError::Failed(e.to_string()))? + "\n"
     } else {
         report.to_text()
     };
-    let _ = out.write_all(text.as_bytes());
+    // Standard output carries a trace or a pcap: the report goes beside it, to standard error.
+    match to_stdout {
+        true => eprint!("{text}"),
+        false => print_out(&text),
+    }
+    if let Some(why) = &report.stopped {
+        eprintln!("tcpsim: {why}; the report is of the {:.3} simulated seconds before it", report.end_ns as f64 / 1e9);
+    }
     Ok(if report.ok() { Status::Ok } else { Status::CheckFailed })
 }
 
-/// Runs one scenario to its end with the given sinks.
+/// Runs one scenario to its end (or to a limit) with the given sinks.
 fn simulate(
     sc: &Scenario,
     seed: u64,
     trace: Trace,
-    pcap: Option<crate::pcap::PcapWriter<io::BufWriter<fs::File>>>,
+    pcap: Option<crate::pcap::PcapWriter<Box<dyn Write>>>,
+    limits: Limits,
+    label: &str,
 ) -> Result<crate::world::RunReport, CliError> {
     let mut world = World::build(sc, seed, trace).map_err(|e| CliError::Input(e.to_string()))?;
+    world.set_limits(limits, label);
     if let Some(w) = pcap {
         world.set_pcap(w);
     }
     world.run(sc);
     let report = world.report(sc);
-    world.finish().map_err(|e| CliError::Failed(format!("writing output: {e}")))?;
+    world.finish().map_err(|e| CliError::Failed(format!("writing output: {}", output::io_text(&e))))?;
     Ok(report)
 }
 
 /// `tcpsim graph`.
 pub fn graph() -> Result<Status, CliError> {
-    print!("{}", crate::tcp::graph::tcp_graph().to_dot());
+    print_out(&crate::tcp::graph::tcp_graph().to_dot());
     Ok(Status::Ok)
 }
 
 /// `tcpsim schema`.
 pub fn schema() -> Result<Status, CliError> {
-    print!("{}", scenario::schema::json_schema_text());
+    print_out(&scenario::schema::json_schema_text());
     Ok(Status::Ok)
 }
 
@@ -154,15 +164,22 @@ pub fn table(freebsd: bool, json: bool, kernel: bool) -> Result<Status, CliError
         t.set_kernel(rows, crate::capture::kernel_release());
     }
     let text = if json { t.to_json() } else { t.to_markdown() };
-    print!("{text}");
+    print_out(&text);
     Ok(if t.disagreements() == 0 { Status::Ok } else { Status::CheckFailed })
 }
 
-/// `tcpsim capture`.
-pub fn capture(path: &Path, out: &Path) -> Result<Status, CliError> {
+/// `tcpsim capture`. An existing `--out` is kept unless `force` says to write into it.
+pub fn capture(path: &Path, out: &Path, force: bool) -> Result<Status, CliError> {
+    match std::fs::metadata(out) {
+        Ok(m) if !m.is_dir() => return Err(CliError::Input(format!("{}: exists and is not a directory", out.display()))),
+        Ok(_) if !force => {
+            return Err(CliError::Input(format!("{}: already exists (--force writes into it)", out.display())));
+        }
+        _ => {}
+    }
     let sc = scenario::load::load(path)?;
     let report = crate::capture::capture(&sc, out).map_err(|e| CliError::Failed(e.to_string()))?;
-    print!("{report}");
+    print_out(&report.to_string());
     Ok(Status::Ok)
 }
 
@@ -183,6 +200,6 @@ pub fn replay(path: &Path, side: Option<crate::replay::Side>, kernel: Option<&st
         ReplayError::Input(msg) => CliError::Input(msg),
     })?;
     let text = if json { report.to_json() } else { report.to_text() };
-    let _ = io::stdout().lock().write_all(text.as_bytes());
+    print_out(&text);
     Ok(if report.ok() { Status::Ok } else { Status::CheckFailed })
 }

@@ -15,6 +15,8 @@
 //! - [`pcap`]: pcap writing and reading, Wireshark-style labels;
 //! - [`replay`]: trace replay, a captured trace held against the model;
 //! - [`cli`]: the verbs of the `tcpsim` command;
+//! - [`output`]: output files, never half-written, never a device or a link replaced;
+//! - [`limits`]: bounds on a run, and its progress on a terminal;
 //! - [`errno`]: error numbers by name.
 
 #[cfg(target_os = "linux")]
@@ -23,6 +25,8 @@ pub mod cli;
 pub mod engine;
 pub mod errno;
 pub mod host;
+pub mod limits;
+pub mod output;
 pub mod pcap;
 pub mod replay;
 pub mod rules;

@@ -47,14 +47,24 @@ enum Verb {
         /// The seed (default: the scenario's own).
         #[arg(long)]
         seed: Option<u64>,
-        /// Writes every event as JSON Lines.
+        /// Writes every event as JSON Lines (`-`: standard output).
         #[arg(long)]
         trace: Option<PathBuf>,
-        /// Writes every segment on the simulated wire as a pcap file.
+        /// Writes every segment on the simulated wire as a pcap file (`-`: standard output).
         #[arg(long)]
         pcap: Option<PathBuf>,
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
+        /// Stops the run after this many events (0: no limit); the report is of what was
+        /// simulated by then, and the exit status 1.
+        #[arg(long, default_value_t = tcpsim::limits::Limits::DEFAULT_MAX_EVENTS)]
+        max_events: u64,
+        /// Stops the run once the trace holds this many bytes (0: no limit).
+        #[arg(long, default_value_t = tcpsim::limits::Limits::DEFAULT_MAX_TRACE_BYTES)]
+        max_trace_bytes: u64,
+        /// Stops the run after this many seconds of wall-clock time (default: none).
+        #[arg(long)]
+        timeout: Option<f64>,
     },
     /// Prints the TCP state machine as DOT.
     Graph,
@@ -89,21 +99,30 @@ enum Verb {
     /// observation log.
     Capture {
         scenario: PathBuf,
+        /// The directory written (refused if it exists, unless --force).
         #[arg(long)]
         out: PathBuf,
+        /// Writes into an existing --out directory.
+        #[arg(long)]
+        force: bool,
     },
 }
 
 fn main() -> ExitCode {
+    tcpsim::output::install_cleanup_on_signals();
     let args = Args::parse();
     let outcome = match args.verb {
-        Verb::Run { scenario, seed, trace, pcap, format } => {
-            cli::run(scenario.as_deref(), seed, trace.as_deref(), pcap.as_deref(), format == Format::Json)
+        Verb::Run { scenario, seed, trace, pcap, format, max_events, max_trace_bytes, timeout } => {
+            let outputs = cli::RunOutputs { trace: trace.as_deref(), pcap: pcap.as_deref() };
+            match limits(max_events, max_trace_bytes, timeout) {
+                Ok(l) => cli::run(scenario.as_deref(), seed, &outputs, l, format == Format::Json),
+                Err(e) => Err(e),
+            }
         }
         Verb::Graph => cli::graph(),
         Verb::Schema => cli::schema(),
         Verb::Table { os, format, kernel } => cli::table(os == OsArg::Freebsd, format == TableFormat::Json, kernel),
-        Verb::Capture { scenario, out } => cli::capture(&scenario, &out),
+        Verb::Capture { scenario, out, force } => cli::capture(&scenario, &out, force),
         Verb::Replay { pcap, side, kernel, format } => {
             let side = side.map(|s| match s {
                 SideArg::Client => tcpsim::replay::Side::Client,
@@ -120,4 +139,15 @@ fn main() -> ExitCode {
             ExitCode::from(e.exit_code())
         }
     }
+}
+
+/// The run's limits from its options (0 turns a limit off).
+fn limits(max_events: u64, max_trace_bytes: u64, timeout: Option<f64>) -> Result<tcpsim::limits::Limits, cli::CliError> {
+    let timeout = match timeout {
+        Some(t) if t.is_finite() && t > 0.0 => Some(std::time::Duration::from_secs_f64(t)),
+        Some(t) => return Err(cli::CliError::Input(format!("--timeout {t}: a number of seconds above 0"))),
+        None => None,
+    };
+    let nonzero = |n: u64| (n > 0).then_some(n);
+    Ok(tcpsim::limits::Limits { max_events: nonzero(max_events), max_trace_bytes: nonzero(max_trace_bytes), timeout })
 }

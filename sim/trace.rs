@@ -37,6 +37,8 @@ pub struct Trace {
     scratch: Vec<u8>,
     /// The first write error; later records are skipped and [`Trace::finish`] reports it.
     error: Option<io::Error>,
+    /// Bytes recorded so far (what a run's `--max-trace-bytes` bounds).
+    written: u64,
 }
 
 impl Default for Trace {
@@ -48,17 +50,17 @@ impl Default for Trace {
 impl Trace {
     /// Records nothing.
     pub fn off() -> Self {
-        Trace { sink: Sink::Off, scratch: Vec::new(), error: None }
+        Trace { sink: Sink::Off, scratch: Vec::new(), error: None, written: 0 }
     }
 
     /// Records into memory; read it with [`Trace::bytes`] or [`Trace::take_bytes`].
     pub fn memory() -> Self {
-        Trace { sink: Sink::Memory(Vec::new()), scratch: Vec::new(), error: None }
+        Trace { sink: Sink::Memory(Vec::new()), scratch: Vec::new(), error: None, written: 0 }
     }
 
     /// Records to `w` (buffered).
     pub fn to_writer(w: Box<dyn Write>) -> Self {
-        Trace { sink: Sink::Writer(io::BufWriter::new(w)), scratch: Vec::new(), error: None }
+        Trace { sink: Sink::Writer(io::BufWriter::new(w)), scratch: Vec::new(), error: None, written: 0 }
     }
 
     #[inline]
@@ -98,6 +100,7 @@ impl Trace {
         }
         line.push(b'\n');
         let line = &self.scratch;
+        self.written += line.len() as u64;
         let res = match &mut self.sink {
             Sink::Off => Ok(()),
             Sink::Memory(v) => {
@@ -109,6 +112,11 @@ impl Trace {
         if let Err(e) = res {
             self.error = Some(e);
         }
+    }
+
+    /// Bytes recorded so far, whatever the sink.
+    pub fn bytes_written(&self) -> u64 {
+        self.written
     }
 
     /// What a memory trace holds so far (empty for other sinks).

@@ -104,12 +104,16 @@ pub struct RunReport {
     pub illegal_transitions: Vec<String>,
     /// Poll/epoll answers that broke a documented rule.
     pub rule_violations: Vec<String>,
+    /// The limit that stopped the run before its end (`--max-events`, `--timeout`…): the
+    /// report is of what was simulated until then.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<String>,
 }
 
 impl RunReport {
     /// Whether every check held (exit status 0 rather than 1).
     pub fn ok(&self) -> bool {
-        self.illegal_transitions.is_empty() && self.rule_violations.is_empty()
+        self.illegal_transitions.is_empty() && self.rule_violations.is_empty() && self.stopped.is_none()
     }
 
     /// A summary for people.
@@ -117,6 +121,9 @@ impl RunReport {
         let mut s = String::new();
         let secs = self.end_ns as f64 / 1e9;
         let _ = writeln!(s, "scenario {} (seed {}), simulated {:.3} s", self.scenario, self.seed, secs);
+        if let Some(why) = &self.stopped {
+            let _ = writeln!(s, "STOPPED: {why}, before the scenario's end");
+        }
         s += &self.sockets_text();
         if !self.script.is_empty() {
             let _ = writeln!(s, "\nscript (time the call returned, step, call, socket: result):");
@@ -488,6 +495,7 @@ pub(super) fn build(world: &World, scenario: &Scenario, apps: &Apps, observation
         edges_total: crate::tcp::graph::tcp_graph().edges().count(),
         illegal_transitions: illegal,
         rule_violations: world.rule_failures(),
+        stopped: world.limit_hit().map(|h| h.to_string()),
     }
 }
 

@@ -41,6 +41,9 @@ pub(super) fn run_script(world: &mut World, steps: &[Step]) -> Vec<Observation> 
     let mut names = Names::default();
     let mut out = Vec::with_capacity(steps.len());
     for (i, step) in steps.iter().enumerate() {
+        if world.stopped() {
+            break;
+        }
         let mut obs = Observation { step: i, op: step.op().to_string(), ..Observation::default() };
         exec(world, &mut names, step, &mut obs);
         // What the call set in motion and is due now (a loopback peer's answer) is processed
