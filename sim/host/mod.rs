@@ -6,6 +6,7 @@
 //! step with the model's deadlines, records every state transition against the state graph,
 //! and turns wake-ups into epoll events.
 
+mod ports;
 mod sockets;
 mod syscalls;
 
@@ -73,6 +74,8 @@ pub struct Host {
     pub(crate) ehash: BTreeMap<(SocketAddrV4, SocketAddrV4), ConnId>,
     /// Port → listener: the listening hash (`inet_lhash2`).
     pub(crate) lhash: BTreeMap<u16, ListenerId>,
+    /// The local ports the two hashes use (changed only with them, see `ports.rs`).
+    pub(crate) ports: ports::PortUse,
     pub(crate) epolls: Vec<Epoll>,
     pub(crate) coverage: Coverage,
     /// Transitions the graph does not allow: model bugs, reported by the run.
@@ -92,6 +95,7 @@ impl Host {
             table: SockTable::default(),
             ehash: BTreeMap::new(),
             lhash: BTreeMap::new(),
+            ports: ports::PortUse::default(),
             epolls: Vec::new(),
             coverage: Coverage::default(),
             illegal: Vec::new(),
@@ -246,7 +250,7 @@ impl Host {
     /// Removes a connection the program no longer holds and the kernel is done with.
     fn forget_conn(&mut self, id: ConnId) {
         if let Some(slot) = self.table.remove_conn(id) {
-            self.ehash.remove(&(slot.conn.local(), slot.conn.remote()));
+            self.ehash_remove(slot.conn.local(), slot.conn.remote());
         }
     }
 

@@ -42,8 +42,7 @@ pub struct SyscallResult {
     pub sigpipe: bool,
 }
 
-/// The remote address of a socket that has none (a listener's), for traces; also the
-/// smallest address, which `port_in_use` ranges from.
+/// The remote address of a socket that has none (a listener's), for traces.
 const UNCONNECTED: SocketAddrV4 = SocketAddrV4::new(std::net::Ipv4Addr::UNSPECIFIED, 0);
 
 /// Linux's ephemeral range (`ip_local_port_range` default 32768–60999).
@@ -61,22 +60,17 @@ impl Host {
         self.table.entry(fd).is_some_and(|e| e.nonblocking)
     }
 
-    /// Whether a listener or a connection uses `port` here: the established hash is ordered by
-    /// local address first, so one range lookup answers it.
+    /// Whether a listener or a connection uses `port` here.
     fn port_in_use(&self, port: u16) -> bool {
-        let local = SocketAddrV4::new(self.addr, port);
-        self.lhash.contains_key(&port) || self.ehash.range((local, UNCONNECTED)..).next().is_some_and(|((l, _), _)| *l == local)
+        self.ports.in_use(port)
     }
 
-    /// An unused port from the ephemeral range, drawn from the host's seeded stream
-    /// (`__inet_hash_connect` picks a random offset too).
-    fn ephemeral_port(&self, ctx: &mut Ctx) -> Result<u16, Errno> {
+    /// An unused port from the ephemeral range: the first free one from an offset drawn
+    /// from the host's seeded stream (`__inet_hash_connect` picks a random offset too).
+    fn ephemeral_port(&mut self, ctx: &mut Ctx) -> Result<u16, Errno> {
         let span = u32::from(EPHEMERAL.end() - EPHEMERAL.start()) + 1;
-        let start = ctx.rng().next_u32() % span;
-        (0..span)
-            .map(|i| EPHEMERAL.start() + ((start + i) % span) as u16)
-            .find(|p| !self.port_in_use(*p))
-            .ok_or(Errno::EADDRNOTAVAIL)
+        let start = EPHEMERAL.start() + (ctx.rng().next_u32() % span) as u16;
+        self.ports.first_free(&EPHEMERAL, start).ok_or(Errno::EADDRNOTAVAIL)
     }
 
     /// Takes an unconnected socket out of the table for connect()/listen(), with its local
@@ -128,7 +122,7 @@ impl Host {
                     fd,
                     seen_accept_len: 0,
                 });
-                self.lhash.insert(port, id);
+                self.lhash_insert(port, id);
                 self.table.entry_mut(fd).ok_or(Errno::EBADF)?.sock = SockRef::Listener(id);
                 self.record_transition(ctx, local, UNCONNECTED, (TcpState::Close, TcpState::Listen, Cause::Listen));
                 Ok(())
@@ -155,7 +149,7 @@ impl Host {
                 let mut out = Vec::new();
                 let conn = Conn::connect(ctx.now(), self.profile.clone(), fresh.opts, local, remote, iss, &mut out);
                 let id = self.table.add_conn(ConnSlot::new(conn, Some(fd)));
-                self.ehash.insert((local, remote), id);
+                self.ehash_insert(local, remote, id);
                 self.table.entry_mut(fd).ok_or(Errno::EBADF)?.sock = SockRef::Conn(id);
                 self.after_conn(id, &mut out, ctx);
                 Err(Errno::EINPROGRESS)
@@ -199,7 +193,7 @@ impl Host {
         }
         let (local, remote) = (conn.local(), conn.remote());
         let id = self.table.add_conn(ConnSlot::new(conn, None));
-        self.ehash.insert((local, remote), id);
+        self.ehash_insert(local, remote, id);
         self.table.mark_pending_child(id);
         if let Some(slot) = self.table.listener_mut(lid) {
             slot.listener.enqueue(id);
@@ -293,7 +287,7 @@ impl Host {
     fn stop_listening(&mut self, fd: Fd, lid: ListenerId, cause: Cause, ctx: &mut Ctx) {
         let Some(mut slot) = self.table.remove_listener(lid) else { return };
         let local = slot.listener.local();
-        self.lhash.remove(&local.port());
+        self.lhash_remove(local.port());
         for child in slot.listener.close() {
             self.table.unmark_pending_child(child);
             self.abort_conn(child, ctx);

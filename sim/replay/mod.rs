@@ -248,7 +248,7 @@ impl SideRun<'_> {
     /// them (or one plain link per peer). Returns it with the SUT's index and name.
     fn build(&self, log: &SutLog) -> Result<(Sim<Endpoint>, usize, String), ReplayError> {
         let profile = Rc::new(self.profile()?);
-        let puppet = || Endpoint::Puppet(Puppet { emissions: Vec::new(), conns: Vec::new(), sut_log: log.clone() });
+        let puppet = || Endpoint::Puppet(Puppet::new(Vec::new(), Vec::new(), log.clone()));
         let sut_node = |name: &str, addr| Endpoint::Sut(Box::new(Host::new(name, addr, profile.clone())));
         let input = |e: crate::engine::EngineError| ReplayError::Input(e.to_string());
         let sim = match &self.rec.scenario {
