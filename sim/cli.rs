@@ -183,22 +183,43 @@ pub fn capture(path: &Path, out: &Path, force: bool) -> Result<Status, CliError>
     Ok(Status::Ok)
 }
 
+/// Where `tcpsim replay` looks up known divergences.
+#[derive(Clone, Debug, Default)]
+pub enum KnownFrom {
+    /// `KNOWN-DIVERGENCES.md` beside the capture's directory or above it, if there is one.
+    #[default]
+    Beside,
+    File(std::path::PathBuf),
+}
+
 /// `tcpsim replay`: holds a captured trace against the model, one side (or both) as the
-/// system under test. Exit status 1 when a segment diverged, 2 when the capture (or what
-/// lies beside it) could not be read; the report is printed only once the replay is done.
-pub fn replay(path: &Path, side: Option<crate::replay::Side>, kernel: Option<&str>, json: bool) -> Result<Status, CliError> {
+/// system under test. Exit status 1 when a segment diverged in a way the known-divergences
+/// file does not list, 2 when the capture (or what lies beside it) could not be read or
+/// holds nothing to replay; the report is printed only once the replay is done.
+pub fn replay(path: &Path, side: Option<crate::replay::Side>, kernel: Option<&str>, known: &KnownFrom, json: bool) -> Result<Status, CliError> {
+    use crate::replay::known::Known;
     use crate::replay::{ReplayError, ReplayOptions};
     if let Some(k) = kernel {
         crate::tcp::profile::KernelProfile::builtin(k).map_err(|e| CliError::Input(format!("--kernel: {e}")))?;
     }
+    let known = match known {
+        KnownFrom::File(f) => Some(Known::load(f).map_err(|e| CliError::Input(format!("--known: {e}")))?),
+        KnownFrom::Beside => match Known::find_for(path) {
+            Some(f) => Some(Known::load(&f).map_err(CliError::Input)?),
+            None => None,
+        },
+    };
     let mut opts = ReplayOptions { kernel: kernel.map(str::to_string), ..ReplayOptions::default() };
     if let Some(s) = side {
         opts.sides = vec![s];
     }
-    let report = crate::replay::replay_file(path, &opts).map_err(|e| match e {
+    let mut report = crate::replay::replay_file(path, &opts).map_err(|e| match e {
         ReplayError::Pcap(e) => CliError::Input(e.to_string()),
         ReplayError::Input(msg) => CliError::Input(msg),
     })?;
+    if let Some(k) = &known {
+        k.mark(path, &mut report);
+    }
     let text = if json { report.to_json() } else { report.to_text() };
     print_out(&text);
     Ok(if report.ok() { Status::Ok } else { Status::CheckFailed })

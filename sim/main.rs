@@ -84,6 +84,9 @@ enum Verb {
     /// Holds a captured trace against the model: each segment the system under test sent
     /// is compared with what the model sends when fed the peer's captured segments (and the
     /// recorded calls of `observations.jsonl` beside the capture).
+    #[command(after_help = "Exit status: 0 when every segment agrees or each divergence is listed in the \
+known-divergences file (with its cause); 1 when a divergence is not listed there; 2 when the capture or \
+what lies beside it cannot be read, or it holds no TCP-over-IPv4 connection to replay.")]
     Replay {
         pcap: PathBuf,
         /// The endpoint under test (default: each side in turn).
@@ -94,6 +97,10 @@ enum Verb {
         kernel: Option<String>,
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
+        /// Known divergences (a KNOWN-DIVERGENCES.md): listed ones pass, with their cause
+        /// (default: KNOWN-DIVERGENCES.md in the capture's directory or the nearest above).
+        #[arg(long)]
+        known: Option<PathBuf>,
     },
     /// Runs a scenario on the real kernel in network namespaces (root): pcap and
     /// observation log.
@@ -123,12 +130,13 @@ fn main() -> ExitCode {
         Verb::Schema => cli::schema(),
         Verb::Table { os, format, kernel } => cli::table(os == OsArg::Freebsd, format == TableFormat::Json, kernel),
         Verb::Capture { scenario, out, force } => cli::capture(&scenario, &out, force),
-        Verb::Replay { pcap, side, kernel, format } => {
+        Verb::Replay { pcap, side, kernel, format, known } => {
             let side = side.map(|s| match s {
                 SideArg::Client => tcpsim::replay::Side::Client,
                 SideArg::Server => tcpsim::replay::Side::Server,
             });
-            cli::replay(&pcap, side, kernel.as_deref(), format == Format::Json)
+            let known = known.map_or(cli::KnownFrom::Beside, cli::KnownFrom::File);
+            cli::replay(&pcap, side, kernel.as_deref(), &known, format == Format::Json)
         }
     };
     match outcome {

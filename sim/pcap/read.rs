@@ -555,7 +555,10 @@ fn decode_net(
     let cut = || format!("cut by the snaplen ({caplen} of {orig_len} bytes captured)");
     let ipv4 = match &lax.net {
         Some(LaxNetSlice::Ipv4(ipv4)) => ipv4,
-        Some(LaxNetSlice::Ipv6(_)) => return Ok(Decoded::Skip("IPv6".into())),
+        Some(LaxNetSlice::Ipv6(v6)) => {
+            let tcp = v6.payload().ip_number == IpNumber::TCP;
+            return Ok(Decoded::Skip(if tcp { "IPv6 TCP" } else { "IPv6" }.into()));
+        }
         Some(LaxNetSlice::Arp(_)) => return Ok(Decoded::Skip("ARP".into())),
         None => {
             return match &lax.stop_err {
@@ -576,10 +579,13 @@ fn decode_net(
         return Ok(Decoded::Skip("IPv4 fragment".into()));
     }
     if payload.ip_number != IpNumber::TCP {
-        return Ok(Decoded::Skip(format!(
-            "IP protocol {} is not TCP",
-            payload.ip_number.0
-        )));
+        let name = match payload.ip_number.0 {
+            1 => " (ICMP)",
+            17 => " (UDP)",
+            132 => " (SCTP)",
+            _ => "",
+        };
+        return Ok(Decoded::Skip(format!("IP protocol {}{name} is not TCP", payload.ip_number.0)));
     }
     if payload.incomplete {
         if snapped {
