@@ -13,35 +13,8 @@ use tcpsim::scenario::parse;
 use tcpsim::trace::Trace;
 use tcpsim::world::World;
 
-const TWO_HOSTS: &str = r#"
-duration = "100s"
-[[host]]
-name = "client"
-addr = "10.0.0.1"
-sysctl = { tcp_timestamps = false }
-[[host]]
-name = "server"
-addr = "10.0.0.2"
-[[link]]
-name = "wire"
-a = "client"
-b = "server"
-delay = "1ms"
-bandwidth = "1Gbit"
-[[app]]
-kind = "server"
-host = "server"
-port = 80
-backlog = 65535
-"#;
-
-fn clients(n: u32) -> String {
-    format!("name = \"clients\"\n{TWO_HOSTS}\n[[app]]\nkind = \"client\"\nhost = \"client\"\nto = \"server:80\"\ncount = {n}\ninterval = \"1us\"\nbytes = 100\nclose = true\n")
-}
-
-fn bulk(bytes: u64) -> String {
-    format!("name = \"bulk\"\n{TWO_HOSTS}\n[[app]]\nkind = \"client\"\nhost = \"client\"\nto = \"server:80\"\nbytes = {bytes}\nclose = true\n")
-}
+const CLIENTS: &str = include_str!("scenarios/clients-40000.toml");
+const BULK: &str = include_str!("scenarios/bulk-1m-packets.toml");
 
 /// Runs `text`; the pcap of its wire, if asked for.
 fn run(text: &str, pcap: bool) -> Vec<u8> {
@@ -72,10 +45,10 @@ impl std::io::Write for Shared {
 fn scale(c: &mut Criterion) {
     let mut g = c.benchmark_group("scale");
     g.sample_size(10).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(20));
-    let text = clients(40_000);
+    let text = CLIENTS;
     g.throughput(Throughput::Elements(40_000));
-    g.bench_function("run 40000 clients 1us apart", |b| b.iter(|| run(&text, false)));
-    let pcap = run(&bulk(160_000_000), true);
+    g.bench_function("run 40000 clients 1us apart", |b| b.iter(|| run(text, false)));
+    let pcap = run(&BULK.replace("bytes = 975000000", "bytes = 160000000"), true);
     let cap = read_pcap_bytes(&pcap, "bulk.pcap").expect("reads");
     let opts = ReplayOptions { sides: vec![Side::Server], ..ReplayOptions::default() };
     g.throughput(Throughput::Elements(cap.packets.len() as u64));

@@ -13,8 +13,9 @@
 //!   (`loss`, `queue_full`, `partition`, `link_down`, `filter`, `nat_expired`,
 //!   `host_frozen`, `host_down`, `no_route`), segment; stamped when and where it is lost;
 //! - `seg_dup`: `link`, `dir`, `at` (the copy's arrival), segment;
-//! - `timer`: `host`, `key` (every timer entry delivered to a node, stale ones included:
-//!   the node knows which fired);
+//! - `timer` (recorded by the host, for timers that expired, stale entries left out):
+//!   `host`, `timer` (`retransmit`, `TLP`, `probe0`, `delack`, `keepalive`, `fin-wait2`,
+//!   `time-wait`, `SYN-ACK`), `local`, `remote`, and `backoff` for the retransmission timer;
 //! - `fault`: `kind`, `target` (link or host name), `drop` and `direction` for filters.
 //!
 //! Layers above add theirs with [`Trace::record`] or `Ctx::trace`.

@@ -10,7 +10,7 @@ mod ports;
 mod sockets;
 mod syscalls;
 
-pub use sockets::{Fd, SockRef};
+pub use sockets::{ConnHandle, Fd, SockRef};
 pub use syscalls::{RecvFlags, SendFlags, SyscallResult};
 
 use crate::engine::{Ctx, Node, TimerSlot};
@@ -62,6 +62,19 @@ struct TransitionRecord<'a> {
     to: &'a str,
     cause: &'a str,
     legal: bool,
+}
+
+/// A timer that expired, as the trace records it: which one (see `Conn::timer_name`;
+/// `SYN-ACK` for a listener's request sockets), whose, and for the retransmission timer the
+/// backoff count after this expiry (`icsk_backoff`).
+#[derive(Serialize)]
+struct TimerRecord {
+    timer: &'static str,
+    local: SocketAddrV4,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    remote: Option<SocketAddrV4>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    backoff: Option<u32>,
 }
 
 /// A host's kernel.
@@ -167,13 +180,25 @@ impl Host {
         *self.counters.entry(counter).or_default() += 1;
     }
 
+    /// Sends what the model queued, counting the RSTs among it (`TCP_MIB_OUTRSTS`: both
+    /// `tcp_v4_send_reset` and `tcp_send_active_reset` count every RST sent).
+    fn send_all(&mut self, out: &mut Vec<Segment>, ctx: &mut Ctx) {
+        for seg in out.drain(..) {
+            if seg.flags.contains(crate::tcp::segment::Flags::RST) {
+                self.bump("TcpOutRsts");
+            }
+            ctx.send(seg);
+        }
+    }
+
     /// Sends `out`, re-arms timers, records transitions and raises wake-ups after the model
     /// of connection `id` ran. Every path into a `Conn` ends here, so nothing is missed.
     pub(crate) fn after_conn(&mut self, id: ConnId, out: &mut Vec<Segment>, ctx: &mut Ctx) {
-        for seg in out.drain(..) {
-            ctx.send(seg);
-        }
+        self.send_all(out, ctx);
         let Some(slot) = self.table.conn_mut(id) else { return };
+        for (name, n) in slot.conn.take_mib().iter() {
+            *self.counters.entry(name).or_default() += n;
+        }
         for (i, kind) in TIMER_KINDS.iter().enumerate() {
             let due = slot.conn.deadline(*kind);
             let requeue = match due {
@@ -207,6 +232,9 @@ impl Host {
         remote: SocketAddrV4,
         (from, to, cause): (TcpState, TcpState, Cause),
     ) {
+        if let Some(counter) = crate::tcp::mib::transition_counter(from, to, cause) {
+            self.bump(counter);
+        }
         let legal = self.coverage.record(from, to, cause).is_ok();
         if !legal {
             self.illegal.push(format!("{local} > {remote}: {from} -> {to} ({})", cause.name()));
@@ -226,9 +254,7 @@ impl Host {
 
     /// The listener's accept queue grew: wake its pollers.
     pub(crate) fn after_listener(&mut self, id: ListenerId, out: &mut Vec<Segment>, ctx: &mut Ctx) {
-        for seg in out.drain(..) {
-            ctx.send(seg);
-        }
+        self.send_all(out, ctx);
         let Some(slot) = self.table.listener_mut(id) else { return };
         if let Some(at) = slot.listener.deadline() {
             if let Some(at) = slot.timer.arm(at) {
@@ -341,7 +367,11 @@ impl Node for Host {
             let mut out = Vec::new();
             let Some(slot) = self.table.listener_mut(id) else { return };
             match slot.timer.on_pop(now) {
-                Pop::Fire => slot.listener.on_timer(now, &mut out),
+                Pop::Fire => {
+                    let local = slot.listener.local();
+                    slot.listener.on_timer(now, &mut out);
+                    ctx.trace("timer", &TimerRecord { timer: "SYN-ACK", local, remote: None, backoff: None });
+                }
                 Pop::Requeue(at) => return ctx.schedule(at, key),
                 Pop::Stale => return,
             }
@@ -350,10 +380,20 @@ impl Node for Host {
         }
         let id = ConnId((key >> 2) as u32);
         let i = (key & 3) as usize;
+        let kind = TIMER_KINDS[i];
         let mut out = Vec::new();
         let Some(slot) = self.table.conn_mut(id) else { return };
         match slot.timers[i].on_pop(now) {
-            Pop::Fire => slot.conn.on_timer(now, TIMER_KINDS[i], &mut out),
+            Pop::Fire => {
+                let due = slot.conn.deadline(kind).is_some_and(|at| at <= now);
+                let timer = slot.conn.timer_name(kind);
+                slot.conn.on_timer(now, kind, &mut out);
+                if due && ctx.trace_enabled() {
+                    let backoff = (kind == TimerKind::Retransmit).then(|| slot.conn.info().backoff);
+                    let (local, remote) = (slot.conn.local(), Some(slot.conn.remote()));
+                    ctx.trace("timer", &TimerRecord { timer, local, remote, backoff });
+                }
+            }
             Pop::Requeue(at) => return ctx.schedule(at, key),
             Pop::Stale => return,
         }

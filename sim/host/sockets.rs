@@ -20,6 +20,15 @@ pub struct ConnId(pub u32);
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ListenerId(pub u32);
 
+/// One connection for as long as it lives: its slot, and the serial number the slot had
+/// when it was made, so that a slot (or a 4-tuple) reused by a later connection is not
+/// taken for it.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct ConnHandle {
+    id: ConnId,
+    serial: u64,
+}
+
 /// What a descriptor refers to.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum SockRef {
@@ -49,6 +58,9 @@ pub(crate) struct SockTable {
     fds: Vec<Option<FdEntry>>,
     fresh: Vec<Option<FreshSock>>,
     conns: Vec<Option<ConnSlot>>,
+    /// The serial number of the connection in each slot of `conns` (see [`ConnHandle`]).
+    serials: Vec<u64>,
+    next_serial: u64,
     listeners: Vec<Option<ListenerSlot>>,
     /// Children created by a listener and not yet accept()ed: kept even when finished, so
     /// that accept() can still return them (a reset child is accepted, then reports its error).
@@ -122,7 +134,22 @@ impl SockTable {
     }
 
     pub fn add_conn(&mut self, slot: ConnSlot) -> ConnId {
-        ConnId(insert(&mut self.conns, slot))
+        let i = insert(&mut self.conns, slot) as usize;
+        self.serials.resize(self.conns.len(), 0);
+        self.serials[i] = self.next_serial;
+        self.next_serial += 1;
+        ConnId(i as u32)
+    }
+
+    /// The handle of the connection now in slot `id`.
+    pub fn handle(&self, id: ConnId) -> Option<ConnHandle> {
+        self.conn(id)?;
+        Some(ConnHandle { id, serial: self.serials[id.0 as usize] })
+    }
+
+    /// The connection `h` names, if it still lives.
+    pub fn conn_by_handle(&self, h: ConnHandle) -> Option<&ConnSlot> {
+        self.conn(h.id).filter(|_| self.serials[h.id.0 as usize] == h.serial)
     }
 
     pub fn conn(&self, id: ConnId) -> Option<&ConnSlot> {

@@ -13,7 +13,6 @@ use crate::tcp::state::TcpState;
 use super::resolve;
 use crate::time::{Dur, SimTime};
 use std::collections::BTreeMap;
-use std::net::SocketAddrV4;
 
 /// How much one send() offers at a time: large writes are what bulk senders do.
 const WRITE_CHUNK: u32 = 64 * 1024;
@@ -41,7 +40,7 @@ pub(crate) struct AppSock {
     pub last_state: TcpState,
     /// The connection's addresses when the application closed it: the kernel keeps an
     /// orphaned connection (FIN_WAIT, TIME_WAIT) that the report still finds by them.
-    pub closed_conn: Option<(SocketAddrV4, SocketAddrV4)>,
+    pub closed_conn: Option<crate::host::ConnHandle>,
     /// When the application first saw the socket in `last_state`. Applications look at a
     /// socket whenever it is woken, and the kernel wakes it on every change that matters to
     /// a program (`sk_state_change`, `sk_error_report`), so this is when that change happened.
@@ -271,7 +270,7 @@ impl Apps {
             _ => finished,
         };
         if wants_close {
-            self.socks[i].closed_conn = conn_addrs(sim.node(h), fd);
+            self.socks[i].closed_conn = conn_handle(sim.node(h), fd);
             let _ = sim.with_node(h, |n, ctx| n.sys_close(fd, ctx));
             self.socks[i].closed = true;
             self.by_fd.remove(&(h, fd));
@@ -308,9 +307,11 @@ impl AppSock {
 }
 
 /// The (local, remote) addresses of the connection behind `fd`, if it has one.
-fn conn_addrs(host: &Host, fd: Fd) -> Option<(SocketAddrV4, SocketAddrV4)> {
+/// The connection behind `fd`, tracked as itself rather than by its 4-tuple (which a later
+/// connection may reuse once this one is gone).
+fn conn_handle(host: &Host, fd: Fd) -> Option<crate::host::ConnHandle> {
     match host.table.get(fd)? {
-        crate::host::SockRef::Conn(id) => host.table.conn(id).map(|s| (s.conn.local(), s.conn.remote())),
+        crate::host::SockRef::Conn(id) => host.table.handle(id),
         _ => None,
     }
 }

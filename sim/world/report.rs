@@ -313,11 +313,11 @@ fn role_name(r: Role) -> &'static str {
     }
 }
 
-/// The kernel's state of connection (local, remote) on host `h`; CLOSE once it is gone.
-fn conn_state(world: &World, h: usize, local: std::net::SocketAddrV4, remote: std::net::SocketAddrV4) -> &'static str {
+/// The kernel's state of connection `c` on host `h`; CLOSE once it is gone (even if its
+/// 4-tuple now belongs to another connection).
+fn conn_state(world: &World, h: usize, c: crate::host::ConnHandle) -> &'static str {
     let host = world.sim.node(h);
-    let id = host.ehash.get(&(local, remote));
-    id.and_then(|id| host.table.conn(*id)).map_or(crate::tcp::state::TcpState::Close.name(), |s| s.conn.state().name())
+    host.table.conn_by_handle(c).map_or(crate::tcp::state::TcpState::Close.name(), |s| s.conn.state().name())
 }
 
 /// Errors a script's call can return that say nothing about the connection.
@@ -440,7 +440,7 @@ pub(super) fn build(world: &World, scenario: &Scenario, apps: &Apps, observation
                 bytes_sent: a.sent,
                 bytes_received: a.received,
                 closed_by_app: a.closed,
-                connection_state: a.closed_conn.map(|(l, r)| conn_state(world, a.host, l, r)),
+                connection_state: a.closed_conn.map(|c| conn_state(world, a.host, c)),
                 first_error_ns: a.first_error_at.map(|t| t.as_nanos()),
                 state_since_ns: a.state_since.as_nanos(),
             }

@@ -279,6 +279,7 @@ impl Conn {
         let fin = self.fin_queued && seq.wrapping_add(len) == data_end && seq_lt(data_end, self.snd_nxt);
         let end = self.xmit(now, seq, len, fin, out);
         self.total_retrans += 1;
+        self.count(crate::tcp::mib::Mib::RetransSegs);
         if let Some((timed_end, _)) = self.rtt_timed {
             if seq_lt(seq, timed_end) {
                 self.rtt_timed = None;
