@@ -157,30 +157,58 @@ pub fn table(freebsd: bool, json: bool, kernel: bool) -> Result<Status, CliError
     if kernel && freebsd {
         return Err(CliError::Input("--kernel needs --os linux: this machine runs Linux".into()));
     }
-    let os = if freebsd { crate::tcp::profile::Os::Freebsd } else { crate::tcp::profile::Os::Linux };
+    let os = if freebsd { crate::tcp::profile::Os::FreeBsd } else { crate::tcp::profile::Os::Linux };
     let mut t = crate::table::simulate(os).map_err(|e| CliError::Failed(e.to_string()))?;
     if kernel {
-        let rows = crate::capture::kernel_table().map_err(|e| CliError::Failed(e.to_string()))?;
-        t.set_kernel(rows, crate::capture::kernel_release());
+        add_kernel_answers(&mut t)?;
     }
     let text = if json { t.to_json() } else { t.to_markdown() };
     print_out(&text);
     Ok(if t.disagreements() == 0 { Status::Ok } else { Status::CheckFailed })
 }
 
-/// `tcpsim capture`. An existing `--out` is kept unless `force` says to write into it.
-pub fn capture(path: &Path, out: &Path, force: bool) -> Result<Status, CliError> {
+/// The real kernel's answers beside the simulated ones (`table --kernel`).
+#[cfg(target_os = "linux")]
+fn add_kernel_answers(t: &mut crate::table::Table) -> Result<(), CliError> {
+    let rows = crate::capture::kernel_table().map_err(|e| CliError::Failed(e.to_string()))?;
+    t.set_kernel(rows, crate::capture::kernel_release());
+    Ok(())
+}
+
+#[cfg(not(target_os = "linux"))]
+fn add_kernel_answers(_: &mut crate::table::Table) -> Result<(), CliError> {
+    Err(CliError::Failed(NO_CAPTURE.into()))
+}
+
+/// Why the real-kernel harness is missing from this build.
+#[cfg(not(target_os = "linux"))]
+const NO_CAPTURE: &str = "the real-kernel harness (network namespaces) needs Linux";
+
+/// An existing `capture --out` is kept unless `force` says to write into it.
+fn check_capture_out(out: &Path, force: bool) -> Result<(), CliError> {
     match std::fs::metadata(out) {
-        Ok(m) if !m.is_dir() => return Err(CliError::Input(format!("{}: exists and is not a directory", out.display()))),
-        Ok(_) if !force => {
-            return Err(CliError::Input(format!("{}: already exists (--force writes into it)", out.display())));
-        }
-        _ => {}
+        Ok(m) if !m.is_dir() => Err(CliError::Input(format!("{}: exists and is not a directory", out.display()))),
+        Ok(_) if !force => Err(CliError::Input(format!("{}: already exists (--force writes into it)", out.display()))),
+        _ => Ok(()),
     }
+}
+
+/// `tcpsim capture`.
+#[cfg(target_os = "linux")]
+pub fn capture(path: &Path, out: &Path, force: bool) -> Result<Status, CliError> {
+    check_capture_out(out, force)?;
     let sc = scenario::load::load(path)?;
     let report = crate::capture::capture(&sc, out).map_err(|e| CliError::Failed(e.to_string()))?;
     print_out(&report.to_string());
     Ok(Status::Ok)
+}
+
+/// `tcpsim capture`: Linux only.
+#[cfg(not(target_os = "linux"))]
+pub fn capture(path: &Path, out: &Path, force: bool) -> Result<Status, CliError> {
+    check_capture_out(out, force)?;
+    scenario::load::load(path)?;
+    Err(CliError::Failed(NO_CAPTURE.into()))
 }
 
 /// Where `tcpsim replay` looks up known divergences.

@@ -16,13 +16,14 @@
 //! error path, a panic's unwinding) and, through [`install_cleanup_on_signals`], when the
 //! process is ended by SIGINT, SIGTERM, SIGHUP or SIGPIPE.
 
-use std::ffi::CString;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicPtr, Ordering};
+#[cfg(target_os = "linux")]
+use signals::{register, unregister};
+#[cfg(target_os = "linux")]
+pub use signals::install_cleanup_on_signals;
 
 /// Why an output path cannot be written (the caller reports it as wrong input).
 #[derive(Debug, thiserror::Error)]
@@ -233,61 +234,83 @@ fn create_staging(dest: &Path) -> io::Result<(PathBuf, File)> {
     unreachable!("the loop returns")
 }
 
-/// Staging files to remove if a signal ends the process: C strings leaked while registered,
-/// read by the handler with atomic loads only (async-signal-safe).
-const SLOTS: usize = 8;
-static STAGED: [AtomicPtr<libc::c_char>; SLOTS] = [const { AtomicPtr::new(std::ptr::null_mut()) }; SLOTS];
-
-/// Registers a staging file for removal on a signal; the slot it took (`SLOTS` when all are
-/// taken: then only the ordinary paths remove it).
-fn register(tmp: &Path) -> usize {
-    let Ok(c) = CString::new(tmp.as_os_str().as_bytes()) else { return SLOTS };
-    let raw = c.into_raw();
-    for (i, slot) in STAGED.iter().enumerate() {
-        if slot.compare_exchange(std::ptr::null_mut(), raw, Ordering::SeqCst, Ordering::SeqCst).is_ok() {
-            return i;
-        }
-    }
-    // SAFETY: `raw` came from `CString::into_raw` above and was published nowhere.
-    drop(unsafe { CString::from_raw(raw) });
-    SLOTS
+/// Without Linux's signal handling (and libc), staging files are removed on the ordinary
+/// paths only.
+#[cfg(not(target_os = "linux"))]
+fn register(_: &Path) -> usize {
+    0
 }
 
-fn unregister(slot: usize) {
-    let Some(s) = STAGED.get(slot) else { return };
-    let raw = s.swap(std::ptr::null_mut(), Ordering::SeqCst);
-    if !raw.is_null() {
-        // SAFETY: every non-null pointer in STAGED came from `CString::into_raw`, and the swap
-        // took it out, so it is freed once.
+#[cfg(not(target_os = "linux"))]
+fn unregister(_: usize) {}
+
+#[cfg(not(target_os = "linux"))]
+pub fn install_cleanup_on_signals() {}
+
+/// Removing staging files when a signal ends the process.
+#[cfg(target_os = "linux")]
+mod signals {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    use std::path::Path;
+    use std::sync::atomic::{AtomicPtr, Ordering};
+
+    /// Staging files to remove if a signal ends the process: C strings leaked while registered,
+    /// read by the handler with atomic loads only (async-signal-safe).
+    const SLOTS: usize = 8;
+    static STAGED: [AtomicPtr<libc::c_char>; SLOTS] = [const { AtomicPtr::new(std::ptr::null_mut()) }; SLOTS];
+
+    /// Registers a staging file for removal on a signal; the slot it took (`SLOTS` when all are
+    /// taken: then only the ordinary paths remove it).
+    pub(super) fn register(tmp: &Path) -> usize {
+        let Ok(c) = CString::new(tmp.as_os_str().as_bytes()) else { return SLOTS };
+        let raw = c.into_raw();
+        for (i, slot) in STAGED.iter().enumerate() {
+            if slot.compare_exchange(std::ptr::null_mut(), raw, Ordering::SeqCst, Ordering::SeqCst).is_ok() {
+                return i;
+            }
+        }
+        // SAFETY: `raw` came from `CString::into_raw` above and was published nowhere.
         drop(unsafe { CString::from_raw(raw) });
+        SLOTS
     }
-}
 
-extern "C" fn remove_staged_and_die(sig: libc::c_int) {
-    for s in &STAGED {
-        let p = s.load(Ordering::SeqCst);
-        if !p.is_null() {
-            // SAFETY: a registered pointer stays valid until unregistered; unlink is
-            // async-signal-safe.
-            unsafe { libc::unlink(p) };
+    pub(super) fn unregister(slot: usize) {
+        let Some(s) = STAGED.get(slot) else { return };
+        let raw = s.swap(std::ptr::null_mut(), Ordering::SeqCst);
+        if !raw.is_null() {
+            // SAFETY: every non-null pointer in STAGED came from `CString::into_raw`, and the swap
+            // took it out, so it is freed once.
+            drop(unsafe { CString::from_raw(raw) });
         }
     }
-    // Die of the signal, as the default action would have (the exit status says so).
-    // SAFETY: signal and raise are async-signal-safe.
-    unsafe {
-        libc::signal(sig, libc::SIG_DFL);
-        libc::raise(sig);
-    }
-}
 
-/// Removes registered staging files when SIGINT, SIGTERM, SIGHUP or SIGPIPE ends the
-/// process, then lets the signal end it. SIGPIPE is restored to ending the process (Rust
-/// ignores it): a closed pipe ends the program quietly, as it ends `cat`.
-pub fn install_cleanup_on_signals() {
-    let handler = remove_staged_and_die as extern "C" fn(libc::c_int) as libc::sighandler_t;
-    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGPIPE] {
-        // SAFETY: installing a handler that only makes async-signal-safe calls.
-        unsafe { libc::signal(sig, handler) };
+    extern "C" fn remove_staged_and_die(sig: libc::c_int) {
+        for s in &STAGED {
+            let p = s.load(Ordering::SeqCst);
+            if !p.is_null() {
+                // SAFETY: a registered pointer stays valid until unregistered; unlink is
+                // async-signal-safe.
+                unsafe { libc::unlink(p) };
+            }
+        }
+        // Die of the signal, as the default action would have (the exit status says so).
+        // SAFETY: signal and raise are async-signal-safe.
+        unsafe {
+            libc::signal(sig, libc::SIG_DFL);
+            libc::raise(sig);
+        }
+    }
+
+    /// Removes registered staging files when SIGINT, SIGTERM, SIGHUP or SIGPIPE ends the
+    /// process, then lets the signal end it. SIGPIPE is restored to ending the process (Rust
+    /// ignores it): a closed pipe ends the program quietly, as it ends `cat`.
+    pub fn install_cleanup_on_signals() {
+        let handler = remove_staged_and_die as extern "C" fn(libc::c_int) as libc::sighandler_t;
+        for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGPIPE] {
+            // SAFETY: installing a handler that only makes async-signal-safe calls.
+            unsafe { libc::signal(sig, handler) };
+        }
     }
 }
 

@@ -6,6 +6,7 @@
 //!
 //! Devices, mounts and namespaces need root, which the project's machines and CI have; as
 //! another user these tests fail, saying so, rather than pass without checking.
+#![cfg(target_os = "linux")]
 
 use std::collections::BTreeMap;
 use std::fs;

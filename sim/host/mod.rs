@@ -14,9 +14,10 @@ pub use sockets::{ConnHandle, Fd, SockRef};
 pub use syscalls::{RecvFlags, SendFlags, SyscallResult};
 
 use crate::engine::{Ctx, Node, TimerSlot};
-use crate::socket::epoll::Epoll;
+use crate::errno::Errno;
+use crate::socket::epoll::{CtlOp, Epoll};
 use crate::socket::poll::{poll_revents, tcp_poll, POLL_REVENTS_CLOSED_FD};
-use crate::socket::view::{PollMask, SockView};
+use crate::tcp::view::{PollMask, SockView, Wakeup};
 use crate::tcp::state::{Cause, TcpState};
 use crate::tcp::conn::{Conn, TimerKind};
 use crate::tcp::graph::Coverage;
@@ -79,22 +80,22 @@ struct TimerRecord {
 
 /// A host's kernel.
 pub struct Host {
-    pub(crate) name: String,
-    pub(crate) addr: Ipv4Addr,
-    pub(crate) profile: Rc<KernelProfile>,
-    pub(crate) table: SockTable,
+    name: String,
+    addr: Ipv4Addr,
+    profile: Rc<KernelProfile>,
+    table: SockTable,
     /// (local, remote) → connection: the established hash (`inet_ehash`).
-    pub(crate) ehash: BTreeMap<(SocketAddrV4, SocketAddrV4), ConnId>,
+    ehash: BTreeMap<(SocketAddrV4, SocketAddrV4), ConnId>,
     /// Port → listener: the listening hash (`inet_lhash2`).
-    pub(crate) lhash: BTreeMap<u16, ListenerId>,
+    lhash: BTreeMap<u16, ListenerId>,
     /// The local ports the two hashes use (changed only with them, see `ports.rs`).
-    pub(crate) ports: ports::PortUse,
-    pub(crate) epolls: Vec<Epoll>,
-    pub(crate) coverage: Coverage,
+    ports: ports::PortUse,
+    epolls: Vec<Epoll>,
+    coverage: Coverage,
     /// Transitions the graph does not allow: model bugs, reported by the run.
-    pub(crate) illegal: Vec<String>,
+    illegal: Vec<String>,
     /// `nstat`-named counters of segments this host answered on its own.
-    pub(crate) counters: BTreeMap<&'static str, u64>,
+    counters: BTreeMap<&'static str, u64>,
     /// Descriptors woken since the applications last looked (see [`Host::take_woken`]).
     woken: Vec<Fd>,
 }
@@ -129,13 +130,31 @@ impl Host {
         w
     }
 
-    /// epoll_wait() on this host's epoll `idx`: re-polls each ready descriptor
-    /// (fs/eventpoll.c `ep_send_events`).
-    pub fn epoll_wait(&mut self, idx: usize, max: usize) -> Vec<(Fd, PollMask)> {
+    /// epoll_ctl(2) on this host's epoll `idx`: the socket's current readiness decides whether
+    /// an added or modified item is ready at once (fs/eventpoll.c `ep_insert`/`ep_modify`).
+    pub fn sys_epoll_ctl(&mut self, idx: usize, op: CtlOp, fd: Fd, events: u32) -> Result<(), Errno> {
+        let current = self.poll_mask(fd);
+        self.epolls.get_mut(idx).ok_or(Errno::EBADF)?.ctl(op, fd, events, current)
+    }
+
+    /// epoll_wait(2) on this host's epoll `idx`, with no timeout: re-polls each ready
+    /// descriptor (fs/eventpoll.c `ep_send_events`). A blocking wait is the caller's: it runs
+    /// the world until [`Host::epoll_has_ready`].
+    pub fn sys_epoll_wait(&mut self, idx: usize, max: usize) -> Vec<(Fd, PollMask)> {
         let mut ep = std::mem::replace(&mut self.epolls[idx], Epoll::new());
         let ready = ep.wait(max, |fd| self.poll_mask(fd));
         self.epolls[idx] = ep;
         ready
+    }
+
+    /// Whether epoll `idx` has an item on its ready list (what a sleeping epoll_wait waits for).
+    pub fn epoll_has_ready(&self, idx: usize) -> bool {
+        self.epolls.get(idx).is_some_and(Epoll::has_ready)
+    }
+
+    /// The events (with flag bits) `fd` is registered for on epoll `idx`.
+    pub fn epoll_events_of(&self, idx: usize, fd: Fd) -> Option<u32> {
+        self.epolls.get(idx)?.events_of(fd)
     }
 
     /// Wakes every epoll watching `fd` with `key` (the empty key reaches every watcher),
@@ -269,7 +288,7 @@ impl Host {
         if grew {
             // inet_csk_complete_hashdance → sk_data_ready on the listener.
             let fd = slot.fd;
-            self.wake(fd, PollMask::IN | PollMask::PRI | PollMask::RDNORM | PollMask::RDBAND);
+            self.wake(fd, Wakeup::DataReady.key());
         }
     }
 
@@ -290,6 +309,21 @@ impl Host {
         }
     }
 
+    /// The connection behind `fd`, if it has one, as itself: not its 4-tuple, which a later
+    /// connection may reuse once this one is gone.
+    pub fn conn_handle(&self, fd: Fd) -> Option<ConnHandle> {
+        match self.table.get(fd)? {
+            SockRef::Conn(id) => self.table.handle(id),
+            _ => None,
+        }
+    }
+
+    /// The state of connection `c`, if it still lives (its 4-tuple may belong to a later
+    /// connection by now: that one's state is not `c`'s).
+    pub fn conn_state(&self, c: ConnHandle) -> Option<TcpState> {
+        self.table.conn_by_handle(c).map(|s| s.conn.state())
+    }
+
     /// The system whose socket API answers this host's programs: the one place that decides
     /// whether poll is Linux's `tcp_poll` or FreeBSD's `sopoll_generic`, and whether epoll or
     /// kqueue exists.
@@ -304,7 +338,7 @@ impl Host {
     pub fn poll_revents(&self, fd: Fd, requested: PollMask) -> PollMask {
         match self.os() {
             Os::Linux => self.view(fd).map_or(POLL_REVENTS_CLOSED_FD, |v| poll_revents(&v, requested)),
-            Os::Freebsd => self.view(fd).map_or(POLL_REVENTS_CLOSED_FD, |v| freebsd_poll(&v, requested)),
+            Os::FreeBsd => self.view(fd).map_or(POLL_REVENTS_CLOSED_FD, |v| freebsd_poll(&v, requested)),
         }
     }
 

@@ -10,7 +10,7 @@ use super::sockets::{ConnId, FreshSock, ListenerId, SockRef};
 use super::{ConnSlot, Fd, Host, ListenerSlot};
 use crate::engine::{Ctx, TimerSlot};
 use crate::errno::Errno;
-use crate::scenario::{IoctlReq, OptValue, ShutHow, SockOpt};
+use crate::tcp::uapi::{IoctlReq, OptValue, ShutHow, SockOpt};
 use crate::socket::epoll::Epoll;
 use crate::socket::kqueue::{self, KEvent, KFilter};
 use crate::tcp::profile::Os;
@@ -432,7 +432,7 @@ impl Host {
     /// `note_lowat` is `NOTE_LOWAT`'s threshold. ENOSYS on Linux, which has no kqueue; EBADF
     /// for an fd that is not open (`kqueue_register` → `fget`).
     pub fn sys_kevent(&self, fd: Fd, filter: KFilter, note_lowat: Option<u32>) -> Result<Option<KEvent>, Errno> {
-        if self.os() != Os::Freebsd {
+        if self.os() != Os::FreeBsd {
             return Err(Errno::ENOSYS);
         }
         let view = self.view(fd).ok_or(Errno::EBADF)?;

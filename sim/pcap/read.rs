@@ -74,24 +74,25 @@ pub fn read_pcap(path: &Path) -> Result<Capture, PcapError> {
     let name = path.display().to_string();
     let io = |source| PcapError::Io { file: name.clone(), source };
     let file = std::fs::File::open(path).map_err(io)?;
-    match Mapped::new(&file) {
-        Some(m) => read_pcap_bytes(m.bytes(), &name),
-        None => {
-            let mut bytes = Vec::new();
-            std::io::Read::read_to_end(&mut &file, &mut bytes).map_err(io)?;
-            read_pcap_bytes(&bytes, &name)
-        }
+    #[cfg(target_os = "linux")]
+    if let Some(m) = Mapped::new(&file) {
+        return read_pcap_bytes(m.bytes(), &name);
     }
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut &file, &mut bytes).map_err(io)?;
+    read_pcap_bytes(&bytes, &name)
 }
 
 /// A file mapped read-only into memory: a capture of a million packets is a gigabyte, and
 /// reading it into a buffer first doubled what a replay holds (and the time spent zeroing
 /// pages for it). None where the file cannot be mapped (empty, a pipe): it is read instead.
+#[cfg(target_os = "linux")]
 struct Mapped {
     ptr: *mut libc::c_void,
     len: usize,
 }
 
+#[cfg(target_os = "linux")]
 impl Mapped {
     fn new(file: &std::fs::File) -> Option<Mapped> {
         use std::os::fd::AsRawFd;
@@ -108,6 +109,7 @@ impl Mapped {
     }
 }
 
+#[cfg(target_os = "linux")]
 impl Drop for Mapped {
     fn drop(&mut self) {
         // SAFETY: unmapping exactly what `new` mapped.

@@ -1,6 +1,6 @@
 //! The report of a run: what `tcpsim run` prints, for people (text) and tools (JSON).
 //!
-//! Field names follow the CLI contract (`shared/spec/cli.md`): the scenario, the seed, the
+//! Field names follow the CLI contract (`docs/cli.md`): the scenario, the seed, the
 //! simulated end time, per socket its final state and the errors its application saw, per
 //! host the kernel counters by `nstat` name. A scripted scenario's answer is in what its
 //! calls returned: the report lists every step's result, and per named socket the errors
@@ -316,8 +316,7 @@ fn role_name(r: Role) -> &'static str {
 /// The kernel's state of connection `c` on host `h`; CLOSE once it is gone (even if its
 /// 4-tuple now belongs to another connection).
 fn conn_state(world: &World, h: usize, c: crate::host::ConnHandle) -> &'static str {
-    let host = world.sim.node(h);
-    host.table.conn_by_handle(c).map_or(crate::tcp::state::TcpState::Close.name(), |s| s.conn.state().name())
+    world.sim.node(h).conn_state(c).unwrap_or(crate::tcp::state::TcpState::Close).name()
 }
 
 /// Errors a script's call can return that say nothing about the connection.
