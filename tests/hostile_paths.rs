@@ -8,6 +8,8 @@
 //! another user these tests fail, saying so, rather than pass without checking.
 #![cfg(target_os = "linux")]
 
+mod scenario_text;
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
@@ -194,7 +196,7 @@ fn a_full_file_system_fails_the_run_and_keeps_the_old_file() {
 fn a_killed_run_leaves_no_staging_file() {
     let dir = scratch("killed");
     let scenario = dir.join("runaway.toml");
-    fs::write(&scenario, RUNAWAY).unwrap();
+    fs::write(&scenario, runaway()).unwrap();
     let trace = dir.join("run.jsonl");
     for sig in [libc::SIGTERM, libc::SIGINT] {
         fs::write(&trace, b"old").unwrap();
@@ -221,31 +223,14 @@ fn a_killed_run_leaves_no_staging_file() {
 }
 
 /// A mistake that generates work without end: 100 Gbit/s, 1 µs, 10^15 bytes, a century.
-const RUNAWAY: &str = r#"
-name = "runaway"
-duration = "3153600000s"
-[[host]]
-name = "client"
-addr = "10.0.0.1"
-[[host]]
-name = "server"
-addr = "10.0.0.2"
-[[link]]
-name = "wire"
-a = "client"
-b = "server"
-delay = "1us"
-bandwidth = "100Gbit"
-[[app]]
-kind = "server"
-host = "server"
-port = 80
-[[app]]
-kind = "client"
-host = "client"
-to = "server:80"
-bytes = 1000000000000000
-"#;
+fn runaway() -> String {
+    let hosts = scenario_text::two_hosts("runaway", "3153600000s", "1us");
+    format!(
+        "{hosts}bandwidth = \"100Gbit\"\n\
+         [[app]]\nkind = \"server\"\nhost = \"server\"\nport = 80\n\
+         [[app]]\nkind = \"client\"\nhost = \"client\"\nto = \"server:80\"\nbytes = 1000000000000000\n"
+    )
+}
 
 /// The same runaway scenario, bounded: stopped by the event limit, with the report of what
 /// was simulated, exit status 1, the trace bounded too.
@@ -253,7 +238,7 @@ bytes = 1000000000000000
 fn a_runaway_scenario_stops_at_its_limits_with_a_report() {
     let dir = scratch("limits");
     let scenario = dir.join("runaway.toml");
-    fs::write(&scenario, RUNAWAY).unwrap();
+    fs::write(&scenario, runaway()).unwrap();
     let out = tcpsim(&["run", scenario.to_str().unwrap(), "--max-events", "20000"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(stderr(&out).contains("stopped after 20000 events (--max-events)"), "{}", stderr(&out));
