@@ -145,7 +145,7 @@ impl Host {
             }
             SockRef::Fresh(i) => {
                 let (fresh, local) = self.take_fresh_bound(i, ctx)?;
-                let iss = ctx.rng().next_u32();
+                let iss = self.isn(local, remote, ctx);
                 let mut out = Vec::new();
                 let conn = Conn::connect(ctx.now(), self.profile.clone(), fresh.opts, local, remote, iss, &mut out);
                 let id = self.table.add_conn(ConnSlot::new(conn, Some(fd)));
