@@ -20,6 +20,8 @@
 //! - [`sweep`]: many seeds of one scenario, invariants on each, shards and their merge;
 //! - [`plot`]: time-sequence, RTO, state, readiness and sweep plots (SVG and PNG);
 //! - [`cli`]: the verbs of the `tcpsim` command;
+//! - [`output`]: output files, never half-written, never a device or a link replaced;
+//! - [`limits`]: bounds on a run, and its progress on a terminal;
 //! - [`errno`]: error numbers by name.
 
 #[cfg(target_os = "linux")]
@@ -28,6 +30,8 @@ pub mod cli;
 pub mod engine;
 pub mod errno;
 pub mod host;
+pub mod limits;
+pub mod output;
 pub mod pcap;
 pub mod plot;
 pub mod replay;

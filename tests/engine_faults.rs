@@ -57,12 +57,9 @@ fn freeze_drops_arrivals_and_thaw_fires_held_timers_in_order() {
     let want: Vec<u64> = (10..15).map(|k| ms(k * 100 + 1).0).collect();
     assert_eq!(frozen, want);
     assert_eq!(b.got.len(), 19 - 5, "arrivals at 0.101 .. 1.901 s except the five dropped");
-    let timers: Vec<(u64, u64)> = of_kind(&recs, "timer")
-        .iter()
-        .filter(|r| r["host"] == "b")
-        .map(|r| (t(r), r["key"].as_u64().unwrap()))
-        .collect();
-    assert_eq!(timers, vec![(ms(1500).0, 10), (ms(1500).0, 11), (ms(1500).0, 12), (ms(1700).0, 13)]);
+    // Timers are traced by the node that knows what they are (the host names them), not by
+    // the engine, which only knows keys.
+    assert!(of_kind(&recs, "timer").is_empty());
 }
 
 #[test]

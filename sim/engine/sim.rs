@@ -229,12 +229,6 @@ impl Where {
     }
 }
 
-#[derive(Serialize)]
-struct TimerRecord<'a> {
-    host: &'a str,
-    key: u64,
-}
-
 /// The simulation: the world a set of nodes of type `N` lives in.
 pub struct Sim<N> {
     now: SimTime,
@@ -511,11 +505,9 @@ impl<N: Node> Sim<N> {
         }
     }
 
+    /// Hands an expired timer to its node (which traces it by name if it is not stale:
+    /// only the node knows what its keys mean).
     pub(crate) fn fire_timer(&mut self, h: usize, key: u64) {
-        if self.trace.enabled() {
-            let rec = TimerRecord { host: &self.hosts[h].name, key };
-            self.trace.record(self.now, "timer", &rec);
-        }
         let now = self.now;
         self.with_node(h, |n, ctx| n.on_timer(now, key, ctx));
     }

@@ -11,7 +11,7 @@ mod local_port;
 mod sockets;
 mod syscalls;
 
-pub use sockets::{Fd, SockRef};
+pub use sockets::{ConnHandle, Fd, SockRef};
 pub use syscalls::{RecvFlags, SendFlags, SyscallResult};
 
 use crate::engine::{Ctx, Node, TimerSlot};
@@ -64,6 +64,19 @@ struct TransitionRecord<'a> {
     to: &'a str,
     cause: &'a str,
     legal: bool,
+}
+
+/// A timer that expired, as the trace records it: which one (see `Conn::timer_name`;
+/// `SYN-ACK` for a listener's request sockets), whose, and for the retransmission timer the
+/// backoff count after this expiry (`icsk_backoff`).
+#[derive(Serialize)]
+struct TimerRecord {
+    timer: &'static str,
+    local: SocketAddrV4,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    remote: Option<SocketAddrV4>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    backoff: Option<u32>,
 }
 
 /// A host's kernel.
@@ -213,6 +226,9 @@ impl Host {
             self.transmit(seg, ctx);
         }
         let Some(slot) = self.table.conn_mut(id) else { return };
+        for (name, n) in slot.conn.take_mib().iter() {
+            *self.counters.entry(name).or_default() += n;
+        }
         for (i, kind) in TIMER_KINDS.iter().enumerate() {
             let due = slot.conn.deadline(*kind);
             let requeue = match due {
@@ -246,6 +262,9 @@ impl Host {
         remote: SocketAddrV4,
         (from, to, cause): (TcpState, TcpState, Cause),
     ) {
+        if let Some(counter) = crate::tcp::mib::transition_counter(from, to, cause) {
+            self.bump(counter);
+        }
         let legal = self.coverage.record(from, to, cause).is_ok();
         if !legal {
             self.illegal.push(format!("{local} > {remote}: {from} -> {to} ({})", cause.name()));
@@ -311,7 +330,15 @@ impl Host {
         }
     }
 
-    /// The state of connection (local, remote) in the established hash, if it is still there.
+    /// The connection behind `fd`, if it has one, as itself: not its 4-tuple, which a later
+    /// connection may reuse once this one is gone.
+    pub fn conn_handle(&self, fd: Fd) -> Option<ConnHandle> {
+        match self.table.get(fd)? {
+            SockRef::Conn(id) => self.table.handle(id),
+            _ => None,
+        }
+    }
+
     /// The derived-payload streams of the connection behind `fd`: (what it sends, what its
     /// peer sends), for checking received bytes against what was sent.
     pub fn conn_streams(&self, fd: Fd) -> Option<(u64, u64)> {
@@ -321,9 +348,10 @@ impl Host {
         }
     }
 
-    pub fn conn_state(&self, local: SocketAddrV4, remote: SocketAddrV4) -> Option<TcpState> {
-        let id = self.ehash.get(&(local, remote))?;
-        self.table.conn(id).map(|s| s.conn.state())
+    /// The state of connection `c`, if it still lives (its 4-tuple may belong to a later
+    /// connection by now: that one's state is not `c`'s).
+    pub fn conn_state(&self, c: ConnHandle) -> Option<TcpState> {
+        self.table.conn_by_handle(c).map(|s| s.conn.state())
     }
 
     /// The system whose socket API answers this host's programs: the one place that decides
@@ -421,7 +449,11 @@ impl Node for Host {
             let mut out = Vec::new();
             let Some(slot) = self.table.listener_mut(id) else { return };
             match slot.timer.on_pop(now) {
-                Pop::Fire => slot.listener.on_timer(now, &mut out),
+                Pop::Fire => {
+                    let local = slot.listener.local();
+                    slot.listener.on_timer(now, &mut out);
+                    ctx.trace("timer", &TimerRecord { timer: "SYN-ACK", local, remote: None, backoff: None });
+                }
                 Pop::Requeue(at) => return ctx.schedule(at, key),
                 Pop::Stale => return,
             }
@@ -430,10 +462,20 @@ impl Node for Host {
         }
         let id = ConnId((key >> 2) as u32);
         let i = (key & 3) as usize;
+        let kind = TIMER_KINDS[i];
         let mut out = Vec::new();
         let Some(slot) = self.table.conn_mut(id) else { return };
         match slot.timers[i].on_pop(now) {
-            Pop::Fire => slot.conn.on_timer(now, TIMER_KINDS[i], &mut out),
+            Pop::Fire => {
+                let due = slot.conn.deadline(kind).is_some_and(|at| at <= now);
+                let timer = slot.conn.timer_name(kind);
+                slot.conn.on_timer(now, kind, &mut out);
+                if due && ctx.trace_enabled() {
+                    let backoff = (kind == TimerKind::Retransmit).then(|| slot.conn.info().backoff);
+                    let (local, remote) = (slot.conn.local(), Some(slot.conn.remote()));
+                    ctx.trace("timer", &TimerRecord { timer, local, remote, backoff });
+                }
+            }
             Pop::Requeue(at) => return ctx.schedule(at, key),
             Pop::Stale => return,
         }

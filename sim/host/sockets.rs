@@ -24,6 +24,15 @@ pub struct ConnId(pub u32);
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ListenerId(pub u32);
 
+/// One connection for as long as it lives: its slot, and the serial number the slot had
+/// when it was made, so that a slot (or a 4-tuple) reused by a later connection is not
+/// taken for it.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct ConnHandle {
+    id: ConnId,
+    serial: u64,
+}
+
 /// What a descriptor refers to.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum SockRef {
@@ -99,6 +108,9 @@ pub(crate) struct SockTable {
     fds: Slab<FdEntry>,
     fresh: Slab<FreshSock>,
     conns: Slab<ConnSlot>,
+    /// The serial number of the connection in each slot of `conns` (see [`ConnHandle`]).
+    serials: Vec<u64>,
+    next_serial: u64,
     listeners: Slab<ListenerSlot>,
     /// Children created by a listener and not yet accept()ed: kept even when finished, so
     /// that accept() can still return them (a reset child is accepted, then reports its error).
@@ -112,6 +124,8 @@ impl Default for SockTable {
             fds: Slab::starting_at(3),
             fresh: Slab::starting_at(0),
             conns: Slab::starting_at(0),
+            serials: Vec::new(),
+            next_serial: 0,
             listeners: Slab::starting_at(0),
             pending_children: BTreeSet::new(),
         }
@@ -157,7 +171,22 @@ impl SockTable {
     }
 
     pub fn add_conn(&mut self, slot: ConnSlot) -> ConnId {
-        ConnId(self.conns.insert(slot))
+        let i = self.conns.insert(slot) as usize;
+        self.serials.resize(self.serials.len().max(i + 1), 0);
+        self.serials[i] = self.next_serial;
+        self.next_serial += 1;
+        ConnId(i as u32)
+    }
+
+    /// The handle of the connection now in slot `id`.
+    pub fn handle(&self, id: ConnId) -> Option<ConnHandle> {
+        self.conn(id)?;
+        Some(ConnHandle { id, serial: self.serials[id.0 as usize] })
+    }
+
+    /// The connection `h` names, if it still lives.
+    pub fn conn_by_handle(&self, h: ConnHandle) -> Option<&ConnSlot> {
+        self.conn(h.id).filter(|_| self.serials[h.id.0 as usize] == h.serial)
     }
 
     pub fn conn(&self, id: ConnId) -> Option<&ConnSlot> {

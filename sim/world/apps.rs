@@ -15,7 +15,6 @@ use super::protocols::Protocols;
 use crate::rules::Checker;
 use crate::time::{Dur, SimTime};
 use std::collections::BTreeMap;
-use std::net::SocketAddrV4;
 
 /// How much one send() offers at a time: large writes are what bulk senders do.
 const WRITE_CHUNK: u32 = 64 * 1024;
@@ -43,7 +42,9 @@ pub(crate) struct AppSock {
     pub last_state: TcpState,
     /// The connection's addresses when the application closed it: the kernel keeps an
     /// orphaned connection (FIN_WAIT, TIME_WAIT) that the report still finds by them.
-    pub closed_conn: Option<(SocketAddrV4, SocketAddrV4)>,
+    pub closed_conn: Option<crate::host::ConnHandle>,
+    /// Its (local, remote) addresses then, to pair it with its peer's socket.
+    pub closed_addrs: Option<(std::net::SocketAddrV4, std::net::SocketAddrV4)>,
     /// When the application first saw the socket in `last_state`. Applications look at a
     /// socket whenever it is woken, and the kernel wakes it on every change that matters to
     /// a program (`sk_state_change`, `sk_error_report`), so this is when that change happened.
@@ -339,7 +340,8 @@ impl Apps {
             _ => finished,
         };
         if wants_close {
-            self.socks[i].closed_conn = sim.node(h).conn_addrs(fd);
+            self.socks[i].closed_conn = sim.node(h).conn_handle(fd);
+            self.socks[i].closed_addrs = sim.node(h).conn_addrs(fd);
             let _ = sim.with_node(h, |n, ctx| n.sys_close(fd, ctx));
             self.socks[i].closed = true;
             self.by_fd.remove(&(h, fd));
@@ -364,6 +366,7 @@ impl AppSock {
             eof: false,
             closed: false,
             closed_conn: None,
+            closed_addrs: None,
             last_state,
             state_since: now,
             prefix_breach: None,

@@ -63,14 +63,18 @@ fn sock_name(sim: &Sim<Host>, s: &AppSock) -> String {
 /// The (local, remote) addresses of an application socket's connection, open or closed.
 fn addrs(sim: &Sim<Host>, s: &AppSock) -> Option<(SocketAddrV4, SocketAddrV4)> {
     if s.closed {
-        return s.closed_conn;
+        return s.closed_addrs;
     }
     sim.node(s.host).conn_addrs(s.fd)
 }
 
-/// The kernel state of a sender's connection, found by its addresses (it may be an orphan).
-fn kernel_state(sim: &Sim<Host>, s: &AppSock, local: SocketAddrV4, remote: SocketAddrV4) -> Option<TcpState> {
-    sim.node(s.host).conn_state(local, remote)
+/// The kernel state of a sender's connection, followed after the application closed it
+/// (it may live on as an orphan; its 4-tuple may belong to another connection by now).
+fn kernel_state(sim: &Sim<Host>, s: &AppSock) -> Option<TcpState> {
+    match s.closed_conn {
+        Some(c) if s.closed => sim.node(s.host).conn_state(c),
+        _ => sim.node(s.host).state(s.fd),
+    }
 }
 
 fn undelivered(sim: &Sim<Host>, apps: &Apps, out: &mut Vec<Breach>) {
@@ -87,7 +91,7 @@ fn undelivered(sim: &Sim<Host>, apps: &Apps, out: &mut Vec<Breach>) {
             out.push(breach("undelivered-means-error", rx.state_since, sock_name(sim, rx), format!("EOF read, but {missing}")));
             continue;
         }
-        let fin_acked = matches!(kernel_state(sim, tx, local, remote), Some(TcpState::FinWait2 | TcpState::TimeWait));
+        let fin_acked = matches!(kernel_state(sim, tx), Some(TcpState::FinWait2 | TcpState::TimeWait));
         if fin_acked && tx.errors.is_empty() && rx.errors.is_empty() && !rx.closed {
             out.push(breach("undelivered-means-error", sim.now(), sock_name(sim, tx), format!("FIN acknowledged without an error, but {missing}")));
         }

@@ -113,12 +113,16 @@ pub struct RunReport {
     /// Broken invariants of the applications' data (`sim/world/invariants.rs`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub invariants: Vec<super::invariants::Breach>,
+    /// The limit that stopped the run before its end (`--max-events`, `--timeout`…): the
+    /// report is of what was simulated until then.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<String>,
 }
 
 impl RunReport {
     /// Whether every check held (exit status 0 rather than 1).
     pub fn ok(&self) -> bool {
-        self.illegal_transitions.is_empty() && self.rule_violations.is_empty() && self.invariants.is_empty()
+        self.illegal_transitions.is_empty() && self.rule_violations.is_empty() && self.invariants.is_empty() && self.stopped.is_none()
     }
 
     /// Every failed check, as invariants: the state graph, the readiness rules, the data.
@@ -149,6 +153,9 @@ impl RunReport {
         let mut s = String::new();
         let secs = self.end_ns as f64 / 1e9;
         let _ = writeln!(s, "scenario {} (seed {}), simulated {:.3} s", self.scenario, self.seed, secs);
+        if let Some(why) = &self.stopped {
+            let _ = writeln!(s, "STOPPED: {why}, before the scenario's end");
+        }
         s += &self.sockets_text_with(detail);
         s += &self.load_text();
         if !self.script.is_empty() {
@@ -432,9 +439,10 @@ fn role_name(r: Role) -> &'static str {
     }
 }
 
-/// The kernel's state of connection (local, remote) on host `h`; CLOSE once it is gone.
-fn conn_state(world: &World, h: usize, local: std::net::SocketAddrV4, remote: std::net::SocketAddrV4) -> &'static str {
-    world.sim.node(h).conn_state(local, remote).unwrap_or(crate::tcp::state::TcpState::Close).name()
+/// The kernel's state of connection `c` on host `h`; CLOSE once it is gone (even if its
+/// 4-tuple now belongs to another connection).
+fn conn_state(world: &World, h: usize, c: crate::host::ConnHandle) -> &'static str {
+    world.sim.node(h).conn_state(c).unwrap_or(crate::tcp::state::TcpState::Close).name()
 }
 
 /// Errors a script's call can return that say nothing about the connection.
@@ -557,7 +565,7 @@ pub(super) fn build(world: &World, scenario: &Scenario, apps: &Apps, observation
                 bytes_sent: a.sent,
                 bytes_received: a.received,
                 closed_by_app: a.closed,
-                connection_state: a.closed_conn.map(|(l, r)| conn_state(world, a.host, l, r)),
+                connection_state: a.closed_conn.map(|c| conn_state(world, a.host, c)),
                 first_error_ns: a.first_error_at.map(|t| t.as_nanos()),
                 state_since_ns: a.state_since.as_nanos(),
             }
@@ -616,6 +624,7 @@ pub(super) fn build(world: &World, scenario: &Scenario, apps: &Apps, observation
         rule_violations: world.rule_failures(),
         invariants: super::invariants::check(&world.sim, apps, &protocols),
         protocols,
+        stopped: world.limit_hit().map(|h| h.to_string()),
     }
 }
 

@@ -176,6 +176,7 @@ impl Conn {
                     let data_end = seg.seq.wrapping_add(seg.payload.len());
                     if !seg.payload.is_empty() && seq_gt(data_end, self.rcv_nxt) {
                         out.push(Conn::reset_reply(seg));
+                        self.count(crate::tcp::mib::Mib::TcpAbortOnData);
                         self.tcp_done(Cause::Abort);
                         return;
                     }
@@ -206,6 +207,7 @@ impl Conn {
                     // tcp_rcv_state_process: new data after the receive side was shut →
                     // tcp_reset + RST: a local abort, with the errno tcp_reset picks.
                     out.push(Conn::reset_reply(seg));
+                    self.count(crate::tcp::mib::Mib::TcpAbortOnData);
                     self.tcp_reset_cause(Cause::Abort);
                     return;
                 }

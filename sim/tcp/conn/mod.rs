@@ -215,6 +215,8 @@ pub struct Conn {
     remote: SocketAddrV4,
     state: TcpState,
     transitions: Vec<(TcpState, TcpState, Cause)>,
+    /// Counted events not yet collected by the host (`nstat` counters, see `tcp::mib`).
+    mib: crate::tcp::mib::MibCounts,
     /// Wake-ups of the socket's wait queue not yet taken by the host (see [`PendingWake`]).
     wakeup: PendingWake,
 
@@ -357,6 +359,7 @@ impl Conn {
             remote,
             state: TcpState::Close,
             transitions: Vec::new(),
+            mib: Default::default(),
             wakeup: PendingWake::None,
             shutdown: 0,
             done: false,
@@ -862,12 +865,14 @@ impl Conn {
         self.rcvq.purge();
         if unread {
             // RFC 2525 §2.17; LINUX_MIB_TCPABORTONCLOSE.
+            self.count(crate::tcp::mib::Mib::TcpAbortOnClose);
             self.set_state(TcpState::Close, Cause::Abort);
             out.push(self.active_reset(now));
             self.tcp_done(Cause::Abort);
             return;
         }
         if self.opts.linger == Some(0) {
+            self.count(crate::tcp::mib::Mib::TcpAbortOnData);
             self.disconnect(now, out);
             return;
         }
@@ -1020,6 +1025,15 @@ impl Conn {
     /// Every state change since the last call, with its cause.
     pub fn take_transitions(&mut self) -> Vec<(TcpState, TcpState, Cause)> {
         std::mem::take(&mut self.transitions)
+    }
+
+    /// The counted events since the last call, for the host's `nstat` counters.
+    pub fn take_mib(&mut self) -> crate::tcp::mib::MibCounts {
+        std::mem::take(&mut self.mib)
+    }
+
+    pub(super) fn count(&mut self, m: crate::tcp::mib::Mib) {
+        self.mib.add(m);
     }
 
     /// Orphaned and CLOSE: the host may free it.

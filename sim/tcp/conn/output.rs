@@ -313,6 +313,7 @@ impl Conn {
         let fin = has_fin && seq.wrapping_add(len) == data_end;
         let end = self.xmit(now, seq, len, fin, out);
         self.total_retrans += 1;
+        self.count(crate::tcp::mib::Mib::RetransSegs);
         self.rtx_skbs.mark_retrans(seq);
         end
     }
