@@ -11,7 +11,7 @@ use std::net::Ipv4Addr;
 
 use super::units::{DurSpec, RateSpec};
 pub use crate::engine::fault::{Direction, FaultAction, FaultKind};
-pub use crate::engine::link::FilterMatch;
+pub use crate::engine::middlebox::FilterMatch;
 pub use crate::engine::middlebox::OnExpired;
 pub use crate::tcp::uapi::{IoctlReq, MsgFlag, OptValue, ShutHow, SockOpt};
 
