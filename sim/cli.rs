@@ -71,7 +71,14 @@ fn load_scenario(path: Option<&Path>) -> Result<Scenario, CliError> {
 }
 
 /// `tcpsim run`.
-pub fn run(path: Option<&Path>, seed: Option<u64>, trace: Option<&Path>, pcap: Option<&Path>, json: bool) -> Result<Status, CliError> {
+pub fn run(
+    path: Option<&Path>,
+    seed: Option<u64>,
+    trace: Option<&Path>,
+    pcap: Option<&Path>,
+    json: bool,
+    detail: bool,
+) -> Result<Status, CliError> {
     let sc = load_scenario(path)?;
     let seed = seed.unwrap_or(sc.seed);
     let mut staged = Vec::new();
@@ -105,6 +112,8 @@ pub fn run(path: Option<&Path>, seed: Option<u64>, trace: Option<&Path>, pcap: O
     let mut out = io::stdout().lock();
     let text = if json {
         serde_json::to_string_pretty(&report).map_err(|e| CliError::Failed(e.to_string()))? + "\n"
+    } else if detail {
+        report.to_text_with(true)
     } else {
         report.to_text()
     };

@@ -56,6 +56,10 @@ enum Verb {
         pcap: Option<PathBuf>,
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
+        /// Lists every application socket (by default, above 48 they are counted by host,
+        /// role and state; the JSON report always lists each).
+        #[arg(long)]
+        detail: bool,
     },
     /// Prints the TCP state machine as DOT.
     Graph,
@@ -98,8 +102,8 @@ enum Verb {
 fn main() -> ExitCode {
     let args = Args::parse();
     let outcome = match args.verb {
-        Verb::Run { scenario, seed, trace, pcap, format } => {
-            cli::run(scenario.as_deref(), seed, trace.as_deref(), pcap.as_deref(), format == Format::Json)
+        Verb::Run { scenario, seed, trace, pcap, format, detail } => {
+            cli::run(scenario.as_deref(), seed, trace.as_deref(), pcap.as_deref(), format == Format::Json, detail)
         }
         Verb::Graph => cli::graph(),
         Verb::Schema => cli::schema(),

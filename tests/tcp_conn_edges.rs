@@ -178,6 +178,8 @@ enum Stimulus {
     DeadPeer,
     /// close() in FIN_WAIT2 (orphan timeout), or TIME_WAIT running out.
     Expire,
+    /// A new SYN above `rcv_nxt` in TIME_WAIT (`TCP_TW_SYN`), as the host hands it over.
+    NewSyn,
 }
 
 fn drive(state: TcpState, stimulus: Stimulus) -> Vec<(TcpState, TcpState, Cause)> {
@@ -212,6 +214,11 @@ fn drive(state: TcpState, stimulus: Stimulus) -> Vec<(TcpState, TcpState, Cause)
         Stimulus::DeadPeer => {
             c.send(t, tcpsim::tcp::conn::SendData::Derived(10), &mut out).unwrap();
             fire_until_leaves(&mut c, TimerKind::Retransmit, state);
+        }
+        Stimulus::NewSyn => {
+            let syn = peer_seg(next.wrapping_add(1_000), 0, Flags::SYN, 65535, Payload::Empty);
+            assert!(c.timewait_syn_isn(&syn).is_some(), "a SYN above rcv_nxt reincarnates");
+            c.timewait_kill();
         }
         Stimulus::Expire => {
             if state == TcpState::FinWait2 {
@@ -284,6 +291,7 @@ fn per_state_drives_take_every_edge_of_the_state_graph() {
         (S::LastAck, Progress),
         (S::LastAck, Abort),
         (S::TimeWait, Expire),
+        (S::TimeWait, NewSyn),
     ];
     let graph = tcpsim::tcp::graph::tcp_graph();
     let mut cov = listener_edges();

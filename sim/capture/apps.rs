@@ -106,6 +106,11 @@ pub fn run_app(
                 ClientPlan { to, first: start + at, interval, count: *count, bytes: *bytes, close: *close };
             run_clients(&plan, sockopts, index as u64, &log, stop)?;
         }
+        AppSpec::Ab { .. } | AppSpec::HttpServer { .. } => {
+            return Err(CaptureError::Scenario(format!(
+                "app[{index}]: the load generator and the finite-capacity server run only in the simulator"
+            )));
+        }
     }
     Ok(())
 }

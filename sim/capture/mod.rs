@@ -124,8 +124,8 @@ fn capture_host(sc: &Scenario) -> Option<String> {
         })
     };
     let server_app = sc.apps.iter().find_map(|a| match a {
-        AppSpec::Server { host, .. } => Some(host.clone()),
-        AppSpec::Client { .. } => None,
+        AppSpec::Server { host, .. } | AppSpec::HttpServer { host, .. } => Some(host.clone()),
+        AppSpec::Client { .. } | AppSpec::Ab { .. } => None,
     });
     listener
         .and_then(|l| host_of(l))
@@ -287,7 +287,7 @@ fn app_hosts(sc: &Scenario, lab: &Lab) -> Result<Vec<apps::AppHost>, CaptureErro
     sc.apps
         .iter()
         .map(|a| {
-            let (AppSpec::Server { host, .. } | AppSpec::Client { host, .. }) = a;
+            let host = a.host();
             let h = lab
                 .host_index(host)
                 .ok_or_else(|| CaptureError::Scenario(format!("app: unknown host `{host}`")))?;

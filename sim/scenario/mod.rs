@@ -1,6 +1,7 @@
 //! Scenario files: their types, units, parsing and validation.
 
 pub mod error;
+pub mod generate;
 pub mod load;
 pub mod readiness;
 pub mod schema;

@@ -362,22 +362,32 @@ fn check_sockopts(opts: &BTreeMap<SockOpt, OptValue>, base: &FieldPath) -> Resul
     Ok(())
 }
 
+/// A server app's host exists, and its port is set and not taken by an earlier server.
+fn check_server<'a>(
+    names: &Names,
+    listening: &mut BTreeMap<(&'a str, u16), usize>,
+    i: usize,
+    host: &'a str,
+    port: u16,
+    base: &FieldPath,
+) -> Result<(), Invalid> {
+    names.host(host, base.key("host"))?;
+    if port == 0 {
+        return Err(Invalid::new(base.key("port"), "a server needs a port in 1..=65535"));
+    }
+    if let Some(first) = listening.insert((host, port), i) {
+        return Err(Invalid::new(base.key("port"), format!("app[{first}] already listens on {host}:{port}")));
+    }
+    Ok(())
+}
+
 fn check_apps(s: &Scenario, names: &Names) -> Result<(), Invalid> {
     let mut listening: BTreeMap<(&str, u16), usize> = BTreeMap::new();
     for (i, app) in s.apps.iter().enumerate() {
         let base = FieldPath::root().key("app").index(i);
         match app {
             AppSpec::Server { host, port, sockopts, .. } => {
-                names.host(host, base.key("host"))?;
-                if *port == 0 {
-                    return Err(Invalid::new(base.key("port"), "a server needs a port in 1..=65535"));
-                }
-                if let Some(first) = listening.insert((host, *port), i) {
-                    return Err(Invalid::new(
-                        base.key("port"),
-                        format!("app[{first}] already listens on {host}:{port}"),
-                    ));
-                }
+                check_server(names, &mut listening, i, host, *port, &base)?;
                 check_sockopts(sockopts, &base)?;
             }
             AppSpec::Client { host, to, at, count, sockopts, .. } => {
@@ -386,6 +396,25 @@ fn check_apps(s: &Scenario, names: &Names) -> Result<(), Invalid> {
                 check_at(s, *at, base.key("at"))?;
                 if *count == 0 {
                     return Err(Invalid::new(base.key("count"), "count must be at least 1"));
+                }
+                check_sockopts(sockopts, &base)?;
+            }
+            AppSpec::HttpServer { host, port, workers, sockopts, .. } => {
+                check_server(names, &mut listening, i, host, *port, &base)?;
+                if *workers == 0 {
+                    return Err(Invalid::new(base.key("workers"), "a server needs at least one worker"));
+                }
+                check_sockopts(sockopts, &base)?;
+            }
+            AppSpec::Ab { host, to, at, requests, concurrency, sockopts, .. } => {
+                names.host(host, base.key("host"))?;
+                resolve_to(s, to).map_err(|m| Invalid::new(base.key("to"), m))?;
+                check_at(s, *at, base.key("at"))?;
+                if *requests == 0 {
+                    return Err(Invalid::new(base.key("requests"), "requests must be at least 1"));
+                }
+                if *concurrency == 0 {
+                    return Err(Invalid::new(base.key("concurrency"), "concurrency must be at least 1"));
                 }
                 check_sockopts(sockopts, &base)?;
             }

@@ -70,6 +70,10 @@ pub struct KernelProfile {
     /// `TCP_TIMEWAIT_LEN`.
     pub tcp_timewait_len_s: u64,
 
+    // --- ports (net/ipv4/inet_hashtables.c __inet_hash_connect) ---
+    /// `net.ipv4.ip_local_port_range`, inclusive: where connect() and bind(0) find a port.
+    pub ip_local_port_range: [u16; 2],
+
     // --- listen backlog (include/net/sock.h, inet_connection_sock.h) ---
     pub somaxconn: u32,
     pub tcp_max_syn_backlog: u32,

@@ -10,6 +10,7 @@ use crate::host::{Fd, Host, RecvFlags, SendFlags};
 use crate::scenario::{AppSpec, OptValue, SockOpt};
 use crate::tcp::conn::SendData;
 use crate::tcp::state::TcpState;
+use super::load::Load;
 use crate::time::{Dur, SimTime};
 use std::collections::BTreeMap;
 use std::net::SocketAddrV4;
@@ -71,6 +72,8 @@ struct PendingStart {
 
 pub(super) struct Apps {
     specs: Vec<AppSpec>,
+    /// The load generators and finite-capacity servers (their own module).
+    pub(crate) load: Load,
     starts: Vec<PendingStart>,
     pub(crate) socks: Vec<AppSock>,
     /// (host, fd) → index in `socks`, for open descriptors.
@@ -81,7 +84,7 @@ pub(super) struct Apps {
 }
 
 impl Apps {
-    pub fn new(specs: &[AppSpec]) -> Apps {
+    pub fn new(specs: &[AppSpec], sim: &Sim<Host>) -> Apps {
         let mut starts = Vec::new();
         for (i, spec) in specs.iter().enumerate() {
             match spec {
@@ -93,17 +96,23 @@ impl Apps {
                         starts.push(PendingStart { at: first + step.saturating_mul(u64::from(k)), app: i });
                     }
                 }
+                AppSpec::Ab { .. } | AppSpec::HttpServer { .. } => {}
             }
         }
         // Stable: equal start times keep file order.
         starts.sort_by_key(|s| s.at);
         starts.reverse();
-        Apps { specs: specs.to_vec(), starts, socks: Vec::new(), by_fd: BTreeMap::new(), watched: BTreeMap::new() }
+        let load = Load::new(specs, sim);
+        Apps { specs: specs.to_vec(), load, starts, socks: Vec::new(), by_fd: BTreeMap::new(), watched: BTreeMap::new() }
     }
 
-    /// When the next application start is due.
+    /// When the next application start (or a load application's timer) is due.
     pub fn next_start(&self) -> Option<SimTime> {
-        self.starts.last().map(|s| s.at)
+        let start = self.starts.last().map(|s| s.at);
+        match (start, self.load.next_due()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Starts every application due now.
@@ -113,6 +122,7 @@ impl Apps {
             let Some(s) = self.starts.pop() else { break };
             self.start(s.app, sim);
         }
+        self.load.run_due(sim);
     }
 
     fn start(&mut self, app: usize, sim: &mut Sim<Host>) {
@@ -130,6 +140,7 @@ impl Apps {
                 let now = sim.now();
                 self.add(AppSock::new(app, h, fd, Role::Listener, 0, errors, now));
             }
+            AppSpec::Ab { .. } | AppSpec::HttpServer { .. } => {}
             AppSpec::Client { host, to, bytes, sockopts, .. } => {
                 let Some(h) = sim.host_index(&host) else { return };
                 let Some(remote) = crate::script::resolve(&to, |h| sim.host_index(h).map(|i| sim.host_addr(i))) else { return };
@@ -158,6 +169,7 @@ impl Apps {
             for fd in woken {
                 match self.by_fd.get(&(h, fd)) {
                     Some(&i) => self.service(i, sim),
+                    None if self.load.on_wakeup(h, fd, sim) => {}
                     None => self.watch(h, fd, sim),
                 }
             }
@@ -233,14 +245,21 @@ impl Apps {
         let (h, fd) = (self.socks[i].host, self.socks[i].fd);
         let echo = matches!(self.specs[self.socks[i].app], AppSpec::Server { echo: true, .. });
         loop {
-            match sim.with_node(h, |n, ctx| n.sys_recv(fd, READ_CHUNK, RecvFlags::default(), ctx)) {
-                Ok(data) if data.is_empty() => {
+            // An echo server needs the bytes; everyone else only counts them (MSG_TRUNC: no
+            // byte is generated).
+            let r = if echo {
+                sim.with_node(h, |n, ctx| n.sys_recv(fd, READ_CHUNK, RecvFlags::default(), ctx)).map(|d| (d.len() as u32, Some(d)))
+            } else {
+                sim.with_node(h, |n, ctx| n.sys_recv_trunc(fd, READ_CHUNK, RecvFlags::default(), ctx)).map(|n| (n, None))
+            };
+            match r {
+                Ok((0, _)) => {
                     self.socks[i].eof = true;
                     return;
                 }
-                Ok(data) => {
-                    self.socks[i].received += data.len() as u64;
-                    if echo {
+                Ok((n, data)) => {
+                    self.socks[i].received += u64::from(n);
+                    if let Some(data) = data {
                         let r = sim.with_node(h, |n, ctx| n.sys_send(fd, SendData::Bytes(data), SendFlags { nosignal: true }, ctx));
                         if let Some(e) = r.errno {
                             self.socks[i].note_error(e, sim.now());

@@ -8,10 +8,12 @@
 
 mod apps;
 mod build;
+mod load;
 mod report;
 mod script;
 
 pub use build::build_sim;
+pub use load::{AbReport, LoadReport, Percentiles, ServerReport};
 
 pub use report::{RunReport, ScriptSocketReport, SocketReport};
 
@@ -86,7 +88,7 @@ impl World {
         }
         let mut sim = build_sim(scenario, seed, |i, spec| Host::new(&spec.name, spec.addr, profiles[i].clone()))?;
         sim.set_trace(trace);
-        let apps = Apps::new(&scenario.apps);
+        let apps = Apps::new(&scenario.apps, &sim);
         Ok(World {
             sim,
             end: SimTime::ZERO + scenario.duration.0,

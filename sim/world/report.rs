@@ -89,6 +89,9 @@ pub struct RunReport {
     pub seed: u64,
     pub end_ns: u64,
     pub sockets: Vec<SocketReport>,
+    /// The load generators' summaries and the finite-capacity servers' counts.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub load: Vec<super::LoadReport>,
     /// The sockets the script named, in the order it created them.
     pub script_sockets: Vec<ScriptSocketReport>,
     /// What every step of the script returned.
@@ -114,10 +117,16 @@ impl RunReport {
 
     /// A summary for people.
     pub fn to_text(&self) -> String {
+        self.to_text_with(self.sockets.len() <= DETAIL_LIMIT)
+    }
+
+    /// The summary, with every application socket on its own line (`detail`) or counted.
+    pub fn to_text_with(&self, detail: bool) -> String {
         let mut s = String::new();
         let secs = self.end_ns as f64 / 1e9;
         let _ = writeln!(s, "scenario {} (seed {}), simulated {:.3} s", self.scenario, self.seed, secs);
-        s += &self.sockets_text();
+        s += &self.sockets_text_with(detail);
+        s += &self.load_text();
         if !self.script.is_empty() {
             let _ = writeln!(s, "\nscript (time the call returned, step, call, socket: result):");
             s += &self.script_text(|_| true);
@@ -168,32 +177,45 @@ impl RunReport {
         s
     }
 
-    fn sockets_text(&self) -> String {
-        let mut s = String::new();
-        if !self.sockets.is_empty() {
-            let _ = writeln!(s, "\nsockets (opened by the scenario's applications):");
+    fn load_text(&self) -> String {
+        if self.load.is_empty() {
+            return String::new();
         }
-        for k in &self.sockets {
-            let errs = if k.errors.is_empty() {
-                "no errors".to_string()
-            } else {
-                k.errors.iter().map(|e| e.name()).collect::<Vec<_>>().join(", ")
-            };
-            let state = match (k.closed_by_app, k.connection_state) {
-                (true, Some(now)) if now != k.state => format!("{} (closed; now {now})", k.state),
-                (true, _) => format!("{} (closed)", k.state),
-                (false, _) => k.state.to_string(),
-            };
-            let since = format!("since {}", secs_text(k.state_since_ns));
-            let errs = match k.first_error_ns {
-                Some(t) => format!("{errs} (first at {})", secs_text(t)),
-                None => errs,
-            };
+        let mut s = "\nload (ab and finite-capacity servers):\n".to_string();
+        for l in &self.load {
+            s += &l.to_text();
+        }
+        s
+    }
+
+    fn sockets_text(&self) -> String {
+        self.sockets_text_with(self.sockets.len() <= DETAIL_LIMIT)
+    }
+
+    /// The application sockets one line each (`detail`), or counted by host, role, state
+    /// and errors: the report stays readable at a million connections.
+    fn sockets_text_with(&self, detail: bool) -> String {
+        let mut s = String::new();
+        if self.sockets.is_empty() {
+            // nothing to list
+        } else if detail {
+            let _ = writeln!(s, "\nsockets (opened by the scenario's applications):");
+            for k in &self.sockets {
+                let _ = writeln!(s, "{}", socket_line(k));
+            }
+        } else {
             let _ = writeln!(
                 s,
-                "  {:<8} fd {:<3} {:<8} {:<36} {:<18} sent {:>9} B  received {:>9} B  {}",
-                k.host, k.fd, k.role, state, since, k.bytes_sent, k.bytes_received, errs
+                "\nsockets (opened by the scenario's applications): {}, counted by host, role, state and errors (--detail lists each):",
+                self.sockets.len()
             );
+            let mut groups: BTreeMap<(&str, &str, String, String), u64> = BTreeMap::new();
+            for k in &self.sockets {
+                *groups.entry((k.host.as_str(), k.role, state_text(k), errors_text(&k.errors))).or_default() += 1;
+            }
+            for ((host, role, state, errs), n) in groups {
+                let _ = writeln!(s, "  {host:<8} {role:<8} {state:<36} {n:>9}  {errs}");
+            }
         }
         if !self.script_sockets.is_empty() {
             let _ = writeln!(s, "\nscript sockets:");
@@ -212,6 +234,46 @@ impl RunReport {
         }
         s
     }
+}
+
+/// Above this many application sockets the text report counts them instead of listing them.
+pub const DETAIL_LIMIT: usize = 48;
+
+fn errors_text(errors: &[Errno]) -> String {
+    if errors.is_empty() {
+        "no errors".to_string()
+    } else {
+        errors.iter().map(|e| e.name()).collect::<Vec<_>>().join(", ")
+    }
+}
+
+/// The state the application last saw, and the kernel's now if it closed the socket.
+fn state_text(k: &SocketReport) -> String {
+    match (k.closed_by_app, k.connection_state) {
+        (true, Some(now)) if now != k.state => format!("{} (closed; now {now})", k.state),
+        (true, _) => format!("{} (closed)", k.state),
+        (false, _) => k.state.to_string(),
+    }
+}
+
+fn socket_line(k: &SocketReport) -> String {
+    let since = format!("since {}", secs_text(k.state_since_ns));
+    let errs = errors_text(&k.errors);
+    let errs = match k.first_error_ns {
+        Some(t) => format!("{errs} (first at {})", secs_text(t)),
+        None => errs,
+    };
+    format!(
+        "  {:<8} fd {:<3} {:<8} {:<36} {:<18} sent {:>9} B  received {:>9} B  {}",
+        k.host,
+        k.fd,
+        k.role,
+        state_text(k),
+        since,
+        k.bytes_sent,
+        k.bytes_received,
+        errs
+    )
 }
 
 /// A host's counters that are not zero, `nstat` style.
@@ -477,6 +539,7 @@ pub(super) fn build(world: &World, scenario: &Scenario, apps: &Apps, observation
         seed: world.seed,
         end_ns: world.now().as_nanos(),
         sockets,
+        load: apps.load.reports(sim),
         script_sockets: script_sockets(world, scenario, apps, observations),
         script: observations.to_vec(),
         hosts,

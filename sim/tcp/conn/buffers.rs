@@ -3,6 +3,7 @@
 //! segments' payload descriptors until `recv` materialises them.
 
 use crate::tcp::segment::{derived_byte, seq_gt, seq_lt, Payload};
+use crate::time::SimTime;
 use std::collections::VecDeque;
 use std::rc::Rc;
 
@@ -151,6 +152,127 @@ impl SendQueue {
     }
 }
 
+/// The skbs sent and not yet fully acknowledged (`tcp_rtx_queue`): each one's end sequence,
+/// when it was first sent and whether it was ever retransmitted, in sending order (SYN and
+/// FIN count as one sequence number each).
+///
+/// Linux counts `packets_out` in skbs, not bytes: eight 100-byte writes with Nagle off are
+/// eight packets (tcp_output.c `tcp_event_new_data_sent`: `tp->packets_out +=
+/// tcp_skb_pcount(skb)`); a retransmission or loss probe re-sends one skb as it was sent
+/// (`__tcp_retransmit_skb`, `tcp_send_loss_probe`'s `skb_rb_last(&sk->tcp_rtx_queue)`); and
+/// every ACK that frees a never-retransmitted skb is an RTT sample (`tcp_clean_rtx_queue`'s
+/// `first_ackt`, Karn's rule as `TCPCB_RETRANS`). Without TSO every skb is one packet.
+///
+/// Boxed and allocated only while something is in flight, so that an idle connection holds
+/// no memory for it (and the connection object stays small).
+#[derive(Clone, Debug, Default)]
+pub struct RtxSkbs {
+    skbs: Option<Box<VecDeque<SentSkb>>>,
+}
+
+#[derive(Copy, Clone, Debug)]
+struct SentSkb {
+    end: u32,
+    /// `TCPCB_RETRANS`: retransmitted at least once.
+    retrans: bool,
+    /// First transmission (`skb_mstamp_ns`).
+    sent: SimTime,
+}
+
+/// What one ACK freed (`tcp_clean_rtx_queue`).
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct Acked {
+    /// Skbs wholly acknowledged (`pkts_acked`).
+    pub skbs: u32,
+    /// When the first of them that was never retransmitted was sent (`first_ackt`).
+    pub first_sent: Option<SimTime>,
+    /// One of them had been retransmitted (`FLAG_RETRANS_DATA_ACKED`).
+    pub retrans: bool,
+}
+
+impl RtxSkbs {
+    fn iter(&self) -> impl Iterator<Item = &SentSkb> + '_ {
+        self.skbs.iter().flat_map(|q| q.iter())
+    }
+    /// `packets_out`.
+    pub fn len(&self) -> u32 {
+        self.skbs.as_ref().map_or(0, |q| q.len() as u32)
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// An skb ending at `end` was sent for the first time at `now`.
+    pub fn push(&mut self, end: u32, now: SimTime) {
+        self.skbs.get_or_insert_with(Default::default).push_back(SentSkb { end, retrans: false, sent: now });
+    }
+    /// Drops the skbs `ack` covers entirely (a partly acknowledged skb is trimmed, not
+    /// freed, and still counts) and says what they were.
+    pub fn ack(&mut self, ack: u32) -> Acked {
+        let mut acked = Acked::default();
+        let Some(q) = self.skbs.as_mut() else { return acked };
+        while let Some(skb) = q.front().copied().filter(|s| !seq_gt(s.end, ack)) {
+            q.pop_front();
+            acked.skbs += 1;
+            if skb.retrans {
+                acked.retrans = true;
+            } else if acked.first_sent.is_none() {
+                acked.first_sent = Some(skb.sent);
+            }
+        }
+        if q.is_empty() {
+            self.skbs = None;
+        }
+        acked
+    }
+    /// The skb holding `seq` was retransmitted.
+    pub fn mark_retrans(&mut self, seq: u32) {
+        if let Some(skb) = self.skbs.iter_mut().flat_map(|q| q.iter_mut()).find(|s| seq_gt(s.end, seq)) {
+            skb.retrans = true;
+        }
+    }
+    /// `tcp_retrans_try_collapse` (tcp_output.c, `tcp_retrans_collapse` = 1): before the skb
+    /// holding `seq` is retransmitted, the skbs after it are merged into it while the data
+    /// fits one `mss` and the peer's window (`wnd_end`). `fin` is the FIN's sequence number
+    /// if one is queued: it takes no space. Never for a SYN (the caller's concern).
+    pub fn collapse(&mut self, seq: u32, snd_una: u32, mss: u32, wnd_end: u32, fin: Option<u32>) {
+        let Some(q) = self.skbs.as_mut() else { return };
+        let Some(i) = q.iter().position(|s| seq_gt(s.end, seq)) else { return };
+        let data_len = |start: u32, end: u32| end.wrapping_sub(start).wrapping_sub(fin.is_some_and(|f| f.wrapping_add(1) == end) as u32);
+        let start = if i == 0 { snd_una } else { q[i - 1].end };
+        let mut space = mss as i64 - data_len(start, q[i].end) as i64;
+        while let Some(next) = q.get(i + 1).copied() {
+            space -= data_len(q[i].end, next.end) as i64;
+            if space < 0 || seq_gt(next.end, wnd_end) {
+                break;
+            }
+            q[i].end = next.end;
+            q[i].retrans |= next.retrans;
+            q.remove(i + 1);
+        }
+    }
+    /// Skbs that end at or before `seq`.
+    pub fn count_upto(&self, seq: u32) -> u32 {
+        self.iter().take_while(|s| !seq_gt(s.end, seq)).count() as u32
+    }
+    /// The end of the skb holding sequence `seq`.
+    pub fn end_of(&self, seq: u32) -> Option<u32> {
+        self.iter().map(|s| s.end).find(|&e| seq_gt(e, seq))
+    }
+    /// The start of the last skb sent (`skb_rb_last`), given `snd_una`.
+    pub fn last_start(&self, snd_una: u32) -> Option<u32> {
+        let q = self.skbs.as_ref()?;
+        match q.len() {
+            0 => None,
+            1 => Some(snd_una),
+            n => Some(q[n - 2].end),
+        }
+    }
+    /// `tcp_write_queue_purge`.
+    pub fn purge(&mut self) {
+        self.skbs = None;
+    }
+}
+
 /// `len` bytes of `p` from `start`.
 pub fn slice_payload(p: &Payload, start: u32, len: u32) -> Payload {
     if len == 0 {
@@ -185,7 +307,7 @@ pub struct RecvQueue {
     /// In-order bytes not yet read (`rcv_nxt - copied_seq`).
     avail: u32,
     /// Out-of-order segments by sequence number, sorted, non-overlapping.
-    ooo: Vec<(u32, Payload)>,
+    ooo: VecDeque<(u32, Payload)>,
     ooo_bytes: u32,
 }
 
@@ -210,8 +332,17 @@ impl RecvQueue {
 
     /// Copies (or, with `peek`, looks at) up to `len` bytes (`tcp_recvmsg_locked`).
     pub fn read(&mut self, len: u32, peek: bool) -> Vec<u8> {
+        let mut out = Vec::with_capacity(len.min(self.avail) as usize);
+        self.read_into(len, peek, Some(&mut out));
+        out
+    }
+
+    /// Takes (or, with `peek`, looks at) up to `len` bytes and returns how many: their bytes
+    /// are appended to `copy` if there is one, and never generated otherwise (`MSG_TRUNC`,
+    /// `tcp_recvmsg_locked` skips `skb_copy_datagram_msg`): a program that only counts
+    /// what it receives costs nothing per byte.
+    pub fn read_into(&mut self, len: u32, peek: bool, mut copy: Option<&mut Vec<u8>>) -> u32 {
         let n = len.min(self.avail);
-        let mut out = Vec::with_capacity(n as usize);
         let mut skip = self.front_skip;
         let mut left = n;
         let mut consumed_whole = 0;
@@ -220,7 +351,9 @@ impl RecvQueue {
                 break;
             }
             let take = (p.len() - skip).min(left);
-            append_bytes(p, skip, take, &mut out);
+            if let Some(out) = copy.as_deref_mut() {
+                append_bytes(p, skip, take, out);
+            }
             left -= take;
             if skip + take == p.len() {
                 consumed_whole += 1;
@@ -237,7 +370,7 @@ impl RecvQueue {
                 self.inorder = VecDeque::new();
             }
         }
-        out
+        n
     }
 
     /// Drops all unread in-order data (close()).
@@ -246,48 +379,47 @@ impl RecvQueue {
     }
 
     /// Queues an out-of-order segment starting at `seq`, trimming overlaps with what is
-    /// already held (`tcp_data_queue_ofo`; the earlier copy wins).
+    /// already held (`tcp_data_queue_ofo`; the earlier copy wins). The queue is sorted and
+    /// its ranges disjoint, so the held ranges the segment overlaps are found by binary
+    /// search (Linux keeps an rbtree): O(log n) plus the overlaps, not a scan.
     pub fn insert_ooo(&mut self, seq: u32, p: Payload) {
-        let mut pieces = vec![(seq, p)];
-        for (s, q) in &self.ooo {
-            let (qs, qe) = (*s, s.wrapping_add(q.len()));
-            let mut next = Vec::new();
-            for (ps, pp) in pieces {
-                let pe = ps.wrapping_add(pp.len());
-                if !seq_lt(ps, qe) || !seq_gt(pe, qs) {
-                    next.push((ps, pp));
-                    continue;
-                }
-                if seq_lt(ps, qs) {
-                    next.push((ps, slice_payload(&pp, 0, qs.wrapping_sub(ps))));
-                }
-                if seq_gt(pe, qe) {
-                    let off = qe.wrapping_sub(ps);
-                    next.push((qe, slice_payload(&pp, off, pe.wrapping_sub(qe))));
-                }
+        let end = seq.wrapping_add(p.len());
+        let lo = self.ooo.partition_point(|(s, q)| !seq_gt(s.wrapping_add(q.len()), seq));
+        let hi = self.ooo.partition_point(|(s, _)| seq_lt(*s, end));
+        // The parts of [seq, end) no held range covers.
+        let mut gaps = Vec::new();
+        let mut at = seq;
+        for (s, q) in self.ooo.range(lo..hi.max(lo)) {
+            if seq_lt(at, *s) {
+                gaps.push((at, *s));
             }
-            pieces = next;
+            let q_end = s.wrapping_add(q.len());
+            if seq_gt(q_end, at) {
+                at = q_end;
+            }
         }
-        for (s, p) in pieces {
-            if p.is_empty() {
-                continue;
-            }
-            self.ooo_bytes += p.len();
-            let at = self.ooo.partition_point(|(x, _)| seq_lt(*x, s));
-            self.ooo.insert(at, (s, p));
+        if seq_lt(at, end) {
+            gaps.push((at, end));
+        }
+        for (gs, ge) in gaps {
+            let len = ge.wrapping_sub(gs);
+            self.ooo_bytes += len;
+            let piece = slice_payload(&p, gs.wrapping_sub(seq), len);
+            let at = self.ooo.partition_point(|(x, _)| seq_lt(*x, gs));
+            self.ooo.insert(at, (gs, piece));
         }
     }
 
     /// Moves segments that became in-order at `rcv_nxt` to the receive queue and returns the
     /// new `rcv_nxt` (`tcp_ofo_queue`). Segments wholly below `rcv_nxt` are dropped.
     pub fn pull_ooo(&mut self, mut rcv_nxt: u32) -> u32 {
-        while let Some((s, p)) = self.ooo.first() {
+        while let Some((s, p)) = self.ooo.front() {
             let (s, len) = (*s, p.len());
             let end = s.wrapping_add(len);
             if seq_gt(s, rcv_nxt) {
                 break;
             }
-            let (_, p) = self.ooo.remove(0);
+            let Some((_, p)) = self.ooo.pop_front() else { break };
             self.ooo_bytes -= len;
             if seq_gt(end, rcv_nxt) {
                 let off = rcv_nxt.wrapping_sub(s);
@@ -296,7 +428,7 @@ impl RecvQueue {
             }
         }
         if self.ooo.is_empty() {
-            self.ooo = Vec::new();
+            self.ooo = VecDeque::new();
         }
         rcv_nxt
     }
@@ -316,7 +448,7 @@ impl RecvQueue {
 
     /// Drops the out-of-order queue (`tcp_fin` purges it).
     pub fn purge_ooo(&mut self) {
-        self.ooo = Vec::new();
+        self.ooo = VecDeque::new();
         self.ooo_bytes = 0;
     }
 }
@@ -355,5 +487,40 @@ mod tests {
         assert_eq!(r.read(7, false).len(), 7);
         assert_eq!(r.read(100, false), (7..20).map(|i| derived_byte(1, i)).collect::<Vec<_>>());
         assert_eq!(r.avail(), 0);
+    }
+
+    #[test]
+    fn ooo_queue_holds_each_byte_once_whatever_the_arrival_order() {
+        // Random segments over a 4 KiB window (crossing the sequence wrap), against a byte map.
+        let base = u32::MAX - 2000;
+        let mut r = RecvQueue::default();
+        let mut held = vec![false; 4096];
+        let mut rng = 0x1234_5678_u64;
+        r.insert_ooo(base, Payload::Derived { stream: 3, offset: 0, len: 50 });
+        held[..50].iter_mut().for_each(|b| *b = true);
+        for _ in 0..500 {
+            rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let off = (rng >> 33) as u32 % 4000;
+            let len = 1 + (rng >> 20) as u32 % 96;
+            r.insert_ooo(base.wrapping_add(off), Payload::Derived { stream: 3, offset: off as u64, len });
+            held[off as usize..(off + len) as usize].iter_mut().for_each(|b| *b = true);
+            assert_eq!(r.ooo_bytes(), held.iter().filter(|b| **b).count() as u32);
+        }
+        // The ranges are sorted, disjoint, and cover exactly the held bytes.
+        let mut covered = vec![false; 4096];
+        for (s, e) in r.ooo_ranges() {
+            let (s, e) = (s.wrapping_sub(base), e.wrapping_sub(base));
+            assert!(s < e);
+            covered[s as usize..e as usize].iter_mut().for_each(|b| *b = true);
+        }
+        assert_eq!(covered, held);
+        // Every held byte is the one its offset derives (slices kept their offsets).
+        let first_hole = held.iter().position(|b| !*b).unwrap_or(4096) as u32;
+        assert!(first_hole >= 50);
+        r.push_inorder(Payload::Empty);
+        let nxt = r.pull_ooo(base);
+        assert_eq!(nxt, base.wrapping_add(first_hole));
+        let got = r.read(first_hole, false);
+        assert_eq!(got, (0..first_hole as u64).map(|o| derived_byte(3, o)).collect::<Vec<_>>());
     }
 }
