@@ -205,12 +205,11 @@ pub fn schema() -> Result<Status, CliError> {
 }
 
 /// `tcpsim table`.
-pub fn table(freebsd: bool, json: bool, kernel: bool) -> Result<Status, CliError> {
+pub fn table(os: crate::tcp::profile::Os, json: bool, kernel: bool) -> Result<Status, CliError> {
     // Refused before anything runs: the real kernel beside a FreeBSD table would be Linux's.
-    if kernel && freebsd {
+    if kernel && os != crate::tcp::profile::Os::Linux {
         return Err(CliError::Input("--kernel needs --os linux: this machine runs Linux".into()));
     }
-    let os = if freebsd { crate::tcp::profile::Os::FreeBsd } else { crate::tcp::profile::Os::Linux };
     let mut t = crate::table::simulate(os).map_err(|e| CliError::Failed(e.to_string()))?;
     if kernel {
         add_kernel_answers(&mut t)?;

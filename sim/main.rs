@@ -1,10 +1,12 @@
 //! The `tcpsim` command line (see `docs/cli.md`): exit status 0 when the work was
 //! done and every check held, 1 when a check failed, 2 when the input was wrong.
 
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use tcpsim::cli;
+use tcpsim::tcp::profile::Os;
 
 #[derive(Parser)]
 #[command(name = "tcpsim", version, about = "A deterministic simulator of the Linux kernel's TCP stack")]
@@ -25,10 +27,9 @@ enum TableFormat {
     Json,
 }
 
-#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
-enum OsArg {
-    Linux,
-    Freebsd,
+/// `--os`: the one [`Os`], by the lower-case name kernel profiles give it.
+fn os_arg() -> impl TypedValueParser<Value = Os> {
+    PossibleValuesParser::new(["linux", "freebsd"]).map(|s| if s == "freebsd" { Os::FreeBsd } else { Os::Linux })
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -110,8 +111,8 @@ enum Verb {
     Schema,
     /// The readiness table, computed by simulation.
     Table {
-        #[arg(long, value_enum, default_value = "linux")]
-        os: OsArg,
+        #[arg(long, value_parser = os_arg(), default_value = "linux")]
+        os: Os,
         #[arg(long, value_enum, default_value = "md")]
         format: TableFormat,
         /// Adds the real kernel's answers beside the simulated ones (runs the recipes in
@@ -178,7 +179,7 @@ fn main() -> ExitCode {
         Verb::Plot { input, out } => cli::plot(&input, &out),
         Verb::Graph => cli::graph(),
         Verb::Schema => cli::schema(),
-        Verb::Table { os, format, kernel } => cli::table(os == OsArg::Freebsd, format == TableFormat::Json, kernel),
+        Verb::Table { os, format, kernel } => cli::table(os, format == TableFormat::Json, kernel),
         Verb::Capture { scenario, out, force } => cli::capture(&scenario, &out, force),
         Verb::Replay { pcap, side, kernel, format, known } => {
             let side = side.map(|s| match s {

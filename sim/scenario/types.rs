@@ -13,7 +13,7 @@ use super::draw::{CountDraw, DurDraw};
 pub use super::protocols::{HeartbeatSpec, MessageSinkSpec, MessengerSpec, MsgProtocol};
 use super::units::{DurSpec, RateSpec};
 pub use crate::engine::fault::{Direction, FaultAction, FaultKind};
-pub use crate::engine::link::FilterMatch;
+pub use crate::engine::middlebox::FilterMatch;
 pub use crate::engine::middlebox::OnExpired;
 pub use crate::tcp::uapi::{IoctlReq, MsgFlag, OptValue, ShutHow, SockOpt};
 
