@@ -206,6 +206,7 @@ fn sockopt_name(opt: SockOpt) -> (libc::c_int, libc::c_int) {
         TCP_NODELAY => (libc::IPPROTO_TCP, libc::TCP_NODELAY),
         TCP_NOTSENT_LOWAT => (libc::IPPROTO_TCP, libc::TCP_NOTSENT_LOWAT),
         TCP_RTO_MAX_MS => (libc::IPPROTO_TCP, self::TCP_RTO_MAX_MS),
+        TCP_CONGESTION => (libc::IPPROTO_TCP, libc::TCP_CONGESTION),
         TCP_INFO => (libc::IPPROTO_TCP, libc::TCP_INFO),
     }
 }
@@ -634,7 +635,8 @@ pub enum OptionError {
     Kernel(std::io::Error),
 }
 
-/// `setsockopt` of a scenario option: an int, or `[l_onoff, l_linger]` for SO_LINGER.
+/// `setsockopt` of a scenario option: an int, `[l_onoff, l_linger]` for SO_LINGER, a name for
+/// TCP_CONGESTION.
 pub fn set_option(fd: RawFd, opt: SockOpt, value: &OptValue) -> Result<(), OptionError> {
     let (level, name) = sockopt_name(opt);
     // SAFETY: the option buffers below are valid for the lengths passed.
@@ -655,8 +657,11 @@ pub fn set_option(fd: RawFd, opt: SockOpt, value: &OptValue) -> Result<(), Optio
                     .map_err(|_| OptionError::Value(format!("{opt:?} = {v}: out of range")))?;
                 libc::setsockopt(fd, level, name, (&v as *const i32).cast(), size_of::<i32>() as u32)
             }
-            (_, OptValue::Pair(_)) => {
-                return Err(OptionError::Value(format!("{opt:?} takes an integer, not a pair")))
+            (SockOpt::TCP_CONGESTION, OptValue::Name(n)) => {
+                libc::setsockopt(fd, level, name, n.as_ptr().cast(), n.len() as u32)
+            }
+            (_, OptValue::Pair(_) | OptValue::Name(_)) => {
+                return Err(OptionError::Value(format!("{opt:?} takes an integer")))
             }
         }
     };

@@ -223,7 +223,7 @@ impl Conn {
             return true; // old ACK: ignored, the data still counts
         }
         let prior_packets = self.packets_out();
-        let prior_in_flight = match self.cc.state {
+        let prior_in_flight = match self.ca_state {
             CaState::Loss => self.rtx_nxt.wrapping_sub(self.snd_una).div_ceil(self.mss),
             _ => prior_packets,
         };
@@ -272,30 +272,30 @@ impl Conn {
         }
         self.retransmits = 0;
         let acked_segs = acked.div_ceil(self.mss);
-        match self.cc.state {
+        match self.ca_state {
             CaState::Recovery => {
                 if seq_ge(ack, self.high_seq) {
-                    self.cc.exit_recovery();
+                    self.exit_recovery(now);
                 } else {
                     // RFC 6582 partial ACK: retransmit the next hole at once.
-                    self.cc.on_partial_ack(acked_segs);
+                    self.recovery_partial_ack(acked_segs);
                     let una = self.snd_una;
                     self.retransmit(now, una, out);
                 }
             }
             CaState::Loss => {
-                self.cc.on_ack(acked_segs, true);
+                self.cong_avoid(now, acked_segs, true);
                 if seq_ge(self.snd_una, self.high_seq) {
-                    self.cc.exit_loss();
+                    self.exit_loss(now);
                 }
             }
             CaState::Open => {
-                let cwnd = self.cc.cwnd;
-                let limited = if cwnd < self.cc.ssthresh { cwnd < 2 * prior_in_flight } else { prior_in_flight >= cwnd };
-                self.cc.on_ack(acked_segs, limited);
+                let cwnd = self.cwnd.cwnd;
+                let limited = if cwnd < self.cwnd.ssthresh { cwnd < 2 * prior_in_flight } else { prior_in_flight >= cwnd };
+                self.cong_avoid(now, acked_segs, limited);
             }
         }
-        if self.cc.state == CaState::Open {
+        if self.ca_state == CaState::Open {
             self.retrans_stamp = None;
         }
         self.dupacks = 0;
@@ -315,7 +315,7 @@ impl Conn {
             if self.rtx_kind != RtxTimer::Probe0 {
                 self.rtx_at = None;
             }
-        } else if self.cc.state == CaState::Open {
+        } else if self.ca_state == CaState::Open {
             self.schedule_loss_probe(now);
         } else {
             self.rearm_rto(now);
@@ -325,17 +325,17 @@ impl Conn {
     /// A duplicate ACK: fast retransmit on the third (RFC 5681 §3.2), inflation after.
     fn dupack(&mut self, now: SimTime, out: &mut Vec<Segment>) {
         self.dupacks += 1;
-        match self.cc.state {
+        match self.ca_state {
             CaState::Open if self.dupacks == DUPACK_THRESHOLD => {
                 self.high_seq = self.snd_nxt;
-                self.cc.enter_recovery();
+                self.enter_recovery(now);
                 self.tlp_high_seq = None;
                 self.retrans_stamp.get_or_insert(now);
                 let una = self.snd_una;
                 self.retransmit(now, una, out);
                 self.rearm_rto(now);
             }
-            CaState::Recovery => self.cc.on_dupack_in_recovery(),
+            CaState::Recovery => self.recovery_dupack(),
             _ => {}
         }
     }

@@ -26,6 +26,7 @@
 //!   timewait mini-socket); [`Conn::view`] shows the fd's CLOSE for TIME_WAIT.
 
 pub mod buffers;
+mod congestion;
 mod input;
 mod output;
 pub mod sockopt;
@@ -36,7 +37,7 @@ pub use sockopt::SockOpts;
 use crate::errno::Errno;
 use crate::scenario::types::{OptValue, ShutHow, SockOpt};
 use crate::socket::view::{PollMask, SockView, RCV_SHUTDOWN, SEND_SHUTDOWN, SHUTDOWN_MASK};
-use crate::tcp::cc::NewReno;
+use crate::tcp::cc::{CaState, CongestionControl, Window};
 use crate::tcp::profile::KernelProfile;
 use crate::tcp::rtt::RttEstimator;
 use crate::tcp::segment::Segment;
@@ -303,7 +304,17 @@ pub struct Conn {
     retrans_stamp: Option<SimTime>,
     probes_out: u32,
     probes_tstamp: Option<SimTime>,
-    cc: NewReno,
+    /// `snd_cwnd`, `snd_ssthresh`, `snd_cwnd_cnt`.
+    cwnd: Window,
+    /// `icsk_ca_state`.
+    ca_state: CaState,
+    /// `icsk_ca_ops` with its private state (`icsk_ca_priv`).
+    ca: CongestionControl,
+    /// Fast-recovery inflation: duplicate ACKs seen in recovery (each one a segment that
+    /// left the network, RFC 6582 §3.2 step 3).
+    inflation: u32,
+    /// `lsndtime`: the jiffy data was last sent.
+    lsndtime: u32,
     /// Go-back-N pointer after an RTO: the next sequence to retransmit (Loss state).
     rtx_nxt: u32,
     /// Recovery point (`high_seq`).
@@ -335,6 +346,7 @@ impl Conn {
         let sndbuf = opts.effective_sndbuf(&profile);
         let rcvbuf = opts.effective_rcvbuf(&profile);
         let cwnd = profile.initial_cwnd;
+        let ca = CongestionControl::new(opts.congestion.unwrap_or(profile.tcp_congestion_control));
         let rto = Dur::from_millis(profile.tcp_timeout_init_ms);
         Conn {
             sndbuf_locked: opts.sndbuf.is_some(),
@@ -397,7 +409,11 @@ impl Conn {
             retrans_stamp: None,
             probes_out: 0,
             probes_tstamp: None,
-            cc: NewReno::new(cwnd),
+            cwnd: Window::new(cwnd),
+            ca_state: CaState::Open,
+            ca,
+            inflation: 0,
+            lsndtime: 0,
             rtx_nxt: iss,
             high_seq: iss,
             dupacks: 0,
@@ -527,6 +543,7 @@ impl Conn {
         self.rcvq_space = self.rcv_ssthresh.min(self.rcv_wnd).min(self.profile.initial_cwnd * self.profile.default_mss as u32);
         self.rcvq_time = now;
         self.sndbuf_expand();
+        self.init_congestion_control(now);
         if self.opts.keepalive {
             self.keepalive_at = Some(now + self.keepalive_time());
         }
@@ -540,7 +557,7 @@ impl Conn {
             return;
         }
         let per_mss = (self.profile.default_mss as u32 + 320 + 320).next_power_of_two() + 256;
-        let nr_segs = self.profile.initial_cwnd.max(self.cc.cwnd).max(4);
+        let nr_segs = self.profile.initial_cwnd.max(self.cwnd.cwnd).max(4);
         let sndmem = 2u64 * nr_segs as u64 * per_mss as u64;
         if (self.sndbuf as u64) < sndmem {
             self.sndbuf = sndmem.min(self.profile.tcp_wmem[2] as u64) as u32;
@@ -895,6 +912,7 @@ impl Conn {
                 self.rcvbuf = self.opts.effective_rcvbuf(&self.profile);
                 self.rcvbuf_locked = true;
             }
+            SockOpt::TCP_CONGESTION => self.reinit_congestion_control(now),
             _ => {}
         }
         Ok(())
@@ -951,8 +969,8 @@ impl Conn {
             probes: self.probes_out,
             retransmits: self.retransmits,
             unacked: self.packets_out(),
-            snd_cwnd: self.cc.cwnd,
-            snd_ssthresh: self.cc.ssthresh,
+            snd_cwnd: self.cwnd.cwnd,
+            snd_ssthresh: self.cwnd.ssthresh,
             srtt_us: self.rtt.srtt_us(),
             rttvar_us: self.rtt.rttvar_us,
             total_retrans: self.total_retrans,

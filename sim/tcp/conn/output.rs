@@ -217,8 +217,8 @@ impl Conn {
 
     /// `tcp_packets_in_flight`: after an RTO everything outstanding counts as lost except
     /// what was retransmitted since.
-    fn packets_in_flight(&self) -> u32 {
-        match self.cc.state {
+    pub(super) fn packets_in_flight(&self) -> u32 {
+        match self.ca_state {
             CaState::Loss => self.rtx_nxt.wrapping_sub(self.snd_una).div_ceil(self.mss.max(1)),
             _ => self.packets_out(),
         }
@@ -243,6 +243,9 @@ impl Conn {
         }
         if fin {
             flags = flags | Flags::FIN;
+        }
+        if len > 0 {
+            self.event_data_sent(now);
         }
         let seg = self.build(now, seq, flags, payload);
         out.push(seg);
@@ -299,9 +302,9 @@ impl Conn {
         }
         let mut sent_new = false;
         loop {
-            let in_loss = self.cc.state == CaState::Loss && seq_lt(self.rtx_nxt, self.snd_nxt);
+            let in_loss = self.ca_state == CaState::Loss && seq_lt(self.rtx_nxt, self.snd_nxt);
             if in_loss {
-                if self.packets_in_flight() >= self.cc.window() {
+                if self.packets_in_flight() >= self.send_window() {
                     break;
                 }
                 let seq = self.rtx_nxt;
@@ -316,7 +319,7 @@ impl Conn {
             let len = if seq_lt(seq, data_end) { data_end.wrapping_sub(seq).min(self.mss) } else { 0 };
             let fin = self.fin_queued && seq.wrapping_add(len) == data_end;
             let end = seq.wrapping_add(len).wrapping_add(fin as u32);
-            if self.packets_in_flight() >= self.cc.window() {
+            if self.packets_in_flight() >= self.send_window() {
                 break;
             }
             if seq_gt(end, self.snd_una.wrapping_add(self.snd_wnd)) {
@@ -368,7 +371,7 @@ impl Conn {
     /// RTT sample; never later than the RTO.
     pub(super) fn schedule_loss_probe(&mut self, now: SimTime) {
         let tlp_on = self.profile.tcp_early_retrans >= 3;
-        if !tlp_on || self.packets_out() == 0 || !self.sack_ok || self.cc.state != CaState::Open || !self.state.is_synchronized() {
+        if !tlp_on || self.packets_out() == 0 || !self.sack_ok || self.ca_state != CaState::Open || !self.state.is_synchronized() {
             self.rearm_rto(now);
             return;
         }
