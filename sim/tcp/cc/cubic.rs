@@ -287,3 +287,244 @@ impl CongestionOps for Cubic {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Expected values worked by hand through tcp_cubic.c (v2.3, as in 6.x), HZ = 250.
+    use super::*;
+    use crate::tcp::cc::INFINITE_SSTHRESH;
+
+    const HZ: u32 = 250;
+
+    fn at(jiffies: u32) -> Clock {
+        Clock { jiffies, now_us: 0, hz: HZ }
+    }
+
+    fn window(cwnd: u32, ssthresh: u32) -> Window {
+        Window { cwnd, ssthresh, cwnd_cnt: 0 }
+    }
+
+    #[test]
+    fn module_constants_are_the_kernels() {
+        // cubictcp_register: beta_scale = 8·1741/3/307 = 4642/307 = 15;
+        // cube_rtt_scale = 41·10; cube_factor = 2^40 / 410.
+        assert_eq!(TCP_FRIENDLY_SCALE, 15);
+        assert_eq!(CUBE_RTT_SCALE, 410);
+        assert_eq!(CUBE_FACTOR, 2_681_735_677);
+    }
+
+    #[test]
+    fn cubic_root_by_table_and_one_newton_step() {
+        // fls64(27) = 5 < 7: (v[27] + 35) >> 6 = (190 + 35) >> 6 = 3.
+        assert_eq!(cubic_root(27), 3);
+        // fls64(1000) = 10 → b = (840 >> 8) − 1 = 2; shift = 1000 >> 6 = 15;
+        // x = ((156 + 10) << 2) >> 6 = 10; x = 2·10 + 1000/(10·9) = 31; 31·341 >> 10 = 10.
+        assert_eq!(cubic_root(1000), 10);
+        // K for W_max − W = 30: a = 80452070310, fls64 = 37 → b = 11, shift = a >> 33 = 9;
+        // x = ((129 + 10) << 11) >> 6 = 4448; x = 8896 + a/(4448·4447) = 8896 + 4067 = 12963;
+        // 12963·341 >> 10 = 4316 (4.215 s; cbrt(30/0.4) = 4.217).
+        assert_eq!(cubic_root(CUBE_FACTOR * 30), 4316);
+    }
+
+    #[test]
+    fn ssthresh_keeps_beta_and_fast_convergence_lowers_w_max() {
+        let mut c = Cubic::default();
+        // 100·717/1024 = 70; W_max = 100 (no earlier maximum).
+        assert_eq!(c.ssthresh(&window(100, INFINITE_SSTHRESH)), 70);
+        assert_eq!(c.last_max_cwnd, 100);
+        // Lost again below W_max: W_max = 80·1741/2048 = 68; ssthresh = 80·717/1024 = 56.
+        assert_eq!(c.ssthresh(&window(80, 70)), 56);
+        assert_eq!(c.last_max_cwnd, 68);
+        assert_eq!(c.ssthresh(&window(2, 2)), 2, "at least two segments");
+    }
+
+    /// After a loss at 100 segments: cwnd 70, W_max 100, K = 4316 (2^-10 s).
+    fn after_loss_at_100() -> (Cubic, Window) {
+        let mut c = Cubic::default();
+        let mut w = window(100, INFINITE_SSTHRESH);
+        w.ssthresh = c.ssthresh(&w);
+        w.cwnd = w.ssthresh;
+        (c, w)
+    }
+
+    #[test]
+    fn the_concave_curve_starts_slow_and_cnt_is_computed_once_per_jiffy() {
+        let (mut c, mut w) = after_loss_at_100();
+        // First ACK, jiffy 1000: the epoch starts, t = 0, offs = K = 4316,
+        // delta = 410·4316³ >> 40 = 29, target = 100 − 29 = 71, cnt = 70/(71 − 70) = 70.
+        c.cong_avoid(&mut w, 1, at(1000));
+        assert_eq!((c.epoch_start, c.bic_k, c.bic_origin_point, c.cnt), (1000, 4316, 100, 70));
+        // 69 more ACKs in the same jiffy: last_cwnd == cwnd and 0 ≤ HZ/32, so cnt stays 70;
+        // tcp_cong_avoid_ai(70) adds the 70th segment-credit → cwnd 71.
+        for _ in 0..69 {
+            c.cong_avoid(&mut w, 1, at(1000));
+        }
+        assert_eq!((w.cwnd, w.cwnd_cnt), (71, 0));
+        // cwnd changed but the jiffy did not: only the friendliness part runs
+        // (ack_cnt 71 ≤ 71·15 >> 3 = 133), cnt stays 70.
+        c.cong_avoid(&mut w, 1, at(1000));
+        assert_eq!((c.cnt, w.cwnd_cnt, c.last_cwnd), (70, 1, 70));
+        // One second later (jiffy 1250): t = 250 << 10 / 250 = 1024, offs = 3292,
+        // delta = 410·3292³ >> 40 = 13, target = 87, cnt = 71/16 = 4.
+        c.cong_avoid(&mut w, 1, at(1250));
+        assert_eq!((c.cnt, w.cwnd, w.cwnd_cnt), (4, 71, 2));
+        c.cong_avoid(&mut w, 1, at(1250));
+        c.cong_avoid(&mut w, 1, at(1250));
+        assert_eq!((w.cwnd, w.cwnd_cnt), (72, 0), "one segment per four acked");
+    }
+
+    #[test]
+    fn tcp_friendliness_caps_cnt_at_renos_pace() {
+        // W_max = cwnd = 10: K = 0, origin 10, the curve is flat at first (cnt = 100·10).
+        let mut c = Cubic { last_max_cwnd: 10, ..Cubic::default() };
+        let mut w = window(10, 10);
+        c.cong_avoid(&mut w, 1, at(1000));
+        assert_eq!((c.cnt, c.tcp_cwnd), (1000, 10));
+        // 10 jiffies later, 18 acked: t = 40, delta = 410·40³ >> 40 = 0, cnt = 1000; Reno's
+        // estimate: ack_cnt 19 > 10·15 >> 3 = 18 → tcp_cwnd 11 > 10 → cnt = 10/1 = 10.
+        // tcp_cong_avoid_ai(10, 18): cwnd_cnt 1 + 18 = 19 → cwnd 11, cwnd_cnt 9.
+        c.cong_avoid(&mut w, 18, at(1010));
+        assert_eq!((c.cnt, c.tcp_cwnd, c.ack_cnt), (10, 11, 1));
+        assert_eq!((w.cwnd, w.cwnd_cnt), (11, 9));
+    }
+
+    #[test]
+    fn before_any_loss_the_curve_grows_at_least_five_percent_per_rtt() {
+        let mut c = Cubic::default();
+        let mut w = window(20, 20);
+        // last_max_cwnd 0 ≤ 20: K = 0, target = 20, cnt = 100·20 → capped at 20.
+        c.cong_avoid(&mut w, 1, at(1000));
+        assert_eq!(c.cnt, 20);
+    }
+
+    fn sample(now_us: u32, rtt_us: u32, snd_una: u32, pacing_rate: u64) -> AckSample {
+        AckSample {
+            clock: Clock { jiffies: now_us / 4000, now_us, hz: HZ },
+            rtt_us: Some(rtt_us),
+            snd_una,
+            snd_nxt: 100_000,
+            pacing_rate,
+        }
+    }
+
+    /// A cubic socket in slow start at 16 segments whose HyStart round began at 100 ms and
+    /// ends when 50 000 is acked.
+    fn slow_start_at_16() -> (Cubic, Window) {
+        let mut c = Cubic::default();
+        let mut w = window(16, INFINITE_SSTHRESH);
+        c.init(&mut w, Clock { jiffies: 25, now_us: 100_000, hz: HZ }, 50_000);
+        (c, w)
+    }
+
+    #[test]
+    fn hystart_ack_train_exits_slow_start_after_half_the_min_rtt() {
+        // ACKs 1 ms apart (≤ 2 ms: a train), RTT 9 ms, unpaced socket with no pacing rate:
+        // threshold = 9000 >> 1 = 4500; the 5th ACK is 5000 µs past round_start.
+        let (mut c, mut w) = slow_start_at_16();
+        for k in 1..=4 {
+            c.pkts_acked(&mut w, &sample(100_000 + 1000 * k, 9000, 1000 * k, 0));
+        }
+        assert_eq!(w.ssthresh, INFINITE_SSTHRESH);
+        c.pkts_acked(&mut w, &sample(105_000, 9000, 5000, 0));
+        assert_eq!((w.ssthresh, c.found), (16, true));
+    }
+
+    #[test]
+    fn hystart_ack_train_allows_for_gso_at_the_pacing_rate() {
+        // hystart_ack_delay = min(1 ms, 65215·4 s / rate): at 260 860 000 B/s exactly 1000 µs,
+        // so threshold = (9000 + 1000) >> 1 = 5000, and 5000 µs is not past it.
+        let rate = GSO_MAX_SIZE * 4 * 1000;
+        assert_eq!(Cubic::hystart_ack_delay(rate), 1000);
+        let (mut c, mut w) = slow_start_at_16();
+        for k in 1..=5 {
+            c.pkts_acked(&mut w, &sample(100_000 + 1000 * k, 9000, 1000 * k, rate));
+        }
+        assert_eq!(w.ssthresh, INFINITE_SSTHRESH);
+        c.pkts_acked(&mut w, &sample(106_000, 9000, 6000, rate));
+        assert_eq!(w.ssthresh, 16);
+    }
+
+    #[test]
+    fn hystart_delay_exits_when_a_rounds_min_rtt_rises_by_the_threshold() {
+        // ACKs 3 ms apart: never a train. Round 1: RTT 10 ms (delay_min 10 000). Round 2
+        // (snd_una past 50 000): RTT 14 100 µs > 10 000 + clamp(1250, 4000, 16000) = 14 000,
+        // decided once HYSTART_MIN_SAMPLES (8) samples of the round have been taken.
+        let (mut c, mut w) = slow_start_at_16();
+        let mut t = 100_000;
+        for k in 1..=8 {
+            t += 3000;
+            c.pkts_acked(&mut w, &sample(t, 10_000, 5000 * k, 0));
+        }
+        for k in 0..8 {
+            t += 3000;
+            c.pkts_acked(&mut w, &sample(t, 14_100, 60_000 + k, 0));
+        }
+        assert_eq!((c.delay_min, c.sample_cnt, w.ssthresh), (10_000, 8, INFINITE_SSTHRESH));
+        c.pkts_acked(&mut w, &sample(t + 3000, 14_100, 60_010, 0));
+        assert_eq!((w.ssthresh, c.found), (16, true));
+    }
+
+    #[test]
+    fn hystart_delay_ignores_a_rise_below_the_threshold() {
+        let (mut c, mut w) = slow_start_at_16();
+        let mut t = 100_000;
+        for k in 1..=30 {
+            t += 3000;
+            let rtt = if k <= 8 { 10_000 } else { 13_900 };
+            c.pkts_acked(&mut w, &sample(t, rtt, 5000 * k, 0));
+        }
+        assert_eq!(w.ssthresh, INFINITE_SSTHRESH);
+    }
+
+    #[test]
+    fn hystart_waits_for_the_low_window() {
+        let (mut c, _) = slow_start_at_16();
+        let mut w = window(15, INFINITE_SSTHRESH);
+        for k in 1..=10 {
+            c.pkts_acked(&mut w, &sample(100_000 + 1000 * k, 1000, 1000 * k, 0));
+        }
+        assert_eq!((w.ssthresh, c.delay_min), (INFINITE_SSTHRESH, 1000));
+    }
+
+    #[test]
+    fn delay_samples_in_the_first_second_of_an_epoch_are_discarded() {
+        let mut c = Cubic { epoch_start: 1000, ..Cubic::default() };
+        let mut w = window(20, 10);
+        // jiffy 1249 − 1000 = 249 < HZ: discarded; jiffy 1250: taken.
+        c.pkts_acked(&mut w, &AckSample { clock: at(1249), ..sample(0, 5000, 0, 0) });
+        assert_eq!(c.delay_min, 0);
+        c.pkts_acked(&mut w, &AckSample { clock: at(1250), ..sample(0, 5000, 0, 0) });
+        assert_eq!(c.delay_min, 5000);
+    }
+
+    #[test]
+    fn loss_state_resets_the_curve_and_hystart() {
+        let (mut c, mut w) = slow_start_at_16();
+        for k in 1..=5 {
+            c.pkts_acked(&mut w, &sample(100_000 + 1000 * k, 9000, 1000 * k, 0));
+        }
+        assert!(c.found);
+        c.ssthresh(&w);
+        c.set_state(CaState::Loss, Clock { jiffies: 40, now_us: 160_000, hz: HZ }, 70_000);
+        assert_eq!((c.found, c.last_max_cwnd, c.delay_min), (false, 0, 0));
+        assert_eq!((c.round_start, c.end_seq, c.curr_rtt, c.sample_cnt), (160_000, 70_000, u32::MAX, 0));
+        c.set_state(CaState::Recovery, at(50), 80_000);
+        assert_eq!(c.end_seq, 70_000, "only Loss resets");
+    }
+
+    #[test]
+    fn tx_start_after_idle_shifts_the_epoch_by_the_idle_time() {
+        let mut c = Cubic { epoch_start: 1000, ..Cubic::default() };
+        // Idle from jiffy 1100 to 1300: epoch 1000 + 200.
+        c.cwnd_event(CaEvent::TxStart, at(1300), 1100);
+        assert_eq!(c.epoch_start, 1200);
+        // A shift past now is clamped to now.
+        let mut c = Cubic { epoch_start: 1000, ..Cubic::default() };
+        c.cwnd_event(CaEvent::TxStart, at(1300), 900);
+        assert_eq!(c.epoch_start, 1300);
+        // No epoch, nothing to shift.
+        let mut c = Cubic::default();
+        c.cwnd_event(CaEvent::TxStart, at(1300), 900);
+        assert_eq!(c.epoch_start, 0);
+    }
+}

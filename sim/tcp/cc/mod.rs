@@ -111,10 +111,16 @@ impl Window {
     /// `tcp_cong_avoid_ai` (tcp_cong.c): one segment per `w` acked, credits accumulated at a
     /// larger `w` applied first.
     pub fn cong_avoid_ai(&mut self, w: u32, acked: u32) {
+        let w = w.max(1);
+        if self.cwnd_cnt >= w {
+            self.cwnd_cnt = 0;
+            self.cwnd += 1;
+        }
         self.cwnd_cnt += acked;
         if self.cwnd_cnt >= w {
-            self.cwnd_cnt -= w;
-            self.cwnd += 1;
+            let delta = self.cwnd_cnt / w;
+            self.cwnd_cnt -= delta * w;
+            self.cwnd += delta;
         }
     }
 }
@@ -226,6 +232,17 @@ mod tests {
         w.ssthresh = 14;
         assert_eq!(w.slow_start(6), 2);
         assert_eq!(w.cwnd, 14);
+    }
+
+    #[test]
+    fn cong_avoid_ai_applies_stretch_acks_and_old_credit() {
+        let mut w = Window::new(10);
+        w.cong_avoid_ai(10, 25);
+        assert_eq!((w.cwnd, w.cwnd_cnt), (12, 5));
+        // Credits gathered at w = 12 applied gently once w has dropped to 4.
+        w.cwnd_cnt = 7;
+        w.cong_avoid_ai(4, 1);
+        assert_eq!((w.cwnd, w.cwnd_cnt), (13, 1));
     }
 
     #[test]

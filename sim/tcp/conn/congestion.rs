@@ -5,9 +5,66 @@
 //! (RFC 6582) where Linux runs PRR (`tcp_cwnd_reduction`).
 
 use super::Conn;
-use crate::tcp::cc::{CaEvent, CaState, Clock, CongestionControl};
+use crate::tcp::cc::{AckSample, CaEvent, CaState, Clock, CongestionControl};
+use crate::tcp::segment::{seq_le, seq_lt, Segment};
 use crate::tcp::state::TcpState;
 use crate::time::SimTime;
+use std::collections::VecDeque;
+
+/// The send time of each data segment in flight and whether it was retransmitted (an skb's
+/// `skb_mstamp_ns` and `TCPCB_RETRANS` in the retransmission queue): the RTT sample the
+/// algorithm gets on each ACK (`ca_rtt_us` in `tcp_clean_rtx_queue`) is from the last
+/// segment it acknowledges, and none when it acknowledges a retransmission (Karn).
+#[derive(Clone, Debug, Default)]
+pub(super) struct TxStamps(VecDeque<TxStamp>);
+
+#[derive(Copy, Clone, Debug)]
+struct TxStamp {
+    end_seq: u32,
+    sent: SimTime,
+    retrans: bool,
+}
+
+impl TxStamps {
+    pub(super) fn sent(&mut self, end_seq: u32, now: SimTime) {
+        self.0.push_back(TxStamp { end_seq, sent: now, retrans: false });
+    }
+
+    /// Marks the segments overlapping `[seq, end)` retransmitted.
+    pub(super) fn retransmitted(&mut self, seq: u32, end: u32) {
+        for s in self.0.iter_mut().skip_while(|s| seq_le(s.end_seq, seq)) {
+            s.retrans = true;
+            // Segments lie back to back: the next one starts at this one's end.
+            if !seq_lt(s.end_seq, end) {
+                break;
+            }
+        }
+    }
+
+    /// Drops the segments `ack` covers; the send time of the last one unless a
+    /// retransmitted one is among them (`FLAG_RETRANS_DATA_ACKED`) or none is fully acked.
+    fn acked(&mut self, ack: u32) -> Option<SimTime> {
+        let mut last = None;
+        let mut retrans = false;
+        while let Some(s) = self.0.front() {
+            if !seq_le(s.end_seq, ack) {
+                break;
+            }
+            retrans |= s.retrans;
+            last = Some(s.sent);
+            self.0.pop_front();
+        }
+        if retrans {
+            None
+        } else {
+            last
+        }
+    }
+
+    pub(super) fn clear(&mut self) {
+        self.0.clear();
+    }
+}
 
 impl Conn {
     /// The kernel clocks at `now`, for the algorithm.
@@ -97,6 +154,45 @@ impl Conn {
         }
         let clock = self.ca_clock(now);
         self.ca.cong_avoid(&mut self.cwnd, acked, clock);
+    }
+
+    /// `pkts_acked` from `tcp_clean_rtx_queue`, with the RTT of the last segment newly acked
+    /// (`ca_rtt_us`), else the timestamp echo's (`tcp_rtt_tsopt_us`, in ms), else none.
+    pub(super) fn ca_pkts_acked(&mut self, now: SimTime, seg: &Segment) {
+        let rtt_us = match self.tx_stamps.acked(seg.ack) {
+            Some(sent) => Some(now.since(sent).as_micros().min(u32::MAX as u64) as u32),
+            None => self.tsopt_rtt_us(now, seg),
+        };
+        let sample = AckSample {
+            clock: self.ca_clock(now),
+            rtt_us,
+            snd_una: self.snd_una,
+            snd_nxt: self.snd_nxt,
+            pacing_rate: self.pacing_rate,
+        };
+        self.ca.pkts_acked(&mut self.cwnd, &sample);
+    }
+
+    /// `tcp_rtt_tsopt_us`: the RTT from the echoed timestamp, at least one tick.
+    fn tsopt_rtt_us(&self, now: SimTime, seg: &Segment) -> Option<u32> {
+        let (_, tsecr) = seg.options.timestamps?;
+        if !self.ts_ok || tsecr == 0 {
+            return None;
+        }
+        let delta_ms = self.tsval(now).wrapping_sub(tsecr);
+        (delta_ms < i32::MAX as u32 / 1000).then(|| delta_ms.max(1) * 1000)
+    }
+
+    /// `tcp_update_pacing_rate`: 200 % of cwnd·mss/srtt in slow start (below half of
+    /// ssthresh), 120 % after (`tcp_pacing_ss_ratio`, `tcp_pacing_ca_ratio`), bytes per
+    /// second. Only HyStart reads it: nothing paces without the `fq` qdisc.
+    pub(super) fn update_pacing_rate(&mut self) {
+        let ratio: u64 = if self.cwnd.cwnd < self.cwnd.ssthresh / 2 { 200 } else { 120 };
+        let mut rate = self.mss as u64 * ((1_000_000 / 100) << 3) * ratio * self.cwnd.cwnd.max(self.packets_out()) as u64;
+        if self.rtt.srtt_us8 != 0 {
+            rate /= self.rtt.srtt_us8 as u64;
+        }
+        self.pacing_rate = rate;
     }
 
     /// `tcp_event_data_sent`: `CA_EVENT_TX_START` when nothing was in flight, and

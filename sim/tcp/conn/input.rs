@@ -270,6 +270,7 @@ impl Conn {
         if self.take_rtt_sample(now, seg) {
             self.backoff = 0;
         }
+        self.ca_pkts_acked(now, seg);
         self.retransmits = 0;
         let acked_segs = acked.div_ceil(self.mss);
         match self.ca_state {
@@ -295,6 +296,7 @@ impl Conn {
                 self.cong_avoid(now, acked_segs, limited);
             }
         }
+        self.update_pacing_rate();
         if self.ca_state == CaState::Open {
             self.retrans_stamp = None;
         }

@@ -315,6 +315,10 @@ pub struct Conn {
     inflation: u32,
     /// `lsndtime`: the jiffy data was last sent.
     lsndtime: u32,
+    /// Send times of the data segments in flight, for the algorithm's RTT samples.
+    tx_stamps: congestion::TxStamps,
+    /// `sk_pacing_rate`, bytes per second.
+    pacing_rate: u64,
     /// Go-back-N pointer after an RTO: the next sequence to retransmit (Loss state).
     rtx_nxt: u32,
     /// Recovery point (`high_seq`).
@@ -414,6 +418,8 @@ impl Conn {
             ca,
             inflation: 0,
             lsndtime: 0,
+            tx_stamps: congestion::TxStamps::default(),
+            pacing_rate: 0,
             rtx_nxt: iss,
             high_seq: iss,
             dupacks: 0,
@@ -656,6 +662,7 @@ impl Conn {
 
     fn purge_write_queue(&mut self) {
         self.sndq.purge();
+        self.tx_stamps.clear();
         self.fin_queued = false;
         self.write_seq = self.snd_una;
         self.snd_nxt = if crate::tcp::segment::seq_gt(self.snd_nxt, self.snd_una) { self.snd_una } else { self.snd_nxt };

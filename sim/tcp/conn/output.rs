@@ -262,6 +262,9 @@ impl Conn {
         let seq = self.snd_nxt;
         let end = self.xmit(now, seq, len, fin, out);
         self.snd_nxt = end;
+        if len > 0 {
+            self.tx_stamps.sent(end, now);
+        }
         if len < self.mss && !fin {
             self.snd_sml = end;
         }
@@ -281,6 +284,7 @@ impl Conn {
         let len = if seq_lt(seq, limit) { limit.wrapping_sub(seq).min(self.mss) } else { 0 };
         let fin = self.fin_queued && seq.wrapping_add(len) == data_end && seq_lt(data_end, self.snd_nxt);
         let end = self.xmit(now, seq, len, fin, out);
+        self.tx_stamps.retransmitted(seq, end);
         self.total_retrans += 1;
         if let Some((timed_end, _)) = self.rtt_timed {
             if seq_lt(seq, timed_end) {
