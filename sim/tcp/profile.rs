@@ -48,6 +48,9 @@ pub struct KernelProfile {
     pub initial_cwnd: u32,
     /// `net.ipv4.tcp_congestion_control`: the algorithm new sockets run.
     pub tcp_congestion_control: Algorithm,
+    /// `net.ipv4.tcp_slow_start_after_idle`: restart from the initial window after an idle
+    /// RTO (RFC 2861).
+    pub tcp_slow_start_after_idle: bool,
     /// `CONFIG_HZ`: the tick of `jiffies`, which congestion control's clock counts in.
     pub hz: u32,
 

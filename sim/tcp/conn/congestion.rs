@@ -61,6 +61,11 @@ impl TxStamps {
         }
     }
 
+    /// Segments retransmitted and not yet acknowledged.
+    fn retransmitted_count(&self) -> u32 {
+        self.0.iter().filter(|s| s.retrans).count() as u32
+    }
+
     pub(super) fn clear(&mut self) {
         self.0.clear();
     }
@@ -193,6 +198,60 @@ impl Conn {
             rate /= self.rtt.srtt_us8 as u64;
         }
         self.pacing_rate = rate;
+    }
+
+    /// `retrans_out`: retransmitted segments not yet acknowledged.
+    pub(super) fn retrans_out(&self) -> u32 {
+        self.tx_stamps.retransmitted_count()
+    }
+
+    /// `lost_out`: after an RTO everything that was outstanding (`tcp_timeout_mark_lost`)
+    /// and is not yet acknowledged; in recovery the holes the model retransmitted, which are
+    /// the ones it presumed lost.
+    pub(super) fn lost_out(&self) -> u32 {
+        match self.ca_state {
+            CaState::Open => 0,
+            CaState::Recovery => self.retrans_out(),
+            CaState::Loss => self.high_seq.wrapping_sub(self.snd_una).div_ceil(self.mss.max(1)),
+        }
+    }
+
+    /// `tcp_slow_start_after_idle_check` (include/net/tcp.h), from `tcp_skb_entail` and from
+    /// a window update while data waits: with `tcp_slow_start_after_idle`, nothing in flight
+    /// and no data sent for more than an RTO, `tcp_cwnd_restart`.
+    pub(super) fn slow_start_after_idle_check(&mut self, now: SimTime) {
+        if !self.profile.tcp_slow_start_after_idle || self.packets_out() > 0 {
+            return;
+        }
+        let delta = self.ca_clock(now).jiffies.wrapping_sub(self.lsndtime) as i32;
+        let rto = (self.rto.as_micros() * self.profile.hz as u64).div_ceil(1_000_000).min(i32::MAX as u64) as i32;
+        if delta > rto {
+            self.cwnd_restart(delta, rto);
+        }
+    }
+
+    /// `tcp_cwnd_restart` (tcp_output.c, RFC 2861): halve the window once per RTO of idle
+    /// time, not below the initial window; ssthresh keeps ¾ of the old window.
+    fn cwnd_restart(&mut self, mut delta: i32, rto: i32) {
+        let restart = self.profile.initial_cwnd.min(self.cwnd.cwnd);
+        self.cwnd.ssthresh = self.current_ssthresh();
+        let mut cwnd = self.cwnd.cwnd;
+        loop {
+            delta -= rto;
+            if delta <= 0 || cwnd <= restart {
+                break;
+            }
+            cwnd >>= 1;
+        }
+        self.cwnd.cwnd = cwnd.max(restart);
+    }
+
+    /// `tcp_current_ssthresh`: during a reduction ssthresh, else at least ¾ of cwnd.
+    fn current_ssthresh(&self) -> u32 {
+        if self.ca_state == CaState::Recovery {
+            return self.cwnd.ssthresh;
+        }
+        self.cwnd.ssthresh.max((self.cwnd.cwnd >> 1) + (self.cwnd.cwnd >> 2))
     }
 
     /// `tcp_event_data_sent`: `CA_EVENT_TX_START` when nothing was in flight, and

@@ -14,7 +14,7 @@ use crate::tcp::timeouts;
 use crate::time::{Dur, SimTime};
 
 /// `tcp_reordering`: duplicate ACKs that trigger fast retransmit.
-const DUPACK_THRESHOLD: u32 = 3;
+pub(super) const DUPACK_THRESHOLD: u32 = 3;
 
 impl Conn {
     /// A segment addressed to this connection arrived.
@@ -233,6 +233,9 @@ impl Conn {
         if seq_lt(self.snd_una, ack) || seq_gt(seg.seq, self.snd_wl1) || (seg.seq == self.snd_wl1 && (nwin > self.snd_wnd || nwin == 0)) {
             win_changed = nwin != self.snd_wnd;
             self.snd_wnd = nwin;
+            if win_changed && seq_lt(self.snd_nxt, self.write_seq) {
+                self.slow_start_after_idle_check(now);
+            }
             self.snd_wl1 = seg.seq;
             self.max_window = self.max_window.max(nwin);
         }

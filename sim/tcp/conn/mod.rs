@@ -5,13 +5,16 @@
 //! `tcp_recvmsg_locked`, `inet_shutdown`, `__tcp_close`, `tcp_poll`'s inputs); `input.rs` the
 //! arrival of segments (`tcp_rcv_state_process`, `tcp_ack`, `tcp_data_queue`, `tcp_fin`,
 //! `tcp_reset`); `output.rs` the building of segments (`tcp_write_xmit`, Nagle, window
-//! selection); `timers.rs` the three kernel timers; [`buffers`] the queues; [`sockopt`] the
+//! selection); `timers.rs` the three kernel timers; `congestion.rs` the calls into the
+//! congestion-control algorithm and `icsk_ca_state`; [`buffers`] the queues; [`sockopt`] the
 //! options and their range checks.
 //!
 //! Simplifications, each also noted where it is made:
-//! - congestion control is NewReno ([`crate::tcp::cc`]) instead of CUBIC with PRR and RACK;
-//!   there is no SACK scoreboard on the sending side (the receiving side does send SACK
-//!   blocks for its out-of-order queue);
+//! - congestion control runs Linux's algorithms ([`crate::tcp::cc`]: CUBIC by default, Reno),
+//!   hooked in where the kernel calls them (`congestion.rs`), but fast recovery inflates the
+//!   window per duplicate ACK (RFC 6582) instead of PRR, loss is detected by three duplicate
+//!   ACKs instead of RACK, and there is no SACK scoreboard on the sending side (the
+//!   receiving side does send SACK blocks for its out-of-order queue);
 //! - one segment at a time is timed for RTT (Karn), with the echoed timestamp used after
 //!   retransmissions, where Linux timestamps every skb;
 //! - memory is accounted with a fixed per-segment overhead ([`SKB_OVERHEAD`]) on the send
@@ -21,7 +24,7 @@
 //!   `tcp_rcv_space_adjust`, with the receiver RTT from timestamps only (no per-window
 //!   measurement without them);
 //! - no PAWS, no urgent data, no rate limits on challenge and duplicate ACKs, no
-//!   slow-start restart after idle, no memory-pressure orphan kills (`tcp_out_of_resources`);
+//!   memory-pressure orphan kills (`tcp_out_of_resources`);
 //! - an orphan's FIN_WAIT2 and TIME_WAIT stay in this one object (Linux moves them to a
 //!   timewait mini-socket); [`Conn::view`] shows the fd's CLOSE for TIME_WAIT.
 
@@ -156,9 +159,18 @@ pub struct TcpInfo {
     pub retransmits: u32,
     /// Segments in flight (`packets_out`).
     pub unacked: u32,
+    /// `tcpi_ca_state`: `icsk_ca_state` (0 Open, 3 Recovery, 4 Loss).
+    pub ca_state: u8,
+    /// `tcpi_lost`: segments presumed lost (`lost_out`).
+    pub lost: u32,
+    /// `tcpi_retrans`: retransmitted segments not yet acknowledged (`retrans_out`).
+    pub retrans: u32,
+    /// `tcpi_reordering`: the reordering degree the sender assumes (`tp->reordering`).
+    pub reordering: u32,
     pub snd_cwnd: u32,
     pub snd_ssthresh: u32,
-    pub srtt_us: u32,
+    /// `tcpi_rtt`: the smoothed RTT.
+    pub rtt_us: u32,
     pub rttvar_us: u32,
     pub total_retrans: u32,
     pub snd_mss: u32,
@@ -549,6 +561,8 @@ impl Conn {
         self.rcvq_space = self.rcv_ssthresh.min(self.rcv_wnd).min(self.profile.initial_cwnd * self.profile.default_mss as u32);
         self.rcvq_time = now;
         self.sndbuf_expand();
+        // Not idle before the first data (tcp_finish_connect, tcp_rcv_state_process).
+        self.lsndtime = self.ca_clock(now).jiffies;
         self.init_congestion_control(now);
         if self.opts.keepalive {
             self.keepalive_at = Some(now + self.keepalive_time());
@@ -693,8 +707,11 @@ impl Conn {
         let mut copied = 0u32;
         while copied < total {
             let tail_fill = (self.sndq.len() % self.mss as u64) as u32;
-            if tail_fill == 0 && !self.memory_free() {
-                break;
+            if tail_fill == 0 {
+                if !self.memory_free() {
+                    break;
+                }
+                self.slow_start_after_idle_check(now);
             }
             let chunk = (total - copied).min(self.mss - tail_fill);
             match &bytes {
@@ -976,9 +993,13 @@ impl Conn {
             probes: self.probes_out,
             retransmits: self.retransmits,
             unacked: self.packets_out(),
+            ca_state: self.ca_state.linux_number(),
+            lost: self.lost_out(),
+            retrans: self.retrans_out(),
+            reordering: input::DUPACK_THRESHOLD,
             snd_cwnd: self.cwnd.cwnd,
             snd_ssthresh: self.cwnd.ssthresh,
-            srtt_us: self.rtt.srtt_us(),
+            rtt_us: self.rtt.srtt_us(),
             rttvar_us: self.rtt.rttvar_us,
             total_retrans: self.total_retrans,
             snd_mss: self.mss,
