@@ -4,7 +4,7 @@
 mod tcp_conn_common;
 use tcp_conn_common::*;
 use tcpsim::errno::Errno;
-use tcpsim::scenario::types::{OptValue, SockOpt};
+use tcpsim::tcp::uapi::{OptValue, SockOpt};
 use tcpsim::tcp::cc::Algorithm;
 use tcpsim::tcp::conn::{SendData, SockOpts};
 use tcpsim::tcp::segment::Segment;
