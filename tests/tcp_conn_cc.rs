@@ -50,7 +50,8 @@ fn ssthresh_after_one_loss(alg: Algorithm) -> u32 {
     let mut out = Vec::new();
     sim.client().send(t0, SendData::Derived(10 * 1448), &mut out).unwrap();
     sim.transmit(0, out);
-    sim.run_until(t0 + Dur::from_millis(60));
+    // The third duplicate ACK arrives at t0 + 20 ms; the retransmission's ACK at t0 + 40 ms.
+    sim.run_until(t0 + Dur::from_millis(30));
     let info = sim.client().info();
     assert_eq!(info.ca_state, 3, "in recovery (TCP_CA_Recovery)");
     assert_eq!((info.lost, info.retrans), (1, 1), "the hole, retransmitted");

@@ -173,7 +173,14 @@ impl Lab {
             let cc = KernelProfile::builtin(h.kernel.as_deref().unwrap_or("linux-6.18"))
                 .map_or(Algorithm::Cubic, |p| p.tcp_congestion_control);
             let cc_sysctl = format!("net.ipv4.tcp_congestion_control={}", cc.name());
-            run(&mut in_ns(&netns, &["sysctl", "-q", "-w", &cc_sysctl]))?;
+            if run(&mut in_ns(&netns, &["sysctl", "-q", "-w", &cc_sysctl])).is_err() {
+                // Outside the initial namespace only tcp_allowed_congestion_control may be set.
+                lab.unreproduced.push(format!(
+                    "host `{}`: congestion control `{}` not allowed in a namespace here; ran with the machine's default",
+                    h.name,
+                    cc.name()
+                ));
+            }
             lab.apply_sysctls(i, &h.sysctl)?;
             if let Some(k) = &h.kernel {
                 let release = super::kernel_release();

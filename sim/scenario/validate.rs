@@ -353,7 +353,8 @@ fn check_opt(opt: SockOpt, value: &OptValue, path: FieldPath) -> Result<(), Inva
         (SockOpt::TCP_CONGESTION, OptValue::Name(_)) => Ok(()),
         (SockOpt::TCP_CONGESTION, _) => Err(Invalid::new(path, "TCP_CONGESTION takes a name, e.g. \"cubic\"")),
         (_, OptValue::Int(_)) => Ok(()),
-        (_, OptValue::Pair(_) | OptValue::Name(_)) => Err(Invalid::new(path, format!("{opt:?} takes an integer"))),
+        (_, OptValue::Name(_)) => Err(Invalid::new(path, "expected an integer, or [l_onoff, l_linger] for SO_LINGER")),
+        (_, OptValue::Pair(_)) => Err(Invalid::new(path, format!("{opt:?} takes an integer"))),
     }
 }
 

@@ -22,18 +22,23 @@ pub(super) struct TxStamps(VecDeque<TxStamp>);
 struct TxStamp {
     end_seq: u32,
     sent: SimTime,
+    /// Ever retransmitted (`TCPCB_EVER_RETRANS`): no RTT sample from it.
     retrans: bool,
+    /// Retransmitted and not since presumed lost again (`TCPCB_SACKED_RETRANS`, counted in
+    /// `retrans_out`).
+    retrans_out: bool,
 }
 
 impl TxStamps {
     pub(super) fn sent(&mut self, end_seq: u32, now: SimTime) {
-        self.0.push_back(TxStamp { end_seq, sent: now, retrans: false });
+        self.0.push_back(TxStamp { end_seq, sent: now, retrans: false, retrans_out: false });
     }
 
     /// Marks the segments overlapping `[seq, end)` retransmitted.
     pub(super) fn retransmitted(&mut self, seq: u32, end: u32) {
         for s in self.0.iter_mut().skip_while(|s| seq_le(s.end_seq, seq)) {
             s.retrans = true;
+            s.retrans_out = true;
             // Segments lie back to back: the next one starts at this one's end.
             if !seq_lt(s.end_seq, end) {
                 break;
@@ -61,9 +66,17 @@ impl TxStamps {
         }
     }
 
-    /// Segments retransmitted and not yet acknowledged.
-    fn retransmitted_count(&self) -> u32 {
-        self.0.iter().filter(|s| s.retrans).count() as u32
+    /// `retrans_out`: segments retransmitted, not yet acknowledged nor presumed lost again.
+    fn retrans_out(&self) -> u32 {
+        self.0.iter().filter(|s| s.retrans_out).count() as u32
+    }
+
+    /// An RTO presumes every segment lost, retransmitted ones too (`tcp_mark_skb_lost`
+    /// clears `TCPCB_SACKED_RETRANS`).
+    pub(super) fn all_lost(&mut self) {
+        for s in self.0.iter_mut() {
+            s.retrans_out = false;
+        }
     }
 
     pub(super) fn clear(&mut self) {
@@ -137,6 +150,7 @@ impl Conn {
     /// The window part of `tcp_enter_loss`: ssthresh from the algorithm (unless already in
     /// loss), one segment.
     pub(super) fn enter_loss_window(&mut self, now: SimTime) {
+        self.tx_stamps.all_lost();
         if self.ca_state != CaState::Loss {
             self.cwnd.ssthresh = self.ca.ssthresh(&self.cwnd);
         }
@@ -202,7 +216,7 @@ impl Conn {
 
     /// `retrans_out`: retransmitted segments not yet acknowledged.
     pub(super) fn retrans_out(&self) -> u32 {
-        self.tx_stamps.retransmitted_count()
+        self.tx_stamps.retrans_out()
     }
 
     /// `lost_out`: after an RTO everything that was outstanding (`tcp_timeout_mark_lost`)
