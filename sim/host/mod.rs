@@ -307,7 +307,7 @@ impl Host {
     pub fn poll_revents(&self, fd: Fd, requested: PollMask) -> PollMask {
         match self.os() {
             Os::Linux => self.view(fd).map_or(POLL_REVENTS_CLOSED_FD, |v| poll_revents(&v, requested)),
-            Os::Freebsd => self.view(fd).map_or(POLL_REVENTS_CLOSED_FD, |v| freebsd_poll(&v, requested)),
+            Os::FreeBsd => self.view(fd).map_or(POLL_REVENTS_CLOSED_FD, |v| freebsd_poll(&v, requested)),
         }
     }
 

@@ -438,7 +438,7 @@ impl Host {
     /// `note_lowat` is `NOTE_LOWAT`'s threshold. ENOSYS on Linux, which has no kqueue; EBADF
     /// for an fd that is not open (`kqueue_register` → `fget`).
     pub fn sys_kevent(&self, fd: Fd, filter: KFilter, note_lowat: Option<u32>) -> Result<Option<KEvent>, Errno> {
-        if self.os() != Os::Freebsd {
+        if self.os() != Os::FreeBsd {
             return Err(Errno::ENOSYS);
         }
         let view = self.view(fd).ok_or(Errno::EBADF)?;
