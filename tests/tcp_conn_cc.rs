@@ -35,21 +35,7 @@ fn tcp_congestion_defaults_to_the_profiles_and_takes_known_names_only() {
 fn ssthresh_after_one_loss(alg: Algorithm) -> u32 {
     let mut sim = Sim::new(5, Dur::from_millis(10));
     sim.opts[0].congestion = Some(alg);
-    sim.connect();
-    sim.run_until(ms(100));
-    thread_local!(static DROPPED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) });
-    DROPPED.set(false);
-    sim.blackhole = Some(|from, s: &Segment| {
-        let hit = from == 0 && s.seq == CLIENT_ISS + 1 + 2 * 1448 && !DROPPED.get();
-        if hit {
-            DROPPED.set(true);
-        }
-        hit
-    });
-    let t0 = sim.now;
-    let mut out = Vec::new();
-    sim.client().send(t0, SendData::Derived(10 * 1448), &mut out).unwrap();
-    sim.transmit(0, out);
+    let t0 = send_ten_losing_the_third(&mut sim);
     // The third duplicate ACK arrives at t0 + 20 ms; the retransmission's ACK at t0 + 40 ms.
     sim.run_until(t0 + Dur::from_millis(30));
     let info = sim.client().info();
