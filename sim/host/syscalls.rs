@@ -474,11 +474,13 @@ impl Host {
     }
 }
 
-/// An option's value as the observation log writes it: a number, or `[l_onoff, l_linger]`.
+/// An option's value as the observation log writes it: a number, `[l_onoff, l_linger]`, or a
+/// name.
 fn opt_json(v: OptValue) -> serde_json::Value {
     match v {
         OptValue::Int(i) => serde_json::json!(i),
         OptValue::Pair(p) => serde_json::json!(p),
+        OptValue::Name(n) => serde_json::json!(n),
     }
 }
 

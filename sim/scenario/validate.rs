@@ -342,8 +342,8 @@ fn check_fault(f: &FaultTarget, names: &Names, base: &FieldPath) -> Result<(), I
     Ok(())
 }
 
-/// A socket option's value has the option's shape: `[l_onoff, l_linger]` for SO_LINGER, an
-/// integer otherwise; read-only options cannot be set.
+/// A socket option's value has the option's shape: `[l_onoff, l_linger]` for SO_LINGER, a
+/// name for TCP_CONGESTION, an integer otherwise; read-only options cannot be set.
 fn check_opt(opt: SockOpt, value: &OptValue, path: FieldPath) -> Result<(), Invalid> {
     match (opt, value) {
         (SockOpt::SO_ERROR | SockOpt::TCP_INFO, _) => {
@@ -353,7 +353,10 @@ fn check_opt(opt: SockOpt, value: &OptValue, path: FieldPath) -> Result<(), Inva
         (SockOpt::SO_LINGER, OptValue::Int(_)) => {
             Err(Invalid::new(path, "SO_LINGER takes [l_onoff, l_linger], e.g. [1, 0]"))
         }
+        (SockOpt::TCP_CONGESTION, OptValue::Name(_)) => Ok(()),
+        (SockOpt::TCP_CONGESTION, _) => Err(Invalid::new(path, "TCP_CONGESTION takes a name, e.g. \"cubic\"")),
         (_, OptValue::Int(_)) => Ok(()),
+        (_, OptValue::Name(_)) => Err(Invalid::new(path, "expected an integer, or [l_onoff, l_linger] for SO_LINGER")),
         (_, OptValue::Pair(_)) => Err(Invalid::new(path, format!("{opt:?} takes an integer"))),
     }
 }

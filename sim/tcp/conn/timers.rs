@@ -190,7 +190,7 @@ impl Conn {
                 return;
             }
         }
-        self.enter_loss();
+        self.enter_loss(now);
         self.retransmits += 1;
         self.total_rto += 1;
         self.retrans_stamp.get_or_insert(now);
@@ -222,8 +222,8 @@ impl Conn {
     }
 
     /// `tcp_enter_loss`: everything outstanding is presumed lost; go back to `snd_una`.
-    fn enter_loss(&mut self) {
-        self.cc.on_rto();
+    fn enter_loss(&mut self, now: SimTime) {
+        self.enter_loss_window(now);
         self.high_seq = self.snd_nxt;
         self.rtx_nxt = self.snd_una;
         self.dupacks = 0;
