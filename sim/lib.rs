@@ -14,6 +14,7 @@
 //! - [`capture`] (Linux): the same scenarios run on the real kernel, in network namespaces;
 //! - [`pcap`]: pcap writing and reading, Wireshark-style labels;
 //! - [`replay`]: trace replay, a captured trace held against the model;
+//! - [`packetdrill`]: packetdrill scripts run against the model, a conformance report;
 //! - [`cli`]: the verbs of the `tcpsim` command;
 //! - [`errno`]: error numbers by name.
 
@@ -23,6 +24,7 @@ pub mod cli;
 pub mod engine;
 pub mod errno;
 pub mod host;
+pub mod packetdrill;
 pub mod pcap;
 pub mod replay;
 pub mod rules;

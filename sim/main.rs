@@ -85,6 +85,15 @@ enum Verb {
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
     },
+    /// Runs packetdrill scripts (files, or directories of `.pkt` files) against the model:
+    /// pass, fail (the first differing line, in packetdrill's wording) or unsupported (the
+    /// feature the model lacks), with counts per directory.
+    Packetdrill {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
     /// Runs a scenario on the real kernel in network namespaces (root): pcap and
     /// observation log.
     Capture {
@@ -104,6 +113,7 @@ fn main() -> ExitCode {
         Verb::Schema => cli::schema(),
         Verb::Table { os, format, kernel } => cli::table(os == OsArg::Freebsd, format == TableFormat::Json, kernel),
         Verb::Capture { scenario, out } => cli::capture(&scenario, &out),
+        Verb::Packetdrill { paths, format } => cli::packetdrill(&paths, format == Format::Json),
         Verb::Replay { pcap, side, kernel, format } => {
             let side = side.map(|s| match s {
                 SideArg::Client => tcpsim::replay::Side::Client,

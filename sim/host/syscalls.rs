@@ -61,6 +61,13 @@ impl Host {
         self.table.entry(fd).is_some_and(|e| e.nonblocking)
     }
 
+    /// fcntl(F_SETFL) of O_NONBLOCK: a flag of the open file, not of the socket
+    /// (fs/fcntl.c `setfl`), so it changes no TCP state.
+    pub fn sys_set_nonblocking(&mut self, fd: Fd, nonblocking: bool) -> Result<(), Errno> {
+        self.table.entry_mut(fd).ok_or(Errno::EBADF)?.nonblocking = nonblocking;
+        Ok(())
+    }
+
     /// Whether a listener or a connection uses `port` here: the established hash is ordered by
     /// local address first, so one range lookup answers it.
     fn port_in_use(&self, port: u16) -> bool {
