@@ -8,8 +8,9 @@ pub struct Script {
     /// `--name[=value]` lines, with their line numbers.
     pub options: Vec<ScriptOption>,
     pub events: Vec<Event>,
-    /// A command after the last event (`cleanup_command`), run when the script ends.
-    pub cleanup: Option<String>,
+    /// A command after the last event (`cleanup_command`), run when the script ends, with
+    /// its line.
+    pub cleanup: Option<(u32, String)>,
 }
 
 #[derive(Clone, Debug, PartialEq)]

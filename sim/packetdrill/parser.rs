@@ -101,7 +101,7 @@ impl Parser {
         while self.peek().is_some() {
             // A command after the last event, with no time, is the cleanup command.
             if let (Some(Tok::BackQuoted(cmd)), None) = (self.peek().cloned(), self.peek_at(1)) {
-                s.cleanup = Some(cmd);
+                s.cleanup = Some((self.line(), cmd));
                 self.i += 1;
                 break;
             }
@@ -182,7 +182,25 @@ impl Parser {
     }
 
     fn packet(&mut self, direction: Direction) -> Result<PacketSpec, ParseError> {
+        let line = self.line();
         self.i += 1;
+        // icmp_packet_spec / udp_packet_spec: kept only to be reported unsupported.
+        if self.is_word("icmp") || self.is_word("udp") {
+            let what = if self.is_word("icmp") { "ICMP packets" } else { "UDP packets" };
+            while self.t.get(self.i).is_some_and(|t| t.line == line) {
+                self.i += 1;
+            }
+            return Ok(PacketSpec {
+                direction,
+                flags: String::new(),
+                seq: 0,
+                len: 0,
+                ack: None,
+                window: None,
+                options: Some(Vec::new()),
+                unsupported: Some(what.into()),
+            });
+        }
         let mut unsupported = None;
         // opt_ip_info: `[ect0]`, `(tos 0x..)`, … — IP-level annotations.
         if self.is_punct('[') || self.is_punct('(') {

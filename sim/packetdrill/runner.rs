@@ -117,7 +117,7 @@ pub fn run(script: &Script, path: &Path) -> Outcome {
         Err(stop) => return stop.into(),
     };
     let done = r.events(&script.events).and_then(|_| match &script.cleanup {
-        Some(cmd) => r.command(script.events.last().map_or(0, |e| e.line), cmd),
+        Some((line, cmd)) => r.command(*line, cmd),
         None => Ok(()),
     });
     match done {
