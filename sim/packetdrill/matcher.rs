@@ -172,6 +172,17 @@ pub fn verify(script: &PacketSpec, actual: &Actual, ts_tick_usecs: i64, toleranc
     Ok(())
 }
 
+/// Whether `cur` carries on where `prev` stopped, with the same ACK and flags (but for the
+/// PSH/FIN/CWR only a TSO packet's last segment keeps): a candidate to join it.
+pub fn continues(prev: &Segment, cur: &Segment) -> bool {
+    let mask = !(Flags::FIN.0 | Flags::PSH.0 | Flags::CWR.0);
+    !prev.payload.is_empty()
+        && cur.seq == prev.seq.wrapping_add(prev.payload.len())
+        && cur.ack == prev.ack
+        && prev.flags.0 & mask == cur.flags.0 & mask
+        && !prev.flags.contains(Flags::FIN)
+}
+
 /// `verify_packet_fragments`: whether `cur` can follow `prev` in one TSO-sized packet the
 /// script expects, given `so_far` bytes already joined out of `total`.
 pub fn check_fragment(prev: &Segment, cur: &Segment, so_far: u32, total: u32) -> Result<(), String> {

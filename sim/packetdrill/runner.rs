@@ -463,8 +463,14 @@ impl<'a> Run<'a> {
         let mut frags = vec![first];
         let mut so_far = frags[0].payload.len();
         while so_far < p.len {
-            let Some((_, next)) = self.sniff(horizon)? else { break };
+            let Some((nt, next)) = self.sniff(horizon)? else { break };
             let prev = frags.last().expect("one fragment at least");
+            // A segment that does not continue this one (a retransmission, an ACK) is the
+            // next packet's: the joined packet is as long as it got.
+            if !matcher::continues(prev, &next) {
+                self.sent.borrow_mut().push_front((nt, next));
+                break;
+            }
             // Compared in the script's numbering, as packetdrill converts each sniffed packet.
             let off = self.conn.local_offset();
             let script_space = |s: &Segment| Segment { seq: s.seq.wrapping_sub(off), ..s.clone() };
