@@ -60,6 +60,8 @@ struct Conn {
     /// The local ISN as the script writes it and as the model chose it.
     script_isn: u32,
     live_isn: Option<u32>,
+    /// The remote end's ISN: its SYN's sequence number, the same in script and model.
+    remote_isn: u32,
     /// Script TS val → the model's (for inbound TS ecr); the first pair anchors the rest.
     ts_map: BTreeMap<u32, u32>,
     first_ts: Option<(u32, u32)>,
@@ -73,14 +75,31 @@ impl Conn {
             connecting: false,
             script_isn: 0,
             live_isn: None,
+            remote_isn: 0,
             ts_map: BTreeMap::new(),
             first_ts: None,
         }
     }
 
-    /// Script sequence space → the model's, for the host's own sequence numbers.
-    fn local_offset(&self) -> u32 {
-        self.live_isn.map_or(0, |l| l.wrapping_sub(self.script_isn))
+    /// Script → model, for the host's own sequence space (socket.h
+    /// `local_seq_script_to_live_offset`): as tcpdump prints them, a SYN's numbers are
+    /// absolute and the others relative to the ISN.
+    fn local_offset(&self, syn: bool) -> u32 {
+        let live = self.live_isn.unwrap_or(self.script_isn);
+        if syn {
+            live.wrapping_sub(self.script_isn)
+        } else {
+            live
+        }
+    }
+
+    /// The same for the remote end's sequence space (`remote_seq_script_to_live_offset`).
+    fn remote_offset(&self, syn: bool) -> u32 {
+        if syn {
+            0
+        } else {
+            self.remote_isn
+        }
     }
 }
 
@@ -100,6 +119,8 @@ pub(crate) struct Run<'a> {
     sim: Sim<Endpoint>,
     sent: Rc<RefCell<VecDeque<(SimTime, Segment)>>>,
     pub(crate) handles: Handles,
+    /// Sockets the script set SO_REUSEADDR on.
+    pub(crate) reuseaddr: std::collections::BTreeSet<u32>,
     /// The descriptor `%{ }%` blocks read `tcp_info` from (packetdrill's socket under test).
     under_test: Option<u32>,
     conn: Conn,
@@ -175,6 +196,7 @@ impl<'a> Run<'a> {
             sim,
             sent,
             handles: Handles::default(),
+            reuseaddr: Default::default(),
             under_test: None,
             conn: Conn::passive(),
             pending: None,
@@ -373,7 +395,11 @@ impl<'a> Run<'a> {
         unsupported_packet(line, p)?;
         let flags = matcher::flags_of(&p.flags);
         let mut options = matcher::model_options(p.options.as_deref().unwrap_or(&[])).map_err(|f| Stop::Unsupported(line, f))?;
-        let off = self.conn.local_offset();
+        let syn = flags.contains(Flags::SYN);
+        if syn {
+            self.conn.remote_isn = p.seq;
+        }
+        let off = self.conn.local_offset(syn);
         for b in &mut options.sack {
             *b = (b.0.wrapping_add(off), b.1.wrapping_add(off));
         }
@@ -390,7 +416,7 @@ impl<'a> Run<'a> {
         let seg = Segment {
             src: self.conn.remote,
             dst: self.conn.local,
-            seq: p.seq,
+            seq: p.seq.wrapping_add(self.conn.remote_offset(syn)),
             ack: if flags.contains(Flags::ACK) { p.ack.unwrap_or(0).wrapping_add(off) } else { 0 },
             flags,
             window,
@@ -472,7 +498,7 @@ impl<'a> Run<'a> {
                 break;
             }
             // Compared in the script's numbering, as packetdrill converts each sniffed packet.
-            let off = self.conn.local_offset();
+            let off = self.conn.local_offset(false);
             let script_space = |s: &Segment| Segment { seq: s.seq.wrapping_sub(off), ..s.clone() };
             matcher::check_fragment(&script_space(prev), &script_space(&next), so_far, p.len).map_err(fail)?;
             so_far += next.payload.len();
@@ -505,7 +531,16 @@ impl<'a> Run<'a> {
         let first = &frags[0];
         let last = frags.last().expect("one fragment at least");
         let flags = frags.iter().fold(Flags::NONE, |f, s| f | s.flags);
+        let syn = first.flags.contains(Flags::SYN);
+        let remote = self.conn.remote_offset(syn);
         let mut options = matcher::wire_options(&first.options);
+        for o in &mut options {
+            if let super::ast::TcpOpt::Sack(blocks) = o {
+                for b in blocks {
+                    *b = (b.0.wrapping_sub(remote), b.1.wrapping_sub(remote));
+                }
+            }
+        }
         if let (Some(sv), Some((av, _))) = (script_ts_val(p), first.options.timestamps) {
             self.conn.ts_map.insert(sv, av);
             let (fs, fa) = *self.conn.first_ts.get_or_insert((sv, av));
@@ -517,8 +552,8 @@ impl<'a> Run<'a> {
         }
         Actual {
             flags,
-            seq: first.seq.wrapping_sub(self.conn.local_offset()),
-            ack: last.ack,
+            seq: first.seq.wrapping_sub(self.conn.local_offset(syn)),
+            ack: last.ack.wrapping_sub(remote),
             window: last.window,
             len: frags.iter().map(|s| s.payload.len()).sum(),
             options,

@@ -64,9 +64,9 @@ enum Op {
     Close(i64),
     Shutdown(Fd, ShutHow),
     Setsockopt(Fd, SockOpt, OptValue),
-    /// SO_REUSEADDR: bind conflicts with TIME_WAIT are not checked by the model, so the
-    /// option has nothing to change.
-    ReuseAddr,
+    /// SO_REUSEADDR, which the model's sockets do not keep: remembered here, so that a bind
+    /// it would have allowed is reported unsupported rather than failed.
+    ReuseAddr(Fd),
     Getsockopt(Fd, SockOpt, Option<i64>),
     GetFl(Fd),
     SetFl(Fd, bool),
@@ -310,7 +310,7 @@ pub(crate) fn prepare(run: &mut Run, spec: &SyscallSpec) -> Result<Call, SysErr>
             Op::Shutdown(sock(run, 0)?, how)
         }
         "setsockopt" => match sockopt(arg(a, 1, name)?, arg(a, 2, name)?)? {
-            None => Op::ReuseAddr,
+            None => Op::ReuseAddr(sock(run, 0)?),
             Some(opt) => Op::Setsockopt(sock(run, 0)?, opt, opt_value(arg(a, 3, name)?)?),
         },
         "getsockopt" => match sockopt(arg(a, 1, name)?, arg(a, 2, name)?)? {
@@ -391,7 +391,13 @@ pub(crate) fn attempt(run: &mut Run, call: &mut Call) -> Result<Progress, SysErr
         }
         Op::Bind(fd) => {
             let fd = *fd;
-            done(Ret::of(run.host().sys_bind(fd, super::runner::PORT).map(|_| 0)))
+            match run.host().sys_bind(fd, super::runner::PORT) {
+                // inet_csk_bind_conflict lets SO_REUSEADDR sockets share a port no one listens on.
+                Err(Errno::EADDRINUSE) if run.reuseaddr.contains(&fd) => {
+                    unsupported("SO_REUSEADDR bind to a port a connection still uses".into())
+                }
+                r => done(Ret::of(r.map(|_| 0))),
+            }
         }
         Op::Listen(fd, backlog) => {
             let (fd, b) = (*fd, *backlog);
@@ -465,7 +471,10 @@ pub(crate) fn attempt(run: &mut Run, call: &mut Call) -> Result<Progress, SysErr
             let (fd, opt, v) = (*fd, *opt, v.clone());
             done(Ret::of(run.with_host(|h, ctx| h.sys_setsockopt(fd, opt, &v, ctx)).map(|_| 0)))
         }
-        Op::ReuseAddr => done(Ret::of(Ok(0))),
+        Op::ReuseAddr(fd) => {
+            run.reuseaddr.insert(*fd);
+            done(Ret::of(Ok(0)))
+        }
         Op::Getsockopt(fd, opt, want) => {
             let (fd, opt, want) = (*fd, *opt, *want);
             let r = run.host().sys_getsockopt(fd, opt);
