@@ -8,6 +8,9 @@
 //! - [`socket`]: readiness as programs see it: poll, epoll, kqueue;
 //! - [`rules`]: the documented readiness rules every poll/epoll/kqueue answer is checked against;
 //! - [`host`]: a host's kernel: demultiplexing, descriptors, syscalls;
+//! - [`syscall`]: the socket syscalls as one interface over the model and the real kernel;
+//! - [`script`]: the one interpreter of scenario scripts over that interface, and the
+//!   observation log it writes;
 //! - [`world`]: a whole run: applications, scripts, the report;
 //! - [`table`]: the readiness table, by simulation;
 //! - [`trace`]: the JSON Lines trace of a run;
@@ -29,7 +32,9 @@ pub mod pcap;
 pub mod replay;
 pub mod rules;
 pub mod scenario;
+pub mod script;
 pub mod socket;
+pub mod syscall;
 pub mod table;
 pub mod tcp;
 pub mod time;

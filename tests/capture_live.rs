@@ -185,7 +185,7 @@ fn a_short_scenario_runs_on_the_real_kernel() {
 
     // The files, and a complete pcap from the server's veth.
     let read = |n: &str| std::fs::read(dir.join(n)).unwrap_or_else(|e| panic!("{n}: {e}"));
-    let logged = capture::observe::from_jsonl(
+    let logged = tcpsim::script::observe::from_jsonl(
         "observations.jsonl",
         &String::from_utf8(read("observations.jsonl")).unwrap(),
     );

@@ -4,7 +4,8 @@ mod engine_support;
 
 use engine_support::*;
 use tcpsim::engine::{Dir, Fault, HostState, LinkParams, Sim};
-use tcpsim::scenario::{Direction, FaultKind, FaultSpec, FilterMatch, OnExpired};
+use tcpsim::engine::fault::FaultAction;
+use tcpsim::scenario::{Direction, FaultKind, FilterMatch, OnExpired};
 use tcpsim::tcp::segment::Flags;
 use tcpsim::time::{Dur, SimTime};
 use tcpsim::trace::Trace;
@@ -23,8 +24,8 @@ fn pair() -> Sim<Pinger> {
     sim
 }
 
-fn spec(kind: FaultKind, link: Option<&str>, host: Option<&str>) -> FaultSpec {
-    FaultSpec { at: None, kind, link: link.map(Into::into), host: host.map(Into::into), drop: None, direction: Direction::Both }
+fn spec<'a>(kind: FaultKind, link: Option<&'a str>, host: Option<&'a str>) -> FaultAction<'a> {
+    FaultAction { kind, link, host, drop: None, direction: Direction::Both }
 }
 
 #[test]
@@ -116,9 +117,9 @@ fn timers_scheduled_while_down_die_with_that_kernel() {
     // A script's fault step resolves to the same fault.
     let step: tcpsim::scenario::Step =
         serde_json::from_value(serde_json::json!({"op": "fault", "kind": "freeze", "host": "b"})).unwrap();
-    let spec = tcpsim::engine::fault::fault_of_step(&step).unwrap();
+    let spec = step.fault_action().unwrap();
     assert_eq!(sim.resolve_fault(&spec), Ok(Fault::Freeze(1)));
-    let bad = FaultSpec { host: Some("zz".into()), ..spec };
+    let bad = FaultAction { host: Some("zz"), ..spec };
     assert_eq!(sim.apply_fault(&bad), Err(tcpsim::engine::EngineError::UnknownHost("zz".into())));
 }
 

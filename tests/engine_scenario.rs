@@ -5,7 +5,8 @@ mod engine_support;
 
 use engine_support::*;
 use std::collections::BTreeMap;
-use tcpsim::engine::{EngineError, Sim};
+use tcpsim::engine::EngineError;
+use tcpsim::world::build_sim;
 use tcpsim::scenario::Scenario;
 use tcpsim::time::{Dur, SimTime};
 use tcpsim::trace::Trace;
@@ -44,7 +45,7 @@ link = "l"
 /// Runs the scenario: `a` sends to `b` every 100 ms; returns the trace bytes.
 fn run(seed: u64) -> Vec<u8> {
     let sc: Scenario = toml::from_str(SCENARIO).unwrap();
-    let mut sim = Sim::from_scenario(&sc, seed, |_, h| {
+    let mut sim = build_sim(&sc, seed, |_, h| {
         let me = format!("{}:5000", h.addr);
         let peer = if h.name == "a" { Some("10.0.0.2:5000") } else { None };
         Pinger::new(&me, peer, Dur::from_millis(100))
@@ -122,17 +123,17 @@ fn same_seed_same_bytes_other_seed_other_bytes() {
 fn unknown_names_are_errors_not_panics() {
     let bad_link_host = SCENARIO.replace("b = \"b\"", "b = \"nosuch\"");
     let sc: Scenario = toml::from_str(&bad_link_host).unwrap();
-    let err = Sim::from_scenario(&sc, 0, |_, _| Pinger::new("10.0.0.9:1", None, Dur(1))).err();
+    let err = build_sim(&sc, 0, |_, _| Pinger::new("10.0.0.9:1", None, Dur(1))).err();
     assert_eq!(err, Some(EngineError::UnknownHost("nosuch".into())));
 
     let bad_fault = SCENARIO.replace("link = \"l\"\n\"#", "link = \"m\"\n\"#").replacen("kind = \"heal\"\nlink = \"l\"", "kind = \"heal\"\nlink = \"m\"", 1);
     let sc: Scenario = toml::from_str(&bad_fault).unwrap();
-    let err = Sim::from_scenario(&sc, 0, |_, _| Pinger::new("10.0.0.9:1", None, Dur(1))).err();
+    let err = build_sim(&sc, 0, |_, _| Pinger::new("10.0.0.9:1", None, Dur(1))).err();
     assert_eq!(err, Some(EngineError::UnknownLink("m".into())));
 
     let bad_loss = SCENARIO.replace("loss = 0.1", "loss = 1.5");
     let sc: Scenario = toml::from_str(&bad_loss).unwrap();
-    let err = Sim::from_scenario(&sc, 0, |_, _| Pinger::new("10.0.0.9:1", None, Dur(1))).err();
+    let err = build_sim(&sc, 0, |_, _| Pinger::new("10.0.0.9:1", None, Dur(1))).err();
     assert!(matches!(err, Some(EngineError::BadProbability { field: "loss", .. })), "{err:?}");
 }
 
@@ -143,7 +144,7 @@ fn per_direction_settings_override_the_links_and_middleboxes_are_built() {
         "loss = 0.1\n\n[link.a_to_b]\nloss = 1.0\n\n[link.b_to_a]\nloss = 0.0\njitter = \"0\"\n\n[[middlebox]]\nname = \"fw\"\nlink = \"l\"\nidle_timeout = \"1s\"\non_expired = \"rst\"\n",
     );
     let sc: Scenario = toml::from_str(&text).unwrap();
-    let mut sim = Sim::from_scenario(&sc, 1, |_, h| Pinger::new(&format!("{}:5000", h.addr), None, Dur(1))).unwrap();
+    let mut sim = build_sim(&sc, 1, |_, h| Pinger::new(&format!("{}:5000", h.addr), None, Dur(1))).unwrap();
     sim.set_trace(Trace::memory());
     let (a, b) = (addr("10.0.0.1:5000"), addr("10.0.0.2:5000"));
     let syn = tcpsim::tcp::segment::Flags::SYN;

@@ -1,5 +1,5 @@
 //! Every trace's scenario (`traces/*/*/scenario.toml`) run in the simulator, and its whole observation log
-//! compared with the real kernel's (`capture::observe::compare`, default tolerance). The
+//! compared with the real kernel's (`script::observe::compare`, default tolerance). The
 //! differences must be exactly those `traces/KNOWN-DIVERGENCES.md` lists (section
 //! "Observations").
 
@@ -7,7 +7,7 @@ mod replay_support;
 
 use replay_support::{all_traces, known, name};
 use std::collections::BTreeSet;
-use tcpsim::capture::observe::{compare, from_jsonl, TimeTolerance};
+use tcpsim::script::observe::{compare, from_jsonl, TimeTolerance};
 use tcpsim::trace::Trace;
 use tcpsim::world::World;
 

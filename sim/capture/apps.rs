@@ -4,7 +4,7 @@
 //! with `poll()` in short slices so that it stops as soon as the run ends; what happens to each
 //! connection goes to the report as [`AppEvent`]s.
 
-use super::observe::errno_of;
+use crate::script::observe::errno_of;
 use super::CaptureError;
 use crate::errno::Errno;
 use crate::scenario::types::{AppSpec, OptValue, SockOpt};

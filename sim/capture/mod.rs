@@ -20,7 +20,7 @@
 
 pub mod apps;
 pub mod netns;
-pub mod observe;
+use crate::script::observe;
 pub mod runner;
 
 use crate::scenario::readiness::{self, ReadinessError, ReadinessRow, CONDITIONS};
@@ -157,7 +157,10 @@ pub fn capture(scenario: &Scenario, out_dir: &Path) -> Result<CaptureReport, Cap
     let app_hosts = app_hosts(scenario, &lab)?;
     let addrs: Vec<(String, std::net::Ipv4Addr)> =
         lab.hosts.iter().map(|h| (h.name.clone(), h.addr)).collect();
-    let resolve = |to: &str| runner::resolve(&addrs, to);
+    let resolve = |to: &str| {
+        crate::script::resolve(to, |h| addrs.iter().find(|(n, _)| n == h).map(|(_, a)| *a))
+            .ok_or_else(|| CaptureError::Scenario(format!("`{to}` is not HOST:PORT or A.B.C.D:PORT")))
+    };
     let live = runner::LiveFds::default();
     let lab = Mutex::new(lab);
     let app_events = Mutex::new(Vec::new());
@@ -267,7 +270,7 @@ fn timed_faults(
         }
         {
             let mut lab = lab.lock().expect("no thread panics holding the lab");
-            lab.apply_fault(f.kind, f.link.as_deref(), f.host.as_deref(), f.drop, f.direction)?;
+            lab.apply_fault(&f.action())?;
             if f.kind == FaultKind::Crash {
                 if let Some(h) = f.host.as_deref().and_then(|h| lab.host_index(h)) {
                     runner::abort_host_sockets(live, h);

@@ -13,6 +13,7 @@
 //! tcpdump, on success and on error alike.
 
 use super::CaptureError;
+use crate::engine::fault::FaultAction;
 use crate::scenario::types::{Direction, FaultKind, FilterMatch, LinkDirSpec, Scenario};
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
@@ -324,14 +325,8 @@ impl Lab {
 
     /// Applies a fault (its link/host/filter fields as in the scenario). Crash's socket aborts
     /// are the runner's part; this only changes what the network lets through.
-    pub fn apply_fault(
-        &mut self,
-        kind: FaultKind,
-        link: Option<&str>,
-        host: Option<&str>,
-        drop: Option<FilterMatch>,
-        direction: Direction,
-    ) -> Result<(), CaptureError> {
+    pub fn apply_fault(&mut self, f: &FaultAction) -> Result<(), CaptureError> {
+        let FaultAction { kind, link, host, drop, direction } = *f;
         let need_link = || {
             let n = link.ok_or_else(|| CaptureError::Scenario(format!("fault `{kind:?}` needs `link`")))?;
             self.link_index(n)

@@ -1,24 +1,27 @@
-//! Runs a scenario's script with real syscalls, one step after the other, on the calling thread,
-//! and logs every step's result as an [`Observation`].
+//! The real kernel's side of [`Syscalls`]: a scenario's script, interpreted by
+//! [`crate::script`] as on the model, made as real syscalls on the calling thread.
 //!
 //! Sockets are created inside their host's namespace (the thread `setns`es in, creates the
 //! socket, and moves back: a socket keeps the namespace it was made in). SIGPIPE is blocked on
-//! this thread, so a send that raises it leaves it pending; the runner takes it with
+//! this thread, so a send that raises it leaves it pending; the harness takes it with
 //! `sigtimedwait` after each send and logs `sigpipe: true` (a blocked signal is kept pending even
 //! though Rust programs ignore SIGPIPE: kernel/signal.c `sig_ignored` never ignores a blocked
 //! signal).
 
 use super::netns::{self, Lab};
-use super::observe::{errno_of, event_names};
 use super::CaptureError;
-use crate::scenario::types::{
-    EpollOp, FaultKind, IoctlReq, MsgFlag, Observation, OptValue, Scenario, ShutHow, SockOpt, Step,
-};
-use crate::scenario::units::DurSpec;
-use crate::socket::view::PollMask;
+use crate::engine::fault::{FaultAction, FaultKind};
+use crate::scenario::{Observation, Scenario};
+use crate::socket::epoll::CtlOp;
+use crate::socket::kqueue::{KEvent, KFilter};
+use crate::syscall::{Blocking, Sent, SysErr, Syscalls};
+use crate::tcp::conn::SendData;
 use crate::tcp::segment::derived_byte;
+use crate::tcp::uapi::{IoctlReq, MsgFlag, OptValue, ShutHow, SockOpt};
+use crate::tcp::view::PollMask;
+use crate::time::Dur;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -29,9 +32,6 @@ use std::time::Instant;
 const TCP_RTO_MAX_MS: libc::c_int = 44;
 /// `SIOCOUTQNSD` (include/uapi/linux/sockios.h).
 const SIOCOUTQNSD: libc::c_ulong = 0x894B;
-/// An `until_error` send stops after this many bytes even if the call never fails (a safety
-/// bound for a receiver that keeps draining).
-const UNTIL_ERROR_MAX_BYTES: u64 = 256 << 20;
 
 /// A socket of the script, on its host.
 struct SockEntry {
@@ -49,32 +49,32 @@ struct SockEntry {
 /// before its fd is closed, so neither ever touches a reused fd.
 pub type LiveFds = Mutex<BTreeMap<RawFd, usize>>;
 
-/// The script's live objects and the run's clock.
-struct Runner<'a> {
+/// The real kernel as a system the script makes calls on: the sockets it made, the epoll
+/// instances, and the run's clock. Sockets are named by the order they were made, never by fd
+/// number (a closed fd's number is reused by the next socket).
+struct Kernel<'a> {
     lab: &'a Mutex<Lab>,
     live: &'a LiveFds,
     home: File,
-    socks: BTreeMap<String, SockEntry>,
-    /// Names of sockets closed (or lost in a crash): later calls on them fail with EBADF, as
-    /// they would on a closed fd.
-    closed: BTreeSet<String>,
-    /// Epoll instances, with the socket name of each registered fd (for reporting).
-    eps: BTreeMap<String, (OwnedFd, BTreeMap<RawFd, String>)>,
+    socks: BTreeMap<u64, SockEntry>,
+    eps: Vec<OwnedFd>,
     start: Instant,
-    next_stream: u64,
+    next_sock: u64,
+    /// A harness failure of the last call (see [`Syscalls::take_fatal`]).
+    fatal: Option<CaptureError>,
 }
 
 /// The sockets and epoll instances still open when the script ends. The caller drops them
 /// (closing them) only after stopping the capture, so that the pcap shows the scenario and not
 /// the harness's teardown (FINs and RSTs of the closing sockets).
 pub struct OpenAtEnd {
-    _socks: BTreeMap<String, SockEntry>,
-    _eps: BTreeMap<String, (OwnedFd, BTreeMap<RawFd, String>)>,
+    _socks: BTreeMap<u64, SockEntry>,
+    _eps: Vec<OwnedFd>,
 }
 
-/// Runs `sc.script`; returns one observation per step. Stops at the first step that cannot be
-/// carried out at all (an unknown socket, a failed fault command); a syscall that fails is
-/// not such a step: its errno is the observation.
+/// Runs `sc.script`; returns one observation per step. Stops at the first step the harness
+/// cannot carry out (a namespace it cannot enter, a failed fault command); a syscall that
+/// fails is not such a step: its errno is the observation.
 pub fn run_script(
     sc: &Scenario,
     lab: &Mutex<Lab>,
@@ -84,30 +84,13 @@ pub fn run_script(
     block_sigpipe();
     let home = File::open("/proc/thread-self/ns/net")
         .map_err(|e| CaptureError::Io { path: "/proc/thread-self/ns/net".into(), msg: e.to_string() })?;
-    let mut r = Runner {
-        lab,
-        live,
-        home,
-        socks: BTreeMap::new(),
-        closed: BTreeSet::new(),
-        eps: BTreeMap::new(),
-        start,
-        next_stream: 0,
-    };
-    let mut obs = Vec::with_capacity(sc.script.len());
-    for (i, step) in sc.script.iter().enumerate() {
-        let mut o = r.closed_sock(step).map_or_else(|| r.step(step), Ok).map_err(|e| match e {
-            CaptureError::Scenario(msg) => {
-                CaptureError::Scenario(format!("script step {i} (`{}`): {msg}", step.op()))
-            }
-            other => other,
-        })?;
-        o.step = i;
-        o.op = step.op().to_string();
-        o.t_ns = r.start.elapsed().as_nanos() as u64;
-        obs.push(o);
-    }
-    Ok((obs, OpenAtEnd { _socks: r.socks, _eps: r.eps }))
+    let mut k =
+        Kernel { lab, live, home, socks: BTreeMap::new(), eps: Vec::new(), start, next_sock: 0, fatal: None };
+    let obs = crate::script::run(&mut k, &sc.script, |_, _| {}).map_err(|f| match f.fatal {
+        CaptureError::Scenario(msg) => CaptureError::Scenario(format!("script step {} (`{}`): {msg}", f.step, f.op)),
+        other => other,
+    })?;
+    Ok((obs, OpenAtEnd { _socks: k.socks, _eps: k.eps }))
 }
 
 /// Blocks SIGPIPE on this thread only.
@@ -133,28 +116,22 @@ fn take_sigpipe() -> bool {
     }
 }
 
-fn last_errno() -> i32 {
-    std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
+/// The error of the last failed call.
+fn last_err() -> SysErr {
+    SysErr::from_code(std::io::Error::last_os_error().raw_os_error().unwrap_or(0))
 }
 
-/// The observation of a call that returned `ret` (-1 meaning failure with `errno`).
-fn result(ret: i64) -> Observation {
-    if ret < 0 {
-        let (errno, value) = errno_of(last_errno());
-        Observation { ret: Some(-1), errno, value, ..Default::default() }
+/// A call that returned `r` (negative: failed, with errno set).
+fn check(r: libc::c_int) -> Result<libc::c_int, SysErr> {
+    if r < 0 {
+        Err(last_err())
     } else {
-        Observation { ret: Some(ret), ..Default::default() }
+        Ok(r)
     }
 }
 
-fn io_result(r: std::io::Result<()>) -> Observation {
-    match r {
-        Ok(()) => Observation { ret: Some(0), ..Default::default() },
-        Err(e) => {
-            let (errno, value) = errno_of(e.raw_os_error().unwrap_or(0));
-            Observation { ret: Some(-1), errno, value, ..Default::default() }
-        }
-    }
+fn io_err(e: std::io::Error) -> SysErr {
+    SysErr::from_code(e.raw_os_error().unwrap_or(0))
 }
 
 fn msg_flags(flags: &[MsgFlag]) -> libc::c_int {
@@ -168,25 +145,9 @@ fn msg_flags(flags: &[MsgFlag]) -> libc::c_int {
     })
 }
 
-/// A poll/epoll timeout in ms: absent means 0 (an observation, never an unbounded wait).
-fn timeout_ms(t: &Option<DurSpec>) -> libc::c_int {
-    t.map_or(0, |d| d.0.as_nanos().div_ceil(1_000_000).min(i32::MAX as u64) as libc::c_int)
-}
-
-/// An event-name list as a mask; `EPOLLET`/`EPOLLONESHOT`/`EPOLLEXCLUSIVE`/`EPOLLWAKEUP` included.
-fn event_mask(names: &[String]) -> Result<u32, CaptureError> {
-    names.iter().try_fold(0u32, |acc, n| {
-        let bit = match n.as_str() {
-            "EPOLLET" => libc::EPOLLET as u32,
-            "EPOLLONESHOT" => libc::EPOLLONESHOT as u32,
-            "EPOLLEXCLUSIVE" => libc::EPOLLEXCLUSIVE as u32,
-            "EPOLLWAKEUP" => libc::EPOLLWAKEUP as u32,
-            _ => PollMask::from_name(n)
-                .map(|m| m.0)
-                .ok_or_else(|| CaptureError::Scenario(format!("unknown event `{n}`")))?,
-        };
-        Ok(acc | bit)
-    })
+/// A poll/epoll timeout in ms, rounded up.
+fn timeout_ms(t: Dur) -> libc::c_int {
+    t.as_nanos().div_ceil(1_000_000).min(i32::MAX as u64) as libc::c_int
 }
 
 fn sockopt_name(opt: SockOpt) -> (libc::c_int, libc::c_int) {
@@ -223,374 +184,270 @@ fn tcp_info_json(i: &libc::tcp_info) -> serde_json::Value {
     })
 }
 
-/// The socket a step operates on, if any.
-fn step_sock(step: &Step) -> Option<&str> {
-    match step {
-        Step::Bind { sock, .. }
-        | Step::Listen { sock, .. }
-        | Step::Connect { sock, .. }
-        | Step::Accept { sock, .. }
-        | Step::Send { sock, .. }
-        | Step::Recv { sock, .. }
-        | Step::Shutdown { sock, .. }
-        | Step::Close { sock }
-        | Step::Setsockopt { sock, .. }
-        | Step::Getsockopt { sock, .. }
-        | Step::Ioctl { sock, .. }
-        | Step::Poll { sock, .. }
-        | Step::EpollCtl { sock, .. } => Some(sock),
-        _ => None,
-    }
-}
-
-impl Runner<'_> {
-    /// A call on a closed socket: `-1 EBADF` without a syscall (its fd number may be reused).
-    fn closed_sock(&self, step: &Step) -> Option<Observation> {
-        let sock = step_sock(step).filter(|s| self.closed.contains(*s) && !self.socks.contains_key(*s))?;
-        let (errno, _) = errno_of(libc::EBADF);
-        Some(Observation { sock: Some(sock.to_string()), ret: Some(-1), errno, ..Default::default() })
-    }
-
-    fn add_sock(&mut self, name: &str, host: usize, sock: Socket) {
-        let stream = self.next_stream;
-        self.next_stream += 1;
-        self.live.lock().expect("watchdog never panics holding it").insert(sock.as_raw_fd(), host);
-        self.closed.remove(name);
-        // A name reused for a new socket closes the old one.
-        if let Some(old) = self.socks.insert(name.to_string(), SockEntry { host, sock, sent: 0, stream }) {
-            self.forget_fd(old.sock.as_raw_fd());
-        }
-    }
-
-    /// Takes a socket out of the script (close or crash): it leaves the watchdog's set first.
-    fn take_sock(&mut self, name: &str) -> Option<SockEntry> {
-        let e = self.socks.remove(name)?;
-        self.forget_fd(e.sock.as_raw_fd());
-        self.closed.insert(name.to_string());
-        Some(e)
-    }
-
-    fn forget_fd(&mut self, fd: RawFd) {
-        self.live.lock().expect("watchdog never panics holding it").remove(&fd);
-        for (_, names) in self.eps.values_mut() {
-            names.remove(&fd);
-        }
-    }
-
+impl Kernel<'_> {
     /// The lab, locked (the timed-fault thread shares it).
     fn lab(&self) -> std::sync::MutexGuard<'_, Lab> {
         self.lab.lock().expect("no thread panics holding the lab")
     }
 
-    fn host_index(&self, name: &str) -> Option<usize> {
-        self.lab().host_index(name)
+    /// The fd of a socket still open: EBADF for one closed (or lost in a crash).
+    fn fd(&self, s: u64) -> Result<RawFd, SysErr> {
+        self.socks.get(&s).map(|e| e.sock.as_raw_fd()).ok_or(SysErr::Known(crate::errno::Errno::EBADF))
     }
 
-    fn fd(&self, name: &str) -> Result<RawFd, CaptureError> {
-        self.socks
-            .get(name)
-            .map(|e| e.sock.as_raw_fd())
-            .ok_or_else(|| CaptureError::Scenario(format!("no open socket `{name}`")))
+    fn add_sock(&mut self, host: usize, sock: Socket) -> u64 {
+        let id = self.next_sock;
+        self.next_sock += 1;
+        self.live.lock().expect("watchdog never panics holding it").insert(sock.as_raw_fd(), host);
+        self.socks.insert(id, SockEntry { host, sock, sent: 0, stream: id });
+        id
     }
 
-    fn entry(&mut self, name: &str) -> Result<&mut SockEntry, CaptureError> {
-        self.socks.get_mut(name).ok_or_else(|| CaptureError::Scenario(format!("no open socket `{name}`")))
+    /// Takes a socket out of the script (close or crash): it leaves the watchdog's set first.
+    fn take_sock(&mut self, s: u64) -> Option<SockEntry> {
+        let e = self.socks.remove(&s)?;
+        self.live.lock().expect("watchdog never panics holding it").remove(&e.sock.as_raw_fd());
+        Some(e)
     }
 
-    /// `host:port` with a scenario host name or a literal address.
-    fn resolve(&self, to: &str) -> Result<SocketAddrV4, CaptureError> {
-        let lab = self.lab();
-        let addrs: Vec<_> = lab.hosts.iter().map(|h| (h.name.clone(), h.addr)).collect();
-        resolve(&addrs, to)
+    /// Keeps a harness failure for [`Syscalls::take_fatal`]; the call answers EINVAL.
+    fn fail(&mut self, e: CaptureError) -> SysErr {
+        self.fatal.get_or_insert(e);
+        SysErr::Known(crate::errno::Errno::EINVAL)
     }
 
-    fn step(&mut self, step: &Step) -> Result<Observation, CaptureError> {
-        let sock_of = |s: &str| Some(s.to_string());
-        Ok(match step {
-            Step::Socket { host, sock, nonblocking } => {
-                let h = self
-                    .host_index(host)
-                    .ok_or_else(|| CaptureError::Scenario(format!("unknown host `{host}`")))?;
-                netns::enter(&self.lab().hosts[h].fd)?;
-                let made = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP));
-                netns::enter(&self.home)?;
-                let s = made.map_err(|e| CaptureError::Io { path: "socket()".into(), msg: e.to_string() })?;
-                if *nonblocking {
-                    s.set_nonblocking(true)
-                        .map_err(|e| CaptureError::Io { path: "O_NONBLOCK".into(), msg: e.to_string() })?;
-                }
-                self.add_sock(sock, h, s);
-                Observation { sock: sock_of(sock), ret: Some(0), ..Default::default() }
-            }
-            Step::Bind { sock, port } => {
-                let e = self.entry(sock)?;
-                let host = e.host;
-                let addr = SocketAddrV4::new(self.lab().hosts[host].addr, *port);
-                let r = self.socks[sock].sock.bind(&SockAddr::from(addr));
-                Observation { sock: sock_of(sock), ..io_result(r) }
-            }
-            Step::Listen { sock, backlog } => {
-                let r = self.entry(sock)?.sock.listen(*backlog);
-                Observation { sock: sock_of(sock), ..io_result(r) }
-            }
-            Step::Connect { sock, to } => {
-                let addr = self.resolve(to)?;
-                let r = self.entry(sock)?.sock.connect(&SockAddr::from(addr));
-                Observation { sock: sock_of(sock), ..io_result(r) }
-            }
-            Step::Accept { sock, new } => {
-                let host = self.entry(sock)?.host;
-                match self.socks[sock].sock.accept() {
-                    // ret 0, not the fd: fd numbers are not comparable with the model's.
-                    Ok((s, _)) => {
-                        self.add_sock(new, host, s);
-                        Observation { sock: sock_of(sock), ret: Some(0), ..Default::default() }
-                    }
-                    Err(e) => Observation { sock: sock_of(sock), ..io_result(Err(e)) },
-                }
-            }
-            Step::Send { sock, len, data, flags, until_error } => {
-                self.send(sock, *len, data.as_deref(), flags, *until_error)?
-            }
-            Step::Recv { sock, len, flags } => {
-                let fd = self.fd(sock)?;
-                let mut buf = vec![0u8; *len as usize];
-                // SAFETY: buf is valid for len bytes.
-                let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), msg_flags(flags)) };
-                Observation { sock: sock_of(sock), ..result(n as i64) }
-            }
-            Step::Shutdown { sock, how } => {
-                let fd = self.fd(sock)?;
-                let how = match how {
-                    ShutHow::SHUT_RD => libc::SHUT_RD,
-                    ShutHow::SHUT_WR => libc::SHUT_WR,
-                    ShutHow::SHUT_RDWR => libc::SHUT_RDWR,
-                };
-                // SAFETY: shutdown(2) on an open fd.
-                let r = unsafe { libc::shutdown(fd, how) };
-                Observation { sock: sock_of(sock), ..result(r as i64) }
-            }
-            Step::Close { sock } => {
-                let e = self
-                    .take_sock(sock)
-                    .ok_or_else(|| CaptureError::Scenario(format!("no open socket `{sock}`")))?;
-                let fd = std::os::fd::IntoRawFd::into_raw_fd(e.sock);
-                // SAFETY: we own fd (taken out of the Socket) and close it exactly once.
-                let r = unsafe { libc::close(fd) };
-                Observation { sock: sock_of(sock), ..result(r as i64) }
-            }
-            Step::Setsockopt { sock, opt, value } => self.setsockopt(sock, *opt, value)?,
-            Step::Getsockopt { sock, opt } => self.getsockopt(sock, *opt)?,
-            Step::Ioctl { sock, req } => {
-                let fd = self.fd(sock)?;
-                let code = match req {
-                    IoctlReq::FIONREAD => libc::FIONREAD,
-                    IoctlReq::SIOCOUTQ => libc::TIOCOUTQ,
-                    IoctlReq::SIOCOUTQNSD => SIOCOUTQNSD,
-                };
-                let mut v: libc::c_int = 0;
-                // SAFETY: these requests write one int.
-                let r = unsafe { libc::ioctl(fd, code as _, &mut v) };
-                let mut o = result(r as i64);
-                if r == 0 {
-                    o.value = Some(v.into());
-                }
-                Observation { sock: sock_of(sock), ..o }
-            }
-            Step::Poll { sock, events, timeout } => {
-                let fd = self.fd(sock)?;
-                let mut p = libc::pollfd { fd, events: event_mask(events)? as i16, revents: 0 };
-                // SAFETY: one valid pollfd.
-                let r = unsafe { libc::poll(&mut p, 1, timeout_ms(timeout)) };
-                let mut o = result(r as i64);
-                if r >= 0 {
-                    o.events = Some(event_names(p.revents as u16 as u32));
-                }
-                Observation { sock: sock_of(sock), ..o }
-            }
-            Step::EpollCreate { ep } => {
-                // SAFETY: epoll_create1 has no pointer arguments.
-                let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
-                if fd >= 0 {
-                    // SAFETY: fd was just returned to us and is owned from here on.
-                    self.eps.insert(ep.clone(), (unsafe { OwnedFd::from_raw_fd(fd) }, BTreeMap::new()));
-                }
-                result(if fd >= 0 { 0 } else { -1 })
-            }
-            Step::EpollCtl { ep, sock, action, events } => {
-                let fd = self.fd(sock)?;
-                let mask = event_mask(events)?;
-                let (epfd, names) =
-                    self.eps.get_mut(ep).ok_or_else(|| CaptureError::Scenario(format!("no epoll `{ep}`")))?;
-                let op = match action {
-                    EpollOp::Add => libc::EPOLL_CTL_ADD,
-                    EpollOp::Mod => libc::EPOLL_CTL_MOD,
-                    EpollOp::Del => libc::EPOLL_CTL_DEL,
-                };
-                let mut ev = libc::epoll_event { events: mask, u64: fd as u64 };
-                // SAFETY: valid epoll fd, socket fd and event.
-                let r = unsafe { libc::epoll_ctl(epfd.as_raw_fd(), op, fd, &mut ev) };
-                if r == 0 {
-                    match action {
-                        EpollOp::Del => names.remove(&fd),
-                        _ => names.insert(fd, sock.clone()),
-                    };
-                }
-                Observation { sock: sock_of(sock), ..result(r as i64) }
-            }
-            Step::EpollWait { ep, timeout, max } => {
-                let (epfd, names) =
-                    self.eps.get(ep).ok_or_else(|| CaptureError::Scenario(format!("no epoll `{ep}`")))?;
-                let mut evs = vec![libc::epoll_event { events: 0, u64: 0 }; (*max).max(1) as usize];
-                // SAFETY: evs holds max entries.
-                let n = unsafe {
-                    libc::epoll_wait(
-                        epfd.as_raw_fd(),
-                        evs.as_mut_ptr(),
-                        evs.len() as i32,
-                        timeout_ms(timeout),
-                    )
-                };
-                let mut o = result(n as i64);
-                if n >= 0 {
-                    let ready: Vec<_> =
-                        evs[..n as usize].iter().map(|e| (e.u64 as RawFd, e.events)).collect();
-                    // The first ready socket's events (a one-socket wait, as in the table); all of
-                    // them by socket in `value` when more than one is ready.
-                    o.events = Some(ready.first().map_or_else(Vec::new, |&(_, m)| event_names(m)));
-                    if ready.len() > 1 {
-                        o.value = Some(serde_json::json!(ready
-                            .iter()
-                            .map(|(fd, m)| serde_json::json!({
-                                "sock": names.get(fd).cloned().unwrap_or_default(),
-                                "events": event_names(*m),
-                            }))
-                            .collect::<Vec<_>>()));
-                    }
-                }
-                o
-            }
-            // Linux has no kqueue: the call a FreeBSD program would make fails as an unknown
-            // syscall does.
-            Step::Kevent { sock, .. } => Observation {
-                sock: sock_of(sock),
-                ret: Some(-1),
-                errno: Some(crate::errno::Errno::ENOSYS),
-                ..Default::default()
-            },
-            Step::Sleep { dur } => {
-                std::thread::sleep(std::time::Duration::from_nanos(dur.0.as_nanos()));
-                Observation { ret: Some(0), ..Default::default() }
-            }
-            Step::Fault { kind, link, host, drop, direction } => {
-                self.lab().apply_fault(*kind, link.as_deref(), host.as_deref(), *drop, *direction)?;
-                if *kind == FaultKind::Crash {
-                    self.crash(host.as_deref().unwrap_or_default());
-                }
-                Observation { ret: Some(0), ..Default::default() }
-            }
-        })
+    /// A socket made inside the host's namespace (a socket keeps the namespace it was made in).
+    fn socket_in(&mut self, h: usize) -> Result<std::io::Result<Socket>, CaptureError> {
+        netns::enter(&self.lab().hosts[h].fd)?;
+        let made = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP));
+        netns::enter(&self.home)?;
+        Ok(made)
     }
 
     /// A crashed host loses every socket: each is aborted with SO_LINGER {1,0} and closed (tcp.c
     /// `__tcp_close` → `tcp_disconnect`, an RST that the crash's drop rules swallow).
     fn crash(&mut self, host: &str) {
-        let Some(h) = self.host_index(host) else { return };
-        let names: Vec<String> =
-            self.socks.iter().filter(|(_, e)| e.host == h).map(|(n, _)| n.clone()).collect();
-        for n in names {
-            if let Some(e) = self.take_sock(&n) {
+        let Some(h) = self.lab().host_index(host) else { return };
+        let ids: Vec<u64> = self.socks.iter().filter(|(_, e)| e.host == h).map(|(id, _)| *id).collect();
+        for id in ids {
+            if let Some(e) = self.take_sock(id) {
                 let _ = e.sock.set_linger(Some(std::time::Duration::ZERO));
                 drop(e);
             }
         }
     }
+}
 
-    fn send(
-        &mut self,
-        sock: &str,
-        len: Option<u32>,
-        data: Option<&str>,
-        flags: &[MsgFlag],
-        until_error: bool,
-    ) -> Result<Observation, CaptureError> {
-        let fd = self.fd(sock)?;
-        let flags = msg_flags(flags);
-        let (mut total, mut calls, mut sigpipe) = (0u64, 0u64, false);
-        loop {
-            let e = self.entry(sock)?;
-            let buf: Vec<u8> = match data {
-                Some(d) => d.as_bytes().to_vec(),
-                None => {
-                    (0..u64::from(len.unwrap_or(0))).map(|i| derived_byte(e.stream, e.sent + i)).collect()
-                }
-            };
-            // SAFETY: buf is valid for its length.
-            let n = unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), flags) };
-            let o = result(n as i64);
-            sigpipe |= take_sigpipe();
-            calls += 1;
-            if n > 0 {
-                total += n as u64;
-                self.entry(sock)?.sent += n as u64;
-            }
-            if !until_error || n < 0 || total >= UNTIL_ERROR_MAX_BYTES {
-                let value = until_error.then(|| serde_json::json!({ "bytes": total, "calls": calls }));
-                return Ok(Observation {
-                    sock: Some(sock.to_string()),
-                    sigpipe,
-                    value: o.value.clone().or(value),
-                    ..o
-                });
-            }
+impl Syscalls for Kernel<'_> {
+    type Sock = u64;
+    type Ep = usize;
+    type Fatal = CaptureError;
+
+    fn host_addr(&self, host: &str) -> Option<Ipv4Addr> {
+        let lab = self.lab();
+        lab.host_index(host).map(|h| lab.hosts[h].addr)
+    }
+
+    fn socket(&mut self, host: &str, nonblocking: bool) -> Result<u64, SysErr> {
+        let h = self.lab().host_index(host).ok_or(SysErr::Known(crate::errno::Errno::EINVAL))?;
+        let s = match self.socket_in(h) {
+            Ok(made) => made.map_err(io_err)?,
+            Err(e) => return Err(self.fail(e)),
+        };
+        if nonblocking {
+            s.set_nonblocking(true).map_err(io_err)?;
+        }
+        Ok(self.add_sock(h, s))
+    }
+
+    fn bind(&mut self, s: u64, port: u16) -> Result<(), SysErr> {
+        self.fd(s)?;
+        let addr = SocketAddrV4::new(self.lab().hosts[self.socks[&s].host].addr, port);
+        self.socks[&s].sock.bind(&SockAddr::from(addr)).map_err(io_err)
+    }
+
+    fn listen(&mut self, s: u64, backlog: i32) -> Result<(), SysErr> {
+        self.fd(s)?;
+        self.socks[&s].sock.listen(backlog).map_err(io_err)
+    }
+
+    fn connect(&mut self, s: u64, to: SocketAddrV4) -> Blocking<()> {
+        Ok(self.fd(s).and_then(|_| self.socks[&s].sock.connect(&SockAddr::from(to)).map_err(io_err)))
+    }
+
+    fn accept(&mut self, s: u64) -> Blocking<u64> {
+        if let Err(e) = self.fd(s) {
+            return Ok(Err(e));
+        }
+        let host = self.socks[&s].host;
+        Ok(match self.socks[&s].sock.accept() {
+            Ok((child, _)) => Ok(self.add_sock(host, child)),
+            Err(e) => Err(io_err(e)),
+        })
+    }
+
+    fn send(&mut self, s: u64, data: &SendData, flags: &[MsgFlag]) -> Result<Sent, crate::syscall::Blocked> {
+        let fd = match self.fd(s) {
+            Ok(fd) => fd,
+            Err(e) => return Ok(Sent { result: Err(e), sigpipe: false }),
+        };
+        let e = &self.socks[&s];
+        let buf: Vec<u8> = match data {
+            SendData::Bytes(b) => b.clone(),
+            SendData::Derived(n) => (0..u64::from(*n)).map(|i| derived_byte(e.stream, e.sent + i)).collect(),
+        };
+        // SAFETY: buf is valid for its length.
+        let n = unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), msg_flags(flags)) };
+        let result = if n < 0 { Err(last_err()) } else { Ok(n as u32) };
+        let sigpipe = take_sigpipe();
+        if n > 0 {
+            self.socks.get_mut(&s).expect("checked above").sent += n as u64;
+        }
+        Ok(Sent { result, sigpipe })
+    }
+
+    fn recv(&mut self, s: u64, len: u32, flags: &[MsgFlag]) -> Blocking<u32> {
+        let fd = match self.fd(s) {
+            Ok(fd) => fd,
+            Err(e) => return Ok(Err(e)),
+        };
+        let mut buf = vec![0u8; len as usize];
+        // SAFETY: buf is valid for len bytes.
+        let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), msg_flags(flags)) };
+        Ok(if n < 0 { Err(last_err()) } else { Ok(n as u32) })
+    }
+
+    fn shutdown(&mut self, s: u64, how: ShutHow) -> Result<(), SysErr> {
+        let fd = self.fd(s)?;
+        let how = match how {
+            ShutHow::SHUT_RD => libc::SHUT_RD,
+            ShutHow::SHUT_WR => libc::SHUT_WR,
+            ShutHow::SHUT_RDWR => libc::SHUT_RDWR,
+        };
+        // SAFETY: shutdown(2) on an open fd.
+        check(unsafe { libc::shutdown(fd, how) }).map(drop)
+    }
+
+    fn close(&mut self, s: u64) -> Result<(), SysErr> {
+        let e = self.take_sock(s).ok_or(SysErr::Known(crate::errno::Errno::EBADF))?;
+        let fd = std::os::fd::IntoRawFd::into_raw_fd(e.sock);
+        // SAFETY: we own fd (taken out of the Socket) and close it exactly once.
+        check(unsafe { libc::close(fd) }).map(drop)
+    }
+
+    fn setsockopt(&mut self, s: u64, opt: SockOpt, value: &OptValue) -> Result<(), SysErr> {
+        let fd = self.fd(s)?;
+        match set_option(fd, opt, value) {
+            Ok(()) => Ok(()),
+            Err(OptionError::Kernel(e)) => Err(io_err(e)),
+            Err(OptionError::Value(msg)) => Err(self.fail(CaptureError::Scenario(msg))),
         }
     }
 
-    fn setsockopt(
-        &mut self,
-        sock: &str,
-        opt: SockOpt,
-        value: &OptValue,
-    ) -> Result<Observation, CaptureError> {
-        let fd = self.fd(sock)?;
-        let r = match set_option(fd, opt, value) {
-            Ok(()) => result(0),
-            Err(OptionError::Kernel(_)) => result(-1),
-            Err(OptionError::Value(msg)) => return Err(CaptureError::Scenario(msg)),
-        };
-        Ok(Observation { sock: Some(sock.to_string()), ..r })
-    }
-
-    fn getsockopt(&mut self, sock: &str, opt: SockOpt) -> Result<Observation, CaptureError> {
-        let fd = self.fd(sock)?;
+    fn getsockopt(&mut self, s: u64, opt: SockOpt) -> Result<serde_json::Value, SysErr> {
+        let fd = self.fd(s)?;
         let (level, name) = sockopt_name(opt);
         let mut buf = [0u8; 256];
         let mut len = buf.len() as libc::socklen_t;
         // SAFETY: buf is valid for len bytes and large enough for tcp_info.
-        let r = unsafe { libc::getsockopt(fd, level, name, buf.as_mut_ptr().cast(), &mut len) };
-        let mut o = result(r as i64);
-        if r == 0 {
-            let int = || i32::from_ne_bytes(buf[..4].try_into().expect("4 bytes"));
-            o.value = Some(match opt {
-                SockOpt::SO_ERROR => match int() {
-                    0 => 0.into(),
-                    c => crate::errno::Errno::from_code(c).map_or_else(|| c.into(), |e| e.name().into()),
-                },
-                SockOpt::SO_LINGER => {
-                    let on = int();
-                    let secs = i32::from_ne_bytes(buf[4..8].try_into().expect("4 bytes"));
-                    serde_json::json!([on, secs])
-                }
-                SockOpt::TCP_INFO => {
-                    // SAFETY: the kernel wrote up to len bytes of a tcp_info; buf is zero-padded and
-                    // larger than the struct; read_unaligned avoids alignment assumptions.
-                    let info: libc::tcp_info = unsafe { std::ptr::read_unaligned(buf.as_ptr().cast()) };
-                    tcp_info_json(&info)
-                }
-                _ => int().into(),
-            });
+        check(unsafe { libc::getsockopt(fd, level, name, buf.as_mut_ptr().cast(), &mut len) })?;
+        let int = |at: usize| i32::from_ne_bytes(buf[at..at + 4].try_into().expect("4 bytes"));
+        Ok(match opt {
+            SockOpt::SO_LINGER => serde_json::json!([int(0), int(4)]),
+            SockOpt::TCP_INFO => {
+                // SAFETY: the kernel wrote up to len bytes of a tcp_info; buf is zero-padded and
+                // larger than the struct; read_unaligned avoids alignment assumptions.
+                let info: libc::tcp_info = unsafe { std::ptr::read_unaligned(buf.as_ptr().cast()) };
+                tcp_info_json(&info)
+            }
+            _ => int(0).into(),
+        })
+    }
+
+    fn ioctl(&mut self, s: u64, req: IoctlReq) -> Result<i64, SysErr> {
+        let fd = self.fd(s)?;
+        let code = match req {
+            IoctlReq::FIONREAD => libc::FIONREAD,
+            IoctlReq::SIOCOUTQ => libc::TIOCOUTQ,
+            IoctlReq::SIOCOUTQNSD => SIOCOUTQNSD,
+        };
+        let mut v: libc::c_int = 0;
+        // SAFETY: these requests write one int.
+        check(unsafe { libc::ioctl(fd, code as _, &mut v) })?;
+        Ok(v.into())
+    }
+
+    /// A socket not open answers POLLNVAL, as poll(2) does for a closed descriptor.
+    fn poll(&mut self, s: Option<u64>, events: PollMask, timeout: Dur) -> Result<PollMask, SysErr> {
+        let Some(Ok(fd)) = s.map(|s| self.fd(s)) else { return Ok(PollMask::NVAL) };
+        let mut p = libc::pollfd { fd, events: events.0 as i16, revents: 0 };
+        // SAFETY: one valid pollfd.
+        check(unsafe { libc::poll(&mut p, 1, timeout_ms(timeout)) })?;
+        Ok(PollMask(p.revents as u16 as u32))
+    }
+
+    fn epoll_create(&mut self) -> Result<usize, SysErr> {
+        // SAFETY: epoll_create1 has no pointer arguments.
+        let fd = check(unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) })?;
+        // SAFETY: fd was just returned to us and is owned from here on.
+        self.eps.push(unsafe { OwnedFd::from_raw_fd(fd) });
+        Ok(self.eps.len() - 1)
+    }
+
+    /// The item's user data is the script's socket, which `epoll_wait` reports back.
+    fn epoll_ctl(&mut self, ep: usize, op: CtlOp, s: u64, events: u32) -> Result<(), SysErr> {
+        let fd = self.fd(s)?;
+        let op = match op {
+            CtlOp::Add => libc::EPOLL_CTL_ADD,
+            CtlOp::Mod => libc::EPOLL_CTL_MOD,
+            CtlOp::Del => libc::EPOLL_CTL_DEL,
+        };
+        let mut ev = libc::epoll_event { events, u64: s };
+        // SAFETY: valid epoll fd, socket fd and event.
+        check(unsafe { libc::epoll_ctl(self.eps[ep].as_raw_fd(), op, fd, &mut ev) }).map(drop)
+    }
+
+    fn epoll_wait(&mut self, ep: usize, max: u32, timeout: Dur) -> Result<Vec<(u64, PollMask)>, SysErr> {
+        let mut evs = vec![libc::epoll_event { events: 0, u64: 0 }; max.max(1) as usize];
+        // SAFETY: evs holds evs.len() entries.
+        let n = check(unsafe {
+            libc::epoll_wait(self.eps[ep].as_raw_fd(), evs.as_mut_ptr(), evs.len() as i32, timeout_ms(timeout))
+        })?;
+        Ok(evs[..n as usize].iter().map(|e| (e.u64, PollMask(e.events))).collect())
+    }
+
+    /// Linux has no kqueue: the call a FreeBSD program would make fails as an unknown syscall.
+    fn kevent(&mut self, _: u64, _: KFilter, _: Option<u32>) -> Result<Option<KEvent>, SysErr> {
+        Err(SysErr::Known(crate::errno::Errno::ENOSYS))
+    }
+
+    fn sleep(&mut self, d: Dur) {
+        std::thread::sleep(std::time::Duration::from_nanos(d.as_nanos()));
+    }
+
+    fn fault(&mut self, f: &FaultAction) -> Result<(), String> {
+        let r = self.lab().apply_fault(f);
+        if let Err(e) = r {
+            let msg = e.to_string();
+            self.fatal.get_or_insert(e);
+            return Err(msg);
         }
-        Ok(Observation { sock: Some(sock.to_string()), ..o })
+        if f.kind == FaultKind::Crash {
+            self.crash(f.host.unwrap_or_default());
+        }
+        Ok(())
+    }
+
+    fn settle(&mut self) -> u64 {
+        self.start.elapsed().as_nanos() as u64
+    }
+
+    fn unknown_name(&mut self, what: &str) {
+        self.fail(CaptureError::Scenario(format!("no open {what}")));
+    }
+
+    fn take_fatal(&mut self) -> Option<CaptureError> {
+        self.fatal.take()
     }
 }
 
@@ -664,18 +521,4 @@ pub fn set_option(fd: RawFd, opt: SockOpt, value: &OptValue) -> Result<(), Optio
         return Err(OptionError::Kernel(std::io::Error::last_os_error()));
     }
     Ok(())
-}
-
-/// `host:port`, with a host name among `hosts` or a literal IPv4 address.
-pub fn resolve(hosts: &[(String, Ipv4Addr)], to: &str) -> Result<SocketAddrV4, CaptureError> {
-    let (h, p) =
-        to.rsplit_once(':').ok_or_else(|| CaptureError::Scenario(format!("`{to}` is not host:port")))?;
-    let port: u16 = p.parse().map_err(|_| CaptureError::Scenario(format!("`{to}`: bad port")))?;
-    let addr = match hosts.iter().find(|(n, _)| n == h) {
-        Some((_, a)) => *a,
-        None => h
-            .parse::<Ipv4Addr>()
-            .map_err(|_| CaptureError::Scenario(format!("`{to}`: unknown host `{h}`")))?,
-    };
-    Ok(SocketAddrV4::new(addr, port))
 }

@@ -1,14 +1,83 @@
 //! Faults: resolved against a simulation's names, then applied at the current time.
 //!
-//! They come from the schedule (`[[fault]] at = ...`, queued as events by
-//! [`Sim::from_scenario`]) and from scripts (`op = "fault"`, applied by the script runner
-//! through [`Sim::apply_fault`]). Each application is traced as a `fault` record.
+//! They come from the schedule (`[[fault]] at = ...`, queued as events when the world is
+//! built) and from scripts (`op = "fault"`, applied by the step executor through
+//! [`Sim::apply_fault`]), both as a [`FaultAction`]. Each application is traced as a `fault`
+//! record.
 
 use super::link::Dir;
 use super::sim::{HostState, Node, Sim};
 use super::EngineError;
-use crate::scenario::{Direction, FaultKind, FaultSpec, FilterMatch, Step};
-use serde::Serialize;
+use super::link::FilterMatch;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultKind {
+    /// Every segment on the link silently dropped, both ways.
+    Partition,
+    /// Ends a partition.
+    Heal,
+    /// The cable pulled: nothing crosses the link.
+    LinkDown,
+    /// The cable replugged.
+    LinkUp,
+    /// The host hibernated: nothing on it runs, it receives nothing.
+    Freeze,
+    /// The host resumes; timers that expired meanwhile fire.
+    Thaw,
+    /// The host stops and loses all socket state.
+    Crash,
+    /// The host comes back with no connections; it answers unknown segments with RST.
+    Reboot,
+    /// Drops segments matching `drop` on `link` in `direction` (a firewall rule).
+    Filter,
+    /// Removes every filter on `link`.
+    Unfilter,
+}
+
+impl FaultKind {
+    /// The name as written in scenario files.
+    pub fn name(self) -> &'static str {
+        match self {
+            FaultKind::Partition => "partition",
+            FaultKind::Heal => "heal",
+            FaultKind::LinkDown => "link_down",
+            FaultKind::LinkUp => "link_up",
+            FaultKind::Freeze => "freeze",
+            FaultKind::Thaw => "thaw",
+            FaultKind::Crash => "crash",
+            FaultKind::Reboot => "reboot",
+            FaultKind::Filter => "filter",
+            FaultKind::Unfilter => "unfilter",
+        }
+    }
+}
+
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    AToB,
+    BToA,
+    #[default]
+    Both,
+}
+
+/// A fault by the names of what it hits, before they are resolved: what a scenario's
+/// `[[fault]]` and a script's `op = "fault"` both say.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct FaultAction<'a> {
+    pub kind: FaultKind,
+    /// The link, for partition/heal/link_down/link_up/filter/unfilter.
+    pub link: Option<&'a str>,
+    /// The host, for freeze/thaw/crash/reboot.
+    pub host: Option<&'a str>,
+    /// For `filter`: what is dropped.
+    pub drop: Option<FilterMatch>,
+    /// For `filter`: which direction of the link.
+    pub direction: Direction,
+}
 
 /// A fault with its target resolved to an index.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -66,14 +135,14 @@ struct FaultRecord<'a> {
 
 impl<N: Node> Sim<N> {
     /// Resolves a fault's names to indices; the error names what is missing or unknown.
-    pub fn resolve_fault(&self, spec: &FaultSpec) -> Result<Fault, EngineError> {
+    pub fn resolve_fault(&self, spec: &FaultAction) -> Result<Fault, EngineError> {
         let kind = spec.kind.name();
         let link = || -> Result<usize, EngineError> {
-            let name = spec.link.as_deref().ok_or(EngineError::MissingField { kind, field: "link" })?;
+            let name = spec.link.ok_or(EngineError::MissingField { kind, field: "link" })?;
             self.link_index(name).ok_or_else(|| EngineError::UnknownLink(name.into()))
         };
         let host = || -> Result<usize, EngineError> {
-            let name = spec.host.as_deref().ok_or(EngineError::MissingField { kind, field: "host" })?;
+            let name = spec.host.ok_or(EngineError::MissingField { kind, field: "host" })?;
             self.host_index(name).ok_or_else(|| EngineError::UnknownHost(name.into()))
         };
         Ok(match spec.kind {
@@ -94,8 +163,8 @@ impl<N: Node> Sim<N> {
         })
     }
 
-    /// Applies `spec` now (its `at`, if any, is ignored): the script runner's entry point.
-    pub fn apply_fault(&mut self, spec: &FaultSpec) -> Result<(), EngineError> {
+    /// Applies `spec` now: the step executor's entry point.
+    pub fn apply_fault(&mut self, spec: &FaultAction) -> Result<(), EngineError> {
         let f = self.resolve_fault(spec)?;
         self.apply(f);
         Ok(())
@@ -196,22 +265,6 @@ impl<N: Node> Sim<N> {
         let rec = FaultRecord { kind: f.kind(), target, drop, direction };
         let now = self.now();
         self.trace.record(now, "fault", &rec);
-    }
-}
-
-/// The fault a script step applies (`op = "fault"`), as a spec for [`Sim::apply_fault`];
-/// `None` for any other step.
-pub fn fault_of_step(step: &Step) -> Option<FaultSpec> {
-    match step {
-        Step::Fault { kind, link, host, drop, direction } => Some(FaultSpec {
-            at: None,
-            kind: *kind,
-            link: link.clone(),
-            host: host.clone(),
-            drop: *drop,
-            direction: *direction,
-        }),
-        _ => None,
     }
 }
 

@@ -7,12 +7,23 @@
 //! → one jitter draw per copy delivered.
 
 use super::rng::{uniform_dur, Prob};
-use crate::scenario::FilterMatch;
 use crate::tcp::segment::{Flags, Segment, TcpOptions};
 use crate::time::{Dur, SimTime};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use rand_core::RngCore;
-use serde::Serialize;
 use std::collections::VecDeque;
+
+/// Which segments a `filter` fault drops.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FilterMatch {
+    /// SYN without ACK (new connection attempts).
+    Syn,
+    /// Every segment that is not a SYN.
+    NonSyn,
+    All,
+}
 
 /// Why a segment did not arrive. Serialised in snake_case in the trace.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]

@@ -8,12 +8,23 @@
 //! Addresses are not rewritten: the model is of the state table, which is what breaks
 //! long-idle connections.
 
-use crate::scenario::OnExpired;
 use crate::tcp::reset::reset_for;
 use crate::tcp::segment::{Flags, Segment};
 use crate::time::{Dur, SimTime};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::SocketAddrV4;
+
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OnExpired {
+    /// Silently drop segments of a forgotten flow (most NATs).
+    #[default]
+    Drop,
+    /// Answer them with RST (some stateful firewalls).
+    Rst,
+}
 
 /// A flow's two endpoints, smaller first, so both directions find the same entry.
 type FlowKey = (SocketAddrV4, SocketAddrV4);

@@ -10,7 +10,7 @@ use super::middlebox::{Middlebox, Verdict};
 use super::queue::EventQueue;
 use super::rng::{RngStreams, StreamRng};
 use super::{EngineError, Fault};
-use crate::scenario::{HostSpec, LinkDirSpec, LinkSpec, OnExpired, Scenario};
+use super::middlebox::OnExpired;
 use crate::tcp::segment::Segment;
 use crate::time::{Dur, SimTime};
 use crate::trace::{SegRecord, Trace};
@@ -275,33 +275,6 @@ impl<N: Node> Sim<N> {
             outbox: Vec::new(),
             tap: None,
         }
-    }
-
-    /// Builds the world a scenario describes: hosts (nodes made by `make_node`), links,
-    /// middleboxes, and its `[[fault]]` schedule as events. Apps and script are the caller's.
-    pub fn from_scenario(
-        sc: &Scenario,
-        seed: u64,
-        mut make_node: impl FnMut(usize, &HostSpec) -> N,
-    ) -> Result<Self, EngineError> {
-        let mut sim = Sim::new(seed);
-        for (i, h) in sc.hosts.iter().enumerate() {
-            sim.add_host(&h.name, h.addr, make_node(i, h))?;
-        }
-        for l in &sc.links {
-            let ab = link_params(l, l.a_to_b.as_ref())?;
-            let ba = link_params(l, l.b_to_a.as_ref())?;
-            sim.add_link(&l.name, &l.a, &l.b, ab, ba)?;
-        }
-        for m in &sc.middleboxes {
-            sim.add_middlebox(&m.name, &m.link, m.idle_timeout.0, m.on_expired)?;
-        }
-        for f in &sc.faults {
-            let fault = sim.resolve_fault(f)?;
-            let at = f.at.ok_or(EngineError::FaultWithoutTime(fault.kind_name()))?;
-            sim.schedule_fault(SimTime::ZERO + at.0, fault);
-        }
-        Ok(sim)
     }
 
     /// Adds a host; returns its index.
@@ -730,28 +703,4 @@ impl<N: Node> Sim<N> {
         };
         self.trace.record(self.now, ev, &rec);
     }
-}
-
-/// One direction's parameters: the direction's own setting, else the link's, else the
-/// default (no delay, unlimited rate, 1000 packets of queue, no loss).
-fn link_params(l: &LinkSpec, dir: Option<&LinkDirSpec>) -> Result<LinkParams, EngineError> {
-    let d = dir.cloned().unwrap_or_default();
-    let prob = |field: &'static str, v: Option<f64>| match v {
-        None => Ok(super::Prob::NEVER),
-        Some(p) => super::Prob::new(p)
-            .ok_or_else(|| EngineError::BadProbability { link: l.name.clone(), field, value: p }),
-    };
-    let bandwidth = d.bandwidth.or(l.bandwidth).map(|r| r.0);
-    if bandwidth == Some(0) {
-        return Err(EngineError::ZeroBandwidth(l.name.clone()));
-    }
-    let def = LinkParams::default();
-    Ok(LinkParams {
-        delay: d.delay.or(l.delay).map_or(def.delay, |x| x.0),
-        bandwidth,
-        queue: d.queue.or(l.queue).unwrap_or(def.queue),
-        loss: prob("loss", d.loss.or(l.loss))?,
-        duplicate: prob("duplicate", d.duplicate.or(l.duplicate))?,
-        jitter: d.jitter.or(l.jitter).map_or(def.jitter, |x| x.0),
-    })
 }

@@ -13,9 +13,10 @@ pub use sockets::{Fd, SockRef};
 pub use syscalls::{RecvFlags, SendFlags, SyscallResult};
 
 use crate::engine::{Ctx, Node, TimerSlot};
-use crate::socket::epoll::Epoll;
+use crate::errno::Errno;
+use crate::socket::epoll::{CtlOp, Epoll};
 use crate::socket::poll::{poll_revents, tcp_poll, POLL_REVENTS_CLOSED_FD};
-use crate::socket::view::{PollMask, SockView};
+use crate::tcp::view::{PollMask, SockView, Wakeup};
 use crate::tcp::state::{Cause, TcpState};
 use crate::tcp::conn::{Conn, TimerKind};
 use crate::tcp::graph::Coverage;
@@ -65,20 +66,20 @@ struct TransitionRecord<'a> {
 
 /// A host's kernel.
 pub struct Host {
-    pub(crate) name: String,
-    pub(crate) addr: Ipv4Addr,
-    pub(crate) profile: Rc<KernelProfile>,
-    pub(crate) table: SockTable,
+    name: String,
+    addr: Ipv4Addr,
+    profile: Rc<KernelProfile>,
+    table: SockTable,
     /// (local, remote) → connection: the established hash (`inet_ehash`).
-    pub(crate) ehash: BTreeMap<(SocketAddrV4, SocketAddrV4), ConnId>,
+    ehash: BTreeMap<(SocketAddrV4, SocketAddrV4), ConnId>,
     /// Port → listener: the listening hash (`inet_lhash2`).
-    pub(crate) lhash: BTreeMap<u16, ListenerId>,
-    pub(crate) epolls: Vec<Epoll>,
-    pub(crate) coverage: Coverage,
+    lhash: BTreeMap<u16, ListenerId>,
+    epolls: Vec<Epoll>,
+    coverage: Coverage,
     /// Transitions the graph does not allow: model bugs, reported by the run.
-    pub(crate) illegal: Vec<String>,
+    illegal: Vec<String>,
     /// `nstat`-named counters of segments this host answered on its own.
-    pub(crate) counters: BTreeMap<&'static str, u64>,
+    counters: BTreeMap<&'static str, u64>,
     /// Descriptors woken since the applications last looked (see [`Host::take_woken`]).
     woken: Vec<Fd>,
 }
@@ -112,13 +113,31 @@ impl Host {
         w
     }
 
-    /// epoll_wait() on this host's epoll `idx`: re-polls each ready descriptor
-    /// (fs/eventpoll.c `ep_send_events`).
-    pub fn epoll_wait(&mut self, idx: usize, max: usize) -> Vec<(Fd, PollMask)> {
+    /// epoll_ctl(2) on this host's epoll `idx`: the socket's current readiness decides whether
+    /// an added or modified item is ready at once (fs/eventpoll.c `ep_insert`/`ep_modify`).
+    pub fn sys_epoll_ctl(&mut self, idx: usize, op: CtlOp, fd: Fd, events: u32) -> Result<(), Errno> {
+        let current = self.poll_mask(fd);
+        self.epolls.get_mut(idx).ok_or(Errno::EBADF)?.ctl(op, fd, events, current)
+    }
+
+    /// epoll_wait(2) on this host's epoll `idx`, with no timeout: re-polls each ready
+    /// descriptor (fs/eventpoll.c `ep_send_events`). A blocking wait is the caller's: it runs
+    /// the world until [`Host::epoll_has_ready`].
+    pub fn sys_epoll_wait(&mut self, idx: usize, max: usize) -> Vec<(Fd, PollMask)> {
         let mut ep = std::mem::replace(&mut self.epolls[idx], Epoll::new());
         let ready = ep.wait(max, |fd| self.poll_mask(fd));
         self.epolls[idx] = ep;
         ready
+    }
+
+    /// Whether epoll `idx` has an item on its ready list (what a sleeping epoll_wait waits for).
+    pub fn epoll_has_ready(&self, idx: usize) -> bool {
+        self.epolls.get(idx).is_some_and(Epoll::has_ready)
+    }
+
+    /// The events (with flag bits) `fd` is registered for on epoll `idx`.
+    pub fn epoll_events_of(&self, idx: usize, fd: Fd) -> Option<u32> {
+        self.epolls.get(idx)?.events_of(fd)
     }
 
     /// Wakes every epoll watching `fd` with `key` (the empty key reaches every watcher),
@@ -239,7 +258,7 @@ impl Host {
         if grew {
             // inet_csk_complete_hashdance → sk_data_ready on the listener.
             let fd = slot.fd;
-            self.wake(fd, PollMask::IN | PollMask::PRI | PollMask::RDNORM | PollMask::RDBAND);
+            self.wake(fd, Wakeup::DataReady.key());
         }
     }
 
@@ -258,6 +277,20 @@ impl Host {
             Some(SockRef::Fresh(i)) => tcp_poll(&self.fresh_sock_view(i)),
             None => PollMask::NVAL,
         }
+    }
+
+    /// The (local, remote) addresses of the connection behind `fd`, if it has one.
+    pub fn conn_addrs(&self, fd: Fd) -> Option<(SocketAddrV4, SocketAddrV4)> {
+        match self.table.get(fd)? {
+            SockRef::Conn(id) => self.table.conn(id).map(|s| (s.conn.local(), s.conn.remote())),
+            _ => None,
+        }
+    }
+
+    /// The state of connection (local, remote) in the established hash, if it is still there.
+    pub fn conn_state(&self, local: SocketAddrV4, remote: SocketAddrV4) -> Option<TcpState> {
+        let id = self.ehash.get(&(local, remote))?;
+        self.table.conn(*id).map(|s| s.conn.state())
     }
 
     /// The system whose socket API answers this host's programs: the one place that decides

@@ -10,7 +10,7 @@ use super::sockets::{ConnId, FreshSock, ListenerId, SockRef};
 use super::{ConnSlot, Fd, Host, ListenerSlot};
 use crate::engine::{Ctx, TimerSlot};
 use crate::errno::Errno;
-use crate::scenario::{IoctlReq, OptValue, ShutHow, SockOpt};
+use crate::tcp::uapi::{IoctlReq, OptValue, ShutHow, SockOpt};
 use crate::socket::epoll::Epoll;
 use crate::socket::kqueue::{self, KEvent, KFilter};
 use crate::tcp::profile::Os;

@@ -5,16 +5,26 @@
 //! Only what can change the wire is replayed: socket calls, and faults on links or on the
 //! SUT's host. poll/epoll only look, and the peer's own calls are in the capture already.
 //! Each call is made once, non-blocking: the recorded time is when the real call had
-//! returned, so a blocking call's condition held by then (if the model agrees).
+//! returned, so a blocking call's condition held by then (if the model agrees). The steps are
+//! interpreted by the one executor ([`crate::script`]); this module is the SUT's side of
+//! [`Syscalls`] for it.
 
 use super::puppet::Endpoint;
+use crate::engine::fault::FaultAction;
 use crate::engine::{Ctx, Sim};
 use crate::host::{Fd, Host, RecvFlags, SendFlags};
-use crate::scenario::{FaultSpec, MsgFlag, Observation, Scenario, Step};
+use crate::scenario::{Observation, Scenario, Step};
+use crate::script::{self, Names};
+use crate::socket::epoll::CtlOp;
+use crate::socket::kqueue::{KEvent, KFilter};
+use crate::syscall::{Blocking, Sent, SysErr, Syscalls};
 use crate::tcp::conn::SendData;
+use crate::tcp::uapi::{IoctlReq, MsgFlag, OptValue, ShutHow, SockOpt};
+use crate::tcp::view::PollMask;
 use crate::time::{Dur, SimTime};
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::net::SocketAddrV4;
+use std::collections::{BTreeSet, VecDeque};
+use std::convert::Infallible;
+use std::net::{Ipv4Addr, SocketAddrV4};
 
 /// Calls into the SUT host (always the `Sut` variant by construction).
 pub fn on_sut<R>(sim: &mut Sim<Endpoint>, h: usize, f: impl FnOnce(&mut Host, &mut Ctx) -> R) -> Option<R> {
@@ -35,27 +45,27 @@ pub enum Action<'a> {
 }
 
 /// The SUT's script, bound to one simulation.
-pub struct Driver<'a> {
-    sc: Option<&'a Scenario>,
-    sut: usize,
-    sut_name: String,
-    /// Socket name → (host name, descriptor when on the SUT).
-    socks: BTreeMap<String, (String, Option<Fd>)>,
+pub struct Driver {
+    /// The script's sockets: a descriptor on the SUT, or `None` for one on the puppet's host.
+    names: Names<Option<Fd>, ()>,
+    sut: Sut,
+}
+
+/// What the SUT's side of the calls keeps between steps.
+struct Sut {
+    h: usize,
+    name: String,
     bound: BTreeSet<Fd>,
     /// Local ports of the SUT's client connections in the capture, in SYN order: a connect
     /// on an unbound socket takes the next, so that the model's 4-tuple is the capture's.
     client_ports: VecDeque<u16>,
 }
 
-impl<'a> Driver<'a> {
-    pub fn new(sc: Option<&'a Scenario>, sut: usize, sut_name: &str, client_ports: Vec<u16>) -> Self {
+impl Driver {
+    pub fn new(sut: usize, sut_name: &str, client_ports: Vec<u16>) -> Self {
         Driver {
-            sc,
-            sut,
-            sut_name: sut_name.to_string(),
-            socks: BTreeMap::new(),
-            bound: BTreeSet::new(),
-            client_ports: client_ports.into(),
+            names: Names::default(),
+            sut: Sut { h: sut, name: sut_name.to_string(), bound: BTreeSet::new(), client_ports: client_ports.into() },
         }
     }
 
@@ -66,7 +76,7 @@ impl<'a> Driver<'a> {
     /// reach the model before the call that causes it. A call that waits for something
     /// (accept, recv) and a fault (in force once its firewall rules are loaded, when the step
     /// returns) are made at their return. Steps the real run never reached are left out.
-    pub fn scripted(sc: &'a Scenario, obs: &[Observation]) -> Vec<(SimTime, Action<'a>)> {
+    pub fn scripted<'a>(sc: &'a Scenario, obs: &[Observation]) -> Vec<(SimTime, Action<'a>)> {
         let mut started = 0;
         let mut out = Vec::with_capacity(obs.len());
         for o in obs {
@@ -81,20 +91,22 @@ impl<'a> Driver<'a> {
         out
     }
 
-    /// Runs `action` now.
+    /// Runs `action` now. What a step returns, the program ignores (the observation log, not
+    /// the replay, holds results against the kernel's).
     pub fn act(&mut self, sim: &mut Sim<Endpoint>, action: &Action) {
         match action {
-            Action::Step(step) => self.step(sim, step),
+            Action::Step(step) => {
+                script::exec(&mut SutCalls { sim, sut: &mut self.sut }, &mut self.names, step);
+            }
             Action::Listen(port) => {
-                let h = self.sut;
-                on_sut(sim, h, |host, ctx| {
+                on_sut(sim, self.sut.h, |host, ctx| {
                     let fd = host.sys_socket(false);
                     let _ = host.sys_bind(fd, *port);
                     let _ = host.sys_listen(fd, 128, ctx);
                 });
             }
             Action::Connect { local, remote } => {
-                on_sut(sim, self.sut, |host, ctx| {
+                on_sut(sim, self.sut.h, |host, ctx| {
                     let fd = host.sys_socket(true);
                     let _ = host.sys_bind(fd, *local);
                     let _ = host.sys_connect(fd, *remote, ctx);
@@ -102,96 +114,151 @@ impl<'a> Driver<'a> {
             }
         }
     }
+}
 
-    /// The SUT's descriptor for socket `name`, if the socket lives on the SUT.
-    fn fd(&self, name: &str) -> Option<Fd> {
-        self.socks.get(name).filter(|(h, _)| *h == self.sut_name).and_then(|(_, fd)| *fd)
+/// The SUT as a system the replayed program calls: only the wire matters, so each call is made
+/// once and never waits; calls on the puppet's sockets and queries that change nothing on the
+/// wire (poll, epoll, kqueue, ioctl, sleep) are not made at all.
+struct SutCalls<'a> {
+    sim: &'a mut Sim<Endpoint>,
+    sut: &'a mut Sut,
+}
+
+/// A call on the puppet's socket: not made (the peer's own calls are in the capture already).
+const NOT_MADE: Result<(), SysErr> = Ok(());
+
+impl SutCalls<'_> {
+    /// Calls `f` on the SUT's descriptor `fd`; `None` (the puppet's socket): not made.
+    fn on_fd<R>(&mut self, fd: Option<Fd>, f: impl FnOnce(&mut Host, Fd, &mut Ctx) -> R) -> Option<R> {
+        let fd = fd?;
+        on_sut(self.sim, self.sut.h, |n, ctx| f(n, fd, ctx))
     }
 
-    fn step(&mut self, sim: &mut Sim<Endpoint>, step: &Step) {
-        let h = self.sut;
-        match step {
-            Step::Socket { host, sock, nonblocking } => {
-                let fd = if *host == self.sut_name { on_sut(sim, h, |n, _| n.sys_socket(*nonblocking)) } else { None };
-                self.socks.insert(sock.clone(), (host.clone(), fd));
-            }
-            Step::Accept { sock, new } => {
-                let owner = self.socks.get(sock).map(|(host, _)| host.clone()).unwrap_or_default();
-                let fd = self.fd(sock).and_then(|fd| on_sut(sim, h, |n, _| n.sys_accept(fd, false).ok()).flatten());
-                self.socks.insert(new.clone(), (owner, fd));
-            }
-            Step::Bind { sock, port } => {
-                if let Some(fd) = self.fd(sock) {
-                    if on_sut(sim, h, |n, _| n.sys_bind(fd, *port)).is_some_and(|r| r.is_ok()) {
-                        self.bound.insert(fd);
-                    }
-                }
-            }
-            Step::Listen { sock, backlog } => self.with_fd(sim, sock, |n, fd, ctx| n.sys_listen(fd, *backlog, ctx)),
-            Step::Connect { sock, to } => {
-                let Some(fd) = self.fd(sock) else { return };
-                let Some(remote) = self.sc.and_then(|sc| crate::scenario::resolve_to(sc, to).ok()) else { return };
-                if !self.bound.contains(&fd) {
-                    if let Some(port) = self.client_ports.pop_front() {
-                        on_sut(sim, h, |n, _| n.sys_bind(fd, port));
-                    }
-                    self.bound.insert(fd);
-                }
-                on_sut(sim, h, |n, ctx| n.sys_connect(fd, remote, ctx));
-            }
-            Step::Send { sock, len, data, flags, until_error } => {
-                let payload = SendData::of_step(*len, data.as_deref());
-                let sf = SendFlags { nosignal: flags.contains(&MsgFlag::MSG_NOSIGNAL) };
-                // "Send until EAGAIN" (bounded as the script runner bounds it).
-                let calls = if *until_error { 1_000_000 } else { 1 };
-                self.with_fd(sim, sock, |n, fd, ctx| {
-                    for _ in 0..calls {
-                        let r = n.sys_send(fd, payload.clone(), sf, ctx);
-                        if r.errno.is_some() || r.ret == 0 {
-                            break;
-                        }
-                    }
-                });
-            }
-            Step::Recv { sock, len, flags } => {
-                let rf = RecvFlags { peek: flags.contains(&MsgFlag::MSG_PEEK) };
-                self.with_fd(sim, sock, |n, fd, ctx| n.sys_recv(fd, *len, rf, ctx));
-            }
-            Step::Shutdown { sock, how } => self.with_fd(sim, sock, |n, fd, ctx| n.sys_shutdown(fd, *how, ctx)),
-            Step::Close { sock } => {
-                self.with_fd(sim, sock, |n, fd, ctx| n.sys_close(fd, ctx));
-                self.socks.remove(sock);
-            }
-            Step::Setsockopt { sock, opt, value } => {
-                self.with_fd(sim, sock, |n, fd, ctx| n.sys_setsockopt(fd, *opt, value, ctx))
-            }
-            // SO_ERROR is cleared by reading it; that changes later calls, not the wire, but
-            // it is made so the SUT's state stays the kernel's.
-            Step::Getsockopt { sock, opt } => self.with_fd(sim, sock, |n, fd, _| n.sys_getsockopt(fd, *opt)),
-            Step::Fault { kind, link, host, drop, direction } => {
-                // Faults on the puppet's host are not replayed: the puppet *is* the capture.
-                if host.as_ref().is_none_or(|name| *name == self.sut_name) {
-                    let spec = FaultSpec { at: None, kind: *kind, link: link.clone(), host: host.clone(), drop: *drop, direction: *direction };
-                    let _ = sim.apply_fault(&spec);
-                }
-            }
-            // Queries that change nothing on the wire.
-            Step::Ioctl { .. }
-            | Step::Poll { .. }
-            | Step::EpollCreate { .. }
-            | Step::EpollCtl { .. }
-            | Step::EpollWait { .. }
-            | Step::Kevent { .. }
-            | Step::Sleep { .. } => {}
-        }
+    fn unit(&mut self, fd: Option<Fd>, f: impl FnOnce(&mut Host, Fd, &mut Ctx) -> Result<(), crate::errno::Errno>) -> Result<(), SysErr> {
+        self.on_fd(fd, |n, fd, ctx| f(n, fd, ctx).map_err(SysErr::Known)).unwrap_or(NOT_MADE)
+    }
+}
+
+impl Syscalls for SutCalls<'_> {
+    type Sock = Option<Fd>;
+    type Ep = ();
+    type Fatal = Infallible;
+
+    fn host_addr(&self, host: &str) -> Option<Ipv4Addr> {
+        self.sim.host_index(host).map(|i| self.sim.host_addr(i))
     }
 
-    /// Calls `f` on the SUT's descriptor for `sock`; what it returns, the program ignores
-    /// (the observation log, not the replay, holds results against the kernel's).
-    fn with_fd<R>(&self, sim: &mut Sim<Endpoint>, sock: &str, f: impl FnOnce(&mut Host, Fd, &mut Ctx) -> R) {
-        if let Some(fd) = self.fd(sock) {
-            on_sut(sim, self.sut, |n, ctx| f(n, fd, ctx));
+    fn socket(&mut self, host: &str, nonblocking: bool) -> Result<Option<Fd>, SysErr> {
+        if host != self.sut.name {
+            return Ok(None);
         }
+        Ok(on_sut(self.sim, self.sut.h, |n, _| n.sys_socket(nonblocking)))
+    }
+
+    fn bind(&mut self, fd: Option<Fd>, port: u16) -> Result<(), SysErr> {
+        let r = self.unit(fd, |n, fd, _| n.sys_bind(fd, port));
+        if let (Some(fd), Ok(())) = (fd, r) {
+            self.sut.bound.insert(fd);
+        }
+        r
+    }
+
+    fn listen(&mut self, fd: Option<Fd>, backlog: i32) -> Result<(), SysErr> {
+        self.unit(fd, |n, fd, ctx| n.sys_listen(fd, backlog, ctx))
+    }
+
+    /// An unbound socket is first bound to the port its connection had in the capture.
+    fn connect(&mut self, fd: Option<Fd>, remote: SocketAddrV4) -> Blocking<()> {
+        if let Some(fd) = fd.filter(|fd| !self.sut.bound.contains(fd)) {
+            if let Some(port) = self.sut.client_ports.pop_front() {
+                self.on_fd(Some(fd), |n, fd, _| n.sys_bind(fd, port));
+            }
+            self.sut.bound.insert(fd);
+        }
+        Ok(self.unit(fd, |n, fd, ctx| n.sys_connect(fd, remote, ctx)))
+    }
+
+    fn accept(&mut self, fd: Option<Fd>) -> Blocking<Option<Fd>> {
+        Ok(match self.on_fd(fd, |n, fd, _| n.sys_accept(fd, false)) {
+            Some(r) => r.map(Some).map_err(SysErr::Known),
+            None => Ok(None),
+        })
+    }
+
+    fn send(&mut self, fd: Option<Fd>, data: &SendData, flags: &[MsgFlag]) -> Result<Sent, crate::syscall::Blocked> {
+        let sf = SendFlags { nosignal: flags.contains(&MsgFlag::MSG_NOSIGNAL) };
+        let r = self.on_fd(fd, |n, fd, ctx| n.sys_send(fd, data.clone(), sf, ctx));
+        Ok(match r {
+            Some(r) => Sent { result: r.errno.map_or(Ok(r.ret as u32), |e| Err(e.into())), sigpipe: r.sigpipe },
+            None => Sent { result: Ok(0), sigpipe: false },
+        })
+    }
+
+    fn recv(&mut self, fd: Option<Fd>, len: u32, flags: &[MsgFlag]) -> Blocking<u32> {
+        let rf = RecvFlags { peek: flags.contains(&MsgFlag::MSG_PEEK) };
+        let r = self.on_fd(fd, |n, fd, ctx| n.sys_recv(fd, len, rf, ctx));
+        Ok(r.map_or(Ok(0), |r| r.map(|d| d.len() as u32).map_err(SysErr::Known)))
+    }
+
+    fn shutdown(&mut self, fd: Option<Fd>, how: ShutHow) -> Result<(), SysErr> {
+        self.unit(fd, |n, fd, ctx| n.sys_shutdown(fd, how, ctx))
+    }
+
+    fn close(&mut self, fd: Option<Fd>) -> Result<(), SysErr> {
+        self.unit(fd, |n, fd, ctx| n.sys_close(fd, ctx))
+    }
+
+    fn setsockopt(&mut self, fd: Option<Fd>, opt: SockOpt, value: &OptValue) -> Result<(), SysErr> {
+        self.unit(fd, |n, fd, ctx| n.sys_setsockopt(fd, opt, value, ctx))
+    }
+
+    /// SO_ERROR is cleared by reading it; that changes later calls, not the wire, but it is
+    /// made so the SUT's state stays the kernel's.
+    fn getsockopt(&mut self, fd: Option<Fd>, opt: SockOpt) -> Result<serde_json::Value, SysErr> {
+        let r = self.on_fd(fd, |n, fd, _| n.sys_getsockopt(fd, opt));
+        r.map_or(Ok(serde_json::Value::Null), |r| r.map_err(SysErr::Known))
+    }
+
+    fn ioctl(&mut self, _: Option<Fd>, _: IoctlReq) -> Result<i64, SysErr> {
+        Ok(0)
+    }
+
+    fn poll(&mut self, _: Option<Option<Fd>>, _: PollMask, _: Dur) -> Result<PollMask, SysErr> {
+        Ok(PollMask::EMPTY)
+    }
+
+    fn epoll_create(&mut self) -> Result<(), SysErr> {
+        Ok(())
+    }
+
+    fn epoll_ctl(&mut self, _: (), _: CtlOp, _: Option<Fd>, _: u32) -> Result<(), SysErr> {
+        Ok(())
+    }
+
+    fn epoll_wait(&mut self, _: (), _: u32, _: Dur) -> Result<Vec<(Option<Fd>, PollMask)>, SysErr> {
+        Ok(Vec::new())
+    }
+
+    fn kevent(&mut self, _: Option<Fd>, _: KFilter, _: Option<u32>) -> Result<Option<KEvent>, SysErr> {
+        Ok(None)
+    }
+
+    fn sleep(&mut self, _: Dur) {}
+
+    /// Faults on the puppet's host are not replayed: the puppet *is* the capture.
+    fn fault(&mut self, f: &FaultAction) -> Result<(), String> {
+        if f.host.is_none_or(|name| name == self.sut.name) {
+            let _ = self.sim.apply_fault(f);
+        }
+        Ok(())
+    }
+
+    fn settle(&mut self) -> u64 {
+        self.sim.now().as_nanos()
+    }
+
+    fn take_fatal(&mut self) -> Option<Infallible> {
+        None
     }
 }
 

@@ -108,7 +108,7 @@ impl Recorded {
             true => {
                 let name = obs_path.display().to_string();
                 let text = std::fs::read_to_string(&obs_path).map_err(|e| ReplayError::Input(format!("{name}: {e}")))?;
-                let obs = crate::capture::observe::from_jsonl(&name, &text).map_err(|e| ReplayError::Input(e.to_string()))?;
+                let obs = crate::script::observe::from_jsonl(&name, &text).map_err(|e| ReplayError::Input(e.to_string()))?;
                 Some((obs_path, obs))
             }
             false => None,
@@ -265,7 +265,7 @@ impl SideRun<'_> {
                 transparent_links(&mut sc);
                 // Faults on the puppet's host are not replayed: the puppet is the capture.
                 sc.faults.retain(|f| f.host.as_ref().is_none_or(|h| *h == sut.name));
-                Sim::from_scenario(&sc, sc.seed, |_, spec| if spec.addr == self.sut_ip { sut_node(&spec.name, spec.addr) } else { puppet() })
+                crate::world::build_sim(&sc, sc.seed, |_, spec| if spec.addr == self.sut_ip { sut_node(&spec.name, spec.addr) } else { puppet() })
                     .map_err(input)?
             }
             None => {
@@ -372,7 +372,7 @@ impl SideRun<'_> {
         };
         let script = self.rec.script();
         let actions = self.actions(script);
-        let mut driver = Driver::new(script.map(|(sc, _)| sc), sut, &sut_name, client_ports);
+        let mut driver = Driver::new(sut, &sut_name, client_ports);
         let last_packet = self.cap.packets.iter().map(|p| self.timeline.at(p.t_ns)).max().unwrap_or(SimTime::ZERO);
         let capture_end = actions.last().map_or(last_packet, |(t, _)| last_packet.max(*t));
         driver::run(&mut sim, &mut driver, &actions, capture_end + driver::RUN_PAST_CAPTURE);

@@ -10,6 +10,10 @@ use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
 use super::units::{DurSpec, RateSpec};
+pub use crate::engine::fault::{Direction, FaultAction, FaultKind};
+pub use crate::engine::link::FilterMatch;
+pub use crate::engine::middlebox::OnExpired;
+pub use crate::tcp::uapi::{IoctlReq, MsgFlag, OptValue, ShutHow, SockOpt};
 
 /// One experiment: hosts joined by links, faults on a schedule, applications and/or a script.
 #[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
@@ -92,69 +96,6 @@ pub struct LinkSpec {
     pub b_to_a: Option<LinkDirSpec>,
 }
 
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum FaultKind {
-    /// Every segment on the link silently dropped, both ways.
-    Partition,
-    /// Ends a partition.
-    Heal,
-    /// The cable pulled: nothing crosses the link.
-    LinkDown,
-    /// The cable replugged.
-    LinkUp,
-    /// The host hibernated: nothing on it runs, it receives nothing.
-    Freeze,
-    /// The host resumes; timers that expired meanwhile fire.
-    Thaw,
-    /// The host stops and loses all socket state.
-    Crash,
-    /// The host comes back with no connections; it answers unknown segments with RST.
-    Reboot,
-    /// Drops segments matching `drop` on `link` in `direction` (a firewall rule).
-    Filter,
-    /// Removes every filter on `link`.
-    Unfilter,
-}
-
-impl FaultKind {
-    /// The name as written in scenario files.
-    pub fn name(self) -> &'static str {
-        match self {
-            FaultKind::Partition => "partition",
-            FaultKind::Heal => "heal",
-            FaultKind::LinkDown => "link_down",
-            FaultKind::LinkUp => "link_up",
-            FaultKind::Freeze => "freeze",
-            FaultKind::Thaw => "thaw",
-            FaultKind::Crash => "crash",
-            FaultKind::Reboot => "reboot",
-            FaultKind::Filter => "filter",
-            FaultKind::Unfilter => "unfilter",
-        }
-    }
-}
-
-/// Which segments a `filter` fault drops.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum FilterMatch {
-    /// SYN without ACK (new connection attempts).
-    Syn,
-    /// Every segment that is not a SYN.
-    NonSyn,
-    All,
-}
-
-#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Direction {
-    AToB,
-    BToA,
-    #[default]
-    Both,
-}
-
 /// A fault applied at a time (in `[[fault]]`) or at a point of the script (`op = "fault"`).
 #[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -175,16 +116,6 @@ pub struct FaultSpec {
     /// For `filter`: which direction of the link.
     #[serde(default)]
     pub direction: Direction,
-}
-
-#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum OnExpired {
-    /// Silently drop segments of a forgotten flow (most NATs).
-    #[default]
-    Drop,
-    /// Answer them with RST (some stateful firewalls).
-    Rst,
 }
 
 /// A NAT or stateful firewall on a link that forgets idle flows.
@@ -247,50 +178,17 @@ fn one() -> u32 {
     1
 }
 
-/// Socket options the model implements, by their C names.
-#[allow(non_camel_case_types, clippy::upper_case_acronyms)]
-#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize, JsonSchema)]
-pub enum SockOpt {
-    SO_ERROR,
-    SO_KEEPALIVE,
-    SO_LINGER,
-    SO_SNDBUF,
-    SO_RCVBUF,
-    SO_RCVLOWAT,
-    TCP_KEEPIDLE,
-    TCP_KEEPINTVL,
-    TCP_KEEPCNT,
-    TCP_USER_TIMEOUT,
-    TCP_SYNCNT,
-    TCP_NODELAY,
-    TCP_NOTSENT_LOWAT,
-    TCP_RTO_MAX_MS,
-    TCP_INFO,
-}
-
-/// An option's value: an integer, or `[l_onoff, l_linger]` for SO_LINGER.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
-#[serde(untagged)]
-pub enum OptValue {
-    Int(i64),
-    Pair([i64; 2]),
-}
-
-#[allow(non_camel_case_types, clippy::upper_case_acronyms)]
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
-pub enum MsgFlag {
-    MSG_PEEK,
-    MSG_DONTWAIT,
-    MSG_NOSIGNAL,
-    MSG_WAITALL,
-}
-
-#[allow(non_camel_case_types, clippy::upper_case_acronyms)]
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
-pub enum ShutHow {
-    SHUT_RD,
-    SHUT_WR,
-    SHUT_RDWR,
+impl FaultSpec {
+    /// The fault this entry applies, by name (its time is the caller's).
+    pub fn action(&self) -> FaultAction<'_> {
+        FaultAction {
+            kind: self.kind,
+            link: self.link.as_deref(),
+            host: self.host.as_deref(),
+            drop: self.drop,
+            direction: self.direction,
+        }
+    }
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
@@ -311,17 +209,6 @@ pub enum KqFilter {
     EVFILT_WRITE,
     /// The send buffer is empty.
     EVFILT_EMPTY,
-}
-
-#[allow(non_camel_case_types, clippy::upper_case_acronyms)]
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
-pub enum IoctlReq {
-    /// Bytes readable (`SIOCINQ`).
-    FIONREAD,
-    /// Bytes unacknowledged plus unsent (`write_seq - snd_una`).
-    SIOCOUTQ,
-    /// Bytes not yet sent (`write_seq - snd_nxt`).
-    SIOCOUTQNSD,
 }
 
 /// One step of a script. Sockets are named; each is created on a host by `socket`.
@@ -447,6 +334,20 @@ pub enum Step {
 }
 
 impl Step {
+    /// The fault an `op = "fault"` step applies; `None` for any other step.
+    pub fn fault_action(&self) -> Option<FaultAction<'_>> {
+        match self {
+            Step::Fault { kind, link, host, drop, direction } => Some(FaultAction {
+                kind: *kind,
+                link: link.as_deref(),
+                host: host.as_deref(),
+                drop: *drop,
+                direction: *direction,
+            }),
+            _ => None,
+        }
+    }
+
     /// The step's `op` name, as in the file.
     pub fn op(&self) -> &'static str {
         match self {

@@ -3,4 +3,7 @@
 pub mod epoll;
 pub mod kqueue;
 pub mod poll;
-pub mod view;
+/// What a socket observably is: the model's [`crate::tcp::view`], which readiness reads.
+pub mod view {
+    pub use crate::tcp::view::*;
+}

@@ -13,3 +13,5 @@ pub mod segment;
 pub mod state;
 pub mod syncookie;
 pub mod timeouts;
+pub mod uapi;
+pub mod view;

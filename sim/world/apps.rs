@@ -10,7 +10,6 @@ use crate::host::{Fd, Host, RecvFlags, SendFlags};
 use crate::scenario::{AppSpec, OptValue, SockOpt};
 use crate::tcp::conn::SendData;
 use crate::tcp::state::TcpState;
-use super::resolve;
 use crate::time::{Dur, SimTime};
 use std::collections::BTreeMap;
 use std::net::SocketAddrV4;
@@ -133,7 +132,7 @@ impl Apps {
             }
             AppSpec::Client { host, to, bytes, sockopts, .. } => {
                 let Some(h) = sim.host_index(&host) else { return };
-                let Some(remote) = resolve(sim, &to) else { return };
+                let Some(remote) = crate::script::resolve(&to, |h| sim.host_index(h).map(|i| sim.host_addr(i))) else { return };
                 let fd = sim.node_mut(h).sys_socket(true);
                 let mut errors = apply_opts(sim, h, fd, &sockopts);
                 match sim.with_node(h, |n, ctx| n.sys_connect(fd, remote, ctx)) {
@@ -271,7 +270,7 @@ impl Apps {
             _ => finished,
         };
         if wants_close {
-            self.socks[i].closed_conn = conn_addrs(sim.node(h), fd);
+            self.socks[i].closed_conn = sim.node(h).conn_addrs(fd);
             let _ = sim.with_node(h, |n, ctx| n.sys_close(fd, ctx));
             self.socks[i].closed = true;
             self.by_fd.remove(&(h, fd));
@@ -304,14 +303,6 @@ impl AppSock {
     fn note_error(&mut self, e: Errno, now: SimTime) {
         self.errors.push(e);
         self.first_error_at.get_or_insert(now);
-    }
-}
-
-/// The (local, remote) addresses of the connection behind `fd`, if it has one.
-fn conn_addrs(host: &Host, fd: Fd) -> Option<(SocketAddrV4, SocketAddrV4)> {
-    match host.table.get(fd)? {
-        crate::host::SockRef::Conn(id) => host.table.conn(id).map(|s| (s.conn.local(), s.conn.remote())),
-        _ => None,
     }
 }
 

@@ -7,11 +7,13 @@
 //! socket is ready or the run ends.
 
 mod apps;
+mod build;
 mod report;
 mod script;
 
+pub use build::build_sim;
+
 pub use report::{RunReport, ScriptSocketReport, SocketReport};
-pub use script::StepOutcome;
 
 use crate::engine::{EngineError, Sim};
 use crate::host::Host;
@@ -82,7 +84,7 @@ impl World {
             let p = host_profile(h).map_err(|msg| RunError::Profile { host: h.name.clone(), msg })?;
             profiles.push(Rc::new(p));
         }
-        let mut sim = Sim::from_scenario(scenario, seed, |i, spec| Host::new(&spec.name, spec.addr, profiles[i].clone()))?;
+        let mut sim = build_sim(scenario, seed, |i, spec| Host::new(&spec.name, spec.addr, profiles[i].clone()))?;
         sim.set_trace(trace);
         let apps = Apps::new(&scenario.apps);
         Ok(World {
@@ -199,15 +201,4 @@ impl World {
     pub fn report(&self, scenario: &Scenario) -> RunReport {
         report::build(self, scenario, &self.apps, &self.observations)
     }
-}
-
-/// `HOST:PORT` (a scenario host name) or `A.B.C.D:PORT` to an address.
-pub(crate) fn resolve(sim: &Sim<Host>, to: &str) -> Option<std::net::SocketAddrV4> {
-    let (host, port) = to.rsplit_once(':')?;
-    let port: u16 = port.parse().ok()?;
-    let ip = match sim.host_index(host) {
-        Some(i) => sim.host_addr(i),
-        None => host.parse().ok()?,
-    };
-    Some(std::net::SocketAddrV4::new(ip, port))
 }

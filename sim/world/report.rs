@@ -308,9 +308,7 @@ fn role_name(r: Role) -> &'static str {
 
 /// The kernel's state of connection (local, remote) on host `h`; CLOSE once it is gone.
 fn conn_state(world: &World, h: usize, local: std::net::SocketAddrV4, remote: std::net::SocketAddrV4) -> &'static str {
-    let host = world.sim.node(h);
-    let id = host.ehash.get(&(local, remote));
-    id.and_then(|id| host.table.conn(*id)).map_or(crate::tcp::state::TcpState::Close.name(), |s| s.conn.state().name())
+    world.sim.node(h).conn_state(local, remote).unwrap_or(crate::tcp::state::TcpState::Close).name()
 }
 
 /// Errors a script's call can return that say nothing about the connection.

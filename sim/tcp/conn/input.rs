@@ -4,9 +4,9 @@
 //! `tcp_timewait_state_process` (tcp_minisocks.c).
 
 use super::buffers::slice_payload;
-use super::{Conn, RtxTimer, DATA_READY, TCP_MAX_QUICKACKS, TCP_TIMEOUT_FALLBACK, WRITE_SPACE};
+use super::{Conn, RtxTimer, TCP_MAX_QUICKACKS, TCP_TIMEOUT_FALLBACK};
 use crate::errno::Errno;
-use crate::socket::view::{RCV_SHUTDOWN, SEND_SHUTDOWN, SHUTDOWN_MASK};
+use crate::tcp::view::{Wakeup, RCV_SHUTDOWN, SEND_SHUTDOWN, SHUTDOWN_MASK};
 use crate::tcp::cc::CaState;
 use crate::tcp::segment::{seq_ge, seq_gt, seq_le, seq_lt, Flags, Payload, Segment};
 use crate::tcp::state::{Cause, TcpState};
@@ -308,7 +308,7 @@ impl Conn {
         self.sndbuf_expand();
         if self.nospace && self.is_writeable() {
             self.nospace = false;
-            self.wake_keyed(WRITE_SPACE);
+            self.wake_keyed(Wakeup::WriteSpace.key());
         }
         // tcp_set_xmit_timer
         if self.packets_out() == 0 {
@@ -465,7 +465,7 @@ impl Conn {
             self.rcv_nxt = self.rcv_nxt.wrapping_add(1);
             self.tcp_fin(now, out);
         }
-        self.wake_keyed(DATA_READY);
+        self.wake_keyed(Wakeup::DataReady.key());
     }
 
     /// `tcp_try_rmem_schedule` failed: drop the data and ACK at once with a zero window

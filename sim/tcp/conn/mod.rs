@@ -34,8 +34,8 @@ mod timers;
 pub use sockopt::SockOpts;
 
 use crate::errno::Errno;
-use crate::scenario::types::{OptValue, ShutHow, SockOpt};
-use crate::socket::view::{PollMask, SockView, RCV_SHUTDOWN, SEND_SHUTDOWN, SHUTDOWN_MASK};
+use crate::tcp::uapi::{OptValue, ShutHow, SockOpt};
+use crate::tcp::view::{PollMask, SockView, RCV_SHUTDOWN, SEND_SHUTDOWN, SHUTDOWN_MASK};
 use crate::tcp::cc::NewReno;
 use crate::tcp::profile::KernelProfile;
 use crate::tcp::rtt::RttEstimator;
@@ -85,7 +85,7 @@ enum RtxTimer {
 
 /// Pending wake-ups of a socket's wait queue, merged until the host takes them.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
-enum Wakeup {
+enum PendingWake {
     None,
     /// Only keyed wake-ups, with the union of their keys.
     Keyed(PollMask),
@@ -93,10 +93,6 @@ enum Wakeup {
     All,
 }
 
-/// `sock_def_readable`'s key.
-const DATA_READY: PollMask = PollMask(PollMask::IN.0 | PollMask::PRI.0 | PollMask::RDNORM.0 | PollMask::RDBAND.0);
-/// `sk_stream_write_space`'s key.
-const WRITE_SPACE: PollMask = PollMask(PollMask::OUT.0 | PollMask::WRNORM.0 | PollMask::WRBAND.0);
 
 /// Data for send(): `Derived(len)` bytes of the connection's derived stream, or real bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -219,8 +215,8 @@ pub struct Conn {
     remote: SocketAddrV4,
     state: TcpState,
     transitions: Vec<(TcpState, TcpState, Cause)>,
-    /// Wake-ups of the socket's wait queue not yet taken by the host (see [`Wakeup`]).
-    wakeup: Wakeup,
+    /// Wake-ups of the socket's wait queue not yet taken by the host (see [`PendingWake`]).
+    wakeup: PendingWake,
 
     // --- socket flags ---
     /// `sk_shutdown`.
@@ -345,7 +341,7 @@ impl Conn {
             remote,
             state: TcpState::Close,
             transitions: Vec::new(),
-            wakeup: Wakeup::None,
+            wakeup: PendingWake::None,
             shutdown: 0,
             done: false,
             orphan: false,
@@ -569,7 +565,7 @@ impl Conn {
 
     /// `sk_state_change` and the like: a wake-up without a key, which reaches every waiter.
     fn wake(&mut self) {
-        self.wakeup = Wakeup::All;
+        self.wakeup = PendingWake::All;
     }
 
     /// A keyed wake-up: `sk_data_ready` (sock_def_readable: IN|PRI|RDNORM|RDBAND) or
@@ -577,9 +573,9 @@ impl Conn {
     /// in one of the key's events are woken (fs/eventpoll.c `ep_poll_callback`).
     fn wake_keyed(&mut self, key: PollMask) {
         self.wakeup = match self.wakeup {
-            Wakeup::None => Wakeup::Keyed(key),
-            Wakeup::Keyed(k) => Wakeup::Keyed(k | key),
-            Wakeup::All => Wakeup::All,
+            PendingWake::None => PendingWake::Keyed(key),
+            PendingWake::Keyed(k) => PendingWake::Keyed(k | key),
+            PendingWake::All => PendingWake::All,
         };
     }
 
@@ -966,10 +962,10 @@ impl Conn {
     /// The wake-ups since the last call, as one: `None` if there were none, the empty mask
     /// if any carried no key (everyone wakes), else the union of their keys.
     pub fn take_wakeup(&mut self) -> Option<PollMask> {
-        match std::mem::replace(&mut self.wakeup, Wakeup::None) {
-            Wakeup::None => None,
-            Wakeup::All => Some(PollMask::EMPTY),
-            Wakeup::Keyed(k) => Some(k),
+        match std::mem::replace(&mut self.wakeup, PendingWake::None) {
+            PendingWake::None => None,
+            PendingWake::All => Some(PollMask::EMPTY),
+            PendingWake::Keyed(k) => Some(k),
         }
     }
 

@@ -385,7 +385,7 @@ impl Conn {
     /// now be raised to at least twice what the peer sees.
     pub(super) fn cleanup_rbuf(&mut self, now: SimTime, copied: u32, out: &mut Vec<Segment>) {
         let mut time_to_ack = self.ack_pending && self.rcv_nxt.wrapping_sub(self.rcv_wup) > self.rcv_mss;
-        if copied > 0 && !time_to_ack && self.shutdown & crate::socket::view::RCV_SHUTDOWN == 0 {
+        if copied > 0 && !time_to_ack && self.shutdown & crate::tcp::view::RCV_SHUTDOWN == 0 {
             let now_win = self.receive_window();
             if 2 * now_win <= self.window_clamp {
                 let new = self.compute_window();

@@ -2,7 +2,7 @@
 //! (net/core/sock.c `sk_setsockopt`, net/ipv4/tcp.c `do_tcp_setsockopt`).
 
 use crate::errno::Errno;
-use crate::scenario::types::{OptValue, SockOpt};
+use crate::tcp::uapi::{OptValue, SockOpt};
 use crate::tcp::profile::KernelProfile;
 
 /// `MAX_TCP_KEEPIDLE`, `MAX_TCP_KEEPINTVL` (include/net/tcp.h).

@@ -149,3 +149,34 @@ mod tests {
         assert_eq!(PollMask::from_name("EPOLLBOGUS"), None);
     }
 }
+
+/// Which socket callback woke the wait queue, and so which poll key it passed
+/// (net/core/sock.c, net/core/stream.c). `ep_poll_callback` ignores a keyed wake-up whose key
+/// does not intersect the item's interest.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Wakeup {
+    /// `sk_data_ready` = `sock_def_readable`: data (or a FIN, via `tcp_data_ready`) arrived.
+    DataReady,
+    /// `sk_write_space` = `sk_stream_write_space`: ACKs freed send memory.
+    WriteSpace,
+    /// `sk_state_change` = `sock_def_wakeup`: a state change (FIN, RST, connect done). No key.
+    StateChange,
+    /// `sk_error_report` = `sock_def_error_report`: `sk_err` was set.
+    ErrorReport,
+}
+
+impl Wakeup {
+    /// The key the callback passes to `__wake_up` (`EMPTY` = no key: every waiter matches).
+    pub fn key(self) -> PollMask {
+        match self {
+            // `wake_up_interruptible_sync_poll(&wq->wait, EPOLLIN | EPOLLPRI | EPOLLRDNORM | EPOLLRDBAND)`
+            Wakeup::DataReady => PollMask::IN | PollMask::PRI | PollMask::RDNORM | PollMask::RDBAND,
+            // `wake_up_interruptible_sync_poll(&wq->wait, EPOLLOUT | EPOLLWRNORM | EPOLLWRBAND)`
+            Wakeup::WriteSpace => PollMask::OUT | PollMask::WRNORM | PollMask::WRBAND,
+            // `wake_up_interruptible_all(&wq->wait)`
+            Wakeup::StateChange => PollMask::EMPTY,
+            // `wake_up_interruptible_poll(&wq->wait, EPOLLERR)`
+            Wakeup::ErrorReport => PollMask::ERR,
+        }
+    }
+}

@@ -1,0 +1,63 @@
+//! The socket API's vocabulary as the kernel's headers spell it (include/uapi/linux/socket.h,
+//! tcp.h, sockios.h): options, their values, send/recv flags, shutdown modes, ioctl requests.
+//! The model owns these names; scenario files and the real-kernel harness use them as they are.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Socket options the model implements, by their C names.
+#[allow(non_camel_case_types, clippy::upper_case_acronyms)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize, JsonSchema)]
+pub enum SockOpt {
+    SO_ERROR,
+    SO_KEEPALIVE,
+    SO_LINGER,
+    SO_SNDBUF,
+    SO_RCVBUF,
+    SO_RCVLOWAT,
+    TCP_KEEPIDLE,
+    TCP_KEEPINTVL,
+    TCP_KEEPCNT,
+    TCP_USER_TIMEOUT,
+    TCP_SYNCNT,
+    TCP_NODELAY,
+    TCP_NOTSENT_LOWAT,
+    TCP_RTO_MAX_MS,
+    TCP_INFO,
+}
+
+/// An option's value: an integer, or `[l_onoff, l_linger]` for SO_LINGER.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum OptValue {
+    Int(i64),
+    Pair([i64; 2]),
+}
+
+#[allow(non_camel_case_types, clippy::upper_case_acronyms)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+pub enum MsgFlag {
+    MSG_PEEK,
+    MSG_DONTWAIT,
+    MSG_NOSIGNAL,
+    MSG_WAITALL,
+}
+
+#[allow(non_camel_case_types, clippy::upper_case_acronyms)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+pub enum ShutHow {
+    SHUT_RD,
+    SHUT_WR,
+    SHUT_RDWR,
+}
+
+#[allow(non_camel_case_types, clippy::upper_case_acronyms)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+pub enum IoctlReq {
+    /// Bytes readable (`SIOCINQ`).
+    FIONREAD,
+    /// Bytes unacknowledged plus unsent (`write_seq - snd_una`).
+    SIOCOUTQ,
+    /// Bytes not yet sent (`write_seq - snd_nxt`).
+    SIOCOUTQNSD,
+}
