@@ -360,7 +360,7 @@ impl<'a> Run<'a> {
         })?;
         // New sockets read the kernel configuration as it is now.
         let profile = Rc::new(self.sysctls.profile.clone());
-        self.host().profile = profile;
+        self.host().set_profile(profile);
         Ok(())
     }
 

@@ -526,15 +526,14 @@ pub(crate) fn attempt(run: &mut Run, call: &mut Call) -> Result<Progress, SysErr
         Op::EpollCreate => done(Ret::of(run.host().sys_epoll_create().map(|i| i as i64))),
         Op::EpollCtl { ep, op, fd, events } => {
             let (ep, op, fd, events) = (*ep, *op, *fd, *events);
-            let current = run.host().poll_mask(fd);
-            done(Ret::of(run.host().epolls[ep].ctl(op, fd, events, current).map(|_| 0)))
+            done(Ret::of(run.host().sys_epoll_ctl(ep, op, fd, events).map(|_| 0)))
         }
         Op::EpollWait { ep, max, deadline, want } => {
             let (ep, max) = (*ep, *max);
-            if !run.host().epolls[ep].has_ready() && deadline.is_some_and(|d| run_now(run) < d) {
+            if !run.host().epoll_has_ready(ep) && deadline.is_some_and(|d| run_now(run) < d) {
                 return Ok(Progress::Blocked);
             }
-            let ready = run.host().epoll_wait(ep, max);
+            let ready = run.host().sys_epoll_wait(ep, max);
             if ready.is_empty() && deadline.is_some_and(|d| run_now(run) < d) {
                 return Ok(Progress::Blocked);
             }
