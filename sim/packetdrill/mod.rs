@@ -6,13 +6,15 @@
 //! - [`matcher`]: an outbound segment held against the script's packet (`run_packet.c`);
 //! - [`code`]: the `%{ assert tcpi_… }%` blocks;
 //! - [`sysctl`]: the shell lines that configure the kernel;
-//! - `runner`/`syscalls`: one script against one modelled host, through its syscall layer;
+//! - `runner`/`syscalls`/`calls`: one script against one modelled host, through the
+//!   project's syscall interface ([`crate::syscall::Syscalls`]);
 //! - [`report`]: the conformance report.
 //!
 //! A script passes only if every event happened as written; one that needs something the
 //! model does not have is *unsupported*, with the feature named, never a pass.
 
 pub mod ast;
+mod calls;
 pub mod code;
 pub mod lexer;
 pub mod matcher;

@@ -215,6 +215,11 @@ impl<'a> Run<'a> {
         }
     }
 
+    /// The host under test through the project's syscall interface.
+    pub(crate) fn calls(&mut self) -> super::calls::HostCalls<'_> {
+        super::calls::HostCalls { sim: &mut self.sim }
+    }
+
     /// Calls into the host with its engine context (segments it sends go on the wire).
     pub(crate) fn with_host<R>(&mut self, f: impl FnOnce(&mut Host, &mut crate::engine::Ctx) -> R) -> R {
         on_sut(&mut self.sim, 0, f).expect("node 0 is the host under test")
@@ -367,10 +372,8 @@ impl<'a> Run<'a> {
     /// A `%{ }%` block, over `getsockopt(TCP_INFO)` of the socket under test.
     fn code(&mut self, line: u32, block: &str) -> Step {
         let fd = self.under_test.ok_or_else(|| Stop::Fail(line, "no socket under test for tcp_info".into()))?;
-        let info = self
-            .host()
-            .sys_getsockopt(fd, crate::scenario::SockOpt::TCP_INFO)
-            .map_err(|e| Stop::Fail(line, format!("getsockopt(TCP_INFO): {e}")))?;
+        let info = crate::syscall::Syscalls::getsockopt(&mut self.calls(), fd, crate::tcp::uapi::SockOpt::TCP_INFO)
+            .map_err(|e| Stop::Fail(line, format!("getsockopt(TCP_INFO): {e:?}")))?;
         let lookup = |name: &str| tcp_info_value(&info, name);
         code::run_block(block, &lookup).map_err(|e| match e {
             CodeError::Failed(m) => Stop::Fail(line, m),

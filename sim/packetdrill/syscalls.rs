@@ -9,11 +9,14 @@
 use super::ast::{Expr, SyscallSpec};
 use super::runner::{Run, Stop};
 use crate::errno::Errno;
-use crate::host::{Fd, RecvFlags, SendFlags};
-use crate::scenario::{IoctlReq, OptValue, ShutHow, SockOpt};
+use crate::host::Fd;
+use crate::syscall::{self as sys, Blocking, Syscalls};
+use crate::tcp::uapi::{IoctlReq, MsgFlag, OptValue, ShutHow, SockOpt};
 use crate::socket::epoll::{CtlOp, EPOLLET, EPOLLONESHOT};
 use crate::socket::view::PollMask;
 use crate::tcp::conn::SendData;
+
+use crate::time::Dur;
 use crate::tcp::state::TcpState;
 use std::collections::BTreeMap;
 
@@ -29,16 +32,16 @@ pub enum Handle {
 pub struct Handles(BTreeMap<i64, Handle>);
 
 /// Why a call could not be made.
-pub(crate) enum SysErr {
+pub(crate) enum CallErr {
     Unsupported(String),
     Fail(String),
 }
 
-impl SysErr {
+impl CallErr {
     pub(crate) fn at(self, line: u32) -> Stop {
         match self {
-            SysErr::Unsupported(f) => Stop::Unsupported(line, f),
-            SysErr::Fail(m) => Stop::Fail(line, m),
+            CallErr::Unsupported(f) => Stop::Unsupported(line, f),
+            CallErr::Fail(m) => Stop::Fail(line, m),
         }
     }
 }
@@ -98,6 +101,19 @@ pub(crate) enum Progress {
     Blocked,
 }
 
+/// A model call's errno (the model only answers errnos it knows).
+fn known<T>(r: Result<T, sys::SysErr>) -> Result<T, Errno> {
+    r.map_err(|e| match e {
+        sys::SysErr::Known(e) => e,
+        sys::SysErr::Unknown(code) => Errno::from_code(code).unwrap_or(Errno::EINVAL),
+    })
+}
+
+/// A call made once (the host's side never waits; see `calls.rs`).
+fn once<T>(r: Blocking<T>) -> Result<T, Errno> {
+    r.map_or(Err(Errno::EAGAIN), known)
+}
+
 /// The value of a symbol the scripts use (Linux x86-64 numbering).
 fn symbol(w: &str) -> Option<i64> {
     Some(match w {
@@ -135,35 +151,35 @@ fn symbol(w: &str) -> Option<i64> {
     })
 }
 
-fn unsupported<T>(what: String) -> Result<T, SysErr> {
-    Err(SysErr::Unsupported(what))
+fn unsupported<T>(what: String) -> Result<T, CallErr> {
+    Err(CallErr::Unsupported(what))
 }
 
 /// An integer argument: a number, a symbol, `a|b`, or `[n]`.
-fn int(e: &Expr) -> Result<i64, SysErr> {
+fn int(e: &Expr) -> Result<i64, CallErr> {
     match e {
         Expr::Int(v) => Ok(*v),
-        Expr::Word(w) => symbol(w).ok_or_else(|| SysErr::Unsupported(format!("symbol {w}"))),
+        Expr::Word(w) => symbol(w).ok_or_else(|| CallErr::Unsupported(format!("symbol {w}"))),
         Expr::Or(a, b) => Ok(int(a)? | int(b)?),
         Expr::List(v) if v.len() == 1 => int(&v[0]),
-        other => Err(SysErr::Fail(format!("bad argument {other:?}: expected an integer"))),
+        other => Err(CallErr::Fail(format!("bad argument {other:?}: expected an integer"))),
     }
 }
 
-fn arg<'e>(args: &'e [Expr], i: usize, name: &str) -> Result<&'e Expr, SysErr> {
-    args.get(i).ok_or_else(|| SysErr::Fail(format!("{name}: missing argument {}", i + 1)))
+fn arg<'e>(args: &'e [Expr], i: usize, name: &str) -> Result<&'e Expr, CallErr> {
+    args.get(i).ok_or_else(|| CallErr::Fail(format!("{name}: missing argument {}", i + 1)))
 }
 
 /// An expected out-value: `[n]` checks it, `...` does not.
-fn out_value(e: Option<&Expr>) -> Result<Option<i64>, SysErr> {
+fn out_value(e: Option<&Expr>) -> Result<Option<i64>, CallErr> {
     match e {
         None | Some(Expr::Ellipsis) => Ok(None),
         Some(e) => int(e).map(Some),
     }
 }
 
-fn sockopt(level: &Expr, name: &Expr) -> Result<Option<SockOpt>, SysErr> {
-    let Expr::Word(n) = name else { return Err(SysErr::Fail(format!("bad socket option {name:?}"))) };
+fn sockopt(level: &Expr, name: &Expr) -> Result<Option<SockOpt>, CallErr> {
+    let Expr::Word(n) = name else { return Err(CallErr::Fail(format!("bad socket option {name:?}"))) };
     let _ = int(level)?;
     Ok(Some(match n.as_str() {
         "SO_REUSEADDR" => return Ok(None),
@@ -185,7 +201,7 @@ fn sockopt(level: &Expr, name: &Expr) -> Result<Option<SockOpt>, SysErr> {
 }
 
 /// The value of a setsockopt: `[n]`, `n`, or `{onoff=…, linger=…}`.
-fn opt_value(e: &Expr) -> Result<OptValue, SysErr> {
+fn opt_value(e: &Expr) -> Result<OptValue, CallErr> {
     if let (Some(on), Some(l)) = (e.field("onoff"), e.field("linger")) {
         return Ok(OptValue::Pair([int(on)?, int(l)?]));
     }
@@ -193,7 +209,7 @@ fn opt_value(e: &Expr) -> Result<OptValue, SysErr> {
 }
 
 /// Send flags the model takes; any other is unsupported by name.
-fn send_flags(bits: i64) -> Result<(bool, bool), SysErr> {
+fn send_flags(bits: i64) -> Result<(bool, bool), CallErr> {
     for (name, bit) in [("MSG_MORE", 0x8000), ("MSG_EOR", 0x80), ("MSG_FASTOPEN", 0x2000_0000), ("MSG_ZEROCOPY", 0x400_0000)] {
         if bits & bit != 0 {
             return unsupported(format!("send flag {name}"));
@@ -203,26 +219,26 @@ fn send_flags(bits: i64) -> Result<(bool, bool), SysErr> {
 }
 
 /// The byte count of a msghdr's or an iovec array's buffers (`{..., n}` each).
-fn iov_len(iov: &Expr) -> Result<u32, SysErr> {
-    let Expr::List(items) = iov else { return Err(SysErr::Fail("bad iovec array".into())) };
+fn iov_len(iov: &Expr) -> Result<u32, CallErr> {
+    let Expr::List(items) = iov else { return Err(CallErr::Fail("bad iovec array".into())) };
     let mut total = 0;
     for it in items {
-        let Expr::Struct(parts) = it else { return Err(SysErr::Fail("bad iovec".into())) };
-        total += int(parts.last().ok_or_else(|| SysErr::Fail("empty iovec".into()))?)? as u32;
+        let Expr::Struct(parts) = it else { return Err(CallErr::Fail("bad iovec".into())) };
+        total += int(parts.last().ok_or_else(|| CallErr::Fail("empty iovec".into()))?)? as u32;
     }
     Ok(total)
 }
 
-fn msghdr_len(m: &Expr) -> Result<u32, SysErr> {
+fn msghdr_len(m: &Expr) -> Result<u32, CallErr> {
     if m.field("msg_control").is_some_and(|c| !matches!(c, Expr::List(v) if v.is_empty())) {
         return unsupported("control messages (msg_control)".into());
     }
-    iov_len(m.field("msg_iov").ok_or_else(|| SysErr::Fail("msghdr without msg_iov".into()))?)
+    iov_len(m.field("msg_iov").ok_or_else(|| CallErr::Fail("msghdr without msg_iov".into()))?)
 }
 
 /// read/write/send/recv take the buffer as `...`; a literal pointer (NULL, an address)
 /// asks for EFAULT, which the model's calls do not check.
-fn buffer_arg(name: &str, a: &[Expr]) -> Result<(), SysErr> {
+fn buffer_arg(name: &str, a: &[Expr]) -> Result<(), CallErr> {
     match (name, a.get(1)) {
         ("read" | "recv" | "recvfrom" | "write" | "send" | "sendto", Some(e)) if *e != Expr::Ellipsis => {
             unsupported(format!("{name} with a literal buffer pointer (EFAULT)"))
@@ -240,21 +256,21 @@ fn run_now(run: &Run) -> i64 {
 }
 
 /// Evaluates the arguments of `spec` into a call.
-pub(crate) fn prepare(run: &mut Run, spec: &SyscallSpec) -> Result<Call, SysErr> {
+pub(crate) fn prepare(run: &mut Run, spec: &SyscallSpec) -> Result<Call, CallErr> {
     let a = &spec.args;
     let name = spec.name.as_str();
-    let sock = |run: &Run, i: usize| -> Result<Fd, SysErr> {
+    let sock = |run: &Run, i: usize| -> Result<Fd, CallErr> {
         let fd = int(arg(a, i, name)?)?;
         match run.handles.0.get(&fd) {
             Some(Handle::Sock(f)) => Ok(*f),
-            _ => Err(SysErr::Fail(format!("unable to find socket with script fd {fd}"))),
+            _ => Err(CallErr::Fail(format!("unable to find socket with script fd {fd}"))),
         }
     };
-    let epoll = |run: &Run, i: usize| -> Result<usize, SysErr> {
+    let epoll = |run: &Run, i: usize| -> Result<usize, CallErr> {
         let fd = int(arg(a, i, name)?)?;
         match run.handles.0.get(&fd) {
             Some(Handle::Epoll(e)) => Ok(*e),
-            _ => Err(SysErr::Fail(format!("unable to find epoll with script fd {fd}"))),
+            _ => Err(CallErr::Fail(format!("unable to find epoll with script fd {fd}"))),
         }
     };
     let op = match name {
@@ -297,7 +313,7 @@ pub(crate) fn prepare(run: &mut Run, spec: &SyscallSpec) -> Result<Call, SysErr>
         "close" => {
             let fd = int(arg(a, 0, name)?)?;
             if !run.handles.0.contains_key(&fd) {
-                return Err(SysErr::Fail(format!("unable to find socket with script fd {fd}")));
+                return Err(CallErr::Fail(format!("unable to find socket with script fd {fd}")));
             }
             Op::Close(fd)
         }
@@ -335,15 +351,15 @@ pub(crate) fn prepare(run: &mut Run, spec: &SyscallSpec) -> Result<Call, SysErr>
             Op::Ioctl(sock(run, 0)?, req, out_value(a.get(2))?)
         }
         "poll" => {
-            let Expr::List(items) = arg(a, 0, name)? else { return Err(SysErr::Fail("poll: bad pollfd array".into())) };
+            let Expr::List(items) = arg(a, 0, name)? else { return Err(CallErr::Fail("poll: bad pollfd array".into())) };
             let mut fds = Vec::new();
             for it in items {
-                let fd_expr = it.field("fd").ok_or_else(|| SysErr::Fail("pollfd without fd".into()))?;
+                let fd_expr = it.field("fd").ok_or_else(|| CallErr::Fail("pollfd without fd".into()))?;
                 let fd = match run.handles.0.get(&int(fd_expr)?) {
                     Some(Handle::Sock(f)) => *f,
-                    _ => return Err(SysErr::Fail(format!("unable to find socket with script fd {}", int(fd_expr)?))),
+                    _ => return Err(CallErr::Fail(format!("unable to find socket with script fd {}", int(fd_expr)?))),
                 };
-                let events = PollMask(int(it.field("events").ok_or_else(|| SysErr::Fail("pollfd without events".into()))?)? as u32);
+                let events = PollMask(int(it.field("events").ok_or_else(|| CallErr::Fail("pollfd without events".into()))?)? as u32);
                 let revents = it.field("revents").map(int).transpose()?.map(|v| v as u32);
                 fds.push((fd, events, revents));
             }
@@ -381,17 +397,16 @@ pub(crate) fn prepare(run: &mut Run, spec: &SyscallSpec) -> Result<Call, SysErr>
 }
 
 /// Tries the call once; a blocking socket that cannot proceed yet is `Blocked`.
-pub(crate) fn attempt(run: &mut Run, call: &mut Call) -> Result<Progress, SysErr> {
+pub(crate) fn attempt(run: &mut Run, call: &mut Call) -> Result<Progress, CallErr> {
     let done = |r: Ret| Ok(Progress::Done(r));
     match &mut call.op {
         Op::Socket { nonblocking } => {
             let nb = *nonblocking;
-            let fd = run.host().sys_socket(nb);
-            done(Ret::of(Ok(i64::from(fd))))
+            done(Ret::of(known(run.calls().socket("sut", nb)).map(i64::from)))
         }
         Op::Bind(fd) => {
             let fd = *fd;
-            match run.host().sys_bind(fd, super::runner::PORT) {
+            match known(run.calls().bind(fd, super::runner::PORT)) {
                 // inet_csk_bind_conflict lets SO_REUSEADDR sockets share a port no one listens on.
                 Err(Errno::EADDRINUSE) if run.reuseaddr.contains(&fd) => {
                     unsupported("SO_REUSEADDR bind to a port a connection still uses".into())
@@ -401,11 +416,11 @@ pub(crate) fn attempt(run: &mut Run, call: &mut Call) -> Result<Progress, SysErr
         }
         Op::Listen(fd, backlog) => {
             let (fd, b) = (*fd, *backlog);
-            done(Ret::of(run.with_host(|h, ctx| h.sys_listen(fd, b, ctx)).map(|_| 0)))
+            done(Ret::of(known(run.calls().listen(fd, b)).map(|_| 0)))
         }
         Op::Accept(fd) => {
             let fd = *fd;
-            match run.host().sys_accept(fd, false) {
+            match once(run.calls().accept(fd)) {
                 Err(Errno::EAGAIN) if !run.host().is_nonblocking(fd) => Ok(Progress::Blocked),
                 r => done(Ret::of(r.map(i64::from))),
             }
@@ -416,7 +431,7 @@ pub(crate) fn attempt(run: &mut Run, call: &mut Call) -> Result<Progress, SysErr
                 *started = true;
                 run.start_active_open();
                 let remote = run.remote_addr();
-                let r = run.with_host(|h, ctx| h.sys_connect(fd, remote, ctx));
+                let r = once(run.calls().connect(fd, remote));
                 if r != Err(Errno::EINPROGRESS) || run.host().is_nonblocking(fd) {
                     return done(Ret::of(r.map(|_| 0)));
                 }
@@ -425,25 +440,26 @@ pub(crate) fn attempt(run: &mut Run, call: &mut Call) -> Result<Progress, SysErr
             if matches!(run.host().state(fd), Some(TcpState::SynSent | TcpState::SynRecv)) {
                 return Ok(Progress::Blocked);
             }
-            let err = run.host().sys_getsockopt(fd, SockOpt::SO_ERROR).ok().and_then(|v| v.as_i64()).unwrap_or(0);
+            let err = run.calls().getsockopt(fd, SockOpt::SO_ERROR).ok().and_then(|v| v.as_i64()).unwrap_or(0);
             done(Ret::of(Errno::from_code(err as i32).map_or(Ok(0), Err)))
         }
         Op::Recv { fd, len, peek, dontwait } => {
-            let (fd, len, rf, dontwait) = (*fd, *len, RecvFlags { peek: *peek }, *dontwait);
-            match run.with_host(|h, ctx| h.sys_recv(fd, len, rf, ctx)) {
+            let (fd, len, dontwait) = (*fd, *len, *dontwait);
+            let flags: &[MsgFlag] = if *peek { &[MsgFlag::MSG_PEEK] } else { &[] };
+            match once(run.calls().recv(fd, len, flags)) {
                 Err(Errno::EAGAIN) if !dontwait && !run.host().is_nonblocking(fd) => Ok(Progress::Blocked),
-                r => done(Ret::of(r.map(|d| d.len() as i64))),
+                r => done(Ret::of(r.map(i64::from))),
             }
         }
         Op::Send { fd, len, sent, nosignal, dontwait } => {
             let fd = *fd;
             let blocking = !*dontwait && !run.host().is_nonblocking(fd);
-            let flags = SendFlags { nosignal: *nosignal };
+            let flags: &[MsgFlag] = if *nosignal { &[MsgFlag::MSG_NOSIGNAL] } else { &[] };
             let rest = *len - *sent;
-            let r = run.with_host(|h, ctx| h.sys_send(fd, SendData::Derived(rest), flags, ctx));
-            match r.errno {
+            let r = run.calls().send(fd, &SendData::Derived(rest), flags).map_or(Err(Errno::EAGAIN), |s| known(s.result));
+            match r.err() {
                 None => {
-                    *sent += r.ret as u32;
+                    *sent += r.unwrap_or(0);
                     if *sent >= *len || !blocking {
                         return done(Ret::of(Ok(i64::from(*sent))));
                     }
@@ -458,18 +474,18 @@ pub(crate) fn attempt(run: &mut Run, call: &mut Call) -> Result<Progress, SysErr
         Op::Close(script_fd) => {
             let h = run.handles.0.get(script_fd).copied();
             let r = match h {
-                Some(Handle::Sock(fd)) => run.with_host(|h, ctx| h.sys_close(fd, ctx)).map(|_| 0),
+                Some(Handle::Sock(fd)) => known(run.calls().close(fd)).map(|_| 0),
                 _ => Ok(0),
             };
             done(Ret::of(r))
         }
         Op::Shutdown(fd, how) => {
             let (fd, how) = (*fd, *how);
-            done(Ret::of(run.with_host(|h, ctx| h.sys_shutdown(fd, how, ctx)).map(|_| 0)))
+            done(Ret::of(known(run.calls().shutdown(fd, how)).map(|_| 0)))
         }
         Op::Setsockopt(fd, opt, v) => {
             let (fd, opt, v) = (*fd, *opt, v.clone());
-            done(Ret::of(run.with_host(|h, ctx| h.sys_setsockopt(fd, opt, &v, ctx)).map(|_| 0)))
+            done(Ret::of(known(run.calls().setsockopt(fd, opt, &v)).map(|_| 0)))
         }
         Op::ReuseAddr(fd) => {
             run.reuseaddr.insert(*fd);
@@ -477,7 +493,7 @@ pub(crate) fn attempt(run: &mut Run, call: &mut Call) -> Result<Progress, SysErr
         }
         Op::Getsockopt(fd, opt, want) => {
             let (fd, opt, want) = (*fd, *opt, *want);
-            let r = run.host().sys_getsockopt(fd, opt);
+            let r = known(run.calls().getsockopt(fd, opt));
             let mut ret = Ret::of(r.as_ref().map(|_| 0).map_err(|e| *e));
             if let (Ok(v), Some(w)) = (&r, want) {
                 let got = v.as_i64().or_else(|| v.get(0).and_then(|x| x.as_i64())).unwrap_or(-1);
@@ -498,7 +514,7 @@ pub(crate) fn attempt(run: &mut Run, call: &mut Call) -> Result<Progress, SysErr
         }
         Op::Ioctl(fd, req, want) => {
             let (fd, req, want) = (*fd, *req, *want);
-            let r = run.host().sys_ioctl(fd, req);
+            let r = known(run.calls().ioctl(fd, req));
             let mut ret = Ret::of(r.map(|_| 0));
             if let (Ok(got), Some(w)) = (r, want) {
                 if got != w {
@@ -508,7 +524,7 @@ pub(crate) fn attempt(run: &mut Run, call: &mut Call) -> Result<Progress, SysErr
             done(ret)
         }
         Op::Poll { fds, deadline } => {
-            let ready: Vec<u32> = fds.iter().map(|(fd, ev, _)| run.host().poll_revents(*fd, *ev).0).collect();
+            let ready: Vec<u32> = fds.iter().map(|(fd, ev, _)| run.calls().poll(Some(*fd), *ev, Dur::ZERO).map_or(0, |m| m.0)).collect();
             let n = ready.iter().filter(|r| **r != 0).count() as i64;
             if n == 0 && deadline.is_some_and(|d| run_now(run) < d) {
                 return Ok(Progress::Blocked);
@@ -523,17 +539,17 @@ pub(crate) fn attempt(run: &mut Run, call: &mut Call) -> Result<Progress, SysErr
             }
             done(ret)
         }
-        Op::EpollCreate => done(Ret::of(run.host().sys_epoll_create().map(|i| i as i64))),
+        Op::EpollCreate => done(Ret::of(known(run.calls().epoll_create()).map(|i| i as i64))),
         Op::EpollCtl { ep, op, fd, events } => {
             let (ep, op, fd, events) = (*ep, *op, *fd, *events);
-            done(Ret::of(run.host().sys_epoll_ctl(ep, op, fd, events).map(|_| 0)))
+            done(Ret::of(known(run.calls().epoll_ctl(ep, op, fd, events)).map(|_| 0)))
         }
         Op::EpollWait { ep, max, deadline, want } => {
             let (ep, max) = (*ep, *max);
             if !run.host().epoll_has_ready(ep) && deadline.is_some_and(|d| run_now(run) < d) {
                 return Ok(Progress::Blocked);
             }
-            let ready = run.host().sys_epoll_wait(ep, max);
+            let ready = known(run.calls().epoll_wait(ep, max as u32, Dur::ZERO)).unwrap_or_default();
             if ready.is_empty() && deadline.is_some_and(|d| run_now(run) < d) {
                 return Ok(Progress::Blocked);
             }
