@@ -204,18 +204,8 @@ pub fn check_fragment(prev: &Segment, cur: &Segment, so_far: u32, total: u32) ->
 
 /// One packet as packetdrill dumps it in an error: `P. 1:1001(1000) ack 1 win 257 <…>`.
 pub fn dump(flags: Flags, seq: u32, len: u32, ack: Option<u32>, window: Option<u16>, options: Option<&[TcpOpt]>) -> String {
-    let mut s = String::new();
-    for (f, c) in [(Flags::SYN, 'S'), (Flags::FIN, 'F'), (Flags::PSH, 'P'), (Flags::RST, 'R'), (Flags::URG, 'U'), (Flags::ECE, 'E'), (Flags::CWR, 'W')] {
-        if flags.contains(f) {
-            s.push(c);
-        }
-    }
-    if flags.contains(Flags::ACK) {
-        s.push('.');
-    }
-    if s.is_empty() {
-        s.push('-');
-    }
+    // tcpdump's letters, which packetdrill's are; no flags at all is `-` in a script.
+    let mut s = if flags == Flags::NONE { "-".to_string() } else { flags.tcpdump() };
     s.push_str(&format!(" {seq}:{}({len})", seq.wrapping_add(len)));
     if let Some(a) = ack {
         s.push_str(&format!(" ack {a}"));

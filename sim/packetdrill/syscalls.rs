@@ -247,6 +247,17 @@ fn buffer_arg(name: &str, a: &[Expr]) -> Result<(), CallErr> {
     }
 }
 
+/// The byte count and flags of a read or write call, whichever of its forms:
+/// `read(fd, ..., len)`, `readv(fd, iov, n)`, `recvmsg(fd, msg, flags)`, `recv(fd, ..., len, flags)`.
+fn len_and_flags(name: &str, a: &[Expr]) -> Result<(u32, i64), CallErr> {
+    Ok(match name {
+        "read" | "write" => (int(arg(a, 2, name)?)? as u32, 0),
+        "readv" | "writev" => (iov_len(arg(a, 1, name)?)?, 0),
+        "recvmsg" | "sendmsg" => (msghdr_len(arg(a, 1, name)?)?, int(arg(a, 2, name)?)?),
+        _ => (int(arg(a, 2, name)?)? as u32, int(arg(a, 3, name)?)?),
+    })
+}
+
 fn ms_deadline(run: &Run, timeout_ms: i64) -> Option<i64> {
     (timeout_ms >= 0).then(|| run_now(run) + timeout_ms * 1000)
 }
@@ -287,12 +298,7 @@ pub(crate) fn prepare(run: &mut Run, spec: &SyscallSpec) -> Result<Call, CallErr
         "read" | "recv" | "recvfrom" | "readv" | "recvmsg" => {
             let fd = sock(run, 0)?;
             buffer_arg(name, a)?;
-            let (len, flags) = match name {
-                "read" => (int(arg(a, 2, name)?)? as u32, 0),
-                "readv" => (iov_len(arg(a, 1, name)?)?, 0),
-                "recvmsg" => (msghdr_len(arg(a, 1, name)?)?, int(arg(a, 2, name)?)?),
-                _ => (int(arg(a, 2, name)?)? as u32, int(arg(a, 3, name)?)?),
-            };
+            let (len, flags) = len_and_flags(name, a)?;
             if flags & !(0x2 | 0x40) != 0 {
                 return unsupported(format!("{name} flags {flags:#x}"));
             }
@@ -301,12 +307,7 @@ pub(crate) fn prepare(run: &mut Run, spec: &SyscallSpec) -> Result<Call, CallErr
         "write" | "send" | "sendto" | "writev" | "sendmsg" => {
             let fd = sock(run, 0)?;
             buffer_arg(name, a)?;
-            let (len, flags) = match name {
-                "write" => (int(arg(a, 2, name)?)? as u32, 0),
-                "writev" => (iov_len(arg(a, 1, name)?)?, 0),
-                "sendmsg" => (msghdr_len(arg(a, 1, name)?)?, int(arg(a, 2, name)?)?),
-                _ => (int(arg(a, 2, name)?)? as u32, int(arg(a, 3, name)?)?),
-            };
+            let (len, flags) = len_and_flags(name, a)?;
             let (nosignal, dontwait) = send_flags(flags)?;
             Op::Send { fd, len, sent: 0, nosignal, dontwait }
         }
