@@ -147,23 +147,47 @@ pub fn table(freebsd: bool, json: bool, kernel: bool) -> Result<Status, CliError
     if kernel && freebsd {
         return Err(CliError::Input("--kernel needs --os linux: this machine runs Linux".into()));
     }
-    let os = if freebsd { crate::tcp::profile::Os::Freebsd } else { crate::tcp::profile::Os::Linux };
+    let os = if freebsd { crate::tcp::profile::Os::FreeBsd } else { crate::tcp::profile::Os::Linux };
     let mut t = crate::table::simulate(os).map_err(|e| CliError::Failed(e.to_string()))?;
     if kernel {
-        let rows = crate::capture::kernel_table().map_err(|e| CliError::Failed(e.to_string()))?;
-        t.set_kernel(rows, crate::capture::kernel_release());
+        add_kernel_answers(&mut t)?;
     }
     let text = if json { t.to_json() } else { t.to_markdown() };
     print!("{text}");
     Ok(if t.disagreements() == 0 { Status::Ok } else { Status::CheckFailed })
 }
 
+/// The real kernel's answers beside the simulated ones (`table --kernel`).
+#[cfg(target_os = "linux")]
+fn add_kernel_answers(t: &mut crate::table::Table) -> Result<(), CliError> {
+    let rows = crate::capture::kernel_table().map_err(|e| CliError::Failed(e.to_string()))?;
+    t.set_kernel(rows, crate::capture::kernel_release());
+    Ok(())
+}
+
+#[cfg(not(target_os = "linux"))]
+fn add_kernel_answers(_: &mut crate::table::Table) -> Result<(), CliError> {
+    Err(CliError::Failed(NO_CAPTURE.into()))
+}
+
+/// Why the real-kernel harness is missing from this build.
+#[cfg(not(target_os = "linux"))]
+const NO_CAPTURE: &str = "the real-kernel harness (network namespaces) needs Linux";
+
 /// `tcpsim capture`.
+#[cfg(target_os = "linux")]
 pub fn capture(path: &Path, out: &Path) -> Result<Status, CliError> {
     let sc = scenario::load::load(path)?;
     let report = crate::capture::capture(&sc, out).map_err(|e| CliError::Failed(e.to_string()))?;
     print!("{report}");
     Ok(Status::Ok)
+}
+
+/// `tcpsim capture`: Linux only.
+#[cfg(not(target_os = "linux"))]
+pub fn capture(path: &Path, _out: &Path) -> Result<Status, CliError> {
+    scenario::load::load(path)?;
+    Err(CliError::Failed(NO_CAPTURE.into()))
 }
 
 /// `tcpsim replay`: holds a captured trace against the model, one side (or both) as the

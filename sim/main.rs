@@ -1,4 +1,4 @@
-//! The `tcpsim` command line (see `shared/spec/cli.md`): exit status 0 when the work was
+//! The `tcpsim` command line (see `docs/cli.md`): exit status 0 when the work was
 //! done and every check held, 1 when a check failed, 2 when the input was wrong.
 
 use clap::{Parser, Subcommand, ValueEnum};

@@ -1,5 +1,6 @@
 //! Live real-kernel captures (root and `ip netns` needed; skipped with the reason otherwise, and
 //! failed instead when `TCPSIM_REQUIRE_CAPTURE=1`, as CI sets it).
+#![cfg(target_os = "linux")] // the real-kernel harness (`capture`) is Linux-only
 
 #![cfg(target_os = "linux")]
 

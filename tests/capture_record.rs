@@ -5,6 +5,7 @@
 //! (`TCPSIM_RECORD_TRACES=1` for the readiness traces, about 7 s; `TCPSIM_RECORD_SEEDS=1` for
 //! the seeds, about 70 s: `cargo test --test capture_record -- --nocapture`), and otherwise
 //! says so and returns.
+#![cfg(target_os = "linux")] // the real-kernel harness (`capture`) is Linux-only
 
 #![cfg(target_os = "linux")]
 

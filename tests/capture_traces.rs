@@ -2,6 +2,7 @@
 //! recorded from the current recipes, and in agreement with the measured table of the facts
 //! file (`shared/reference/linux-tcp-facts.md` §2.2, §1.3, §7); the seed scenarios' traces
 //! (`traces/seeds/<name>/`), complete and recorded from `models/<name>.toml`. No root needed.
+#![cfg(target_os = "linux")] // the real-kernel harness (`capture`) is Linux-only
 
 mod capture_support;
 

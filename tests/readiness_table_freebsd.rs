@@ -21,7 +21,7 @@ fn check_doc(name: &str, generated: &str) {
 }
 
 fn table() -> Table {
-    simulate(Os::Freebsd).expect("every recipe runs on FreeBSD hosts and every answer keeps the rules")
+    simulate(Os::FreeBsd).expect("every recipe runs on FreeBSD hosts and every answer keeps the rules")
 }
 
 fn row<'a>(t: &'a Table, id: &str) -> &'a ReadinessRow {

@@ -278,13 +278,16 @@ fn orphan_gives_up_after_tcp_orphan_retries_without_error_or_rst() {
     sim.client().close(now, &mut out);
     sim.transmit(0, out);
     assert!(sim.run_while_not(t0 + Dur::from_secs(2_000), |s| s.client().state() == TcpState::Close));
-    // tcp_orphan_retries 0 → 8: 511 × 0.2 s = 102.2 s after the first RTO retransmission.
+    // The FIN leaves on its own skb: two packets out, so the loss probe (the FIN) comes
+    // 2·srtt + TCP_TIMEOUT_MIN after it (srtt 20 µs: 1 ms + 2 ms), and the first RTO one RTO
+    // (201 ms) later. tcp_orphan_retries 0 → 8: 511 × 0.2 s = 102.2 s after that.
     let death = (sim.now - t0).as_millis();
-    let (mut t, mut rto) = (402u64, 402u64);
+    let first = 3 + 201;
+    let (mut t, mut rto) = (first, 402u64);
     let expect = loop {
         t += rto;
         rto = (rto * 2).min(120_000);
-        if t - 402 >= 102_200 {
+        if t - first >= 102_200 {
             break t;
         }
     };

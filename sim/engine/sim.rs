@@ -149,7 +149,9 @@ pub struct LinkStats {
     pub duplicated: u64,
 }
 
-pub(crate) struct Host {
+/// The engine's side of a host: its name, address, up/frozen/down state and random stream.
+/// The node itself (a TCP host's kernel, [`crate::host::Host`]) is kept beside it.
+pub(crate) struct HostSlot {
     pub(crate) name: String,
     addr: Ipv4Addr,
     pub(crate) state: HostState,
@@ -238,7 +240,7 @@ pub struct Sim<N> {
     now: SimTime,
     queue: EventQueue<Event>,
     nodes: Vec<N>,
-    pub(crate) hosts: Vec<Host>,
+    pub(crate) hosts: Vec<HostSlot>,
     pub(crate) links: Vec<Link>,
     middleboxes: Vec<Middlebox>,
     by_addr: BTreeMap<Ipv4Addr, usize>,
@@ -287,7 +289,7 @@ impl<N: Node> Sim<N> {
         }
         let i = self.hosts.len();
         self.by_addr.insert(addr, i);
-        self.hosts.push(Host {
+        self.hosts.push(HostSlot {
             name: name.into(),
             addr,
             state: HostState::Up,

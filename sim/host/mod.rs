@@ -82,6 +82,8 @@ pub struct Host {
     counters: BTreeMap<&'static str, u64>,
     /// Descriptors woken since the applications last looked (see [`Host::take_woken`]).
     woken: Vec<Fd>,
+    /// The ISN key (`net_secret`), drawn from the run's seeded stream at first use.
+    isn_key: Option<u64>,
 }
 
 impl Host {
@@ -98,7 +100,14 @@ impl Host {
             illegal: Vec::new(),
             counters: BTreeMap::new(),
             woken: Vec::new(),
+            isn_key: None,
         }
+    }
+
+    /// The ISN of a connection from `local` to `remote` starting now (`secure_tcp_seq`).
+    pub(crate) fn isn(&mut self, local: SocketAddrV4, remote: SocketAddrV4, ctx: &mut Ctx) -> u32 {
+        let key = *self.isn_key.get_or_insert_with(|| rand_core::RngCore::next_u64(ctx.rng()));
+        crate::tcp::isn::secure_tcp_seq(key, local, remote, ctx.now())
     }
 
     /// Descriptors whose socket was woken (data, state change, write space, error, a new
@@ -313,7 +322,7 @@ impl Host {
     pub fn poll_revents(&self, fd: Fd, requested: PollMask) -> PollMask {
         match self.os() {
             Os::Linux => self.view(fd).map_or(POLL_REVENTS_CLOSED_FD, |v| poll_revents(&v, requested)),
-            Os::Freebsd => self.view(fd).map_or(POLL_REVENTS_CLOSED_FD, |v| freebsd_poll(&v, requested)),
+            Os::FreeBsd => self.view(fd).map_or(POLL_REVENTS_CLOSED_FD, |v| freebsd_poll(&v, requested)),
         }
     }
 
@@ -338,9 +347,14 @@ impl Host {
         }
     }
 
-    fn deliver_to_listener(&mut self, id: ListenerId, now: SimTime, seg: &Segment, ctx: &mut Ctx) {
+    /// A segment for listener `id`; `tw_isn` is the ISN a TIME_WAIT socket chose for the SYN
+    /// that reincarnates it (`tcp_tw_isn`), else the ISN is `secure_tcp_seq`'s.
+    fn deliver_to_listener(&mut self, id: ListenerId, now: SimTime, seg: &Segment, tw_isn: Option<u32>, ctx: &mut Ctx) {
         let mut out = Vec::new();
-        let iss = rand_core::RngCore::next_u32(ctx.rng());
+        let iss = match tw_isn {
+            Some(isn) => isn,
+            None => self.isn(seg.dst, seg.src, ctx),
+        };
         let Some(slot) = self.table.listener_mut(id) else { return };
         let action = slot.listener.on_segment(now, seg, iss, &mut out);
         self.after_listener(id, &mut out, ctx);
@@ -355,15 +369,29 @@ fn conn_key(id: ConnId, timer: usize) -> u64 {
 }
 
 impl Node for Host {
+    /// `tcp_v4_rcv`: the established hash, then the listener, else a RST. A connection in
+    /// CLOSE is not in the hash (`tcp_done` → `tcp_set_state(TCP_CLOSE)` unhashes it even
+    /// while its descriptor is open), so the peer's next segment draws a RST
+    /// (`tcp_v4_send_reset`). A SYN that reincarnates a TIME_WAIT socket goes to the
+    /// listener with the ISN the timewait socket chose (`TCP_TW_SYN`).
     fn on_segment(&mut self, now: SimTime, seg: Segment, ctx: &mut Ctx) {
-        if let Some(&id) = self.ehash.get(&(seg.dst, seg.src)) {
+        let listener = self.lhash.get(&seg.dst.port()).copied();
+        let hashed = self.ehash.get(&(seg.dst, seg.src)).copied().filter(|&id| {
+            self.table.conn(id).is_some_and(|s| s.conn.state() != crate::tcp::state::TcpState::Close)
+        });
+        if let Some(id) = hashed {
             let mut out = Vec::new();
-            if let Some(slot) = self.table.conn_mut(id) {
-                slot.conn.on_segment(now, &seg, &mut out);
+            let Some(slot) = self.table.conn_mut(id) else { return };
+            if let (Some(lid), Some(isn)) = (listener, slot.conn.timewait_syn_isn(&seg)) {
+                slot.conn.timewait_kill();
+                self.after_conn(id, &mut out, ctx);
+                self.deliver_to_listener(lid, now, &seg, Some(isn), ctx);
+                return;
             }
+            slot.conn.on_segment(now, &seg, &mut out);
             self.after_conn(id, &mut out, ctx);
-        } else if let Some(&id) = self.lhash.get(&seg.dst.port()) {
-            self.deliver_to_listener(id, now, &seg, ctx);
+        } else if let Some(id) = listener {
+            self.deliver_to_listener(id, now, &seg, None, ctx);
         } else {
             self.no_socket(&seg, ctx);
         }

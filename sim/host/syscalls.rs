@@ -158,7 +158,7 @@ impl Host {
             }
             SockRef::Fresh(i) => {
                 let (fresh, local) = self.take_fresh_bound(i, ctx)?;
-                let iss = ctx.rng().next_u32();
+                let iss = self.isn(local, remote, ctx);
                 let mut out = Vec::new();
                 let conn = Conn::connect(ctx.now(), self.profile.clone(), fresh.opts, local, remote, iss, &mut out);
                 let id = self.table.add_conn(ConnSlot::new(conn, Some(fd)));
@@ -445,7 +445,7 @@ impl Host {
     /// `note_lowat` is `NOTE_LOWAT`'s threshold. ENOSYS on Linux, which has no kqueue; EBADF
     /// for an fd that is not open (`kqueue_register` → `fget`).
     pub fn sys_kevent(&self, fd: Fd, filter: KFilter, note_lowat: Option<u32>) -> Result<Option<KEvent>, Errno> {
-        if self.os() != Os::Freebsd {
+        if self.os() != Os::FreeBsd {
             return Err(Errno::ENOSYS);
         }
         let view = self.view(fd).ok_or(Errno::EBADF)?;

@@ -23,21 +23,7 @@ use std::fmt;
 
 pub use check::{check, check_against, departures, rules_for, Checker, RunFailure, Violation};
 
-/// An operating system whose answers the simulator produces.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Os {
-    Linux,
-    FreeBsd,
-}
-
-impl Os {
-    pub fn name(self) -> &'static str {
-        match self {
-            Os::Linux => "Linux",
-            Os::FreeBsd => "FreeBSD",
-        }
-    }
-}
+pub use crate::tcp::profile::Os;
 
 /// Which systems a rule binds.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]

@@ -1,4 +1,4 @@
-//! The readiness table's rows (`/work/shared/spec/readiness-conditions.md`): the 22 condition ids,
+//! The readiness table's rows (`docs/readiness-conditions.md`): the 22 condition ids,
 //! the recipe scenario that reaches each (`models/readiness/<id>.toml`), the observation steps
 //! appended after a recipe, and the turning of those observations into a row.
 //!
@@ -92,7 +92,7 @@ const FREEBSD_OPS: [&str; 8] = ["poll", "kevent", "kevent", "recv", "poll", "get
 fn observation_ops(os: Os) -> &'static [&'static str] {
     match os {
         Os::Linux => &LINUX_OPS,
-        Os::Freebsd => &FREEBSD_OPS,
+        Os::FreeBsd => &FREEBSD_OPS,
     }
 }
 
@@ -267,7 +267,7 @@ pub fn observation_steps_for(os: Os, sock: &str) -> Vec<Step> {
             },
             Step::EpollWait { ep: OBSERVE_EP.to_string(), timeout: zero(), max: 1 },
         ],
-        Os::Freebsd => [KqFilter::EVFILT_READ, KqFilter::EVFILT_WRITE]
+        Os::FreeBsd => [KqFilter::EVFILT_READ, KqFilter::EVFILT_WRITE]
             .into_iter()
             .map(|filter| Step::Kevent { sock: sock.to_string(), filter, lowat: None })
             .collect(),
@@ -322,7 +322,7 @@ pub fn row_from_observations_for(os: Os, id: &str, obs: &[Observation]) -> Resul
     let rest = &tail[ops.len() - 5..];
     let (epoll, kqueue) = match os {
         Os::Linux => (mask_names(&tail[3]), None),
-        Os::Freebsd => {
+        Os::FreeBsd => {
             let cell = |k: usize| kevent_cell(id, script.len() + k, &tail[k]);
             (Vec::new(), Some(KqueueCells { read: cell(1)?, write: cell(2)? }))
         }
@@ -484,11 +484,11 @@ mod tests {
 
     #[test]
     fn freebsd_observation_steps_use_kevent_in_place_of_epoll() {
-        let ops: Vec<_> = observation_steps_for(Os::Freebsd, "c").iter().map(Step::op).collect();
+        let ops: Vec<_> = observation_steps_for(Os::FreeBsd, "c").iter().map(Step::op).collect();
         assert_eq!(ops, FREEBSD_OPS);
-        assert_eq!(observation_step_count(Os::Freebsd), 8);
+        assert_eq!(observation_step_count(Os::FreeBsd), 8);
         assert!(matches!(
-            &observation_steps_for(Os::Freebsd, "c")[2],
+            &observation_steps_for(Os::FreeBsd, "c")[2],
             Step::Kevent { filter: KqFilter::EVFILT_WRITE, lowat: None, .. }
         ));
         // The Linux steps are unchanged by the OS-aware builder.
@@ -514,7 +514,7 @@ mod tests {
             Observation { ret: Some(-1), errno: Some(Errno::EPIPE), ..ob("send") },
             with_events("poll", &["POLLIN", "POLLHUP"]),
         ];
-        let row = row_from_observations_for(Os::Freebsd, "rst-received", &log).unwrap();
+        let row = row_from_observations_for(Os::FreeBsd, "rst-received", &log).unwrap();
         assert!(row.epoll.is_empty());
         let kq = row.kqueue.clone().unwrap();
         assert_eq!(kevent_text(&kq.read), "data 0, EV_EOF, fflags ECONNRESET");

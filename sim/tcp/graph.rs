@@ -119,6 +119,9 @@ pub const EDGES: &[(TcpState, TcpState, Cause)] = &[
     // tcp_minisocks.c tcp_timewait_state_process: RST kills the timewait socket
     // (tcp_rfc1337 = 0, the default)
     (S::TimeWait, S::Close, C::RcvRst),
+    // tcp_minisocks.c tcp_timewait_state_process → TCP_TW_SYN: a new SYN above rcv_nxt (or
+    // with a newer timestamp) ends the timewait socket and goes to the listener
+    (S::TimeWait, S::Close, C::RcvSyn),
 ];
 
 // Coverage keeps the covered edges in a u128 bit set.

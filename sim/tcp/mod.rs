@@ -5,6 +5,7 @@
 pub mod cc;
 pub mod conn;
 pub mod graph;
+pub mod isn;
 pub mod listener;
 pub mod profile;
 pub mod reset;

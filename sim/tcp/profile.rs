@@ -6,12 +6,22 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Which operating system's socket semantics a host follows.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+/// Which operating system's socket semantics a host follows (and whose documented rules its
+/// answers are held to).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Os {
     Linux,
-    Freebsd,
+    FreeBsd,
+}
+
+impl Os {
+    pub fn name(self) -> &'static str {
+        match self {
+            Os::Linux => "Linux",
+            Os::FreeBsd => "FreeBSD",
+        }
+    }
 }
 
 /// One kernel's TCP parameters and behaviour switches.
@@ -140,7 +150,7 @@ mod tests {
     #[test]
     fn freebsd_profile_has_freebsd_values() {
         let p = KernelProfile::builtin("freebsd-14").unwrap();
-        assert_eq!(p.os, Os::Freebsd);
+        assert_eq!(p.os, Os::FreeBsd);
         // tcp_timer.h: TCPTV_KEEPCNT 8, TCPTV_REXMTMAX 64 s; TCP_MAXRXTSHIFT 12.
         assert_eq!((p.tcp_keepalive_time_s, p.tcp_keepalive_intvl_s, p.tcp_keepalive_probes), (7200, 75, 8));
         assert_eq!((p.tcp_rto_max_ms, p.tcp_retries2), (64000, 12));

@@ -1,6 +1,6 @@
 //! The report of a run: what `tcpsim run` prints, for people (text) and tools (JSON).
 //!
-//! Field names follow the CLI contract (`shared/spec/cli.md`): the scenario, the seed, the
+//! Field names follow the CLI contract (`docs/cli.md`): the scenario, the seed, the
 //! simulated end time, per socket its final state and the errors its application saw, per
 //! host the kernel counters by `nstat` name. A scripted scenario's answer is in what its
 //! calls returned: the report lists every step's result, and per named socket the errors

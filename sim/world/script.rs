@@ -73,10 +73,7 @@ impl ModelSys<'_> {
     /// system, and notes which rules applied (the readiness table lists them).
     fn check_answer(&mut self, (h, fd): Sock, answer: Answer) {
         let Some(view) = self.host(h).view(fd) else { return };
-        let os = match self.host(h).os() {
-            Os::Linux => rules::Os::Linux,
-            Os::Freebsd => rules::Os::FreeBsd,
-        };
+        let os = self.host(h).os();
         let observed = match answer {
             Answer::Poll { requested, revents } => rules::Observed::poll(os, &view, requested, revents),
             Answer::Epoll { events, reported } => rules::Observed::epoll(&view, events, reported),

@@ -3,6 +3,7 @@
 //! segments' payload descriptors until `recv` materialises them.
 
 use crate::tcp::segment::{derived_byte, seq_gt, seq_lt, Payload};
+use crate::time::SimTime;
 use std::collections::VecDeque;
 use std::rc::Rc;
 
@@ -148,6 +149,127 @@ impl SendQueue {
             pos = c_end;
         }
         Payload::Bytes(out.unwrap_or_default().into())
+    }
+}
+
+/// The skbs sent and not yet fully acknowledged (`tcp_rtx_queue`): each one's end sequence,
+/// when it was first sent and whether it was ever retransmitted, in sending order (SYN and
+/// FIN count as one sequence number each).
+///
+/// Linux counts `packets_out` in skbs, not bytes: eight 100-byte writes with Nagle off are
+/// eight packets (tcp_output.c `tcp_event_new_data_sent`: `tp->packets_out +=
+/// tcp_skb_pcount(skb)`); a retransmission or loss probe re-sends one skb as it was sent
+/// (`__tcp_retransmit_skb`, `tcp_send_loss_probe`'s `skb_rb_last(&sk->tcp_rtx_queue)`); and
+/// every ACK that frees a never-retransmitted skb is an RTT sample (`tcp_clean_rtx_queue`'s
+/// `first_ackt`, Karn's rule as `TCPCB_RETRANS`). Without TSO every skb is one packet.
+///
+/// Boxed and allocated only while something is in flight, so that an idle connection holds
+/// no memory for it (and the connection object stays small).
+#[derive(Clone, Debug, Default)]
+pub struct RtxSkbs {
+    skbs: Option<Box<VecDeque<SentSkb>>>,
+}
+
+#[derive(Copy, Clone, Debug)]
+struct SentSkb {
+    end: u32,
+    /// `TCPCB_RETRANS`: retransmitted at least once.
+    retrans: bool,
+    /// First transmission (`skb_mstamp_ns`).
+    sent: SimTime,
+}
+
+/// What one ACK freed (`tcp_clean_rtx_queue`).
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct Acked {
+    /// Skbs wholly acknowledged (`pkts_acked`).
+    pub skbs: u32,
+    /// When the first of them that was never retransmitted was sent (`first_ackt`).
+    pub first_sent: Option<SimTime>,
+    /// One of them had been retransmitted (`FLAG_RETRANS_DATA_ACKED`).
+    pub retrans: bool,
+}
+
+impl RtxSkbs {
+    fn iter(&self) -> impl Iterator<Item = &SentSkb> + '_ {
+        self.skbs.iter().flat_map(|q| q.iter())
+    }
+    /// `packets_out`.
+    pub fn len(&self) -> u32 {
+        self.skbs.as_ref().map_or(0, |q| q.len() as u32)
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// An skb ending at `end` was sent for the first time at `now`.
+    pub fn push(&mut self, end: u32, now: SimTime) {
+        self.skbs.get_or_insert_with(Default::default).push_back(SentSkb { end, retrans: false, sent: now });
+    }
+    /// Drops the skbs `ack` covers entirely (a partly acknowledged skb is trimmed, not
+    /// freed, and still counts) and says what they were.
+    pub fn ack(&mut self, ack: u32) -> Acked {
+        let mut acked = Acked::default();
+        let Some(q) = self.skbs.as_mut() else { return acked };
+        while let Some(skb) = q.front().copied().filter(|s| !seq_gt(s.end, ack)) {
+            q.pop_front();
+            acked.skbs += 1;
+            if skb.retrans {
+                acked.retrans = true;
+            } else if acked.first_sent.is_none() {
+                acked.first_sent = Some(skb.sent);
+            }
+        }
+        if q.is_empty() {
+            self.skbs = None;
+        }
+        acked
+    }
+    /// The skb holding `seq` was retransmitted.
+    pub fn mark_retrans(&mut self, seq: u32) {
+        if let Some(skb) = self.skbs.iter_mut().flat_map(|q| q.iter_mut()).find(|s| seq_gt(s.end, seq)) {
+            skb.retrans = true;
+        }
+    }
+    /// `tcp_retrans_try_collapse` (tcp_output.c, `tcp_retrans_collapse` = 1): before the skb
+    /// holding `seq` is retransmitted, the skbs after it are merged into it while the data
+    /// fits one `mss` and the peer's window (`wnd_end`). `fin` is the FIN's sequence number
+    /// if one is queued: it takes no space. Never for a SYN (the caller's concern).
+    pub fn collapse(&mut self, seq: u32, snd_una: u32, mss: u32, wnd_end: u32, fin: Option<u32>) {
+        let Some(q) = self.skbs.as_mut() else { return };
+        let Some(i) = q.iter().position(|s| seq_gt(s.end, seq)) else { return };
+        let data_len = |start: u32, end: u32| end.wrapping_sub(start).wrapping_sub(fin.is_some_and(|f| f.wrapping_add(1) == end) as u32);
+        let start = if i == 0 { snd_una } else { q[i - 1].end };
+        let mut space = mss as i64 - data_len(start, q[i].end) as i64;
+        while let Some(next) = q.get(i + 1).copied() {
+            space -= data_len(q[i].end, next.end) as i64;
+            if space < 0 || seq_gt(next.end, wnd_end) {
+                break;
+            }
+            q[i].end = next.end;
+            q[i].retrans |= next.retrans;
+            q.remove(i + 1);
+        }
+    }
+    /// Skbs that end at or before `seq`.
+    pub fn count_upto(&self, seq: u32) -> u32 {
+        self.iter().take_while(|s| !seq_gt(s.end, seq)).count() as u32
+    }
+    /// The end of the skb holding sequence `seq`.
+    pub fn end_of(&self, seq: u32) -> Option<u32> {
+        self.iter().map(|s| s.end).find(|&e| seq_gt(e, seq))
+    }
+    /// The start of the last skb sent (`skb_rb_last`), given `snd_una`.
+    pub fn last_start(&self, snd_una: u32) -> Option<u32> {
+        let q = self.skbs.as_ref()?;
+        match q.len() {
+            0 => None,
+            1 => Some(snd_una),
+            n => Some(q[n - 2].end),
+        }
+    }
+    /// `tcp_write_queue_purge`.
+    pub fn purge(&mut self) {
+        self.skbs = None;
     }
 }
 

@@ -3,7 +3,7 @@
 //! `tcp_fin`, `tcp_reset`, the ACK decision (`__tcp_ack_snd_check`) and, for TIME_WAIT,
 //! `tcp_timewait_state_process` (tcp_minisocks.c).
 
-use super::buffers::slice_payload;
+use super::buffers::{slice_payload, Acked};
 use super::{Conn, RtxTimer, TCP_MAX_QUICKACKS, TCP_TIMEOUT_FALLBACK};
 use crate::errno::Errno;
 use crate::tcp::view::{Wakeup, RCV_SHUTDOWN, SEND_SHUTDOWN, SHUTDOWN_MASK};
@@ -12,6 +12,10 @@ use crate::tcp::segment::{seq_ge, seq_gt, seq_le, seq_lt, Flags, Payload, Segmen
 use crate::tcp::state::{Cause, TcpState};
 use crate::tcp::timeouts;
 use crate::time::{Dur, SimTime};
+
+/// `tcp_invalid_ratelimit`'s default (HZ/2): the least time between two answers to
+/// out-of-window segments.
+const TCP_INVALID_RATELIMIT_MS: u32 = 500;
 
 /// `tcp_reordering`: duplicate ACKs that trigger fast retransmit.
 const DUPACK_THRESHOLD: u32 = 3;
@@ -51,13 +55,14 @@ impl Conn {
             let our_ws = self.rcv_wscale;
             self.negotiate(seg.options.mss, seg.options.wscale, seg.options.sack_permitted, seg.options.timestamps.map(|t| t.0), our_ws);
             self.snd_una = seg.ack;
+            let acked = self.rtx_skbs.ack(seg.ack);
             self.snd_wnd = seg.window as u32; // never scaled in a SYN (RFC 7323 §2.2)
             self.snd_wl1 = seg.seq;
             self.max_window = self.snd_wnd;
             self.rtx_nxt = self.snd_una;
             self.high_seq = self.snd_una;
             self.snd_sml = self.snd_una;
-            if !self.take_rtt_sample(now, seg) {
+            if !self.ack_update_rtt(now, seg, acked) {
                 self.rto = if self.total_retrans > 0 { TCP_TIMEOUT_FALLBACK } else { Dur::from_millis(self.profile.tcp_timeout_init_ms) };
             }
             self.backoff = 0;
@@ -100,9 +105,12 @@ impl Conn {
         let end = seg.seq.wrapping_add(seg.seq_len());
         let in_window = !seq_lt(end, self.rcv_wup) && !seq_gt(seg.seq, self.rcv_nxt.wrapping_add(self.receive_window()));
         if !in_window {
-            if !f.contains(Flags::RST) {
-                if !f.contains(Flags::SYN) && !seg.payload.is_empty() && seq_lt(seg.seq, self.rcv_nxt) {
+            if !f.contains(Flags::RST) && (f.contains(Flags::SYN) || !self.oow_rate_limited(now, seg)) {
+                if !f.contains(Flags::SYN) && seg.seq_len() > 0 && seq_lt(seg.seq, self.rcv_nxt) {
+                    // tcp_send_dupack: quick-ACK mode and a D-SACK of the old part.
                     self.enter_quickack_mode();
+                    let dup_end = if seq_gt(end, self.rcv_nxt) { self.rcv_nxt } else { end };
+                    self.dsack_set(seg.seq, dup_end);
                 }
                 // tcp_send_dupack / the challenge ACK for a SYN: both an ACK.
                 self.send_ack(now, out);
@@ -223,10 +231,6 @@ impl Conn {
             return true; // old ACK: ignored, the data still counts
         }
         let prior_packets = self.packets_out();
-        let prior_in_flight = match self.cc.state {
-            CaState::Loss => self.rtx_nxt.wrapping_sub(self.snd_una).div_ceil(self.mss),
-            _ => prior_packets,
-        };
         // tcp_ack_update_window
         let nwin = (seg.window as u32) << self.snd_wscale;
         let mut win_changed = false;
@@ -240,7 +244,7 @@ impl Conn {
         self.rcv_tstamp = now;
         let acked = ack.wrapping_sub(self.snd_una);
         if acked > 0 {
-            self.clean_rtx_queue(now, seg, acked, prior_in_flight, out);
+            self.clean_rtx_queue(now, seg, acked, out);
         } else if seg.payload.is_empty() && !seg.flags.contains(Flags::FIN) && !win_changed && prior_packets > 0 {
             self.dupack(now, out);
         }
@@ -252,7 +256,7 @@ impl Conn {
 
     /// The acknowledged part of `tcp_ack`: `tcp_clean_rtx_queue`, the RTT sample, the
     /// congestion window, write space and the retransmission timer.
-    fn clean_rtx_queue(&mut self, now: SimTime, seg: &Segment, acked: u32, prior_in_flight: u32, out: &mut Vec<Segment>) {
+    fn clean_rtx_queue(&mut self, now: SimTime, seg: &Segment, acked: u32, out: &mut Vec<Segment>) {
         let ack = seg.ack;
         let mut data_acked = acked as u64;
         if matches!(self.state, TcpState::SynSent | TcpState::SynRecv) && self.snd_una == self.iss {
@@ -262,16 +266,17 @@ impl Conn {
             data_acked -= 1; // our FIN
         }
         self.sndq.drop_front(data_acked);
+        let freed = self.rtx_skbs.ack(ack);
+        let acked_segs = freed.skbs;
         self.snd_una = ack;
         if seq_lt(self.rtx_nxt, ack) {
             self.rtx_nxt = ack;
         }
         self.sk_err_soft = None;
-        if self.take_rtt_sample(now, seg) {
+        if self.ack_update_rtt(now, seg, freed) {
             self.backoff = 0;
         }
         self.retransmits = 0;
-        let acked_segs = acked.div_ceil(self.mss);
         match self.cc.state {
             CaState::Recovery => {
                 if seq_ge(ack, self.high_seq) {
@@ -290,8 +295,7 @@ impl Conn {
                 }
             }
             CaState::Open => {
-                let cwnd = self.cc.cwnd;
-                let limited = if cwnd < self.cc.ssthresh { cwnd < 2 * prior_in_flight } else { prior_in_flight >= cwnd };
+                let limited = self.is_cwnd_limited();
                 self.cc.on_ack(acked_segs, limited);
             }
         }
@@ -360,34 +364,28 @@ impl Conn {
         }
     }
 
-    /// One RTT sample per ACK when possible: the timed segment (not retransmitted, Karn), or
-    /// the echoed timestamp after a retransmission (`tcp_ack_update_rtt`). Sets the RTO.
-    fn take_rtt_sample(&mut self, now: SimTime, seg: &Segment) -> bool {
-        let mut m: Option<u64> = None;
-        if let Some((end, t)) = self.rtt_timed {
-            if seq_ge(seg.ack, end) {
-                m = Some(now.since(t).as_micros());
-                self.rtt_timed = None;
-            }
+    /// `tcp_ack_update_rtt` (tcp_input.c): every ACK that frees skbs is an RTT sample, from
+    /// the first of them never retransmitted (`seq_rtt_us` from `first_ackt`), unless one
+    /// that was retransmitted is among them (Karn, `FLAG_RETRANS_DATA_ACKED`); failing that,
+    /// from the echoed timestamp (`rcv_tsecr`, RFC 7323 RTTM). Sets the RTO
+    /// (`tcp_rtt_estimator`, `tcp_set_rto`).
+    fn ack_update_rtt(&mut self, now: SimTime, seg: &Segment, acked: Acked) -> bool {
+        if acked.skbs == 0 {
+            return false;
         }
-        if m.is_none() && self.ts_ok && (self.total_retrans > 0 || self.retransmits > 0) {
+        let mut m = acked.first_sent.filter(|_| !acked.retrans).map(|sent| now.since(sent).as_micros());
+        if m.is_none() && self.ts_ok {
             if let Some((_, tsecr)) = seg.options.timestamps {
-                if tsecr != 0 {
-                    let delta_ms = self.tsval(now).wrapping_sub(tsecr);
-                    if (delta_ms as i32) >= 0 {
-                        m = Some((delta_ms as u64 * 1000).max(1));
-                    }
+                let delta_ms = self.tsval(now).wrapping_sub(tsecr);
+                if tsecr != 0 && (delta_ms as i32) >= 0 {
+                    m = Some((delta_ms as u64).max(1) * 1000);
                 }
             }
         }
-        match m {
-            Some(us) => {
-                self.rtt.sample(us, self.rto_min_us(), self.snd_una, self.snd_nxt);
-                self.rto = self.rtt.rto(self.rto_max());
-                true
-            }
-            None => false,
-        }
+        let Some(us) = m else { return false };
+        self.rtt.sample(us, self.rto_min_us(), self.snd_una, self.snd_nxt);
+        self.rto = self.rtt.rto(self.rto_max());
+        true
     }
 
     /// `tcp_data_queue`: in-order data is queued (with the out-of-order segments it makes
@@ -404,6 +402,8 @@ impl Conn {
         let len = payload.len();
         let end = seq.wrapping_add(len).wrapping_add(fin as u32);
         if seq_le(end, self.rcv_nxt) {
+            // A retransmission of data already received.
+            self.dsack_set(seq, end);
             self.out_of_window();
             return;
         }
@@ -412,6 +412,8 @@ impl Conn {
             return;
         }
         if seq_lt(seq, self.rcv_nxt) {
+            // Partly old: seq < rcv_nxt < end_seq.
+            self.dsack_set(seq, self.rcv_nxt);
             let skip = self.rcv_nxt.wrapping_sub(seq);
             payload = slice_payload(&payload, skip.min(len), len.saturating_sub(skip));
             seq = self.rcv_nxt;
@@ -468,6 +470,29 @@ impl Conn {
         self.wake_keyed(Wakeup::DataReady.key());
     }
 
+    /// `tcp_oow_rate_limited` (tcp_input.c): an out-of-window segment that occupies no
+    /// sequence space (or a SYN) is answered at most once per `tcp_invalid_ratelimit` (500 ms), so that two
+    /// stacks cannot ACK each other in a loop. Data segments are always answered.
+    fn oow_rate_limited(&mut self, now: SimTime, seg: &Segment) -> bool {
+        if seg.seq_len() > 0 && !seg.flags.contains(Flags::SYN) {
+            return false;
+        }
+        let now_ms = ((now.as_nanos() / 1_000_000) as u32).max(1);
+        if self.last_oow_ack_ms != 0 && now_ms.wrapping_sub(self.last_oow_ack_ms) < TCP_INVALID_RATELIMIT_MS {
+            return true;
+        }
+        self.last_oow_ack_ms = now_ms;
+        false
+    }
+
+    /// `tcp_dsack_set` (tcp_input.c): remember the duplicate range `seq..end` for the next
+    /// ACK's first SACK block, if SACK was negotiated (`tcp_is_sack`; `tcp_dsack` = 1).
+    fn dsack_set(&mut self, seq: u32, end: u32) {
+        if self.sack_ok && seq_lt(seq, end) {
+            self.dsack = Some((seq, end));
+        }
+    }
+
     /// `tcp_try_rmem_schedule` failed: drop the data and ACK at once with a zero window
     /// (ICSK_ACK_NOMEM | ICSK_ACK_NOW).
     fn drop_nomem(&mut self) {
@@ -518,9 +543,24 @@ impl Conn {
             }
         }
         self.lrcvtime = now;
-        if len >= 128 && self.rcv_ssthresh < self.window_clamp {
-            self.rcv_ssthresh = (self.rcv_ssthresh + 2 * self.rcv_mss).min(self.window_clamp);
+        if len >= 128 {
+            self.grow_window(len);
         }
+    }
+
+    /// `tcp_grow_window` (tcp_input.c): raise `rcv_ssthresh` towards the smaller of the
+    /// window clamp and the free space (`tcp_space`), by two segments (at the model's
+    /// truesize, `tcp_win_from_space(truesize) <= len` always holds), and ACK this segment at
+    /// once (`icsk_ack.quick |= 1`) so the peer learns of the larger window.
+    fn grow_window(&mut self, len: u32) {
+        let space = super::win_from_space(self.rcvbuf.saturating_sub(self.rmem_alloc()));
+        let room = self.window_clamp.min(space).saturating_sub(self.rcv_ssthresh);
+        if room == 0 {
+            return;
+        }
+        let incr = (2 * self.rcv_mss).max(2 * len);
+        self.rcv_ssthresh += room.min(incr);
+        self.quick |= 1;
     }
 
     /// `tcp_rcv_rtt_measure_ts`: the receiver's RTT from the echo of our timestamp on a
@@ -642,6 +682,28 @@ impl Conn {
         self.delack_at = Some(at);
     }
 
+    /// `tcp_timewait_state_process` (tcp_minisocks.c), `TCP_TW_SYN`: in TIME_WAIT a SYN
+    /// (no ACK, no RST) above `rcv_nxt`, or with a timestamp newer than `ts_recent`, may
+    /// open a new incarnation of the 4-tuple; the listener answers it with ISN
+    /// `tw_snd_nxt + 65535 + 2` (never 0). No PAWS in the model.
+    pub fn timewait_syn_isn(&self, seg: &Segment) -> Option<u32> {
+        let f = seg.flags;
+        if self.state != TcpState::TimeWait || !f.contains(Flags::SYN) || f.intersects(Flags::ACK | Flags::RST) {
+            return None;
+        }
+        let newer_ts = self.ts_ok && seg.options.timestamps.is_some_and(|(tsval, _)| (self.ts_recent.wrapping_sub(tsval) as i32) < 0);
+        if !seq_gt(seg.seq, self.rcv_nxt) && !newer_ts {
+            return None;
+        }
+        Some(self.snd_nxt.wrapping_add(65535 + 2).max(1))
+    }
+
+    /// The timewait socket is replaced by a new incarnation (`inet_twsk_deschedule_put`).
+    pub fn timewait_kill(&mut self) {
+        self.set_state(TcpState::Close, Cause::RcvSyn);
+        self.keepalive_at = None;
+    }
+
     /// `tcp_timewait_state_process` for the TIME_WAIT substate (tcp_rfc1337 = 0).
     fn rcv_timewait(&mut self, now: SimTime, seg: &Segment, out: &mut Vec<Segment>) {
         let f = seg.flags;
@@ -654,12 +716,20 @@ impl Conn {
             return;
         }
         if f.contains(Flags::SYN) && !f.contains(Flags::ACK) {
-            return; // a new connection's SYN is the host's decision (TCP_TW_SYN)
+            // An old duplicate, or a new SYN with no listener to take it: TCP_TW_ACK, and
+            // the timer is not restarted.
+            if !self.oow_rate_limited(now, seg) {
+                self.send_ack(now, out);
+            }
+            return;
         }
         self.keepalive_at = Some(now + tw_len);
         if seg.seq == self.rcv_nxt && seg.seq_len() == 0 {
             return; // a bare in-window ACK just restarts the timer
         }
-        self.send_ack(now, out);
+        // tcp_timewait_check_oow_rate_limit.
+        if !self.oow_rate_limited(now, seg) {
+            self.send_ack(now, out);
+        }
     }
 }

@@ -12,15 +12,15 @@
 //! - congestion control is NewReno ([`crate::tcp::cc`]) instead of CUBIC with PRR and RACK;
 //!   there is no SACK scoreboard on the sending side (the receiving side does send SACK
 //!   blocks for its out-of-order queue);
-//! - one segment at a time is timed for RTT (Karn), with the echoed timestamp used after
-//!   retransmissions, where Linux timestamps every skb;
+//! - every sent skb is one segment (no TSO/GSO), and is re-sent whole;
 //! - memory is accounted with a fixed per-segment overhead ([`SKB_OVERHEAD`]) on the send
 //!   side and twice the payload on the receive side (the 6.x default `scaling_ratio`);
 //! - send-buffer autotuning is `tcp_sndbuf_expand` on every ACK that frees data (Linux
 //!   also requires the flight to be below cwnd); receive-buffer autotuning follows
 //!   `tcp_rcv_space_adjust`, with the receiver RTT from timestamps only (no per-window
 //!   measurement without them);
-//! - no PAWS, no urgent data, no rate limits on challenge and duplicate ACKs, no
+//! - no PAWS, no urgent data, no rate limit on challenge ACKs (out-of-window duplicate
+//!   ACKs are limited, `tcp_oow_rate_limited`), no
 //!   slow-start restart after idle, no memory-pressure orphan kills (`tcp_out_of_resources`);
 //! - an orphan's FIN_WAIT2 and TIME_WAIT stay in this one object (Linux moves them to a
 //!   timewait mini-socket); [`Conn::view`] shows the fd's CLOSE for TIME_WAIT.
@@ -42,7 +42,7 @@ use crate::tcp::rtt::RttEstimator;
 use crate::tcp::segment::Segment;
 use crate::tcp::state::{Cause, TcpState};
 use crate::time::{Dur, SimTime};
-use buffers::{RecvQueue, SendQueue};
+use buffers::{RecvQueue, RtxSkbs, SendQueue};
 use serde::Serialize;
 use std::net::SocketAddrV4;
 use std::rc::Rc;
@@ -258,6 +258,8 @@ pub struct Conn {
     /// A FIN is queued (it sits at `write_seq - 1`).
     fin_queued: bool,
     sndq: SendQueue,
+    /// The skbs in flight (`tcp_rtx_queue`): `packets_out` counts these.
+    rtx_skbs: RtxSkbs,
     tx_stream: u64,
     sndbuf: u32,
 
@@ -283,11 +285,14 @@ pub struct Conn {
     rcv_rtt_last_tsecr: u32,
     /// Sequence number of a FIN held in the out-of-order queue.
     ooo_fin: Option<u32>,
+    /// A D-SACK block to report on the next ACK (`rx_opt.dsack`, `duplicate_sack[0]`).
+    dsack: Option<(u32, u32)>,
+    /// `last_oow_ack_time`: when an out-of-window segment was last answered, in ms (a 1 kHz
+    /// jiffy clock); 0 = never.
+    last_oow_ack_ms: u32,
 
     // --- retransmission ---
     rtt: RttEstimator,
-    /// One segment being timed (end sequence, time sent), Karn's algorithm.
-    rtt_timed: Option<(u32, SimTime)>,
     rto: Dur,
     backoff: u32,
     /// `icsk_retransmits`: RTO expiries since the last forward progress.
@@ -306,6 +311,16 @@ pub struct Conn {
     high_seq: u32,
     dupacks: u32,
     tlp_high_seq: Option<u32>,
+    /// `tcp_cwnd_validate`'s memory of the current window: was the flight ever limited by
+    /// cwnd (`is_cwnd_limited`), the most packets out (`max_packets_out`), and `snd_nxt` when
+    /// this window began (`cwnd_usage_seq`).
+    is_cwnd_limited: bool,
+    max_packets_out: u32,
+    cwnd_usage_seq: u32,
+    /// End of the data last marked PSH (`pushed_seq`, see `forced_push`).
+    pushed_seq: u32,
+    /// Sequences after which a segment must carry PSH (`tcp_mark_push` on a full skb).
+    push_marks: Option<Box<std::collections::VecDeque<u32>>>,
 
     // --- delayed ACK (`icsk_ack`) ---
     ack_pending: bool,
@@ -366,6 +381,7 @@ impl Conn {
             snd_sml: iss,
             fin_queued: false,
             sndq: SendQueue::default(),
+            rtx_skbs: RtxSkbs::default(),
             tx_stream: stream_id(local, remote, iss),
             sndbuf,
             irs: 0,
@@ -383,8 +399,9 @@ impl Conn {
             rcv_rtt_us8: 0,
             rcv_rtt_last_tsecr: 0,
             ooo_fin: None,
+            dsack: None,
+            last_oow_ack_ms: 0,
             rtt: RttEstimator::default(),
-            rtt_timed: None,
             rto,
             backoff: 0,
             retransmits: 0,
@@ -398,6 +415,11 @@ impl Conn {
             high_seq: iss,
             dupacks: 0,
             tlp_high_seq: None,
+            is_cwnd_limited: false,
+            max_packets_out: 0,
+            cwnd_usage_seq: iss,
+            pushed_seq: iss,
+            push_marks: None,
             ack_pending: false,
             ack_now: false,
             ack_nomem: false,
@@ -434,11 +456,12 @@ impl Conn {
         c.snd_nxt = iss.wrapping_add(1);
         c.write_seq = c.snd_nxt;
         c.snd_sml = c.snd_nxt;
+        c.pushed_seq = c.snd_nxt;
         c.rtx_nxt = c.snd_nxt;
         c.high_seq = c.snd_nxt;
         c.set_state(TcpState::SynSent, Cause::Connect);
         c.retrans_stamp = Some(now);
-        c.rtt_timed = Some((c.snd_nxt, now));
+        c.rtx_skbs.push(c.snd_nxt, now);
         out.push(c.syn_segment(now, false));
         c.arm_rtx(now, RtxTimer::Rto, c.rto);
         c
@@ -460,6 +483,7 @@ impl Conn {
         c.snd_nxt = c.snd_una;
         c.write_seq = c.snd_una;
         c.snd_sml = c.snd_una;
+        c.pushed_seq = c.snd_una;
         c.rtx_nxt = c.snd_una;
         c.high_seq = c.snd_una;
         c.irs = params.irs;
@@ -635,6 +659,8 @@ impl Conn {
 
     fn purge_write_queue(&mut self) {
         self.sndq.purge();
+        self.rtx_skbs.purge();
+        self.push_marks = None;
         self.fin_queued = false;
         self.write_seq = self.snd_una;
         self.snd_nxt = if crate::tcp::segment::seq_gt(self.snd_nxt, self.snd_una) { self.snd_una } else { self.snd_nxt };
@@ -674,6 +700,9 @@ impl Conn {
                 Some(b) => self.sndq.push_bytes(b.clone(), copied, chunk),
             }
             copied += chunk;
+            if tail_fill + chunk == self.mss {
+                self.forced_push(self.write_seq.wrapping_add(copied));
+            }
         }
         if copied < total {
             self.nospace = true;
@@ -682,8 +711,21 @@ impl Conn {
             return Err(Errno::EAGAIN);
         }
         self.write_seq = self.write_seq.wrapping_add(copied);
+        // tcp_push: the tail of the write is marked PSH (`xmit` sets it on the segment that
+        // ends the queued data).
+        self.pushed_seq = self.write_seq;
         self.write_xmit(now, out);
         Ok(copied)
+    }
+
+    /// `forced_push` (tcp.c): once a full skb ending at `end` leaves more than half the
+    /// largest window the peer offered unpushed since the last PSH, `tcp_mark_push` sets PSH
+    /// on it (and pushes it out).
+    fn forced_push(&mut self, end: u32) {
+        if crate::tcp::segment::seq_gt(end, self.pushed_seq.wrapping_add(self.max_window >> 1)) {
+            self.push_marks.get_or_insert_with(Default::default).push_back(end);
+            self.pushed_seq = end;
+        }
     }
 
     /// `sk_stream_error`: an EPIPE is replaced by a pending error, which is consumed.

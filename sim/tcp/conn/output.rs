@@ -99,9 +99,8 @@ impl Conn {
         if self.ts_ok {
             options.timestamps = Some((self.tsval(now), self.ts_recent));
         }
-        if self.sack_ok && self.rcvq.has_ooo() {
-            let max = if self.ts_ok { 3 } else { 4 };
-            options.sack = self.rcvq.ooo_ranges().into_iter().rev().take(max).collect();
+        if self.sack_ok {
+            options.sack = self.sack_blocks();
         }
         let has_ack = flags.contains(Flags::ACK);
         if has_ack {
@@ -117,6 +116,19 @@ impl Conn {
             options,
             payload,
         }
+    }
+
+    /// The SACK blocks of the next segment (`tcp_established_options`, `tcp_options_write`):
+    /// a pending D-SACK block first (RFC 2883 §4), then the out-of-order ranges, newest
+    /// first, as many as the option space takes (3 beside timestamps, else 4). The D-SACK is
+    /// reported once (`tp->rx_opt.dsack = 0` once written).
+    fn sack_blocks(&mut self) -> Vec<(u32, u32)> {
+        let max = if self.ts_ok { 3 } else { 4 };
+        let dsack = self.dsack.take();
+        if dsack.is_none() && !self.rcvq.has_ooo() {
+            return Vec::new();
+        }
+        dsack.into_iter().chain(self.rcvq.ooo_ranges().into_iter().rev()).take(max).collect()
     }
 
     /// `tcp_event_ack_sent`: the pending ACK is done; one quick ACK used.
@@ -210,16 +222,16 @@ impl Conn {
         }
     }
 
-    /// Segments in flight (`packets_out`): sent and not yet acknowledged, in MSS units.
+    /// Segments in flight (`packets_out`): skbs sent and not yet wholly acknowledged.
     pub(super) fn packets_out(&self) -> u32 {
-        self.snd_nxt.wrapping_sub(self.snd_una).div_ceil(self.mss.max(1))
+        self.rtx_skbs.len()
     }
 
     /// `tcp_packets_in_flight`: after an RTO everything outstanding counts as lost except
     /// what was retransmitted since.
-    fn packets_in_flight(&self) -> u32 {
+    pub(super) fn packets_in_flight(&self) -> u32 {
         match self.cc.state {
-            CaState::Loss => self.rtx_nxt.wrapping_sub(self.snd_una).div_ceil(self.mss.max(1)),
+            CaState::Loss => self.rtx_skbs.count_upto(self.rtx_nxt),
             _ => self.packets_out(),
         }
     }
@@ -238,7 +250,8 @@ impl Conn {
         let off = self.sndq.head_off() + seq.wrapping_sub(self.snd_una) as u64;
         let payload = self.sndq.payload(self.tx_stream, off, len);
         let mut flags = Flags::ACK;
-        if len > 0 && seq.wrapping_add(len) == self.data_end() {
+        let end = seq.wrapping_add(len);
+        if len > 0 && (end == self.data_end() || self.take_push_mark(seq, end)) {
             flags = flags | Flags::PSH;
         }
         if fin {
@@ -253,37 +266,54 @@ impl Conn {
         seq.wrapping_add(len).wrapping_add(fin as u32)
     }
 
+    /// Whether a forced-push mark falls in `seq..end` (consumed when its segment is sent).
+    fn take_push_mark(&mut self, seq: u32, end: u32) -> bool {
+        let Some(marks) = self.push_marks.as_mut() else { return false };
+        let mut hit = false;
+        while let Some(&m) = marks.front() {
+            if seq_gt(m, end) {
+                break;
+            }
+            hit |= seq_gt(m, seq);
+            marks.pop_front();
+        }
+        if marks.is_empty() {
+            self.push_marks = None;
+        }
+        hit
+    }
+
     /// New data at `snd_nxt` (`tcp_event_new_data_sent`).
     fn send_new(&mut self, now: SimTime, len: u32, fin: bool, out: &mut Vec<Segment>) {
         let prior_packets = self.packets_out();
         let seq = self.snd_nxt;
         let end = self.xmit(now, seq, len, fin, out);
         self.snd_nxt = end;
+        self.rtx_skbs.push(end, now);
         if len < self.mss && !fin {
             self.snd_sml = end;
-        }
-        if self.rtt_timed.is_none() {
-            self.rtt_timed = Some((end, now));
         }
         if prior_packets == 0 || self.rtx_kind == RtxTimer::LossProbe || self.rtx_kind == RtxTimer::Probe0 {
             self.rearm_rto(now);
         }
     }
 
-    /// Retransmits `len` bytes at `seq` (`__tcp_retransmit_skb`): Karn's rule stops timing.
+    /// Retransmits the rest of the skb that holds `seq` (`__tcp_retransmit_skb`, after
+    /// `tcp_trim_head` dropped what was acknowledged, with the skbs behind it collapsed into
+    /// it where they fit): the skb is marked for Karn's rule. Returns the sequence after it.
     pub(super) fn retransmit(&mut self, now: SimTime, seq: u32, out: &mut Vec<Segment>) -> u32 {
         let data_end = self.data_end();
-        // Only what was sent before: never past snd_nxt.
-        let limit = if seq_lt(self.snd_nxt, data_end) { self.snd_nxt } else { data_end };
-        let len = if seq_lt(seq, limit) { limit.wrapping_sub(seq).min(self.mss) } else { 0 };
-        let fin = self.fin_queued && seq.wrapping_add(len) == data_end && seq_lt(data_end, self.snd_nxt);
+        let fin_seq = self.fin_queued.then_some(data_end);
+        let wnd_end = self.snd_una.wrapping_add(self.snd_wnd);
+        self.rtx_skbs.collapse(seq, self.snd_una, self.mss, wnd_end, fin_seq);
+        let skb_end = self.rtx_skbs.end_of(seq).unwrap_or(self.snd_nxt);
+        let has_fin = self.fin_queued && skb_end == self.write_seq;
+        let skb_data_end = skb_end.wrapping_sub(has_fin as u32);
+        let len = if seq_lt(seq, skb_data_end) { skb_data_end.wrapping_sub(seq).min(self.mss) } else { 0 };
+        let fin = has_fin && seq.wrapping_add(len) == data_end;
         let end = self.xmit(now, seq, len, fin, out);
         self.total_retrans += 1;
-        if let Some((timed_end, _)) = self.rtt_timed {
-            if seq_lt(seq, timed_end) {
-                self.rtt_timed = None;
-            }
-        }
+        self.rtx_skbs.mark_retrans(seq);
         end
     }
 
@@ -298,6 +328,7 @@ impl Conn {
             return;
         }
         let mut sent_new = false;
+        let mut cwnd_limited = false;
         loop {
             let in_loss = self.cc.state == CaState::Loss && seq_lt(self.rtx_nxt, self.snd_nxt);
             if in_loss {
@@ -317,6 +348,7 @@ impl Conn {
             let fin = self.fin_queued && seq.wrapping_add(len) == data_end;
             let end = seq.wrapping_add(len).wrapping_add(fin as u32);
             if self.packets_in_flight() >= self.cc.window() {
+                cwnd_limited = true;
                 break;
             }
             if seq_gt(end, self.snd_una.wrapping_add(self.snd_wnd)) {
@@ -328,6 +360,10 @@ impl Conn {
             self.send_new(now, len, fin, out);
             sent_new = true;
         }
+        cwnd_limited |= self.packets_in_flight() >= self.cc.window();
+        if sent_new || cwnd_limited {
+            self.cwnd_validate(cwnd_limited);
+        }
         if sent_new {
             self.schedule_loss_probe(now);
         }
@@ -335,6 +371,31 @@ impl Conn {
             let base = timeouts::probe0_when(self.rto, 0, self.rto_max());
             self.arm_rtx(now, RtxTimer::Probe0, base);
         }
+    }
+
+    /// `tcp_cwnd_validate` (tcp_output.c): remember, per window of data, whether the flight
+    /// was ever limited by cwnd, else the most packets it held. A new window begins once
+    /// `snd_una` passes `cwnd_usage_seq`; until then a limited moment is not forgotten.
+    fn cwnd_validate(&mut self, is_cwnd_limited: bool) {
+        if !seq_lt(self.snd_una, self.cwnd_usage_seq)
+            || is_cwnd_limited
+            || (!self.is_cwnd_limited && self.packets_out() > self.max_packets_out)
+        {
+            self.is_cwnd_limited = is_cwnd_limited;
+            self.max_packets_out = self.packets_out();
+            self.cwnd_usage_seq = self.snd_nxt;
+        }
+    }
+
+    /// `tcp_is_cwnd_limited` (include/net/tcp.h), which gates every cwnd increase
+    /// (`tcp_cong_avoid` → the algorithm's `cong_avoid`): limited in this window, or, in slow
+    /// start, cwnd below twice the largest flight, so that cwnd can grow to twice what was
+    /// ACKed.
+    pub(super) fn is_cwnd_limited(&self) -> bool {
+        if self.is_cwnd_limited {
+            return true;
+        }
+        self.cc.cwnd < self.cc.ssthresh && self.cc.cwnd < 2 * self.max_packets_out
     }
 
     /// `tcp_send_fin`: queue the FIN behind the data and push it out.

@@ -133,7 +133,7 @@ impl Conn {
                 self.retransmits += 1;
                 self.total_rto += 1;
                 self.total_retrans += 1;
-                self.rtt_timed = None;
+                self.rtx_skbs.mark_retrans(self.iss);
                 let synack = self.state == TcpState::SynRecv;
                 let seg = self.syn_segment(now, synack);
                 out.push(seg);
@@ -202,8 +202,11 @@ impl Conn {
         self.tlp_high_seq = None;
     }
 
-    /// `tcp_send_loss_probe`: new data if the window allows, else the last segment again;
-    /// then the RTO from now. The probe does not start `retrans_stamp`.
+    /// `tcp_send_loss_probe` (tcp_output.c): at most one probe outstanding (`tlp_high_seq`);
+    /// new data if the send head fits the peer's window (`tcp_snd_wnd_test`, sent past cwnd
+    /// and Nagle), else the last skb sent again (`skb_rb_last(&sk->tcp_rtx_queue)`, whole:
+    /// after a FIN sent on its own that is the bare FIN). Then the RTO from now. The probe
+    /// does not start `retrans_stamp`.
     fn send_loss_probe(&mut self, now: SimTime, out: &mut Vec<Segment>) {
         if self.packets_out() == 0 {
             return;
@@ -220,12 +223,8 @@ impl Conn {
             let new_end = self.snd_nxt.wrapping_add(new_len).wrapping_add(new_fin as u32);
             if self.snd_nxt != self.write_seq && crate::tcp::segment::seq_le(new_end, wnd_end) {
                 self.write_wakeup(now, out);
-            } else {
-                let fin_sent = self.fin_queued && self.snd_nxt == self.write_seq;
-                let sent_data_end = self.snd_nxt.wrapping_sub(fin_sent as u32);
-                let sent = sent_data_end.wrapping_sub(self.snd_una);
-                let tail = if sent == 0 { 0 } else { (sent - 1) % self.mss + 1 };
-                self.retransmit(now, sent_data_end.wrapping_sub(tail), out);
+            } else if let Some(last) = self.rtx_skbs.last_start(self.snd_una) {
+                self.retransmit(now, last, out);
             }
             self.tlp_high_seq = Some(self.snd_nxt);
         }

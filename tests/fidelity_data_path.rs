@@ -1,0 +1,332 @@
+//! The data path held to the kernel's segments (issue 10): scripted two-host scenarios whose
+//! wire is asserted segment by segment, each against the kernel function that decides it.
+//! Sequence numbers are relative to each side's ISN, as tcpdump prints them.
+
+mod models_support;
+mod scenario_text;
+use models_support::*;
+use scenario_text::client_server;
+use serde_json::Value;
+use tcpsim::scenario::parse;
+
+/// One segment as tcpdump shows it: time (ns), flags, relative seq, relative ack, length.
+#[derive(Debug, Clone, PartialEq)]
+struct Wire {
+    t: u64,
+    flags: String,
+    seq: u32,
+    ack: u32,
+    len: u32,
+    sack: Vec<(u32, u32)>,
+}
+
+fn run_text(text: &str) -> Run {
+    let sc = parse(text, "fidelity.toml").unwrap_or_else(|e| panic!("{e}"));
+    run_scenario(sc)
+}
+
+/// The ISN of `host` (its SYN or SYN-ACK's seq).
+fn isn(r: &Run, host: &str) -> u32 {
+    let syn = r.events("seg_sent", |v| v["host"] == host && v["flags"].as_str().is_some_and(|f| f.starts_with('S')));
+    syn[0]["seq"].as_u64().unwrap() as u32
+}
+
+fn field(v: &Value, k: &str) -> u32 {
+    v[k].as_u64().unwrap_or(0) as u32
+}
+
+/// Every segment `host` sent, with seq relative to its ISN and ack to the peer's.
+fn wire(r: &Run, host: &str, peer: &str) -> Vec<Wire> {
+    let (mine, theirs) = (isn(r, host), isn(r, peer));
+    r.events("seg_sent", |v| v["host"] == host)
+        .into_iter()
+        .map(|v| Wire {
+            t: t(v),
+            flags: v["flags"].as_str().unwrap().to_string(),
+            seq: field(v, "seq").wrapping_sub(mine),
+            ack: if v["flags"].as_str().unwrap().contains('.') { field(v, "ack").wrapping_sub(theirs) } else { 0 },
+            len: field(v, "len"),
+            sack: v["options"]["sack"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .map(|b| ((b[0].as_u64().unwrap() as u32).wrapping_sub(theirs), (b[1].as_u64().unwrap() as u32).wrapping_sub(theirs)))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        })
+        .collect()
+}
+
+/// Script steps: accept, then a filter that drops everything the server sends (its ACKs
+/// never reach the client), then `more`.
+fn acks_lost(more: &str) -> String {
+    format!(
+        r#"[[script]]
+op = "accept"
+sock = "l"
+new = "s"
+[[script]]
+op = "fault"
+kind = "filter"
+link = "wire"
+drop = "all"
+direction = "b_to_a"
+{more}"#
+    )
+}
+
+fn send(sock: &str, len: u32) -> String {
+    format!("[[script]]\nop = \"send\"\nsock = \"{sock}\"\nlen = {len}\n")
+}
+
+const NODELAY: &str = "[[script]]\nop = \"setsockopt\"\nsock = \"c\"\nopt = \"TCP_NODELAY\"\nvalue = 1\n";
+
+/// tcp_output.c `tcp_schedule_loss_probe`: with more than one packet out the probe timeout
+/// is 2·srtt + `TCP_TIMEOUT_MIN` (2 ms), and `packets_out` counts skbs: eight 100-byte
+/// segments sent with Nagle off are eight packets. `tcp_send_loss_probe` then re-sends the
+/// last skb (`skb_rb_last`), 100 bytes at 701. On a 1 ms link srtt is 2 ms: the probe leaves
+/// 6 ms after the last write. (Kernel, 6.18: `P. 701:801` 11.4 ms after the last write on a
+/// 2.5 ms-RTT veth; the model used to wait 2·srtt + 200 ms and re-send 1:801.)
+#[test]
+fn loss_probe_counts_skbs_and_resends_the_last_one() {
+    let steps = format!("{NODELAY}{}{}[[script]]\nop = \"sleep\"\ndur = \"100ms\"\n", acks_lost(""), send("c", 100).repeat(8));
+    let r = run_text(&client_server("tlp-skbs", "1s", false, &steps));
+    let data: Vec<Wire> = wire(&r, "client", "server").into_iter().filter(|w| w.len > 0).collect();
+    assert!(data.len() >= 9, "{data:#?}");
+    for (i, w) in data[..8].iter().enumerate() {
+        assert_eq!((w.seq, w.len, w.flags.as_str()), (1 + 100 * i as u32, 100, "P."), "{w:?}");
+    }
+    let probe = &data[8];
+    assert_eq!((probe.seq, probe.len), (701, 100), "{probe:?}");
+    assert_eq!(probe.t - data[7].t, 6 * MS, "2·srtt + TCP_TIMEOUT_MIN");
+}
+
+/// An orphan with data and FIN unacknowledged: the FIN went out on its own skb after the data
+/// (`tcp_send_fin` could not append it to a sent skb), so two packets are out and the probe
+/// is the bare FIN (kernel: `F. 101` 7.1 ms later; model before: `FP. 1:101` at +202 ms).
+#[test]
+fn loss_probe_of_an_orphan_resends_the_bare_fin() {
+    let steps = format!(
+        "{NODELAY}{}{}[[script]]\nop = \"sleep\"\ndur = \"1ms\"\n[[script]]\nop = \"close\"\nsock = \"c\"\n[[script]]\nop = \"sleep\"\ndur = \"100ms\"\n",
+        acks_lost(""),
+        send("c", 100)
+    );
+    let r = run_text(&client_server("tlp-fin", "1s", false, &steps));
+    let w = wire(&r, "client", "server");
+    let fins: Vec<&Wire> = w.iter().filter(|s| s.flags.contains('F')).collect();
+    assert_eq!((fins[0].flags.as_str(), fins[0].seq, fins[0].len), ("F.", 101, 0));
+    assert_eq!((fins[1].flags.as_str(), fins[1].seq, fins[1].len), ("F.", 101, 0), "the probe is the FIN alone");
+    assert_eq!(fins[1].t - fins[0].t, 6 * MS);
+}
+
+/// tcp_input.c `tcp_data_queue` → `tcp_dsack_set`: data wholly below `rcv_nxt` (the loss
+/// probe of a segment that had arrived) is ACKed at once with a D-SACK block for it (RFC
+/// 2883), reported once. Kernel: `ack 801 sack 701:801` (the issue's capture: `ack 4801 sack
+/// 4701:4801`); model before: `ack 801` without the block.
+#[test]
+fn duplicate_data_is_acked_with_a_dsack_block() {
+    let steps = format!("{NODELAY}{}{}[[script]]\nop = \"sleep\"\ndur = \"100ms\"\n", acks_lost(""), send("c", 100).repeat(8));
+    let r = run_text(&client_server("dsack", "1s", false, &steps));
+    let probe_t = wire(&r, "client", "server").iter().filter(|w| w.len > 0).nth(8).expect("the probe").t;
+    let acks: Vec<Wire> = wire(&r, "server", "client").into_iter().filter(|w| w.t > probe_t).collect();
+    assert_eq!((acks[0].ack, acks[0].len), (801, 0), "{acks:?}");
+    assert_eq!(acks[0].sack, vec![(701, 801)]);
+    // Reported once: the next ACK answers the RTO's retransmission (the eight skbs collapsed
+    // into one, `tcp_retrans_try_collapse`) with that retransmission's own D-SACK.
+    assert_eq!(acks[1].sack, vec![(1, 801)], "{acks:?}");
+}
+
+fn recv_all(sock: &str, len: u32) -> String {
+    format!("[[script]]\nop = \"recv\"\nsock = \"{sock}\"\nlen = {len}\nflags = [\"MSG_WAITALL\"]\n")
+}
+
+fn sleep(dur: &str) -> String {
+    format!("[[script]]\nop = \"sleep\"\ndur = \"{dur}\"\n")
+}
+
+const ACCEPT: &str = "[[script]]\nop = \"accept\"\nsock = \"l\"\nnew = \"s\"\n";
+
+/// tcp_output.c `tcp_cwnd_validate` / include/net/tcp.h `tcp_is_cwnd_limited`: a window in
+/// which the flight hit cwnd stays "cwnd-limited" until `snd_una` passes the end of that
+/// window, so every ACK of a 21-segment warm-up grows slow start's cwnd: 10 + 21 = 31. The
+/// next write goes out as 31 segments back to back. (Kernel: 31; model before: 22, judging
+/// each ACK by the flight left at that moment.)
+#[test]
+fn slow_start_remembers_a_cwnd_limited_window() {
+    let mss = 1448;
+    let steps = format!("{ACCEPT}{}{}{}{}", send("c", 21 * mss), recv_all("s", 21 * mss), sleep("100ms"), send("c", 40 * mss));
+    // A receive buffer large enough that the server's window never limits the sender.
+    let big_rcvbuf = "[[script]]\nop = \"setsockopt\"\nsock = \"l\"\nopt = \"SO_RCVBUF\"\nvalue = 1048576\n[[script]]\nop = \"socket\"\nhost = \"client\"";
+    let text = client_server("cwnd-limited", "2s", false, &steps).replacen("[[script]]\nop = \"socket\"\nhost = \"client\"", big_rcvbuf, 1);
+    let r = run_text(&text);
+    let second = r.calls("send", "c")[1].t_ns;
+    let burst = wire(&r, "client", "server").into_iter().filter(|w| w.len > 0 && w.t == second).count();
+    assert_eq!(burst, 10 + 21);
+}
+
+/// tcp_input.c `tcp_grow_window`: each segment that raises `rcv_ssthresh` is ACKed at once
+/// (`icsk_ack.quick |= 1`) on top of the 16 quick ACKs of a new connection
+/// (`tcp_incr_quickack`, TCP_MAX_QUICKACKS); after that the receiver ACKs every second
+/// full segment. The growth steps are what fits between the initial `rcv_ssthresh` and
+/// `min(window_clamp, tcp_space)`.
+#[test]
+fn window_growth_steps_are_acked_at_once() {
+    let mss = 1448u32;
+    let steps = format!("{ACCEPT}{}{}", send("c", 40 * mss), sleep("500ms"));
+    let r = run_text(&client_server("grow-quick", "2s", false, &steps));
+    let acks: Vec<Wire> = wire(&r, "server", "client").into_iter().filter(|w| w.len == 0 && w.ack > 1).collect();
+    // Which data segment each ACK acknowledged last (1-based).
+    let acked: Vec<u32> = acks.iter().map(|a| (a.ack - 1).div_ceil(mss)).collect();
+    // The receiver's window: 65160 offered (45 segments, tcp_select_initial_window), clamp
+    // 65536 (half of the 128 KiB buffer): one growth step of at most 2·mss fits.
+    // Each segment may grow rcv_ssthresh by up to 2·mss into room = min(window_clamp,
+    // tcp_space) − rcv_ssthresh, where tcp_space is half of what the queued segments leave
+    // of the buffer (the model's truesize is twice the payload).
+    let p = profile(&r.sc, "server");
+    let rcvbuf = p.tcp_rmem[1];
+    let clamp = rcvbuf / 2;
+    let mut ssthresh = clamp - clamp % mss;
+    let mut growth_steps = 0;
+    for k in 1..=16 + growth_steps {
+        let space = (rcvbuf - 2 * k * mss) / 2;
+        let room = clamp.min(space).saturating_sub(ssthresh);
+        if room > 0 {
+            ssthresh += room.min(2 * mss);
+            growth_steps += 1;
+        }
+    }
+    let one_by_one = 16 + growth_steps;
+    assert_eq!(&acked[..one_by_one as usize], &(1..=one_by_one).collect::<Vec<_>>()[..], "{acked:?}");
+    assert!(acked[one_by_one as usize] >= one_by_one + 2, "then no longer one by one: {acked:?}");
+}
+
+/// tcp.c `tcp_sendmsg_locked` → `forced_push`: in one long write, the first full skb that
+/// leaves more than half the peer's largest window (`max_window >> 1`) unpushed since the
+/// last PSH carries PSH (`tcp_mark_push`), and the count starts again from there; the last
+/// segment of the write carries PSH (`tcp_push`).
+#[test]
+fn long_writes_push_every_half_window() {
+    let mss = 1448u32;
+    let total = 30 * mss; // within the send buffer: one sendmsg copies it all
+    let steps = format!("{ACCEPT}{}{}", send("c", total), recv_all("s", total));
+    let r = run_text(&client_server("forced-push", "2s", false, &steps));
+    let data: Vec<Wire> = wire(&r, "client", "server").into_iter().filter(|w| w.len > 0).collect();
+    let mut pushed: Vec<u32> = data.iter().filter(|w| w.flags.contains('P')).map(|w| w.seq + w.len - 1).collect();
+    pushed.dedup(); // the loss probe re-sends the last segment as it was
+    // The peer's window: 65160 in its SYN-ACK (unscaled), then ACKs that offer 64 KiB in
+    // 1024-byte units (wscale 10 on 6.18): max_window = 65536 once the first ACK arrives, but
+    // the write happens before any, so max_window is the SYN-ACK's 65160.
+    let half = 65160 / 2;
+    let first = (half / mss + 1) * mss; // first MSS boundary strictly past half a window
+    assert_eq!(pushed, vec![first, total], "{:?}", data.iter().map(|w| (w.seq, w.len, w.flags.clone())).collect::<Vec<_>>());
+}
+
+fn step(op: &str, sock: &str, rest: &str) -> String {
+    format!("[[script]]\nop = \"{op}\"\nsock = \"{sock}\"\n{rest}")
+}
+
+/// tcp.c `tcp_done` → `tcp_set_state(TCP_CLOSE)` unhashes a dead socket even while its
+/// descriptor is open, so the peer's next segment finds no socket and draws a RST
+/// (tcp_ipv4.c `tcp_v4_send_reset`: `R` at the segment's ack), and the peer's recv fails
+/// with ECONNRESET. (Kernel: the RST answered the peer's window update after ETIMEDOUT;
+/// model before: silence.)
+#[test]
+fn a_timed_out_socket_answers_the_peer_with_a_reset() {
+    let steps = [
+        ACCEPT.to_string(),
+        step("setsockopt", "c", "opt = \"TCP_USER_TIMEOUT\"\nvalue = 1000\n"),
+        "[[script]]\nop = \"fault\"\nkind = \"partition\"\nlink = \"wire\"\n".to_string(),
+        send("c", 100),
+        sleep("2s"),
+        "[[script]]\nop = \"fault\"\nkind = \"heal\"\nlink = \"wire\"\n".to_string(),
+        send("s", 10),
+        sleep("100ms"),
+        step("recv", "s", "len = 100\n"),
+        step("recv", "c", "len = 100\n"),
+    ]
+    .concat();
+    let r = run_text(&client_server("dead-unhashed", "5s", false, &steps));
+    let c = r.script_socket("c");
+    assert_eq!(c.error_raised, Some(tcpsim::errno::Errno::ETIMEDOUT));
+    let data = wire(&r, "server", "client").into_iter().find(|w| w.len == 10).expect("the server's write");
+    let rst = wire(&r, "client", "server").into_iter().find(|w| w.flags.starts_with('R')).expect("a RST");
+    assert_eq!((rst.flags.as_str(), rst.seq, rst.t), ("R", data.ack, data.t + MS), "RST at the segment's ack, one way later");
+    fails(r.calls("recv", "s")[0], tcpsim::errno::Errno::ECONNRESET);
+}
+
+/// Reconnecting from the same port to a server whose side of the old connection is in
+/// TIME_WAIT. net/core/secure_seq.c `secure_tcp_seq`: the client's ISN is a keyed hash of
+/// the 4-tuple plus `ktime_get_real_ns() >> 6`, so the new SYN's ISN is the old one plus the
+/// elapsed time in 64 ns ticks. tcp_minisocks.c `tcp_timewait_state_process`: that SYN is
+/// above the timewait socket's `rcv_nxt`, so it is `TCP_TW_SYN`: the timewait socket goes
+/// and the listener answers with ISN `tw_snd_nxt + 65535 + 2`. (Kernel: the connect
+/// succeeds; model before: the SYN was dropped and connect stayed blocked.)
+#[test]
+fn time_wait_accepts_a_new_syn_with_a_clock_driven_isn() {
+    let steps = [
+        ACCEPT.to_string(),
+        step("close", "s", ""),
+        step("recv", "c", "len = 10\n"),
+        step("close", "c", ""),
+        sleep("1s"),
+        "[[script]]\nop = \"socket\"\nhost = \"client\"\nsock = \"c2\"\n".to_string(),
+        step("bind", "c2", &format!("port = {PORT}\n")),
+        step("connect", "c2", "to = \"server:80\"\n"),
+        "[[script]]\nop = \"accept\"\nsock = \"l\"\nnew = \"s2\"\n".to_string(),
+    ]
+    .concat();
+    let text = client_server("tw-reuse", "5s", false, &steps).replacen(
+        "op = \"connect\"\nsock = \"c\"",
+        &format!("op = \"bind\"\nsock = \"c\"\nport = {PORT}\n[[script]]\nop = \"connect\"\nsock = \"c\""),
+        1,
+    );
+    let r = run_text(&text);
+    let syns = r.events("seg_sent", |v| v["host"] == "client" && v["flags"] == "S");
+    assert_eq!(syns.len(), 2, "one SYN each: the second is answered at once");
+    let (isn1, isn2) = (field(syns[0], "seq"), field(syns[1], "seq"));
+    assert_eq!(isn2.wrapping_sub(isn1), ((t(syns[1]) >> 6) - (t(syns[0]) >> 6)) as u32);
+    let synacks = r.events("seg_sent", |v| v["host"] == "server" && v["flags"] == "S.");
+    let server_isn = field(synacks[0], "seq");
+    // The server closed first: its FIN took one sequence number after the SYN's.
+    assert_eq!(field(synacks[1], "seq"), server_isn.wrapping_add(2).wrapping_add(65535 + 2));
+    ok(r.calls("connect", "c2")[0], 0);
+    let accept2 = r.calls("accept", "l")[1];
+    assert!(accept2.errno.is_none() && accept2.ret.is_some_and(|fd| fd >= 0), "{accept2:?}");
+    assert_eq!(r.transitions("server", "CLOSE").iter().filter(|v| v["cause"] == "rcv_syn").count(), 1);
+}
+
+const PORT: u16 = 40000;
+
+/// tcp_input.c `tcp_validate_incoming` → `tcp_oow_rate_limited`: a zero-window probe
+/// (`tcp_xmit_probe_skb`, seq = snd_una − 1, no data) is out of window, and such segments
+/// are answered at most once per `tcp_invalid_ratelimit` (500 ms). The probes back off from
+/// the RTO (`tcp_probe_timer`): a probe less than 500 ms after the last answered one goes
+/// unanswered. (Kernel: one probe of the issue's capture left unanswered; model before:
+/// every probe answered.)
+#[test]
+fn out_of_window_probes_are_answered_at_most_every_500_ms() {
+    let small_rcvbuf = "[[script]]\nop = \"setsockopt\"\nsock = \"l\"\nopt = \"SO_RCVBUF\"\nvalue = 2048\n[[script]]\nop = \"socket\"\nhost = \"client\"";
+    let steps = format!("{ACCEPT}{}{}", step("setsockopt", "c", "opt = \"SO_SNDBUF\"\nvalue = 65536\n"), "[[script]]\nop = \"send\"\nsock = \"c\"\nlen = 20000\nflags = [\"MSG_DONTWAIT\"]\n");
+    let steps = format!("{steps}{}", sleep("5s"));
+    let text = client_server("oow", "6s", false, &steps).replacen("[[script]]\nop = \"socket\"\nhost = \"client\"", small_rcvbuf, 1);
+    let r = run_text(&text);
+    let client = wire(&r, "client", "server");
+    let server = wire(&r, "server", "client");
+    let acked = server.iter().map(|w| w.ack).max().unwrap();
+    let probes: Vec<&Wire> = client.iter().filter(|w| w.len == 0 && w.seq == acked.wrapping_sub(1)).collect();
+    assert!(probes.len() >= 3, "{client:?}");
+    let mut last_answer: Option<u64> = None;
+    let mut unanswered = 0;
+    for p in &probes {
+        let answered = server.iter().any(|w| w.t == p.t + MS && w.len == 0);
+        let expect = last_answer.is_none_or(|t| p.t + MS - t >= 500 * MS);
+        assert_eq!(answered, expect, "probe at {} ms (last answer {:?})", p.t / MS, last_answer.map(|t| t / MS));
+        if answered {
+            last_answer = Some(p.t + MS);
+        } else {
+            unanswered += 1;
+        }
+    }
+    assert!(unanswered > 0, "some probe fell within 500 ms of an answer: {:?}", probes.iter().map(|p| p.t / MS).collect::<Vec<_>>());
+}
