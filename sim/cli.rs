@@ -9,7 +9,7 @@ use crate::limits::Limits;
 use crate::output::{self, Output, OutputError, Plan};
 use std::fs;
 use std::io::{self, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// How a verb ended when it did its work.
 #[derive(Debug, PartialEq, Eq)]
@@ -303,4 +303,18 @@ pub fn replay(path: &Path, side: Option<crate::replay::Side>, kernel: Option<&st
     let text = if json { report.to_json() } else { report.to_text() };
     print_out(&text);
     Ok(if report.ok() { Status::Ok } else { Status::CheckFailed })
+}
+
+/// `tcpsim packetdrill`: the conformance report of the scripts named. Exit status 1 when a
+/// script failed, 2 when a path could not be read or a script could not be parsed.
+pub fn packetdrill(paths: &[PathBuf], json: bool) -> Result<Status, CliError> {
+    let report = crate::packetdrill::report::run_paths(paths).map_err(CliError::Input)?;
+    let text = if json { report.to_json() } else { report.to_text() };
+    let _ = io::stdout().lock().write_all(text.as_bytes());
+    let t = report.totals();
+    if t.error > 0 {
+        let first = report.scripts.iter().find(|r| r.outcome.name() == "error").map(|r| r.script.clone()).unwrap_or_default();
+        return Err(CliError::Input(format!("{first}: could not be read or parsed (see the report)")));
+    }
+    Ok(if t.fail == 0 { Status::Ok } else { Status::CheckFailed })
 }

@@ -19,6 +19,7 @@
 //! - [`replay`]: trace replay, a captured trace held against the model;
 //! - [`sweep`]: many seeds of one scenario, invariants on each, shards and their merge;
 //! - [`plot`]: time-sequence, RTO, state, readiness and sweep plots (SVG and PNG);
+//! - [`packetdrill`]: packetdrill scripts run against the model, a conformance report;
 //! - [`cli`]: the verbs of the `tcpsim` command;
 //! - [`output`]: output files, never half-written, never a device or a link replaced;
 //! - [`limits`]: bounds on a run, and its progress on a terminal;
@@ -32,6 +33,7 @@ pub mod errno;
 pub mod host;
 pub mod limits;
 pub mod output;
+pub mod packetdrill;
 pub mod pcap;
 pub mod plot;
 pub mod replay;

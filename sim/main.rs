@@ -141,6 +141,15 @@ what lies beside it cannot be read, or it holds no TCP-over-IPv4 connection to r
         #[arg(long)]
         known: Option<PathBuf>,
     },
+    /// Runs packetdrill scripts (files, or directories of `.pkt` files) against the model:
+    /// pass, fail (the first differing line, in packetdrill's wording) or unsupported (the
+    /// feature the model lacks), with counts per directory.
+    Packetdrill {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
     /// Runs a scenario on the real kernel in network namespaces (root): pcap and
     /// observation log.
     Capture {
@@ -181,6 +190,7 @@ fn main() -> ExitCode {
         Verb::Schema => cli::schema(),
         Verb::Table { os, format, kernel } => cli::table(os, format == TableFormat::Json, kernel),
         Verb::Capture { scenario, out, force } => cli::capture(&scenario, &out, force),
+        Verb::Packetdrill { paths, format } => cli::packetdrill(&paths, format == Format::Json),
         Verb::Replay { pcap, side, kernel, format, known } => {
             let side = side.map(|s| match s {
                 SideArg::Client => tcpsim::replay::Side::Client,

@@ -180,6 +180,12 @@ impl Host {
         &self.name
     }
 
+    /// Sets the kernel configuration (sysctls changed while running): sockets made from now
+    /// on read it, as Linux's read the sysctls when they are created.
+    pub fn set_profile(&mut self, profile: Rc<KernelProfile>) {
+        self.profile = profile;
+    }
+
     pub fn profile(&self) -> &KernelProfile {
         &self.profile
     }

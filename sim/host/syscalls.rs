@@ -58,6 +58,13 @@ impl Host {
         self.table.entry(fd).is_some_and(|e| e.nonblocking)
     }
 
+    /// fcntl(F_SETFL) of O_NONBLOCK: a flag of the open file, not of the socket
+    /// (fs/fcntl.c `setfl`), so it changes no TCP state.
+    pub fn sys_set_nonblocking(&mut self, fd: Fd, nonblocking: bool) -> Result<(), Errno> {
+        self.table.entry_mut(fd).ok_or(Errno::EBADF)?.nonblocking = nonblocking;
+        Ok(())
+    }
+
     /// Whether a listener or a connection uses `port` here.
     fn port_in_use(&self, port: u16) -> bool {
         self.lhash.contains_key(&port) || self.ehash.port_used(port)
