@@ -17,7 +17,12 @@
 //! - [`capture`] (Linux): the same scenarios run on the real kernel, in network namespaces;
 //! - [`pcap`]: pcap writing and reading, Wireshark-style labels;
 //! - [`replay`]: trace replay, a captured trace held against the model;
+//! - [`sweep`]: many seeds of one scenario, invariants on each, shards and their merge;
+//! - [`plot`]: time-sequence, RTO, state, readiness and sweep plots (SVG and PNG);
+//! - [`packetdrill`]: packetdrill scripts run against the model, a conformance report;
 //! - [`cli`]: the verbs of the `tcpsim` command;
+//! - [`output`]: output files, never half-written, never a device or a link replaced;
+//! - [`limits`]: bounds on a run, and its progress on a terminal;
 //! - [`errno`]: error numbers by name.
 
 #[cfg(target_os = "linux")]
@@ -26,12 +31,17 @@ pub mod cli;
 pub mod engine;
 pub mod errno;
 pub mod host;
+pub mod limits;
+pub mod output;
+pub mod packetdrill;
 pub mod pcap;
+pub mod plot;
 pub mod replay;
 pub mod rules;
 pub mod scenario;
 pub mod script;
 pub mod socket;
+pub mod sweep;
 pub mod syscall;
 pub mod table;
 pub mod tcp;

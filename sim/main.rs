@@ -1,10 +1,12 @@
 //! The `tcpsim` command line (see `docs/cli.md`): exit status 0 when the work was
 //! done and every check held, 1 when a check failed, 2 when the input was wrong.
 
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use tcpsim::cli;
+use tcpsim::tcp::profile::Os;
 
 #[derive(Parser)]
 #[command(name = "tcpsim", version, about = "A deterministic simulator of the Linux kernel's TCP stack")]
@@ -25,10 +27,9 @@ enum TableFormat {
     Json,
 }
 
-#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
-enum OsArg {
-    Linux,
-    Freebsd,
+/// `--os`: the one [`Os`], by the lower-case name kernel profiles give it.
+fn os_arg() -> impl TypedValueParser<Value = Os> {
+    PossibleValuesParser::new(["linux", "freebsd"]).map(|s| if s == "freebsd" { Os::FreeBsd } else { Os::Linux })
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -47,14 +48,62 @@ enum Verb {
         /// The seed (default: the scenario's own).
         #[arg(long)]
         seed: Option<u64>,
-        /// Writes every event as JSON Lines.
+        /// Writes every event as JSON Lines (`-`: standard output).
         #[arg(long)]
         trace: Option<PathBuf>,
-        /// Writes every segment on the simulated wire as a pcap file.
+        /// Writes every segment on the simulated wire as a pcap file (`-`: standard output).
         #[arg(long)]
         pcap: Option<PathBuf>,
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
+        /// Lists every application socket (by default, above 48 they are counted by host,
+        /// role and state; the JSON report always lists each).
+        #[arg(long)]
+        detail: bool,
+        /// Draws the run's plots (SVG and PNG) into this directory.
+        #[arg(long)]
+        plot: Option<PathBuf>,
+        /// Stops the run after this many events (0: no limit); the report is of what was
+        /// simulated by then, and the exit status 1.
+        #[arg(long, default_value_t = tcpsim::limits::Limits::DEFAULT_MAX_EVENTS)]
+        max_events: u64,
+        /// Stops the run once the trace holds this many bytes (0: no limit).
+        #[arg(long, default_value_t = tcpsim::limits::Limits::DEFAULT_MAX_TRACE_BYTES)]
+        max_trace_bytes: u64,
+        /// Stops the run after this many seconds of wall-clock time (default: none).
+        #[arg(long)]
+        timeout: Option<f64>,
+    },
+    /// Runs many seeds of a scenario, every invariant checked on each; a reproducer per failure.
+    Sweep {
+        scenario: PathBuf,
+        /// Seeds A..B (B excluded) or A..=B.
+        #[arg(long)]
+        seeds: String,
+        /// Threads (the result does not depend on it).
+        #[arg(long, default_value_t = 1)]
+        jobs: usize,
+        /// Runs block K (0-based) of N of the seeds; `tcpsim merge` joins the shards.
+        #[arg(long)]
+        shard: Option<String>,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+        /// Draws the distribution of each key outcome into this directory.
+        #[arg(long)]
+        plot: Option<PathBuf>,
+    },
+    /// Joins shard results (`sweep --shard K/N --format json`) into what one sweep prints.
+    Merge {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
+    /// Draws the plots of a recorded trace (`--trace`, JSON Lines) or of any pcap.
+    Plot {
+        input: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Prints the TCP state machine as DOT.
     Graph,
@@ -62,8 +111,8 @@ enum Verb {
     Schema,
     /// The readiness table, computed by simulation.
     Table {
-        #[arg(long, value_enum, default_value = "linux")]
-        os: OsArg,
+        #[arg(long, value_parser = os_arg(), default_value = "linux")]
+        os: Os,
         #[arg(long, value_enum, default_value = "md")]
         format: TableFormat,
         /// Adds the real kernel's answers beside the simulated ones (runs the recipes in
@@ -74,6 +123,9 @@ enum Verb {
     /// Holds a captured trace against the model: each segment the system under test sent
     /// is compared with what the model sends when fed the peer's captured segments (and the
     /// recorded calls of `observations.jsonl` beside the capture).
+    #[command(after_help = "Exit status: 0 when every segment agrees or each divergence is listed in the \
+known-divergences file (with its cause); 1 when a divergence is not listed there; 2 when the capture or \
+what lies beside it cannot be read, or it holds no TCP-over-IPv4 connection to replay.")]
     Replay {
         pcap: PathBuf,
         /// The endpoint under test (default: each side in turn).
@@ -84,32 +136,68 @@ enum Verb {
         kernel: Option<String>,
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
+        /// Known divergences (a KNOWN-DIVERGENCES.md): listed ones pass, with their cause
+        /// (default: KNOWN-DIVERGENCES.md in the capture's directory or the nearest above).
+        #[arg(long)]
+        known: Option<PathBuf>,
+    },
+    /// Runs packetdrill scripts (files, or directories of `.pkt` files) against the model:
+    /// pass, fail (the first differing line, in packetdrill's wording) or unsupported (the
+    /// feature the model lacks), with counts per directory.
+    Packetdrill {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
     },
     /// Runs a scenario on the real kernel in network namespaces (root): pcap and
     /// observation log.
     Capture {
         scenario: PathBuf,
+        /// The directory written (refused if it exists, unless --force).
         #[arg(long)]
         out: PathBuf,
+        /// Writes into an existing --out directory.
+        #[arg(long)]
+        force: bool,
     },
 }
 
 fn main() -> ExitCode {
+    tcpsim::output::install_cleanup_on_signals();
     let args = Args::parse();
     let outcome = match args.verb {
-        Verb::Run { scenario, seed, trace, pcap, format } => {
-            cli::run(scenario.as_deref(), seed, trace.as_deref(), pcap.as_deref(), format == Format::Json)
+        Verb::Run { scenario, seed, trace, pcap, format, detail, plot, max_events, max_trace_bytes, timeout } => {
+            let outputs = cli::RunOutputs { trace: trace.as_deref(), pcap: pcap.as_deref(), plot: plot.as_deref() };
+            match limits(max_events, max_trace_bytes, timeout) {
+                Ok(l) => cli::run(scenario.as_deref(), seed, &outputs, l, format == Format::Json, detail),
+                Err(e) => Err(e),
+            }
         }
+        Verb::Sweep { scenario, seeds, jobs, shard, format, plot } => {
+            tcpsim::sweep::cli::sweep(&tcpsim::sweep::cli::SweepArgs {
+                scenario: &scenario,
+                seeds: &seeds,
+                jobs,
+                shard: shard.as_deref(),
+                json: format == Format::Json,
+                plot: plot.as_deref(),
+            })
+        }
+        Verb::Merge { files, format } => tcpsim::sweep::cli::merge_files(&files, format == Format::Json),
+        Verb::Plot { input, out } => cli::plot(&input, &out),
         Verb::Graph => cli::graph(),
         Verb::Schema => cli::schema(),
-        Verb::Table { os, format, kernel } => cli::table(os == OsArg::Freebsd, format == TableFormat::Json, kernel),
-        Verb::Capture { scenario, out } => cli::capture(&scenario, &out),
-        Verb::Replay { pcap, side, kernel, format } => {
+        Verb::Table { os, format, kernel } => cli::table(os, format == TableFormat::Json, kernel),
+        Verb::Capture { scenario, out, force } => cli::capture(&scenario, &out, force),
+        Verb::Packetdrill { paths, format } => cli::packetdrill(&paths, format == Format::Json),
+        Verb::Replay { pcap, side, kernel, format, known } => {
             let side = side.map(|s| match s {
                 SideArg::Client => tcpsim::replay::Side::Client,
                 SideArg::Server => tcpsim::replay::Side::Server,
             });
-            cli::replay(&pcap, side, kernel.as_deref(), format == Format::Json)
+            let known = known.map_or(cli::KnownFrom::Beside, cli::KnownFrom::File);
+            cli::replay(&pcap, side, kernel.as_deref(), &known, format == Format::Json)
         }
     };
     match outcome {
@@ -120,4 +208,15 @@ fn main() -> ExitCode {
             ExitCode::from(e.exit_code())
         }
     }
+}
+
+/// The run's limits from its options (0 turns a limit off).
+fn limits(max_events: u64, max_trace_bytes: u64, timeout: Option<f64>) -> Result<tcpsim::limits::Limits, cli::CliError> {
+    let timeout = match timeout {
+        Some(t) if t.is_finite() && t > 0.0 => Some(std::time::Duration::from_secs_f64(t)),
+        Some(t) => return Err(cli::CliError::Input(format!("--timeout {t}: a number of seconds above 0"))),
+        None => None,
+    };
+    let nonzero = |n: u64| (n > 0).then_some(n);
+    Ok(tcpsim::limits::Limits { max_events: nonzero(max_events), max_trace_bytes: nonzero(max_trace_bytes), timeout })
 }

@@ -6,8 +6,10 @@
 //! where the model and the kernel do.
 
 use crate::scenario::readiness::{
-    differing_cells, kevent_text, observed_recipe_for, row_from_observations_for, ReadinessRow, CONDITIONS,
+    differing_cells, kevent_text, observed_recipe_for, row_from_observations, row_from_observations_for, ReadinessRow,
+    CONDITIONS,
 };
+use crate::script::observe;
 use crate::tcp::profile::Os;
 use crate::trace::Trace;
 use crate::world::World;
@@ -282,4 +284,63 @@ fn write_row(s: &mut String, row: &ReadinessRow, source: &str, diff: &[&str], wi
         mark("poll_after_send", cell("poll_after_send")),
         rules
     );
+}
+
+/// The committed real-kernel traces (`traces/readiness/<id>/observations.jsonl`), compiled in.
+const RECORDED: [(&str, &str); 22] = [
+    ("listen-empty", include_str!("../traces/readiness/listen-empty/observations.jsonl")),
+    ("listen-pending", include_str!("../traces/readiness/listen-pending/observations.jsonl")),
+    ("connect-in-progress", include_str!("../traces/readiness/connect-in-progress/observations.jsonl")),
+    ("connect-refused", include_str!("../traces/readiness/connect-refused/observations.jsonl")),
+    ("connect-timeout", include_str!("../traces/readiness/connect-timeout/observations.jsonl")),
+    ("established-idle", include_str!("../traces/readiness/established-idle/observations.jsonl")),
+    ("established-data", include_str!("../traces/readiness/established-data/observations.jsonl")),
+    ("sndbuf-full", include_str!("../traces/readiness/sndbuf-full/observations.jsonl")),
+    ("peer-fin", include_str!("../traces/readiness/peer-fin/observations.jsonl")),
+    ("peer-fin-with-data", include_str!("../traces/readiness/peer-fin-with-data/observations.jsonl")),
+    ("peer-closed", include_str!("../traces/readiness/peer-closed/observations.jsonl")),
+    ("local-shut-wr", include_str!("../traces/readiness/local-shut-wr/observations.jsonl")),
+    ("both-shut-wr", include_str!("../traces/readiness/both-shut-wr/observations.jsonl")),
+    ("local-shut-rd", include_str!("../traces/readiness/local-shut-rd/observations.jsonl")),
+    ("rst-received", include_str!("../traces/readiness/rst-received/observations.jsonl")),
+    ("rst-unread-close", include_str!("../traces/readiness/rst-unread-close/observations.jsonl")),
+    (
+        "write-after-peer-close",
+        include_str!("../traces/readiness/write-after-peer-close/observations.jsonl"),
+    ),
+    ("retrans-timeout", include_str!("../traces/readiness/retrans-timeout/observations.jsonl")),
+    ("keepalive-timeout", include_str!("../traces/readiness/keepalive-timeout/observations.jsonl")),
+    (
+        "idle-partition-no-keepalive",
+        include_str!("../traces/readiness/idle-partition-no-keepalive/observations.jsonl"),
+    ),
+    (
+        "send-during-partition",
+        include_str!("../traces/readiness/send-during-partition/observations.jsonl"),
+    ),
+    ("peer-reboot", include_str!("../traces/readiness/peer-reboot/observations.jsonl")),
+];
+
+/// The kernel the committed traces were recorded on (`traces/readiness/kernel.txt`).
+pub const RECORDED_KERNEL: &str = include_str!("../traces/readiness/kernel.txt");
+
+/// The committed real-kernel row of condition `id`, built as a capture's is.
+fn recorded_row(id: &str) -> Result<ReadinessRow, String> {
+    let path = format!("traces/readiness/{id}/observations.jsonl");
+    let text = RECORDED.iter().find(|(n, _)| *n == id).map(|(_, t)| *t).ok_or(format!("{path}: not compiled in"))?;
+    let obs = observe::from_jsonl(&path, text).map_err(|e| e.to_string())?;
+    row_from_observations(id, &obs).map_err(|e| e.to_string())
+}
+
+/// The 22 rows of the committed real-kernel traces, in the spec's order (no root needed, on
+/// any system).
+pub fn recorded_table() -> Vec<ReadinessRow> {
+    CONDITIONS
+        .iter()
+        .map(|id| {
+            recorded_row(id).unwrap_or_else(|e| {
+                panic!("committed trace of `{id}` is invalid (tests/capture_traces.rs checks it): {e}")
+            })
+        })
+        .collect()
 }

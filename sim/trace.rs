@@ -13,8 +13,9 @@
 //!   (`loss`, `queue_full`, `partition`, `link_down`, `filter`, `nat_expired`,
 //!   `host_frozen`, `host_down`, `no_route`), segment; stamped when and where it is lost;
 //! - `seg_dup`: `link`, `dir`, `at` (the copy's arrival), segment;
-//! - `timer`: `host`, `key` (every timer entry delivered to a node, stale ones included:
-//!   the node knows which fired);
+//! - `timer` (recorded by the host, for timers that expired, stale entries left out):
+//!   `host`, `timer` (`retransmit`, `TLP`, `probe0`, `delack`, `keepalive`, `fin-wait2`,
+//!   `time-wait`, `SYN-ACK`), `local`, `remote`, and `backoff` for the retransmission timer;
 //! - `fault`: `kind`, `target` (link or host name), `drop` and `direction` for filters.
 //!
 //! Layers above add theirs with [`Trace::record`] or `Ctx::trace`.
@@ -37,6 +38,8 @@ pub struct Trace {
     scratch: Vec<u8>,
     /// The first write error; later records are skipped and [`Trace::finish`] reports it.
     error: Option<io::Error>,
+    /// Bytes recorded so far (what a run's `--max-trace-bytes` bounds).
+    written: u64,
 }
 
 impl Default for Trace {
@@ -48,17 +51,17 @@ impl Default for Trace {
 impl Trace {
     /// Records nothing.
     pub fn off() -> Self {
-        Trace { sink: Sink::Off, scratch: Vec::new(), error: None }
+        Trace { sink: Sink::Off, scratch: Vec::new(), error: None, written: 0 }
     }
 
     /// Records into memory; read it with [`Trace::bytes`] or [`Trace::take_bytes`].
     pub fn memory() -> Self {
-        Trace { sink: Sink::Memory(Vec::new()), scratch: Vec::new(), error: None }
+        Trace { sink: Sink::Memory(Vec::new()), scratch: Vec::new(), error: None, written: 0 }
     }
 
     /// Records to `w` (buffered).
     pub fn to_writer(w: Box<dyn Write>) -> Self {
-        Trace { sink: Sink::Writer(io::BufWriter::new(w)), scratch: Vec::new(), error: None }
+        Trace { sink: Sink::Writer(io::BufWriter::new(w)), scratch: Vec::new(), error: None, written: 0 }
     }
 
     #[inline]
@@ -98,6 +101,7 @@ impl Trace {
         }
         line.push(b'\n');
         let line = &self.scratch;
+        self.written += line.len() as u64;
         let res = match &mut self.sink {
             Sink::Off => Ok(()),
             Sink::Memory(v) => {
@@ -109,6 +113,11 @@ impl Trace {
         if let Err(e) = res {
             self.error = Some(e);
         }
+    }
+
+    /// Bytes recorded so far, whatever the sink.
+    pub fn bytes_written(&self) -> u64 {
+        self.written
     }
 
     /// What a memory trace holds so far (empty for other sinks).

@@ -212,7 +212,7 @@ fn live_readiness_table_matches_the_committed_traces() {
         return;
     }
     let live = capture::kernel_table().unwrap_or_else(|e| panic!("{e}"));
-    let recorded = capture::recorded_table();
+    let recorded = tcpsim::table::recorded_table();
     assert_eq!(live.len(), 22);
     let mut diffs = Vec::new();
     for (l, r) in live.iter().zip(&recorded) {
@@ -241,7 +241,7 @@ fn live_readiness_table_matches_the_committed_traces() {
         diffs.is_empty(),
         "kernel {} vs recorded {}:\n{}",
         capture::kernel_release(),
-        capture::RECORDED_KERNEL.trim(),
+        tcpsim::table::RECORDED_KERNEL.trim(),
         diffs.join("\n")
     );
 }

@@ -18,7 +18,7 @@ fn trace_dir(id: &str) -> std::path::PathBuf {
 #[cfg(target_os = "linux")]
 #[test]
 fn committed_traces_give_22_complete_rows() {
-    let rows = tcpsim::capture::recorded_table();
+    let rows = tcpsim::table::recorded_table();
     assert_eq!(rows.len(), 22);
     for (row, id) in rows.iter().zip(CONDITIONS) {
         assert_eq!(row.condition, id);
@@ -34,9 +34,9 @@ fn committed_traces_give_22_complete_rows() {
         assert_eq!(row.first_send.is_some(), id == "send-during-partition", "{id}");
     }
     assert!(
-        tcpsim::capture::RECORDED_KERNEL.starts_with("6.18"),
+        tcpsim::table::RECORDED_KERNEL.starts_with("6.18"),
         "recorded on {}",
-        tcpsim::capture::RECORDED_KERNEL
+        tcpsim::table::RECORDED_KERNEL
     );
 }
 
@@ -113,7 +113,7 @@ fn recorded_rows_agree_with_the_measured_facts() {
         ("peer-reboot", DEAD, "-1 ECONNRESET", DEAD_READ, "0", "-1 EPIPE", DEAD_READ),
     ];
     let mask = |s: &str| s.split_whitespace().map(|f| format!("POLL{f}")).collect::<Vec<_>>();
-    let rows = tcpsim::capture::recorded_table();
+    let rows = tcpsim::table::recorded_table();
     for (row, (id, poll, peek, pap, soe, send, pas)) in rows.iter().zip(expected) {
         assert_eq!(row.condition, id);
         assert_eq!(row.poll, mask(poll), "{id} poll");

@@ -105,3 +105,26 @@ fn graph_is_dot_and_schema_is_json() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(v["properties"]["duration"].is_object(), "{v}");
 }
+
+#[test]
+fn packetdrill_exit_status_says_pass_fail_or_bad_input() {
+    let dir = scratch("packetdrill");
+    let ok = "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 bind(3, ..., ...) = 0\n+0 listen(3, 1) = 0\n";
+    std::fs::write(dir.join("ok.pkt"), ok).unwrap();
+    std::fs::write(dir.join("bad.pkt"), ok.replace("listen(3, 1) = 0", "listen(3, 1) = -1 EINVAL (Invalid argument)")).unwrap();
+    let out = tcpsim(&["packetdrill", dir.join("ok.pkt").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    let out = tcpsim(&["packetdrill", dir.to_str().unwrap(), "--format", "json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((v["totals"]["pass"].as_u64(), v["totals"]["fail"].as_u64()), (Some(1), Some(1)), "{v}");
+    let bad = v["scripts"].as_array().unwrap().iter().find(|s| s["result"] == "fail").unwrap();
+    assert_eq!(bad["line"], 3);
+    assert_eq!(bad["error"], "runtime error in listen call: Expected result -1 but got 0");
+    std::fs::write(dir.join("syntax.pkt"), "0 socket(..., SOCK_STREAM\n").unwrap();
+    let out = tcpsim(&["packetdrill", dir.join("syntax.pkt").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("syntax.pkt"), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = tcpsim(&["packetdrill", dir.join("missing.pkt").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -57,12 +57,9 @@ fn freeze_drops_arrivals_and_thaw_fires_held_timers_in_order() {
     let want: Vec<u64> = (10..15).map(|k| ms(k * 100 + 1).0).collect();
     assert_eq!(frozen, want);
     assert_eq!(b.got.len(), 19 - 5, "arrivals at 0.101 .. 1.901 s except the five dropped");
-    let timers: Vec<(u64, u64)> = of_kind(&recs, "timer")
-        .iter()
-        .filter(|r| r["host"] == "b")
-        .map(|r| (t(r), r["key"].as_u64().unwrap()))
-        .collect();
-    assert_eq!(timers, vec![(ms(1500).0, 10), (ms(1500).0, 11), (ms(1500).0, 12), (ms(1700).0, 13)]);
+    // Timers are traced by the node that knows what they are (the host names them), not by
+    // the engine, which only knows keys.
+    assert!(of_kind(&recs, "timer").is_empty());
 }
 
 #[test]
@@ -185,6 +182,47 @@ fn filters_drop_what_they_match_in_their_direction() {
     let drops = of_kind(&recs, "seg_drop");
     assert_eq!(drops.len(), 1);
     assert_eq!((drops[0]["seq"].as_u64(), drops[0]["reason"].as_str()), (Some(1), Some("filter")));
+}
+
+#[test]
+fn filters_are_judged_once_the_link_is_up() {
+    let mut sim = pair();
+    let (a, b) = (addr("10.0.0.1:1"), addr("10.0.0.2:2"));
+    let mut f = spec(FaultKind::Filter, Some("l"), None);
+    f.drop = Some(FilterMatch::All);
+    sim.apply_fault(&f).unwrap();
+    sim.apply_fault(&spec(FaultKind::Partition, Some("l"), None)).unwrap();
+    sim.with_node(0, |_, ctx| ctx.send(seg(a, b, 1, Flags::SYN, 0)));
+    sim.apply_fault(&spec(FaultKind::Heal, Some("l"), None)).unwrap();
+    sim.with_node(0, |_, ctx| ctx.send(seg(a, b, 2, Flags::SYN, 0)));
+    sim.apply_fault(&spec(FaultKind::Unfilter, Some("l"), None)).unwrap();
+    sim.with_node(0, |_, ctx| ctx.send(seg(a, b, 3, Flags::SYN, 0)));
+    sim.run_until(ms(5));
+    let recs = records(sim.trace().bytes());
+    let drops: Vec<(u64, &str)> =
+        of_kind(&recs, "seg_drop").iter().map(|r| (r["seq"].as_u64().unwrap(), r["reason"].as_str().unwrap())).collect();
+    assert_eq!(drops, vec![(1, "partition"), (2, "filter")]);
+    assert!(of_kind(&recs, "seg_drop").iter().all(|r| r.get("middlebox").is_none()), "a filter has no name");
+    assert_eq!(sim.node(1).got.iter().map(|g| g.1).collect::<Vec<_>>(), vec![3]);
+}
+
+#[test]
+fn a_second_middlebox_on_a_link_judges_what_the_first_lets_through() {
+    let mut sim = pair();
+    sim.add_middlebox("home", "l", Dur::from_secs(30), OnExpired::Drop).unwrap();
+    sim.add_middlebox("cgnat", "l", Dur::from_secs(10), OnExpired::Drop).unwrap();
+    assert!(sim.add_middlebox("home", "l", Dur::from_secs(1), OnExpired::Drop).is_err(), "names are unique");
+    let (a, b) = (addr("10.0.0.1:1"), addr("10.0.0.2:2"));
+    sim.with_node(0, |_, ctx| ctx.send(seg(a, b, 1, Flags::SYN, 0)));
+    sim.run_until(SimTime(Dur::from_secs(20).0));
+    // 20 s idle: alive for the 30 s box, forgotten by the 10 s one behind it.
+    sim.with_node(0, |_, ctx| ctx.send(seg(a, b, 2, Flags::ACK, 0)));
+    sim.run_until(SimTime(Dur::from_secs(21).0));
+    let recs = records(sim.trace().bytes());
+    let drops: Vec<(u64, &str)> =
+        of_kind(&recs, "seg_drop").iter().map(|r| (r["seq"].as_u64().unwrap(), r["middlebox"].as_str().unwrap())).collect();
+    assert_eq!(drops, vec![(2, "cgnat")]);
+    assert_eq!(sim.node(1).got.iter().map(|g| g.1).collect::<Vec<_>>(), vec![1]);
 }
 
 #[test]

@@ -59,7 +59,7 @@ fn default_connection_handshakes_in_one_round_trip_sends_a_first_flight_of_initi
 #[test]
 fn partition_backs_off_the_rto_and_recovery_waits_for_the_next_retransmission() {
     let r = run_model("lossy-partition.toml");
-    let at = |k: FaultKind| r.sc.faults.iter().find(|f| f.kind == k).unwrap().at.unwrap().0 .0;
+    let at = |k: FaultKind| r.sc.faults.iter().find(|f| f.kind == k).unwrap().at.unwrap().lo().as_nanos();
     let (cut, heal) = (at(FaultKind::Partition), at(FaultKind::Heal));
     // During the partition the client sends nothing but retransmissions of one segment, the
     // gaps doubling (tcp_retransmit_timer).
@@ -77,7 +77,18 @@ fn partition_backs_off_the_rto_and_recovery_waits_for_the_next_retransmission() 
     assert_eq!(t(after[0]), times[times.len() - 1] + 2 * last_gap);
     assert!(t(after[0]) > heal + S, "recovery waits for the timer, not for the link");
     assert_eq!(after[0]["seq"], during[0]["seq"]);
-    // The link lost segments at random, yet the stream survived and completed.
+    // The link lost segments at random, yet the stream survived and completed. The client's
+    // TIME_WAIT ends early here: a reordered duplicate ACK reached it after the server had
+    // closed, its re-ACK drew the server's RST, and Linux lets an RST end TIME_WAIT
+    // (tcp_timewait_state_process with tcp_rfc1337 = 0).
     assert!(r.events("seg_drop", |v| v["reason"] == "loss").len() > 50);
-    assert_clean_transfer(&r);
+    let killed = r.events("state", |v| v["host"] == "client" && v["from"] == "TIME_WAIT" && v["cause"] == "rcv_rst");
+    if killed.is_empty() {
+        assert_clean_transfer(&r);
+    } else {
+        let bytes = client_bytes(&r);
+        let accepted = r.report.sockets.iter().find(|k| k.role == "accepted").unwrap();
+        assert_eq!(accepted.bytes_received, bytes);
+        assert_eq!(r.events("seg_recv", |v| v["host"] == "client" && v["flags"] == "R").len(), 1);
+    }
 }

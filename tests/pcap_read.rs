@@ -318,7 +318,7 @@ fn non_tcp_and_snaplen_cut_packets_are_skipped_with_a_reason() {
                 1,
                 "TCP segment cut by the snaplen (54 of 57 bytes captured)"
             ),
-            (2, "IP protocol 17 is not TCP"),
+            (2, "IP protocol 17 (UDP) is not TCP"),
             (
                 4,
                 "TCP segment cut by the snaplen (30 of 57 bytes captured)"

@@ -575,3 +575,12 @@ fn messy_connections_agree_with_tshark() {
         diffs.join("\n")
     );
 }
+
+/// Without tshark, its checks skip and say so, unless CI requires them: then they fail.
+#[test]
+fn a_missing_tshark_fails_when_required() {
+    assert!(tshark_support::skip_or_fail(true, Some("1")));
+    assert!(!tshark_support::skip_or_fail(false, None));
+    let required = std::panic::catch_unwind(|| tshark_support::skip_or_fail(false, Some("1")));
+    assert!(required.is_err(), "TCPSIM_REQUIRE_TSHARK=1 turns the skip into a failure");
+}

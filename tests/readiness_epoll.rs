@@ -327,56 +327,97 @@ fn the_ready_list_is_fifo_across_fds() {
     checker.finish().unwrap();
 }
 
-/// epoll_wait with a 50 ms timeout: an FIN at 20 ms ends an edge-triggered wait then; a wait with
-/// no event returns 0 at exactly 50 ms.
+/// epoll_wait with a 50 ms timeout, as the model runs it (fs/eventpoll.c `ep_poll`): the peer's
+/// FIN ends an edge-triggered wait the moment it lands; a second wait, with nothing new for an
+/// edge-triggered entry, returns 0 at exactly 50 ms.
 #[test]
 fn blocking_epoll_wait_in_simulated_time() {
-    use tcpsim::socket::epoll::check_maxevents;
-    use tcpsim::socket::poll::{BlockingWait, Timeout, WaitStep};
+    use tcpsim::scenario::parse;
+    use tcpsim::trace::Trace;
+    use tcpsim::world::World;
 
-    let mut w = Watched::new(established(), (IN | RDHUP).0 | EPOLLET);
-    let t0 = w.now;
-    let max = check_maxevents(8).unwrap();
-    let call = BlockingWait::start(Timeout::from_millis(50), t0);
-    let deadline = t0 + Dur::from_millis(50);
-    let view = w.view.clone();
-    let found = !w
-        .checker
-        .epoll_wait(t0, &mut w.ep, max, |_| view.clone())
-        .is_empty();
-    assert_eq!(
-        call.step(found, t0),
-        WaitStep::Block {
-            until: Some(deadline)
-        }
-    );
+    const MS: u64 = 1_000_000;
+    let script = r#"
+name = "blocking-epoll-wait"
+duration = "10s"
 
-    w.view = peer_fin(0);
-    for wake in FIN {
-        w.ep.on_wakeup(FD, wake.key());
-    }
-    assert!(
-        w.ep.has_ready(),
-        "the wake-up reaches the sleeping epoll_wait"
-    );
-    let t = t0 + Dur::from_millis(20);
-    let view = w.view.clone();
-    let events = w.checker.epoll_wait(t, &mut w.ep, max, |_| view.clone());
-    assert_eq!(events, vec![(FD, IN | RDHUP)]);
-    assert_eq!(call.step(true, t), WaitStep::Return);
+[[host]]
+name = "client"
+addr = "10.0.0.1"
 
-    // A second call: nothing new (edge-triggered), so it sleeps to its deadline and returns 0.
-    let again = BlockingWait::start(Timeout::from_millis(50), t);
-    assert!(!w.ep.has_ready());
-    assert_eq!(
-        again.step(false, t),
-        WaitStep::Block {
-            until: Some(t + Dur::from_millis(50))
-        }
-    );
-    assert_eq!(
-        again.step(false, t + Dur::from_millis(50)),
-        WaitStep::Return
-    );
-    w.finish();
+[[host]]
+name = "server"
+addr = "10.0.0.2"
+
+[[link]]
+name = "wire"
+a = "client"
+b = "server"
+delay = "20ms"
+
+[[script]]
+op = "socket"
+host = "server"
+sock = "listener"
+
+[[script]]
+op = "bind"
+sock = "listener"
+port = 8080
+
+[[script]]
+op = "listen"
+sock = "listener"
+backlog = 16
+
+[[script]]
+op = "socket"
+host = "client"
+sock = "c"
+
+[[script]]
+op = "connect"
+sock = "c"
+to = "server:8080"
+
+[[script]]
+op = "accept"
+sock = "listener"
+new = "s"
+
+[[script]]
+op = "epoll_create"
+ep = "ep"
+
+[[script]]
+op = "epoll_ctl"
+ep = "ep"
+sock = "c"
+action = "add"
+events = ["EPOLLIN", "EPOLLRDHUP", "EPOLLET"]
+
+[[script]]
+op = "close"
+sock = "s"
+
+[[script]]
+op = "epoll_wait"
+ep = "ep"
+timeout = "50ms"
+
+[[script]]
+op = "epoll_wait"
+ep = "ep"
+timeout = "50ms"
+"#;
+    let sc = parse(script, "blocking-epoll-wait.toml").unwrap();
+    let mut world = World::build(&sc, sc.seed, Trace::memory()).unwrap();
+    let obs = world.run(&sc);
+    assert!(world.rule_failures().is_empty(), "{:?}", world.rule_failures());
+    let (closed, first, second) = (&obs[8], &obs[9], &obs[10]);
+    // The FIN leaves at the close and crosses the 20 ms link.
+    assert_eq!(first.t_ns, closed.t_ns + 20 * MS);
+    let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert_eq!((first.ret, first.events.clone()), (Some(1), Some(names(&["POLLIN", "POLLRDHUP"]))));
+    assert_eq!((second.ret, second.t_ns), (Some(0), first.t_ns + 50 * MS));
 }

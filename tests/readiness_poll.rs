@@ -242,59 +242,127 @@ fn urgent_data_gives_pollpri_except_while_connecting() {
     assert_eq!(tcp_poll(&in_state(TcpState::SynRecv)), PollMask::EMPTY);
 }
 
-/// poll(2) with a 100 ms timeout on an idle connection: data arriving at 30 ms ends it then; with
-/// nothing arriving it returns 0 at exactly 100 ms; a write-space wake-up does not wake a caller
-/// waiting only for POLLIN.
+/// A blocking poll(2) in simulated time, as the model runs it: the caller sleeps on the socket
+/// until what it asked for (or POLLERR/POLLHUP) is reported, or its timeout (fs/select.c
+/// `do_poll`). An ACK that frees send space does not end a wait for POLLIN alone: with nothing to
+/// read it returns 0 at exactly 100 ms; data arriving ends the next wait the moment it lands;
+/// timeout 0 never waits.
 #[test]
 fn blocking_poll_in_simulated_time() {
-    use tcpsim::socket::epoll::Wakeup;
-    use tcpsim::socket::poll::{poll_wakes, BlockingWait, Timeout, WaitStep};
-    use tcpsim::time::Dur;
+    use tcpsim::scenario::parse;
+    use tcpsim::trace::Trace;
+    use tcpsim::world::World;
 
-    let t0 = SimTime(5_000_000_000);
-    let mut checker = Checker::new(9);
-    let call = BlockingWait::start(Timeout::from_millis(100), t0);
-    let deadline = t0 + Dur::from_millis(100);
-    let idle = established();
-    let found = !checker.linux_poll(t0, &idle, PollMask::IN).is_empty();
-    assert_eq!(
-        call.step(found, t0),
-        WaitStep::Block {
-            until: Some(deadline)
-        }
-    );
+    const MS: u64 = 1_000_000;
+    let script = r#"
+name = "blocking-poll"
+duration = "10s"
 
-    // 10 ms: an ACK frees send space; the key misses POLLIN, the caller sleeps on.
-    assert!(!poll_wakes(PollMask::IN, Wakeup::WriteSpace.key()));
-    // 30 ms: a segment arrives; the caller wakes, scans, and returns.
-    let t = t0 + Dur::from_millis(30);
-    assert!(poll_wakes(PollMask::IN, Wakeup::DataReady.key()));
-    let readable = with_data(established(), 10);
-    let revents = checker.linux_poll(t, &readable, PollMask::IN);
-    assert_eq!(revents, PollMask::IN);
-    assert_eq!(call.step(!revents.is_empty(), t), WaitStep::Return);
+[[host]]
+name = "client"
+addr = "10.0.0.1"
 
-    // Nothing arrives: the scan at the deadline returns 0.
-    let found = !checker.linux_poll(deadline, &idle, PollMask::IN).is_empty();
-    assert_eq!(call.step(found, deadline), WaitStep::Return);
-    assert_eq!(
-        call.step(found, t0 + Dur::from_millis(99)),
-        WaitStep::Block {
-            until: Some(deadline)
-        }
-    );
+[[host]]
+name = "server"
+addr = "10.0.0.2"
 
-    // timeout 0 never blocks; timeout -1 blocks with no deadline.
-    assert_eq!(
-        BlockingWait::start(Timeout::from_millis(0), t0).step(false, t0),
-        WaitStep::Return
-    );
-    assert_eq!(
-        BlockingWait::start(Timeout::from_millis(-1), t0).step(false, t0),
-        WaitStep::Block { until: None }
-    );
-    // A keyless wake-up (state change) and an error report always wake.
-    assert!(poll_wakes(PollMask::IN, Wakeup::StateChange.key()));
-    assert!(poll_wakes(PollMask::IN, Wakeup::ErrorReport.key()));
-    checker.finish().unwrap();
+[[link]]
+name = "wire"
+a = "client"
+b = "server"
+delay = "10ms"
+
+[[script]]
+op = "socket"
+host = "server"
+sock = "listener"
+
+[[script]]
+op = "bind"
+sock = "listener"
+port = 8080
+
+[[script]]
+op = "listen"
+sock = "listener"
+backlog = 16
+
+[[script]]
+op = "socket"
+host = "client"
+sock = "c"
+
+[[script]]
+op = "connect"
+sock = "c"
+to = "server:8080"
+
+[[script]]
+op = "accept"
+sock = "listener"
+new = "s"
+
+[[script]]
+op = "send"
+sock = "c"
+data = "hello"
+
+[[script]]
+op = "poll"
+sock = "c"
+events = ["POLLIN"]
+timeout = "100ms"
+
+[[script]]
+op = "send"
+sock = "s"
+data = "world"
+
+[[script]]
+op = "poll"
+sock = "c"
+events = ["POLLIN"]
+timeout = "100ms"
+
+[[script]]
+op = "recv"
+sock = "c"
+len = 100
+
+[[script]]
+op = "poll"
+sock = "c"
+events = ["POLLIN"]
+timeout = "0"
+"#;
+    let sc = parse(script, "blocking-poll.toml").unwrap();
+    let mut world = World::build(&sc, sc.seed, Trace::memory()).unwrap();
+    let obs = world.run(&sc);
+    assert!(world.rule_failures().is_empty(), "{:?}", world.rule_failures());
+    let trace: Vec<serde_json::Value> = std::str::from_utf8(world.sim().trace().bytes())
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let arrivals_at_client = |from: u64, to: u64| -> Vec<u64> {
+        trace
+            .iter()
+            .filter(|r| r["ev"] == "seg_recv" && r["host"] == "client")
+            .map(|r| r["t"].as_u64().unwrap())
+            .filter(|t| (from..=to).contains(t))
+            .collect()
+    };
+    let (sent, first, answered, second, drained, third) = (&obs[6], &obs[7], &obs[8], &obs[9], &obs[10], &obs[11]);
+
+    // The ACK of "hello" lands during the first wait and frees send space; the wait goes on.
+    assert_eq!((first.ret, first.t_ns), (Some(0), sent.t_ns + 100 * MS));
+    assert!(!arrivals_at_client(sent.t_ns + 1, first.t_ns - 1).is_empty(), "something arrived meanwhile");
+
+    // "world" crosses the 10 ms link; the second wait ends as it lands, reporting POLLIN only.
+    assert_eq!(second.t_ns, answered.t_ns + 10 * MS);
+    assert_eq!(arrivals_at_client(answered.t_ns, second.t_ns).last(), Some(&second.t_ns));
+    assert_eq!((second.ret, second.events.as_deref()), (Some(1), Some(&["POLLIN".to_string()][..])));
+
+    // Drained, timeout 0: 0 at once.
+    assert_eq!((drained.ret, third.ret, third.t_ns), (Some(5), Some(0), drained.t_ns));
 }

@@ -33,12 +33,11 @@ fn every_row_names_the_rules_that_apply() {
 }
 
 #[test]
-#[cfg(target_os = "linux")] // the recorded traces are read by the Linux-only `capture`
 fn simulation_agrees_with_the_recorded_real_kernel_on_every_cell() {
     let mut t = tcpsim::table::simulate(Os::Linux).expect("every recipe runs");
-    let kernel = tcpsim::capture::recorded_table();
+    let kernel = tcpsim::table::recorded_table();
     assert_eq!(kernel.len(), 22, "a recorded row per condition");
-    t.set_kernel(kernel, tcpsim::capture::RECORDED_KERNEL.trim().to_string());
+    t.set_kernel(kernel, tcpsim::table::RECORDED_KERNEL.trim().to_string());
     let diffs = t.differences();
     assert!(diffs.is_empty(), "cells where the model and Linux disagree:\n{}", t.to_markdown());
 }

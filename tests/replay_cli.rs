@@ -143,3 +143,77 @@ fn without_an_observation_log_the_sut_is_passive() {
     assert_eq!(r["segments_matched"], 3, "{r:#}");
     assert_eq!(out.status.code(), Some(0));
 }
+
+/// A classic pcap (µs, Ethernet) of `n` copies of the frame `frame`.
+fn pcap_of(frame: &[u8], n: usize) -> Vec<u8> {
+    let mut b = Vec::new();
+    for v in [0xa1b2c3d4u32.to_le_bytes().to_vec(), 2u16.to_le_bytes().to_vec(), 4u16.to_le_bytes().to_vec(), vec![0; 8], 65535u32.to_le_bytes().to_vec(), 1u32.to_le_bytes().to_vec()] {
+        b.extend(v);
+    }
+    for i in 0..n {
+        for v in [i as u32, 0, frame.len() as u32, frame.len() as u32] {
+            b.extend(v.to_le_bytes());
+        }
+        b.extend_from_slice(frame);
+    }
+    b
+}
+
+/// Ethernet header with `ether_type`, then `rest`.
+fn ether(ether_type: u16, rest: &[u8]) -> Vec<u8> {
+    let mut f = vec![2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2];
+    f.extend(ether_type.to_be_bytes());
+    f.extend_from_slice(rest);
+    f
+}
+
+#[test]
+fn a_capture_without_ipv4_tcp_is_bad_input_that_says_what_it_holds() {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("replay_cli_nothing");
+    std::fs::create_dir_all(&dir).unwrap();
+    // IPv6, next header TCP (6), a 20-byte TCP header.
+    let mut v6 = vec![0x60, 0, 0, 0, 0, 20, 6, 64];
+    v6.extend([0u8; 32]);
+    v6.extend([0x1f, 0x90, 0x00, 0x50, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x02, 0xff, 0xff, 0, 0, 0, 0]);
+    // IPv4 UDP (17): header only, then 8 bytes of UDP.
+    let udp = [0x45, 0, 0, 28, 0, 0, 0x40, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2, 0, 53, 0, 53, 0, 8, 0, 0];
+    let cases = [
+        ("v6.pcap", ether(0x86dd, &v6), 12, "12 packets: IPv6 TCP (tcpsim replays TCP over IPv4 only)"),
+        ("udp.pcap", ether(0x0800, &udp), 3, "3 packets: IP protocol 17 (UDP) is not TCP (no TCP at all; tcpsim replays TCP over IPv4 only)"),
+        ("empty.pcap", Vec::new(), 0, "the file holds no packets"),
+    ];
+    for (name, frame, n, says) in cases {
+        let p = dir.join(name);
+        std::fs::write(&p, pcap_of(&frame, n)).unwrap();
+        let out = tcpsim(&["replay", p.to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{name}: {err}");
+        assert!(err.contains(&format!("{}: nothing to replay: {says}", p.display())), "{name}: {err}");
+        assert!(out.stdout.is_empty());
+    }
+}
+
+/// The README's example: a divergence the known-divergences file explains passes, and says
+/// why; with a file that does not list it, it fails.
+#[test]
+fn known_divergences_pass_with_their_cause_unknown_ones_fail() {
+    let pcap = replay_support::repo().join("traces/readiness/peer-fin/capture.pcap");
+    let out = tcpsim(&["replay", pcap.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("segment 2 (time): known: ACK of the peer's FIN"), "{text}");
+    assert!(text.contains("1 divergences (1 known, listed in"), "{text}");
+    let v = json(&tcpsim(&["replay", pcap.to_str().unwrap(), "--format", "json"]));
+    assert!(v["divergences"][0]["known"].as_str().is_some_and(|c| c.contains("jiffy")), "{v}");
+
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("replay_cli_known");
+    std::fs::create_dir_all(&dir).unwrap();
+    let empty = dir.join("KNOWN-DIVERGENCES.md");
+    std::fs::write(&empty, "## Replay\n\n| trace | side | connection | segment | fields | cause |\n| --- | --- | --- | --- | --- | --- |\n").unwrap();
+    let out = tcpsim(&["replay", pcap.to_str().unwrap(), "--known", empty.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("segment 2 (time): NOT a known divergence"), "{text}");
+    let help = String::from_utf8_lossy(&tcpsim(&["replay", "--help"]).stdout).into_owned();
+    assert!(help.contains("Exit status: 0 when every segment agrees"), "{help}");
+}

@@ -81,7 +81,7 @@ fn lossy_partition_loses_2_percent_and_partitions_from_5_to_15_s() {
     assert_eq!(link.loss, Some(0.02));
     assert!(link.jitter.is_some_and(|j| j.0 > Dur(0)));
     let faults: Vec<(FaultKind, u64)> =
-        s.faults.iter().map(|f| (f.kind, f.at.unwrap().0.as_nanos())).collect();
+        s.faults.iter().map(|f| (f.kind, f.at.unwrap().lo().as_nanos())).collect();
     assert_eq!(faults, [(FaultKind::Partition, 5 * S), (FaultKind::Heal, 15 * S)]);
     assert!(s.apps.iter().any(|a| matches!(a, AppSpec::Client { bytes, .. } if *bytes > 0)));
 }

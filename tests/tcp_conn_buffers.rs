@@ -16,7 +16,9 @@ const S1: u32 = SERVER_ISS + 1;
 fn idle_connection_is_small_and_holds_no_buffers() {
     let size = std::mem::size_of::<Conn>();
     eprintln!("size_of::<Conn>() = {size}");
-    assert!(size <= 640, "Conn is {size} bytes");
+    // 640 before congestion control had its kernel state: the algorithm's private area
+    // (Linux's icsk_ca_priv is 104 bytes; CUBIC's struct bictcp 64) and the send stamps.
+    assert!(size <= 736, "Conn is {size} bytes");
 }
 
 #[test]

@@ -142,7 +142,7 @@ fn data_both_ways_is_delivered_exactly() {
     assert_eq!(sim.client().recv(now, 100, false, &mut out), Ok(b"hello".to_vec()));
     assert_eq!(sim.client().recv(now, 100, false, &mut out), Err(Errno::EAGAIN));
     assert_eq!(sim.client().outq(), 0);
-    assert!(sim.client().info().srtt_us >= 10_000);
+    assert!(sim.client().info().rtt_us >= 10_000);
 }
 
 #[test]

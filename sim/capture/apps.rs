@@ -106,6 +106,14 @@ pub fn run_app(
                 ClientPlan { to, first: start + at, interval, count: *count, bytes: *bytes, close: *close };
             run_clients(&plan, sockopts, index as u64, &log, stop)?;
         }
+        AppSpec::Ab { .. } | AppSpec::HttpServer { .. } => {
+            return Err(CaptureError::Scenario(format!(
+                "app[{index}]: the load generator and the finite-capacity server run only in the simulator"
+            )));
+        }
+        AppSpec::Heartbeat(_) | AppSpec::Messenger(_) | AppSpec::MessageSink(_) => {
+            return Err(CaptureError::Scenario(format!("app[{index}]: protocol applications run only in the simulator")));
+        }
     }
     Ok(())
 }

@@ -124,8 +124,8 @@ fn capture_host(sc: &Scenario) -> Option<String> {
         })
     };
     let server_app = sc.apps.iter().find_map(|a| match a {
-        AppSpec::Server { host, .. } => Some(host.clone()),
-        AppSpec::Client { .. } => None,
+        AppSpec::Server { host, .. } | AppSpec::HttpServer { host, .. } => Some(host.clone()),
+        _ => None,
     });
     listener
         .and_then(|l| host_of(l))
@@ -136,6 +136,9 @@ fn capture_host(sc: &Scenario) -> Option<String> {
 /// Runs `scenario` on the real kernel and writes its results to `out_dir` (created if needed).
 pub fn capture(scenario: &Scenario, out_dir: &Path) -> Result<CaptureReport, CaptureError> {
     netns::check_environment().map_err(CaptureError::Unavailable)?;
+    // The real kernel runs the member of the scenario's own seed.
+    let resolved = crate::scenario::draw::resolve(scenario, scenario.seed);
+    let scenario = &resolved;
     std::fs::create_dir_all(out_dir).map_err(|e| io_err(out_dir, e))?;
     let mut lab = Lab::build(scenario)?;
     let mut unreproduced = std::mem::take(&mut lab.unreproduced);
@@ -258,10 +261,10 @@ fn timed_faults(
     script_done: mpsc::Receiver<()>,
 ) -> Result<Vec<TimedFault>, CaptureError> {
     let mut faults: Vec<_> = sc.faults.iter().collect();
-    faults.sort_by_key(|f| f.at.map_or(0, |d| d.0.as_nanos()));
+    faults.sort_by_key(|f| f.at.map_or(0, |d| d.lo().as_nanos()));
     let mut applied = Vec::new();
     for f in faults {
-        let at_ns = f.at.map_or(0, |d| d.0.as_nanos());
+        let at_ns = f.at.map_or(0, |d| d.lo().as_nanos());
         let due = start + Duration::from_nanos(at_ns);
         if let Err(mpsc::RecvTimeoutError::Disconnected) =
             script_done.recv_timeout(due.saturating_duration_since(Instant::now()))
@@ -287,7 +290,7 @@ fn app_hosts(sc: &Scenario, lab: &Lab) -> Result<Vec<apps::AppHost>, CaptureErro
     sc.apps
         .iter()
         .map(|a| {
-            let (AppSpec::Server { host, .. } | AppSpec::Client { host, .. }) = a;
+            let host = a.host();
             let h = lab
                 .host_index(host)
                 .ok_or_else(|| CaptureError::Scenario(format!("app: unknown host `{host}`")))?;
@@ -400,66 +403,4 @@ pub fn run_all(ids: &[&str], base: &Path) -> Result<Vec<ReadinessRow>, CaptureEr
     let mut results = results.into_inner().expect("no panics while held");
     results.sort_by_key(|(i, _)| *i);
     results.into_iter().map(|(_, r)| r).collect()
-}
-
-/// The committed real-kernel traces (`traces/readiness/<id>/observations.jsonl`), compiled in.
-const RECORDED: [(&str, &str); 22] = [
-    ("listen-empty", include_str!("../../traces/readiness/listen-empty/observations.jsonl")),
-    ("listen-pending", include_str!("../../traces/readiness/listen-pending/observations.jsonl")),
-    ("connect-in-progress", include_str!("../../traces/readiness/connect-in-progress/observations.jsonl")),
-    ("connect-refused", include_str!("../../traces/readiness/connect-refused/observations.jsonl")),
-    ("connect-timeout", include_str!("../../traces/readiness/connect-timeout/observations.jsonl")),
-    ("established-idle", include_str!("../../traces/readiness/established-idle/observations.jsonl")),
-    ("established-data", include_str!("../../traces/readiness/established-data/observations.jsonl")),
-    ("sndbuf-full", include_str!("../../traces/readiness/sndbuf-full/observations.jsonl")),
-    ("peer-fin", include_str!("../../traces/readiness/peer-fin/observations.jsonl")),
-    ("peer-fin-with-data", include_str!("../../traces/readiness/peer-fin-with-data/observations.jsonl")),
-    ("peer-closed", include_str!("../../traces/readiness/peer-closed/observations.jsonl")),
-    ("local-shut-wr", include_str!("../../traces/readiness/local-shut-wr/observations.jsonl")),
-    ("both-shut-wr", include_str!("../../traces/readiness/both-shut-wr/observations.jsonl")),
-    ("local-shut-rd", include_str!("../../traces/readiness/local-shut-rd/observations.jsonl")),
-    ("rst-received", include_str!("../../traces/readiness/rst-received/observations.jsonl")),
-    ("rst-unread-close", include_str!("../../traces/readiness/rst-unread-close/observations.jsonl")),
-    (
-        "write-after-peer-close",
-        include_str!("../../traces/readiness/write-after-peer-close/observations.jsonl"),
-    ),
-    ("retrans-timeout", include_str!("../../traces/readiness/retrans-timeout/observations.jsonl")),
-    ("keepalive-timeout", include_str!("../../traces/readiness/keepalive-timeout/observations.jsonl")),
-    (
-        "idle-partition-no-keepalive",
-        include_str!("../../traces/readiness/idle-partition-no-keepalive/observations.jsonl"),
-    ),
-    (
-        "send-during-partition",
-        include_str!("../../traces/readiness/send-during-partition/observations.jsonl"),
-    ),
-    ("peer-reboot", include_str!("../../traces/readiness/peer-reboot/observations.jsonl")),
-];
-
-/// The kernel the committed traces were recorded on (`traces/readiness/kernel.txt`).
-pub const RECORDED_KERNEL: &str = include_str!("../../traces/readiness/kernel.txt");
-
-/// The committed observation log of condition `id`.
-pub fn recorded_observations(id: &str) -> Result<Vec<Observation>, CaptureError> {
-    let text = RECORDED
-        .iter()
-        .find(|(n, _)| *n == id)
-        .map(|(_, t)| *t)
-        .ok_or_else(|| ReadinessError::UnknownCondition(id.to_string()))?;
-    Ok(observe::from_jsonl(&format!("traces/readiness/{id}/observations.jsonl"), text)?)
-}
-
-/// The 22 rows of the committed real-kernel traces, in the spec's order (no root needed).
-pub fn recorded_table() -> Vec<ReadinessRow> {
-    CONDITIONS
-        .iter()
-        .map(|id| {
-            recorded_observations(id)
-                .and_then(|obs| Ok(readiness::row_from_observations(id, &obs)?))
-                .unwrap_or_else(|e| {
-                    panic!("committed trace of `{id}` is invalid (tests/capture_traces.rs checks it): {e}")
-                })
-        })
-        .collect()
 }

@@ -15,6 +15,8 @@
 use super::CaptureError;
 use crate::engine::fault::FaultAction;
 use crate::scenario::types::{Direction, FaultKind, FilterMatch, LinkDirSpec, Scenario};
+use crate::tcp::cc::Algorithm;
+use crate::tcp::profile::KernelProfile;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
 use std::net::Ipv4Addr;
@@ -165,6 +167,20 @@ impl Lab {
             // IPv4 only: keeps IPv6 neighbour discovery and MLD reports out of the capture.
             run(&mut in_ns(&netns, &["sysctl", "-q", "-w", "net.ipv6.conf.all.disable_ipv6=1"]))?;
             run(&mut in_ns(&netns, &["sysctl", "-q", "-w", "net.ipv6.conf.default.disable_ipv6=1"]))?;
+            // A new namespace inherits the machine's default congestion control (tcp_sk_init),
+            // which may be one the model does not run (bbr on the lab machine): use the
+            // profile's, so that windows compare.
+            let cc = KernelProfile::builtin(h.kernel.as_deref().unwrap_or("linux-6.18"))
+                .map_or(Algorithm::Cubic, |p| p.tcp_congestion_control);
+            let cc_sysctl = format!("net.ipv4.tcp_congestion_control={}", cc.name());
+            if run(&mut in_ns(&netns, &["sysctl", "-q", "-w", &cc_sysctl])).is_err() {
+                // Outside the initial namespace only tcp_allowed_congestion_control may be set.
+                lab.unreproduced.push(format!(
+                    "host `{}`: congestion control `{}` not allowed in a namespace here; ran with the machine's default",
+                    h.name,
+                    cc.name()
+                ));
+            }
             lab.apply_sysctls(i, &h.sysctl)?;
             if let Some(k) = &h.kernel {
                 let release = super::kernel_release();
@@ -205,6 +221,7 @@ impl Lab {
                 serde_json::Value::Bool(b) => u8::from(*b).to_string(),
                 serde_json::Value::Number(n) => n.to_string(),
                 serde_json::Value::Array(a) => a.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(" "),
+                serde_json::Value::String(s) => s.clone(),
                 other => other.to_string(),
             };
             let bare = ["_s", "_ms", "_us"].iter().find_map(|s| name.strip_suffix(s)).unwrap_or(name);

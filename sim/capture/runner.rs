@@ -167,6 +167,7 @@ fn sockopt_name(opt: SockOpt) -> (libc::c_int, libc::c_int) {
         TCP_NODELAY => (libc::IPPROTO_TCP, libc::TCP_NODELAY),
         TCP_NOTSENT_LOWAT => (libc::IPPROTO_TCP, libc::TCP_NOTSENT_LOWAT),
         TCP_RTO_MAX_MS => (libc::IPPROTO_TCP, self::TCP_RTO_MAX_MS),
+        TCP_CONGESTION => (libc::IPPROTO_TCP, libc::TCP_CONGESTION),
         TCP_INFO => (libc::IPPROTO_TCP, libc::TCP_INFO),
     }
 }
@@ -177,7 +178,7 @@ fn tcp_info_json(i: &libc::tcp_info) -> serde_json::Value {
         "state": i.tcpi_state, "ca_state": i.tcpi_ca_state, "retransmits": i.tcpi_retransmits,
         "probes": i.tcpi_probes, "backoff": i.tcpi_backoff, "rto_us": i.tcpi_rto, "ato_us": i.tcpi_ato,
         "snd_mss": i.tcpi_snd_mss, "rcv_mss": i.tcpi_rcv_mss, "unacked": i.tcpi_unacked,
-        "lost": i.tcpi_lost, "retrans": i.tcpi_retrans, "rtt_us": i.tcpi_rtt, "rttvar_us": i.tcpi_rttvar,
+        "lost": i.tcpi_lost, "retrans": i.tcpi_retrans, "reordering": i.tcpi_reordering, "rtt_us": i.tcpi_rtt, "rttvar_us": i.tcpi_rttvar,
         "snd_cwnd": i.tcpi_snd_cwnd, "snd_ssthresh": i.tcpi_snd_ssthresh, "total_retrans": i.tcpi_total_retrans,
         "last_data_sent_ms": i.tcpi_last_data_sent, "last_data_recv_ms": i.tcpi_last_data_recv,
         "last_ack_recv_ms": i.tcpi_last_ack_recv,
@@ -354,6 +355,12 @@ impl Syscalls for Kernel<'_> {
         let int = |at: usize| i32::from_ne_bytes(buf[at..at + 4].try_into().expect("4 bytes"));
         Ok(match opt {
             SockOpt::SO_LINGER => serde_json::json!([int(0), int(4)]),
+            // The algorithm's name, NUL-padded (tcp.c do_tcp_getsockopt).
+            SockOpt::TCP_CONGESTION => {
+                let name = &buf[..(len as usize).min(buf.len())];
+                let end = name.iter().position(|b| *b == 0).unwrap_or(name.len());
+                String::from_utf8_lossy(&name[..end]).into()
+            }
             SockOpt::TCP_INFO => {
                 // SAFETY: the kernel wrote up to len bytes of a tcp_info; buf is zero-padded and
                 // larger than the struct; read_unaligned avoids alignment assumptions.
@@ -491,7 +498,8 @@ pub enum OptionError {
     Kernel(std::io::Error),
 }
 
-/// `setsockopt` of a scenario option: an int, or `[l_onoff, l_linger]` for SO_LINGER.
+/// `setsockopt` of a scenario option: an int, `[l_onoff, l_linger]` for SO_LINGER, a name for
+/// TCP_CONGESTION.
 pub fn set_option(fd: RawFd, opt: SockOpt, value: &OptValue) -> Result<(), OptionError> {
     let (level, name) = sockopt_name(opt);
     // SAFETY: the option buffers below are valid for the lengths passed.
@@ -512,8 +520,11 @@ pub fn set_option(fd: RawFd, opt: SockOpt, value: &OptValue) -> Result<(), Optio
                     .map_err(|_| OptionError::Value(format!("{opt:?} = {v}: out of range")))?;
                 libc::setsockopt(fd, level, name, (&v as *const i32).cast(), size_of::<i32>() as u32)
             }
-            (_, OptValue::Pair(_)) => {
-                return Err(OptionError::Value(format!("{opt:?} takes an integer, not a pair")))
+            (SockOpt::TCP_CONGESTION, OptValue::Name(n)) => {
+                libc::setsockopt(fd, level, name, n.as_ptr().cast(), n.len() as u32)
+            }
+            (_, OptValue::Pair(_) | OptValue::Name(_)) => {
+                return Err(OptionError::Value(format!("{opt:?} takes an integer")))
             }
         }
     };

@@ -6,9 +6,9 @@
 //! record.
 
 use super::link::Dir;
+use super::middlebox::FilterMatch;
 use super::sim::{HostState, Node, Sim};
 use super::EngineError;
-use super::link::FilterMatch;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -186,11 +186,11 @@ impl<N: Node> Sim<N> {
             }
             Fault::LinkUp(l) => self.set_link(l, |d| d.up = true),
             Fault::Filter { link, drop, direction } => {
-                for dir in dirs(direction) {
-                    self.links[link].dirs[dir.index()].add_filter(drop);
+                for &dir in dirs(direction) {
+                    self.links[link].add_filter(dir, drop);
                 }
             }
-            Fault::Unfilter(l) => self.set_link(l, |d| d.clear_filters()),
+            Fault::Unfilter(l) => self.links[l].clear_filters(),
             Fault::Freeze(h) => {
                 if self.hosts[h].state == HostState::Up {
                     self.hosts[h].state = HostState::Frozen;

@@ -7,23 +7,11 @@
 //! → one jitter draw per copy delivered.
 
 use super::rng::{uniform_dur, Prob};
-use crate::tcp::segment::{Flags, Segment, TcpOptions};
+use crate::tcp::segment::{Segment, TcpOptions};
 use crate::time::{Dur, SimTime};
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
 use rand_core::RngCore;
+use serde::Serialize;
 use std::collections::VecDeque;
-
-/// Which segments a `filter` fault drops.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum FilterMatch {
-    /// SYN without ACK (new connection attempts).
-    Syn,
-    /// Every segment that is not a SYN.
-    NonSyn,
-    All,
-}
 
 /// Why a segment did not arrive. Serialised in snake_case in the trace.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
@@ -149,18 +137,12 @@ impl Default for LinkParams {
     }
 }
 
-const FILTER_SYN: u8 = 1;
-const FILTER_NON_SYN: u8 = 2;
-const FILTER_ALL: u8 = 4;
-
 /// One direction of a link, with its mutable state.
 #[derive(Clone, Debug)]
 pub struct LinkDir {
     pub params: LinkParams,
     pub up: bool,
     pub partitioned: bool,
-    /// Active filters, one bit per [`FilterMatch`].
-    filters: u8,
     /// When the transmitter finishes the last accepted segment.
     busy_until: SimTime,
     /// Finish times of the accepted segments not yet fully serialized, oldest first.
@@ -173,40 +155,17 @@ impl LinkDir {
             params,
             up: true,
             partitioned: false,
-            filters: 0,
             busy_until: SimTime::ZERO,
             in_queue: VecDeque::new(),
         }
     }
 
-    pub fn add_filter(&mut self, m: FilterMatch) {
-        self.filters |= match m {
-            FilterMatch::Syn => FILTER_SYN,
-            FilterMatch::NonSyn => FILTER_NON_SYN,
-            FilterMatch::All => FILTER_ALL,
-        };
-    }
-
-    pub fn clear_filters(&mut self) {
-        self.filters = 0;
-    }
-
-    fn filtered(&self, flags: Flags) -> bool {
-        let syn = flags.contains(Flags::SYN);
-        let pure_syn = syn && !flags.contains(Flags::ACK);
-        (self.filters & FILTER_ALL != 0)
-            || (self.filters & FILTER_SYN != 0 && pure_syn)
-            || (self.filters & FILTER_NON_SYN != 0 && !syn)
-    }
-
     /// Why the link would refuse a segment right now, if it would.
-    pub fn blocked(&self, flags: Flags) -> Option<DropReason> {
+    pub fn blocked(&self) -> Option<DropReason> {
         if !self.up {
             Some(DropReason::LinkDown)
         } else if self.partitioned {
             Some(DropReason::Partition)
-        } else if self.filtered(flags) {
-            Some(DropReason::Filter)
         } else {
             None
         }
@@ -226,11 +185,9 @@ impl LinkDir {
         self.busy_until = now;
     }
 
-    /// Hands `seg` to this direction at `now`; draws from `rng` (this direction's stream).
+    /// Hands `seg`, which the link state and the entry stages let through, to this direction
+    /// at `now`; draws from `rng` (this direction's stream).
     pub fn transmit(&mut self, now: SimTime, seg: &Segment, rng: &mut impl RngCore) -> Transmit {
-        if let Some(reason) = self.blocked(seg.flags) {
-            return Transmit::Dropped(reason);
-        }
         let done = match self.params.bandwidth {
             None => now,
             Some(bps) => {
@@ -259,7 +216,7 @@ impl LinkDir {
 mod tests {
     use super::*;
     use crate::engine::rng::RngStreams;
-    use crate::tcp::segment::Payload;
+    use crate::tcp::segment::{Flags, Payload};
 
     fn seg(len: u32, flags: Flags) -> Segment {
         Segment {
@@ -300,33 +257,15 @@ mod tests {
     }
 
     #[test]
-    fn filters_match_what_they_say() {
+    fn down_beats_partition() {
         let mut l = LinkDir::new(LinkParams::default());
-        l.add_filter(FilterMatch::Syn);
-        assert_eq!(l.blocked(Flags::SYN), Some(DropReason::Filter));
-        assert_eq!(l.blocked(Flags::SYN | Flags::ACK), None);
-        assert_eq!(l.blocked(Flags::ACK), None);
-        l.clear_filters();
-        l.add_filter(FilterMatch::NonSyn);
-        assert_eq!(l.blocked(Flags::SYN), None);
-        assert_eq!(l.blocked(Flags::SYN | Flags::ACK), None);
-        assert_eq!(l.blocked(Flags::ACK), Some(DropReason::Filter));
-        l.clear_filters();
-        assert_eq!(l.blocked(Flags::ACK), None);
-        l.add_filter(FilterMatch::All);
-        assert_eq!(l.blocked(Flags::SYN), Some(DropReason::Filter));
-    }
-
-    #[test]
-    fn down_beats_partition_beats_filter() {
-        let mut l = LinkDir::new(LinkParams::default());
-        l.add_filter(FilterMatch::All);
         l.partitioned = true;
         l.up = false;
-        let mut r = RngStreams::new(0).stream("x");
-        assert_eq!(l.transmit(SimTime(0), &seg(0, Flags::ACK), &mut r), Transmit::Dropped(DropReason::LinkDown));
+        assert_eq!(l.blocked(), Some(DropReason::LinkDown));
         l.up = true;
-        assert_eq!(l.transmit(SimTime(0), &seg(0, Flags::ACK), &mut r), Transmit::Dropped(DropReason::Partition));
+        assert_eq!(l.blocked(), Some(DropReason::Partition));
+        l.partitioned = false;
+        assert_eq!(l.blocked(), None);
     }
 
     #[test]

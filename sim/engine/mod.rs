@@ -6,7 +6,7 @@
 //! - [`timer`]: [`TimerSlot`], lazily re-armed timers for the owners of timers;
 //! - [`rng`]: one ChaCha key per run, one stream per named consumer;
 //! - [`link`]: one direction of a link (delay, rate, queue, loss, duplication, jitter);
-//! - [`middlebox`]: NAT / stateful firewall with an idle timeout;
+//! - [`middlebox`]: a link's chain of stages that judge segments (NATs, filters);
 //! - [`fault`]: faults resolved against a simulation and applied;
 //! - [`sim`]: the simulator loop, [`Node`] and [`Ctx`].
 
@@ -43,8 +43,6 @@ pub enum EngineError {
     BadProbability { link: String, field: &'static str, value: f64 },
     #[error("link `{0}`: bandwidth must be positive")]
     ZeroBandwidth(String),
-    #[error("link `{0}` already has a middlebox")]
-    SecondMiddlebox(String),
     #[error("fault `{kind}` needs `{field}`")]
     MissingField { kind: &'static str, field: &'static str },
     #[error("[[fault]] `{0}` has no `at` time")]

@@ -6,11 +6,10 @@
 //! every effect happens at the current simulated time and in a fixed order.
 
 use super::link::{Dir, DropReason, LinkDir, LinkParams, Transmit};
-use super::middlebox::{Middlebox, Verdict};
+use super::middlebox::{FilterMatch, FlowTable, Hook, Middlebox, OnExpired, Place, Stage, Verdict};
 use super::queue::EventQueue;
 use super::rng::{RngStreams, StreamRng};
 use super::{EngineError, Fault};
-use super::middlebox::OnExpired;
 use crate::tcp::segment::Segment;
 use crate::time::{Dur, SimTime};
 use crate::trace::{SegRecord, Trace};
@@ -113,7 +112,7 @@ struct InFlight {
     dir: Dir,
     /// The link's down-count when it was sent: a cable pulled meanwhile loses it.
     link_epoch: u32,
-    /// An RST from a middlebox next to the receiver: it crosses no link.
+    /// An RST from a stage next to the receiver: it crosses no link.
     local: bool,
 }
 
@@ -172,7 +171,8 @@ pub(crate) struct Link {
     stats: [LinkStats; 2],
     /// Incremented each time the link goes down.
     pub(crate) epoch: u32,
-    middlebox: Option<usize>,
+    /// Its middleboxes and filters, in the order they were added.
+    stages: Vec<Middlebox>,
 }
 
 impl Link {
@@ -181,6 +181,19 @@ impl Link {
             Dir::AToB => self.b,
             Dir::BToA => self.a,
         }
+    }
+
+    /// Adds a filter at the entry of `dir` (once: a second identical rule would change nothing).
+    pub(crate) fn add_filter(&mut self, dir: Dir, drop: FilterMatch) {
+        let (place, stage) = (Place::Entry(dir), Stage::Filter(drop));
+        if !self.stages.iter().any(|m| m.place == place && m.stage == stage) {
+            self.stages.push(Middlebox { name: None, place, stage });
+        }
+    }
+
+    /// Removes every filter, both ways.
+    pub(crate) fn clear_filters(&mut self) {
+        self.stages.retain(|m| !matches!(m.stage, Stage::Filter(_)));
     }
 }
 
@@ -209,7 +222,8 @@ struct SegEvent<'a> {
 struct Where {
     host: Option<usize>,
     link: Option<(usize, Dir)>,
-    middlebox: Option<usize>,
+    /// A stage of the link, by its index in the link's chain.
+    stage: Option<usize>,
     reason: Option<DropReason>,
     at: Option<SimTime>,
 }
@@ -221,18 +235,12 @@ impl Where {
     fn host(self, h: usize) -> Where {
         Where { host: Some(h), ..self }
     }
-    fn middlebox(self, m: usize) -> Where {
-        Where { middlebox: Some(m), ..self }
+    fn stage(self, i: usize) -> Where {
+        Where { stage: Some(i), ..self }
     }
     fn reason(self, r: DropReason) -> Where {
         Where { reason: Some(r), ..self }
     }
-}
-
-#[derive(Serialize)]
-struct TimerRecord<'a> {
-    host: &'a str,
-    key: u64,
 }
 
 /// The simulation: the world a set of nodes of type `N` lives in.
@@ -242,7 +250,6 @@ pub struct Sim<N> {
     nodes: Vec<N>,
     pub(crate) hosts: Vec<HostSlot>,
     pub(crate) links: Vec<Link>,
-    middleboxes: Vec<Middlebox>,
     by_addr: BTreeMap<Ipv4Addr, usize>,
     /// (from host, to host) → (link, direction).
     routes: BTreeMap<(usize, usize), (usize, Dir)>,
@@ -266,7 +273,6 @@ impl<N: Node> Sim<N> {
             nodes: Vec::new(),
             hosts: Vec::new(),
             links: Vec::new(),
-            middleboxes: Vec::new(),
             by_addr: BTreeMap::new(),
             routes: BTreeMap::new(),
             in_flight: Vec::new(),
@@ -338,30 +344,28 @@ impl<N: Node> Sim<N> {
             rngs: Dir::BOTH.map(|d| self.rngs.stream(&format!("link/{name}/{}", d.as_str()))),
             stats: [LinkStats::default(); 2],
             epoch: 0,
-            middlebox: None,
+            stages: Vec::new(),
         });
         Ok(l)
     }
 
-    /// Puts a middlebox on `link`, next to its `a` end.
+    /// Puts a NAT (or stateful firewall) on `link`, next to its `a` end, after the stages
+    /// already there.
     pub fn add_middlebox(
         &mut self,
         name: &str,
         link: &str,
         idle_timeout: Dur,
         on_expired: OnExpired,
-    ) -> Result<usize, EngineError> {
+    ) -> Result<(), EngineError> {
         let l = self.link_index(link).ok_or_else(|| EngineError::UnknownLink(link.into()))?;
-        if self.middleboxes.iter().any(|m| m.name == name) {
+        let taken = self.links.iter().flat_map(|l| &l.stages).any(|m| m.name.as_deref() == Some(name));
+        if taken {
             return Err(EngineError::Duplicate { what: "middlebox", name: name.into() });
         }
-        if self.links[l].middlebox.is_some() {
-            return Err(EngineError::SecondMiddlebox(link.into()));
-        }
-        let m = self.middleboxes.len();
-        self.middleboxes.push(Middlebox::new(name.into(), l, idle_timeout, on_expired));
-        self.links[l].middlebox = Some(m);
-        Ok(m)
+        let stage = Stage::FlowTable(FlowTable::new(idle_timeout, on_expired));
+        self.links[l].stages.push(Middlebox { name: Some(name.into()), place: Place::EndA, stage });
+        Ok(())
     }
 
     /// Replaces the trace recorder (off by default).
@@ -511,11 +515,9 @@ impl<N: Node> Sim<N> {
         }
     }
 
+    /// Hands an expired timer to its node (which traces it by name if it is not stale:
+    /// only the node knows what its keys mean).
     pub(crate) fn fire_timer(&mut self, h: usize, key: u64) {
-        if self.trace.enabled() {
-            let rec = TimerRecord { host: &self.hosts[h].name, key };
-            self.trace.record(self.now, "timer", &rec);
-        }
         let now = self.now;
         self.with_node(h, |n, ctx| n.on_timer(now, key, ctx));
     }
@@ -561,35 +563,44 @@ impl<N: Node> Sim<N> {
         self.links[l].stats[dir.index()].sent += 1;
         self.trace_seg("seg_sent", &seg, Where::link(l, dir).host(h));
         self.tap_seg(&seg);
-        // The middlebox is at the `a` end: it sees a→b segments as they leave `a`.
-        if let (Dir::AToB, Some(m)) = (dir, self.links[l].middlebox) {
-            if !self.pass_middlebox(l, dir, m, &seg) {
-                return;
+        if self.pass_stages(l, Hook::Leave(dir), &seg) {
+            self.transmit(l, dir, seg);
+        }
+    }
+
+    /// Lets the stages of link `l` that sit at `hook` judge `seg`, in order; false if one
+    /// drops it (after sending the stage's RST, if it answers with one).
+    fn pass_stages(&mut self, l: usize, hook: Hook, seg: &Segment) -> bool {
+        let dir = hook.dir();
+        for i in 0..self.links[l].stages.len() {
+            let m = &mut self.links[l].stages[i];
+            if !m.place.sees(hook) {
+                continue;
             }
+            let Verdict::Drop { reason, reset } = m.stage.on_segment(self.now, seg) else {
+                continue;
+            };
+            self.links[l].stats[dir.index()].dropped += 1;
+            self.trace_seg("seg_drop", seg, Where::link(l, dir).stage(i).reason(reason));
+            if let Some(rst) = reset {
+                self.stage_reset(l, dir.reverse(), i, rst);
+            }
+            return false;
         }
-        self.transmit(l, dir, seg);
+        true
     }
 
-    /// Lets middlebox `m` inspect `seg` (travelling `dir` on link `l`); false if it is
-    /// dropped there (after queueing the middlebox's RST, if it answers with one).
-    fn pass_middlebox(&mut self, l: usize, dir: Dir, m: usize, seg: &Segment) -> bool {
-        let rst = match self.middleboxes[m].inspect(self.now, seg) {
-            Verdict::Pass => return true,
-            Verdict::Drop => None,
-            Verdict::Reset(rst) => Some(rst),
-        };
-        self.links[l].stats[dir.index()].dropped += 1;
-        let w = Where::link(l, dir).middlebox(m).reason(DropReason::NatExpired);
-        self.trace_seg("seg_drop", seg, w);
-        if let Some(rst) = rst {
-            self.middlebox_reset(l, dir.reverse(), m, rst);
-        }
-        false
-    }
-
-    /// Puts `seg` on link `l` in direction `dir`, and queues its arrival(s).
+    /// Puts `seg` on link `l` in direction `dir` (if the link is up and its entry stages let
+    /// it), and queues its arrival(s).
     fn transmit(&mut self, l: usize, dir: Dir, seg: Segment) {
         let d = dir.index();
+        if let Some(reason) = self.links[l].dirs[d].blocked() {
+            self.links[l].stats[d].dropped += 1;
+            return self.trace_seg("seg_drop", &seg, Where::link(l, dir).reason(reason));
+        }
+        if !self.pass_stages(l, Hook::Entry(dir), &seg) {
+            return;
+        }
         let link = &mut self.links[l];
         let verdict = link.dirs[d].transmit(self.now, &seg, &mut link.rngs[d]);
         let (to, link_epoch) = (link.dst_host(dir) as u32, link.epoch);
@@ -628,20 +639,19 @@ impl<N: Node> Sim<N> {
         self.queue.push(at, Event::Arrive { slot });
     }
 
-    /// An RST from middlebox `m` (at the `a` end of link `l`), travelling `dir`. Towards
-    /// `a` it arrives at once; towards `b` it crosses the link like any segment.
-    fn middlebox_reset(&mut self, l: usize, dir: Dir, m: usize, rst: Segment) {
+    /// An RST from stage `i` of link `l`, travelling `dir`. Towards the end the stage sits
+    /// at it arrives at once; towards the other it crosses the link like any segment.
+    fn stage_reset(&mut self, l: usize, dir: Dir, i: usize, rst: Segment) {
         self.links[l].stats[dir.index()].sent += 1;
-        self.trace_seg("seg_sent", &rst, Where::link(l, dir).middlebox(m));
+        self.trace_seg("seg_sent", &rst, Where::link(l, dir).stage(i));
         self.tap_seg(&rst);
-        match dir {
-            Dir::BToA => {
-                let link = &self.links[l];
-                let (to, link_epoch) = (link.a as u32, link.epoch);
-                let f = InFlight { seg: rst, to, link: l as u32, dir, link_epoch, local: true };
-                self.enqueue_arrival(self.now, f);
-            }
-            Dir::AToB => self.transmit(l, dir, rst),
+        let link = &self.links[l];
+        if link.stages[i].place.beside_receiver(dir) {
+            let (to, link_epoch) = (link.dst_host(dir) as u32, link.epoch);
+            let f = InFlight { seg: rst, to, link: l as u32, dir, link_epoch, local: true };
+            self.enqueue_arrival(self.now, f);
+        } else {
+            self.transmit(l, dir, rst);
         }
     }
 
@@ -667,14 +677,13 @@ impl<N: Node> Sim<N> {
                 self.links[l].stats[dir.index()].dropped += 1;
                 return self.trace_seg("seg_drop", &f.seg, Where::link(l, dir).reason(reason));
             }
-            // The middlebox at the `a` end sees b→a segments as they reach it.
-            if let (Dir::BToA, Some(m)) = (dir, self.links[l].middlebox) {
-                if !self.pass_middlebox(l, dir, m, &f.seg) {
-                    return;
-                }
+            if !self.pass_stages(l, Hook::Reach(dir), &f.seg) {
+                return;
             }
-            self.links[l].stats[dir.index()].received += 1;
         }
+        // A middlebox's RST next to the receiver crossed no wire but was counted as sent on the
+        // link: it comes out at the far end too, so that sent = received + dropped.
+        self.links[l].stats[dir.index()].received += 1;
         let reason = match self.hosts[to].state {
             HostState::Up => None,
             HostState::Frozen => Some(DropReason::HostFrozen),
@@ -698,7 +707,7 @@ impl<N: Node> Sim<N> {
             host: w.host.map(|h| self.hosts[h].name.as_str()),
             link: w.link.map(|(l, _)| self.links[l].name.as_str()),
             dir: w.link.map(|(_, d)| d.as_str()),
-            middlebox: w.middlebox.map(|m| self.middleboxes[m].name.as_str()),
+            middlebox: w.link.zip(w.stage).and_then(|((l, _), i)| self.links[l].stages[i].name.as_deref()),
             reason: w.reason,
             at: w.at.map(|t| t.0),
             seg: SegRecord::new(seg),

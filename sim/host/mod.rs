@@ -6,10 +6,12 @@
 //! step with the model's deadlines, records every state transition against the state graph,
 //! and turns wake-ups into epoll events.
 
+mod ehash;
+mod local_port;
 mod sockets;
 mod syscalls;
 
-pub use sockets::{Fd, SockRef};
+pub use sockets::{ConnHandle, Fd, SockRef};
 pub use syscalls::{RecvFlags, SendFlags, SyscallResult};
 
 use crate::engine::{Ctx, Node, TimerSlot};
@@ -64,6 +66,19 @@ struct TransitionRecord<'a> {
     legal: bool,
 }
 
+/// A timer that expired, as the trace records it: which one (see `Conn::timer_name`;
+/// `SYN-ACK` for a listener's request sockets), whose, and for the retransmission timer the
+/// backoff count after this expiry (`icsk_backoff`).
+#[derive(Serialize)]
+struct TimerRecord {
+    timer: &'static str,
+    local: SocketAddrV4,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    remote: Option<SocketAddrV4>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    backoff: Option<u32>,
+}
+
 /// A host's kernel.
 pub struct Host {
     name: String,
@@ -71,9 +86,11 @@ pub struct Host {
     profile: Rc<KernelProfile>,
     table: SockTable,
     /// (local, remote) → connection: the established hash (`inet_ehash`).
-    ehash: BTreeMap<(SocketAddrV4, SocketAddrV4), ConnId>,
+    ehash: ehash::EHash,
     /// Port → listener: the listening hash (`inet_lhash2`).
     lhash: BTreeMap<u16, ListenerId>,
+    /// connect()'s per-destination port perturbation (`table_perturb`).
+    ports: local_port::Ports,
     epolls: Vec<Epoll>,
     coverage: Coverage,
     /// Transitions the graph does not allow: model bugs, reported by the run.
@@ -93,8 +110,9 @@ impl Host {
             addr,
             profile,
             table: SockTable::default(),
-            ehash: BTreeMap::new(),
+            ehash: ehash::EHash::default(),
             lhash: BTreeMap::new(),
+            ports: local_port::Ports::default(),
             epolls: Vec::new(),
             coverage: Coverage::default(),
             illegal: Vec::new(),
@@ -162,6 +180,12 @@ impl Host {
         &self.name
     }
 
+    /// Sets the kernel configuration (sysctls changed while running): sockets made from now
+    /// on read it, as Linux's read the sysctls when they are created.
+    pub fn set_profile(&mut self, profile: Rc<KernelProfile>) {
+        self.profile = profile;
+    }
+
     pub fn profile(&self) -> &KernelProfile {
         &self.profile
     }
@@ -191,13 +215,26 @@ impl Host {
         *self.counters.entry(counter).or_default() += 1;
     }
 
+    /// Sends a segment of this host's stack. Every RST counts in TCP_MIB_OUTRSTS: those of
+    /// `tcp_v4_send_reset` (no socket, a listener's or a request's reset) and of
+    /// `tcp_send_active_reset` (abort, close with unread data) alike.
+    fn transmit(&mut self, seg: Segment, ctx: &mut Ctx) {
+        if seg.flags.contains(crate::tcp::segment::Flags::RST) {
+            self.bump("TcpOutRsts");
+        }
+        ctx.send(seg);
+    }
+
     /// Sends `out`, re-arms timers, records transitions and raises wake-ups after the model
     /// of connection `id` ran. Every path into a `Conn` ends here, so nothing is missed.
     pub(crate) fn after_conn(&mut self, id: ConnId, out: &mut Vec<Segment>, ctx: &mut Ctx) {
         for seg in out.drain(..) {
-            ctx.send(seg);
+            self.transmit(seg, ctx);
         }
         let Some(slot) = self.table.conn_mut(id) else { return };
+        for (name, n) in slot.conn.take_mib().iter() {
+            *self.counters.entry(name).or_default() += n;
+        }
         for (i, kind) in TIMER_KINDS.iter().enumerate() {
             let due = slot.conn.deadline(*kind);
             let requeue = match due {
@@ -231,6 +268,9 @@ impl Host {
         remote: SocketAddrV4,
         (from, to, cause): (TcpState, TcpState, Cause),
     ) {
+        if let Some(counter) = crate::tcp::mib::transition_counter(from, to, cause) {
+            self.bump(counter);
+        }
         let legal = self.coverage.record(from, to, cause).is_ok();
         if !legal {
             self.illegal.push(format!("{local} > {remote}: {from} -> {to} ({})", cause.name()));
@@ -251,7 +291,7 @@ impl Host {
     /// The listener's accept queue grew: wake its pollers.
     pub(crate) fn after_listener(&mut self, id: ListenerId, out: &mut Vec<Segment>, ctx: &mut Ctx) {
         for seg in out.drain(..) {
-            ctx.send(seg);
+            self.transmit(seg, ctx);
         }
         let Some(slot) = self.table.listener_mut(id) else { return };
         if let Some(at) = slot.listener.deadline() {
@@ -296,10 +336,28 @@ impl Host {
         }
     }
 
-    /// The state of connection (local, remote) in the established hash, if it is still there.
-    pub fn conn_state(&self, local: SocketAddrV4, remote: SocketAddrV4) -> Option<TcpState> {
-        let id = self.ehash.get(&(local, remote))?;
-        self.table.conn(*id).map(|s| s.conn.state())
+    /// The connection behind `fd`, if it has one, as itself: not its 4-tuple, which a later
+    /// connection may reuse once this one is gone.
+    pub fn conn_handle(&self, fd: Fd) -> Option<ConnHandle> {
+        match self.table.get(fd)? {
+            SockRef::Conn(id) => self.table.handle(id),
+            _ => None,
+        }
+    }
+
+    /// The derived-payload streams of the connection behind `fd`: (what it sends, what its
+    /// peer sends), for checking received bytes against what was sent.
+    pub fn conn_streams(&self, fd: Fd) -> Option<(u64, u64)> {
+        match self.table.get(fd)? {
+            SockRef::Conn(id) => self.table.conn(id).map(|s| (s.conn.tx_stream(), s.conn.rx_stream())),
+            _ => None,
+        }
+    }
+
+    /// The state of connection `c`, if it still lives (its 4-tuple may belong to a later
+    /// connection by now: that one's state is not `c`'s).
+    pub fn conn_state(&self, c: ConnHandle) -> Option<TcpState> {
+        self.table.conn_by_handle(c).map(|s| s.conn.state())
     }
 
     /// The system whose socket API answers this host's programs: the one place that decides
@@ -336,8 +394,7 @@ impl Host {
     /// (tcp_ipv4.c `tcp_v4_send_reset`; RFC 9293 §3.10.7.1).
     fn no_socket(&mut self, seg: &Segment, ctx: &mut Ctx) {
         if let Some(rst) = reset_for(seg) {
-            self.bump("TcpOutRsts");
-            ctx.send(rst);
+            self.transmit(rst, ctx);
         }
     }
 
@@ -370,7 +427,7 @@ impl Node for Host {
     /// listener with the ISN the timewait socket chose (`TCP_TW_SYN`).
     fn on_segment(&mut self, now: SimTime, seg: Segment, ctx: &mut Ctx) {
         let listener = self.lhash.get(&seg.dst.port()).copied();
-        let hashed = self.ehash.get(&(seg.dst, seg.src)).copied().filter(|&id| {
+        let hashed = self.ehash.get(&(seg.dst, seg.src)).filter(|&id| {
             self.table.conn(id).is_some_and(|s| s.conn.state() != crate::tcp::state::TcpState::Close)
         });
         if let Some(id) = hashed {
@@ -398,7 +455,11 @@ impl Node for Host {
             let mut out = Vec::new();
             let Some(slot) = self.table.listener_mut(id) else { return };
             match slot.timer.on_pop(now) {
-                Pop::Fire => slot.listener.on_timer(now, &mut out),
+                Pop::Fire => {
+                    let local = slot.listener.local();
+                    slot.listener.on_timer(now, &mut out);
+                    ctx.trace("timer", &TimerRecord { timer: "SYN-ACK", local, remote: None, backoff: None });
+                }
                 Pop::Requeue(at) => return ctx.schedule(at, key),
                 Pop::Stale => return,
             }
@@ -407,10 +468,20 @@ impl Node for Host {
         }
         let id = ConnId((key >> 2) as u32);
         let i = (key & 3) as usize;
+        let kind = TIMER_KINDS[i];
         let mut out = Vec::new();
         let Some(slot) = self.table.conn_mut(id) else { return };
         match slot.timers[i].on_pop(now) {
-            Pop::Fire => slot.conn.on_timer(now, TIMER_KINDS[i], &mut out),
+            Pop::Fire => {
+                let due = slot.conn.deadline(kind).is_some_and(|at| at <= now);
+                let timer = slot.conn.timer_name(kind);
+                slot.conn.on_timer(now, kind, &mut out);
+                if due && ctx.trace_enabled() {
+                    let backoff = (kind == TimerKind::Retransmit).then(|| slot.conn.info().backoff);
+                    let (local, remote) = (slot.conn.local(), Some(slot.conn.remote()));
+                    ctx.trace("timer", &TimerRecord { timer, local, remote, backoff });
+                }
+            }
             Pop::Requeue(at) => return ctx.schedule(at, key),
             Pop::Stale => return,
         }

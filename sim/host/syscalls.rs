@@ -7,6 +7,7 @@
 //! threads of control.
 
 use super::sockets::{ConnId, FreshSock, ListenerId, SockRef};
+use super::local_port::{PortRange, Ports};
 use super::{ConnSlot, Fd, Host, ListenerSlot};
 use crate::engine::{Ctx, TimerSlot};
 use crate::errno::Errno;
@@ -42,12 +43,8 @@ pub struct SyscallResult {
     pub sigpipe: bool,
 }
 
-/// The remote address of a socket that has none (a listener's), for traces; also the
-/// smallest address, which `port_in_use` ranges from.
+/// The remote address of a socket that has none (a listener's), for traces.
 const UNCONNECTED: SocketAddrV4 = SocketAddrV4::new(std::net::Ipv4Addr::UNSPECIFIED, 0);
-
-/// Linux's ephemeral range (`ip_local_port_range` default 32768–60999).
-const EPHEMERAL: std::ops::RangeInclusive<u16> = 32768..=60999;
 
 impl Host {
     /// socket(AF_INET, SOCK_STREAM, 0).
@@ -61,33 +58,45 @@ impl Host {
         self.table.entry(fd).is_some_and(|e| e.nonblocking)
     }
 
-    /// Whether a listener or a connection uses `port` here: the established hash is ordered by
-    /// local address first, so one range lookup answers it.
-    fn port_in_use(&self, port: u16) -> bool {
-        let local = SocketAddrV4::new(self.addr, port);
-        self.lhash.contains_key(&port) || self.ehash.range((local, UNCONNECTED)..).next().is_some_and(|((l, _), _)| *l == local)
+    /// fcntl(F_SETFL) of O_NONBLOCK: a flag of the open file, not of the socket
+    /// (fs/fcntl.c `setfl`), so it changes no TCP state.
+    pub fn sys_set_nonblocking(&mut self, fd: Fd, nonblocking: bool) -> Result<(), Errno> {
+        self.table.entry_mut(fd).ok_or(Errno::EBADF)?.nonblocking = nonblocking;
+        Ok(())
     }
 
-    /// An unused port from the ephemeral range, drawn from the host's seeded stream
-    /// (`__inet_hash_connect` picks a random offset too).
-    fn ephemeral_port(&self, ctx: &mut Ctx) -> Result<u16, Errno> {
-        let span = u32::from(EPHEMERAL.end() - EPHEMERAL.start()) + 1;
-        let start = ctx.rng().next_u32() % span;
-        (0..span)
-            .map(|i| EPHEMERAL.start() + ((start + i) % span) as u16)
-            .find(|p| !self.port_in_use(*p))
-            .ok_or(Errno::EADDRNOTAVAIL)
+    /// Whether a listener or a connection uses `port` here.
+    fn port_in_use(&self, port: u16) -> bool {
+        self.lhash.contains_key(&port) || self.ehash.port_used(port)
+    }
+
+    /// The local address for an unconnected socket about to connect to `remote` (None: to
+    /// listen): its bound port, or one chosen as Linux chooses ([`super::local_port`]), with one
+    /// draw of the host's seeded stream. EADDRNOTAVAIL when the range is exhausted.
+    fn local_addr_for(&mut self, i: u32, remote: Option<SocketAddrV4>, ctx: &mut Ctx) -> Result<SocketAddrV4, Errno> {
+        if let Some(p) = self.table.fresh(i).and_then(|s| s.port).filter(|p| *p != 0) {
+            return Ok(SocketAddrV4::new(self.addr, p));
+        }
+        let range = PortRange::new(self.profile.ip_local_port_range);
+        let random = ctx.rng().next_u32();
+        let addr = self.addr;
+        let port = match remote {
+            Some(remote) => {
+                let (lhash, ehash) = (&self.lhash, &self.ehash);
+                let free = |p: u16| !lhash.contains_key(&p) && ehash.get(&(SocketAddrV4::new(addr, p), remote)).is_none();
+                self.ports.connect_port(range, addr, remote, random, free)
+            }
+            None => Ports::bind_port(range, random, |p| !self.port_in_use(p)),
+        };
+        port.map(|p| SocketAddrV4::new(addr, p)).ok_or(Errno::EADDRNOTAVAIL)
     }
 
     /// Takes an unconnected socket out of the table for connect()/listen(), with its local
-    /// address: the bound port, or an ephemeral one (`inet_autobind`).
-    fn take_fresh_bound(&mut self, i: u32, ctx: &mut Ctx) -> Result<(FreshSock, SocketAddrV4), Errno> {
-        let port = match self.table.fresh(i).and_then(|s| s.port).filter(|p| *p != 0) {
-            Some(p) => p,
-            None => self.ephemeral_port(ctx)?,
-        };
+    /// address (`inet_hash_connect`, `inet_autobind`).
+    fn take_fresh_bound(&mut self, i: u32, remote: Option<SocketAddrV4>, ctx: &mut Ctx) -> Result<(FreshSock, SocketAddrV4), Errno> {
+        let local = self.local_addr_for(i, remote, ctx)?;
         let fresh = self.table.take_fresh(i).ok_or(Errno::EBADF)?;
-        Ok((fresh, SocketAddrV4::new(self.addr, port)))
+        Ok((fresh, local))
     }
 
     /// bind() to a port of this host's address (af_inet.c `__inet_bind`).
@@ -116,7 +125,7 @@ impl Host {
             }
             SockRef::Conn(_) => Err(Errno::EINVAL),
             SockRef::Fresh(i) => {
-                let (fresh, local) = self.take_fresh_bound(i, ctx)?;
+                let (fresh, local) = self.take_fresh_bound(i, None, ctx)?;
                 let port = local.port();
                 let secret = ctx.rng().next_u64();
                 let mut listener = Listener::new(local, backlog, self.profile.clone()).with_secret(secret);
@@ -150,7 +159,7 @@ impl Host {
                 }
             }
             SockRef::Fresh(i) => {
-                let (fresh, local) = self.take_fresh_bound(i, ctx)?;
+                let (fresh, local) = self.take_fresh_bound(i, Some(remote), ctx)?;
                 let iss = self.isn(local, remote, ctx);
                 let mut out = Vec::new();
                 let conn = Conn::connect(ctx.now(), self.profile.clone(), fresh.opts, local, remote, iss, &mut out);
@@ -231,12 +240,24 @@ impl Host {
 
     /// recv() (tcp.c `tcp_recvmsg_locked`): the bytes read, or why none.
     pub fn sys_recv(&mut self, fd: Fd, len: u32, flags: RecvFlags, ctx: &mut Ctx) -> Result<Vec<u8>, Errno> {
+        let mut data = Vec::new();
+        self.recv_into(fd, len, flags, Some(&mut data), ctx)?;
+        Ok(data)
+    }
+
+    /// recv() with `MSG_TRUNC`: Linux's TCP discards the bytes instead of copying them and
+    /// returns their count (`tcp_recvmsg_locked` skips `skb_copy_datagram_msg`); 0 at EOF.
+    pub fn sys_recv_trunc(&mut self, fd: Fd, len: u32, flags: RecvFlags, ctx: &mut Ctx) -> Result<u32, Errno> {
+        self.recv_into(fd, len, flags, None, ctx)
+    }
+
+    fn recv_into(&mut self, fd: Fd, len: u32, flags: RecvFlags, copy: Option<&mut Vec<u8>>, ctx: &mut Ctx) -> Result<u32, Errno> {
         match self.table.get(fd).ok_or(Errno::EBADF)? {
             SockRef::Fresh(i) => {
                 // A shut-down unconnected socket reads EOF (RCV_SHUTDOWN before the CLOSE test).
                 let shut = self.table.fresh_mut(i).map_or(0, |s| s.shutdown);
                 if shut & RCV_SHUTDOWN != 0 {
-                    Ok(Vec::new())
+                    Ok(0)
                 } else {
                     Err(Errno::ENOTCONN)
                 }
@@ -245,7 +266,7 @@ impl Host {
             SockRef::Conn(id) => {
                 let mut out = Vec::new();
                 let r = match self.table.conn_mut(id) {
-                    Some(slot) => slot.conn.recv(ctx.now(), len, flags.peek, &mut out),
+                    Some(slot) => slot.conn.recv_into(ctx.now(), len, flags.peek, copy, &mut out),
                     None => Err(Errno::EBADF),
                 };
                 self.after_conn(id, &mut out, ctx);
@@ -460,11 +481,13 @@ impl Host {
     }
 }
 
-/// An option's value as the observation log writes it: a number, or `[l_onoff, l_linger]`.
+/// An option's value as the observation log writes it: a number, `[l_onoff, l_linger]`, or a
+/// name.
 fn opt_json(v: OptValue) -> serde_json::Value {
     match v {
         OptValue::Int(i) => serde_json::json!(i),
         OptValue::Pair(p) => serde_json::json!(p),
+        OptValue::Name(n) => serde_json::json!(n),
     }
 }
 

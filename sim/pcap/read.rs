@@ -72,11 +72,49 @@ pub enum PcapError {
 /// Reads the capture at `path`.
 pub fn read_pcap(path: &Path) -> Result<Capture, PcapError> {
     let name = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|source| PcapError::Io {
-        file: name.clone(),
-        source,
-    })?;
+    let io = |source| PcapError::Io { file: name.clone(), source };
+    let file = std::fs::File::open(path).map_err(io)?;
+    #[cfg(target_os = "linux")]
+    if let Some(m) = Mapped::new(&file) {
+        return read_pcap_bytes(m.bytes(), &name);
+    }
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut &file, &mut bytes).map_err(io)?;
     read_pcap_bytes(&bytes, &name)
+}
+
+/// A file mapped read-only into memory: a capture of a million packets is a gigabyte, and
+/// reading it into a buffer first doubled what a replay holds (and the time spent zeroing
+/// pages for it). None where the file cannot be mapped (empty, a pipe): it is read instead.
+#[cfg(target_os = "linux")]
+struct Mapped {
+    ptr: *mut libc::c_void,
+    len: usize,
+}
+
+#[cfg(target_os = "linux")]
+impl Mapped {
+    fn new(file: &std::fs::File) -> Option<Mapped> {
+        use std::os::fd::AsRawFd;
+        let meta = file.metadata().ok()?;
+        let len = usize::try_from(meta.len()).ok().filter(|l| *l > 0 && meta.is_file())?;
+        // SAFETY: a private read-only mapping of a file we hold open; unmapped in Drop.
+        let ptr = unsafe { libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ, libc::MAP_PRIVATE, file.as_raw_fd(), 0) };
+        (ptr != libc::MAP_FAILED).then_some(Mapped { ptr, len })
+    }
+
+    fn bytes(&self) -> &[u8] {
+        // SAFETY: `ptr` maps `len` readable bytes for as long as `self` lives.
+        unsafe { std::slice::from_raw_parts(self.ptr as *const u8, self.len) }
+    }
+}
+
+#[cfg(target_os = "linux")]
+impl Drop for Mapped {
+    fn drop(&mut self) {
+        // SAFETY: unmapping exactly what `new` mapped.
+        unsafe { libc::munmap(self.ptr, self.len) };
+    }
 }
 
 /// Reads a capture held in memory; `name` is used in error messages.
@@ -519,7 +557,10 @@ fn decode_net(
     let cut = || format!("cut by the snaplen ({caplen} of {orig_len} bytes captured)");
     let ipv4 = match &lax.net {
         Some(LaxNetSlice::Ipv4(ipv4)) => ipv4,
-        Some(LaxNetSlice::Ipv6(_)) => return Ok(Decoded::Skip("IPv6".into())),
+        Some(LaxNetSlice::Ipv6(v6)) => {
+            let tcp = v6.payload().ip_number == IpNumber::TCP;
+            return Ok(Decoded::Skip(if tcp { "IPv6 TCP" } else { "IPv6" }.into()));
+        }
         Some(LaxNetSlice::Arp(_)) => return Ok(Decoded::Skip("ARP".into())),
         None => {
             return match &lax.stop_err {
@@ -540,10 +581,13 @@ fn decode_net(
         return Ok(Decoded::Skip("IPv4 fragment".into()));
     }
     if payload.ip_number != IpNumber::TCP {
-        return Ok(Decoded::Skip(format!(
-            "IP protocol {} is not TCP",
-            payload.ip_number.0
-        )));
+        let name = match payload.ip_number.0 {
+            1 => " (ICMP)",
+            17 => " (UDP)",
+            132 => " (SCTP)",
+            _ => "",
+        };
+        return Ok(Decoded::Skip(format!("IP protocol {}{name} is not TCP", payload.ip_number.0)));
     }
     if payload.incomplete {
         if snapped {

@@ -26,12 +26,23 @@ const TTL: u8 = 64;
 /// Errors while writing a capture.
 #[derive(Debug, thiserror::Error)]
 pub enum PcapWriteError {
-    #[error("writing pcap: {0}")]
+    #[error("writing pcap: {}", crate::output::io_text(.0))]
     Io(#[from] std::io::Error),
     #[error("writing pcap: {0}")]
-    Pcap(#[from] pcap_file::PcapError),
+    Pcap(pcap_file::PcapError),
     #[error("segment {summary}: {what}")]
     Segment { summary: String, what: String },
+}
+
+/// pcap-file reports a failed write as "Error reading bytes": the I/O error under it is
+/// what happened (a full disk), so that is what is kept.
+impl From<pcap_file::PcapError> for PcapWriteError {
+    fn from(e: pcap_file::PcapError) -> Self {
+        match e {
+            pcap_file::PcapError::IoError(io) => PcapWriteError::Io(io),
+            other => PcapWriteError::Pcap(other),
+        }
+    }
 }
 
 /// Writes segments to a classic nanosecond pcap.

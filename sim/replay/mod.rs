@@ -21,6 +21,7 @@
 
 pub mod compare;
 pub mod driver;
+pub mod known;
 pub mod puppet;
 pub mod report;
 pub mod split;
@@ -136,6 +137,12 @@ pub fn replay_file(path: &Path, opts: &ReplayOptions) -> Result<ReplayReport, Re
 /// Replays `cap` (named `name` in the report) against the model.
 pub fn replay(cap: &Capture, name: &str, rec: &Recorded, opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
     let conns = split(&cap.packets);
+    // An empty capture beside its recorded run is an answer (the kernel sent nothing: a
+    // listener nobody connected to); anything else without a connection is nothing to check.
+    let empty_run = cap.skipped.is_empty() && rec.scenario.is_some();
+    if conns.is_empty() && !empty_run {
+        return Err(ReplayError::Input(format!("{name}: nothing to replay: {}", what_it_holds(cap))));
+    }
     let timeline = Timeline::of(cap, rec);
     let kernel = opts.kernel.clone().unwrap_or_else(|| "linux-6.18".into());
     let mut report = ReplayReport::new(name, &kernel, rec);
@@ -146,6 +153,24 @@ pub fn replay(cap: &Capture, name: &str, rec: &Recorded, opts: &ReplayOptions) -
         run.run(&mut report)?;
     }
     Ok(report)
+}
+
+/// What a capture without a TCP-over-IPv4 packet holds instead, most common first:
+/// "12000 packets IPv6 TCP, 3 packets ARP; tcpsim replays TCP over IPv4".
+fn what_it_holds(cap: &Capture) -> String {
+    if cap.skipped.is_empty() {
+        return "the file holds no packets".into();
+    }
+    let mut kinds: std::collections::BTreeMap<&str, usize> = Default::default();
+    for (_, reason) in &cap.skipped {
+        *kinds.entry(reason.as_str()).or_default() += 1;
+    }
+    let mut kinds: Vec<(&str, usize)> = kinds.into_iter().collect();
+    kinds.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    let shown: Vec<String> = kinds.iter().take(4).map(|(k, n)| format!("{n} {} {k}", if *n == 1 { "packet:" } else { "packets:" })).collect();
+    let more = if kinds.len() > 4 { ", …" } else { "" };
+    let no_tcp = if kinds.iter().all(|(k, _)| !k.contains("TCP") || k.ends_with("is not TCP")) { "no TCP at all; " } else { "" };
+    format!("{}{more} ({no_tcp}tcpsim replays TCP over IPv4 only)", shown.join(", "))
 }
 
 /// Capture time to replay time: `sim = pcap + offset`, never below zero.
@@ -248,7 +273,7 @@ impl SideRun<'_> {
     /// them (or one plain link per peer). Returns it with the SUT's index and name.
     fn build(&self, log: &SutLog) -> Result<(Sim<Endpoint>, usize, String), ReplayError> {
         let profile = Rc::new(self.profile()?);
-        let puppet = || Endpoint::Puppet(Puppet { emissions: Vec::new(), conns: Vec::new(), sut_log: log.clone() });
+        let puppet = || Endpoint::Puppet(Puppet::new(Vec::new(), Vec::new(), log.clone()));
         let sut_node = |name: &str, addr| Endpoint::Sut(Box::new(Host::new(name, addr, profile.clone())));
         let input = |e: crate::engine::EngineError| ReplayError::Input(e.to_string());
         let sim = match &self.rec.scenario {

@@ -14,6 +14,7 @@ use crate::host::Host;
 use crate::tcp::segment::{Flags, Segment};
 use crate::time::SimTime;
 use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::net::SocketAddrV4;
 use std::rc::Rc;
 
@@ -79,25 +80,68 @@ pub struct Puppet {
     pub emissions: Vec<Emission>,
     pub conns: Vec<ConnMap>,
     pub sut_log: SutLog,
+    /// What the model's own segments said so far, per connection of `conns`.
+    learned: Vec<Learned>,
+    /// (SUT, peer) → connection, built with `learned`.
+    index: BTreeMap<(SocketAddrV4, SocketAddrV4), usize>,
+    /// How much of `sut_log` has been read into `learned`: each segment is read once, so a
+    /// replay stays linear in its packets (re-reading the log for every emission was the
+    /// quadratic step of a long connection without a SYN or timestamps to stop the search).
+    scanned: usize,
+}
+
+/// The model's numbering of one connection, once its segments showed it.
+#[derive(Copy, Clone, Debug, Default)]
+struct Learned {
+    /// The SUT's ISN in the model (its SYN's seq).
+    isn: Option<u32>,
+    /// The SUT's first TSval in the model.
+    ts0: Option<u32>,
 }
 
 impl Puppet {
+    pub fn new(emissions: Vec<Emission>, conns: Vec<ConnMap>, sut_log: SutLog) -> Puppet {
+        Puppet { emissions, conns, sut_log, learned: Vec::new(), index: BTreeMap::new(), scanned: 0 }
+    }
+
     /// Sends emission `i`, rewritten into the model's numbering.
     fn emit(&mut self, i: usize, ctx: &mut Ctx) {
-        if let Some(e) = self.emissions.get(i) {
-            let seg = self.rewrite(e);
+        if i < self.emissions.len() {
+            let seg = self.rewrite(i);
             ctx.send(seg);
         }
     }
 
-    fn rewrite(&self, e: &Emission) -> Segment {
+    /// Reads what the SUT sent since the last call into `learned`.
+    fn learn(&mut self) {
+        let log = self.sut_log.borrow();
+        if self.scanned >= log.len() {
+            return;
+        }
+        if self.learned.len() != self.conns.len() {
+            self.learned.resize(self.conns.len(), Learned::default());
+            self.index = self.conns.iter().enumerate().map(|(i, c)| ((c.sut, c.peer), i)).collect();
+        }
+        for t in &log[self.scanned..] {
+            let Some(&c) = self.index.get(&(t.seg.src, t.seg.dst)) else { continue };
+            let l = &mut self.learned[c];
+            if l.isn.is_none() && t.seg.flags.contains(Flags::SYN) {
+                l.isn = Some(t.seg.seq);
+            }
+            if l.ts0.is_none() {
+                l.ts0 = t.seg.options.timestamps.map(|(v, _)| v);
+            }
+        }
+        self.scanned = log.len();
+    }
+
+    fn rewrite(&mut self, i: usize) -> Segment {
+        self.learn();
+        let e = &self.emissions[i];
         let mut seg = e.seg.clone();
         let Some(c) = self.conns.get(e.conn) else { return seg };
-        let log = self.sut_log.borrow();
-        let mine = || log.iter().map(|t| &t.seg).filter(|s| s.src == c.sut && s.dst == c.peer);
-        let model_isn = mine().find(|s| s.flags.contains(Flags::SYN)).map(|s| s.seq);
-        let model_ts0 = mine().find_map(|s| s.options.timestamps).map(|(v, _)| v);
-        if let (Some(cap), Some(model)) = (c.captured_isn, model_isn) {
+        let learned = self.learned.get(e.conn).copied().unwrap_or_default();
+        if let (Some(cap), Some(model)) = (c.captured_isn, learned.isn) {
             let delta = model.wrapping_sub(cap);
             if seg.flags.contains(Flags::ACK) {
                 seg.ack = seg.ack.wrapping_add(delta);
@@ -106,7 +150,7 @@ impl Puppet {
                 *b = (b.0.wrapping_add(delta), b.1.wrapping_add(delta));
             }
         }
-        if let (Some((val, ecr)), Some(cap), Some(model)) = (seg.options.timestamps, c.captured_ts0, model_ts0) {
+        if let (Some((val, ecr)), Some(cap), Some(model)) = (seg.options.timestamps, c.captured_ts0, learned.ts0) {
             if ecr != 0 {
                 seg.options.timestamps = Some((val, ecr.wrapping_sub(cap).wrapping_add(model)));
             }
@@ -146,14 +190,36 @@ mod tests {
             options: TcpOptions { timestamps: Some((2, 7005)), sack: vec![(100_010, 100_020)], ..TcpOptions::default() },
             payload: Payload::Empty,
         };
-        let p = Puppet {
-            emissions: vec![Emission { at: SimTime::ZERO, conn: 0, seg: ack }],
-            conns: vec![ConnMap { sut, peer, captured_isn: Some(100_000), captured_ts0: Some(7000) }],
-            sut_log: log,
-        };
-        let out = p.rewrite(&p.emissions[0]);
+        let mut p = Puppet::new(
+            vec![Emission { at: SimTime::ZERO, conn: 0, seg: ack }],
+            vec![ConnMap { sut, peer, captured_isn: Some(100_000), captured_ts0: Some(7000) }],
+            log,
+        );
+        let out = p.rewrite(0);
         assert_eq!((out.seq, out.ack), (11, 501), "own seq kept, ack moved to the model's ISN");
         assert_eq!(out.options.sack, [(510, 520)]);
         assert_eq!(out.options.timestamps, Some((2, 9005)));
+    }
+
+    /// The SUT's log is read once, however many emissions follow: a long connection whose
+    /// model never sent a SYN or a timestamp had every emission re-read the whole log.
+    #[test]
+    fn each_logged_segment_is_read_once() {
+        let sut: SocketAddrV4 = "10.0.0.2:80".parse().unwrap();
+        let peer: SocketAddrV4 = "10.0.0.1:5000".parse().unwrap();
+        let seg = |seq, flags| Segment { src: sut, dst: peer, seq, ack: 1, flags, window: 1, options: TcpOptions::default(), payload: Payload::Empty };
+        let log: SutLog = Rc::default();
+        let emissions = (0..3).map(|_| Emission { at: SimTime::ZERO, conn: 0, seg: seg(0, Flags::ACK) }).collect();
+        let mut p = Puppet::new(emissions, vec![ConnMap { sut, peer, captured_isn: Some(0), captured_ts0: None }], log.clone());
+        log.borrow_mut().extend((0..1000).map(|i| Timed { t: SimTime::ZERO, seg: seg(i, Flags::ACK) }));
+        p.rewrite(0);
+        assert_eq!(p.scanned, 1000);
+        // What was read is not read again: a SYN slipped into the old part is not seen ...
+        log.borrow_mut()[5].seg.flags = Flags::SYN;
+        assert_eq!(p.rewrite(1).ack, 1);
+        // ... while a new one is.
+        log.borrow_mut().push(Timed { t: SimTime::ZERO, seg: seg(100, Flags::SYN) });
+        assert_eq!(p.rewrite(2).ack, 101);
+        assert_eq!(p.scanned, 1001);
     }
 }

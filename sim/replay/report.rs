@@ -31,6 +31,9 @@ pub struct DivergenceReport {
     pub side: Side,
     #[serde(flatten)]
     pub divergence: Divergence,
+    /// Its cause, when the known-divergences file lists it (it then fails nothing).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub known: Option<String>,
 }
 
 /// The whole replay.
@@ -44,6 +47,9 @@ pub struct ReplayReport {
     pub segments_compared: usize,
     pub segments_matched: usize,
     pub divergences: Vec<DivergenceReport>,
+    /// The known-divergences file the divergences were looked up in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub known_file: Option<String>,
 }
 
 impl ReplayReport {
@@ -60,6 +66,7 @@ impl ReplayReport {
             segments_compared: 0,
             segments_matched: 0,
             divergences: Vec::new(),
+            known_file: None,
         }
     }
 
@@ -87,12 +94,12 @@ impl ReplayReport {
             segments_matched: c.segments_matched,
             divergences: c.divergences.len(),
         });
-        self.divergences.extend(c.divergences.into_iter().map(|divergence| DivergenceReport { side, divergence }));
+        self.divergences.extend(c.divergences.into_iter().map(|divergence| DivergenceReport { side, divergence, known: None }));
     }
 
-    /// Whether the model agreed with every segment.
+    /// Whether the model agreed with every segment, but where the divergence is a known one.
     pub fn ok(&self) -> bool {
-        self.divergences.is_empty()
+        self.divergences.iter().all(|d| d.known.is_some())
     }
 
     pub fn to_json(&self) -> String {
@@ -127,14 +134,31 @@ impl ReplayReport {
                     let _ = writeln!(s, "  model  {}", show(d.model.as_ref()));
                 }
             }
+            let known = self.divergences.iter().filter(|d| d.side == c.side && d.divergence.connection == c.connection);
+            for d in known {
+                let what = match &d.known {
+                    Some(cause) => format!("known: {cause}"),
+                    None => "NOT a known divergence".to_string(),
+                };
+                if self.known_file.is_some() {
+                    let _ = writeln!(s, "  segment {} ({}): {what}", d.divergence.segment, d.divergence.fields.join(", "));
+                }
+            }
         }
-        let _ = writeln!(
+        let _ = write!(
             s,
             "{} segments compared, {} matched, {} divergences",
             self.segments_compared,
             self.segments_matched,
             self.divergences.len()
         );
+        match &self.known_file {
+            Some(f) => {
+                let known = self.divergences.iter().filter(|d| d.known.is_some()).count();
+                let _ = writeln!(s, " ({known} known, listed in {f})");
+            }
+            None => s.push('\n'),
+        }
         s
     }
 }

@@ -1,7 +1,10 @@
 //! Scenario files: their types, units, parsing and validation.
 
+pub mod draw;
 pub mod error;
+pub mod generate;
 pub mod load;
+pub mod protocols;
 pub mod readiness;
 pub mod schema;
 pub mod types;

@@ -9,9 +9,11 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
+use super::draw::{CountDraw, DurDraw};
+pub use super::protocols::{HeartbeatSpec, MessageSinkSpec, MessengerSpec, MsgProtocol};
 use super::units::{DurSpec, RateSpec};
 pub use crate::engine::fault::{Direction, FaultAction, FaultKind};
-pub use crate::engine::link::FilterMatch;
+pub use crate::engine::middlebox::FilterMatch;
 pub use crate::engine::middlebox::OnExpired;
 pub use crate::tcp::uapi::{IoctlReq, MsgFlag, OptValue, ShutHow, SockOpt};
 
@@ -100,10 +102,17 @@ pub struct LinkSpec {
 #[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FaultSpec {
-    /// When, from the start of the run; absent inside a script.
+    /// When, from the start of the run (`"10s..20s"`: drawn per run); absent inside a script.
     #[serde(default)]
-    pub at: Option<DurSpec>,
+    pub at: Option<DurDraw>,
     pub kind: FaultKind,
+    /// Undoes the fault this long after it (heal, link_up, thaw, reboot, unfilter); a range
+    /// is drawn per run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lasts: Option<DurDraw>,
+    /// How many times the fault happens, each at its own drawn `at` (`"0..3"`: drawn per run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeat: Option<CountDraw>,
     /// The link, for partition/heal/link_down/link_up/filter/unfilter.
     #[serde(default)]
     pub link: Option<String>,
@@ -166,6 +175,103 @@ pub enum AppSpec {
         #[serde(default)]
         sockopts: BTreeMap<SockOpt, OptValue>,
     },
+    /// An `ab`-like load generator (Apache Bench, `ab -n requests -c concurrency`): at most
+    /// `concurrency` connections open at once, a new one started when one finishes; each
+    /// sends a request of `request_bytes` and reads the response until the server closes,
+    /// then closes; with `keepalive`, until `response_bytes` (its Content-Length) arrived,
+    /// then sends the next request on the same connection. A request not answered within `timeout` (ab's `-s`, 30 s)
+    /// fails with ETIMEDOUT. The report gives ab's summary: completed and failed requests by
+    /// errno, connect time and latency percentiles.
+    Ab {
+        host: String,
+        to: String,
+        #[serde(default)]
+        at: Option<DurSpec>,
+        requests: u32,
+        #[serde(default = "one")]
+        concurrency: u32,
+        #[serde(default = "default_request_bytes")]
+        request_bytes: u32,
+        #[serde(default = "default_response_bytes")]
+        response_bytes: u32,
+        #[serde(default)]
+        keepalive: bool,
+        #[serde(default = "default_ab_timeout")]
+        timeout: DurSpec,
+        /// The time between ab's first connect() calls (default 0: all at once).
+        #[serde(default)]
+        start_interval: Option<DurSpec>,
+        #[serde(default)]
+        sockopts: BTreeMap<SockOpt, OptValue>,
+    },
+    /// A server of finite capacity: `workers` threads, each an epoll loop that accepts in
+    /// batches of up to `accept_batch` (accept4 until EAGAIN when unset), reads a request,
+    /// spends `service_time` on it (fixed, or drawn uniformly from [0, 2 × service_time]
+    /// with `service = "uniform"`, from the app's own seeded stream), writes
+    /// `response_bytes` and closes (or, with `keepalive`, waits for the next request). A
+    /// busy worker accepts nothing: that is how the accept queue fills.
+    HttpServer {
+        host: String,
+        port: u16,
+        #[serde(default = "default_backlog")]
+        backlog: i32,
+        #[serde(default = "one")]
+        workers: u32,
+        #[serde(default)]
+        service_time: Option<DurSpec>,
+        #[serde(default)]
+        service: ServiceDist,
+        #[serde(default = "default_response_bytes")]
+        response_bytes: u32,
+        #[serde(default)]
+        accept_batch: Option<u32>,
+        #[serde(default)]
+        keepalive: bool,
+        #[serde(default)]
+        sockopts: BTreeMap<SockOpt, OptValue>,
+    },
+    /// An application heartbeat over an idle connection.
+    Heartbeat(HeartbeatSpec),
+    /// Numbered messages, with or without resume after reconnect.
+    Messenger(MessengerSpec),
+    /// The receiving end of a messenger.
+    MessageSink(MessageSinkSpec),
+}
+
+impl AppSpec {
+    /// The host the application runs on.
+    pub fn host(&self) -> &str {
+        match self {
+            AppSpec::Server { host, .. }
+            | AppSpec::Client { host, .. }
+            | AppSpec::Ab { host, .. }
+            | AppSpec::HttpServer { host, .. } => host,
+            AppSpec::Heartbeat(s) => &s.host,
+            AppSpec::Messenger(s) => &s.host,
+            AppSpec::MessageSink(s) => &s.host,
+        }
+    }
+}
+
+/// How a server's service time varies from request to request.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ServiceDist {
+    /// Every request takes `service_time`.
+    #[default]
+    Fixed,
+    /// Uniform over [0, 2 × `service_time`] (the same mean).
+    Uniform,
+}
+
+fn default_request_bytes() -> u32 {
+    100
+}
+fn default_response_bytes() -> u32 {
+    1000
+}
+fn default_ab_timeout() -> DurSpec {
+    DurSpec(crate::time::Dur::from_secs(30))
 }
 
 fn default_backlog() -> i32 {

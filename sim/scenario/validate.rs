@@ -282,7 +282,10 @@ fn check_faults(s: &Scenario, names: &Names) -> Result<(), Invalid> {
         if f.at.is_none() {
             return Err(Invalid::new(base.key("at"), "a scheduled fault needs `at` (a time from the start)"));
         }
-        check_at(s, f.at, base.key("at"))?;
+        check_at(s, f.at.map(|a| a.hi), base.key("at"))?;
+        if f.lasts.is_some() && super::draw::inverse(f.kind).is_none() {
+            return Err(Invalid::new(base.key("lasts"), format!("`{}` has no inverse fault to end it", f.kind.name())));
+        }
         let target = FaultTarget {
             kind: f.kind,
             link: f.link.as_deref(),
@@ -339,8 +342,8 @@ fn check_fault(f: &FaultTarget, names: &Names, base: &FieldPath) -> Result<(), I
     Ok(())
 }
 
-/// A socket option's value has the option's shape: `[l_onoff, l_linger]` for SO_LINGER, an
-/// integer otherwise; read-only options cannot be set.
+/// A socket option's value has the option's shape: `[l_onoff, l_linger]` for SO_LINGER, a
+/// name for TCP_CONGESTION, an integer otherwise; read-only options cannot be set.
 fn check_opt(opt: SockOpt, value: &OptValue, path: FieldPath) -> Result<(), Invalid> {
     match (opt, value) {
         (SockOpt::SO_ERROR | SockOpt::TCP_INFO, _) => {
@@ -350,7 +353,10 @@ fn check_opt(opt: SockOpt, value: &OptValue, path: FieldPath) -> Result<(), Inva
         (SockOpt::SO_LINGER, OptValue::Int(_)) => {
             Err(Invalid::new(path, "SO_LINGER takes [l_onoff, l_linger], e.g. [1, 0]"))
         }
+        (SockOpt::TCP_CONGESTION, OptValue::Name(_)) => Ok(()),
+        (SockOpt::TCP_CONGESTION, _) => Err(Invalid::new(path, "TCP_CONGESTION takes a name, e.g. \"cubic\"")),
         (_, OptValue::Int(_)) => Ok(()),
+        (_, OptValue::Name(_)) => Err(Invalid::new(path, "expected an integer, or [l_onoff, l_linger] for SO_LINGER")),
         (_, OptValue::Pair(_)) => Err(Invalid::new(path, format!("{opt:?} takes an integer"))),
     }
 }
@@ -362,22 +368,32 @@ fn check_sockopts(opts: &BTreeMap<SockOpt, OptValue>, base: &FieldPath) -> Resul
     Ok(())
 }
 
+/// A server app's host exists, and its port is set and not taken by an earlier server.
+fn check_server<'a>(
+    names: &Names,
+    listening: &mut BTreeMap<(&'a str, u16), usize>,
+    i: usize,
+    host: &'a str,
+    port: u16,
+    base: &FieldPath,
+) -> Result<(), Invalid> {
+    names.host(host, base.key("host"))?;
+    if port == 0 {
+        return Err(Invalid::new(base.key("port"), "a server needs a port in 1..=65535"));
+    }
+    if let Some(first) = listening.insert((host, port), i) {
+        return Err(Invalid::new(base.key("port"), format!("app[{first}] already listens on {host}:{port}")));
+    }
+    Ok(())
+}
+
 fn check_apps(s: &Scenario, names: &Names) -> Result<(), Invalid> {
     let mut listening: BTreeMap<(&str, u16), usize> = BTreeMap::new();
     for (i, app) in s.apps.iter().enumerate() {
         let base = FieldPath::root().key("app").index(i);
         match app {
             AppSpec::Server { host, port, sockopts, .. } => {
-                names.host(host, base.key("host"))?;
-                if *port == 0 {
-                    return Err(Invalid::new(base.key("port"), "a server needs a port in 1..=65535"));
-                }
-                if let Some(first) = listening.insert((host, *port), i) {
-                    return Err(Invalid::new(
-                        base.key("port"),
-                        format!("app[{first}] already listens on {host}:{port}"),
-                    ));
-                }
+                check_server(names, &mut listening, i, host, *port, &base)?;
                 check_sockopts(sockopts, &base)?;
             }
             AppSpec::Client { host, to, at, count, sockopts, .. } => {
@@ -389,9 +405,44 @@ fn check_apps(s: &Scenario, names: &Names) -> Result<(), Invalid> {
                 }
                 check_sockopts(sockopts, &base)?;
             }
+            AppSpec::HttpServer { host, port, workers, sockopts, .. } => {
+                check_server(names, &mut listening, i, host, *port, &base)?;
+                if *workers == 0 {
+                    return Err(Invalid::new(base.key("workers"), "a server needs at least one worker"));
+                }
+                check_sockopts(sockopts, &base)?;
+            }
+            AppSpec::Ab { host, to, at, requests, concurrency, sockopts, .. } => {
+                check_client_of(s, names, &base, host, to, *at)?;
+                if *requests == 0 {
+                    return Err(Invalid::new(base.key("requests"), "requests must be at least 1"));
+                }
+                if *concurrency == 0 {
+                    return Err(Invalid::new(base.key("concurrency"), "concurrency must be at least 1"));
+                }
+                check_sockopts(sockopts, &base)?;
+            }
+            AppSpec::Heartbeat(h) => {
+                check_client_of(s, names, &base, &h.host, &h.to, h.at)?;
+                check_sockopts(&h.sockopts, &base)?;
+            }
+            AppSpec::Messenger(m) => check_client_of(s, names, &base, &m.host, &m.to, m.at)?,
+            AppSpec::MessageSink(k) => {
+                names.host(&k.host, base.key("host"))?;
+                if k.port == 0 {
+                    return Err(Invalid::new(base.key("port"), "a sink needs a port in 1..=65535"));
+                }
+            }
         }
     }
     Ok(())
+}
+
+/// The fields every connecting application has: its host, where to, and when.
+fn check_client_of(s: &Scenario, names: &Names, base: &FieldPath, host: &str, to: &str, at: Option<DurSpec>) -> Result<(), Invalid> {
+    names.host(host, base.key("host"))?;
+    resolve_to(s, to).map_err(|m| Invalid::new(base.key("to"), m))?;
+    check_at(s, at, base.key("at"))
 }
 
 /// What a script name stands for.

@@ -11,7 +11,6 @@
 
 use crate::socket::view::{PollMask, SockView, RCV_SHUTDOWN, SEND_SHUTDOWN, SHUTDOWN_MASK};
 use crate::tcp::state::TcpState;
-use crate::time::{Dur, SimTime};
 
 /// The readiness mask Linux computes for a TCP socket: net/ipv4/tcp.c `tcp_poll`.
 ///
@@ -128,89 +127,6 @@ pub fn poll_revents(v: &SockView, requested: PollMask) -> PollMask {
 /// (whatever was requested).
 pub const POLL_REVENTS_CLOSED_FD: PollMask = PollMask::NVAL;
 
-/// `revents` for an entry with a negative fd: ignored, `revents` 0 (poll(2)).
-pub const POLL_REVENTS_NEGATIVE_FD: PollMask = PollMask::EMPTY;
-
-/// How long a poll(2)/epoll_wait(2) may block, from its `timeout` argument in milliseconds.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub enum Timeout {
-    /// `timeout == 0`: report at once, never block.
-    Immediate,
-    /// `timeout > 0`: block at most this long.
-    After(Dur),
-    /// `timeout < 0`: block until an event (poll(2): "a negative value ... infinite timeout").
-    Infinite,
-}
-
-impl Timeout {
-    /// The `int timeout` argument of poll(2) and epoll_wait(2), in milliseconds.
-    pub fn from_millis(ms: i32) -> Timeout {
-        match ms {
-            0 => Timeout::Immediate,
-            ms if ms < 0 => Timeout::Infinite,
-            ms => Timeout::After(Dur::from_millis(ms as u64)),
-        }
-    }
-
-    /// The simulated time at which a call made at `now` gives up and returns 0, or `None` if it
-    /// waits for ever. The simulation fires exactly on time; a real kernel rounds the deadline up
-    /// to its timer slack.
-    pub fn deadline(self, now: SimTime) -> Option<SimTime> {
-        match self {
-            Timeout::Immediate => Some(now),
-            Timeout::After(d) => Some(now + d),
-            Timeout::Infinite => None,
-        }
-    }
-}
-
-/// A blocking poll(2) or epoll_wait(2) in simulated time (fs/select.c `do_poll`,
-/// fs/eventpoll.c `ep_poll`): the call scans; if the scan found nothing it sleeps until a wake-up
-/// or its deadline, then scans again. A wake-up whose scan finds nothing puts it back to sleep;
-/// at the deadline it returns 0.
-///
-/// The syscall layer drives it: scan at the call (`step(found, now)`), and again after each
-/// wake-up that reaches the call ([`poll_wakes`] for poll, `Epoll::has_ready` for epoll) and at
-/// the deadline it was given.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub struct BlockingWait {
-    deadline: Option<SimTime>,
-}
-
-/// What a blocking call does after a scan.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub enum WaitStep {
-    /// Return now: with what the scan found, or 0 at the deadline.
-    Return,
-    /// Sleep until a wake-up, or at most until `until` (`None`: no timeout).
-    Block { until: Option<SimTime> },
-}
-
-impl BlockingWait {
-    /// The call is made at `now` with this timeout.
-    pub fn start(timeout: Timeout, now: SimTime) -> BlockingWait {
-        BlockingWait {
-            deadline: timeout.deadline(now),
-        }
-    }
-
-    /// After a scan at `now` that `found` something (or not).
-    pub fn step(&self, found: bool, now: SimTime) -> WaitStep {
-        match self.deadline {
-            _ if found => WaitStep::Return,
-            Some(deadline) if now >= deadline => WaitStep::Return,
-            until => WaitStep::Block { until },
-        }
-    }
-}
-
-/// fs/select.c `pollwake`: a sleeping poll(2) is woken by a wake-up on one of its fds only if
-/// the key (the callback's events; empty for a keyless wake-up) meets what that entry asked for
-/// plus POLLERR|POLLHUP.
-pub fn poll_wakes(requested: PollMask, key: PollMask) -> bool {
-    key.is_empty() || key.intersects(requested | PollMask::ERR | PollMask::HUP)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -275,17 +191,6 @@ mod tests {
         assert_eq!(
             poll_revents(&v, PollMask::IN),
             PollMask::IN | PollMask::ERR | PollMask::HUP
-        );
-    }
-
-    #[test]
-    fn timeouts_follow_the_sign_of_the_argument() {
-        let now = SimTime(5);
-        assert_eq!(Timeout::from_millis(0).deadline(now), Some(now));
-        assert_eq!(Timeout::from_millis(-1).deadline(now), None);
-        assert_eq!(
-            Timeout::from_millis(7).deadline(now),
-            Some(SimTime(5 + 7_000_000))
         );
     }
 }

@@ -7,6 +7,7 @@ pub mod conn;
 pub mod graph;
 pub mod isn;
 pub mod listener;
+pub mod mib;
 pub mod profile;
 pub mod reset;
 pub mod rtt;

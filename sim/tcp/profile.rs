@@ -4,6 +4,7 @@
 //! Names follow the sysctl they come from (`net.ipv4.tcp_*`, Documentation/networking/ip-sysctl.rst),
 //! with the unit as a suffix where the sysctl has one implicitly.
 
+use crate::tcp::cc::Algorithm;
 use serde::{Deserialize, Serialize};
 
 /// Which operating system's socket semantics a host follows (and whose documented rules its
@@ -55,6 +56,13 @@ pub struct KernelProfile {
     pub tcp_early_retrans: u32,
     /// Initial congestion window in segments (`TCP_INIT_CWND`).
     pub initial_cwnd: u32,
+    /// `net.ipv4.tcp_congestion_control`: the algorithm new sockets run.
+    pub tcp_congestion_control: Algorithm,
+    /// `net.ipv4.tcp_slow_start_after_idle`: restart from the initial window after an idle
+    /// RTO (RFC 2861).
+    pub tcp_slow_start_after_idle: bool,
+    /// `CONFIG_HZ`: the tick of `jiffies`, which congestion control's clock counts in.
+    pub hz: u32,
 
     // --- delayed ACK (include/net/tcp.h) ---
     pub tcp_delack_min_ms: u64,
@@ -69,6 +77,10 @@ pub struct KernelProfile {
     pub tcp_fin_timeout_s: u64,
     /// `TCP_TIMEWAIT_LEN`.
     pub tcp_timewait_len_s: u64,
+
+    // --- ports (net/ipv4/inet_hashtables.c __inet_hash_connect) ---
+    /// `net.ipv4.ip_local_port_range`, inclusive: where connect() and bind(0) find a port.
+    pub ip_local_port_range: [u16; 2],
 
     // --- listen backlog (include/net/sock.h, inet_connection_sock.h) ---
     pub somaxconn: u32,

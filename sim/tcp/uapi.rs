@@ -23,15 +23,18 @@ pub enum SockOpt {
     TCP_NODELAY,
     TCP_NOTSENT_LOWAT,
     TCP_RTO_MAX_MS,
+    TCP_CONGESTION,
     TCP_INFO,
 }
 
-/// An option's value: an integer, or `[l_onoff, l_linger]` for SO_LINGER.
+/// An option's value: an integer, `[l_onoff, l_linger]` for SO_LINGER, or a name for
+/// TCP_CONGESTION.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(untagged)]
 pub enum OptValue {
     Int(i64),
     Pair([i64; 2]),
+    Name(String),
 }
 
 #[allow(non_camel_case_types, clippy::upper_case_acronyms)]

@@ -10,9 +10,11 @@ use crate::host::{Fd, Host, RecvFlags, SendFlags};
 use crate::scenario::{AppSpec, OptValue, SockOpt};
 use crate::tcp::conn::SendData;
 use crate::tcp::state::TcpState;
+use super::load::Load;
+use super::protocols::Protocols;
+use crate::rules::Checker;
 use crate::time::{Dur, SimTime};
 use std::collections::BTreeMap;
-use std::net::SocketAddrV4;
 
 /// How much one send() offers at a time: large writes are what bulk senders do.
 const WRITE_CHUNK: u32 = 64 * 1024;
@@ -40,11 +42,19 @@ pub(crate) struct AppSock {
     pub last_state: TcpState,
     /// The connection's addresses when the application closed it: the kernel keeps an
     /// orphaned connection (FIN_WAIT, TIME_WAIT) that the report still finds by them.
-    pub closed_conn: Option<(SocketAddrV4, SocketAddrV4)>,
+    pub closed_conn: Option<crate::host::ConnHandle>,
+    /// Its (local, remote) addresses then, to pair it with its peer's socket.
+    pub closed_addrs: Option<(std::net::SocketAddrV4, std::net::SocketAddrV4)>,
     /// When the application first saw the socket in `last_state`. Applications look at a
     /// socket whenever it is woken, and the kernel wakes it on every change that matters to
     /// a program (`sk_state_change`, `sk_error_report`), so this is when that change happened.
     pub state_since: SimTime,
+    /// The first received byte that was not the next byte of what the peer sent: when, and
+    /// at which offset of the stream.
+    pub prefix_breach: Option<(SimTime, u64)>,
+    /// Whether the peer sends derived bytes (a client app), so that what arrives can be
+    /// checked byte by byte; a client always can (it gets its own bytes echoed).
+    pub derived_peer: bool,
 }
 
 /// Rising edges of `sk_err` on a descriptor no application owns (a script's socket), as
@@ -71,6 +81,8 @@ struct PendingStart {
 
 pub(super) struct Apps {
     specs: Vec<AppSpec>,
+    /// The load generators and finite-capacity servers (their own module).
+    pub(crate) load: Load,
     starts: Vec<PendingStart>,
     pub(crate) socks: Vec<AppSock>,
     /// (host, fd) → index in `socks`, for open descriptors.
@@ -78,10 +90,12 @@ pub(super) struct Apps {
     /// Errors raised on descriptors no application owns, by (host, fd), over the whole run
     /// (a descriptor number may be reused: the report picks by lifetime).
     pub(crate) watched: BTreeMap<(usize, Fd), ErrWatch>,
+    /// The applications that speak a protocol of their own (heartbeat, messages).
+    pub(crate) protocols: Protocols,
 }
 
 impl Apps {
-    pub fn new(specs: &[AppSpec]) -> Apps {
+    pub fn new(specs: &[AppSpec], sim: &Sim<Host>) -> Apps {
         let mut starts = Vec::new();
         for (i, spec) in specs.iter().enumerate() {
             match spec {
@@ -93,17 +107,27 @@ impl Apps {
                         starts.push(PendingStart { at: first + step.saturating_mul(u64::from(k)), app: i });
                     }
                 }
+                _ => {}
             }
         }
         // Stable: equal start times keep file order.
         starts.sort_by_key(|s| s.at);
         starts.reverse();
-        Apps { specs: specs.to_vec(), starts, socks: Vec::new(), by_fd: BTreeMap::new(), watched: BTreeMap::new() }
+        let load = Load::new(specs, sim);
+        Apps {
+            specs: specs.to_vec(),
+            load,
+            starts,
+            socks: Vec::new(),
+            by_fd: BTreeMap::new(),
+            watched: BTreeMap::new(),
+            protocols: Protocols::new(specs),
+        }
     }
 
-    /// When the next application start is due.
+    /// When the next application start (or a load application's timer) is due.
     pub fn next_start(&self) -> Option<SimTime> {
-        self.starts.last().map(|s| s.at)
+        self.starts.last().map(|s| s.at).into_iter().chain(self.load.next_due()).chain(self.protocols.next_time()).min()
     }
 
     /// Starts every application due now.
@@ -113,6 +137,8 @@ impl Apps {
             let Some(s) = self.starts.pop() else { break };
             self.start(s.app, sim);
         }
+        self.load.run_due(sim);
+        self.protocols.run_due(sim);
     }
 
     fn start(&mut self, app: usize, sim: &mut Sim<Host>) {
@@ -130,6 +156,7 @@ impl Apps {
                 let now = sim.now();
                 self.add(AppSock::new(app, h, fd, Role::Listener, 0, errors, now));
             }
+            AppSpec::Ab { .. } | AppSpec::HttpServer { .. } => {}
             AppSpec::Client { host, to, bytes, sockopts, .. } => {
                 let Some(h) = sim.host_index(&host) else { return };
                 let Some(remote) = crate::script::resolve(&to, |h| sim.host_index(h).map(|i| sim.host_addr(i))) else { return };
@@ -142,6 +169,7 @@ impl Apps {
                 let i = self.add(AppSock::new(app, h, fd, Role::Client, bytes, errors, sim.now()));
                 self.service(i, sim);
             }
+            _ => {}
         }
     }
 
@@ -151,13 +179,20 @@ impl Apps {
         self.socks.len() - 1
     }
 
-    /// Lets every application whose socket was woken act on it.
-    pub fn on_wakeups(&mut self, sim: &mut Sim<Host>) {
+    /// Lets every application whose socket was woken act on it; the readiness its event
+    /// loop is answered with is held against the rules first.
+    pub fn on_wakeups(&mut self, sim: &mut Sim<Host>, checker: &mut Checker) {
         for h in 0..sim.host_count() {
             let woken = sim.node_mut(h).take_woken();
             for fd in woken {
+                let owned = self.by_fd.contains_key(&(h, fd)) || self.protocols.owns(h, fd);
+                if owned {
+                    super::event_loop::check_answer(sim, checker, h, fd);
+                }
                 match self.by_fd.get(&(h, fd)) {
                     Some(&i) => self.service(i, sim),
+                    None if self.load.on_wakeup(h, fd, sim) => {}
+                    None if self.protocols.on_wakeup(h, fd, sim) => {}
                     None => self.watch(h, fd, sim),
                 }
             }
@@ -204,7 +239,9 @@ impl Apps {
         }
         let (h, fd) = (self.socks[i].host, self.socks[i].fd);
         while let Ok(child) = sim.node_mut(h).sys_accept(fd, true) {
-            let j = self.add(AppSock::new(app, h, child, Role::Accepted, 0, Vec::new(), sim.now()));
+            let mut sock = AppSock::new(app, h, child, Role::Accepted, 0, Vec::new(), sim.now());
+            sock.derived_peer = self.client_behind(sim, h, child);
+            let j = self.add(sock);
             self.service(j, sim);
         }
     }
@@ -233,14 +270,25 @@ impl Apps {
         let (h, fd) = (self.socks[i].host, self.socks[i].fd);
         let echo = matches!(self.specs[self.socks[i].app], AppSpec::Server { echo: true, .. });
         loop {
-            match sim.with_node(h, |n, ctx| n.sys_recv(fd, READ_CHUNK, RecvFlags::default(), ctx)) {
-                Ok(data) if data.is_empty() => {
+            // An echo server needs the bytes, and so does the prefix invariant on a stream of
+            // derived bytes; everyone else only counts them (MSG_TRUNC: no byte is generated).
+            let wants_bytes = echo || (self.socks[i].derived_peer && self.socks[i].prefix_breach.is_none());
+            let r = if wants_bytes {
+                sim.with_node(h, |n, ctx| n.sys_recv(fd, READ_CHUNK, RecvFlags::default(), ctx)).map(|d| (d.len() as u32, Some(d)))
+            } else {
+                sim.with_node(h, |n, ctx| n.sys_recv_trunc(fd, READ_CHUNK, RecvFlags::default(), ctx)).map(|n| (n, None))
+            };
+            match r {
+                Ok((0, _)) => {
                     self.socks[i].eof = true;
                     return;
                 }
-                Ok(data) => {
-                    self.socks[i].received += data.len() as u64;
-                    if echo {
+                Ok((n, data)) => {
+                    if let Some(data) = &data {
+                        self.check_prefix(i, data, sim);
+                    }
+                    self.socks[i].received += u64::from(n);
+                    if let (true, Some(data)) = (echo, data) {
                         let r = sim.with_node(h, |n, ctx| n.sys_send(fd, SendData::Bytes(data), SendFlags { nosignal: true }, ctx));
                         if let Some(e) = r.errno {
                             self.socks[i].note_error(e, sim.now());
@@ -257,6 +305,28 @@ impl Apps {
         }
     }
 
+    /// Whether the connection behind `fd` on host `h` comes from one of the client apps.
+    fn client_behind(&self, sim: &Sim<Host>, h: usize, fd: Fd) -> bool {
+        let Some((local, remote)) = sim.node(h).conn_addrs(fd) else { return false };
+        self.socks.iter().filter(|s| s.role == Role::Client && !s.closed).any(|s| sim.node(s.host).conn_addrs(s.fd) == Some((remote, local)))
+    }
+
+    /// Holds received bytes against what the peer sent: clients send derived bytes, which a
+    /// server receives from the client's stream and a client gets back (echoed) from its own.
+    fn check_prefix(&mut self, i: usize, data: &[u8], sim: &Sim<Host>) {
+        let s = &self.socks[i];
+        if s.prefix_breach.is_some() || !s.derived_peer {
+            return;
+        }
+        let Some((tx, rx)) = sim.node(s.host).conn_streams(s.fd) else { return };
+        let stream = if s.role == Role::Client { tx } else { rx };
+        let start = s.received;
+        let bad = data.iter().zip(start..).find(|(b, off)| **b != crate::tcp::segment::derived_byte(stream, *off));
+        if let Some((_, off)) = bad {
+            self.socks[i].prefix_breach = Some((sim.now(), off));
+        }
+    }
+
     /// Clients with `close = true` close once everything is queued; every application
     /// closes a connection the peer finished (EOF) or that failed, as an event loop does.
     fn maybe_close(&mut self, i: usize, sim: &mut Sim<Host>) {
@@ -270,7 +340,8 @@ impl Apps {
             _ => finished,
         };
         if wants_close {
-            self.socks[i].closed_conn = sim.node(h).conn_addrs(fd);
+            self.socks[i].closed_conn = sim.node(h).conn_handle(fd);
+            self.socks[i].closed_addrs = sim.node(h).conn_addrs(fd);
             let _ = sim.with_node(h, |n, ctx| n.sys_close(fd, ctx));
             self.socks[i].closed = true;
             self.by_fd.remove(&(h, fd));
@@ -295,8 +366,11 @@ impl AppSock {
             eof: false,
             closed: false,
             closed_conn: None,
+            closed_addrs: None,
             last_state,
             state_since: now,
+            prefix_breach: None,
+            derived_peer: role == Role::Client,
         }
     }
 

@@ -28,7 +28,8 @@ mut make_node: impl FnMut(usize, &HostSpec) -> N,
     for f in &sc.faults {
         let fault = sim.resolve_fault(&f.action())?;
         let at = f.at.ok_or(EngineError::FaultWithoutTime(fault.kind_name()))?;
-        sim.schedule_fault(SimTime::ZERO + at.0, fault);
+        // A range's lower end: a run resolves its draws first (`scenario::draw::resolve`).
+        sim.schedule_fault(SimTime::ZERO + at.lo(), fault);
     }
     Ok(sim)
 }

@@ -7,11 +7,16 @@
 //! socket is ready or the run ends.
 
 mod apps;
+mod event_loop;
+pub mod invariants;
+pub mod protocols;
 mod build;
+mod load;
 mod report;
 mod script;
 
 pub use build::build_sim;
+pub use load::{AbReport, LoadReport, Percentiles, ServerReport};
 
 pub use report::{RunReport, ScriptSocketReport, SocketReport};
 
@@ -47,6 +52,8 @@ pub struct World {
     observations: Vec<crate::scenario::Observation>,
     /// Outputs to flush when the run is over.
     finishers: Vec<Box<dyn FnOnce() -> std::io::Result<()>>>,
+    /// The run's bounds and progress meter, if it has any (see [`World::set_limits`]).
+    governor: Option<crate::limits::Governor>,
 }
 
 /// The pcap writer behind the engine's tap; an error stops writing and is reported at the end.
@@ -79,6 +86,8 @@ impl<W: std::io::Write> PcapSink<W> {
 impl World {
     /// Builds the world of `scenario` with `seed`; nothing runs yet.
     pub fn build(scenario: &Scenario, seed: u64, trace: Trace) -> Result<World, RunError> {
+        let resolved = crate::scenario::draw::resolve(scenario, seed);
+        let scenario = &resolved;
         let mut profiles = Vec::with_capacity(scenario.hosts.len());
         for h in &scenario.hosts {
             let p = host_profile(h).map_err(|msg| RunError::Profile { host: h.name.clone(), msg })?;
@@ -86,7 +95,7 @@ impl World {
         }
         let mut sim = build_sim(scenario, seed, |i, spec| Host::new(&spec.name, spec.addr, profiles[i].clone()))?;
         sim.set_trace(trace);
-        let apps = Apps::new(&scenario.apps);
+        let apps = Apps::new(&scenario.apps, &sim);
         Ok(World {
             sim,
             end: SimTime::ZERO + scenario.duration.0,
@@ -96,6 +105,7 @@ impl World {
             seed,
             observations: Vec::new(),
             finishers: Vec::new(),
+            governor: None,
         })
     }
 
@@ -115,17 +125,21 @@ impl World {
     /// start), then lets applications react to the wake-ups it caused. False when nothing is
     /// left to happen by `limit`.
     fn step_before(&mut self, limit: SimTime) -> bool {
+        if self.stopped() {
+            return false;
+        }
         let next_sim = self.sim.peek_time().filter(|t| *t <= limit);
         let next_app = self.apps.next_start().filter(|t| *t <= limit);
         match (next_sim, next_app) {
             (None, None) => return false,
+            _ if !self.governed() => return false,
             (Some(s), Some(a)) if a < s => self.start_apps(a),
             (None, Some(a)) => self.start_apps(a),
             _ => {
                 self.sim.step();
             }
         }
-        self.apps.on_wakeups(&mut self.sim);
+        self.apps.on_wakeups(&mut self.sim, &mut self.checker);
         true
     }
 
@@ -134,10 +148,34 @@ impl World {
         self.apps.start_due(&mut self.sim);
     }
 
-    /// Runs everything up to `t` and sets the clock to `t`.
+    /// Counts the event about to run against the run's limits; false once one is hit.
+    fn governed(&mut self) -> bool {
+        let Some(g) = &mut self.governor else { return true };
+        g.tick(self.sim.now(), self.sim.trace().bytes_written())
+    }
+
+    /// Bounds the run by `limits` and shows its progress on a terminal, headed `label`.
+    pub fn set_limits(&mut self, limits: crate::limits::Limits, label: &str) {
+        self.governor = Some(crate::limits::Governor::new(limits, self.end, label));
+    }
+
+    /// Whether a limit stopped the run: nothing more happens in it.
+    pub fn stopped(&self) -> bool {
+        self.limit_hit().is_some()
+    }
+
+    /// The limit that stopped the run, if one did.
+    pub fn limit_hit(&self) -> Option<&crate::limits::LimitHit> {
+        self.governor.as_ref().and_then(|g| g.hit())
+    }
+
+    /// Runs everything up to `t` and sets the clock to `t` (unless a limit stopped the run:
+    /// the clock then stays where the run stopped).
     pub fn run_until(&mut self, t: SimTime) {
         while self.step_before(t) {}
-        self.sim.run_until(t);
+        if !self.stopped() {
+            self.sim.run_until(t);
+        }
     }
 
     /// Runs until `ready` holds or `deadline` passes; whether it holds. A blocking syscall
@@ -148,7 +186,9 @@ impl World {
                 return true;
             }
             if !self.step_before(deadline) {
-                self.sim.run_until(deadline.max(self.sim.now()));
+                if !self.stopped() {
+                    self.sim.run_until(deadline.max(self.sim.now()));
+                }
                 return ready(&self.sim);
             }
         }
@@ -185,8 +225,16 @@ impl World {
         self.finishers.push(Box::new(move || sink.borrow_mut().finish()));
     }
 
+    /// What a memory trace recorded (empty for other sinks).
+    pub fn take_trace_bytes(&mut self) -> Vec<u8> {
+        self.sim.trace_mut().take_bytes()
+    }
+
     /// Flushes every output of the run (trace, pcap); the first error wins.
     pub fn finish(&mut self) -> std::io::Result<()> {
+        if let Some(g) = &mut self.governor {
+            g.finish();
+        }
         let mut result = self.sim.trace_mut().finish();
         for f in self.finishers.drain(..) {
             let r = f();

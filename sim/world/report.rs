@@ -89,6 +89,9 @@ pub struct RunReport {
     pub seed: u64,
     pub end_ns: u64,
     pub sockets: Vec<SocketReport>,
+    /// The load generators' summaries and the finite-capacity servers' counts.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub load: Vec<super::LoadReport>,
     /// The sockets the script named, in the order it created them.
     pub script_sockets: Vec<ScriptSocketReport>,
     /// What every step of the script returned.
@@ -104,20 +107,57 @@ pub struct RunReport {
     pub illegal_transitions: Vec<String>,
     /// Poll/epoll answers that broke a documented rule.
     pub rule_violations: Vec<String>,
+    /// What the protocol applications (heartbeat, messages) did.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub protocols: Vec<super::protocols::ProtocolReport>,
+    /// Broken invariants of the applications' data (`sim/world/invariants.rs`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub invariants: Vec<super::invariants::Breach>,
+    /// The limit that stopped the run before its end (`--max-events`, `--timeout`…): the
+    /// report is of what was simulated until then.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<String>,
 }
 
 impl RunReport {
     /// Whether every check held (exit status 0 rather than 1).
     pub fn ok(&self) -> bool {
-        self.illegal_transitions.is_empty() && self.rule_violations.is_empty()
+        self.illegal_transitions.is_empty() && self.rule_violations.is_empty() && self.invariants.is_empty() && self.stopped.is_none()
+    }
+
+    /// Every failed check, as invariants: the state graph, the readiness rules, the data.
+    pub fn breaches(&self) -> Vec<super::invariants::Breach> {
+        use super::invariants::Breach;
+        let graph = self.illegal_transitions.iter().map(|t| Breach {
+            invariant: "state-graph".into(),
+            t_ns: self.end_ns,
+            socket: t.split(": ").next().unwrap_or_default().to_string(),
+            detail: t.clone(),
+        });
+        let rules = self.rule_violations.iter().map(|v| Breach {
+            invariant: "readiness-rules".into(),
+            t_ns: rule_time_ns(v),
+            socket: "-".into(),
+            detail: v.clone(),
+        });
+        graph.chain(rules).chain(self.invariants.iter().cloned()).collect()
     }
 
     /// A summary for people.
     pub fn to_text(&self) -> String {
+        self.to_text_with(self.sockets.len() <= DETAIL_LIMIT)
+    }
+
+    /// The summary, with every application socket on its own line (`detail`) or counted.
+    pub fn to_text_with(&self, detail: bool) -> String {
         let mut s = String::new();
         let secs = self.end_ns as f64 / 1e9;
         let _ = writeln!(s, "scenario {} (seed {}), simulated {:.3} s", self.scenario, self.seed, secs);
-        s += &self.sockets_text();
+        if let Some(why) = &self.stopped {
+            let _ = writeln!(s, "STOPPED: {why}, before the scenario's end");
+        }
+        s += &self.sockets_text_with(detail);
+        s += &self.load_text();
         if !self.script.is_empty() {
             let _ = writeln!(s, "\nscript (time the call returned, step, call, socket: result):");
             s += &self.script_text(|_| true);
@@ -139,6 +179,9 @@ impl RunReport {
         let _ = writeln!(s, "\nstate graph: {} of {} edges taken", self.edges_covered, self.edges_total);
         for v in self.illegal_transitions.iter().chain(&self.rule_violations) {
             let _ = writeln!(s, "CHECK FAILED: {v}");
+        }
+        for b in &self.invariants {
+            let _ = writeln!(s, "INVARIANT VIOLATED: {} at {} on {}: {}", b.invariant, secs_text(b.t_ns), b.socket, b.detail);
         }
         s
     }
@@ -168,38 +211,82 @@ impl RunReport {
         s
     }
 
-    fn sockets_text(&self) -> String {
-        let mut s = String::new();
-        if !self.sockets.is_empty() {
-            let _ = writeln!(s, "\nsockets (opened by the scenario's applications):");
+    fn load_text(&self) -> String {
+        if self.load.is_empty() {
+            return String::new();
         }
-        for k in &self.sockets {
-            let errs = if k.errors.is_empty() {
-                "no errors".to_string()
-            } else {
-                k.errors.iter().map(|e| e.name()).collect::<Vec<_>>().join(", ")
-            };
-            let state = match (k.closed_by_app, k.connection_state) {
-                (true, Some(now)) if now != k.state => format!("{} (closed; now {now})", k.state),
-                (true, _) => format!("{} (closed)", k.state),
-                (false, _) => k.state.to_string(),
-            };
-            let since = format!("since {}", secs_text(k.state_since_ns));
-            let errs = match k.first_error_ns {
-                Some(t) => format!("{errs} (first at {})", secs_text(t)),
-                None => errs,
-            };
+        let mut s = "\nload (ab and finite-capacity servers):\n".to_string();
+        for l in &self.load {
+            s += &l.to_text();
+        }
+        s
+    }
+
+    fn sockets_text(&self) -> String {
+        self.sockets_text_with(self.sockets.len() <= DETAIL_LIMIT)
+    }
+
+    /// The application sockets one line each (`detail`), or counted by host, role, state
+    /// and errors: the report stays readable at a million connections.
+    fn sockets_text_with(&self, detail: bool) -> String {
+        let mut s = self.protocols_text();
+        if self.sockets.is_empty() {
+            // nothing to list
+        } else if detail {
+            let _ = writeln!(s, "\nsockets (opened by the scenario's applications):");
+            for k in &self.sockets {
+                let _ = writeln!(s, "{}", socket_line(k));
+            }
+        } else {
             let _ = writeln!(
                 s,
-                "  {:<8} fd {:<3} {:<8} {:<36} {:<18} sent {:>9} B  received {:>9} B  {}",
-                k.host, k.fd, k.role, state, since, k.bytes_sent, k.bytes_received, errs
+                "\nsockets (opened by the scenario's applications): {}, counted by host, role, state and errors (--detail lists each):",
+                self.sockets.len()
             );
+            let mut groups: BTreeMap<(&str, &str, String, String), u64> = BTreeMap::new();
+            for k in &self.sockets {
+                *groups.entry((k.host.as_str(), k.role, state_text(k), errors_text(&k.errors))).or_default() += 1;
+            }
+            for ((host, role, state, errs), n) in groups {
+                let _ = writeln!(s, "  {host:<8} {role:<8} {state:<36} {n:>9}  {errs}");
+            }
         }
         if !self.script_sockets.is_empty() {
             let _ = writeln!(s, "\nscript sockets:");
             for k in &self.script_sockets {
                 let _ = writeln!(s, "  {}", script_socket_text(k));
             }
+        }
+        s
+    }
+
+    /// One line per protocol application: what it noticed, or what it delivered and lost.
+    fn protocols_text(&self) -> String {
+        use super::protocols::ProtocolReport as P;
+        let mut s = String::new();
+        if !self.protocols.is_empty() {
+            let _ = writeln!(s, "\nprotocol applications:");
+        }
+        for p in &self.protocols {
+            let line = match p {
+                P::Heartbeat { app, declared_dead_ns, error_ns, error, heartbeats_sent, replies } => {
+                    let dead = declared_dead_ns.map_or("peer never declared dead".into(), |t| format!("peer declared dead at {}", secs_text(t)));
+                    let err = error.zip(*error_ns).map_or(String::new(), |(e, t)| format!(", {} at {}", e.name(), secs_text(t)));
+                    format!("app {app} heartbeat: {heartbeats_sent} sent, {replies} answered; {dead}{err}")
+                }
+                P::Messenger { app, protocol, produced, confirmed, connections, errors } => {
+                    let errs = errors.iter().map(|e| e.name()).collect::<Vec<_>>().join(", ");
+                    format!("app {app} messenger ({}): {produced} produced, {confirmed} confirmed, {connections} connection(s); errors: {}", protocol.name(), if errs.is_empty() { "none" } else { &errs })
+                }
+                P::Sink { app, protocol, delivered, disorder, lost } => {
+                    let lost_text = match (lost.first(), lost.last()) {
+                        (Some(a), Some(b)) => format!("{} lost (produced {} .. {})", lost.len(), secs_text(a.produced_ns), secs_text(b.produced_ns)),
+                        _ => "none lost".into(),
+                    };
+                    format!("app {app} sink ({}): {delivered} delivered, {} out of sequence, {lost_text}", protocol.name(), disorder.len())
+                }
+            };
+            let _ = writeln!(s, "  {line}");
         }
         s
     }
@@ -212,6 +299,52 @@ impl RunReport {
         }
         s
     }
+}
+
+/// Above this many application sockets the text report counts them instead of listing them.
+pub const DETAIL_LIMIT: usize = 48;
+
+fn errors_text(errors: &[Errno]) -> String {
+    if errors.is_empty() {
+        "no errors".to_string()
+    } else {
+        errors.iter().map(|e| e.name()).collect::<Vec<_>>().join(", ")
+    }
+}
+
+/// The state the application last saw, and the kernel's now if it closed the socket.
+fn state_text(k: &SocketReport) -> String {
+    match (k.closed_by_app, k.connection_state) {
+        (true, Some(now)) if now != k.state => format!("{} (closed; now {now})", k.state),
+        (true, _) => format!("{} (closed)", k.state),
+        (false, _) => k.state.to_string(),
+    }
+}
+
+fn socket_line(k: &SocketReport) -> String {
+    let since = format!("since {}", secs_text(k.state_since_ns));
+    let errs = errors_text(&k.errors);
+    let errs = match k.first_error_ns {
+        Some(t) => format!("{errs} (first at {})", secs_text(t)),
+        None => errs,
+    };
+    format!(
+        "  {:<8} fd {:<3} {:<8} {:<36} {:<18} sent {:>9} B  received {:>9} B  {}",
+        k.host,
+        k.fd,
+        k.role,
+        state_text(k),
+        since,
+        k.bytes_sent,
+        k.bytes_received,
+        errs
+    )
+}
+
+/// The time in a rule failure's text (`seed N, t=S s: ...`), in nanoseconds.
+fn rule_time_ns(v: &str) -> u64 {
+    let secs = v.split("t=").nth(1).and_then(|r| r.split(' ').next()).and_then(|x| x.parse::<f64>().ok());
+    secs.map_or(0, |s| (s * 1e9).round() as u64)
 }
 
 /// A host's counters that are not zero, `nstat` style.
@@ -306,9 +439,10 @@ fn role_name(r: Role) -> &'static str {
     }
 }
 
-/// The kernel's state of connection (local, remote) on host `h`; CLOSE once it is gone.
-fn conn_state(world: &World, h: usize, local: std::net::SocketAddrV4, remote: std::net::SocketAddrV4) -> &'static str {
-    world.sim.node(h).conn_state(local, remote).unwrap_or(crate::tcp::state::TcpState::Close).name()
+/// The kernel's state of connection `c` on host `h`; CLOSE once it is gone (even if its
+/// 4-tuple now belongs to another connection).
+fn conn_state(world: &World, h: usize, c: crate::host::ConnHandle) -> &'static str {
+    world.sim.node(h).conn_state(c).unwrap_or(crate::tcp::state::TcpState::Close).name()
 }
 
 /// Errors a script's call can return that say nothing about the connection.
@@ -431,7 +565,7 @@ pub(super) fn build(world: &World, scenario: &Scenario, apps: &Apps, observation
                 bytes_sent: a.sent,
                 bytes_received: a.received,
                 closed_by_app: a.closed,
-                connection_state: a.closed_conn.map(|(l, r)| conn_state(world, a.host, l, r)),
+                connection_state: a.closed_conn.map(|c| conn_state(world, a.host, c)),
                 first_error_ns: a.first_error_at.map(|t| t.as_nanos()),
                 state_since_ns: a.state_since.as_nanos(),
             }
@@ -472,11 +606,13 @@ pub(super) fn build(world: &World, scenario: &Scenario, apps: &Apps, observation
             })
         })
         .collect();
+    let protocols = apps.protocols.reports(world.now());
     RunReport {
         scenario: scenario.name.clone(),
         seed: world.seed,
         end_ns: world.now().as_nanos(),
         sockets,
+        load: apps.load.reports(sim),
         script_sockets: script_sockets(world, scenario, apps, observations),
         script: observations.to_vec(),
         hosts,
@@ -486,6 +622,9 @@ pub(super) fn build(world: &World, scenario: &Scenario, apps: &Apps, observation
         edges_total: crate::tcp::graph::tcp_graph().edges().count(),
         illegal_transitions: illegal,
         rule_violations: world.rule_failures(),
+        invariants: super::invariants::check(&world.sim, apps, &protocols),
+        protocols,
+        stopped: world.limit_hit().map(|h| h.to_string()),
     }
 }
 

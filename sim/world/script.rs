@@ -25,13 +25,25 @@ use std::convert::Infallible;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 /// Runs `steps` in order and returns one observation per step, each traced as a `syscall`.
+/// Once a limit stopped the run (`World::stopped`), time stands still: the steps left run at
+/// once and are left out, all but the one the limit interrupted.
 pub(super) fn run_script(world: &mut World, steps: &[Step]) -> Vec<Observation> {
     let mut sys = ModelSys { world, eps: Vec::new() };
-    let log = |sys: &mut ModelSys, obs: &Observation| sys.world.sim.trace_mut().record(SimTime(obs.t_ns), "syscall", obs);
-    match crate::script::run(&mut sys, steps, log) {
+    let mut kept = steps.len();
+    let log = |sys: &mut ModelSys, obs: &Observation| {
+        if obs.step < kept {
+            sys.world.sim.trace_mut().record(SimTime(obs.t_ns), "syscall", obs);
+        }
+        if sys.world.stopped() && kept == steps.len() {
+            kept = obs.step + 1;
+        }
+    };
+    let mut observations = match crate::script::run(&mut sys, steps, log) {
         Ok(observations) => observations,
         Err(failed) => match failed.fatal {},
-    }
+    };
+    observations.truncate(kept);
+    observations
 }
 
 /// The simulated world as a system programs make calls on.

@@ -344,3 +344,25 @@ pub fn bulk_transfer(sim: &mut Sim, total: u64, keep: bool, limit: SimTime) -> B
     let _ = count;
     Bulk { received, finished_at: sim.now }
 }
+
+/// Connects, then at 100 ms writes ten segments of which the third is lost once (seq =
+/// ISS + 1 + 2·1448); returns the time of the write.
+pub fn send_ten_losing_the_third(sim: &mut Sim) -> SimTime {
+    use tcpsim::tcp::conn::SendData;
+    thread_local!(static DROPPED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) });
+    sim.connect();
+    sim.run_until(ms(100));
+    DROPPED.set(false);
+    sim.blackhole = Some(|from, s: &Segment| {
+        let hit = from == 0 && s.seq == CLIENT_ISS + 1 + 2 * 1448 && !DROPPED.get();
+        if hit {
+            DROPPED.set(true);
+        }
+        hit
+    });
+    let t0 = sim.now;
+    let mut out = Vec::new();
+    sim.client().send(t0, SendData::Derived(10 * 1448), &mut out).unwrap();
+    sim.transmit(0, out);
+    t0
+}

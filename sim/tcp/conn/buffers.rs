@@ -307,7 +307,7 @@ pub struct RecvQueue {
     /// In-order bytes not yet read (`rcv_nxt - copied_seq`).
     avail: u32,
     /// Out-of-order segments by sequence number, sorted, non-overlapping.
-    ooo: Vec<(u32, Payload)>,
+    ooo: VecDeque<(u32, Payload)>,
     ooo_bytes: u32,
 }
 
@@ -332,8 +332,17 @@ impl RecvQueue {
 
     /// Copies (or, with `peek`, looks at) up to `len` bytes (`tcp_recvmsg_locked`).
     pub fn read(&mut self, len: u32, peek: bool) -> Vec<u8> {
+        let mut out = Vec::with_capacity(len.min(self.avail) as usize);
+        self.read_into(len, peek, Some(&mut out));
+        out
+    }
+
+    /// Takes (or, with `peek`, looks at) up to `len` bytes and returns how many: their bytes
+    /// are appended to `copy` if there is one, and never generated otherwise (`MSG_TRUNC`,
+    /// `tcp_recvmsg_locked` skips `skb_copy_datagram_msg`): a program that only counts
+    /// what it receives costs nothing per byte.
+    pub fn read_into(&mut self, len: u32, peek: bool, mut copy: Option<&mut Vec<u8>>) -> u32 {
         let n = len.min(self.avail);
-        let mut out = Vec::with_capacity(n as usize);
         let mut skip = self.front_skip;
         let mut left = n;
         let mut consumed_whole = 0;
@@ -342,7 +351,9 @@ impl RecvQueue {
                 break;
             }
             let take = (p.len() - skip).min(left);
-            append_bytes(p, skip, take, &mut out);
+            if let Some(out) = copy.as_deref_mut() {
+                append_bytes(p, skip, take, out);
+            }
             left -= take;
             if skip + take == p.len() {
                 consumed_whole += 1;
@@ -359,7 +370,7 @@ impl RecvQueue {
                 self.inorder = VecDeque::new();
             }
         }
-        out
+        n
     }
 
     /// Drops all unread in-order data (close()).
@@ -368,48 +379,47 @@ impl RecvQueue {
     }
 
     /// Queues an out-of-order segment starting at `seq`, trimming overlaps with what is
-    /// already held (`tcp_data_queue_ofo`; the earlier copy wins).
+    /// already held (`tcp_data_queue_ofo`; the earlier copy wins). The queue is sorted and
+    /// its ranges disjoint, so the held ranges the segment overlaps are found by binary
+    /// search (Linux keeps an rbtree): O(log n) plus the overlaps, not a scan.
     pub fn insert_ooo(&mut self, seq: u32, p: Payload) {
-        let mut pieces = vec![(seq, p)];
-        for (s, q) in &self.ooo {
-            let (qs, qe) = (*s, s.wrapping_add(q.len()));
-            let mut next = Vec::new();
-            for (ps, pp) in pieces {
-                let pe = ps.wrapping_add(pp.len());
-                if !seq_lt(ps, qe) || !seq_gt(pe, qs) {
-                    next.push((ps, pp));
-                    continue;
-                }
-                if seq_lt(ps, qs) {
-                    next.push((ps, slice_payload(&pp, 0, qs.wrapping_sub(ps))));
-                }
-                if seq_gt(pe, qe) {
-                    let off = qe.wrapping_sub(ps);
-                    next.push((qe, slice_payload(&pp, off, pe.wrapping_sub(qe))));
-                }
+        let end = seq.wrapping_add(p.len());
+        let lo = self.ooo.partition_point(|(s, q)| !seq_gt(s.wrapping_add(q.len()), seq));
+        let hi = self.ooo.partition_point(|(s, _)| seq_lt(*s, end));
+        // The parts of [seq, end) no held range covers.
+        let mut gaps = Vec::new();
+        let mut at = seq;
+        for (s, q) in self.ooo.range(lo..hi.max(lo)) {
+            if seq_lt(at, *s) {
+                gaps.push((at, *s));
             }
-            pieces = next;
+            let q_end = s.wrapping_add(q.len());
+            if seq_gt(q_end, at) {
+                at = q_end;
+            }
         }
-        for (s, p) in pieces {
-            if p.is_empty() {
-                continue;
-            }
-            self.ooo_bytes += p.len();
-            let at = self.ooo.partition_point(|(x, _)| seq_lt(*x, s));
-            self.ooo.insert(at, (s, p));
+        if seq_lt(at, end) {
+            gaps.push((at, end));
+        }
+        for (gs, ge) in gaps {
+            let len = ge.wrapping_sub(gs);
+            self.ooo_bytes += len;
+            let piece = slice_payload(&p, gs.wrapping_sub(seq), len);
+            let at = self.ooo.partition_point(|(x, _)| seq_lt(*x, gs));
+            self.ooo.insert(at, (gs, piece));
         }
     }
 
     /// Moves segments that became in-order at `rcv_nxt` to the receive queue and returns the
     /// new `rcv_nxt` (`tcp_ofo_queue`). Segments wholly below `rcv_nxt` are dropped.
     pub fn pull_ooo(&mut self, mut rcv_nxt: u32) -> u32 {
-        while let Some((s, p)) = self.ooo.first() {
+        while let Some((s, p)) = self.ooo.front() {
             let (s, len) = (*s, p.len());
             let end = s.wrapping_add(len);
             if seq_gt(s, rcv_nxt) {
                 break;
             }
-            let (_, p) = self.ooo.remove(0);
+            let Some((_, p)) = self.ooo.pop_front() else { break };
             self.ooo_bytes -= len;
             if seq_gt(end, rcv_nxt) {
                 let off = rcv_nxt.wrapping_sub(s);
@@ -418,7 +428,7 @@ impl RecvQueue {
             }
         }
         if self.ooo.is_empty() {
-            self.ooo = Vec::new();
+            self.ooo = VecDeque::new();
         }
         rcv_nxt
     }
@@ -438,7 +448,7 @@ impl RecvQueue {
 
     /// Drops the out-of-order queue (`tcp_fin` purges it).
     pub fn purge_ooo(&mut self) {
-        self.ooo = Vec::new();
+        self.ooo = VecDeque::new();
         self.ooo_bytes = 0;
     }
 }
@@ -477,5 +487,40 @@ mod tests {
         assert_eq!(r.read(7, false).len(), 7);
         assert_eq!(r.read(100, false), (7..20).map(|i| derived_byte(1, i)).collect::<Vec<_>>());
         assert_eq!(r.avail(), 0);
+    }
+
+    #[test]
+    fn ooo_queue_holds_each_byte_once_whatever_the_arrival_order() {
+        // Random segments over a 4 KiB window (crossing the sequence wrap), against a byte map.
+        let base = u32::MAX - 2000;
+        let mut r = RecvQueue::default();
+        let mut held = vec![false; 4096];
+        let mut rng = 0x1234_5678_u64;
+        r.insert_ooo(base, Payload::Derived { stream: 3, offset: 0, len: 50 });
+        held[..50].iter_mut().for_each(|b| *b = true);
+        for _ in 0..500 {
+            rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let off = (rng >> 33) as u32 % 4000;
+            let len = 1 + (rng >> 20) as u32 % 96;
+            r.insert_ooo(base.wrapping_add(off), Payload::Derived { stream: 3, offset: off as u64, len });
+            held[off as usize..(off + len) as usize].iter_mut().for_each(|b| *b = true);
+            assert_eq!(r.ooo_bytes(), held.iter().filter(|b| **b).count() as u32);
+        }
+        // The ranges are sorted, disjoint, and cover exactly the held bytes.
+        let mut covered = vec![false; 4096];
+        for (s, e) in r.ooo_ranges() {
+            let (s, e) = (s.wrapping_sub(base), e.wrapping_sub(base));
+            assert!(s < e);
+            covered[s as usize..e as usize].iter_mut().for_each(|b| *b = true);
+        }
+        assert_eq!(covered, held);
+        // Every held byte is the one its offset derives (slices kept their offsets).
+        let first_hole = held.iter().position(|b| !*b).unwrap_or(4096) as u32;
+        assert!(first_hole >= 50);
+        r.push_inorder(Payload::Empty);
+        let nxt = r.pull_ooo(base);
+        assert_eq!(nxt, base.wrapping_add(first_hole));
+        let got = r.read(first_hole, false);
+        assert_eq!(got, (0..first_hole as u64).map(|o| derived_byte(3, o)).collect::<Vec<_>>());
     }
 }

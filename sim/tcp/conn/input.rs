@@ -18,7 +18,7 @@ use crate::time::{Dur, SimTime};
 const TCP_INVALID_RATELIMIT_MS: u32 = 500;
 
 /// `tcp_reordering`: duplicate ACKs that trigger fast retransmit.
-const DUPACK_THRESHOLD: u8 = 3;
+pub(super) const DUPACK_THRESHOLD: u8 = 3;
 
 impl Conn {
     /// A segment addressed to this connection arrived.
@@ -176,6 +176,7 @@ impl Conn {
                     let data_end = seg.seq.wrapping_add(seg.payload.len());
                     if !seg.payload.is_empty() && seq_gt(data_end, self.rcv_nxt) {
                         out.push(Conn::reset_reply(seg));
+                        self.count(crate::tcp::mib::Mib::TcpAbortOnData);
                         self.tcp_done(Cause::Abort);
                         return;
                     }
@@ -206,6 +207,7 @@ impl Conn {
                     // tcp_rcv_state_process: new data after the receive side was shut →
                     // tcp_reset + RST: a local abort, with the errno tcp_reset picks.
                     out.push(Conn::reset_reply(seg));
+                    self.count(crate::tcp::mib::Mib::TcpAbortOnData);
                     self.tcp_reset_cause(Cause::Abort);
                     return;
                 }
@@ -237,6 +239,9 @@ impl Conn {
         if seq_lt(self.snd_una, ack) || seq_gt(seg.seq, self.snd_wl1) || (seg.seq == self.snd_wl1 && (nwin > self.snd_wnd || nwin == 0)) {
             win_changed = nwin != self.snd_wnd;
             self.snd_wnd = nwin;
+            if win_changed && seq_lt(self.snd_nxt, self.write_seq) {
+                self.slow_start_after_idle_check(now);
+            }
             self.snd_wl1 = seg.seq;
             self.max_window = self.max_window.max(nwin);
         }
@@ -276,30 +281,32 @@ impl Conn {
         if self.ack_update_rtt(now, seg, freed) {
             self.backoff = 0;
         }
+        self.ca_pkts_acked(now, seg);
         self.retransmits = 0;
-        match self.cc.state {
+        match self.ca_state {
             CaState::Recovery => {
                 if seq_ge(ack, self.high_seq) {
-                    self.cc.exit_recovery();
+                    self.exit_recovery(now);
                 } else {
                     // RFC 6582 partial ACK: retransmit the next hole at once.
-                    self.cc.on_partial_ack(acked_segs);
+                    self.recovery_partial_ack(acked_segs);
                     let una = self.snd_una;
                     self.retransmit(now, una, out);
                 }
             }
             CaState::Loss => {
-                self.cc.on_ack(acked_segs, true);
+                self.cong_avoid(now, acked_segs, true);
                 if seq_ge(self.snd_una, self.high_seq) {
-                    self.cc.exit_loss();
+                    self.exit_loss(now);
                 }
             }
             CaState::Open => {
                 let limited = self.is_cwnd_limited();
-                self.cc.on_ack(acked_segs, limited);
+                self.cong_avoid(now, acked_segs, limited);
             }
         }
-        if self.cc.state == CaState::Open {
+        self.update_pacing_rate();
+        if self.ca_state == CaState::Open {
             self.retrans_stamp = None;
         }
         self.dupacks = 0;
@@ -319,7 +326,7 @@ impl Conn {
             if self.rtx_kind != RtxTimer::Probe0 {
                 self.rtx_at = None;
             }
-        } else if self.cc.state == CaState::Open {
+        } else if self.ca_state == CaState::Open {
             self.schedule_loss_probe(now);
         } else {
             self.rearm_rto(now);
@@ -329,17 +336,17 @@ impl Conn {
     /// A duplicate ACK: fast retransmit on the third (RFC 5681 §3.2), inflation after.
     fn dupack(&mut self, now: SimTime, out: &mut Vec<Segment>) {
         self.dupacks = self.dupacks.saturating_add(1);
-        match self.cc.state {
+        match self.ca_state {
             CaState::Open if self.dupacks == DUPACK_THRESHOLD => {
                 self.high_seq = self.snd_nxt;
-                self.cc.enter_recovery();
+                self.enter_recovery(now);
                 self.tlp_high_seq = None;
                 self.retrans_stamp.get_or_insert(now);
                 let una = self.snd_una;
                 self.retransmit(now, una, out);
                 self.rearm_rto(now);
             }
-            CaState::Recovery => self.cc.on_dupack_in_recovery(),
+            CaState::Recovery => self.recovery_dupack(),
             _ => {}
         }
     }

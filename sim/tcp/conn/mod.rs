@@ -5,13 +5,16 @@
 //! `tcp_recvmsg_locked`, `inet_shutdown`, `__tcp_close`, `tcp_poll`'s inputs); `input.rs` the
 //! arrival of segments (`tcp_rcv_state_process`, `tcp_ack`, `tcp_data_queue`, `tcp_fin`,
 //! `tcp_reset`); `output.rs` the building of segments (`tcp_write_xmit`, Nagle, window
-//! selection); `timers.rs` the three kernel timers; [`buffers`] the queues; [`sockopt`] the
+//! selection); `timers.rs` the three kernel timers; `congestion.rs` the calls into the
+//! congestion-control algorithm and `icsk_ca_state`; [`buffers`] the queues; [`sockopt`] the
 //! options and their range checks.
 //!
 //! Simplifications, each also noted where it is made:
-//! - congestion control is NewReno ([`crate::tcp::cc`]) instead of CUBIC with PRR and RACK;
-//!   there is no SACK scoreboard on the sending side (the receiving side does send SACK
-//!   blocks for its out-of-order queue);
+//! - congestion control runs Linux's algorithms ([`crate::tcp::cc`]: CUBIC by default, Reno),
+//!   hooked in where the kernel calls them (`congestion.rs`), but fast recovery inflates the
+//!   window per duplicate ACK (RFC 6582) instead of PRR, loss is detected by three duplicate
+//!   ACKs instead of RACK, and there is no SACK scoreboard on the sending side (the
+//!   receiving side does send SACK blocks for its out-of-order queue);
 //! - every sent skb is one segment (no TSO/GSO), and is re-sent whole;
 //! - memory is accounted with a fixed per-segment overhead ([`SKB_OVERHEAD`]) on the send
 //!   side and twice the payload on the receive side (the 6.x default `scaling_ratio`);
@@ -20,12 +23,13 @@
 //!   `tcp_rcv_space_adjust`, with the receiver RTT from timestamps only (no per-window
 //!   measurement without them);
 //! - no PAWS, no urgent data, no rate limit on challenge ACKs (out-of-window duplicate
-//!   ACKs are limited, `tcp_oow_rate_limited`), no
-//!   slow-start restart after idle, no memory-pressure orphan kills (`tcp_out_of_resources`);
+//!   ACKs are limited, `tcp_oow_rate_limited`), no memory-pressure orphan kills
+//!   (`tcp_out_of_resources`);
 //! - an orphan's FIN_WAIT2 and TIME_WAIT stay in this one object (Linux moves them to a
 //!   timewait mini-socket); [`Conn::view`] shows the fd's CLOSE for TIME_WAIT.
 
 pub mod buffers;
+mod congestion;
 mod input;
 mod output;
 pub mod sockopt;
@@ -34,9 +38,9 @@ mod timers;
 pub use sockopt::SockOpts;
 
 use crate::errno::Errno;
+use crate::tcp::cc::{CaState, CongestionControl, Window};
 use crate::tcp::uapi::{OptValue, ShutHow, SockOpt};
 use crate::tcp::view::{PollMask, SockView, RCV_SHUTDOWN, SEND_SHUTDOWN, SHUTDOWN_MASK};
-use crate::tcp::cc::NewReno;
 use crate::tcp::profile::KernelProfile;
 use crate::tcp::rtt::RttEstimator;
 use crate::tcp::segment::Segment;
@@ -151,9 +155,18 @@ pub struct TcpInfo {
     pub retransmits: u32,
     /// Segments in flight (`packets_out`).
     pub unacked: u32,
+    /// `tcpi_ca_state`: `icsk_ca_state` (0 Open, 3 Recovery, 4 Loss).
+    pub ca_state: u8,
+    /// `tcpi_lost`: segments presumed lost (`lost_out`).
+    pub lost: u32,
+    /// `tcpi_retrans`: retransmitted segments not yet acknowledged (`retrans_out`).
+    pub retrans: u32,
+    /// `tcpi_reordering`: the reordering degree the sender assumes (`tp->reordering`).
+    pub reordering: u32,
     pub snd_cwnd: u32,
     pub snd_ssthresh: u32,
-    pub srtt_us: u32,
+    /// `tcpi_rtt`: the smoothed RTT.
+    pub rtt_us: u32,
     pub rttvar_us: u32,
     pub total_retrans: u32,
     pub snd_mss: u32,
@@ -215,6 +228,8 @@ pub struct Conn {
     remote: SocketAddrV4,
     state: TcpState,
     transitions: Vec<(TcpState, TcpState, Cause)>,
+    /// Counted events not yet collected by the host (`nstat` counters, see `tcp::mib`).
+    mib: crate::tcp::mib::MibCounts,
     /// Wake-ups of the socket's wait queue not yet taken by the host (see [`PendingWake`]).
     wakeup: PendingWake,
 
@@ -305,7 +320,21 @@ pub struct Conn {
     retrans_stamp: Option<SimTime>,
     probes_out: u32,
     probes_tstamp: Option<SimTime>,
-    cc: NewReno,
+    /// `snd_cwnd`, `snd_ssthresh`, `snd_cwnd_cnt`.
+    cwnd: Window,
+    /// `icsk_ca_state`.
+    ca_state: CaState,
+    /// `icsk_ca_ops` with its private state (`icsk_ca_priv`).
+    ca: CongestionControl,
+    /// Fast-recovery inflation: duplicate ACKs seen in recovery (each one a segment that
+    /// left the network, RFC 6582 §3.2 step 3).
+    inflation: u32,
+    /// `lsndtime`: the jiffy data was last sent.
+    lsndtime: u32,
+    /// Send times of the data segments in flight, for the algorithm's RTT samples.
+    tx_stamps: congestion::TxStamps,
+    /// `sk_pacing_rate`, bytes per second.
+    pacing_rate: u64,
     /// Go-back-N pointer after an RTO: the next sequence to retransmit (Loss state).
     rtx_nxt: u32,
     /// Recovery point (`high_seq`).
@@ -347,6 +376,7 @@ impl Conn {
         let sndbuf = opts.effective_sndbuf(&profile);
         let rcvbuf = opts.effective_rcvbuf(&profile);
         let cwnd = profile.initial_cwnd;
+        let ca = CongestionControl::new(opts.congestion.unwrap_or(profile.tcp_congestion_control));
         let rto = Dur::from_millis(profile.tcp_timeout_init_ms);
         Conn {
             sndbuf_locked: opts.sndbuf.is_some(),
@@ -357,6 +387,7 @@ impl Conn {
             remote,
             state: TcpState::Close,
             transitions: Vec::new(),
+            mib: Default::default(),
             wakeup: PendingWake::None,
             shutdown: 0,
             done: false,
@@ -411,7 +442,13 @@ impl Conn {
             retrans_stamp: None,
             probes_out: 0,
             probes_tstamp: None,
-            cc: NewReno::new(cwnd),
+            cwnd: Window::new(cwnd),
+            ca_state: CaState::Open,
+            ca,
+            inflation: 0,
+            lsndtime: 0,
+            tx_stamps: congestion::TxStamps::default(),
+            pacing_rate: 0,
             rtx_nxt: iss,
             high_seq: iss,
             dupacks: 0,
@@ -548,6 +585,9 @@ impl Conn {
         self.rcvq_space = self.rcv_ssthresh.min(self.rcv_wnd).min(self.profile.initial_cwnd * self.profile.default_mss as u32);
         self.rcvq_time = now;
         self.sndbuf_expand();
+        // Not idle before the first data (tcp_finish_connect, tcp_rcv_state_process).
+        self.lsndtime = self.ca_clock(now).jiffies;
+        self.init_congestion_control(now);
         if self.opts.keepalive {
             self.keepalive_at = Some(now + self.keepalive_time());
         }
@@ -561,7 +601,7 @@ impl Conn {
             return;
         }
         let per_mss = (self.profile.default_mss as u32 + 320 + 320).next_power_of_two() + 256;
-        let nr_segs = self.profile.initial_cwnd.max(self.cc.cwnd).max(4);
+        let nr_segs = self.profile.initial_cwnd.max(self.cwnd.cwnd).max(4);
         let sndmem = 2u64 * nr_segs as u64 * per_mss as u64;
         if (self.sndbuf as u64) < sndmem {
             self.sndbuf = sndmem.min(self.profile.tcp_wmem[2] as u64) as u32;
@@ -662,6 +702,7 @@ impl Conn {
         self.sndq.purge();
         self.rtx_skbs.purge();
         self.push_marks = None;
+        self.tx_stamps.clear();
         self.fin_queued = false;
         self.write_seq = self.snd_una;
         self.snd_nxt = if crate::tcp::segment::seq_gt(self.snd_nxt, self.snd_una) { self.snd_una } else { self.snd_nxt };
@@ -692,8 +733,11 @@ impl Conn {
         let mut copied = 0u32;
         while copied < total {
             let tail_fill = (self.sndq.len() % self.mss as u64) as u32;
-            if tail_fill == 0 && !self.memory_free() {
-                break;
+            if tail_fill == 0 {
+                if !self.memory_free() {
+                    break;
+                }
+                self.slow_start_after_idle_check(now);
             }
             let chunk = (total - copied).min(self.mss - tail_fill);
             match &bytes {
@@ -743,29 +787,34 @@ impl Conn {
     /// the pending error (consumed, even with `peek`); RCV_SHUTDOWN → EOF; CLOSE → ENOTCONN;
     /// else EAGAIN. Reading frees window and may send a window update (`tcp_cleanup_rbuf`).
     pub fn recv(&mut self, now: SimTime, len: u32, peek: bool, out: &mut Vec<Segment>) -> Result<Vec<u8>, Errno> {
+        let mut data = Vec::new();
+        self.recv_into(now, len, peek, Some(&mut data), out)?;
+        Ok(data)
+    }
+
+    /// recv() that appends the bytes to `copy`, or with none discards them unread
+    /// (`MSG_TRUNC`): the count read, 0 at end of stream.
+    pub fn recv_into(&mut self, now: SimTime, len: u32, peek: bool, copy: Option<&mut Vec<u8>>, out: &mut Vec<Segment>) -> Result<u32, Errno> {
         if self.state == TcpState::Listen {
             return Err(Errno::ENOTCONN);
         }
         if self.rcvq.avail() > 0 && len > 0 {
-            let data = self.rcvq.read(len, peek);
+            let n = self.rcvq.read_into(len, peek, copy);
             if !peek {
-                self.copied += data.len() as u64;
+                self.copied += u64::from(n);
                 self.rcv_space_adjust(now);
-                self.cleanup_rbuf(now, data.len() as u32, out);
+                self.cleanup_rbuf(now, n, out);
             }
-            return Ok(data);
+            return Ok(n);
         }
-        if len == 0 {
-            return Ok(Vec::new());
-        }
-        if self.done {
-            return Ok(Vec::new());
+        if len == 0 || self.done {
+            return Ok(0);
         }
         if let Some(e) = self.sk_err.take() {
             return Err(e);
         }
         if self.shutdown & RCV_SHUTDOWN != 0 {
-            return Ok(Vec::new());
+            return Ok(0);
         }
         if self.state == TcpState::Close {
             return Err(Errno::ENOTCONN);
@@ -857,12 +906,14 @@ impl Conn {
         self.rcvq.purge();
         if unread {
             // RFC 2525 §2.17; LINUX_MIB_TCPABORTONCLOSE.
+            self.count(crate::tcp::mib::Mib::TcpAbortOnClose);
             self.set_state(TcpState::Close, Cause::Abort);
             out.push(self.active_reset(now));
             self.tcp_done(Cause::Abort);
             return;
         }
         if self.opts.linger == Some(0) {
+            self.count(crate::tcp::mib::Mib::TcpAbortOnData);
             self.disconnect(now, out);
             return;
         }
@@ -934,6 +985,7 @@ impl Conn {
                 self.rcvbuf = self.opts.effective_rcvbuf(&self.profile);
                 self.rcvbuf_locked = true;
             }
+            SockOpt::TCP_CONGESTION => self.reinit_congestion_control(now),
             _ => {}
         }
         Ok(())
@@ -990,9 +1042,13 @@ impl Conn {
             probes: self.probes_out,
             retransmits: self.retransmits,
             unacked: self.packets_out(),
-            snd_cwnd: self.cc.cwnd,
-            snd_ssthresh: self.cc.ssthresh,
-            srtt_us: self.rtt.srtt_us(),
+            ca_state: self.ca_state.linux_number(),
+            lost: self.lost_out(),
+            retrans: self.retrans_out(),
+            reordering: u32::from(input::DUPACK_THRESHOLD),
+            snd_cwnd: self.cwnd.cwnd,
+            snd_ssthresh: self.cwnd.ssthresh,
+            rtt_us: self.rtt.srtt_us(),
             rttvar_us: self.rtt.rttvar_us,
             total_retrans: self.total_retrans,
             snd_mss: self.mss,
@@ -1017,6 +1073,15 @@ impl Conn {
         std::mem::take(&mut self.transitions)
     }
 
+    /// The counted events since the last call, for the host's `nstat` counters.
+    pub fn take_mib(&mut self) -> crate::tcp::mib::MibCounts {
+        std::mem::take(&mut self.mib)
+    }
+
+    pub(super) fn count(&mut self, m: crate::tcp::mib::Mib) {
+        self.mib.add(m);
+    }
+
     /// Orphaned and CLOSE: the host may free it.
     pub fn is_finished(&self) -> bool {
         self.orphan && self.state == TcpState::Close
@@ -1035,6 +1100,10 @@ impl Conn {
     /// Stream id of the bytes this side sends (derived payload).
     pub fn tx_stream(&self) -> u64 {
         self.tx_stream
+    }
+    /// Stream id of the derived bytes the peer sends (its `tx_stream`, from its ISN).
+    pub fn rx_stream(&self) -> u64 {
+        stream_id(self.remote, self.local, self.irs)
     }
     /// `SIOCOUTQ`: `write_seq - snd_una`.
     pub fn outq(&self) -> u32 {

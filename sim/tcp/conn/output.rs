@@ -231,7 +231,7 @@ impl Conn {
     /// skbs below `high_seq` count as lost (`tcp_enter_loss` marks them) except those
     /// retransmitted since; new data sent after the RTO is not lost and counts.
     pub(super) fn packets_in_flight(&self) -> u32 {
-        match self.cc.state {
+        match self.ca_state {
             CaState::Loss => {
                 let lost = self.rtx_skbs.count_upto(self.high_seq);
                 self.rtx_skbs.count_upto(self.rtx_nxt).min(lost) + self.packets_out() - lost
@@ -260,6 +260,9 @@ impl Conn {
         }
         if fin {
             flags = flags | Flags::FIN;
+        }
+        if len > 0 {
+            self.event_data_sent(now);
         }
         let seg = self.build(now, seq, flags, payload);
         out.push(seg);
@@ -294,6 +297,9 @@ impl Conn {
         let end = self.xmit(now, seq, len, fin, out);
         self.snd_nxt = end;
         self.rtx_skbs.push(end, now);
+        if len > 0 {
+            self.tx_stamps.sent(end, now);
+        }
         if len < self.mss && !fin {
             self.snd_sml = end;
         }
@@ -316,7 +322,9 @@ impl Conn {
         let len = if seq_lt(seq, skb_data_end) { skb_data_end.wrapping_sub(seq).min(self.mss) } else { 0 };
         let fin = has_fin && seq.wrapping_add(len) == data_end;
         let end = self.xmit(now, seq, len, fin, out);
+        self.tx_stamps.retransmitted(seq, end);
         self.total_retrans += 1;
+        self.count(crate::tcp::mib::Mib::RetransSegs);
         self.rtx_skbs.mark_retrans(seq);
         end
     }
@@ -336,9 +344,9 @@ impl Conn {
         loop {
             // tcp_xmit_retransmit_queue resends only the skbs tcp_enter_loss marked lost,
             // those below high_seq; new data sent since is never resent from here.
-            let in_loss = self.cc.state == CaState::Loss && seq_lt(self.rtx_nxt, self.high_seq);
+            let in_loss = self.ca_state == CaState::Loss && seq_lt(self.rtx_nxt, self.high_seq);
             if in_loss {
-                if self.packets_in_flight() >= self.cc.window() {
+                if self.packets_in_flight() >= self.send_window() {
                     break;
                 }
                 let seq = self.rtx_nxt;
@@ -353,7 +361,7 @@ impl Conn {
             let len = if seq_lt(seq, data_end) { data_end.wrapping_sub(seq).min(self.mss) } else { 0 };
             let fin = self.fin_queued && seq.wrapping_add(len) == data_end;
             let end = seq.wrapping_add(len).wrapping_add(fin as u32);
-            if self.packets_in_flight() >= self.cc.window() {
+            if self.packets_in_flight() >= self.send_window() {
                 cwnd_limited = true;
                 break;
             }
@@ -366,7 +374,7 @@ impl Conn {
             self.send_new(now, len, fin, out);
             sent_new = true;
         }
-        cwnd_limited |= self.packets_in_flight() >= self.cc.window();
+        cwnd_limited |= self.packets_in_flight() >= self.send_window();
         if sent_new || cwnd_limited {
             self.cwnd_validate(cwnd_limited);
         }
@@ -401,7 +409,7 @@ impl Conn {
         if self.is_cwnd_limited {
             return true;
         }
-        self.cc.cwnd < self.cc.ssthresh && self.cc.cwnd < 2 * self.max_packets_out
+        self.cwnd.cwnd < self.cwnd.ssthresh && self.cwnd.cwnd < 2 * self.max_packets_out
     }
 
     /// `tcp_send_fin`: queue the FIN behind the data and push it out.
@@ -435,7 +443,7 @@ impl Conn {
     /// RTT sample; never later than the RTO.
     pub(super) fn schedule_loss_probe(&mut self, now: SimTime) {
         let tlp_on = self.profile.tcp_early_retrans >= 3;
-        if !tlp_on || self.packets_out() == 0 || !self.sack_ok || self.cc.state != CaState::Open || !self.state.is_synchronized() {
+        if !tlp_on || self.packets_out() == 0 || !self.sack_ok || self.ca_state != CaState::Open || !self.state.is_synchronized() {
             self.rearm_rto(now);
             return;
         }

@@ -2,6 +2,7 @@
 //! (net/core/sock.c `sk_setsockopt`, net/ipv4/tcp.c `do_tcp_setsockopt`).
 
 use crate::errno::Errno;
+use crate::tcp::cc::Algorithm;
 use crate::tcp::uapi::{OptValue, SockOpt};
 use crate::tcp::profile::KernelProfile;
 
@@ -36,12 +37,14 @@ pub struct SockOpts {
     pub nodelay: bool,
     pub notsent_lowat: Option<u32>,
     pub rto_max_ms: Option<u32>,
+    /// TCP_CONGESTION (`None`: `net.ipv4.tcp_congestion_control`).
+    pub congestion: Option<Algorithm>,
 }
 
 fn int(v: &OptValue) -> Result<i64, Errno> {
     match v {
         OptValue::Int(i) => Ok(*i),
-        OptValue::Pair(_) => Err(Errno::EINVAL),
+        OptValue::Pair(_) | OptValue::Name(_) => Err(Errno::EINVAL),
     }
 }
 
@@ -81,7 +84,12 @@ impl SockOpts {
                 OptValue::Pair([onoff, secs]) => {
                     self.linger = if *onoff != 0 { Some((*secs).clamp(0, u32::MAX as i64) as u32) } else { None };
                 }
-                OptValue::Int(_) => return Err(Errno::EINVAL),
+                OptValue::Int(_) | OptValue::Name(_) => return Err(Errno::EINVAL),
+            },
+            // tcp_set_congestion_control: an unknown name is ENOENT.
+            SockOpt::TCP_CONGESTION => match value {
+                OptValue::Name(n) => self.congestion = Some(Algorithm::from_name(n).ok_or(Errno::ENOENT)?),
+                _ => return Err(Errno::EINVAL),
             },
             SockOpt::SO_ERROR | SockOpt::TCP_INFO => return Err(Errno::ENOPROTOOPT),
         }
@@ -106,6 +114,7 @@ impl SockOpts {
             SockOpt::TCP_NODELAY => self.nodelay as i64,
             SockOpt::TCP_NOTSENT_LOWAT => self.notsent_lowat(p) as i64,
             SockOpt::TCP_RTO_MAX_MS => self.rto_max_ms(p) as i64,
+            SockOpt::TCP_CONGESTION => return OptValue::Name(self.congestion.unwrap_or(p.tcp_congestion_control).name().into()),
             // tcpi_state of a fresh socket: TCP_CLOSE.
             SockOpt::TCP_INFO => 7,
         })

@@ -5,6 +5,7 @@
 
 use super::{Conn, RtxTimer, TimerKind};
 use crate::errno::Errno;
+use crate::tcp::mib::Mib;
 use crate::tcp::segment::Segment;
 use crate::tcp::state::{Cause, TcpState};
 use crate::tcp::timeouts::{self, TCP_RTO_MIN};
@@ -20,6 +21,26 @@ impl Conn {
             TimerKind::Retransmit => self.rtx_at,
             TimerKind::DelAck => self.delack_at,
             TimerKind::Keepalive => self.keepalive_at,
+        }
+    }
+
+    /// What an expiry of `kind` would run now, named for the trace: the retransmission
+    /// timer is `retransmit` (RTO, SYN and SYN-ACK retransmission), `TLP` or `probe0`
+    /// (whichever `icsk_pending` holds); `sk_timer` is `keepalive`, or ends an orphan's
+    /// `fin-wait2` or a `time-wait`.
+    pub fn timer_name(&self, kind: TimerKind) -> &'static str {
+        match kind {
+            TimerKind::Retransmit => match self.rtx_kind {
+                RtxTimer::Rto => "retransmit",
+                RtxTimer::LossProbe => "TLP",
+                RtxTimer::Probe0 => "probe0",
+            },
+            TimerKind::DelAck => "delack",
+            TimerKind::Keepalive => match self.state {
+                TcpState::TimeWait => "time-wait",
+                TcpState::FinWait2 => "fin-wait2",
+                _ => "keepalive",
+            },
         }
     }
 
@@ -61,6 +82,7 @@ impl Conn {
 
     /// `tcp_write_err`: the soft error if one was recorded, else ETIMEDOUT. No RST is sent.
     fn write_err(&mut self) {
+        self.count(Mib::TcpAbortOnTimeout);
         let err = self.sk_err_soft.unwrap_or(Errno::ETIMEDOUT);
         self.done_with_error(err, Cause::Timeout);
     }
@@ -126,6 +148,7 @@ impl Conn {
     fn retransmit_timer(&mut self, now: SimTime, out: &mut Vec<Segment>) {
         match self.state {
             TcpState::SynSent | TcpState::SynRecv => {
+                self.count(Mib::TcpTimeouts);
                 if self.syn_timed_out(now) {
                     self.write_err();
                     return;
@@ -133,6 +156,7 @@ impl Conn {
                 self.retransmits += 1;
                 self.total_rto += 1;
                 self.total_retrans += 1;
+                self.count(Mib::RetransSegs);
                 self.rtx_skbs.mark_retrans(self.iss);
                 let synack = self.state == TcpState::SynRecv;
                 let seg = self.syn_segment(now, synack);
@@ -158,11 +182,15 @@ impl Conn {
                 self.write_err();
                 return;
             }
-        } else if self.data_timed_out(now) {
-            self.write_err();
-            return;
+        } else {
+            // Counted before the give-up check, as tcp_retransmit_timer does.
+            self.count(Mib::TcpTimeouts);
+            if self.data_timed_out(now) {
+                self.write_err();
+                return;
+            }
         }
-        self.enter_loss();
+        self.enter_loss(now);
         self.retransmits += 1;
         self.total_rto += 1;
         self.retrans_stamp.get_or_insert(now);
@@ -194,8 +222,8 @@ impl Conn {
     }
 
     /// `tcp_enter_loss`: everything outstanding is presumed lost; go back to `snd_una`.
-    fn enter_loss(&mut self) {
-        self.cc.on_rto();
+    fn enter_loss(&mut self, now: SimTime) {
+        self.enter_loss_window(now);
         self.high_seq = self.snd_nxt;
         self.rtx_nxt = self.snd_una;
         self.dupacks = 0;
@@ -227,6 +255,7 @@ impl Conn {
                 self.retransmit(now, last, out);
             }
             self.tlp_high_seq = Some(self.snd_nxt);
+            self.count(Mib::TcpLossProbes);
         }
         self.arm_rtx(now, RtxTimer::Rto, self.rto);
     }

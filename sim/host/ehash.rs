@@ -1,0 +1,116 @@
+//! The established hash (`inet_ehash`): (local, remote) → connection, looked up on every
+//! segment a host receives.
+//!
+//! A hash map, not an ordered map: at a million connections an ordered lookup is twenty
+//! cache misses, a hash lookup one or two. The hasher is fixed (no per-process random key),
+//! and nothing ever iterates the map, so no result depends on its order. It also counts the
+//! connections on each local port, which is what `bind()` and the ephemeral port search ask
+//! (`inet_bind_bucket`'s owners) without a scan.
+
+use super::sockets::ConnId;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
+use std::net::SocketAddrV4;
+
+/// A connection's key: its (local, remote) addresses.
+pub type FourTuple = (SocketAddrV4, SocketAddrV4);
+
+/// A multiply-rotate hasher (the `FxHash` scheme) for the few words of a 4-tuple: cheap,
+/// deterministic, and good enough for addresses the scenario chose.
+#[derive(Default, Clone, Copy)]
+pub struct FlowHasher(u64);
+
+impl Hasher for FlowHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_u8(&mut self, i: u8) {
+        self.write_u64(u64::from(i));
+    }
+
+    fn write_u16(&mut self, i: u16) {
+        self.write_u64(u64::from(i));
+    }
+
+    fn write_u32(&mut self, i: u32) {
+        self.write_u64(u64::from(i));
+    }
+
+    fn write_u64(&mut self, i: u64) {
+        self.0 = (self.0.rotate_left(5) ^ i).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
+    fn write_usize(&mut self, i: usize) {
+        self.write_u64(i as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// The established hash of one host.
+#[derive(Default)]
+pub struct EHash {
+    map: HashMap<FourTuple, ConnId, BuildHasherDefault<FlowHasher>>,
+    /// Connections per local port (ports with none are absent).
+    per_port: BTreeMap<u16, u32>,
+}
+
+impl EHash {
+    pub fn get(&self, key: &FourTuple) -> Option<ConnId> {
+        self.map.get(key).copied()
+    }
+
+    pub fn insert(&mut self, key: FourTuple, id: ConnId) {
+        if self.map.insert(key, id).is_none() {
+            *self.per_port.entry(key.0.port()).or_default() += 1;
+        }
+    }
+
+    pub fn remove(&mut self, key: &FourTuple) -> Option<ConnId> {
+        let id = self.map.remove(key)?;
+        let port = key.0.port();
+        if let Some(n) = self.per_port.get_mut(&port) {
+            *n -= 1;
+            if *n == 0 {
+                self.per_port.remove(&port);
+            }
+        }
+        Some(id)
+    }
+
+    /// Whether some connection has local port `port`.
+    pub fn port_used(&self, port: u16) -> bool {
+        self.per_port.contains_key(&port)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    fn key(lport: u16, rport: u16) -> FourTuple {
+        (SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), lport), SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), rport))
+    }
+
+    #[test]
+    fn counts_connections_per_local_port() {
+        let mut h = EHash::default();
+        h.insert(key(40000, 80), ConnId(0));
+        h.insert(key(40000, 81), ConnId(1));
+        assert!(h.port_used(40000));
+        assert_eq!(h.remove(&key(40000, 80)), Some(ConnId(0)));
+        assert!(h.port_used(40000), "one connection left on the port");
+        assert_eq!(h.remove(&key(40000, 80)), None, "already gone");
+        h.remove(&key(40000, 81));
+        assert!(!h.port_used(40000));
+        assert_eq!(h.get(&key(40000, 81)), None);
+    }
+}

@@ -1,0 +1,254 @@
+//! The shell lines of a script, as far as they configure the kernel: `sysctl -q name=value`,
+//! the scripts' `common/defaults.sh` (read from beside the script at run time) and
+//! `set_sysctls.py` with its restore script. Every sysctl lands in the [`KernelProfile`] the
+//! model reads, or is checked against the behaviour the model has built in; any other shell
+//! command is unsupported (named), never silently skipped.
+
+use crate::tcp::profile::KernelProfile;
+use std::path::Path;
+
+/// Why a command did not apply.
+#[derive(Clone, Debug, PartialEq)]
+pub enum CmdError {
+    /// The model cannot do what the command asks: the feature, named.
+    Unsupported(String),
+    /// The command is wrong (an unreadable file, a malformed value).
+    Failed(String),
+}
+
+/// Sysctls the model has no knob for, with the value its built-in behaviour corresponds
+/// to. Setting one to that value is a no-op; to another value, unsupported.
+const BUILT_IN: [(&str, &str, &str); 7] = [
+    ("tcp_slow_start_after_idle", "0", "cwnd restart after idle (tcp_cwnd_restart) is not modelled"),
+    ("tcp_congestion_control", "cubic", "the model's congestion control stands for Linux's default, CUBIC"),
+    ("tcp_frto", "2", "F-RTO as Linux's default"),
+    ("tcp_dsack", "1", "D-SACK as Linux's default"),
+    ("tcp_reordering", "3", "the initial reordering degree is Linux's default"),
+    ("tcp_recovery", "1", "RACK loss detection as Linux's default"),
+    ("tcp_ecn", "0", "ECN is not modelled"),
+];
+
+/// Sysctls whose feature is reached only through script constructs reported unsupported
+/// on their own (Fast Open, ECN options, pacing under fq, TSO sizing, which the runner
+/// undoes by joining segments as packetdrill does for non-TSO devices; `tcp_fack` is a
+/// no-op since Linux 4.15). Any value is accepted.
+const INERT: [&str; 9] = [
+    "tcp_fack",
+    "tcp_ecn_option",
+    "tcp_fastopen",
+    "tcp_fastopen_key",
+    "tcp_pacing_ss_ratio",
+    "tcp_pacing_ca_ratio",
+    "tcp_tso_win_divisor",
+    "tcp_min_tso_segs",
+    "tcp_metrics",
+];
+
+/// The kernel configuration a script changes, with what `set_sysctls.py` saved for its
+/// restore script.
+pub struct Sysctls {
+    pub profile: KernelProfile,
+    saved: Option<KernelProfile>,
+}
+
+impl Sysctls {
+    pub fn new(profile: KernelProfile) -> Sysctls {
+        Sysctls { profile, saved: None }
+    }
+
+    /// Runs one backquoted command; `dir` is the script's directory (relative paths in the
+    /// command are relative to it, as packetdrill runs commands from there).
+    pub fn run(&mut self, cmd: &str, dir: &Path) -> Result<(), CmdError> {
+        let joined = cmd.replace("\\\n", " ");
+        for raw in joined.lines() {
+            self.line(raw, dir)?;
+        }
+        Ok(())
+    }
+
+    fn line(&mut self, raw: &str, dir: &Path) -> Result<(), CmdError> {
+        let line = strip_redirections(raw.split('#').next().unwrap_or(""));
+        let words = shell_words(&line);
+        let Some(first) = words.first() else { return Ok(()) };
+        if first.ends_with("common/defaults.sh") {
+            let path = dir.join(first);
+            let text = std::fs::read_to_string(&path).map_err(|e| CmdError::Failed(format!("{}: {e}", path.display())))?;
+            let sub = path.parent().unwrap_or(dir).to_path_buf();
+            return text.lines().try_for_each(|l| self.line(l, &sub));
+        }
+        match first.as_str() {
+            "sysctl" => words[1..].iter().filter(|w| !w.starts_with('-')).try_for_each(|w| self.assign(w)),
+            // The model keeps no per-destination metrics cache to flush.
+            "ip" if words.get(1).map(String::as_str) == Some("tcp_metrics") => Ok(()),
+            // The model has no queueing discipline: a segment leaves when sent, as with pfifo.
+            "tc" if line.contains(" pfifo") => Ok(()),
+            w if w.ends_with("set_sysctls.py") => {
+                self.saved.get_or_insert_with(|| self.profile.clone());
+                words[1..].iter().try_for_each(|w| self.assign(w.trim_start_matches("/proc/sys/")))
+            }
+            w if w.starts_with("/tmp/sysctl_restore_") => {
+                if let Some(p) = self.saved.take() {
+                    self.profile = p;
+                }
+                Ok(())
+            }
+            _ => Err(CmdError::Unsupported(format!("shell command `{}`", line.trim()))),
+        }
+    }
+
+    /// One `name=value`.
+    fn assign(&mut self, word: &str) -> Result<(), CmdError> {
+        let (name, value) = word.split_once('=').ok_or_else(|| CmdError::Failed(format!("sysctl: `{word}` is not name=value")))?;
+        let name = name.replace('/', ".");
+        let value = expand_arith(value)?;
+        let short = name.rsplit('.').next().unwrap_or(&name);
+        if INERT.contains(&short) {
+            return Ok(());
+        }
+        if let Some((_, v, why)) = BUILT_IN.iter().find(|(n, _, _)| *n == short) {
+            return if value.trim() == *v || (short == "tcp_ecn" && value.trim() == "2") {
+                Ok(())
+            } else {
+                Err(CmdError::Unsupported(format!("sysctl {name}={value} ({why})")))
+            };
+        }
+        if set_profile(&mut self.profile, short, &value)? {
+            Ok(())
+        } else {
+            Err(CmdError::Unsupported(format!("sysctl {name}={value}")))
+        }
+    }
+}
+
+/// Sets the profile field behind sysctl `name`; `Ok(false)` when the model has no such knob.
+fn set_profile(p: &mut KernelProfile, name: &str, value: &str) -> Result<bool, CmdError> {
+    let bad = || CmdError::Failed(format!("sysctl {name}: bad value `{value}`"));
+    let int = || value.trim().parse::<u64>().map_err(|_| bad());
+    let small = || int().and_then(|v| u32::try_from(v).map_err(|_| bad()));
+    let triple = || -> Result<[u32; 3], CmdError> {
+        let v: Vec<u32> = value.split_whitespace().map(|x| x.parse().map_err(|_| bad())).collect::<Result<_, _>>()?;
+        v.try_into().map_err(|_| bad())
+    };
+    match name {
+        "tcp_rmem" => p.tcp_rmem = triple()?,
+        "tcp_wmem" => p.tcp_wmem = triple()?,
+        "rmem_max" => p.rmem_max = small()?,
+        "wmem_max" => p.wmem_max = small()?,
+        "tcp_timestamps" => p.tcp_timestamps = int()? != 0,
+        "tcp_sack" => p.tcp_sack = int()? != 0,
+        "tcp_window_scaling" => p.tcp_window_scaling = int()? != 0,
+        "tcp_moderate_rcvbuf" => p.tcp_moderate_rcvbuf = int()? != 0,
+        "tcp_abort_on_overflow" => p.tcp_abort_on_overflow = int()? != 0,
+        "tcp_syn_retries" => p.tcp_syn_retries = small()?,
+        "tcp_synack_retries" => p.tcp_synack_retries = small()?,
+        "tcp_retries1" => p.tcp_retries1 = small()?,
+        "tcp_retries2" => p.tcp_retries2 = small()?,
+        "tcp_orphan_retries" => p.tcp_orphan_retries = small()?,
+        "tcp_early_retrans" => p.tcp_early_retrans = small()?,
+        "tcp_notsent_lowat" => p.tcp_notsent_lowat = small()?,
+        "tcp_syncookies" => p.tcp_syncookies = small()?,
+        "tcp_max_syn_backlog" => p.tcp_max_syn_backlog = small()?,
+        "somaxconn" => p.somaxconn = small()?,
+        "tcp_fin_timeout" => p.tcp_fin_timeout_s = int()?,
+        "tcp_keepalive_time" => p.tcp_keepalive_time_s = int()?,
+        "tcp_keepalive_intvl" => p.tcp_keepalive_intvl_s = int()?,
+        "tcp_keepalive_probes" => p.tcp_keepalive_probes = small()?,
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+/// Drops `> file`, `2>&1` and the like.
+fn strip_redirections(line: &str) -> String {
+    let mut out = Vec::new();
+    let mut skip_next = false;
+    for w in line.split_whitespace() {
+        if skip_next {
+            skip_next = false;
+        } else if w == ">" || w == "2>" || w == ">>" {
+            skip_next = true;
+        } else if !(w.starts_with('>') || w.starts_with("2>") || w.starts_with("1>")) {
+            out.push(w);
+        }
+    }
+    out.join(" ")
+}
+
+/// Splits on blanks outside double quotes, dropping the quotes.
+fn shell_words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    let mut any = false;
+    for c in line.chars() {
+        match c {
+            '"' => {
+                quoted = !quoted;
+                any = true;
+            }
+            c if c.is_whitespace() && !quoted => {
+                if any {
+                    words.push(std::mem::take(&mut cur));
+                    any = false;
+                }
+            }
+            c => {
+                cur.push(c);
+                any = true;
+            }
+        }
+    }
+    if any {
+        words.push(cur);
+    }
+    words
+}
+
+/// Expands `$((…))` arithmetic, as the shell does for `$((15*1024*1024))`.
+fn expand_arith(value: &str) -> Result<String, CmdError> {
+    let mut out = String::new();
+    let mut rest = value;
+    while let Some(start) = rest.find("$((") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 3..];
+        let end = after.find("))").ok_or_else(|| CmdError::Failed(format!("unterminated $(( in `{value}`")))?;
+        let v = super::code::eval_arith(&after[..end]).ok_or_else(|| CmdError::Failed(format!("bad arithmetic in `{value}`")))?;
+        out.push_str(&format!("{}", v as i64));
+        rest = &after[end + 2..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sysctls_land_in_the_profile_with_shell_arithmetic() {
+        let mut s = Sysctls::new(KernelProfile::linux_6_18());
+        s.run("sysctl -q net.ipv4.tcp_rmem=\"4096 540000 $((15*1024*1024))\"\nsysctl -q net.ipv4.tcp_timestamps=0", Path::new(".")).unwrap();
+        assert_eq!(s.profile.tcp_rmem, [4096, 540000, 15 * 1024 * 1024]);
+        assert!(!s.profile.tcp_timestamps);
+    }
+
+    #[test]
+    fn set_sysctls_py_is_undone_by_its_restore_script() {
+        let mut s = Sysctls::new(KernelProfile::linux_6_18());
+        let before = s.profile.tcp_wmem;
+        s.run("../common/set_sysctls.py /proc/sys/net/ipv4/tcp_wmem=\"4096 50000 4194304\" \\\n /proc/sys/net/ipv4/tcp_notsent_lowat=4000", Path::new(".")).unwrap();
+        assert_eq!((s.profile.tcp_wmem[1], s.profile.tcp_notsent_lowat), (50000, 4000));
+        s.run("/tmp/sysctl_restore_${PPID}.sh", Path::new(".")).unwrap();
+        assert_eq!(s.profile.tcp_wmem, before);
+    }
+
+    #[test]
+    fn behaviour_the_model_lacks_and_other_shell_is_unsupported_by_name() {
+        let mut s = Sysctls::new(KernelProfile::linux_6_18());
+        assert_eq!(s.run("sysctl -q net.ipv4.tcp_slow_start_after_idle=0 > /dev/null 2>&1", Path::new(".")), Ok(()));
+        let e = s.run("sysctl -q net.ipv4.tcp_slow_start_after_idle=1", Path::new(".")).unwrap_err();
+        assert!(matches!(e, CmdError::Unsupported(m) if m.contains("tcp_slow_start_after_idle=1")));
+        assert!(matches!(s.run("ethtool -K tun0 gro off", Path::new(".")), Err(CmdError::Unsupported(_))));
+        assert!(matches!(s.run("sysctl -q net.ipv4.tcp_no_such=1", Path::new(".")), Err(CmdError::Unsupported(_))));
+    }
+}

@@ -1,0 +1,237 @@
+//! Randomness a scenario declares: a value written as a range (`at = "10s..20s"`,
+//! `repeat = "0..3"`) is drawn anew by every run from its seed, so that a sweep over seeds
+//! explores it and `tcpsim run --seed N` reproduces one member exactly.
+//!
+//! Draws come from their own named stream (`scenario`) of the run's generator, in file order,
+//! and only a range draws: a scenario without ranges draws nothing, and every other stream
+//! (links, hosts) is untouched by what this module draws.
+
+use super::types::{AppSpec, FaultKind, FaultSpec, Scenario};
+use super::units::{DurSpec, UnitError};
+use crate::engine::RngStreams;
+use crate::time::Dur;
+use rand_core::RngCore;
+use schemars::JsonSchema;
+use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
+
+/// The stream every scenario-level draw comes from.
+pub const STREAM: &str = "scenario";
+
+/// A duration, or a range `"LO..HI"` (both ends included) drawn uniformly per run.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct DurDraw {
+    pub lo: DurSpec,
+    pub hi: DurSpec,
+}
+
+/// A count, or a range `"LO..HI"` (both ends included) drawn uniformly per run.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct CountDraw {
+    pub lo: u32,
+    pub hi: u32,
+}
+
+impl DurDraw {
+    pub fn fixed(d: Dur) -> DurDraw {
+        DurDraw { lo: DurSpec(d), hi: DurSpec(d) }
+    }
+
+    /// The value when fixed; for a range, its lower end (what a run without draws would use).
+    pub fn lo(self) -> Dur {
+        self.lo.0
+    }
+
+    pub fn is_range(self) -> bool {
+        self.lo != self.hi
+    }
+
+    /// Draws once if a range; a fixed value draws nothing.
+    fn draw(self, rng: &mut impl RngCore) -> Dur {
+        Dur(uniform(rng, self.lo.0.as_nanos(), self.hi.0.as_nanos()))
+    }
+}
+
+impl CountDraw {
+    fn draw(self, rng: &mut impl RngCore) -> u32 {
+        uniform(rng, u64::from(self.lo), u64::from(self.hi)) as u32
+    }
+}
+
+/// A uniform integer in `[lo, hi]`, by widening multiplication (no modulo bias worth
+/// naming at these spans); no draw when `lo == hi`.
+fn uniform(rng: &mut impl RngCore, lo: u64, hi: u64) -> u64 {
+    if lo >= hi {
+        return lo;
+    }
+    let span = u128::from(hi - lo) + 1;
+    lo + ((u128::from(rng.next_u64()) * span) >> 64) as u64
+}
+
+/// Splits `"A..B"` into its ends, or gives `(s, s)`.
+fn split_range(s: &str) -> (&str, &str) {
+    s.split_once("..").unwrap_or((s, s))
+}
+
+impl std::str::FromStr for DurDraw {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (a, b) = split_range(s);
+        let lo: DurSpec = a.parse().map_err(|e: UnitError| e.to_string())?;
+        let hi: DurSpec = b.parse().map_err(|e: UnitError| e.to_string())?;
+        if hi < lo {
+            return Err(format!("range `{s}` ends before it starts"));
+        }
+        Ok(DurDraw { lo, hi })
+    }
+}
+
+impl std::str::FromStr for CountDraw {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (a, b) = split_range(s);
+        let num = |x: &str| x.trim().parse::<u32>().map_err(|_| format!("`{x}` is not a count"));
+        let (lo, hi) = (num(a)?, num(b)?);
+        if hi < lo {
+            return Err(format!("range `{s}` ends before it starts"));
+        }
+        Ok(CountDraw { lo, hi })
+    }
+}
+
+impl fmt::Display for DurDraw {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_range() {
+            write!(f, "{}..{}", self.lo, self.hi)
+        } else {
+            write!(f, "{}", self.lo)
+        }
+    }
+}
+
+impl fmt::Display for CountDraw {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.lo == self.hi {
+            write!(f, "{}", self.lo)
+        } else {
+            write!(f, "{}..{}", self.lo, self.hi)
+        }
+    }
+}
+
+macro_rules! draw_serde {
+    ($t:ty, $what:literal, $pattern:literal) => {
+        impl<'de> Deserialize<'de> for $t {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                s.parse().map_err(|e: String| de::Error::custom(format!("invalid {}: {e}", $what)))
+            }
+        }
+        impl Serialize for $t {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_str(self)
+            }
+        }
+        impl JsonSchema for $t {
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                stringify!($t).into()
+            }
+            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                schemars::json_schema!({ "type": "string", "pattern": $pattern, "description": $what })
+            }
+        }
+    };
+}
+
+draw_serde!(
+    DurDraw,
+    "duration, or a range LO..HI drawn per run",
+    "^([0-9]+(\\.[0-9]+)?(ns|us|ms|s|m|h)|0)(\\.\\.([0-9]+(\\.[0-9]+)?(ns|us|ms|s|m|h)|0))?$"
+);
+draw_serde!(CountDraw, "count, or a range LO..HI drawn per run", "^[0-9]+(\\.\\.[0-9]+)?$");
+
+/// Whether the scenario declares anything drawn per run.
+pub fn has_draws(sc: &Scenario) -> bool {
+    let faults = sc.faults.iter().any(|f| {
+        f.at.is_some_and(DurDraw::is_range)
+            || f.lasts.is_some_and(DurDraw::is_range)
+            || f.repeat.is_some_and(|r| r.lo != r.hi)
+    });
+    let apps = sc.apps.iter().any(|a| match a {
+        AppSpec::Messenger(m) => m.quiet_at.is_some_and(DurDraw::is_range) || m.quiet.is_some_and(DurDraw::is_range),
+        _ => false,
+    });
+    faults || apps
+}
+
+/// The scenario as the run with `seed` sees it: every range drawn, every `repeat` and
+/// `lasts` expanded into plain faults. A scenario without draws comes back equal.
+pub fn resolve(sc: &Scenario, seed: u64) -> Scenario {
+    let mut rng = RngStreams::new(seed).stream(STREAM);
+    let mut out = sc.clone();
+    out.faults.clear();
+    for f in &sc.faults {
+        let copies = f.repeat.map_or(1, |r| r.draw(&mut rng));
+        for _ in 0..copies {
+            let at = f.at.map(|a| a.draw(&mut rng));
+            let plain = FaultSpec { at: at.map(DurDraw::fixed), lasts: None, repeat: None, ..f.clone() };
+            out.faults.push(plain);
+            if let (Some(at), Some(lasts), Some(undo)) = (at, f.lasts, inverse(f.kind)) {
+                let end = at + lasts.draw(&mut rng);
+                out.faults.push(FaultSpec { at: Some(DurDraw::fixed(end)), kind: undo, drop: None, ..f.clone() }.plain());
+            }
+        }
+    }
+    for app in &mut out.apps {
+        if let AppSpec::Messenger(m) = app {
+            m.quiet_at = m.quiet_at.map(|d| DurDraw::fixed(d.draw(&mut rng)));
+            m.quiet = m.quiet.map(|d| DurDraw::fixed(d.draw(&mut rng)));
+        }
+    }
+    out
+}
+
+impl FaultSpec {
+    fn plain(self) -> FaultSpec {
+        FaultSpec { lasts: None, repeat: None, ..self }
+    }
+}
+
+/// The fault that ends `kind`, for `lasts`.
+pub fn inverse(kind: FaultKind) -> Option<FaultKind> {
+    match kind {
+        FaultKind::Partition => Some(FaultKind::Heal),
+        FaultKind::LinkDown => Some(FaultKind::LinkUp),
+        FaultKind::Freeze => Some(FaultKind::Thaw),
+        FaultKind::Crash => Some(FaultKind::Reboot),
+        FaultKind::Filter => Some(FaultKind::Unfilter),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_parse_and_print() {
+        let d: DurDraw = "10s..20s".parse().unwrap();
+        assert_eq!((d.lo.0, d.hi.0), (Dur::from_secs(10), Dur::from_secs(20)));
+        assert_eq!(d.to_string(), "10s..20s");
+        assert_eq!("3s".parse::<DurDraw>().unwrap().to_string(), "3s");
+        assert!("20s..10s".parse::<DurDraw>().is_err());
+        assert_eq!("0..3".parse::<CountDraw>().unwrap(), CountDraw { lo: 0, hi: 3 });
+        assert!("x..3".parse::<CountDraw>().is_err());
+    }
+
+    #[test]
+    fn uniform_stays_in_bounds_and_fixed_draws_nothing() {
+        let mut rng = RngStreams::new(1).stream(STREAM);
+        let mut untouched = RngStreams::new(1).stream(STREAM);
+        assert_eq!(uniform(&mut rng, 5, 5), 5);
+        assert_eq!(rng.next_u64(), untouched.next_u64(), "a fixed value must not draw");
+        let xs: Vec<u64> = (0..1000).map(|_| uniform(&mut rng, 10, 20)).collect();
+        assert!(xs.iter().all(|x| (10..=20).contains(x)));
+        assert!(xs.contains(&10) && xs.contains(&20), "both ends are reachable");
+    }
+}

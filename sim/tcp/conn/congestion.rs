@@ -1,0 +1,280 @@
+//! The connection's side of congestion control: where `tcp_input.c` and `tcp_output.c` call
+//! the algorithm's hooks ([`crate::tcp::cc`]) and keep `icsk_ca_state`.
+//!
+//! Simplification: fast recovery inflates the window by one segment per duplicate ACK
+//! (RFC 6582) where Linux runs PRR (`tcp_cwnd_reduction`).
+
+use super::Conn;
+use crate::tcp::cc::{AckSample, CaEvent, CaState, Clock, CongestionControl};
+use crate::tcp::segment::{seq_le, seq_lt, Segment};
+use crate::tcp::state::TcpState;
+use crate::time::SimTime;
+use std::collections::VecDeque;
+
+/// The send time of each data segment in flight and whether it was retransmitted (an skb's
+/// `skb_mstamp_ns` and `TCPCB_RETRANS` in the retransmission queue): the RTT sample the
+/// algorithm gets on each ACK (`ca_rtt_us` in `tcp_clean_rtx_queue`) is from the last
+/// segment it acknowledges, and none when it acknowledges a retransmission (Karn).
+#[derive(Clone, Debug, Default)]
+pub(super) struct TxStamps(VecDeque<TxStamp>);
+
+#[derive(Copy, Clone, Debug)]
+struct TxStamp {
+    end_seq: u32,
+    sent: SimTime,
+    /// Ever retransmitted (`TCPCB_EVER_RETRANS`): no RTT sample from it.
+    retrans: bool,
+    /// Retransmitted and not since presumed lost again (`TCPCB_SACKED_RETRANS`, counted in
+    /// `retrans_out`).
+    retrans_out: bool,
+}
+
+impl TxStamps {
+    pub(super) fn sent(&mut self, end_seq: u32, now: SimTime) {
+        self.0.push_back(TxStamp { end_seq, sent: now, retrans: false, retrans_out: false });
+    }
+
+    /// Marks the segments overlapping `[seq, end)` retransmitted.
+    pub(super) fn retransmitted(&mut self, seq: u32, end: u32) {
+        for s in self.0.iter_mut().skip_while(|s| seq_le(s.end_seq, seq)) {
+            s.retrans = true;
+            s.retrans_out = true;
+            // Segments lie back to back: the next one starts at this one's end.
+            if !seq_lt(s.end_seq, end) {
+                break;
+            }
+        }
+    }
+
+    /// Drops the segments `ack` covers; the send time of the last one unless a
+    /// retransmitted one is among them (`FLAG_RETRANS_DATA_ACKED`) or none is fully acked.
+    fn acked(&mut self, ack: u32) -> Option<SimTime> {
+        let mut last = None;
+        let mut retrans = false;
+        while let Some(s) = self.0.front() {
+            if !seq_le(s.end_seq, ack) {
+                break;
+            }
+            retrans |= s.retrans;
+            last = Some(s.sent);
+            self.0.pop_front();
+        }
+        if retrans {
+            None
+        } else {
+            last
+        }
+    }
+
+    /// `retrans_out`: segments retransmitted, not yet acknowledged nor presumed lost again.
+    fn retrans_out(&self) -> u32 {
+        self.0.iter().filter(|s| s.retrans_out).count() as u32
+    }
+
+    /// An RTO presumes every segment lost, retransmitted ones too (`tcp_mark_skb_lost`
+    /// clears `TCPCB_SACKED_RETRANS`).
+    pub(super) fn all_lost(&mut self) {
+        for s in self.0.iter_mut() {
+            s.retrans_out = false;
+        }
+    }
+
+    pub(super) fn clear(&mut self) {
+        self.0.clear();
+    }
+}
+
+impl Conn {
+    /// The kernel clocks at `now`, for the algorithm.
+    pub(super) fn ca_clock(&self, now: SimTime) -> Clock {
+        Clock::at(now, self.profile.hz)
+    }
+
+    /// The window the sender may fill, in segments, including recovery inflation.
+    pub(super) fn send_window(&self) -> u32 {
+        self.cwnd.cwnd.saturating_add(self.inflation)
+    }
+
+    /// `tcp_set_ca_state`: the algorithm hears of the change first.
+    fn set_ca_state(&mut self, now: SimTime, new: CaState) {
+        let clock = self.ca_clock(now);
+        self.ca.set_state(new, clock, self.snd_nxt);
+        self.ca_state = new;
+    }
+
+    /// `tcp_init_congestion_control`, from `tcp_init_transfer`.
+    pub(super) fn init_congestion_control(&mut self, now: SimTime) {
+        let clock = self.ca_clock(now);
+        self.ca.init(&mut self.cwnd, clock, self.snd_nxt);
+    }
+
+    /// `tcp_reinit_congestion_control` after TCP_CONGESTION named another algorithm: fresh
+    /// private state, initialised at once unless the socket is closed.
+    pub(super) fn reinit_congestion_control(&mut self, now: SimTime) {
+        let alg = self.opts.congestion.unwrap_or(self.profile.tcp_congestion_control);
+        if alg == self.ca.algorithm() {
+            return;
+        }
+        self.ca = CongestionControl::new(alg);
+        if !matches!(self.state, TcpState::Close | TcpState::Listen) {
+            self.init_congestion_control(now);
+        }
+    }
+
+    /// Three duplicate ACKs: `tcp_enter_recovery` with the algorithm's ssthresh.
+    pub(super) fn enter_recovery(&mut self, now: SimTime) {
+        self.cwnd.ssthresh = self.ca.ssthresh(&self.cwnd);
+        self.cwnd.cwnd = self.cwnd.ssthresh;
+        self.inflation = 3;
+        self.set_ca_state(now, CaState::Recovery);
+    }
+
+    /// A further duplicate ACK in recovery: one more segment has left the network.
+    pub(super) fn recovery_dupack(&mut self) {
+        self.inflation = self.inflation.saturating_add(1);
+    }
+
+    /// A partial ACK in recovery (RFC 6582 §3.2 step 5): deflate by what was acked.
+    pub(super) fn recovery_partial_ack(&mut self, acked_segs: u32) {
+        self.inflation = self.inflation.saturating_sub(acked_segs).max(1);
+    }
+
+    /// The recovery point was acknowledged: leave recovery at ssthresh.
+    pub(super) fn exit_recovery(&mut self, now: SimTime) {
+        self.cwnd.cwnd = self.cwnd.ssthresh.max(1);
+        self.inflation = 0;
+        self.cwnd.cwnd_cnt = 0;
+        self.set_ca_state(now, CaState::Open);
+    }
+
+    /// The window part of `tcp_enter_loss`: ssthresh from the algorithm (unless already in
+    /// loss), one segment.
+    pub(super) fn enter_loss_window(&mut self, now: SimTime) {
+        self.tx_stamps.all_lost();
+        if self.ca_state != CaState::Loss {
+            self.cwnd.ssthresh = self.ca.ssthresh(&self.cwnd);
+        }
+        self.cwnd.cwnd = 1;
+        self.cwnd.cwnd_cnt = 0;
+        self.inflation = 0;
+        self.set_ca_state(now, CaState::Loss);
+    }
+
+    /// Everything sent before the RTO has been acknowledged again.
+    pub(super) fn exit_loss(&mut self, now: SimTime) {
+        self.set_ca_state(now, CaState::Open);
+    }
+
+    /// `tcp_cong_avoid` from `tcp_cong_control`: grow by `acked` segments when the flight
+    /// was using the window (`tcp_is_cwnd_limited`).
+    pub(super) fn cong_avoid(&mut self, now: SimTime, acked: u32, cwnd_limited: bool) {
+        if !cwnd_limited {
+            return;
+        }
+        let clock = self.ca_clock(now);
+        self.ca.cong_avoid(&mut self.cwnd, acked, clock);
+    }
+
+    /// `pkts_acked` from `tcp_clean_rtx_queue`, with the RTT of the last segment newly acked
+    /// (`ca_rtt_us`), else the timestamp echo's (`tcp_rtt_tsopt_us`, in ms), else none.
+    pub(super) fn ca_pkts_acked(&mut self, now: SimTime, seg: &Segment) {
+        let rtt_us = match self.tx_stamps.acked(seg.ack) {
+            Some(sent) => Some(now.since(sent).as_micros().min(u32::MAX as u64) as u32),
+            None => self.tsopt_rtt_us(now, seg),
+        };
+        let sample = AckSample {
+            clock: self.ca_clock(now),
+            rtt_us,
+            snd_una: self.snd_una,
+            snd_nxt: self.snd_nxt,
+            pacing_rate: self.pacing_rate,
+        };
+        self.ca.pkts_acked(&mut self.cwnd, &sample);
+    }
+
+    /// `tcp_rtt_tsopt_us`: the RTT from the echoed timestamp, at least one tick.
+    fn tsopt_rtt_us(&self, now: SimTime, seg: &Segment) -> Option<u32> {
+        let (_, tsecr) = seg.options.timestamps?;
+        if !self.ts_ok || tsecr == 0 {
+            return None;
+        }
+        let delta_ms = self.tsval(now).wrapping_sub(tsecr);
+        (delta_ms < i32::MAX as u32 / 1000).then(|| delta_ms.max(1) * 1000)
+    }
+
+    /// `tcp_update_pacing_rate`: 200 % of cwnd·mss/srtt in slow start (below half of
+    /// ssthresh), 120 % after (`tcp_pacing_ss_ratio`, `tcp_pacing_ca_ratio`), bytes per
+    /// second. Only HyStart reads it: nothing paces without the `fq` qdisc.
+    pub(super) fn update_pacing_rate(&mut self) {
+        let ratio: u64 = if self.cwnd.cwnd < self.cwnd.ssthresh / 2 { 200 } else { 120 };
+        let mut rate = self.mss as u64 * ((1_000_000 / 100) << 3) * ratio * self.cwnd.cwnd.max(self.packets_out()) as u64;
+        if self.rtt.srtt_us8 != 0 {
+            rate /= self.rtt.srtt_us8 as u64;
+        }
+        self.pacing_rate = rate;
+    }
+
+    /// `retrans_out`: retransmitted segments not yet acknowledged.
+    pub(super) fn retrans_out(&self) -> u32 {
+        self.tx_stamps.retrans_out()
+    }
+
+    /// `lost_out`: after an RTO everything that was outstanding (`tcp_timeout_mark_lost`)
+    /// and is not yet acknowledged; in recovery the holes the model retransmitted, which are
+    /// the ones it presumed lost.
+    pub(super) fn lost_out(&self) -> u32 {
+        match self.ca_state {
+            CaState::Open => 0,
+            CaState::Recovery => self.retrans_out(),
+            CaState::Loss => self.high_seq.wrapping_sub(self.snd_una).div_ceil(self.mss.max(1)),
+        }
+    }
+
+    /// `tcp_slow_start_after_idle_check` (include/net/tcp.h), from `tcp_skb_entail` and from
+    /// a window update while data waits: with `tcp_slow_start_after_idle`, nothing in flight
+    /// and no data sent for more than an RTO, `tcp_cwnd_restart`.
+    pub(super) fn slow_start_after_idle_check(&mut self, now: SimTime) {
+        if !self.profile.tcp_slow_start_after_idle || self.packets_out() > 0 {
+            return;
+        }
+        let delta = self.ca_clock(now).jiffies.wrapping_sub(self.lsndtime) as i32;
+        let rto = (self.rto.as_micros() * self.profile.hz as u64).div_ceil(1_000_000).min(i32::MAX as u64) as i32;
+        if delta > rto {
+            self.cwnd_restart(delta, rto);
+        }
+    }
+
+    /// `tcp_cwnd_restart` (tcp_output.c, RFC 2861): halve the window once per RTO of idle
+    /// time, not below the initial window; ssthresh keeps ¾ of the old window.
+    fn cwnd_restart(&mut self, mut delta: i32, rto: i32) {
+        let restart = self.profile.initial_cwnd.min(self.cwnd.cwnd);
+        self.cwnd.ssthresh = self.current_ssthresh();
+        let mut cwnd = self.cwnd.cwnd;
+        loop {
+            delta -= rto;
+            if delta <= 0 || cwnd <= restart {
+                break;
+            }
+            cwnd >>= 1;
+        }
+        self.cwnd.cwnd = cwnd.max(restart);
+    }
+
+    /// `tcp_current_ssthresh`: during a reduction ssthresh, else at least ¾ of cwnd.
+    fn current_ssthresh(&self) -> u32 {
+        if self.ca_state == CaState::Recovery {
+            return self.cwnd.ssthresh;
+        }
+        self.cwnd.ssthresh.max((self.cwnd.cwnd >> 1) + (self.cwnd.cwnd >> 2))
+    }
+
+    /// `tcp_event_data_sent`: `CA_EVENT_TX_START` when nothing was in flight, and
+    /// `lsndtime`.
+    pub(super) fn event_data_sent(&mut self, now: SimTime) {
+        let clock = self.ca_clock(now);
+        if self.packets_in_flight() == 0 {
+            self.ca.cwnd_event(CaEvent::TxStart, clock, self.lsndtime);
+        }
+        self.lsndtime = clock.jiffies;
+    }
+}

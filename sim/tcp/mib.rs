@@ -1,0 +1,96 @@
+//! The kernel counters a connection moves (`nstat` names), each counted where Linux counts
+//! it. A connection counts the events ([`Mib`]) in a few bytes ([`MibCounts`]) and its host
+//! collects them after every call into the connection (`Host::after_conn`).
+//!
+//! Counted by the host itself, not here: `TcpOutRsts` (every RST the host sends,
+//! `tcp_v4_send_reset` and `tcp_send_active_reset` both count `TCP_MIB_OUTRSTS`),
+//! `TcpEstabResets` and `TcpAttemptFails` (from the state transitions, see
+//! [`transition_counter`]); the listener's own (`ListenOverflows`, `ListenDrops`, …) in
+//! `ListenerCounters`.
+
+use super::state::{Cause, TcpState};
+
+/// One counted event.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Mib {
+    /// A segment retransmitted: tcp_output.c `__tcp_retransmit_skb` adds
+    /// `TCP_MIB_RETRANSSEGS` per segment (RTO, fast retransmit, TLP, SYN retransmissions).
+    RetransSegs,
+    /// The retransmission timer expired: tcp_timer.c `tcp_retransmit_timer` counts
+    /// `LINUX_MIB_TCPTIMEOUTS` on every expiry before `tcp_write_timeout` decides whether to
+    /// give up (not on the zero-window path, which retransmits without counting it).
+    TcpTimeouts,
+    /// A tail loss probe sent: tcp_output.c `tcp_send_loss_probe` (`LINUX_MIB_TCPLOSSPROBES`).
+    TcpLossProbes,
+    /// Given up by a timer: tcp_timer.c `tcp_write_err` (`LINUX_MIB_TCPABORTONTIMEOUT`),
+    /// for the retransmission, SYN, zero-window probe and keepalive timeouts alike.
+    TcpAbortOnTimeout,
+    /// Data thrown away: close() with SO_LINGER {1, 0} (tcp.c `__tcp_close`), or new data
+    /// after the receive side was shut (tcp_input.c `tcp_rcv_state_process`):
+    /// `LINUX_MIB_TCPABORTONDATA`.
+    TcpAbortOnData,
+    /// close() with unread data: tcp.c `__tcp_close` (`LINUX_MIB_TCPABORTONCLOSE`).
+    TcpAbortOnClose,
+}
+
+/// Events counted since the host last collected them, one small counter per [`Mib`] (a
+/// call into a connection moves each by a handful at most).
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct MibCounts([u16; Mib::ALL.len()]);
+
+impl MibCounts {
+    pub fn add(&mut self, m: Mib) {
+        let c = &mut self.0[m as usize];
+        *c = c.saturating_add(1);
+    }
+
+    /// The non-zero counts by `nstat` name.
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+        Mib::ALL.iter().zip(self.0).filter(|(_, n)| *n > 0).map(|(m, n)| (m.name(), u64::from(n)))
+    }
+}
+
+impl Mib {
+    const ALL: [Mib; 6] =
+        [Mib::RetransSegs, Mib::TcpTimeouts, Mib::TcpLossProbes, Mib::TcpAbortOnTimeout, Mib::TcpAbortOnData, Mib::TcpAbortOnClose];
+
+    /// The name `nstat` prints.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mib::RetransSegs => "TcpRetransSegs",
+            Mib::TcpTimeouts => "TCPTimeouts",
+            Mib::TcpLossProbes => "TCPLossProbes",
+            Mib::TcpAbortOnTimeout => "TCPAbortOnTimeout",
+            Mib::TcpAbortOnData => "TCPAbortOnData",
+            Mib::TcpAbortOnClose => "TCPAbortOnClose",
+        }
+    }
+}
+
+/// The counter a state transition moves, if any: tcp.c `tcp_set_state` counts
+/// `TCP_MIB_ESTABRESETS` when ESTABLISHED or CLOSE_WAIT goes to CLOSE; `tcp_done` counts
+/// `TCP_MIB_ATTEMPTFAILS` when a connection dies in SYN_SENT or SYN_RECV (an RST, a
+/// timeout: the paths through `tcp_done`, not a close() of a connecting socket).
+pub fn transition_counter(from: TcpState, to: TcpState, cause: Cause) -> Option<&'static str> {
+    match (from, to) {
+        (TcpState::Established | TcpState::CloseWait, TcpState::Close) => Some("TcpEstabResets"),
+        (TcpState::SynSent | TcpState::SynRecv, TcpState::Close) if matches!(cause, Cause::RcvRst | Cause::Timeout) => {
+            Some("TcpAttemptFails")
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resets_of_established_and_failed_attempts_are_told_from_transitions() {
+        assert_eq!(transition_counter(TcpState::Established, TcpState::Close, Cause::RcvRst), Some("TcpEstabResets"));
+        assert_eq!(transition_counter(TcpState::CloseWait, TcpState::Close, Cause::Abort), Some("TcpEstabResets"));
+        assert_eq!(transition_counter(TcpState::SynSent, TcpState::Close, Cause::Timeout), Some("TcpAttemptFails"));
+        assert_eq!(transition_counter(TcpState::SynSent, TcpState::Close, Cause::CloseUnconnected), None);
+        assert_eq!(transition_counter(TcpState::FinWait1, TcpState::Close, Cause::Timeout), None);
+    }
+}

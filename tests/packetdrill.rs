@@ -1,0 +1,143 @@
+//! packetdrill scripts against the model.
+//!
+//! - Small scripts written here (not packetdrill's) show the runner's semantics: a faithful
+//!   script passes, and each kind of difference fails at its line in packetdrill's wording.
+//! - google/packetdrill's Linux scripts (GPL-2.0, test data read from `PACKETDRILL_DIR`, by
+//!   default `/work/shared/packetdrill/tcp`, never copied here) are run whole: every script in
+//!   `tests/packetdrill_passing.txt` must still pass (the list only grows), and
+//!   `docs/packetdrill.md` must be the report of this run.
+
+use std::path::{Path, PathBuf};
+use tcpsim::packetdrill::report::run_paths;
+use tcpsim::packetdrill::{run_file, Outcome};
+
+fn scratch_script(name: &str, text: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("tcpsim-pd-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(format!("{name}.pkt"));
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// A passive open, 1000 bytes in, an ACK out at once (quick-ACK mode after the handshake),
+/// 1000 bytes read: what the model does.
+const SERVER: &str = "`sysctl -q net.ipv4.tcp_rmem=\"4096 540000 15728640\"`
+0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
++0 bind(3, ..., ...) = 0
++0 listen(3, 10) = 0
++0.05 < S 0:0(0) win 65535 <mss 1460,nop,wscale 6>
++0 > S. 0:0(0) ack 1 <mss 1460,nop,wscale 8>
++0.05 < . 1:1(0) ack 1 win 1024
++0 accept(3, ..., ...) = 4
++0 < P. 1:1001(1000) ack 1 win 1024
++0~+0.001 > . 1:1(0) ack 1001
++0 read(4, ..., 4000) = 1000
++0 %{ assert tcpi_snd_mss == 1460, tcpi_snd_mss }%
+";
+
+fn outcome(name: &str, text: &str) -> Outcome {
+    run_file(&scratch_script(name, text))
+}
+
+#[test]
+fn a_script_the_model_follows_passes() {
+    assert_eq!(outcome("server", SERVER), Outcome::Pass);
+}
+
+#[test]
+fn a_differing_field_fails_at_its_line_in_packetdrills_words() {
+    let text = SERVER.replace("> . 1:1(0) ack 1001", "> . 1:1(0) ack 1002");
+    let Outcome::Fail { line, error } = outcome("ack", &text) else { panic!("expected a failure") };
+    assert_eq!(line, 10);
+    assert!(error.starts_with("error handling packet: live packet field tcp_ack_seq: expected: 1002 (0x3ea) vs actual: 1001 (0x3e9)"), "{error}");
+}
+
+#[test]
+fn a_segment_out_of_time_fails_with_a_timing_error() {
+    // The ACK leaves at once; the script wants it delayed by 40 ms.
+    let text = SERVER.replace("+0~+0.001 > . 1:1(0) ack 1001", "+0.04 > . 1:1(0) ack 1001");
+    let Outcome::Fail { line, error } = outcome("late", &text) else { panic!("expected a failure") };
+    assert_eq!(line, 10);
+    assert!(error.contains("timing error: expected outbound packet at 0.140000 sec but happened at 0.100000 sec; tolerance 0.005000 sec"), "{error}");
+}
+
+#[test]
+fn a_wrong_return_value_and_a_false_assertion_fail() {
+    let Outcome::Fail { line, error } = outcome("ret", &SERVER.replace("= 1000\n", "= 999\n")) else { panic!() };
+    assert_eq!((line, error.as_str()), (11, "runtime error in read call: Expected result 999 but got 1000"));
+    let Outcome::Fail { line, error } = outcome("assert", &SERVER.replace("== 1460", "== 1000")) else { panic!() };
+    assert_eq!((line, error.as_str()), (12, "assert tcpi_snd_mss == 1000 failed (tcpi_snd_mss = 1460)"));
+}
+
+#[test]
+fn a_blocking_read_returns_when_data_arrives_while_later_events_run() {
+    let text = SERVER.replace(
+        "+0 < P. 1:1001(1000) ack 1 win 1024\n+0~+0.001 > . 1:1(0) ack 1001\n+0 read(4, ..., 4000) = 1000\n",
+        "+0...0.2 read(4, ..., 4000) = 1000\n+0.2 < P. 1:1001(1000) ack 1 win 1024\n+0~+0.001 > . 1:1(0) ack 1001\n",
+    );
+    assert_eq!(outcome("blocking", &text), Outcome::Pass);
+    let early = text.replace("+0...0.2 read", "+0...0.1 read");
+    let Outcome::Fail { line, error } = outcome("blocking-early", &early) else { panic!() };
+    assert_eq!(line, 9);
+    assert!(error.starts_with("timing error: expected system call return at 0.200000 sec but happened at 0.300000 sec"), "{error}");
+}
+
+#[test]
+fn features_the_model_lacks_are_unsupported_by_name_never_passed() {
+    let cases = [
+        ("+0 setsockopt(4, SOL_TCP, TCP_CORK, [1], 4) = 0\n", "socket option TCP_CORK"),
+        ("+0 send(4, ..., 10, MSG_MORE) = 10\n", "send flag MSG_MORE"),
+        ("`ethtool -K tun0 gso off`\n", "shell command `ethtool -K tun0 gso off`"),
+        ("+0 %{ assert tcpi_busy_time > 0 }%\n", "`tcpi_busy_time` (not kept by the model)"),
+        ("+0 < [ect0] . 1:1(0) ack 1 win 1024\n", "IP header annotation [ect0] (ECN/TOS)"),
+    ];
+    for (extra, feature) in cases {
+        let text = format!("{SERVER}{extra}");
+        assert_eq!(outcome("unsupported", &text), Outcome::Unsupported { line: 13, feature: feature.into() }, "{extra}");
+    }
+}
+
+/// Where google/packetdrill's `tcp/` scripts are.
+fn packetdrill_dir() -> PathBuf {
+    let dir = std::env::var_os("PACKETDRILL_DIR").map_or_else(|| PathBuf::from("/work/shared/packetdrill/tcp"), PathBuf::from);
+    assert!(
+        dir.is_dir(),
+        "{}: google/packetdrill's gtests/net/tcp scripts are needed (GPL-2.0, not in this repository); \
+         set PACKETDRILL_DIR to a checkout's gtests/net/tcp",
+        dir.display()
+    );
+    dir
+}
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn listed_scripts_still_pass_and_the_conformance_doc_is_current() {
+    let dir = packetdrill_dir();
+    let report = run_paths(&[dir]).unwrap();
+    let passing = report.passing();
+    let listed = std::fs::read_to_string(root().join("tests/packetdrill_passing.txt")).unwrap();
+    let listed: Vec<&str> = listed.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).collect();
+    let regressed: Vec<String> = listed
+        .iter()
+        .filter(|s| !passing.contains(s))
+        .map(|s| {
+            let r = report.scripts.iter().find(|r| r.script == *s);
+            format!("{s}: {}", r.map_or("missing".to_string(), |r| format!("{:?}", r.outcome)))
+        })
+        .collect();
+    assert!(regressed.is_empty(), "scripts that passed before fail now:\n{}", regressed.join("\n"));
+    let unlisted: Vec<&&str> = passing.iter().filter(|s| !listed.contains(s)).collect();
+    assert!(unlisted.is_empty(), "newly passing scripts: add them to tests/packetdrill_passing.txt: {unlisted:?}");
+
+    let doc = report.to_markdown("tcp");
+    let path = root().join("docs/packetdrill.md");
+    if std::env::var_os("UPDATE_DOCS").is_some() {
+        std::fs::write(&path, &doc).unwrap();
+        return;
+    }
+    let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(on_disk == doc, "docs/packetdrill.md is out of date: run `UPDATE_DOCS=1 cargo test --release --test packetdrill`");
+}

@@ -1,0 +1,103 @@
+//! Congestion control on a connection: the algorithm a socket runs (`TCP_CONGESTION`, the
+//! profile's default), the window after a loss, restart after idle, and what TCP_INFO says.
+
+mod tcp_conn_common;
+use tcp_conn_common::*;
+use tcpsim::errno::Errno;
+use tcpsim::tcp::uapi::{OptValue, SockOpt};
+use tcpsim::tcp::cc::Algorithm;
+use tcpsim::tcp::conn::{SendData, SockOpts};
+use tcpsim::tcp::segment::Segment;
+use tcpsim::time::Dur;
+
+fn name(v: OptValue) -> String {
+    match v {
+        OptValue::Name(n) => n,
+        other => panic!("TCP_CONGESTION reads back a name, not {other:?}"),
+    }
+}
+
+#[test]
+fn tcp_congestion_defaults_to_the_profiles_and_takes_known_names_only() {
+    let (mut c, _) = established_plain(SockOpts::default(), ms(0));
+    assert_eq!(name(c.get_opt(SockOpt::TCP_CONGESTION)), "cubic");
+    let mut out = Vec::new();
+    c.set_opt(ms(1), SockOpt::TCP_CONGESTION, &OptValue::Name("reno".into()), &mut out).unwrap();
+    assert_eq!(name(c.get_opt(SockOpt::TCP_CONGESTION)), "reno");
+    // tcp_set_congestion_control: no such algorithm → ENOENT, and the old one stays.
+    let err = c.set_opt(ms(2), SockOpt::TCP_CONGESTION, &OptValue::Name("vegas".into()), &mut out);
+    assert_eq!(err, Err(Errno::ENOENT));
+    assert_eq!(name(c.get_opt(SockOpt::TCP_CONGESTION)), "reno");
+    assert_eq!(c.set_opt(ms(3), SockOpt::TCP_CONGESTION, &OptValue::Int(1), &mut out), Err(Errno::EINVAL));
+}
+
+/// Ten segments in flight, the third lost: the ssthresh recovery leaves.
+fn ssthresh_after_one_loss(alg: Algorithm) -> u32 {
+    let mut sim = Sim::new(5, Dur::from_millis(10));
+    sim.opts[0].congestion = Some(alg);
+    let t0 = send_ten_losing_the_third(&mut sim);
+    // The third duplicate ACK arrives at t0 + 20 ms; the retransmission's ACK at t0 + 40 ms.
+    sim.run_until(t0 + Dur::from_millis(30));
+    let info = sim.client().info();
+    assert_eq!(info.ca_state, 3, "in recovery (TCP_CA_Recovery)");
+    assert_eq!((info.lost, info.retrans), (1, 1), "the hole, retransmitted");
+    sim.run_until(t0 + Dur::from_millis(500));
+    assert_eq!(sim.server().inq(), 10 * 1448);
+    let info = sim.client().info();
+    assert_eq!((info.ca_state, info.lost, info.retrans), (0, 0, 0));
+    info.snd_ssthresh
+}
+
+#[test]
+fn recovery_keeps_beta_of_the_window_for_cubic_and_half_for_reno() {
+    // Two ACKs of slow start grew the window to 12 before the third duplicate ACK:
+    // cubictcp_recalc_ssthresh 12·717/1024 = 8; tcp_reno_ssthresh 12/2 = 6.
+    assert_eq!(ssthresh_after_one_loss(Algorithm::Cubic), 8);
+    assert_eq!(ssthresh_after_one_loss(Algorithm::Reno), 6);
+}
+
+#[test]
+fn an_rto_reports_loss_state_and_everything_outstanding_lost() {
+    let mut sim = Sim::new(5, Dur::from_millis(10));
+    sim.connect();
+    sim.run_until(ms(100));
+    sim.blackhole = Some(|from, _s: &Segment| from == 0);
+    let t0 = sim.now;
+    let mut out = Vec::new();
+    sim.client().send(t0, SendData::Derived(4 * 1448), &mut out).unwrap();
+    sim.transmit(0, out);
+    // The first RTO: 1 s at most (srtt 20 ms + rttvar floor 200 ms).
+    sim.run_until(t0 + Dur::from_millis(1000));
+    let info = sim.client().info();
+    assert_eq!(info.ca_state, 4, "TCP_CA_Loss");
+    assert_eq!((info.unacked, info.lost, info.retrans), (4, 4, 1));
+    // cubic: max(10·717/1024, 2) = 7 (the initial window 10 never grew: nothing was acked).
+    assert_eq!((info.snd_cwnd, info.snd_ssthresh), (1, 7));
+    assert_eq!(info.reordering, 3);
+}
+
+#[test]
+fn an_idle_sender_restarts_from_the_initial_window() {
+    let mut sim = Sim::new(5, Dur::from_millis(10));
+    sim.connect();
+    sim.run_until(ms(100));
+    let t0 = sim.now;
+    let mut out = Vec::new();
+    sim.client().send(t0, SendData::Derived(100 * 1448), &mut out).unwrap();
+    sim.transmit(0, out);
+    sim.run_until(t0 + Dur::from_millis(500));
+    assert_eq!(sim.client().outq(), 0);
+    let grown = sim.client().info().snd_cwnd;
+    assert!(grown >= 40, "slow start grew the window: {grown}");
+    // Idle for 3 s, more than ten RTOs (rto ≈ 220 ms): tcp_cwnd_restart halves once per RTO
+    // down to the initial window; ssthresh keeps ¾ of the old window.
+    let t1 = t0 + Dur::from_secs(3);
+    sim.run_until(t1);
+    let before = sim.client().info();
+    let mut out = Vec::new();
+    sim.client().send(t1, SendData::Derived(100 * 1448), &mut out).unwrap();
+    let after = sim.client().info();
+    assert_eq!(after.snd_cwnd, 10);
+    assert_eq!(after.snd_ssthresh, before.snd_ssthresh.max((grown >> 1) + (grown >> 2)));
+    assert_eq!(out.len(), 10, "one initial window goes out");
+}
