@@ -61,10 +61,15 @@ fn partition_backs_off_the_rto_and_recovery_waits_for_the_next_retransmission() 
     let r = run_model("lossy-partition.toml");
     let at = |k: FaultKind| r.sc.faults.iter().find(|f| f.kind == k).unwrap().at.unwrap().lo().as_nanos();
     let (cut, heal) = (at(FaultKind::Partition), at(FaultKind::Heal));
-    // During the partition the client sends nothing but retransmissions of one segment, the
-    // gaps doubling (tcp_retransmit_timer).
-    let during: Vec<&serde_json::Value> =
-        r.events("seg_sent", |v| v["host"] == "client" && t(v) > cut && t(v) < heal && v["len"].as_u64() > Some(0));
+    // During the partition the client sends one loss probe (new data, tcp_send_loss_probe),
+    // then nothing but retransmissions of one segment, the gaps doubling
+    // (tcp_retransmit_timer).
+    let probes: Vec<u64> =
+        r.events("timer", |v| v["host"] == "client" && v["timer"] == "TLP" && t(v) > cut && t(v) < heal).iter().map(|v| t(v)).collect();
+    assert!(probes.len() <= 1, "one loss probe at most: {probes:?}");
+    let during: Vec<&serde_json::Value> = r.events("seg_sent", |v| {
+        v["host"] == "client" && t(v) > cut && t(v) < heal && v["len"].as_u64() > Some(0) && !probes.contains(&t(v))
+    });
     assert!(during.len() >= 4, "{during:?}");
     assert!(during.iter().all(|v| v["seq"] == during[0]["seq"]), "the same head segment each time");
     let times: Vec<u64> = during.iter().map(|v| t(v)).collect();

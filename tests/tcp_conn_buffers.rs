@@ -17,8 +17,11 @@ fn idle_connection_is_small_and_holds_no_buffers() {
     let size = std::mem::size_of::<Conn>();
     eprintln!("size_of::<Conn>() = {size}");
     // 640 before congestion control had its kernel state: the algorithm's private area
-    // (Linux's icsk_ca_priv is 104 bytes; CUBIC's struct bictcp 64) and the send stamps.
-    assert!(size <= 736, "Conn is {size} bytes");
+    // (Linux's icsk_ca_priv is 104 bytes; CUBIC's struct bictcp 64) and the send stamps;
+    // then the nstat counters' per-socket part and the skb boundaries of the retransmit
+    // queue. The goal (issue 14) is 1 KiB per idle connection, both ends: the send stamps
+    // and the skb boundaries record one thing twice and are to become one.
+    assert!(size <= 768, "Conn is {size} bytes");
 }
 
 #[test]
