@@ -3,7 +3,7 @@
 //! - Small scripts written here (not packetdrill's) show the runner's semantics: a faithful
 //!   script passes, and each kind of difference fails at its line in packetdrill's wording.
 //! - google/packetdrill's Linux scripts (GPL-2.0, test data read from `PACKETDRILL_DIR`, by
-//!   default `/work/shared/packetdrill/tcp`, never copied here) are run whole: every script in
+//!   default `../shared/packetdrill/tcp` beside the checkout, never copied here) are run whole: every script in
 //!   `tests/packetdrill_passing.txt` must still pass (the list only grows), and
 //!   `docs/packetdrill.md` must be the report of this run.
 
@@ -99,7 +99,7 @@ fn features_the_model_lacks_are_unsupported_by_name_never_passed() {
 
 /// Where google/packetdrill's `tcp/` scripts are.
 fn packetdrill_dir() -> PathBuf {
-    let dir = std::env::var_os("PACKETDRILL_DIR").map_or_else(|| PathBuf::from("/work/shared/packetdrill/tcp"), PathBuf::from);
+    let dir = std::env::var_os("PACKETDRILL_DIR").map_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/packetdrill/tcp")), PathBuf::from);
     assert!(
         dir.is_dir(),
         "{}: google/packetdrill's gtests/net/tcp scripts are needed (GPL-2.0, not in this repository); \

@@ -137,7 +137,9 @@ fn a_lossy_transfer_with_a_partition_reads_as_tshark_reads_it() {
 #[test]
 fn lossy_transfers_under_other_seeds_read_as_tshark_reads_them() {
     let mut seen = Seen::new();
-    for seed in 1..=8 {
+    // Sixteen seeds: under CUBIC (the model's default since it runs Linux's algorithms) the
+    // first eight retransmit no segment within Wireshark's 3 ms out-of-order window.
+    for seed in 1..=16 {
         for (field, n) in agree_with_tshark("models/lossy-partition.toml", Some(seed)) {
             *seen.entry(field).or_insert(0) += n;
         }
@@ -152,7 +154,7 @@ fn lossy_transfers_under_other_seeds_read_as_tshark_reads_them() {
     ] {
         assert!(
             seen.contains_key(field),
-            "no {field} in seeds 1-8: {seen:?}"
+            "no {field} in seeds 1-16: {seen:?}"
         );
     }
 }
