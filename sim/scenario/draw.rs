@@ -7,7 +7,7 @@
 //! (links, hosts) is untouched by what this module draws.
 
 use super::types::{AppSpec, FaultKind, FaultSpec, Scenario};
-use super::units::{DurSpec, UnitError};
+use super::units::{string_serde, DurSpec, UnitError};
 use crate::engine::RngStreams;
 use crate::time::Dur;
 use rand_core::RngCore;
@@ -119,36 +119,13 @@ impl fmt::Display for CountDraw {
     }
 }
 
-macro_rules! draw_serde {
-    ($t:ty, $what:literal, $pattern:literal) => {
-        impl<'de> Deserialize<'de> for $t {
-            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                let s = String::deserialize(d)?;
-                s.parse().map_err(|e: String| de::Error::custom(format!("invalid {}: {e}", $what)))
-            }
-        }
-        impl Serialize for $t {
-            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.collect_str(self)
-            }
-        }
-        impl JsonSchema for $t {
-            fn schema_name() -> std::borrow::Cow<'static, str> {
-                stringify!($t).into()
-            }
-            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-                schemars::json_schema!({ "type": "string", "pattern": $pattern, "description": $what })
-            }
-        }
-    };
-}
 
-draw_serde!(
+string_serde!(
     DurDraw,
     "duration, or a range LO..HI drawn per run",
     "^([0-9]+(\\.[0-9]+)?(ns|us|ms|s|m|h)|0)(\\.\\.([0-9]+(\\.[0-9]+)?(ns|us|ms|s|m|h)|0))?$"
 );
-draw_serde!(CountDraw, "count, or a range LO..HI drawn per run", "^[0-9]+(\\.\\.[0-9]+)?$");
+string_serde!(CountDraw, "count, or a range LO..HI drawn per run", "^[0-9]+(\\.\\.[0-9]+)?$");
 
 /// Whether the scenario declares anything drawn per run.
 pub fn has_draws(sc: &Scenario) -> bool {

@@ -105,12 +105,14 @@ impl fmt::Display for RateSpec {
     }
 }
 
+/// Serde and schema for a type written as one string in scenario files and parsed by its
+/// `FromStr` (durations, rates, drawn values): the schema gives the pattern and what it is.
 macro_rules! string_serde {
     ($t:ty, $what:literal, $pattern:literal) => {
         impl<'de> Deserialize<'de> for $t {
             fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
                 let s = String::deserialize(d)?;
-                s.parse().map_err(|e: UnitError| de::Error::custom(format!("invalid {}: {e}", $what)))
+                s.parse::<$t>().map_err(|e| de::Error::custom(format!("invalid {}: {e}", $what)))
             }
         }
         impl Serialize for $t {
@@ -128,6 +130,8 @@ macro_rules! string_serde {
         }
     };
 }
+
+pub(crate) use string_serde;
 
 string_serde!(DurSpec, "duration", "^([0-9]+(\\.[0-9]+)?(ns|us|ms|s|m|h)|0)$");
 string_serde!(RateSpec, "rate", "^[0-9]+(\\.[0-9]+)?(bit|kbit|Mbit|Gbit)$");
