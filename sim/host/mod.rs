@@ -336,6 +336,12 @@ impl Host {
         }
     }
 
+    /// The descriptor a program holds on the connection from `local` to `remote`, found in
+    /// the established hash (no scan).
+    pub fn fd_of_conn(&self, local: SocketAddrV4, remote: SocketAddrV4) -> Option<Fd> {
+        self.table.conn(self.ehash.get(&(local, remote))?)?.fd
+    }
+
     /// The connection behind `fd`, if it has one, as itself: not its 4-tuple, which a later
     /// connection may reuse once this one is gone.
     pub fn conn_handle(&self, fd: Fd) -> Option<ConnHandle> {

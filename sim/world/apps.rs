@@ -305,10 +305,13 @@ impl Apps {
         }
     }
 
-    /// Whether the connection behind `fd` on host `h` comes from one of the client apps.
+    /// Whether the connection behind `fd` on host `h` comes from one of the client apps: the
+    /// peer's host has it in its established hash, under a descriptor a client app holds.
     fn client_behind(&self, sim: &Sim<Host>, h: usize, fd: Fd) -> bool {
         let Some((local, remote)) = sim.node(h).conn_addrs(fd) else { return false };
-        self.socks.iter().filter(|s| s.role == Role::Client && !s.closed).any(|s| sim.node(s.host).conn_addrs(s.fd) == Some((remote, local)))
+        let Some(peer) = sim.host_by_addr(*remote.ip()) else { return false };
+        let Some(peer_fd) = sim.node(peer).fd_of_conn(remote, local) else { return false };
+        self.by_fd.get(&(peer, peer_fd)).is_some_and(|&i| self.socks[i].role == Role::Client && !self.socks[i].closed)
     }
 
     /// Holds received bytes against what the peer sent: clients send derived bytes, which a
