@@ -153,6 +153,8 @@ fn a_short_scenario_runs_on_the_real_kernel() {
     let obs = &report.observations;
     let summary = report.to_string();
     assert!(summary.contains("capture-smoke") && summary.contains("tcpdump on server/wire"), "{summary}");
+    // A capture that lost packets fails; one that returns says so in tcpdump's own words.
+    assert_eq!(capture::netns::dropped_by_kernel(&report.tcpdump), Some(0), "{:?}", report.tcpdump);
 
     // One observation per step, in order, with the run's clock moving forward.
     assert_eq!(obs.len(), sc.script.len());

@@ -3,7 +3,8 @@
 
 use std::net::SocketAddrV4;
 use std::rc::Rc;
-use tcpsim::tcp::listener::{ChildParams, DropReason, Listener, ListenerAction};
+use tcpsim::tcp::conn::ChildParams;
+use tcpsim::tcp::listener::{DropReason, Listener, ListenerAction};
 use tcpsim::tcp::profile::KernelProfile;
 use tcpsim::tcp::segment::{Flags, Payload, Segment, TcpOptions};
 use tcpsim::time::{Dur, SimTime};

@@ -195,13 +195,13 @@ impl Host {
         &mut self,
         lid: ListenerId,
         now: crate::time::SimTime,
-        params: Box<crate::tcp::listener::ChildParams>,
+        params: Box<crate::tcp::conn::ChildParams>,
         ctx: &mut Ctx,
     ) {
         let Some(slot) = self.table.listener(lid) else { return };
         let opts = slot.opts.clone();
         let mut out = Vec::new();
-        let mut conn = Conn::accept_child(now, self.profile.clone(), opts, &child_params(now, &params), &mut out);
+        let mut conn = Conn::accept_child(now, self.profile.clone(), opts, &params, &mut out);
         // The completing segment's data and FIN belong to the child (`tcp_child_process`).
         if !params.segment.payload.is_empty() || params.segment.flags.contains(crate::tcp::segment::Flags::FIN) {
             conn.on_segment(now, &params.segment, &mut out);
@@ -488,29 +488,6 @@ fn opt_json(v: OptValue) -> serde_json::Value {
         OptValue::Int(i) => serde_json::json!(i),
         OptValue::Pair(p) => serde_json::json!(p),
         OptValue::Name(n) => serde_json::json!(n),
-    }
-}
-
-/// What the connection model needs of a completed handshake, from what the listener kept
-/// (`tcp_create_openreq_child`).
-fn child_params(now: crate::time::SimTime, p: &crate::tcp::listener::ChildParams) -> crate::tcp::conn::ChildParams {
-    crate::tcp::conn::ChildParams {
-        local: p.local,
-        remote: p.remote,
-        iss: p.iss,
-        irs: p.irs,
-        peer_mss: Some(p.peer_mss),
-        peer_wscale: p.snd_wscale,
-        peer_sack: p.sack_ok,
-        peer_tsval: p.timestamps.map(|t| t.ts_recent),
-        peer_window: p.segment.window,
-        rcv_wscale: p.rcv_wscale,
-        rcv_wnd: p.rcv_wnd,
-        ts_offset: p.timestamps.map_or(0, |t| t.ts_off),
-        tx_stream: crate::tcp::conn::stream_id(p.local, p.remote, p.iss),
-        // tcp_synack_rtt_meas: a sample only if the SYN-ACK was not retransmitted.
-        synack_rtt: p.synack_sent_at.filter(|_| p.synack_retransmits == 0).map(|t| now - t),
-        synack_retransmits: p.synack_retransmits,
     }
 }
 

@@ -8,14 +8,14 @@
 //!
 //! The listener never builds a connection itself: when a handshake completes it returns a
 //! [`ChildParams`] ([`ListenerAction::Child`]); the caller builds its connection from it,
-//! feeds it [`ChildParams::segment`] (whose data must not be lost), and hands the
+//! feeds it [`ChildParams::segment`](crate::tcp::conn::ChildParams::segment) (whose data must not be lost), and hands the
 //! connection's handle back with [`Listener::enqueue`]. The handle type `C` is the
 //! caller's, so the listener does not depend on the connection model.
 //!
 //! Not modelled: TCP Fast Open, TCP_DEFER_ACCEPT, PAWS on request socks, ECN negotiation,
 //! SO_REUSEPORT migration, `tcp_peer_is_proven` (no peer is proven).
 
-use super::conn::select_initial_window;
+use super::conn::{select_initial_window, ChildParams, ChildTimestamps};
 use super::profile::KernelProfile;
 use super::reset::reset_for;
 use super::segment::{seq_gt, seq_lt, Flags, Payload, Segment, TcpOptions};
@@ -69,56 +69,6 @@ pub enum DropReason {
     /// Nothing to do: an RST or a non-SYN segment without ACK for the listener, SYN+FIN,
     /// a segment without ACK for a request, or a reply suppressed by rate limiting.
     Ignored,
-}
-
-/// The peer's timestamps as the child inherits them.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub struct ChildTimestamps {
-    /// The latest TSval from the peer (`ts_recent`), to echo.
-    pub ts_recent: u32,
-    /// Added to the millisecond clock to make our TSval (`tcp_rsk(req)->ts_off`):
-    /// TSval = (now in ms, wrapping) + ts_off.
-    pub ts_off: u32,
-}
-
-/// Everything a connection born from this listener needs (what `tcp_create_openreq_child`
-/// copies from the request sock), plus the segment that completed the handshake.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ChildParams {
-    pub local: SocketAddrV4,
-    pub remote: SocketAddrV4,
-    /// Our initial sequence number (the SYN-ACK's seq); snd_una = snd_nxt = iss+1.
-    pub iss: u32,
-    /// The peer's initial sequence number; rcv_nxt = irs+1.
-    pub irs: u32,
-    /// The peer's MSS (`mss_clamp`): its SYN's MSS option, [`TCP_MSS_DEFAULT`] if absent,
-    /// or the syncookie table's value for a cookie connection.
-    pub peer_mss: u16,
-    /// The MSS we advertised (`advmss`).
-    pub adv_mss: u16,
-    /// The peer's window scale shift, `Some` iff window scaling was negotiated.
-    pub snd_wscale: Option<u8>,
-    /// Our window scale shift (0 unless negotiated).
-    pub rcv_wscale: u8,
-    /// SACK permitted both ways.
-    pub sack_ok: bool,
-    /// `Some` iff timestamps were negotiated.
-    pub timestamps: Option<ChildTimestamps>,
-    /// The peer's window from the completing segment, scaled (`snd_wnd`).
-    pub snd_wnd: u32,
-    /// The window we offered (`rsk_rcv_wnd`), and its clamp (`rsk_window_clamp`).
-    pub rcv_wnd: u32,
-    pub window_clamp: u32,
-    /// When the first SYN-ACK was sent (`snt_synack`), `None` for a cookie connection
-    /// (no state was kept). An RTT sample only if also `synack_retransmits == 0`
-    /// (tcp_minisocks.c `tcp_synack_rtt_meas`).
-    pub synack_sent_at: Option<SimTime>,
-    /// SYN-ACK retransmissions (`req->num_retrans`).
-    pub synack_retransmits: u32,
-    /// Completed from a syncookie (no request sock existed).
-    pub cookie: bool,
-    /// The segment that completed the handshake; its data and FIN belong to the child.
-    pub segment: Segment,
 }
 
 /// The listener's nstat counters (TcpExt names), §5.5.

@@ -8,7 +8,7 @@ use rand_chacha::ChaCha8Rng;
 use std::collections::BTreeMap;
 use std::net::SocketAddrV4;
 use std::rc::Rc;
-use tcpsim::tcp::conn::{select_initial_window, stream_id, ts_offset, ChildParams, Conn, SockOpts, TimerKind};
+use tcpsim::tcp::conn::{select_initial_window, stream_id, ts_offset, ChildParams, ChildTimestamps, Conn, SockOpts, TimerKind};
 use tcpsim::tcp::profile::KernelProfile;
 use tcpsim::tcp::segment::{Flags, Payload, Segment, TcpOptions};
 use tcpsim::time::{Dur, SimTime};
@@ -175,22 +175,27 @@ impl Sim {
         let ts = syn.options.timestamps.is_some();
         let rcvbuf = self.opts[1].effective_rcvbuf(&p);
         let (wnd, ws) = select_initial_window(&p, rcvbuf, self.opts[1].rcvbuf.is_some(), if ts { 1448 } else { 1460 }, syn.options.wscale.is_some());
+        let peer_wscale = syn.options.wscale.filter(|_| p.tcp_window_scaling).map(|w| w.min(14));
         let params = ChildParams {
             local: seg.dst,
             remote: seg.src,
             iss: SERVER_ISS,
             irs: syn.seq,
-            peer_mss: syn.options.mss,
-            peer_wscale: syn.options.wscale,
-            peer_sack: syn.options.sack_permitted,
-            peer_tsval: seg.options.timestamps.map(|t| t.0),
-            peer_window: seg.window,
+            peer_mss: syn.options.mss.unwrap_or(536),
+            adv_mss: p.default_mss,
+            snd_wscale: peer_wscale,
             rcv_wscale: ws,
+            sack_ok: syn.options.sack_permitted,
+            timestamps: seg.options.timestamps.map(|t| ChildTimestamps { ts_recent: t.0, ts_off: ts_offset(seg.dst, seg.src) }),
+            snd_wnd: u32::from(seg.window) << peer_wscale.unwrap_or(0),
             rcv_wnd: wnd,
-            ts_offset: ts_offset(seg.dst, seg.src),
-            tx_stream: stream_id(seg.dst, seg.src, SERVER_ISS),
-            synack_rtt: Some(self.delay.saturating_mul(2)),
+            window_clamp: wnd,
+            // An RTT sample of exactly two one-way delays: the SYN-ACK "went out" one clean
+            // round trip before the completing ACK, once.
+            synack_sent_at: Some(SimTime::ZERO + Dur::from_nanos(self.now.as_nanos().saturating_sub(2 * self.delay.as_nanos()))),
             synack_retransmits: 0,
+            cookie: false,
+            segment: seg.clone(),
         };
         let mut out = Vec::new();
         let mut child = Conn::accept_child(self.now, p, self.opts[1].clone(), &params, &mut out);

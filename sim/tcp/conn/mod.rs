@@ -29,12 +29,14 @@
 //!   timewait mini-socket); [`Conn::view`] shows the fd's CLOSE for TIME_WAIT.
 
 pub mod buffers;
+mod child;
 mod congestion;
 mod input;
 mod output;
 pub mod sockopt;
 mod timers;
 
+pub use child::{ChildParams, ChildTimestamps};
 pub use sockopt::SockOpts;
 
 use crate::errno::Errno;
@@ -113,36 +115,6 @@ impl SendData {
             None => SendData::Derived(len.unwrap_or(0)),
         }
     }
-}
-
-/// What a listener learned from the SYN and the final ACK, to create the child socket.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ChildParams {
-    pub local: SocketAddrV4,
-    pub remote: SocketAddrV4,
-    /// Our ISN (the SYN-ACK's seq) and the peer's (the SYN's seq).
-    pub iss: u32,
-    pub irs: u32,
-    /// Options from the peer's SYN.
-    pub peer_mss: Option<u16>,
-    pub peer_wscale: Option<u8>,
-    pub peer_sack: bool,
-    /// The peer's latest TSval (`ts_recent`), when it sent timestamps.
-    pub peer_tsval: Option<u32>,
-    /// The raw window field of the final ACK (scaled by `peer_wscale`).
-    pub peer_window: u16,
-    /// The window scale we announced in the SYN-ACK (used only if the peer sent one).
-    pub rcv_wscale: u8,
-    /// The window we offered in the SYN-ACK, in bytes.
-    pub rcv_wnd: u32,
-    /// Our timestamp offset (added to the ms clock in TSval).
-    pub ts_offset: u32,
-    /// Stream id of the bytes this side sends.
-    pub tx_stream: u64,
-    /// The SYN-ACK's RTT, when it was not retransmitted (`tcp_synack_rtt_meas`).
-    pub synack_rtt: Option<Dur>,
-    /// SYN-ACK retransmissions the request needed.
-    pub synack_retransmits: u32,
 }
 
 /// `struct tcp_info`, the fields the scenarios read.
@@ -513,8 +485,8 @@ impl Conn {
     pub fn accept_child(now: SimTime, profile: Rc<KernelProfile>, opts: SockOpts, params: &ChildParams, out: &mut Vec<Segment>) -> Conn {
         let _ = out; // the completing ACK needs no answer
         let mut c = Conn::blank(now, profile, opts, params.local, params.remote, params.iss);
-        c.tx_stream = params.tx_stream;
-        c.ts_offset = params.ts_offset;
+        c.tx_stream = stream_id(params.local, params.remote, params.iss);
+        c.ts_offset = params.timestamps.map_or(0, |t| t.ts_off);
         c.state = TcpState::Listen;
         c.set_state(TcpState::SynRecv, Cause::RcvSyn);
         c.snd_una = params.iss.wrapping_add(1);
@@ -529,11 +501,12 @@ impl Conn {
         c.rcv_wup = c.rcv_nxt;
         c.rcv_wnd = params.rcv_wnd;
         c.rcv_ssthresh = params.rcv_wnd;
-        c.negotiate(params.peer_mss, params.peer_wscale, params.peer_sack, params.peer_tsval, params.rcv_wscale);
-        c.snd_wnd = (params.peer_window as u32) << c.snd_wscale;
+        let ts_recent = params.timestamps.map(|t| t.ts_recent);
+        c.negotiate(Some(params.peer_mss), params.snd_wscale, params.sack_ok, ts_recent, params.rcv_wscale);
+        c.snd_wnd = params.snd_wnd;
         c.snd_wl1 = c.rcv_nxt;
         c.max_window = c.snd_wnd;
-        if let Some(rtt) = params.synack_rtt {
+        if let Some(rtt) = params.synack_rtt(now) {
             c.rtt.sample(rtt.as_micros(), c.rto_min_us(), c.snd_una, c.snd_nxt);
             c.rto = c.rtt.rto(c.rto_max());
         } else if params.synack_retransmits > 0 {
