@@ -173,7 +173,8 @@ impl<'a> Run<'a> {
                 _ => return Err(Stop::Unsupported(o.line, format!("option --{}", o.name))),
             }
         }
-        let profile = KernelProfile::linux_6_18();
+        // packetdrill's tun device offers TSO: skbs of up to GSO_MAX_SEGS segments.
+        let profile = KernelProfile { gso_max_segs: 65535, ..KernelProfile::linux_6_18() };
         let mut sim = Sim::new(0);
         let sent: Rc<RefCell<VecDeque<(SimTime, Segment)>>> = Rc::default();
         let host = Host::new("sut", LOCAL_IP, Rc::new(profile.clone()));
@@ -487,8 +488,8 @@ impl<'a> Run<'a> {
             self.conn.live_isn = Some(first.seq);
             self.conn.script_isn = p.seq;
         }
-        // Join MSS-sized segments into the TSO-sized packet the script expects, as
-        // packetdrill does on a device without TSO.
+        // The model puts one MSS on the wire per segment (GSO done): join them into the
+        // TSO-sized packet the script expects, as packetdrill aggregates what it sniffs.
         let mut frags = vec![first];
         let mut so_far = frags[0].payload.len();
         while so_far < p.len {

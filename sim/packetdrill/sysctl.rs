@@ -18,8 +18,7 @@ pub enum CmdError {
 
 /// Sysctls the model has no knob for, with the value its built-in behaviour corresponds
 /// to. Setting one to that value is a no-op; to another value, unsupported.
-const BUILT_IN: [(&str, &str, &str); 7] = [
-    ("tcp_slow_start_after_idle", "0", "cwnd restart after idle (tcp_cwnd_restart) is not modelled"),
+const BUILT_IN: [(&str, &str, &str); 6] = [
     ("tcp_congestion_control", "cubic", "the model's congestion control stands for Linux's default, CUBIC"),
     ("tcp_frto", "2", "F-RTO as Linux's default"),
     ("tcp_dsack", "1", "D-SACK as Linux's default"),
@@ -29,10 +28,10 @@ const BUILT_IN: [(&str, &str, &str); 7] = [
 ];
 
 /// Sysctls whose feature is reached only through script constructs reported unsupported
-/// on their own (Fast Open, ECN options, pacing under fq, TSO sizing, which the runner
-/// undoes by joining segments as packetdrill does for non-TSO devices; `tcp_fack` is a
-/// no-op since Linux 4.15). Any value is accepted.
-const INERT: [&str; 9] = [
+/// on their own (Fast Open, ECN options, pacing under fq, the share of cwnd one TSO skb may
+/// defer for, `tcp_tso_should_defer`, which the model does not do; `tcp_fack` is a no-op
+/// since Linux 4.15). Any value is accepted.
+const INERT: [&str; 8] = [
     "tcp_fack",
     "tcp_ecn_option",
     "tcp_fastopen",
@@ -40,7 +39,6 @@ const INERT: [&str; 9] = [
     "tcp_pacing_ss_ratio",
     "tcp_pacing_ca_ratio",
     "tcp_tso_win_divisor",
-    "tcp_min_tso_segs",
     "tcp_metrics",
 ];
 
@@ -82,6 +80,10 @@ impl Sysctls {
             "ip" if words.get(1).map(String::as_str) == Some("tcp_metrics") => Ok(()),
             // The model has no queueing discipline: a segment leaves when sent, as with pfifo.
             "tc" if line.contains(" pfifo") => Ok(()),
+            // TCP keeps building multi-segment skbs: GSO is always on for TCP (sk_setup_caps
+            // adds NETIF_F_GSO for TCP sockets since 4.19), and the stack segments what the
+            // device cannot, before packetdrill sniffs it.
+            "ethtool" if is_offload_off(&words) => Ok(()),
             w if w.ends_with("set_sysctls.py") => {
                 self.saved.get_or_insert_with(|| self.profile.clone());
                 words[1..].iter().try_for_each(|w| self.assign(w.trim_start_matches("/proc/sys/")))
@@ -138,6 +140,8 @@ fn set_profile(p: &mut KernelProfile, name: &str, value: &str) -> Result<bool, C
         "tcp_sack" => p.tcp_sack = int()? != 0,
         "tcp_window_scaling" => p.tcp_window_scaling = int()? != 0,
         "tcp_moderate_rcvbuf" => p.tcp_moderate_rcvbuf = int()? != 0,
+        "tcp_slow_start_after_idle" => p.tcp_slow_start_after_idle = int()? != 0,
+        "tcp_min_tso_segs" => p.tcp_min_tso_segs = small()?.max(1),
         "tcp_abort_on_overflow" => p.tcp_abort_on_overflow = int()? != 0,
         "tcp_syn_retries" => p.tcp_syn_retries = small()?,
         "tcp_synack_retries" => p.tcp_synack_retries = small()?,
@@ -156,6 +160,12 @@ fn set_profile(p: &mut KernelProfile, name: &str, value: &str) -> Result<bool, C
         _ => return Ok(false),
     }
     Ok(true)
+}
+
+/// `ethtool -K <dev> tso off gso off` (in either order, nothing else).
+fn is_offload_off(words: &[String]) -> bool {
+    let rest: Vec<&str> = words.iter().skip(3).map(String::as_str).collect();
+    words.get(1).map(String::as_str) == Some("-K") && (rest == ["tso", "off", "gso", "off"] || rest == ["gso", "off", "tso", "off"])
 }
 
 /// Drops `> file`, `2>&1` and the like.
@@ -245,10 +255,12 @@ mod tests {
     #[test]
     fn behaviour_the_model_lacks_and_other_shell_is_unsupported_by_name() {
         let mut s = Sysctls::new(KernelProfile::linux_6_18());
-        assert_eq!(s.run("sysctl -q net.ipv4.tcp_slow_start_after_idle=0 > /dev/null 2>&1", Path::new(".")), Ok(()));
-        let e = s.run("sysctl -q net.ipv4.tcp_slow_start_after_idle=1", Path::new(".")).unwrap_err();
-        assert!(matches!(e, CmdError::Unsupported(m) if m.contains("tcp_slow_start_after_idle=1")));
+        assert_eq!(s.run("sysctl -q net.ipv4.tcp_ecn=0 > /dev/null 2>&1", Path::new(".")), Ok(()));
+        let e = s.run("sysctl -q net.ipv4.tcp_ecn=1", Path::new(".")).unwrap_err();
+        assert!(matches!(e, CmdError::Unsupported(m) if m.contains("tcp_ecn=1")));
         assert!(matches!(s.run("ethtool -K tun0 gro off", Path::new(".")), Err(CmdError::Unsupported(_))));
+        assert_eq!(s.run("ethtool -K tun0 tso off gso off", Path::new(".")), Ok(()));
+        assert_eq!(s.profile.gso_max_segs, KernelProfile::linux_6_18().gso_max_segs);
         assert!(matches!(s.run("sysctl -q net.ipv4.tcp_no_such=1", Path::new(".")), Err(CmdError::Unsupported(_))));
     }
 }

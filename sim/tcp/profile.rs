@@ -104,6 +104,14 @@ pub struct KernelProfile {
     pub tcp_timestamps: bool,
     /// MSS advertised on a 1500-byte MTU path (1460), before option space.
     pub default_mss: u16,
+
+    // --- segmentation offload ---
+    /// `sk_gso_max_segs` of the route's device: how many segments one skb may carry
+    /// (`tcp_tso_segs`). 1 sends one MSS per skb, as the lab's veths are set up
+    /// (`capture::netns`); packetdrill's tun device takes `GSO_MAX_SEGS` (65535).
+    pub gso_max_segs: u32,
+    /// `net.ipv4.tcp_min_tso_segs`: the fewest segments `tcp_tso_autosize` puts in an skb.
+    pub tcp_min_tso_segs: u32,
 }
 
 /// Why a kernel profile could not be had.

@@ -36,7 +36,7 @@ const HYSTART_DELAY_MIN: u32 = 4000;
 const HYSTART_DELAY_MAX: u32 = 16000;
 /// `sk_gso_max_size` on a veth or loopback route: `GSO_LEGACY_MAX_SIZE` (65536) less
 /// `MAX_TCP_HEADER + 1` (net/core/sock.c `sk_setup_caps`).
-const GSO_MAX_SIZE: u64 = 65536 - (320 + 1);
+pub(crate) const GSO_MAX_SIZE: u64 = 65536 - (320 + 1);
 
 /// `struct bictcp`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -10,6 +10,7 @@
 //! (`tcp_cwnd_reduction`, PRR, lives in the connection).
 
 mod cubic;
+pub(crate) use cubic::GSO_MAX_SIZE;
 mod reno;
 
 pub use cubic::Cubic;

@@ -216,7 +216,8 @@ impl Conn {
             let room = wnd_end.wrapping_sub(self.snd_nxt);
             let len = avail_data.min(self.mss).min(room);
             let fin = self.fin_queued && self.snd_nxt.wrapping_add(len) == data_end && room > len;
-            self.send_new(now, len, fin, out);
+            // tcp_write_wakeup sets PSH on what it sends.
+            self.send_new(now, len, fin, true, out);
         } else {
             self.send_probe_skb(now, out);
         }
@@ -241,21 +242,71 @@ impl Conn {
     }
 
     /// Minshall's variant of Nagle (`tcp_nagle_check`): hold a small segment while an earlier
-    /// small segment is unacknowledged.
-    fn nagle_blocks(&self) -> bool {
+    /// small segment is unacknowledged. `snd_nxt` stands at `seq`, with segments of the same
+    /// skb before it when `after_others`.
+    fn nagle_blocks_at(&self, seq: u32, after_others: bool) -> bool {
         !self.opts.nodelay
-            && self.packets_out() > 0
+            && (after_others || self.packets_out() > 0)
             && seq_gt(self.snd_sml, self.snd_una)
-            && seq_le(self.snd_sml, self.snd_nxt)
+            && seq_le(self.snd_sml, seq)
+    }
+
+    /// `tcp_cwnd_test`: how many segments the congestion window lets out now, at most half
+    /// the window at once ("ensure we have at least 2 GSO packets in flight").
+    fn cwnd_quota(&self) -> u32 {
+        let (in_flight, cwnd) = (self.packets_in_flight(), self.send_window());
+        if in_flight >= cwnd {
+            return 0;
+        }
+        (cwnd >> 1).max(1).min(cwnd - in_flight)
+    }
+
+    /// `tcp_tso_segs` → `tcp_tso_autosize`: the segments one GSO skb may hold, about a
+    /// millisecond at the pacing rate (`sk_pacing_rate >> sk_pacing_shift`, shift 10), at least
+    /// `tcp_min_tso_segs`, at most what the device takes (`sk_gso_max_segs`). The 5.18+ bonus
+    /// of `gso_max_size >> (min_rtt >> tcp_tso_rtt_log)` is left out: it adds a segment only
+    /// below a 4 ms RTT.
+    fn tso_segs(&self) -> u32 {
+        let per_ms = (self.pacing_rate >> 10).min(crate::tcp::cc::GSO_MAX_SIZE);
+        let segs = (per_ms / u64::from(self.mss.max(1))) as u32;
+        segs.max(self.profile.tcp_min_tso_segs).min(self.profile.gso_max_segs).max(1)
+    }
+
+    /// The data and FIN of the segment at `seq` (at most one MSS of what is queued).
+    fn next_segment(&self, seq: u32) -> (u32, bool) {
+        let data_end = self.data_end();
+        let len = if seq_lt(seq, data_end) { data_end.wrapping_sub(seq).min(self.mss) } else { 0 };
+        (len, self.fin_queued && seq.wrapping_add(len) == data_end)
+    }
+
+    /// How many of the next `max` segments at `snd_nxt` go out as one skb (`tcp_write_xmit`'s
+    /// `tcp_mss_split_point`): those within the peer's window, the last sub-MSS one only if
+    /// Nagle allows it.
+    fn sendable_segs(&self, max: u32) -> u32 {
+        let wnd_end = self.snd_una.wrapping_add(self.snd_wnd);
+        let mut seq = self.snd_nxt;
+        let mut n = 0;
+        while n < max && seq != self.write_seq {
+            let (len, fin) = self.next_segment(seq);
+            let end = seq.wrapping_add(len).wrapping_add(fin as u32);
+            if seq_gt(end, wnd_end) || (!fin && len < self.mss && self.nagle_blocks_at(seq, n > 0)) {
+                break;
+            }
+            seq = end;
+            n += 1;
+        }
+        n
     }
 
     /// Sends one segment of `len` data bytes at `seq` (+FIN): payload from the send queue.
-    fn xmit(&mut self, now: SimTime, seq: u32, len: u32, fin: bool, out: &mut Vec<Segment>) -> u32 {
+    /// PSH marks the end of the queued data, a forced push, or where `push` says (the last
+    /// segment of a multi-segment skb, a window probe).
+    fn xmit(&mut self, now: SimTime, seq: u32, len: u32, fin: bool, push: bool, out: &mut Vec<Segment>) -> u32 {
         let off = self.sndq.head_off() + seq.wrapping_sub(self.snd_una) as u64;
         let payload = self.sndq.payload(self.tx_stream, off, len);
         let mut flags = Flags::ACK;
         let end = seq.wrapping_add(len);
-        if len > 0 && (end == self.data_end() || self.take_push_mark(seq, end)) {
+        if len > 0 && (push || end == self.data_end() || self.take_push_mark(seq, end)) {
             flags = flags | Flags::PSH;
         }
         if fin {
@@ -291,10 +342,10 @@ impl Conn {
     }
 
     /// New data at `snd_nxt` (`tcp_event_new_data_sent`).
-    fn send_new(&mut self, now: SimTime, len: u32, fin: bool, out: &mut Vec<Segment>) {
+    pub(super) fn send_new(&mut self, now: SimTime, len: u32, fin: bool, push: bool, out: &mut Vec<Segment>) {
         let prior_packets = self.packets_out();
         let seq = self.snd_nxt;
-        let end = self.xmit(now, seq, len, fin, out);
+        let end = self.xmit(now, seq, len, fin, push, out);
         self.snd_nxt = end;
         self.rtx_skbs.push(end, now);
         if len > 0 {
@@ -321,7 +372,7 @@ impl Conn {
         let skb_data_end = skb_end.wrapping_sub(has_fin as u32);
         let len = if seq_lt(seq, skb_data_end) { skb_data_end.wrapping_sub(seq).min(self.mss) } else { 0 };
         let fin = has_fin && seq.wrapping_add(len) == data_end;
-        let end = self.xmit(now, seq, len, fin, out);
+        let end = self.xmit(now, seq, len, fin, false, out);
         self.tx_stamps.retransmitted(seq, end);
         self.total_retrans += 1;
         self.count(crate::tcp::mib::Mib::RetransSegs);
@@ -356,22 +407,22 @@ impl Conn {
             if self.snd_nxt == self.write_seq {
                 break;
             }
-            let data_end = self.data_end();
-            let seq = self.snd_nxt;
-            let len = if seq_lt(seq, data_end) { data_end.wrapping_sub(seq).min(self.mss) } else { 0 };
-            let fin = self.fin_queued && seq.wrapping_add(len) == data_end;
-            let end = seq.wrapping_add(len).wrapping_add(fin as u32);
-            if self.packets_in_flight() >= self.send_window() {
+            let quota = self.cwnd_quota();
+            if quota == 0 {
                 cwnd_limited = true;
                 break;
             }
-            if seq_gt(end, self.snd_una.wrapping_add(self.snd_wnd)) {
+            let segs = self.sendable_segs(quota.min(self.tso_segs()));
+            if segs == 0 {
                 break;
             }
-            if !fin && len < self.mss && self.nagle_blocks() {
-                break;
+            for i in 1..=segs {
+                let (len, fin) = self.next_segment(self.snd_nxt);
+                // __tcp_transmit_skb: "Force a PSH flag on all (GSO) packets to expedite GRO
+                // flush at receiver": an skb of more than one segment carries PSH, which GSO
+                // leaves on its last segment.
+                self.send_new(now, len, fin, segs > 1 && i == segs, out);
             }
-            self.send_new(now, len, fin, out);
             sent_new = true;
         }
         cwnd_limited |= self.packets_in_flight() >= self.send_window();

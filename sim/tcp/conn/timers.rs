@@ -250,7 +250,8 @@ impl Conn {
             let new_fin = self.fin_queued && self.snd_nxt.wrapping_add(new_len) == data_end;
             let new_end = self.snd_nxt.wrapping_add(new_len).wrapping_add(new_fin as u32);
             if self.snd_nxt != self.write_seq && crate::tcp::segment::seq_le(new_end, wnd_end) {
-                self.write_wakeup(now, out);
+                // tcp_write_xmit(push_one = 2): one segment past the congestion window.
+                self.send_new(now, new_len, new_fin, false, out);
             } else if let Some(last) = self.rtx_skbs.last_start(self.snd_una) {
                 self.retransmit(now, last, out);
             }
