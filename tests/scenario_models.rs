@@ -58,7 +58,7 @@ fn default_is_two_hosts_a_10ms_link_and_a_100kb_transfer() {
     let s = model("default.toml");
     assert_eq!(s.hosts.len(), 2);
     assert_eq!(s.links.len(), 1);
-    assert_eq!(s.links[0].delay.unwrap().0, Dur(10 * MS));
+    assert_eq!(s.links[0].delay.unwrap().lo(), Dur(10 * MS));
     assert!(s.duration.0 <= Dur(30 * S));
     let client = s.apps.iter().find_map(|a| match a {
         AppSpec::Client { bytes, close, to, .. } => Some((*bytes, *close, to.clone())),
@@ -78,8 +78,8 @@ fn the_compiled_in_default_is_models_default_toml() {
 fn lossy_partition_loses_2_percent_and_partitions_from_5_to_15_s() {
     let s = model("lossy-partition.toml");
     let link = &s.links[0];
-    assert_eq!(link.loss, Some(0.02));
-    assert!(link.jitter.is_some_and(|j| j.0 > Dur(0)));
+    assert_eq!(link.loss.map(|p| p.lo), Some(0.02));
+    assert!(link.jitter.is_some_and(|j| j.lo() > Dur(0)));
     let faults: Vec<(FaultKind, u64)> =
         s.faults.iter().map(|f| (f.kind, f.at.unwrap().lo().as_nanos())).collect();
     assert_eq!(faults, [(FaultKind::Partition, 5 * S), (FaultKind::Heal, 15 * S)]);

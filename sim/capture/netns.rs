@@ -294,18 +294,18 @@ impl Lab {
         l: &crate::scenario::types::LinkSpec,
     ) -> Result<(), CaptureError> {
         let dir = format!("link `{}` {}→{}", l.name, self.hosts[from].name, self.hosts[to].name);
-        if let Some(delay) = d.delay.or(l.delay).filter(|d| d.0 .0 > 0) {
+        if let Some(delay) = d.delay.or(l.delay).filter(|d| d.lo().as_nanos() > 0) {
             self.unreproduced.push(format!(
                 "{dir}: delay {delay} not reproduced (no netem on this kernel; a veth adds microseconds)"
             ));
         }
-        if let Some(j) = d.jitter.or(l.jitter).filter(|d| d.0 .0 > 0) {
+        if let Some(j) = d.jitter.or(l.jitter).filter(|d| d.lo().as_nanos() > 0) {
             self.unreproduced.push(format!("{dir}: jitter {j} not reproduced (no netem)"));
         }
-        if let Some(p) = d.duplicate.or(l.duplicate).filter(|p| *p > 0.0) {
+        if let Some(p) = d.duplicate.or(l.duplicate).map(|p| p.lo).filter(|p| *p > 0.0) {
             self.unreproduced.push(format!("{dir}: duplication {p} not reproduced (no netem)"));
         }
-        if let Some(p) = d.loss.or(l.loss).filter(|p| *p > 0.0) {
+        if let Some(p) = d.loss.or(l.loss).map(|p| p.lo).filter(|p| *p > 0.0) {
             let ppm = (p.clamp(0.0, 1.0) * 1_000_000.0).round() as u32;
             self.losses.push((link, to, ppm));
             self.unreproduced.push(format!(

@@ -6,7 +6,7 @@
 //! and only a range draws: a scenario without ranges draws nothing, and every other stream
 //! (links, hosts) is untouched by what this module draws.
 
-use super::types::{AppSpec, FaultKind, FaultSpec, Scenario};
+use super::types::{AppSpec, FaultKind, FaultSpec, LinkDirSpec, LinkSpec, Scenario};
 use super::units::{string_serde, DurSpec, UnitError};
 use crate::engine::RngStreams;
 use crate::time::Dur;
@@ -32,6 +32,14 @@ pub struct CountDraw {
     pub hi: u32,
 }
 
+/// A probability in [0, 1], or a range `"LO..HI"` drawn uniformly per run. Written as a
+/// number (`loss = 0.01`) when fixed, so a file without ranges reads and writes as before.
+#[derive(Copy, Clone, Debug, PartialEq)]
+pub struct ProbDraw {
+    pub lo: f64,
+    pub hi: f64,
+}
+
 impl DurDraw {
     pub fn fixed(d: Dur) -> DurDraw {
         DurDraw { lo: DurSpec(d), hi: DurSpec(d) }
@@ -49,6 +57,25 @@ impl DurDraw {
     /// Draws once if a range; a fixed value draws nothing.
     fn draw(self, rng: &mut impl RngCore) -> Dur {
         Dur(uniform(rng, self.lo.0.as_nanos(), self.hi.0.as_nanos()))
+    }
+}
+
+impl ProbDraw {
+    pub fn fixed(p: f64) -> ProbDraw {
+        ProbDraw { lo: p, hi: p }
+    }
+
+    pub fn is_range(self) -> bool {
+        self.lo != self.hi
+    }
+
+    /// Draws once if a range (53 random bits, as a double holds); a fixed value draws nothing.
+    fn draw(self, rng: &mut impl RngCore) -> f64 {
+        if !self.is_range() {
+            return self.lo;
+        }
+        let unit = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+        self.lo + (self.hi - self.lo) * unit
     }
 }
 
@@ -99,7 +126,31 @@ impl std::str::FromStr for CountDraw {
     }
 }
 
+impl std::str::FromStr for ProbDraw {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (a, b) = split_range(s);
+        let num = |x: &str| x.trim().parse::<f64>().map_err(|_| format!("`{x}` is not a number"));
+        let (lo, hi) = (num(a)?, num(b)?);
+        // NaN fails every comparison: say so rather than let the range test pass it by.
+        if lo.is_nan() || hi.is_nan() || hi < lo {
+            return Err(format!("range `{s}` ends before it starts"));
+        }
+        Ok(ProbDraw { lo, hi })
+    }
+}
+
 impl fmt::Display for DurDraw {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_range() {
+            write!(f, "{}..{}", self.lo, self.hi)
+        } else {
+            write!(f, "{}", self.lo)
+        }
+    }
+}
+
+impl fmt::Display for ProbDraw {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.is_range() {
             write!(f, "{}..{}", self.lo, self.hi)
@@ -120,12 +171,55 @@ impl fmt::Display for CountDraw {
 }
 
 
+/// A number, or a string `"LO..HI"`: what a file may write for a [`ProbDraw`].
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum ProbText {
+    Number(f64),
+    Text(String),
+}
+
+impl<'de> Deserialize<'de> for ProbDraw {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match ProbText::deserialize(d)? {
+            ProbText::Number(p) => Ok(ProbDraw::fixed(p)),
+            ProbText::Text(s) => s.parse().map_err(|e| de::Error::custom(format!("invalid probability: {e}"))),
+        }
+    }
+}
+
+impl Serialize for ProbDraw {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if self.is_range() {
+            s.collect_str(self)
+        } else {
+            s.serialize_f64(self.lo)
+        }
+    }
+}
+
+impl JsonSchema for ProbDraw {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ProbDraw".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "probability in [0, 1], or a range \"LO..HI\" drawn per run",
+            "anyOf": [
+                { "type": "number", "minimum": 0.0, "maximum": 1.0 },
+                { "type": "string", "pattern": "^[0-9]+(\\.[0-9]+)?\\.\\.[0-9]+(\\.[0-9]+)?$" }
+            ]
+        })
+    }
+}
+
 string_serde!(
     DurDraw,
     "duration, or a range LO..HI drawn per run",
-    "^([0-9]+(\\.[0-9]+)?(ns|us|ms|s|m|h)|0)(\\.\\.([0-9]+(\\.[0-9]+)?(ns|us|ms|s|m|h)|0))?$"
+    "^([0-9]+(\\.[0-9]+)?(ns|us|ms|s|m|h)|0)(\\.\\.([0-9]+(\\.[0-9]+)?(ns|us|ms|s|m|h)|0))?$",
+    "duration"
 );
-string_serde!(CountDraw, "count, or a range LO..HI drawn per run", "^[0-9]+(\\.\\.[0-9]+)?$");
+string_serde!(CountDraw, "count, or a range LO..HI drawn per run", "^[0-9]+(\\.\\.[0-9]+)?$", "count");
 
 /// Whether the scenario declares anything drawn per run.
 pub fn has_draws(sc: &Scenario) -> bool {
@@ -138,7 +232,18 @@ pub fn has_draws(sc: &Scenario) -> bool {
         AppSpec::Messenger(m) => m.quiet_at.is_some_and(DurDraw::is_range) || m.quiet.is_some_and(DurDraw::is_range),
         _ => false,
     });
-    faults || apps
+    faults || apps || sc.links.iter().any(link_has_draws)
+}
+
+fn link_has_draws(l: &LinkSpec) -> bool {
+    let any = |delay: Option<DurDraw>, jitter: Option<DurDraw>, loss: Option<ProbDraw>, dup: Option<ProbDraw>| {
+        delay.is_some_and(DurDraw::is_range)
+            || jitter.is_some_and(DurDraw::is_range)
+            || loss.is_some_and(ProbDraw::is_range)
+            || dup.is_some_and(ProbDraw::is_range)
+    };
+    let dir = |d: &LinkDirSpec| any(d.delay, d.jitter, d.loss, d.duplicate);
+    any(l.delay, l.jitter, l.loss, l.duplicate) || l.a_to_b.as_ref().is_some_and(dir) || l.b_to_a.as_ref().is_some_and(dir)
 }
 
 /// The scenario as the run with `seed` sees it: every range drawn, every `repeat` and
@@ -165,7 +270,28 @@ pub fn resolve(sc: &Scenario, seed: u64) -> Scenario {
             m.quiet = m.quiet.map(|d| DurDraw::fixed(d.draw(&mut rng)));
         }
     }
+    // Links draw last, so that adding a range to a link leaves every earlier draw as it was.
+    for l in &mut out.links {
+        draw_link(&mut l.delay, &mut l.jitter, &mut l.loss, &mut l.duplicate, &mut rng);
+        for d in [&mut l.a_to_b, &mut l.b_to_a].into_iter().flatten() {
+            draw_link(&mut d.delay, &mut d.jitter, &mut d.loss, &mut d.duplicate, &mut rng);
+        }
+    }
     out
+}
+
+/// Fixes one link direction's drawn properties, in the order the file lists them.
+fn draw_link(
+    delay: &mut Option<DurDraw>,
+    jitter: &mut Option<DurDraw>,
+    loss: &mut Option<ProbDraw>,
+    duplicate: &mut Option<ProbDraw>,
+    rng: &mut impl RngCore,
+) {
+    *delay = delay.map(|d| DurDraw::fixed(d.draw(rng)));
+    *loss = loss.map(|p| ProbDraw::fixed(p.draw(rng)));
+    *duplicate = duplicate.map(|p| ProbDraw::fixed(p.draw(rng)));
+    *jitter = jitter.map(|d| DurDraw::fixed(d.draw(rng)));
 }
 
 impl FaultSpec {

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
-use super::draw::{CountDraw, DurDraw};
+use super::draw::{CountDraw, DurDraw, ProbDraw};
 pub use super::protocols::{HeartbeatSpec, MessageSinkSpec, MessengerSpec, MsgProtocol};
 use super::units::{DurSpec, RateSpec};
 pub use crate::engine::fault::{Direction, FaultAction, FaultKind};
@@ -65,18 +65,19 @@ pub struct HostSpec {
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LinkDirSpec {
-    /// One-way propagation delay (default 0).
-    pub delay: Option<DurSpec>,
+    /// One-way propagation delay (default 0; `"5ms..50ms"`: drawn per run).
+    pub delay: Option<DurDraw>,
     /// Serialization rate, e.g. `"100Mbit"` (default: unlimited).
     pub bandwidth: Option<RateSpec>,
     /// Queue length in packets before tail drop (default 1000).
     pub queue: Option<u32>,
-    /// Probability in [0, 1] that a packet is lost.
-    pub loss: Option<f64>,
-    /// Probability in [0, 1] that a packet is duplicated.
-    pub duplicate: Option<f64>,
-    /// Extra delay drawn uniformly from [0, jitter]; packets may overtake each other.
-    pub jitter: Option<DurSpec>,
+    /// Probability in [0, 1] that a packet is lost (`"0.01..0.05"`: drawn per run).
+    pub loss: Option<ProbDraw>,
+    /// Probability in [0, 1] that a packet is duplicated (a range is drawn per run).
+    pub duplicate: Option<ProbDraw>,
+    /// Extra delay drawn uniformly from [0, jitter] per packet; packets may overtake each
+    /// other (a range `"0..10ms"` sets the bound itself per run).
+    pub jitter: Option<DurDraw>,
 }
 
 /// A point-to-point link between two hosts.
@@ -86,12 +87,12 @@ pub struct LinkSpec {
     pub name: String,
     pub a: String,
     pub b: String,
-    pub delay: Option<DurSpec>,
+    pub delay: Option<DurDraw>,
     pub bandwidth: Option<RateSpec>,
     pub queue: Option<u32>,
-    pub loss: Option<f64>,
-    pub duplicate: Option<f64>,
-    pub jitter: Option<DurSpec>,
+    pub loss: Option<ProbDraw>,
+    pub duplicate: Option<ProbDraw>,
+    pub jitter: Option<DurDraw>,
     /// Overrides for the direction a → b.
     pub a_to_b: Option<LinkDirSpec>,
     /// Overrides for the direction b → a.

@@ -109,10 +109,15 @@ impl fmt::Display for RateSpec {
 /// `FromStr` (durations, rates, drawn values): the schema gives the pattern and what it is.
 macro_rules! string_serde {
     ($t:ty, $what:literal, $pattern:literal) => {
+        string_serde!($t, $what, $pattern, $what);
+    };
+    // `$noun` names the value in errors ("invalid duration: …") where the schema's
+    // description (`$what`) says more.
+    ($t:ty, $what:literal, $pattern:literal, $noun:literal) => {
         impl<'de> Deserialize<'de> for $t {
             fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
                 let s = String::deserialize(d)?;
-                s.parse::<$t>().map_err(|e| de::Error::custom(format!("invalid {}: {e}", $what)))
+                s.parse::<$t>().map_err(|e| de::Error::custom(format!("invalid {}: {e}", $noun)))
             }
         }
         impl Serialize for $t {

@@ -11,6 +11,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 
 use super::error::{FieldPath, Invalid};
 use super::types::*;
+use super::draw::ProbDraw;
 use super::units::DurSpec;
 use crate::socket::view::PollMask;
 use crate::tcp::profile::KernelProfile;
@@ -234,13 +235,13 @@ fn check_links<'a>(
 /// Probabilities in [0, 1] (NaN and infinities fail the range test) and a queue of at least one.
 fn check_props(
     base: &FieldPath,
-    loss: Option<f64>,
-    duplicate: Option<f64>,
+    loss: Option<ProbDraw>,
+    duplicate: Option<ProbDraw>,
     queue: Option<u32>,
 ) -> Result<(), Invalid> {
     for (name, p) in [("loss", loss), ("duplicate", duplicate)] {
         if let Some(p) = p {
-            if !(0.0..=1.0).contains(&p) {
+            if ![p.lo, p.hi].iter().all(|x| (0.0..=1.0).contains(x)) {
                 return Err(Invalid::new(base.key(name), format!("probability must be in [0, 1], got {p}")));
             }
         }

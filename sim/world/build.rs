@@ -3,6 +3,7 @@
 //! files; this is where they meet.
 
 use crate::engine::{EngineError, LinkParams, Node, Prob, Sim};
+use crate::scenario::draw::{DurDraw, ProbDraw};
 use crate::scenario::{HostSpec, LinkDirSpec, LinkSpec, Scenario};
 use crate::time::SimTime;
 
@@ -38,7 +39,9 @@ mut make_node: impl FnMut(usize, &HostSpec) -> N,
 /// default (no delay, unlimited rate, 1000 packets of queue, no loss).
 fn link_params(l: &LinkSpec, dir: Option<&LinkDirSpec>) -> Result<LinkParams, EngineError> {
     let d = dir.cloned().unwrap_or_default();
-    let prob = |field: &'static str, v: Option<f64>| match v {
+    // A run resolved its draws first (`scenario::draw::resolve`): a range's lower end is then
+    // its drawn value.
+    let prob = |field: &'static str, v: Option<ProbDraw>| match v.map(|p| p.lo) {
         None => Ok(Prob::NEVER),
         Some(p) => Prob::new(p)
             .ok_or_else(|| EngineError::BadProbability { link: l.name.clone(), field, value: p }),
@@ -49,11 +52,11 @@ fn link_params(l: &LinkSpec, dir: Option<&LinkDirSpec>) -> Result<LinkParams, En
     }
     let def = LinkParams::default();
     Ok(LinkParams {
-        delay: d.delay.or(l.delay).map_or(def.delay, |x| x.0),
+        delay: d.delay.or(l.delay).map_or(def.delay, DurDraw::lo),
         bandwidth,
         queue: d.queue.or(l.queue).unwrap_or(def.queue),
         loss: prob("loss", d.loss.or(l.loss))?,
         duplicate: prob("duplicate", d.duplicate.or(l.duplicate))?,
-        jitter: d.jitter.or(l.jitter).map_or(def.jitter, |x| x.0),
+        jitter: d.jitter.or(l.jitter).map_or(def.jitter, DurDraw::lo),
     })
 }

@@ -56,7 +56,7 @@ pub fn profile(sc: &Scenario, name: &str) -> KernelProfile {
 /// The one-way delay of the scenario's (single) link, in ns.
 pub fn one_way(sc: &Scenario) -> u64 {
     assert_eq!(sc.links.len(), 1, "these scenarios have one link");
-    sc.links[0].delay.expect("the link has a delay").0 .0
+    sc.links[0].delay.expect("the link has a delay").lo().as_nanos()
 }
 
 /// `rto_min` of a profile, in ns.
