@@ -102,14 +102,17 @@ fn undelivered(sim: &Sim<Host>, apps: &Apps, out: &mut Vec<Breach>) {
 /// records of that thing: per link direction, segments sent (`seg_sent`), delivered
 /// (`seg_recv`), dropped (`seg_drop`) and duplicated (`seg_dup`); per host, segments sent and
 /// RSTs sent (`TcpOutRsts`). A counter bumped twice for one event, or an event not counted,
-/// shows here.
+/// shows here. Per host also `TCPTimeouts` against the retransmission timer's expiries
+/// (`retransmit` and a listener's `SYN-ACK` timer records): at most one each, because
+/// `tcp_retransmit_timer` counts an expiry once and not at all when nothing is in flight or the
+/// window is zero, and `tcp_syn_ack_timeout` once per request's expiry.
 pub fn counters_agree(report: &super::RunReport, trace: &str) -> Vec<Breach> {
     use std::collections::BTreeMap;
     let mut seen: BTreeMap<(String, String, String), u64> = BTreeMap::new();
     for line in trace.lines() {
         let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else { continue };
         let ev = v["ev"].as_str().unwrap_or_default();
-        if !ev.starts_with("seg_") {
+        if !ev.starts_with("seg_") && ev != "timer" {
             continue;
         }
         if let (Some(link), Some(dir)) = (v["link"].as_str(), v["dir"].as_str()) {
@@ -118,6 +121,9 @@ pub fn counters_agree(report: &super::RunReport, trace: &str) -> Vec<Breach> {
             let at_host = matches!(v["reason"].as_str(), Some("host_frozen" | "host_down"));
             let kind = if ev == "seg_drop" && at_host { "seg_recv" } else { ev };
             *seen.entry((kind.to_string(), link.to_string(), dir.to_string())).or_default() += 1;
+        }
+        if let (Some(host), "timer", Some("retransmit" | "SYN-ACK")) = (v["host"].as_str(), ev, v["timer"].as_str()) {
+            *seen.entry(("rto_expiry".into(), host.to_string(), String::new())).or_default() += 1;
         }
         if let (Some(host), "seg_sent") = (v["host"].as_str(), ev) {
             *seen.entry(("host_sent".into(), host.to_string(), String::new())).or_default() += 1;
@@ -149,6 +155,18 @@ pub fn counters_agree(report: &super::RunReport, trace: &str) -> Vec<Breach> {
         check(format!("host {} segments sent", h.name), h.segments_sent, count("host_sent", &h.name, ""));
         let rsts = h.counters.get("TcpOutRsts").copied().unwrap_or(0);
         check(format!("host {} TcpOutRsts", h.name), rsts, count("host_rst", &h.name, ""));
+    }
+    for h in &report.hosts {
+        let timeouts = h.counters.get("TCPTimeouts").copied().unwrap_or(0);
+        let expiries = count("rto_expiry", &h.name, "");
+        if timeouts > expiries {
+            out.push(breach(
+                "counters-agree-with-trace",
+                SimTime(report.end_ns),
+                format!("host {} TCPTimeouts", h.name),
+                format!("the report counts {timeouts}, more than the trace's {expiries} retransmission-timer expiries"),
+            ));
+        }
     }
     out
 }
