@@ -1,6 +1,8 @@
 //! `counters-agree-with-trace`: the report's counters are the counts of the trace's records,
 //! for every scenario in `models/`; a trace that lost or gained a record is caught.
 
+mod scenario_text;
+
 use std::path::Path;
 use tcpsim::scenario::{load, Scenario};
 use tcpsim::trace::Trace;
@@ -21,19 +23,11 @@ fn model(name: &str) -> Scenario {
 
 #[test]
 fn every_model_s_counters_agree_with_its_trace() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
-    let mut checked = 0;
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.extension().is_some_and(|x| x == "toml") {
-            let sc = load(&p).unwrap_or_else(|e| panic!("{e}"));
-            let (report, trace) = run(&sc);
-            let breaches = counters_agree(&report, &trace);
-            assert!(breaches.is_empty(), "{}: {breaches:?}", p.display());
-            checked += 1;
-        }
+    for (p, sc) in scenario_text::every_model() {
+        let (report, trace) = run(&sc);
+        let breaches = counters_agree(&report, &trace);
+        assert!(breaches.is_empty(), "{}: {breaches:?}", p.display());
     }
-    assert!(checked > 10, "the models were run: {checked}");
 }
 
 /// The lossy partition retransmits on its timer: its client counts TCPTimeouts, one per

@@ -7,25 +7,13 @@ use tcpsim::scenario::{load, parse, Scenario};
 use tcpsim::sweep::{run_member, run_seeds, Seeds};
 use tcpsim::time::Dur;
 
+mod scenario_text;
+
 /// A short bulk transfer over a link whose delay, loss and (b → a) jitter are drawn.
-const DRAWN: &str = r#"
-name = "drawn-link"
-duration = "20s"
-
-[[host]]
-name = "client"
-addr = "10.0.0.1"
-
-[[host]]
-name = "server"
-addr = "10.0.0.2"
-
-[[link]]
-name = "wan"
-a = "client"
-b = "server"
-delay = "5ms..50ms"
-loss = "0.0..0.1"
+fn drawn_text() -> String {
+    let hosts = scenario_text::two_hosts("drawn-link", "20s", "5ms..50ms");
+    format!(
+        r#"{hosts}loss = "0.0..0.1"
 
 [link.b_to_a]
 jitter = "0..10ms"
@@ -41,10 +29,12 @@ host = "client"
 to = "server:5001"
 bytes = 200000
 close = true
-"#;
+"#
+    )
+}
 
 fn drawn() -> Scenario {
-    parse(DRAWN, "drawn-link.toml").unwrap_or_else(|e| panic!("{e}"))
+    parse(&drawn_text(), "drawn-link.toml").unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn ms(n: u64) -> Dur {
@@ -75,18 +65,10 @@ fn link_ranges_are_drawn_per_seed_within_their_bounds() {
 /// so their runs stay what they were.
 #[test]
 fn fixed_links_resolve_as_written() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
-    let mut checked = 0;
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.extension().is_some_and(|x| x == "toml") {
-            let sc = load(&p).unwrap_or_else(|e| panic!("{e}"));
-            let r = resolve(&sc, 12345);
-            assert_eq!(serde_json::to_string(&r.links).unwrap(), serde_json::to_string(&sc.links).unwrap(), "{}", p.display());
-            checked += 1;
-        }
+    for (p, sc) in scenario_text::every_model() {
+        let r = resolve(&sc, 12345);
+        assert_eq!(serde_json::to_string(&r.links).unwrap(), serde_json::to_string(&sc.links).unwrap(), "{}", p.display());
     }
-    assert!(checked > 10, "the models were read: {checked}");
 }
 
 /// A fixed probability reads and writes as a number; a range as the string it was.

@@ -52,3 +52,21 @@ to = "server:80"
 {steps}"#
     )
 }
+
+/// Every scenario in `models/` (not its subfolders), loaded, in file-name order.
+#[allow(dead_code)] // not every test file that shares this module uses it
+pub fn every_model() -> Vec<(std::path::PathBuf, tcpsim::scenario::Scenario)> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
+    let mut paths: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    paths.sort();
+    let models: Vec<_> = paths.into_iter().map(|p| {
+        let sc = tcpsim::scenario::load(&p).unwrap_or_else(|e| panic!("{e}"));
+        (p, sc)
+    }).collect();
+    assert!(models.len() > 10, "the models were read: {}", models.len());
+    models
+}
