@@ -8,7 +8,7 @@ use rand_chacha::ChaCha8Rng;
 use std::collections::BTreeMap;
 use std::net::SocketAddrV4;
 use std::rc::Rc;
-use tcpsim::tcp::conn::{select_initial_window, stream_id, ts_offset, ChildParams, ChildTimestamps, Conn, SockOpts, TimerKind};
+use tcpsim::tcp::conn::{select_initial_window, ts_offset, ChildParams, ChildTimestamps, Conn, SockOpts, TimerKind};
 use tcpsim::tcp::profile::KernelProfile;
 use tcpsim::tcp::segment::{Flags, Payload, Segment, TcpOptions};
 use tcpsim::time::{Dur, SimTime};
