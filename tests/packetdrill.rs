@@ -82,6 +82,27 @@ fn a_blocking_read_returns_when_data_arrives_while_later_events_run() {
     assert!(error.starts_with("timing error: expected system call return at 0.200000 sec but happened at 0.300000 sec"), "{error}");
 }
 
+/// TCP_INQ: recvmsg's `TCP_CM_INQ` control message carries the bytes left to read, held to
+/// the script's value; the option reads back as set, and 2 is EINVAL (do_tcp_setsockopt).
+#[test]
+fn recvmsg_reports_the_bytes_left_with_tcp_inq() {
+    let inq = |left: u32| {
+        SERVER.replace(
+            "+0 accept(3, ..., ...) = 4\n+0 < P. 1:1001(1000) ack 1 win 1024\n+0~+0.001 > . 1:1(0) ack 1001\n+0 read(4, ..., 4000) = 1000\n",
+            &format!(
+                "+0 accept(3, ..., ...) = 4\n+0 setsockopt(4, SOL_TCP, TCP_INQ, [2], 4) = -1 EINVAL (Invalid argument)\n\
+                 +0 setsockopt(4, SOL_TCP, TCP_INQ, [1], 4) = 0\n+0 getsockopt(4, SOL_TCP, TCP_INQ, [1], [4]) = 0\n\
+                 +0 < P. 1:1001(1000) ack 1 win 1024\n+0~+0.001 > . 1:1(0) ack 1001\n\
+                 +0 recvmsg(4, {{msg_name(...)=..., msg_iov(1)=[{{..., 400}}], msg_flags=0, \
+                 msg_control=[{{cmsg_level=SOL_TCP, cmsg_type=TCP_CM_INQ, cmsg_data={left}}}]}}, 0) = 400\n"
+            ),
+        )
+    };
+    assert_eq!(outcome("inq", &inq(600)), Outcome::Pass);
+    let Outcome::Fail { line, error } = outcome("inq-wrong", &inq(601)) else { panic!("expected a failure") };
+    assert_eq!((line, error.as_str()), (14, "runtime error in recvmsg call: Bad TCP_CM_INQ cmsg_data: expected: 601 actual: 600"));
+}
+
 #[test]
 fn features_the_model_lacks_are_unsupported_by_name_never_passed() {
     let cases = [

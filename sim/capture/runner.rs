@@ -169,6 +169,7 @@ fn sockopt_name(opt: SockOpt) -> (libc::c_int, libc::c_int) {
         TCP_RTO_MAX_MS => (libc::IPPROTO_TCP, self::TCP_RTO_MAX_MS),
         TCP_CONGESTION => (libc::IPPROTO_TCP, libc::TCP_CONGESTION),
         TCP_INFO => (libc::IPPROTO_TCP, libc::TCP_INFO),
+        TCP_INQ => (libc::IPPROTO_TCP, libc::TCP_INQ),
     }
 }
 

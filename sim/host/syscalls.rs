@@ -479,6 +479,15 @@ impl Host {
     pub fn state(&self, fd: Fd) -> Option<TcpState> {
         self.view(fd).and_then(|v| v.state)
     }
+
+    /// The `TCP_CM_INQ` control message a recvmsg() on `fd` would carry now: `None` unless
+    /// the socket is a connection with TCP_INQ on (`Conn::inq_hint`).
+    pub fn recvmsg_inq(&self, fd: Fd) -> Option<u32> {
+        match self.table.get(fd)? {
+            SockRef::Conn(id) => self.table.conn(id)?.conn.inq_hint(),
+            SockRef::Listener(_) | SockRef::Fresh(_) => None,
+        }
+    }
 }
 
 /// An option's value as the observation log writes it: a number, `[l_onoff, l_linger]`, or a

@@ -62,7 +62,8 @@ enum Op {
     Listen(Fd, i32),
     Accept(Fd),
     Connect { fd: Fd, started: bool },
-    Recv { fd: Fd, len: u32, peek: bool, dontwait: bool },
+    /// `inq`: the `TCP_CM_INQ` value a recvmsg's control buffer expects, if any.
+    Recv { fd: Fd, len: u32, peek: bool, dontwait: bool, inq: Option<i64> },
     Send { fd: Fd, len: u32, sent: u32, nosignal: bool, dontwait: bool },
     Close(i64),
     Shutdown(Fd, ShutHow),
@@ -146,6 +147,7 @@ fn symbol(w: &str) -> Option<i64> {
         "SIOCINQ" | "FIONREAD" => 0x541B,
         "SIOCOUTQ" => 0x5411,
         "SIOCOUTQNSD" => 0x894B,
+        "TCP_CM_INQ" => 36,
         "NULL" => 0,
         w => return PollMask::from_name(w).map(|m| i64::from(m.0)),
     })
@@ -196,6 +198,7 @@ fn sockopt(level: &Expr, name: &Expr) -> Result<Option<SockOpt>, CallErr> {
         "TCP_SYNCNT" => SockOpt::TCP_SYNCNT,
         "TCP_NODELAY" => SockOpt::TCP_NODELAY,
         "TCP_NOTSENT_LOWAT" => SockOpt::TCP_NOTSENT_LOWAT,
+        "TCP_INQ" => SockOpt::TCP_INQ,
         other => return unsupported(format!("socket option {other}")),
     }))
 }
@@ -230,10 +233,26 @@ fn iov_len(iov: &Expr) -> Result<u32, CallErr> {
 }
 
 fn msghdr_len(m: &Expr) -> Result<u32, CallErr> {
-    if m.field("msg_control").is_some_and(|c| !matches!(c, Expr::List(v) if v.is_empty())) {
-        return unsupported("control messages (msg_control)".into());
-    }
     iov_len(m.field("msg_iov").ok_or_else(|| CallErr::Fail("msghdr without msg_iov".into()))?)
+}
+
+/// The control messages a recvmsg expects back: none, or the one the model writes,
+/// `{cmsg_level=SOL_TCP, cmsg_type=TCP_CM_INQ, cmsg_data=N}` (TCP_INQ); any other kind is
+/// unsupported by name.
+fn expected_inq(m: &Expr) -> Result<Option<i64>, CallErr> {
+    let Some(Expr::List(cmsgs)) = m.field("msg_control") else { return Ok(None) };
+    match cmsgs.as_slice() {
+        [] => Ok(None),
+        [c] => {
+            let level = c.field("cmsg_level").map(int).transpose()?;
+            let kind = c.field("cmsg_type").map(int).transpose()?;
+            if (level, kind) != (Some(6), Some(36)) {
+                return unsupported(format!("control message {c:?}"));
+            }
+            c.field("cmsg_data").map(int).transpose()
+        }
+        _ => unsupported("more than one control message".into()),
+    }
 }
 
 /// read/write/send/recv take the buffer as `...`; a literal pointer (NULL, an address)
@@ -256,6 +275,16 @@ fn len_and_flags(name: &str, a: &[Expr]) -> Result<(u32, i64), CallErr> {
         "recvmsg" | "sendmsg" => (msghdr_len(arg(a, 1, name)?)?, int(arg(a, 2, name)?)?),
         _ => (int(arg(a, 2, name)?)? as u32, int(arg(a, 3, name)?)?),
     })
+}
+
+/// How the control message recvmsg wrote differs from the script's expectation.
+fn cmsg_mismatch(want: Option<i64>, got: Option<u32>) -> Option<String> {
+    match (want, got) {
+        (Some(w), Some(g)) if w != i64::from(g) => Some(format!("Bad TCP_CM_INQ cmsg_data: expected: {w} actual: {g}")),
+        (Some(_), None) => Some("Bad msg_controllen: expected a TCP_CM_INQ control message, got none".into()),
+        // No control buffer in the call: the kernel has nowhere to write one.
+        _ => None,
+    }
 }
 
 fn ms_deadline(run: &Run, timeout_ms: i64) -> Option<i64> {
@@ -302,7 +331,8 @@ pub(crate) fn prepare(run: &mut Run, spec: &SyscallSpec) -> Result<Call, CallErr
             if flags & !(0x2 | 0x40) != 0 {
                 return unsupported(format!("{name} flags {flags:#x}"));
             }
-            Op::Recv { fd, len, peek: flags & 0x2 != 0, dontwait: flags & 0x40 != 0 }
+            let inq = if name == "recvmsg" { expected_inq(arg(a, 1, name)?)? } else { None };
+            Op::Recv { fd, len, peek: flags & 0x2 != 0, dontwait: flags & 0x40 != 0, inq }
         }
         "write" | "send" | "sendto" | "writev" | "sendmsg" => {
             let fd = sock(run, 0)?;
@@ -444,12 +474,20 @@ pub(crate) fn attempt(run: &mut Run, call: &mut Call) -> Result<Progress, CallEr
             let err = run.calls().getsockopt(fd, SockOpt::SO_ERROR).ok().and_then(|v| v.as_i64()).unwrap_or(0);
             done(Ret::of(Errno::from_code(err as i32).map_or(Ok(0), Err)))
         }
-        Op::Recv { fd, len, peek, dontwait } => {
-            let (fd, len, dontwait) = (*fd, *len, *dontwait);
+        Op::Recv { fd, len, peek, dontwait, inq } => {
+            let (fd, len, dontwait, inq) = (*fd, *len, *dontwait, *inq);
             let flags: &[MsgFlag] = if *peek { &[MsgFlag::MSG_PEEK] } else { &[] };
             match once(run.calls().recv(fd, len, flags)) {
                 Err(Errno::EAGAIN) if !dontwait && !run.host().is_nonblocking(fd) => Ok(Progress::Blocked),
-                r => done(Ret::of(r.map(i64::from))),
+                r => {
+                    let ok = r.is_ok();
+                    let mut ret = Ret::of(r.map(i64::from));
+                    // tcp_recvmsg: the control message follows a call that did not fail.
+                    if ok {
+                        ret.mismatch = cmsg_mismatch(inq, run.host().recvmsg_inq(fd));
+                    }
+                    done(ret)
+                }
             }
         }
         Op::Send { fd, len, sent, nosignal, dontwait } => {

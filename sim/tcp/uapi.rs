@@ -25,6 +25,10 @@ pub enum SockOpt {
     TCP_RTO_MAX_MS,
     TCP_CONGESTION,
     TCP_INFO,
+    // Whether each recvmsg() carries a `TCP_CM_INQ` control message with the bytes left to
+    // read (`tp->recvmsg_inq`). A plain comment: a doc comment would turn the schema's
+    // option names from one string enum into a list of constants.
+    TCP_INQ,
 }
 
 /// An option's value: an integer, `[l_onoff, l_linger]` for SO_LINGER, or a name for

@@ -1101,6 +1101,19 @@ impl Conn {
     pub fn inq(&self) -> u32 {
         self.rcvq.avail()
     }
+
+    /// What recvmsg() puts in its `TCP_CM_INQ` control message when TCP_INQ is on, `None`
+    /// when it is off (`tcp_recvmsg`: `tp->recvmsg_inq` → `tcp_inq_hint`): `rcv_nxt -
+    /// copied_seq`, which counts a received FIN as one byte, and 1 after a FIN even then, so
+    /// that the reader goes on to read the EOF.
+    pub fn inq_hint(&self) -> Option<u32> {
+        if !self.opts.recvmsg_inq {
+            return None;
+        }
+        let copied_seq = self.irs.wrapping_add(1).wrapping_add(self.copied as u32);
+        let inq = self.rcv_nxt.wrapping_sub(copied_seq);
+        Some(if inq == 0 && self.done { 1 } else { inq })
+    }
 }
 
 #[cfg(test)]

@@ -39,6 +39,8 @@ pub struct SockOpts {
     pub rto_max_ms: Option<u32>,
     /// TCP_CONGESTION (`None`: `net.ipv4.tcp_congestion_control`).
     pub congestion: Option<Algorithm>,
+    /// TCP_INQ (`tp->recvmsg_inq`).
+    pub recvmsg_inq: bool,
 }
 
 fn int(v: &OptValue) -> Result<i64, Errno> {
@@ -70,6 +72,8 @@ impl SockOpts {
             SockOpt::TCP_NODELAY => self.nodelay = int(value)? != 0,
             // Any int; stored as the u32 the kernel keeps.
             SockOpt::TCP_NOTSENT_LOWAT => self.notsent_lowat = Some(int(value)? as u32),
+            // do_tcp_setsockopt: 0 or 1, anything else EINVAL.
+            SockOpt::TCP_INQ => self.recvmsg_inq = ranged(value, 0, 1)? == 1,
             // 6.15: 1 s ..= 120 s (TCP_RTO_MAX_SEC).
             SockOpt::TCP_RTO_MAX_MS => self.rto_max_ms = Some(ranged(value, 1000, 120_000)?),
             SockOpt::SO_RCVLOWAT => {
@@ -112,7 +116,10 @@ impl SockOpts {
             SockOpt::TCP_USER_TIMEOUT => self.user_timeout_ms as i64,
             SockOpt::TCP_SYNCNT => self.syn_retries(p) as i64,
             SockOpt::TCP_NODELAY => self.nodelay as i64,
-            SockOpt::TCP_NOTSENT_LOWAT => self.notsent_lowat(p) as i64,
+            // do_tcp_getsockopt reads tp->notsent_lowat: 0 until set, whatever the sysctl
+            // (tcp_notsent_lowat() falls back to it only where the limit is applied).
+            SockOpt::TCP_NOTSENT_LOWAT => i64::from(self.notsent_lowat.unwrap_or(0)),
+            SockOpt::TCP_INQ => self.recvmsg_inq as i64,
             SockOpt::TCP_RTO_MAX_MS => self.rto_max_ms(p) as i64,
             SockOpt::TCP_CONGESTION => return OptValue::Name(self.congestion.unwrap_or(p.tcp_congestion_control).name().into()),
             // tcpi_state of a fresh socket: TCP_CLOSE.
