@@ -136,3 +136,48 @@ sock = "mine"
     let k = r.script_socket("mine");
     assert_eq!((k.host.as_str(), k.state), ("server", None), "descriptor numbers are shared with the application");
 }
+
+#[test]
+fn a_closed_connections_state_is_its_own_after_a_new_connection_takes_its_4_tuple() {
+    // One ephemeral port: the second connection, made after the first one's TIME_WAIT
+    // (60 s) ended, has the same 4-tuple. The report follows each socket's own connection,
+    // not whichever now holds the addresses.
+    let text = r#"
+name = "reuse"
+duration = "100s"
+[[host]]
+name = "client"
+addr = "10.0.0.1"
+sysctl = { ip_local_port_range = [40000, 40000] }
+[[host]]
+name = "server"
+addr = "10.0.0.2"
+[[link]]
+name = "wire"
+a = "client"
+b = "server"
+delay = "1ms"
+[[app]]
+kind = "server"
+host = "server"
+port = 80
+[[app]]
+kind = "client"
+host = "client"
+to = "server:80"
+count = 2
+interval = "61s"
+bytes = 1000
+close = true
+"#;
+    let r = run_scenario(parse(text, "reuse.toml").unwrap_or_else(|e| panic!("{e}")));
+    let connects = r.events("state", |v| v["host"] == "client" && v["to"] == "SYN_SENT");
+    assert_eq!(connects.len(), 2);
+    assert_eq!((&connects[0]["local"], &connects[0]["remote"]), (&connects[1]["local"], &connects[1]["remote"]), "one 4-tuple");
+    let expired = r.events("state", |v| v["host"] == "client" && v["from"] == "TIME_WAIT" && v["to"] == "CLOSE");
+    assert!(t(expired[0]) < t(connects[1]), "the first connection was gone before the second began");
+    let clients: Vec<_> = r.report.sockets.iter().filter(|k| k.role == "client").collect();
+    assert_eq!(clients.len(), 2);
+    assert_eq!(clients[0].connection_state, Some("CLOSE"), "the first connection's own end, not the second's TIME_WAIT");
+    assert_eq!(clients[1].connection_state, Some("TIME_WAIT"));
+}

@@ -135,3 +135,33 @@ fn after_a_10_s_partition_the_clients_counters_are_its_retransmissions_timeouts_
     // The server sent nothing twice, and counts nothing.
     assert_eq!(r.counter("server", "TcpRetransSegs"), retransmissions_in_trace(&r, "server"));
 }
+
+#[test]
+fn trace_timer_events_name_the_timer_and_a_retransmissions_backoff() {
+    let r = run_model("lossy-partition.toml");
+    let at = |k: FaultKind| r.sc.faults.iter().find(|f| f.kind == k).unwrap().at.unwrap().lo().as_nanos();
+    let (cut, heal) = (at(FaultKind::Partition), at(FaultKind::Heal));
+    // Every expired timer is named, with the connection it belongs to.
+    let names = ["retransmit", "TLP", "probe0", "delack", "keepalive", "fin-wait2", "time-wait", "SYN-ACK"];
+    let timers = r.events("timer", |_| true);
+    assert!(timers.iter().all(|v| names.contains(&v["timer"].as_str().unwrap()) && v["local"].is_string()), "{timers:?}");
+    assert!(timers.iter().any(|v| v["host"] == "server" && v["timer"] == "delack"));
+    // During the partition the retransmission timer fires again and again: each firing is one
+    // more backoff (icsk_backoff after tcp_retransmit_timer), re-sends the head segment at
+    // that instant, and waits twice as long as the one before for the next.
+    let rtos = r.events("timer", |v| v["host"] == "client" && v["timer"] == "retransmit" && t(v) > cut && t(v) < heal);
+    assert!(rtos.len() >= 4, "{rtos:?}");
+    let backoffs: Vec<u64> = rtos.iter().map(|v| v["backoff"].as_u64().unwrap()).collect();
+    let first = backoffs[0];
+    assert_eq!(backoffs, (first..first + rtos.len() as u64).collect::<Vec<_>>());
+    for v in &rtos {
+        let resent = r.events("seg_sent", |s| s["host"] == "client" && t(s) == t(v) && s["len"].as_u64() > Some(0));
+        assert_eq!(resent.len(), 1, "one retransmission per expiry at {}", t(v));
+    }
+    let times: Vec<u64> = rtos.iter().map(|v| t(v)).collect();
+    for w in times.windows(3) {
+        assert_eq!(w[2] - w[1], 2 * (w[1] - w[0]), "{times:?}");
+    }
+    // Other timers carry no backoff.
+    assert!(timers.iter().filter(|v| v["timer"] != "retransmit" && v["timer"] != "TLP").all(|v| v.get("backoff").is_none()));
+}
