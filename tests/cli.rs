@@ -218,3 +218,27 @@ fn packetdrill_exit_status_says_pass_fail_or_bad_input() {
     let out = tcpsim(&["packetdrill", dir.join("missing.pkt").to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// Runs `tcpsim ARGS` with standard error on a pseudo-terminal (util-linux `script`), its
+/// standard output discarded; what the terminal showed, or None without `script`.
+fn on_a_terminal(args: &str) -> Option<String> {
+    let dir = scratch("tty");
+    let log = dir.join("tty.log");
+    let cmd = format!("{} {args} > /dev/null", env!("CARGO_BIN_EXE_tcpsim"));
+    let out = Command::new("script").args(["-qfec", &cmd]).arg(&log).current_dir(env!("CARGO_MANIFEST_DIR")).output().ok()?;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    Some(String::from_utf8_lossy(&std::fs::read(log).unwrap()).replace('\r', "\n"))
+}
+
+#[test]
+fn replay_shows_its_progress_on_a_terminal_and_nothing_in_a_pipe() {
+    let capture = "traces/seeds/peer-resets/capture.pcap";
+    let piped = tcpsim(&["replay", capture]);
+    assert!(piped.status.success(), "{}", String::from_utf8_lossy(&piped.stderr));
+    assert!(piped.stderr.is_empty(), "{}", String::from_utf8_lossy(&piped.stderr));
+    let Some(screen) = on_a_terminal(&format!("replay {capture}")) else {
+        eprintln!("skipped: no `script` to give the replay a terminal");
+        return;
+    };
+    assert!(screen.lines().any(|l| l.contains("replay") && l.contains("simulated") && l.contains(" ms")), "{screen}");
+}
