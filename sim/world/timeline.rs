@@ -93,6 +93,16 @@ impl Conn {
         seq.wrapping_sub(self.isn)
     }
 
+    /// Where a segment's data ends, relative to the ISN.
+    fn data_end(&self, r: &Rec) -> u32 {
+        self.rel(r.seq).saturating_add(r.len)
+    }
+
+    /// Where a segment's sequence space ends (its FIN counts one), relative to the ISN.
+    fn end(&self, r: &Rec) -> u32 {
+        self.data_end(r).saturating_add(u32::from(r.flags.contains('F')))
+    }
+
     /// When the SYN-ACK arrived (the client is connected), and after how many SYNs.
     fn handshake(&self, recs: &[Rec], syn_t: u64) -> Option<(u64, String)> {
         let synack = recs.iter().find(|r| r.is_seg("seg_recv", &self.server, &self.client) && r.flags == "S.")?;
@@ -116,7 +126,7 @@ impl Conn {
             if r.is_seg("seg_drop", &self.client, &self.server) && r.len > 0 {
                 lost = true;
             } else if r.is_seg("seg_sent", &self.client, &self.server) && r.len > 0 {
-                let end = self.rel(r.seq) + r.len;
+                let end = self.data_end(r);
                 first_data.get_or_insert(r.t);
                 mss = mss.max(r.len);
                 if end <= snd_nxt || lost {
@@ -128,7 +138,7 @@ impl Conn {
                     rounds.push((r.t, 0));
                 }
                 snd_nxt = end;
-                let flight = (snd_nxt - snd_una).div_ceil(mss);
+                let flight = snd_nxt.saturating_sub(snd_una).div_ceil(mss);
                 let round = rounds.last_mut().expect("a round was begun");
                 round.1 = round.1.max(flight);
             } else if r.is_seg("seg_recv", &self.server, &self.client) && r.flags.contains('.') {
@@ -163,7 +173,7 @@ impl Conn {
             return (out, vec![format!("seq {} never retransmitted", self.rel(drop.seq))]);
         };
         out.push((rtx.t, format!("seq {} retransmitted {}", self.rel(rtx.seq), self.why(&recs[i..=j], rtx.t))));
-        let high_seq = recs[..j].iter().filter(|r| sent(r)).map(|r| self.rel(r.seq) + r.len + u32::from(r.flags.contains('F'))).max().unwrap_or(0);
+        let high_seq = recs[..j].iter().filter(|r| sent(r)).map(|r| self.end(r)).max().unwrap_or(0);
         let recovered = recs.iter().enumerate().skip(j).find(|(_, r)| {
             r.is_seg("seg_recv", &self.server, &self.client) && r.flags.contains('.') && self.rel(r.ack) >= high_seq
         });
@@ -185,7 +195,7 @@ impl Conn {
             if !r.is_seg("seg_sent", &self.client, &self.server) || (r.len == 0 && !r.flags.contains('F')) {
                 return None;
             }
-            let end = self.rel(r.seq) + r.len + u32::from(r.flags.contains('F'));
+            let end = self.end(r);
             let again = end <= snd_nxt;
             snd_nxt = snd_nxt.max(end);
             again.then_some(n)
