@@ -76,9 +76,9 @@ fn default_run_tells_its_connection_in_a_dozen_lines_read_from_its_trace() {
     assert!(recs.iter().all(|v| v["ev"] != "seg_drop"));
     assert_eq!(lines.last().unwrap(), "no data segment lost");
     let tw = find(&|v| v["ev"] == "state" && v["host"] == "client" && v["to"] == "TIME_WAIT");
-    assert!(line("client in TIME_WAIT").starts_with(&secs(tw)), "{lines:#?}");
+    assert!(line("client in TIME_WAIT (rcv_fin)").starts_with(&secs(tw)), "{lines:#?}");
     let closed = find(&|v| v["ev"] == "state" && v["host"] == "server" && v["to"] == "CLOSE" && v["from"] == "LAST_ACK");
-    assert!(line("server CLOSE").starts_with(&secs(closed)), "{lines:#?}");
+    assert!(line("server in CLOSE (rcv_ack_of_fin)").starts_with(&secs(closed)), "{lines:#?}");
 }
 
 #[test]

@@ -34,6 +34,7 @@ struct Rec {
     local: String,
     remote: String,
     to: String,
+    cause: String,
 }
 
 impl Rec {
@@ -215,19 +216,26 @@ impl Conn {
         format!("{cause}{}", probe.unwrap_or_default())
     }
 
-    /// The close: when the client's application closed, its FIN, TIME_WAIT, the server's CLOSE.
+    /// The close: when the client's application closed, its FIN, and the states each side
+    /// ended in, with what took it there (the state record's cause).
     fn close(&self, recs: &[Rec]) -> Vec<(u64, String)> {
         let state = |local: &str, remote: &str, to: &str| {
-            recs.iter().find(|r| r.ev == "state" && r.local == local && r.remote == remote && r.to == to).map(|r| r.t)
+            recs.iter().find(|r| r.ev == "state" && r.local == local && r.remote == remote && r.to == to)
         };
         let fin = recs.iter().find(|r| r.is_seg("seg_sent", &self.client, &self.server) && r.flags.contains('F'));
-        let told = [
-            (state(&self.client, &self.server, "FIN_WAIT1"), "client calls close()"),
-            (fin.map(|r| r.t), "client sends its FIN, after the data"),
-            (state(&self.client, &self.server, "TIME_WAIT"), "server's FIN arrives: client in TIME_WAIT"),
-            (state(&self.server, &self.client, "CLOSE"), "server's FIN acknowledged: server CLOSE"),
-        ];
-        told.into_iter().filter_map(|(t, what)| Some((t?, what.to_string()))).collect()
+        let mut out: Vec<(u64, String)> = Vec::new();
+        if let Some(r) = state(&self.client, &self.server, "FIN_WAIT1") {
+            out.push((r.t, "client calls close(): FIN_WAIT1".into()));
+        }
+        if let Some(r) = fin {
+            out.push((r.t, "client sends its FIN, after its data".into()));
+        }
+        for (who, local, remote, to) in [("client", &self.client, &self.server, "TIME_WAIT"), ("server", &self.server, &self.client, "CLOSE")] {
+            if let Some(r) = state(local, remote, to) {
+                out.push((r.t, format!("{who} in {to} ({})", r.cause)));
+            }
+        }
+        out
     }
 }
 
