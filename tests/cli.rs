@@ -219,10 +219,10 @@ fn packetdrill_exit_status_says_pass_fail_or_bad_input() {
     assert_eq!(out.status.code(), Some(2));
 }
 
-/// Runs `tcpsim ARGS` with standard error on a pseudo-terminal (util-linux `script`), its
+/// Runs `tcpsim ARGS` (in a scratch directory `name` of its own) with standard error on a pseudo-terminal (util-linux `script`), its
 /// standard output discarded; what the terminal showed, or None without `script`.
-fn on_a_terminal(args: &str) -> Option<String> {
-    let dir = scratch("tty");
+fn on_a_terminal(name: &str, args: &str) -> Option<String> {
+    let dir = scratch(name);
     let log = dir.join("tty.log");
     let cmd = format!("{} {args} > /dev/null", env!("CARGO_BIN_EXE_tcpsim"));
     let out = Command::new("script").args(["-qfec", &cmd]).arg(&log).current_dir(env!("CARGO_MANIFEST_DIR")).output().ok()?;
@@ -236,9 +236,22 @@ fn replay_shows_its_progress_on_a_terminal_and_nothing_in_a_pipe() {
     let piped = tcpsim(&["replay", capture]);
     assert!(piped.status.success(), "{}", String::from_utf8_lossy(&piped.stderr));
     assert!(piped.stderr.is_empty(), "{}", String::from_utf8_lossy(&piped.stderr));
-    let Some(screen) = on_a_terminal(&format!("replay {capture}")) else {
+    let Some(screen) = on_a_terminal("tty-replay", &format!("replay {capture}")) else {
         eprintln!("skipped: no `script` to give the replay a terminal");
         return;
     };
     assert!(screen.lines().any(|l| l.contains("replay") && l.contains("simulated") && l.contains(" ms")), "{screen}");
+}
+
+#[test]
+fn run_and_sweep_show_their_progress_on_a_terminal_and_nothing_in_a_pipe() {
+    let piped = tcpsim(&["run", "models/lossy-partition.toml"]);
+    assert!(piped.status.success() && piped.stderr.is_empty(), "{}", String::from_utf8_lossy(&piped.stderr));
+    let Some(screen) = on_a_terminal("tty-run", "run models/lossy-partition.toml") else {
+        eprintln!("skipped: no `script` to give the run a terminal");
+        return;
+    };
+    assert!(screen.lines().any(|l| l.starts_with("lossy-partition") && l.contains("simulated") && l.contains("of 60000 ms")), "{screen}");
+    let sweep = on_a_terminal("tty-sweep", "sweep models/resume-after-reconnect.toml --seeds 0..3").unwrap();
+    assert!(sweep.lines().any(|l| l.contains("/3 seeds")), "{sweep}");
 }
