@@ -96,11 +96,14 @@ pub fn run(path: Option<&Path>, seed: Option<u64>, outputs: &RunOutputs, limits:
         writers.push(w);
     }
     let to_stdout = plans.contains(&Plan::Stdout);
+    // The built-in default run tells its connection's story, read from its trace.
+    let timeline = path.is_none();
     let mut writers = writers.into_iter();
     let trace = match outputs.trace {
         Some(_) => Trace::to_writer(writers.next().expect("one writer per output")),
-        // The plots are drawn from the trace: kept in memory when no file is asked for.
-        None if outputs.plot.is_some() => Trace::memory(),
+        // The plots and the timeline are drawn from the trace: kept in memory when no file is
+        // asked for.
+        None if outputs.plot.is_some() || timeline => Trace::memory(),
         None => Trace::off(),
     };
     let pcap = match outputs.pcap {
@@ -118,12 +121,19 @@ pub fn run(path: Option<&Path>, seed: Option<u64>, outputs: &RunOutputs, limits:
     }
     let trace_text = match &trace_file {
         Some(p) => Some(fs::read_to_string(p).map_err(|e| CliError::Failed(format!("{}: {e}", p.display())))?),
-        None if outputs.plot.is_some() => Some(String::from_utf8_lossy(&trace_bytes).into_owned()),
+        // Kept in memory: there was no --trace (a device, a FIFO or standard output is not
+        // read back).
+        None if outputs.trace.is_none() && (outputs.plot.is_some() || timeline) => {
+            Some(String::from_utf8_lossy(&trace_bytes).into_owned())
+        }
         None => None,
     };
     // With a trace at hand, the report's counters are held to it.
     if let Some(text) = &trace_text {
         report.invariants.extend(crate::world::invariants::counters_agree(&report, text));
+    }
+    if let (true, Some(text)) = (timeline, &trace_text) {
+        report.timeline = crate::world::timeline::timeline(text);
     }
     if let (Some(dir), Some(text)) = (outputs.plot, &trace_text) {
         let mut input = crate::plot::PlotInput::from_trace(text, "trace").map_err(CliError::Failed)?;

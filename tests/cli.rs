@@ -24,6 +24,96 @@ fn default_run_prints_a_summary() {
     assert!(text.contains("state graph:"), "{text}");
 }
 
+/// The trace's records, each as JSON.
+fn records(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+/// A time as the timeline prints it.
+fn secs(v: &serde_json::Value) -> String {
+    format!("{:.6} s", v["t"].as_u64().unwrap() as f64 / 1e9)
+}
+
+/// The report's timeline section: its lines, without their indent.
+fn timeline_of(report: &str) -> Vec<String> {
+    let mut lines = report.lines().skip_while(|l| !l.starts_with("timeline of the first connection")).skip(1);
+    lines.by_ref().take_while(|l| !l.is_empty()).map(|l| l.trim().to_string()).collect()
+}
+
+#[test]
+fn default_run_tells_its_connection_in_a_dozen_lines_read_from_its_trace() {
+    let dir = scratch("timeline");
+    let trace = dir.join("run.jsonl");
+    let out = tcpsim(&["run", "--trace", trace.to_str().unwrap()]);
+    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    let lines = timeline_of(&String::from_utf8(out.stdout).unwrap());
+    assert!((8..=14).contains(&lines.len()), "{lines:#?}");
+    // Without --trace the run keeps its trace in memory and tells the same story.
+    let plain = tcpsim(&["run"]);
+    assert_eq!(timeline_of(&String::from_utf8(plain.stdout).unwrap()), lines);
+
+    let recs = records(&trace);
+    let find = |f: &dyn Fn(&serde_json::Value) -> bool| recs.iter().find(|v| f(v)).unwrap_or_else(|| panic!("no such record"));
+    let syn = find(&|v| v["ev"] == "seg_sent" && v["flags"] == "S");
+    let synack = find(&|v| v["ev"] == "seg_recv" && v["host"] == "client" && v["flags"] == "S.");
+    let line = |what: &str| lines.iter().find(|l| l.contains(what)).unwrap_or_else(|| panic!("no {what:?} in {lines:#?}"));
+    assert!(line("sends SYN").starts_with(&secs(syn)), "{lines:#?}");
+    // The handshake: at the SYN-ACK's arrival, one round trip after the SYN.
+    let handshake = line("SYN-ACK arrives");
+    assert!(handshake.starts_with(&secs(synack)), "{handshake}");
+    let rtt_ms = (synack["t"].as_u64().unwrap() - syn["t"].as_u64().unwrap()) as f64 / 1e6;
+    assert!(handshake.contains(&format!("connected {rtt_ms:.3} ms after the SYN")), "{handshake}");
+    // Slow start: the first round trip is the first flight, sent at the SYN-ACK; the flight
+    // grows from each round trip to the next.
+    let first_flight = recs.iter().filter(|v| v["ev"] == "seg_sent" && v["host"] == "client" && v["t"] == synack["t"] && v["len"].as_u64() > Some(0)).count();
+    assert!(line("round trip 1:").ends_with(&format!(": {first_flight} segments in flight")), "{lines:#?}");
+    let flights: Vec<u64> = lines
+        .iter()
+        .filter_map(|l| l.split_once("round trip ")?.1.split_once(": ")?.1.split(' ').next()?.parse().ok())
+        .collect();
+    assert!(flights.len() >= 3 && flights.windows(2).all(|w| w[1] > w[0]), "{flights:?}");
+    // Nothing lost on this link; the close as the state records have it.
+    assert!(recs.iter().all(|v| v["ev"] != "seg_drop"));
+    assert_eq!(lines.last().unwrap(), "no data segment lost");
+    let tw = find(&|v| v["ev"] == "state" && v["host"] == "client" && v["to"] == "TIME_WAIT");
+    assert!(line("client in TIME_WAIT (rcv_fin)").starts_with(&secs(tw)), "{lines:#?}");
+    let closed = find(&|v| v["ev"] == "state" && v["host"] == "server" && v["to"] == "CLOSE" && v["from"] == "LAST_ACK");
+    assert!(line("server in CLOSE (rcv_ack_of_fin)").starts_with(&secs(closed)), "{lines:#?}");
+}
+
+#[test]
+fn timeline_names_the_first_loss_its_retransmission_and_the_recovery() {
+    // The default scenario behind a 20-packet queue: slow start overflows it.
+    let dir = scratch("timeline-loss");
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("models/default.toml")).unwrap();
+    let text = text.replace("bandwidth = \"10Mbit\"\n", "bandwidth = \"10Mbit\"\nqueue = 20\n");
+    let (scenario, trace) = (dir.join("queue.toml"), dir.join("run.jsonl"));
+    std::fs::write(&scenario, text).unwrap();
+    let out = tcpsim(&["run", scenario.to_str().unwrap(), "--trace", trace.to_str().unwrap()]);
+    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    let lines = tcpsim::world::timeline::timeline(&std::fs::read_to_string(&trace).unwrap());
+    let lines: Vec<&str> = lines.iter().map(|l| l.trim()).collect();
+
+    let recs = records(&trace);
+    let isn = recs.iter().find(|v| v["ev"] == "seg_sent" && v["flags"] == "S").unwrap()["seq"].as_u64().unwrap();
+    let client_data = |v: &serde_json::Value| v["src"] == "10.0.0.1:40964" && v["len"].as_u64() > Some(0);
+    let (at, drop) = recs.iter().enumerate().find(|(_, v)| v["ev"] == "seg_drop" && client_data(v)).expect("the queue overflows");
+    let rel = (drop["seq"].as_u64().unwrap() + (1 << 32) - isn) % (1 << 32);
+    let line = |what: &str| *lines.iter().find(|l| l.contains(what)).unwrap_or_else(|| panic!("no {what:?} in {lines:#?}"));
+    let loss = line("first loss");
+    assert!(loss.starts_with(&secs(drop)), "{loss}");
+    assert!(loss.contains(&format!("seq {rel} (1448 B) dropped on wire a_to_b (queue_full)")), "{loss}");
+    // The retransmission of that very segment, when the trace has it.
+    let rtx = recs[at..].iter().find(|v| v["ev"] == "seg_sent" && client_data(v) && v["seq"] == drop["seq"]).unwrap();
+    let again = line("retransmitted");
+    assert!(again.starts_with(&format!("{}  seq {rel} retransmitted", secs(rtx))), "{again}");
+    // Recovered when the last byte sent before the retransmission is acknowledged.
+    let recovered = line("recovered");
+    let dropped = recs.iter().filter(|v| v["ev"] == "seg_drop" && client_data(v)).count();
+    assert!(dropped > 1 && recovered.contains(&format!("({dropped} segments lost, ")), "{recovered}");
+    assert!(lines.iter().all(|l| *l != "no data segment lost"));
+}
+
 #[test]
 fn json_report_names_what_tools_rely_on() {
     let out = tcpsim(&["run", "models/default.toml", "--format", "json"]);
@@ -127,4 +217,41 @@ fn packetdrill_exit_status_says_pass_fail_or_bad_input() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("syntax.pkt"), "{}", String::from_utf8_lossy(&out.stderr));
     let out = tcpsim(&["packetdrill", dir.join("missing.pkt").to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
+}
+
+/// Runs `tcpsim ARGS` (in a scratch directory `name` of its own) with standard error on a pseudo-terminal (util-linux `script`), its
+/// standard output discarded; what the terminal showed, or None without `script`.
+fn on_a_terminal(name: &str, args: &str) -> Option<String> {
+    let dir = scratch(name);
+    let log = dir.join("tty.log");
+    let cmd = format!("{} {args} > /dev/null", env!("CARGO_BIN_EXE_tcpsim"));
+    let out = Command::new("script").args(["-qfec", &cmd]).arg(&log).current_dir(env!("CARGO_MANIFEST_DIR")).output().ok()?;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    Some(String::from_utf8_lossy(&std::fs::read(log).unwrap()).replace('\r', "\n"))
+}
+
+#[test]
+fn replay_shows_its_progress_on_a_terminal_and_nothing_in_a_pipe() {
+    let capture = "traces/seeds/peer-resets/capture.pcap";
+    let piped = tcpsim(&["replay", capture]);
+    assert!(piped.status.success(), "{}", String::from_utf8_lossy(&piped.stderr));
+    assert!(piped.stderr.is_empty(), "{}", String::from_utf8_lossy(&piped.stderr));
+    let Some(screen) = on_a_terminal("tty-replay", &format!("replay {capture}")) else {
+        eprintln!("skipped: no `script` to give the replay a terminal");
+        return;
+    };
+    assert!(screen.lines().any(|l| l.contains("replay") && l.contains("simulated") && l.contains(" ms")), "{screen}");
+}
+
+#[test]
+fn run_and_sweep_show_their_progress_on_a_terminal_and_nothing_in_a_pipe() {
+    let piped = tcpsim(&["run", "models/lossy-partition.toml"]);
+    assert!(piped.status.success() && piped.stderr.is_empty(), "{}", String::from_utf8_lossy(&piped.stderr));
+    let Some(screen) = on_a_terminal("tty-run", "run models/lossy-partition.toml") else {
+        eprintln!("skipped: no `script` to give the run a terminal");
+        return;
+    };
+    assert!(screen.lines().any(|l| l.starts_with("lossy-partition") && l.contains("simulated") && l.contains("of 60000 ms")), "{screen}");
+    let sweep = on_a_terminal("tty-sweep", "sweep models/resume-after-reconnect.toml --seeds 0..3").unwrap();
+    assert!(sweep.lines().any(|l| l.contains("/3 seeds")), "{sweep}");
 }

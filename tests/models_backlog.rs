@@ -146,3 +146,21 @@ fn connect_that_succeeded_against_a_full_queue_ends_in_the_listeners_rst_and_eco
     assert_eq!(r.counter("server", "ListenDrops"), overflows);
     assert_eq!(r.counter("server", "TCPTimeouts"), u64::from(n) + 1);
 }
+
+#[test]
+fn syn_ack_retransmissions_count_in_tcp_retrans_segs() {
+    // tcp_output.c `tcp_rtx_synack` counts TCP_MIB_RETRANSSEGS for every SYN-ACK sent again,
+    // by the request timer or for a retransmitted SYN.
+    let r = run_model("listen-backlog-overflow-reset.toml");
+    let synacks = r.sent("server", "S.");
+    let mut firsts: Vec<(&serde_json::Value, &serde_json::Value)> = Vec::new();
+    let again = synacks.iter().filter(|v| {
+        let key = (&v["dst"], &v["seq"]);
+        let seen = firsts.contains(&key);
+        firsts.push(key);
+        seen
+    });
+    let again = again.count() as u64;
+    assert!(again > 0, "the scenario resends SYN-ACKs");
+    assert_eq!(r.counter("server", "TcpRetransSegs"), again);
+}

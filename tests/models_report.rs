@@ -136,3 +136,93 @@ sock = "mine"
     let k = r.script_socket("mine");
     assert_eq!((k.host.as_str(), k.state), ("server", None), "descriptor numbers are shared with the application");
 }
+
+#[test]
+fn a_closed_connections_state_is_its_own_after_a_new_connection_takes_its_4_tuple() {
+    // One ephemeral port: the second connection, made after the first one's TIME_WAIT
+    // (60 s) ended, has the same 4-tuple. The report follows each socket's own connection,
+    // not whichever now holds the addresses.
+    let text = r#"
+name = "reuse"
+duration = "100s"
+[[host]]
+name = "client"
+addr = "10.0.0.1"
+sysctl = { ip_local_port_range = [40000, 40000] }
+[[host]]
+name = "server"
+addr = "10.0.0.2"
+[[link]]
+name = "wire"
+a = "client"
+b = "server"
+delay = "1ms"
+[[app]]
+kind = "server"
+host = "server"
+port = 80
+[[app]]
+kind = "client"
+host = "client"
+to = "server:80"
+count = 2
+interval = "61s"
+bytes = 1000
+close = true
+"#;
+    let r = run_scenario(parse(text, "reuse.toml").unwrap_or_else(|e| panic!("{e}")));
+    let connects = r.events("state", |v| v["host"] == "client" && v["to"] == "SYN_SENT");
+    assert_eq!(connects.len(), 2);
+    assert_eq!((&connects[0]["local"], &connects[0]["remote"]), (&connects[1]["local"], &connects[1]["remote"]), "one 4-tuple");
+    let expired = r.events("state", |v| v["host"] == "client" && v["from"] == "TIME_WAIT" && v["to"] == "CLOSE");
+    assert!(t(expired[0]) < t(connects[1]), "the first connection was gone before the second began");
+    let clients: Vec<_> = r.report.sockets.iter().filter(|k| k.role == "client").collect();
+    assert_eq!(clients.len(), 2);
+    assert_eq!(clients[0].connection_state, Some("CLOSE"), "the first connection's own end, not the second's TIME_WAIT");
+    assert_eq!(clients[1].connection_state, Some("TIME_WAIT"));
+}
+
+#[test]
+fn clients_1_us_apart_beyond_the_ephemeral_range_fail_with_eaddrnotavail() {
+    // benches/scenarios/clients-40000.toml in small: 150 connects 1 µs apart into a range of
+    // 100 ports. Each connection holds its 4-tuple (TIME_WAIT outlasts the run), so the first
+    // 100 get a port each and every later connect() finds none (__inet_hash_connect).
+    let text = r#"
+name = "ports"
+duration = "1s"
+[[host]]
+name = "client"
+addr = "10.0.0.1"
+sysctl = { ip_local_port_range = [40000, 40099] }
+[[host]]
+name = "server"
+addr = "10.0.0.2"
+[[link]]
+name = "wire"
+a = "client"
+b = "server"
+delay = "1ms"
+[[app]]
+kind = "server"
+host = "server"
+port = 80
+backlog = 1000
+[[app]]
+kind = "client"
+host = "client"
+to = "server:80"
+count = 150
+interval = "1us"
+bytes = 100
+close = true
+"#;
+    let r = run_scenario(parse(text, "ports.toml").unwrap_or_else(|e| panic!("{e}")));
+    let clients: Vec<_> = r.report.sockets.iter().filter(|k| k.role == "client").collect();
+    assert_eq!(clients.len(), 150);
+    let refused = |k: &&tcpsim::world::SocketReport| k.errors.first() == Some(&Errno::EADDRNOTAVAIL);
+    assert_eq!(clients.iter().filter(|k| refused(k)).count(), 50);
+    assert!(clients[..100].iter().all(|k| k.errors.is_empty() && k.bytes_sent == 100), "the first 100 connect and send");
+    let ports: std::collections::BTreeSet<_> =
+        r.events("state", |v| v["host"] == "client" && v["to"] == "SYN_SENT").iter().map(|v| v["local"].to_string()).collect();
+    assert_eq!(ports.len(), 100, "every port of the range, each once");
+}

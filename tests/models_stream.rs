@@ -97,3 +97,71 @@ fn partition_backs_off_the_rto_and_recovery_waits_for_the_next_retransmission() 
         assert_eq!(r.events("seg_recv", |v| v["host"] == "client" && v["flags"] == "R").len(), 1);
     }
 }
+
+/// The segments `host` sent again, from the trace: each that carries no sequence space beyond
+/// what its connection had already sent (data, SYN or FIN; pure ACKs carry none).
+fn retransmissions_in_trace(r: &Run, host: &str) -> u64 {
+    let mut sent_up_to: std::collections::BTreeMap<(String, String), (u64, u64)> = Default::default();
+    let mut again = 0;
+    for v in r.events("seg_sent", |v| v["host"] == host) {
+        let flags = v["flags"].as_str().unwrap();
+        let span = v["len"].as_u64().unwrap() + u64::from(flags.contains('S')) + u64::from(flags.contains('F'));
+        if span == 0 {
+            continue;
+        }
+        let seq = v["seq"].as_u64().unwrap();
+        let (isn, end) = sent_up_to.entry((v["src"].to_string(), v["dst"].to_string())).or_insert((seq, 0));
+        let this_end = (seq + (1 << 32) - *isn) % (1 << 32) + span;
+        again += u64::from(this_end <= *end);
+        *end = (*end).max(this_end);
+    }
+    again
+}
+
+#[test]
+fn after_a_10_s_partition_the_clients_counters_are_its_retransmissions_timeouts_and_probes() {
+    let r = run_model("lossy-partition.toml");
+    let at = |k: FaultKind| r.sc.faults.iter().find(|f| f.kind == k).unwrap().at.unwrap().lo().as_nanos();
+    assert_eq!(at(FaultKind::Heal) - at(FaultKind::Partition), 10 * S);
+    // Every retransmission counts TcpRetransSegs (__tcp_retransmit_skb), the loss probe's
+    // included; every expiry of the retransmission timer TCPTimeouts (tcp_retransmit_timer);
+    // every probe sent TCPLossProbes (tcp_send_loss_probe).
+    let timers = |name: &str| r.events("timer", |v| v["host"] == "client" && v["timer"] == name).len() as u64;
+    let retrans = retransmissions_in_trace(&r, "client");
+    assert!(retrans > 0 && timers("retransmit") >= 4 && timers("TLP") > 0);
+    assert_eq!(r.counter("client", "TcpRetransSegs"), retrans);
+    assert_eq!(r.counter("client", "TCPTimeouts"), timers("retransmit"));
+    assert_eq!(r.counter("client", "TCPLossProbes"), timers("TLP"));
+    // The server sent nothing twice, and counts nothing.
+    assert_eq!(r.counter("server", "TcpRetransSegs"), retransmissions_in_trace(&r, "server"));
+}
+
+#[test]
+fn trace_timer_events_name_the_timer_and_a_retransmissions_backoff() {
+    let r = run_model("lossy-partition.toml");
+    let at = |k: FaultKind| r.sc.faults.iter().find(|f| f.kind == k).unwrap().at.unwrap().lo().as_nanos();
+    let (cut, heal) = (at(FaultKind::Partition), at(FaultKind::Heal));
+    // Every expired timer is named, with the connection it belongs to.
+    let names = ["retransmit", "TLP", "probe0", "delack", "keepalive", "fin-wait2", "time-wait", "SYN-ACK"];
+    let timers = r.events("timer", |_| true);
+    assert!(timers.iter().all(|v| names.contains(&v["timer"].as_str().unwrap()) && v["local"].is_string()), "{timers:?}");
+    assert!(timers.iter().any(|v| v["host"] == "server" && v["timer"] == "delack"));
+    // During the partition the retransmission timer fires again and again: each firing is one
+    // more backoff (icsk_backoff after tcp_retransmit_timer), re-sends the head segment at
+    // that instant, and waits twice as long as the one before for the next.
+    let rtos = r.events("timer", |v| v["host"] == "client" && v["timer"] == "retransmit" && t(v) > cut && t(v) < heal);
+    assert!(rtos.len() >= 4, "{rtos:?}");
+    let backoffs: Vec<u64> = rtos.iter().map(|v| v["backoff"].as_u64().unwrap()).collect();
+    let first = backoffs[0];
+    assert_eq!(backoffs, (first..first + rtos.len() as u64).collect::<Vec<_>>());
+    for v in &rtos {
+        let resent = r.events("seg_sent", |s| s["host"] == "client" && t(s) == t(v) && s["len"].as_u64() > Some(0));
+        assert_eq!(resent.len(), 1, "one retransmission per expiry at {}", t(v));
+    }
+    let times: Vec<u64> = rtos.iter().map(|v| t(v)).collect();
+    for w in times.windows(3) {
+        assert_eq!(w[2] - w[1], 2 * (w[1] - w[0]), "{times:?}");
+    }
+    // Other timers carry no backoff.
+    assert!(timers.iter().filter(|v| v["timer"] != "retransmit" && v["timer"] != "TLP").all(|v| v.get("backoff").is_none()));
+}

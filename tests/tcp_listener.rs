@@ -154,6 +154,8 @@ fn synack_schedule_is_1_3_7_15_31_and_the_request_dies_at_63s() {
     assert_eq!(l.syn_queue_len(), 0, "dropped at the sixth firing, 63 s");
     assert_eq!(l.deadline(), None);
     assert_eq!(l.counters().tcp_timeouts, 6);
+    // Each SYN-ACK sent again is a retransmitted segment (tcp_rtx_synack).
+    assert_eq!(l.counters().retrans_segs, sent.len() as u64);
 
     // The client's next segment finds only the listener: RST with seq = its ack.
     let mut out = Vec::new();
@@ -587,9 +589,10 @@ fn counters_have_nstat_names() {
     let m = l.counters().to_map();
     assert_eq!(m["ListenOverflows"], 1);
     assert_eq!(m["ListenDrops"], 1);
-    assert_eq!(m.len(), 9);
+    assert_eq!(m.len(), 10);
     let json = serde_json::to_value(l.counters()).unwrap();
     assert_eq!(json["ListenOverflows"], 1);
+    assert_eq!(json["TcpRetransSegs"], 0);
     assert_eq!(json["TCPReqQFullDoCookies"], 0);
     assert_eq!(json["EmbryonicRsts"], 0);
     let _ = Dur::ZERO;

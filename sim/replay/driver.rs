@@ -13,6 +13,7 @@ use super::puppet::Endpoint;
 use crate::engine::fault::FaultAction;
 use crate::engine::{Ctx, Sim};
 use crate::host::{Fd, Host, RecvFlags, SendFlags};
+use crate::limits::{Governor, Limits};
 use crate::scenario::{Observation, Scenario, Step};
 use crate::script::{self, Names};
 use crate::socket::epoll::CtlOp;
@@ -264,11 +265,23 @@ impl Syscalls for SutCalls<'_> {
 
 /// Runs `actions` (sorted by time) in `sim`, then everything up to `end`.
 pub fn run(sim: &mut Sim<Endpoint>, driver: &mut Driver, actions: &[(SimTime, Action)], end: SimTime) {
+    // A long capture takes a while: its progress in simulated time shows on a terminal (the
+    // governor bounds nothing here).
+    let mut meter = Governor::new(Limits::none(), end, "replay");
     for (t, a) in actions {
-        sim.run_until(*t);
+        run_until(sim, *t, &mut meter);
         driver.act(sim, a);
     }
-    sim.run_until(end);
+    run_until(sim, end, &mut meter);
+}
+
+/// `Sim::run_until`, one event at a time through the progress meter.
+fn run_until(sim: &mut Sim<Endpoint>, t: SimTime, meter: &mut Governor) {
+    while sim.peek_time().is_some_and(|at| at <= t) {
+        sim.step();
+        meter.tick(sim.now(), 0);
+    }
+    sim.run_until(t);
 }
 
 /// How long after the capture stopped the model keeps running, so that a segment it sends a

@@ -87,6 +87,11 @@ pub struct ListenerCounters {
     pub embryonic_rsts: u64,
     #[serde(rename = "TCPTimeouts")]
     pub tcp_timeouts: u64,
+    /// SYN-ACKs sent again, by the request's timer or for a retransmitted SYN: tcp_output.c
+    /// `tcp_rtx_synack` counts `TCP_MIB_RETRANSSEGS` for each (the request sock has no
+    /// connection of its own to count it).
+    #[serde(rename = "TcpRetransSegs")]
+    pub retrans_segs: u64,
 }
 
 impl ListenerCounters {
@@ -102,6 +107,7 @@ impl ListenerCounters {
             ("SyncookiesFailed", self.syncookies_failed),
             ("EmbryonicRsts", self.embryonic_rsts),
             ("TCPTimeouts", self.tcp_timeouts),
+            ("TcpRetransSegs", self.retrans_segs),
         ])
     }
 }
@@ -498,6 +504,7 @@ impl<C> Listener<C> {
             self.retime(remote, expires);
             let r = self.requests.get_mut(&remote).expect("present");
             r.num_retrans += 1;
+            self.counters.retrans_segs += 1; // inet_rtx_syn_ack → tcp_rtx_synack
             return ListenerAction::SynAckResent;
         }
         // An ACK of something else is the listener's business (it answers with an RST).
@@ -574,6 +581,7 @@ impl<C> Listener<C> {
         if req.num_timeout == 0 {
             self.young -= 1;
         }
+        self.counters.retrans_segs += 1; // tcp_rtx_synack
         let r = self.requests.get_mut(&remote).expect("present");
         r.num_retrans += 1;
         r.num_timeout += 1;

@@ -13,6 +13,7 @@ pub mod protocols;
 mod build;
 mod load;
 mod report;
+pub mod timeline;
 mod script;
 
 pub use build::build_sim;

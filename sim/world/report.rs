@@ -117,6 +117,10 @@ pub struct RunReport {
     /// report is of what was simulated until then.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stopped: Option<String>,
+    /// The first connection's story, read from the trace (`timeline.rs`); filled by the
+    /// caller that holds the trace, for the default run.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub timeline: Vec<String>,
 }
 
 impl RunReport {
@@ -155,6 +159,12 @@ impl RunReport {
         let _ = writeln!(s, "scenario {} (seed {}), simulated {:.3} s", self.scenario, self.seed, secs);
         if let Some(why) = &self.stopped {
             let _ = writeln!(s, "STOPPED: {why}, before the scenario's end");
+        }
+        if !self.timeline.is_empty() {
+            let _ = writeln!(s, "\ntimeline of the first connection (from the trace):");
+            for line in &self.timeline {
+                let _ = writeln!(s, "  {line}");
+            }
         }
         s += &self.sockets_text_with(detail);
         s += &self.load_text();
@@ -625,6 +635,7 @@ pub(super) fn build(world: &World, scenario: &Scenario, apps: &Apps, observation
         invariants: super::invariants::check(&world.sim, apps, &protocols),
         protocols,
         stopped: world.limit_hit().map(|h| h.to_string()),
+        timeline: Vec::new(),
     }
 }
 
