@@ -79,7 +79,7 @@ fn a_faithful_copy_agrees_and_an_altered_window_is_a_divergence() {
 }
 
 #[test]
-fn an_altered_flag_stops_the_comparison_and_the_text_shows_both_segments() {
+fn with_first_an_altered_flag_stops_the_comparison_and_the_text_shows_both_segments() {
     let (src, dir) = trace_copy("flag", "peer-fin");
     let copy = dir.join("capture.pcap");
     let cap = read_pcap(&src).unwrap();
@@ -91,14 +91,73 @@ fn an_altered_flag_stops_the_comparison_and_the_text_shows_both_segments() {
             s.flags = Flags::ACK | Flags::PSH;
         }
     });
-    let out = tcpsim(&["replay", copy.to_str().unwrap(), "--side", "server"]);
+    let out = tcpsim(&["replay", copy.to_str().unwrap(), "--side", "server", "--first"]);
     assert_eq!(out.status.code(), Some(1));
     let text = String::from_utf8(out.stdout).unwrap();
     // The SYN-ACK is segment 0; the comparison stops at the FIN, leaving the final ACK.
-    assert!(text.contains("first divergence at segment 1 (flags)"), "{text}");
+    assert!(text.contains("differs in 1 place, 2 of 3 segments compared; first and worst: segment 1 flags"), "{text}");
+    assert!(text.contains("  1 segment not compared: the comparison stopped at the first divergence (--first)"), "{text}");
     assert!(text.contains("2 segments compared, 1 matched, 1 divergences"), "{text}");
     assert!(text.contains("kernel t=") && text.contains("Flags [P.]"), "{text}");
     assert!(text.contains("model  t=") && text.contains("Flags [F.]"), "{text}");
+}
+
+/// established-data's server: SYN-ACK, its one data segment (`P.`), the ACK of the
+/// client's data. The copy sends the data segment without PSH.
+fn without_psh(test: &str) -> PathBuf {
+    let (src, dir) = trace_copy(test, "established-data");
+    let copy = dir.join("capture.pcap");
+    let cap = read_pcap(&src).unwrap();
+    let server = cap.packets[0].seg.dst;
+    let data = cap.packets.iter().position(|p| p.seg.src == server && !p.seg.payload.is_empty()).unwrap();
+    rewrite(&src, &copy, |i, s| {
+        if i == data {
+            s.flags = Flags::ACK;
+        }
+    });
+    copy
+}
+
+#[test]
+fn after_a_psh_difference_the_later_segments_are_still_compared() {
+    let copy = without_psh("psh");
+    let out = tcpsim(&["replay", copy.to_str().unwrap(), "--side", "server", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let r = json(&out);
+    let d = r["divergences"].as_array().unwrap();
+    assert_eq!(d.len(), 1, "{d:#?}");
+    assert_eq!((d[0]["segment"].as_u64(), d[0]["class"].as_str()), (Some(1), Some("flags")));
+    assert_eq!(d[0]["fields"], serde_json::json!(["flags"]));
+    let c = &r["connections"][0];
+    assert_eq!(c["segments_captured"], 3);
+    assert_eq!(c["segments_compared"], 3, "the ACK after the data segment is compared: {c:#}");
+    assert_eq!(c["segments_matched"], 2, "and agrees: {c:#}");
+    assert_eq!(r["complete"], true);
+}
+
+#[test]
+fn a_truncated_comparison_fails_unless_partial() {
+    // The PSH difference is listed as known, so only coverage decides.
+    let copy = without_psh("partial");
+    let dir = copy.parent().unwrap();
+    let trace = dir.file_name().unwrap().to_str().unwrap();
+    let known = dir.parent().unwrap().join("KNOWN-DIVERGENCES-partial.md");
+    let row = format!("| {trace} | server | 0 | 1 | flags | the copy's data segment lost its PSH |");
+    std::fs::write(&known, format!("## Replay\n\n| trace | side | connection | segment | fields | cause |\n| --- | --- | --- | --- | --- | --- |\n{row}\n")).unwrap();
+    let replay = |extra: &[&str]| {
+        let mut args = vec!["replay", copy.to_str().unwrap(), "--side", "server", "--known", known.to_str().unwrap()];
+        args.extend(extra);
+        let out = tcpsim(&args);
+        (out.status.code(), String::from_utf8(out.stdout).unwrap())
+    };
+    let (code, text) = replay(&[]);
+    assert_eq!(code, Some(0), "a known divergence passes and everything was compared: {text}");
+    assert!(text.contains("differs in 1 place (1 known), 3 of 3 segments compared"), "{text}");
+    let (code, text) = replay(&["--first"]);
+    assert_eq!(code, Some(1), "stopped at the known divergence, one segment unchecked: {text}");
+    assert!(text.contains("2 of 3 segments compared") && text.contains("not a pass (unless --partial)"), "{text}");
+    let (code, text) = replay(&["--first", "--partial"]);
+    assert_eq!(code, Some(0), "{text}");
 }
 
 #[test]

@@ -6,8 +6,9 @@
 //! sends its captured segments at their captured times ([`puppet`]). The SUT's application
 //! is the scenario's script beside the capture, each call made at its recorded time
 //! ([`driver`]); without one, a passive listener or connector. Every segment the SUT sent
-//! in the capture is then compared, in order, with what the model sent ([`compare`]), and
-//! the result reported per connection ([`report`]).
+//! in the capture is then compared, in order, with what the model sent, resynchronising
+//! after each difference ([`compare`]), and the result reported per connection with the
+//! share of segments compared ([`report`]).
 //!
 //! Both clocks are put on one timeline, the observation log's: the capture's first SYN is
 //! taken to leave when the first `connect` returned (a veth delivers within the call), or,
@@ -26,7 +27,7 @@ pub mod puppet;
 pub mod report;
 pub mod split;
 
-pub use report::{ConnReport, DivergenceReport, ReplayReport};
+pub use report::{ConnReport, DivergenceReport, NotCompared, ReplayReport};
 pub use split::{split, Connection};
 
 use crate::engine::{LinkParams, Sim};
@@ -36,7 +37,7 @@ use crate::scenario::{Observation, Scenario, Step};
 use crate::tcp::profile::KernelProfile;
 use crate::tcp::segment::Flags;
 use crate::time::{Dur, SimTime};
-use compare::{compare_connection, Sides, Spaces, Timed};
+use compare::{compare_connection, ConnComparison, Sides, Spaces, Timed};
 use driver::{Action, Driver};
 use puppet::{ConnMap, Emission, Endpoint, Puppet, SutLog};
 use serde::Serialize;
@@ -68,11 +69,14 @@ pub struct ReplayOptions {
     pub sides: Vec<Side>,
     /// A built-in kernel profile (`linux-6.18`); default: the scenario host's, else 6.18.
     pub kernel: Option<String>,
+    /// Stop each connection's comparison at its first divergence in flags, sequence or
+    /// length, or a missing or extra segment (`--first`), rather than resynchronising.
+    pub first: bool,
 }
 
 impl Default for ReplayOptions {
     fn default() -> Self {
-        ReplayOptions { sides: vec![Side::Client, Side::Server], kernel: None }
+        ReplayOptions { sides: vec![Side::Client, Side::Server], kernel: None, first: false }
     }
 }
 
@@ -146,10 +150,11 @@ pub fn replay(cap: &Capture, name: &str, rec: &Recorded, opts: &ReplayOptions) -
     let timeline = Timeline::of(cap, rec);
     let kernel = opts.kernel.clone().unwrap_or_else(|| "linux-6.18".into());
     let mut report = ReplayReport::new(name, &kernel, rec);
+    report.set_unread_tcp(unread_tcp(cap));
     for &side in &opts.sides {
         let Some(first) = conns.first() else { break };
         let sut_ip = *first.endpoints(side).0.ip();
-        let run = SideRun { cap, conns: &conns, rec, timeline, side, sut_ip, kernel: opts.kernel.as_deref() };
+        let run = SideRun { cap, conns: &conns, rec, timeline, side, sut_ip, kernel: opts.kernel.as_deref(), first: opts.first };
         run.run(&mut report)?;
     }
     Ok(report)
@@ -171,6 +176,18 @@ fn what_it_holds(cap: &Capture) -> String {
     let more = if kinds.len() > 4 { ", …" } else { "" };
     let no_tcp = if kinds.iter().all(|(k, _)| !k.contains("TCP") || k.ends_with("is not TCP")) { "no TCP at all; " } else { "" };
     format!("{}{more} ({no_tcp}tcpsim replays TCP over IPv4 only)", shown.join(", "))
+}
+
+/// The capture's TCP packets the reader skipped (cut by the snaplen, IPv6), by reason: some
+/// may be the system under test's, so their count is part of the coverage.
+fn unread_tcp(cap: &Capture) -> Vec<NotCompared> {
+    let mut by: std::collections::BTreeMap<&str, usize> = Default::default();
+    for (_, reason) in &cap.skipped {
+        if reason.starts_with("TCP segment") || reason.starts_with("IPv6 TCP") {
+            *by.entry(reason.as_str()).or_default() += 1;
+        }
+    }
+    by.into_iter().map(|(reason, segments)| NotCompared { segments, reason: reason.to_string() }).collect()
 }
 
 /// Capture time to replay time: `sim = pcap + offset`, never below zero.
@@ -246,6 +263,7 @@ struct SideRun<'a> {
     side: Side,
     sut_ip: Ipv4Addr,
     kernel: Option<&'a str>,
+    first: bool,
 }
 
 impl SideRun<'_> {
@@ -421,6 +439,12 @@ impl SideRun<'_> {
             }
             prev = Some(p.t_ns);
         }
+        if !self.has_handshake(c) {
+            let reason = "the capture holds no SYN of this connection: the model cannot join an established connection";
+            let not = vec![NotCompared { segments: captured.len(), reason: reason.into() }];
+            report.add(self.side, index, sut, peer, captured.len(), 0, ConnComparison::default(), not);
+            return;
+        }
         let peer_segs: Vec<_> = c.packets.iter().map(|&i| &self.cap.packets[i].seg).filter(|s| s.src == peer).collect();
         let model: Vec<Timed> = model.iter().filter(|t| t.seg.src == sut && t.seg.dst == peer).cloned().collect();
         let sides = Sides {
@@ -429,10 +453,22 @@ impl SideRun<'_> {
             captured: &captured,
             model: &model,
             capture_end,
+            first: self.first,
         };
         let result = compare_connection(index, &sides);
+        let mut not = Vec::new();
+        let stopped = captured.len() - result.segments_compared;
+        if stopped > 0 {
+            not.push(NotCompared { segments: stopped, reason: "the comparison stopped at the first divergence (--first)".into() });
+        }
         let model_in_capture = model.iter().filter(|t| t.t <= capture_end).count();
-        report.add(self.side, index, sut, peer, captured.len(), model_in_capture, result);
+        report.add(self.side, index, sut, peer, captured.len(), model_in_capture, result, not);
+    }
+
+    /// Whether the capture holds the connection's opening SYN, without which the model has
+    /// no connection to compare.
+    fn has_handshake(&self, c: &Connection) -> bool {
+        c.packets.iter().map(|&i| &self.cap.packets[i].seg).any(|s| s.src == c.client && s.flags.contains(Flags::SYN) && !s.flags.contains(Flags::ACK))
     }
 }
 
