@@ -306,3 +306,30 @@ fn show(v: Option<&SegmentView>) -> String {
         None => "(none)".to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn divergence(segment: usize, class: Class, fields: Vec<&'static str>) -> Divergence {
+        Divergence { connection: 0, segment, class, fields, captured: None, model: None, tolerance_ns: 0 }
+    }
+
+    #[test]
+    fn the_verdict_line_names_the_first_and_the_worst_and_the_coverage() {
+        let mut r = ReplayReport::new("c.pcap", "linux-6.18", &Recorded::default());
+        let (a, b) = ("10.0.0.1:1".parse().unwrap(), "10.0.0.2:2".parse().unwrap());
+        let c = ConnComparison {
+            segments_compared: 4,
+            segments_matched: 2,
+            divergences: vec![divergence(1, Class::Time, vec!["time"]), divergence(3, Class::Missing, vec!["missing"])],
+        };
+        let stopped = vec![NotCompared { segments: 2, reason: "the comparison stopped at the first divergence (--first)".into() }];
+        r.add(Side::Client, 0, a, b, 6, 5, c, stopped);
+        let text = r.to_text();
+        let first = text.lines().nth(1).unwrap();
+        assert_eq!(first, "client 10.0.0.1:1 <> 10.0.0.2:2: differs in 2 places, 4 of 6 segments compared; first: segment 1 time; worst: segment 3 missing");
+        assert!(text.contains("  2 segments not compared: the comparison stopped"), "{text}");
+        assert!(!r.complete && !r.ok(false) && !r.ok(true), "unknown divergences fail, partial or not");
+    }
+}
