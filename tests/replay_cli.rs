@@ -185,22 +185,50 @@ fn a_missing_file_or_an_unknown_kernel_is_bad_input() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("linux-9.9"));
 }
 
-#[test]
-fn without_an_observation_log_the_sut_is_passive() {
-    // A capture alone in its directory: the server listens, the client connects at its SYN.
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("replay_cli_passive");
+/// A capture alone in its own directory (no scenario, no observation log).
+fn alone(test: &str, condition: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("replay_cli_{test}"));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let copy = dir.join("capture.pcap");
-    let src = replay_support::repo().join("traces/readiness/listen-pending/capture.pcap");
-    std::fs::copy(src, &copy).unwrap();
+    std::fs::copy(replay_support::repo().join("traces/readiness").join(condition).join("capture.pcap"), &copy).unwrap();
+    copy
+}
+
+#[test]
+fn without_an_observation_log_a_handshake_alone_replays_with_a_listener_and_a_connector() {
+    let copy = alone("passive", "listen-pending");
     let out = tcpsim(&["replay", copy.to_str().unwrap(), "--format", "json"]);
     let r = json(&out);
     assert_eq!(r["observations"], serde_json::Value::Null);
-    // Handshake only: the client's SYN and ACK, the server's SYN-ACK.
+    // Handshake only: the client's SYN and ACK, the server's SYN-ACK; nothing else inferred.
     assert_eq!(r["segments_compared"], 3, "{r:#}");
     assert_eq!(r["segments_matched"], 3, "{r:#}");
+    assert!(r.get("inferred").is_none(), "{r:#}");
     assert_eq!(out.status.code(), Some(0));
+}
+
+/// established-data without its log: each side's one-byte write (PSH) and its read of the
+/// peer's byte are inferred, and every segment of both sides agrees.
+#[test]
+fn without_an_observation_log_writes_and_reads_are_inferred_from_the_capture() {
+    let copy = alone("inferred", "established-data");
+    let out = tcpsim(&["replay", copy.to_str().unwrap(), "--format", "json"]);
+    let r = json(&out);
+    assert_eq!(out.status.code(), Some(0), "{r:#}");
+    let calls: Vec<(String, String)> = r["inferred"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["side"].as_str().unwrap().to_string(), c["call"].as_str().unwrap().to_string()))
+        .collect();
+    let c = |side: &str, call: &str| (side.to_string(), call.to_string());
+    assert_eq!(calls, [c("client", "read"), c("client", "write(1)"), c("server", "write(1)"), c("server", "read")]);
+    assert_eq!((r["segments_compared"].as_u64(), r["segments_matched"].as_u64()), (Some(7), Some(7)), "{r:#}");
+    assert_eq!(r["complete"], true);
+    let text = String::from_utf8(tcpsim(&["replay", copy.to_str().unwrap()]).stdout).unwrap();
+    assert!(text.contains("(no observation log: application inferred from the capture)"), "{text}");
+    assert!(text.contains("inferred application calls:") && text.contains(" write(1)"), "{text}");
 }
 
 /// A classic pcap (µs, Ethernet) of `n` copies of the frame `frame`.

@@ -5,7 +5,9 @@
 //! is a real model [`Host`] in a two-host simulation, and the other is a [`Puppet`] that
 //! sends its captured segments at their captured times ([`puppet`]). The SUT's application
 //! is the scenario's script beside the capture, each call made at its recorded time
-//! ([`driver`]); without one, a passive listener or connector. Every segment the SUT sent
+//! ([`driver`]); without a log, a listener or connector making the calls inferred from the
+//! capture ([`infer`]: writes, a greedy reader, shutdown or close), listed in the report; with
+//! a log of `[[app]]`s only (not replayed), a passive listener or connector. Every segment the SUT sent
 //! in the capture is then compared, in order, with what the model sent, resynchronising
 //! after each difference ([`compare`]), and the result reported per connection with the
 //! share of segments compared ([`report`]).
@@ -22,6 +24,7 @@
 
 pub mod compare;
 pub mod driver;
+pub mod infer;
 pub mod known;
 pub mod puppet;
 pub mod report;
@@ -119,6 +122,13 @@ impl Recorded {
             false => None,
         };
         Ok(Recorded { scenario, observations })
+    }
+
+    /// Whether the application's calls are to be inferred from the capture: no observation
+    /// log lies beside it (a scenario's log without script steps, of `[[app]]`s only, leaves
+    /// the SUT passive instead).
+    pub fn infers(&self) -> bool {
+        self.observations.is_none()
     }
 
     /// The recorded script and its log; none for a scenario without script steps (only
@@ -372,8 +382,19 @@ impl SideRun<'_> {
         Ok(())
     }
 
-    /// The SUT's application: the recorded script, else passive.
-    fn actions<'s>(&self, sc: Option<(&'s Scenario, &[Observation])>) -> Vec<(SimTime, Action<'s>)> {
+    /// The calls inferred from the capture for the SUT's connections (none with a log).
+    fn inferred(&self) -> Vec<infer::Inferred> {
+        if !self.rec.infers() {
+            return Vec::new();
+        }
+        let mut calls: Vec<infer::Inferred> = self.sut_conns().iter().flat_map(|(_, c)| infer::infer(&self.cap.packets, c, self.side)).collect();
+        calls.sort_by_key(|i| i.t_ns);
+        calls
+    }
+
+    /// The SUT's application: the recorded script, else a listener or connector making the
+    /// inferred calls.
+    fn actions<'s>(&self, sc: Option<(&'s Scenario, &[Observation])>, inferred: &[infer::Inferred]) -> Vec<(SimTime, Action<'s>)> {
         let mut actions = match sc {
             Some((sc, obs)) => Driver::scripted(sc, obs),
             None => match self.side {
@@ -393,6 +414,7 @@ impl SideRun<'_> {
                     .collect(),
             },
         };
+        actions.extend(inferred.iter().map(|i| (self.timeline.at(i.t_ns), Action::Inferred(i.clone()))));
         actions.sort_by_key(|(t, _)| *t);
         actions
     }
@@ -414,7 +436,8 @@ impl SideRun<'_> {
             Side::Server => Vec::new(),
         };
         let script = self.rec.script();
-        let actions = self.actions(script);
+        let inferred = self.inferred();
+        let actions = self.actions(script, &inferred);
         let mut driver = Driver::new(sut, &sut_name, client_ports);
         let last_packet = self.cap.packets.iter().map(|p| self.timeline.at(p.t_ns)).max().unwrap_or(SimTime::ZERO);
         let capture_end = actions.last().map_or(last_packet, |(t, _)| last_packet.max(*t));
@@ -423,6 +446,7 @@ impl SideRun<'_> {
         for (index, c) in conns {
             self.compare(report, index, c, &model, capture_end);
         }
+        report.add_inferred(self.side, &inferred, |t| self.timeline.at(t));
         Ok(())
     }
 

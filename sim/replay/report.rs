@@ -51,6 +51,21 @@ pub struct DivergenceReport {
     /// Its cause, when the known-divergences file lists it (it then fails nothing).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub known: Option<String>,
+    /// Whether it is in data or a FIN that an inferred application call produced: it may be
+    /// the inference, not the kernel's behaviour, that differs.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub hangs_on_inference: bool,
+}
+
+/// An application call inferred from the trace, as listed in the report.
+#[derive(Clone, Debug, Serialize)]
+pub struct InferredCall {
+    pub side: Side,
+    /// Time on the replay's timeline (ns).
+    pub t_ns: u64,
+    pub sut: String,
+    pub peer: String,
+    pub call: String,
 }
 
 /// The whole replay.
@@ -73,6 +88,11 @@ pub struct ReplayReport {
     pub unread_tcp: Vec<NotCompared>,
     /// Whether every segment the system under test sent was compared.
     pub complete: bool,
+    /// The application's calls, inferred from the capture (no observation log).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub inferred: Vec<InferredCall>,
+    #[serde(skip)]
+    infers: bool,
 }
 
 impl ReplayReport {
@@ -92,7 +112,20 @@ impl ReplayReport {
             known_file: None,
             unread_tcp: Vec::new(),
             complete: true,
+            inferred: Vec::new(),
+            infers: rec.infers(),
         }
+    }
+
+    /// Lists one side's inferred calls, timed by `at`.
+    pub(super) fn add_inferred(&mut self, side: Side, calls: &[super::infer::Inferred], at: impl Fn(u64) -> crate::time::SimTime) {
+        self.inferred.extend(calls.iter().map(|i| InferredCall {
+            side,
+            t_ns: at(i.t_ns).as_nanos(),
+            sut: i.sut.to_string(),
+            peer: i.peer.to_string(),
+            call: i.call_text(),
+        }));
     }
 
     /// Records the capture's TCP packets that could not be read (`(reason, count)`).
@@ -128,7 +161,13 @@ impl ReplayReport {
             divergences: c.divergences.len(),
             not_compared,
         });
-        self.divergences.extend(c.divergences.into_iter().map(|divergence| DivergenceReport { side, divergence, known: None }));
+        let infers = self.infers;
+        self.divergences.extend(c.divergences.into_iter().map(|divergence| {
+            // Data and FINs are what the inferred calls put on the wire.
+            let carries = |v: &SegmentView| v.length > 0 || v.flags.contains('F');
+            let hangs_on_inference = infers && divergence.captured.iter().chain(divergence.model.iter()).any(carries);
+            DivergenceReport { side, divergence, known: None, hangs_on_inference }
+        }));
     }
 
     /// The verdict: every divergence is a known one, and every segment was compared unless
@@ -151,10 +190,17 @@ impl ReplayReport {
         let mut s = format!("replay of {} against {}", self.pcap, self.kernel);
         match &self.observations {
             Some(o) => s.push_str(&format!(" (application calls from {o})\n")),
-            None => s.push_str(" (no observation log: passive application)\n"),
+            None if self.infers => s.push_str(" (no observation log: application inferred from the capture)\n"),
+            None => s.push_str(" (no application calls recorded: passive application)\n"),
         }
         for c in &self.connections {
             let _ = writeln!(s, "{}", self.verdict_line(c));
+        }
+        if !self.inferred.is_empty() {
+            s.push_str("inferred application calls:\n");
+        }
+        for i in &self.inferred {
+            let _ = writeln!(s, "  {} {} <> {} t={}.{:09} s {}", i.side.name(), i.sut, i.peer, i.t_ns / 1_000_000_000, i.t_ns % 1_000_000_000, i.call);
         }
         for c in &self.connections {
             self.details(&mut s, c);
@@ -225,6 +271,9 @@ impl ReplayReport {
             let _ = write!(s, "  {} ({})", segment_name(v), v.fields.join(", "));
             if v.fields != [v.class.name()] {
                 let _ = write!(s, ", class {}", v.class.name());
+            }
+            if d.hangs_on_inference {
+                s.push_str(" [hangs on an inferred call]");
             }
             match (&d.known, &self.known_file) {
                 (Some(cause), _) => {
