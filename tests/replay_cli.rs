@@ -304,3 +304,27 @@ fn known_divergences_pass_with_their_cause_unknown_ones_fail() {
     let help = String::from_utf8_lossy(&tcpsim(&["replay", "--help"]).stdout).into_owned();
     assert!(help.contains("Exit status: 0 when every segment agrees"), "{help}");
 }
+
+/// Without a log, a divergence in data the inferred calls wrote is labelled as hanging on the
+/// inference: here the kernel's data segment lacks the PSH that ends a write.
+#[test]
+fn a_divergence_in_inferred_data_is_labelled_so() {
+    let copy = alone("psh_inferred", "established-data");
+    let src = replay_support::repo().join("traces/readiness/established-data/capture.pcap");
+    let cap = read_pcap(&src).unwrap();
+    let server = cap.packets[0].seg.dst;
+    let data = cap.packets.iter().position(|p| p.seg.src == server && !p.seg.payload.is_empty()).unwrap();
+    rewrite(&src, &copy, |i, s| {
+        if i == data {
+            s.flags = Flags::ACK;
+        }
+    });
+    let out = tcpsim(&["replay", copy.to_str().unwrap(), "--side", "server", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let r = json(&out);
+    let d = r["divergences"].as_array().unwrap();
+    assert_eq!(d.len(), 1, "{d:#?}");
+    assert_eq!((d[0]["class"].as_str(), d[0]["hangs_on_inference"].as_bool()), (Some("flags"), Some(true)), "{d:#?}");
+    let text = String::from_utf8(tcpsim(&["replay", copy.to_str().unwrap(), "--side", "server"]).stdout).unwrap();
+    assert!(text.contains("segment 1 (flags) [hangs on an inferred call]"), "{text}");
+}
