@@ -254,15 +254,20 @@ impl Key {
 /// nearest `(a, b)` (fewest segments skipped, a balanced skip first) with `captured[a]`
 /// the same segment as `model[b]`. `None` when no such pair is within [`RESYNC_WINDOW`].
 fn resync(captured: &[Key], model: &[Key]) -> Option<(usize, usize)> {
-    for d in 1..=2 * RESYNC_WINDOW {
-        let mut skips: Vec<(usize, usize)> = (0..=d).map(|a| (a, d - a)).filter(|&(a, b)| a <= RESYNC_WINDOW && b <= RESYNC_WINDOW).collect();
-        skips.sort_by_key(|&(a, b)| (a.abs_diff(b), std::cmp::Reverse(a)));
-        let found = skips.into_iter().find(|&(a, b)| matches!((captured.get(a), model.get(b)), (Some(c), Some(m)) if c == m));
-        if found.is_some() {
-            return found;
-        }
-    }
-    None
+    resync_order().iter().copied().find(|&(a, b)| matches!((captured.get(a), model.get(b)), (Some(c), Some(m)) if c == m))
+}
+
+/// The skips [`resync`] tries, in order: fewest segments skipped first, then the most
+/// balanced, then more of the kernel's (computed once: a diverged replay tries them at each
+/// segment).
+fn resync_order() -> &'static [(usize, usize)] {
+    static ORDER: std::sync::OnceLock<Vec<(usize, usize)>> = std::sync::OnceLock::new();
+    ORDER.get_or_init(|| {
+        let w = RESYNC_WINDOW;
+        let mut skips: Vec<(usize, usize)> = (0..=w).flat_map(|a| (0..=w).map(move |b| (a, b))).filter(|&s| s != (0, 0)).collect();
+        skips.sort_by_key(|&(a, b)| (a + b, a.abs_diff(b), std::cmp::Reverse(a)));
+        skips
+    })
 }
 
 /// Compares the two sequences in order, resynchronising after a difference: a pair that is

@@ -13,6 +13,10 @@
 //!
 //! Every inferred call is listed with the report, and a divergence in the data or FIN such a
 //! call produced is labelled as hanging on an inference, apart from kernel behaviour.
+//!
+//! Not inferred yet: a write larger than the model's send buffer takes what fits (the rest
+//! is not retried); a close with unread data or `SO_LINGER {1,0}` from a RST; a listener that
+//! never accepts; the socket's settings (SO_RCVBUF, keepalive, TCP_USER_TIMEOUT).
 
 use super::split::Connection;
 use super::Side;
