@@ -282,11 +282,21 @@ pub enum KnownFrom {
     File(std::path::PathBuf),
 }
 
+/// How much of a capture `tcpsim replay` compares, and what it accepts.
+#[derive(Copy, Clone, Debug, Default)]
+pub struct Coverage {
+    /// `--first`: stop each connection at its first divergence.
+    pub first: bool,
+    /// `--partial`: a comparison of part of the segments may pass.
+    pub partial: bool,
+}
+
 /// `tcpsim replay`: holds a captured trace against the model, one side (or both) as the
 /// system under test. Exit status 1 when a segment diverged in a way the known-divergences
-/// file does not list, 2 when the capture (or what lies beside it) could not be read or
-/// holds nothing to replay; the report is printed only once the replay is done.
-pub fn replay(path: &Path, side: Option<crate::replay::Side>, kernel: Option<&str>, known: &KnownFrom, json: bool) -> Result<Status, CliError> {
+/// file does not list or when not every segment was compared (unless `partial`), 2 when the
+/// capture (or what lies beside it) could not be read or holds nothing to replay; the report
+/// is printed only once the replay is done.
+pub fn replay(path: &Path, side: Option<crate::replay::Side>, kernel: Option<&str>, known: &KnownFrom, cover: Coverage, json: bool) -> Result<Status, CliError> {
     use crate::replay::known::Known;
     use crate::replay::{ReplayError, ReplayOptions};
     if let Some(k) = kernel {
@@ -299,7 +309,7 @@ pub fn replay(path: &Path, side: Option<crate::replay::Side>, kernel: Option<&st
             None => None,
         },
     };
-    let mut opts = ReplayOptions { kernel: kernel.map(str::to_string), ..ReplayOptions::default() };
+    let mut opts = ReplayOptions { kernel: kernel.map(str::to_string), first: cover.first, ..ReplayOptions::default() };
     if let Some(s) = side {
         opts.sides = vec![s];
     }
@@ -312,7 +322,7 @@ pub fn replay(path: &Path, side: Option<crate::replay::Side>, kernel: Option<&st
     }
     let text = if json { report.to_json() } else { report.to_text() };
     print_out(&text);
-    Ok(if report.ok() { Status::Ok } else { Status::CheckFailed })
+    Ok(if report.ok(cover.partial) { Status::Ok } else { Status::CheckFailed })
 }
 
 /// `tcpsim packetdrill`: the conformance report of the scripts named. Exit status 1 when a

@@ -124,8 +124,10 @@ enum Verb {
     /// is compared with what the model sends when fed the peer's captured segments (and the
     /// recorded calls of `observations.jsonl` beside the capture).
     #[command(after_help = "Exit status: 0 when every segment agrees or each divergence is listed in the \
-known-divergences file (with its cause); 1 when a divergence is not listed there; 2 when the capture or \
-what lies beside it cannot be read, or it holds no TCP-over-IPv4 connection to replay.")]
+known-divergences file (with its cause), and every segment the system under test sent was compared; \
+1 when a divergence is not listed there, or some segments were not compared (a connection whose SYN \
+the capture lacks, packets that could not be read, --first) and --partial was not given; 2 when the \
+capture or what lies beside it cannot be read, or it holds no TCP-over-IPv4 connection to replay.")]
     Replay {
         pcap: PathBuf,
         /// The endpoint under test (default: each side in turn).
@@ -140,6 +142,13 @@ what lies beside it cannot be read, or it holds no TCP-over-IPv4 connection to r
         /// (default: KNOWN-DIVERGENCES.md in the capture's directory or the nearest above).
         #[arg(long)]
         known: Option<PathBuf>,
+        /// Stops each connection's comparison at its first divergence in flags, sequence or
+        /// length, or a missing or extra segment (default: resynchronise and go on).
+        #[arg(long)]
+        first: bool,
+        /// Accepts a comparison that did not cover every segment the system under test sent.
+        #[arg(long)]
+        partial: bool,
     },
     /// Runs packetdrill scripts (files, or directories of `.pkt` files) against the model:
     /// pass, fail (the first differing line, in packetdrill's wording) or unsupported (the
@@ -191,13 +200,13 @@ fn main() -> ExitCode {
         Verb::Table { os, format, kernel } => cli::table(os, format == TableFormat::Json, kernel),
         Verb::Capture { scenario, out, force } => cli::capture(&scenario, &out, force),
         Verb::Packetdrill { paths, format } => cli::packetdrill(&paths, format == Format::Json),
-        Verb::Replay { pcap, side, kernel, format, known } => {
+        Verb::Replay { pcap, side, kernel, format, known, first, partial } => {
             let side = side.map(|s| match s {
                 SideArg::Client => tcpsim::replay::Side::Client,
                 SideArg::Server => tcpsim::replay::Side::Server,
             });
             let known = known.map_or(cli::KnownFrom::Beside, cli::KnownFrom::File);
-            cli::replay(&pcap, side, kernel.as_deref(), &known, format == Format::Json)
+            cli::replay(&pcap, side, kernel.as_deref(), &known, cli::Coverage { first, partial }, format == Format::Json)
         }
     };
     match outcome {

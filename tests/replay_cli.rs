@@ -79,7 +79,7 @@ fn a_faithful_copy_agrees_and_an_altered_window_is_a_divergence() {
 }
 
 #[test]
-fn an_altered_flag_stops_the_comparison_and_the_text_shows_both_segments() {
+fn with_first_an_altered_flag_stops_the_comparison_and_the_text_shows_both_segments() {
     let (src, dir) = trace_copy("flag", "peer-fin");
     let copy = dir.join("capture.pcap");
     let cap = read_pcap(&src).unwrap();
@@ -91,14 +91,73 @@ fn an_altered_flag_stops_the_comparison_and_the_text_shows_both_segments() {
             s.flags = Flags::ACK | Flags::PSH;
         }
     });
-    let out = tcpsim(&["replay", copy.to_str().unwrap(), "--side", "server"]);
+    let out = tcpsim(&["replay", copy.to_str().unwrap(), "--side", "server", "--first"]);
     assert_eq!(out.status.code(), Some(1));
     let text = String::from_utf8(out.stdout).unwrap();
     // The SYN-ACK is segment 0; the comparison stops at the FIN, leaving the final ACK.
-    assert!(text.contains("first divergence at segment 1 (flags)"), "{text}");
+    assert!(text.contains("differs in 1 place, 2 of 3 segments compared; first and worst: segment 1 flags"), "{text}");
+    assert!(text.contains("  1 segment not compared: the comparison stopped at the first divergence (--first)"), "{text}");
     assert!(text.contains("2 segments compared, 1 matched, 1 divergences"), "{text}");
     assert!(text.contains("kernel t=") && text.contains("Flags [P.]"), "{text}");
     assert!(text.contains("model  t=") && text.contains("Flags [F.]"), "{text}");
+}
+
+/// established-data's server: SYN-ACK, its one data segment (`P.`), the ACK of the
+/// client's data. The copy sends the data segment without PSH.
+fn without_psh(test: &str) -> PathBuf {
+    let (src, dir) = trace_copy(test, "established-data");
+    let copy = dir.join("capture.pcap");
+    let cap = read_pcap(&src).unwrap();
+    let server = cap.packets[0].seg.dst;
+    let data = cap.packets.iter().position(|p| p.seg.src == server && !p.seg.payload.is_empty()).unwrap();
+    rewrite(&src, &copy, |i, s| {
+        if i == data {
+            s.flags = Flags::ACK;
+        }
+    });
+    copy
+}
+
+#[test]
+fn after_a_psh_difference_the_later_segments_are_still_compared() {
+    let copy = without_psh("psh");
+    let out = tcpsim(&["replay", copy.to_str().unwrap(), "--side", "server", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let r = json(&out);
+    let d = r["divergences"].as_array().unwrap();
+    assert_eq!(d.len(), 1, "{d:#?}");
+    assert_eq!((d[0]["segment"].as_u64(), d[0]["class"].as_str()), (Some(1), Some("flags")));
+    assert_eq!(d[0]["fields"], serde_json::json!(["flags"]));
+    let c = &r["connections"][0];
+    assert_eq!(c["segments_captured"], 3);
+    assert_eq!(c["segments_compared"], 3, "the ACK after the data segment is compared: {c:#}");
+    assert_eq!(c["segments_matched"], 2, "and agrees: {c:#}");
+    assert_eq!(r["complete"], true);
+}
+
+#[test]
+fn a_truncated_comparison_fails_unless_partial() {
+    // The PSH difference is listed as known, so only coverage decides.
+    let copy = without_psh("partial");
+    let dir = copy.parent().unwrap();
+    let trace = dir.file_name().unwrap().to_str().unwrap();
+    let known = dir.parent().unwrap().join("KNOWN-DIVERGENCES-partial.md");
+    let row = format!("| {trace} | server | 0 | 1 | flags | the copy's data segment lost its PSH |");
+    std::fs::write(&known, format!("## Replay\n\n| trace | side | connection | segment | fields | cause |\n| --- | --- | --- | --- | --- | --- |\n{row}\n")).unwrap();
+    let replay = |extra: &[&str]| {
+        let mut args = vec!["replay", copy.to_str().unwrap(), "--side", "server", "--known", known.to_str().unwrap()];
+        args.extend(extra);
+        let out = tcpsim(&args);
+        (out.status.code(), String::from_utf8(out.stdout).unwrap())
+    };
+    let (code, text) = replay(&[]);
+    assert_eq!(code, Some(0), "a known divergence passes and everything was compared: {text}");
+    assert!(text.contains("differs in 1 place (1 known), 3 of 3 segments compared"), "{text}");
+    let (code, text) = replay(&["--first"]);
+    assert_eq!(code, Some(1), "stopped at the known divergence, one segment unchecked: {text}");
+    assert!(text.contains("2 of 3 segments compared") && text.contains("not a pass (unless --partial)"), "{text}");
+    let (code, text) = replay(&["--first", "--partial"]);
+    assert_eq!(code, Some(0), "{text}");
 }
 
 #[test]
@@ -126,22 +185,50 @@ fn a_missing_file_or_an_unknown_kernel_is_bad_input() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("linux-9.9"));
 }
 
-#[test]
-fn without_an_observation_log_the_sut_is_passive() {
-    // A capture alone in its directory: the server listens, the client connects at its SYN.
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("replay_cli_passive");
+/// A capture alone in its own directory (no scenario, no observation log).
+fn alone(test: &str, condition: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("replay_cli_{test}"));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let copy = dir.join("capture.pcap");
-    let src = replay_support::repo().join("traces/readiness/listen-pending/capture.pcap");
-    std::fs::copy(src, &copy).unwrap();
+    std::fs::copy(replay_support::repo().join("traces/readiness").join(condition).join("capture.pcap"), &copy).unwrap();
+    copy
+}
+
+#[test]
+fn without_an_observation_log_a_handshake_alone_replays_with_a_listener_and_a_connector() {
+    let copy = alone("passive", "listen-pending");
     let out = tcpsim(&["replay", copy.to_str().unwrap(), "--format", "json"]);
     let r = json(&out);
     assert_eq!(r["observations"], serde_json::Value::Null);
-    // Handshake only: the client's SYN and ACK, the server's SYN-ACK.
+    // Handshake only: the client's SYN and ACK, the server's SYN-ACK; nothing else inferred.
     assert_eq!(r["segments_compared"], 3, "{r:#}");
     assert_eq!(r["segments_matched"], 3, "{r:#}");
+    assert!(r.get("inferred").is_none(), "{r:#}");
     assert_eq!(out.status.code(), Some(0));
+}
+
+/// established-data without its log: each side's one-byte write (PSH) and its read of the
+/// peer's byte are inferred, and every segment of both sides agrees.
+#[test]
+fn without_an_observation_log_writes_and_reads_are_inferred_from_the_capture() {
+    let copy = alone("inferred", "established-data");
+    let out = tcpsim(&["replay", copy.to_str().unwrap(), "--format", "json"]);
+    let r = json(&out);
+    assert_eq!(out.status.code(), Some(0), "{r:#}");
+    let calls: Vec<(String, String)> = r["inferred"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["side"].as_str().unwrap().to_string(), c["call"].as_str().unwrap().to_string()))
+        .collect();
+    let c = |side: &str, call: &str| (side.to_string(), call.to_string());
+    assert_eq!(calls, [c("client", "read"), c("client", "write(1)"), c("server", "write(1)"), c("server", "read")]);
+    assert_eq!((r["segments_compared"].as_u64(), r["segments_matched"].as_u64()), (Some(7), Some(7)), "{r:#}");
+    assert_eq!(r["complete"], true);
+    let text = String::from_utf8(tcpsim(&["replay", copy.to_str().unwrap()]).stdout).unwrap();
+    assert!(text.contains("(no observation log: application inferred from the capture)"), "{text}");
+    assert!(text.contains("inferred application calls:") && text.contains(" write(1)"), "{text}");
 }
 
 /// A classic pcap (µs, Ethernet) of `n` copies of the frame `frame`.
@@ -216,4 +303,28 @@ fn known_divergences_pass_with_their_cause_unknown_ones_fail() {
     assert!(text.contains("segment 2 (time): NOT a known divergence"), "{text}");
     let help = String::from_utf8_lossy(&tcpsim(&["replay", "--help"]).stdout).into_owned();
     assert!(help.contains("Exit status: 0 when every segment agrees"), "{help}");
+}
+
+/// Without a log, a divergence in data the inferred calls wrote is labelled as hanging on the
+/// inference: here the kernel's data segment lacks the PSH that ends a write.
+#[test]
+fn a_divergence_in_inferred_data_is_labelled_so() {
+    let copy = alone("psh_inferred", "established-data");
+    let src = replay_support::repo().join("traces/readiness/established-data/capture.pcap");
+    let cap = read_pcap(&src).unwrap();
+    let server = cap.packets[0].seg.dst;
+    let data = cap.packets.iter().position(|p| p.seg.src == server && !p.seg.payload.is_empty()).unwrap();
+    rewrite(&src, &copy, |i, s| {
+        if i == data {
+            s.flags = Flags::ACK;
+        }
+    });
+    let out = tcpsim(&["replay", copy.to_str().unwrap(), "--side", "server", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let r = json(&out);
+    let d = r["divergences"].as_array().unwrap();
+    assert_eq!(d.len(), 1, "{d:#?}");
+    assert_eq!((d[0]["class"].as_str(), d[0]["hangs_on_inference"].as_bool()), (Some("flags"), Some(true)), "{d:#?}");
+    let text = String::from_utf8(tcpsim(&["replay", copy.to_str().unwrap(), "--side", "server"]).stdout).unwrap();
+    assert!(text.contains("segment 1 (flags) [hangs on an inferred call]"), "{text}");
 }

@@ -3,7 +3,9 @@
 //! acknowledgment numbers relative to each side's initial sequence number, payload length,
 //! window after scaling, options (not TS values, which are clocks), and time within
 //! max(4 ms, 12.5 % of the gap since the previous packet) (packetdrill's default
-//! `--tolerance_usecs=4000` and its `--tolerance_percent`).
+//! `--tolerance_usecs=4000` and its `--tolerance_percent`). Where packetdrill stops at the
+//! first unexpected packet, the comparison resynchronises and goes on (unless `--first`), so
+//! that one difference does not hide the recovery, persist or close behaviour behind it.
 
 use crate::tcp::segment::{Flags, Segment};
 use crate::time::{Dur, SimTime};
@@ -128,17 +130,74 @@ impl SegmentView {
     }
 }
 
-/// Fields after which the two segment sequences no longer line up, so comparing further
-/// pairs would only repeat the first difference.
-const STRUCTURAL: [&str; 6] = ["flags", "seq", "ack", "length", "missing", "extra"];
+/// What kind of difference a divergence is, worst first: a report's "worst" divergence is
+/// the one of the earliest class here.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Class {
+    /// Sequence number, acknowledgment number or length differ: the model's byte stream or
+    /// its view of the peer's is not the kernel's.
+    Sequence,
+    /// The kernel sent the segment, the model nothing that corresponds.
+    Missing,
+    /// The model sent a segment, while the capture was running, that the kernel did not.
+    Extra,
+    /// The same segment but for its flags (e.g. PSH).
+    Flags,
+    /// The same segment but for its options (negotiated values, presence of timestamps, SACK
+    /// blocks).
+    Options,
+    /// The same segment but for the window it offers.
+    Window,
+    /// The same segment, sent outside the time tolerance.
+    Time,
+}
+
+impl Class {
+    pub fn name(self) -> &'static str {
+        match self {
+            Class::Sequence => "sequence",
+            Class::Missing => "missing",
+            Class::Extra => "extra",
+            Class::Flags => "flags",
+            Class::Options => "options",
+            Class::Window => "window",
+            Class::Time => "time",
+        }
+    }
+
+    /// The class of a pair of segments that differ in `fields` (the worst one decides).
+    fn of(fields: &[&str]) -> Class {
+        let has = |f: &[&str]| fields.iter().any(|x| f.contains(x));
+        if has(&["seq", "ack", "length"]) {
+            Class::Sequence
+        } else if has(&["flags"]) {
+            Class::Flags
+        } else if has(&["options"]) {
+            Class::Options
+        } else if has(&["window"]) {
+            Class::Window
+        } else {
+            Class::Time
+        }
+    }
+
+    /// Whether `--first` stops here: the classes the comparison stopped at before it
+    /// resynchronised (a window, options or time difference never stopped it).
+    pub fn stops_first(self) -> bool {
+        matches!(self, Class::Sequence | Class::Missing | Class::Extra | Class::Flags)
+    }
+}
 
 /// One segment on which the model and the capture disagree.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Divergence {
     /// Index of the connection in the capture.
     pub connection: usize,
-    /// Index of the segment among those the system under test sent on this connection.
+    /// Index of the segment among those the system under test sent on this connection in the
+    /// capture; for an `extra` one, among those the model sent.
     pub segment: usize,
+    pub class: Class,
     /// `flags`, `seq`, `ack`, `length`, `window`, `options`, `time`; `missing` (the model
     /// did not send it) or `extra` (the model sent more while the capture was running).
     pub fields: Vec<&'static str>,
@@ -151,7 +210,9 @@ pub struct Divergence {
 /// The comparison of one connection.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct ConnComparison {
+    /// Captured SUT segments compared: paired with a model segment, or found missing.
     pub segments_compared: usize,
+    /// Of those, the ones the model sent alike.
     pub segments_matched: usize,
     pub divergences: Vec<Divergence>,
 }
@@ -165,48 +226,144 @@ pub struct Sides<'a> {
     pub model_spaces: Spaces,
     /// When the capture stopped: later model segments were not observable, so not compared.
     pub capture_end: SimTime,
+    /// Stop at the first divergence that [`Class::stops_first`] (`--first`).
+    pub first: bool,
 }
 
-/// Compares in order. A difference in window, options or time keeps the two sequences
-/// aligned and comparison goes on; any other stops it (as packetdrill stops at the first
-/// unexpected packet).
+/// How far ahead [`resync`] looks in each sequence for the next pair of segments that
+/// correspond.
+const RESYNC_WINDOW: usize = 8;
+
+/// What makes two segments the same segment, whatever their window, options and time:
+/// flags but PSH (which Linux sets by skb, not by segment), and the relative numbers.
+#[derive(Clone, PartialEq, Eq)]
+struct Key {
+    flags: String,
+    seq: u32,
+    ack: u32,
+    length: u32,
+}
+
+impl Key {
+    fn of(v: &SegmentView) -> Key {
+        Key { flags: v.flags.replace('P', ""), seq: v.rel_seq, ack: v.rel_ack, length: v.length }
+    }
+}
+
+/// Where the two sequences correspond again, from the pair `(0, 0)` that does not: the
+/// nearest `(a, b)` (fewest segments skipped, a balanced skip first) with `captured[a]`
+/// the same segment as `model[b]`. `None` when no such pair is within [`RESYNC_WINDOW`].
+fn resync(captured: &[Key], model: &[Key]) -> Option<(usize, usize)> {
+    resync_order().iter().copied().find(|&(a, b)| matches!((captured.get(a), model.get(b)), (Some(c), Some(m)) if c == m))
+}
+
+/// The skips [`resync`] tries, in order: fewest segments skipped first, then the most
+/// balanced, then more of the kernel's (computed once: a diverged replay tries them at each
+/// segment).
+fn resync_order() -> &'static [(usize, usize)] {
+    static ORDER: std::sync::OnceLock<Vec<(usize, usize)>> = std::sync::OnceLock::new();
+    ORDER.get_or_init(|| {
+        let w = RESYNC_WINDOW;
+        let mut skips: Vec<(usize, usize)> = (0..=w).flat_map(|a| (0..=w).map(move |b| (a, b))).filter(|&s| s != (0, 0)).collect();
+        skips.sort_by_key(|&(a, b)| (a + b, a.abs_diff(b), std::cmp::Reverse(a)));
+        skips
+    })
+}
+
+/// Compares the two sequences in order, resynchronising after a difference: a pair that is
+/// the same segment (same [`Key`]) is compared field by field; where they are not, the
+/// comparison looks ahead for where they are again ([`resync`]) and reports what lies
+/// between as missing (the kernel's) and extra (the model's), a balanced part pair by pair;
+/// where they never are again, it pairs them in order. The model is not altered: it keeps
+/// running on the peer's captured segments, which carry the kernel's acknowledgments.
 pub fn compare_connection(connection: usize, s: &Sides) -> ConnComparison {
+    let cap: Vec<(SegmentView, Dur)> = s.captured.iter().map(|(t, gap)| (SegmentView::of(t, s.captured_spaces), tolerance(*gap))).collect();
+    let model: Vec<SegmentView> = s.model.iter().map(|m| SegmentView::of(m, s.model_spaces)).collect();
+    let cap_keys: Vec<Key> = cap.iter().map(|(v, _)| Key::of(v)).collect();
+    let model_keys: Vec<Key> = model.iter().map(Key::of).collect();
+    let end = s.capture_end.as_nanos();
     let mut out = ConnComparison::default();
-    let n = s.captured.len().max(s.model.iter().filter(|m| m.t <= s.capture_end).count());
-    for i in 0..n {
-        let cap = s.captured.get(i).map(|(t, gap)| (SegmentView::of(t, s.captured_spaces), tolerance(*gap)));
-        let model = s.model.get(i).map(|m| SegmentView::of(m, s.model_spaces));
-        let (fields, tol) = match (&cap, &model) {
-            (Some((c, tol)), Some(m)) => {
-                let mut f = c.differences(m);
-                if c.t_ns.abs_diff(m.t_ns) > tol.as_nanos() {
-                    f.push("time");
-                }
-                (f, *tol)
-            }
-            (Some((_, tol)), None) => (vec!["missing"], *tol),
-            (None, Some(_)) => (vec!["extra"], Dur::ZERO),
+    let (mut i, mut j) = (0, 0);
+    loop {
+        let step = match (cap.get(i), model.get(j)) {
             (None, None) => break,
+            (None, Some(m)) if m.t_ns > end => break,
+            (Some(_), None) => Step::Missing,
+            (None, Some(_)) => Step::Extra,
+            (Some(_), Some(_)) if cap_keys[i] == model_keys[j] => Step::Pair,
+            (Some(_), Some(_)) => match resync(&cap_keys[i..], &model_keys[j..]) {
+                Some((a, b)) if a > 0 && b > 0 => Step::Pair,
+                Some((a, _)) if a > 0 => Step::Missing,
+                Some(_) => Step::Extra,
+                None => Step::Pair,
+            },
         };
-        out.segments_compared += 1;
-        if fields.is_empty() {
-            out.segments_matched += 1;
-            continue;
-        }
-        let structural = fields.iter().any(|f| STRUCTURAL.contains(f));
-        out.divergences.push(Divergence {
-            connection,
-            segment: i,
-            fields,
-            captured: cap.map(|(c, _)| c),
-            model,
-            tolerance_ns: tol.as_nanos(),
-        });
-        if structural {
-            break;
+        let divergence = match step {
+            Step::Pair => {
+                let (c, tol) = &cap[i];
+                let m = &model[j];
+                let mut fields = c.differences(m);
+                if c.t_ns.abs_diff(m.t_ns) > tol.as_nanos() {
+                    fields.push("time");
+                }
+                out.segments_compared += 1;
+                let d = (!fields.is_empty()).then(|| Divergence {
+                    connection,
+                    segment: i,
+                    class: Class::of(&fields),
+                    fields,
+                    captured: Some(c.clone()),
+                    model: Some(m.clone()),
+                    tolerance_ns: tol.as_nanos(),
+                });
+                out.segments_matched += usize::from(d.is_none());
+                (i, j) = (i + 1, j + 1);
+                d
+            }
+            Step::Missing => {
+                let (c, tol) = &cap[i];
+                out.segments_compared += 1;
+                i += 1;
+                Some(Divergence {
+                    connection,
+                    segment: i - 1,
+                    class: Class::Missing,
+                    fields: vec!["missing"],
+                    captured: Some(c.clone()),
+                    model: None,
+                    tolerance_ns: tol.as_nanos(),
+                })
+            }
+            Step::Extra => {
+                j += 1;
+                // A model segment sent after the capture stopped could not have been seen.
+                (model[j - 1].t_ns <= end).then(|| Divergence {
+                    connection,
+                    segment: j - 1,
+                    class: Class::Extra,
+                    fields: vec!["extra"],
+                    captured: None,
+                    model: Some(model[j - 1].clone()),
+                    tolerance_ns: 0,
+                })
+            }
+        };
+        if let Some(d) = divergence {
+            let stop = s.first && d.class.stops_first();
+            out.divergences.push(d);
+            if stop {
+                break;
+            }
         }
     }
     out
+}
+
+/// One step of [`compare_connection`].
+enum Step {
+    Pair,
+    Missing,
+    Extra,
 }
 
 #[cfg(test)]
@@ -237,6 +394,15 @@ mod tests {
         assert_eq!(tolerance(Dur::from_millis(200)), Dur::from_millis(25));
     }
 
+    fn sides<'a>(captured: &'a [(Timed, Dur)], model: &'a [Timed], first: bool) -> Sides<'a> {
+        let sp = Spaces::default();
+        Sides { captured, captured_spaces: sp, model, model_spaces: sp, capture_end: SimTime::ZERO + Dur::from_secs(1), first }
+    }
+
+    fn found(c: &ConnComparison) -> Vec<(usize, Class, Vec<&'static str>)> {
+        c.divergences.iter().map(|d| (d.segment, d.class, d.fields.clone())).collect()
+    }
+
     #[test]
     fn relative_numbers_agree_across_isns_and_differences_are_named() {
         let cap_sp = Spaces { sut_isn: 1000, peer_isn: 50, sut_wscale: 2 };
@@ -250,20 +416,53 @@ mod tests {
         let model = vec![
             at(3, seg(8, 51, Flags::ACK, 64)),   // same: 16 << 2 == 64, 3 ms late within 4 ms
             at(230, seg(8, 51, Flags::ACK, 32)), // window and 30 ms late (tolerance 25 ms)
-            at(300, seg(8, 51, Flags::ACK, 64)), // ack differs: structural, comparison stops
-            at(400, seg(9, 52, Flags::ACK, 64)),
+            at(300, seg(8, 51, Flags::ACK, 64)), // ack differs, and never corresponds again
+            at(400, seg(9, 52, Flags::ACK, 64)), // no FIN
         ];
-        let sides = Sides {
-            captured: &captured,
-            captured_spaces: cap_sp,
-            model: &model,
-            model_spaces: mod_sp,
-            capture_end: SimTime::ZERO + Dur::from_secs(1),
-        };
-        let c = compare_connection(0, &sides);
+        let mut s = sides(&captured, &model, false);
+        (s.captured_spaces, s.model_spaces) = (cap_sp, mod_sp);
+        let c = compare_connection(0, &s);
+        assert_eq!((c.segments_compared, c.segments_matched), (4, 1));
+        assert_eq!(
+            found(&c),
+            [(1, Class::Window, vec!["window", "time"]), (2, Class::Sequence, vec!["ack"]), (3, Class::Flags, vec!["flags"])]
+        );
+        // --first: the sequence difference stops it, the window and time one did not.
+        s.first = true;
+        let c = compare_connection(0, &s);
         assert_eq!((c.segments_compared, c.segments_matched), (3, 1));
-        let f: Vec<_> = c.divergences.iter().map(|d| (d.segment, d.fields.clone())).collect();
-        assert_eq!(f, [(1, vec!["window", "time"]), (2, vec!["ack"])]);
+        assert_eq!(found(&c).len(), 2);
+    }
+
+    #[test]
+    fn after_a_missing_or_an_extra_segment_the_comparison_resynchronises() {
+        let data = |ms, seq, flags| at(ms, Segment { payload: Payload::Bytes(vec![0; 10].into()), ..seg(seq, 1, flags, 1) });
+        let captured: Vec<(Timed, Dur)> = [
+            data(0, 1, Flags::ACK | Flags::PSH),
+            data(10, 11, Flags::ACK),
+            data(20, 21, Flags::ACK | Flags::PSH),
+            data(30, 31, Flags::ACK | Flags::PSH),
+        ]
+        .into_iter()
+        .map(|t| (t, Dur::from_millis(10)))
+        .collect();
+        // The model sends no second segment, an extra ACK before the fourth, and the third
+        // without PSH: each is reported once, and everything else matches.
+        let model = vec![
+            data(0, 1, Flags::ACK | Flags::PSH),
+            data(20, 21, Flags::ACK),
+            at(25, seg(31, 1, Flags::ACK, 1)),
+            data(30, 31, Flags::ACK | Flags::PSH),
+        ];
+        let c = compare_connection(0, &sides(&captured, &model, false));
+        assert_eq!(
+            found(&c),
+            [(1, Class::Missing, vec!["missing"]), (2, Class::Flags, vec!["flags"]), (2, Class::Extra, vec!["extra"])]
+        );
+        assert_eq!((c.segments_compared, c.segments_matched), (4, 2));
+        let c = compare_connection(0, &sides(&captured, &model, true));
+        assert_eq!(found(&c), [(1, Class::Missing, vec!["missing"])], "--first stops at the first");
+        assert_eq!(c.segments_compared, 2);
     }
 
     #[test]
@@ -272,13 +471,14 @@ mod tests {
         let sp = Spaces::default();
         let none: Vec<Timed> = Vec::new();
         let end = SimTime::ZERO + Dur::from_millis(100);
-        let c = compare_connection(0, &Sides { captured: &captured, captured_spaces: sp, model: &none, model_spaces: sp, capture_end: end });
+        let sides = |model| Sides { captured: &captured, captured_spaces: sp, model, model_spaces: sp, capture_end: end, first: false };
+        let c = compare_connection(0, &sides(&none));
         assert_eq!(c.divergences[0].fields, ["missing"]);
         let model = vec![at(0, seg(1, 1, Flags::ACK, 1)), at(150, seg(1, 1, Flags::ACK, 1))];
-        let c = compare_connection(0, &Sides { captured: &captured, captured_spaces: sp, model: &model, model_spaces: sp, capture_end: end });
+        let c = compare_connection(0, &sides(&model));
         assert!(c.divergences.is_empty(), "a segment after the capture stopped is not compared");
         let model = vec![at(0, seg(1, 1, Flags::ACK, 1)), at(50, seg(1, 1, Flags::ACK, 1))];
-        let c = compare_connection(0, &Sides { captured: &captured, captured_spaces: sp, model: &model, model_spaces: sp, capture_end: end });
+        let c = compare_connection(0, &sides(&model));
         assert_eq!(c.divergences[0].fields, ["extra"]);
     }
 }

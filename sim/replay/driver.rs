@@ -1,6 +1,7 @@
 //! The application of the system under test: the scenario's script steps on the SUT's
 //! sockets, each made at the time the real-kernel run recorded for it, or, without a
-//! recorded run, a passive listener or connector inferred from the capture.
+//! recorded run, a listener or connector making the calls inferred from the capture
+//! ([`super::infer`]).
 //!
 //! Only what can change the wire is replayed: socket calls, and faults on links or on the
 //! SUT's host. poll/epoll only look, and the peer's own calls are in the capture already.
@@ -9,6 +10,7 @@
 //! interpreted by the one executor ([`crate::script`]); this module is the SUT's side of
 //! [`Syscalls`] for it.
 
+use super::infer::{Call, Inferred};
 use super::puppet::Endpoint;
 use crate::engine::fault::FaultAction;
 use crate::engine::{Ctx, Sim};
@@ -23,7 +25,7 @@ use crate::tcp::conn::SendData;
 use crate::tcp::uapi::{IoctlReq, MsgFlag, OptValue, ShutHow, SockOpt};
 use crate::tcp::view::PollMask;
 use crate::time::{Dur, SimTime};
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::convert::Infallible;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
@@ -43,6 +45,8 @@ pub enum Action<'a> {
     Listen(u16),
     /// Passive client: connect from `local` to `remote`.
     Connect { local: u16, remote: SocketAddrV4 },
+    /// A call inferred from the trace ([`super::infer`]).
+    Inferred(Inferred),
 }
 
 /// The SUT's script, bound to one simulation.
@@ -50,6 +54,10 @@ pub struct Driver {
     /// The script's sockets: a descriptor on the SUT, or `None` for one on the puppet's host.
     names: Names<Option<Fd>, ()>,
     sut: Sut,
+    /// The passive application's listeners, by port.
+    listeners: BTreeMap<u16, Fd>,
+    /// The passive application's connections, by (SUT port, peer).
+    conns: BTreeMap<(u16, SocketAddrV4), Fd>,
 }
 
 /// What the SUT's side of the calls keeps between steps.
@@ -67,6 +75,8 @@ impl Driver {
         Driver {
             names: Names::default(),
             sut: Sut { h: sut, name: sut_name.to_string(), bound: BTreeSet::new(), client_ports: client_ports.into() },
+            listeners: BTreeMap::new(),
+            conns: BTreeMap::new(),
         }
     }
 
@@ -100,20 +110,55 @@ impl Driver {
                 script::exec(&mut SutCalls { sim, sut: &mut self.sut }, &mut self.names, step);
             }
             Action::Listen(port) => {
-                on_sut(sim, self.sut.h, |host, ctx| {
+                let fd = on_sut(sim, self.sut.h, |host, ctx| {
                     let fd = host.sys_socket(false);
                     let _ = host.sys_bind(fd, *port);
                     let _ = host.sys_listen(fd, 128, ctx);
+                    fd
                 });
+                self.listeners.extend(fd.map(|fd| (*port, fd)));
             }
             Action::Connect { local, remote } => {
-                on_sut(sim, self.sut.h, |host, ctx| {
+                let fd = on_sut(sim, self.sut.h, |host, ctx| {
                     let fd = host.sys_socket(true);
                     let _ = host.sys_bind(fd, *local);
                     let _ = host.sys_connect(fd, *remote, ctx);
+                    fd
                 });
+                self.conns.extend(fd.map(|fd| ((*local, *remote), fd)));
             }
+            Action::Inferred(call) => self.inferred(sim, call),
         }
+    }
+
+    /// Makes an inferred call on its connection's socket, accepting it first if it is a
+    /// listener's child not accepted yet.
+    fn inferred(&mut self, sim: &mut Sim<Endpoint>, i: &Inferred) {
+        let key = (i.sut.port(), i.peer);
+        if !self.conns.contains_key(&key) {
+            let Some(&listener) = self.listeners.get(&i.sut.port()) else { return };
+            let accepted = on_sut(sim, self.sut.h, |host, _| {
+                let mut got = Vec::new();
+                while let Ok(fd) = host.sys_accept(listener, true) {
+                    got.extend(host.conn_addrs(fd).map(|(l, r)| ((l.port(), r), fd)));
+                }
+                got
+            });
+            self.conns.extend(accepted.into_iter().flatten());
+        }
+        let Some(&fd) = self.conns.get(&key) else { return };
+        on_sut(sim, self.sut.h, |host, ctx| match i.call {
+            Call::Write { len } => {
+                let _ = host.sys_send(fd, SendData::Derived(len), SendFlags::default(), ctx);
+            }
+            Call::Read => while host.sys_recv_trunc(fd, u32::MAX, RecvFlags::default(), ctx).is_ok_and(|n| n > 0) {},
+            Call::ShutdownWr => {
+                let _ = host.sys_shutdown(fd, ShutHow::SHUT_WR, ctx);
+            }
+            Call::Close => {
+                let _ = host.sys_close(fd, ctx);
+            }
+        });
     }
 }
 

@@ -5,7 +5,9 @@
 //!
 //! A row is `| trace | side | connection | segment | fields | cause |`, `trace` being the
 //! capture's directory relative to the file's (`readiness/peer-fin` for
-//! `traces/readiness/peer-fin/capture.pcap` beside `traces/KNOWN-DIVERGENCES.md`).
+//! `traces/readiness/peer-fin/capture.pcap` beside `traces/KNOWN-DIVERGENCES.md`), and
+//! `segment` one index or a range `A-B` of them (every one of which diverges alike: after a
+//! divergence the comparison goes on, and one cause often explains a run of segments).
 
 use super::report::ReplayReport;
 use std::path::{Path, PathBuf};
@@ -19,7 +21,7 @@ struct Row {
     trace: String,
     side: String,
     connection: usize,
-    segment: usize,
+    segments: std::ops::RangeInclusive<usize>,
     fields: String,
     cause: String,
 }
@@ -52,11 +54,15 @@ impl Known {
                 return Err(format!("{}: a row of the Replay table has 6 cells, this one {}", at(), cells.len()));
             };
             let number = |what: &str, v: &str| v.parse::<usize>().map_err(|_| format!("{}: {what} `{v}` is not a number", at()));
+            let segments = match segment.split_once('-') {
+                Some((a, b)) => number("segment", a)?..=number("segment", b)?,
+                None => number("segment", segment).map(|n| n..=n)?,
+            };
             rows.push(Row {
                 trace: trace.to_string(),
                 side: side.to_string(),
                 connection: number("connection", connection)?,
-                segment: number("segment", segment)?,
+                segments,
                 fields: fields.to_string(),
                 cause: cause.to_string(),
             });
@@ -93,7 +99,7 @@ impl Known {
                 r.trace == trace
                     && r.side == d.side.name()
                     && r.connection == d.divergence.connection
-                    && r.segment == d.divergence.segment
+                    && r.segments.contains(&d.divergence.segment)
                     && r.fields == fields
             });
             d.known = row.map(|r| r.cause.clone());
@@ -110,6 +116,7 @@ mod tests {
         let k = Known::load(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/traces/KNOWN-DIVERGENCES.md"))).unwrap();
         assert!(k.rows.iter().any(|r| r.trace == "readiness/peer-fin" && r.side == "client" && r.fields == "time"));
         assert!(k.rows.iter().all(|r| ["client", "server"].contains(&r.side.as_str()) && !r.cause.is_empty()));
+        assert!(k.rows.iter().any(|r| r.segments.start() < r.segments.end()), "a range of segments reads");
         let dir = std::env::temp_dir().join(format!("tcpsim-known-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let bad = dir.join(FILE_NAME);

@@ -5,9 +5,12 @@
 //! is a real model [`Host`] in a two-host simulation, and the other is a [`Puppet`] that
 //! sends its captured segments at their captured times ([`puppet`]). The SUT's application
 //! is the scenario's script beside the capture, each call made at its recorded time
-//! ([`driver`]); without one, a passive listener or connector. Every segment the SUT sent
-//! in the capture is then compared, in order, with what the model sent ([`compare`]), and
-//! the result reported per connection ([`report`]).
+//! ([`driver`]); without a log, a listener or connector making the calls inferred from the
+//! capture ([`infer`]: writes, a greedy reader, shutdown or close), listed in the report; with
+//! a log of `[[app]]`s only (not replayed), a passive listener or connector. Every segment the SUT sent
+//! in the capture is then compared, in order, with what the model sent, resynchronising
+//! after each difference ([`compare`]), and the result reported per connection with the
+//! share of segments compared ([`report`]).
 //!
 //! Both clocks are put on one timeline, the observation log's: the capture's first SYN is
 //! taken to leave when the first `connect` returned (a veth delivers within the call), or,
@@ -21,12 +24,13 @@
 
 pub mod compare;
 pub mod driver;
+pub mod infer;
 pub mod known;
 pub mod puppet;
 pub mod report;
 pub mod split;
 
-pub use report::{ConnReport, DivergenceReport, ReplayReport};
+pub use report::{ConnReport, DivergenceReport, NotCompared, ReplayReport};
 pub use split::{split, Connection};
 
 use crate::engine::{LinkParams, Sim};
@@ -36,7 +40,7 @@ use crate::scenario::{Observation, Scenario, Step};
 use crate::tcp::profile::KernelProfile;
 use crate::tcp::segment::Flags;
 use crate::time::{Dur, SimTime};
-use compare::{compare_connection, Sides, Spaces, Timed};
+use compare::{compare_connection, ConnComparison, Sides, Spaces, Timed};
 use driver::{Action, Driver};
 use puppet::{ConnMap, Emission, Endpoint, Puppet, SutLog};
 use serde::Serialize;
@@ -68,11 +72,14 @@ pub struct ReplayOptions {
     pub sides: Vec<Side>,
     /// A built-in kernel profile (`linux-6.18`); default: the scenario host's, else 6.18.
     pub kernel: Option<String>,
+    /// Stop each connection's comparison at its first divergence in flags, sequence or
+    /// length, or a missing or extra segment (`--first`), rather than resynchronising.
+    pub first: bool,
 }
 
 impl Default for ReplayOptions {
     fn default() -> Self {
-        ReplayOptions { sides: vec![Side::Client, Side::Server], kernel: None }
+        ReplayOptions { sides: vec![Side::Client, Side::Server], kernel: None, first: false }
     }
 }
 
@@ -117,6 +124,13 @@ impl Recorded {
         Ok(Recorded { scenario, observations })
     }
 
+    /// Whether the application's calls are to be inferred from the capture: no observation
+    /// log lies beside it (a scenario's log without script steps, of `[[app]]`s only, leaves
+    /// the SUT passive instead).
+    pub fn infers(&self) -> bool {
+        self.observations.is_none()
+    }
+
     /// The recorded script and its log; none for a scenario without script steps (only
     /// `[[app]]`s, which are not replayed), whose SUT is then passive.
     fn script(&self) -> Option<(&Scenario, &[Observation])> {
@@ -146,10 +160,11 @@ pub fn replay(cap: &Capture, name: &str, rec: &Recorded, opts: &ReplayOptions) -
     let timeline = Timeline::of(cap, rec);
     let kernel = opts.kernel.clone().unwrap_or_else(|| "linux-6.18".into());
     let mut report = ReplayReport::new(name, &kernel, rec);
+    report.set_unread_tcp(unread_tcp(cap));
     for &side in &opts.sides {
         let Some(first) = conns.first() else { break };
         let sut_ip = *first.endpoints(side).0.ip();
-        let run = SideRun { cap, conns: &conns, rec, timeline, side, sut_ip, kernel: opts.kernel.as_deref() };
+        let run = SideRun { cap, conns: &conns, rec, timeline, side, sut_ip, kernel: opts.kernel.as_deref(), first: opts.first };
         run.run(&mut report)?;
     }
     Ok(report)
@@ -171,6 +186,18 @@ fn what_it_holds(cap: &Capture) -> String {
     let more = if kinds.len() > 4 { ", …" } else { "" };
     let no_tcp = if kinds.iter().all(|(k, _)| !k.contains("TCP") || k.ends_with("is not TCP")) { "no TCP at all; " } else { "" };
     format!("{}{more} ({no_tcp}tcpsim replays TCP over IPv4 only)", shown.join(", "))
+}
+
+/// The capture's TCP packets the reader skipped (cut by the snaplen, IPv6), by reason: some
+/// may be the system under test's, so their count is part of the coverage.
+fn unread_tcp(cap: &Capture) -> Vec<NotCompared> {
+    let mut by: std::collections::BTreeMap<&str, usize> = Default::default();
+    for (_, reason) in &cap.skipped {
+        if reason.starts_with("TCP segment") || reason.starts_with("IPv6 TCP") {
+            *by.entry(reason.as_str()).or_default() += 1;
+        }
+    }
+    by.into_iter().map(|(reason, segments)| NotCompared { segments, reason: reason.to_string() }).collect()
 }
 
 /// Capture time to replay time: `sim = pcap + offset`, never below zero.
@@ -246,6 +273,7 @@ struct SideRun<'a> {
     side: Side,
     sut_ip: Ipv4Addr,
     kernel: Option<&'a str>,
+    first: bool,
 }
 
 impl SideRun<'_> {
@@ -354,8 +382,19 @@ impl SideRun<'_> {
         Ok(())
     }
 
-    /// The SUT's application: the recorded script, else passive.
-    fn actions<'s>(&self, sc: Option<(&'s Scenario, &[Observation])>) -> Vec<(SimTime, Action<'s>)> {
+    /// The calls inferred from the capture for the SUT's connections (none with a log).
+    fn inferred(&self) -> Vec<infer::Inferred> {
+        if !self.rec.infers() {
+            return Vec::new();
+        }
+        let mut calls: Vec<infer::Inferred> = self.sut_conns().iter().flat_map(|(_, c)| infer::infer(&self.cap.packets, c, self.side)).collect();
+        calls.sort_by_key(|i| i.t_ns);
+        calls
+    }
+
+    /// The SUT's application: the recorded script, else a listener or connector making the
+    /// inferred calls.
+    fn actions<'s>(&self, sc: Option<(&'s Scenario, &[Observation])>, inferred: &[infer::Inferred]) -> Vec<(SimTime, Action<'s>)> {
         let mut actions = match sc {
             Some((sc, obs)) => Driver::scripted(sc, obs),
             None => match self.side {
@@ -375,6 +414,7 @@ impl SideRun<'_> {
                     .collect(),
             },
         };
+        actions.extend(inferred.iter().map(|i| (self.timeline.at(i.t_ns), Action::Inferred(i.clone()))));
         actions.sort_by_key(|(t, _)| *t);
         actions
     }
@@ -396,7 +436,8 @@ impl SideRun<'_> {
             Side::Server => Vec::new(),
         };
         let script = self.rec.script();
-        let actions = self.actions(script);
+        let inferred = self.inferred();
+        let actions = self.actions(script, &inferred);
         let mut driver = Driver::new(sut, &sut_name, client_ports);
         let last_packet = self.cap.packets.iter().map(|p| self.timeline.at(p.t_ns)).max().unwrap_or(SimTime::ZERO);
         let capture_end = actions.last().map_or(last_packet, |(t, _)| last_packet.max(*t));
@@ -405,6 +446,7 @@ impl SideRun<'_> {
         for (index, c) in conns {
             self.compare(report, index, c, &model, capture_end);
         }
+        report.add_inferred(self.side, &inferred, |t| self.timeline.at(t));
         Ok(())
     }
 
@@ -421,6 +463,12 @@ impl SideRun<'_> {
             }
             prev = Some(p.t_ns);
         }
+        if !self.has_handshake(c) {
+            let reason = "the capture holds no SYN of this connection: the model cannot join an established connection";
+            let not = vec![NotCompared { segments: captured.len(), reason: reason.into() }];
+            report.add(self.side, index, sut, peer, captured.len(), 0, ConnComparison::default(), not);
+            return;
+        }
         let peer_segs: Vec<_> = c.packets.iter().map(|&i| &self.cap.packets[i].seg).filter(|s| s.src == peer).collect();
         let model: Vec<Timed> = model.iter().filter(|t| t.seg.src == sut && t.seg.dst == peer).cloned().collect();
         let sides = Sides {
@@ -429,10 +477,22 @@ impl SideRun<'_> {
             captured: &captured,
             model: &model,
             capture_end,
+            first: self.first,
         };
         let result = compare_connection(index, &sides);
+        let mut not = Vec::new();
+        let stopped = captured.len() - result.segments_compared;
+        if stopped > 0 {
+            not.push(NotCompared { segments: stopped, reason: "the comparison stopped at the first divergence (--first)".into() });
+        }
         let model_in_capture = model.iter().filter(|t| t.t <= capture_end).count();
-        report.add(self.side, index, sut, peer, captured.len(), model_in_capture, result);
+        report.add(self.side, index, sut, peer, captured.len(), model_in_capture, result, not);
+    }
+
+    /// Whether the capture holds the connection's opening SYN, without which the model has
+    /// no connection to compare.
+    fn has_handshake(&self, c: &Connection) -> bool {
+        c.packets.iter().map(|&i| &self.cap.packets[i].seg).any(|s| s.src == c.client && s.flags.contains(Flags::SYN) && !s.flags.contains(Flags::ACK))
     }
 }
 

@@ -42,7 +42,8 @@ pub fn traces_in(set: &str) -> Vec<(String, PathBuf)> {
 }
 
 /// The rows of the table under the `## {section}` heading of KNOWN-DIVERGENCES.md, each
-/// row's cells but the last (the cause, which must not be empty), joined by spaces.
+/// row's cells but the last (the cause, which must not be empty), joined by spaces; a Replay
+/// row over a range of segments (`3-72`) stands for one row per segment.
 pub fn known(section: &str) -> BTreeSet<String> {
     let path = repo().join("traces/KNOWN-DIVERGENCES.md");
     let text = std::fs::read_to_string(&path).expect("traces/KNOWN-DIVERGENCES.md exists");
@@ -59,7 +60,21 @@ pub fn known(section: &str) -> BTreeSet<String> {
         let cells: Vec<&str> = line.trim_matches('|').split('|').map(str::trim).collect();
         let (cause, key) = cells.split_last().expect("a table row has cells");
         assert!(!cause.is_empty(), "{}: row without a cause: {line}", path.display());
-        assert!(rows.insert(key.join(" ")), "{}: row listed twice: {line}", path.display());
+        // A Replay row's segment may be a range `A-B`: one row per segment of it.
+        let segments = match (section, key.get(3).and_then(|s| s.split_once('-'))) {
+            ("Replay", Some((a, b))) => {
+                let n = |v: &str| v.parse::<usize>().unwrap_or_else(|_| panic!("{}: bad segment range: {line}", path.display()));
+                (n(a)..=n(b)).map(|i| i.to_string()).collect()
+            }
+            _ => vec![String::new()],
+        };
+        for seg in segments {
+            let mut key = key.to_vec();
+            if !seg.is_empty() {
+                key[3] = &seg;
+            }
+            assert!(rows.insert(key.join(" ")), "{}: row listed twice: {line}", path.display());
+        }
     }
     rows
 }
