@@ -85,18 +85,24 @@ impl Ports {
     /// the first port from the destination's offset, low parity first, that `free` accepts
     /// (no listener on it, and the 4-tuple not in the established hash). `random` is one
     /// draw of the host's random stream; None when every port is taken (EADDRNOTAVAIL).
+    /// `exhausted` (every port already reaches `remote`) answers None without the scan
+    /// Linux makes, which would find nothing: the result and every later choice are the same.
     pub fn connect_port(
         &mut self,
         range: PortRange,
         local_ip: std::net::Ipv4Addr,
         remote: SocketAddrV4,
         random: u32,
+        exhausted: bool,
         free: impl FnMut(u16) -> bool,
     ) -> Option<u16> {
         let port_offset = port_offset(local_ip, remote);
         let index = (port_offset as u32) & (PERTURB_SIZE - 1);
         // get_random_sleepable_once: the table starts random (here: per entry, when first used).
         let perturb = self.perturb.entry(index).or_insert(random);
+        if exhausted {
+            return None;
+        }
         let remaining = range.remaining().max(1);
         let offset = (perturb.wrapping_add((port_offset >> 32) as u32) % remaining) & !1;
         let (port, tried) = range.scan(offset, free)?;
@@ -143,12 +149,14 @@ mod tests {
         let mut ports = Ports::default();
         let mut used = BTreeSet::new();
         for k in 0..10 {
-            let p = ports.connect_port(range, Ipv4Addr::new(10, 0, 0, 1), server(80), k * 7919, |p| !used.contains(&p)).unwrap();
+            let p = ports.connect_port(range, Ipv4Addr::new(10, 0, 0, 1), server(80), k * 7919, false, |p| !used.contains(&p)).unwrap();
             assert!((40000..=40009).contains(&p));
             assert_eq!(p % 2 == 0, k < 5, "connect {k} got {p}: the five even ports go first");
             used.insert(p);
         }
-        assert_eq!(ports.connect_port(range, Ipv4Addr::new(10, 0, 0, 1), server(80), 1, |p| !used.contains(&p)), None);
+        assert_eq!(ports.connect_port(range, Ipv4Addr::new(10, 0, 0, 1), server(80), 1, false, |p| !used.contains(&p)), None);
+        // Known to be exhausted: the same answer without asking about a single port.
+        assert_eq!(ports.connect_port(range, Ipv4Addr::new(10, 0, 0, 1), server(80), 1, true, |_| unreachable!()), None);
     }
 
     #[test]
@@ -169,11 +177,11 @@ mod tests {
         for k in 0..2 * 28_232u32 {
             let dport = 80 + (k % 2) as u16;
             let p = ports
-                .connect_port(range, Ipv4Addr::new(10, 0, 0, 1), server(dport), k.wrapping_mul(2_654_435_761), |p| !used.contains(&(p, dport)))
+                .connect_port(range, Ipv4Addr::new(10, 0, 0, 1), server(dport), k.wrapping_mul(2_654_435_761), false, |p| !used.contains(&(p, dport)))
                 .unwrap_or_else(|| panic!("connection {k} found no port"));
             assert!(used.insert((p, dport)));
         }
-        let full = ports.connect_port(range, Ipv4Addr::new(10, 0, 0, 1), server(80), 3, |p| !used.contains(&(p, 80)));
+        let full = ports.connect_port(range, Ipv4Addr::new(10, 0, 0, 1), server(80), 3, false, |p| !used.contains(&(p, 80)));
         assert_eq!(full, None, "every port to server:80 is taken: EADDRNOTAVAIL");
     }
 
@@ -185,7 +193,7 @@ mod tests {
         for k in 0..100u32 {
             // Every earlier port is free again (the earlier connection is gone): the
             // perturbation still moves the next choice forward, by 2 to 16.
-            let p = ports.connect_port(range, Ipv4Addr::new(10, 0, 0, 1), server(80), k, |_| true).unwrap();
+            let p = ports.connect_port(range, Ipv4Addr::new(10, 0, 0, 1), server(80), k, false, |_| true).unwrap();
             if let Some(prev) = last {
                 let d = (u32::from(p) + 28_232 - u32::from(prev)) % 28_232;
                 assert!((2..=16).contains(&d) && d % 2 == 0, "{prev} -> {p}");

@@ -105,12 +105,13 @@ pub struct Host {
 
 impl Host {
     pub fn new(name: &str, addr: Ipv4Addr, profile: Rc<KernelProfile>) -> Host {
+        let ip_local_port_range = profile.ip_local_port_range;
         Host {
             name: name.to_string(),
             addr,
             profile,
             table: SockTable::default(),
-            ehash: ehash::EHash::default(),
+            ehash: ehash::EHash::new(ip_local_port_range),
             lhash: BTreeMap::new(),
             ports: local_port::Ports::default(),
             epolls: Vec::new(),

@@ -84,7 +84,8 @@ impl Host {
             Some(remote) => {
                 let (lhash, ehash) = (&self.lhash, &self.ehash);
                 let free = |p: u16| !lhash.contains_key(&p) && ehash.get(&(SocketAddrV4::new(addr, p), remote)).is_none();
-                self.ports.connect_port(range, addr, remote, random, free)
+                let exhausted = ehash.ephemeral_exhausted(addr, remote);
+                self.ports.connect_port(range, addr, remote, random, exhausted, free)
             }
             None => Ports::bind_port(range, random, |p| !self.port_in_use(p)),
         };

@@ -79,10 +79,17 @@ fn kernel_state(sim: &Sim<Host>, s: &AppSock) -> Option<TcpState> {
 
 fn undelivered(sim: &Sim<Host>, apps: &Apps, out: &mut Vec<Breach>) {
     let ends: Vec<(&AppSock, Option<(SocketAddrV4, SocketAddrV4)>)> = apps.socks.iter().map(|s| (s, addrs(sim, s))).collect();
+    // Accepted ends by their (local, remote) addresses, the first of a reused 4-tuple kept: one
+    // lookup per sender, not a scan of every socket.
+    let mut accepted: std::collections::BTreeMap<(SocketAddrV4, SocketAddrV4), &AppSock> = std::collections::BTreeMap::new();
+    for (s, a) in &ends {
+        if let (Role::Accepted, Some(a)) = (s.role, a) {
+            accepted.entry(*a).or_insert(s);
+        }
+    }
     for (tx, tx_addrs) in ends.iter().filter(|(s, _)| s.role == Role::Client && s.sent > 0) {
         let Some((local, remote)) = *tx_addrs else { continue };
-        let peer = ends.iter().find(|(s, a)| s.role == Role::Accepted && *a == Some((remote, local)));
-        let Some((rx, _)) = peer else { continue };
+        let Some(rx) = accepted.get(&(remote, local)) else { continue };
         if rx.received >= tx.sent {
             continue;
         }
