@@ -533,7 +533,7 @@ impl Conn {
     fn event_data_recv(&mut self, now: SimTime, len: u32) {
         self.ack_pending = true;
         if len > self.rcv_mss {
-            self.rcv_mss = len.min(self.profile.default_mss as u32);
+            self.rcv_mss = len.min(u32::from(self.advmss));
         }
         let ato_min = Dur::from_millis(self.profile.tcp_delack_min_ms);
         if self.ato == Dur::ZERO {

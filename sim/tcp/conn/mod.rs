@@ -230,6 +230,10 @@ pub struct Conn {
     mss: u32,
     /// `icsk_ack.rcv_mss`: estimate of the peer's segment size.
     rcv_mss: u32,
+    /// `tp->advmss`: the MSS we advertise, the route's ([`crate::tcp::route::ipv4_default_advmss`]).
+    advmss: u16,
+    /// `rx_opt.mss_clamp`: the MSS the peer advertised (536 if it sent none).
+    mss_clamp: u16,
 
     // --- send sequence space (RFC 9293 §3.3.1) ---
     iss: u32,
@@ -344,7 +348,7 @@ pub struct Conn {
 }
 
 impl Conn {
-    fn blank(now: SimTime, profile: Rc<KernelProfile>, opts: SockOpts, local: SocketAddrV4, remote: SocketAddrV4, iss: u32) -> Conn {
+    fn blank(now: SimTime, profile: Rc<KernelProfile>, opts: SockOpts, local: SocketAddrV4, remote: SocketAddrV4, iss: u32, advmss: u16) -> Conn {
         let sndbuf = opts.effective_sndbuf(&profile);
         let rcvbuf = opts.effective_rcvbuf(&profile);
         let cwnd = profile.initial_cwnd;
@@ -375,6 +379,8 @@ impl Conn {
             ts_recent: 0,
             mss: TCP_MSS_DEFAULT as u32,
             rcv_mss: TCP_MSS_DEFAULT as u32,
+            advmss,
+            mss_clamp: TCP_MSS_DEFAULT,
             iss,
             snd_una: iss,
             snd_nxt: iss,
@@ -446,7 +452,9 @@ impl Conn {
     }
 
     /// connect() (`tcp_v4_connect` → `tcp_connect`): SYN_SENT, the SYN appended to `out`,
-    /// the SYN timer armed for `TCP_TIMEOUT_INIT`.
+    /// the SYN timer armed for `TCP_TIMEOUT_INIT`. `advmss` is the route's
+    /// (`tcp_connect_init`: `tp->advmss = tcp_mss_clamp(tp, dst_metric_advmss(dst))`).
+    #[allow(clippy::too_many_arguments)]
     pub fn connect(
         now: SimTime,
         profile: Rc<KernelProfile>,
@@ -454,10 +462,11 @@ impl Conn {
         local: SocketAddrV4,
         remote: SocketAddrV4,
         iss: u32,
+        advmss: u16,
         out: &mut Vec<Segment>,
     ) -> Conn {
-        let mut c = Conn::blank(now, profile, opts, local, remote, iss);
-        let mss = c.profile.default_mss as u32;
+        let mut c = Conn::blank(now, profile, opts, local, remote, iss, advmss);
+        let mss = u32::from(c.advmss);
         let (rcv_wnd, wscale) = select_initial_window(&c.profile, c.rcvbuf, c.rcvbuf_locked, mss, c.profile.tcp_window_scaling);
         c.rcv_wnd = rcv_wnd;
         c.rcv_ssthresh = rcv_wnd;
@@ -484,7 +493,7 @@ impl Conn {
     /// `tcp_child_process` does); a bare ACK needs nothing more.
     pub fn accept_child(now: SimTime, profile: Rc<KernelProfile>, opts: SockOpts, params: &ChildParams, out: &mut Vec<Segment>) -> Conn {
         let _ = out; // the completing ACK needs no answer
-        let mut c = Conn::blank(now, profile, opts, params.local, params.remote, params.iss);
+        let mut c = Conn::blank(now, profile, opts, params.local, params.remote, params.iss, params.adv_mss);
         c.tx_stream = stream_id(params.local, params.remote, params.iss);
         c.ts_offset = params.timestamps.map_or(0, |t| t.ts_off);
         c.state = TcpState::Listen;
@@ -539,8 +548,9 @@ impl Conn {
             self.ts_recent = peer_tsval.unwrap_or(0);
         }
         let opt_len = if self.ts_ok { 12 } else { 0 };
-        let peer = peer_mss.unwrap_or(TCP_MSS_DEFAULT) as u32;
-        let ours = p.default_mss as u32;
+        self.mss_clamp = peer_mss.unwrap_or(TCP_MSS_DEFAULT);
+        let peer = u32::from(self.mss_clamp);
+        let ours = u32::from(self.advmss);
         self.mss = (peer.min(ours) - opt_len).max(TCP_MIN_MSS);
         // tcp_initialize_rcv_mss
         let hint = ours.min(self.mss).min(self.rcv_wnd / 2).max(TCP_MIN_MSS);
@@ -555,7 +565,7 @@ impl Conn {
             self.window_clamp = full;
         }
         self.rcv_ssthresh = self.rcv_ssthresh.min(self.window_clamp);
-        self.rcvq_space = self.rcv_ssthresh.min(self.rcv_wnd).min(self.profile.initial_cwnd * self.profile.default_mss as u32);
+        self.rcvq_space = self.rcv_ssthresh.min(self.rcv_wnd).min(self.profile.initial_cwnd * u32::from(self.advmss));
         self.rcvq_time = now;
         self.sndbuf_expand();
         // Not idle before the first data (tcp_finish_connect, tcp_rcv_state_process).
@@ -567,13 +577,14 @@ impl Conn {
     }
 
     /// `tcp_sndbuf_expand`: room for twice the congestion window of full-size skbs, per
-    /// segment `roundup_pow_of_two(mss + MAX_TCP_HEADER + shinfo) + sizeof(sk_buff)`, up to
+    /// segment `roundup_pow_of_two(max(mss_clamp, mss_cache) + MAX_TCP_HEADER + shinfo) +
+    /// sizeof(sk_buff)`, up to
     /// `tcp_wmem[2]`. Only while SO_SNDBUF was not set.
     fn sndbuf_expand(&mut self) {
         if self.sndbuf_locked {
             return;
         }
-        let per_mss = (self.profile.default_mss as u32 + 320 + 320).next_power_of_two() + 256;
+        let per_mss = (u32::from(self.mss_clamp).max(self.mss) + 320 + 320).next_power_of_two() + 256;
         let nr_segs = self.profile.initial_cwnd.max(self.cwnd.cwnd).max(4);
         let sndmem = 2u64 * nr_segs as u64 * per_mss as u64;
         if (self.sndbuf as u64) < sndmem {
@@ -912,7 +923,7 @@ impl Conn {
         if copied > self.rcvq_space as u64 {
             if self.profile.tcp_moderate_rcvbuf && !self.rcvbuf_locked {
                 let space = self.rcvq_space.max(1) as u64;
-                let mut rcvwin = (copied << 1) + 16 * self.profile.default_mss as u64;
+                let mut rcvwin = (copied << 1) + 16 * u64::from(self.advmss);
                 let grow = rcvwin * (copied - space) / space;
                 rcvwin += grow << 1;
                 let rcvbuf = (rcvwin * 2).min(self.profile.tcp_rmem[2] as u64) as u32;
