@@ -315,12 +315,7 @@ impl Conn {
                 self.tlp_high_seq = None;
             }
         }
-        // tcp_check_space / tcp_new_space.
-        self.sndbuf_expand();
-        if self.nospace && self.is_writeable() {
-            self.nospace = false;
-            self.wake_keyed(Wakeup::WriteSpace.key());
-        }
+        self.check_space();
         // tcp_set_xmit_timer
         if self.packets_out() == 0 {
             if self.rtx_kind != RtxTimer::Probe0 {

@@ -18,8 +18,9 @@
 //! - every sent skb is one segment (no TSO/GSO), and is re-sent whole;
 //! - memory is accounted with a fixed per-segment overhead ([`SKB_OVERHEAD`]) on the send
 //!   side and twice the payload on the receive side (the 6.x default `scaling_ratio`);
-//! - send-buffer autotuning is `tcp_sndbuf_expand` on every ACK that frees data (Linux
-//!   also requires the flight to be below cwnd); receive-buffer autotuning follows
+//! - send-buffer autotuning is `tcp_check_space` on every ACK: `tcp_sndbuf_expand` for a
+//!   writer that hit the limit, while the flight is below cwnd (a `poll` that finds the socket
+//!   not writeable does not set `SOCK_NOSPACE` as Linux's `tcp_poll` does); receive-buffer autotuning follows
 //!   `tcp_rcv_space_adjust`, with the receiver RTT from timestamps only (no per-window
 //!   measurement without them);
 //! - no PAWS, no urgent data, no rate limit on challenge ACKs (out-of-window duplicate
@@ -42,7 +43,7 @@ pub use sockopt::SockOpts;
 use crate::errno::Errno;
 use crate::tcp::cc::{CaState, CongestionControl, Window};
 use crate::tcp::uapi::{OptValue, ShutHow, SockOpt};
-use crate::tcp::view::{PollMask, SockView, RCV_SHUTDOWN, SEND_SHUTDOWN, SHUTDOWN_MASK};
+use crate::tcp::view::{PollMask, SockView, Wakeup, RCV_SHUTDOWN, SEND_SHUTDOWN, SHUTDOWN_MASK};
 use crate::tcp::profile::KernelProfile;
 use crate::tcp::rtt::RttEstimator;
 use crate::tcp::segment::Segment;
@@ -573,6 +574,25 @@ impl Conn {
         self.init_congestion_control(now);
         if self.opts.keepalive {
             self.keepalive_at = Some(now + self.keepalive_time());
+        }
+    }
+
+    /// tcp_input.c `tcp_check_space` → `tcp_new_space`, after an ACK: only a writer that
+    /// found the buffer full (`SOCK_NOSPACE`, set by `tcp_sendmsg_locked`'s wait_for_space)
+    /// gets a larger buffer, and only while the flight is below cwnd
+    /// (`tcp_should_expand_sndbuf`); then `sk_stream_write_space` wakes it once the socket
+    /// is writeable again. A writer that never hit the limit keeps the buffer
+    /// `tcp_init_buffer_space` gave it.
+    fn check_space(&mut self) {
+        if !self.nospace {
+            return;
+        }
+        if self.packets_in_flight() < self.cwnd.cwnd {
+            self.sndbuf_expand();
+        }
+        if self.is_writeable() {
+            self.nospace = false;
+            self.wake_keyed(Wakeup::WriteSpace.key());
         }
     }
 
