@@ -176,3 +176,28 @@ fn bad_mtus_and_loopbacks_are_exit_2_errors_naming_the_field() {
         assert!(!err.contains("panicked"), "{name}: {err}");
     }
 }
+
+/// `tcpsim table --link loopback`: every recipe runs with both ends on one host's `lo`
+/// (127.0.0.1). On a lossless link without delay the answers are the veth table's, except
+/// where a recipe crashes the peer host, which on loopback is the observer's own host.
+#[test]
+fn the_readiness_table_runs_over_loopback() {
+    use tcpsim::table::{simulate_on, TableLink};
+    use tcpsim::tcp::profile::Os;
+    let veth = simulate_on(Os::Linux, TableLink::Veth).expect("veth table");
+    let lo = simulate_on(Os::Linux, TableLink::Loopback).expect("every recipe runs on loopback and keeps the rules");
+    assert_eq!(lo.rows.len(), tcpsim::scenario::readiness::CONDITIONS.len());
+    for (v, l) in veth.rows.iter().zip(&lo.rows) {
+        assert_eq!(v.condition, l.condition);
+        if l.condition == "peer-reboot" {
+            assert_ne!(v.cells(), l.cells(), "the crash takes the observer's host too");
+        } else {
+            assert_eq!(v.cells(), l.cells(), "{}", l.condition);
+        }
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_tcpsim")).args(["table", "--link", "loopback"]).output().expect("tcpsim runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("loopback, 127.0.0.1") && text.contains("--link loopback"), "{text}");
+    assert!(text.contains("| `sndbuf-full` | sim |"), "{text}");
+}
