@@ -27,6 +27,22 @@ enum TableFormat {
     Json,
 }
 
+/// `table --link`.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+enum TableLinkArg {
+    Veth,
+    Loopback,
+}
+
+impl From<TableLinkArg> for tcpsim::table::TableLink {
+    fn from(a: TableLinkArg) -> Self {
+        match a {
+            TableLinkArg::Veth => tcpsim::table::TableLink::Veth,
+            TableLinkArg::Loopback => tcpsim::table::TableLink::Loopback,
+        }
+    }
+}
+
 /// `--os`: the one [`Os`], by the lower-case name kernel profiles give it.
 fn os_arg() -> impl TypedValueParser<Value = Os> {
     PossibleValuesParser::new(["linux", "freebsd"]).map(|s| if s == "freebsd" { Os::FreeBsd } else { Os::Linux })
@@ -119,6 +135,9 @@ enum Verb {
         /// network namespaces; needs root).
         #[arg(long)]
         kernel: bool,
+        /// `veth` (two hosts) or `loopback` (both ends on one host's lo, 127.0.0.1).
+        #[arg(long, value_enum, default_value = "veth")]
+        link: TableLinkArg,
     },
     /// Holds a captured trace against the model: each segment the system under test sent
     /// is compared with what the model sends when fed the peer's captured segments (and the
@@ -197,7 +216,7 @@ fn main() -> ExitCode {
         Verb::Plot { input, out } => cli::plot(&input, &out),
         Verb::Graph => cli::graph(),
         Verb::Schema => cli::schema(),
-        Verb::Table { os, format, kernel } => cli::table(os, format == TableFormat::Json, kernel),
+        Verb::Table { os, format, kernel, link } => cli::table(os, format == TableFormat::Json, kernel, link.into()),
         Verb::Capture { scenario, out, force } => cli::capture(&scenario, &out, force),
         Verb::Packetdrill { paths, format } => cli::packetdrill(&paths, format == Format::Json),
         Verb::Replay { pcap, side, kernel, format, known, first, partial } => {

@@ -165,7 +165,10 @@ fn slow_start_remembers_a_cwnd_limited_window() {
         .replacen("[[script]]\nop = \"socket\"\nhost = \"client\"", big_rcvbuf, 1)
         .replacen("[[script]]\nop = \"connect\"\nsock = \"c\"", reno, 1);
     let r = run_text(&text);
-    let second = r.calls("send", "c")[1].t_ns;
+    // The write starts when the sleep returns. It blocks once 87 040 bytes of skbs are queued
+    // (the warm-up writer never hit the limit, so `tcp_check_space` left `sk_sndbuf` as the
+    // handshake set it), and returns later; its first cwnd's worth leaves at once.
+    let second = r.ops("sleep")[0].t_ns;
     let burst = wire(&r, "client", "server").into_iter().filter(|w| w.len > 0 && w.t == second).count();
     assert_eq!(burst, 10 + 21);
 }
@@ -334,4 +337,34 @@ fn out_of_window_probes_are_answered_at_most_every_500_ms() {
         }
     }
     assert!(unanswered > 0, "some probe fell within 500 ms of an answer: {:?}", probes.iter().map(|p| p.t / MS).collect::<Vec<_>>());
+}
+
+fn sndbuf(r: &Run) -> i64 {
+    let o = r.calls("getsockopt", "c").pop().expect("SO_SNDBUF read");
+    o.value.as_ref().and_then(|v| v.as_i64()).expect("a value")
+}
+
+const GET_SNDBUF: &str = "[[script]]\nop = \"getsockopt\"\nsock = \"c\"\nopt = \"SO_SNDBUF\"\n";
+
+/// tcp_input.c `tcp_check_space` → `tcp_new_space`: an ACK grows `sk_sndbuf` only for a
+/// writer that found it full (`SOCK_NOSPACE`, set in `tcp_sendmsg_locked`'s wait_for_space)
+/// and only while the flight is below cwnd (`tcp_should_expand_sndbuf`). A writer that never
+/// hit the limit keeps what `tcp_init_buffer_space` gave it: `tcp_sndbuf_expand` at the
+/// handshake, 2 · TCP_INIT_CWND · (roundup_pow_of_two(1460 + 320 + 320) + 256) = 87 040,
+/// however far slow start takes cwnd. (Model before: every ACK expanded it, to 2 · cwnd ·
+/// 4352.) One that hits the limit gets the larger buffer.
+#[test]
+fn the_send_buffer_grows_only_for_a_writer_that_hit_the_limit() {
+    let paced = format!("{ACCEPT}{}{GET_SNDBUF}", format!("{}{}{}", send("c", 10_000), sleep("20ms"), step("recv", "s", "len = 65536\n")).repeat(30));
+    let r = run_text(&client_server("sndbuf-paced", "2s", false, &paced));
+    assert_eq!(r.calls("send", "c").len(), 30);
+    r.calls("send", "c").iter().for_each(|o| ok(o, 10_000));
+    assert_eq!(sndbuf(&r), 87_040, "no writer waited: no expansion");
+
+    let full = step("send", "c", "len = 1000000\nflags = [\"MSG_DONTWAIT\"]\n");
+    let drain = format!("{}{}", sleep("10ms"), step("recv", "s", "len = 65536\n")).repeat(5);
+    let r = run_text(&client_server("sndbuf-full", "2s", false, &format!("{ACCEPT}{full}{drain}{GET_SNDBUF}")));
+    let sent = r.calls("send", "c")[0].ret.expect("a count");
+    assert!(sent > 0 && sent < 87_040, "the write filled the buffer: {sent}");
+    assert!(sndbuf(&r) > 87_040, "the ACKs a writer waits on expand it: {}", sndbuf(&r));
 }

@@ -52,7 +52,7 @@ fn default_connection_handshakes_in_one_round_trip_sends_a_first_flight_of_initi
     // timestamps), all at once, before any ACK is back.
     let first_flight = r.events("seg_sent", |v| v["host"] == "client" && t(v) == established && v["len"].as_u64() > Some(0));
     assert_eq!(first_flight.len() as u32, p.initial_cwnd);
-    assert!(first_flight.iter().all(|v| v["len"].as_u64() == Some(u64::from(p.default_mss) - 12)));
+    assert!(first_flight.iter().all(|v| v["len"].as_u64() == Some(1460 - 12)));
     assert_clean_transfer(&r);
 }
 

@@ -241,7 +241,7 @@ fn data_after_close_is_answered_with_rst() {
 #[test]
 fn shutdown_in_syn_sent_disconnects_with_econnreset() {
     let mut out = Vec::new();
-    let mut c = tcpsim::tcp::conn::Conn::connect(ms(0), profile(), SockOpts::default(), client_addr(), server_addr(), CLIENT_ISS, &mut out);
+    let mut c = tcpsim::tcp::conn::Conn::connect(ms(0), profile(), SockOpts::default(), client_addr(), server_addr(), CLIENT_ISS, VETH_ADVMSS, &mut out);
     out.clear();
     c.shutdown(ms(1), ShutHow::SHUT_WR, &mut out).unwrap();
     assert!(out.is_empty());
@@ -253,7 +253,7 @@ fn shutdown_in_syn_sent_disconnects_with_econnreset() {
 #[test]
 fn close_in_syn_sent_just_closes() {
     let mut out = Vec::new();
-    let mut c = tcpsim::tcp::conn::Conn::connect(ms(0), profile(), SockOpts::default(), client_addr(), server_addr(), CLIENT_ISS, &mut out);
+    let mut c = tcpsim::tcp::conn::Conn::connect(ms(0), profile(), SockOpts::default(), client_addr(), server_addr(), CLIENT_ISS, VETH_ADVMSS, &mut out);
     out.clear();
     c.close(ms(1), &mut out);
     assert!(out.is_empty());

@@ -22,11 +22,11 @@ fn conn_in(state: TcpState) -> (Conn, u32) {
     let ack_fin = |seq| peer_seg(seq, C1 + 1, Flags::ACK, 65535, Payload::Empty);
     match state {
         TcpState::SynSent => {
-            let c = Conn::connect(ms(0), profile(), SockOpts::default(), client_addr(), server_addr(), CLIENT_ISS, &mut out);
+            let c = Conn::connect(ms(0), profile(), SockOpts::default(), client_addr(), server_addr(), CLIENT_ISS, VETH_ADVMSS, &mut out);
             (c, S1)
         }
         TcpState::SynRecv => {
-            let mut c = Conn::connect(ms(0), profile(), SockOpts::default(), client_addr(), server_addr(), CLIENT_ISS, &mut out);
+            let mut c = Conn::connect(ms(0), profile(), SockOpts::default(), client_addr(), server_addr(), CLIENT_ISS, VETH_ADVMSS, &mut out);
             c.on_segment(ms(1), &peer_seg(SERVER_ISS, 0, Flags::SYN, 65535, Payload::Empty), &mut out);
             (c, S1)
         }

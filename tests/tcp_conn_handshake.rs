@@ -11,7 +11,7 @@ use tcpsim::time::{Dur, SimTime};
 #[test]
 fn syn_carries_linux_options_and_window() {
     let mut out = Vec::new();
-    let c = Conn::connect(ms(0), profile(), SockOpts::default(), client_addr(), server_addr(), CLIENT_ISS, &mut out);
+    let c = Conn::connect(ms(0), profile(), SockOpts::default(), client_addr(), server_addr(), CLIENT_ISS, VETH_ADVMSS, &mut out);
     assert_eq!(out.len(), 1);
     let syn = &out[0];
     assert_eq!(syn.flags, Flags::SYN);
@@ -51,7 +51,7 @@ fn synack_establishes_and_is_acked_at_once() {
 #[test]
 fn rst_to_syn_is_connection_refused() {
     let mut out = Vec::new();
-    let mut c = Conn::connect(ms(0), profile(), SockOpts::default(), client_addr(), server_addr(), CLIENT_ISS, &mut out);
+    let mut c = Conn::connect(ms(0), profile(), SockOpts::default(), client_addr(), server_addr(), CLIENT_ISS, VETH_ADVMSS, &mut out);
     // An RST without an acceptable ACK is ignored in SYN_SENT.
     c.on_segment(ms(1), &peer_seg(0, 0, Flags::RST, 0, Payload::Empty), &mut out);
     assert_eq!(c.state(), TcpState::SynSent);
@@ -66,7 +66,7 @@ fn rst_to_syn_is_connection_refused() {
 #[test]
 fn unacceptable_ack_in_syn_sent_draws_rst_at_its_ack() {
     let mut out = Vec::new();
-    let mut c = Conn::connect(ms(0), profile(), SockOpts::default(), client_addr(), server_addr(), CLIENT_ISS, &mut out);
+    let mut c = Conn::connect(ms(0), profile(), SockOpts::default(), client_addr(), server_addr(), CLIENT_ISS, VETH_ADVMSS, &mut out);
     out.clear();
     c.on_segment(ms(1), &peer_seg(77, 12345, Flags::SYN | Flags::ACK, 1000, Payload::Empty), &mut out);
     assert_eq!(out.len(), 1);
@@ -80,8 +80,8 @@ fn simultaneous_open_goes_through_syn_recv() {
     let mut oa = Vec::new();
     let mut ob = Vec::new();
     let p = profile();
-    let mut a = Conn::connect(ms(0), p.clone(), SockOpts::default(), client_addr(), server_addr(), 100, &mut oa);
-    let mut b = Conn::connect(ms(0), p, SockOpts::default(), server_addr(), client_addr(), 900, &mut ob);
+    let mut a = Conn::connect(ms(0), p.clone(), SockOpts::default(), client_addr(), server_addr(), 100, VETH_ADVMSS, &mut oa);
+    let mut b = Conn::connect(ms(0), p, SockOpts::default(), server_addr(), client_addr(), 900, VETH_ADVMSS, &mut ob);
     let (syn_a, syn_b) = (oa.pop().unwrap(), ob.pop().unwrap());
     a.on_segment(ms(1), &syn_b, &mut oa);
     b.on_segment(ms(1), &syn_a, &mut ob);
@@ -164,7 +164,7 @@ fn quickacks_then_delayed_acks() {
 #[test]
 fn send_before_connect_completes_is_eagain_and_fresh_close_is_epipe() {
     let mut out = Vec::new();
-    let mut c = Conn::connect(ms(0), profile(), SockOpts::default(), client_addr(), server_addr(), CLIENT_ISS, &mut out);
+    let mut c = Conn::connect(ms(0), profile(), SockOpts::default(), client_addr(), server_addr(), CLIENT_ISS, VETH_ADVMSS, &mut out);
     assert_eq!(c.send(ms(1), SendData::Derived(10), &mut out), Err(Errno::EAGAIN));
     assert_eq!(c.recv(ms(1), 10, false, &mut out), Err(Errno::EAGAIN));
     let _ = SimTime::ZERO;

@@ -16,7 +16,7 @@ use tcpsim::time::{Dur, SimTime};
 /// Drives a lone connecting socket through its SYN timer: (SYN times, death time).
 fn syn_schedule(profile: KernelProfile, opts: SockOpts) -> (Vec<u64>, u64, Conn) {
     let mut out = Vec::new();
-    let mut c = Conn::connect(SimTime::ZERO, Rc::new(profile), opts, client_addr(), server_addr(), CLIENT_ISS, &mut out);
+    let mut c = Conn::connect(SimTime::ZERO, Rc::new(profile), opts, client_addr(), server_addr(), CLIENT_ISS, VETH_ADVMSS, &mut out);
     let mut syns = vec![0u64];
     let mut now = SimTime::ZERO;
     while c.state() == TcpState::SynSent {

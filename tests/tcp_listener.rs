@@ -4,7 +4,7 @@
 use std::net::SocketAddrV4;
 use std::rc::Rc;
 use tcpsim::tcp::conn::ChildParams;
-use tcpsim::tcp::listener::{DropReason, Listener, ListenerAction};
+use tcpsim::tcp::listener::{SynRoute, DropReason, Listener, ListenerAction};
 use tcpsim::tcp::profile::KernelProfile;
 use tcpsim::tcp::segment::{Flags, Payload, Segment, TcpOptions};
 use tcpsim::time::{Dur, SimTime};
@@ -75,7 +75,7 @@ fn ack_of(synack: &Segment, offset: u32, len: u32, tsval: u32) -> Segment {
 /// Sends client n's SYN at `now`, returning the SYN-ACK.
 fn open(l: &mut Listener<u32>, n: u16, now: SimTime) -> Segment {
     let mut out = Vec::new();
-    let a = l.on_segment(now, &syn(n, 100), server_iss(n), &mut out);
+    let a = l.on_segment(now, &syn(n, 100), veth(server_iss(n)), &mut out);
     assert!(matches!(a, ListenerAction::SynAckSent { .. }), "client {n}: {a:?}");
     assert_eq!(out.len(), 1);
     out.pop().unwrap()
@@ -92,7 +92,7 @@ fn expect_child(a: ListenerAction) -> Box<ChildParams> {
 fn connect(l: &mut Listener<u32>, n: u16, now: SimTime) -> Box<ChildParams> {
     let sa = open(l, n, now);
     let mut out = Vec::new();
-    let c = expect_child(l.on_segment(now, &ack_of(&sa, 0, 0, 101), 0, &mut out));
+    let c = expect_child(l.on_segment(now, &ack_of(&sa, 0, 0, 101), veth(0), &mut out));
     assert!(out.is_empty());
     l.enqueue(u32::from(n));
     c
@@ -128,14 +128,14 @@ fn synack_has_linux_options_and_window() {
 
     // The same SYN-ACK an instant later carries a TSval 1 ms on.
     let mut out = Vec::new();
-    assert_eq!(l.on_segment(ms(6), &syn(1, 100), 0, &mut out), ListenerAction::SynAckResent);
+    assert_eq!(l.on_segment(ms(6), &syn(1, 100), veth(0), &mut out), ListenerAction::SynAckResent);
     assert_eq!(out[0].options.timestamps.unwrap().0, tsval.wrapping_add(1));
 
     // Without the client's options: no WS/SACK/TS, window a multiple of 1460.
     let mut bare = syn(2, 0);
     bare.options = TcpOptions::default();
     let mut out = Vec::new();
-    l.on_segment(ms(5), &bare, 9, &mut out);
+    l.on_segment(ms(5), &bare, veth(9), &mut out);
     let o = &out[0].options;
     assert_eq!((o.mss, o.wscale, o.sack_permitted, o.timestamps), (Some(1460), None, false, None));
     assert_eq!(out[0].window, 64240);
@@ -160,7 +160,7 @@ fn synack_schedule_is_1_3_7_15_31_and_the_request_dies_at_63s() {
     // The client's next segment finds only the listener: RST with seq = its ack.
     let mut out = Vec::new();
     let data = ack_of(&sa, 0, 6, 200);
-    assert_eq!(l.on_segment(secs(64), &data, 0, &mut out), ListenerAction::Reset);
+    assert_eq!(l.on_segment(secs(64), &data, veth(0), &mut out), ListenerAction::Reset);
     assert_eq!((out[0].flags, out[0].seq), (Flags::RST, data.ack));
 }
 
@@ -182,13 +182,13 @@ fn retransmitted_syn_gets_the_synack_again_and_restarts_the_timer() {
     let mut l = listener(128, linux());
     open(&mut l, 1, SimTime::ZERO);
     let mut out = Vec::new();
-    assert_eq!(l.on_segment(ms(1500), &syn(1, 100), 0, &mut out), ListenerAction::SynAckResent);
+    assert_eq!(l.on_segment(ms(1500), &syn(1, 100), veth(0), &mut out), ListenerAction::SynAckResent);
     assert_eq!(out.len(), 1);
     // mod_timer_pending(now + reqsk_timeout): num_timeout still 0 -> 1 s.
     assert_eq!(l.deadline(), Some(ms(2500)));
     // tcp_oow_rate_limited: a second SYN within 500 ms gets nothing.
     let mut out = Vec::new();
-    assert_eq!(l.on_segment(ms(1900), &syn(1, 100), 0, &mut out), ListenerAction::Dropped(DropReason::Ignored));
+    assert_eq!(l.on_segment(ms(1900), &syn(1, 100), veth(0), &mut out), ListenerAction::Dropped(DropReason::Ignored));
     assert!(out.is_empty());
     assert_eq!(l.deadline(), Some(ms(2500)));
     let sent = run_timers(&mut l, secs(10));
@@ -207,7 +207,7 @@ fn accept_queue_holds_backlog_plus_one() {
         assert_eq!(l.accept_queue_len(), usize::from(cap));
         // The next SYN is dropped before any SYN-ACK (tcp_conn_request).
         let mut out = Vec::new();
-        let a = l.on_segment(secs(1), &syn(cap, 1), 1, &mut out);
+        let a = l.on_segment(secs(1), &syn(cap, 1), veth(1), &mut out);
         assert_eq!(a, ListenerAction::Dropped(DropReason::AcceptQueueFull), "listen({backlog})");
         assert!(out.is_empty());
         assert_eq!(l.counters().listen_overflows, 1);
@@ -217,7 +217,7 @@ fn accept_queue_holds_backlog_plus_one() {
         assert_eq!(l.accept(), Some(0));
         connect(&mut l, cap, secs(2));
         assert_eq!(
-            l.on_segment(secs(3), &syn(cap + 1, 1), 1, &mut out),
+            l.on_segment(secs(3), &syn(cap + 1, 1), veth(1), &mut out),
             ListenerAction::Dropped(DropReason::AcceptQueueFull)
         );
     }
@@ -235,7 +235,7 @@ fn accept_is_fifo_in_completion_order() {
     let mut l = listener(10, linux());
     let sas: Vec<_> = (0..3).map(|n| open(&mut l, n, SimTime::ZERO)).collect();
     for &n in &[2usize, 0, 1] {
-        let c = expect_child(l.on_segment(ms(10), &ack_of(&sas[n], 1, 0, 1), 0, &mut Vec::new()));
+        let c = expect_child(l.on_segment(ms(10), &ack_of(&sas[n], 1, 0, 1), veth(0), &mut Vec::new()));
         assert_eq!(c.remote, client(n as u16));
         l.enqueue(n as u32);
     }
@@ -247,7 +247,7 @@ fn child_params_carry_the_negotiation_and_the_completing_data() {
     let mut l = listener(10, linux());
     let sa = open(&mut l, 1, SimTime::ZERO);
     let data = ack_of(&sa, 0, 6, 555);
-    let c = expect_child(l.on_segment(ms(30), &data, 0, &mut Vec::new()));
+    let c = expect_child(l.on_segment(ms(30), &data, veth(0), &mut Vec::new()));
     assert_eq!((c.local, c.remote), (server(), client(1)));
     assert_eq!((c.iss, c.irs), (server_iss(1), client_isn(1)));
     assert_eq!((c.peer_mss, c.adv_mss), (1460, 1460));
@@ -277,7 +277,7 @@ fn seed_scenario_c_completes_d_overflows_and_is_reset_after_its_request_expires(
     assert_eq!((l.accept_queue_len(), l.syn_queue_len()), (2, 2));
 
     // C's data completes C's handshake: the queue reaches backlog+1 = 3.
-    let c = expect_child(l.on_segment(ms(273), &ack_of(&sa_c, 0, 6, 1), 0, &mut Vec::new()));
+    let c = expect_child(l.on_segment(ms(273), &ack_of(&sa_c, 0, 6, 1), veth(0), &mut Vec::new()));
     assert_eq!(c.segment.payload.len(), 6);
     l.enqueue(2);
     assert_eq!(l.accept_queue_len(), 3);
@@ -285,7 +285,7 @@ fn seed_scenario_c_completes_d_overflows_and_is_reset_after_its_request_expires(
     // D's data hits listen_overflow: dropped silently, request kept ("acked").
     let mut out = Vec::new();
     let d_data = ack_of(&sa_d, 0, 6, 1);
-    assert_eq!(l.on_segment(ms(273), &d_data, 0, &mut out), ListenerAction::Dropped(DropReason::AcceptQueueFull));
+    assert_eq!(l.on_segment(ms(273), &d_data, veth(0), &mut out), ListenerAction::Dropped(DropReason::AcceptQueueFull));
     assert!(out.is_empty());
     assert_eq!((l.counters().listen_overflows, l.counters().listen_drops), (1, 1));
     assert!(l.has_request(client(3)));
@@ -304,11 +304,11 @@ fn seed_scenario_c_completes_d_overflows_and_is_reset_after_its_request_expires(
             assert_eq!(sa.dst, client(3));
             synacks.push(ts);
             // The client answers the duplicate SYN-ACK with an ACK: also dropped.
-            let a = l.on_segment(ts, &ack_of(&sa, 6, 0, 2), 0, &mut Vec::new());
+            let a = l.on_segment(ts, &ack_of(&sa, 6, 0, 2), veth(0), &mut Vec::new());
             assert_eq!(a, ListenerAction::Dropped(DropReason::AcceptQueueFull));
         }
         let mut out = Vec::new();
-        let a = l.on_segment(t, seg.as_ref().unwrap(), 0, &mut out);
+        let a = l.on_segment(t, seg.as_ref().unwrap(), veth(0), &mut out);
         if a == ListenerAction::Reset && first_rst.is_none() {
             assert_eq!((out[0].flags, out[0].seq, out[0].dst), (Flags::RST, d_data.ack, client(3)));
             first_rst = Some(t);
@@ -334,13 +334,13 @@ fn an_accept_in_time_lets_a_retransmission_complete_the_handshake() {
     let sa = open(&mut l, 1, SimTime::ZERO);
     connect(&mut l, 0, SimTime::ZERO);
     assert_eq!(
-        l.on_segment(ms(10), &ack_of(&sa, 0, 3, 1), 0, &mut Vec::new()),
+        l.on_segment(ms(10), &ack_of(&sa, 0, 3, 1), veth(0), &mut Vec::new()),
         ListenerAction::Dropped(DropReason::AcceptQueueFull)
     );
     let resent = run_timers(&mut l, secs(1));
     assert_eq!(resent.len(), 1);
     assert_eq!(l.accept(), Some(0));
-    let c = expect_child(l.on_segment(ms(1200), &ack_of(&sa, 0, 3, 2), 0, &mut Vec::new()));
+    let c = expect_child(l.on_segment(ms(1200), &ack_of(&sa, 0, 3, 2), veth(0), &mut Vec::new()));
     assert_eq!(c.synack_retransmits, 1);
     assert_eq!(c.segment.payload.len(), 3);
 }
@@ -354,7 +354,7 @@ fn abort_on_overflow_resets_the_completing_segment() {
     connect(&mut l, 0, SimTime::ZERO);
     let mut out = Vec::new();
     let data = ack_of(&sa, 0, 6, 1);
-    assert_eq!(l.on_segment(ms(5), &data, 0, &mut out), ListenerAction::Reset);
+    assert_eq!(l.on_segment(ms(5), &data, veth(0), &mut out), ListenerAction::Reset);
     assert_eq!((out[0].flags, out[0].seq), (Flags::RST, data.ack));
     assert_eq!(l.counters().embryonic_rsts, 1);
     assert_eq!(l.counters().listen_overflows, 1);
@@ -369,20 +369,20 @@ fn rst_from_the_client_drops_its_request_and_oow_segments_get_an_ack() {
     let mut far = ack_of(&sa, 1_000_000, 10, 1);
     far.flags = Flags::ACK;
     let mut out = Vec::new();
-    assert_eq!(l.on_segment(ms(1), &far, 0, &mut out), ListenerAction::Acked);
+    assert_eq!(l.on_segment(ms(1), &far, veth(0), &mut out), ListenerAction::Acked);
     assert_eq!((out[0].flags, out[0].seq, out[0].ack), (Flags::ACK, sa.seq + 1, sa.ack));
     // An ACK of the wrong sequence: the listener answers with an RST.
     let mut wrong = ack_of(&sa, 0, 0, 1);
     wrong.ack = wrong.ack.wrapping_add(5);
     out.clear();
-    assert_eq!(l.on_segment(ms(2), &wrong, 0, &mut out), ListenerAction::Reset);
+    assert_eq!(l.on_segment(ms(2), &wrong, veth(0), &mut out), ListenerAction::Reset);
     assert_eq!(out[0].seq, wrong.ack);
     assert!(l.has_request(client(1)));
     // An in-window RST removes the request quietly.
     let mut rst = ack_of(&sa, 0, 0, 1);
     rst.flags = Flags::RST;
     out.clear();
-    assert_eq!(l.on_segment(ms(3), &rst, 0, &mut out), ListenerAction::Dropped(DropReason::RequestReset));
+    assert_eq!(l.on_segment(ms(3), &rst, veth(0), &mut out), ListenerAction::Dropped(DropReason::RequestReset));
     assert!(out.is_empty());
     assert_eq!(l.counters().embryonic_rsts, 1);
     assert_eq!((l.syn_queue_len(), l.deadline()), (0, None));
@@ -395,14 +395,14 @@ fn listener_answers_acks_with_rst_and_ignores_rsts_and_syn_fin() {
     let mut stray = syn(1, 1);
     stray.flags = Flags::ACK;
     stray.ack = 4242;
-    assert_eq!(l.on_segment(ms(1), &stray, 0, &mut out), ListenerAction::Reset);
+    assert_eq!(l.on_segment(ms(1), &stray, veth(0), &mut out), ListenerAction::Reset);
     assert_eq!((out[0].seq, out[0].flags), (4242, Flags::RST));
     assert_eq!(l.counters().syncookies_failed, 0, "no cookie check without a recent overflow");
     out.clear();
     stray.flags = Flags::RST;
-    assert_eq!(l.on_segment(ms(1), &stray, 0, &mut out), ListenerAction::Dropped(DropReason::Ignored));
+    assert_eq!(l.on_segment(ms(1), &stray, veth(0), &mut out), ListenerAction::Dropped(DropReason::Ignored));
     stray.flags = Flags::SYN | Flags::FIN;
-    assert_eq!(l.on_segment(ms(1), &stray, 0, &mut out), ListenerAction::Dropped(DropReason::Ignored));
+    assert_eq!(l.on_segment(ms(1), &stray, veth(0), &mut out), ListenerAction::Dropped(DropReason::Ignored));
     assert!(out.is_empty());
     assert_eq!(l.syn_queue_len(), 0);
 }
@@ -413,7 +413,7 @@ fn syncookies_when_the_syn_queue_is_full() {
     let mut l = listener(0, linux());
     open(&mut l, 1, SimTime::ZERO);
     let mut out = Vec::new();
-    assert_eq!(l.on_segment(ms(10), &syn(2, 100), 0, &mut out), ListenerAction::SynAckSent { cookie: true });
+    assert_eq!(l.on_segment(ms(10), &syn(2, 100), veth(0), &mut out), ListenerAction::SynAckSent { cookie: true });
     let cookie_sa = out.pop().unwrap();
     assert_eq!(l.syn_queue_len(), 1, "a cookie keeps no state");
     assert_eq!(l.deadline(), Some(secs(1)), "and has no timer");
@@ -427,7 +427,7 @@ fn syncookies_when_the_syn_queue_is_full() {
 
     // The client's ACK, with data, is validated and becomes a child with its options.
     let data = ack_of(&cookie_sa, 0, 6, 300);
-    let ch = expect_child(l.on_segment(secs(2), &data, 0, &mut Vec::new()));
+    let ch = expect_child(l.on_segment(secs(2), &data, veth(0), &mut Vec::new()));
     assert!(ch.cookie);
     assert_eq!(ch.synack_sent_at, None, "no RTT sample from a cookie");
     assert_eq!((ch.iss, ch.irs), (cookie_sa.seq, client_isn(2)));
@@ -441,12 +441,12 @@ fn syncookies_when_the_syn_queue_is_full() {
     let mut forged = ack_of(&cookie_sa, 0, 0, 1);
     forged.src = client(3);
     let mut out = Vec::new();
-    assert_eq!(l.on_segment(secs(3), &forged, 0, &mut out), ListenerAction::Reset);
+    assert_eq!(l.on_segment(secs(3), &forged, veth(0), &mut out), ListenerAction::Reset);
     assert_eq!(l.counters().syncookies_failed, 1);
 
     // A valid cookie ACK while the accept queue is full is dropped (no RST).
     let mut out = Vec::new();
-    assert_eq!(l.on_segment(secs(3), &syn(4, 1), 0, &mut out), ListenerAction::Dropped(DropReason::AcceptQueueFull));
+    assert_eq!(l.on_segment(secs(3), &syn(4, 1), veth(0), &mut out), ListenerAction::Dropped(DropReason::AcceptQueueFull));
     assert!(out.is_empty(), "a full accept queue drops SYNs even when cookies are on");
 }
 
@@ -456,7 +456,7 @@ fn cookie_ack_when_the_accept_queue_fills_meanwhile_is_dropped() {
     open(&mut l, 1, SimTime::ZERO);
     open(&mut l, 2, SimTime::ZERO); // qlen 1 is not > 1
     let mut out = Vec::new();
-    assert_eq!(l.on_segment(ms(1), &syn(3, 1), 0, &mut out), ListenerAction::SynAckSent { cookie: true });
+    assert_eq!(l.on_segment(ms(1), &syn(3, 1), veth(0), &mut out), ListenerAction::SynAckSent { cookie: true });
     let cookie_sa = out.pop().unwrap();
     for n in [1u16, 2] {
         let sa = syn(n, 0);
@@ -468,12 +468,12 @@ fn cookie_ack_when_the_accept_queue_fills_meanwhile_is_dropped() {
             options: TcpOptions::default(),
             ..sa
         };
-        expect_child(l.on_segment(ms(2), &ack, 0, &mut Vec::new()));
+        expect_child(l.on_segment(ms(2), &ack, veth(0), &mut Vec::new()));
         l.enqueue(u32::from(n));
     }
     let mut out = Vec::new();
     assert_eq!(
-        l.on_segment(ms(3), &ack_of(&cookie_sa, 0, 0, 1), 0, &mut out),
+        l.on_segment(ms(3), &ack_of(&cookie_sa, 0, 0, 1), veth(0), &mut out),
         ListenerAction::Dropped(DropReason::AcceptQueueFull)
     );
     assert!(out.is_empty());
@@ -487,10 +487,10 @@ fn cookie_without_timestamps_carries_no_window_scale_or_sack() {
     let mut bare = syn(2, 0);
     bare.options = TcpOptions { mss: Some(1400), ..TcpOptions::default() };
     let mut out = Vec::new();
-    l.on_segment(ms(1), &bare, 0, &mut out);
+    l.on_segment(ms(1), &bare, veth(0), &mut out);
     let sa = out.pop().unwrap();
     assert_eq!((sa.options.wscale, sa.options.sack_permitted, sa.options.timestamps), (None, false, None));
-    let ch = expect_child(l.on_segment(ms(2), &ack_of(&sa, 0, 0, 0), 0, &mut Vec::new()));
+    let ch = expect_child(l.on_segment(ms(2), &ack_of(&sa, 0, 0, 0), veth(0), &mut Vec::new()));
     assert_eq!((ch.peer_mss, ch.snd_wscale, ch.sack_ok, ch.timestamps), (1300, None, false, None));
 }
 
@@ -499,7 +499,7 @@ fn older_kernels_send_cookies_one_request_earlier() {
     // linux-6.1: inet_csk_reqsk_queue_is_full is qlen >= backlog, so listen(0) cookies at once.
     let mut l = listener(0, KernelProfile::builtin("linux-6.1").unwrap());
     let mut out = Vec::new();
-    assert_eq!(l.on_segment(SimTime::ZERO, &syn(1, 1), 0, &mut out), ListenerAction::SynAckSent { cookie: true });
+    assert_eq!(l.on_segment(SimTime::ZERO, &syn(1, 1), veth(0), &mut out), ListenerAction::SynAckSent { cookie: true });
     assert_eq!(l.syn_queue_len(), 0);
 }
 
@@ -511,7 +511,7 @@ fn without_syncookies_a_full_syn_queue_drops_syns() {
     open(&mut l, 1, SimTime::ZERO);
     open(&mut l, 2, SimTime::ZERO);
     let mut out = Vec::new();
-    assert_eq!(l.on_segment(ms(1), &syn(3, 1), 0, &mut out), ListenerAction::Dropped(DropReason::SynQueueFull));
+    assert_eq!(l.on_segment(ms(1), &syn(3, 1), veth(0), &mut out), ListenerAction::Dropped(DropReason::SynQueueFull));
     assert!(out.is_empty());
     let c = l.counters();
     assert_eq!((c.tcp_req_q_full_drop, c.listen_drops, c.listen_overflows), (1, 1, 0));
@@ -522,14 +522,14 @@ fn cookies_expire_and_are_checked_only_after_a_recent_overflow() {
     let mut l = listener(0, linux());
     open(&mut l, 1, SimTime::ZERO);
     let mut out = Vec::new();
-    l.on_segment(SimTime::ZERO, &syn(2, 100), 0, &mut out);
+    l.on_segment(SimTime::ZERO, &syn(2, 100), veth(0), &mut out);
     let sa = out.pop().unwrap();
     // Two cookie periods later the cookie is stale (MAX_SYNCOOKIE_AGE) -> failed, RST.
-    let a = l.on_segment(secs(120), &ack_of(&sa, 0, 0, 1), 0, &mut out);
+    let a = l.on_segment(secs(120), &ack_of(&sa, 0, 0, 1), veth(0), &mut out);
     assert_eq!(a, ListenerAction::Reset);
     assert_eq!(l.counters().syncookies_failed, 1);
     // Past TCP_SYNCOOKIE_VALID since the last overflow, ACKs are not checked at all.
-    l.on_segment(secs(121), &ack_of(&sa, 0, 0, 1), 0, &mut out);
+    l.on_segment(secs(121), &ack_of(&sa, 0, 0, 1), veth(0), &mut out);
     assert_eq!(l.counters().syncookies_failed, 1);
 }
 
@@ -576,7 +576,7 @@ fn close_returns_unaccepted_children_and_forgets_requests() {
     // The half-open client's ACK now finds no socket: RST.
     let mut out = Vec::new();
     let ack = ack_of(&sa, 0, 0, 1);
-    assert_eq!(l.on_segment(ms(5), &ack, 0, &mut out), ListenerAction::Reset);
+    assert_eq!(l.on_segment(ms(5), &ack, veth(0), &mut out), ListenerAction::Reset);
     assert_eq!(out[0].seq, ack.ack);
     assert!(run_timers(&mut l, secs(100)).is_empty());
 }
@@ -585,7 +585,7 @@ fn close_returns_unaccepted_children_and_forgets_requests() {
 fn counters_have_nstat_names() {
     let mut l = listener(0, linux());
     connect(&mut l, 0, SimTime::ZERO);
-    l.on_segment(ms(1), &syn(1, 1), 0, &mut Vec::new());
+    l.on_segment(ms(1), &syn(1, 1), veth(0), &mut Vec::new());
     let m = l.counters().to_map();
     assert_eq!(m["ListenOverflows"], 1);
     assert_eq!(m["ListenDrops"], 1);
@@ -596,4 +596,9 @@ fn counters_have_nstat_names() {
     assert_eq!(json["TCPReqQFullDoCookies"], 0);
     assert_eq!(json["EmbryonicRsts"], 0);
     let _ = Dur::ZERO;
+}
+
+/// A SYN's ISS over a 1500-byte veth (advertised MSS 1460, `ipv4_default_advmss`).
+fn veth(iss: u32) -> SynRoute {
+    SynRoute { iss, advmss: 1460 }
 }

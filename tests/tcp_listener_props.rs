@@ -5,7 +5,7 @@ use proptest::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddrV4;
 use std::rc::Rc;
-use tcpsim::tcp::listener::{Listener, ListenerAction};
+use tcpsim::tcp::listener::{SynRoute, Listener, ListenerAction};
 use tcpsim::tcp::profile::KernelProfile;
 use tcpsim::tcp::segment::{Flags, Payload, Segment, TcpOptions};
 use tcpsim::time::{Dur, SimTime};
@@ -79,13 +79,13 @@ proptest! {
             let action = match op {
                 Op::Syn(c) => {
                     iss = iss.wrapping_mul(69069).wrapping_add(1);
-                    Some(l.on_segment(now, &seg(c, 1000 * u32::from(c), 0, Flags::SYN, 0), iss, &mut out))
+                    Some(l.on_segment(now, &seg(c, 1000 * u32::from(c), 0, Flags::SYN, 0), veth(iss), &mut out))
                 }
                 Op::Ack(c, n) => last_synack.get(&c).cloned().map(|sa| {
-                    l.on_segment(now, &seg(c, sa.ack, sa.seq.wrapping_add(1), Flags::ACK, n), 0, &mut out)
+                    l.on_segment(now, &seg(c, sa.ack, sa.seq.wrapping_add(1), Flags::ACK, n), veth(0), &mut out)
                 }),
                 Op::Rst(c) => last_synack.get(&c).cloned().map(|sa| {
-                    l.on_segment(now, &seg(c, sa.ack, 0, Flags::RST, 0), 0, &mut out)
+                    l.on_segment(now, &seg(c, sa.ack, 0, Flags::RST, 0), veth(0), &mut out)
                 }),
                 Op::Accept => {
                     l.accept();
@@ -120,4 +120,9 @@ proptest! {
             prop_assert!(c.listen_drops >= c.listen_overflows);
         }
     }
+}
+
+/// A SYN's ISS over a 1500-byte veth (advertised MSS 1460, `ipv4_default_advmss`).
+fn veth(iss: u32) -> SynRoute {
+    SynRoute { iss, advmss: 1460 }
 }

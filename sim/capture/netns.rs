@@ -256,6 +256,9 @@ impl Lab {
             self.host_index(n)
                 .ok_or_else(|| CaptureError::Scenario(format!("link `{}`: unknown host `{n}`", l.name)))
         };
+        if l.kind == crate::scenario::types::LinkKind::Lo {
+            return Err(CaptureError::Scenario(format!("link `{}`: kind = \"lo\" is not captured yet (veth only)", l.name)));
+        }
         let (a, b) = (find(&l.a)?, find(&l.b)?);
         let iface = iface_name(&l.name, i);
         let (na, nb) = (self.hosts[a].netns.clone(), self.hosts[b].netns.clone());
@@ -272,6 +275,7 @@ impl Lab {
             // (tcp_tso_autosize), which the veth passes on whole, so the capture would show
             // 2896- or 64K-byte "segments".
             run(&mut in_ns(&ns, &["ip", "link", "set", &iface, "gso_max_segs", "1"]))?;
+            run(&mut in_ns(&ns, &["ip", "link", "set", &iface, "mtu", &l.mtu().to_string()]))?;
             run(&mut in_ns(&ns, &["ip", "link", "set", &iface, "up"]))?;
             run(&mut in_ns(&ns, &["ip", "route", "add", &peer_addr, "dev", &iface]))?;
         }

@@ -73,6 +73,9 @@ impl Dir {
     }
 }
 
+/// An Ethernet device's default MTU (`ETH_DATA_LEN`): a link's until the scenario sets one.
+pub const ETH_DATA_LEN: u32 = 1500;
+
 /// Ethernet (14) + IPv4 (20) + TCP (20) header bytes, without options.
 pub const HEADER_BYTES: u32 = 14 + 20 + 20;
 

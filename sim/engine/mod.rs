@@ -19,7 +19,7 @@ pub mod sim;
 pub mod timer;
 
 pub use fault::Fault;
-pub use link::{Dir, DropReason, LinkParams};
+pub use link::{Dir, DropReason, LinkParams, ETH_DATA_LEN};
 pub use queue::EventQueue;
 pub use rng::{chance, uniform_dur, Prob, RngStreams, StreamRng};
 pub use sim::{Ctx, HostState, HostStats, LinkStats, Node, Sim};

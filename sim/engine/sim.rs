@@ -5,7 +5,7 @@
 //! the [`Ctx`] it is handed (send a segment, schedule a timer, trace, draw randomness), so
 //! every effect happens at the current simulated time and in a fixed order.
 
-use super::link::{Dir, DropReason, LinkDir, LinkParams, Transmit};
+use super::link::{Dir, DropReason, LinkDir, LinkParams, Transmit, ETH_DATA_LEN};
 use super::middlebox::{FilterMatch, FlowTable, Hook, Middlebox, OnExpired, Place, Stage, Verdict};
 use super::queue::EventQueue;
 use super::rng::{RngStreams, StreamRng};
@@ -41,6 +41,14 @@ pub struct Ctx<'a> {
     outbox: &'a mut Vec<Segment>,
     trace: &'a mut Trace,
     rng: &'a mut StreamRng,
+    net: Net<'a>,
+}
+
+/// The routing a node may ask about: which link reaches an address, and its MTU.
+struct Net<'a> {
+    by_addr: &'a BTreeMap<Ipv4Addr, usize>,
+    routes: &'a BTreeMap<(usize, usize), (usize, Dir)>,
+    links: &'a [Link],
 }
 
 impl Ctx<'_> {
@@ -82,6 +90,14 @@ impl Ctx<'_> {
     /// This host's random stream (`host/<name>`).
     pub fn rng(&mut self) -> &mut StreamRng {
         self.rng
+    }
+
+    /// The MTU of the link that carries this host's segments to `dst` (`dst_mtu` of the
+    /// route), or `None` if no link reaches it.
+    pub fn route_mtu(&self, dst: Ipv4Addr) -> Option<u32> {
+        let to = self.net.by_addr.get(&dst)?;
+        let &(l, _) = self.net.routes.get(&(self.host, *to))?;
+        Some(self.net.links[l].mtu)
     }
 }
 
@@ -166,6 +182,8 @@ pub(crate) struct Link {
     pub(crate) name: String,
     a: usize,
     b: usize,
+    /// The devices' MTU: what the MSS of connections routed over the link derives from.
+    mtu: u32,
     pub(crate) dirs: [LinkDir; 2],
     rngs: [StreamRng; 2],
     stats: [LinkStats; 2],
@@ -336,17 +354,45 @@ impl<N: Node> Sim<N> {
         let l = self.links.len();
         self.routes.insert((ia, ib), (l, Dir::AToB));
         self.routes.insert((ib, ia), (l, Dir::BToA));
+        self.push_link(name, ia, ib, [a_to_b, b_to_a]);
+        Ok(l)
+    }
+
+    /// Adds a loopback device on `host` (by name): its segments to its own address cross
+    /// link `name` in the a → b direction (Linux's `lo`: one device, one queue). Returns
+    /// the link's index.
+    pub fn add_loopback(&mut self, name: &str, host: &str, params: LinkParams) -> Result<usize, EngineError> {
+        if self.link_index(name).is_some() {
+            return Err(EngineError::Duplicate { what: "link", name: name.into() });
+        }
+        let h = self.host_index(host).ok_or_else(|| EngineError::UnknownHost(host.into()))?;
+        if let Some(&(other, _)) = self.routes.get(&(h, h)) {
+            let other = self.links[other].name.clone();
+            return Err(EngineError::ParallelLink { link: name.into(), a: host.into(), b: host.into(), other });
+        }
+        let l = self.links.len();
+        self.routes.insert((h, h), (l, Dir::AToB));
+        self.push_link(name, h, h, [params.clone(), params]);
+        Ok(l)
+    }
+
+    /// Sets link `link`'s MTU (both ends; 1500, Ethernet's, until set).
+    pub fn set_mtu(&mut self, link: usize, mtu: u32) {
+        self.links[link].mtu = mtu;
+    }
+
+    fn push_link(&mut self, name: &str, a: usize, b: usize, [a_to_b, b_to_a]: [LinkParams; 2]) {
         self.links.push(Link {
             name: name.into(),
-            a: ia,
-            b: ib,
+            a,
+            b,
+            mtu: ETH_DATA_LEN,
             dirs: [LinkDir::new(a_to_b), LinkDir::new(b_to_a)],
             rngs: Dir::BOTH.map(|d| self.rngs.stream(&format!("link/{name}/{}", d.as_str()))),
             stats: [LinkStats::default(); 2],
             epoch: 0,
             stages: Vec::new(),
         });
-        Ok(l)
     }
 
     /// Puts a NAT (or stateful firewall) on `link`, next to its `a` end, after the stages
@@ -464,6 +510,7 @@ impl<N: Node> Sim<N> {
             outbox: &mut self.outbox,
             trace: &mut self.trace,
             rng: &mut host.rng,
+            net: Net { by_addr: &self.by_addr, routes: &self.routes, links: &self.links },
         };
         let r = f(&mut self.nodes[i], &mut ctx);
         self.flush_outbox(i);

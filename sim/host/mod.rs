@@ -14,7 +14,7 @@ mod syscalls;
 pub use sockets::{ConnHandle, Fd, SockRef};
 pub use syscalls::{RecvFlags, SendFlags, SyscallResult};
 
-use crate::engine::{Ctx, Node, TimerSlot};
+use crate::engine::{Ctx, Node, TimerSlot, ETH_DATA_LEN};
 use crate::errno::Errno;
 use crate::socket::epoll::{CtlOp, Epoll};
 use crate::socket::poll::{poll_revents, tcp_poll, POLL_REVENTS_CLOSED_FD};
@@ -22,10 +22,11 @@ use crate::tcp::view::{PollMask, SockView, Wakeup};
 use crate::tcp::state::{Cause, TcpState};
 use crate::tcp::conn::{Conn, TimerKind};
 use crate::tcp::graph::Coverage;
-use crate::tcp::listener::{Listener, ListenerAction};
+use crate::tcp::listener::{Listener, ListenerAction, SynRoute};
 use crate::socket::kqueue::freebsd_poll;
 use crate::tcp::profile::{KernelProfile, Os};
 use crate::tcp::reset::reset_for;
+use crate::tcp::route::ipv4_default_advmss;
 use crate::tcp::segment::Segment;
 use crate::time::SimTime;
 use serde::Serialize;
@@ -413,13 +414,21 @@ impl Host {
             Some(isn) => isn,
             None => self.isn(seg.dst, seg.src, ctx),
         };
+        let route = SynRoute { iss, advmss: route_advmss(ctx, *seg.src.ip()) };
         let Some(slot) = self.table.listener_mut(id) else { return };
-        let action = slot.listener.on_segment(now, seg, iss, &mut out);
+        let action = slot.listener.on_segment(now, seg, route, &mut out);
         self.after_listener(id, &mut out, ctx);
         if let ListenerAction::Child(params) = action {
             self.spawn_child(id, now, params, ctx);
         }
     }
+}
+
+/// The MSS a connection to `remote` advertises: its route's (`dst_metric_advmss`), from the
+/// MTU of the link that reaches it; a 1500-byte Ethernet's where none does (the segments
+/// are then dropped as `no_route`).
+pub(crate) fn route_advmss(ctx: &Ctx, remote: Ipv4Addr) -> u16 {
+    ipv4_default_advmss(ctx.route_mtu(remote).unwrap_or(ETH_DATA_LEN))
 }
 
 fn conn_key(id: ConnId, timer: usize) -> u64 {

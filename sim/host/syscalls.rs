@@ -8,7 +8,7 @@
 
 use super::sockets::{ConnId, FreshSock, ListenerId, SockRef};
 use super::local_port::{PortRange, Ports};
-use super::{ConnSlot, Fd, Host, ListenerSlot};
+use super::{route_advmss, ConnSlot, Fd, Host, ListenerSlot};
 use crate::engine::{Ctx, TimerSlot};
 use crate::errno::Errno;
 use crate::tcp::uapi::{IoctlReq, OptValue, ShutHow, SockOpt};
@@ -162,8 +162,9 @@ impl Host {
             SockRef::Fresh(i) => {
                 let (fresh, local) = self.take_fresh_bound(i, Some(remote), ctx)?;
                 let iss = self.isn(local, remote, ctx);
+                let advmss = route_advmss(ctx, *remote.ip());
                 let mut out = Vec::new();
-                let conn = Conn::connect(ctx.now(), self.profile.clone(), fresh.opts, local, remote, iss, &mut out);
+                let conn = Conn::connect(ctx.now(), self.profile.clone(), fresh.opts, local, remote, iss, advmss, &mut out);
                 let id = self.table.add_conn(ConnSlot::new(conn, Some(fd)));
                 self.ehash.insert((local, remote), id);
                 self.table.entry_mut(fd).ok_or(Errno::EBADF)?.sock = SockRef::Conn(id);

@@ -7,7 +7,7 @@
 //! columns of `tcpsim table --kernel` are therefore built by one function and differ only where
 //! the observations differ.
 
-use super::types::{EpollOp, KqFilter, MsgFlag, Observation, Scenario, SockOpt, Step};
+use super::types::{EpollOp, HostSpec, KqFilter, LinkKind, MsgFlag, Observation, Scenario, SockOpt, Step};
 use super::units::DurSpec;
 use crate::errno::Errno;
 use crate::socket::view::PollMask;
@@ -241,6 +241,59 @@ pub fn observed_recipe_for(os: Os, id: &str) -> Result<Scenario, ReadinessError>
     })?;
     sc.script.extend(observation_steps_for(os, &sock));
     Ok(sc)
+}
+
+/// The address a probe on loopback uses (`tcpsim table --link loopback`).
+pub const LOOPBACK_ADDR: std::net::Ipv4Addr = std::net::Ipv4Addr::new(127, 0, 0, 1);
+
+/// A recipe moved onto one host's loopback: its hosts become one host `local` at
+/// 127.0.0.1 (the first host's kernel and sysctls), every `host` and `to` naming one of them
+/// names `local`, and its link becomes that host's `lo` (same name, so faults still find it;
+/// no serialization rate, one direction). Faults that act on a host act on the only one.
+pub fn on_loopback(sc: &Scenario) -> Result<Scenario, ReadinessError> {
+    let bad = |msg: String| ReadinessError::BadRecipe { id: sc.name.clone(), msg };
+    let names: Vec<String> = sc.hosts.iter().map(|h| h.name.clone()).collect();
+    let mut v = serde_json::to_value(sc).map_err(|e| bad(e.to_string()))?;
+    rename_hosts(&mut v, &names);
+    let mut out: Scenario = serde_json::from_value(v).map_err(|e| bad(e.to_string()))?;
+    let first = sc.hosts.first().ok_or_else(|| bad("no host".into()))?;
+    out.hosts = vec![HostSpec { name: "local".into(), addr: LOOPBACK_ADDR, ..first.clone() }];
+    if out.links.len() > 1 {
+        return Err(bad("more than one link: a host has one loopback".into()));
+    }
+    for l in &mut out.links {
+        l.kind = LinkKind::Lo;
+        (l.a, l.b) = ("local".into(), "local".into());
+        l.bandwidth = None;
+        l.mtu = None;
+        l.b_to_a = None;
+        if let Some(d) = &mut l.a_to_b {
+            d.bandwidth = None;
+        }
+    }
+    Ok(out)
+}
+
+/// Rewrites every `host` and `to` value that names a host in `names` (`"server"`,
+/// `"server:8080"`) to name `local`.
+fn rename_hosts(v: &mut serde_json::Value, names: &[String]) {
+    match v {
+        serde_json::Value::Object(m) => {
+            for (k, x) in m.iter_mut() {
+                match (k.as_str(), x) {
+                    ("host" | "to", serde_json::Value::String(s)) => {
+                        let (name, port) = s.split_once(':').map_or((s.as_str(), None), |(n, p)| (n, Some(p)));
+                        if names.iter().any(|n| n == name) {
+                            *s = port.map_or("local".to_string(), |p| format!("local:{p}"));
+                        }
+                    }
+                    (_, x) => rename_hosts(x, names),
+                }
+            }
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(|x| rename_hosts(x, names)),
+        _ => {}
+    }
 }
 
 /// The readiness observations of `sock`, in the table's column order: poll, epoll (create, add,

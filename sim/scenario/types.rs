@@ -80,14 +80,51 @@ pub struct LinkDirSpec {
     pub jitter: Option<DurDraw>,
 }
 
-/// A point-to-point link between two hosts.
+/// The device a link models.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum LinkKind {
+    /// A veth pair between two hosts (Ethernet, MTU 1500 unless set).
+    #[default]
+    Veth,
+    /// A host's loopback device (`lo`): `a` and `b` name the same host, which reaches its own
+    /// address over it; MTU 65536 unless set, no serialization delay.
+    Lo,
+}
+
+impl LinkKind {
+    /// The device's MTU when the scenario sets none (`ETH_DATA_LEN`; loopback's 64 KiB,
+    /// drivers/net/loopback.c `loopback_setup`).
+    pub const fn default_mtu(self) -> u32 {
+        match self {
+            LinkKind::Veth => 1500,
+            LinkKind::Lo => 65536,
+        }
+    }
+}
+
+/// The MTUs a link may have: IPv4's minimum (68, RFC 791) to loopback's 64 KiB.
+pub const MTU_RANGE: std::ops::RangeInclusive<u32> = 68..=65536;
+
+/// A point-to-point link between two hosts, or a host's loopback device.
 #[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LinkSpec {
     pub name: String,
     pub a: String,
     pub b: String,
+<<<<<<< HEAD
     pub delay: Option<DurDraw>,
+=======
+    /// `veth` (default) or `lo`.
+    #[serde(default, skip_serializing_if = "is_veth")]
+    pub kind: LinkKind,
+    /// The devices' MTU in bytes, 68..=65536 (default 1500 for veth, 65536 for lo): the
+    /// MSS of connections over the link is MTU − 40.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mtu: Option<u32>,
+    pub delay: Option<DurSpec>,
+>>>>>>> fidelity
     pub bandwidth: Option<RateSpec>,
     pub queue: Option<u32>,
     pub loss: Option<ProbDraw>,
@@ -97,6 +134,17 @@ pub struct LinkSpec {
     pub a_to_b: Option<LinkDirSpec>,
     /// Overrides for the direction b → a.
     pub b_to_a: Option<LinkDirSpec>,
+}
+
+fn is_veth(k: &LinkKind) -> bool {
+    *k == LinkKind::Veth
+}
+
+impl LinkSpec {
+    /// The MTU the link's devices have.
+    pub fn mtu(&self) -> u32 {
+        self.mtu.unwrap_or(self.kind.default_mtu())
+    }
 }
 
 /// A fault applied at a time (in `[[fault]]`) or at a point of the script (`op = "fault"`).

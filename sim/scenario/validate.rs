@@ -208,9 +208,7 @@ fn check_links<'a>(
     for (i, l) in s.links.iter().enumerate() {
         names.host(&l.a, field("link", i, "a"))?;
         names.host(&l.b, field("link", i, "b"))?;
-        if l.a == l.b {
-            return Err(Invalid::new(field("link", i, "b"), format!("link joins host `{}` to itself", l.a)));
-        }
+        check_device(l, i)?;
         let pair = if l.a < l.b { (l.a.as_str(), l.b.as_str()) } else { (l.b.as_str(), l.a.as_str()) };
         if let Some(first) = pairs.insert(pair, i) {
             return Err(Invalid::new(
@@ -230,6 +228,39 @@ fn check_links<'a>(
         }
     }
     Ok(links)
+}
+
+/// A veth joins two hosts, a `lo` link one host to itself; an MTU in [`MTU_RANGE`]; no
+/// serialization rate on loopback (`loopback_xmit` hands the skb straight to the receive
+/// path), and no second direction.
+fn check_device(l: &LinkSpec, i: usize) -> Result<(), Invalid> {
+    match l.kind {
+        LinkKind::Veth if l.a == l.b => {
+            return Err(Invalid::new(field("link", i, "b"), format!("link joins host `{}` to itself (a loopback is kind = \"lo\")", l.a)));
+        }
+        LinkKind::Lo if l.a != l.b => {
+            return Err(Invalid::new(
+                field("link", i, "b"),
+                format!("a lo link joins a host to itself: b must be `{}`, got `{}`", l.a, l.b),
+            ));
+        }
+        _ => {}
+    }
+    if let Some(mtu) = l.mtu.filter(|m| !MTU_RANGE.contains(m)) {
+        let (lo, hi) = (MTU_RANGE.start(), MTU_RANGE.end());
+        return Err(Invalid::new(field("link", i, "mtu"), format!("mtu must be in {lo}..={hi}, got {mtu}")));
+    }
+    if l.kind == LinkKind::Lo {
+        let base = FieldPath::root().key("link").index(i);
+        let rated = [(base.clone(), l.bandwidth), (base.key("a_to_b"), l.a_to_b.as_ref().and_then(|d| d.bandwidth))];
+        if let Some((at, _)) = rated.into_iter().find(|(_, b)| b.is_some()) {
+            return Err(Invalid::new(at.key("bandwidth"), "a lo link has no serialization rate"));
+        }
+        if l.b_to_a.is_some() {
+            return Err(Invalid::new(base.key("b_to_a"), "a lo link has one direction: a_to_b"));
+        }
+    }
+    Ok(())
 }
 
 /// Probabilities in [0, 1] (NaN and infinities fail the range test) and a queue of at least one.

@@ -112,10 +112,21 @@ impl ListenerCounters {
     }
 }
 
+/// What the host chose for a segment that may be a new SYN: the ISS (`secure_tcp_seq`, or
+/// a TIME_WAIT socket's) and the MSS of the route back to the client
+/// (`tcp_openreq_init` → `dst_metric_advmss`, [`crate::tcp::route::ipv4_default_advmss`]).
+#[derive(Copy, Clone, Debug)]
+pub struct SynRoute {
+    pub iss: u32,
+    pub advmss: u16,
+}
+
 /// What the listener negotiated with one client: the request sock's options.
 #[derive(Copy, Clone, Debug)]
 struct Negotiated {
     peer_mss: u16,
+    /// The MSS we advertise (`tcp_rsk(req)->advmss`, the route's `dst_metric_advmss`).
+    adv_mss: u16,
     /// The client's shift, `Some` iff both sides do window scaling.
     peer_wscale: Option<u8>,
     sack_ok: bool,
@@ -303,15 +314,16 @@ impl<C> Listener<C> {
     }
 
     /// A segment addressed to this listener's port and not to an established connection.
-    /// `iss` is the caller's (seeded) choice of ISS should this be a new SYN.
-    pub fn on_segment(&mut self, now: SimTime, seg: &Segment, iss: u32, out: &mut Vec<Segment>) -> ListenerAction {
+    /// `route` is the caller's (seeded) choice of ISS and the route's MSS, should this be a
+    /// new SYN.
+    pub fn on_segment(&mut self, now: SimTime, seg: &Segment, route: SynRoute, out: &mut Vec<Segment>) -> ListenerAction {
         if self.closed {
             return self.reply_reset(seg, out);
         }
         if self.requests.contains_key(&seg.src) {
-            self.check_req(now, seg, iss, out)
+            self.check_req(now, seg, route, out)
         } else {
-            self.listen_rcv(now, seg, iss, out)
+            self.listen_rcv(now, seg, route, out)
         }
     }
 
@@ -338,10 +350,10 @@ impl<C> Listener<C> {
 
     /// tcp_input.c `tcp_rcv_state_process`, case TCP_LISTEN, preceded by tcp_ipv4.c
     /// `tcp_v4_do_rcv`'s syncookie check.
-    fn listen_rcv(&mut self, now: SimTime, seg: &Segment, iss: u32, out: &mut Vec<Segment>) -> ListenerAction {
+    fn listen_rcv(&mut self, now: SimTime, seg: &Segment, route: SynRoute, out: &mut Vec<Segment>) -> ListenerAction {
         let f = seg.flags;
         if !f.contains(Flags::SYN) {
-            if let Some(action) = self.cookie_check(now, seg) {
+            if let Some(action) = self.cookie_check(now, seg, route.advmss) {
                 return action;
             }
         }
@@ -352,12 +364,12 @@ impl<C> Listener<C> {
         if f.contains(Flags::RST) || !f.contains(Flags::SYN) || f.contains(Flags::FIN) {
             return ListenerAction::Dropped(DropReason::Ignored);
         }
-        self.conn_request(now, seg, iss, out)
+        self.conn_request(now, seg, route, out)
     }
 
     /// syncookies.c `cookie_v4_check`: `None` when the segment is not to be treated as a
     /// cookie ACK (the listener then answers it), else what became of it.
-    fn cookie_check(&mut self, now: SimTime, seg: &Segment) -> Option<ListenerAction> {
+    fn cookie_check(&mut self, now: SimTime, seg: &Segment, adv_mss: u16) -> Option<ListenerAction> {
         if self.profile.tcp_syncookies == 0 || !seg.flags.contains(Flags::ACK) || seg.flags.contains(Flags::RST) {
             return None;
         }
@@ -384,7 +396,7 @@ impl<C> Listener<C> {
         // cookie_v4_check sizes the window with the peer's (table) MSS, not ours.
         let (rcv_wnd, rcv_wscale, window_clamp) =
             initial_window(&self.profile, self.rcvbuf, self.rcvbuf_locked, u32::from(mss), peer_wscale.is_some());
-        let opts = Negotiated { peer_mss: mss, peer_wscale, sack_ok, ts, rcv_wnd, rcv_wscale, window_clamp };
+        let opts = Negotiated { peer_mss: mss, adv_mss, peer_wscale, sack_ok, ts, rcv_wnd, rcv_wscale, window_clamp };
         if self.accept_queue_full() {
             // tcp_v4_syn_recv_sock exit_overflow; cookie_v4_check returns NULL: dropped.
             self.count_overflow();
@@ -405,7 +417,7 @@ impl<C> Listener<C> {
     }
 
     /// tcp_input.c `tcp_conn_request`.
-    fn conn_request(&mut self, now: SimTime, seg: &Segment, iss: u32, out: &mut Vec<Segment>) -> ListenerAction {
+    fn conn_request(&mut self, now: SimTime, seg: &Segment, route: SynRoute, out: &mut Vec<Segment>) -> ListenerAction {
         let syncookies = self.profile.tcp_syncookies;
         let mut want_cookie = false;
         if syncookies == 2 || self.syn_queue_full() {
@@ -451,14 +463,15 @@ impl<C> Listener<C> {
             }
             cookie
         } else {
-            iss
+            route.iss
         };
         // tcp_openreq_init_rwin: the window is a multiple of the payload per segment.
-        let adv_mss = u32::from(p.default_mss);
-        let payload = adv_mss - if ts_seen.is_some() { TCPOLEN_TSTAMP_ALIGNED } else { 0 };
+        let adv_mss = route.advmss;
+        let payload = u32::from(adv_mss) - if ts_seen.is_some() { TCPOLEN_TSTAMP_ALIGNED } else { 0 };
         let (rcv_wnd, rcv_wscale, window_clamp) = initial_window(p, self.rcvbuf, self.rcvbuf_locked, payload, peer_wscale.is_some());
         let opts = Negotiated {
             peer_mss,
+            adv_mss,
             peer_wscale,
             sack_ok,
             ts: ts_seen.map(|(tsval, _)| (tsval, ts_off)),
@@ -489,7 +502,7 @@ impl<C> Listener<C> {
     }
 
     /// tcp_minisocks.c `tcp_check_req`: a segment for a pending request.
-    fn check_req(&mut self, now: SimTime, seg: &Segment, iss: u32, out: &mut Vec<Segment>) -> ListenerAction {
+    fn check_req(&mut self, now: SimTime, seg: &Segment, route: SynRoute, out: &mut Vec<Segment>) -> ListenerAction {
         let remote = seg.src;
         let req = self.requests.get(&remote).expect("caller checked").clone();
         let f = seg.flags;
@@ -509,7 +522,7 @@ impl<C> Listener<C> {
         }
         // An ACK of something else is the listener's business (it answers with an RST).
         if f.contains(Flags::ACK) && seg.ack != req.iss.wrapping_add(1) {
-            return self.listen_rcv(now, seg, iss, out);
+            return self.listen_rcv(now, seg, route, out);
         }
         // "first check sequence number" (tcp_in_window against tcp_synack_window).
         let rcv_nxt = req.irs.wrapping_add(1);
@@ -663,7 +676,7 @@ impl<C> Listener<C> {
             iss: req.iss,
             irs: req.irs,
             peer_mss: o.peer_mss,
-            adv_mss: self.profile.default_mss,
+            adv_mss: o.adv_mss,
             snd_wscale: o.peer_wscale,
             rcv_wscale: o.rcv_wscale,
             sack_ok: o.sack_ok,
@@ -704,7 +717,7 @@ impl<C> Listener<C> {
             flags: Flags::SYN | Flags::ACK,
             window: o.rcv_wnd.min(65535) as u16,
             options: TcpOptions {
-                mss: Some(self.profile.default_mss),
+                mss: Some(o.adv_mss),
                 wscale: o.peer_wscale.map(|_| o.rcv_wscale),
                 sack_permitted: o.sack_ok,
                 timestamps,

@@ -10,6 +10,7 @@ pub mod listener;
 pub mod mib;
 pub mod profile;
 pub mod reset;
+pub mod route;
 pub mod rtt;
 pub mod segment;
 pub mod state;

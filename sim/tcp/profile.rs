@@ -102,8 +102,6 @@ pub struct KernelProfile {
     pub tcp_window_scaling: bool,
     pub tcp_sack: bool,
     pub tcp_timestamps: bool,
-    /// MSS advertised on a 1500-byte MTU path (1460), before option space.
-    pub default_mss: u16,
 
     // --- segmentation offload ---
     /// `sk_gso_max_segs` of the route's device: how many segments one skb may carry

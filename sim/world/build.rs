@@ -3,8 +3,12 @@
 //! files; this is where they meet.
 
 use crate::engine::{EngineError, LinkParams, Node, Prob, Sim};
+<<<<<<< HEAD
 use crate::scenario::draw::{DurDraw, ProbDraw};
 use crate::scenario::{HostSpec, LinkDirSpec, LinkSpec, Scenario};
+=======
+use crate::scenario::{HostSpec, LinkDirSpec, LinkKind, LinkSpec, Scenario};
+>>>>>>> fidelity
 use crate::time::SimTime;
 
 /// Builds the world a scenario describes: hosts (nodes made by `make_node`), links,
@@ -20,8 +24,11 @@ mut make_node: impl FnMut(usize, &HostSpec) -> N,
     }
     for l in &sc.links {
         let ab = link_params(l, l.a_to_b.as_ref())?;
-        let ba = link_params(l, l.b_to_a.as_ref())?;
-        sim.add_link(&l.name, &l.a, &l.b, ab, ba)?;
+        let i = match l.kind {
+            LinkKind::Veth => sim.add_link(&l.name, &l.a, &l.b, ab, link_params(l, l.b_to_a.as_ref())?)?,
+            LinkKind::Lo => sim.add_loopback(&l.name, &l.a, ab)?,
+        };
+        sim.set_mtu(i, l.mtu());
     }
     for m in &sc.middleboxes {
         sim.add_middlebox(&m.name, &m.link, m.idle_timeout.0, m.on_expired)?;

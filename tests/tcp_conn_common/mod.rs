@@ -16,6 +16,8 @@ use tcpsim::time::{Dur, SimTime};
 pub const CLIENT: &str = "10.0.0.1:40000";
 pub const SERVER: &str = "10.0.0.2:80";
 pub const CLIENT_ISS: u32 = 1_000;
+/// The MSS both ends advertise: a 1500-byte veth's (`ipv4_default_advmss`).
+pub const VETH_ADVMSS: u16 = 1460;
 pub const SERVER_ISS: u32 = 5_000_000;
 
 pub fn client_addr() -> SocketAddrV4 {
@@ -40,7 +42,7 @@ pub fn peer_seg(seq: u32, ack: u32, flags: Flags, window: u16, payload: Payload)
 /// scaling, SACK or timestamps): returns the connection and what it sent.
 pub fn established_plain(opts: SockOpts, now: SimTime) -> (Conn, Vec<Segment>) {
     let mut out = Vec::new();
-    let mut c = Conn::connect(now, profile(), opts, client_addr(), server_addr(), CLIENT_ISS, &mut out);
+    let mut c = Conn::connect(now, profile(), opts, client_addr(), server_addr(), CLIENT_ISS, VETH_ADVMSS, &mut out);
     let mut synack = peer_seg(SERVER_ISS, CLIENT_ISS + 1, Flags::SYN | Flags::ACK, 65535, Payload::Empty);
     synack.options.mss = Some(1460);
     c.on_segment(now, &synack, &mut out);
@@ -110,7 +112,7 @@ impl Sim {
 
     pub fn connect(&mut self) {
         let mut out = Vec::new();
-        let c = Conn::connect(self.now, self.profile.clone(), self.opts[0].clone(), client_addr(), server_addr(), CLIENT_ISS, &mut out);
+        let c = Conn::connect(self.now, self.profile.clone(), self.opts[0].clone(), client_addr(), server_addr(), CLIENT_ISS, VETH_ADVMSS, &mut out);
         self.conns[0] = Some(c);
         self.transmit(0, out);
     }
@@ -151,7 +153,7 @@ impl Sim {
             let rcvbuf = self.opts[1].effective_rcvbuf(&p);
             let (wnd, ws) = select_initial_window(&p, rcvbuf, self.opts[1].rcvbuf.is_some(), mss, seg.options.wscale.is_some());
             let options = TcpOptions {
-                mss: Some(p.default_mss),
+                mss: Some(VETH_ADVMSS),
                 sack_permitted: seg.options.sack_permitted,
                 timestamps: seg.options.timestamps.map(|(v, _)| (self.tsval(), v)),
                 wscale: seg.options.wscale.map(|_| ws),
@@ -182,7 +184,7 @@ impl Sim {
             iss: SERVER_ISS,
             irs: syn.seq,
             peer_mss: syn.options.mss.unwrap_or(536),
-            adv_mss: p.default_mss,
+            adv_mss: VETH_ADVMSS,
             snd_wscale: peer_wscale,
             rcv_wscale: ws,
             sack_ok: syn.options.sack_permitted,

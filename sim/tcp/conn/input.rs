@@ -315,12 +315,7 @@ impl Conn {
                 self.tlp_high_seq = None;
             }
         }
-        // tcp_check_space / tcp_new_space.
-        self.sndbuf_expand();
-        if self.nospace && self.is_writeable() {
-            self.nospace = false;
-            self.wake_keyed(Wakeup::WriteSpace.key());
-        }
+        self.check_space();
         // tcp_set_xmit_timer
         if self.packets_out() == 0 {
             if self.rtx_kind != RtxTimer::Probe0 {
@@ -533,7 +528,7 @@ impl Conn {
     fn event_data_recv(&mut self, now: SimTime, len: u32) {
         self.ack_pending = true;
         if len > self.rcv_mss {
-            self.rcv_mss = len.min(self.profile.default_mss as u32);
+            self.rcv_mss = len.min(u32::from(self.advmss));
         }
         let ato_min = Dur::from_millis(self.profile.tcp_delack_min_ms);
         if self.ato == Dur::ZERO {

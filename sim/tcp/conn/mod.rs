@@ -18,8 +18,9 @@
 //! - every sent skb is one segment (no TSO/GSO), and is re-sent whole;
 //! - memory is accounted with a fixed per-segment overhead ([`SKB_OVERHEAD`]) on the send
 //!   side and twice the payload on the receive side (the 6.x default `scaling_ratio`);
-//! - send-buffer autotuning is `tcp_sndbuf_expand` on every ACK that frees data (Linux
-//!   also requires the flight to be below cwnd); receive-buffer autotuning follows
+//! - send-buffer autotuning is `tcp_check_space` on every ACK: `tcp_sndbuf_expand` for a
+//!   writer that hit the limit, while the flight is below cwnd (a `poll` that finds the socket
+//!   not writeable does not set `SOCK_NOSPACE` as Linux's `tcp_poll` does); receive-buffer autotuning follows
 //!   `tcp_rcv_space_adjust`, with the receiver RTT from timestamps only (no per-window
 //!   measurement without them);
 //! - no PAWS, no urgent data, no rate limit on challenge ACKs (out-of-window duplicate
@@ -42,7 +43,7 @@ pub use sockopt::SockOpts;
 use crate::errno::Errno;
 use crate::tcp::cc::{CaState, CongestionControl, Window};
 use crate::tcp::uapi::{OptValue, ShutHow, SockOpt};
-use crate::tcp::view::{PollMask, SockView, RCV_SHUTDOWN, SEND_SHUTDOWN, SHUTDOWN_MASK};
+use crate::tcp::view::{PollMask, SockView, Wakeup, RCV_SHUTDOWN, SEND_SHUTDOWN, SHUTDOWN_MASK};
 use crate::tcp::profile::KernelProfile;
 use crate::tcp::rtt::RttEstimator;
 use crate::tcp::segment::Segment;
@@ -230,6 +231,10 @@ pub struct Conn {
     mss: u32,
     /// `icsk_ack.rcv_mss`: estimate of the peer's segment size.
     rcv_mss: u32,
+    /// `tp->advmss`: the MSS we advertise, the route's ([`crate::tcp::route::ipv4_default_advmss`]).
+    advmss: u16,
+    /// `rx_opt.mss_clamp`: the MSS the peer advertised (536 if it sent none).
+    mss_clamp: u16,
 
     // --- send sequence space (RFC 9293 §3.3.1) ---
     iss: u32,
@@ -344,7 +349,7 @@ pub struct Conn {
 }
 
 impl Conn {
-    fn blank(now: SimTime, profile: Rc<KernelProfile>, opts: SockOpts, local: SocketAddrV4, remote: SocketAddrV4, iss: u32) -> Conn {
+    fn blank(now: SimTime, profile: Rc<KernelProfile>, opts: SockOpts, local: SocketAddrV4, remote: SocketAddrV4, iss: u32, advmss: u16) -> Conn {
         let sndbuf = opts.effective_sndbuf(&profile);
         let rcvbuf = opts.effective_rcvbuf(&profile);
         let cwnd = profile.initial_cwnd;
@@ -375,6 +380,8 @@ impl Conn {
             ts_recent: 0,
             mss: TCP_MSS_DEFAULT as u32,
             rcv_mss: TCP_MSS_DEFAULT as u32,
+            advmss,
+            mss_clamp: TCP_MSS_DEFAULT,
             iss,
             snd_una: iss,
             snd_nxt: iss,
@@ -446,7 +453,9 @@ impl Conn {
     }
 
     /// connect() (`tcp_v4_connect` → `tcp_connect`): SYN_SENT, the SYN appended to `out`,
-    /// the SYN timer armed for `TCP_TIMEOUT_INIT`.
+    /// the SYN timer armed for `TCP_TIMEOUT_INIT`. `advmss` is the route's
+    /// (`tcp_connect_init`: `tp->advmss = tcp_mss_clamp(tp, dst_metric_advmss(dst))`).
+    #[allow(clippy::too_many_arguments)]
     pub fn connect(
         now: SimTime,
         profile: Rc<KernelProfile>,
@@ -454,10 +463,11 @@ impl Conn {
         local: SocketAddrV4,
         remote: SocketAddrV4,
         iss: u32,
+        advmss: u16,
         out: &mut Vec<Segment>,
     ) -> Conn {
-        let mut c = Conn::blank(now, profile, opts, local, remote, iss);
-        let mss = c.profile.default_mss as u32;
+        let mut c = Conn::blank(now, profile, opts, local, remote, iss, advmss);
+        let mss = u32::from(c.advmss);
         let (rcv_wnd, wscale) = select_initial_window(&c.profile, c.rcvbuf, c.rcvbuf_locked, mss, c.profile.tcp_window_scaling);
         c.rcv_wnd = rcv_wnd;
         c.rcv_ssthresh = rcv_wnd;
@@ -484,7 +494,7 @@ impl Conn {
     /// `tcp_child_process` does); a bare ACK needs nothing more.
     pub fn accept_child(now: SimTime, profile: Rc<KernelProfile>, opts: SockOpts, params: &ChildParams, out: &mut Vec<Segment>) -> Conn {
         let _ = out; // the completing ACK needs no answer
-        let mut c = Conn::blank(now, profile, opts, params.local, params.remote, params.iss);
+        let mut c = Conn::blank(now, profile, opts, params.local, params.remote, params.iss, params.adv_mss);
         c.tx_stream = stream_id(params.local, params.remote, params.iss);
         c.ts_offset = params.timestamps.map_or(0, |t| t.ts_off);
         c.state = TcpState::Listen;
@@ -539,8 +549,9 @@ impl Conn {
             self.ts_recent = peer_tsval.unwrap_or(0);
         }
         let opt_len = if self.ts_ok { 12 } else { 0 };
-        let peer = peer_mss.unwrap_or(TCP_MSS_DEFAULT) as u32;
-        let ours = p.default_mss as u32;
+        self.mss_clamp = peer_mss.unwrap_or(TCP_MSS_DEFAULT);
+        let peer = u32::from(self.mss_clamp);
+        let ours = u32::from(self.advmss);
         self.mss = (peer.min(ours) - opt_len).max(TCP_MIN_MSS);
         // tcp_initialize_rcv_mss
         let hint = ours.min(self.mss).min(self.rcv_wnd / 2).max(TCP_MIN_MSS);
@@ -555,7 +566,7 @@ impl Conn {
             self.window_clamp = full;
         }
         self.rcv_ssthresh = self.rcv_ssthresh.min(self.window_clamp);
-        self.rcvq_space = self.rcv_ssthresh.min(self.rcv_wnd).min(self.profile.initial_cwnd * self.profile.default_mss as u32);
+        self.rcvq_space = self.rcv_ssthresh.min(self.rcv_wnd).min(self.profile.initial_cwnd * u32::from(self.advmss));
         self.rcvq_time = now;
         self.sndbuf_expand();
         // Not idle before the first data (tcp_finish_connect, tcp_rcv_state_process).
@@ -566,14 +577,34 @@ impl Conn {
         }
     }
 
+    /// tcp_input.c `tcp_check_space` → `tcp_new_space`, after an ACK: only a writer that
+    /// found the buffer full (`SOCK_NOSPACE`, set by `tcp_sendmsg_locked`'s wait_for_space)
+    /// gets a larger buffer, and only while the flight is below cwnd
+    /// (`tcp_should_expand_sndbuf`); then `sk_stream_write_space` wakes it once the socket
+    /// is writeable again. A writer that never hit the limit keeps the buffer
+    /// `tcp_init_buffer_space` gave it.
+    fn check_space(&mut self) {
+        if !self.nospace {
+            return;
+        }
+        if self.packets_in_flight() < self.cwnd.cwnd {
+            self.sndbuf_expand();
+        }
+        if self.is_writeable() {
+            self.nospace = false;
+            self.wake_keyed(Wakeup::WriteSpace.key());
+        }
+    }
+
     /// `tcp_sndbuf_expand`: room for twice the congestion window of full-size skbs, per
-    /// segment `roundup_pow_of_two(mss + MAX_TCP_HEADER + shinfo) + sizeof(sk_buff)`, up to
+    /// segment `roundup_pow_of_two(max(mss_clamp, mss_cache) + MAX_TCP_HEADER + shinfo) +
+    /// sizeof(sk_buff)`, up to
     /// `tcp_wmem[2]`. Only while SO_SNDBUF was not set.
     fn sndbuf_expand(&mut self) {
         if self.sndbuf_locked {
             return;
         }
-        let per_mss = (self.profile.default_mss as u32 + 320 + 320).next_power_of_two() + 256;
+        let per_mss = (u32::from(self.mss_clamp).max(self.mss) + 320 + 320).next_power_of_two() + 256;
         let nr_segs = self.profile.initial_cwnd.max(self.cwnd.cwnd).max(4);
         let sndmem = 2u64 * nr_segs as u64 * per_mss as u64;
         if (self.sndbuf as u64) < sndmem {
@@ -912,7 +943,7 @@ impl Conn {
         if copied > self.rcvq_space as u64 {
             if self.profile.tcp_moderate_rcvbuf && !self.rcvbuf_locked {
                 let space = self.rcvq_space.max(1) as u64;
-                let mut rcvwin = (copied << 1) + 16 * self.profile.default_mss as u64;
+                let mut rcvwin = (copied << 1) + 16 * u64::from(self.advmss);
                 let grow = rcvwin * (copied - space) / space;
                 rcvwin += grow << 1;
                 let rcvbuf = (rcvwin * 2).min(self.profile.tcp_rmem[2] as u64) as u32;

@@ -148,7 +148,7 @@ impl Conn {
     /// options in Linux's order: MSS, SACK_PERM, TS, NOP, WS.
     pub(super) fn syn_segment(&mut self, now: SimTime, synack: bool) -> Segment {
         let p = &self.profile;
-        let mut options = TcpOptions { mss: Some(p.default_mss), ..TcpOptions::default() };
+        let mut options = TcpOptions { mss: Some(self.advmss), ..TcpOptions::default() };
         let (sack, ts, ws) = if synack {
             (self.sack_ok, self.ts_ok, self.rcv_wscale != 0 || self.snd_wscale != 0)
         } else {
