@@ -113,9 +113,6 @@ pub struct LinkSpec {
     pub name: String,
     pub a: String,
     pub b: String,
-<<<<<<< HEAD
-    pub delay: Option<DurDraw>,
-=======
     /// `veth` (default) or `lo`.
     #[serde(default, skip_serializing_if = "is_veth")]
     pub kind: LinkKind,
@@ -123,8 +120,7 @@ pub struct LinkSpec {
     /// MSS of connections over the link is MTU − 40.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mtu: Option<u32>,
-    pub delay: Option<DurSpec>,
->>>>>>> fidelity
+    pub delay: Option<DurDraw>,
     pub bandwidth: Option<RateSpec>,
     pub queue: Option<u32>,
     pub loss: Option<ProbDraw>,

@@ -3,12 +3,8 @@
 //! files; this is where they meet.
 
 use crate::engine::{EngineError, LinkParams, Node, Prob, Sim};
-<<<<<<< HEAD
 use crate::scenario::draw::{DurDraw, ProbDraw};
-use crate::scenario::{HostSpec, LinkDirSpec, LinkSpec, Scenario};
-=======
 use crate::scenario::{HostSpec, LinkDirSpec, LinkKind, LinkSpec, Scenario};
->>>>>>> fidelity
 use crate::time::SimTime;
 
 /// Builds the world a scenario describes: hosts (nodes made by `make_node`), links,
