@@ -157,7 +157,7 @@ impl Conn {
                 self.total_rto += 1;
                 self.total_retrans += 1;
                 self.count(Mib::RetransSegs);
-                self.rtx_skbs.mark_retrans(self.iss);
+                self.rtx_skbs.mark_retrans(self.iss, now);
                 let synack = self.state == TcpState::SynRecv;
                 let seg = self.syn_segment(now, synack);
                 out.push(seg);
@@ -195,7 +195,7 @@ impl Conn {
         self.total_rto += 1;
         self.retrans_stamp.get_or_insert(now);
         let una = self.snd_una;
-        self.rtx_nxt = self.retransmit(now, una, out);
+        self.retransmit(now, una, out);
         self.backoff += 1;
         self.rto = self.rto.saturating_mul(2).min(self.rto_max());
         let after = self.clamp_rto_to_user_timeout(now);
@@ -225,8 +225,6 @@ impl Conn {
     fn enter_loss(&mut self, now: SimTime) {
         self.enter_loss_window(now);
         self.high_seq = self.snd_nxt;
-        self.rtx_nxt = self.snd_una;
-        self.dupacks = 0;
         self.tlp_high_seq = None;
     }
 
