@@ -13,7 +13,7 @@
 //! - congestion control runs Linux's algorithms ([`crate::tcp::cc`]: CUBIC by default, Reno),
 //!   hooked in where the kernel calls them (`congestion.rs`); recovery (`recovery.rs`) keeps
 //!   the SACK scoreboard, detects loss with RACK (Reno's duplicate ACKs without SACK) and
-//!   runs PRR, but without undo, F-RTO, reordering detection or the RACK reordering timer;
+//!   runs PRR, but without undo, F-RTO or reordering detection;
 //! - every sent skb is one segment (no TSO/GSO), and is re-sent whole;
 //! - memory is accounted with a fixed per-segment overhead ([`SKB_OVERHEAD`]) on the send
 //!   side and twice the payload on the receive side (the 6.x default `scaling_ratio`);
@@ -74,7 +74,8 @@ const TCP_MSS_DEFAULT: u16 = 536;
 /// `sk_timer`).
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum TimerKind {
-    /// RTO, TLP, SYN retransmission and zero-window probe share `icsk_retransmit_timer`.
+    /// RTO, TLP, RACK's reordering timer, SYN retransmission and zero-window probe share
+    /// `icsk_retransmit_timer`.
     Retransmit,
     DelAck,
     /// Keepalive; also the orphaned FIN_WAIT2 timeout and TIME_WAIT's 2MSL.
@@ -87,6 +88,8 @@ enum RtxTimer {
     Rto,
     LossProbe,
     Probe0,
+    /// RACK's reordering timer (`ICSK_TIME_REO_TIMEOUT`).
+    ReoTimeout,
 }
 
 /// Pending wake-ups of a socket's wait queue, merged until the host takes them.

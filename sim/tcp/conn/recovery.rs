@@ -3,15 +3,16 @@
 //! [`crate::tcp::rack`], for a SACK connection; `tcp_newreno_mark_lost` without SACK), the
 //! state machine of `tcp_fastretrans_alert` (Open, Disorder, Recovery; Loss is entered by the
 //! RTO), the window during recovery (`tcp_cong_control` → PRR, [`crate::tcp::cc::prr`]) and
-//! the retransmission of what was marked lost (`tcp_xmit_retransmit_queue`).
+//! the retransmission of what was marked lost (`tcp_xmit_retransmit_queue`), and RACK's
+//! reordering timer (`tcp_rack_reo_timeout`).
 
 use super::buffers::{Acked, RackSample, Sacked};
-use super::Conn;
+use super::{Conn, RtxTimer};
 use crate::tcp::cc::prr::{self, Delivery, Prr};
 use crate::tcp::cc::{CaState, INFINITE_SSTHRESH};
 use crate::tcp::rack::{Rack, REORDERING};
 use crate::tcp::segment::{seq_ge, Segment};
-use crate::time::SimTime;
+use crate::time::{Dur, SimTime};
 
 /// What one ACK told the sender: the `flag` bits and counts `tcp_ack` gathers.
 #[derive(Copy, Clone, Debug, Default)]
@@ -29,6 +30,9 @@ pub(super) struct AckFlags {
     /// Skbs newly marked lost, and retransmissions found lost again (`FLAG_LOST_RETRANS`).
     pub newly_lost: u32,
     pub lost_retrans: u32,
+    /// RACK armed its reordering timer: the ACK leaves the timer alone (`tcp_rack_mark_lost`
+    /// clears `FLAG_SET_XMIT_TIMER`).
+    pub reo_armed: bool,
 }
 
 /// RACK's and PRR's state (`tp->rack`, `prior_cwnd`, `prr_delivered`, `prr_out`), boxed
@@ -93,7 +97,7 @@ impl Conn {
         if self.ack_is_dubious(f) {
             self.fastretrans_alert(now, f);
         }
-        if f.una_advanced {
+        if f.una_advanced && !f.reo_armed {
             self.set_xmit_timer(now);
         }
         self.cong_control(now, f);
@@ -189,19 +193,61 @@ impl Conn {
             }
             return;
         }
+        // tcp_rack_mark_lost: scan only when something new was delivered; arm the
+        // reordering timer for the skbs not yet late enough.
         if let Some(newest) = self.loss.as_mut().and_then(|l| l.rack.take_advanced()) {
-            self.rack_detect_loss(now, newest, f);
+            if let Some(wait_us) = self.rack_detect_loss(now, newest, f) {
+                self.arm_reo_timer(now, wait_us);
+                f.reo_armed = true;
+            }
+        }
+    }
+
+    /// `icsk_pending == ICSK_TIME_REO_TIMEOUT`.
+    fn reo_pending(&self) -> bool {
+        self.rtx_at.is_some() && self.rtx_kind == RtxTimer::ReoTimeout
+    }
+
+    /// `tcp_rack_mark_lost`'s timer: the longest wait in jiffies plus `TCP_TIMEOUT_MIN`, no
+    /// later than the RTO (`inet_csk_reset_xmit_timer`'s `max_when`).
+    fn arm_reo_timer(&mut self, now: SimTime, wait_us: u64) {
+        let hz = u64::from(self.profile.hz.max(1));
+        let jiffies = (wait_us * hz).div_ceil(1_000_000) + 2;
+        let after = Dur::from_micros(jiffies * 1_000_000 / hz).min(self.rto);
+        self.arm_rtx(now, RtxTimer::ReoTimeout, after);
+    }
+
+    /// `tcp_rack_reo_timeout` (tcp_recovery.c): the reordering window has passed for some
+    /// skbs; those now lost start recovery (with one delivered segment for PRR) and are
+    /// retransmitted; then the RTO is armed again.
+    pub(super) fn rack_reo_timeout(&mut self, now: SimTime, out: &mut Vec<Segment>) {
+        let Some(newest) = self.loss.as_ref().and_then(|l| l.rack.newest()) else { return };
+        let prior_in_flight = self.packets_in_flight();
+        let mut f = AckFlags::default();
+        self.rack_detect_loss(now, newest, &mut f);
+        if prior_in_flight != self.packets_in_flight() {
+            if self.ca_state != CaState::Recovery {
+                self.enter_recovery(now);
+                f.acked.delivered = 1;
+                self.cong_control(now, &f);
+            }
+            self.xmit_retransmit_queue(now, out);
+        }
+        if self.rtx_at.is_none() || self.rtx_kind != RtxTimer::Rto {
+            self.rearm_rto(now);
         }
     }
 
     /// `tcp_rack_detect_loss` with the window of `tcp_rack_reo_wnd`.
-    fn rack_detect_loss(&mut self, now: SimTime, newest: RackSample, f: &mut AckFlags) {
+    /// Returns the longest wait of the skbs not yet lost, µs.
+    fn rack_detect_loss(&mut self, now: SimTime, newest: RackSample, f: &mut AckFlags) -> Option<u64> {
         let in_recovery = matches!(self.ca_state, CaState::Recovery | CaState::Loss);
         let reo_wnd = Rack::reo_wnd_us(in_recovery, self.rtx_skbs.sacked_out(), self.rtt.min_rtt_us, self.rtt.srtt_us());
         let rtt_us = self.loss.as_ref().map_or(0, |l| l.rack.rtt_us);
-        let (newly, lost_retrans, _wait) = self.rtx_skbs.rack_detect_loss(&newest, u64::from(rtt_us), u64::from(reo_wnd), now);
+        let (newly, lost_retrans, wait) = self.rtx_skbs.rack_detect_loss(&newest, u64::from(rtt_us), u64::from(reo_wnd), now);
         f.newly_lost += newly;
         f.lost_retrans += lost_retrans;
+        wait
     }
 
     /// `tcp_try_keep_open`: Disorder while anything is SACKed, lost or retransmitted.
@@ -281,7 +327,7 @@ impl Conn {
             }
             self.retransmit(now, seq, out);
             self.prr_sent();
-            if seq == self.snd_una {
+            if seq == self.snd_una && !self.reo_pending() {
                 self.rearm_rto(now);
             }
         }

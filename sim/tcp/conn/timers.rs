@@ -26,7 +26,7 @@ impl Conn {
 
     /// What an expiry of `kind` would run now, named for the trace: the retransmission
     /// timer is `retransmit` (RTO, SYN and SYN-ACK retransmission), `TLP` or `probe0`
-    /// (whichever `icsk_pending` holds); `sk_timer` is `keepalive`, or ends an orphan's
+    /// (whichever `icsk_pending` holds), or `RACK-reo`; `sk_timer` is `keepalive`, or ends an orphan's
     /// `fin-wait2` or a `time-wait`.
     pub fn timer_name(&self, kind: TimerKind) -> &'static str {
         match kind {
@@ -34,6 +34,7 @@ impl Conn {
                 RtxTimer::Rto => "retransmit",
                 RtxTimer::LossProbe => "TLP",
                 RtxTimer::Probe0 => "probe0",
+                RtxTimer::ReoTimeout => "RACK-reo",
             },
             TimerKind::DelAck => "delack",
             TimerKind::Keepalive => match self.state {
@@ -61,6 +62,7 @@ impl Conn {
                     RtxTimer::Rto => self.retransmit_timer(now, out),
                     RtxTimer::LossProbe => self.send_loss_probe(now, out),
                     RtxTimer::Probe0 => self.probe_timer(now, out),
+                    RtxTimer::ReoTimeout => self.rack_reo_timeout(now, out),
                 }
             }
             TimerKind::DelAck => {
