@@ -745,4 +745,78 @@ mod tests {
         let got = r.read(first_hole, false);
         assert_eq!(got, (0..first_hole as u64).map(|o| derived_byte(3, o)).collect::<Vec<_>>());
     }
+
+    /// Ten 1000-byte skbs from sequence 1, all sent at 10 ms (one TSO burst).
+    fn ten_skbs() -> RtxSkbs {
+        let mut q = RtxSkbs::default();
+        for i in 1..=10u32 {
+            q.push(1 + i * 1000, SimTime(10_000_000));
+        }
+        q
+    }
+
+    /// packetdrill fast_recovery/prr-ss-30pkt-lost1_4: packets 1-4 lost, SACKs of 5-7.
+    #[test]
+    fn sacktag_counts_whole_skbs_once_and_in_flight_follows() {
+        let mut q = ten_skbs();
+        let s = q.sacktag(&[(4001, 5001)], 1);
+        assert_eq!((s.newly, q.sacked_out(), q.in_flight()), (1, 1, 9));
+        // A growing block SACKs only what is new.
+        let s = q.sacktag(&[(4001, 7001)], 1);
+        assert_eq!((s.newly, q.sacked_out()), (2, 3));
+        assert_eq!(s.rack.map(|r| r.end), Some(7001), "the newest, ties to the higher sequence");
+        // A block covering part of an skb does not SACK it.
+        assert_eq!(q.sacktag(&[(7001, 7500)], 1).newly, 0);
+        assert_eq!(q.in_flight(), 10 - 3);
+        // Once acknowledged, a block at or below snd_una (a D-SACK) is ignored.
+        assert_eq!(q.ack(1001).delivered, 1);
+        assert_eq!(q.sacktag(&[(1, 1001)], 1001).newly, 0);
+        assert_eq!((q.len(), q.sacked_out()), (9, 3));
+    }
+
+    /// RACK with no reordering window (three SACKed): everything sent no later than the
+    /// newest delivered skb and below it is lost; a retransmission takes it back into flight;
+    /// the cumulative ACK takes the bits out of the counters.
+    #[test]
+    fn rack_marks_lost_and_retransmissions_count_in_flight() {
+        let mut q = ten_skbs();
+        let newest = q.sacktag(&[(4001, 7001)], 1).rack.unwrap();
+        let now = SimTime(24_000_000);
+        let (lost, lost_retrans, wait) = q.rack_detect_loss(&newest, 14_000, 0, now);
+        assert_eq!((lost, lost_retrans, wait), (4, 0, None));
+        // packets_out 10 - (sacked 3 + lost 4) + retrans 0.
+        assert_eq!((q.lost_out(), q.in_flight()), (4, 3));
+        assert_eq!(q.next_lost(1), Some(1));
+        q.mark_retrans(1, now);
+        assert_eq!((q.retrans_out(), q.in_flight(), q.next_lost(1)), (1, 4, Some(1001)));
+        // The later skbs (7001:11001) are after the newest: not lost; with a window of
+        // 2.5 ms they would not be anyway, the earliest ones waiting 2.5 ms at most.
+        let mut r = ten_skbs();
+        let newest = r.sacktag(&[(4001, 5001)], 1).rack.unwrap();
+        let (lost, _, wait) = r.rack_detect_loss(&newest, 10_000, 2_500, SimTime(20_000_000));
+        assert_eq!((lost, wait), (0, Some(2_500)));
+        let acked = q.ack(2001);
+        assert_eq!((acked.skbs, acked.delivered, acked.retrans), (2, 2, true));
+        assert_eq!((q.lost_out(), q.retrans_out(), q.sacked_out()), (2, 0, 3));
+    }
+
+    /// A retransmission found lost again leaves retrans_out (`tcp_mark_skb_lost`); an RTO
+    /// marks every skb not SACKed lost; a SACKed skb is never collapsed into another.
+    #[test]
+    fn lost_retransmissions_rto_marking_and_collapse_respect_the_bits() {
+        let mut q = ten_skbs();
+        let newest = q.sacktag(&[(3001, 6001)], 1).rack.unwrap();
+        q.rack_detect_loss(&newest, 10_000, 0, SimTime(20_000_000));
+        q.mark_retrans(1, SimTime(20_000_000));
+        let later = RackSample { sent: SimTime(30_000_000), end: 11001, retrans: false };
+        let (lost, lost_retrans, _) = q.rack_detect_loss(&later, 10_000, 0, SimTime(40_000_000));
+        assert_eq!((lost_retrans, q.retrans_out()), (1, 0));
+        assert!(lost > 0);
+        q.timeout_mark_lost();
+        assert_eq!((q.lost_out(), q.sacked_out(), q.retrans_out(), q.in_flight()), (7, 3, 0, 0));
+        let mut c = ten_skbs();
+        c.sacktag(&[(1001, 2001)], 1);
+        c.collapse(1, 1, 3000, 100_000, None);
+        assert_eq!(c.len(), 10, "the skb after the head is SACKed: nothing merges");
+    }
 }
