@@ -214,6 +214,9 @@ pub struct Acked {
     pub retrans: bool,
     /// The newest of them by send time, never SACKed, for RACK (`tcp_rack_advance`).
     pub rack: Option<RackSample>,
+    /// The last of them in sequence order: `rack.rtt_us` is from the last skb
+    /// `tcp_rack_advance` sees.
+    pub last: Option<RackSample>,
 }
 
 /// A delivered skb's send time, end and whether it was retransmitted: what
@@ -239,6 +242,9 @@ pub struct Sacked {
     pub newly: u32,
     /// The newest of them by send time, for RACK.
     pub rack: Option<RackSample>,
+    /// The last of them in sequence order (blocks sorted, as `tcp_sacktag_write_queue`
+    /// sorts them).
+    pub last: Option<RackSample>,
 }
 
 impl RtxSkbs {
@@ -295,6 +301,7 @@ impl RtxSkbs {
                 if acked.rack.is_none_or(|r| sample.after(&r)) {
                     acked.rack = Some(sample);
                 }
+                acked.last = Some(sample);
             }
             if skb.sacked & EVER_RETRANS != 0 {
                 acked.retrans = true;
@@ -315,7 +322,9 @@ impl RtxSkbs {
     pub fn sacktag(&mut self, blocks: &[(u32, u32)], snd_una: u32) -> Sacked {
         let mut out = Sacked::default();
         let Some(q) = self.q.as_mut() else { return out };
-        for &(start, end) in blocks {
+        let mut blocks = blocks.to_vec();
+        blocks.sort_by_key(|b| b.0.wrapping_sub(snd_una));
+        for (start, end) in blocks {
             if !seq_gt(end, snd_una) || !seq_lt(start, end) {
                 continue;
             }
@@ -338,6 +347,7 @@ impl RtxSkbs {
                 if out.rack.is_none_or(|r| sample.after(&r)) {
                     out.rack = Some(sample);
                 }
+                out.last = Some(sample);
             }
         }
         out

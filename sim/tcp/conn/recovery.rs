@@ -56,9 +56,7 @@ impl Conn {
             return Sacked::default();
         }
         let sacked = self.rtx_skbs.sacktag(&seg.options.sack, prior_snd_una);
-        if let Some(s) = sacked.rack {
-            self.rack_advance(s, now);
-        }
+        self.rack_advance(sacked.rack, sacked.last, now);
         sacked
     }
 
@@ -68,9 +66,7 @@ impl Conn {
     /// counted already).
     pub(super) fn scoreboard_acked(&mut self, now: SimTime, acked: &mut Acked) {
         if self.sack_ok {
-            if let Some(s) = acked.rack {
-                self.rack_advance(s, now);
-            }
+            self.rack_advance(acked.rack, acked.last, now);
         } else if acked.skbs > 0 {
             let sacked = self.rtx_skbs.sacked_out();
             acked.delivered = acked.skbs.saturating_sub(sacked).max(1);
@@ -78,10 +74,13 @@ impl Conn {
         }
     }
 
-    /// `tcp_rack_advance`.
-    fn rack_advance(&mut self, s: RackSample, now: SimTime) {
+    /// `tcp_rack_advance` for the skbs one ACK delivered: the newest by send time moves
+    /// `rack.mstamp`, the last one processed (in sequence order) sets `rack.rtt_us`.
+    fn rack_advance(&mut self, newest: Option<RackSample>, last: Option<RackSample>, now: SimTime) {
         let min_rtt = self.rtt.min_rtt_us;
-        self.loss_state().rack.advance(s, now, min_rtt);
+        for s in [newest, last.filter(|l| Some(*l) != newest)].into_iter().flatten() {
+            self.loss_state().rack.advance(s, now, min_rtt);
+        }
     }
 
     /// `tcp_ack_is_dubious`: a duplicate ACK, SACK news, or a state other than Open.
