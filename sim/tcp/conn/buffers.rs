@@ -405,7 +405,13 @@ impl RtxSkbs {
             }
             let sample = RackSample { sent: skb.sent, end: skb.end, retrans: false };
             if !rack.after(&sample) {
-                // The queue is in sequence order, not send order (retransmissions): go on.
+                // The queue is in sequence order, which is first-send order: past a
+                // never-retransmitted skb sent after the newest delivered one, every skb
+                // was sent after it too (Linux walks `tsorted_sent_queue` and stops at the
+                // first); a retransmitted one says nothing of those behind it.
+                if skb.sacked & EVER_RETRANS == 0 {
+                    break;
+                }
                 continue;
             }
             let elapsed = now.since(skb.sent).as_micros();
