@@ -100,11 +100,16 @@ fn strokes(svg: &str, colour: &str) -> usize {
 }
 
 /// Retransmissions in a pcap, counted by Wireshark's analysis (tshark), independently of
-/// the plot code: `tcp.analysis.retransmission` and its fast/spurious kinds.
+/// the plot code: `tcp.analysis.retransmission` and its fast/spurious kinds, and
+/// `tcp.analysis.out_of_order`: the pcap is written as segments are put on the link, at the
+/// sender, so nothing is reordered before it and a data segment below the sender's highest
+/// sequence is a retransmission; tshark calls it out-of-order by timing alone, when it
+/// follows the highest segment within its threshold (at most 3 ms), as the retransmissions
+/// RACK and PRR send right behind new data do.
 fn tshark_retransmissions(pcap: &Path, src: &str) -> Option<usize> {
     let (ip, port) = src.rsplit_once(':')?;
     let filter = format!(
-        "ip.src=={ip} && tcp.srcport=={port} && tcp.len>0 && (tcp.analysis.retransmission || tcp.analysis.fast_retransmission || tcp.analysis.spurious_retransmission)"
+        "ip.src=={ip} && tcp.srcport=={port} && tcp.len>0 && (tcp.analysis.retransmission || tcp.analysis.fast_retransmission || tcp.analysis.spurious_retransmission || tcp.analysis.out_of_order)"
     );
     let o = Command::new("tshark").args(["-r", pcap.to_str()?, "-Y", &filter, "-T", "fields", "-e", "frame.number"]).output().ok()?;
     o.status.success().then(|| String::from_utf8_lossy(&o.stdout).lines().count())

@@ -9,6 +9,7 @@ pub mod isn;
 pub mod listener;
 pub mod mib;
 pub mod profile;
+pub mod rack;
 pub mod reset;
 pub mod route;
 pub mod rtt;

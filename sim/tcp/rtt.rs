@@ -20,6 +20,9 @@ pub struct RttEstimator {
     pub rttvar_us: u32,
     /// `rtt_seq`: when `snd_una` passes it, one RTT has elapsed and rttvar may decay.
     pub rtt_seq: u32,
+    /// The smallest sample seen (`tcp_min_rtt`; Linux keeps the minimum of the last
+    /// `tcp_min_rtt_wlen` = 300 s, longer than the model's connections live); 0 = none.
+    pub min_rtt_us: u32,
 }
 
 impl RttEstimator {
@@ -27,6 +30,10 @@ impl RttEstimator {
     /// once-per-RTT decay of rttvar.
     pub fn sample(&mut self, m_us: u64, rto_min_us: u32, snd_una: u32, snd_nxt: u32) {
         let m_in = m_us.clamp(1, i32::MAX as u64) as i64;
+        // tcp_update_rtt_min.
+        if self.min_rtt_us == 0 || (m_in as u32) < self.min_rtt_us {
+            self.min_rtt_us = m_in as u32;
+        }
         let mut srtt = self.srtt_us8 as i64;
         if srtt != 0 {
             let mut m = m_in - (srtt >> 3);

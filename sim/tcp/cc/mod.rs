@@ -7,9 +7,10 @@
 //! state allows growth, `set_state` from `tcp_set_ca_state`, `cwnd_event` from
 //! `tcp_event_data_sent` (`CA_EVENT_TX_START`) and `pkts_acked` from `tcp_clean_rtx_queue`.
 //! The window *reduction* during recovery is not the algorithm's business in Linux either
-//! (`tcp_cwnd_reduction`, PRR, lives in the connection).
+//! (`tcp_cwnd_reduction`, PRR: [`prr`]).
 
 mod cubic;
+pub mod prr;
 pub(crate) use cubic::GSO_MAX_SIZE;
 mod reno;
 
@@ -27,6 +28,8 @@ pub const INFINITE_SSTHRESH: u32 = 0x7fff_ffff;
 pub enum CaState {
     /// Normal operation (`TCP_CA_Open`).
     Open,
+    /// SACKs or duplicate ACKs seen, nothing lost yet (`TCP_CA_Disorder`).
+    Disorder,
     /// Fast recovery after three duplicate ACKs (`TCP_CA_Recovery`), until `high_seq` is acked.
     Recovery,
     /// After an RTO (`TCP_CA_Loss`): slow start from one segment, go-back-N retransmission.
@@ -38,6 +41,7 @@ impl CaState {
     pub fn linux_number(self) -> u8 {
         match self {
             CaState::Open => 0,
+            CaState::Disorder => 1,
             CaState::Recovery => 3,
             CaState::Loss => 4,
         }

@@ -153,8 +153,9 @@ impl SendQueue {
 }
 
 /// The skbs sent and not yet fully acknowledged (`tcp_rtx_queue`): each one's end sequence,
-/// when it was first sent and whether it was ever retransmitted, in sending order (SYN and
-/// FIN count as one sequence number each).
+/// when it was last sent and its scoreboard bits (`TCP_SKB_CB(skb)->sacked`), in sending
+/// order (SYN and FIN count as one sequence number each), with the scoreboard's counters
+/// (`sacked_out`, `lost_out`, `retrans_out`).
 ///
 /// Linux counts `packets_out` in skbs, not bytes: eight 100-byte writes with Nagle off are
 /// eight packets (tcp_output.c `tcp_event_new_data_sent`: `tp->packets_out +=
@@ -164,18 +165,39 @@ impl SendQueue {
 /// `first_ackt`, Karn's rule as `TCPCB_RETRANS`). Without TSO every skb is one packet.
 ///
 /// Boxed and allocated only while something is in flight, so that an idle connection holds
-/// no memory for it (and the connection object stays small).
+/// no memory for it (and the connection object stays small): the counters live in the box.
 #[derive(Clone, Debug, Default)]
 pub struct RtxSkbs {
-    skbs: Option<Box<VecDeque<SentSkb>>>,
+    q: Option<Box<RtxQueue>>,
 }
+
+#[derive(Clone, Debug, Default)]
+struct RtxQueue {
+    skbs: VecDeque<SentSkb>,
+    /// `sacked_out`: skbs SACKed (for a connection without SACK, duplicate ACKs, kept by
+    /// the caller through [`RtxSkbs::set_reno_sacked`]).
+    sacked_out: u32,
+    /// `lost_out`: skbs marked `TCPCB_LOST`.
+    lost_out: u32,
+    /// `retrans_out`: skbs marked `TCPCB_SACKED_RETRANS`.
+    retrans_out: u32,
+}
+
+/// `TCPCB_SACKED_ACKED`: the peer SACKed the skb.
+const SACKED_ACKED: u8 = 0x01;
+/// `TCPCB_SACKED_RETRANS`: retransmitted and not since SACKed or found lost again.
+const SACKED_RETRANS: u8 = 0x02;
+/// `TCPCB_LOST`: presumed lost.
+const LOST: u8 = 0x04;
+/// `TCPCB_EVER_RETRANS`: retransmitted at least once (Karn's rule).
+const EVER_RETRANS: u8 = 0x80;
 
 #[derive(Copy, Clone, Debug)]
 struct SentSkb {
     end: u32,
-    /// `TCPCB_RETRANS`: retransmitted at least once.
-    retrans: bool,
-    /// First transmission (`skb_mstamp_ns`).
+    /// `TCP_SKB_CB(skb)->sacked`.
+    sacked: u8,
+    /// Last transmission (`skb_mstamp_ns`).
     sent: SimTime,
 }
 
@@ -184,50 +206,260 @@ struct SentSkb {
 pub struct Acked {
     /// Skbs wholly acknowledged (`pkts_acked`).
     pub skbs: u32,
+    /// Of those, the ones not SACKed before (what `tp->delivered` grows by).
+    pub delivered: u32,
     /// When the first of them that was never retransmitted was sent (`first_ackt`).
     pub first_sent: Option<SimTime>,
     /// One of them had been retransmitted (`FLAG_RETRANS_DATA_ACKED`).
     pub retrans: bool,
+    /// The newest of them by send time, never SACKed, for RACK (`tcp_rack_advance`).
+    pub rack: Option<RackSample>,
+    /// The last of them in sequence order: `rack.rtt_us` is from the last skb
+    /// `tcp_rack_advance` sees.
+    pub last: Option<RackSample>,
+}
+
+/// A delivered skb's send time, end and whether it was retransmitted: what
+/// `tcp_rack_advance` reads.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct RackSample {
+    pub sent: SimTime,
+    pub end: u32,
+    pub retrans: bool,
+}
+
+impl RackSample {
+    /// `tcp_skb_sent_after`: sent later, or at the same time with a higher sequence.
+    pub fn after(&self, other: &RackSample) -> bool {
+        self.sent > other.sent || (self.sent == other.sent && seq_gt(self.end, other.end))
+    }
+}
+
+/// What `tcp_sacktag_write_queue` found in one ACK's SACK blocks.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct Sacked {
+    /// Skbs newly SACKed (`FLAG_DATA_SACKED`, part of `rs->acked_sacked`).
+    pub newly: u32,
+    /// The newest of them by send time, for RACK.
+    pub rack: Option<RackSample>,
+    /// The last of them in sequence order (blocks sorted, as `tcp_sacktag_write_queue`
+    /// sorts them).
+    pub last: Option<RackSample>,
 }
 
 impl RtxSkbs {
     fn iter(&self) -> impl Iterator<Item = &SentSkb> + '_ {
-        self.skbs.iter().flat_map(|q| q.iter())
+        self.q.iter().flat_map(|q| q.skbs.iter())
+    }
+    fn counter(&self, f: impl Fn(&RtxQueue) -> u32) -> u32 {
+        self.q.as_deref().map_or(0, f)
     }
     /// `packets_out`.
     pub fn len(&self) -> u32 {
-        self.skbs.as_ref().map_or(0, |q| q.len() as u32)
+        self.counter(|q| q.skbs.len() as u32)
     }
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+    /// `sacked_out`.
+    pub fn sacked_out(&self) -> u32 {
+        self.counter(|q| q.sacked_out)
+    }
+    /// `lost_out`.
+    pub fn lost_out(&self) -> u32 {
+        self.counter(|q| q.lost_out)
+    }
+    /// `retrans_out`.
+    pub fn retrans_out(&self) -> u32 {
+        self.counter(|q| q.retrans_out)
+    }
+    /// `tcp_packets_in_flight` (include/net/tcp.h): `packets_out - (sacked_out + lost_out)
+    /// + retrans_out`, "what we think is in the network".
+    pub fn in_flight(&self) -> u32 {
+        self.counter(|q| (q.skbs.len() as u32).saturating_sub(q.sacked_out + q.lost_out) + q.retrans_out)
+    }
     /// An skb ending at `end` was sent for the first time at `now`.
     pub fn push(&mut self, end: u32, now: SimTime) {
-        self.skbs.get_or_insert_with(Default::default).push_back(SentSkb { end, retrans: false, sent: now });
+        self.q.get_or_insert_with(Default::default).skbs.push_back(SentSkb { end, sacked: 0, sent: now });
     }
     /// Drops the skbs `ack` covers entirely (a partly acknowledged skb is trimmed, not
-    /// freed, and still counts) and says what they were.
+    /// freed, and still counts) and says what they were; their bits leave the counters
+    /// (`tcp_clean_rtx_queue`).
     pub fn ack(&mut self, ack: u32) -> Acked {
         let mut acked = Acked::default();
-        let Some(q) = self.skbs.as_mut() else { return acked };
-        while let Some(skb) = q.front().copied().filter(|s| !seq_gt(s.end, ack)) {
-            q.pop_front();
+        let Some(q) = self.q.as_mut() else { return acked };
+        while let Some(skb) = q.skbs.front().copied().filter(|s| !seq_gt(s.end, ack)) {
+            q.skbs.pop_front();
             acked.skbs += 1;
-            if skb.retrans {
+            q.retrans_out -= u32::from(skb.sacked & SACKED_RETRANS != 0);
+            q.lost_out -= u32::from(skb.sacked & LOST != 0);
+            if skb.sacked & SACKED_ACKED != 0 {
+                q.sacked_out -= 1;
+            } else {
+                acked.delivered += 1;
+                let sample = RackSample { sent: skb.sent, end: skb.end, retrans: skb.sacked & EVER_RETRANS != 0 };
+                if acked.rack.is_none_or(|r| sample.after(&r)) {
+                    acked.rack = Some(sample);
+                }
+                acked.last = Some(sample);
+            }
+            if skb.sacked & EVER_RETRANS != 0 {
                 acked.retrans = true;
             } else if acked.first_sent.is_none() {
                 acked.first_sent = Some(skb.sent);
             }
         }
-        if q.is_empty() {
-            self.skbs = None;
+        if q.skbs.is_empty() {
+            self.q = None;
         }
         acked
     }
-    /// The skb holding `seq` was retransmitted.
-    pub fn mark_retrans(&mut self, seq: u32) {
-        if let Some(skb) = self.skbs.iter_mut().flat_map(|q| q.iter_mut()).find(|s| seq_gt(s.end, seq)) {
-            skb.retrans = true;
+    /// `tcp_sacktag_write_queue` (tcp_input.c): marks `TCPCB_SACKED_ACKED` the skbs wholly
+    /// inside a SACK block above `snd_una` (blocks at or below it are D-SACKs or stale); a
+    /// newly SACKed skb leaves `lost_out` and `retrans_out` (`tcp_sacktag_one`). Partly
+    /// covered skbs are left alone: every skb here is one segment, and Linux only splits at
+    /// segment boundaries (`tcp_match_skb_to_sack`).
+    pub fn sacktag(&mut self, blocks: &[(u32, u32)], snd_una: u32) -> Sacked {
+        let mut out = Sacked::default();
+        let Some(q) = self.q.as_mut() else { return out };
+        let mut blocks = blocks.to_vec();
+        blocks.sort_by_key(|b| b.0.wrapping_sub(snd_una));
+        for (start, end) in blocks {
+            if !seq_gt(end, snd_una) || !seq_lt(start, end) {
+                continue;
+            }
+            let mut skb_start = snd_una;
+            for skb in q.skbs.iter_mut() {
+                let s = skb_start;
+                skb_start = skb.end;
+                if seq_lt(s, start) || seq_gt(skb.end, end) || skb.sacked & SACKED_ACKED != 0 {
+                    if !seq_lt(s, end) {
+                        break;
+                    }
+                    continue;
+                }
+                q.retrans_out -= u32::from(skb.sacked & SACKED_RETRANS != 0);
+                q.lost_out -= u32::from(skb.sacked & LOST != 0);
+                skb.sacked = (skb.sacked & !(SACKED_RETRANS | LOST)) | SACKED_ACKED;
+                q.sacked_out += 1;
+                out.newly += 1;
+                let sample = RackSample { sent: skb.sent, end: skb.end, retrans: skb.sacked & EVER_RETRANS != 0 };
+                if out.rack.is_none_or(|r| sample.after(&r)) {
+                    out.rack = Some(sample);
+                }
+                out.last = Some(sample);
+            }
+        }
+        out
+    }
+    /// A connection without SACK counts duplicate ACKs as SACKed segments
+    /// (`tcp_add_reno_sack`, `tcp_remove_reno_sacks`), at most `packets_out` less the holes,
+    /// one at least (`tcp_limit_reno_sacked`).
+    pub fn set_reno_sacked(&mut self, n: u32) {
+        if let Some(q) = self.q.as_mut() {
+            let len = q.skbs.len() as u32;
+            q.sacked_out = n.min(len - q.lost_out.max(1).min(len));
+        }
+    }
+    /// `tcp_mark_skb_lost` on the skb at `idx`: a SACKed one stays; a lost retransmission
+    /// leaves `retrans_out` (`TCPCB_SACKED_RETRANS` cleared) and is retransmitted again.
+    /// Returns whether it was a retransmission lost again (`FLAG_LOST_RETRANS`).
+    fn mark_lost_at(q: &mut RtxQueue, idx: usize) -> (bool, bool) {
+        let skb = &mut q.skbs[idx];
+        if skb.sacked & SACKED_ACKED != 0 {
+            return (false, false);
+        }
+        if skb.sacked & LOST != 0 {
+            if skb.sacked & SACKED_RETRANS != 0 {
+                skb.sacked &= !SACKED_RETRANS;
+                q.retrans_out -= 1;
+                return (false, true);
+            }
+            return (false, false);
+        }
+        skb.sacked |= LOST;
+        q.lost_out += 1;
+        (true, false)
+    }
+    /// `tcp_newreno_mark_lost`'s marking: the head skb is lost.
+    pub fn mark_head_lost(&mut self) -> bool {
+        let Some(q) = self.q.as_mut() else { return false };
+        if q.skbs.is_empty() || q.skbs[0].sacked & LOST != 0 {
+            return false;
+        }
+        Self::mark_lost_at(q, 0).0
+    }
+    /// `tcp_rack_detect_loss` (tcp_recovery.c) over the queue: every skb not SACKed, sent
+    /// before the newest delivered one (`rack`), whose time to be declared lost
+    /// (`rack_rtt_us + reo_wnd - elapsed`, `tcp_rack_skb_timeout`) has come, is marked lost
+    /// (`tcp_mark_skb_lost`). Returns the newly lost, the lost retransmissions, and the
+    /// longest wait left among the others (µs), for the reordering timer.
+    pub fn rack_detect_loss(&mut self, rack: &RackSample, rtt_us: u64, reo_wnd_us: u64, now: SimTime) -> (u32, u32, Option<u64>) {
+        let (mut newly, mut lost_retrans, mut wait) = (0, 0, None::<u64>);
+        let Some(q) = self.q.as_mut() else { return (0, 0, None) };
+        for idx in 0..q.skbs.len() {
+            let skb = q.skbs[idx];
+            // A lost skb not yet retransmitted is already accounted.
+            if skb.sacked & SACKED_ACKED != 0 || (skb.sacked & LOST != 0 && skb.sacked & SACKED_RETRANS == 0) {
+                continue;
+            }
+            let sample = RackSample { sent: skb.sent, end: skb.end, retrans: false };
+            if !rack.after(&sample) {
+                // The queue is in sequence order, which is first-send order: past a
+                // never-retransmitted skb sent after the newest delivered one, every skb
+                // was sent after it too (Linux walks `tsorted_sent_queue` and stops at the
+                // first); a retransmitted one says nothing of those behind it.
+                if skb.sacked & EVER_RETRANS == 0 {
+                    break;
+                }
+                continue;
+            }
+            let elapsed = now.since(skb.sent).as_micros();
+            let remaining = (rtt_us + reo_wnd_us) as i64 - elapsed as i64;
+            if remaining <= 0 {
+                let (n, r) = Self::mark_lost_at(q, idx);
+                newly += u32::from(n);
+                lost_retrans += u32::from(r);
+            } else {
+                wait = Some(wait.map_or(remaining as u64, |w: u64| w.max(remaining as u64)));
+            }
+        }
+        (newly, lost_retrans, wait)
+    }
+    /// The first skb to retransmit (`tcp_xmit_retransmit_queue`): lost, not SACKed, not
+    /// retransmitted since it was marked; its start sequence given `snd_una`.
+    pub fn next_lost(&self, snd_una: u32) -> Option<u32> {
+        let mut start = snd_una;
+        for skb in self.iter() {
+            if skb.sacked & (LOST | SACKED_ACKED | SACKED_RETRANS) == LOST {
+                return Some(start);
+            }
+            start = skb.end;
+        }
+        None
+    }
+    /// `tcp_timeout_mark_lost` (tcp_input.c): after an RTO every skb not SACKed is lost,
+    /// retransmitted ones too (`tcp_mark_skb_lost` clears `TCPCB_SACKED_RETRANS`). Linux
+    /// spares skbs RACK would not yet time out; the model marks them all.
+    pub fn timeout_mark_lost(&mut self) {
+        if let Some(q) = self.q.as_mut() {
+            for skb in q.skbs.iter_mut().filter(|s| s.sacked & SACKED_ACKED == 0) {
+                skb.sacked = (skb.sacked & !SACKED_RETRANS) | LOST;
+            }
+            q.lost_out = q.skbs.len() as u32 - q.sacked_out;
+            q.retrans_out = 0;
+        }
+    }
+    /// The skb holding `seq` was retransmitted at `now` (`TCPCB_RETRANS`, `retrans_out`,
+    /// a new `skb_mstamp_ns`).
+    pub fn mark_retrans(&mut self, seq: u32, now: SimTime) {
+        let Some(q) = self.q.as_mut() else { return };
+        if let Some(skb) = q.skbs.iter_mut().find(|s| seq_gt(s.end, seq)) {
+            if skb.sacked & SACKED_RETRANS == 0 {
+                q.retrans_out += 1;
+            }
+            skb.sacked |= SACKED_RETRANS | EVER_RETRANS;
+            skb.sent = now;
         }
     }
     /// `tcp_retrans_try_collapse` (tcp_output.c, `tcp_retrans_collapse` = 1): before the skb
@@ -235,18 +467,24 @@ impl RtxSkbs {
     /// fits one `mss` and the peer's window (`wnd_end`). `fin` is the FIN's sequence number
     /// if one is queued: it takes no space. Never for a SYN (the caller's concern).
     pub fn collapse(&mut self, seq: u32, snd_una: u32, mss: u32, wnd_end: u32, fin: Option<u32>) {
-        let Some(q) = self.skbs.as_mut() else { return };
+        let Some(rq) = self.q.as_mut() else { return };
+        let q = &mut rq.skbs;
         let Some(i) = q.iter().position(|s| seq_gt(s.end, seq)) else { return };
         let data_len = |start: u32, end: u32| end.wrapping_sub(start).wrapping_sub(fin.is_some_and(|f| f.wrapping_add(1) == end) as u32);
         let start = if i == 0 { snd_una } else { q[i - 1].end };
         let mut space = mss as i64 - data_len(start, q[i].end) as i64;
         while let Some(next) = q.get(i + 1).copied() {
             space -= data_len(q[i].end, next.end) as i64;
-            if space < 0 || seq_gt(next.end, wnd_end) {
+            // tcp_can_collapse: never a SACKed skb.
+            if space < 0 || seq_gt(next.end, wnd_end) || next.sacked & SACKED_ACKED != 0 {
                 break;
             }
+            // tcp_collapse_retrans: the merged skb keeps only EVER_RETRANS of the next
+            // one's bits, whose counts go (`tcp_adjust_pcount`).
+            rq.retrans_out -= u32::from(next.sacked & SACKED_RETRANS != 0);
+            rq.lost_out -= u32::from(next.sacked & LOST != 0);
             q[i].end = next.end;
-            q[i].retrans |= next.retrans;
+            q[i].sacked |= next.sacked & EVER_RETRANS;
             q.remove(i + 1);
         }
     }
@@ -260,7 +498,7 @@ impl RtxSkbs {
     }
     /// The start of the last skb sent (`skb_rb_last`), given `snd_una`.
     pub fn last_start(&self, snd_una: u32) -> Option<u32> {
-        let q = self.skbs.as_ref()?;
+        let q = &self.q.as_ref()?.skbs;
         match q.len() {
             0 => None,
             1 => Some(snd_una),
@@ -269,7 +507,7 @@ impl RtxSkbs {
     }
     /// `tcp_write_queue_purge`.
     pub fn purge(&mut self) {
-        self.skbs = None;
+        self.q = None;
     }
 }
 
@@ -522,5 +760,79 @@ mod tests {
         assert_eq!(nxt, base.wrapping_add(first_hole));
         let got = r.read(first_hole, false);
         assert_eq!(got, (0..first_hole as u64).map(|o| derived_byte(3, o)).collect::<Vec<_>>());
+    }
+
+    /// Ten 1000-byte skbs from sequence 1, all sent at 10 ms (one TSO burst).
+    fn ten_skbs() -> RtxSkbs {
+        let mut q = RtxSkbs::default();
+        for i in 1..=10u32 {
+            q.push(1 + i * 1000, SimTime(10_000_000));
+        }
+        q
+    }
+
+    /// packetdrill fast_recovery/prr-ss-30pkt-lost1_4: packets 1-4 lost, SACKs of 5-7.
+    #[test]
+    fn sacktag_counts_whole_skbs_once_and_in_flight_follows() {
+        let mut q = ten_skbs();
+        let s = q.sacktag(&[(4001, 5001)], 1);
+        assert_eq!((s.newly, q.sacked_out(), q.in_flight()), (1, 1, 9));
+        // A growing block SACKs only what is new.
+        let s = q.sacktag(&[(4001, 7001)], 1);
+        assert_eq!((s.newly, q.sacked_out()), (2, 3));
+        assert_eq!(s.rack.map(|r| r.end), Some(7001), "the newest, ties to the higher sequence");
+        // A block covering part of an skb does not SACK it.
+        assert_eq!(q.sacktag(&[(7001, 7500)], 1).newly, 0);
+        assert_eq!(q.in_flight(), 10 - 3);
+        // Once acknowledged, a block at or below snd_una (a D-SACK) is ignored.
+        assert_eq!(q.ack(1001).delivered, 1);
+        assert_eq!(q.sacktag(&[(1, 1001)], 1001).newly, 0);
+        assert_eq!((q.len(), q.sacked_out()), (9, 3));
+    }
+
+    /// RACK with no reordering window (three SACKed): everything sent no later than the
+    /// newest delivered skb and below it is lost; a retransmission takes it back into flight;
+    /// the cumulative ACK takes the bits out of the counters.
+    #[test]
+    fn rack_marks_lost_and_retransmissions_count_in_flight() {
+        let mut q = ten_skbs();
+        let newest = q.sacktag(&[(4001, 7001)], 1).rack.unwrap();
+        let now = SimTime(24_000_000);
+        let (lost, lost_retrans, wait) = q.rack_detect_loss(&newest, 14_000, 0, now);
+        assert_eq!((lost, lost_retrans, wait), (4, 0, None));
+        // packets_out 10 - (sacked 3 + lost 4) + retrans 0.
+        assert_eq!((q.lost_out(), q.in_flight()), (4, 3));
+        assert_eq!(q.next_lost(1), Some(1));
+        q.mark_retrans(1, now);
+        assert_eq!((q.retrans_out(), q.in_flight(), q.next_lost(1)), (1, 4, Some(1001)));
+        // The later skbs (7001:11001) are after the newest: not lost; with a window of
+        // 2.5 ms they would not be anyway, the earliest ones waiting 2.5 ms at most.
+        let mut r = ten_skbs();
+        let newest = r.sacktag(&[(4001, 5001)], 1).rack.unwrap();
+        let (lost, _, wait) = r.rack_detect_loss(&newest, 10_000, 2_500, SimTime(20_000_000));
+        assert_eq!((lost, wait), (0, Some(2_500)));
+        let acked = q.ack(2001);
+        assert_eq!((acked.skbs, acked.delivered, acked.retrans), (2, 2, true));
+        assert_eq!((q.lost_out(), q.retrans_out(), q.sacked_out()), (2, 0, 3));
+    }
+
+    /// A retransmission found lost again leaves retrans_out (`tcp_mark_skb_lost`); an RTO
+    /// marks every skb not SACKed lost; a SACKed skb is never collapsed into another.
+    #[test]
+    fn lost_retransmissions_rto_marking_and_collapse_respect_the_bits() {
+        let mut q = ten_skbs();
+        let newest = q.sacktag(&[(3001, 6001)], 1).rack.unwrap();
+        q.rack_detect_loss(&newest, 10_000, 0, SimTime(20_000_000));
+        q.mark_retrans(1, SimTime(20_000_000));
+        let later = RackSample { sent: SimTime(30_000_000), end: 11001, retrans: false };
+        let (lost, lost_retrans, _) = q.rack_detect_loss(&later, 10_000, 0, SimTime(40_000_000));
+        assert_eq!((lost_retrans, q.retrans_out()), (1, 0));
+        assert!(lost > 0);
+        q.timeout_mark_lost();
+        assert_eq!((q.lost_out(), q.sacked_out(), q.retrans_out(), q.in_flight()), (7, 3, 0, 0));
+        let mut c = ten_skbs();
+        c.sacktag(&[(1001, 2001)], 1);
+        c.collapse(1, 1, 3000, 100_000, None);
+        assert_eq!(c.len(), 10, "the skb after the head is SACKed: nothing merges");
     }
 }

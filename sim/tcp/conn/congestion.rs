@@ -1,8 +1,6 @@
 //! The connection's side of congestion control: where `tcp_input.c` and `tcp_output.c` call
 //! the algorithm's hooks ([`crate::tcp::cc`]) and keep `icsk_ca_state`.
-//!
-//! Simplification: fast recovery inflates the window by one segment per duplicate ACK
-//! (RFC 6582) where Linux runs PRR (`tcp_cwnd_reduction`).
+//! The recovery side (scoreboard, loss detection, PRR) is `recovery.rs`.
 
 use super::Conn;
 use crate::tcp::cc::{AckSample, CaEvent, CaState, Clock, CongestionControl};
@@ -24,21 +22,17 @@ struct TxStamp {
     sent: SimTime,
     /// Ever retransmitted (`TCPCB_EVER_RETRANS`): no RTT sample from it.
     retrans: bool,
-    /// Retransmitted and not since presumed lost again (`TCPCB_SACKED_RETRANS`, counted in
-    /// `retrans_out`).
-    retrans_out: bool,
 }
 
 impl TxStamps {
     pub(super) fn sent(&mut self, end_seq: u32, now: SimTime) {
-        self.0.push_back(TxStamp { end_seq, sent: now, retrans: false, retrans_out: false });
+        self.0.push_back(TxStamp { end_seq, sent: now, retrans: false });
     }
 
     /// Marks the segments overlapping `[seq, end)` retransmitted.
     pub(super) fn retransmitted(&mut self, seq: u32, end: u32) {
         for s in self.0.iter_mut().skip_while(|s| seq_le(s.end_seq, seq)) {
             s.retrans = true;
-            s.retrans_out = true;
             // Segments lie back to back: the next one starts at this one's end.
             if !seq_lt(s.end_seq, end) {
                 break;
@@ -66,19 +60,6 @@ impl TxStamps {
         }
     }
 
-    /// `retrans_out`: segments retransmitted, not yet acknowledged nor presumed lost again.
-    fn retrans_out(&self) -> u32 {
-        self.0.iter().filter(|s| s.retrans_out).count() as u32
-    }
-
-    /// An RTO presumes every segment lost, retransmitted ones too (`tcp_mark_skb_lost`
-    /// clears `TCPCB_SACKED_RETRANS`).
-    pub(super) fn all_lost(&mut self) {
-        for s in self.0.iter_mut() {
-            s.retrans_out = false;
-        }
-    }
-
     pub(super) fn clear(&mut self) {
         self.0.clear();
     }
@@ -90,13 +71,8 @@ impl Conn {
         Clock::at(now, self.profile.hz)
     }
 
-    /// The window the sender may fill, in segments, including recovery inflation.
-    pub(super) fn send_window(&self) -> u32 {
-        self.cwnd.cwnd.saturating_add(self.inflation)
-    }
-
     /// `tcp_set_ca_state`: the algorithm hears of the change first.
-    fn set_ca_state(&mut self, now: SimTime, new: CaState) {
+    pub(super) fn set_ca_state(&mut self, now: SimTime, new: CaState) {
         let clock = self.ca_clock(now);
         self.ca.set_state(new, clock, self.snd_nxt);
         self.ca_state = new;
@@ -121,42 +97,21 @@ impl Conn {
         }
     }
 
-    /// Three duplicate ACKs: `tcp_enter_recovery` with the algorithm's ssthresh.
-    pub(super) fn enter_recovery(&mut self, now: SimTime) {
-        self.cwnd.ssthresh = self.ca.ssthresh(&self.cwnd);
-        self.cwnd.cwnd = self.cwnd.ssthresh;
-        self.inflation = 3;
-        self.set_ca_state(now, CaState::Recovery);
-    }
-
-    /// A further duplicate ACK in recovery: one more segment has left the network.
-    pub(super) fn recovery_dupack(&mut self) {
-        self.inflation = self.inflation.saturating_add(1);
-    }
-
-    /// A partial ACK in recovery (RFC 6582 §3.2 step 5): deflate by what was acked.
-    pub(super) fn recovery_partial_ack(&mut self, acked_segs: u32) {
-        self.inflation = self.inflation.saturating_sub(acked_segs).max(1);
-    }
-
-    /// The recovery point was acknowledged: leave recovery at ssthresh.
-    pub(super) fn exit_recovery(&mut self, now: SimTime) {
-        self.cwnd.cwnd = self.cwnd.ssthresh.max(1);
-        self.inflation = 0;
-        self.cwnd.cwnd_cnt = 0;
-        self.set_ca_state(now, CaState::Open);
-    }
-
-    /// The window part of `tcp_enter_loss`: ssthresh from the algorithm (unless already in
-    /// loss), one segment.
+    /// The window part of `tcp_enter_loss`: everything outstanding is lost
+    /// (`tcp_timeout_mark_lost`); ssthresh from the algorithm unless it was reduced in this
+    /// window already (in recovery, or in loss with a retransmission pending); one segment.
     pub(super) fn enter_loss_window(&mut self, now: SimTime) {
-        self.tx_stamps.all_lost();
-        if self.ca_state != CaState::Loss {
+        self.timeout_mark_lost();
+        let reduced = match self.ca_state {
+            CaState::Open | CaState::Disorder => false,
+            CaState::Recovery => crate::tcp::segment::seq_gt(self.high_seq, self.snd_una),
+            CaState::Loss => self.retransmits > 0,
+        };
+        if !reduced {
             self.cwnd.ssthresh = self.ca.ssthresh(&self.cwnd);
         }
         self.cwnd.cwnd = 1;
         self.cwnd.cwnd_cnt = 0;
-        self.inflation = 0;
         self.set_ca_state(now, CaState::Loss);
     }
 
@@ -214,20 +169,15 @@ impl Conn {
         self.pacing_rate = rate;
     }
 
-    /// `retrans_out`: retransmitted segments not yet acknowledged.
+    /// `retrans_out`: retransmitted segments not yet acknowledged nor lost again.
     pub(super) fn retrans_out(&self) -> u32 {
-        self.tx_stamps.retrans_out()
+        self.rtx_skbs.retrans_out()
     }
 
-    /// `lost_out`: after an RTO everything that was outstanding (`tcp_timeout_mark_lost`)
-    /// and is not yet acknowledged; in recovery the holes the model retransmitted, which are
-    /// the ones it presumed lost.
+    /// `lost_out`: segments marked lost (by RACK, by the duplicate ACKs of a connection
+    /// without SACK, or all of them at an RTO) and not yet acknowledged.
     pub(super) fn lost_out(&self) -> u32 {
-        match self.ca_state {
-            CaState::Open => 0,
-            CaState::Recovery => self.retrans_out(),
-            CaState::Loss => self.high_seq.wrapping_sub(self.snd_una).div_ceil(self.mss.max(1)),
-        }
+        self.rtx_skbs.lost_out()
     }
 
     /// `tcp_slow_start_after_idle_check` (include/net/tcp.h), from `tcp_skb_entail` and from

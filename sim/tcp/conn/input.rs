@@ -4,6 +4,7 @@
 //! `tcp_timewait_state_process` (tcp_minisocks.c).
 
 use super::buffers::{slice_payload, Acked};
+use super::recovery::AckFlags;
 use super::{Conn, RtxTimer, TCP_MAX_QUICKACKS, TCP_TIMEOUT_FALLBACK};
 use crate::errno::Errno;
 use crate::tcp::view::{Wakeup, RCV_SHUTDOWN, SEND_SHUTDOWN, SHUTDOWN_MASK};
@@ -18,7 +19,6 @@ use crate::time::{Dur, SimTime};
 const TCP_INVALID_RATELIMIT_MS: u32 = 500;
 
 /// `tcp_reordering`: duplicate ACKs that trigger fast retransmit.
-pub(super) const DUPACK_THRESHOLD: u8 = 3;
 
 impl Conn {
     /// A segment addressed to this connection arrived.
@@ -59,7 +59,6 @@ impl Conn {
             self.snd_wnd = seg.window as u32; // never scaled in a SYN (RFC 7323 §2.2)
             self.snd_wl1 = seg.seq;
             self.max_window = self.snd_wnd;
-            self.rtx_nxt = self.snd_una;
             self.high_seq = self.snd_una;
             self.snd_sml = self.snd_una;
             if !self.ack_update_rtt(now, seg, acked) {
@@ -229,8 +228,17 @@ impl Conn {
         if seq_gt(ack, self.snd_nxt) {
             return false;
         }
-        if seq_lt(ack, self.snd_una) {
-            return true; // old ACK: ignored, the data still counts
+        let prior_snd_una = self.snd_una;
+        if seq_lt(ack, prior_snd_una) {
+            // An old ACK: its SACK blocks still count, and may reveal losses (tcp_ack's
+            // `old_ack`: sacktag, fastretrans_alert, tcp_xmit_recovery; cwnd untouched).
+            let sacked = self.sacktag(now, seg, prior_snd_una);
+            if sacked.newly > 0 && self.packets_out() > 0 {
+                let mut f = AckFlags { sacked, ..AckFlags::default() };
+                self.old_ack_alert(now, &mut f);
+                self.xmit_recovery(now, out);
+            }
+            return true;
         }
         let prior_packets = self.packets_out();
         // tcp_ack_update_window
@@ -247,11 +255,17 @@ impl Conn {
         }
         self.probes_out = 0;
         self.rcv_tstamp = now;
+        let sacked = self.sacktag(now, seg, prior_snd_una);
         let acked = ack.wrapping_sub(self.snd_una);
+        let mut f = AckFlags { sacked, ..AckFlags::default() };
         if acked > 0 {
-            self.clean_rtx_queue(now, seg, acked, out);
+            self.clean_rtx_queue(now, seg, acked, &mut f);
         } else if seg.payload.is_empty() && !seg.flags.contains(Flags::FIN) && !win_changed && prior_packets > 0 {
-            self.dupack(now, out);
+            f.dupack = true;
+        }
+        if prior_packets > 0 {
+            self.ack_congestion(now, &mut f);
+            self.xmit_recovery(now, out);
         }
         if prior_packets == 0 && seq_lt(self.snd_nxt, self.write_seq) {
             self.ack_probe(now);
@@ -259,9 +273,16 @@ impl Conn {
         true
     }
 
-    /// The acknowledged part of `tcp_ack`: `tcp_clean_rtx_queue`, the RTT sample, the
-    /// congestion window, write space and the retransmission timer.
-    fn clean_rtx_queue(&mut self, now: SimTime, seg: &Segment, acked: u32, out: &mut Vec<Segment>) {
+    /// `tcp_xmit_recovery`: in recovery or after an RTO, what is marked lost goes out first.
+    fn xmit_recovery(&mut self, now: SimTime, out: &mut Vec<Segment>) {
+        if matches!(self.ca_state, CaState::Recovery | CaState::Loss) {
+            self.xmit_retransmit_queue(now, out);
+        }
+    }
+
+    /// The acknowledged part of `tcp_ack`: `tcp_clean_rtx_queue`, the RTT sample, write
+    /// space and the retransmission timer.
+    fn clean_rtx_queue(&mut self, now: SimTime, seg: &Segment, acked: u32, f: &mut AckFlags) {
         let ack = seg.ack;
         let mut data_acked = acked as u64;
         if matches!(self.state, TcpState::SynSent | TcpState::SynRecv) && self.snd_una == self.iss {
@@ -271,52 +292,33 @@ impl Conn {
             data_acked -= 1; // our FIN
         }
         self.sndq.drop_front(data_acked);
-        let freed = self.rtx_skbs.ack(ack);
-        let acked_segs = freed.skbs;
+        let mut freed = self.rtx_skbs.ack(ack);
         self.snd_una = ack;
-        if seq_lt(self.rtx_nxt, ack) {
-            self.rtx_nxt = ack;
-        }
         self.sk_err_soft = None;
         if self.ack_update_rtt(now, seg, freed) {
             self.backoff = 0;
         }
+        self.scoreboard_acked(now, &mut freed);
+        f.una_advanced = true;
+        f.data_acked = data_acked > 0;
+        f.acked = freed;
         self.ca_pkts_acked(now, seg);
         self.retransmits = 0;
-        match self.ca_state {
-            CaState::Recovery => {
-                if seq_ge(ack, self.high_seq) {
-                    self.exit_recovery(now);
-                } else {
-                    // RFC 6582 partial ACK: retransmit the next hole at once.
-                    self.recovery_partial_ack(acked_segs);
-                    let una = self.snd_una;
-                    self.retransmit(now, una, out);
-                }
-            }
-            CaState::Loss => {
-                self.cong_avoid(now, acked_segs, true);
-                if seq_ge(self.snd_una, self.high_seq) {
-                    self.exit_loss(now);
-                }
-            }
-            CaState::Open => {
-                let limited = self.is_cwnd_limited();
-                self.cong_avoid(now, acked_segs, limited);
-            }
-        }
-        self.update_pacing_rate();
         if self.ca_state == CaState::Open {
             self.retrans_stamp = None;
         }
-        self.dupacks = 0;
         if let Some(h) = self.tlp_high_seq {
             if seq_ge(ack, h) {
                 self.tlp_high_seq = None;
             }
         }
+        // tcp_check_space / tcp_new_space.
         self.check_space();
-        // tcp_set_xmit_timer
+    }
+
+    /// `tcp_set_xmit_timer`, once the ACK's state changes are made: the loss probe in Open,
+    /// else the RTO restarted, none with nothing in flight.
+    pub(super) fn set_xmit_timer(&mut self, now: SimTime) {
         if self.packets_out() == 0 {
             if self.rtx_kind != RtxTimer::Probe0 {
                 self.rtx_at = None;
@@ -325,24 +327,6 @@ impl Conn {
             self.schedule_loss_probe(now);
         } else {
             self.rearm_rto(now);
-        }
-    }
-
-    /// A duplicate ACK: fast retransmit on the third (RFC 5681 §3.2), inflation after.
-    fn dupack(&mut self, now: SimTime, out: &mut Vec<Segment>) {
-        self.dupacks = self.dupacks.saturating_add(1);
-        match self.ca_state {
-            CaState::Open if self.dupacks == DUPACK_THRESHOLD => {
-                self.high_seq = self.snd_nxt;
-                self.enter_recovery(now);
-                self.tlp_high_seq = None;
-                self.retrans_stamp.get_or_insert(now);
-                let una = self.snd_una;
-                self.retransmit(now, una, out);
-                self.rearm_rto(now);
-            }
-            CaState::Recovery => self.recovery_dupack(),
-            _ => {}
         }
     }
 

@@ -11,10 +11,9 @@
 //!
 //! Simplifications, each also noted where it is made:
 //! - congestion control runs Linux's algorithms ([`crate::tcp::cc`]: CUBIC by default, Reno),
-//!   hooked in where the kernel calls them (`congestion.rs`), but fast recovery inflates the
-//!   window per duplicate ACK (RFC 6582) instead of PRR, loss is detected by three duplicate
-//!   ACKs instead of RACK, and there is no SACK scoreboard on the sending side (the
-//!   receiving side does send SACK blocks for its out-of-order queue);
+//!   hooked in where the kernel calls them (`congestion.rs`); recovery (`recovery.rs`) keeps
+//!   the SACK scoreboard, detects loss with RACK (Reno's duplicate ACKs without SACK) and
+//!   runs PRR, but without undo, F-RTO or reordering detection;
 //! - every sent skb is one segment (no TSO/GSO), and is re-sent whole;
 //! - memory is accounted with a fixed per-segment overhead ([`SKB_OVERHEAD`]) on the send
 //!   side and twice the payload on the receive side (the 6.x default `scaling_ratio`);
@@ -34,6 +33,7 @@ mod child;
 mod congestion;
 mod input;
 mod output;
+mod recovery;
 pub mod sockopt;
 mod timers;
 
@@ -75,7 +75,8 @@ const TCP_MSS_DEFAULT: u16 = 536;
 /// `sk_timer`).
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum TimerKind {
-    /// RTO, TLP, SYN retransmission and zero-window probe share `icsk_retransmit_timer`.
+    /// RTO, TLP, RACK's reordering timer, SYN retransmission and zero-window probe share
+    /// `icsk_retransmit_timer`.
     Retransmit,
     DelAck,
     /// Keepalive; also the orphaned FIN_WAIT2 timeout and TIME_WAIT's 2MSL.
@@ -88,6 +89,8 @@ enum RtxTimer {
     Rto,
     LossProbe,
     Probe0,
+    /// RACK's reordering timer (`ICSK_TIME_REO_TIMEOUT`).
+    ReoTimeout,
 }
 
 /// Pending wake-ups of a socket's wait queue, merged until the host takes them.
@@ -303,20 +306,16 @@ pub struct Conn {
     ca_state: CaState,
     /// `icsk_ca_ops` with its private state (`icsk_ca_priv`).
     ca: CongestionControl,
-    /// Fast-recovery inflation: duplicate ACKs seen in recovery (each one a segment that
-    /// left the network, RFC 6582 §3.2 step 3).
-    inflation: u32,
+    /// RACK and PRR, once SACKs or losses are met.
+    loss: Option<Box<recovery::LossState>>,
     /// `lsndtime`: the jiffy data was last sent.
     lsndtime: u32,
     /// Send times of the data segments in flight, for the algorithm's RTT samples.
     tx_stamps: congestion::TxStamps,
     /// `sk_pacing_rate`, bytes per second.
     pacing_rate: u64,
-    /// Go-back-N pointer after an RTO: the next sequence to retransmit (Loss state).
-    rtx_nxt: u32,
     /// Recovery point (`high_seq`).
     high_seq: u32,
-    dupacks: u8,
     tlp_high_seq: Option<u32>,
     /// `tcp_cwnd_validate`'s memory of the current window: was the flight ever limited by
     /// cwnd (`is_cwnd_limited`), the most packets out (`max_packets_out`), and `snd_nxt` when
@@ -424,13 +423,11 @@ impl Conn {
             cwnd: Window::new(cwnd),
             ca_state: CaState::Open,
             ca,
-            inflation: 0,
+            loss: None,
             lsndtime: 0,
             tx_stamps: congestion::TxStamps::default(),
             pacing_rate: 0,
-            rtx_nxt: iss,
             high_seq: iss,
-            dupacks: 0,
             tlp_high_seq: None,
             is_cwnd_limited: false,
             max_packets_out: 0,
@@ -477,7 +474,6 @@ impl Conn {
         c.write_seq = c.snd_nxt;
         c.snd_sml = c.snd_nxt;
         c.pushed_seq = c.snd_nxt;
-        c.rtx_nxt = c.snd_nxt;
         c.high_seq = c.snd_nxt;
         c.set_state(TcpState::SynSent, Cause::Connect);
         c.retrans_stamp = Some(now);
@@ -504,7 +500,6 @@ impl Conn {
         c.write_seq = c.snd_una;
         c.snd_sml = c.snd_una;
         c.pushed_seq = c.snd_una;
-        c.rtx_nxt = c.snd_una;
         c.high_seq = c.snd_una;
         c.irs = params.irs;
         c.rcv_nxt = params.irs.wrapping_add(1);
@@ -707,6 +702,7 @@ impl Conn {
         self.rtx_skbs.purge();
         self.push_marks = None;
         self.tx_stamps.clear();
+        self.clear_recovery();
         self.fin_queued = false;
         self.write_seq = self.snd_una;
         self.snd_nxt = if crate::tcp::segment::seq_gt(self.snd_nxt, self.snd_una) { self.snd_una } else { self.snd_nxt };
@@ -1049,7 +1045,7 @@ impl Conn {
             ca_state: self.ca_state.linux_number(),
             lost: self.lost_out(),
             retrans: self.retrans_out(),
-            reordering: u32::from(input::DUPACK_THRESHOLD),
+            reordering: crate::tcp::rack::REORDERING,
             snd_cwnd: self.cwnd.cwnd,
             snd_ssthresh: self.cwnd.ssthresh,
             rtt_us: self.rtt.srtt_us(),

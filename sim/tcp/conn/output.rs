@@ -228,17 +228,10 @@ impl Conn {
         self.rtx_skbs.len()
     }
 
-    /// `tcp_packets_in_flight` (`packets_out - lost_out + retrans_out`): after an RTO the
-    /// skbs below `high_seq` count as lost (`tcp_enter_loss` marks them) except those
-    /// retransmitted since; new data sent after the RTO is not lost and counts.
+    /// `tcp_packets_in_flight`: `packets_out - (sacked_out + lost_out) + retrans_out`, from
+    /// the scoreboard.
     pub(super) fn packets_in_flight(&self) -> u32 {
-        match self.ca_state {
-            CaState::Loss => {
-                let lost = self.rtx_skbs.count_upto(self.high_seq);
-                self.rtx_skbs.count_upto(self.rtx_nxt).min(lost) + self.packets_out() - lost
-            }
-            _ => self.packets_out(),
-        }
+        self.rtx_skbs.in_flight()
     }
 
     /// Minshall's variant of Nagle (`tcp_nagle_check`): hold a small segment while an earlier
@@ -254,7 +247,7 @@ impl Conn {
     /// `tcp_cwnd_test`: how many segments the congestion window lets out now, at most half
     /// the window at once ("ensure we have at least 2 GSO packets in flight").
     fn cwnd_quota(&self) -> u32 {
-        let (in_flight, cwnd) = (self.packets_in_flight(), self.send_window());
+        let (in_flight, cwnd) = (self.packets_in_flight(), self.cwnd.cwnd);
         if in_flight >= cwnd {
             return 0;
         }
@@ -348,6 +341,7 @@ impl Conn {
         let end = self.xmit(now, seq, len, fin, push, out);
         self.snd_nxt = end;
         self.rtx_skbs.push(end, now);
+        self.prr_sent();
         if len > 0 {
             self.tx_stamps.sent(end, now);
         }
@@ -376,12 +370,11 @@ impl Conn {
         self.tx_stamps.retransmitted(seq, end);
         self.total_retrans += 1;
         self.count(crate::tcp::mib::Mib::RetransSegs);
-        self.rtx_skbs.mark_retrans(seq);
+        self.rtx_skbs.mark_retrans(seq, now);
         end
     }
 
-    /// `tcp_write_xmit`: go-back-N retransmissions of the skbs lost at an RTO, then new data, within the
-    /// congestion window, the peer's window and Nagle; then the loss probe or, with nothing
+    /// `tcp_write_xmit`: new data within the congestion window, the peer's window and Nagle; then the loss probe or, with nothing
     /// in flight and a closed window, the persist timer (`tcp_check_probe_timer`).
     pub(super) fn write_xmit(&mut self, now: SimTime, out: &mut Vec<Segment>) {
         if !matches!(
@@ -393,17 +386,6 @@ impl Conn {
         let mut sent_new = false;
         let mut cwnd_limited = false;
         loop {
-            // tcp_xmit_retransmit_queue resends only the skbs tcp_enter_loss marked lost,
-            // those below high_seq; new data sent since is never resent from here.
-            let in_loss = self.ca_state == CaState::Loss && seq_lt(self.rtx_nxt, self.high_seq);
-            if in_loss {
-                if self.packets_in_flight() >= self.send_window() {
-                    break;
-                }
-                let seq = self.rtx_nxt;
-                self.rtx_nxt = self.retransmit(now, seq, out);
-                continue;
-            }
             if self.snd_nxt == self.write_seq {
                 break;
             }
@@ -425,7 +407,7 @@ impl Conn {
             }
             sent_new = true;
         }
-        cwnd_limited |= self.packets_in_flight() >= self.send_window();
+        cwnd_limited |= self.packets_in_flight() >= self.cwnd.cwnd;
         if sent_new || cwnd_limited {
             self.cwnd_validate(cwnd_limited);
         }

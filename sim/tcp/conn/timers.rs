@@ -26,7 +26,7 @@ impl Conn {
 
     /// What an expiry of `kind` would run now, named for the trace: the retransmission
     /// timer is `retransmit` (RTO, SYN and SYN-ACK retransmission), `TLP` or `probe0`
-    /// (whichever `icsk_pending` holds); `sk_timer` is `keepalive`, or ends an orphan's
+    /// (whichever `icsk_pending` holds), or `RACK-reo`; `sk_timer` is `keepalive`, or ends an orphan's
     /// `fin-wait2` or a `time-wait`.
     pub fn timer_name(&self, kind: TimerKind) -> &'static str {
         match kind {
@@ -34,6 +34,7 @@ impl Conn {
                 RtxTimer::Rto => "retransmit",
                 RtxTimer::LossProbe => "TLP",
                 RtxTimer::Probe0 => "probe0",
+                RtxTimer::ReoTimeout => "RACK-reo",
             },
             TimerKind::DelAck => "delack",
             TimerKind::Keepalive => match self.state {
@@ -61,6 +62,7 @@ impl Conn {
                     RtxTimer::Rto => self.retransmit_timer(now, out),
                     RtxTimer::LossProbe => self.send_loss_probe(now, out),
                     RtxTimer::Probe0 => self.probe_timer(now, out),
+                    RtxTimer::ReoTimeout => self.rack_reo_timeout(now, out),
                 }
             }
             TimerKind::DelAck => {
@@ -157,7 +159,7 @@ impl Conn {
                 self.total_rto += 1;
                 self.total_retrans += 1;
                 self.count(Mib::RetransSegs);
-                self.rtx_skbs.mark_retrans(self.iss);
+                self.rtx_skbs.mark_retrans(self.iss, now);
                 let synack = self.state == TcpState::SynRecv;
                 let seg = self.syn_segment(now, synack);
                 out.push(seg);
@@ -195,7 +197,7 @@ impl Conn {
         self.total_rto += 1;
         self.retrans_stamp.get_or_insert(now);
         let una = self.snd_una;
-        self.rtx_nxt = self.retransmit(now, una, out);
+        self.retransmit(now, una, out);
         self.backoff += 1;
         self.rto = self.rto.saturating_mul(2).min(self.rto_max());
         let after = self.clamp_rto_to_user_timeout(now);
@@ -225,8 +227,6 @@ impl Conn {
     fn enter_loss(&mut self, now: SimTime) {
         self.enter_loss_window(now);
         self.high_seq = self.snd_nxt;
-        self.rtx_nxt = self.snd_una;
-        self.dupacks = 0;
         self.tlp_high_seq = None;
     }
 

@@ -1,0 +1,346 @@
+//! Loss recovery as `tcp_ack` runs it (net/ipv4/tcp_input.c): the SACK scoreboard
+//! (`tcp_sacktag_write_queue`, kept in [`super::buffers::RtxSkbs`]), loss detection (RACK,
+//! [`crate::tcp::rack`], for a SACK connection; `tcp_newreno_mark_lost` without SACK), the
+//! state machine of `tcp_fastretrans_alert` (Open, Disorder, Recovery; Loss is entered by the
+//! RTO), the window during recovery (`tcp_cong_control` → PRR, [`crate::tcp::cc::prr`]) and
+//! the retransmission of what was marked lost (`tcp_xmit_retransmit_queue`), and RACK's
+//! reordering timer (`tcp_rack_reo_timeout`).
+
+use super::buffers::{Acked, RackSample, Sacked};
+use super::{Conn, RtxTimer};
+use crate::tcp::cc::prr::{self, Delivery, Prr};
+use crate::tcp::cc::{CaState, INFINITE_SSTHRESH};
+use crate::tcp::rack::{Rack, REORDERING};
+use crate::tcp::segment::{seq_ge, Segment};
+use crate::time::{Dur, SimTime};
+
+/// What one ACK told the sender: the `flag` bits and counts `tcp_ack` gathers.
+#[derive(Copy, Clone, Debug, Default)]
+pub(super) struct AckFlags {
+    /// `FLAG_SND_UNA_ADVANCED`.
+    pub una_advanced: bool,
+    /// `FLAG_DATA_ACKED`: data (not only a SYN) was newly acknowledged.
+    pub data_acked: bool,
+    /// A duplicate ACK (`num_dupack` = 1): no data, no window change, nothing acked.
+    pub dupack: bool,
+    /// Skbs freed by the cumulative ACK, and those of them not SACKed before.
+    pub acked: Acked,
+    /// Skbs newly SACKed (`FLAG_DATA_SACKED` when non-zero).
+    pub sacked: Sacked,
+    /// Skbs newly marked lost, and retransmissions found lost again (`FLAG_LOST_RETRANS`).
+    pub newly_lost: u32,
+    pub lost_retrans: u32,
+    /// RACK armed its reordering timer: the ACK leaves the timer alone (`tcp_rack_mark_lost`
+    /// clears `FLAG_SET_XMIT_TIMER`).
+    pub reo_armed: bool,
+}
+
+/// RACK's and PRR's state (`tp->rack`, `prior_cwnd`, `prr_delivered`, `prr_out`), boxed
+/// when a connection first meets a SACK or a loss, so that the connection object stays
+/// small.
+#[derive(Clone, Debug, Default)]
+pub(super) struct LossState {
+    rack: Rack,
+    prr: Prr,
+}
+
+impl Conn {
+    fn loss_state(&mut self) -> &mut LossState {
+        self.loss.get_or_insert_with(Default::default)
+    }
+
+    /// `tcp_sacktag_write_queue`, from `tcp_ack` when the ACK carries SACK blocks on a SACK
+    /// connection; the newest skb delivered advances RACK.
+    pub(super) fn sacktag(&mut self, now: SimTime, seg: &Segment, prior_snd_una: u32) -> Sacked {
+        if !self.sack_ok || seg.options.sack.is_empty() {
+            return Sacked::default();
+        }
+        let sacked = self.rtx_skbs.sacktag(&seg.options.sack, prior_snd_una);
+        self.rack_advance(sacked.rack, sacked.last, now);
+        sacked
+    }
+
+    /// The part of `tcp_clean_rtx_queue` that feeds the scoreboard: RACK hears of the
+    /// newest skb delivered; without SACK, the cumulative ACK eats the duplicate ACKs
+    /// counted as SACKed (`tcp_remove_reno_sacks`: one ACK fills one hole, the rest were
+    /// counted already).
+    pub(super) fn scoreboard_acked(&mut self, now: SimTime, acked: &mut Acked) {
+        if self.sack_ok {
+            self.rack_advance(acked.rack, acked.last, now);
+        } else if acked.skbs > 0 {
+            let sacked = self.rtx_skbs.sacked_out();
+            acked.delivered = acked.skbs.saturating_sub(sacked).max(1);
+            self.rtx_skbs.set_reno_sacked(sacked.saturating_sub(acked.skbs - 1));
+        }
+    }
+
+    /// `tcp_rack_advance` for the skbs one ACK delivered: the newest by send time moves
+    /// `rack.mstamp`, the last one processed (in sequence order) sets `rack.rtt_us`.
+    fn rack_advance(&mut self, newest: Option<RackSample>, last: Option<RackSample>, now: SimTime) {
+        let min_rtt = self.rtt.min_rtt_us;
+        for s in [newest, last.filter(|l| Some(*l) != newest)].into_iter().flatten() {
+            self.loss_state().rack.advance(s, now, min_rtt);
+        }
+    }
+
+    /// `tcp_ack_is_dubious`: a duplicate ACK, SACK news, or a state other than Open.
+    fn ack_is_dubious(&self, f: &AckFlags) -> bool {
+        f.dupack || f.sacked.newly > 0 || self.ca_state != CaState::Open
+    }
+
+    /// From `tcp_ack` once the cumulative ACK was processed: `tcp_fastretrans_alert` when the
+    /// ACK is dubious, then `tcp_cong_control` (PRR in recovery, else the algorithm's
+    /// growth). Retransmissions go out from `write_xmit` (`tcp_xmit_recovery`).
+    /// The caller has checked that something was in flight (`prior_packets`).
+    pub(super) fn ack_congestion(&mut self, now: SimTime, f: &mut AckFlags) {
+        if self.ack_is_dubious(f) {
+            self.fastretrans_alert(now, f);
+        }
+        if f.una_advanced && !f.reo_armed {
+            self.set_xmit_timer(now);
+        }
+        self.cong_control(now, f);
+        self.update_pacing_rate();
+    }
+
+    /// An ACK below `snd_una` that SACKs something new: loss detection only.
+    pub(super) fn old_ack_alert(&mut self, now: SimTime, f: &mut AckFlags) {
+        if self.ack_is_dubious(f) {
+            self.fastretrans_alert(now, f);
+        }
+    }
+
+    /// `tcp_fastretrans_alert` for Open, Disorder, Recovery and Loss (no undo, no CWR).
+    fn fastretrans_alert(&mut self, now: SimTime, f: &mut AckFlags) {
+        if self.packets_out() == 0 {
+            self.set_reno_sacked(0);
+        }
+        // E. Recovery is over once high_seq is acknowledged.
+        if self.ca_state == CaState::Recovery && seq_ge(self.snd_una, self.high_seq) {
+            // tcp_try_undo_recovery without undo: Reno holds the state until something
+            // above high_seq is acknowledged (RFC 6582's protection from false fast
+            // retransmits); "SACK TCP is safe".
+            if !self.sack_ok {
+                self.set_reno_sacked(0);
+                if self.snd_una == self.high_seq {
+                    return;
+                }
+            }
+            self.set_ca_state(now, CaState::Open);
+            self.end_cwnd_reduction();
+        }
+        // F.
+        match self.ca_state {
+            CaState::Recovery => {
+                if !f.una_advanced && !self.sack_ok {
+                    self.add_reno_sack(f);
+                }
+                self.identify_packet_loss(now, f);
+            }
+            CaState::Loss => {
+                self.identify_packet_loss(now, f);
+            }
+            CaState::Open | CaState::Disorder => {
+                if !self.sack_ok {
+                    if f.una_advanced {
+                        self.set_reno_sacked(0);
+                    }
+                    self.add_reno_sack(f);
+                }
+                self.identify_packet_loss(now, f);
+                if self.rtx_skbs.lost_out() == 0 {
+                    self.try_keep_open(now);
+                    return;
+                }
+                self.enter_recovery(now);
+            }
+        }
+    }
+
+    /// `tcp_add_reno_sack`: without SACK each duplicate ACK counts as one segment SACKed and
+    /// delivered, at most `packets_out` − the holes (`tcp_limit_reno_sacked`).
+    fn add_reno_sack(&mut self, f: &mut AckFlags) {
+        if !f.dupack {
+            return;
+        }
+        let prior = self.rtx_skbs.sacked_out();
+        self.rtx_skbs.set_reno_sacked(prior + 1);
+        f.acked.delivered += self.rtx_skbs.sacked_out().saturating_sub(prior);
+    }
+
+    /// `tcp_reset_reno_sack` and the like: only a connection without SACK counts this way.
+    fn set_reno_sacked(&mut self, n: u32) {
+        if !self.sack_ok {
+            self.rtx_skbs.set_reno_sacked(n);
+        }
+    }
+
+    /// `tcp_identify_packet_loss`: RACK for a SACK connection (`tcp_rack_mark_lost`), the
+    /// head after enough duplicate ACKs or a partial ACK without (`tcp_newreno_mark_lost`).
+    fn identify_packet_loss(&mut self, now: SimTime, f: &mut AckFlags) {
+        if self.packets_out() == 0 {
+            return;
+        }
+        if !self.sack_ok {
+            let lost = match self.ca_state {
+                CaState::Recovery => f.una_advanced,
+                CaState::Loss => false,
+                _ => self.rtx_skbs.sacked_out() >= REORDERING,
+            };
+            if lost && self.rtx_skbs.mark_head_lost() {
+                f.newly_lost += 1;
+            }
+            return;
+        }
+        // tcp_rack_mark_lost: scan only when something new was delivered; arm the
+        // reordering timer for the skbs not yet late enough.
+        if let Some(newest) = self.loss.as_mut().and_then(|l| l.rack.take_advanced()) {
+            if let Some(wait_us) = self.rack_detect_loss(now, newest, f) {
+                self.arm_reo_timer(now, wait_us);
+                f.reo_armed = true;
+            }
+        }
+    }
+
+    /// `icsk_pending == ICSK_TIME_REO_TIMEOUT`.
+    fn reo_pending(&self) -> bool {
+        self.rtx_at.is_some() && self.rtx_kind == RtxTimer::ReoTimeout
+    }
+
+    /// `tcp_rack_mark_lost`'s timer: the longest wait in jiffies plus `TCP_TIMEOUT_MIN`, no
+    /// later than the RTO (`inet_csk_reset_xmit_timer`'s `max_when`).
+    fn arm_reo_timer(&mut self, now: SimTime, wait_us: u64) {
+        let hz = u64::from(self.profile.hz.max(1));
+        let jiffies = (wait_us * hz).div_ceil(1_000_000) + 2;
+        let after = Dur::from_micros(jiffies * 1_000_000 / hz).min(self.rto);
+        self.arm_rtx(now, RtxTimer::ReoTimeout, after);
+    }
+
+    /// `tcp_rack_reo_timeout` (tcp_recovery.c): the reordering window has passed for some
+    /// skbs; those now lost start recovery (with one delivered segment for PRR) and are
+    /// retransmitted; then the RTO is armed again.
+    pub(super) fn rack_reo_timeout(&mut self, now: SimTime, out: &mut Vec<Segment>) {
+        let Some(newest) = self.loss.as_ref().and_then(|l| l.rack.newest()) else { return };
+        let prior_in_flight = self.packets_in_flight();
+        let mut f = AckFlags::default();
+        self.rack_detect_loss(now, newest, &mut f);
+        if prior_in_flight != self.packets_in_flight() {
+            if self.ca_state != CaState::Recovery {
+                self.enter_recovery(now);
+                f.acked.delivered = 1;
+                self.cong_control(now, &f);
+            }
+            self.xmit_retransmit_queue(now, out);
+        }
+        if self.rtx_at.is_none() || self.rtx_kind != RtxTimer::Rto {
+            self.rearm_rto(now);
+        }
+    }
+
+    /// `tcp_rack_detect_loss` with the window of `tcp_rack_reo_wnd`.
+    /// Returns the longest wait of the skbs not yet lost, µs.
+    fn rack_detect_loss(&mut self, now: SimTime, newest: RackSample, f: &mut AckFlags) -> Option<u64> {
+        let in_recovery = matches!(self.ca_state, CaState::Recovery | CaState::Loss);
+        let reo_wnd = Rack::reo_wnd_us(in_recovery, self.rtx_skbs.sacked_out(), self.rtt.min_rtt_us, self.rtt.srtt_us());
+        let rtt_us = self.loss.as_ref().map_or(0, |l| l.rack.rtt_us);
+        let (newly, lost_retrans, wait) = self.rtx_skbs.rack_detect_loss(&newest, u64::from(rtt_us), u64::from(reo_wnd), now);
+        f.newly_lost += newly;
+        f.lost_retrans += lost_retrans;
+        wait
+    }
+
+    /// `tcp_try_keep_open`: Disorder while anything is SACKed, lost or retransmitted.
+    fn try_keep_open(&mut self, now: SimTime) {
+        let state = if self.rtx_skbs.sacked_out() + self.rtx_skbs.lost_out() > 0 || self.rtx_skbs.retrans_out() > 0 {
+            CaState::Disorder
+        } else {
+            CaState::Open
+        };
+        if self.ca_state != state {
+            self.set_ca_state(now, state);
+            self.high_seq = self.snd_nxt;
+        }
+    }
+
+    /// `tcp_enter_recovery` → `tcp_init_cwnd_reduction`: the algorithm's ssthresh becomes the
+    /// target, PRR starts from the current cwnd.
+    fn enter_recovery(&mut self, now: SimTime) {
+        self.high_seq = self.snd_nxt;
+        self.tlp_high_seq = None;
+        self.cwnd.cwnd_cnt = 0;
+        let cwnd = self.cwnd.cwnd;
+        self.loss_state().prr = Prr::init(cwnd);
+        self.cwnd.ssthresh = self.ca.ssthresh(&self.cwnd);
+        self.set_ca_state(now, CaState::Recovery);
+        self.retrans_stamp.get_or_insert(now);
+    }
+
+    /// `tcp_end_cwnd_reduction`: cwnd is ssthresh once recovery ends.
+    fn end_cwnd_reduction(&mut self) {
+        if self.cwnd.ssthresh < INFINITE_SSTHRESH {
+            self.cwnd.cwnd = prr::end_cwnd(self.cwnd.ssthresh);
+        }
+    }
+
+    /// `tcp_cong_control`: in recovery PRR sets cwnd (`tcp_cwnd_reduction`); otherwise the
+    /// algorithm grows it when data was acknowledged in order (`tcp_may_raise_cwnd`).
+    fn cong_control(&mut self, now: SimTime, f: &AckFlags) {
+        match self.ca_state {
+            CaState::Recovery => {
+                let d = Delivery { acked_sacked: f.acked.delivered + f.sacked.newly, newly_lost: f.newly_lost, una_advanced: f.una_advanced };
+                let (ssthresh, in_flight) = (self.cwnd.ssthresh, self.packets_in_flight());
+                if let Some(cwnd) = self.loss_state().prr.reduction(ssthresh, in_flight, d) {
+                    self.cwnd.cwnd = cwnd;
+                }
+            }
+            CaState::Loss => self.cong_avoid(now, f.acked.delivered + f.sacked.newly, true),
+            CaState::Open | CaState::Disorder if f.data_acked => {
+                let limited = self.is_cwnd_limited();
+                self.cong_avoid(now, f.acked.delivered + f.sacked.newly, limited);
+            }
+            CaState::Open | CaState::Disorder => {}
+        }
+        if self.ca_state == CaState::Loss && seq_ge(self.snd_una, self.high_seq) {
+            self.exit_loss(now);
+        }
+    }
+
+    /// A segment was sent while in recovery (`prr_out`).
+    pub(super) fn prr_sent(&mut self) {
+        if self.ca_state == CaState::Recovery {
+            self.loss_state().prr.sent(1);
+        }
+    }
+
+    /// `tcp_xmit_retransmit_queue`: the skbs marked lost, oldest first, while the window
+    /// allows; the RTO restarts when the head goes out. Returns whether it stopped for the
+    /// window.
+    pub(super) fn xmit_retransmit_queue(&mut self, now: SimTime, out: &mut Vec<Segment>) -> bool {
+        loop {
+            if self.rtx_skbs.retrans_out() >= self.rtx_skbs.lost_out() {
+                return false;
+            }
+            let Some(seq) = self.rtx_skbs.next_lost(self.snd_una) else { return false };
+            if self.packets_in_flight() >= self.cwnd.cwnd {
+                return true;
+            }
+            self.retransmit(now, seq, out);
+            self.prr_sent();
+            if seq == self.snd_una && !self.reo_pending() {
+                self.rearm_rto(now);
+            }
+        }
+    }
+
+    /// `tcp_timeout_mark_lost` (from `tcp_enter_loss`): every skb not SACKed is lost, its
+    /// retransmission too.
+    pub(super) fn timeout_mark_lost(&mut self) {
+        self.set_reno_sacked(0);
+        self.rtx_skbs.timeout_mark_lost();
+    }
+
+    /// Forget the scoreboard's side state (`tcp_disconnect`).
+    pub(super) fn clear_recovery(&mut self) {
+        self.loss = None;
+    }
+}
