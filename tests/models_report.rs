@@ -137,18 +137,18 @@ sock = "mine"
     assert_eq!((k.host.as_str(), k.state), ("server", None), "descriptor numbers are shared with the application");
 }
 
-#[test]
-fn a_closed_connections_state_is_its_own_after_a_new_connection_takes_its_4_tuple() {
-    // One ephemeral port: the second connection, made after the first one's TIME_WAIT
-    // (60 s) ended, has the same 4-tuple. The report follows each socket's own connection,
-    // not whichever now holds the addresses.
-    let text = r#"
-name = "reuse"
-duration = "100s"
+/// A client host whose `ip_local_port_range` is `range`, 1 ms from a server on port 80
+/// (`server_extra`: more lines of the server app), and `count` clients `interval` apart, each
+/// sending `bytes` and closing.
+fn clients_of_one_port_range(name: &str, duration: &str, range: [u16; 2], count: u32, interval: &str, bytes: u32, server_extra: &str) -> String {
+    format!(
+        r#"
+name = "{name}"
+duration = "{duration}"
 [[host]]
 name = "client"
 addr = "10.0.0.1"
-sysctl = { ip_local_port_range = [40000, 40000] }
+sysctl = {{ ip_local_port_range = [{}, {}] }}
 [[host]]
 name = "server"
 addr = "10.0.0.2"
@@ -161,16 +161,26 @@ delay = "1ms"
 kind = "server"
 host = "server"
 port = 80
-[[app]]
+{server_extra}[[app]]
 kind = "client"
 host = "client"
 to = "server:80"
-count = 2
-interval = "61s"
-bytes = 1000
+count = {count}
+interval = "{interval}"
+bytes = {bytes}
 close = true
-"#;
-    let r = run_scenario(parse(text, "reuse.toml").unwrap_or_else(|e| panic!("{e}")));
+"#,
+        range[0], range[1]
+    )
+}
+
+#[test]
+fn a_closed_connections_state_is_its_own_after_a_new_connection_takes_its_4_tuple() {
+    // One ephemeral port: the second connection, made after the first one's TIME_WAIT
+    // (60 s) ended, has the same 4-tuple. The report follows each socket's own connection,
+    // not whichever now holds the addresses.
+    let text = clients_of_one_port_range("reuse", "100s", [40000, 40000], 2, "61s", 1000, "");
+    let r = run_scenario(parse(&text, "reuse.toml").unwrap_or_else(|e| panic!("{e}")));
     let connects = r.events("state", |v| v["host"] == "client" && v["to"] == "SYN_SENT");
     assert_eq!(connects.len(), 2);
     assert_eq!((&connects[0]["local"], &connects[0]["remote"]), (&connects[1]["local"], &connects[1]["remote"]), "one 4-tuple");
@@ -187,36 +197,8 @@ fn clients_1_us_apart_beyond_the_ephemeral_range_fail_with_eaddrnotavail() {
     // benches/scenarios/clients-40000.toml in small: 150 connects 1 µs apart into a range of
     // 100 ports. Each connection holds its 4-tuple (TIME_WAIT outlasts the run), so the first
     // 100 get a port each and every later connect() finds none (__inet_hash_connect).
-    let text = r#"
-name = "ports"
-duration = "1s"
-[[host]]
-name = "client"
-addr = "10.0.0.1"
-sysctl = { ip_local_port_range = [40000, 40099] }
-[[host]]
-name = "server"
-addr = "10.0.0.2"
-[[link]]
-name = "wire"
-a = "client"
-b = "server"
-delay = "1ms"
-[[app]]
-kind = "server"
-host = "server"
-port = 80
-backlog = 1000
-[[app]]
-kind = "client"
-host = "client"
-to = "server:80"
-count = 150
-interval = "1us"
-bytes = 100
-close = true
-"#;
-    let r = run_scenario(parse(text, "ports.toml").unwrap_or_else(|e| panic!("{e}")));
+    let text = clients_of_one_port_range("ports", "1s", [40000, 40099], 150, "1us", 100, "backlog = 1000\n");
+    let r = run_scenario(parse(&text, "ports.toml").unwrap_or_else(|e| panic!("{e}")));
     let clients: Vec<_> = r.report.sockets.iter().filter(|k| k.role == "client").collect();
     assert_eq!(clients.len(), 150);
     let refused = |k: &&tcpsim::world::SocketReport| k.errors.first() == Some(&Errno::EADDRNOTAVAIL);
