@@ -131,6 +131,7 @@ impl Host {
                 let secret = ctx.rng().next_u64();
                 let mut listener = Listener::new(local, backlog, self.profile.clone()).with_secret(secret);
                 listener.set_rcvbuf(fresh.opts.effective_rcvbuf(&self.profile), fresh.opts.rcvbuf.is_some());
+                listener.set_user_mss(fresh.opts.user_mss);
                 let id = self.table.add_listener(ListenerSlot {
                     listener,
                     opts: fresh.opts,
@@ -380,6 +381,7 @@ impl Host {
                 slot.opts.set(opt, value)?;
                 let rcvbuf = slot.opts.effective_rcvbuf(&self.profile);
                 slot.listener.set_rcvbuf(rcvbuf, slot.opts.rcvbuf.is_some());
+                slot.listener.set_user_mss(slot.opts.user_mss);
                 Ok(())
             }
             SockRef::Conn(id) => {

@@ -199,6 +199,7 @@ fn sockopt(level: &Expr, name: &Expr) -> Result<Option<SockOpt>, CallErr> {
         "TCP_NODELAY" => SockOpt::TCP_NODELAY,
         "TCP_NOTSENT_LOWAT" => SockOpt::TCP_NOTSENT_LOWAT,
         "TCP_INQ" => SockOpt::TCP_INQ,
+        "TCP_MAXSEG" => SockOpt::TCP_MAXSEG,
         other => return unsupported(format!("socket option {other}")),
     }))
 }

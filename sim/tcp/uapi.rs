@@ -29,6 +29,8 @@ pub enum SockOpt {
     // read (`tp->recvmsg_inq`). A plain comment: a doc comment would turn the schema's
     // option names from one string enum into a list of constants.
     TCP_INQ,
+    // The MSS to advertise and to send at most (`tp->rx_opt.user_mss`); 0 is unset.
+    TCP_MAXSEG,
 }
 
 /// An option's value: an integer, `[l_onoff, l_linger]` for SO_LINGER, or a name for

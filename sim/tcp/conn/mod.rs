@@ -147,6 +147,8 @@ pub struct TcpInfo {
     pub total_retrans: u32,
     pub snd_mss: u32,
     pub rcv_mss: u32,
+    /// `tcpi_advmss`: the MSS we advertised (`tp->advmss`).
+    pub advmss: u32,
     pub snd_wscale: u8,
     pub rcv_wscale: u8,
 }
@@ -450,8 +452,8 @@ impl Conn {
     }
 
     /// connect() (`tcp_v4_connect` → `tcp_connect`): SYN_SENT, the SYN appended to `out`,
-    /// the SYN timer armed for `TCP_TIMEOUT_INIT`. `advmss` is the route's
-    /// (`tcp_connect_init`: `tp->advmss = tcp_mss_clamp(tp, dst_metric_advmss(dst))`).
+    /// the SYN timer armed for `TCP_TIMEOUT_INIT`. `advmss` is the route's, lowered to
+    /// TCP_MAXSEG (`tcp_connect_init`: `tp->advmss = tcp_mss_clamp(tp, dst_metric_advmss(dst))`).
     #[allow(clippy::too_many_arguments)]
     pub fn connect(
         now: SimTime,
@@ -463,6 +465,7 @@ impl Conn {
         advmss: u16,
         out: &mut Vec<Segment>,
     ) -> Conn {
+        let advmss = opts.mss_clamp(advmss);
         let mut c = Conn::blank(now, profile, opts, local, remote, iss, advmss);
         let mss = u32::from(c.advmss);
         let (rcv_wnd, wscale) = select_initial_window(&c.profile, c.rcvbuf, c.rcvbuf_locked, mss, c.profile.tcp_window_scaling);
@@ -544,7 +547,8 @@ impl Conn {
             self.ts_recent = peer_tsval.unwrap_or(0);
         }
         let opt_len = if self.ts_ok { 12 } else { 0 };
-        self.mss_clamp = peer_mss.unwrap_or(TCP_MSS_DEFAULT);
+        // tcp_parse_options: the peer's MSS option, lowered to TCP_MAXSEG (`user_mss`).
+        self.mss_clamp = peer_mss.map_or(TCP_MSS_DEFAULT, |m| self.opts.mss_clamp(m));
         let peer = u32::from(self.mss_clamp);
         let ours = u32::from(self.advmss);
         self.mss = (peer.min(ours) - opt_len).max(TCP_MIN_MSS);
@@ -1000,6 +1004,8 @@ impl Conn {
             SockOpt::SO_SNDBUF => OptValue::Int(self.sndbuf as i64),
             SockOpt::SO_RCVBUF => OptValue::Int(self.rcvbuf as i64),
             SockOpt::TCP_INFO => OptValue::Int(self.state.linux_number() as i64),
+            // do_tcp_getsockopt: `mss_cache` once connecting (in CLOSE, `user_mss` if set).
+            SockOpt::TCP_MAXSEG if self.state != TcpState::Close || self.opts.user_mss == 0 => OptValue::Int(i64::from(self.mss)),
             _ => self.opts.get(opt, &self.profile),
         }
     }
@@ -1053,6 +1059,7 @@ impl Conn {
             total_retrans: self.total_retrans,
             snd_mss: self.mss,
             rcv_mss: self.rcv_mss,
+            advmss: u32::from(self.advmss),
             snd_wscale: self.snd_wscale,
             rcv_wscale: self.rcv_wscale,
         }
