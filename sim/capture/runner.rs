@@ -141,6 +141,7 @@ fn msg_flags(flags: &[MsgFlag]) -> libc::c_int {
             MsgFlag::MSG_DONTWAIT => libc::MSG_DONTWAIT,
             MsgFlag::MSG_NOSIGNAL => libc::MSG_NOSIGNAL,
             MsgFlag::MSG_WAITALL => libc::MSG_WAITALL,
+            MsgFlag::MSG_MORE => libc::MSG_MORE,
         }
     })
 }
@@ -171,6 +172,7 @@ fn sockopt_name(opt: SockOpt) -> (libc::c_int, libc::c_int) {
         TCP_INFO => (libc::IPPROTO_TCP, libc::TCP_INFO),
         TCP_INQ => (libc::IPPROTO_TCP, libc::TCP_INQ),
         TCP_MAXSEG => (libc::IPPROTO_TCP, libc::TCP_MAXSEG),
+        TCP_CORK => (libc::IPPROTO_TCP, libc::TCP_CORK),
     }
 }
 

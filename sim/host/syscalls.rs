@@ -26,6 +26,8 @@ use std::net::SocketAddrV4;
 #[derive(Copy, Clone, Debug, Default)]
 pub struct SendFlags {
     pub nosignal: bool,
+    /// MSG_MORE: more data follows; this send's push is corked (`tcp_push`).
+    pub more: bool,
 }
 
 /// `recv()` flags the model distinguishes.
@@ -231,7 +233,7 @@ impl Host {
             Some(SockRef::Conn(id)) => {
                 let mut out = Vec::new();
                 let r = match self.table.conn_mut(id) {
-                    Some(slot) => slot.conn.send(ctx.now(), data, &mut out),
+                    Some(slot) => slot.conn.sendmsg(ctx.now(), data, flags.more, &mut out),
                     None => Err(Errno::EBADF),
                 };
                 self.after_conn(id, &mut out, ctx);

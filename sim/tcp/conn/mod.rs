@@ -714,9 +714,15 @@ impl Conn {
 
     // ------------------------------------------------------------------ syscalls
 
-    /// send() (`tcp_sendmsg_locked`), non-blocking: the count queued, partial when the
-    /// buffer fills, EAGAIN when nothing fits; the order of the error checks is Linux's.
+    /// send() without flags: [`Conn::sendmsg`].
     pub fn send(&mut self, now: SimTime, data: SendData, out: &mut Vec<Segment>) -> Result<u32, Errno> {
+        self.sendmsg(now, data, false, out)
+    }
+
+    /// sendmsg() (`tcp_sendmsg_locked`), non-blocking: the count queued, partial when the
+    /// buffer fills, EAGAIN when nothing fits; the order of the error checks is Linux's.
+    /// With MSG_MORE (`more`) the tail is not marked PSH and the push is corked (`tcp_push`).
+    pub fn sendmsg(&mut self, now: SimTime, data: SendData, more: bool, out: &mut Vec<Segment>) -> Result<u32, Errno> {
         if !matches!(self.state, TcpState::Established | TcpState::CloseWait) {
             // sk_stream_wait_connect
             if let Some(e) = self.sk_err.take() {
@@ -760,10 +766,12 @@ impl Conn {
             return Err(Errno::EAGAIN);
         }
         self.write_seq = self.write_seq.wrapping_add(copied);
-        // tcp_push: the tail of the write is marked PSH (`xmit` sets it on the segment that
-        // ends the queued data).
-        self.pushed_seq = self.write_seq;
-        self.write_xmit(now, out);
+        // tcp_push: unless MSG_MORE, the tail of the write is marked PSH (`xmit` sets it on the
+        // segment that ends the queued data), and the push is corked only by TCP_CORK.
+        if !more {
+            self.pushed_seq = self.write_seq;
+        }
+        self.push_pending_frames(now, more || self.opts.cork, out);
         Ok(copied)
     }
 
@@ -978,7 +986,10 @@ impl Conn {
     pub fn set_opt(&mut self, now: SimTime, opt: SockOpt, value: &OptValue, out: &mut Vec<Segment>) -> Result<(), Errno> {
         self.opts.set(opt, value)?;
         match opt {
-            SockOpt::TCP_NODELAY if self.opts.nodelay => self.write_xmit(now, out),
+            // __tcp_sock_set_nodelay and __tcp_sock_set_cork: TCP_NAGLE_PUSH sends what
+            // Nagle or a cork held.
+            SockOpt::TCP_NODELAY if self.opts.nodelay => self.push_pending_frames(now, false, out),
+            SockOpt::TCP_CORK if !self.opts.cork => self.push_pending_frames(now, false, out),
             SockOpt::SO_KEEPALIVE => self.keepalive_opt_changed(now, true),
             SockOpt::TCP_KEEPIDLE => self.keepalive_opt_changed(now, false),
             SockOpt::SO_SNDBUF => {

@@ -49,6 +49,8 @@ pub struct SockOpts {
     /// SO_RCVLOWAT (0 reads as 1).
     pub rcvlowat: u32,
     pub nodelay: bool,
+    /// TCP_CORK (`TCP_NAGLE_CORK` in `tp->nonagle`).
+    pub cork: bool,
     pub notsent_lowat: Option<u32>,
     pub rto_max_ms: Option<u32>,
     /// TCP_CONGESTION (`None`: `net.ipv4.tcp_congestion_control`).
@@ -86,6 +88,7 @@ impl SockOpts {
             SockOpt::TCP_SYNCNT => self.syncnt = Some(ranged(value, 1, MAX_TCP_SYNCNT)? as u8),
             SockOpt::TCP_USER_TIMEOUT => self.user_timeout_ms = ranged(value, 0, i32::MAX as i64)?,
             SockOpt::TCP_NODELAY => self.nodelay = int(value)? != 0,
+            SockOpt::TCP_CORK => self.cork = int(value)? != 0,
             // Any int; stored as the u32 the kernel keeps.
             SockOpt::TCP_NOTSENT_LOWAT => self.notsent_lowat = Some(int(value)? as u32),
             // do_tcp_setsockopt: 0 or 1, anything else EINVAL.
@@ -137,6 +140,7 @@ impl SockOpts {
             SockOpt::TCP_USER_TIMEOUT => self.user_timeout_ms as i64,
             SockOpt::TCP_SYNCNT => self.syn_retries(p) as i64,
             SockOpt::TCP_NODELAY => self.nodelay as i64,
+            SockOpt::TCP_CORK => self.cork as i64,
             // do_tcp_getsockopt reads tp->notsent_lowat: 0 until set, whatever the sysctl
             // (tcp_notsent_lowat() falls back to it only where the limit is applied).
             SockOpt::TCP_NOTSENT_LOWAT => i64::from(self.notsent_lowat.unwrap_or(0)),
