@@ -141,6 +141,7 @@ fn msg_flags(flags: &[MsgFlag]) -> libc::c_int {
             MsgFlag::MSG_DONTWAIT => libc::MSG_DONTWAIT,
             MsgFlag::MSG_NOSIGNAL => libc::MSG_NOSIGNAL,
             MsgFlag::MSG_WAITALL => libc::MSG_WAITALL,
+            MsgFlag::MSG_MORE => libc::MSG_MORE,
         }
     })
 }
@@ -170,6 +171,8 @@ fn sockopt_name(opt: SockOpt) -> (libc::c_int, libc::c_int) {
         TCP_CONGESTION => (libc::IPPROTO_TCP, libc::TCP_CONGESTION),
         TCP_INFO => (libc::IPPROTO_TCP, libc::TCP_INFO),
         TCP_INQ => (libc::IPPROTO_TCP, libc::TCP_INQ),
+        TCP_MAXSEG => (libc::IPPROTO_TCP, libc::TCP_MAXSEG),
+        TCP_CORK => (libc::IPPROTO_TCP, libc::TCP_CORK),
     }
 }
 
@@ -178,7 +181,7 @@ fn tcp_info_json(i: &libc::tcp_info) -> serde_json::Value {
     serde_json::json!({
         "state": i.tcpi_state, "ca_state": i.tcpi_ca_state, "retransmits": i.tcpi_retransmits,
         "probes": i.tcpi_probes, "backoff": i.tcpi_backoff, "rto_us": i.tcpi_rto, "ato_us": i.tcpi_ato,
-        "snd_mss": i.tcpi_snd_mss, "rcv_mss": i.tcpi_rcv_mss, "unacked": i.tcpi_unacked,
+        "snd_mss": i.tcpi_snd_mss, "rcv_mss": i.tcpi_rcv_mss, "advmss": i.tcpi_advmss, "unacked": i.tcpi_unacked,
         "lost": i.tcpi_lost, "retrans": i.tcpi_retrans, "reordering": i.tcpi_reordering, "rtt_us": i.tcpi_rtt, "rttvar_us": i.tcpi_rttvar,
         "snd_cwnd": i.tcpi_snd_cwnd, "snd_ssthresh": i.tcpi_snd_ssthresh, "total_retrans": i.tcpi_total_retrans,
         "last_data_sent_ms": i.tcpi_last_data_sent, "last_data_recv_ms": i.tcpi_last_data_recv,

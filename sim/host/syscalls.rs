@@ -26,6 +26,8 @@ use std::net::SocketAddrV4;
 #[derive(Copy, Clone, Debug, Default)]
 pub struct SendFlags {
     pub nosignal: bool,
+    /// MSG_MORE: more data follows; this send's push is corked (`tcp_push`).
+    pub more: bool,
 }
 
 /// `recv()` flags the model distinguishes.
@@ -131,6 +133,7 @@ impl Host {
                 let secret = ctx.rng().next_u64();
                 let mut listener = Listener::new(local, backlog, self.profile.clone()).with_secret(secret);
                 listener.set_rcvbuf(fresh.opts.effective_rcvbuf(&self.profile), fresh.opts.rcvbuf.is_some());
+                listener.set_user_mss(fresh.opts.user_mss);
                 let id = self.table.add_listener(ListenerSlot {
                     listener,
                     opts: fresh.opts,
@@ -230,7 +233,7 @@ impl Host {
             Some(SockRef::Conn(id)) => {
                 let mut out = Vec::new();
                 let r = match self.table.conn_mut(id) {
-                    Some(slot) => slot.conn.send(ctx.now(), data, &mut out),
+                    Some(slot) => slot.conn.sendmsg(ctx.now(), data, flags.more, &mut out),
                     None => Err(Errno::EBADF),
                 };
                 self.after_conn(id, &mut out, ctx);
@@ -380,6 +383,7 @@ impl Host {
                 slot.opts.set(opt, value)?;
                 let rcvbuf = slot.opts.effective_rcvbuf(&self.profile);
                 slot.listener.set_rcvbuf(rcvbuf, slot.opts.rcvbuf.is_some());
+                slot.listener.set_user_mss(slot.opts.user_mss);
                 Ok(())
             }
             SockRef::Conn(id) => {

@@ -64,7 +64,7 @@ enum Op {
     Connect { fd: Fd, started: bool },
     /// `inq`: the `TCP_CM_INQ` value a recvmsg's control buffer expects, if any.
     Recv { fd: Fd, len: u32, peek: bool, dontwait: bool, inq: Option<i64> },
-    Send { fd: Fd, len: u32, sent: u32, nosignal: bool, dontwait: bool },
+    Send { fd: Fd, len: u32, sent: u32, flags: SendBits },
     Close(i64),
     Shutdown(Fd, ShutHow),
     Setsockopt(Fd, SockOpt, OptValue),
@@ -199,6 +199,8 @@ fn sockopt(level: &Expr, name: &Expr) -> Result<Option<SockOpt>, CallErr> {
         "TCP_NODELAY" => SockOpt::TCP_NODELAY,
         "TCP_NOTSENT_LOWAT" => SockOpt::TCP_NOTSENT_LOWAT,
         "TCP_INQ" => SockOpt::TCP_INQ,
+        "TCP_MAXSEG" => SockOpt::TCP_MAXSEG,
+        "TCP_CORK" => SockOpt::TCP_CORK,
         other => return unsupported(format!("socket option {other}")),
     }))
 }
@@ -211,14 +213,22 @@ fn opt_value(e: &Expr) -> Result<OptValue, CallErr> {
     Ok(OptValue::Int(int(e)?))
 }
 
+/// The send flags the model takes.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct SendBits {
+    nosignal: bool,
+    dontwait: bool,
+    more: bool,
+}
+
 /// Send flags the model takes; any other is unsupported by name.
-fn send_flags(bits: i64) -> Result<(bool, bool), CallErr> {
-    for (name, bit) in [("MSG_MORE", 0x8000), ("MSG_EOR", 0x80), ("MSG_FASTOPEN", 0x2000_0000), ("MSG_ZEROCOPY", 0x400_0000)] {
+fn send_flags(bits: i64) -> Result<SendBits, CallErr> {
+    for (name, bit) in [("MSG_EOR", 0x80), ("MSG_FASTOPEN", 0x2000_0000), ("MSG_ZEROCOPY", 0x400_0000)] {
         if bits & bit != 0 {
             return unsupported(format!("send flag {name}"));
         }
     }
-    Ok((bits & 0x4000 != 0, bits & 0x40 != 0))
+    Ok(SendBits { nosignal: bits & 0x4000 != 0, dontwait: bits & 0x40 != 0, more: bits & 0x8000 != 0 })
 }
 
 /// The byte count of a msghdr's or an iovec array's buffers (`{..., n}` each).
@@ -338,8 +348,7 @@ pub(crate) fn prepare(run: &mut Run, spec: &SyscallSpec) -> Result<Call, CallErr
             let fd = sock(run, 0)?;
             buffer_arg(name, a)?;
             let (len, flags) = len_and_flags(name, a)?;
-            let (nosignal, dontwait) = send_flags(flags)?;
-            Op::Send { fd, len, sent: 0, nosignal, dontwait }
+            Op::Send { fd, len, sent: 0, flags: send_flags(flags)? }
         }
         "close" => {
             let fd = int(arg(a, 0, name)?)?;
@@ -490,12 +499,15 @@ pub(crate) fn attempt(run: &mut Run, call: &mut Call) -> Result<Progress, CallEr
                 }
             }
         }
-        Op::Send { fd, len, sent, nosignal, dontwait } => {
+        Op::Send { fd, len, sent, flags } => {
             let fd = *fd;
-            let blocking = !*dontwait && !run.host().is_nonblocking(fd);
-            let flags: &[MsgFlag] = if *nosignal { &[MsgFlag::MSG_NOSIGNAL] } else { &[] };
+            let blocking = !flags.dontwait && !run.host().is_nonblocking(fd);
+            let flags: Vec<MsgFlag> = [(flags.nosignal, MsgFlag::MSG_NOSIGNAL), (flags.more, MsgFlag::MSG_MORE)]
+                .into_iter()
+                .filter_map(|(on, f)| on.then_some(f))
+                .collect();
             let rest = *len - *sent;
-            let r = run.calls().send(fd, &SendData::Derived(rest), flags).map_or(Err(Errno::EAGAIN), |s| known(s.result));
+            let r = run.calls().send(fd, &SendData::Derived(rest), &flags).map_or(Err(Errno::EAGAIN), |s| known(s.result));
             match r.err() {
                 None => {
                     *sent += r.unwrap_or(0);

@@ -15,6 +15,7 @@
 //! Not modelled: TCP Fast Open, TCP_DEFER_ACCEPT, PAWS on request socks, ECN negotiation,
 //! SO_REUSEPORT migration, `tcp_peer_is_proven` (no peer is proven).
 
+use super::conn::sockopt::tcp_mss_clamp;
 use super::conn::{select_initial_window, ChildParams, ChildTimestamps};
 use super::profile::KernelProfile;
 use super::reset::reset_for;
@@ -164,6 +165,7 @@ pub struct Listener<C> {
     /// `sk_rcvbuf`, from which the offered window is computed.
     rcvbuf: u32,
     rcvbuf_locked: bool,
+    user_mss: u16,
     /// Keys the syncookie and timestamp-offset hashes (Linux: boot-time random secrets).
     secret: u64,
     /// The SYN queue, by client address (the local side is always `local`).
@@ -209,6 +211,7 @@ impl<C> Listener<C> {
             profile,
             rcvbuf,
             rcvbuf_locked: false,
+            user_mss: 0,
             secret: secret ^ 0x5CC0_0C1E_D15E_A5E5,
             requests: BTreeMap::new(),
             timers: BTreeSet::new(),
@@ -237,6 +240,13 @@ impl<C> Listener<C> {
     /// The effective `sk_rcvbuf` (after SO_RCVBUF's doubling), which sizes the window
     /// offered in SYN-ACKs; defaults to `tcp_rmem[1]`. `locked`: set by SO_RCVBUF
     /// (`SOCK_RCVBUF_LOCK`), which also fixes the window clamp and so the scale.
+    /// TCP_MAXSEG of the listening socket (`tp->rx_opt.user_mss`; 0 unset): it lowers the
+    /// MSS a SYN-ACK advertises (`tcp_make_synack` → `tcp_mss_clamp`) and the client's
+    /// (`tcp_v4_conn_request` copies it into the options `tcp_parse_options` clamps).
+    pub fn set_user_mss(&mut self, user_mss: u16) {
+        self.user_mss = user_mss;
+    }
+
     pub fn set_rcvbuf(&mut self, sk_rcvbuf: u32, locked: bool) {
         self.rcvbuf = sk_rcvbuf;
         self.rcvbuf_locked = locked;
@@ -353,7 +363,7 @@ impl<C> Listener<C> {
     fn listen_rcv(&mut self, now: SimTime, seg: &Segment, route: SynRoute, out: &mut Vec<Segment>) -> ListenerAction {
         let f = seg.flags;
         if !f.contains(Flags::SYN) {
-            if let Some(action) = self.cookie_check(now, seg, route.advmss) {
+            if let Some(action) = self.cookie_check(now, seg, tcp_mss_clamp(self.user_mss, route.advmss)) {
                 return action;
             }
         }
@@ -451,7 +461,7 @@ impl<C> Listener<C> {
             peer_wscale = None;
             sack_ok = false;
         }
-        let mut peer_mss = seg.options.mss.filter(|&m| m > 0).unwrap_or(TCP_MSS_DEFAULT);
+        let mut peer_mss = seg.options.mss.filter(|&m| m > 0).map_or(TCP_MSS_DEFAULT, |m| tcp_mss_clamp(self.user_mss, m));
         let ts_off = self.ts_off(seg.src);
         let iss = if want_cookie {
             let (cookie, mss) = syncookie::cookie_isn(self.secret, self.local, seg.src, seg.seq, peer_mss, now);
@@ -466,7 +476,7 @@ impl<C> Listener<C> {
             route.iss
         };
         // tcp_openreq_init_rwin: the window is a multiple of the payload per segment.
-        let adv_mss = route.advmss;
+        let adv_mss = tcp_mss_clamp(self.user_mss, route.advmss);
         let payload = u32::from(adv_mss) - if ts_seen.is_some() { TCPOLEN_TSTAMP_ALIGNED } else { 0 };
         let (rcv_wnd, rcv_wscale, window_clamp) = initial_window(p, self.rcvbuf, self.rcvbuf_locked, payload, peer_wscale.is_some());
         let opts = Negotiated {

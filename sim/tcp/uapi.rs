@@ -29,6 +29,10 @@ pub enum SockOpt {
     // read (`tp->recvmsg_inq`). A plain comment: a doc comment would turn the schema's
     // option names from one string enum into a list of constants.
     TCP_INQ,
+    // The MSS to advertise and to send at most (`tp->rx_opt.user_mss`); 0 is unset.
+    TCP_MAXSEG,
+    // Hold sub-MSS segments until the cork is pulled (`TCP_NAGLE_CORK` in `tp->nonagle`).
+    TCP_CORK,
 }
 
 /// An option's value: an integer, `[l_onoff, l_linger]` for SO_LINGER, or a name for
@@ -48,6 +52,7 @@ pub enum MsgFlag {
     MSG_DONTWAIT,
     MSG_NOSIGNAL,
     MSG_WAITALL,
+    MSG_MORE,
 }
 
 #[allow(non_camel_case_types, clippy::upper_case_acronyms)]

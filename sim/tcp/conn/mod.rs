@@ -147,6 +147,8 @@ pub struct TcpInfo {
     pub total_retrans: u32,
     pub snd_mss: u32,
     pub rcv_mss: u32,
+    /// `tcpi_advmss`: the MSS we advertised (`tp->advmss`).
+    pub advmss: u32,
     pub snd_wscale: u8,
     pub rcv_wscale: u8,
 }
@@ -450,8 +452,8 @@ impl Conn {
     }
 
     /// connect() (`tcp_v4_connect` → `tcp_connect`): SYN_SENT, the SYN appended to `out`,
-    /// the SYN timer armed for `TCP_TIMEOUT_INIT`. `advmss` is the route's
-    /// (`tcp_connect_init`: `tp->advmss = tcp_mss_clamp(tp, dst_metric_advmss(dst))`).
+    /// the SYN timer armed for `TCP_TIMEOUT_INIT`. `advmss` is the route's, lowered to
+    /// TCP_MAXSEG (`tcp_connect_init`: `tp->advmss = tcp_mss_clamp(tp, dst_metric_advmss(dst))`).
     #[allow(clippy::too_many_arguments)]
     pub fn connect(
         now: SimTime,
@@ -463,6 +465,7 @@ impl Conn {
         advmss: u16,
         out: &mut Vec<Segment>,
     ) -> Conn {
+        let advmss = opts.mss_clamp(advmss);
         let mut c = Conn::blank(now, profile, opts, local, remote, iss, advmss);
         let mss = u32::from(c.advmss);
         let (rcv_wnd, wscale) = select_initial_window(&c.profile, c.rcvbuf, c.rcvbuf_locked, mss, c.profile.tcp_window_scaling);
@@ -544,7 +547,8 @@ impl Conn {
             self.ts_recent = peer_tsval.unwrap_or(0);
         }
         let opt_len = if self.ts_ok { 12 } else { 0 };
-        self.mss_clamp = peer_mss.unwrap_or(TCP_MSS_DEFAULT);
+        // tcp_parse_options: the peer's MSS option, lowered to TCP_MAXSEG (`user_mss`).
+        self.mss_clamp = peer_mss.map_or(TCP_MSS_DEFAULT, |m| self.opts.mss_clamp(m));
         let peer = u32::from(self.mss_clamp);
         let ours = u32::from(self.advmss);
         self.mss = (peer.min(ours) - opt_len).max(TCP_MIN_MSS);
@@ -710,9 +714,15 @@ impl Conn {
 
     // ------------------------------------------------------------------ syscalls
 
-    /// send() (`tcp_sendmsg_locked`), non-blocking: the count queued, partial when the
-    /// buffer fills, EAGAIN when nothing fits; the order of the error checks is Linux's.
+    /// send() without flags: [`Conn::sendmsg`].
     pub fn send(&mut self, now: SimTime, data: SendData, out: &mut Vec<Segment>) -> Result<u32, Errno> {
+        self.sendmsg(now, data, false, out)
+    }
+
+    /// sendmsg() (`tcp_sendmsg_locked`), non-blocking: the count queued, partial when the
+    /// buffer fills, EAGAIN when nothing fits; the order of the error checks is Linux's.
+    /// With MSG_MORE (`more`) the tail is not marked PSH and the push is corked (`tcp_push`).
+    pub fn sendmsg(&mut self, now: SimTime, data: SendData, more: bool, out: &mut Vec<Segment>) -> Result<u32, Errno> {
         if !matches!(self.state, TcpState::Established | TcpState::CloseWait) {
             // sk_stream_wait_connect
             if let Some(e) = self.sk_err.take() {
@@ -756,10 +766,12 @@ impl Conn {
             return Err(Errno::EAGAIN);
         }
         self.write_seq = self.write_seq.wrapping_add(copied);
-        // tcp_push: the tail of the write is marked PSH (`xmit` sets it on the segment that
-        // ends the queued data).
-        self.pushed_seq = self.write_seq;
-        self.write_xmit(now, out);
+        // tcp_push: unless MSG_MORE, the tail of the write is marked PSH (`xmit` sets it on the
+        // segment that ends the queued data), and the push is corked only by TCP_CORK.
+        if !more {
+            self.pushed_seq = self.write_seq;
+        }
+        self.push_pending_frames(now, more || self.opts.cork, out);
         Ok(copied)
     }
 
@@ -974,7 +986,10 @@ impl Conn {
     pub fn set_opt(&mut self, now: SimTime, opt: SockOpt, value: &OptValue, out: &mut Vec<Segment>) -> Result<(), Errno> {
         self.opts.set(opt, value)?;
         match opt {
-            SockOpt::TCP_NODELAY if self.opts.nodelay => self.write_xmit(now, out),
+            // __tcp_sock_set_nodelay and __tcp_sock_set_cork: TCP_NAGLE_PUSH sends what
+            // Nagle or a cork held.
+            SockOpt::TCP_NODELAY if self.opts.nodelay => self.push_pending_frames(now, false, out),
+            SockOpt::TCP_CORK if !self.opts.cork => self.push_pending_frames(now, false, out),
             SockOpt::SO_KEEPALIVE => self.keepalive_opt_changed(now, true),
             SockOpt::TCP_KEEPIDLE => self.keepalive_opt_changed(now, false),
             SockOpt::SO_SNDBUF => {
@@ -1000,6 +1015,8 @@ impl Conn {
             SockOpt::SO_SNDBUF => OptValue::Int(self.sndbuf as i64),
             SockOpt::SO_RCVBUF => OptValue::Int(self.rcvbuf as i64),
             SockOpt::TCP_INFO => OptValue::Int(self.state.linux_number() as i64),
+            // do_tcp_getsockopt: `mss_cache` once connecting (in CLOSE, `user_mss` if set).
+            SockOpt::TCP_MAXSEG if self.state != TcpState::Close || self.opts.user_mss == 0 => OptValue::Int(i64::from(self.mss)),
             _ => self.opts.get(opt, &self.profile),
         }
     }
@@ -1053,6 +1070,7 @@ impl Conn {
             total_retrans: self.total_retrans,
             snd_mss: self.mss,
             rcv_mss: self.rcv_mss,
+            advmss: u32::from(self.advmss),
             snd_wscale: self.snd_wscale,
             rcv_wscale: self.rcv_wscale,
         }

@@ -234,14 +234,15 @@ impl Conn {
         self.rtx_skbs.in_flight()
     }
 
-    /// Minshall's variant of Nagle (`tcp_nagle_check`): hold a small segment while an earlier
-    /// small segment is unacknowledged. `snd_nxt` stands at `seq`, with segments of the same
-    /// skb before it when `after_others`.
-    fn nagle_blocks_at(&self, seq: u32, after_others: bool) -> bool {
-        !self.opts.nodelay
+    /// `tcp_nagle_check` for a small segment: a corked push (`TCP_NAGLE_CORK`: TCP_CORK, or
+    /// this send's MSG_MORE) holds it; else, unless TCP_NODELAY, Minshall's variant of Nagle
+    /// holds it while an earlier small segment is unacknowledged. `snd_nxt` stands at `seq`,
+    /// with segments of the same skb before it when `after_others`.
+    fn nagle_blocks_at(&self, seq: u32, after_others: bool, cork: bool) -> bool {
+        cork || (!self.opts.nodelay
             && (after_others || self.packets_out() > 0)
             && seq_gt(self.snd_sml, self.snd_una)
-            && seq_le(self.snd_sml, seq)
+            && seq_le(self.snd_sml, seq))
     }
 
     /// `tcp_cwnd_test`: how many segments the congestion window lets out now, at most half
@@ -275,14 +276,14 @@ impl Conn {
     /// How many of the next `max` segments at `snd_nxt` go out as one skb (`tcp_write_xmit`'s
     /// `tcp_mss_split_point`): those within the peer's window, the last sub-MSS one only if
     /// Nagle allows it.
-    fn sendable_segs(&self, max: u32) -> u32 {
+    fn sendable_segs(&self, max: u32, cork: bool) -> u32 {
         let wnd_end = self.snd_una.wrapping_add(self.snd_wnd);
         let mut seq = self.snd_nxt;
         let mut n = 0;
         while n < max && seq != self.write_seq {
             let (len, fin) = self.next_segment(seq);
             let end = seq.wrapping_add(len).wrapping_add(fin as u32);
-            if seq_gt(end, wnd_end) || (!fin && len < self.mss && self.nagle_blocks_at(seq, n > 0)) {
+            if seq_gt(end, wnd_end) || (!fin && len < self.mss && self.nagle_blocks_at(seq, n > 0, cork)) {
                 break;
             }
             seq = end;
@@ -299,7 +300,8 @@ impl Conn {
         let payload = self.sndq.payload(self.tx_stream, off, len);
         let mut flags = Flags::ACK;
         let end = seq.wrapping_add(len);
-        if len > 0 && (push || end == self.data_end() || self.take_push_mark(seq, end)) {
+        let tail_pushed = end == self.data_end() && self.pushed_seq == end;
+        if len > 0 && (push || tail_pushed || self.take_push_mark(seq, end)) {
             flags = flags | Flags::PSH;
         }
         if fin {
@@ -377,6 +379,15 @@ impl Conn {
     /// `tcp_write_xmit`: new data within the congestion window, the peer's window and Nagle; then the loss probe or, with nothing
     /// in flight and a closed window, the persist timer (`tcp_check_probe_timer`).
     pub(super) fn write_xmit(&mut self, now: SimTime, out: &mut Vec<Segment>) {
+        self.push_pending_frames(now, self.opts.cork, out);
+    }
+
+    /// `__tcp_push_pending_frames` → `tcp_write_xmit` with `nonagle` corked or not: a push
+    /// after a MSG_MORE send is corked (`tcp_push`), one that pulls the cork or sets
+    /// TCP_NODELAY is not (`TCP_NAGLE_PUSH`, `__tcp_sock_set_cork`, `__tcp_sock_set_nodelay`).
+    /// Data a cork holds with nothing in flight goes out with the probe timer below
+    /// (`tcp_check_probe_timer` → `tcp_probe_timer` → `tcp_write_wakeup`).
+    pub(super) fn push_pending_frames(&mut self, now: SimTime, cork: bool, out: &mut Vec<Segment>) {
         if !matches!(
             self.state,
             TcpState::Established | TcpState::CloseWait | TcpState::FinWait1 | TcpState::Closing | TcpState::LastAck
@@ -394,7 +405,7 @@ impl Conn {
                 cwnd_limited = true;
                 break;
             }
-            let segs = self.sendable_segs(quota.min(self.tso_segs()));
+            let segs = self.sendable_segs(quota.min(self.tso_segs()), cork);
             if segs == 0 {
                 break;
             }

@@ -16,6 +16,18 @@ pub const MAX_TCP_SYNCNT: i64 = 127;
 /// `SOCK_MIN_SNDBUF` is twice it, `SOCK_MIN_RCVBUF` once (include/net/sock.h).
 pub const SOCK_MIN_SNDBUF: u32 = 2 * (2048 + 256);
 pub const SOCK_MIN_RCVBUF: u32 = 2048 + 256;
+/// `TCP_MIN_MSS` and `MAX_TCP_WINDOW` (include/net/tcp.h): the range of TCP_MAXSEG.
+const TCP_MIN_MSS: i64 = 88;
+const MAX_TCP_WINDOW: i64 = 32767;
+/// `TCP_MSS_DEFAULT`: what getsockopt(TCP_MAXSEG) answers before a connection has an MSS
+/// (`tcp_init_sock` sets `mss_cache` to it).
+const TCP_MSS_DEFAULT: u16 = 536;
+
+/// include/net/tcp.h `tcp_mss_clamp`: `mss`, lowered to TCP_MAXSEG's `user_mss` if that is
+/// set and smaller.
+pub fn tcp_mss_clamp(user_mss: u16, mss: u16) -> u16 {
+    if user_mss != 0 && user_mss < mss { user_mss } else { mss }
+}
 
 /// Socket options as set by the application (`None`: the sysctl applies).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -23,10 +35,12 @@ pub struct SockOpts {
     pub keepalive: bool,
     pub keepidle_s: Option<u32>,
     pub keepintvl_s: Option<u32>,
-    pub keepcnt: Option<u32>,
+    /// A u8, as Linux keeps it (`tp->keepalive_probes`).
+    pub keepcnt: Option<u8>,
     /// TCP_USER_TIMEOUT in ms; 0 is "unset".
     pub user_timeout_ms: u32,
-    pub syncnt: Option<u32>,
+    /// A u8, as Linux keeps it (`icsk_syn_retries`).
+    pub syncnt: Option<u8>,
     /// SO_LINGER on, with `l_linger` seconds.
     pub linger: Option<u32>,
     /// SO_SNDBUF as set (before doubling; setting it locks the buffer size).
@@ -35,12 +49,16 @@ pub struct SockOpts {
     /// SO_RCVLOWAT (0 reads as 1).
     pub rcvlowat: u32,
     pub nodelay: bool,
+    /// TCP_CORK (`TCP_NAGLE_CORK` in `tp->nonagle`).
+    pub cork: bool,
     pub notsent_lowat: Option<u32>,
     pub rto_max_ms: Option<u32>,
     /// TCP_CONGESTION (`None`: `net.ipv4.tcp_congestion_control`).
     pub congestion: Option<Algorithm>,
     /// TCP_INQ (`tp->recvmsg_inq`).
     pub recvmsg_inq: bool,
+    /// TCP_MAXSEG (`tp->rx_opt.user_mss`); 0 is unset.
+    pub user_mss: u16,
 }
 
 fn int(v: &OptValue) -> Result<i64, Errno> {
@@ -66,14 +84,20 @@ impl SockOpts {
             SockOpt::SO_KEEPALIVE => self.keepalive = int(value)? != 0,
             SockOpt::TCP_KEEPIDLE => self.keepidle_s = Some(ranged(value, 1, MAX_TCP_KEEPIDLE)?),
             SockOpt::TCP_KEEPINTVL => self.keepintvl_s = Some(ranged(value, 1, MAX_TCP_KEEPINTVL)?),
-            SockOpt::TCP_KEEPCNT => self.keepcnt = Some(ranged(value, 1, MAX_TCP_KEEPCNT)?),
-            SockOpt::TCP_SYNCNT => self.syncnt = Some(ranged(value, 1, MAX_TCP_SYNCNT)?),
+            SockOpt::TCP_KEEPCNT => self.keepcnt = Some(ranged(value, 1, MAX_TCP_KEEPCNT)? as u8),
+            SockOpt::TCP_SYNCNT => self.syncnt = Some(ranged(value, 1, MAX_TCP_SYNCNT)? as u8),
             SockOpt::TCP_USER_TIMEOUT => self.user_timeout_ms = ranged(value, 0, i32::MAX as i64)?,
             SockOpt::TCP_NODELAY => self.nodelay = int(value)? != 0,
+            SockOpt::TCP_CORK => self.cork = int(value)? != 0,
             // Any int; stored as the u32 the kernel keeps.
             SockOpt::TCP_NOTSENT_LOWAT => self.notsent_lowat = Some(int(value)? as u32),
             // do_tcp_setsockopt: 0 or 1, anything else EINVAL.
             SockOpt::TCP_INQ => self.recvmsg_inq = ranged(value, 0, 1)? == 1,
+            // do_tcp_setsockopt: 0 (unset) or TCP_MIN_MSS ..= MAX_TCP_WINDOW.
+            SockOpt::TCP_MAXSEG => match int(value)? {
+                0 => self.user_mss = 0,
+                _ => self.user_mss = ranged(value, TCP_MIN_MSS, MAX_TCP_WINDOW)? as u16,
+            },
             // 6.15: 1 s ..= 120 s (TCP_RTO_MAX_SEC).
             SockOpt::TCP_RTO_MAX_MS => self.rto_max_ms = Some(ranged(value, 1000, 120_000)?),
             SockOpt::SO_RCVLOWAT => {
@@ -116,10 +140,14 @@ impl SockOpts {
             SockOpt::TCP_USER_TIMEOUT => self.user_timeout_ms as i64,
             SockOpt::TCP_SYNCNT => self.syn_retries(p) as i64,
             SockOpt::TCP_NODELAY => self.nodelay as i64,
+            SockOpt::TCP_CORK => self.cork as i64,
             // do_tcp_getsockopt reads tp->notsent_lowat: 0 until set, whatever the sysctl
             // (tcp_notsent_lowat() falls back to it only where the limit is applied).
             SockOpt::TCP_NOTSENT_LOWAT => i64::from(self.notsent_lowat.unwrap_or(0)),
             SockOpt::TCP_INQ => self.recvmsg_inq as i64,
+            // do_tcp_getsockopt in CLOSE or LISTEN: user_mss if set, else the initial
+            // mss_cache.
+            SockOpt::TCP_MAXSEG => i64::from(if self.user_mss != 0 { self.user_mss } else { TCP_MSS_DEFAULT }),
             SockOpt::TCP_RTO_MAX_MS => self.rto_max_ms(p) as i64,
             SockOpt::TCP_CONGESTION => return OptValue::Name(self.congestion.unwrap_or(p.tcp_congestion_control).name().into()),
             // tcpi_state of a fresh socket: TCP_CLOSE.
@@ -150,13 +178,17 @@ impl SockOpts {
         self.keepintvl_s.map(u64::from).unwrap_or(p.tcp_keepalive_intvl_s)
     }
     pub fn keepcnt(&self, p: &KernelProfile) -> u32 {
-        self.keepcnt.unwrap_or(p.tcp_keepalive_probes)
+        self.keepcnt.map_or(p.tcp_keepalive_probes, u32::from)
     }
     pub fn syn_retries(&self, p: &KernelProfile) -> u32 {
-        self.syncnt.unwrap_or(p.tcp_syn_retries)
+        self.syncnt.map_or(p.tcp_syn_retries, u32::from)
     }
     pub fn notsent_lowat(&self, p: &KernelProfile) -> u32 {
         self.notsent_lowat.unwrap_or(p.tcp_notsent_lowat)
+    }
+    /// `tcp_mss_clamp` with this socket's TCP_MAXSEG.
+    pub fn mss_clamp(&self, mss: u16) -> u16 {
+        tcp_mss_clamp(self.user_mss, mss)
     }
     pub fn rto_max_ms(&self, p: &KernelProfile) -> u64 {
         self.rto_max_ms.map(u64::from).unwrap_or(p.tcp_rto_max_ms)
@@ -181,6 +213,22 @@ mod tests {
         assert_eq!(o.linger, Some(0));
         o.set(SockOpt::TCP_KEEPIDLE, &OptValue::Int(2)).unwrap();
         assert_eq!(o.keepidle_s, Some(2));
+        assert_eq!(o.set(SockOpt::TCP_MAXSEG, &OptValue::Int(87)), Err(Errno::EINVAL));
+        assert_eq!(o.set(SockOpt::TCP_MAXSEG, &OptValue::Int(32768)), Err(Errno::EINVAL));
+    }
+
+    #[test]
+    fn maxseg_clamps_and_reads_back() {
+        let p = KernelProfile::linux_6_18();
+        let mut o = SockOpts::default();
+        assert_eq!(o.get(SockOpt::TCP_MAXSEG, &p), OptValue::Int(536));
+        assert_eq!(o.mss_clamp(1460), 1460);
+        o.set(SockOpt::TCP_MAXSEG, &OptValue::Int(1100)).unwrap();
+        assert_eq!(o.get(SockOpt::TCP_MAXSEG, &p), OptValue::Int(1100));
+        assert_eq!(o.mss_clamp(1460), 1100);
+        assert_eq!(o.mss_clamp(1000), 1000);
+        o.set(SockOpt::TCP_MAXSEG, &OptValue::Int(0)).unwrap();
+        assert_eq!(o.mss_clamp(1460), 1460);
     }
 
     #[test]
