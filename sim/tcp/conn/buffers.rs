@@ -450,6 +450,19 @@ impl RtxSkbs {
             q.retrans_out = 0;
         }
     }
+    /// `tcp_undo_cwnd_reduction` with `unmark_loss`: no skb is lost any more.
+    pub fn clear_lost(&mut self) {
+        if let Some(q) = self.q.as_mut() {
+            for skb in q.skbs.iter_mut() {
+                skb.sacked &= !LOST;
+            }
+            q.lost_out = 0;
+        }
+    }
+    /// The head skb was ever retransmitted (`TCPCB_EVER_RETRANS`, `tcp_any_retrans_done`).
+    pub fn head_ever_retrans(&self) -> bool {
+        self.q.as_ref().and_then(|q| q.skbs.front()).is_some_and(|s| s.sacked & EVER_RETRANS != 0)
+    }
     /// The skb holding `seq` was retransmitted at `now` (`TCPCB_RETRANS`, `retrans_out`,
     /// a new `skb_mstamp_ns`).
     pub fn mark_retrans(&mut self, seq: u32, now: SimTime) {

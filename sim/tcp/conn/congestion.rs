@@ -98,8 +98,10 @@ impl Conn {
     }
 
     /// The window part of `tcp_enter_loss`: everything outstanding is lost
-    /// (`tcp_timeout_mark_lost`); ssthresh from the algorithm unless it was reduced in this
-    /// window already (in recovery, or in loss with a retransmission pending); one segment.
+    /// (`tcp_timeout_mark_lost`); unless it was reduced in this window already (in
+    /// recovery, or in loss with a retransmission pending), what an undo would restore is
+    /// kept (`prior_ssthresh`, `prior_cwnd`, `tcp_init_undo`) and ssthresh comes from the
+    /// algorithm; one segment.
     pub(super) fn enter_loss_window(&mut self, now: SimTime) {
         self.timeout_mark_lost();
         let reduced = match self.ca_state {
@@ -108,6 +110,9 @@ impl Conn {
             CaState::Loss => self.retransmits > 0,
         };
         if !reduced {
+            let prior_ssthresh = self.current_ssthresh();
+            self.loss_state().prr = crate::tcp::cc::prr::Prr::init(self.cwnd.cwnd);
+            self.init_undo(prior_ssthresh);
             self.cwnd.ssthresh = self.ca.ssthresh(&self.cwnd);
         }
         self.cwnd.cwnd = 1;
@@ -211,7 +216,7 @@ impl Conn {
     }
 
     /// `tcp_current_ssthresh`: during a reduction ssthresh, else at least ¾ of cwnd.
-    fn current_ssthresh(&self) -> u32 {
+    pub(super) fn current_ssthresh(&self) -> u32 {
         if self.ca_state == CaState::Recovery {
             return self.cwnd.ssthresh;
         }

@@ -257,7 +257,8 @@ impl Conn {
         self.rcv_tstamp = now;
         let sacked = self.sacktag(now, seg, prior_snd_una);
         let acked = ack.wrapping_sub(self.snd_una);
-        let mut f = AckFlags { sacked, ..AckFlags::default() };
+        let tsecr = seg.options.timestamps.map(|(_, ecr)| ecr).filter(|&ecr| self.ts_ok && ecr != 0);
+        let mut f = AckFlags { sacked, tsecr, ..AckFlags::default() };
         if acked > 0 {
             self.clean_rtx_queue(now, seg, acked, &mut f);
         } else if seg.payload.is_empty() && !seg.flags.contains(Flags::FIN) && !win_changed && prior_packets > 0 {

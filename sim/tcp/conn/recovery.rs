@@ -3,10 +3,12 @@
 //! [`crate::tcp::rack`], for a SACK connection; `tcp_newreno_mark_lost` without SACK), the
 //! state machine of `tcp_fastretrans_alert` (Open, Disorder, Recovery; Loss is entered by the
 //! RTO), the window during recovery (`tcp_cong_control` → PRR, [`crate::tcp::cc::prr`]) and
-//! the retransmission of what was marked lost (`tcp_xmit_retransmit_queue`), and RACK's
-//! reordering timer (`tcp_rack_reo_timeout`).
+//! the retransmission of what was marked lost (`tcp_xmit_retransmit_queue`), RACK's
+//! reordering timer (`tcp_rack_reo_timeout`), and where the undo of a spurious reduction
+//! ([`super::undo`]) is tried.
 
 use super::buffers::{Acked, RackSample, Sacked};
+use super::undo::Undo;
 use super::{Conn, RtxTimer};
 use crate::tcp::cc::prr::{self, Delivery, Prr};
 use crate::tcp::cc::{CaState, INFINITE_SSTHRESH};
@@ -33,19 +35,22 @@ pub(super) struct AckFlags {
     /// RACK armed its reordering timer: the ACK leaves the timer alone (`tcp_rack_mark_lost`
     /// clears `FLAG_SET_XMIT_TIMER`).
     pub reo_armed: bool,
+    /// The echoed timestamp (`rx_opt.rcv_tsecr`), when timestamps are on and it is not 0.
+    pub tsecr: Option<u32>,
 }
 
-/// RACK's and PRR's state (`tp->rack`, `prior_cwnd`, `prr_delivered`, `prr_out`), boxed
-/// when a connection first meets a SACK or a loss, so that the connection object stays
-/// small.
+/// RACK's, PRR's and undo's state (`tp->rack`, `prior_cwnd`, `prr_delivered`, `prr_out`,
+/// `undo_marker`, `undo_retrans`, `prior_ssthresh`), boxed when a connection first meets a
+/// SACK or a loss, so that the connection object stays small.
 #[derive(Clone, Debug, Default)]
 pub(super) struct LossState {
-    rack: Rack,
-    prr: Prr,
+    pub(super) rack: Rack,
+    pub(super) prr: Prr,
+    pub(super) undo: Undo,
 }
 
 impl Conn {
-    fn loss_state(&mut self) -> &mut LossState {
+    pub(super) fn loss_state(&mut self) -> &mut LossState {
         self.loss.get_or_insert_with(Default::default)
     }
 
@@ -110,51 +115,69 @@ impl Conn {
         }
     }
 
-    /// `tcp_fastretrans_alert` for Open, Disorder, Recovery and Loss (no undo, no CWR).
+    /// `tcp_fastretrans_alert` for Open, Disorder, Recovery and Loss (no CWR, no D-SACK
+    /// undo, no F-RTO).
     fn fastretrans_alert(&mut self, now: SimTime, f: &mut AckFlags) {
         if self.packets_out() == 0 {
             self.set_reno_sacked(0);
         }
-        // E. Recovery is over once high_seq is acknowledged.
+        // D. Recovery is over once high_seq is acknowledged: undone if it was spurious
+        // (`tcp_try_undo_recovery`, which also holds Reno's state), else cwnd = ssthresh.
         if self.ca_state == CaState::Recovery && seq_ge(self.snd_una, self.high_seq) {
-            // tcp_try_undo_recovery without undo: Reno holds the state until something
-            // above high_seq is acknowledged (RFC 6582's protection from false fast
-            // retransmits); "SACK TCP is safe".
-            if !self.sack_ok {
-                self.set_reno_sacked(0);
-                if self.snd_una == self.high_seq {
-                    return;
-                }
+            self.set_reno_sacked(0);
+            if self.try_undo_recovery(now, f) {
+                return;
             }
-            self.set_ca_state(now, CaState::Open);
             self.end_cwnd_reduction();
         }
-        // F.
+        // E.
         match self.ca_state {
             CaState::Recovery => {
-                if !f.una_advanced && !self.sack_ok {
-                    self.add_reno_sack(f);
-                }
-                self.identify_packet_loss(now, f);
-            }
-            CaState::Loss => {
-                self.identify_packet_loss(now, f);
-            }
-            CaState::Open | CaState::Disorder => {
-                if !self.sack_ok {
-                    if f.una_advanced {
-                        self.set_reno_sacked(0);
+                if !f.una_advanced {
+                    if !self.sack_ok {
+                        self.add_reno_sack(f);
                     }
-                    self.add_reno_sack(f);
-                }
-                self.identify_packet_loss(now, f);
-                if self.rtx_skbs.lost_out() == 0 {
-                    self.try_keep_open(now);
+                } else if self.try_undo_partial(now, f) {
                     return;
                 }
-                self.enter_recovery(now);
+                self.identify_packet_loss(now, f);
+                // A partial undo reverted the state: a loss now evident starts a new
+                // recovery (tcp_time_to_recover).
+                if self.ca_state != CaState::Recovery && self.rtx_skbs.lost_out() > 0 {
+                    self.enter_recovery(now);
+                }
             }
+            CaState::Loss => {
+                // tcp_process_loss: an ACK for an original undoes the RTO.
+                if f.una_advanced {
+                    self.try_undo_loss(now, f);
+                }
+                self.identify_packet_loss(now, f);
+                // Undone: on as in Open.
+                if self.ca_state == CaState::Open {
+                    self.alert_open(now, f);
+                }
+            }
+            CaState::Open | CaState::Disorder => self.alert_open(now, f),
         }
+    }
+
+    /// `tcp_fastretrans_alert`'s default case (Open, Disorder): count Reno's duplicate ACKs,
+    /// detect losses, and enter recovery if any (`tcp_time_to_recover`), else
+    /// `tcp_try_to_open`.
+    fn alert_open(&mut self, now: SimTime, f: &mut AckFlags) {
+        if !self.sack_ok {
+            if f.una_advanced {
+                self.set_reno_sacked(0);
+            }
+            self.add_reno_sack(f);
+        }
+        self.identify_packet_loss(now, f);
+        if self.rtx_skbs.lost_out() == 0 {
+            self.try_keep_open(now);
+            return;
+        }
+        self.enter_recovery(now);
     }
 
     /// `tcp_add_reno_sack`: without SACK each duplicate ACK counts as one segment SACKed and
@@ -250,7 +273,7 @@ impl Conn {
     }
 
     /// `tcp_try_keep_open`: Disorder while anything is SACKed, lost or retransmitted.
-    fn try_keep_open(&mut self, now: SimTime) {
+    pub(super) fn try_keep_open(&mut self, now: SimTime) {
         let state = if self.rtx_skbs.sacked_out() + self.rtx_skbs.lost_out() > 0 || self.rtx_skbs.retrans_out() > 0 {
             CaState::Disorder
         } else {
@@ -262,9 +285,12 @@ impl Conn {
         }
     }
 
-    /// `tcp_enter_recovery` → `tcp_init_cwnd_reduction`: the algorithm's ssthresh becomes the
-    /// target, PRR starts from the current cwnd.
+    /// `tcp_enter_recovery` → `tcp_init_undo`, `tcp_init_cwnd_reduction`: what to restore
+    /// if the recovery proves spurious (`prior_ssthresh` = `tcp_current_ssthresh`), then the
+    /// algorithm's ssthresh becomes the target, PRR starts from the current cwnd.
     fn enter_recovery(&mut self, now: SimTime) {
+        let prior_ssthresh = self.current_ssthresh();
+        self.init_undo(prior_ssthresh);
         self.high_seq = self.snd_nxt;
         self.tlp_high_seq = None;
         self.cwnd.cwnd_cnt = 0;
@@ -275,9 +301,9 @@ impl Conn {
         self.retrans_stamp.get_or_insert(now);
     }
 
-    /// `tcp_end_cwnd_reduction`: cwnd is ssthresh once recovery ends.
+    /// `tcp_end_cwnd_reduction`: cwnd is ssthresh once recovery ends, unless it was undone.
     fn end_cwnd_reduction(&mut self) {
-        if self.cwnd.ssthresh < INFINITE_SSTHRESH {
+        if self.cwnd.ssthresh < INFINITE_SSTHRESH && self.undo_marked() {
             self.cwnd.cwnd = prr::end_cwnd(self.cwnd.ssthresh);
         }
     }

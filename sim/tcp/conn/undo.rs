@@ -1,0 +1,150 @@
+//! Undo of a spurious window reduction (net/ipv4/tcp_input.c): when the ACKs show that what
+//! recovery or an RTO retransmitted had not been lost, only delayed, cwnd and ssthresh go
+//! back to what they were before (`tcp_undo_cwnd_reduction`). The evidence is the timestamp
+//! the peer echoes: an ACK whose TSecr is older than the first retransmission was caused by
+//! an original transmission (`tcp_packet_delayed`); or there was nothing retransmitted at
+//! all (`undo_retrans` = 0).
+//!
+//! Simplifications: D-SACKs are not read on the sending side, so `undo_retrans` never
+//! counts down and `tcp_try_undo_dsack` is not modelled; no F-RTO (`tcp_frto` is 0 here).
+
+use super::recovery::AckFlags;
+use super::Conn;
+use crate::tcp::cc::CaState;
+use crate::tcp::mib::Mib;
+use crate::tcp::segment::seq_lt;
+
+/// `tp->undo_marker`, `tp->undo_retrans`, `tp->prior_ssthresh`, kept with RACK and PRR in
+/// the boxed loss state (`prior_cwnd` is PRR's).
+#[derive(Copy, Clone, Debug, Default)]
+pub(super) struct Undo {
+    /// `undo_marker`: `snd_una` when the reduction began; `None` once undone (0 in Linux).
+    marker: Option<u32>,
+    /// `undo_retrans`: retransmissions not yet shown spurious (−1 when there were none).
+    retrans: i32,
+    /// `prior_ssthresh`: ssthresh to restore (0: no reduction to undo).
+    prior_ssthresh: u32,
+}
+
+impl Conn {
+    /// `tcp_init_undo`: remember `snd_una`; retransmissions still in flight may be D-SACKed
+    /// later (`undo_retrans` = `retrans_out`, or −1, since 0 means "can undo now").
+    pub(super) fn init_undo(&mut self, prior_ssthresh: u32) {
+        let retrans = self.rtx_skbs.retrans_out() as i32;
+        let una = self.snd_una;
+        let u = &mut self.loss_state().undo;
+        u.marker = Some(una);
+        u.retrans = if retrans == 0 { -1 } else { retrans };
+        u.prior_ssthresh = prior_ssthresh;
+    }
+
+    fn undo(&self) -> Undo {
+        self.loss.as_ref().map_or_else(Undo::default, |l| l.undo)
+    }
+
+    /// `undo_marker` is set: the reduction can still be undone.
+    pub(super) fn undo_marked(&self) -> bool {
+        self.undo().marker.is_some()
+    }
+
+    /// `tcp_packet_delayed` → `tcp_tsopt_ecr_before(tp, tp->retrans_stamp)`: the ACK echoes
+    /// a timestamp older than the first retransmission, so an original was delivered.
+    fn packet_delayed(&self, f: &AckFlags) -> bool {
+        let (Some(stamp), Some(tsecr)) = (self.retrans_stamp, f.tsecr) else { return false };
+        seq_lt(tsecr, self.tsval(stamp))
+    }
+
+    /// `tcp_may_undo`: marked, and no retransmission left unexplained or the ACK is for an
+    /// original transmission.
+    fn may_undo(&self, f: &AckFlags) -> bool {
+        let u = self.undo();
+        u.marker.is_some() && (u.retrans == 0 || self.packet_delayed(f))
+    }
+
+    /// `tcp_any_retrans_done`: a retransmission in flight, or the head was ever retransmitted.
+    fn any_retrans_done(&self) -> bool {
+        self.rtx_skbs.retrans_out() > 0 || self.rtx_skbs.head_ever_retrans()
+    }
+
+    /// `tcp_undo_cwnd_reduction`: cwnd back through the algorithm's `undo_cwnd` (for CUBIC
+    /// and Reno alike `tcp_reno_undo_cwnd`, max(cwnd, prior_cwnd)), ssthresh back if it was
+    /// higher; with `unmark_loss` nothing is lost any more. RACK re-examines the queue.
+    fn undo_cwnd_reduction(&mut self, unmark_loss: bool) {
+        if unmark_loss {
+            self.rtx_skbs.clear_lost();
+        }
+        let Some(l) = self.loss.as_deref_mut() else { return };
+        if l.undo.prior_ssthresh != 0 {
+            self.cwnd.cwnd = self.ca.undo_cwnd(&self.cwnd, l.prr.prior_cwnd());
+            self.cwnd.ssthresh = self.cwnd.ssthresh.max(l.undo.prior_ssthresh);
+        }
+        l.undo.marker = None;
+        l.rack.force_advanced();
+    }
+
+    /// `tcp_try_undo_recovery`, once `high_seq` is acknowledged in Recovery or Loss: undo
+    /// (TCPFullUndo, or TCPLossUndo from Loss) if allowed. Then Open, except that Reno holds
+    /// the state until something above `high_seq` is acknowledged
+    /// (`tcp_is_non_sack_preventing_reopen`). Returns true when the state is held.
+    pub(super) fn try_undo_recovery(&mut self, now: crate::time::SimTime, f: &AckFlags) -> bool {
+        if self.may_undo(f) {
+            self.undo_cwnd_reduction(false);
+            self.count(if self.ca_state == CaState::Loss { Mib::TcpLossUndo } else { Mib::TcpFullUndo });
+        }
+        if self.non_sack_preventing_reopen() {
+            return true;
+        }
+        self.set_ca_state(now, CaState::Open);
+        false
+    }
+
+    /// `tcp_is_non_sack_preventing_reopen`: without SACK, `snd_una` = `high_seq` holds the
+    /// state (RFC 6582's protection from false fast retransmits); `retrans_stamp` is
+    /// forgotten if nothing was retransmitted.
+    fn non_sack_preventing_reopen(&mut self) -> bool {
+        if self.sack_ok || self.snd_una != self.high_seq {
+            return false;
+        }
+        if !self.any_retrans_done() {
+            self.retrans_stamp = None;
+        }
+        true
+    }
+
+    /// `tcp_try_undo_partial`, on a partial ACK in Recovery: an original filled the hole.
+    /// With retransmissions still out, only stop marking losses (returns true); else undo
+    /// with the losses unmarked (TCPPartialUndo) and leave Recovery (`tcp_try_keep_open`).
+    pub(super) fn try_undo_partial(&mut self, now: crate::time::SimTime, f: &AckFlags) -> bool {
+        if !(self.undo_marked() && self.packet_delayed(f)) {
+            return false;
+        }
+        if self.rtx_skbs.retrans_out() > 0 {
+            return true;
+        }
+        if !self.any_retrans_done() {
+            self.retrans_stamp = None;
+        }
+        self.undo_cwnd_reduction(true);
+        self.count(Mib::TcpPartialUndo);
+        self.try_keep_open(now);
+        false
+    }
+
+    /// `tcp_try_undo_loss` (without F-RTO), on an ACK advancing `snd_una` in Loss: undo with
+    /// the losses unmarked (TCPLossUndo); a SACK connection reopens.
+    pub(super) fn try_undo_loss(&mut self, now: crate::time::SimTime, f: &AckFlags) -> bool {
+        if !self.may_undo(f) {
+            return false;
+        }
+        self.undo_cwnd_reduction(true);
+        self.count(Mib::TcpLossUndo);
+        self.retransmits = 0;
+        if self.non_sack_preventing_reopen() {
+            return true;
+        }
+        if self.sack_ok {
+            self.set_ca_state(now, CaState::Open);
+        }
+        true
+    }
+}
