@@ -106,11 +106,11 @@ fn an_idle_sender_restarts_from_the_initial_window() {
 const INFINITE_SSTHRESH: u32 = 0x7fff_ffff;
 
 /// The undo counters the client's connection moved (`TCPFullUndo`, `TCPPartialUndo`,
-/// `TCPLossUndo`).
-fn client_undos(sim: &mut Sim) -> [u64; 3] {
+/// `TCPLossUndo`, `TCPDSACKUndo`).
+fn client_undos(sim: &mut Sim) -> [u64; 4] {
     let mib = sim.client().take_mib();
     let get = |name: &str| mib.iter().find(|(n, _)| *n == name).map_or(0, |(_, v)| v);
-    [get("TCPFullUndo"), get("TCPPartialUndo"), get("TCPLossUndo")]
+    [get("TCPFullUndo"), get("TCPPartialUndo"), get("TCPLossUndo"), get("TCPDSACKUndo")]
 }
 
 #[test]
@@ -137,7 +137,7 @@ fn a_fast_retransmit_of_a_delayed_segment_is_undone_by_its_timestamp() {
     assert_eq!(info.ca_state, 0, "back to Open");
     assert_eq!(info.snd_ssthresh, INFINITE_SSTHRESH, "prior_ssthresh restored");
     assert!(info.snd_cwnd >= 12, "tcp_reno_undo_cwnd: at least prior_cwnd 12, got {}", info.snd_cwnd);
-    assert_eq!(client_undos(&mut sim), [1, 0, 0]);
+    assert_eq!(client_undos(&mut sim), [1, 0, 0, 0]);
     sim.run_until(ms(500));
     assert_eq!(sim.server().inq(), 10 * 1448);
 }
@@ -169,7 +169,7 @@ fn a_spurious_rto_is_undone_when_the_delayed_acks_echo_the_originals() {
     assert_eq!((info.ca_state, info.lost, info.unacked), (0, 0, 0), "undone and all acknowledged");
     assert_eq!(info.snd_ssthresh, INFINITE_SSTHRESH);
     assert_eq!(info.snd_cwnd, before.snd_cwnd, "cwnd back to prior_cwnd (no growth: not cwnd-limited)");
-    assert_eq!(client_undos(&mut sim), [0, 0, 1]);
+    assert_eq!(client_undos(&mut sim), [0, 0, 1, 0]);
 }
 
 #[test]
@@ -180,5 +180,30 @@ fn a_real_loss_is_not_undone() {
     sim.run_until(t0 + Dur::from_millis(500));
     let info = sim.client().info();
     assert_eq!((info.ca_state, info.snd_ssthresh), (0, 8));
-    assert_eq!(client_undos(&mut sim), [0, 0, 0]);
+    assert_eq!(client_undos(&mut sim), [0, 0, 0, 0]);
+}
+
+#[test]
+fn without_timestamps_a_d_sack_of_the_only_retransmission_undoes_the_recovery() {
+    // As the timestamp case, but without timestamps and with more data behind: the ACK of
+    // the delayed original proves nothing, but the server's D-SACK of the retransmission
+    // (a duplicate: the original came first) brings undo_retrans to 0 while recovery still
+    // runs, and tcp_try_undo_dsack restores ssthresh (TCPDSACKUndo).
+    let mut sim = Sim::new(5, Dur::from_millis(10));
+    sim.profile = std::rc::Rc::new(tcpsim::tcp::profile::KernelProfile { tcp_timestamps: false, ..(*profile()).clone() });
+    sim.delay_extra = Some(|from, at, s: &Segment| (from == 0 && at == ms(100) && s.seq == CLIENT_ISS + 1 + 2 * 1460).then(|| Dur::from_millis(15)));
+    sim.connect();
+    sim.run_until(ms(100));
+    let mut out = Vec::new();
+    let sent = sim.client().send(ms(100), SendData::Derived(40 * 1460), &mut out).unwrap();
+    sim.transmit(0, out);
+    sim.run_until(ms(130));
+    let info = sim.client().info();
+    assert_eq!((info.ca_state, info.retrans, info.snd_ssthresh), (3, 1, 8), "in recovery, the third retransmitted");
+    sim.run_until(ms(500));
+    let info = sim.client().info();
+    assert_eq!(sim.server().inq() as u64, sent as u64);
+    assert_eq!((info.ca_state, info.snd_ssthresh), (0, INFINITE_SSTHRESH), "undone by the D-SACK");
+    assert_eq!(info.total_retrans, 1);
+    assert_eq!(client_undos(&mut sim), [0, 0, 0, 1]);
 }

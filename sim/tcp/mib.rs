@@ -40,6 +40,9 @@ pub enum Mib {
     /// An RTO undone: `tcp_try_undo_loss`, or `tcp_try_undo_recovery` in Loss
     /// (`LINUX_MIB_TCPLOSSUNDO`).
     TcpLossUndo,
+    /// A reduction undone because D-SACKs showed every retransmission a duplicate:
+    /// `tcp_try_undo_dsack` (`LINUX_MIB_TCPDSACKUNDO`).
+    TcpDsackUndo,
 }
 
 /// Events counted since the host last collected them (a call into a connection moves
@@ -77,7 +80,7 @@ impl MibCounts {
 }
 
 impl Mib {
-    const ALL: [Mib; 9] = [
+    const ALL: [Mib; 10] = [
         Mib::RetransSegs,
         Mib::TcpTimeouts,
         Mib::TcpLossProbes,
@@ -87,6 +90,7 @@ impl Mib {
         Mib::TcpFullUndo,
         Mib::TcpPartialUndo,
         Mib::TcpLossUndo,
+        Mib::TcpDsackUndo,
     ];
 
     /// The name `nstat` prints.
@@ -101,6 +105,7 @@ impl Mib {
             Mib::TcpFullUndo => "TCPFullUndo",
             Mib::TcpPartialUndo => "TCPPartialUndo",
             Mib::TcpLossUndo => "TCPLossUndo",
+            Mib::TcpDsackUndo => "TCPDSACKUndo",
         }
     }
 }

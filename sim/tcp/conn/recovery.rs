@@ -60,6 +60,7 @@ impl Conn {
         if !self.sack_ok || seg.options.sack.is_empty() {
             return Sacked::default();
         }
+        self.check_dsack(&seg.options.sack, seg.ack, prior_snd_una);
         let sacked = self.rtx_skbs.sacktag(&seg.options.sack, prior_snd_una);
         self.rack_advance(sacked.rack, sacked.last, now);
         sacked
@@ -115,8 +116,7 @@ impl Conn {
         }
     }
 
-    /// `tcp_fastretrans_alert` for Open, Disorder, Recovery and Loss (no CWR, no D-SACK
-    /// undo, no F-RTO).
+    /// `tcp_fastretrans_alert` for Open, Disorder, Recovery and Loss (no CWR, no F-RTO).
     fn fastretrans_alert(&mut self, now: SimTime, f: &mut AckFlags) {
         if self.packets_out() == 0 {
             self.set_reno_sacked(0);
@@ -139,6 +139,9 @@ impl Conn {
                     }
                 } else if self.try_undo_partial(now, f) {
                     return;
+                }
+                if self.try_undo_dsack() {
+                    self.try_to_open(now);
                 }
                 self.identify_packet_loss(now, f);
                 // A partial undo reverted the state: a loss now evident starts a new
@@ -172,6 +175,7 @@ impl Conn {
             }
             self.add_reno_sack(f);
         }
+        self.try_undo_dsack();
         self.identify_packet_loss(now, f);
         if self.rtx_skbs.lost_out() == 0 {
             self.try_keep_open(now);
@@ -351,6 +355,7 @@ impl Conn {
                 return true;
             }
             self.retransmit(now, seq, out);
+            self.undo_retransmitted();
             self.prr_sent();
             if seq == self.snd_una && !self.reo_pending() {
                 self.rearm_rto(now);

@@ -5,14 +5,18 @@
 //! an original transmission (`tcp_packet_delayed`); or there was nothing retransmitted at
 //! all (`undo_retrans` = 0).
 //!
-//! Simplifications: D-SACKs are not read on the sending side, so `undo_retrans` never
-//! counts down and `tcp_try_undo_dsack` is not modelled; no F-RTO (`tcp_frto` is 0 here).
+//! Or D-SACKs reported every retransmission a duplicate (`undo_retrans` counts up per
+//! retransmission, down per D-SACKed segment: `tcp_try_undo_dsack`).
+//!
+//! Simplifications: only a D-SACK of data below `snd_una` counts down (`tcp_check_dsack`'s
+//! "dumb counting"; one inside the SACKed range above it, `tcp_sacktag_one`'s `dup_sack`, is
+//! ignored); no F-RTO (`tcp_frto` is 0 here).
 
 use super::recovery::AckFlags;
 use super::Conn;
 use crate::tcp::cc::CaState;
 use crate::tcp::mib::Mib;
-use crate::tcp::segment::seq_lt;
+use crate::tcp::segment::{seq_gt, seq_lt};
 
 /// `tp->undo_marker`, `tp->undo_retrans`, `tp->prior_ssthresh`, kept with RACK and PRR in
 /// the boxed loss state (`prior_cwnd` is PRR's).
@@ -24,6 +28,8 @@ pub(super) struct Undo {
     retrans: i32,
     /// `prior_ssthresh`: ssthresh to restore (0: no reduction to undo).
     prior_ssthresh: u32,
+    /// `dsack_dups`: segments the peer reported received twice.
+    dsack_dups: u32,
 }
 
 impl Conn {
@@ -36,6 +42,73 @@ impl Conn {
         u.marker = Some(una);
         u.retrans = if retrans == 0 { -1 } else { retrans };
         u.prior_ssthresh = prior_ssthresh;
+    }
+
+    /// `tcp_retransmit_skb`'s tail: one more retransmission a D-SACK may show spurious (not
+    /// the loss probe, which goes through `__tcp_retransmit_skb` alone).
+    pub(super) fn undo_retransmitted(&mut self) {
+        if let Some(l) = self.loss.as_deref_mut() {
+            l.undo.retrans = l.undo.retrans.max(0) + 1;
+        }
+    }
+
+    /// `tcp_check_dsack`, from `tcp_sacktag_write_queue`: the first SACK block is a D-SACK
+    /// if it lies below the ACK, or inside the second block (RFC 2883). For data already
+    /// acknowledged (below `prior_snd_una`) and sent after `undo_marker`, `undo_retrans`
+    /// drops by the duplicated segments (`tcp_dsack_seen`).
+    pub(super) fn check_dsack(&mut self, blocks: &[(u32, u32)], ack: u32, prior_snd_una: u32) {
+        let Some(&(start, end)) = blocks.first() else { return };
+        let dsack = seq_lt(start, ack)
+            || blocks.get(1).is_some_and(|&(start1, end1)| !seq_gt(end, end1) && !seq_lt(start, start1));
+        if !dsack {
+            return;
+        }
+        let Some(dup_segs) = self.dsack_seen(start, end) else { return };
+        let Some(l) = self.loss.as_deref_mut() else { return };
+        let u = &mut l.undo;
+        if u.retrans > 0 && !seq_gt(end, prior_snd_una) && u.marker.is_some_and(|m| seq_gt(end, m)) {
+            u.retrans = (u.retrans - dup_segs as i32).max(0);
+        }
+    }
+
+    /// `tcp_dsack_seen`: the segments the D-SACK covers, none if it is dubious (longer than
+    /// the largest window, the loss probe's own, or more duplicates than retransmissions).
+    fn dsack_seen(&mut self, start: u32, end: u32) -> Option<u32> {
+        let len = end.wrapping_sub(start);
+        if len > self.max_window {
+            return None;
+        }
+        let dup_segs = if len > self.mss {
+            len.div_ceil(self.mss.max(1))
+        } else if self.tlp_high_seq == Some(end) {
+            return None;
+        } else {
+            1
+        };
+        let total_retrans = self.total_retrans;
+        let u = &mut self.loss_state().undo;
+        u.dsack_dups += dup_segs;
+        (u.dsack_dups <= total_retrans).then_some(dup_segs)
+    }
+
+    /// `tcp_try_undo_dsack`: every retransmission was D-SACKed (TCPDSACKUndo).
+    pub(super) fn try_undo_dsack(&mut self) -> bool {
+        let u = self.undo();
+        if u.marker.is_none() || u.retrans != 0 {
+            return false;
+        }
+        self.undo_cwnd_reduction(false);
+        self.count(Mib::TcpDsackUndo);
+        true
+    }
+
+    /// `tcp_try_to_open` after a D-SACK undo (no ECN): forget `retrans_stamp` if nothing
+    /// was retransmitted, then `tcp_try_keep_open`.
+    pub(super) fn try_to_open(&mut self, now: crate::time::SimTime) {
+        if !self.any_retrans_done() {
+            self.retrans_stamp = None;
+        }
+        self.try_keep_open(now);
     }
 
     fn undo(&self) -> Undo {
