@@ -43,6 +43,8 @@ pub enum Mib {
     /// A reduction undone because D-SACKs showed every retransmission a duplicate:
     /// `tcp_try_undo_dsack` (`LINUX_MIB_TCPDSACKUNDO`).
     TcpDsackUndo,
+    /// An RTO found spurious by F-RTO: `tcp_try_undo_loss` (`LINUX_MIB_TCPSPURIOUSRTOS`).
+    TcpSpuriousRtos,
 }
 
 /// Events counted since the host last collected them (a call into a connection moves
@@ -80,7 +82,7 @@ impl MibCounts {
 }
 
 impl Mib {
-    const ALL: [Mib; 10] = [
+    const ALL: [Mib; 11] = [
         Mib::RetransSegs,
         Mib::TcpTimeouts,
         Mib::TcpLossProbes,
@@ -91,6 +93,7 @@ impl Mib {
         Mib::TcpPartialUndo,
         Mib::TcpLossUndo,
         Mib::TcpDsackUndo,
+        Mib::TcpSpuriousRtos,
     ];
 
     /// The name `nstat` prints.
@@ -106,6 +109,7 @@ impl Mib {
             Mib::TcpPartialUndo => "TCPPartialUndo",
             Mib::TcpLossUndo => "TCPLossUndo",
             Mib::TcpDsackUndo => "TCPDSACKUndo",
+            Mib::TcpSpuriousRtos => "TCPSpuriousRTOs",
         }
     }
 }

@@ -212,6 +212,9 @@ pub struct Acked {
     pub first_sent: Option<SimTime>,
     /// One of them had been retransmitted (`FLAG_RETRANS_DATA_ACKED`).
     pub retrans: bool,
+    /// The end of the first of them never retransmitted nor SACKed before
+    /// (`FLAG_ORIG_SACK_ACKED` once compared with `high_seq`).
+    pub orig_end: Option<u32>,
     /// The newest of them by send time, never SACKed, for RACK (`tcp_rack_advance`).
     pub rack: Option<RackSample>,
     /// The last of them in sequence order: `rack.rtt_us` is from the last skb
@@ -245,6 +248,9 @@ pub struct Sacked {
     /// The last of them in sequence order (blocks sorted, as `tcp_sacktag_write_queue`
     /// sorts them).
     pub last: Option<RackSample>,
+    /// The lowest end of them never retransmitted (`FLAG_ORIG_SACK_ACKED` once compared
+    /// with `high_seq`).
+    pub orig_end: Option<u32>,
 }
 
 impl RtxSkbs {
@@ -297,6 +303,9 @@ impl RtxSkbs {
                 q.sacked_out -= 1;
             } else {
                 acked.delivered += 1;
+                if skb.sacked & EVER_RETRANS == 0 && acked.orig_end.is_none() {
+                    acked.orig_end = Some(skb.end);
+                }
                 let sample = RackSample { sent: skb.sent, end: skb.end, retrans: skb.sacked & EVER_RETRANS != 0 };
                 if acked.rack.is_none_or(|r| sample.after(&r)) {
                     acked.rack = Some(sample);
@@ -337,6 +346,9 @@ impl RtxSkbs {
                         break;
                     }
                     continue;
+                }
+                if skb.sacked & EVER_RETRANS == 0 && out.orig_end.is_none_or(|e| seq_lt(skb.end, e)) {
+                    out.orig_end = Some(skb.end);
                 }
                 q.retrans_out -= u32::from(skb.sacked & SACKED_RETRANS != 0);
                 q.lost_out -= u32::from(skb.sacked & LOST != 0);

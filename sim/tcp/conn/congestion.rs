@@ -117,6 +117,10 @@ impl Conn {
         }
         self.cwnd.cwnd = 1;
         self.cwnd.cwnd_cnt = 0;
+        // F-RTO (RFC 5682 3.1 step 1) unless another recovery was underway, except for
+        // recurring timeouts on the same snd_una (3.2).
+        let new_recovery = matches!(self.ca_state, CaState::Open | CaState::Disorder);
+        self.set_frto(new_recovery || self.retransmits > 0);
         self.set_ca_state(now, CaState::Loss);
     }
 

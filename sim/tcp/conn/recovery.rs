@@ -13,7 +13,7 @@ use super::{Conn, RtxTimer};
 use crate::tcp::cc::prr::{self, Delivery, Prr};
 use crate::tcp::cc::{CaState, INFINITE_SSTHRESH};
 use crate::tcp::rack::{Rack, REORDERING};
-use crate::tcp::segment::{seq_ge, Segment};
+use crate::tcp::segment::{seq_ge, seq_gt, seq_lt, Segment};
 use crate::time::{Dur, SimTime};
 
 /// What one ACK told the sender: the `flag` bits and counts `tcp_ack` gathers.
@@ -37,6 +37,16 @@ pub(super) struct AckFlags {
     pub reo_armed: bool,
     /// The echoed timestamp (`rx_opt.rcv_tsecr`), when timestamps are on and it is not 0.
     pub tsecr: Option<u32>,
+    /// F-RTO step 2.b: new data goes out before any retransmission (`REXMIT_NEW`).
+    pub rexmit_new: bool,
+}
+
+impl AckFlags {
+    /// `FLAG_ORIG_SACK_ACKED`: a never retransmitted skb at or below `high_seq` was
+    /// delivered.
+    fn orig_sack_acked(&self, high_seq: u32) -> bool {
+        [self.acked.orig_end, self.sacked.orig_end].into_iter().flatten().any(|e| !seq_gt(e, high_seq))
+    }
 }
 
 /// RACK's, PRR's and undo's state (`tp->rack`, `prior_cwnd`, `prr_delivered`, `prr_out`,
@@ -151,10 +161,7 @@ impl Conn {
                 }
             }
             CaState::Loss => {
-                // tcp_process_loss: an ACK for an original undoes the RTO.
-                if f.una_advanced {
-                    self.try_undo_loss(now, f);
-                }
+                self.process_loss(now, f);
                 self.identify_packet_loss(now, f);
                 // Undone: on as in Open.
                 if self.ca_state == CaState::Open {
@@ -163,6 +170,54 @@ impl Conn {
             }
             CaState::Open | CaState::Disorder => self.alert_open(now, f),
         }
+    }
+
+    /// `tcp_process_loss` (its Reno part aside; the exit once `high_seq` is acknowledged is
+    /// in [`Self::cong_control`]): an ACK for an original undoes the RTO; with F-RTO (RFC
+    /// 5682, SACK-enhanced, `tcp_frto` = 2), an original delivered after the RTO shows it
+    /// spurious (3.b); the first ACK advancing `snd_una` sends new data instead of
+    /// retransmitting (2.b); a SACK or duplicate ACK for that new data shows the loss real
+    /// (3.a).
+    fn process_loss(&mut self, now: SimTime, f: &mut AckFlags) {
+        let recovered = seq_ge(self.snd_una, self.high_seq);
+        if f.una_advanced && self.try_undo_loss(now, f, false) {
+            return;
+        }
+        if !self.frto() {
+            return;
+        }
+        if f.orig_sack_acked(self.high_seq) && self.try_undo_loss(now, f, true) {
+            return;
+        }
+        if seq_gt(self.snd_nxt, self.high_seq) {
+            if f.sacked.newly > 0 || f.dupack {
+                self.set_frto(false);
+            }
+        } else if f.una_advanced && !recovered {
+            self.high_seq = self.snd_nxt;
+            let wnd_end = self.snd_una.wrapping_add(self.snd_wnd);
+            if seq_lt(self.snd_nxt, self.data_end()) && seq_gt(wnd_end, self.snd_nxt) {
+                f.rexmit_new = true;
+                return;
+            }
+            self.set_frto(false);
+        }
+    }
+
+    /// `tcp_xmit_recovery`: in recovery or after an RTO, what is marked lost goes out;
+    /// F-RTO's new data first, and only that if some went out.
+    pub(super) fn xmit_recovery(&mut self, now: SimTime, f: &AckFlags, out: &mut Vec<Segment>) {
+        if !matches!(self.ca_state, CaState::Recovery | CaState::Loss) {
+            return;
+        }
+        if f.rexmit_new {
+            self.write_xmit(now, out);
+            if seq_gt(self.snd_nxt, self.high_seq) {
+                return;
+            }
+            self.set_frto(false);
+        }
+        self.xmit_retransmit_queue(now, out);
     }
 
     /// `tcp_fastretrans_alert`'s default case (Open, Disorder): count Reno's duplicate ACKs,

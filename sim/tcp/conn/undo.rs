@@ -10,7 +10,7 @@
 //!
 //! Simplifications: only a D-SACK of data below `snd_una` counts down (`tcp_check_dsack`'s
 //! "dumb counting"; one inside the SACKed range above it, `tcp_sacktag_one`'s `dup_sack`, is
-//! ignored); no F-RTO (`tcp_frto` is 0 here).
+//! ignored). F-RTO's part of the RTO's undo is `tcp_process_loss` in `recovery.rs`.
 
 use super::recovery::AckFlags;
 use super::Conn;
@@ -30,6 +30,8 @@ pub(super) struct Undo {
     prior_ssthresh: u32,
     /// `dsack_dups`: segments the peer reported received twice.
     dsack_dups: u32,
+    /// `tp->frto`: this RTO may still be shown spurious by F-RTO.
+    frto: bool,
 }
 
 impl Conn {
@@ -109,6 +111,15 @@ impl Conn {
             self.retrans_stamp = None;
         }
         self.try_keep_open(now);
+    }
+
+    /// `tp->frto`.
+    pub(super) fn frto(&self) -> bool {
+        self.undo().frto
+    }
+
+    pub(super) fn set_frto(&mut self, on: bool) {
+        self.loss_state().undo.frto = on;
     }
 
     fn undo(&self) -> Undo {
@@ -203,19 +214,23 @@ impl Conn {
         false
     }
 
-    /// `tcp_try_undo_loss` (without F-RTO), on an ACK advancing `snd_una` in Loss: undo with
-    /// the losses unmarked (TCPLossUndo); a SACK connection reopens.
-    pub(super) fn try_undo_loss(&mut self, now: crate::time::SimTime, f: &AckFlags) -> bool {
-        if !self.may_undo(f) {
+    /// `tcp_try_undo_loss`, in Loss: on an ACK advancing `snd_una` if allowed, or when
+    /// F-RTO found the RTO spurious (`frto_undo`, TCPSpuriousRTOs too): undo with the losses
+    /// unmarked (TCPLossUndo); a SACK connection, or F-RTO's verdict, reopens.
+    pub(super) fn try_undo_loss(&mut self, now: crate::time::SimTime, f: &AckFlags, frto_undo: bool) -> bool {
+        if !(frto_undo || self.may_undo(f)) {
             return false;
         }
         self.undo_cwnd_reduction(true);
         self.count(Mib::TcpLossUndo);
+        if frto_undo {
+            self.count(Mib::TcpSpuriousRtos);
+        }
         self.retransmits = 0;
         if self.non_sack_preventing_reopen() {
             return true;
         }
-        if self.sack_ok {
+        if frto_undo || self.sack_ok {
             self.set_ca_state(now, CaState::Open);
         }
         true
