@@ -108,9 +108,13 @@ const INFINITE_SSTHRESH: u32 = 0x7fff_ffff;
 /// The undo counters the client's connection moved (`TCPFullUndo`, `TCPPartialUndo`,
 /// `TCPLossUndo`, `TCPDSACKUndo`).
 fn client_undos(sim: &mut Sim) -> [u64; 4] {
+    client_mib(sim, ["TCPFullUndo", "TCPPartialUndo", "TCPLossUndo", "TCPDSACKUndo"])
+}
+
+/// The client connection's counters by `nstat` name (collected: each call starts afresh).
+fn client_mib<const N: usize>(sim: &mut Sim, names: [&str; N]) -> [u64; N] {
     let mib = sim.client().take_mib();
-    let get = |name: &str| mib.iter().find(|(n, _)| *n == name).map_or(0, |(_, v)| v);
-    [get("TCPFullUndo"), get("TCPPartialUndo"), get("TCPLossUndo"), get("TCPDSACKUndo")]
+    names.map(|name| mib.iter().find(|(n, _)| *n == name).map_or(0, |(_, v)| v))
 }
 
 #[test]
@@ -206,4 +210,36 @@ fn without_timestamps_a_d_sack_of_the_only_retransmission_undoes_the_recovery() 
     assert_eq!((info.ca_state, info.snd_ssthresh), (0, INFINITE_SSTHRESH), "undone by the D-SACK");
     assert_eq!(info.total_retrans, 1);
     assert_eq!(client_undos(&mut sim), [0, 0, 0, 1]);
+}
+
+#[test]
+fn without_timestamps_f_rto_finds_an_rto_spurious_when_an_original_is_acked() {
+    // Ten segments at 100 ms (twenty written); the server's ACKs of them are delayed by
+    // 400 ms (they arrive at 520 ms), everything the client sends later by 1 s. The RTO
+    // fires; then the delayed ACKs come: the first acknowledges the retransmitted head (F-RTO 2.b: new data goes out,
+    // high_seq = snd_nxt), the second a segment never retransmitted (3.b): the RTO was
+    // spurious, tcp_try_undo_loss(frto_undo) (TCPLossUndo, TCPSpuriousRTOs).
+    let mut sim = Sim::new(5, Dur::from_millis(10));
+    sim.profile = std::rc::Rc::new(tcpsim::tcp::profile::KernelProfile { tcp_timestamps: false, ..(*profile()).clone() });
+    sim.delay_extra = Some(|from, at, _s: &Segment| match from {
+        1 if at >= ms(105) && at < ms(115) => Some(Dur::from_millis(400)),
+        0 if at > ms(100) => Some(Dur::from_secs(1)),
+        _ => None,
+    });
+    sim.connect();
+    sim.run_until(ms(100));
+    let mut out = Vec::new();
+    sim.client().send(ms(100), SendData::Derived(20 * 1460), &mut out).unwrap();
+    sim.transmit(0, out);
+    // The loss probe (142 ms) sent the eleventh segment; the RTO (362 ms) resent the first.
+    sim.run_until(ms(515));
+    let info = sim.client().info();
+    assert_eq!((info.ca_state, info.snd_cwnd, info.snd_ssthresh, info.unacked), (4, 1, 7, 11), "the RTO: TCP_CA_Loss");
+    let high = sim.client().info();
+    sim.run_until(ms(525));
+    let info = sim.client().info();
+    assert_eq!((info.ca_state, info.lost, info.snd_ssthresh), (0, 0, INFINITE_SSTHRESH), "undone");
+    assert!(info.snd_cwnd >= 10, "cwnd back to prior_cwnd 10: {}", info.snd_cwnd);
+    assert!(high.unacked > info.unacked);
+    assert_eq!(client_mib(&mut sim, ["TCPLossUndo", "TCPSpuriousRTOs", "TCPFullUndo", "TCPDSACKUndo"]), [1, 1, 0, 0]);
 }
