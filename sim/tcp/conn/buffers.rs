@@ -471,6 +471,22 @@ impl RtxSkbs {
             q.lost_out = 0;
         }
     }
+    /// `tcp_sacktag_one` with `dup_sack`: the retransmitted skbs (`TCPCB_RETRANS`) wholly
+    /// inside the D-SACK block `[start, end)` and ending after `after`, the queue starting at
+    /// `snd_una`: each a retransmission shown spurious.
+    pub fn retransmitted_within(&self, snd_una: u32, start: u32, end: u32, after: u32) -> u32 {
+        let mut skb_start = snd_una;
+        let mut n = 0;
+        for skb in self.iter() {
+            let s = std::mem::replace(&mut skb_start, skb.end);
+            if !seq_lt(s, end) {
+                break;
+            }
+            let inside = !seq_lt(s, start) && !seq_gt(skb.end, end);
+            n += u32::from(inside && skb.sacked & EVER_RETRANS != 0 && seq_gt(skb.end, after));
+        }
+        n
+    }
     /// The head skb was ever retransmitted (`TCPCB_EVER_RETRANS`, `tcp_any_retrans_done`).
     pub fn head_ever_retrans(&self) -> bool {
         self.q.as_ref().and_then(|q| q.skbs.front()).is_some_and(|s| s.sacked & EVER_RETRANS != 0)
@@ -813,6 +829,19 @@ mod tests {
         assert_eq!(q.ack(1001).delivered, 1);
         assert_eq!(q.sacktag(&[(1, 1001)], 1001).newly, 0);
         assert_eq!((q.len(), q.sacked_out()), (9, 3));
+    }
+
+    /// A D-SACK above snd_una counts the retransmitted skbs wholly inside it, after the
+    /// undo marker.
+    #[test]
+    fn a_d_sack_counts_the_retransmissions_it_covers() {
+        let mut q = ten_skbs();
+        q.mark_retrans(2001, SimTime(30_000_000));
+        q.mark_retrans(3001, SimTime(30_000_000));
+        assert_eq!(q.retransmitted_within(1, 2001, 4001, 1), 2);
+        assert_eq!(q.retransmitted_within(1, 2001, 3500, 1), 1, "only whole skbs");
+        assert_eq!(q.retransmitted_within(1, 2001, 4001, 3001), 1, "ends after the marker");
+        assert_eq!(q.retransmitted_within(1, 4001, 6001, 1), 0, "never retransmitted");
     }
 
     /// RACK with no reordering window (three SACKed): everything sent no later than the

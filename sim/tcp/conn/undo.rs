@@ -8,9 +8,9 @@
 //! Or D-SACKs reported every retransmission a duplicate (`undo_retrans` counts up per
 //! retransmission, down per D-SACKed segment: `tcp_try_undo_dsack`).
 //!
-//! Simplifications: only a D-SACK of data below `snd_una` counts down (`tcp_check_dsack`'s
-//! "dumb counting"; one inside the SACKed range above it, `tcp_sacktag_one`'s `dup_sack`, is
-//! ignored). F-RTO's part of the RTO's undo is `tcp_process_loss` in `recovery.rs`.
+//! A D-SACK of data below `snd_una` counts down by the segments it covers
+//! (`tcp_check_dsack`'s "dumb counting"), one above it by the retransmitted skbs inside it
+//! (`tcp_sacktag_one`'s `dup_sack`). F-RTO's part of the RTO's undo is `tcp_process_loss` in `recovery.rs`.
 
 use super::recovery::AckFlags;
 use super::Conn;
@@ -57,7 +57,8 @@ impl Conn {
     /// `tcp_check_dsack`, from `tcp_sacktag_write_queue`: the first SACK block is a D-SACK
     /// if it lies below the ACK, or inside the second block (RFC 2883). For data already
     /// acknowledged (below `prior_snd_una`) and sent after `undo_marker`, `undo_retrans`
-    /// drops by the duplicated segments (`tcp_dsack_seen`).
+    /// drops by the duplicated segments (`tcp_dsack_seen`); for data still queued, by the
+    /// retransmitted skbs inside the block (`tcp_sacktag_one` with `dup_sack`).
     pub(super) fn check_dsack(&mut self, blocks: &[(u32, u32)], ack: u32, prior_snd_una: u32) {
         let Some(&(start, end)) = blocks.first() else { return };
         let dsack = seq_lt(start, ack)
@@ -66,11 +67,15 @@ impl Conn {
             return;
         }
         let Some(dup_segs) = self.dsack_seen(start, end) else { return };
-        let Some(l) = self.loss.as_deref_mut() else { return };
-        let u = &mut l.undo;
-        if u.retrans > 0 && !seq_gt(end, prior_snd_una) && u.marker.is_some_and(|m| seq_gt(end, m)) {
-            u.retrans = (u.retrans - dup_segs as i32).max(0);
-        }
+        let u = self.undo();
+        let Some(marker) = u.marker.filter(|&m| u.retrans > 0 && seq_gt(end, m)) else { return };
+        let dups = if seq_gt(end, prior_snd_una) {
+            self.rtx_skbs.retransmitted_within(prior_snd_una, start, end, marker)
+        } else {
+            dup_segs
+        };
+        let u = &mut self.loss_state().undo;
+        u.retrans = (u.retrans - dups as i32).max(0);
     }
 
     /// `tcp_dsack_seen`: the segments the D-SACK covers, none if it is dubious (longer than
