@@ -126,7 +126,7 @@ impl Conn {
         }
     }
 
-    /// `tcp_fastretrans_alert` for Open, Disorder, Recovery and Loss (no CWR, no F-RTO).
+    /// `tcp_fastretrans_alert` for Open, Disorder, Recovery and Loss (no CWR).
     fn fastretrans_alert(&mut self, now: SimTime, f: &mut AckFlags) {
         if self.packets_out() == 0 {
             self.set_reno_sacked(0);
