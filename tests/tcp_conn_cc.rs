@@ -101,3 +101,145 @@ fn an_idle_sender_restarts_from_the_initial_window() {
     assert_eq!(after.snd_ssthresh, before.snd_ssthresh.max((grown >> 1) + (grown >> 2)));
     assert_eq!(out.len(), 10, "one initial window goes out");
 }
+
+/// `TCP_INFINITE_SSTHRESH`, what ssthresh is before any loss.
+const INFINITE_SSTHRESH: u32 = 0x7fff_ffff;
+
+/// The undo counters the client's connection moved (`TCPFullUndo`, `TCPPartialUndo`,
+/// `TCPLossUndo`, `TCPDSACKUndo`).
+fn client_undos(sim: &mut Sim) -> [u64; 4] {
+    client_mib(sim, ["TCPFullUndo", "TCPPartialUndo", "TCPLossUndo", "TCPDSACKUndo"])
+}
+
+/// The client connection's counters by `nstat` name (collected: each call starts afresh).
+fn client_mib<const N: usize>(sim: &mut Sim, names: [&str; N]) -> [u64; N] {
+    let mib = sim.client().take_mib();
+    names.map(|name| mib.iter().find(|(n, _)| *n == name).map_or(0, |(_, v)| v))
+}
+
+#[test]
+fn a_fast_retransmit_of_a_delayed_segment_is_undone_by_its_timestamp() {
+    // Ten segments at 100 ms; the third takes 15 ms longer (it is not lost). The SACKs of
+    // the others start recovery at about 122 ms and retransmit it; the original arrives
+    // first (125 ms), so the cumulative ACK echoes the original's TSval (100 ms), older than
+    // the retransmission: tcp_try_undo_recovery undoes the reduction (TCPFullUndo).
+    let mut sim = Sim::new(5, Dur::from_millis(10));
+    sim.delay_extra = Some(|from, at, s: &Segment| (from == 0 && at == ms(100) && s.seq == CLIENT_ISS + 1 + 2 * 1448).then(|| Dur::from_millis(15)));
+    sim.connect();
+    sim.run_until(ms(100));
+    let mut out = Vec::new();
+    sim.client().send(ms(100), SendData::Derived(10 * 1448), &mut out).unwrap();
+    sim.transmit(0, out);
+    sim.run_until(ms(130));
+    let info = sim.client().info();
+    assert_eq!((info.ca_state, info.retrans), (3, 1), "in recovery, the third retransmitted");
+    // Two ACKs of slow start grew the window to 12 before recovery (as in the lost case,
+    // where cubic leaves ssthresh 8).
+    assert_eq!(info.snd_ssthresh, 8);
+    sim.run_until(ms(138));
+    let info = sim.client().info();
+    assert_eq!(info.ca_state, 0, "back to Open");
+    assert_eq!(info.snd_ssthresh, INFINITE_SSTHRESH, "prior_ssthresh restored");
+    assert!(info.snd_cwnd >= 12, "tcp_reno_undo_cwnd: at least prior_cwnd 12, got {}", info.snd_cwnd);
+    assert_eq!(client_undos(&mut sim), [1, 0, 0, 0]);
+    sim.run_until(ms(500));
+    assert_eq!(sim.server().inq(), 10 * 1448);
+}
+
+#[test]
+fn a_spurious_rto_is_undone_when_the_delayed_acks_echo_the_originals() {
+    // One segment at 100 ms; the server's ACK of it is delayed by 600 ms, and all the client
+    // sends later (the loss probe, the RTO retransmission) by 1 s. The delayed ACK echoes
+    // the original TSval (100 ms), older than retrans_stamp: tcp_process_loss →
+    // tcp_try_undo_loss (TCPLossUndo). (With more segments in flight, RACK would then find
+    // those sent before the RTO retransmission lost and start a recovery, as Linux does.)
+    let mut sim = Sim::new(5, Dur::from_millis(10));
+    sim.delay_extra = Some(|from, at, _s: &Segment| match from {
+        1 if at >= ms(105) && at < ms(115) => Some(Dur::from_millis(600)),
+        0 if at > ms(100) => Some(Dur::from_secs(1)),
+        _ => None,
+    });
+    sim.connect();
+    sim.run_until(ms(100));
+    let before = sim.client().info();
+    let mut out = Vec::new();
+    sim.client().send(ms(100), SendData::Derived(1448), &mut out).unwrap();
+    sim.transmit(0, out);
+    sim.run_until(ms(700));
+    let info = sim.client().info();
+    assert_eq!((info.ca_state, info.snd_cwnd, info.snd_ssthresh), (4, 1, 7), "the RTO: TCP_CA_Loss");
+    sim.run_until(ms(730));
+    let info = sim.client().info();
+    assert_eq!((info.ca_state, info.lost, info.unacked), (0, 0, 0), "undone and all acknowledged");
+    assert_eq!(info.snd_ssthresh, INFINITE_SSTHRESH);
+    assert_eq!(info.snd_cwnd, before.snd_cwnd, "cwnd back to prior_cwnd (no growth: not cwnd-limited)");
+    assert_eq!(client_undos(&mut sim), [0, 0, 1, 0]);
+}
+
+#[test]
+fn a_real_loss_is_not_undone() {
+    // The third segment lost: the ACK that ends recovery echoes the retransmission's TSval.
+    let mut sim = Sim::new(5, Dur::from_millis(10));
+    let t0 = send_ten_losing_the_third(&mut sim);
+    sim.run_until(t0 + Dur::from_millis(500));
+    let info = sim.client().info();
+    assert_eq!((info.ca_state, info.snd_ssthresh), (0, 8));
+    assert_eq!(client_undos(&mut sim), [0, 0, 0, 0]);
+}
+
+#[test]
+fn without_timestamps_a_d_sack_of_the_only_retransmission_undoes_the_recovery() {
+    // As the timestamp case, but without timestamps and with more data behind: the ACK of
+    // the delayed original proves nothing, but the server's D-SACK of the retransmission
+    // (a duplicate: the original came first) brings undo_retrans to 0 while recovery still
+    // runs, and tcp_try_undo_dsack restores ssthresh (TCPDSACKUndo).
+    let mut sim = Sim::new(5, Dur::from_millis(10));
+    sim.profile = std::rc::Rc::new(tcpsim::tcp::profile::KernelProfile { tcp_timestamps: false, ..(*profile()).clone() });
+    sim.delay_extra = Some(|from, at, s: &Segment| (from == 0 && at == ms(100) && s.seq == CLIENT_ISS + 1 + 2 * 1460).then(|| Dur::from_millis(15)));
+    sim.connect();
+    sim.run_until(ms(100));
+    let mut out = Vec::new();
+    let sent = sim.client().send(ms(100), SendData::Derived(40 * 1460), &mut out).unwrap();
+    sim.transmit(0, out);
+    sim.run_until(ms(130));
+    let info = sim.client().info();
+    assert_eq!((info.ca_state, info.retrans, info.snd_ssthresh), (3, 1, 8), "in recovery, the third retransmitted");
+    sim.run_until(ms(500));
+    let info = sim.client().info();
+    assert_eq!(sim.server().inq() as u64, sent as u64);
+    assert_eq!((info.ca_state, info.snd_ssthresh), (0, INFINITE_SSTHRESH), "undone by the D-SACK");
+    assert_eq!(info.total_retrans, 1);
+    assert_eq!(client_undos(&mut sim), [0, 0, 0, 1]);
+}
+
+#[test]
+fn without_timestamps_f_rto_finds_an_rto_spurious_when_an_original_is_acked() {
+    // Ten segments at 100 ms (twenty written); the server's ACKs of them are delayed by
+    // 400 ms (they arrive at 520 ms), everything the client sends later by 1 s. The RTO
+    // fires; then the delayed ACKs come: the first acknowledges the retransmitted head (F-RTO 2.b: new data goes out,
+    // high_seq = snd_nxt), the second a segment never retransmitted (3.b): the RTO was
+    // spurious, tcp_try_undo_loss(frto_undo) (TCPLossUndo, TCPSpuriousRTOs).
+    let mut sim = Sim::new(5, Dur::from_millis(10));
+    sim.profile = std::rc::Rc::new(tcpsim::tcp::profile::KernelProfile { tcp_timestamps: false, ..(*profile()).clone() });
+    sim.delay_extra = Some(|from, at, _s: &Segment| match from {
+        1 if at >= ms(105) && at < ms(115) => Some(Dur::from_millis(400)),
+        0 if at > ms(100) => Some(Dur::from_secs(1)),
+        _ => None,
+    });
+    sim.connect();
+    sim.run_until(ms(100));
+    let mut out = Vec::new();
+    sim.client().send(ms(100), SendData::Derived(20 * 1460), &mut out).unwrap();
+    sim.transmit(0, out);
+    // The loss probe (142 ms) sent the eleventh segment; the RTO (362 ms) resent the first.
+    sim.run_until(ms(515));
+    let info = sim.client().info();
+    assert_eq!((info.ca_state, info.snd_cwnd, info.snd_ssthresh, info.unacked), (4, 1, 7, 11), "the RTO: TCP_CA_Loss");
+    let high = sim.client().info();
+    sim.run_until(ms(525));
+    let info = sim.client().info();
+    assert_eq!((info.ca_state, info.lost, info.snd_ssthresh), (0, 0, INFINITE_SSTHRESH), "undone");
+    assert!(info.snd_cwnd >= 10, "cwnd back to prior_cwnd 10: {}", info.snd_cwnd);
+    assert!(high.unacked > info.unacked);
+    assert_eq!(client_mib(&mut sim, ["TCPLossUndo", "TCPSpuriousRTOs", "TCPFullUndo", "TCPDSACKUndo"]), [1, 1, 0, 0]);
+}

@@ -13,7 +13,7 @@ use super::state::{Cause, TcpState};
 /// One counted event.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Mib {
-    /// A segment retransmitted: tcp_output.c `__tcp_retransmit_skb` adds
+    /// A segment retransmitted (first: [`MibCounts`] keeps it apart): tcp_output.c `__tcp_retransmit_skb` adds
     /// `TCP_MIB_RETRANSSEGS` per segment (RTO, fast retransmit, TLP, SYN retransmissions).
     RetransSegs,
     /// The retransmission timer expired: tcp_timer.c `tcp_retransmit_timer` counts
@@ -31,28 +31,70 @@ pub enum Mib {
     TcpAbortOnData,
     /// close() with unread data: tcp.c `__tcp_close` (`LINUX_MIB_TCPABORTONCLOSE`).
     TcpAbortOnClose,
+    /// A fast recovery undone once `high_seq` was acknowledged: tcp_input.c
+    /// `tcp_try_undo_recovery` (`LINUX_MIB_TCPFULLUNDO`).
+    TcpFullUndo,
+    /// A fast recovery undone on a partial ACK: `tcp_try_undo_partial`
+    /// (`LINUX_MIB_TCPPARTIALUNDO`).
+    TcpPartialUndo,
+    /// An RTO undone: `tcp_try_undo_loss`, or `tcp_try_undo_recovery` in Loss
+    /// (`LINUX_MIB_TCPLOSSUNDO`).
+    TcpLossUndo,
+    /// A reduction undone because D-SACKs showed every retransmission a duplicate:
+    /// `tcp_try_undo_dsack` (`LINUX_MIB_TCPDSACKUNDO`).
+    TcpDsackUndo,
+    /// An RTO found spurious by F-RTO: `tcp_try_undo_loss` (`LINUX_MIB_TCPSPURIOUSRTOS`).
+    TcpSpuriousRtos,
 }
 
-/// Events counted since the host last collected them, one small counter per [`Mib`] (a
-/// call into a connection moves each by a handful at most).
+/// Events counted since the host last collected them (a call into a connection moves
+/// each by a handful at most): `TcpRetransSegs`, which one ACK can move by a window, in 16
+/// bits; the others, at most once per call (one timer, one close, one undo per ACK), in 8
+/// bits, so that the connection object stays within its bound.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
-pub struct MibCounts([u16; Mib::ALL.len()]);
+pub struct MibCounts {
+    retrans_segs: u16,
+    rare: [u8; Mib::ALL.len() - 1],
+}
 
 impl MibCounts {
     pub fn add(&mut self, m: Mib) {
-        let c = &mut self.0[m as usize];
-        *c = c.saturating_add(1);
+        match m {
+            Mib::RetransSegs => self.retrans_segs = self.retrans_segs.saturating_add(1),
+            _ => {
+                let c = &mut self.rare[m as usize - 1];
+                *c = c.saturating_add(1);
+            }
+        }
+    }
+
+    fn get(&self, m: Mib) -> u64 {
+        match m {
+            Mib::RetransSegs => u64::from(self.retrans_segs),
+            _ => u64::from(self.rare[m as usize - 1]),
+        }
     }
 
     /// The non-zero counts by `nstat` name.
     pub fn iter(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
-        Mib::ALL.iter().zip(self.0).filter(|(_, n)| *n > 0).map(|(m, n)| (m.name(), u64::from(n)))
+        Mib::ALL.iter().map(|&m| (m.name(), self.get(m))).filter(|(_, n)| *n > 0)
     }
 }
 
 impl Mib {
-    const ALL: [Mib; 6] =
-        [Mib::RetransSegs, Mib::TcpTimeouts, Mib::TcpLossProbes, Mib::TcpAbortOnTimeout, Mib::TcpAbortOnData, Mib::TcpAbortOnClose];
+    const ALL: [Mib; 11] = [
+        Mib::RetransSegs,
+        Mib::TcpTimeouts,
+        Mib::TcpLossProbes,
+        Mib::TcpAbortOnTimeout,
+        Mib::TcpAbortOnData,
+        Mib::TcpAbortOnClose,
+        Mib::TcpFullUndo,
+        Mib::TcpPartialUndo,
+        Mib::TcpLossUndo,
+        Mib::TcpDsackUndo,
+        Mib::TcpSpuriousRtos,
+    ];
 
     /// The name `nstat` prints.
     pub fn name(self) -> &'static str {
@@ -63,6 +105,11 @@ impl Mib {
             Mib::TcpAbortOnTimeout => "TCPAbortOnTimeout",
             Mib::TcpAbortOnData => "TCPAbortOnData",
             Mib::TcpAbortOnClose => "TCPAbortOnClose",
+            Mib::TcpFullUndo => "TCPFullUndo",
+            Mib::TcpPartialUndo => "TCPPartialUndo",
+            Mib::TcpLossUndo => "TCPLossUndo",
+            Mib::TcpDsackUndo => "TCPDSACKUndo",
+            Mib::TcpSpuriousRtos => "TCPSpuriousRTOs",
         }
     }
 }

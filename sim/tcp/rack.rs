@@ -48,6 +48,11 @@ impl Rack {
         std::mem::take(&mut self.advanced).then_some(self.newest).flatten()
     }
 
+    /// `tp->rack.advanced = 1` after an undo: the next ACK re-examines the queue.
+    pub fn force_advanced(&mut self) {
+        self.advanced = self.newest.is_some();
+    }
+
     /// The newest delivered skb (the reordering timer scans without an advance).
     pub fn newest(&self) -> Option<RackSample> {
         self.newest

@@ -74,6 +74,9 @@ pub struct Sim {
     pub dup_ppm: u32,
     /// Drop every segment that `blackhole` matches (side it comes from, segment).
     pub blackhole: Option<fn(usize, &Segment) -> bool>,
+    /// Extra one-way delay for some segments (by sender, send time, segment): a path that
+    /// delays without losing.
+    pub delay_extra: Option<fn(usize, SimTime, &Segment) -> Option<Dur>>,
     rng: ChaCha8Rng,
     pub trace: Vec<Sent>,
     pub keep_trace: bool,
@@ -95,6 +98,7 @@ impl Sim {
             reorder_ppm: 0,
             dup_ppm: 0,
             blackhole: None,
+            delay_extra: None,
             rng: ChaCha8Rng::seed_from_u64(seed),
             trace: Vec::new(),
             keep_trace: true,
@@ -125,6 +129,9 @@ impl Sim {
                 dropped = true;
             }
             let mut delay = self.delay;
+            if let Some(extra) = self.delay_extra.and_then(|f| f(from, self.now, &seg)) {
+                delay = delay + extra;
+            }
             if self.reorder_ppm > 0 && self.rng.next_u32() % 1_000_000 < self.reorder_ppm {
                 delay = delay + self.delay + Dur::from_micros(self.rng.next_u32() as u64 % 5_000);
             }

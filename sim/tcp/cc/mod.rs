@@ -175,6 +175,11 @@ pub trait CongestionOps {
     fn cwnd_event(&mut self, _ev: CaEvent, _clock: Clock, _lsndtime: u32) {}
     /// `.pkts_acked`.
     fn pkts_acked(&mut self, _w: &mut Window, _sample: &AckSample) {}
+    /// `.undo_cwnd`, the window after a spurious reduction is undone: `tcp_reno_undo_cwnd`
+    /// (tcp_cong.c), max(cwnd, prior_cwnd), which CUBIC uses too (tcp_cubic.c `cubictcp`).
+    fn undo_cwnd(&mut self, w: &Window, prior_cwnd: u32) -> u32 {
+        w.cwnd.max(prior_cwnd)
+    }
 }
 
 /// The algorithms, one per variant: static dispatch, and per-connection state no larger
@@ -224,6 +229,9 @@ impl CongestionControl {
     }
     pub fn pkts_acked(&mut self, w: &mut Window, sample: &AckSample) {
         self.ops().pkts_acked(w, sample)
+    }
+    pub fn undo_cwnd(&mut self, w: &Window, prior_cwnd: u32) -> u32 {
+        self.ops().undo_cwnd(w, prior_cwnd)
     }
 }
 

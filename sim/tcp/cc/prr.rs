@@ -33,6 +33,11 @@ impl Prr {
         Prr { prior_cwnd: cwnd, delivered: 0, out: 0 }
     }
 
+    /// cwnd when the reduction (or the RTO) began, for `undo_cwnd`.
+    pub fn prior_cwnd(&self) -> u32 {
+        self.prior_cwnd
+    }
+
     /// Segments sent while in the reduction (`tp->prr_out += tcp_skb_pcount(skb)` in
     /// `tcp_write_xmit` and `tcp_xmit_retransmit_queue`).
     pub fn sent(&mut self, segs: u32) {

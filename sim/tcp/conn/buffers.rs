@@ -212,6 +212,9 @@ pub struct Acked {
     pub first_sent: Option<SimTime>,
     /// One of them had been retransmitted (`FLAG_RETRANS_DATA_ACKED`).
     pub retrans: bool,
+    /// The end of the first of them never retransmitted nor SACKed before
+    /// (`FLAG_ORIG_SACK_ACKED` once compared with `high_seq`).
+    pub orig_end: Option<u32>,
     /// The newest of them by send time, never SACKed, for RACK (`tcp_rack_advance`).
     pub rack: Option<RackSample>,
     /// The last of them in sequence order: `rack.rtt_us` is from the last skb
@@ -245,6 +248,9 @@ pub struct Sacked {
     /// The last of them in sequence order (blocks sorted, as `tcp_sacktag_write_queue`
     /// sorts them).
     pub last: Option<RackSample>,
+    /// The lowest end of them never retransmitted (`FLAG_ORIG_SACK_ACKED` once compared
+    /// with `high_seq`).
+    pub orig_end: Option<u32>,
 }
 
 impl RtxSkbs {
@@ -297,6 +303,9 @@ impl RtxSkbs {
                 q.sacked_out -= 1;
             } else {
                 acked.delivered += 1;
+                if skb.sacked & EVER_RETRANS == 0 && acked.orig_end.is_none() {
+                    acked.orig_end = Some(skb.end);
+                }
                 let sample = RackSample { sent: skb.sent, end: skb.end, retrans: skb.sacked & EVER_RETRANS != 0 };
                 if acked.rack.is_none_or(|r| sample.after(&r)) {
                     acked.rack = Some(sample);
@@ -337,6 +346,9 @@ impl RtxSkbs {
                         break;
                     }
                     continue;
+                }
+                if skb.sacked & EVER_RETRANS == 0 && out.orig_end.is_none_or(|e| seq_lt(skb.end, e)) {
+                    out.orig_end = Some(skb.end);
                 }
                 q.retrans_out -= u32::from(skb.sacked & SACKED_RETRANS != 0);
                 q.lost_out -= u32::from(skb.sacked & LOST != 0);
@@ -449,6 +461,35 @@ impl RtxSkbs {
             q.lost_out = q.skbs.len() as u32 - q.sacked_out;
             q.retrans_out = 0;
         }
+    }
+    /// `tcp_undo_cwnd_reduction` with `unmark_loss`: no skb is lost any more.
+    pub fn clear_lost(&mut self) {
+        if let Some(q) = self.q.as_mut() {
+            for skb in q.skbs.iter_mut() {
+                skb.sacked &= !LOST;
+            }
+            q.lost_out = 0;
+        }
+    }
+    /// `tcp_sacktag_one` with `dup_sack`: the retransmitted skbs (`TCPCB_RETRANS`) wholly
+    /// inside the D-SACK block `[start, end)` and ending after `after`, the queue starting at
+    /// `snd_una`: each a retransmission shown spurious.
+    pub fn retransmitted_within(&self, snd_una: u32, start: u32, end: u32, after: u32) -> u32 {
+        let mut skb_start = snd_una;
+        let mut n = 0;
+        for skb in self.iter() {
+            let s = std::mem::replace(&mut skb_start, skb.end);
+            if !seq_lt(s, end) {
+                break;
+            }
+            let inside = !seq_lt(s, start) && !seq_gt(skb.end, end);
+            n += u32::from(inside && skb.sacked & EVER_RETRANS != 0 && seq_gt(skb.end, after));
+        }
+        n
+    }
+    /// The head skb was ever retransmitted (`TCPCB_EVER_RETRANS`, `tcp_any_retrans_done`).
+    pub fn head_ever_retrans(&self) -> bool {
+        self.q.as_ref().and_then(|q| q.skbs.front()).is_some_and(|s| s.sacked & EVER_RETRANS != 0)
     }
     /// The skb holding `seq` was retransmitted at `now` (`TCPCB_RETRANS`, `retrans_out`,
     /// a new `skb_mstamp_ns`).
@@ -788,6 +829,19 @@ mod tests {
         assert_eq!(q.ack(1001).delivered, 1);
         assert_eq!(q.sacktag(&[(1, 1001)], 1001).newly, 0);
         assert_eq!((q.len(), q.sacked_out()), (9, 3));
+    }
+
+    /// A D-SACK above snd_una counts the retransmitted skbs wholly inside it, after the
+    /// undo marker.
+    #[test]
+    fn a_d_sack_counts_the_retransmissions_it_covers() {
+        let mut q = ten_skbs();
+        q.mark_retrans(2001, SimTime(30_000_000));
+        q.mark_retrans(3001, SimTime(30_000_000));
+        assert_eq!(q.retransmitted_within(1, 2001, 4001, 1), 2);
+        assert_eq!(q.retransmitted_within(1, 2001, 3500, 1), 1, "only whole skbs");
+        assert_eq!(q.retransmitted_within(1, 2001, 4001, 3001), 1, "ends after the marker");
+        assert_eq!(q.retransmitted_within(1, 4001, 6001, 1), 0, "never retransmitted");
     }
 
     /// RACK with no reordering window (three SACKed): everything sent no later than the

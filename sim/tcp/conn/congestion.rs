@@ -98,8 +98,10 @@ impl Conn {
     }
 
     /// The window part of `tcp_enter_loss`: everything outstanding is lost
-    /// (`tcp_timeout_mark_lost`); ssthresh from the algorithm unless it was reduced in this
-    /// window already (in recovery, or in loss with a retransmission pending); one segment.
+    /// (`tcp_timeout_mark_lost`); unless it was reduced in this window already (in
+    /// recovery, or in loss with a retransmission pending), what an undo would restore is
+    /// kept (`prior_ssthresh`, `prior_cwnd`, `tcp_init_undo`) and ssthresh comes from the
+    /// algorithm; one segment.
     pub(super) fn enter_loss_window(&mut self, now: SimTime) {
         self.timeout_mark_lost();
         let reduced = match self.ca_state {
@@ -108,10 +110,17 @@ impl Conn {
             CaState::Loss => self.retransmits > 0,
         };
         if !reduced {
+            let prior_ssthresh = self.current_ssthresh();
+            self.loss_state().prr = crate::tcp::cc::prr::Prr::init(self.cwnd.cwnd);
+            self.init_undo(prior_ssthresh);
             self.cwnd.ssthresh = self.ca.ssthresh(&self.cwnd);
         }
         self.cwnd.cwnd = 1;
         self.cwnd.cwnd_cnt = 0;
+        // F-RTO (RFC 5682 3.1 step 1) unless another recovery was underway, except for
+        // recurring timeouts on the same snd_una (3.2).
+        let new_recovery = matches!(self.ca_state, CaState::Open | CaState::Disorder);
+        self.set_frto(new_recovery || self.retransmits > 0);
         self.set_ca_state(now, CaState::Loss);
     }
 
@@ -211,7 +220,7 @@ impl Conn {
     }
 
     /// `tcp_current_ssthresh`: during a reduction ssthresh, else at least ¾ of cwnd.
-    fn current_ssthresh(&self) -> u32 {
+    pub(super) fn current_ssthresh(&self) -> u32 {
         if self.ca_state == CaState::Recovery {
             return self.cwnd.ssthresh;
         }

@@ -236,7 +236,7 @@ impl Conn {
             if sacked.newly > 0 && self.packets_out() > 0 {
                 let mut f = AckFlags { sacked, ..AckFlags::default() };
                 self.old_ack_alert(now, &mut f);
-                self.xmit_recovery(now, out);
+                self.xmit_recovery(now, &f, out);
             }
             return true;
         }
@@ -257,7 +257,8 @@ impl Conn {
         self.rcv_tstamp = now;
         let sacked = self.sacktag(now, seg, prior_snd_una);
         let acked = ack.wrapping_sub(self.snd_una);
-        let mut f = AckFlags { sacked, ..AckFlags::default() };
+        let tsecr = seg.options.timestamps.map(|(_, ecr)| ecr).filter(|&ecr| self.ts_ok && ecr != 0);
+        let mut f = AckFlags { sacked, tsecr, ..AckFlags::default() };
         if acked > 0 {
             self.clean_rtx_queue(now, seg, acked, &mut f);
         } else if seg.payload.is_empty() && !seg.flags.contains(Flags::FIN) && !win_changed && prior_packets > 0 {
@@ -265,19 +266,12 @@ impl Conn {
         }
         if prior_packets > 0 {
             self.ack_congestion(now, &mut f);
-            self.xmit_recovery(now, out);
+            self.xmit_recovery(now, &f, out);
         }
         if prior_packets == 0 && seq_lt(self.snd_nxt, self.write_seq) {
             self.ack_probe(now);
         }
         true
-    }
-
-    /// `tcp_xmit_recovery`: in recovery or after an RTO, what is marked lost goes out first.
-    fn xmit_recovery(&mut self, now: SimTime, out: &mut Vec<Segment>) {
-        if matches!(self.ca_state, CaState::Recovery | CaState::Loss) {
-            self.xmit_retransmit_queue(now, out);
-        }
     }
 
     /// The acknowledged part of `tcp_ack`: `tcp_clean_rtx_queue`, the RTT sample, write

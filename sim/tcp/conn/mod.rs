@@ -13,7 +13,8 @@
 //! - congestion control runs Linux's algorithms ([`crate::tcp::cc`]: CUBIC by default, Reno),
 //!   hooked in where the kernel calls them (`congestion.rs`); recovery (`recovery.rs`) keeps
 //!   the SACK scoreboard, detects loss with RACK (Reno's duplicate ACKs without SACK) and
-//!   runs PRR, but without undo, F-RTO or reordering detection;
+//!   runs PRR, undoes a spurious reduction (timestamps, D-SACKs, F-RTO: `undo.rs`), but
+//!   without reordering detection;
 //! - every sent skb is one segment (no TSO/GSO), and is re-sent whole;
 //! - memory is accounted with a fixed per-segment overhead ([`SKB_OVERHEAD`]) on the send
 //!   side and twice the payload on the receive side (the 6.x default `scaling_ratio`);
@@ -36,6 +37,7 @@ mod output;
 mod recovery;
 pub mod sockopt;
 mod timers;
+mod undo;
 
 pub use child::{ChildParams, ChildTimestamps};
 pub use sockopt::SockOpts;

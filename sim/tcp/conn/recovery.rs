@@ -3,15 +3,17 @@
 //! [`crate::tcp::rack`], for a SACK connection; `tcp_newreno_mark_lost` without SACK), the
 //! state machine of `tcp_fastretrans_alert` (Open, Disorder, Recovery; Loss is entered by the
 //! RTO), the window during recovery (`tcp_cong_control` → PRR, [`crate::tcp::cc::prr`]) and
-//! the retransmission of what was marked lost (`tcp_xmit_retransmit_queue`), and RACK's
-//! reordering timer (`tcp_rack_reo_timeout`).
+//! the retransmission of what was marked lost (`tcp_xmit_retransmit_queue`), RACK's
+//! reordering timer (`tcp_rack_reo_timeout`), and where the undo of a spurious reduction
+//! ([`super::undo`]) is tried.
 
 use super::buffers::{Acked, RackSample, Sacked};
+use super::undo::Undo;
 use super::{Conn, RtxTimer};
 use crate::tcp::cc::prr::{self, Delivery, Prr};
 use crate::tcp::cc::{CaState, INFINITE_SSTHRESH};
 use crate::tcp::rack::{Rack, REORDERING};
-use crate::tcp::segment::{seq_ge, Segment};
+use crate::tcp::segment::{seq_ge, seq_gt, seq_lt, Segment};
 use crate::time::{Dur, SimTime};
 
 /// What one ACK told the sender: the `flag` bits and counts `tcp_ack` gathers.
@@ -33,19 +35,32 @@ pub(super) struct AckFlags {
     /// RACK armed its reordering timer: the ACK leaves the timer alone (`tcp_rack_mark_lost`
     /// clears `FLAG_SET_XMIT_TIMER`).
     pub reo_armed: bool,
+    /// The echoed timestamp (`rx_opt.rcv_tsecr`), when timestamps are on and it is not 0.
+    pub tsecr: Option<u32>,
+    /// F-RTO step 2.b: new data goes out before any retransmission (`REXMIT_NEW`).
+    pub rexmit_new: bool,
 }
 
-/// RACK's and PRR's state (`tp->rack`, `prior_cwnd`, `prr_delivered`, `prr_out`), boxed
-/// when a connection first meets a SACK or a loss, so that the connection object stays
-/// small.
+impl AckFlags {
+    /// `FLAG_ORIG_SACK_ACKED`: a never retransmitted skb at or below `high_seq` was
+    /// delivered.
+    fn orig_sack_acked(&self, high_seq: u32) -> bool {
+        [self.acked.orig_end, self.sacked.orig_end].into_iter().flatten().any(|e| !seq_gt(e, high_seq))
+    }
+}
+
+/// RACK's, PRR's and undo's state (`tp->rack`, `prior_cwnd`, `prr_delivered`, `prr_out`,
+/// `undo_marker`, `undo_retrans`, `prior_ssthresh`), boxed when a connection first meets a
+/// SACK or a loss, so that the connection object stays small.
 #[derive(Clone, Debug, Default)]
 pub(super) struct LossState {
-    rack: Rack,
-    prr: Prr,
+    pub(super) rack: Rack,
+    pub(super) prr: Prr,
+    pub(super) undo: Undo,
 }
 
 impl Conn {
-    fn loss_state(&mut self) -> &mut LossState {
+    pub(super) fn loss_state(&mut self) -> &mut LossState {
         self.loss.get_or_insert_with(Default::default)
     }
 
@@ -55,6 +70,7 @@ impl Conn {
         if !self.sack_ok || seg.options.sack.is_empty() {
             return Sacked::default();
         }
+        self.check_dsack(&seg.options.sack, seg.ack, prior_snd_una);
         let sacked = self.rtx_skbs.sacktag(&seg.options.sack, prior_snd_una);
         self.rack_advance(sacked.rack, sacked.last, now);
         sacked
@@ -110,51 +126,117 @@ impl Conn {
         }
     }
 
-    /// `tcp_fastretrans_alert` for Open, Disorder, Recovery and Loss (no undo, no CWR).
+    /// `tcp_fastretrans_alert` for Open, Disorder, Recovery and Loss (no CWR).
     fn fastretrans_alert(&mut self, now: SimTime, f: &mut AckFlags) {
         if self.packets_out() == 0 {
             self.set_reno_sacked(0);
         }
-        // E. Recovery is over once high_seq is acknowledged.
+        // D. Recovery is over once high_seq is acknowledged: undone if it was spurious
+        // (`tcp_try_undo_recovery`, which also holds Reno's state), else cwnd = ssthresh.
         if self.ca_state == CaState::Recovery && seq_ge(self.snd_una, self.high_seq) {
-            // tcp_try_undo_recovery without undo: Reno holds the state until something
-            // above high_seq is acknowledged (RFC 6582's protection from false fast
-            // retransmits); "SACK TCP is safe".
-            if !self.sack_ok {
-                self.set_reno_sacked(0);
-                if self.snd_una == self.high_seq {
-                    return;
-                }
+            self.set_reno_sacked(0);
+            if self.try_undo_recovery(now, f) {
+                return;
             }
-            self.set_ca_state(now, CaState::Open);
             self.end_cwnd_reduction();
         }
-        // F.
+        // E.
         match self.ca_state {
             CaState::Recovery => {
-                if !f.una_advanced && !self.sack_ok {
-                    self.add_reno_sack(f);
-                }
-                self.identify_packet_loss(now, f);
-            }
-            CaState::Loss => {
-                self.identify_packet_loss(now, f);
-            }
-            CaState::Open | CaState::Disorder => {
-                if !self.sack_ok {
-                    if f.una_advanced {
-                        self.set_reno_sacked(0);
+                if !f.una_advanced {
+                    if !self.sack_ok {
+                        self.add_reno_sack(f);
                     }
-                    self.add_reno_sack(f);
-                }
-                self.identify_packet_loss(now, f);
-                if self.rtx_skbs.lost_out() == 0 {
-                    self.try_keep_open(now);
+                } else if self.try_undo_partial(now, f) {
                     return;
                 }
-                self.enter_recovery(now);
+                if self.try_undo_dsack() {
+                    self.try_to_open(now);
+                }
+                self.identify_packet_loss(now, f);
+                // A partial undo reverted the state: a loss now evident starts a new
+                // recovery (tcp_time_to_recover).
+                if self.ca_state != CaState::Recovery && self.rtx_skbs.lost_out() > 0 {
+                    self.enter_recovery(now);
+                }
             }
+            CaState::Loss => {
+                self.process_loss(now, f);
+                self.identify_packet_loss(now, f);
+                // Undone: on as in Open.
+                if self.ca_state == CaState::Open {
+                    self.alert_open(now, f);
+                }
+            }
+            CaState::Open | CaState::Disorder => self.alert_open(now, f),
         }
+    }
+
+    /// `tcp_process_loss` (its Reno part aside; the exit once `high_seq` is acknowledged is
+    /// in [`Self::cong_control`]): an ACK for an original undoes the RTO; with F-RTO (RFC
+    /// 5682, SACK-enhanced, `tcp_frto` = 2), an original delivered after the RTO shows it
+    /// spurious (3.b); the first ACK advancing `snd_una` sends new data instead of
+    /// retransmitting (2.b); a SACK or duplicate ACK for that new data shows the loss real
+    /// (3.a).
+    fn process_loss(&mut self, now: SimTime, f: &mut AckFlags) {
+        let recovered = seq_ge(self.snd_una, self.high_seq);
+        if f.una_advanced && self.try_undo_loss(now, f, false) {
+            return;
+        }
+        if !self.frto() {
+            return;
+        }
+        if f.orig_sack_acked(self.high_seq) && self.try_undo_loss(now, f, true) {
+            return;
+        }
+        if seq_gt(self.snd_nxt, self.high_seq) {
+            if f.sacked.newly > 0 || f.dupack {
+                self.set_frto(false);
+            }
+        } else if f.una_advanced && !recovered {
+            self.high_seq = self.snd_nxt;
+            let wnd_end = self.snd_una.wrapping_add(self.snd_wnd);
+            if seq_lt(self.snd_nxt, self.data_end()) && seq_gt(wnd_end, self.snd_nxt) {
+                f.rexmit_new = true;
+                return;
+            }
+            self.set_frto(false);
+        }
+    }
+
+    /// `tcp_xmit_recovery`: in recovery or after an RTO, what is marked lost goes out;
+    /// F-RTO's new data first, and only that if some went out.
+    pub(super) fn xmit_recovery(&mut self, now: SimTime, f: &AckFlags, out: &mut Vec<Segment>) {
+        if !matches!(self.ca_state, CaState::Recovery | CaState::Loss) {
+            return;
+        }
+        if f.rexmit_new {
+            self.write_xmit(now, out);
+            if seq_gt(self.snd_nxt, self.high_seq) {
+                return;
+            }
+            self.set_frto(false);
+        }
+        self.xmit_retransmit_queue(now, out);
+    }
+
+    /// `tcp_fastretrans_alert`'s default case (Open, Disorder): count Reno's duplicate ACKs,
+    /// detect losses, and enter recovery if any (`tcp_time_to_recover`), else
+    /// `tcp_try_to_open`.
+    fn alert_open(&mut self, now: SimTime, f: &mut AckFlags) {
+        if !self.sack_ok {
+            if f.una_advanced {
+                self.set_reno_sacked(0);
+            }
+            self.add_reno_sack(f);
+        }
+        self.try_undo_dsack();
+        self.identify_packet_loss(now, f);
+        if self.rtx_skbs.lost_out() == 0 {
+            self.try_keep_open(now);
+            return;
+        }
+        self.enter_recovery(now);
     }
 
     /// `tcp_add_reno_sack`: without SACK each duplicate ACK counts as one segment SACKed and
@@ -250,7 +332,7 @@ impl Conn {
     }
 
     /// `tcp_try_keep_open`: Disorder while anything is SACKed, lost or retransmitted.
-    fn try_keep_open(&mut self, now: SimTime) {
+    pub(super) fn try_keep_open(&mut self, now: SimTime) {
         let state = if self.rtx_skbs.sacked_out() + self.rtx_skbs.lost_out() > 0 || self.rtx_skbs.retrans_out() > 0 {
             CaState::Disorder
         } else {
@@ -262,9 +344,12 @@ impl Conn {
         }
     }
 
-    /// `tcp_enter_recovery` → `tcp_init_cwnd_reduction`: the algorithm's ssthresh becomes the
-    /// target, PRR starts from the current cwnd.
+    /// `tcp_enter_recovery` → `tcp_init_undo`, `tcp_init_cwnd_reduction`: what to restore
+    /// if the recovery proves spurious (`prior_ssthresh` = `tcp_current_ssthresh`), then the
+    /// algorithm's ssthresh becomes the target, PRR starts from the current cwnd.
     fn enter_recovery(&mut self, now: SimTime) {
+        let prior_ssthresh = self.current_ssthresh();
+        self.init_undo(prior_ssthresh);
         self.high_seq = self.snd_nxt;
         self.tlp_high_seq = None;
         self.cwnd.cwnd_cnt = 0;
@@ -275,9 +360,9 @@ impl Conn {
         self.retrans_stamp.get_or_insert(now);
     }
 
-    /// `tcp_end_cwnd_reduction`: cwnd is ssthresh once recovery ends.
+    /// `tcp_end_cwnd_reduction`: cwnd is ssthresh once recovery ends, unless it was undone.
     fn end_cwnd_reduction(&mut self) {
-        if self.cwnd.ssthresh < INFINITE_SSTHRESH {
+        if self.cwnd.ssthresh < INFINITE_SSTHRESH && self.undo_marked() {
             self.cwnd.cwnd = prr::end_cwnd(self.cwnd.ssthresh);
         }
     }
@@ -325,6 +410,7 @@ impl Conn {
                 return true;
             }
             self.retransmit(now, seq, out);
+            self.undo_retransmitted();
             self.prr_sent();
             if seq == self.snd_una && !self.reo_pending() {
                 self.rearm_rto(now);

@@ -198,6 +198,7 @@ impl Conn {
         self.retrans_stamp.get_or_insert(now);
         let una = self.snd_una;
         self.retransmit(now, una, out);
+        self.undo_retransmitted();
         self.backoff += 1;
         self.rto = self.rto.saturating_mul(2).min(self.rto_max());
         let after = self.clamp_rto_to_user_timeout(now);
