@@ -20,6 +20,7 @@ fn run_text(text: &str) -> Run {
 /// listener `l` on port 80, a client `c` connecting to `box:80`, the server's accepted `s`,
 /// then `steps`.
 fn loopback(addr: &str, link_extra: &str, steps: &str) -> String {
+    let opening = scenario_text::listen_and_connect("box", "box", "box:80", false);
     format!(
         r#"
 name = "loopback"
@@ -33,27 +34,7 @@ kind = "lo"
 a = "box"
 b = "box"
 {link_extra}
-[[script]]
-op = "socket"
-host = "box"
-sock = "l"
-[[script]]
-op = "bind"
-sock = "l"
-port = 80
-[[script]]
-op = "listen"
-sock = "l"
-backlog = 4
-[[script]]
-op = "socket"
-host = "box"
-sock = "c"
-[[script]]
-op = "connect"
-sock = "c"
-to = "box:80"
-[[script]]
+{opening}[[script]]
 op = "accept"
 sock = "l"
 new = "s"

@@ -141,23 +141,10 @@ sock = "mine"
 /// (`server_extra`: more lines of the server app), and `count` clients `interval` apart, each
 /// sending `bytes` and closing.
 fn clients_of_one_port_range(name: &str, duration: &str, range: [u16; 2], count: u32, interval: &str, bytes: u32, server_extra: &str) -> String {
+    let sysctl = format!("sysctl = {{ ip_local_port_range = [{}, {}] }}\n", range[0], range[1]);
+    let hosts = scenario_text::two_hosts_with_client(name, duration, "1ms", &sysctl);
     format!(
-        r#"
-name = "{name}"
-duration = "{duration}"
-[[host]]
-name = "client"
-addr = "10.0.0.1"
-sysctl = {{ ip_local_port_range = [{}, {}] }}
-[[host]]
-name = "server"
-addr = "10.0.0.2"
-[[link]]
-name = "wire"
-a = "client"
-b = "server"
-delay = "1ms"
-[[app]]
+        r#"{hosts}[[app]]
 kind = "server"
 host = "server"
 port = 80
@@ -169,8 +156,7 @@ count = {count}
 interval = "{interval}"
 bytes = {bytes}
 close = true
-"#,
-        range[0], range[1]
+"#
     )
 }
 

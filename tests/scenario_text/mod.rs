@@ -3,6 +3,11 @@
 /// Hosts `client` (10.0.0.1) and `server` (10.0.0.2) joined by the link `wire` with a
 /// one-way `delay`; `[[script]]` or `[[app]]` tables follow.
 pub fn two_hosts(name: &str, duration: &str, delay: &str) -> String {
+    two_hosts_with_client(name, duration, delay, "")
+}
+
+/// [`two_hosts`] with `client_lines` (e.g. a `sysctl = {…}`) in the client's table.
+pub fn two_hosts_with_client(name: &str, duration: &str, delay: &str, client_lines: &str) -> String {
     format!(
         r#"
 name = "{name}"
@@ -10,7 +15,7 @@ duration = "{duration}"
 [[host]]
 name = "client"
 addr = "10.0.0.1"
-[[host]]
+{client_lines}[[host]]
 name = "server"
 addr = "10.0.0.2"
 [[link]]
@@ -22,15 +27,14 @@ delay = "{delay}"
     )
 }
 
-/// [`two_hosts`] with 1 ms each way and a script that starts with a listener `l` on the
-/// server's port 80 (backlog 4) and a socket `c` on the client connecting to it, then `steps`.
+/// Script steps: a listener `l` on `server`'s port 80 (backlog 4), and a socket `c` on
+/// `client` connecting to `to`.
 #[allow(dead_code)] // not every test file that shares this module uses it
-pub fn client_server(name: &str, duration: &str, nonblocking_client: bool, steps: &str) -> String {
-    let hosts = two_hosts(name, duration, "1ms");
+pub fn listen_and_connect(server: &str, client: &str, to: &str, nonblocking_client: bool) -> String {
     format!(
-        r#"{hosts}[[script]]
+        r#"[[script]]
 op = "socket"
-host = "server"
+host = "{server}"
 sock = "l"
 [[script]]
 op = "bind"
@@ -42,15 +46,24 @@ sock = "l"
 backlog = 4
 [[script]]
 op = "socket"
-host = "client"
+host = "{client}"
 sock = "c"
 nonblocking = {nonblocking_client}
 [[script]]
 op = "connect"
 sock = "c"
-to = "server:80"
-{steps}"#
+to = "{to}"
+"#
     )
+}
+
+/// [`two_hosts`] with 1 ms each way and a script that starts with a listener `l` on the
+/// server's port 80 (backlog 4) and a socket `c` on the client connecting to it, then `steps`.
+#[allow(dead_code)] // not every test file that shares this module uses it
+pub fn client_server(name: &str, duration: &str, nonblocking_client: bool, steps: &str) -> String {
+    let hosts = two_hosts(name, duration, "1ms");
+    let opening = listen_and_connect("server", "client", "server:80", nonblocking_client);
+    format!("{hosts}{opening}{steps}")
 }
 
 /// Every scenario in `models/` (not its subfolders), loaded, in file-name order.
