@@ -107,15 +107,20 @@ fn with_first_an_altered_flag_stops_the_comparison_and_the_text_shows_both_segme
 fn without_psh(test: &str) -> PathBuf {
     let (src, dir) = trace_copy(test, "established-data");
     let copy = dir.join("capture.pcap");
-    let cap = read_pcap(&src).unwrap();
+    drop_server_psh(&src, &copy);
+    copy
+}
+
+/// Writes `src` to `copy` with the server's first data segment sent without PSH.
+fn drop_server_psh(src: &Path, copy: &Path) {
+    let cap = read_pcap(src).unwrap();
     let server = cap.packets[0].seg.dst;
     let data = cap.packets.iter().position(|p| p.seg.src == server && !p.seg.payload.is_empty()).unwrap();
-    rewrite(&src, &copy, |i, s| {
+    rewrite(src, copy, |i, s| {
         if i == data {
             s.flags = Flags::ACK;
         }
     });
-    copy
 }
 
 #[test]
@@ -311,14 +316,7 @@ fn known_divergences_pass_with_their_cause_unknown_ones_fail() {
 fn a_divergence_in_inferred_data_is_labelled_so() {
     let copy = alone("psh_inferred", "established-data");
     let src = replay_support::repo().join("traces/readiness/established-data/capture.pcap");
-    let cap = read_pcap(&src).unwrap();
-    let server = cap.packets[0].seg.dst;
-    let data = cap.packets.iter().position(|p| p.seg.src == server && !p.seg.payload.is_empty()).unwrap();
-    rewrite(&src, &copy, |i, s| {
-        if i == data {
-            s.flags = Flags::ACK;
-        }
-    });
+    drop_server_psh(&src, &copy);
     let out = tcpsim(&["replay", copy.to_str().unwrap(), "--side", "server", "--format", "json"]);
     assert_eq!(out.status.code(), Some(1));
     let r = json(&out);

@@ -140,33 +140,30 @@ impl std::str::FromStr for ProbDraw {
     }
 }
 
+/// A drawn value as the file writes it: `LO..HI`, or the one value when both ends agree.
+fn write_range<T: fmt::Display + PartialEq>(f: &mut fmt::Formatter<'_>, lo: T, hi: T) -> fmt::Result {
+    if lo == hi {
+        write!(f, "{lo}")
+    } else {
+        write!(f, "{lo}..{hi}")
+    }
+}
+
 impl fmt::Display for DurDraw {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.is_range() {
-            write!(f, "{}..{}", self.lo, self.hi)
-        } else {
-            write!(f, "{}", self.lo)
-        }
+        write_range(f, self.lo, self.hi)
     }
 }
 
 impl fmt::Display for ProbDraw {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.is_range() {
-            write!(f, "{}..{}", self.lo, self.hi)
-        } else {
-            write!(f, "{}", self.lo)
-        }
+        write_range(f, self.lo, self.hi)
     }
 }
 
 impl fmt::Display for CountDraw {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.lo == self.hi {
-            write!(f, "{}", self.lo)
-        } else {
-            write!(f, "{}..{}", self.lo, self.hi)
-        }
+        write_range(f, self.lo, self.hi)
     }
 }
 
