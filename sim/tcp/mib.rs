@@ -57,6 +57,9 @@ pub struct MibCounts {
     rare: [u8; Mib::ALL.len() - 1],
 }
 
+// `rare` is indexed by `Mib as usize - 1`: RetransSegs, kept apart, must be the first.
+const _: () = assert!(Mib::RetransSegs as usize == 0);
+
 impl MibCounts {
     pub fn add(&mut self, m: Mib) {
         match m {

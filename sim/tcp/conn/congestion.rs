@@ -178,17 +178,6 @@ impl Conn {
         self.pacing_rate = rate;
     }
 
-    /// `retrans_out`: retransmitted segments not yet acknowledged nor lost again.
-    pub(super) fn retrans_out(&self) -> u32 {
-        self.rtx_skbs.retrans_out()
-    }
-
-    /// `lost_out`: segments marked lost (by RACK, by the duplicate ACKs of a connection
-    /// without SACK, or all of them at an RTO) and not yet acknowledged.
-    pub(super) fn lost_out(&self) -> u32 {
-        self.rtx_skbs.lost_out()
-    }
-
     /// `tcp_slow_start_after_idle_check` (include/net/tcp.h), from `tcp_skb_entail` and from
     /// a window update while data waits: with `tcp_slow_start_after_idle`, nothing in flight
     /// and no data sent for more than an RTO, `tcp_cwnd_restart`.

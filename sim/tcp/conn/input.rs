@@ -18,8 +18,6 @@ use crate::time::{Dur, SimTime};
 /// out-of-window segments.
 const TCP_INVALID_RATELIMIT_MS: u32 = 500;
 
-/// `tcp_reordering`: duplicate ACKs that trigger fast retransmit.
-
 impl Conn {
     /// A segment addressed to this connection arrived.
     pub fn on_segment(&mut self, now: SimTime, seg: &Segment, out: &mut Vec<Segment>) {

@@ -29,9 +29,9 @@ pub(super) struct AckFlags {
     pub acked: Acked,
     /// Skbs newly SACKed (`FLAG_DATA_SACKED` when non-zero).
     pub sacked: Sacked,
-    /// Skbs newly marked lost, and retransmissions found lost again (`FLAG_LOST_RETRANS`).
+    /// Skbs newly marked lost. A retransmission found lost again (`FLAG_LOST_RETRANS`, on
+    /// which `tcp_fastretrans_alert` leaves Loss for the default case) is not yet acted on.
     pub newly_lost: u32,
-    pub lost_retrans: u32,
     /// RACK armed its reordering timer: the ACK leaves the timer alone (`tcp_rack_mark_lost`
     /// clears `FLAG_SET_XMIT_TIMER`).
     pub reo_armed: bool,
@@ -325,9 +325,8 @@ impl Conn {
         let in_recovery = matches!(self.ca_state, CaState::Recovery | CaState::Loss);
         let reo_wnd = Rack::reo_wnd_us(in_recovery, self.rtx_skbs.sacked_out(), self.rtt.min_rtt_us, self.rtt.srtt_us());
         let rtt_us = self.loss.as_ref().map_or(0, |l| l.rack.rtt_us);
-        let (newly, lost_retrans, wait) = self.rtx_skbs.rack_detect_loss(&newest, u64::from(rtt_us), u64::from(reo_wnd), now);
+        let (newly, _lost_retrans, wait) = self.rtx_skbs.rack_detect_loss(&newest, u64::from(rtt_us), u64::from(reo_wnd), now);
         f.newly_lost += newly;
-        f.lost_retrans += lost_retrans;
         wait
     }
 

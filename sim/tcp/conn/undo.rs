@@ -112,10 +112,16 @@ impl Conn {
     /// `tcp_try_to_open` after a D-SACK undo (no ECN): forget `retrans_stamp` if nothing
     /// was retransmitted, then `tcp_try_keep_open`.
     pub(super) fn try_to_open(&mut self, now: crate::time::SimTime) {
+        self.forget_retrans_stamp();
+        self.try_keep_open(now);
+    }
+
+    /// `retrans_stamp` is cleared once no retransmission is left to time
+    /// (`tcp_any_retrans_done` false).
+    fn forget_retrans_stamp(&mut self) {
         if !self.any_retrans_done() {
             self.retrans_stamp = None;
         }
-        self.try_keep_open(now);
     }
 
     /// `tp->frto`.
@@ -194,9 +200,7 @@ impl Conn {
         if self.sack_ok || self.snd_una != self.high_seq {
             return false;
         }
-        if !self.any_retrans_done() {
-            self.retrans_stamp = None;
-        }
+        self.forget_retrans_stamp();
         true
     }
 
@@ -210,12 +214,9 @@ impl Conn {
         if self.rtx_skbs.retrans_out() > 0 {
             return true;
         }
-        if !self.any_retrans_done() {
-            self.retrans_stamp = None;
-        }
         self.undo_cwnd_reduction(true);
         self.count(Mib::TcpPartialUndo);
-        self.try_keep_open(now);
+        self.try_to_open(now);
         false
     }
 
