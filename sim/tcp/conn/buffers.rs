@@ -210,6 +210,9 @@ pub struct Acked {
     pub delivered: u32,
     /// When the first of them that was never retransmitted was sent (`first_ackt`).
     pub first_sent: Option<SimTime>,
+    /// When the last of them was sent, SACKed or not (`last_ackt`; the kernel skips the
+    /// SACKed ones): the algorithm's RTT sample unless `retrans`.
+    pub last_sent: Option<SimTime>,
     /// One of them had been retransmitted (`FLAG_RETRANS_DATA_ACKED`).
     pub retrans: bool,
     /// The end of the first of them never retransmitted nor SACKed before
@@ -312,6 +315,7 @@ impl RtxSkbs {
                 }
                 acked.last = Some(sample);
             }
+            acked.last_sent = Some(skb.sent);
             if skb.sacked & EVER_RETRANS != 0 {
                 acked.retrans = true;
             } else if acked.first_sent.is_none() {
@@ -491,16 +495,24 @@ impl RtxSkbs {
     pub fn head_ever_retrans(&self) -> bool {
         self.q.as_ref().and_then(|q| q.skbs.front()).is_some_and(|s| s.sacked & EVER_RETRANS != 0)
     }
-    /// The skb holding `seq` was retransmitted at `now` (`TCPCB_RETRANS`, `retrans_out`,
-    /// a new `skb_mstamp_ns`).
-    pub fn mark_retrans(&mut self, seq: u32, now: SimTime) {
+    /// The skb holding `seq` was sent again at `now` (`__tcp_retransmit_skb`, which the loss
+    /// probe calls alone): `TCPCB_EVER_RETRANS` and a new `skb_mstamp_ns`, no counter.
+    pub fn mark_resent(&mut self, seq: u32, now: SimTime) {
+        let Some(q) = self.q.as_mut() else { return };
+        if let Some(skb) = q.skbs.iter_mut().find(|s| seq_gt(s.end, seq)) {
+            skb.sacked |= EVER_RETRANS;
+            skb.sent = now;
+        }
+    }
+    /// `tcp_retransmit_skb`'s part once `__tcp_retransmit_skb` sent the skb holding `seq`:
+    /// `TCPCB_SACKED_RETRANS` and `retrans_out`.
+    pub fn mark_retrans(&mut self, seq: u32) {
         let Some(q) = self.q.as_mut() else { return };
         if let Some(skb) = q.skbs.iter_mut().find(|s| seq_gt(s.end, seq)) {
             if skb.sacked & SACKED_RETRANS == 0 {
                 q.retrans_out += 1;
             }
-            skb.sacked |= SACKED_RETRANS | EVER_RETRANS;
-            skb.sent = now;
+            skb.sacked |= SACKED_RETRANS;
         }
     }
     /// `tcp_retrans_try_collapse` (tcp_output.c, `tcp_retrans_collapse` = 1): before the skb
@@ -812,6 +824,27 @@ mod tests {
         q
     }
 
+    /// The loss probe's skb (`__tcp_retransmit_skb` alone) is not back in flight: RACK
+    /// marks it lost like any other skb, and it is retransmitted once lost; the
+    /// acknowledgement of a resent skb gives no RTT sample (Karn), of a fresh one the send
+    /// time of the last skb freed.
+    #[test]
+    fn a_probed_skb_stays_out_of_retrans_out_and_can_be_marked_lost() {
+        let mut q = ten_skbs();
+        q.mark_resent(10_001, SimTime(20_000_000));
+        assert_eq!((q.retrans_out(), q.in_flight()), (0, 10));
+        let later = RackSample { sent: SimTime(40_000_000), end: 11_001, retrans: false };
+        let (lost, _, _) = q.rack_detect_loss(&later, 10_000, 0, SimTime(50_000_000));
+        assert_eq!(lost, 10, "the probed skb is lost with the others");
+        assert_eq!(q.next_lost(1), Some(1));
+        let acked = q.ack(2001);
+        assert_eq!((acked.retrans, acked.last_sent), (false, Some(SimTime(10_000_000))));
+        q.mark_resent(2001, SimTime(60_000_000));
+        q.mark_retrans(2001);
+        assert_eq!((q.retrans_out(), q.lost_out()), (1, 8));
+        assert!(q.ack(3001).retrans);
+    }
+
     /// packetdrill fast_recovery/prr-ss-30pkt-lost1_4: packets 1-4 lost, SACKs of 5-7.
     #[test]
     fn sacktag_counts_whole_skbs_once_and_in_flight_follows() {
@@ -836,8 +869,8 @@ mod tests {
     #[test]
     fn a_d_sack_counts_the_retransmissions_it_covers() {
         let mut q = ten_skbs();
-        q.mark_retrans(2001, SimTime(30_000_000));
-        q.mark_retrans(3001, SimTime(30_000_000));
+        q.mark_resent(2001, SimTime(30_000_000));
+        q.mark_resent(3001, SimTime(30_000_000));
         assert_eq!(q.retransmitted_within(1, 2001, 4001, 1), 2);
         assert_eq!(q.retransmitted_within(1, 2001, 3500, 1), 1, "only whole skbs");
         assert_eq!(q.retransmitted_within(1, 2001, 4001, 3001), 1, "ends after the marker");
@@ -857,7 +890,8 @@ mod tests {
         // packets_out 10 - (sacked 3 + lost 4) + retrans 0.
         assert_eq!((q.lost_out(), q.in_flight()), (4, 3));
         assert_eq!(q.next_lost(1), Some(1));
-        q.mark_retrans(1, now);
+        q.mark_resent(1, now);
+        q.mark_retrans(1);
         assert_eq!((q.retrans_out(), q.in_flight(), q.next_lost(1)), (1, 4, Some(1001)));
         // The later skbs (7001:11001) are after the newest: not lost; with a window of
         // 2.5 ms they would not be anyway, the earliest ones waiting 2.5 ms at most.
@@ -877,7 +911,8 @@ mod tests {
         let mut q = ten_skbs();
         let newest = q.sacktag(&[(3001, 6001)], 1).rack.unwrap();
         q.rack_detect_loss(&newest, 10_000, 0, SimTime(20_000_000));
-        q.mark_retrans(1, SimTime(20_000_000));
+        q.mark_resent(1, SimTime(20_000_000));
+        q.mark_retrans(1);
         let later = RackSample { sent: SimTime(30_000_000), end: 11001, retrans: false };
         let (lost, lost_retrans, _) = q.rack_detect_loss(&later, 10_000, 0, SimTime(40_000_000));
         assert_eq!((lost_retrans, q.retrans_out()), (1, 0));

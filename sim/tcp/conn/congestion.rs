@@ -4,66 +4,9 @@
 
 use super::Conn;
 use crate::tcp::cc::{AckSample, CaEvent, CaState, Clock, CongestionControl};
-use crate::tcp::segment::{seq_le, seq_lt, Segment};
+use crate::tcp::segment::Segment;
 use crate::tcp::state::TcpState;
 use crate::time::SimTime;
-use std::collections::VecDeque;
-
-/// The send time of each data segment in flight and whether it was retransmitted (an skb's
-/// `skb_mstamp_ns` and `TCPCB_RETRANS` in the retransmission queue): the RTT sample the
-/// algorithm gets on each ACK (`ca_rtt_us` in `tcp_clean_rtx_queue`) is from the last
-/// segment it acknowledges, and none when it acknowledges a retransmission (Karn).
-#[derive(Clone, Debug, Default)]
-pub(super) struct TxStamps(VecDeque<TxStamp>);
-
-#[derive(Copy, Clone, Debug)]
-struct TxStamp {
-    end_seq: u32,
-    sent: SimTime,
-    /// Ever retransmitted (`TCPCB_EVER_RETRANS`): no RTT sample from it.
-    retrans: bool,
-}
-
-impl TxStamps {
-    pub(super) fn sent(&mut self, end_seq: u32, now: SimTime) {
-        self.0.push_back(TxStamp { end_seq, sent: now, retrans: false });
-    }
-
-    /// Marks the segments overlapping `[seq, end)` retransmitted.
-    pub(super) fn retransmitted(&mut self, seq: u32, end: u32) {
-        for s in self.0.iter_mut().skip_while(|s| seq_le(s.end_seq, seq)) {
-            s.retrans = true;
-            // Segments lie back to back: the next one starts at this one's end.
-            if !seq_lt(s.end_seq, end) {
-                break;
-            }
-        }
-    }
-
-    /// Drops the segments `ack` covers; the send time of the last one unless a
-    /// retransmitted one is among them (`FLAG_RETRANS_DATA_ACKED`) or none is fully acked.
-    fn acked(&mut self, ack: u32) -> Option<SimTime> {
-        let mut last = None;
-        let mut retrans = false;
-        while let Some(s) = self.0.front() {
-            if !seq_le(s.end_seq, ack) {
-                break;
-            }
-            retrans |= s.retrans;
-            last = Some(s.sent);
-            self.0.pop_front();
-        }
-        if retrans {
-            None
-        } else {
-            last
-        }
-    }
-
-    pub(super) fn clear(&mut self) {
-        self.0.clear();
-    }
-}
 
 impl Conn {
     /// The kernel clocks at `now`, for the algorithm.
@@ -139,10 +82,11 @@ impl Conn {
         self.ca.cong_avoid(&mut self.cwnd, acked, clock);
     }
 
-    /// `pkts_acked` from `tcp_clean_rtx_queue`, with the RTT of the last segment newly acked
-    /// (`ca_rtt_us`), else the timestamp echo's (`tcp_rtt_tsopt_us`, in ms), else none.
-    pub(super) fn ca_pkts_acked(&mut self, now: SimTime, seg: &Segment) {
-        let rtt_us = match self.tx_stamps.acked(seg.ack) {
+    /// `pkts_acked` from `tcp_clean_rtx_queue`, with the RTT of the last skb newly acked
+    /// (`ca_rtt_us` from `last_ackt`, sent at `last_sent`; none when a retransmitted one is
+    /// among them, Karn), else the timestamp echo's (`tcp_rtt_tsopt_us`, in ms), else none.
+    pub(super) fn ca_pkts_acked(&mut self, now: SimTime, seg: &Segment, last_sent: Option<SimTime>) {
+        let rtt_us = match last_sent {
             Some(sent) => Some(now.since(sent).as_micros().min(u32::MAX as u64) as u32),
             None => self.tsopt_rtt_us(now, seg),
         };

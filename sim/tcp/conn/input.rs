@@ -277,7 +277,8 @@ impl Conn {
     fn clean_rtx_queue(&mut self, now: SimTime, seg: &Segment, acked: u32, f: &mut AckFlags) {
         let ack = seg.ack;
         let mut data_acked = acked as u64;
-        if matches!(self.state, TcpState::SynSent | TcpState::SynRecv) && self.snd_una == self.iss {
+        let syn_acked = matches!(self.state, TcpState::SynSent | TcpState::SynRecv) && self.snd_una == self.iss;
+        if syn_acked {
             data_acked -= 1; // our SYN
         }
         if self.fin_queued && ack == self.write_seq {
@@ -294,7 +295,10 @@ impl Conn {
         f.una_advanced = true;
         f.data_acked = data_acked > 0;
         f.acked = freed;
-        self.ca_pkts_acked(now, seg);
+        // The SYN's skb is no sample: a passive child's queue starts after it
+        // (`tcp_create_openreq_child`).
+        let last_sent = freed.last_sent.filter(|_| !freed.retrans && !syn_acked);
+        self.ca_pkts_acked(now, seg, last_sent);
         self.retransmits = 0;
         if self.ca_state == CaState::Open {
             self.retrans_stamp = None;

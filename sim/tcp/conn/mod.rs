@@ -314,8 +314,6 @@ pub struct Conn {
     loss: Option<Box<recovery::LossState>>,
     /// `lsndtime`: the jiffy data was last sent.
     lsndtime: u32,
-    /// Send times of the data segments in flight, for the algorithm's RTT samples.
-    tx_stamps: congestion::TxStamps,
     /// `sk_pacing_rate`, bytes per second.
     pacing_rate: u64,
     /// Recovery point (`high_seq`).
@@ -429,7 +427,6 @@ impl Conn {
             ca,
             loss: None,
             lsndtime: 0,
-            tx_stamps: congestion::TxStamps::default(),
             pacing_rate: 0,
             high_seq: iss,
             tlp_high_seq: None,
@@ -707,7 +704,6 @@ impl Conn {
         self.sndq.purge();
         self.rtx_skbs.purge();
         self.push_marks = None;
-        self.tx_stamps.clear();
         self.clear_recovery();
         self.fin_queued = false;
         self.write_seq = self.snd_una;

@@ -344,9 +344,6 @@ impl Conn {
         self.snd_nxt = end;
         self.rtx_skbs.push(end, now);
         self.prr_sent();
-        if len > 0 {
-            self.tx_stamps.sent(end, now);
-        }
         if len < self.mss && !fin {
             self.snd_sml = end;
         }
@@ -355,10 +352,12 @@ impl Conn {
         }
     }
 
-    /// Retransmits the rest of the skb that holds `seq` (`__tcp_retransmit_skb`, after
+    /// Sends again the rest of the skb that holds `seq` (`__tcp_retransmit_skb`, after
     /// `tcp_trim_head` dropped what was acknowledged, with the skbs behind it collapsed into
-    /// it where they fit): the skb is marked for Karn's rule. Returns the sequence after it.
-    pub(super) fn retransmit(&mut self, now: SimTime, seq: u32, out: &mut Vec<Segment>) -> u32 {
+    /// it where they fit): the skb is marked for Karn's rule (`TCPCB_EVER_RETRANS`) and
+    /// counted in `total_retrans`, nothing more; the loss probe stops here.
+    /// Returns the sequence after it.
+    pub(super) fn resend_skb(&mut self, now: SimTime, seq: u32, out: &mut Vec<Segment>) -> u32 {
         let data_end = self.data_end();
         let fin_seq = self.fin_queued.then_some(data_end);
         let wnd_end = self.snd_una.wrapping_add(self.snd_wnd);
@@ -369,11 +368,21 @@ impl Conn {
         let len = if seq_lt(seq, skb_data_end) { skb_data_end.wrapping_sub(seq).min(self.mss) } else { 0 };
         let fin = has_fin && seq.wrapping_add(len) == data_end;
         let end = self.xmit(now, seq, len, fin, false, out);
-        self.tx_stamps.retransmitted(seq, end);
         self.total_retrans += 1;
         self.count(crate::tcp::mib::Mib::RetransSegs);
-        self.rtx_skbs.mark_retrans(seq, now);
+        self.rtx_skbs.mark_resent(seq, now);
         end
+    }
+
+    /// `tcp_retransmit_skb` (tcp_output.c): `__tcp_retransmit_skb`, then the skb is
+    /// `TCPCB_SACKED_RETRANS` and counts in `retrans_out` (back in flight), the first
+    /// retransmission starts `retrans_stamp`, and `undo_retrans` grows. What the RTO and
+    /// the recovery send; the loss probe does not come here.
+    pub(super) fn retransmit_skb(&mut self, now: SimTime, seq: u32, out: &mut Vec<Segment>) {
+        self.resend_skb(now, seq, out);
+        self.rtx_skbs.mark_retrans(seq);
+        self.retrans_stamp.get_or_insert(now);
+        self.undo_retransmitted();
     }
 
     /// `tcp_write_xmit`: new data within the congestion window, the peer's window and Nagle; then the loss probe or, with nothing

@@ -29,9 +29,11 @@ pub(super) struct AckFlags {
     pub acked: Acked,
     /// Skbs newly SACKed (`FLAG_DATA_SACKED` when non-zero).
     pub sacked: Sacked,
-    /// Skbs newly marked lost. A retransmission found lost again (`FLAG_LOST_RETRANS`, on
-    /// which `tcp_fastretrans_alert` leaves Loss for the default case) is not yet acted on.
+    /// Skbs newly marked lost.
     pub newly_lost: u32,
+    /// `FLAG_LOST_RETRANS`: loss detection found a retransmission lost again
+    /// (`tcp_identify_packet_loss`: `retrans_out` fell).
+    pub lost_retrans: bool,
     /// RACK armed its reordering timer: the ACK leaves the timer alone (`tcp_rack_mark_lost`
     /// clears `FLAG_SET_XMIT_TIMER`).
     pub reo_armed: bool,
@@ -163,8 +165,9 @@ impl Conn {
             CaState::Loss => {
                 self.process_loss(now, f);
                 self.identify_packet_loss(now, f);
-                // Undone: on as in Open.
-                if self.ca_state == CaState::Open {
+                // Undone, or a retransmission lost again: on as in Open, into Recovery
+                // ("Change state if cwnd is undone or retransmits are lost").
+                if self.ca_state == CaState::Open || f.lost_retrans {
                     self.alert_open(now, f);
                 }
             }
@@ -220,9 +223,10 @@ impl Conn {
         self.xmit_retransmit_queue(now, out);
     }
 
-    /// `tcp_fastretrans_alert`'s default case (Open, Disorder): count Reno's duplicate ACKs,
-    /// detect losses, and enter recovery if any (`tcp_time_to_recover`), else
-    /// `tcp_try_to_open`.
+    /// `tcp_fastretrans_alert`'s default case (Open, Disorder, and Loss falling through):
+    /// count Reno's duplicate ACKs, detect losses, and enter recovery if any
+    /// (`tcp_time_to_recover`), else `tcp_try_to_open`. Recovery retransmits what is lost
+    /// (`REXMIT_LOST`), not F-RTO's new data.
     fn alert_open(&mut self, now: SimTime, f: &mut AckFlags) {
         if !self.sack_ok {
             if f.una_advanced {
@@ -230,13 +234,16 @@ impl Conn {
             }
             self.add_reno_sack(f);
         }
-        self.try_undo_dsack();
+        if self.ca_state != CaState::Loss {
+            self.try_undo_dsack();
+        }
         self.identify_packet_loss(now, f);
         if self.rtx_skbs.lost_out() == 0 {
             self.try_keep_open(now);
             return;
         }
         self.enter_recovery(now);
+        f.rexmit_new = false;
     }
 
     /// `tcp_add_reno_sack`: without SACK each duplicate ACK counts as one segment SACKed and
@@ -325,8 +332,9 @@ impl Conn {
         let in_recovery = matches!(self.ca_state, CaState::Recovery | CaState::Loss);
         let reo_wnd = Rack::reo_wnd_us(in_recovery, self.rtx_skbs.sacked_out(), self.rtt.min_rtt_us, self.rtt.srtt_us());
         let rtt_us = self.loss.as_ref().map_or(0, |l| l.rack.rtt_us);
-        let (newly, _lost_retrans, wait) = self.rtx_skbs.rack_detect_loss(&newest, u64::from(rtt_us), u64::from(reo_wnd), now);
+        let (newly, lost_retrans, wait) = self.rtx_skbs.rack_detect_loss(&newest, u64::from(rtt_us), u64::from(reo_wnd), now);
         f.newly_lost += newly;
+        f.lost_retrans |= lost_retrans > 0;
         wait
     }
 
@@ -356,7 +364,6 @@ impl Conn {
         self.loss_state().prr = Prr::init(cwnd);
         self.cwnd.ssthresh = self.ca.ssthresh(&self.cwnd);
         self.set_ca_state(now, CaState::Recovery);
-        self.retrans_stamp.get_or_insert(now);
     }
 
     /// `tcp_end_cwnd_reduction`: cwnd is ssthresh once recovery ends, unless it was undone.
@@ -396,20 +403,18 @@ impl Conn {
         }
     }
 
-    /// `tcp_xmit_retransmit_queue`: the skbs marked lost, oldest first, while the window
-    /// allows; the RTO restarts when the head goes out. Returns whether it stopped for the
-    /// window.
-    pub(super) fn xmit_retransmit_queue(&mut self, now: SimTime, out: &mut Vec<Segment>) -> bool {
-        loop {
-            if self.rtx_skbs.retrans_out() >= self.rtx_skbs.lost_out() {
-                return false;
-            }
-            let Some(seq) = self.rtx_skbs.next_lost(self.snd_una) else { return false };
-            if self.packets_in_flight() >= self.cwnd.cwnd {
-                return true;
-            }
-            self.retransmit(now, seq, out);
-            self.undo_retransmitted();
+    /// `tcp_xmit_retransmit_queue` (tcp_output.c): the skbs marked lost and not yet
+    /// retransmitted, oldest first (`retransmit_skb_hint` only saves the walk), each through
+    /// `tcp_retransmit_skb`, while cwnd leaves room (`tcp_snd_cwnd` − `tcp_packets_in_flight`)
+    /// and while `retrans_out < lost_out`: every lost skb retransmitted (the loss probe's
+    /// skb is not in `retrans_out`, `tcp_send_loss_probe` calling `__tcp_retransmit_skb`
+    /// alone). The RTO restarts when the head goes out, unless the reordering timer is
+    /// pending. No pacing (`tcp_pacing_check`) nor qdisc (`tcp_small_queue_check`): neither
+    /// is modelled.
+    pub(super) fn xmit_retransmit_queue(&mut self, now: SimTime, out: &mut Vec<Segment>) {
+        while self.packets_in_flight() < self.cwnd.cwnd && self.rtx_skbs.retrans_out() < self.rtx_skbs.lost_out() {
+            let Some(seq) = self.rtx_skbs.next_lost(self.snd_una) else { return };
+            self.retransmit_skb(now, seq, out);
             self.prr_sent();
             if seq == self.snd_una && !self.reo_pending() {
                 self.rearm_rto(now);

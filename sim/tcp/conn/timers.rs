@@ -159,7 +159,8 @@ impl Conn {
                 self.total_rto += 1;
                 self.total_retrans += 1;
                 self.count(Mib::RetransSegs);
-                self.rtx_skbs.mark_retrans(self.iss, now);
+                self.rtx_skbs.mark_resent(self.iss, now);
+                self.rtx_skbs.mark_retrans(self.iss);
                 let synack = self.state == TcpState::SynRecv;
                 let seg = self.syn_segment(now, synack);
                 out.push(seg);
@@ -195,10 +196,8 @@ impl Conn {
         self.enter_loss(now);
         self.retransmits += 1;
         self.total_rto += 1;
-        self.retrans_stamp.get_or_insert(now);
         let una = self.snd_una;
-        self.retransmit(now, una, out);
-        self.undo_retransmitted();
+        self.retransmit_skb(now, una, out);
         self.backoff += 1;
         self.rto = self.rto.saturating_mul(2).min(self.rto_max());
         let after = self.clamp_rto_to_user_timeout(now);
@@ -235,7 +234,8 @@ impl Conn {
     /// new data if the send head fits the peer's window (`tcp_snd_wnd_test`, sent past cwnd
     /// and Nagle), else the last skb sent again (`skb_rb_last(&sk->tcp_rtx_queue)`, whole:
     /// after a FIN sent on its own that is the bare FIN). Then the RTO from now. The probe
-    /// does not start `retrans_stamp`.
+    /// goes through `__tcp_retransmit_skb` alone: `TCPCB_EVER_RETRANS` and `total_retrans`,
+    /// but not `TCPCB_SACKED_RETRANS`, `retrans_out`, `retrans_stamp` nor `undo_retrans`.
     fn send_loss_probe(&mut self, now: SimTime, out: &mut Vec<Segment>) {
         if self.packets_out() == 0 {
             return;
@@ -254,7 +254,7 @@ impl Conn {
                 // tcp_write_xmit(push_one = 2): one segment past the congestion window.
                 self.send_new(now, new_len, new_fin, false, out);
             } else if let Some(last) = self.rtx_skbs.last_start(self.snd_una) {
-                self.retransmit(now, last, out);
+                self.resend_skb(now, last, out);
             }
             self.tlp_high_seq = Some(self.snd_nxt);
             self.count(Mib::TcpLossProbes);
