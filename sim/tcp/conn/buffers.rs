@@ -254,6 +254,11 @@ pub struct Sacked {
     /// The lowest end of them never retransmitted (`FLAG_ORIG_SACK_ACKED` once compared
     /// with `high_seq`).
     pub orig_end: Option<u32>,
+    /// The lowest start of them never retransmitted and below the highest SACKed sequence
+    /// when tagged: a hole filled late (`state->reord`).
+    pub reord: Option<u32>,
+    /// `tcp_highest_sack_seq` after the blocks: the end of the highest SACKed skb.
+    pub fack: u32,
 }
 
 impl RtxSkbs {
@@ -337,6 +342,8 @@ impl RtxSkbs {
         let Some(q) = self.q.as_mut() else { return out };
         let mut blocks = blocks.to_vec();
         blocks.sort_by_key(|b| b.0.wrapping_sub(snd_una));
+        // tcp_highest_sack_seq: `highest_sack` is the skb after the highest SACKed one.
+        out.fack = q.skbs.iter().rev().find(|s| s.sacked & SACKED_ACKED != 0).map_or(snd_una, |s| s.end);
         for (start, end) in blocks {
             if !seq_gt(end, snd_una) || !seq_lt(start, end) {
                 continue;
@@ -351,8 +358,18 @@ impl RtxSkbs {
                     }
                     continue;
                 }
-                if skb.sacked & EVER_RETRANS == 0 && out.orig_end.is_none_or(|e| seq_lt(skb.end, e)) {
-                    out.orig_end = Some(skb.end);
+                if skb.sacked & (EVER_RETRANS | SACKED_RETRANS) == 0 {
+                    if out.orig_end.is_none_or(|e| seq_lt(skb.end, e)) {
+                        out.orig_end = Some(skb.end);
+                    }
+                    // tcp_sacktag_one: "New sack for not retransmitted frame, which was in
+                    // hole. It is reordering."
+                    if seq_lt(s, out.fack) && out.reord.is_none_or(|r| seq_lt(s, r)) {
+                        out.reord = Some(s);
+                    }
+                }
+                if seq_gt(skb.end, out.fack) {
+                    out.fack = skb.end;
                 }
                 q.retrans_out -= u32::from(skb.sacked & SACKED_RETRANS != 0);
                 q.lost_out -= u32::from(skb.sacked & LOST != 0);

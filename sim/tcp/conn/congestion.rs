@@ -46,6 +46,10 @@ impl Conn {
     /// kept (`prior_ssthresh`, `prior_cwnd`, `tcp_init_undo`) and ssthresh comes from the
     /// algorithm; one segment.
     pub(super) fn enter_loss_window(&mut self, now: SimTime) {
+        if matches!(self.ca_state, CaState::Open | CaState::Disorder) {
+            let sacked_out = self.rtx_skbs.sacked_out();
+            self.loss_state().rack.loss_resets_reordering(sacked_out);
+        }
         self.timeout_mark_lost();
         let reduced = match self.ca_state {
             CaState::Open | CaState::Disorder => false,

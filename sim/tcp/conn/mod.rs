@@ -13,8 +13,9 @@
 //! - congestion control runs Linux's algorithms ([`crate::tcp::cc`]: CUBIC by default, Reno),
 //!   hooked in where the kernel calls them (`congestion.rs`); recovery (`recovery.rs`) keeps
 //!   the SACK scoreboard, detects loss with RACK (Reno's duplicate ACKs without SACK) and
-//!   runs PRR, undoes a spurious reduction (timestamps, D-SACKs, F-RTO: `undo.rs`), but
-//!   without reordering detection;
+//!   runs PRR, undoes a spurious reduction (timestamps, D-SACKs, F-RTO: `undo.rs`);
+//!   reordering is detected from SACKs only (not from the cumulative ACK, nor by
+//!   timestamps), and RACK's window does not grow with D-SACKs;
 //! - every sent skb is one segment (no TSO/GSO), and is re-sent whole;
 //! - memory is accounted with a fixed per-segment overhead ([`SKB_OVERHEAD`]) on the send
 //!   side and twice the payload on the receive side (the 6.x default `scaling_ratio`);
@@ -135,6 +136,8 @@ pub struct TcpInfo {
     pub unacked: u32,
     /// `tcpi_ca_state`: `icsk_ca_state` (0 Open, 3 Recovery, 4 Loss).
     pub ca_state: u8,
+    /// `tcpi_sacked`: segments SACKed (`sacked_out`; without SACK, duplicate ACKs counted).
+    pub sacked: u32,
     /// `tcpi_lost`: segments presumed lost (`lost_out`).
     pub lost: u32,
     /// `tcpi_retrans`: retransmitted segments not yet acknowledged (`retrans_out`).
@@ -1058,9 +1061,10 @@ impl Conn {
             retransmits: self.retransmits,
             unacked: self.packets_out(),
             ca_state: self.ca_state.linux_number(),
+            sacked: self.rtx_skbs.sacked_out(),
             lost: self.rtx_skbs.lost_out(),
             retrans: self.rtx_skbs.retrans_out(),
-            reordering: crate::tcp::rack::REORDERING,
+            reordering: self.loss.as_ref().map_or(crate::tcp::rack::REORDERING, |l| l.rack.reordering()),
             snd_cwnd: self.cwnd.cwnd,
             snd_ssthresh: self.cwnd.ssthresh,
             rtt_us: self.rtt.srtt_us(),

@@ -75,6 +75,11 @@ impl Conn {
         self.check_dsack(&seg.options.sack, seg.ack, prior_snd_una);
         let sacked = self.rtx_skbs.sacktag(&seg.options.sack, prior_snd_una);
         self.rack_advance(sacked.rack, sacked.last, now);
+        // Not after an RTO, unless it may still be undone.
+        if let Some(low) = sacked.reord.filter(|_| self.ca_state != CaState::Loss || self.undo_marked()) {
+            let mss = self.mss;
+            self.loss_state().rack.check_sack_reordering(low, sacked.fack, mss);
+        }
         sacked
     }
 
@@ -330,7 +335,8 @@ impl Conn {
     /// Returns the longest wait of the skbs not yet lost, µs.
     fn rack_detect_loss(&mut self, now: SimTime, newest: RackSample, f: &mut AckFlags) -> Option<u64> {
         let in_recovery = matches!(self.ca_state, CaState::Recovery | CaState::Loss);
-        let reo_wnd = Rack::reo_wnd_us(in_recovery, self.rtx_skbs.sacked_out(), self.rtt.min_rtt_us, self.rtt.srtt_us());
+        let rack = self.loss.as_ref().map(|l| l.rack).unwrap_or_default();
+        let reo_wnd = rack.reo_wnd_us(in_recovery, self.rtx_skbs.sacked_out(), self.rtt.min_rtt_us, self.rtt.srtt_us());
         let rtt_us = self.loss.as_ref().map_or(0, |l| l.rack.rtt_us);
         let (newly, lost_retrans, wait) = self.rtx_skbs.rack_detect_loss(&newest, u64::from(rtt_us), u64::from(reo_wnd), now);
         f.newly_lost += newly;
