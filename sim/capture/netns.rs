@@ -48,6 +48,12 @@ pub struct HostNs {
     pub netns: String,
     /// `/var/run/netns/<netns>`, held open for `setns`.
     pub fd: File,
+    /// The congestion control each socket made here is given with TCP_CONGESTION, when the
+    /// namespace's default could not be set (a namespace's
+    /// `net.ipv4.tcp_congestion_control` may be read-only, while root may choose any
+    /// available algorithm per socket: `tcp_set_congestion_control`; an accepted socket
+    /// inherits its listener's, `tcp_ca_openreq_child`).
+    pub congestion: Option<&'static str>,
 }
 
 /// One scenario link: a veth pair, named the same in both namespaces.
@@ -159,6 +165,7 @@ impl Lab {
                 name: h.name.clone(),
                 addr: h.addr,
                 netns: netns.clone(),
+                congestion: None,
                 fd: match fd {
                     Ok(f) => f,
                     Err(e) => {
@@ -178,12 +185,8 @@ impl Lab {
                 .map_or(Algorithm::Cubic, |p| p.tcp_congestion_control);
             let cc_sysctl = format!("net.ipv4.tcp_congestion_control={}", cc.name());
             if run(&mut in_ns(&netns, &["sysctl", "-q", "-w", &cc_sysctl])).is_err() {
-                // Outside the initial namespace only tcp_allowed_congestion_control may be set.
-                lab.unreproduced.push(format!(
-                    "host `{}`: congestion control `{}` not allowed in a namespace here; ran with the machine's default",
-                    h.name,
-                    cc.name()
-                ));
+                // Per socket instead (the runner's `socket`).
+                lab.hosts[i].congestion = Some(cc.name());
             }
             lab.apply_sysctls(i, &h.sysctl)?;
             if let Some(k) = &h.kernel {

@@ -262,6 +262,12 @@ impl Syscalls for Kernel<'_> {
         if nonblocking {
             s.set_nonblocking(true).map_err(io_err)?;
         }
+        if let Some(cc) = self.lab().hosts[h].congestion {
+            let name = OptValue::Name(cc.to_string());
+            if let Err(OptionError::Kernel(e)) = set_option(s.as_raw_fd(), SockOpt::TCP_CONGESTION, &name) {
+                return Err(io_err(e));
+            }
+        }
         Ok(self.add_sock(h, s))
     }
 
