@@ -246,8 +246,14 @@ impl Conn {
     }
 
     /// `tcp_cwnd_test`: how many segments the congestion window lets out now, at most half
-    /// the window at once ("ensure we have at least 2 GSO packets in flight").
+    /// the window at once ("ensure we have at least 2 GSO packets in flight"). The FIN is let
+    /// out whatever the window when it goes in a one-segment skb ("Don't be strict about the
+    /// congestion window for the final FIN": `TCPHDR_FIN && tcp_skb_pcount(skb) == 1`), here
+    /// when what is left to send is one segment ending with the FIN.
     fn cwnd_quota(&self) -> u32 {
+        if self.next_segment(self.snd_nxt).1 {
+            return 1;
+        }
         let (in_flight, cwnd) = (self.packets_in_flight(), self.cwnd.cwnd);
         if in_flight >= cwnd {
             return 0;
