@@ -260,3 +260,26 @@ fn close_in_syn_sent_just_closes() {
     assert!(c.is_finished());
     assert_eq!(c.deadline(TimerKind::Retransmit), None);
 }
+
+/// `tcp_cwnd_test` (tcp_output.c): "Don't be strict about the congestion window for the final
+/// FIN". With the initial window of 10 segments all in flight, a FIN queued alone goes out at
+/// once; data queued behind the full window waits, and so does a FIN behind it.
+#[test]
+fn lone_fin_is_not_held_by_a_full_congestion_window() {
+    let (mut c, _) = established_plain(SockOpts::default(), ms(0));
+    let mut out = Vec::new();
+    assert_eq!(c.send(ms(1), SendData::Derived(10 * 1460), &mut out), Ok(10 * 1460));
+    assert_eq!(out.len(), 10, "the initial window is 10 segments");
+    out.clear();
+    c.shutdown(ms(2), ShutHow::SHUT_WR, &mut out).unwrap();
+    assert_eq!(out.len(), 1);
+    assert_eq!((out[0].flags, out[0].seq, out[0].payload.len()), (Flags::FIN | Flags::ACK, C1 + 10 * 1460, 0));
+
+    let (mut c, _) = established_plain(SockOpts::default(), ms(0));
+    out.clear();
+    assert_eq!(c.send(ms(1), SendData::Derived(12 * 1460), &mut out), Ok(12 * 1460));
+    assert_eq!(out.len(), 10);
+    out.clear();
+    c.shutdown(ms(2), ShutHow::SHUT_WR, &mut out).unwrap();
+    assert!(out.is_empty(), "two segments and the FIN wait for the window: {out:?}");
+}

@@ -399,8 +399,8 @@ impl Host {
     }
 
     /// getsockopt(): SO_ERROR consumes the pending error (`sock_error`), TCP_INFO is a
-    /// JSON object of the `tcp_info` fields the model keeps.
-    pub fn sys_getsockopt(&mut self, fd: Fd, opt: SockOpt) -> Result<serde_json::Value, Errno> {
+    /// JSON object of the `tcp_info` fields the model keeps, its times counted to `now`.
+    pub fn sys_getsockopt(&mut self, fd: Fd, opt: SockOpt, now: crate::time::SimTime) -> Result<serde_json::Value, Errno> {
         use serde_json::json;
         match self.table.get(fd).ok_or(Errno::EBADF)? {
             SockRef::Fresh(i) => {
@@ -427,7 +427,7 @@ impl Host {
                 let slot = self.table.conn_mut(id).ok_or(Errno::EBADF)?;
                 match opt {
                     SockOpt::SO_ERROR => Ok(json!(slot.conn.take_error().map_or(0, |e| e.code()))),
-                    SockOpt::TCP_INFO => serde_json::to_value(slot.conn.info()).map_err(|_| Errno::EINVAL),
+                    SockOpt::TCP_INFO => serde_json::to_value(slot.conn.info_at(now)).map_err(|_| Errno::EINVAL),
                     _ => Ok(opt_json(slot.conn.get_opt(opt))),
                 }
             }

@@ -83,7 +83,7 @@ impl Syscalls for HostCalls<'_> {
     }
 
     fn getsockopt(&mut self, fd: Fd, opt: SockOpt) -> Result<serde_json::Value, SysErr> {
-        self.on(|h, _| h.sys_getsockopt(fd, opt)).map_err(SysErr::Known)
+        self.on(|h, ctx| h.sys_getsockopt(fd, opt, ctx.now())).map_err(SysErr::Known)
     }
 
     fn ioctl(&mut self, fd: Fd, req: IoctlReq) -> Result<i64, SysErr> {

@@ -603,6 +603,12 @@ fn tcp_info_value(info: &serde_json::Value, name: &str) -> Option<f64> {
         "tcpi_rtt" => "srtt_us",
         "tcpi_rttvar" => "rttvar_us",
         "tcpi_state" => return None,
+        "tcpi_last_data_sent" => "last_data_sent_ms",
+        "tcpi_last_data_recv" => "last_data_recv_ms",
+        "tcpi_last_ack_recv" => "last_ack_recv_ms",
+        "tcpi_busy_time" => "busy_time_us",
+        "tcpi_rwnd_limited" => "rwnd_limited_us",
+        "tcpi_sndbuf_limited" => "sndbuf_limited_us",
         n => n.strip_prefix("tcpi_")?,
     };
     info.get(key)?.as_f64()

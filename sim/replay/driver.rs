@@ -261,7 +261,7 @@ impl Syscalls for SutCalls<'_> {
     /// SO_ERROR is cleared by reading it; that changes later calls, not the wire, but it is
     /// made so the SUT's state stays the kernel's.
     fn getsockopt(&mut self, fd: Option<Fd>, opt: SockOpt) -> Result<serde_json::Value, SysErr> {
-        let r = self.on_fd(fd, |n, fd, _| n.sys_getsockopt(fd, opt));
+        let r = self.on_fd(fd, |n, fd, ctx| n.sys_getsockopt(fd, opt, ctx.now()));
         r.map_or(Ok(serde_json::Value::Null), |r| r.map_err(SysErr::Known))
     }
 

@@ -3,6 +3,7 @@
 //! and the wire.
 
 pub mod cc;
+pub mod chrono;
 pub mod conn;
 pub mod graph;
 pub mod isn;

@@ -142,7 +142,8 @@ impl Syscalls for ModelSys<'_> {
         if !self.world.wait_for(end, |sim| !connecting(sim)) {
             return Err(Blocked);
         }
-        let err = self.world.sim.node_mut(h).sys_getsockopt(fd, SockOpt::SO_ERROR);
+        let now = self.world.sim.now();
+        let err = self.world.sim.node_mut(h).sys_getsockopt(fd, SockOpt::SO_ERROR, now);
         let code = err.ok().and_then(|v| v.as_i64()).unwrap_or(0);
         Ok(match Errno::from_code(code as i32) {
             Some(e) => Err(e.into()),
@@ -221,7 +222,8 @@ impl Syscalls for ModelSys<'_> {
     }
 
     fn getsockopt(&mut self, (h, fd): Sock, opt: SockOpt) -> Result<serde_json::Value, SysErr> {
-        sys_err(self.world.sim.node_mut(h).sys_getsockopt(fd, opt))
+        let now = self.world.sim.now();
+        sys_err(self.world.sim.node_mut(h).sys_getsockopt(fd, opt, now))
     }
 
     fn ioctl(&mut self, (h, fd): Sock, req: IoctlReq) -> Result<i64, SysErr> {

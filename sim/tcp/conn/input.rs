@@ -308,8 +308,12 @@ impl Conn {
                 self.tlp_high_seq = None;
             }
         }
+        // tcp_clean_rtx_queue: an emptied retransmit queue stops `Busy`.
+        if self.packets_out() == 0 {
+            self.chrono_stop(now, crate::tcp::chrono::ChronoKind::Busy);
+        }
         // tcp_check_space / tcp_new_space.
-        self.check_space();
+        self.check_space(now);
     }
 
     /// `tcp_set_xmit_timer`, once the ACK's state changes are made: the loss probe in Open,

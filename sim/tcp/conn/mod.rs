@@ -156,6 +156,25 @@ pub struct TcpInfo {
     pub advmss: u32,
     pub snd_wscale: u8,
     pub rcv_wscale: u8,
+    /// The fields that count time up to the call (`tcp_get_info`'s `now`): filled by
+    /// [`Conn::info_at`], absent from [`Conn::info`].
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub times: Option<InfoTimes>,
+}
+
+/// `tcp_get_info`'s times since events (in milliseconds of whole jiffies, `jiffies_to_msecs`)
+/// and the chronographs (`tcp_get_info_chrono_stats`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct InfoTimes {
+    /// `tcpi_last_data_sent`: since `lsndtime`.
+    pub last_data_sent_ms: u64,
+    /// `tcpi_last_data_recv`: since `icsk_ack.lrcvtime`.
+    pub last_data_recv_ms: u64,
+    /// `tcpi_last_ack_recv`: since `rcv_tstamp`.
+    pub last_ack_recv_ms: u64,
+    pub busy_time_us: u64,
+    pub rwnd_limited_us: u64,
+    pub sndbuf_limited_us: u64,
 }
 
 /// `tcp_select_initial_window()` with the 6.x defaults: the receive window offered in the
@@ -332,6 +351,8 @@ pub struct Conn {
     pushed_seq: u32,
     /// Sequences after which a segment must carry PSH (`tcp_mark_push` on a full skb).
     push_marks: Option<Box<std::collections::VecDeque<u32>>>,
+    /// The sending chronographs (`chrono_type`, `chrono_stat`), from the first data queued.
+    chrono: Option<Box<crate::tcp::chrono::Chrono>>,
 
     // --- delayed ACK (`icsk_ack`) ---
     ack_pending: bool,
@@ -438,6 +459,7 @@ impl Conn {
             cwnd_usage_seq: iss,
             pushed_seq: iss,
             push_marks: None,
+            chrono: None,
             ack_pending: false,
             ack_now: false,
             ack_nomem: false,
@@ -584,7 +606,9 @@ impl Conn {
     /// (`tcp_should_expand_sndbuf`); then `sk_stream_write_space` wakes it once the socket
     /// is writeable again. A writer that never hit the limit keeps the buffer
     /// `tcp_init_buffer_space` gave it.
-    fn check_space(&mut self) {
+    /// Once the writer is woken, the send buffer no longer limits (`TCP_CHRONO_SNDBUF_LIMITED`
+    /// stops).
+    fn check_space(&mut self, now: SimTime) {
         if !self.nospace {
             return;
         }
@@ -593,6 +617,7 @@ impl Conn {
         }
         if self.is_writeable() {
             self.nospace = false;
+            self.chrono_stop(now, crate::tcp::chrono::ChronoKind::SndbufLimited);
             self.wake_keyed(Wakeup::WriteSpace.key());
         }
     }
@@ -765,6 +790,10 @@ impl Conn {
         }
         if copied == 0 && total > 0 {
             return Err(Errno::EAGAIN);
+        }
+        // tcp_add_write_queue_tail: an skb that starts an empty write queue starts `Busy`.
+        if self.snd_nxt == self.write_seq {
+            self.chrono_start(now, crate::tcp::chrono::ChronoKind::Busy);
         }
         self.write_seq = self.write_seq.wrapping_add(copied);
         // tcp_push: unless MSG_MORE, the tail of the write is marked PSH (`xmit` sets it on the
@@ -1075,6 +1104,42 @@ impl Conn {
             advmss: u32::from(self.advmss),
             snd_wscale: self.snd_wscale,
             rcv_wscale: self.rcv_wscale,
+            times: None,
+        }
+    }
+
+    /// getsockopt(TCP_INFO) at `now`: [`Conn::info`] with the times since events and the
+    /// chronographs (`tcp_get_info`, `tcp_get_info_chrono_stats`), counted in jiffies.
+    pub fn info_at(&self, now: SimTime) -> TcpInfo {
+        let hz = self.profile.hz;
+        let j = |t: SimTime| self.ca_clock(t).jiffies;
+        let ms = |since: u32| u64::from(j(now).wrapping_sub(since)) * 1000 / u64::from(hz.max(1));
+        let chrono = self.chrono.as_deref().map(|c| c.stats(j(now), hz)).unwrap_or_default();
+        TcpInfo {
+            times: Some(InfoTimes {
+                last_data_sent_ms: ms(self.lsndtime),
+                last_data_recv_ms: ms(j(self.lrcvtime)),
+                last_ack_recv_ms: ms(j(self.rcv_tstamp)),
+                busy_time_us: chrono.busy_time_us,
+                rwnd_limited_us: chrono.rwnd_limited_us,
+                sndbuf_limited_us: chrono.sndbuf_limited_us,
+            }),
+            ..self.info()
+        }
+    }
+
+    /// `tcp_chrono_start` (allocating the chronographs the first time).
+    fn chrono_start(&mut self, now: SimTime, kind: crate::tcp::chrono::ChronoKind) {
+        let j = self.ca_clock(now).jiffies;
+        self.chrono.get_or_insert_with(Default::default).start(j, kind);
+    }
+
+    /// `tcp_chrono_stop`; `tcp_rtx_and_write_queues_empty` is `snd_una == write_seq` (a
+    /// queued FIN counts).
+    fn chrono_stop(&mut self, now: SimTime, kind: crate::tcp::chrono::ChronoKind) {
+        let (j, empty) = (self.ca_clock(now).jiffies, self.snd_una == self.write_seq);
+        if let Some(c) = self.chrono.as_deref_mut() {
+            c.stop(j, kind, empty);
         }
     }
 

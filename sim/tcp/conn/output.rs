@@ -4,6 +4,7 @@
 
 use super::{Conn, RtxTimer};
 use crate::tcp::cc::CaState;
+use crate::tcp::chrono::ChronoKind;
 use crate::tcp::segment::{seq_gt, seq_le, seq_lt, Flags, Payload, Segment, TcpOptions};
 use crate::tcp::state::TcpState;
 use crate::tcp::timeouts;
@@ -246,8 +247,14 @@ impl Conn {
     }
 
     /// `tcp_cwnd_test`: how many segments the congestion window lets out now, at most half
-    /// the window at once ("ensure we have at least 2 GSO packets in flight").
+    /// the window at once ("ensure we have at least 2 GSO packets in flight"). The FIN is let
+    /// out whatever the window when it goes in a one-segment skb ("Don't be strict about the
+    /// congestion window for the final FIN": `TCPHDR_FIN && tcp_skb_pcount(skb) == 1`), here
+    /// when what is left to send is one segment ending with the FIN.
     fn cwnd_quota(&self) -> u32 {
+        if self.next_segment(self.snd_nxt).1 {
+            return 1;
+        }
         let (in_flight, cwnd) = (self.packets_in_flight(), self.cwnd.cwnd);
         if in_flight >= cwnd {
             return 0;
@@ -277,19 +284,25 @@ impl Conn {
     /// `tcp_mss_split_point`): those within the peer's window, the last sub-MSS one only if
     /// Nagle allows it.
     fn sendable_segs(&self, max: u32, cork: bool) -> u32 {
-        let wnd_end = self.snd_una.wrapping_add(self.snd_wnd);
         let mut seq = self.snd_nxt;
         let mut n = 0;
         while n < max && seq != self.write_seq {
             let (len, fin) = self.next_segment(seq);
             let end = seq.wrapping_add(len).wrapping_add(fin as u32);
-            if seq_gt(end, wnd_end) || (!fin && len < self.mss && self.nagle_blocks_at(seq, n > 0, cork)) {
+            if !self.snd_wnd_test(seq) || (!fin && len < self.mss && self.nagle_blocks_at(seq, n > 0, cork)) {
                 break;
             }
             seq = end;
             n += 1;
         }
         n
+    }
+
+    /// `tcp_snd_wnd_test`: whether the segment at `seq` (its FIN included) ends within the
+    /// peer's window.
+    fn snd_wnd_test(&self, seq: u32) -> bool {
+        let (len, fin) = self.next_segment(seq);
+        !seq_gt(seq.wrapping_add(len).wrapping_add(fin as u32), self.snd_una.wrapping_add(self.snd_wnd))
     }
 
     /// Sends one segment of `len` data bytes at `seq` (+FIN): payload from the send queue.
@@ -405,6 +418,8 @@ impl Conn {
         }
         let mut sent_new = false;
         let mut cwnd_limited = false;
+        let had_unsent = self.snd_nxt != self.write_seq;
+        let mut rwnd_limited = false;
         loop {
             if self.snd_nxt == self.write_seq {
                 break;
@@ -416,6 +431,7 @@ impl Conn {
             }
             let segs = self.sendable_segs(quota.min(self.tso_segs()), cork);
             if segs == 0 {
+                rwnd_limited = !self.snd_wnd_test(self.snd_nxt);
                 break;
             }
             for i in 1..=segs {
@@ -427,9 +443,17 @@ impl Conn {
             }
             sent_new = true;
         }
+        // tcp_write_xmit: the chronograph of a window that held the next segment back.
+        if had_unsent {
+            if rwnd_limited {
+                self.chrono_start(now, ChronoKind::RwndLimited);
+            } else {
+                self.chrono_stop(now, ChronoKind::RwndLimited);
+            }
+        }
         cwnd_limited |= self.packets_in_flight() >= self.cwnd.cwnd;
         if sent_new || cwnd_limited {
-            self.cwnd_validate(cwnd_limited);
+            self.cwnd_validate(now, cwnd_limited);
         }
         if sent_new {
             self.schedule_loss_probe(now);
@@ -443,7 +467,9 @@ impl Conn {
     /// `tcp_cwnd_validate` (tcp_output.c): remember, per window of data, whether the flight
     /// was ever limited by cwnd, else the most packets it held. A new window begins once
     /// `snd_una` passes `cwnd_usage_seq`; until then a limited moment is not forgotten.
-    fn cwnd_validate(&mut self, is_cwnd_limited: bool) {
+    /// Starved, not cwnd-limited, with all written data sent and the writer out of buffer
+    /// (`SOCK_NOSPACE`), the send buffer is what limits: `TCP_CHRONO_SNDBUF_LIMITED` starts.
+    fn cwnd_validate(&mut self, now: SimTime, is_cwnd_limited: bool) {
         if !seq_lt(self.snd_una, self.cwnd_usage_seq)
             || is_cwnd_limited
             || (!self.is_cwnd_limited && self.packets_out() > self.max_packets_out)
@@ -451,6 +477,13 @@ impl Conn {
             self.is_cwnd_limited = is_cwnd_limited;
             self.max_packets_out = self.packets_out();
             self.cwnd_usage_seq = self.snd_nxt;
+        }
+        if !self.is_cwnd_limited()
+            && self.snd_nxt == self.write_seq
+            && self.nospace
+            && matches!(self.state, TcpState::Established | TcpState::CloseWait)
+        {
+            self.chrono_start(now, ChronoKind::SndbufLimited);
         }
     }
 
@@ -471,6 +504,10 @@ impl Conn {
             return;
         }
         self.fin_queued = true;
+        // tcp_queue_skb: a FIN skb that starts an empty write queue starts `Busy`.
+        if self.snd_nxt == self.write_seq {
+            self.chrono_start(now, ChronoKind::Busy);
+        }
         self.write_seq = self.write_seq.wrapping_add(1);
         self.write_xmit(now, out);
     }
