@@ -145,6 +145,21 @@ impl SendQueue {
         }
     }
 
+    /// `tcp_collapse_retrans`: the skbs between stream offsets `from` and `to` become one
+    /// (a retransmission sends them as one segment); their PSH marks are OR'ed and the freed
+    /// skbs' truesize leaves the queue.
+    pub fn merge(&mut self, from: u64, to: u64) {
+        let lo = self.skbs().partition_point(|s| s.end <= from);
+        let hi = self.skbs().partition_point(|s| s.end < to);
+        if hi <= lo || hi >= self.skbs().len() {
+            return;
+        }
+        let psh = self.skbs().range(lo..=hi).any(|s| s.psh);
+        let q = self.skbs_mut();
+        q.drain(lo..hi);
+        q[lo].psh = psh;
+    }
+
     /// Marks PSH the skb holding `off` (`tcp_write_wakeup` marks the part a probe leaves).
     pub fn mark_push_at(&mut self, off: u64) {
         let i = self.skbs().partition_point(|s| s.end <= off);

@@ -370,6 +370,8 @@ impl Conn {
         let skb_data_end = skb_end.wrapping_sub(has_fin as u32);
         let len = if seq_lt(seq, skb_data_end) { skb_data_end.wrapping_sub(seq).min(self.mss) } else { 0 };
         let fin = has_fin && seq.wrapping_add(len) == data_end;
+        let off = self.seq_off(seq);
+        self.sndq.merge(off, off + u64::from(len));
         let end = self.xmit(now, seq, len, fin, false, out);
         self.tx_stamps.retransmitted(seq, end);
         self.total_retrans += 1;
