@@ -182,3 +182,29 @@ fn the_readiness_table_runs_over_loopback() {
     assert!(text.contains("loopback, 127.0.0.1") && text.contains("--link loopback"), "{text}");
     assert!(text.contains("| `sndbuf-full` | sim |"), "{text}");
 }
+
+/// tcp.c `tcp_sendmsg_locked` appends to the unsent tail skb while it is shorter than
+/// `size_goal` without asking `sk_stream_memory_free`; only a new skb needs free memory.
+/// On loopback an skb holds up to one 65 483-byte MSS, so after a write that overfilled the
+/// buffer (two skbs: 65 483 + 34 517 bytes, 100 000 + 2 · 896 of `sk_wmem_queued` against
+/// `sk_sndbuf` 80 000) and left a partly filled tail, poll reports no POLLOUT
+/// (`__sk_stream_is_writeable`) and yet a one-byte send succeeds. The peer's window (a
+/// 4 KB receive buffer) keeps the data queued.
+#[test]
+fn loopback_one_byte_send_succeeds_without_pollout() {
+    let poll = step("poll", "c", "events = [\"POLLOUT\"]");
+    let steps = step("setsockopt", "c", "opt = \"SO_SNDBUF\"\nvalue = 40000")
+        + &step("send", "c", "len = 100000\nflags = [\"MSG_DONTWAIT\"]")
+        + &poll
+        + &step("send", "c", "data = \"x\"\nflags = [\"MSG_DONTWAIT\"]")
+        + &poll;
+    let small_rcvbuf = "[[script]]\nop = \"setsockopt\"\nsock = \"l\"\nopt = \"SO_RCVBUF\"\nvalue = 2048\n[[script]]\nop = \"bind\"";
+    let text = loopback("127.0.0.1", "", &steps).replacen("[[script]]\nop = \"bind\"", small_rcvbuf, 1);
+    let r = run_text(&text);
+    let sends = r.calls("send", "c");
+    ok(sends[0], 100_000);
+    ok(sends[1], 1);
+    for p in r.calls("poll", "c") {
+        ok(p, 0);
+    }
+}

@@ -26,7 +26,8 @@ impl Chunk {
 }
 
 /// The write queue plus the retransmit queue (`sk_write_queue`, `tcp_rtx_queue`), as one
-/// run-length list from `snd_una` to `write_seq` (data bytes only; SYN and FIN are flags).
+/// run-length list from `snd_una` to `write_seq` (data bytes only; SYN and FIN are flags),
+/// with the boundaries of the skbs that hold it.
 #[derive(Clone, Debug, Default)]
 pub struct SendQueue {
     chunks: VecDeque<Chunk>,
@@ -34,6 +35,23 @@ pub struct SendQueue {
     head_off: u64,
     /// Bytes queued.
     len: u64,
+    /// The skbs, in order: each ends where the next begins, the first begins at `head_off`.
+    /// Boxed and allocated only while data is queued, so that the connection object stays
+    /// small.
+    skbs: Option<Box<VecDeque<QueuedSkb>>>,
+}
+
+/// The skb list of an empty send queue.
+static NO_SKBS: VecDeque<QueuedSkb> = VecDeque::new();
+
+/// One skb of the send queue as `tcp_sendmsg_locked` built it (`tcp_stream_alloc_skb`,
+/// `tcp_skb_entail`) and `tso_fragment` split it: where it ends and whether `tcp_mark_push`
+/// marked it (`TCPHDR_PSH` in `TCP_SKB_CB(skb)->tcp_flags`).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct QueuedSkb {
+    /// Stream offset one past its last byte.
+    pub end: u64,
+    pub psh: bool,
 }
 
 impl SendQueue {
@@ -51,10 +69,111 @@ impl SendQueue {
         self.head_off
     }
 
+    fn skbs(&self) -> &VecDeque<QueuedSkb> {
+        self.skbs.as_deref().unwrap_or(&NO_SKBS)
+    }
+
+    fn skbs_mut(&mut self) -> &mut VecDeque<QueuedSkb> {
+        self.skbs.get_or_insert_with(Default::default)
+    }
+
+    /// The skbs queued (`sk_wmem_queued` counts a truesize for each).
+    pub fn skb_count(&self) -> u32 {
+        self.skbs().len() as u32
+    }
+
+    /// The last skb, if it starts at or after `unsent` (it is still in `sk_write_queue`,
+    /// so `tcp_sendmsg_locked` may append to it): its length.
+    pub fn unsent_tail_len(&self, unsent: u64) -> Option<u32> {
+        let start = self.tail_start().filter(|&s| s >= unsent)?;
+        Some((self.end_off() - start) as u32)
+    }
+
+    /// Where the last skb begins.
+    pub fn tail_start(&self) -> Option<u64> {
+        self.skbs().back()?;
+        Some(self.skbs().iter().nth_back(1).map_or(self.head_off, |s| s.end))
+    }
+
+    /// `tcp_stream_alloc_skb` + `tcp_skb_entail`: a new empty skb at the tail.
+    pub fn entail(&mut self) {
+        let end = self.end_off();
+        self.skbs_mut().push_back(QueuedSkb { end, psh: false });
+    }
+
+    /// Sets or clears the tail skb's PSH (`tcp_mark_push`; `tcp_sendmsg_locked` clears it
+    /// when a new write appends to the skb).
+    pub fn set_tail_push(&mut self, psh: bool) {
+        if let Some(t) = self.skbs_mut().back_mut() {
+            t.psh = psh;
+        }
+    }
+
+    /// The skb holding stream offset `off`: its end and PSH mark.
+    pub fn skb_at(&self, off: u64) -> Option<QueuedSkb> {
+        let i = self.skbs().partition_point(|s| s.end <= off);
+        self.skbs().get(i).copied()
+    }
+
+    /// `tso_fragment` / `tcp_fragment`: the skb holding `at` is cut there; the PSH mark goes
+    /// with the second part (`TCP_SKB_CB(skb)->tcp_flags = flags & ~(TCPHDR_FIN |
+    /// TCPHDR_PSH)`, the new skb keeps `flags`).
+    pub fn split(&mut self, at: u64) {
+        let i = self.skbs().partition_point(|s| s.end <= at);
+        let start = if i == 0 { self.head_off } else { self.skbs()[i - 1].end };
+        if i < self.skbs().len() && at > start {
+            self.skbs_mut().insert(i, QueuedSkb { end: at, psh: false });
+        }
+    }
+
+    /// `tcp_grow_skb` (tcp_output.c, 6.10+): the skb holding `off` takes up to `amount` bytes
+    /// more from the front of the next one, so that it fills the congestion window's quota;
+    /// a next skb emptied this way is freed and its PSH mark passes on.
+    pub fn grow_skb(&mut self, off: u64, quota: u64) {
+        let i = self.skbs().partition_point(|s| s.end <= off);
+        let start = if i == 0 { self.head_off } else { self.skbs()[i - 1].end };
+        let (Some(&skb), Some(&next)) = (self.skbs().get(i), self.skbs().get(i + 1)) else { return };
+        let amount = (start + quota).saturating_sub(skb.end);
+        if amount == 0 {
+            return;
+        }
+        if amount >= next.end - skb.end {
+            self.skbs_mut()[i + 1].psh |= skb.psh;
+            self.skbs_mut().remove(i);
+        } else {
+            self.skbs_mut()[i].end += amount;
+        }
+    }
+
+    /// `tcp_collapse_retrans`: the skbs between stream offsets `from` and `to` become one
+    /// (a retransmission sends them as one segment); their PSH marks are OR'ed and the freed
+    /// skbs' truesize leaves the queue.
+    pub fn merge(&mut self, from: u64, to: u64) {
+        let lo = self.skbs().partition_point(|s| s.end <= from);
+        let hi = self.skbs().partition_point(|s| s.end < to);
+        if hi <= lo || hi >= self.skbs().len() {
+            return;
+        }
+        let psh = self.skbs().range(lo..=hi).any(|s| s.psh);
+        let q = self.skbs_mut();
+        q.drain(lo..hi);
+        q[lo].psh = psh;
+    }
+
+    /// Marks PSH the skb holding `off` (`tcp_write_wakeup` marks the part a probe leaves).
+    pub fn mark_push_at(&mut self, off: u64) {
+        let i = self.skbs().partition_point(|s| s.end <= off);
+        if let Some(skb) = self.skbs_mut().get_mut(i) {
+            skb.psh = true;
+        }
+    }
+
+    /// Appends `n` derived bytes to the tail skb.
     pub fn push_derived(&mut self, n: u32) {
         if n == 0 {
             return;
         }
+        self.grow_tail(n);
         if let Some(Chunk::Derived(last)) = self.chunks.back_mut() {
             if let Some(sum) = last.checked_add(n) {
                 *last = sum;
@@ -66,19 +185,41 @@ impl SendQueue {
         self.len += n as u64;
     }
 
+    /// Appends real bytes to the tail skb.
     pub fn push_bytes(&mut self, data: Rc<[u8]>, start: u32, len: u32) {
         if len == 0 {
             return;
         }
+        self.grow_tail(len);
         self.chunks.push_back(Chunk::Bytes { data, start, len });
         self.len += len as u64;
     }
 
-    /// Drops `n` acknowledged bytes from the front.
+    /// The tail skb grows by `n` (a caller with no skb queued gets one).
+    fn grow_tail(&mut self, n: u32) {
+        if self.skbs().is_empty() {
+            self.entail();
+        }
+        if let Some(t) = self.skbs_mut().back_mut() {
+            t.end += u64::from(n);
+        }
+    }
+
+    /// Drops `n` acknowledged bytes from the front; the skbs they end are freed
+    /// (`tcp_clean_rtx_queue`), a partly acknowledged one is trimmed (`tcp_trim_head`).
     pub fn drop_front(&mut self, mut n: u64) {
         n = n.min(self.len);
         self.len -= n;
         self.head_off += n;
+        let head = self.head_off;
+        if let Some(q) = self.skbs.as_mut() {
+            while q.front().is_some_and(|s| s.end <= head) {
+                q.pop_front();
+            }
+            if q.is_empty() {
+                self.skbs = None;
+            }
+        }
         while n > 0 {
             let Some(front) = self.chunks.front_mut() else { break };
             let l = front.len() as u64;
@@ -108,6 +249,7 @@ impl SendQueue {
         self.head_off += self.len;
         self.len = 0;
         self.chunks = VecDeque::new();
+        self.skbs = None;
     }
 
     /// The payload of `len` bytes at stream offset `off`: derived when the range lies in

@@ -17,8 +17,11 @@
 //!   reordering is detected from SACKs only (not from the cumulative ACK, nor by
 //!   timestamps), and RACK's window does not grow with D-SACKs;
 //! - every sent skb is one segment (no TSO/GSO), and is re-sent whole;
-//! - memory is accounted with a fixed per-segment overhead ([`SKB_OVERHEAD`]) on the send
-//!   side and twice the payload on the receive side (the 6.x default `scaling_ratio`);
+//! - the send queue keeps Linux's skbs (`tcp_sendmsg_locked` fills them to `size_goal`,
+//!   `tso_fragment` and `tcp_grow_skb` move their boundaries at transmit), each charged a fixed
+//!   truesize ([`SKB_OVERHEAD`]) plus its payload; a retransmission re-sends one MSS at a time
+//!   without splitting them; the receive side counts twice the payload (the 6.x default
+//!   `scaling_ratio`);
 //! - send-buffer autotuning is `tcp_check_space` on every ACK: `tcp_sndbuf_expand` for a
 //!   writer that hit the limit, while the flight is below cwnd (a `poll` that finds the socket
 //!   not writeable does not set `SOCK_NOSPACE` as Linux's `tcp_poll` does); receive-buffer autotuning follows
@@ -349,8 +352,6 @@ pub struct Conn {
     cwnd_usage_seq: u32,
     /// End of the data last marked PSH (`pushed_seq`, see `forced_push`).
     pushed_seq: u32,
-    /// Sequences after which a segment must carry PSH (`tcp_mark_push` on a full skb).
-    push_marks: Option<Box<std::collections::VecDeque<u32>>>,
     /// The sending chronographs (`chrono_type`, `chrono_stat`), from the first data queued.
     chrono: Option<Box<crate::tcp::chrono::Chrono>>,
 
@@ -458,7 +459,6 @@ impl Conn {
             max_packets_out: 0,
             cwnd_usage_seq: iss,
             pushed_seq: iss,
-            push_marks: None,
             chrono: None,
             ack_pending: false,
             ack_now: false,
@@ -679,10 +679,14 @@ impl Conn {
         self.write_seq.wrapping_sub(self.fin_queued as u32)
     }
 
-    /// `sk_wmem_queued`: payload plus [`SKB_OVERHEAD`] per MSS-sized skb.
+    /// `sk_wmem_queued`: the truesize of every skb queued, [`SKB_OVERHEAD`] each
+    /// (`tcp_stream_alloc_skb`, `tcp_skb_entail`, `tso_fragment`) plus its payload
+    /// (`skb_copy_to_page_nocache`: page fragments count what they hold), less what
+    /// `tcp_trim_head` took off a partly acknowledged skb.
     pub fn wmem_queued(&self) -> u32 {
         let len = self.sndq.len().min(u32::MAX as u64 / 2) as u32;
-        len + SKB_OVERHEAD * len.div_ceil(self.mss.max(1)) + if self.fin_queued && self.fin_unacked() { SKB_OVERHEAD } else { 0 }
+        let skbs = self.sndq.skb_count().saturating_add(u32::from(self.fin_queued && self.fin_unacked()));
+        len.saturating_add(SKB_OVERHEAD.saturating_mul(skbs))
     }
 
     fn fin_unacked(&self) -> bool {
@@ -731,7 +735,6 @@ impl Conn {
     fn purge_write_queue(&mut self) {
         self.sndq.purge();
         self.rtx_skbs.purge();
-        self.push_marks = None;
         self.clear_recovery();
         self.fin_queued = false;
         self.write_seq = self.snd_una;
@@ -766,53 +769,102 @@ impl Conn {
             SendData::Derived(n) => (n, None),
             SendData::Bytes(v) => (v.len() as u32, Some(v.into())),
         };
+        let size_goal = self.size_goal();
         let mut copied = 0u32;
         while copied < total {
-            let tail_fill = (self.sndq.len() % self.mss as u64) as u32;
-            if tail_fill == 0 {
-                if !self.memory_free() {
-                    break;
+            let room = match self.sndq.unsent_tail_len(self.seq_off(self.snd_nxt)) {
+                Some(len) if len < size_goal => size_goal - len,
+                _ => {
+                    // new_segment: only a new skb needs free memory.
+                    if !self.memory_free() {
+                        break;
+                    }
+                    self.slow_start_after_idle_check(now);
+                    self.sndq.entail();
+                    size_goal
                 }
-                self.slow_start_after_idle_check(now);
-            }
-            let chunk = (total - copied).min(self.mss - tail_fill);
+            };
+            let chunk = (total - copied).min(room);
             match &bytes {
                 None => self.sndq.push_derived(chunk),
                 Some(b) => self.sndq.push_bytes(b.clone(), copied, chunk),
             }
+            if copied == 0 {
+                // "if (!copied) TCP_SKB_CB(skb)->tcp_flags &= ~TCPHDR_PSH"
+                self.sndq.set_tail_push(false);
+            }
+            // tcp_add_write_queue_tail: an skb that starts an empty write queue starts `Busy`.
+            if self.snd_nxt == self.write_seq {
+                self.chrono_start(now, crate::tcp::chrono::ChronoKind::Busy);
+            }
             copied += chunk;
-            if tail_fill + chunk == self.mss {
-                self.forced_push(self.write_seq.wrapping_add(copied));
+            self.write_seq = self.write_seq.wrapping_add(chunk);
+            if copied == total || self.sndq.unsent_tail_len(self.seq_off(self.snd_nxt)).is_some_and(|l| l < size_goal) {
+                continue;
+            }
+            // A full skb: a forced push sends what may go (TCP_NAGLE_PUSH), else an skb
+            // that is the send head goes out alone (`tcp_push_one`).
+            if self.forced_push() {
+                self.mark_push();
+                self.push_pending_frames(now, false, out);
+            } else if self.sndq.tail_start() == Some(self.seq_off(self.snd_nxt)) {
+                self.tcp_write_xmit(now, false, true, out);
             }
         }
         if copied < total {
+            // wait_for_space: SOCK_NOSPACE, and what was copied is pushed, marked PSH
+            // (`tcp_push` with MSG_MORE cleared).
             self.nospace = true;
+            if copied > 0 {
+                self.mark_push();
+                self.push_pending_frames(now, false, out);
+            }
         }
         if copied == 0 && total > 0 {
             return Err(Errno::EAGAIN);
         }
-        // tcp_add_write_queue_tail: an skb that starts an empty write queue starts `Busy`.
-        if self.snd_nxt == self.write_seq {
-            self.chrono_start(now, crate::tcp::chrono::ChronoKind::Busy);
-        }
-        self.write_seq = self.write_seq.wrapping_add(copied);
-        // tcp_push: unless MSG_MORE, the tail of the write is marked PSH (`xmit` sets it on the
-        // segment that ends the queued data), and the push is corked only by TCP_CORK.
-        if !more {
-            self.pushed_seq = self.write_seq;
+        // tcp_push: unless MSG_MORE (or a forced push), the tail skb is marked PSH; the push
+        // is corked by MSG_MORE or TCP_CORK.
+        if !more || self.forced_push() {
+            self.mark_push();
         }
         self.push_pending_frames(now, more || self.opts.cork, out);
         Ok(copied)
     }
 
-    /// `forced_push` (tcp.c): once a full skb ending at `end` leaves more than half the
-    /// largest window the peer offered unpushed since the last PSH, `tcp_mark_push` sets PSH
-    /// on it (and pushes it out).
-    fn forced_push(&mut self, end: u32) {
-        if crate::tcp::segment::seq_gt(end, self.pushed_seq.wrapping_add(self.max_window >> 1)) {
-            self.push_marks.get_or_insert_with(Default::default).push_back(end);
-            self.pushed_seq = end;
-        }
+    /// `tcp_send_mss` → `tcp_xmit_size_goal` (tcp.c): how much `tcp_sendmsg_locked` puts in
+    /// one skb. The device's GSO size less the headers (`sk_gso_max_size`), bounded by half
+    /// the largest window the peer offered (`tcp_bound_to_half_wnd`), in whole MSS, at most
+    /// `sk_gso_max_segs` of them and at least one.
+    fn size_goal(&self) -> u32 {
+        let mss = self.mss.max(1);
+        let gso_max = crate::tcp::cc::GSO_MAX_SIZE as u32;
+        let cutoff = if self.max_window > u32::from(TCP_MSS_DEFAULT) { self.max_window >> 1 } else { self.max_window };
+        let bounded = if cutoff != 0 && gso_max > cutoff { cutoff.max(68 - self.tcp_header_len()) } else { gso_max };
+        let segs = (bounded / mss).min(self.profile.gso_max_segs);
+        (segs * mss).max(mss)
+    }
+
+    /// `tp->tcp_header_len`: the TCP header with the options every segment carries.
+    fn tcp_header_len(&self) -> u32 {
+        20 + if self.ts_ok { 12 } else { 0 }
+    }
+
+    /// The send queue's stream offset of sequence number `seq` (at or after `snd_una`).
+    fn seq_off(&self, seq: u32) -> u64 {
+        self.sndq.head_off() + u64::from(seq.wrapping_sub(self.snd_una))
+    }
+
+    /// `forced_push` (tcp.c): more than half the largest window the peer offered was
+    /// written since the last PSH mark.
+    fn forced_push(&self) -> bool {
+        crate::tcp::segment::seq_gt(self.write_seq, self.pushed_seq.wrapping_add(self.max_window >> 1))
+    }
+
+    /// `tcp_mark_push`: the tail skb carries PSH; `pushed_seq` moves to `write_seq`.
+    fn mark_push(&mut self) {
+        self.sndq.set_tail_push(true);
+        self.pushed_seq = self.write_seq;
     }
 
     /// `sk_stream_error`: an EPIPE is replaced by a pending error, which is consumed.

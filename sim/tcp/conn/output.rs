@@ -213,10 +213,17 @@ impl Conn {
         let wnd_end = self.snd_una.wrapping_add(self.snd_wnd);
         let data_end = self.data_end();
         if seq_lt(self.snd_nxt, self.write_seq) && seq_lt(self.snd_nxt, wnd_end) {
-            let avail_data = if seq_lt(self.snd_nxt, data_end) { data_end.wrapping_sub(self.snd_nxt) } else { 0 };
+            let skb_end = self.skb_end(self.snd_nxt);
+            let avail_data = if seq_lt(self.snd_nxt, skb_end) { skb_end.wrapping_sub(self.snd_nxt) } else { 0 };
             let room = wnd_end.wrapping_sub(self.snd_nxt);
             let len = avail_data.min(self.mss).min(room);
             let fin = self.fin_queued && self.snd_nxt.wrapping_add(len) == data_end && room > len;
+            let end = self.snd_nxt.wrapping_add(len);
+            if seq_lt(end, skb_end) {
+                // tcp_fragment: the part left behind keeps the PSH the probe's skb was given.
+                self.sndq.split(self.seq_off(end));
+                self.sndq.mark_push_at(self.seq_off(end));
+            }
             // tcp_write_wakeup sets PSH on what it sends.
             self.send_new(now, len, fin, true, out);
         } else {
@@ -252,7 +259,7 @@ impl Conn {
     /// congestion window for the final FIN": `TCPHDR_FIN && tcp_skb_pcount(skb) == 1`), here
     /// when what is left to send is one segment ending with the FIN.
     fn cwnd_quota(&self) -> u32 {
-        if self.next_segment(self.snd_nxt).1 {
+        if self.next_segment(self.snd_nxt, self.skb_end(self.snd_nxt)).1 {
             return 1;
         }
         let (in_flight, cwnd) = (self.packets_in_flight(), self.cwnd.cwnd);
@@ -273,23 +280,35 @@ impl Conn {
         segs.max(self.profile.tcp_min_tso_segs).min(self.profile.gso_max_segs).max(1)
     }
 
-    /// The data and FIN of the segment at `seq` (at most one MSS of what is queued).
-    fn next_segment(&self, seq: u32) -> (u32, bool) {
-        let data_end = self.data_end();
-        let len = if seq_lt(seq, data_end) { data_end.wrapping_sub(seq).min(self.mss) } else { 0 };
-        (len, self.fin_queued && seq.wrapping_add(len) == data_end)
+    /// The data and FIN of the segment at `seq` in the skb whose data ends at `skb_end` (at
+    /// most one MSS): the FIN rides on the last byte queued.
+    fn next_segment(&self, seq: u32, skb_end: u32) -> (u32, bool) {
+        let len = if seq_lt(seq, skb_end) { skb_end.wrapping_sub(seq).min(self.mss) } else { 0 };
+        (len, self.fin_queued && seq.wrapping_add(len) == self.data_end())
     }
 
-    /// How many of the next `max` segments at `snd_nxt` go out as one skb (`tcp_write_xmit`'s
-    /// `tcp_mss_split_point`): those within the peer's window, the last sub-MSS one only if
-    /// Nagle allows it.
-    fn sendable_segs(&self, max: u32, cork: bool) -> u32 {
+    /// The end of the data of the skb holding `seq` (the send queue's skb boundaries; the
+    /// data end for a FIN alone).
+    fn skb_end(&self, seq: u32) -> u32 {
+        let off = self.seq_off(seq);
+        self.sndq.skb_at(off).map_or(self.data_end(), |skb| seq.wrapping_add((skb.end - off) as u32))
+    }
+
+    /// How many of the next `max` segments of the send-head skb (data ending at `skb_end`) go
+    /// out as one (`tcp_write_xmit`'s `tcp_snd_wnd_test`, `tcp_mss_split_point`): those within
+    /// the peer's window, a last sub-MSS one only if Nagle allows it, which it only asks of the
+    /// last skb queued (`tcp_nagle_test` with `TCP_NAGLE_PUSH` for the others).
+    fn sendable_segs(&self, max: u32, skb_end: u32, cork: bool) -> u32 {
+        let is_tail = skb_end == self.data_end();
         let mut seq = self.snd_nxt;
         let mut n = 0;
         while n < max && seq != self.write_seq {
-            let (len, fin) = self.next_segment(seq);
+            let (len, fin) = self.next_segment(seq, skb_end);
+            if len == 0 && !fin {
+                break;
+            }
             let end = seq.wrapping_add(len).wrapping_add(fin as u32);
-            if !self.snd_wnd_test(seq) || (!fin && len < self.mss && self.nagle_blocks_at(seq, n > 0, cork)) {
+            if !self.snd_wnd_test(seq, skb_end) || (is_tail && !fin && len < self.mss && self.nagle_blocks_at(seq, n > 0, cork)) {
                 break;
             }
             seq = end;
@@ -298,23 +317,23 @@ impl Conn {
         n
     }
 
-    /// `tcp_snd_wnd_test`: whether the segment at `seq` (its FIN included) ends within the
-    /// peer's window.
-    fn snd_wnd_test(&self, seq: u32) -> bool {
-        let (len, fin) = self.next_segment(seq);
+    /// `tcp_snd_wnd_test`: whether the segment at `seq` of the skb ending at `skb_end` (its
+    /// FIN included) ends within the peer's window.
+    fn snd_wnd_test(&self, seq: u32, skb_end: u32) -> bool {
+        let (len, fin) = self.next_segment(seq, skb_end);
         !seq_gt(seq.wrapping_add(len).wrapping_add(fin as u32), self.snd_una.wrapping_add(self.snd_wnd))
     }
 
     /// Sends one segment of `len` data bytes at `seq` (+FIN): payload from the send queue.
-    /// PSH marks the end of the queued data, a forced push, or where `push` says (the last
-    /// segment of a multi-segment skb, a window probe).
+    /// PSH where the segment ends an skb `tcp_mark_push` marked, or where `push` says (the
+    /// last segment of a multi-segment skb, a window probe).
     fn xmit(&mut self, now: SimTime, seq: u32, len: u32, fin: bool, push: bool, out: &mut Vec<Segment>) -> u32 {
-        let off = self.sndq.head_off() + seq.wrapping_sub(self.snd_una) as u64;
+        let off = self.seq_off(seq);
         let payload = self.sndq.payload(self.tx_stream, off, len);
         let mut flags = Flags::ACK;
-        let end = seq.wrapping_add(len);
-        let tail_pushed = end == self.data_end() && self.pushed_seq == end;
-        if len > 0 && (push || tail_pushed || self.take_push_mark(seq, end)) {
+        let end_off = off + u64::from(len);
+        let marked = self.sndq.skb_at(off).is_some_and(|skb| skb.psh && skb.end == end_off);
+        if len > 0 && (push || marked) {
             flags = flags | Flags::PSH;
         }
         if fin {
@@ -330,23 +349,6 @@ impl Conn {
             self.pingpong = true;
         }
         seq.wrapping_add(len).wrapping_add(fin as u32)
-    }
-
-    /// Whether a forced-push mark falls in `seq..end` (consumed when its segment is sent).
-    fn take_push_mark(&mut self, seq: u32, end: u32) -> bool {
-        let Some(marks) = self.push_marks.as_mut() else { return false };
-        let mut hit = false;
-        while let Some(&m) = marks.front() {
-            if seq_gt(m, end) {
-                break;
-            }
-            hit |= seq_gt(m, seq);
-            marks.pop_front();
-        }
-        if marks.is_empty() {
-            self.push_marks = None;
-        }
-        hit
     }
 
     /// New data at `snd_nxt` (`tcp_event_new_data_sent`).
@@ -380,6 +382,8 @@ impl Conn {
         let skb_data_end = skb_end.wrapping_sub(has_fin as u32);
         let len = if seq_lt(seq, skb_data_end) { skb_data_end.wrapping_sub(seq).min(self.mss) } else { 0 };
         let fin = has_fin && seq.wrapping_add(len) == data_end;
+        let off = self.seq_off(seq);
+        self.sndq.merge(off, off + u64::from(len));
         let end = self.xmit(now, seq, len, fin, false, out);
         self.total_retrans += 1;
         self.count(crate::tcp::mib::Mib::RetransSegs);
@@ -410,6 +414,15 @@ impl Conn {
     /// Data a cork holds with nothing in flight goes out with the probe timer below
     /// (`tcp_check_probe_timer` → `tcp_probe_timer` → `tcp_write_wakeup`).
     pub(super) fn push_pending_frames(&mut self, now: SimTime, cork: bool, out: &mut Vec<Segment>) {
+        self.tcp_write_xmit(now, cork, false, out);
+    }
+
+    /// `tcp_write_xmit`, one skb at a time from the send head: the congestion window's quota
+    /// (`tcp_cwnd_test`, at most `tcp_tso_segs`) first lets the skb take bytes of the next one
+    /// (`tcp_grow_skb`), then as much of it as the quota, the peer's window and Nagle allow goes
+    /// out, the rest split off (`tso_fragment`). With `push_one` (`tcp_push_one`) one skb at
+    /// most.
+    pub(super) fn tcp_write_xmit(&mut self, now: SimTime, cork: bool, push_one: bool, out: &mut Vec<Segment>) {
         if !matches!(
             self.state,
             TcpState::Established | TcpState::CloseWait | TcpState::FinWait1 | TcpState::Closing | TcpState::LastAck
@@ -429,19 +442,20 @@ impl Conn {
                 cwnd_limited = true;
                 break;
             }
-            let segs = self.sendable_segs(quota.min(self.tso_segs()), cork);
+            let max_segs = quota.min(self.tso_segs());
+            let head = self.seq_off(self.snd_nxt);
+            self.sndq.grow_skb(head, u64::from(max_segs * self.mss));
+            let skb_end = self.skb_end(self.snd_nxt);
+            let segs = self.sendable_segs(max_segs, skb_end, cork);
             if segs == 0 {
-                rwnd_limited = !self.snd_wnd_test(self.snd_nxt);
+                rwnd_limited = !self.snd_wnd_test(self.snd_nxt, skb_end);
                 break;
             }
-            for i in 1..=segs {
-                let (len, fin) = self.next_segment(self.snd_nxt);
-                // __tcp_transmit_skb: "Force a PSH flag on all (GSO) packets to expedite GRO
-                // flush at receiver": an skb of more than one segment carries PSH, which GSO
-                // leaves on its last segment.
-                self.send_new(now, len, fin, segs > 1 && i == segs, out);
-            }
+            self.send_skb(now, segs, skb_end, out);
             sent_new = true;
+            if push_one {
+                break;
+            }
         }
         // tcp_write_xmit: the chronograph of a window that held the next segment back.
         if had_unsent {
@@ -461,6 +475,25 @@ impl Conn {
         if self.packets_out() == 0 && seq_lt(self.snd_nxt, self.write_seq) && self.rtx_at.is_none() {
             let base = timeouts::probe0_when(self.rto, 0, self.rto_max());
             self.arm_rtx(now, RtxTimer::Probe0, base);
+        }
+    }
+
+    /// Sends the first `segs` segments of the send-head skb (data ending at `skb_end`),
+    /// splitting the rest off (`tso_fragment`). `__tcp_transmit_skb`: "Force a PSH flag on all
+    /// (GSO) packets to expedite GRO flush at receiver": an skb of more than one segment
+    /// carries PSH, which GSO leaves on its last segment.
+    fn send_skb(&mut self, now: SimTime, segs: u32, skb_end: u32, out: &mut Vec<Segment>) {
+        let mut end = self.snd_nxt;
+        for _ in 0..segs {
+            let (len, _) = self.next_segment(end, skb_end);
+            end = end.wrapping_add(len);
+        }
+        if seq_lt(end, skb_end) {
+            self.sndq.split(self.seq_off(end));
+        }
+        for i in 1..=segs {
+            let (len, fin) = self.next_segment(self.snd_nxt, skb_end);
+            self.send_new(now, len, fin, segs > 1 && i == segs, out);
         }
     }
 
