@@ -368,3 +368,25 @@ fn the_send_buffer_grows_only_for_a_writer_that_hit_the_limit() {
     assert!(sent > 0 && sent < 87_040, "the write filled the buffer: {sent}");
     assert!(sndbuf(&r) > 87_040, "the ACKs a writer waits on expand it: {}", sndbuf(&r));
 }
+
+/// tcp_input.c `tcp_incr_quickack`: a new connection quick-ACKs `rcv_wnd / (2·rcv_mss)`
+/// segments; only a quotient of 0 is raised to 2. With a 4096-byte SO_RCVBUF the offered
+/// window is 2896 bytes, so 1000-byte segments give one quick ACK: the first segment is
+/// ACKed at once, the second waits for the delayed-ACK timer (`ato`, 40 ms). Kernel 6.18
+/// (`traces/readiness/sndbuf-full`, server side): `ack 1001 win 2896` 21 µs after the first
+/// 1000 bytes, then nothing for the next 1000 until the delayed ACK; the model used to
+/// raise the budget to 2 and ACK both at once.
+#[test]
+fn a_small_receive_buffer_quick_acks_one_segment() {
+    let steps = format!("{ACCEPT}{NODELAY}{}{}{}{}", send("c", 1000), sleep("10ms"), send("c", 1000), sleep("200ms"));
+    let small_rcvbuf = "[[script]]\nop = \"setsockopt\"\nsock = \"l\"\nopt = \"SO_RCVBUF\"\nvalue = 4096\n[[script]]\nop = \"socket\"\nhost = \"client\"";
+    let text = client_server("quickack-one", "1s", false, &steps).replacen("[[script]]\nop = \"socket\"\nhost = \"client\"", small_rcvbuf, 1);
+    let r = run_text(&text);
+    let data: Vec<Wire> = wire(&r, "client", "server").into_iter().filter(|w| w.len > 0).collect();
+    let acks: Vec<Wire> = wire(&r, "server", "client").into_iter().filter(|w| w.len == 0 && w.ack > 1).collect();
+    assert_eq!((data[0].seq, data[1].seq), (1, 1001), "{data:?}");
+    assert_eq!(acks[0].ack, 1001, "{acks:?}");
+    assert_eq!(acks[0].t - data[0].t, MS, "the first segment is quick-ACKed on arrival (1 ms link)");
+    assert_eq!(acks[1].ack, 2001, "{acks:?}");
+    assert_eq!(acks[1].t - data[1].t, MS + 40 * MS, "the second waits for the delayed ACK");
+}

@@ -501,9 +501,14 @@ impl Conn {
         self.ato = Dur::from_millis(self.profile.tcp_delack_min_ms);
     }
 
-    /// `tcp_incr_quickack`: ACK the next `rcv_wnd / (2·rcv_mss)` segments at once (at most 16).
+    /// `tcp_incr_quickack` (tcp_input.c): ACK the next `rcv_wnd / (2·rcv_mss)` segments at
+    /// once, at most 16; a quotient of 0 becomes 2, but 1 stays 1: a 2896-byte window with
+    /// 1000-byte segments (a 4096-byte SO_RCVBUF) quick-ACKs one segment, not two.
     fn incr_quickack(&mut self) {
-        let q = (self.rcv_wnd / (2 * self.rcv_mss.max(1))).clamp(2, TCP_MAX_QUICKACKS as u32) as u8;
+        let q = match self.rcv_wnd / (2 * self.rcv_mss.max(1)) {
+            0 => 2,
+            n => n.min(TCP_MAX_QUICKACKS as u32),
+        } as u8;
         self.quick = self.quick.max(q);
     }
 
