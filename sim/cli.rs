@@ -299,7 +299,7 @@ pub struct Coverage {
 /// file does not list or when not every segment was compared (unless `partial`), 2 when the
 /// capture (or what lies beside it) could not be read or holds nothing to replay; the report
 /// is printed only once the replay is done.
-pub fn replay(path: &Path, side: Option<crate::replay::Side>, kernel: Option<&str>, known: &KnownFrom, cover: Coverage, json: bool) -> Result<Status, CliError> {
+pub fn replay(path: &Path, side: Option<crate::replay::Side>, kernel: Option<&str>, known: &KnownFrom, cover: Coverage, sets: &[String], json: bool) -> Result<Status, CliError> {
     use crate::replay::known::Known;
     use crate::replay::{ReplayError, ReplayOptions};
     if let Some(k) = kernel {
@@ -312,7 +312,11 @@ pub fn replay(path: &Path, side: Option<crate::replay::Side>, kernel: Option<&st
             None => None,
         },
     };
-    let mut opts = ReplayOptions { kernel: kernel.map(str::to_string), first: cover.first, ..ReplayOptions::default() };
+    let settings = sets
+        .iter()
+        .map(|a| crate::replay::settings::parse(a).map_err(|e| CliError::Input(format!("--set {a}: {e}"))))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut opts = ReplayOptions { kernel: kernel.map(str::to_string), first: cover.first, settings, ..ReplayOptions::default() };
     if let Some(s) = side {
         opts.sides = vec![s];
     }

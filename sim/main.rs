@@ -168,6 +168,12 @@ capture or what lies beside it cannot be read, or it holds no TCP-over-IPv4 conn
         /// Accepts a comparison that did not cover every segment the system under test sent.
         #[arg(long)]
         partial: bool,
+        /// A setting of the system under test the trace cannot show (repeatable): a sysctl
+        /// (`tcp_keepalive_time=2`), a socket option set on each of its sockets
+        /// (`SO_RCVBUF=4096`, `TCP_USER_TIMEOUT=8000`, `SO_LINGER=1,0`) or `backlog=N`.
+        /// Overrides what the trace shows; listed in the report.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
     },
     /// Runs packetdrill scripts (files, or directories of `.pkt` files) against the model:
     /// pass, fail (the first differing line, in packetdrill's wording) or unsupported (the
@@ -219,13 +225,13 @@ fn main() -> ExitCode {
         Verb::Table { os, format, kernel, link } => cli::table(os, format == TableFormat::Json, kernel, link.into()),
         Verb::Capture { scenario, out, force } => cli::capture(&scenario, &out, force),
         Verb::Packetdrill { paths, format } => cli::packetdrill(&paths, format == Format::Json),
-        Verb::Replay { pcap, side, kernel, format, known, first, partial } => {
+        Verb::Replay { pcap, side, kernel, format, known, first, partial, set } => {
             let side = side.map(|s| match s {
                 SideArg::Client => tcpsim::replay::Side::Client,
                 SideArg::Server => tcpsim::replay::Side::Server,
             });
             let known = known.map_or(cli::KnownFrom::Beside, cli::KnownFrom::File);
-            cli::replay(&pcap, side, kernel.as_deref(), &known, cli::Coverage { first, partial }, format == Format::Json)
+            cli::replay(&pcap, side, kernel.as_deref(), &known, cli::Coverage { first, partial }, &set, format == Format::Json)
         }
     };
     match outcome {

@@ -12,6 +12,7 @@
 
 use super::infer::{Call, Inferred};
 use super::puppet::Endpoint;
+use super::settings::Settings;
 use crate::engine::fault::FaultAction;
 use crate::engine::{Ctx, Sim};
 use crate::host::{Fd, Host, RecvFlags, SendFlags};
@@ -68,13 +69,37 @@ struct Sut {
     /// Local ports of the SUT's client connections in the capture, in SYN order: a connect
     /// on an unbound socket takes the next, so that the model's 4-tuple is the capture's.
     client_ports: VecDeque<u16>,
+    /// Socket options set on each new socket (`--set`, or shown by the trace).
+    sockopts: Vec<(SockOpt, OptValue)>,
+    /// The listeners' backlog, if set: it overrides the script's (128 for a passive one).
+    backlog: Option<i32>,
+}
+
+impl Sut {
+    /// socket(), then the settings' options on it, as the application would set them
+    /// before `listen` or `connect`.
+    fn socket(&self, host: &mut Host, nonblocking: bool, ctx: &mut Ctx) -> Fd {
+        let fd = host.sys_socket(nonblocking);
+        for (opt, value) in &self.sockopts {
+            let _ = host.sys_setsockopt(fd, *opt, value, ctx);
+        }
+        fd
+    }
 }
 
 impl Driver {
-    pub fn new(sut: usize, sut_name: &str, client_ports: Vec<u16>) -> Self {
+    pub fn new(sut: usize, sut_name: &str, client_ports: Vec<u16>, settings: &Settings) -> Self {
+        let sut = Sut {
+            h: sut,
+            name: sut_name.to_string(),
+            bound: BTreeSet::new(),
+            client_ports: client_ports.into(),
+            sockopts: settings.sockopts(),
+            backlog: settings.backlog(),
+        };
         Driver {
             names: Names::default(),
-            sut: Sut { h: sut, name: sut_name.to_string(), bound: BTreeSet::new(), client_ports: client_ports.into() },
+            sut,
             listeners: BTreeMap::new(),
             conns: BTreeMap::new(),
         }
@@ -110,17 +135,19 @@ impl Driver {
                 script::exec(&mut SutCalls { sim, sut: &mut self.sut }, &mut self.names, step);
             }
             Action::Listen(port) => {
-                let fd = on_sut(sim, self.sut.h, |host, ctx| {
-                    let fd = host.sys_socket(false);
+                let sut = &self.sut;
+                let fd = on_sut(sim, sut.h, |host, ctx| {
+                    let fd = sut.socket(host, false, ctx);
                     let _ = host.sys_bind(fd, *port);
-                    let _ = host.sys_listen(fd, 128, ctx);
+                    let _ = host.sys_listen(fd, sut.backlog.unwrap_or(128), ctx);
                     fd
                 });
                 self.listeners.extend(fd.map(|fd| (*port, fd)));
             }
             Action::Connect { local, remote } => {
-                let fd = on_sut(sim, self.sut.h, |host, ctx| {
-                    let fd = host.sys_socket(true);
+                let sut = &self.sut;
+                let fd = on_sut(sim, sut.h, |host, ctx| {
+                    let fd = sut.socket(host, true, ctx);
                     let _ = host.sys_bind(fd, *local);
                     let _ = host.sys_connect(fd, *remote, ctx);
                     fd
@@ -198,7 +225,8 @@ impl Syscalls for SutCalls<'_> {
         if host != self.sut.name {
             return Ok(None);
         }
-        Ok(on_sut(self.sim, self.sut.h, |n, _| n.sys_socket(nonblocking)))
+        let sut = &*self.sut;
+        Ok(on_sut(self.sim, sut.h, |n, ctx| sut.socket(n, nonblocking, ctx)))
     }
 
     fn bind(&mut self, fd: Option<Fd>, port: u16) -> Result<(), SysErr> {
@@ -210,6 +238,7 @@ impl Syscalls for SutCalls<'_> {
     }
 
     fn listen(&mut self, fd: Option<Fd>, backlog: i32) -> Result<(), SysErr> {
+        let backlog = self.sut.backlog.unwrap_or(backlog);
         self.unit(fd, |n, fd, ctx| n.sys_listen(fd, backlog, ctx))
     }
 

@@ -11,12 +11,21 @@
 //!   it (a half-close), `close` otherwise (`tcp_close` would answer later data with a RST,
 //!   `tcp_rcv_state_process`).
 //!
+//! - a reader that stops: when the endpoint's advertised window closes and never reopens,
+//!   no read at all on that connection (which reads came before cannot be told from the
+//!   kernel's own window changes);
+//! - data written but never sent: zero-window probes from the endpoint (`tcp_send_probe0`
+//!   arms only with data waiting, `tcp_check_probe_timer`) show bytes queued behind the
+//!   closed window; one more byte is written after the last data sent (how many is unknown:
+//!   none of them reaches the wire).
+//!
 //! Every inferred call is listed with the report, and a divergence in the data or FIN such a
 //! call produced is labelled as hanging on an inference, apart from kernel behaviour.
 //!
-//! Not inferred yet: a write larger than the model's send buffer takes what fits (the rest
-//! is not retried); a close with unread data or `SO_LINGER {1,0}` from a RST; a listener that
-//! never accepts; the socket's settings (SO_RCVBUF, keepalive, TCP_USER_TIMEOUT).
+//! A listener that never accepts and the socket's settings are inferred apart
+//! ([`super::shown`]). Not inferred yet: a write larger than the model's send buffer takes
+//! what fits (the rest is not retried); a close with unread data or `SO_LINGER {1,0}` from a
+//! RST.
 
 use super::split::Connection;
 use super::Side;
@@ -78,16 +87,24 @@ pub fn infer(packets: &[CapturedSegment], c: &Connection, side: Side) -> Vec<Inf
     let mut next_new = isn.wrapping_add(1);
     let mut write: Option<(u64, u32)> = None;
     let mut closed = false;
+    let reads = !stops_reading(&segs, sut);
+    let (mut peer_una, mut peer_wnd) = (None::<u32>, 1u16);
+    let (mut last_data, mut unsent) = (None::<u64>, false);
     for (k, &(t, s)) in segs.iter().enumerate() {
         if s.src == peer {
-            if !s.payload.is_empty() || s.flags.contains(Flags::FIN) {
+            if reads && (!s.payload.is_empty() || s.flags.contains(Flags::FIN)) {
                 out.push(at(t, Call::Read));
             }
+            peer_una = s.flags.contains(Flags::ACK).then_some(s.ack);
+            peer_wnd = s.window;
             continue;
         }
+        let zero_window_probe = s.payload.is_empty() && peer_wnd == 0 && peer_una.is_some_and(|una| s.seq == una.wrapping_sub(1));
+        unsent |= zero_window_probe && !closed;
         let end = s.seq.wrapping_add(s.payload.len());
         if !s.payload.is_empty() && after(end, next_new) {
             let fresh = end.wrapping_sub(if after(s.seq, next_new) { s.seq } else { next_new });
+            last_data = Some(t);
             let (start, len) = write.get_or_insert((t, 0));
             *len += fresh;
             next_new = end;
@@ -108,8 +125,17 @@ pub fn infer(packets: &[CapturedSegment], c: &Connection, side: Side) -> Vec<Inf
     if let Some((start, len)) = write {
         out.push(at(start, Call::Write { len }));
     }
+    if let (true, Some(t)) = (unsent, last_data) {
+        out.push(at(t, Call::Write { len: 1 }));
+    }
     out.sort_by_key(|i| i.t_ns);
     out
+}
+
+/// Whether the endpoint's advertised window closed and never reopened: its reader stopped.
+fn stops_reading(segs: &[(u64, &Segment)], sut: SocketAddrV4) -> bool {
+    let windows: Vec<u16> = segs.iter().filter(|(_, s)| s.src == sut && !s.flags.contains(Flags::SYN)).map(|(_, s)| s.window).collect();
+    windows.iter().position(|&w| w == 0).is_some_and(|k| windows[k..].iter().all(|&w| w == 0))
 }
 
 /// Whether, in `rest` (what followed the endpoint's FIN), the peer sent data that the
@@ -168,5 +194,32 @@ mod tests {
             [s(10, "write(100)"), s(12, "read"), s(20, "write(50)"), s(21, "shutdown(SHUT_WR)"), s(22, "read"), s(24, "read")]
         );
         assert_eq!(calls(Side::Server), [s(10, "read"), s(11, "read"), s(12, "write(100)"), s(20, "read"), s(21, "read"), s(22, "write(50)"), s(24, "close")]);
+    }
+
+    /// A receiver whose window closes for good never reads; the sender's zero-window probes
+    /// show a byte more written than sent.
+    #[test]
+    fn a_closed_window_is_a_stopped_reader_and_probes_show_unsent_data() {
+        let a = Flags::ACK;
+        let mut packets = vec![
+            pkt(0, true, 999, 0, Flags::SYN, 0),
+            pkt(1, false, 4999, 1000, Flags::SYN | a, 0),
+            pkt(2, true, 1000, 5000, a, 0),
+            pkt(10, true, 1000, 5000, a | Flags::PSH, 100),
+            pkt(11, false, 5000, 1100, a, 0),
+            pkt(20, true, 1099, 5000, a, 0),
+            pkt(21, false, 5000, 1100, a, 0),
+        ];
+        packets[4].seg.window = 0;
+        packets[6].seg.window = 0;
+        let calls = |packets: &[CapturedSegment], side| {
+            let c = &super::super::split(packets)[0];
+            infer(packets, c, side).iter().map(|i| (i.t_ns, i.call_text())).collect::<Vec<_>>()
+        };
+        assert_eq!(calls(&packets, Side::Client), [(10, "write(100)".to_string()), (10, "write(1)".to_string())]);
+        assert_eq!(calls(&packets, Side::Server), []);
+        // A window that reopens is a reader that reads.
+        packets[6].seg.window = 100;
+        assert_eq!(calls(&packets, Side::Server), [(10, "read".to_string())]);
     }
 }

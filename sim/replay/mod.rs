@@ -28,6 +28,8 @@ pub mod infer;
 pub mod known;
 pub mod puppet;
 pub mod report;
+pub mod settings;
+pub mod shown;
 pub mod split;
 
 pub use report::{ConnReport, DivergenceReport, NotCompared, ReplayReport};
@@ -75,11 +77,13 @@ pub struct ReplayOptions {
     /// Stop each connection's comparison at its first divergence in flags, sequence or
     /// length, or a missing or extra segment (`--first`), rather than resynchronising.
     pub first: bool,
+    /// The SUT's settings given with `--set`: they override what the trace shows.
+    pub settings: Vec<settings::Setting>,
 }
 
 impl Default for ReplayOptions {
     fn default() -> Self {
-        ReplayOptions { sides: vec![Side::Client, Side::Server], kernel: None, first: false }
+        ReplayOptions { sides: vec![Side::Client, Side::Server], kernel: None, first: false, settings: Vec::new() }
     }
 }
 
@@ -164,7 +168,7 @@ pub fn replay(cap: &Capture, name: &str, rec: &Recorded, opts: &ReplayOptions) -
     for &side in &opts.sides {
         let Some(first) = conns.first() else { break };
         let sut_ip = *first.endpoints(side).0.ip();
-        let run = SideRun { cap, conns: &conns, rec, timeline, side, sut_ip, kernel: opts.kernel.as_deref(), first: opts.first };
+        let run = SideRun { cap, conns: &conns, rec, timeline, side, sut_ip, kernel: opts.kernel.as_deref(), first: opts.first, given: &opts.settings };
         run.run(&mut report)?;
     }
     Ok(report)
@@ -274,6 +278,7 @@ struct SideRun<'a> {
     sut_ip: Ipv4Addr,
     kernel: Option<&'a str>,
     first: bool,
+    given: &'a [settings::Setting],
 }
 
 impl SideRun<'_> {
@@ -283,7 +288,8 @@ impl SideRun<'_> {
         self.conns.iter().enumerate().filter(|(_, c)| *c.endpoints(self.side).0.ip() == self.sut_ip).collect()
     }
 
-    fn profile(&self) -> Result<KernelProfile, ReplayError> {
+    /// The SUT's kernel profile before `--set` and what the trace shows.
+    fn base_profile(&self) -> Result<KernelProfile, ReplayError> {
         let spec = self.rec.scenario.as_ref().and_then(|(_, sc)| sc.hosts.iter().find(|h| h.addr == self.sut_ip));
         match spec {
             Some(spec) => {
@@ -299,8 +305,8 @@ impl SideRun<'_> {
 
     /// The simulation: the SUT host, a puppet per other address, links as the scenario has
     /// them (or one plain link per peer). Returns it with the SUT's index and name.
-    fn build(&self, log: &SutLog) -> Result<(Sim<Endpoint>, usize, String), ReplayError> {
-        let profile = Rc::new(self.profile()?);
+    fn build(&self, log: &SutLog, profile: KernelProfile) -> Result<(Sim<Endpoint>, usize, String), ReplayError> {
+        let profile = Rc::new(profile);
         let puppet = || Endpoint::Puppet(Puppet::new(Vec::new(), Vec::new(), log.clone()));
         let sut_node = |name: &str, addr| Endpoint::Sut(Box::new(Host::new(name, addr, profile.clone())));
         let input = |e: crate::engine::EngineError| ReplayError::Input(e.to_string());
@@ -382,12 +388,29 @@ impl SideRun<'_> {
         Ok(())
     }
 
-    /// The calls inferred from the capture for the SUT's connections (none with a log).
-    fn inferred(&self) -> Vec<infer::Inferred> {
+    /// What the capture shows of the SUT's settings, and the settings applied: `--set`'s,
+    /// then the shown ones it does not override. Only without a log: a recorded run's
+    /// scenario and script already hold its sysctls and socket options.
+    fn settings(&self, base: &KernelProfile) -> (shown::Shown, settings::Settings) {
+        let conns: Vec<&Connection> = self.sut_conns().into_iter().map(|(_, c)| c).collect();
+        let end = self.cap.packets.iter().map(|p| p.t_ns).max().unwrap_or(0);
+        let shown = match self.rec.infers() {
+            true => shown::infer(&self.cap.packets, &conns, self.side, base, end),
+            false => shown::Shown::default(),
+        };
+        let all = settings::Settings::merge(self.given, shown.settings.clone());
+        (shown, all)
+    }
+
+    /// The calls inferred from the capture for the SUT's connections (none with a log); none
+    /// on the children of a listener that never accepts.
+    fn inferred(&self, never_accepts: &[std::net::SocketAddrV4]) -> Vec<infer::Inferred> {
         if !self.rec.infers() {
             return Vec::new();
         }
-        let mut calls: Vec<infer::Inferred> = self.sut_conns().iter().flat_map(|(_, c)| infer::infer(&self.cap.packets, c, self.side)).collect();
+        let on_accepted = |c: &&Connection| self.side == Side::Client || !never_accepts.contains(&c.server);
+        let mut calls: Vec<infer::Inferred> =
+            self.sut_conns().into_iter().map(|(_, c)| c).filter(on_accepted).flat_map(|c| infer::infer(&self.cap.packets, c, self.side)).collect();
         calls.sort_by_key(|i| i.t_ns);
         calls
     }
@@ -421,7 +444,10 @@ impl SideRun<'_> {
 
     fn run(&self, report: &mut ReplayReport) -> Result<(), ReplayError> {
         let log: SutLog = Rc::default();
-        let (mut sim, sut, sut_name) = self.build(&log)?;
+        let base = self.base_profile()?;
+        let (shown, settings) = self.settings(&base);
+        let profile = settings.profile(&base).map_err(|e| ReplayError::Input(format!("--set {e}")))?;
+        let (mut sim, sut, sut_name) = self.build(&log, profile)?;
         let tap = log.clone();
         let sut_ip = self.sut_ip;
         sim.set_tap(Box::new(move |t, seg| {
@@ -436,9 +462,9 @@ impl SideRun<'_> {
             Side::Server => Vec::new(),
         };
         let script = self.rec.script();
-        let inferred = self.inferred();
+        let inferred = self.inferred(&shown.never_accepts);
         let actions = self.actions(script, &inferred);
-        let mut driver = Driver::new(sut, &sut_name, client_ports);
+        let mut driver = Driver::new(sut, &sut_name, client_ports, &settings);
         let last_packet = self.cap.packets.iter().map(|p| self.timeline.at(p.t_ns)).max().unwrap_or(SimTime::ZERO);
         let capture_end = actions.last().map_or(last_packet, |(t, _)| last_packet.max(*t));
         driver::run(&mut sim, &mut driver, &actions, capture_end + driver::RUN_PAST_CAPTURE);
@@ -447,6 +473,7 @@ impl SideRun<'_> {
             self.compare(report, index, c, &model, capture_end);
         }
         report.add_inferred(self.side, &inferred, |t| self.timeline.at(t));
+        report.add_settings(self.side, &settings, &shown.never_accepts);
         Ok(())
     }
 

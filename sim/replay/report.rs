@@ -91,8 +91,22 @@ pub struct ReplayReport {
     /// The application's calls, inferred from the capture (no observation log).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub inferred: Vec<InferredCall>,
+    /// The SUT's settings, given (`--set`) or shown by the trace, per side.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub settings: Vec<SideSetting>,
+    /// Listeners the trace shows never accepted (no calls were inferred on their children).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub never_accepts: Vec<String>,
     #[serde(skip)]
     infers: bool,
+}
+
+/// One of a side's settings, as listed in the report.
+#[derive(Clone, Debug, Serialize)]
+pub struct SideSetting {
+    pub side: Side,
+    #[serde(flatten)]
+    pub setting: super::settings::Setting,
 }
 
 impl ReplayReport {
@@ -113,6 +127,8 @@ impl ReplayReport {
             unread_tcp: Vec::new(),
             complete: true,
             inferred: Vec::new(),
+            settings: Vec::new(),
+            never_accepts: Vec::new(),
             infers: rec.infers(),
         }
     }
@@ -126,6 +142,12 @@ impl ReplayReport {
             peer: i.peer.to_string(),
             call: i.call_text(),
         }));
+    }
+
+    /// Lists one side's settings and the listeners it never accepted on.
+    pub(super) fn add_settings(&mut self, side: Side, settings: &super::settings::Settings, never_accepts: &[SocketAddrV4]) {
+        self.settings.extend(settings.0.iter().map(|s| SideSetting { side, setting: s.clone() }));
+        self.never_accepts.extend(never_accepts.iter().map(|l| format!("{} {l}", side.name())));
     }
 
     /// Records the capture's TCP packets that could not be read (`(reason, count)`).
@@ -195,6 +217,15 @@ impl ReplayReport {
         }
         for c in &self.connections {
             let _ = writeln!(s, "{}", self.verdict_line(c));
+        }
+        if !self.settings.is_empty() {
+            s.push_str("settings of the side under test:\n");
+        }
+        for x in &self.settings {
+            let _ = writeln!(s, "  {} {}", x.side.name(), x.setting.text());
+        }
+        for l in &self.never_accepts {
+            let _ = writeln!(s, "inferred: the listener {l} never accepts (no calls on its connections)");
         }
         if !self.inferred.is_empty() {
             s.push_str("inferred application calls:\n");

@@ -15,4 +15,4 @@ pub use error::{ErrorKind, FieldPath, Invalid, Part, ScenarioError};
 pub use load::{default_scenario, load, parse, DEFAULT_SCENARIO_PATH};
 pub use types::*;
 pub use units::{DurSpec, RateSpec};
-pub use validate::{host_profile, resolve_to, validate};
+pub use validate::{host_profile, resolve_to, validate, with_sysctls};

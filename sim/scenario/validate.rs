@@ -50,6 +50,14 @@ pub fn host_profile(spec: &HostSpec) -> Result<KernelProfile, String> {
     })
 }
 
+/// `base` with the sysctl overrides applied (`tcpsim replay --set`): an error names the
+/// override (`tcp_sack: ...`).
+pub fn with_sysctls(base: &KernelProfile, overrides: &BTreeMap<String, serde_json::Value>) -> Result<KernelProfile, String> {
+    overlay(base, overrides).map_err(|e| match e {
+        OverlayError::UnknownField(key, msg) | OverlayError::BadValue(key, msg) => format!("{key}: {msg}"),
+    })
+}
+
 /// Resolves a connect target `HOST:PORT` or `A.B.C.D:PORT` to the address of a scenario host.
 pub fn resolve_to(s: &Scenario, to: &str) -> Result<SocketAddrV4, String> {
     let (host, port) =
