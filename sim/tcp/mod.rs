@@ -6,6 +6,7 @@ pub mod cc;
 pub mod conn;
 pub mod graph;
 pub mod isn;
+pub mod jiffies;
 pub mod listener;
 pub mod mib;
 pub mod profile;
