@@ -91,11 +91,12 @@ fn tlp_tick(t: u64) -> u64 {
 const NODELAY: &str = "[[script]]\nop = \"setsockopt\"\nsock = \"c\"\nopt = \"TCP_NODELAY\"\nvalue = 1\n";
 
 /// tcp_output.c `tcp_schedule_loss_probe`: with more than one packet out the probe timeout
-/// is 2·srtt + `TCP_TIMEOUT_MIN` (2 ms), and `packets_out` counts skbs: eight 100-byte
+/// is 2·srtt + `TCP_TIMEOUT_MIN` (2 jiffies), and `packets_out` counts skbs: eight 100-byte
 /// segments sent with Nagle off are eight packets. `tcp_send_loss_probe` then re-sends the
 /// last skb (`skb_rb_last`), 100 bytes at 701. On a 1 ms link srtt is 2 ms: the probe leaves
-/// 3 jiffies after the last write, on the tick of its timer-wheel bucket (`tlp_tick`). (Kernel, 6.18: `P. 701:801` 11.4 ms after the last write on a
-/// 2.5 ms-RTT veth; the model used to wait 2·srtt + 200 ms and re-send 1:801.)
+/// 3 jiffies after the last write, on the tick of its timer-wheel bucket (`tlp_tick`).
+/// (Kernel, 6.18: `P. 701:801` 11.4 ms after the last write on a 2.5 ms-RTT veth; the model
+/// used to wait 2·srtt + 200 ms and re-send 1:801.)
 #[test]
 fn loss_probe_counts_skbs_and_resends_the_last_one() {
     let steps = format!("{NODELAY}{}{}[[script]]\nop = \"sleep\"\ndur = \"100ms\"\n", acks_lost(""), send("c", 100).repeat(8));
