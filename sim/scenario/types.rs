@@ -56,7 +56,9 @@ pub struct HostSpec {
     /// Kernel profile name (a file in `models/kernels/`); default `linux-6.18`.
     #[serde(default)]
     pub kernel: Option<String>,
-    /// Overrides of the profile's fields, by name, e.g. `tcp_keepalive_time_s = 10`.
+    /// Overrides of the profile's fields, by name, e.g. `tcp_keepalive_time_s = 10`;
+    /// `timers = "exact"` (with `hz = 1000`) fires timers at their textbook times instead
+    /// of on jiffy ticks and timer-wheel buckets (`sim/tcp/jiffies.rs`).
     #[serde(default)]
     pub sysctl: BTreeMap<String, serde_json::Value>,
 }

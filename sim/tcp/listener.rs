@@ -497,7 +497,7 @@ impl<C> Listener<C> {
             num_timeout: 0,
             num_retrans: 0,
             acked: false,
-            expires: now + timeout,
+            expires: self.timer_at(now, timeout),
             synack_sent_at: Some(now),
             last_oow_ack: None,
         };
@@ -523,7 +523,7 @@ impl<C> Listener<C> {
                 return ListenerAction::Dropped(DropReason::Ignored);
             }
             out.push(self.synack(now, remote, &req, false));
-            let expires = now + self.reqsk_timeout(req.num_timeout);
+            let expires = self.timer_at(now, self.reqsk_timeout(req.num_timeout));
             self.retime(remote, expires);
             let r = self.requests.get_mut(&remote).expect("present");
             r.num_retrans += 1;
@@ -609,7 +609,7 @@ impl<C> Listener<C> {
         r.num_retrans += 1;
         r.num_timeout += 1;
         let n = r.num_timeout;
-        let expires = now + self.reqsk_timeout(n);
+        let expires = self.timer_at(now, self.reqsk_timeout(n));
         self.retime(remote, expires);
     }
 
@@ -638,6 +638,12 @@ impl<C> Listener<C> {
         Dur::from_millis(self.profile.tcp_timeout_init_ms)
             .saturating_shl(num_timeout)
             .min(Dur::from_millis(self.profile.tcp_rto_max_ms))
+    }
+
+    /// When a request timer armed at `now` for `timeout` fires (`reqsk_queue_hash_req`,
+    /// `reqsk_timer_handler`: `mod_timer(&req->rsk_timer, jiffies + timeout)`).
+    fn timer_at(&self, now: SimTime, timeout: Dur) -> SimTime {
+        crate::tcp::jiffies::Jiffies::of(&self.profile).expiry(now, timeout)
     }
 
     fn retime(&mut self, remote: SocketAddrV4, expires: SimTime) {

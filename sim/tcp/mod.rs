@@ -7,6 +7,7 @@ pub mod chrono;
 pub mod conn;
 pub mod graph;
 pub mod isn;
+pub mod jiffies;
 pub mod listener;
 pub mod mib;
 pub mod profile;

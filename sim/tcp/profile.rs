@@ -5,6 +5,7 @@
 //! with the unit as a suffix where the sysctl has one implicitly.
 
 use crate::tcp::cc::Algorithm;
+use crate::tcp::jiffies::Timers;
 use serde::{Deserialize, Serialize};
 
 /// Which operating system's socket semantics a host follows (and whose documented rules its
@@ -61,8 +62,13 @@ pub struct KernelProfile {
     /// `net.ipv4.tcp_slow_start_after_idle`: restart from the initial window after an idle
     /// RTO (RFC 2861).
     pub tcp_slow_start_after_idle: bool,
-    /// `CONFIG_HZ`: the tick of `jiffies`, which congestion control's clock counts in.
+    /// `CONFIG_HZ`: the tick of `jiffies`, which congestion control's clock and every TCP
+    /// timeout count in (100, 250, 300 or 1000).
     pub hz: u32,
+    /// How timers fire: `"jiffies"` on the tick of their timer-wheel bucket, as Linux does
+    /// (`calc_wheel_index`), or `"exact"`, the textbook `timeout` after arming
+    /// (`sim/tcp/jiffies.rs`).
+    pub timers: Timers,
 
     // --- delayed ACK (include/net/tcp.h) ---
     pub tcp_delack_min_ms: u64,

@@ -5,6 +5,7 @@
 //! at `rto_min` (so the effective floor is SRTT + 200 ms, not 200 ms), falling RTTs move the
 //! deviation with gain 1/32 instead of 1/4, and `rttvar` decays only once per RTT.
 
+use crate::tcp::jiffies::Jiffies;
 use crate::time::Dur;
 
 /// The estimator's state, in microseconds, scaled as the kernel scales it.
@@ -79,11 +80,11 @@ impl RttEstimator {
         self.srtt_us8 >> 3
     }
 
-    /// `__tcp_set_rto` + `tcp_bound_rto`: `srtt + rttvar`, rounded up to whole jiffies
-    /// (HZ = 1000, `usecs_to_jiffies`) and capped at `rto_max`.
-    pub fn rto(&self, rto_max: Dur) -> Dur {
+    /// `__tcp_set_rto` + `tcp_bound_rto`: `srtt + rttvar`, rounded up to whole jiffies of
+    /// the host's HZ (`usecs_to_jiffies`) and capped at `rto_max`.
+    pub fn rto(&self, rto_max: Dur, jiffies: Jiffies) -> Dur {
         let us = (self.srtt_us8 >> 3) as u64 + self.rttvar_us as u64;
-        Dur::from_millis(us.div_ceil(1000)).min(rto_max)
+        jiffies.round_up(Dur::from_micros(us)).min(rto_max)
     }
 }
 
@@ -93,17 +94,23 @@ mod tests {
 
     const MAX: Dur = Dur::from_secs(120);
 
+    fn hz(hz: u32) -> Jiffies {
+        Jiffies::of(&crate::tcp::profile::KernelProfile { hz, ..crate::tcp::profile::KernelProfile::linux_6_18() })
+    }
+
     #[test]
     fn first_sample_sets_rto_to_srtt_plus_rto_min_floor() {
         let mut e = RttEstimator::default();
         e.sample(50, 200_000, 1, 1);
         assert_eq!(e.srtt_us(), 50);
         assert_eq!(e.rttvar_us, 200_000);
-        assert_eq!(e.rto(MAX), Dur::from_millis(201)); // 200.05 ms rounded up to jiffies
+        // 200.05 ms rounded up to jiffies: 201 at HZ=1000, 51 jiffies (204 ms) at HZ=250.
+        assert_eq!(e.rto(MAX, hz(1000)), Dur::from_millis(201));
+        assert_eq!(e.rto(MAX, hz(250)), Dur::from_millis(204));
         // A large first sample: RTO = 3 RTT.
         let mut e = RttEstimator::default();
         e.sample(400_000, 200_000, 1, 1);
-        assert_eq!(e.rto(MAX), Dur::from_millis(1200));
+        assert_eq!(e.rto(MAX, hz(250)), Dur::from_millis(1200));
     }
 
     #[test]

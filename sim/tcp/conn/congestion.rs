@@ -134,7 +134,7 @@ impl Conn {
             return;
         }
         let delta = self.ca_clock(now).jiffies.wrapping_sub(self.lsndtime) as i32;
-        let rto = (self.rto.as_micros() * self.profile.hz as u64).div_ceil(1_000_000).min(i32::MAX as u64) as i32;
+        let rto = self.jiffies().from_dur(self.rto).min(i32::MAX as u64) as i32;
         if delta > rto {
             self.cwnd_restart(delta, rto);
         }

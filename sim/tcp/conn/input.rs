@@ -177,7 +177,7 @@ impl Conn {
                         self.tcp_done(Cause::Abort);
                         return;
                     }
-                    self.keepalive_at = Some(now + self.fin_time());
+                    self.keepalive_at = Some(self.timer_at(now, self.fin_time()));
                 }
             }
             TcpState::Closing if fin_acked => {
@@ -370,7 +370,7 @@ impl Conn {
         }
         let Some(us) = m else { return false };
         self.rtt.sample(us, self.rto_min_us(), self.snd_una, self.snd_nxt);
-        self.rto = self.rtt.rto(self.rto_max());
+        self.rto = self.rtt.rto(self.rto_max(), self.jiffies());
         true
     }
 
@@ -613,7 +613,7 @@ impl Conn {
         self.rtx_at = None;
         self.delack_at = None;
         self.ack_pending = false;
-        self.keepalive_at = Some(now + Dur::from_secs(self.profile.tcp_timewait_len_s));
+        self.keepalive_at = Some(self.timer_at(now, Dur::from_secs(self.profile.tcp_timewait_len_s)));
     }
 
     /// `tcp_reset`: the error by state (ECONNREFUSED in SYN_SENT, EPIPE in CLOSE_WAIT,
@@ -656,13 +656,13 @@ impl Conn {
         if ato > delack_min {
             let mut max_ato = if self.pingpong { delack_max } else { Dur::from_millis(500) };
             if self.rtt.has_sample() {
-                let rtt = Dur::from_millis((self.rtt.srtt_us() as u64).div_ceil(1000)).max(delack_min);
+                let rtt = self.jiffies().round_up(Dur::from_micros(self.rtt.srtt_us() as u64)).max(delack_min);
                 max_ato = max_ato.min(rtt);
             }
             ato = ato.min(max_ato);
         }
         ato = ato.min(delack_max);
-        let mut at = now + ato;
+        let mut at = self.timer_at(now, ato);
         if let Some(pending) = self.delack_at {
             if pending <= now + Dur(ato.as_nanos() / 4) {
                 self.send_ack(now, out);
@@ -714,7 +714,7 @@ impl Conn {
             }
             return;
         }
-        self.keepalive_at = Some(now + tw_len);
+        self.keepalive_at = Some(self.timer_at(now, tw_len));
         if seg.seq == self.rcv_nxt && seg.seq_len() == 0 {
             return; // a bare in-window ACK just restarts the timer
         }

@@ -50,6 +50,7 @@ use crate::errno::Errno;
 use crate::tcp::cc::{CaState, CongestionControl, Window};
 use crate::tcp::uapi::{OptValue, ShutHow, SockOpt};
 use crate::tcp::view::{PollMask, SockView, Wakeup, RCV_SHUTDOWN, SEND_SHUTDOWN, SHUTDOWN_MASK};
+use crate::tcp::jiffies::Jiffies;
 use crate::tcp::profile::KernelProfile;
 use crate::tcp::rtt::RttEstimator;
 use crate::tcp::segment::Segment;
@@ -540,7 +541,7 @@ impl Conn {
         c.max_window = c.snd_wnd;
         if let Some(rtt) = params.synack_rtt(now) {
             c.rtt.sample(rtt.as_micros(), c.rto_min_us(), c.snd_una, c.snd_nxt);
-            c.rto = c.rtt.rto(c.rto_max());
+            c.rto = c.rtt.rto(c.rto_max(), c.jiffies());
         } else if params.synack_retransmits > 0 {
             c.rto = TCP_TIMEOUT_FALLBACK;
         }
@@ -596,7 +597,7 @@ impl Conn {
         self.lsndtime = self.ca_clock(now).jiffies;
         self.init_congestion_control(now);
         if self.opts.keepalive {
-            self.keepalive_at = Some(now + self.keepalive_time());
+            self.keepalive_at = Some(self.timer_at(now, self.keepalive_time()));
         }
     }
 
@@ -640,6 +641,15 @@ impl Conn {
 
     // ------------------------------------------------------------------ small helpers
 
+    /// The host's jiffies and timer wheel (`sim/tcp/jiffies.rs`).
+    fn jiffies(&self) -> Jiffies {
+        Jiffies::of(&self.profile)
+    }
+    /// When a timer armed at `now` for `timeout` fires: every timer of the connection is
+    /// set through here (`sk_reset_timer` on the timer wheel).
+    fn timer_at(&self, now: SimTime, timeout: Dur) -> SimTime {
+        self.jiffies().expiry(now, timeout)
+    }
     fn rto_min_us(&self) -> u32 {
         self.profile.tcp_rto_min_us.min(u32::MAX as u64) as u32
     }
@@ -1016,7 +1026,7 @@ impl Conn {
         }
         match self.state {
             TcpState::Close => self.tcp_done(Cause::CloseUnconnected),
-            TcpState::FinWait2 => self.keepalive_at = Some(now + self.fin_time()),
+            TcpState::FinWait2 => self.keepalive_at = Some(self.timer_at(now, self.fin_time())),
             _ => {}
         }
     }

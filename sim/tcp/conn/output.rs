@@ -10,9 +10,6 @@ use crate::tcp::state::TcpState;
 use crate::tcp::timeouts;
 use crate::time::{Dur, SimTime};
 
-/// `TCP_TIMEOUT_MIN`: 2 jiffies.
-const TCP_TIMEOUT_MIN: Dur = Dur::from_millis(2);
-
 impl Conn {
     /// TSval: the millisecond clock (`tcp_time_stamp_ms`) plus the connection's offset.
     pub(super) fn tsval(&self, now: SimTime) -> u32 {
@@ -545,9 +542,14 @@ impl Conn {
         self.write_xmit(now, out);
     }
 
+    /// `TCP_TIMEOUT_MIN`: 2 jiffies.
+    pub(super) fn timeout_min(&self) -> Dur {
+        self.jiffies().to_dur(2)
+    }
+
     pub(super) fn arm_rtx(&mut self, now: SimTime, kind: RtxTimer, after: Dur) {
         self.rtx_kind = kind;
-        self.rtx_at = Some(now + after);
+        self.rtx_at = Some(self.timer_at(now, after));
     }
 
     /// `tcp_rearm_rto`: restart the RTO from now, or stop it when nothing is in flight.
@@ -571,8 +573,8 @@ impl Conn {
             return;
         }
         let pto = if self.rtt.has_sample() {
-            let two_srtt = Dur::from_millis(((self.rtt.srtt_us8 >> 2) as u64).div_ceil(1000));
-            two_srtt + if self.packets_out() == 1 { Dur::from_micros(self.profile.tcp_rto_min_us) } else { TCP_TIMEOUT_MIN }
+            let two_srtt = self.jiffies().round_up(Dur::from_micros((self.rtt.srtt_us8 >> 2) as u64));
+            two_srtt + if self.packets_out() == 1 { Dur::from_micros(self.profile.tcp_rto_min_us) } else { self.timeout_min() }
         } else {
             Dur::from_millis(self.profile.tcp_timeout_init_ms)
         };

@@ -304,9 +304,7 @@ impl Conn {
     /// `tcp_rack_mark_lost`'s timer: the longest wait in jiffies plus `TCP_TIMEOUT_MIN`, no
     /// later than the RTO (`inet_csk_reset_xmit_timer`'s `max_when`).
     fn arm_reo_timer(&mut self, now: SimTime, wait_us: u64) {
-        let hz = u64::from(self.profile.hz.max(1));
-        let jiffies = (wait_us * hz).div_ceil(1_000_000) + 2;
-        let after = Dur::from_micros(jiffies * 1_000_000 / hz).min(self.rto);
+        let after = (self.jiffies().round_up(Dur::from_micros(wait_us)) + self.timeout_min()).min(self.rto);
         self.arm_rtx(now, RtxTimer::ReoTimeout, after);
     }
 

@@ -11,9 +11,6 @@ use crate::tcp::state::{Cause, TcpState};
 use crate::tcp::timeouts::{self, TCP_RTO_MIN};
 use crate::time::{Dur, SimTime};
 
-/// One jiffy: how soon a timer fires when its deadline has already passed.
-const JIFFY: Dur = Dur::from_millis(1);
-
 impl Conn {
     /// When `kind` is due, if armed.
     pub fn deadline(&self, kind: TimerKind) -> Option<SimTime> {
@@ -98,7 +95,7 @@ impl Conn {
         let elapsed = now.since(self.retrans_stamp.unwrap_or(now));
         let ut = Dur::from_millis(ut as u64);
         if elapsed >= ut {
-            JIFFY
+            self.jiffies().to_dur(1) // "user timeout has passed; fire ASAP"
         } else {
             self.rto.min(ut - elapsed)
         }
@@ -112,7 +109,7 @@ impl Conn {
             return when;
         }
         let remaining = Dur::from_millis(ut as u64) - now.since(start);
-        remaining.max(Dur::from_millis(2)).min(when)
+        remaining.max(self.timeout_min()).min(when)
     }
 
     /// `tcp_write_timeout`, SYN states: count and time limits (6.5+ linear timeouts).
@@ -348,7 +345,7 @@ impl Conn {
         }
         let keepalive_time = self.keepalive_time();
         if self.packets_out() > 0 || self.snd_nxt != self.write_seq {
-            self.keepalive_at = Some(now + keepalive_time);
+            self.keepalive_at = Some(self.timer_at(now, keepalive_time));
             return;
         }
         let elapsed = self.keepalive_time_elapsed(now);
@@ -367,9 +364,9 @@ impl Conn {
             }
             self.write_wakeup(now, out);
             self.probes_out += 1;
-            self.keepalive_at = Some(now + Dur::from_secs(self.opts.keepintvl(&self.profile)));
+            self.keepalive_at = Some(self.timer_at(now, Dur::from_secs(self.opts.keepintvl(&self.profile))));
         } else {
-            self.keepalive_at = Some(now + (keepalive_time - elapsed));
+            self.keepalive_at = Some(self.timer_at(now, keepalive_time - elapsed));
         }
     }
 
@@ -400,6 +397,6 @@ impl Conn {
         } else {
             self.keepalive_time() - self.keepalive_time_elapsed(now)
         };
-        self.keepalive_at = Some(now + when);
+        self.keepalive_at = Some(self.timer_at(now, when));
     }
 }
