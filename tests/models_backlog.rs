@@ -33,7 +33,7 @@ fn syn_schedule(p: &KernelProfile) -> (Vec<u64>, u64) {
 
 #[test]
 fn beyond_backlog_plus_one_syns_are_dropped_counted_and_connect_times_out_after_131_s() {
-    let r = run_model("listen-backlog-overflow.toml");
+    let r = run_textbook("listen-backlog-overflow.toml");
     let server = profile(&r.sc, "server");
     let client = profile(&r.sc, "client");
     let ow = one_way(&r.sc);
@@ -81,7 +81,7 @@ fn beyond_backlog_plus_one_syns_are_dropped_counted_and_connect_times_out_after_
 
 #[test]
 fn connect_that_succeeded_against_a_full_queue_ends_in_the_listeners_rst_and_econnreset() {
-    let r = run_model("listen-backlog-overflow-reset.toml");
+    let r = run_textbook("listen-backlog-overflow-reset.toml");
     let server = profile(&r.sc, "server");
     let client = profile(&r.sc, "client");
     let ow = one_way(&r.sc);

@@ -1,7 +1,9 @@
 //! The seed questions about a peer that vanishes without a word: the hibernated VM (with and
 //! without keepalive), and the unplugged cable (send succeeds; ETIMEDOUT much later, or
 //! everything arrives in order if the cable comes back). `models/peer-hibernated*.toml`,
-//! `models/cable-*.toml`, held to linux-tcp-facts.md §3.3, §3.4, §4 and §6.
+//! `models/cable-*.toml`, held to linux-tcp-facts.md §3.3, §3.4, §4 and §6. The schedules
+//! are the algorithms' own, on textbook timers ([`textbook`]): the timer wheel moves each
+//! firing later by up to its level's granularity, which `docs/questions.md` shows.
 
 mod models_support;
 use models_support::*;
@@ -61,7 +63,7 @@ fn assert_keepalive_death(r: &Run, idle: u64, intvl: u64, cnt: u64) -> u64 {
 
 #[test]
 fn hibernated_peer_with_keepalive_dies_at_last_receipt_plus_idle_plus_cnt_intervals() {
-    let r = run_model("peer-hibernated-keepalive.toml");
+    let r = run_textbook("peer-hibernated-keepalive.toml");
     let idle = sockopt(&r, SockOpt::TCP_KEEPIDLE).unwrap() * S;
     let intvl = sockopt(&r, SockOpt::TCP_KEEPINTVL).unwrap() * S;
     let cnt = sockopt(&r, SockOpt::TCP_KEEPCNT).unwrap();
@@ -79,7 +81,7 @@ fn hibernated_peer_with_keepalive_dies_at_last_receipt_plus_idle_plus_cnt_interv
 #[test]
 fn hibernated_peer_with_default_keepalive_dies_after_7875_seconds() {
     // The same scenario with only SO_KEEPALIVE: the profile's 7200 s, 75 s, 9 probes apply.
-    let mut sc = model("peer-hibernated-keepalive.toml");
+    let mut sc = textbook(model("peer-hibernated-keepalive.toml"));
     sc.script.retain(|s| !matches!(s, Step::Setsockopt { opt, .. } if *opt != SockOpt::SO_KEEPALIVE));
     sc.duration.0 = Dur(3 * 3600 * S);
     let p = profile(&sc, "server");
@@ -97,7 +99,7 @@ fn hibernated_peer_with_default_keepalive_dies_after_7875_seconds() {
 
 #[test]
 fn send_with_the_cable_unplugged_succeeds_and_etimedout_comes_at_the_retries2_budget() {
-    let r = run_model("cable-unplugged-send.toml");
+    let r = run_textbook("cable-unplugged-send.toml");
     let p = profile(&r.sc, "client");
     let rtt = 2 * one_way(&r.sc);
     let send = r.calls("send", "c")[0];
@@ -127,7 +129,7 @@ fn send_with_the_cable_unplugged_succeeds_and_etimedout_comes_at_the_retries2_bu
 
 #[test]
 fn replugged_cable_delivers_both_messages_in_order_at_the_next_retransmission() {
-    let r = run_model("cable-replugged.toml");
+    let r = run_textbook("cable-replugged.toml");
     let p = profile(&r.sc, "client");
     let ow = one_way(&r.sc);
     let rtt = 2 * ow;
@@ -170,7 +172,7 @@ fn replugged_cable_delivers_both_messages_in_order_at_the_next_retransmission() 
 
 #[test]
 fn user_timeout_not_keepalive_lets_a_connection_outlive_a_long_outage() {
-    let r = run_model("cable-long-outage-user-timeout.toml");
+    let r = run_textbook("cable-long-outage-user-timeout.toml");
     let p = profile(&r.sc, "client");
     let ow = one_way(&r.sc);
     let user_timeout = sockopt(&r, SockOpt::TCP_USER_TIMEOUT).unwrap() * MS;

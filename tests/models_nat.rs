@@ -22,7 +22,7 @@ fn assert_silent_until(r: &Run, t_end: u64) {
 
 #[test]
 fn nat_that_forgot_the_flow_drops_both_sides_until_each_times_out_at_the_retries2_budget() {
-    let r = run_model("nat-idle-timeout.toml");
+    let r = run_textbook("nat-idle-timeout.toml");
     let rtt = 2 * one_way(&r.sc);
     let (reply, quit) = sends(&r);
     let quit = quit.unwrap();
@@ -81,7 +81,7 @@ fn firewall_that_forgot_the_flow_resets_each_side_at_its_first_segment() {
 
 #[test]
 fn keepalive_every_minute_keeps_the_nat_from_forgetting_and_the_reply_arrives() {
-    let r = run_model("nat-idle-keepalive.toml");
+    let r = run_textbook("nat-idle-keepalive.toml");
     let ow = one_way(&r.sc);
     let (reply, _) = sends(&r);
     // TCP_KEEPIDLE 60 s: the first probe 60 s after the last segment the client received (the

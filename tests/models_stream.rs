@@ -58,7 +58,7 @@ fn default_connection_handshakes_in_one_round_trip_sends_a_first_flight_of_initi
 
 #[test]
 fn partition_backs_off_the_rto_and_recovery_waits_for_the_next_retransmission() {
-    let r = run_model("lossy-partition.toml");
+    let r = run_textbook("lossy-partition.toml");
     let at = |k: FaultKind| r.sc.faults.iter().find(|f| f.kind == k).unwrap().at.unwrap().lo().as_nanos();
     let (cut, heal) = (at(FaultKind::Partition), at(FaultKind::Heal));
     // During the partition the client sends one loss probe (new data, tcp_send_loss_probe),
@@ -138,7 +138,7 @@ fn after_a_10_s_partition_the_clients_counters_are_its_retransmissions_timeouts_
 
 #[test]
 fn trace_timer_events_name_the_timer_and_a_retransmissions_backoff() {
-    let r = run_model("lossy-partition.toml");
+    let r = run_textbook("lossy-partition.toml");
     let at = |k: FaultKind| r.sc.faults.iter().find(|f| f.kind == k).unwrap().at.unwrap().lo().as_nanos();
     let (cut, heal) = (at(FaultKind::Partition), at(FaultKind::Heal));
     // Every expired timer is named, with the connection it belongs to.

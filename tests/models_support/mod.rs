@@ -47,6 +47,38 @@ pub fn run_model(name: &str) -> Run {
     run_scenario(model(name))
 }
 
+/// `sc` on textbook timers: every host's timers fire exactly their timeout after they are
+/// armed, in 1 ms jiffies (`hz = 1000`, `timers = "exact"`), as the kernel's algorithms state
+/// them. The tests that hold a schedule to its algorithm (backoff doubling, the retries2
+/// budget, keepalive's idle + cnt·intvl) run on it; where Linux's timer wheel puts those
+/// timers is held by `tests/timers_jiffies.rs` and, against the real kernel, by
+/// `models_kernel.rs` (with [`wheel_slack`]).
+pub fn textbook(mut sc: Scenario) -> Scenario {
+    for h in &mut sc.hosts {
+        h.sysctl.insert("hz".into(), 1000.into());
+        h.sysctl.insert("timers".into(), "exact".into());
+    }
+    sc
+}
+
+/// [`run_model`] on [`textbook`] timers.
+pub fn run_textbook(name: &str) -> Run {
+    run_scenario(textbook(model(name)))
+}
+
+/// The most a timer armed for `timeout_ns` fires after `timeout_ns` on a Linux host of `hz`:
+/// the timeout is rounded up to whole jiffies (`usecs_to_jiffies`), and the timer wheel's
+/// bucket rounds the expiry up to its level's granularity (kernel/time/timer.c
+/// `calc_wheel_index`: level n ≥ 1 holds deltas from 63·8^(n−1) jiffies and is 8^n jiffies
+/// wide; `calc_index` adds one bucket). Where in a bucket a timer lands depends on the
+/// kernel's jiffies at the time, which a capture does not record.
+pub fn wheel_slack(timeout_ns: u64, hz: u64) -> u64 {
+    let jiffy = S / hz;
+    let delta = timeout_ns.div_ceil(jiffy);
+    let lvl = (1..9).take_while(|n| delta >= 63 << (3 * (n - 1))).count() as u32;
+    ((1u64 << (3 * lvl)) + 1) * jiffy
+}
+
 /// The kernel profile of scenario host `name`.
 pub fn profile(sc: &Scenario, name: &str) -> KernelProfile {
     let spec = sc.hosts.iter().find(|h| h.name == name).unwrap_or_else(|| panic!("no host {name}"));
