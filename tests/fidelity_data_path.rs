@@ -383,8 +383,8 @@ fn the_send_buffer_grows_only_for_a_writer_that_hit_the_limit() {
 /// window is 2896 bytes, so 1000-byte segments give one quick ACK: the first segment is
 /// ACKed at once, the second waits for the delayed-ACK timer (`ato`, 40 ms). Kernel 6.18
 /// (`traces/readiness/sndbuf-full`, server side): `ack 1001 win 2896` 21 µs after the first
-/// 1000 bytes, then nothing for the next 1000 until the delayed ACK; the model used to
-/// raise the budget to 2 and ACK both at once.
+/// 1000 bytes, then nothing for the next 1000 until the delayed ACK, 43.1 ms after them; the
+/// model used to raise the budget to 2 and ACK both at once.
 #[test]
 fn a_small_receive_buffer_quick_acks_one_segment() {
     let steps = format!("{ACCEPT}{NODELAY}{}{}{}{}", send("c", 1000), sleep("10ms"), send("c", 1000), sleep("200ms"));
@@ -397,5 +397,8 @@ fn a_small_receive_buffer_quick_acks_one_segment() {
     assert_eq!(acks[0].ack, 1001, "{acks:?}");
     assert_eq!(acks[0].t - data[0].t, MS, "the first segment is quick-ACKed on arrival (1 ms link)");
     assert_eq!(acks[1].ack, 2001, "{acks:?}");
-    assert_eq!(acks[1].t - data[1].t, MS + 40 * MS, "the second waits for the delayed ACK");
+    // The second arrives at 14 ms (jiffy 3 at HZ = 250); ato = TCP_ATO_MIN = 10 jiffies
+    // (`tcp_event_data_recv`: 2 jiffies since the first, (10 >> 1) + 5), so the timer is
+    // for jiffy 13, on wheel level 0: bucket 14, 56 ms, 43 ms after the segment was sent.
+    assert_eq!((data[1].t, acks[1].t), (13 * MS, 56 * MS), "the second waits for the delayed ACK");
 }

@@ -8,7 +8,6 @@ use tcpsim::socket::view::{RCV_SHUTDOWN, SHUTDOWN_MASK};
 use tcpsim::tcp::conn::{SendData, SockOpts, TimerKind};
 use tcpsim::tcp::segment::{Flags, Payload};
 use tcpsim::tcp::state::{Cause, TcpState};
-use tcpsim::time::Dur;
 
 const C1: u32 = CLIENT_ISS + 1;
 const S1: u32 = SERVER_ISS + 1;
@@ -26,21 +25,26 @@ fn active_close_fin_wait_to_time_wait_for_60_s() {
     out.clear();
     c.on_segment(ms(20), &peer_seg(S1, C1 + 1, Flags::ACK, 1000, Payload::Empty), &mut out);
     assert_eq!(c.state(), TcpState::FinWait2);
-    // Orphaned FIN_WAIT2: tcp_fin_time = max(60 s, 3.5 RTO).
-    assert_eq!(c.deadline(TimerKind::Keepalive), Some(ms(20) + Dur::from_secs(60)));
+    // Orphaned FIN_WAIT2: tcp_fin_time = max(60 s, 3.5 RTO) = 15000 jiffies at HZ = 250, armed
+    // at 20 ms (jiffy 5): expires 15005, on wheel level 3 (512-jiffy buckets):
+    // ((15005 >> 9) + 1) << 9 = jiffy 15360, 61.44 s.
+    assert_eq!(c.deadline(TimerKind::Keepalive), Some(ms(61_440)));
     c.on_segment(ms(30), &peer_seg(S1, C1 + 1, Flags::FIN | Flags::ACK, 1000, Payload::Empty), &mut out);
     assert_eq!(out.len(), 1);
     assert_eq!((out[0].flags, out[0].seq, out[0].ack), (Flags::ACK, C1 + 1, S1 + 1));
     assert_eq!(c.state(), TcpState::TimeWait);
     assert_eq!(c.view().state, Some(TcpState::Close), "the fd's socket is CLOSE after tcp_time_wait");
-    assert_eq!(c.deadline(TimerKind::Keepalive), Some(ms(30) + Dur::from_secs(60)));
-    // A retransmitted FIN is re-ACKed and restarts the 2MSL timer.
+    // TCP_TIMEWAIT_LEN armed at 30 ms (jiffy 7): expires 15007, the same bucket, 61.44 s.
+    assert_eq!(c.deadline(TimerKind::Keepalive), Some(ms(61_440)));
+    // A retransmitted FIN is re-ACKed and restarts the 2MSL timer (`inet_twsk_reschedule`):
+    // at 3 s (jiffy 750) it expires at 15750, bucket ((15750 >> 9) + 1) << 9 = 15872, 63.488 s.
+    // (A restart before 1.44 s, jiffy 360, would land in the same bucket and not move it.)
     out.clear();
-    c.on_segment(ms(1030), &peer_seg(S1, C1 + 1, Flags::FIN | Flags::ACK, 1000, Payload::Empty), &mut out);
+    c.on_segment(ms(3000), &peer_seg(S1, C1 + 1, Flags::FIN | Flags::ACK, 1000, Payload::Empty), &mut out);
     assert_eq!(out.len(), 1);
-    assert_eq!(c.deadline(TimerKind::Keepalive), Some(ms(1030) + Dur::from_secs(60)));
+    assert_eq!(c.deadline(TimerKind::Keepalive), Some(ms(63_488)));
     assert!(!c.is_finished());
-    c.on_timer(ms(61_030), TimerKind::Keepalive, &mut out);
+    c.on_timer(ms(63_488), TimerKind::Keepalive, &mut out);
     assert_eq!(c.state(), TcpState::Close);
     assert!(c.is_finished());
     assert_eq!(
@@ -60,7 +64,10 @@ fn orphaned_fin_wait2_times_out() {
     let mut out = Vec::new();
     c.close(ms(0), &mut out);
     c.on_segment(ms(5), &peer_seg(S1, C1 + 1, Flags::ACK, 1000, Payload::Empty), &mut out);
-    c.on_timer(ms(5) + Dur::from_secs(60), TimerKind::Keepalive, &mut out);
+    // tcp_fin_time (60 s = 15000 jiffies at HZ = 250) from jiffy 1: expires 15001, wheel
+    // level 3: ((15001 >> 9) + 1) << 9 = jiffy 15360, 61.44 s.
+    assert_eq!(c.deadline(TimerKind::Keepalive), Some(ms(61_440)));
+    c.on_timer(ms(61_440), TimerKind::Keepalive, &mut out);
     assert_eq!(c.state(), TcpState::Close);
     assert!(c.is_finished());
 }
@@ -85,10 +92,11 @@ fn passive_close_close_wait_then_last_ack() {
     let mut out = Vec::new();
     c.on_segment(ms(10), &peer_seg(S1, C1, Flags::FIN | Flags::ACK, 1000, Payload::Empty), &mut out);
     assert_eq!(c.state(), TcpState::CloseWait);
-    // No data was ever received (ato = 0): the delayed ACK fires at once.
+    // No data was ever received (ato = 0): the delayed ACK is armed for jiffies + 0. At
+    // 10 ms (jiffy 2) that is wheel level 0's next bucket, jiffy 3: 12 ms.
     assert!(out.is_empty());
-    assert_eq!(c.deadline(TimerKind::DelAck), Some(ms(10)));
-    c.on_timer(ms(10), TimerKind::DelAck, &mut out);
+    assert_eq!(c.deadline(TimerKind::DelAck), Some(ms(12)));
+    c.on_timer(ms(12), TimerKind::DelAck, &mut out);
     assert_eq!((out[0].flags, out[0].ack), (Flags::ACK, S1 + 1));
     let v = c.view();
     assert_eq!(v.shutdown, RCV_SHUTDOWN);

@@ -24,7 +24,10 @@ fn syn_carries_linux_options_and_window() {
     assert_eq!(tsecr, 0);
     assert_eq!(tsval, tcpsim::tcp::conn::ts_offset(client_addr(), server_addr()));
     assert_eq!(c.state(), TcpState::SynSent);
-    assert_eq!(c.deadline(tcpsim::tcp::conn::TimerKind::Retransmit), Some(ms(1000)));
+    // The SYN timer on the default jiffies profile: TCP_TIMEOUT_INIT (1 s = 250 jiffies at
+    // HZ = 250) armed at jiffy 0 is on wheel level 1 (8-jiffy buckets): ((250 >> 3) + 1) << 3
+    // = jiffy 256, 1024 ms.
+    assert_eq!(c.deadline(tcpsim::tcp::conn::TimerKind::Retransmit), Some(ms(1024)));
     // A connect in progress: not readable, not writable (tcp_poll mask 0), EAGAIN both ways.
     let v = c.view();
     assert_eq!(v.state, Some(TcpState::SynSent));
@@ -186,8 +189,11 @@ fn after_the_quick_acks_a_lone_segment_is_acked_after_40_ms() {
     out.clear();
     c.on_segment(ms(t), &peer_seg(seq, CLIENT_ISS + 1, Flags::ACK, 65535, Payload::Derived { stream: 1, offset: 0, len: 100 }), &mut out);
     assert!(out.is_empty());
-    assert_eq!(c.deadline(tcpsim::tcp::conn::TimerKind::DelAck), Some(ms(t + 40)));
-    c.on_timer(ms(t + 40), tcpsim::tcp::conn::TimerKind::DelAck, &mut out);
+    // ato = TCP_ATO_MIN (10 jiffies, 40 ms at HZ = 250) armed at 1700 ms (jiffy 425): expires
+    // 435, wheel level 0: the bucket one jiffy past it, 436, at 1744 ms.
+    assert_eq!(t, 1700);
+    assert_eq!(c.deadline(tcpsim::tcp::conn::TimerKind::DelAck), Some(ms(1744)));
+    c.on_timer(ms(1744), tcpsim::tcp::conn::TimerKind::DelAck, &mut out);
     assert_eq!(out.len(), 1);
     assert_eq!(out[0].ack, seq + 100);
 }

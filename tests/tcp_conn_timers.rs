@@ -1,5 +1,10 @@
 //! Timers asserted exactly in simulated time: the SYN schedule, TLP and RTO backoff, the
 //! retries2 budget, TCP_USER_TIMEOUT, keepalive and zero-window probing.
+//!
+//! Most tests check an algorithm's numbers and run on `textbook_profile()` (HZ = 1000, exact
+//! timers); the timer wheel's rounding of each firing is covered by `tests/timers_jiffies.rs`,
+//! by `answered_keepalive_restarts_the_idle_period` here, and by the close, handshake and
+//! listener tests that stay on the default jiffies profile.
 
 mod tcp_conn_common;
 use std::collections::BTreeMap;
@@ -32,9 +37,11 @@ fn syn_schedule(profile: KernelProfile, opts: SockOpts) -> (Vec<u64>, u64, Conn)
     (syns, now.as_nanos() / 1_000_000, c)
 }
 
+/// The algorithm's schedule (textbook timers); the first SYN retransmission on the wheel is in
+/// `tcp_conn_handshake.rs` (`syn_carries_linux_options_and_window`).
 #[test]
 fn syn_schedule_6_18_linear_then_exponential_131_s() {
-    let (syns, death, mut c) = syn_schedule(KernelProfile::linux_6_18(), SockOpts::default());
+    let (syns, death, mut c) = syn_schedule(textbook_profile(), SockOpts::default());
     let secs: Vec<u64> = syns.iter().map(|t| t / 1000).collect();
     assert_eq!(secs, vec![0, 1, 2, 3, 4, 5, 7, 11, 19, 35, 67]);
     assert!(syns.iter().all(|t| t % 1000 == 0));
@@ -43,36 +50,42 @@ fn syn_schedule_6_18_linear_then_exponential_131_s() {
     assert_eq!(c.take_transitions().last(), Some(&(TcpState::SynSent, TcpState::Close, Cause::Timeout)));
 }
 
+/// The 6.1 SYN schedule's numbers (textbook timers; the wheel is covered elsewhere).
 #[test]
 fn syn_schedule_6_1_exponential_127_s() {
-    let (syns, death, _) = syn_schedule(KernelProfile::builtin("linux-6.1").unwrap(), SockOpts::default());
+    let (syns, death, _) = syn_schedule(textbook(KernelProfile::builtin("linux-6.1").unwrap()), SockOpts::default());
     assert_eq!(syns, vec![0, 1_000, 3_000, 7_000, 15_000, 31_000, 63_000]);
     assert_eq!(death, 127_000);
 }
 
+/// TCP_SYNCNT's retry counts (textbook timers; the wheel is covered elsewhere).
 #[test]
 fn syncnt_limits_match_measurements() {
     for (n, want_syns, want_death) in [(1, 3, 3_000), (2, 6, 7_000), (3, 8, 19_000)] {
         let mut o = SockOpts::default();
         o.set(SockOpt::TCP_SYNCNT, &OptValue::Int(n)).unwrap();
-        let (syns, death, _) = syn_schedule(KernelProfile::linux_6_18(), o);
+        let (syns, death, _) = syn_schedule(textbook_profile(), o);
         assert_eq!((syns.len(), death), (want_syns, want_death), "TCP_SYNCNT={n}");
     }
 }
 
+/// TCP_USER_TIMEOUT's clamp of the SYN timer (textbook timers; the wheel is covered elsewhere).
 #[test]
 fn user_timeout_bounds_connect_on_6_x() {
     let mut o = SockOpts::default();
     o.set(SockOpt::TCP_USER_TIMEOUT, &OptValue::Int(2500)).unwrap();
-    let (syns, death, mut c) = syn_schedule(KernelProfile::linux_6_18(), o);
+    let (syns, death, mut c) = syn_schedule(textbook_profile(), o);
     assert_eq!(syns, vec![0, 1_000, 2_000]);
     assert_eq!(death, 2_500);
     assert_eq!(c.take_error(), Some(Errno::ETIMEDOUT));
 }
 
-/// An established pair on a 10 µs link whose client→server data is then black-holed.
+/// An established pair on a 10 µs link whose client→server data is then black-holed. Its
+/// users check the RTO algorithm's numbers (backoff, budgets, caps), so it runs on textbook
+/// timers; the RTO and TLP on the wheel are in `tests/timers_jiffies.rs`.
 fn blackholed_sender(opts: SockOpts) -> (Sim, SimTime) {
     let mut sim = Sim::new(7, Dur::from_micros(10));
+    sim.profile = Rc::new(textbook_profile());
     sim.opts[0] = opts;
     sim.connect();
     sim.run_until(ms(100));
@@ -89,6 +102,7 @@ fn data_times(sim: &Sim, t0: SimTime) -> Vec<u64> {
     sim.sent_by(0, |s| !s.payload.is_empty()).iter().map(|s| (s.at - t0).as_millis()).collect()
 }
 
+/// The RTO's exponential backoff (textbook timers; the wheel is covered elsewhere).
 #[test]
 fn tlp_then_rto_backoff_on_a_near_zero_rtt_link() {
     let (mut sim, t0) = blackholed_sender(SockOpts::default());
@@ -101,6 +115,7 @@ fn tlp_then_rto_backoff_on_a_near_zero_rtt_link() {
     assert_eq!(info.retransmits, 5);
 }
 
+/// The tcp_retries2 budget (textbook timers; the wheel is covered elsewhere).
 #[test]
 fn retries2_budget_kills_at_the_first_firing_past_924_6_s() {
     let (mut sim, t0) = blackholed_sender(SockOpts::default());
@@ -127,6 +142,7 @@ fn retries2_budget_kills_at_the_first_firing_past_924_6_s() {
     assert!(sim.sent_by(0, |s| s.flags.contains(Flags::RST)).is_empty(), "no RST on a retransmission timeout");
 }
 
+/// TCP_USER_TIMEOUT's budget (textbook timers; the wheel is covered elsewhere).
 #[test]
 fn user_timeout_kills_data_3_s_after_the_first_rto() {
     let mut o = SockOpts::default();
@@ -140,8 +156,9 @@ fn user_timeout_kills_data_3_s_after_the_first_rto() {
     assert_eq!(sim.client().take_error(), Some(Errno::ETIMEDOUT));
 }
 
-fn keepalive_pair(idle: Option<i64>, intvl: Option<i64>, cnt: Option<i64>) -> Sim {
+fn keepalive_pair(profile: KernelProfile, idle: Option<i64>, intvl: Option<i64>, cnt: Option<i64>) -> Sim {
     let mut sim = Sim::new(9, Dur::from_millis(1));
+    sim.profile = Rc::new(profile);
     let mut o = SockOpts::default();
     o.set(SockOpt::SO_KEEPALIVE, &OptValue::Int(1)).unwrap();
     if let Some(v) = idle {
@@ -159,9 +176,10 @@ fn keepalive_pair(idle: Option<i64>, intvl: Option<i64>, cnt: Option<i64>) -> Si
     sim
 }
 
+/// The keepalive algorithm's count and interval (textbook timers).
 #[test]
 fn keepalive_death_at_7875_s_then_rst() {
-    let mut sim = keepalive_pair(None, None, None);
+    let mut sim = keepalive_pair(textbook_profile(), None, None, None);
     // The SYN-ACK reached the client at 2 ms: the last segment it will ever receive.
     sim.blackhole = Some(|from, _| from == 1);
     assert!(sim.run_while_not(SimTime(0) + Dur::from_secs(9_000), |s| s.client().state() == TcpState::Close));
@@ -176,31 +194,41 @@ fn keepalive_death_at_7875_s_then_rst() {
     assert_eq!(sim.client().take_error(), Some(Errno::ETIMEDOUT));
 }
 
+/// Keepalive on the default jiffies profile (HZ = 250, the timer wheel): tcp_timer.c
+/// `tcp_keepalive_timer` probes once `keepalive_time_elapsed` (jiffies since the last receipt,
+/// `rcv_tstamp`) reaches the idle time, else re-arms for the rest of it.
 #[test]
 fn answered_keepalive_restarts_the_idle_period() {
-    let mut sim = keepalive_pair(Some(2), Some(1), Some(3));
+    let mut sim = keepalive_pair(KernelProfile::linux_6_18(), Some(2), Some(1), Some(3));
     sim.run_until(ms(10_000));
     assert_eq!(sim.client().state(), TcpState::Established);
     let probes = sim.sent_by(0, |s| s.payload.is_empty() && s.flags == Flags::ACK && s.seq == CLIENT_ISS);
-    // Probe at 2 s after the last receipt (2 ms); the reply 2 ms later restarts the idle time.
+    // The SYN-ACK arrives at 2 ms (jiffy 0): `tcp_finish_connect` arms 2 s = 500 jiffies,
+    // level 1 (8-jiffy buckets): ((500 >> 3) + 1) << 3 = jiffy 504, 2016 ms: probe. The reply
+    // at 2018 ms sets rcv_tstamp = 504; the keepalive interval (250 jiffies) fires at
+    // ((754 >> 3) + 1) << 3 = 760, elapsed 256 < 500, re-armed for 244: ((1004 >> 3) + 1) << 3
+    // = 1008, elapsed 504: probe at 4032 ms. Each answered probe restarts the same 504-jiffy
+    // (2016 ms) cycle.
     let times: Vec<u64> = probes.iter().map(|p| p.at.as_nanos() / 1_000_000).collect();
-    assert_eq!(times, vec![2_002, 4_004, 6_006, 8_008]);
+    assert_eq!(times, vec![2_016, 4_032, 6_048, 8_064]);
     // The peer answers each with a pure ACK at snd_una.
     let replies = sim.sent_by(1, |s| s.payload.is_empty() && s.ack == CLIENT_ISS + 1);
     assert!(replies.len() >= 4);
 }
 
+/// The keepalive algorithm's probe count (textbook timers).
 #[test]
 fn unanswered_keepalive_with_small_settings() {
-    let mut sim = keepalive_pair(Some(2), Some(1), Some(3));
+    let mut sim = keepalive_pair(textbook_profile(), Some(2), Some(1), Some(3));
     sim.blackhole = Some(|from, _| from == 1);
     assert!(sim.run_while_not(ms(20_000), |s| s.client().state() == TcpState::Close));
     assert_eq!(sim.now, ms(2 + 2_000 + 3 * 1_000));
 }
 
 /// A sender whose peer (receive buffer 8 KB, never read) closes its window.
-fn zero_window_pair() -> Sim {
+fn zero_window_pair(profile: KernelProfile) -> Sim {
     let mut sim = Sim::new(11, Dur::from_millis(1));
+    sim.profile = Rc::new(profile);
     sim.opts[1].set(SockOpt::SO_RCVBUF, &OptValue::Int(4096)).unwrap();
     sim.connect();
     sim.run_until(ms(10));
@@ -211,9 +239,10 @@ fn zero_window_pair() -> Sim {
     sim
 }
 
+/// The persist timer's backoff and the probes' rate limit (textbook timers).
 #[test]
 fn persist_probes_back_off_and_never_time_out_while_answered() {
-    let mut sim = zero_window_pair();
+    let mut sim = zero_window_pair(textbook_profile());
     sim.run_until(ms(3_600_000));
     assert_eq!(sim.client().state(), TcpState::Established);
     // Window probes: zero-length ACKs at snd_una - 1 (tcp_xmit_probe_skb).
@@ -259,13 +288,14 @@ fn first_unacked(sim: &Sim) -> u32 {
 
 #[test]
 fn unanswered_persist_probes_time_out_after_retries2() {
-    let mut sim = zero_window_pair();
+    let mut sim = zero_window_pair(KernelProfile::linux_6_18());
     sim.run_until(ms(2_000));
     sim.blackhole = Some(|from, _| from == 1);
     assert!(sim.run_while_not(ms(10_000_000), |s| s.client().state() == TcpState::Close));
     assert_eq!(sim.client().take_error(), Some(Errno::ETIMEDOUT));
 }
 
+/// TCP_RTO_MAX_MS's cap (textbook timers; the wheel is covered elsewhere).
 #[test]
 fn rto_max_ms_caps_backoff_and_shrinks_the_budget() {
     let mut o = SockOpts::default();
@@ -280,6 +310,7 @@ fn rto_max_ms_caps_backoff_and_shrinks_the_budget() {
     assert_eq!(*times.last().unwrap() + 1_000, death);
 }
 
+/// The tcp_orphan_retries budget (textbook timers; the wheel is covered elsewhere).
 #[test]
 fn orphan_gives_up_after_tcp_orphan_retries_without_error_or_rst() {
     let (mut sim, t0) = blackholed_sender(SockOpts::default());
@@ -309,7 +340,7 @@ fn orphan_gives_up_after_tcp_orphan_retries_without_error_or_rst() {
 
 #[test]
 fn no_keepalive_probe_while_data_is_outstanding() {
-    let mut sim = keepalive_pair(Some(2), Some(1), Some(3));
+    let mut sim = keepalive_pair(KernelProfile::linux_6_18(), Some(2), Some(1), Some(3));
     sim.blackhole = Some(|from, _| from == 1);
     let now = sim.now;
     let mut out = Vec::new();

@@ -1,6 +1,10 @@
 //! The listener: SYN queue, accept queue, overflow, SYN-ACK schedule, syncookies
-//! (linux-tcp-facts §5 and §3.5), all timings exact in simulated time.
+//! (linux-tcp-facts §5 and §3.5), all timings exact in simulated time. Tests of the SYN-ACK
+//! schedule's numbers run on textbook timers (`textbook_profile`); the others on the default
+//! jiffies profile (HZ = 250, the timer wheel), where a request's timer for `n` jiffies armed
+//! at jiffy `j` runs at the bucket `(((j + n) >> shift) + 1) << shift` of its wheel level.
 
+mod tcp_conn_common;
 use std::net::SocketAddrV4;
 use std::rc::Rc;
 use tcpsim::tcp::conn::ChildParams;
@@ -8,6 +12,7 @@ use tcpsim::tcp::listener::{SynRoute, DropReason, Listener, ListenerAction};
 use tcpsim::tcp::profile::KernelProfile;
 use tcpsim::tcp::segment::{Flags, Payload, Segment, TcpOptions};
 use tcpsim::time::{Dur, SimTime};
+use tcp_conn_common::textbook_profile;
 
 const SERVER: &str = "10.0.0.1:80";
 
@@ -141,9 +146,11 @@ fn synack_has_linux_options_and_window() {
     assert_eq!(out[0].window, 64240);
 }
 
+/// The SYN-ACK schedule's numbers (textbook timers; the wheel is covered by
+/// `deadline_steps_through_the_schedule`).
 #[test]
 fn synack_schedule_is_1_3_7_15_31_and_the_request_dies_at_63s() {
-    let mut l = listener(128, linux());
+    let mut l = listener(128, textbook_profile());
     let sa = open(&mut l, 1, SimTime::ZERO);
     let sent = run_timers(&mut l, secs(200));
     let times: Vec<_> = sent.iter().map(|(t, _)| *t).collect();
@@ -164,6 +171,13 @@ fn synack_schedule_is_1_3_7_15_31_and_the_request_dies_at_63s() {
     assert_eq!((out[0].flags, out[0].seq), (Flags::RST, data.ack));
 }
 
+/// The SYN-ACK timer on the default jiffies profile: `reqsk_timer_handler` re-arms
+/// `TCP_TIMEOUT_INIT << num_timeout` (250, 500, … jiffies at HZ = 250) from the jiffy it runs
+/// at, and each lands in its wheel level's bucket. Armed at 250 ms (jiffy 62):
+/// 62 + 250 = 312 (level 1, 8-jiffy buckets) → 320 (1280 ms); 320 + 500 = 820 → 824 (3296 ms);
+/// 824 + 1000 = 1824 (level 2, 64-jiffy buckets) → 1856 (7424 ms); 1856 + 2000 = 3856 → 3904
+/// (15616 ms); 3904 + 4000 = 7904 → 7936 (31744 ms); 7936 + 8000 = 15936 (level 3, 512-jiffy
+/// buckets) → 16384 (65536 ms), where the request dies.
 #[test]
 fn deadline_steps_through_the_schedule() {
     let mut l = listener(128, linux());
@@ -173,13 +187,15 @@ fn deadline_steps_through_the_schedule() {
         seen.push(t);
         l.on_timer(t, &mut Vec::new());
     }
-    let want: Vec<_> = [1000, 3000, 7000, 15000, 31000, 63000].iter().map(|&x| ms(250 + x)).collect();
+    let want: Vec<_> = [1280, 3296, 7424, 15616, 31744, 65536].map(ms).to_vec();
     assert_eq!(seen, want);
 }
 
+/// The restart's arithmetic (textbook timers; the wheel is covered by
+/// `deadline_steps_through_the_schedule`).
 #[test]
 fn retransmitted_syn_gets_the_synack_again_and_restarts_the_timer() {
-    let mut l = listener(128, linux());
+    let mut l = listener(128, textbook_profile());
     open(&mut l, 1, SimTime::ZERO);
     let mut out = Vec::new();
     assert_eq!(l.on_segment(ms(1500), &syn(1, 100), veth(0), &mut out), ListenerAction::SynAckResent);
@@ -292,7 +308,9 @@ fn seed_scenario_c_completes_d_overflows_and_is_reset_after_its_request_expires(
 
     // D's client retransmits its data (TLP, then RTO doubling) and ACKs each SYN-ACK
     // retransmission; the server retransmits the SYN-ACK at 1 and 3 s and the request
-    // expires at 7 s (1 + 2 + 4).
+    // expires at 7 s (1 + 2 + 4), each on the timer wheel at HZ = 250: 250 jiffies from
+    // jiffy 0 → level-1 bucket 256 (1024 ms); 256 + 500 = 756 → 760 (3040 ms);
+    // 760 + 1000 = 1760 → level-2 (64-jiffy) bucket 1792 (7168 ms).
     let client_data = [478, 686, 1110, 1942, 3610, 7030, 13686];
     let mut events: Vec<(SimTime, Option<Segment>)> =
         client_data.iter().map(|&t| (ms(t), Some(d_data.clone()))).collect();
@@ -314,15 +332,16 @@ fn seed_scenario_c_completes_d_overflows_and_is_reset_after_its_request_expires(
             first_rst = Some(t);
         }
     }
-    assert_eq!(synacks, [secs(1), secs(3)]);
+    assert_eq!(synacks, [ms(1024), ms(3040)]);
     assert!(!l.has_request(client(3)));
-    // The measurement saw the 7.03 s retransmission still dropped (timer slack) and the RST
-    // at 13.686 s, with ListenOverflows 9; the exact model expires the request at 7.000 s,
-    // so the 7.03 s retransmission draws the RST and ListenOverflows stops at 8
-    // (6 data segments + 2 ACKs of SYN-ACK retransmissions).
-    assert_eq!(first_rst, Some(ms(7030)));
-    assert_eq!(l.counters().listen_overflows, 8);
-    assert_eq!(l.counters().listen_drops, 8);
+    // As the measurement saw: the request still lives at 7.03 s (it expires at 7.168 s), so
+    // that retransmission is dropped too and the one at 13.686 s draws the RST;
+    // ListenOverflows 9 (7 data segments + 2 ACKs of SYN-ACK retransmissions). (With exact
+    // timers the request expired at 7.000 s, the RST came at 7.03 s and the count stopped
+    // at 8.)
+    assert_eq!(first_rst, Some(ms(13686)));
+    assert_eq!(l.counters().listen_overflows, 9);
+    assert_eq!(l.counters().listen_drops, 9);
     assert_eq!(l.counters().tcp_timeouts, 3);
 }
 
@@ -337,8 +356,10 @@ fn an_accept_in_time_lets_a_retransmission_complete_the_handshake() {
         l.on_segment(ms(10), &ack_of(&sa, 0, 3, 1), veth(0), &mut Vec::new()),
         ListenerAction::Dropped(DropReason::AcceptQueueFull)
     );
-    let resent = run_timers(&mut l, secs(1));
-    assert_eq!(resent.len(), 1);
+    // The SYN-ACK retransmission: 250 jiffies from jiffy 0 at HZ = 250, level-1 bucket 256,
+    // 1024 ms.
+    let resent = run_timers(&mut l, ms(1200));
+    assert_eq!(resent.iter().map(|(t, _)| *t).collect::<Vec<_>>(), [ms(1024)]);
     assert_eq!(l.accept(), Some(0));
     let c = expect_child(l.on_segment(ms(1200), &ack_of(&sa, 0, 3, 2), veth(0), &mut Vec::new()));
     assert_eq!(c.synack_retransmits, 1);
@@ -416,7 +437,8 @@ fn syncookies_when_the_syn_queue_is_full() {
     assert_eq!(l.on_segment(ms(10), &syn(2, 100), veth(0), &mut out), ListenerAction::SynAckSent { cookie: true });
     let cookie_sa = out.pop().unwrap();
     assert_eq!(l.syn_queue_len(), 1, "a cookie keeps no state");
-    assert_eq!(l.deadline(), Some(secs(1)), "and has no timer");
+    // Client 1's request timer: 250 jiffies from jiffy 0, level-1 bucket 256, 1024 ms.
+    assert_eq!(l.deadline(), Some(ms(1024)), "and has no timer");
     let c = l.counters();
     assert_eq!((c.tcp_req_q_full_do_cookies, c.syncookies_sent), (1, 1));
     assert_eq!(cookie_sa.options.wscale, Some(10));
@@ -533,12 +555,14 @@ fn cookies_expire_and_are_checked_only_after_a_recent_overflow() {
     assert_eq!(l.counters().syncookies_failed, 1);
 }
 
+/// `reqsk_timer_handler`'s pruning arithmetic (textbook timers; the wheel is covered by
+/// `deadline_steps_through_the_schedule`).
 #[test]
 fn old_requests_are_pruned_while_the_syn_queue_is_clogged() {
     // 16 requests in listen(16): 2*qlen > max(8, 16). Once none is young, each firing's
     // retry limit falls to 2 (reqsk_timer_handler), so at 7 s requests expire until the
     // queue is down to half the backlog; the rest keep the normal schedule to 63 s.
-    let mut l = listener(16, linux());
+    let mut l = listener(16, textbook_profile());
     for n in 0..16 {
         open(&mut l, n, SimTime::ZERO);
     }
@@ -556,7 +580,7 @@ fn old_requests_are_pruned_while_the_syn_queue_is_clogged() {
     assert_eq!(l.counters().tcp_timeouts, 16 * 3 + 8 * 3);
 
     // 4 requests (2*4 is not > 16) keep the full schedule.
-    let mut l = listener(16, linux());
+    let mut l = listener(16, textbook_profile());
     for n in 0..4 {
         open(&mut l, n, SimTime::ZERO);
     }

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddrV4;
 use std::rc::Rc;
 use tcpsim::tcp::conn::{select_initial_window, ts_offset, ChildParams, ChildTimestamps, Conn, SockOpts, TimerKind};
+use tcpsim::tcp::jiffies::Timers;
 use tcpsim::tcp::profile::KernelProfile;
 use tcpsim::tcp::segment::{Flags, Payload, Segment, TcpOptions};
 use tcpsim::time::{Dur, SimTime};
@@ -28,6 +29,20 @@ pub fn server_addr() -> SocketAddrV4 {
 }
 pub fn profile() -> Rc<KernelProfile> {
     Rc::new(KernelProfile::linux_6_18())
+}
+
+/// `p` with textbook timers: HZ = 1000 and each timer firing exactly its timeout after it is
+/// armed (`Timers::Exact`), so an RTO is srtt + 200 ms to the millisecond. For tests that check
+/// an algorithm's numbers (backoff doubling, the SYN and SYN-ACK schedules, retry budgets,
+/// keepalive counts); how the timer wheel moves each firing is covered by the tests that stay
+/// on the default jiffies profile (`tests/timers_jiffies.rs` and others).
+pub fn textbook(p: KernelProfile) -> KernelProfile {
+    KernelProfile { hz: 1000, timers: Timers::Exact, ..p }
+}
+
+/// `linux-6.18` with textbook timers (see `textbook`).
+pub fn textbook_profile() -> KernelProfile {
+    textbook(KernelProfile::linux_6_18())
 }
 pub fn ms(v: u64) -> SimTime {
     SimTime(v * 1_000_000)
