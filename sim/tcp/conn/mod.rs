@@ -745,13 +745,16 @@ impl Conn {
 
     /// send() without flags: [`Conn::sendmsg`].
     pub fn send(&mut self, now: SimTime, data: SendData, out: &mut Vec<Segment>) -> Result<u32, Errno> {
-        self.sendmsg(now, data, false, out)
+        self.sendmsg(now, data, false, false, out)
     }
 
     /// sendmsg() (`tcp_sendmsg_locked`), non-blocking: the count queued, partial when the
     /// buffer fills, EAGAIN when nothing fits; the order of the error checks is Linux's.
     /// With MSG_MORE (`more`) the tail is not marked PSH and the push is corked (`tcp_push`).
-    pub fn sendmsg(&mut self, now: SimTime, data: SendData, more: bool, out: &mut Vec<Segment>) -> Result<u32, Errno> {
+    /// With MSG_EOR (`eor`) a write queued whole ends a record: its last skb takes no later
+    /// data ("if (unlikely(flags & MSG_EOR)) TCP_SKB_CB(skb)->eor = 1" once no data is
+    /// left; `tcp_skb_can_collapse_to`).
+    pub fn sendmsg(&mut self, now: SimTime, data: SendData, more: bool, eor: bool, out: &mut Vec<Segment>) -> Result<u32, Errno> {
         if !matches!(self.state, TcpState::Established | TcpState::CloseWait) {
             // sk_stream_wait_connect
             if let Some(e) = self.sk_err.take() {
@@ -822,6 +825,9 @@ impl Conn {
         }
         if copied == 0 && total > 0 {
             return Err(Errno::EAGAIN);
+        }
+        if eor && copied == total && total > 0 {
+            self.sndq.set_tail_eor();
         }
         // tcp_push: unless MSG_MORE (or a forced push), the tail skb is marked PSH; the push
         // is corked by MSG_MORE or TCP_CORK.
