@@ -503,7 +503,9 @@ impl RtxSkbs {
     /// inside a SACK block above `snd_una` (blocks at or below it are D-SACKs or stale); a
     /// newly SACKed skb leaves `lost_out` and `retrans_out` (`tcp_sacktag_one`). Partly
     /// covered skbs are left alone: every skb here is one segment, and Linux only splits at
-    /// segment boundaries (`tcp_match_skb_to_sack`).
+    /// segment boundaries (`tcp_match_skb_to_sack`). SACKed skbs are not merged either
+    /// (`tcp_shift_skb_data`, which would stop at a MSG_EOR record's end,
+    /// `tcp_skb_can_collapse`): the queue keeps one skb per segment sent.
     pub fn sacktag(&mut self, blocks: &[(u32, u32)], snd_una: u32) -> Sacked {
         let mut out = Sacked::default();
         let Some(q) = self.q.as_mut() else { return out };
