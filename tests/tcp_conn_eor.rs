@@ -7,6 +7,13 @@ use tcp_conn_common::*;
 use tcpsim::scenario::types::{OptValue, SockOpt};
 use tcpsim::tcp::conn::{Conn, SendData, SockOpts};
 use tcpsim::tcp::segment::{Flags, Payload, Segment};
+use tcpsim::pcap::{read_pcap_bytes, PcapWriter};
+use tcpsim::scenario::parse;
+use tcpsim::trace::Trace;
+use tcpsim::world::World;
+use std::cell::RefCell;
+use std::io::Write;
+use std::rc::Rc;
 
 const C1: u32 = CLIENT_ISS + 1;
 const S1: u32 = SERVER_ISS + 1;
@@ -88,4 +95,57 @@ fn a_write_after_a_record_starts_a_new_segment() {
     c.sendmsg(ms(1), SendData::Derived(200), false, false, &mut out).unwrap();
     c.set_opt(ms(2), SockOpt::TCP_CORK, &OptValue::Int(0), &mut out).unwrap();
     assert_eq!(data(&out), [(0, 300, true), (300, 400, true)]);
+}
+
+/// What a [`World`] run puts on the wire, kept in memory.
+#[derive(Clone, Default)]
+struct Wire(Rc<RefCell<Vec<u8>>>);
+
+impl Write for Wire {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.borrow_mut().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A scenario's client writes 100 bytes twice under TCP_CORK (and TCP_NODELAY) with `flags`,
+/// then pulls the cork: the lengths of the data segments it sends.
+fn scenario_segments(flags: &str) -> Vec<u32> {
+    let send = format!("[[script]]\nop = \"send\"\nsock = \"c\"\nlen = 100\nflags = {flags}\n");
+    let opt = |name: &str, v: u8| format!("[[script]]\nop = \"setsockopt\"\nsock = \"c\"\nopt = \"{name}\"\nvalue = {v}\n");
+    let text = format!(
+        "name = \"eor\"\nduration = \"1s\"\n\
+         [[host]]\nname = \"client\"\naddr = \"10.0.0.1\"\n[[host]]\nname = \"server\"\naddr = \"10.0.0.2\"\n\
+         [[link]]\nname = \"wire\"\na = \"client\"\nb = \"server\"\ndelay = \"5ms\"\n\
+         [[script]]\nop = \"socket\"\nhost = \"server\"\nsock = \"l\"\n\
+         [[script]]\nop = \"bind\"\nsock = \"l\"\nport = 8080\n\
+         [[script]]\nop = \"listen\"\nsock = \"l\"\nbacklog = 4\n\
+         [[script]]\nop = \"socket\"\nhost = \"client\"\nsock = \"c\"\n\
+         [[script]]\nop = \"connect\"\nsock = \"c\"\nto = \"server:8080\"\n\
+         [[script]]\nop = \"accept\"\nsock = \"l\"\nnew = \"s\"\n\
+         {}{}{send}{send}{}",
+        opt("TCP_NODELAY", 1),
+        opt("TCP_CORK", 1),
+        opt("TCP_CORK", 0)
+    );
+    let sc = parse(&text, "eor.toml").unwrap_or_else(|e| panic!("{e}"));
+    let mut world = World::build(&sc, sc.seed, Trace::off()).unwrap();
+    let wire = Wire::default();
+    world.set_pcap(PcapWriter::new(wire.clone()).unwrap());
+    world.run(&sc);
+    world.finish().unwrap();
+    let capture = read_pcap_bytes(&wire.0.borrow(), "eor.pcap").unwrap();
+    let client = std::net::Ipv4Addr::new(10, 0, 0, 1);
+    capture.packets.iter().filter(|p| *p.seg.src.ip() == client && !p.seg.payload.is_empty()).map(|p| p.seg.payload.len()).collect()
+}
+
+/// The scenario's `flags = ["MSG_EOR"]` reaches the connection through the syscall layer
+/// (`SendFlags`), as packetdrill's `send(…, MSG_EOR)` does.
+#[test]
+fn a_scenario_send_with_msg_eor_keeps_its_record() {
+    assert_eq!(scenario_segments("[]"), [200]);
+    assert_eq!(scenario_segments("[\"MSG_EOR\"]"), [100, 100]);
 }

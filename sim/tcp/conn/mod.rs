@@ -17,11 +17,11 @@
 //!   reordering is detected from SACKs only (not from the cumulative ACK, nor by
 //!   timestamps), and RACK's window does not grow with D-SACKs;
 //! - every sent skb is one segment (no TSO/GSO), and is re-sent whole;
-//! - the send queue keeps Linux's skbs (`tcp_sendmsg_locked` fills them to `size_goal`,
-//!   `tso_fragment` and `tcp_grow_skb` move their boundaries at transmit), each charged a fixed
-//!   truesize ([`SKB_OVERHEAD`]) plus its payload; a retransmission re-sends one MSS at a time
-//!   without splitting them; the receive side counts twice the payload (the 6.x default
-//!   `scaling_ratio`);
+//! - the send queue keeps Linux's skbs with their PSH and MSG_EOR marks (`tcp_sendmsg_locked`
+//!   fills them to `size_goal`, `tso_fragment` and `tcp_grow_skb` move their boundaries at
+//!   transmit, never past a record's end), each charged a fixed truesize ([`SKB_OVERHEAD`])
+//!   plus its payload; a retransmission re-sends one MSS at a time without splitting them;
+//!   the receive side counts twice the payload (the 6.x default `scaling_ratio`);
 //! - send-buffer autotuning is `tcp_check_space` on every ACK: `tcp_sndbuf_expand` for a
 //!   writer that hit the limit, while the flight is below cwnd (a `poll` that finds the socket
 //!   not writeable does not set `SOCK_NOSPACE` as Linux's `tcp_poll` does); receive-buffer autotuning follows
