@@ -142,6 +142,7 @@ fn msg_flags(flags: &[MsgFlag]) -> libc::c_int {
             MsgFlag::MSG_NOSIGNAL => libc::MSG_NOSIGNAL,
             MsgFlag::MSG_WAITALL => libc::MSG_WAITALL,
             MsgFlag::MSG_MORE => libc::MSG_MORE,
+            MsgFlag::MSG_EOR => libc::MSG_EOR,
         }
     })
 }

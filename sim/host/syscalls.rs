@@ -11,7 +11,7 @@ use super::local_port::{PortRange, Ports};
 use super::{route_advmss, ConnSlot, Fd, Host, ListenerSlot};
 use crate::engine::{Ctx, TimerSlot};
 use crate::errno::Errno;
-use crate::tcp::uapi::{IoctlReq, OptValue, ShutHow, SockOpt};
+use crate::tcp::uapi::{IoctlReq, MsgFlag, OptValue, ShutHow, SockOpt};
 use crate::socket::epoll::Epoll;
 use crate::socket::kqueue::{self, KEvent, KFilter};
 use crate::tcp::profile::Os;
@@ -28,6 +28,19 @@ pub struct SendFlags {
     pub nosignal: bool,
     /// MSG_MORE: more data follows; this send's push is corked (`tcp_push`).
     pub more: bool,
+    /// MSG_EOR: the write's last skb takes no later data (`TCP_SKB_CB(skb)->eor`).
+    pub eor: bool,
+}
+
+impl SendFlags {
+    /// The flags of a send() call's flag list.
+    pub fn of(flags: &[MsgFlag]) -> SendFlags {
+        SendFlags {
+            nosignal: flags.contains(&MsgFlag::MSG_NOSIGNAL),
+            more: flags.contains(&MsgFlag::MSG_MORE),
+            eor: flags.contains(&MsgFlag::MSG_EOR),
+        }
+    }
 }
 
 /// `recv()` flags the model distinguishes.
@@ -233,7 +246,7 @@ impl Host {
             Some(SockRef::Conn(id)) => {
                 let mut out = Vec::new();
                 let r = match self.table.conn_mut(id) {
-                    Some(slot) => slot.conn.sendmsg(ctx.now(), data, flags.more, &mut out),
+                    Some(slot) => slot.conn.sendmsg(ctx.now(), data, flags.more, flags.eor, &mut out),
                     None => Err(Errno::EBADF),
                 };
                 self.after_conn(id, &mut out, ctx);

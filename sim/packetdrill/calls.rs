@@ -60,7 +60,7 @@ impl Syscalls for HostCalls<'_> {
     }
 
     fn send(&mut self, fd: Fd, data: &SendData, flags: &[MsgFlag]) -> Result<Sent, crate::syscall::Blocked> {
-        let sf = SendFlags { nosignal: flags.contains(&MsgFlag::MSG_NOSIGNAL), more: flags.contains(&MsgFlag::MSG_MORE) };
+        let sf = SendFlags::of(flags);
         let r = self.on(|h, ctx| h.sys_send(fd, data.clone(), sf, ctx));
         Ok(Sent { result: r.errno.map_or(Ok(r.ret as u32), |e| Err(e.into())), sigpipe: r.sigpipe })
     }

@@ -219,16 +219,17 @@ pub(super) struct SendBits {
     nosignal: bool,
     dontwait: bool,
     more: bool,
+    eor: bool,
 }
 
 /// Send flags the model takes; any other is unsupported by name.
 fn send_flags(bits: i64) -> Result<SendBits, CallErr> {
-    for (name, bit) in [("MSG_EOR", 0x80), ("MSG_FASTOPEN", 0x2000_0000), ("MSG_ZEROCOPY", 0x400_0000)] {
+    for (name, bit) in [("MSG_FASTOPEN", 0x2000_0000), ("MSG_ZEROCOPY", 0x400_0000)] {
         if bits & bit != 0 {
             return unsupported(format!("send flag {name}"));
         }
     }
-    Ok(SendBits { nosignal: bits & 0x4000 != 0, dontwait: bits & 0x40 != 0, more: bits & 0x8000 != 0 })
+    Ok(SendBits { nosignal: bits & 0x4000 != 0, dontwait: bits & 0x40 != 0, more: bits & 0x8000 != 0, eor: bits & 0x80 != 0 })
 }
 
 /// The byte count of a msghdr's or an iovec array's buffers (`{..., n}` each).
@@ -502,7 +503,7 @@ pub(crate) fn attempt(run: &mut Run, call: &mut Call) -> Result<Progress, CallEr
         Op::Send { fd, len, sent, flags } => {
             let fd = *fd;
             let blocking = !flags.dontwait && !run.host().is_nonblocking(fd);
-            let flags: Vec<MsgFlag> = [(flags.nosignal, MsgFlag::MSG_NOSIGNAL), (flags.more, MsgFlag::MSG_MORE)]
+            let flags: Vec<MsgFlag> = [(flags.nosignal, MsgFlag::MSG_NOSIGNAL), (flags.more, MsgFlag::MSG_MORE), (flags.eor, MsgFlag::MSG_EOR)]
                 .into_iter()
                 .filter_map(|(on, f)| on.then_some(f))
                 .collect();

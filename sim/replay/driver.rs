@@ -261,7 +261,7 @@ impl Syscalls for SutCalls<'_> {
     }
 
     fn send(&mut self, fd: Option<Fd>, data: &SendData, flags: &[MsgFlag]) -> Result<Sent, crate::syscall::Blocked> {
-        let sf = SendFlags { nosignal: flags.contains(&MsgFlag::MSG_NOSIGNAL), more: flags.contains(&MsgFlag::MSG_MORE) };
+        let sf = SendFlags::of(flags);
         let r = self.on_fd(fd, |n, fd, ctx| n.sys_send(fd, data.clone(), sf, ctx));
         Ok(match r {
             Some(r) => Sent { result: r.errno.map_or(Ok(r.ret as u32), |e| Err(e.into())), sigpipe: r.sigpipe },

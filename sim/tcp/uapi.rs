@@ -53,6 +53,9 @@ pub enum MsgFlag {
     MSG_NOSIGNAL,
     MSG_WAITALL,
     MSG_MORE,
+    // The write ends a record: later writes start a new skb and no skb merges across its
+    // end (`TCP_SKB_CB(skb)->eor`, tcp.c `tcp_sendmsg_locked`).
+    MSG_EOR,
 }
 
 #[allow(non_camel_case_types, clippy::upper_case_acronyms)]

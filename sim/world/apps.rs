@@ -250,7 +250,7 @@ impl Apps {
         let (h, fd) = (self.socks[i].host, self.socks[i].fd);
         while self.socks[i].to_send > 0 {
             let chunk = self.socks[i].to_send.min(u64::from(WRITE_CHUNK)) as u32;
-            let r = sim.with_node(h, |n, ctx| n.sys_send(fd, SendData::Derived(chunk), SendFlags { nosignal: true, more: false }, ctx));
+            let r = sim.with_node(h, |n, ctx| n.sys_send(fd, SendData::Derived(chunk), SendFlags { nosignal: true, ..SendFlags::default() }, ctx));
             match r.errno {
                 None if r.ret > 0 => {
                     self.socks[i].to_send -= r.ret as u64;
@@ -289,7 +289,7 @@ impl Apps {
                     }
                     self.socks[i].received += u64::from(n);
                     if let (true, Some(data)) = (echo, data) {
-                        let r = sim.with_node(h, |n, ctx| n.sys_send(fd, SendData::Bytes(data), SendFlags { nosignal: true, more: false }, ctx));
+                        let r = sim.with_node(h, |n, ctx| n.sys_send(fd, SendData::Bytes(data), SendFlags { nosignal: true, ..SendFlags::default() }, ctx));
                         if let Some(e) = r.errno {
                             self.socks[i].note_error(e, sim.now());
                         }

@@ -332,7 +332,7 @@ impl Load {
 
     fn ab_send_request(&mut self, i: usize, fd: Fd, sim: &mut Sim<Host>) {
         let (h, len) = (self.abs[i].host, self.abs[i].request_bytes);
-        let r = sim.with_node(h, |n, ctx| n.sys_send(fd, SendData::Derived(len), SendFlags { nosignal: true, more: false }, ctx));
+        let r = sim.with_node(h, |n, ctx| n.sys_send(fd, SendData::Derived(len), SendFlags { nosignal: true, ..SendFlags::default() }, ctx));
         if let Some(e) = r.errno {
             self.ab_fail(i, fd, e, sim);
         }
@@ -484,7 +484,7 @@ impl Load {
         srv.busy.remove(&fd);
         srv.served += 1;
         let len = srv.response_bytes;
-        let r = sim.with_node(h, |n, ctx| n.sys_send(fd, SendData::Derived(len), SendFlags { nosignal: true, more: false }, ctx));
+        let r = sim.with_node(h, |n, ctx| n.sys_send(fd, SendData::Derived(len), SendFlags { nosignal: true, ..SendFlags::default() }, ctx));
         if let Some(e) = r.errno {
             *self.servers[s].errors.entry(e).or_default() += 1;
             self.server_close(s, fd, sim);

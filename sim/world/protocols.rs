@@ -349,7 +349,7 @@ fn read_into(sim: &mut Sim<Host>, h: usize, fd: Fd, buf: &mut Vec<u8>) -> Result
 /// Writes as much of `out` as send() takes; the error that stopped it, if any.
 fn flush(sim: &mut Sim<Host>, h: usize, fd: Fd, out: &mut Vec<u8>) -> Result<(), Errno> {
     while !out.is_empty() {
-        let r = sim.with_node(h, |n, ctx| n.sys_send(fd, SendData::Bytes(out.clone()), SendFlags { nosignal: true, more: false }, ctx));
+        let r = sim.with_node(h, |n, ctx| n.sys_send(fd, SendData::Bytes(out.clone()), SendFlags { nosignal: true, ..SendFlags::default() }, ctx));
         match r.errno {
             None if r.ret > 0 => {
                 out.drain(..r.ret as usize);
@@ -399,7 +399,7 @@ impl Heartbeat {
             self.finish(sim);
             return;
         }
-        let r = sim.with_node(self.host, |n, ctx| n.sys_send(fd, SendData::Bytes(vec![b'h']), SendFlags { nosignal: true, more: false }, ctx));
+        let r = sim.with_node(self.host, |n, ctx| n.sys_send(fd, SendData::Bytes(vec![b'h']), SendFlags { nosignal: true, ..SendFlags::default() }, ctx));
         match r.errno {
             None | Some(Errno::EAGAIN) => {
                 self.sent += 1;

@@ -165,7 +165,7 @@ impl Syscalls for ModelSys<'_> {
     /// (`sk_stream_wait_memory`).
     fn send(&mut self, (h, fd): Sock, data: &SendData, flags: &[MsgFlag]) -> Result<Sent, Blocked> {
         let nonblocking = self.nonblocking((h, fd), flags);
-        let sf = SendFlags { nosignal: flags.contains(&MsgFlag::MSG_NOSIGNAL), more: flags.contains(&MsgFlag::MSG_MORE) };
+        let sf = SendFlags::of(flags);
         let total = match data {
             SendData::Derived(n) => *n,
             SendData::Bytes(b) => b.len() as u32,

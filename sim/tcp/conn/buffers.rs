@@ -45,13 +45,17 @@ pub struct SendQueue {
 static NO_SKBS: VecDeque<QueuedSkb> = VecDeque::new();
 
 /// One skb of the send queue as `tcp_sendmsg_locked` built it (`tcp_stream_alloc_skb`,
-/// `tcp_skb_entail`) and `tso_fragment` split it: where it ends and whether `tcp_mark_push`
-/// marked it (`TCPHDR_PSH` in `TCP_SKB_CB(skb)->tcp_flags`).
+/// `tcp_skb_entail`) and `tso_fragment` split it: where it ends, whether `tcp_mark_push`
+/// marked it (`TCPHDR_PSH` in `TCP_SKB_CB(skb)->tcp_flags`) and whether it ends a MSG_EOR
+/// write (`TCP_SKB_CB(skb)->eor`).
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct QueuedSkb {
     /// Stream offset one past its last byte.
     pub end: u64,
     pub psh: bool,
+    /// `tcp_skb_can_collapse_to` (include/net/tcp.h) is false: no data is ever added behind
+    /// this skb's end, not by a later write, `tcp_grow_skb` or the retransmit collapse.
+    pub eor: bool,
 }
 
 impl SendQueue {
@@ -83,8 +87,12 @@ impl SendQueue {
     }
 
     /// The last skb, if it starts at or after `unsent` (it is still in `sk_write_queue`,
-    /// so `tcp_sendmsg_locked` may append to it): its length.
+    /// so `tcp_sendmsg_locked` may append to it) and does not end a record
+    /// (`tcp_skb_can_collapse_to`): its length.
     pub fn unsent_tail_len(&self, unsent: u64) -> Option<u32> {
+        if self.skbs().back().is_some_and(|t| t.eor) {
+            return None;
+        }
         let start = self.tail_start().filter(|&s| s >= unsent)?;
         Some((self.end_off() - start) as u32)
     }
@@ -98,7 +106,20 @@ impl SendQueue {
     /// `tcp_stream_alloc_skb` + `tcp_skb_entail`: a new empty skb at the tail.
     pub fn entail(&mut self) {
         let end = self.end_off();
-        self.skbs_mut().push_back(QueuedSkb { end, psh: false });
+        self.skbs_mut().push_back(QueuedSkb { end, psh: false, eor: false });
+    }
+
+    /// `tcp_sendmsg_locked` with MSG_EOR, once the whole write is queued: the tail skb ends
+    /// a record (`TCP_SKB_CB(skb)->eor = 1`).
+    pub fn set_tail_eor(&mut self) {
+        if let Some(t) = self.skbs_mut().back_mut() {
+            t.eor = true;
+        }
+    }
+
+    /// Whether an skb ends exactly at stream offset `off` and ends a record there.
+    pub fn eor_at(&self, off: u64) -> bool {
+        self.skb_at(off.wrapping_sub(1)).is_some_and(|s| s.eor && s.end == off)
     }
 
     /// Sets or clears the tail skb's PSH (`tcp_mark_push`; `tcp_sendmsg_locked` clears it
@@ -117,24 +138,26 @@ impl SendQueue {
 
     /// `tso_fragment` / `tcp_fragment`: the skb holding `at` is cut there; the PSH mark goes
     /// with the second part (`TCP_SKB_CB(skb)->tcp_flags = flags & ~(TCPHDR_FIN |
-    /// TCPHDR_PSH)`, the new skb keeps `flags`).
+    /// TCPHDR_PSH)`, the new skb keeps `flags`), and so does the EOR mark
+    /// (`tcp_skb_fragment_eor`).
     pub fn split(&mut self, at: u64) {
         let i = self.skbs().partition_point(|s| s.end <= at);
         let start = if i == 0 { self.head_off } else { self.skbs()[i - 1].end };
         if i < self.skbs().len() && at > start {
-            self.skbs_mut().insert(i, QueuedSkb { end: at, psh: false });
+            self.skbs_mut().insert(i, QueuedSkb { end: at, psh: false, eor: false });
         }
     }
 
     /// `tcp_grow_skb` (tcp_output.c, 6.10+): the skb holding `off` takes up to `amount` bytes
     /// more from the front of the next one, so that it fills the congestion window's quota;
-    /// a next skb emptied this way is freed and its PSH mark passes on.
+    /// a next skb emptied this way is freed and its PSH and EOR marks pass on. An skb that
+    /// ends a record takes nothing (`tcp_skb_can_collapse`).
     pub fn grow_skb(&mut self, off: u64, quota: u64) {
         let i = self.skbs().partition_point(|s| s.end <= off);
         let start = if i == 0 { self.head_off } else { self.skbs()[i - 1].end };
         let (Some(&skb), Some(&next)) = (self.skbs().get(i), self.skbs().get(i + 1)) else { return };
         let amount = (start + quota).saturating_sub(skb.end);
-        if amount == 0 {
+        if amount == 0 || skb.eor {
             return;
         }
         if amount >= next.end - skb.end {
@@ -146,8 +169,10 @@ impl SendQueue {
     }
 
     /// `tcp_collapse_retrans`: the skbs between stream offsets `from` and `to` become one
-    /// (a retransmission sends them as one segment); their PSH marks are OR'ed and the freed
-    /// skbs' truesize leaves the queue.
+    /// (a retransmission sends them as one segment); their PSH marks are OR'ed, the EOR mark
+    /// is the last one's (`TCP_SKB_CB(skb)->eor = TCP_SKB_CB(next_skb)->eor`; the caller
+    /// merges no record's end, [`RtxSkbs::collapse`]) and the freed skbs' truesize leaves the
+    /// queue.
     pub fn merge(&mut self, from: u64, to: u64) {
         let lo = self.skbs().partition_point(|s| s.end <= from);
         let hi = self.skbs().partition_point(|s| s.end < to);
@@ -478,7 +503,9 @@ impl RtxSkbs {
     /// inside a SACK block above `snd_una` (blocks at or below it are D-SACKs or stale); a
     /// newly SACKed skb leaves `lost_out` and `retrans_out` (`tcp_sacktag_one`). Partly
     /// covered skbs are left alone: every skb here is one segment, and Linux only splits at
-    /// segment boundaries (`tcp_match_skb_to_sack`).
+    /// segment boundaries (`tcp_match_skb_to_sack`). SACKed skbs are not merged either
+    /// (`tcp_shift_skb_data`, which would stop at a MSG_EOR record's end,
+    /// `tcp_skb_can_collapse`): the queue keeps one skb per segment sent.
     pub fn sacktag(&mut self, blocks: &[(u32, u32)], snd_una: u32) -> Sacked {
         let mut out = Sacked::default();
         let Some(q) = self.q.as_mut() else { return out };
@@ -676,16 +703,19 @@ impl RtxSkbs {
     }
     /// `tcp_retrans_try_collapse` (tcp_output.c, `tcp_retrans_collapse` = 1): before the skb
     /// holding `seq` is retransmitted, the skbs after it are merged into it while the data
-    /// fits one `mss` and the peer's window (`wnd_end`). `fin` is the FIN's sequence number
-    /// if one is queued: it takes no space. Never for a SYN (the caller's concern).
-    pub fn collapse(&mut self, seq: u32, snd_una: u32, mss: u32, wnd_end: u32, fin: Option<u32>) {
+    /// fits one `mss` and the peer's window (`wnd_end`), and until it ends a record
+    /// (`tcp_skb_can_collapse(to, skb)`: `eor_at(end)` for an skb ending at `end`; the
+    /// merged skb takes the last one's mark, `tcp_collapse_retrans`). `fin` is the FIN's
+    /// sequence number if one is queued: it takes no space. Never for a SYN (the caller's
+    /// concern).
+    pub fn collapse(&mut self, seq: u32, snd_una: u32, mss: u32, wnd_end: u32, fin: Option<u32>, eor_at: impl Fn(u32) -> bool) {
         let Some(rq) = self.q.as_mut() else { return };
         let q = &mut rq.skbs;
         let Some(i) = q.iter().position(|s| seq_gt(s.end, seq)) else { return };
         let data_len = |start: u32, end: u32| end.wrapping_sub(start).wrapping_sub(fin.is_some_and(|f| f.wrapping_add(1) == end) as u32);
         let start = if i == 0 { snd_una } else { q[i - 1].end };
         let mut space = mss as i64 - data_len(start, q[i].end) as i64;
-        while let Some(next) = q.get(i + 1).copied() {
+        while let Some(next) = q.get(i + 1).copied().filter(|_| !eor_at(q[i].end)) {
             space -= data_len(q[i].end, next.end) as i64;
             // tcp_can_collapse: never a SACKed skb.
             if space < 0 || seq_gt(next.end, wnd_end) || next.sacked & SACKED_ACKED != 0 {
@@ -1080,7 +1110,42 @@ mod tests {
         assert_eq!((q.lost_out(), q.sacked_out(), q.retrans_out(), q.in_flight()), (7, 3, 0, 0));
         let mut c = ten_skbs();
         c.sacktag(&[(1001, 2001)], 1);
-        c.collapse(1, 1, 3000, 100_000, None);
+        c.collapse(1, 1, 3000, 100_000, None, |_| false);
         assert_eq!(c.len(), 10, "the skb after the head is SACKed: nothing merges");
+    }
+
+    /// `tcp_skb_can_collapse`: the retransmit collapse merges up to a record's end and no
+    /// further; without one it fills the MSS.
+    #[test]
+    fn collapse_stops_at_a_record_end() {
+        let mut c = ten_skbs();
+        c.collapse(1, 1, 3000, 100_000, None, |_| false);
+        assert_eq!((c.len(), c.end_of(1)), (8, Some(3001)));
+        let mut c = ten_skbs();
+        c.collapse(1, 1, 3000, 100_000, None, |end| end == 2001);
+        assert_eq!((c.len(), c.end_of(1)), (9, Some(2001)));
+        let mut c = ten_skbs();
+        c.collapse(1, 1, 3000, 100_000, None, |end| end == 1001);
+        assert_eq!((c.len(), c.end_of(1)), (10, Some(1001)));
+    }
+
+    /// `tcp_sendmsg_locked` starts a new skb after one that ends a record; `tso_fragment`
+    /// leaves the mark on the second part; `tcp_grow_skb` takes nothing past it.
+    #[test]
+    fn a_record_end_keeps_later_data_out_of_its_skb() {
+        let mut q = SendQueue::default();
+        q.push_derived(400);
+        assert_eq!(q.unsent_tail_len(0), Some(400));
+        q.set_tail_eor();
+        assert_eq!(q.unsent_tail_len(0), None, "tcp_skb_can_collapse_to");
+        q.entail();
+        q.push_derived(600);
+        assert_eq!((q.skb_count(), q.eor_at(400), q.eor_at(1000)), (2, true, false));
+        q.split(100);
+        assert_eq!((q.eor_at(100), q.eor_at(400)), (false, true));
+        q.grow_skb(100, 1000);
+        assert_eq!(q.skb_at(100).map(|s| s.end), Some(400), "the record's skb takes nothing");
+        q.grow_skb(0, 1000);
+        assert_eq!((q.skb_count(), q.skb_at(0).map(|s| (s.end, s.eor))), (2, Some((400, true))), "the emptied skb's mark passes on");
     }
 }

@@ -17,11 +17,11 @@
 //!   reordering is detected from SACKs only (not from the cumulative ACK, nor by
 //!   timestamps), and RACK's window does not grow with D-SACKs;
 //! - every sent skb is one segment (no TSO/GSO), and is re-sent whole;
-//! - the send queue keeps Linux's skbs (`tcp_sendmsg_locked` fills them to `size_goal`,
-//!   `tso_fragment` and `tcp_grow_skb` move their boundaries at transmit), each charged a fixed
-//!   truesize ([`SKB_OVERHEAD`]) plus its payload; a retransmission re-sends one MSS at a time
-//!   without splitting them; the receive side counts twice the payload (the 6.x default
-//!   `scaling_ratio`);
+//! - the send queue keeps Linux's skbs with their PSH and MSG_EOR marks (`tcp_sendmsg_locked`
+//!   fills them to `size_goal`, `tso_fragment` and `tcp_grow_skb` move their boundaries at
+//!   transmit, never past a record's end), each charged a fixed truesize ([`SKB_OVERHEAD`])
+//!   plus its payload; a retransmission re-sends one MSS at a time without splitting them;
+//!   the receive side counts twice the payload (the 6.x default `scaling_ratio`);
 //! - send-buffer autotuning is `tcp_check_space` on every ACK: `tcp_sndbuf_expand` for a
 //!   writer that hit the limit, while the flight is below cwnd (a `poll` that finds the socket
 //!   not writeable does not set `SOCK_NOSPACE` as Linux's `tcp_poll` does); receive-buffer autotuning follows
@@ -755,13 +755,16 @@ impl Conn {
 
     /// send() without flags: [`Conn::sendmsg`].
     pub fn send(&mut self, now: SimTime, data: SendData, out: &mut Vec<Segment>) -> Result<u32, Errno> {
-        self.sendmsg(now, data, false, out)
+        self.sendmsg(now, data, false, false, out)
     }
 
     /// sendmsg() (`tcp_sendmsg_locked`), non-blocking: the count queued, partial when the
     /// buffer fills, EAGAIN when nothing fits; the order of the error checks is Linux's.
     /// With MSG_MORE (`more`) the tail is not marked PSH and the push is corked (`tcp_push`).
-    pub fn sendmsg(&mut self, now: SimTime, data: SendData, more: bool, out: &mut Vec<Segment>) -> Result<u32, Errno> {
+    /// With MSG_EOR (`eor`) a write queued whole ends a record: its last skb takes no later
+    /// data ("if (unlikely(flags & MSG_EOR)) TCP_SKB_CB(skb)->eor = 1" once no data is
+    /// left; `tcp_skb_can_collapse_to`).
+    pub fn sendmsg(&mut self, now: SimTime, data: SendData, more: bool, eor: bool, out: &mut Vec<Segment>) -> Result<u32, Errno> {
         if !matches!(self.state, TcpState::Established | TcpState::CloseWait) {
             // sk_stream_wait_connect
             if let Some(e) = self.sk_err.take() {
@@ -832,6 +835,9 @@ impl Conn {
         }
         if copied == 0 && total > 0 {
             return Err(Errno::EAGAIN);
+        }
+        if eor && copied == total && total > 0 {
+            self.sndq.set_tail_eor();
         }
         // tcp_push: unless MSG_MORE (or a forced push), the tail skb is marked PSH; the push
         // is corked by MSG_MORE or TCP_CORK.

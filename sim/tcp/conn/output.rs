@@ -373,7 +373,9 @@ impl Conn {
         let data_end = self.data_end();
         let fin_seq = self.fin_queued.then_some(data_end);
         let wnd_end = self.snd_una.wrapping_add(self.snd_wnd);
-        self.rtx_skbs.collapse(seq, self.snd_una, self.mss, wnd_end, fin_seq);
+        let (sndq, snd_una) = (&self.sndq, self.snd_una);
+        let eor_at = |end: u32| sndq.eor_at(sndq.head_off() + u64::from(end.wrapping_sub(snd_una)));
+        self.rtx_skbs.collapse(seq, snd_una, self.mss, wnd_end, fin_seq, eor_at);
         let skb_end = self.rtx_skbs.end_of(seq).unwrap_or(self.snd_nxt);
         let has_fin = self.fin_queued && skb_end == self.write_seq;
         let skb_data_end = skb_end.wrapping_sub(has_fin as u32);
