@@ -433,3 +433,20 @@ fn a_plot_dir_that_cannot_be_one_is_bad_input_and_nothing_is_replaced() {
     assert!(err.contains("time-sequence-server-0.png") && err.contains("is a directory"), "{err}");
     assert!(plots.join("time-sequence-server-0.png").is_dir());
 }
+
+/// The README's overlay picture is what its command draws now: `UPDATE_DOCS=1 cargo test
+/// --release --test replay_cli` redraws it when the model (or the drawing) changed on purpose.
+#[test]
+fn the_readme_overlay_is_what_its_command_draws() {
+    let dir = scratch("plot_docs");
+    let repo = replay_support::repo();
+    let pcap = repo.join(RETRANSMITTING);
+    let o = tcpsim(&["replay", pcap.to_str().unwrap(), "--side", "client", "--plot", dir.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let fresh = std::fs::read(dir.join("time-sequence-client-0.svg")).unwrap();
+    let doc = repo.join("docs/img/replay-cable-replugged.svg");
+    if std::env::var_os("UPDATE_DOCS").is_some() {
+        std::fs::write(&doc, &fresh).unwrap();
+    }
+    assert!(std::fs::read(&doc).unwrap() == fresh, "{} is out of date: run `UPDATE_DOCS=1 cargo test --release --test replay_cli`", doc.display());
+}

@@ -252,7 +252,7 @@ pub fn split_retransmissions(flow: &[Pkt]) -> (Vec<&Pkt>, Vec<&Pkt>) {
 }
 
 /// What a segment is in a time-sequence graph.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Kind {
     Data,
     Retransmission,

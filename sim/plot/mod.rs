@@ -138,9 +138,16 @@ struct Look {
     width: u32,
 }
 
-/// The y axis's top, as a multiple of the highest mark: the legend, at the top right, sits
-/// in the room above the marks and never hides one.
-const LEGEND_ROOM: f64 = 1.7;
+/// The height of the plotting area and of one legend row, in pixels (about).
+const PLOT_HEIGHT: f64 = 460.0;
+const LEGEND_ROW: f64 = 16.0;
+
+/// The y axis's top, as a multiple of the highest mark, for a legend of `rows`: the legend,
+/// at the top right, sits in the room above the marks and never hides one.
+fn legend_room(rows: usize) -> f64 {
+    let legend = (rows as f64 * LEGEND_ROW + 2.0 * LEGEND_ROW) / PLOT_HEIGHT;
+    1.05 / (1.0 - legend).max(0.3)
+}
 
 /// How far above the data and ACKs the window's edge may lie and still be drawn to scale.
 const WINDOW_CUT: f64 = 3.0;
@@ -272,17 +279,23 @@ where
     let window_top = acked().map(|p| rel(back_base, p.ack) + f64::from(p.win)).fold(top, f64::max);
     let cut = window_top > WINDOW_CUT * top;
     let wtop = if cut { top * 1.2 } else { window_top };
+    let kinds: Vec<Vec<(input::Kind, &Pkt)>> = series.iter().map(|s| input::classify(s.flow, back)).collect();
+    let acking = acked().next().is_some();
+    let has_sack = back.iter().any(|p| !p.sack.is_empty());
+    // A legend row per kind of mark drawn, the ACK line and window edge, SACK blocks.
+    let rows = kinds.iter().map(|k| k.iter().map(|(kind, _)| *kind).collect::<std::collections::BTreeSet<_>>().len()).sum::<usize>()
+        + 2 * usize::from(acking)
+        + usize::from(has_sack);
     let mut chart = ChartBuilder::on(root)
         .caption(title, (FAMILY, 20))
         .margin(12)
         .x_label_area_size(40)
         .y_label_area_size(80)
-        .build_cartesian_2d(t0..t1, -wtop * 0.02..wtop * LEGEND_ROOM)
+        .build_cartesian_2d(t0..t1, -wtop * 0.02..wtop * legend_room(rows))
         .map_err(e2s)?;
     chart.configure_mesh().x_desc("time (s)").y_desc("relative sequence number (bytes)").label_style((FAMILY, 12)).draw().map_err(e2s)?;
 
-    for (s, base) in series.iter().zip(bases) {
-        let kinds = input::classify(s.flow, back);
+    for ((s, base), kinds) in series.iter().zip(bases).zip(&kinds) {
         let of = |k: input::Kind| kinds.iter().filter(move |(kind, _)| *kind == k).map(|(_, p)| *p);
         let look = s.look;
         let bar = move |p: &Pkt, c: RGBColor| {
@@ -319,7 +332,6 @@ where
     let window_label = if cut { "receive window (cut at the top)" } else { "receive window" };
     let green = RGBColor(0, 150, 0);
     let olive = RGBColor(180, 160, 0);
-    let acking = !acks.is_empty();
     let drawn = chart.draw_series(LineSeries::new(acks, green)).map_err(e2s)?;
     if acking {
         drawn.label("ACK").legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], green));
@@ -333,7 +345,7 @@ where
         back.iter().flat_map(|p| p.sack.iter().map(move |(l, r)| (secs(p.t_ns), rel(back_base, *l), rel(back_base, *r)))).collect();
     marks.insert("sack block", sacks.len());
     let drawn = chart.draw_series(sacks.iter().map(|(x, l, r)| PathElement::new(vec![(*x, *l), (*x, *r)], purple.stroke_width(3)))).map_err(e2s)?;
-    if !sacks.is_empty() {
+    if has_sack {
         drawn.label("SACK block").legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], purple));
     }
     chart
