@@ -299,9 +299,25 @@ pub struct Coverage {
 /// file does not list or when not every segment was compared (unless `partial`), 2 when the
 /// capture (or what lies beside it) could not be read or holds nothing to replay; the report
 /// is printed only once the replay is done.
-pub fn replay(path: &Path, side: Option<crate::replay::Side>, kernel: Option<&str>, known: &KnownFrom, cover: Coverage, sets: &[String], json: bool) -> Result<Status, CliError> {
+///
+/// With `plot`, the time-sequence graph of each connection's side under test, kernel and
+/// model overlaid, is drawn into that directory (checked before the replay runs).
+#[allow(clippy::too_many_arguments)]
+pub fn replay(
+    path: &Path,
+    side: Option<crate::replay::Side>,
+    kernel: Option<&str>,
+    known: &KnownFrom,
+    cover: Coverage,
+    sets: &[String],
+    plot: Option<&Path>,
+    json: bool,
+) -> Result<Status, CliError> {
     use crate::replay::known::Known;
     use crate::replay::{ReplayError, ReplayOptions};
+    if let Some(dir) = plot {
+        output::out_dir(dir).map_err(|e| CliError::Input(format!("--plot {e}")))?;
+    }
     if let Some(k) = kernel {
         crate::tcp::profile::KernelProfile::builtin(k).map_err(|e| CliError::Input(format!("--kernel: {e}")))?;
     }
@@ -316,7 +332,7 @@ pub fn replay(path: &Path, side: Option<crate::replay::Side>, kernel: Option<&st
         .iter()
         .map(|a| crate::replay::settings::parse(a).map_err(|e| CliError::Input(format!("--set {a}: {e}"))))
         .collect::<Result<Vec<_>, _>>()?;
-    let mut opts = ReplayOptions { kernel: kernel.map(str::to_string), first: cover.first, settings, ..ReplayOptions::default() };
+    let mut opts = ReplayOptions { kernel: kernel.map(str::to_string), first: cover.first, settings, keep_segments: plot.is_some(), ..ReplayOptions::default() };
     if let Some(s) = side {
         opts.sides = vec![s];
     }
@@ -327,9 +343,24 @@ pub fn replay(path: &Path, side: Option<crate::replay::Side>, kernel: Option<&st
     if let Some(k) = &known {
         k.mark(path, &mut report);
     }
+    if let Some(dir) = plot {
+        replay_plots(&mut report, dir)?;
+    }
     let text = if json { report.to_json() } else { report.to_text() };
     print_out(&text);
     Ok(if report.ok(cover.partial) { Status::Ok } else { Status::CheckFailed })
+}
+
+/// Draws each replayed connection's overlay into `dir` and lists the plots in the report.
+fn replay_plots(report: &mut crate::replay::ReplayReport, dir: &Path) -> Result<(), CliError> {
+    use crate::plot::{Overlay, PlotError};
+    let overlays: Vec<Overlay> = report.segments.iter().map(Overlay::of).collect();
+    let made = crate::plot::replay_plots(&overlays, dir).map_err(|e| match e {
+        PlotError::Output(e) => CliError::Input(format!("--plot {e}")),
+        e @ PlotError::Draw { .. } => CliError::Failed(e.to_string()),
+    })?;
+    report.plots = made.into_iter().map(|(name, marks)| crate::replay::report::PlotMade { file: dir.join(name).display().to_string(), marks }).collect();
+    Ok(())
 }
 
 /// `tcpsim packetdrill`: the conformance report of the scripts named. Exit status 1 when a

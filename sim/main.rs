@@ -174,6 +174,11 @@ capture or what lies beside it cannot be read, or it holds no TCP-over-IPv4 conn
         /// Overrides what the trace shows; listed in the report.
         #[arg(long = "set", value_name = "KEY=VALUE")]
         set: Vec<String>,
+        /// Draws, for each replayed connection, the time-sequence graph of the side under test
+        /// with the kernel's segments (captured) and the model's (replayed) overlaid, into this
+        /// directory (SVG and PNG, `time-sequence-SIDE-N`; created if missing).
+        #[arg(long, value_name = "DIR")]
+        plot: Option<PathBuf>,
     },
     /// Runs packetdrill scripts (files, or directories of `.pkt` files) against the model:
     /// pass, fail (the first differing line, in packetdrill's wording) or unsupported (the
@@ -225,13 +230,13 @@ fn main() -> ExitCode {
         Verb::Table { os, format, kernel, link } => cli::table(os, format == TableFormat::Json, kernel, link.into()),
         Verb::Capture { scenario, out, force } => cli::capture(&scenario, &out, force),
         Verb::Packetdrill { paths, format } => cli::packetdrill(&paths, format == Format::Json),
-        Verb::Replay { pcap, side, kernel, format, known, first, partial, set } => {
+        Verb::Replay { pcap, side, kernel, format, known, first, partial, set, plot } => {
             let side = side.map(|s| match s {
                 SideArg::Client => tcpsim::replay::Side::Client,
                 SideArg::Server => tcpsim::replay::Side::Server,
             });
             let known = known.map_or(cli::KnownFrom::Beside, cli::KnownFrom::File);
-            cli::replay(&pcap, side, kernel.as_deref(), &known, cli::Coverage { first, partial }, &set, format == Format::Json)
+            cli::replay(&pcap, side, kernel.as_deref(), &known, cli::Coverage { first, partial }, &set, plot.as_deref(), format == Format::Json)
         }
     };
     match outcome {

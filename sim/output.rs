@@ -12,6 +12,11 @@
 //! - a directory, a missing directory, an unwritable place: wrong input, named, before
 //!   anything runs.
 //!
+//! Whole files written at once (the plots' pictures, [`write_file`]) are staged and renamed
+//! likewise, but only over a regular file or nothing: a picture is never written into a
+//! device or a FIFO. Their directory ([`out_dir`]) is created if missing, and refused if
+//! something else is there or it cannot be written.
+//!
 //! A staging file is removed when its [`Output`] is dropped without being committed (every
 //! error path, a panic's unwinding) and, through [`install_cleanup_on_signals`], when the
 //! process is ended by SIGINT, SIGTERM, SIGHUP or SIGPIPE.
@@ -130,6 +135,35 @@ pub fn plan_all(outputs: &[(&str, &Path)]) -> Result<Vec<Plan>, OutputError> {
         plans.push(plan);
     }
     Ok(plans)
+}
+
+/// Makes `dir` ready for output files: created (with its parents) if missing; refused, named,
+/// when something that is not a directory is there or nothing can be created in it (probed
+/// by creating and removing a staging file, so it holds for root's exceptions too).
+pub fn out_dir(dir: &Path) -> Result<(), OutputError> {
+    match fs::metadata(dir) {
+        Ok(m) if !m.is_dir() => return Err(err(dir, "exists and is not a directory")),
+        Ok(_) => {}
+        Err(_) => fs::create_dir_all(dir).map_err(|e| err(dir, format!("cannot be created: {}", io_text(&e))))?,
+    }
+    let (probe, _) = create_staging(&dir.join("probe")).map_err(|e| err(dir, format!("cannot be written: {}", io_text(&e))))?;
+    let _ = fs::remove_file(probe);
+    Ok(())
+}
+
+/// Writes `bytes` as the whole of `path`: staged beside it and renamed over it, so a reader
+/// never sees half a file. Only a regular file (through a symbolic link: its target) or
+/// nothing may be at `path`; anything else is refused, named, and left as it was.
+pub fn write_file(path: &Path, bytes: &[u8]) -> Result<(), OutputError> {
+    let plan = Plan::of(path)?;
+    if !matches!(plan, Plan::Staged(_)) {
+        return Err(err(path, "exists and is not a regular file"));
+    }
+    let (out, mut w) = Output::open(&plan, path)?;
+    // The writer's own errors already name the path: only their kind is added here.
+    w.write_all(bytes).and_then(|_| w.flush()).map_err(|e| err(path, e.kind()))?;
+    drop(w);
+    out.commit()
 }
 
 /// An output being written. Dropped without [`Output::commit`], its staging file is removed.

@@ -4,6 +4,7 @@
 
 mod replay_support;
 
+use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use tcpsim::pcap::{read_pcap, PcapWriter};
@@ -326,4 +327,127 @@ fn a_divergence_in_inferred_data_is_labelled_so() {
     assert_eq!((d[0]["class"].as_str(), d[0]["hangs_on_inference"].as_bool()), (Some("flags"), Some(true)), "{d:#?}");
     let text = String::from_utf8(tcpsim(&["replay", copy.to_str().unwrap(), "--side", "server"]).stdout).unwrap();
     assert!(text.contains("segment 1 (flags) [hangs on an inferred call]"), "{text}");
+}
+
+/// A capture with retransmissions: two messages sent while the cable is out, retransmitted
+/// with backoff until it is back.
+const RETRANSMITTING: &str = "traces/seeds/cable-replugged/capture.pcap";
+
+/// A fresh, empty scratch directory for one test.
+fn scratch(test: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("replay_cli_{test}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Segments the side at `sut` sent in the capture: all of them, and those with data.
+fn sent_by(pcap: &Path, sut: &str) -> (usize, usize) {
+    let cap = read_pcap(pcap).unwrap();
+    let sent: Vec<_> = cap.packets.iter().filter(|p| p.seg.src.to_string() == sut).collect();
+    (sent.len(), sent.iter().filter(|p| !p.seg.payload.is_empty()).count())
+}
+
+#[test]
+fn plot_overlays_the_kernels_and_the_models_segments_of_each_connection() {
+    let dir = scratch("plot");
+    let pcap = replay_support::repo().join(RETRANSMITTING);
+    let run = |out: &Path| tcpsim(&["replay", pcap.to_str().unwrap(), "--plot", out.to_str().unwrap(), "--format", "json"]);
+    let out = run(&dir.join("one"));
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let r = json(&out);
+    let conns = r["connections"].as_array().unwrap();
+    let plots = r["plots"].as_array().unwrap();
+    assert_eq!(plots.len(), conns.len(), "one plot per replayed connection: {plots:#?}");
+    let sum = |m: &serde_json::Value, who: &str| -> u64 {
+        m.as_object().unwrap().iter().filter(|(k, _)| k.starts_with(who)).map(|(_, v)| v.as_u64().unwrap()).sum()
+    };
+    for c in conns {
+        let stem = format!("time-sequence-{}-{}", c["side"].as_str().unwrap(), c["connection"]);
+        let plot = plots.iter().find(|p| p["file"].as_str().unwrap().ends_with(&stem)).unwrap_or_else(|| panic!("{stem} in {plots:#?}"));
+        let m = &plot["marks"];
+        let (captured, with_data) = sent_by(&pcap, c["sut"].as_str().unwrap());
+        // Every segment of the side under test is one mark: the kernel's as the capture holds
+        // them, the model's as the replay counted them.
+        assert_eq!(sum(m, "kernel "), captured as u64, "{stem}: {m}");
+        assert_eq!(c["segments_captured"].as_u64().unwrap(), captured as u64);
+        assert_eq!(sum(m, "model "), c["segments_model"].as_u64().unwrap(), "{stem}: {m}");
+        let data = ["kernel data", "kernel retransmission", "kernel zero-window probe"].iter().map(|k| m[*k].as_u64().unwrap()).sum::<u64>();
+        assert_eq!(data, with_data as u64, "{stem}: kernel data marks vs the capture's data segments");
+        for ext in ["svg", "png"] {
+            let f = dir.join("one").join(format!("{stem}.{ext}"));
+            assert!(std::fs::metadata(&f).map(|m| m.len() > 5_000).unwrap_or(false), "{} missing or blank", f.display());
+        }
+    }
+    // The client's messages were retransmitted by the kernel, and by the model.
+    let client = plots.iter().find(|p| p["file"].as_str().unwrap().ends_with("time-sequence-client-0")).unwrap();
+    assert!(client["marks"]["kernel retransmission"].as_u64().unwrap() > 0, "{client}");
+    assert!(client["marks"]["model retransmission"].as_u64().unwrap() > 0, "{client}");
+    let svg = std::fs::read_to_string(dir.join("one/time-sequence-client-0.svg")).unwrap();
+    for label in ["kernel retransmission", "model retransmission", "kernel data", "model data"] {
+        assert!(svg.contains(label), "the legend names {label}");
+    }
+    // Drawn again, every file is the same, byte for byte.
+    assert_eq!(run(&dir.join("two")).status.code(), Some(0));
+    let mut names: Vec<_> = std::fs::read_dir(dir.join("one")).unwrap().map(|e| e.unwrap().file_name()).collect();
+    names.sort();
+    assert_eq!(names.len(), 2 * conns.len());
+    for n in names {
+        assert!(std::fs::read(dir.join("one").join(&n)).unwrap() == std::fs::read(dir.join("two").join(&n)).unwrap(), "{n:?} differs between runs");
+    }
+    // The text report lists each plot with its marks.
+    let text = tcpsim(&["replay", pcap.to_str().unwrap(), "--plot", dir.join("one").to_str().unwrap()]);
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert!(text.contains("time-sequence-client-0.svg (and .png): ") && text.contains(" model retransmission"), "{text}");
+}
+
+#[test]
+fn a_plot_dir_that_cannot_be_one_is_bad_input_and_nothing_is_replaced() {
+    let dir = scratch("plot_bad");
+    let pcap = replay_support::repo().join(RETRANSMITTING);
+    let replay = |out: &Path| tcpsim(&["replay", pcap.to_str().unwrap(), "--plot", out.to_str().unwrap()]);
+    // A regular file where the directory should be, and a directory below it.
+    let file = dir.join("a-file");
+    std::fs::write(&file, "keep me").unwrap();
+    for bad in [file.clone(), file.join("sub")] {
+        let o = replay(&bad);
+        assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(&bad.display().to_string()) && err.contains("--plot"), "{err}");
+        assert!(o.stdout.is_empty());
+    }
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "keep me");
+    // A FIFO and a directory where a picture would go are named and kept.
+    let plots = dir.join("plots");
+    std::fs::create_dir_all(plots.join("time-sequence-server-0.png")).unwrap();
+    let fifo = plots.join("time-sequence-client-0.svg");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let o = replay(&plots);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains(&fifo.display().to_string()) && err.contains("not a regular file"), "{err}");
+    assert!(std::fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo());
+    std::fs::remove_file(&fifo).unwrap();
+    let o = replay(&plots);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("time-sequence-server-0.png") && err.contains("is a directory"), "{err}");
+    assert!(plots.join("time-sequence-server-0.png").is_dir());
+}
+
+/// The README's overlay picture is what its command draws now: `UPDATE_DOCS=1 cargo test
+/// --release --test replay_cli` redraws it when the model (or the drawing) changed on purpose.
+#[test]
+fn the_readme_overlay_is_what_its_command_draws() {
+    let dir = scratch("plot_docs");
+    let repo = replay_support::repo();
+    let pcap = repo.join(RETRANSMITTING);
+    let o = tcpsim(&["replay", pcap.to_str().unwrap(), "--side", "client", "--plot", dir.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let fresh = std::fs::read(dir.join("time-sequence-client-0.svg")).unwrap();
+    let doc = repo.join("docs/img/replay-cable-replugged.svg");
+    if std::env::var_os("UPDATE_DOCS").is_some() {
+        std::fs::write(&doc, &fresh).unwrap();
+    }
+    assert!(std::fs::read(&doc).unwrap() == fresh, "{} is out of date: run `UPDATE_DOCS=1 cargo test --release --test replay_cli`", doc.display());
 }

@@ -209,22 +209,73 @@ fn scale(raws: Vec<Raw>) -> Vec<Pkt> {
         .collect()
 }
 
-/// Data segments split into first transmissions and retransmissions (a segment that starts
-/// below the highest sequence number sent before it), as tcptrace colours them.
-pub fn split_retransmissions(flow: &[Pkt]) -> (Vec<&Pkt>, Vec<&Pkt>) {
-    let mut high: Option<u32> = None;
-    let (mut fresh, mut again) = (Vec::new(), Vec::new());
-    for p in flow.iter().filter(|p| p.len > 0) {
-        let end = p.seq.wrapping_add(p.len);
-        match high {
-            Some(h) if (p.seq.wrapping_sub(h) as i32) < 0 => again.push(p),
-            _ => fresh.push(p),
-        }
-        if high.is_none_or(|h| (end.wrapping_sub(h) as i32) > 0) {
-            high = Some(end);
-        }
+/// Segments (time, segment) as the plots need them: windows in bytes, scaled as
+/// [`scale`] says, which needs both directions' SYNs among them.
+pub fn pkts_of<'a>(segs: impl IntoIterator<Item = (u64, &'a Segment)>) -> Vec<Pkt> {
+    scale(segs.into_iter().map(|(t, s)| raw_of_segment(t, s)).collect())
+}
+
+/// The sequence number of a flow's first data byte, which its graph numbers from: after
+/// its SYN, else where its first data segment starts, else its first segment's.
+pub fn first_byte(flow: &[Pkt]) -> u32 {
+    match flow.iter().find(|p| p.syn) {
+        Some(syn) => syn.seq.wrapping_add(1),
+        None => flow.iter().find(|p| p.len > 0).or(flow.first()).map_or(0, |p| p.seq),
     }
-    (fresh, again)
+}
+
+/// For each segment of `flow`, whether it is a retransmission: data that starts below the
+/// highest sequence number sent before it, as tcptrace colours it.
+fn retransmitted(flow: &[Pkt]) -> Vec<bool> {
+    let mut high: Option<u32> = None;
+    flow.iter()
+        .map(|p| {
+            if p.len == 0 {
+                return false;
+            }
+            let again = high.is_some_and(|h| (p.seq.wrapping_sub(h) as i32) < 0);
+            let end = p.seq.wrapping_add(p.len);
+            if high.is_none_or(|h| (end.wrapping_sub(h) as i32) > 0) {
+                high = Some(end);
+            }
+            again
+        })
+        .collect()
+}
+
+/// Data segments split into first transmissions and retransmissions.
+pub fn split_retransmissions(flow: &[Pkt]) -> (Vec<&Pkt>, Vec<&Pkt>) {
+    let again = retransmitted(flow);
+    let data = flow.iter().zip(again).filter(|(p, _)| p.len > 0);
+    let (again, fresh): (Vec<_>, Vec<_>) = data.partition(|(_, a)| *a);
+    (fresh.into_iter().map(|(p, _)| p).collect(), again.into_iter().map(|(p, _)| p).collect())
+}
+
+/// What a segment is in a time-sequence graph.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Kind {
+    Data,
+    Retransmission,
+    Probe,
+    /// No payload: SYN, FIN, RST or a pure ACK.
+    Control,
+}
+
+/// Each segment of `flow` with its kind, every segment exactly once: a retransmission first,
+/// then a zero-window probe (against the receiver's segments `back`), data, or control.
+pub fn classify<'p>(flow: &'p [Pkt], back: &[Pkt]) -> Vec<(Kind, &'p Pkt)> {
+    flow.iter()
+        .zip(retransmitted(flow))
+        .map(|(p, again)| {
+            let kind = match () {
+                _ if again => Kind::Retransmission,
+                _ if is_window_probe(p, back) => Kind::Probe,
+                _ if p.len > 0 => Kind::Data,
+                _ => Kind::Control,
+            };
+            (kind, p)
+        })
+        .collect()
 }
 
 /// A segment sent into a zero window: the last window the peer advertised before it was 0.
@@ -258,4 +309,28 @@ pub fn steps(points: impl Iterator<Item = (f64, f64)>) -> Vec<(f64, f64)> {
         out.push((x, y));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pkt(t_ns: u64, seq: u32, len: u32) -> Pkt {
+        Pkt { t_ns, src: "a".into(), dst: "b".into(), seq, ack: 0, has_ack: true, syn: false, rst: false, win: 1000, len, sack: Vec::new() }
+    }
+
+    #[test]
+    fn every_segment_is_one_kind_and_data_below_the_highest_sent_is_a_retransmission() {
+        let syn = Pkt { syn: true, has_ack: false, ..pkt(0, 99, 0) };
+        let flow = [syn, pkt(1, 100, 10), pkt(2, 110, 10), pkt(3, 100, 20), pkt(4, 120, 0), pkt(5, 120, 5)];
+        let kinds: Vec<Kind> = classify(&flow, &[]).into_iter().map(|(k, _)| k).collect();
+        use Kind::*;
+        assert_eq!(kinds, [Control, Data, Data, Retransmission, Control, Data]);
+        assert_eq!(first_byte(&flow), 100, "numbered from the byte after the SYN");
+        assert_eq!(first_byte(&flow[2..]), 110, "without a SYN, from the first data byte");
+        // Into a zero window, a segment of at most one byte is a probe.
+        let closed = [Pkt { win: 0, ..pkt(4, 0, 0) }];
+        let probe = pkt(6, 125, 1);
+        assert_eq!(classify(std::slice::from_ref(&probe), &closed)[0].0, Probe);
+    }
 }

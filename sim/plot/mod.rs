@@ -9,12 +9,17 @@
 //! - `readiness`: what the script's poll/epoll calls reported, over time;
 //! - `sweep`: the histogram of each key outcome of a sweep.
 //!
+//! - `replay`: per replayed connection, the time-sequence graph of the side under test with
+//!   the kernel's segments (from the capture) and the model's (from the replay) overlaid, by
+//!   the same drawing function as a run's.
+//!
 //! Every function returns what it drew (counts of marks), which is what the tests check.
 
 mod input;
 
 pub use input::{Pkt, PlotInput};
 
+use crate::output::{self, OutputError};
 use crate::sweep::SweepResult;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -30,11 +35,14 @@ const TCP_RETRIES2: u32 = 15;
 /// What one plot holds, by kind of mark.
 pub type Marks = BTreeMap<&'static str, usize>;
 
+/// Why a plot was not made: its file could not be written (the caller's input: a path that
+/// is not a writable file), or drawing failed.
 #[derive(Debug, thiserror::Error)]
-#[error("plot {file}: {msg}")]
-pub struct PlotError {
-    file: String,
-    msg: String,
+pub enum PlotError {
+    #[error("{0}")]
+    Output(#[from] OutputError),
+    #[error("plot {file}: {msg}")]
+    Draw { file: String, msg: String },
 }
 
 fn register_font() {
@@ -45,33 +53,46 @@ fn register_font() {
     });
 }
 
-/// Draws `draw` into DIR/NAME.svg and DIR/NAME.png; the marks it drew.
+/// Draws `draw` into DIR/NAME.svg and DIR/NAME.png, in memory first and then each file
+/// written whole ([`output::write_file`]); the marks it drew.
 macro_rules! render {
     ($dir:expr, $name:expr, $draw:expr) => {{
         register_font();
         let svg = $dir.join(format!("{}.svg", $name));
         let png = $dir.join(format!("{}.png", $name));
-        let err = |f: &Path, e: String| PlotError { file: f.display().to_string(), msg: e };
+        let err = |f: &Path, e: String| PlotError::Draw { file: f.display().to_string(), msg: e };
+        let mut text = String::new();
         let marks = {
-            let root = SVGBackend::new(&svg, SIZE).into_drawing_area();
+            let root = SVGBackend::with_string(&mut text, SIZE).into_drawing_area();
             let m = $draw(&root).map_err(|e| err(&svg, e))?;
             root.present().map_err(|e| err(&svg, e.to_string()))?;
             m
         };
+        let mut rgb = vec![0u8; SIZE.0 as usize * SIZE.1 as usize * 3];
         {
-            let root = BitMapBackend::new(&png, SIZE).into_drawing_area();
+            let root = BitMapBackend::with_buffer(&mut rgb, SIZE).into_drawing_area();
             $draw(&root).map_err(|e| err(&png, e))?;
             root.present().map_err(|e| err(&png, e.to_string()))?;
         }
+        output::write_file(&svg, text.as_bytes())?;
+        output::write_file(&png, &encode_png(&rgb).map_err(|e| err(&png, e))?)?;
         marks
     }};
 }
 
+/// An RGB picture of [`SIZE`] as PNG.
+fn encode_png(rgb: &[u8]) -> Result<Vec<u8>, String> {
+    use image::ImageEncoder;
+    let mut out = Vec::new();
+    image::codecs::png::PngEncoder::new(&mut out).write_image(rgb, SIZE.0, SIZE.1, image::ColorType::Rgb8).map_err(e2s)?;
+    Ok(out)
+}
+
 /// Every plot of a run into `dir` (created if needed); what each holds, by file stem.
 pub fn run_plots(input: &PlotInput, dir: &Path) -> Result<BTreeMap<&'static str, Marks>, PlotError> {
-    std::fs::create_dir_all(dir).map_err(|e| PlotError { file: dir.display().to_string(), msg: e.to_string() })?;
+    output::out_dir(dir)?;
     let mut out = BTreeMap::new();
-    out.insert("time-sequence", render!(dir, "time-sequence", |r| time_sequence(r, input)));
+    out.insert("time-sequence", render!(dir, "time-sequence", |r| busiest_time_sequence(r, input)));
     out.insert("rto", render!(dir, "rto", |r| rto_timeline(r, input)));
     if !input.states.is_empty() {
         out.insert("states", render!(dir, "states", |r| state_timeline(r, input)));
@@ -84,7 +105,7 @@ pub fn run_plots(input: &PlotInput, dir: &Path) -> Result<BTreeMap<&'static str,
 
 /// The histogram of every outcome of a sweep, one file each (`sweep-OUTCOME`).
 pub fn sweep_plots(r: &SweepResult, dir: &Path) -> Result<BTreeMap<String, Marks>, PlotError> {
-    std::fs::create_dir_all(dir).map_err(|e| PlotError { file: dir.display().to_string(), msg: e.to_string() })?;
+    output::out_dir(dir)?;
     let mut out = BTreeMap::new();
     let names: Vec<&String> = r.outcomes.keys().collect();
     for name in names {
@@ -106,70 +127,235 @@ fn secs(ns: u64) -> f64 {
     ns as f64 / 1e9
 }
 
+/// What one series of a time-sequence graph calls its marks and draws them in: a run's own
+/// segments, or the kernel's and the model's of a replay, overlaid.
+struct Look {
+    data: (&'static str, RGBColor),
+    retransmission: (&'static str, RGBColor),
+    probe: (&'static str, RGBColor),
+    control: (&'static str, RGBColor),
+    /// Stroke width of the bars: the kernel's are wide, so the model's show inside them.
+    width: u32,
+}
+
+/// The height of the plotting area and of one legend row, in pixels (about).
+const PLOT_HEIGHT: f64 = 460.0;
+const LEGEND_ROW: f64 = 16.0;
+
+/// The y axis's top, as a multiple of the highest mark, for a legend of `rows`: the legend,
+/// at the top right, sits in the room above the marks and never hides one.
+fn legend_room(rows: usize) -> f64 {
+    let legend = (rows as f64 * LEGEND_ROW + 2.0 * LEGEND_ROW) / PLOT_HEIGHT;
+    1.05 / (1.0 - legend).max(0.3)
+}
+
+/// How far above the data and ACKs the window's edge may lie and still be drawn to scale.
+const WINDOW_CUT: f64 = 3.0;
+
+const ORANGE: RGBColor = RGBColor(255, 140, 0);
+const GREY: RGBColor = RGBColor(120, 120, 120);
+
+/// A run's or a capture's own segments.
+const ONE: Look = Look {
+    data: ("data", BLUE),
+    retransmission: ("retransmission", RED),
+    probe: ("zero-window probe", ORANGE),
+    control: ("control segment", GREY),
+    width: 2,
+};
+
+/// The kernel's segments in a replay: wide, light bars.
+const KERNEL: Look = Look {
+    data: ("kernel data", RGBColor(120, 170, 255)),
+    retransmission: ("kernel retransmission", RGBColor(255, 140, 140)),
+    probe: ("kernel zero-window probe", RGBColor(255, 190, 90)),
+    control: ("kernel control segment", RGBColor(170, 170, 170)),
+    width: 7,
+};
+
+/// The model's segments in a replay: narrow, dark bars, drawn over the kernel's.
+const MODEL: Look = Look {
+    data: ("model data", RGBColor(0, 0, 110)),
+    retransmission: ("model retransmission", RGBColor(170, 0, 0)),
+    probe: ("model zero-window probe", RGBColor(140, 70, 0)),
+    control: ("model control segment", BLACK),
+    width: 2,
+};
+
+/// One sender's segments in a time-sequence graph.
+struct Series<'a> {
+    look: &'a Look,
+    flow: &'a [Pkt],
+}
+
+/// One replayed connection's side under test: the kernel's segments (from the capture), the
+/// model's (from the replay), and the peer's (captured, fed to both), with times on the
+/// replay's timeline.
+#[derive(Clone, Debug)]
+pub struct Overlay {
+    /// File stem (`time-sequence-client-0`).
+    pub name: String,
+    /// `client 10.0.0.1:34070 > 10.0.0.2:8080`.
+    pub title: String,
+    pub kernel: Vec<Pkt>,
+    pub model: Vec<Pkt>,
+    pub peer: Vec<Pkt>,
+}
+
+impl Overlay {
+    /// From a replayed connection's segments. Each sender's windows are scaled as its
+    /// connection negotiated: the kernel's and the peer's by the captured SYNs, the model's by
+    /// its own SYN and the peer's.
+    pub fn of(c: &crate::replay::ConnSegments) -> Overlay {
+        let sut = c.sut.to_string();
+        let from_sut = |pkts: Vec<Pkt>| pkts.into_iter().filter(|p| p.src == sut).collect::<Vec<Pkt>>();
+        let kernel_side = input::pkts_of(c.kernel.iter().chain(&c.peer_segments).map(|t| (t.t.as_nanos(), &t.seg)));
+        let model_side = input::pkts_of(c.model.iter().chain(&c.peer_segments).map(|t| (t.t.as_nanos(), &t.seg)));
+        Overlay {
+            name: format!("time-sequence-{}-{}", c.side.name(), c.connection),
+            title: format!("{} {} > {}", c.side.name(), c.sut, c.peer),
+            kernel: from_sut(kernel_side.clone()),
+            model: from_sut(model_side),
+            peer: kernel_side.into_iter().filter(|p| p.src != sut).collect(),
+        }
+    }
+}
+
+/// The time-sequence graph of each replayed connection, kernel and model overlaid, into
+/// `dir` (made ready first); what each holds, by file stem.
+pub fn replay_plots(overlays: &[Overlay], dir: &Path) -> Result<Vec<(String, Marks)>, PlotError> {
+    output::out_dir(dir)?;
+    let mut out = Vec::new();
+    for o in overlays {
+        let title = format!("time-sequence graph {}: kernel and model", o.title);
+        let series = [Series { look: &KERNEL, flow: &o.kernel }, Series { look: &MODEL, flow: &o.model }];
+        let marks = render!(dir, &o.name, |r| time_sequence(r, &title, &series, &o.peer));
+        out.push((o.name.clone(), marks));
+    }
+    Ok(out)
+}
+
 /// The time-sequence graph of the direction that carried the most data.
-fn time_sequence<DB: DrawingBackend>(root: &Area<DB>, input: &PlotInput) -> Result<Marks, String>
+fn busiest_time_sequence<DB: DrawingBackend>(root: &Area<DB>, input: &PlotInput) -> Result<Marks, String>
+where
+    DB::ErrorType: 'static,
+{
+    let Some((src, dst)) = input.busiest_direction() else {
+        root.fill(&WHITE).map_err(e2s)?;
+        note(root, "no data segments")?;
+        return Ok(Marks::new());
+    };
+    let flow = input.flow(&src, &dst);
+    let back = input.flow(&dst, &src);
+    time_sequence(root, &format!("time-sequence graph {src} > {dst}"), &[Series { look: &ONE, flow: &flow }], &back)
+}
+
+/// tcptrace's time-sequence graph of one or more series of one sender's segments (each
+/// numbered from its own first data byte: a replay's model has its own ISN), with the
+/// receiver's ACK line, window edge and SACK blocks from `back` (numbered as the first
+/// series). Each segment is one mark: data (a bar from seq to seq + len), retransmission
+/// (a bar starting below the highest sequence sent before it), zero-window probe (a cross),
+/// or control segment (SYN, FIN, pure ACK, RST: a dot).
+fn time_sequence<DB: DrawingBackend>(root: &Area<DB>, title: &str, series: &[Series], back: &[Pkt]) -> Result<Marks, String>
 where
     DB::ErrorType: 'static,
 {
     root.fill(&WHITE).map_err(e2s)?;
     let mut marks = Marks::new();
-    let Some((src, dst)) = input.busiest_direction() else {
-        note(root, "no data segments")?;
-        return Ok(marks);
-    };
-    let flow = input.flow(&src, &dst);
-    let back = input.flow(&dst, &src);
-    let base = flow.iter().find(|p| p.len > 0).map_or(0, |p| p.seq);
-    // Signed distance from the first data byte: a SYN's numbers fall just below it.
-    let rel = |s: u32| f64::from(s.wrapping_sub(base) as i32).max(0.0);
-    let t0 = secs(input.pkts.first().map_or(0, |p| p.t_ns));
-    let t1 = secs(input.pkts.last().map_or(0, |p| p.t_ns)).max(t0 + 1e-3);
-    let top = flow.iter().map(|p| rel(p.seq) + f64::from(p.len)).fold(1.0, f64::max);
-    let wtop = back.iter().filter(|p| p.has_ack && !p.syn).map(|p| rel(p.ack) + f64::from(p.win)).fold(top, f64::max);
+    let bases: Vec<u32> = series.iter().map(|s| input::first_byte(s.flow)).collect();
+    // Signed distance from the first data byte: a SYN's numbers fall just below it. The
+    // axis starts a little below 0, so that an ACK line at 0 shows above it.
+    let rel = |base: u32, s: u32| f64::from(s.wrapping_sub(base) as i32).max(0.0);
+    let back_base = bases.first().copied().unwrap_or(0);
+    let times = series.iter().flat_map(|s| s.flow.iter()).chain(back).map(|p| secs(p.t_ns));
+    let t0 = times.clone().fold(f64::INFINITY, f64::min);
+    let t0 = if t0.is_finite() { t0 } else { 0.0 };
+    let t1 = times.fold(t0, f64::max).max(t0 + 1e-3);
+    let top = series.iter().zip(&bases).flat_map(|(s, b)| s.flow.iter().map(move |p| rel(*b, p.seq) + f64::from(p.len))).fold(1.0, f64::max);
+    let acked = || back.iter().filter(|p| p.has_ack && !p.syn);
+    let top = acked().map(|p| rel(back_base, p.ack)).fold(top, f64::max);
+    // The window's right edge is drawn to scale unless it lies far above the data (a few
+    // bytes sent into a 64 KB window): then it is cut at the top, and the legend says so.
+    let window_top = acked().map(|p| rel(back_base, p.ack) + f64::from(p.win)).fold(top, f64::max);
+    let cut = window_top > WINDOW_CUT * top;
+    let wtop = if cut { top * 1.2 } else { window_top };
+    let kinds: Vec<Vec<(input::Kind, &Pkt)>> = series.iter().map(|s| input::classify(s.flow, back)).collect();
+    let acking = acked().next().is_some();
+    let has_sack = back.iter().any(|p| !p.sack.is_empty());
+    // A legend row per kind of mark drawn, the ACK line and window edge, SACK blocks.
+    let rows = kinds.iter().map(|k| k.iter().map(|(kind, _)| *kind).collect::<std::collections::BTreeSet<_>>().len()).sum::<usize>()
+        + 2 * usize::from(acking)
+        + usize::from(has_sack);
     let mut chart = ChartBuilder::on(root)
-        .caption(format!("time-sequence graph {src} > {dst}"), (FAMILY, 20))
+        .caption(title, (FAMILY, 20))
         .margin(12)
         .x_label_area_size(40)
         .y_label_area_size(80)
-        .build_cartesian_2d(t0..t1, 0.0..wtop * 1.05)
+        .build_cartesian_2d(t0..t1, -wtop * 0.02..wtop * legend_room(rows))
         .map_err(e2s)?;
     chart.configure_mesh().x_desc("time (s)").y_desc("relative sequence number (bytes)").label_style((FAMILY, 12)).draw().map_err(e2s)?;
 
-    let (fresh, retrans) = input::split_retransmissions(&flow);
-    let bar = |p: &&Pkt, c: RGBColor| {
-        let x = secs(p.t_ns);
-        PathElement::new(vec![(x, rel(p.seq)), (x, rel(p.seq) + f64::from(p.len.max(1)))], c.stroke_width(2))
-    };
-    let data: Vec<&Pkt> = fresh.iter().filter(|p| p.len > 0 && !input::is_window_probe(p, &back)).copied().collect();
-    let probes: Vec<&Pkt> = flow.iter().filter(|p| input::is_window_probe(p, &back)).collect();
-    marks.insert("data", data.len());
-    marks.insert("retransmission", retrans.len());
-    marks.insert("zero-window probe", probes.len());
-    chart.draw_series(data.iter().map(|p| bar(p, BLUE))).map_err(e2s)?.label("data").legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLUE));
-    chart.draw_series(retrans.iter().map(|p| bar(p, RED))).map_err(e2s)?.label("retransmission").legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], RED));
-    let orange = RGBColor(255, 140, 0);
-    chart
-        .draw_series(probes.iter().map(|p| Cross::new((secs(p.t_ns), rel(p.seq)), 5, orange.stroke_width(2))))
-        .map_err(e2s)?
-        .label("zero-window probe")
-        .legend(move |(x, y)| Cross::new((x + 10, y), 4, orange));
+    for ((s, base), kinds) in series.iter().zip(bases).zip(&kinds) {
+        let of = |k: input::Kind| kinds.iter().filter(move |(kind, _)| *kind == k).map(|(_, p)| *p);
+        let look = s.look;
+        let bar = move |p: &Pkt, c: RGBColor| {
+            let (x, y) = (secs(p.t_ns), rel(base, p.seq));
+            PathElement::new(vec![(x, y), (x, y + f64::from(p.len.max(1)))], c.stroke_width(look.width))
+        };
+        for (kind, (name, colour)) in [(input::Kind::Data, look.data), (input::Kind::Retransmission, look.retransmission)] {
+            let n = of(kind).count();
+            marks.insert(name, n);
+            let drawn = chart.draw_series(of(kind).map(|p| bar(p, colour))).map_err(e2s)?;
+            if n > 0 {
+                drawn.label(name).legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(look.width.min(4))));
+            }
+        }
+        let (name, colour) = look.probe;
+        let n = of(input::Kind::Probe).count();
+        marks.insert(name, n);
+        let drawn = chart.draw_series(of(input::Kind::Probe).map(|p| Cross::new((secs(p.t_ns), rel(base, p.seq)), 5, colour.stroke_width(2)))).map_err(e2s)?;
+        if n > 0 {
+            drawn.label(name).legend(move |(x, y)| Cross::new((x + 10, y), 4, colour));
+        }
+        let (name, colour) = look.control;
+        let n = of(input::Kind::Control).count();
+        marks.insert(name, n);
+        let r = look.width.div_ceil(2) + 1;
+        let drawn = chart.draw_series(of(input::Kind::Control).map(|p| Circle::new((secs(p.t_ns), rel(base, p.seq)), r, colour.filled()))).map_err(e2s)?;
+        if n > 0 {
+            drawn.label(name).legend(move |(x, y)| Circle::new((x + 10, y), r, colour.filled()));
+        }
+    }
 
-    let acks: Vec<(f64, f64)> = input::steps(back.iter().filter(|p| p.has_ack && !p.syn).map(|p| (secs(p.t_ns), rel(p.ack))));
-    let wins: Vec<(f64, f64)> = input::steps(back.iter().filter(|p| p.has_ack && !p.syn).map(|p| (secs(p.t_ns), rel(p.ack) + f64::from(p.win))));
+    let acks: Vec<(f64, f64)> = input::steps(acked().map(|p| (secs(p.t_ns), rel(back_base, p.ack))));
+    let wins: Vec<(f64, f64)> = input::steps(acked().map(|p| (secs(p.t_ns), (rel(back_base, p.ack) + f64::from(p.win)).min(wtop))));
+    let window_label = if cut { "receive window (cut at the top)" } else { "receive window" };
     let green = RGBColor(0, 150, 0);
     let olive = RGBColor(180, 160, 0);
-    chart.draw_series(LineSeries::new(acks, green)).map_err(e2s)?.label("ACK").legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], green));
-    chart.draw_series(LineSeries::new(wins, olive)).map_err(e2s)?.label("receive window").legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], olive));
+    let drawn = chart.draw_series(LineSeries::new(acks, green)).map_err(e2s)?;
+    if acking {
+        drawn.label("ACK").legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], green));
+    }
+    let drawn = chart.draw_series(LineSeries::new(wins, olive)).map_err(e2s)?;
+    if acking {
+        drawn.label(window_label).legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], olive));
+    }
     let purple = RGBColor(150, 0, 200);
     let sacks: Vec<(f64, f64, f64)> =
-        back.iter().flat_map(|p| p.sack.iter().map(move |(l, r)| (secs(p.t_ns), rel(*l), rel(*r)))).collect();
+        back.iter().flat_map(|p| p.sack.iter().map(move |(l, r)| (secs(p.t_ns), rel(back_base, *l), rel(back_base, *r)))).collect();
     marks.insert("sack block", sacks.len());
+    let drawn = chart.draw_series(sacks.iter().map(|(x, l, r)| PathElement::new(vec![(*x, *l), (*x, *r)], purple.stroke_width(3)))).map_err(e2s)?;
+    if has_sack {
+        drawn.label("SACK block").legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], purple));
+    }
     chart
-        .draw_series(sacks.iter().map(|(x, l, r)| PathElement::new(vec![(*x, *l), (*x, *r)], purple.stroke_width(3))))
-        .map_err(e2s)?
-        .label("SACK block")
-        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], purple));
-    chart.configure_series_labels().label_font((FAMILY, 12)).background_style(WHITE.mix(0.85)).border_style(BLACK).draw().map_err(e2s)?;
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .label_font((FAMILY, 12))
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
+        .map_err(e2s)?;
     Ok(marks)
 }
 

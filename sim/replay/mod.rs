@@ -32,7 +32,7 @@ pub mod settings;
 pub mod shown;
 pub mod split;
 
-pub use report::{ConnReport, DivergenceReport, NotCompared, ReplayReport};
+pub use report::{ConnReport, ConnSegments, DivergenceReport, NotCompared, ReplayReport};
 pub use split::{split, Connection};
 
 use crate::engine::{LinkParams, Sim};
@@ -79,11 +79,13 @@ pub struct ReplayOptions {
     pub first: bool,
     /// The SUT's settings given with `--set`: they override what the trace shows.
     pub settings: Vec<settings::Setting>,
+    /// Keeps each connection's segments in the report (for `--plot`).
+    pub keep_segments: bool,
 }
 
 impl Default for ReplayOptions {
     fn default() -> Self {
-        ReplayOptions { sides: vec![Side::Client, Side::Server], kernel: None, first: false, settings: Vec::new() }
+        ReplayOptions { sides: vec![Side::Client, Side::Server], kernel: None, first: false, settings: Vec::new(), keep_segments: false }
     }
 }
 
@@ -168,7 +170,7 @@ pub fn replay(cap: &Capture, name: &str, rec: &Recorded, opts: &ReplayOptions) -
     for &side in &opts.sides {
         let Some(first) = conns.first() else { break };
         let sut_ip = *first.endpoints(side).0.ip();
-        let run = SideRun { cap, conns: &conns, rec, timeline, side, sut_ip, kernel: opts.kernel.as_deref(), first: opts.first, given: &opts.settings };
+        let run = SideRun { cap, conns: &conns, rec, timeline, side, sut_ip, kernel: opts.kernel.as_deref(), first: opts.first, given: &opts.settings, keep: opts.keep_segments };
         run.run(&mut report)?;
     }
     Ok(report)
@@ -279,6 +281,7 @@ struct SideRun<'a> {
     kernel: Option<&'a str>,
     first: bool,
     given: &'a [settings::Setting],
+    keep: bool,
 }
 
 impl SideRun<'_> {
@@ -513,6 +516,18 @@ impl SideRun<'_> {
             not.push(NotCompared { segments: stopped, reason: "the comparison stopped at the first divergence (--first)".into() });
         }
         let model_in_capture = model.iter().filter(|t| t.t <= capture_end).count();
+        if self.keep {
+            let peer_segs = c.packets.iter().map(|&i| &self.cap.packets[i]).filter(|p| p.seg.src == peer);
+            report.keep_segments(ConnSegments {
+                side: self.side,
+                connection: index,
+                sut,
+                peer,
+                kernel: captured.iter().map(|(t, _)| t.clone()).collect(),
+                model: model.iter().filter(|t| t.t <= capture_end).cloned().collect(),
+                peer_segments: peer_segs.map(|p| Timed { t: self.timeline.at(p.t_ns), seg: p.seg.clone() }).collect(),
+            });
+        }
         report.add(self.side, index, sut, peer, captured.len(), model_in_capture, result, not);
     }
 

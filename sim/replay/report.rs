@@ -7,7 +7,7 @@
 //! compared (coverage is part of it: a replay that checked part of the capture has not shown
 //! the model explains it), unless the caller accepts a partial comparison (`--partial`).
 
-use super::compare::{Class, ConnComparison, Divergence, SegmentView};
+use super::compare::{Class, ConnComparison, Divergence, SegmentView, Timed};
 use super::{Recorded, Side};
 use serde::Serialize;
 use std::fmt::Write as _;
@@ -97,8 +97,36 @@ pub struct ReplayReport {
     /// Listeners the trace shows never accepted (no calls were inferred on their children).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub never_accepts: Vec<String>,
+    /// Each connection's segments, when the replay was asked to keep them (`--plot`).
+    #[serde(skip)]
+    pub segments: Vec<ConnSegments>,
+    /// The plots drawn of this replay (`--plot`), with what each holds.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub plots: Vec<PlotMade>,
     #[serde(skip)]
     infers: bool,
+}
+
+/// One replayed connection's segments on the replay's timeline: what the side under test
+/// sent in the capture (the kernel's) and in the replay while the capture ran (the model's,
+/// as many as `segments_model` counts), and what its peer sent (captured; fed to the model).
+#[derive(Clone, Debug)]
+pub struct ConnSegments {
+    pub side: Side,
+    pub connection: usize,
+    pub sut: SocketAddrV4,
+    pub peer: SocketAddrV4,
+    pub kernel: Vec<Timed>,
+    pub model: Vec<Timed>,
+    pub peer_segments: Vec<Timed>,
+}
+
+/// A plot file drawn of the replay (without its extension: `.svg` and `.png` were drawn)
+/// and its marks, by kind.
+#[derive(Clone, Debug, Serialize)]
+pub struct PlotMade {
+    pub file: String,
+    pub marks: std::collections::BTreeMap<&'static str, usize>,
 }
 
 /// One of a side's settings, as listed in the report.
@@ -129,6 +157,8 @@ impl ReplayReport {
             inferred: Vec::new(),
             settings: Vec::new(),
             never_accepts: Vec::new(),
+            segments: Vec::new(),
+            plots: Vec::new(),
             infers: rec.infers(),
         }
     }
@@ -148,6 +178,11 @@ impl ReplayReport {
     pub(super) fn add_settings(&mut self, side: Side, settings: &super::settings::Settings, never_accepts: &[SocketAddrV4]) {
         self.settings.extend(settings.0.iter().map(|s| SideSetting { side, setting: s.clone() }));
         self.never_accepts.extend(never_accepts.iter().map(|l| format!("{} {l}", side.name())));
+    }
+
+    /// Keeps one connection's segments (for `--plot`).
+    pub(super) fn keep_segments(&mut self, c: ConnSegments) {
+        self.segments.push(c);
     }
 
     /// Records the capture's TCP packets that could not be read (`(reason, count)`).
@@ -235,6 +270,10 @@ impl ReplayReport {
         }
         for c in &self.connections {
             self.details(&mut s, c);
+        }
+        for p in &self.plots {
+            let marks: Vec<String> = p.marks.iter().filter(|(_, n)| **n > 0).map(|(k, n)| format!("{n} {k}")).collect();
+            let _ = writeln!(s, "plot {}.svg (and .png): {}", p.file, marks.join(", "));
         }
         for u in &self.unread_tcp {
             let _ = writeln!(s, "not read: {} TCP {} ({}): their connections are unknown", u.segments, packets(u.segments), u.reason);
