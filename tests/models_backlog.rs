@@ -164,3 +164,86 @@ fn syn_ack_retransmissions_count_in_tcp_retrans_segs() {
     assert!(again > 0, "the scenario resends SYN-ACKs");
     assert_eq!(r.counter("server", "TcpRetransSegs"), again);
 }
+
+/// The seed's trace on loopback (`models/ab-loopback-reset.toml`): one of the second ab's
+/// clients sees its SYN dropped and retransmitted, the SYN-ACK, its request dropped and
+/// retransmitted, the server's SYN-ACK retransmissions, and an RST once its request sock
+/// has expired; ab counts ECONNRESET for it.
+#[test]
+fn ab_on_loopback_syn_retransmitted_then_syn_ack_then_request_retransmitted_then_rst() {
+    use tcpsim::world::LoadReport;
+    let r = run_model("ab-loopback-reset.toml");
+    let p = profile(&r.sc, "box");
+    let init = p.tcp_timeout_init_ms * MS;
+    let (backlog, second_at, second_n) = match (&r.sc.apps[0], &r.sc.apps[2]) {
+        (AppSpec::HttpServer { backlog, .. }, AppSpec::Ab { at, concurrency, .. }) => {
+            (*backlog as u64, at.expect("the second ab starts later").0.as_nanos(), u64::from(*concurrency))
+        }
+        other => panic!("unexpected apps {other:?}"),
+    };
+    // Segments of one client port, in order: (time, flags, payload length).
+    let segs = |port: &serde_json::Value, to_server: bool| -> Vec<(u64, String, u64)> {
+        let key = if to_server { "src" } else { "dst" };
+        r.events("seg_sent", |v| &v[key] == port)
+            .iter()
+            .map(|v| (t(v), v["flags"].as_str().unwrap().to_string(), v["len"].as_u64().unwrap()))
+            .collect()
+    };
+    // The client that got the first RST.
+    let rsts = r.sent("box", "R");
+    assert!(!rsts.is_empty(), "some client is reset");
+    let port = rsts[0]["dst"].clone();
+    let from = segs(&port, true);
+    let to = segs(&port, false);
+    let times = |v: &[(u64, String, u64)], flags: &str| -> Vec<u64> {
+        v.iter().filter(|s| s.1 == flags).map(|s| s.0).collect()
+    };
+    // 1. The SYN at the second ab's start meets a full accept queue and is dropped; it is
+    //    sent again one tcp_timeout_init later, and that one is answered.
+    assert_eq!(times(&from, "S"), [second_at, second_at + init]);
+    let syn_rtx = second_at + init;
+    // 2. The SYN-ACK, at once (loopback), then the server's SYN-ACK retransmissions at 1 s and
+    //    3 s; the request sock expires at 7 s: tcp_synack_retries cut to 2 by reqsk_timer_handler.
+    assert_eq!(times(&to, "S."), [syn_rtx, syn_rtx + init, syn_rtx + 3 * init]);
+    let expiry = syn_rtx + 7 * init;
+    // 3. The request, sent on connect, dropped by the full queue (listen_overflow) and
+    //    retransmitted: the TLP, then the RTO doubling. The handshake's RTT sample on
+    //    loopback is the smallest, 1 µs: the RTO is srtt + rto_min rounded up to a jiffy
+    //    (201 ms), and the TLP 2·srtt (one jiffy) + rto_min (`tcp_schedule_loss_probe`).
+    let mut est = tcpsim::tcp::rtt::RttEstimator::default();
+    est.sample(1, p.tcp_rto_min_us as u32, 1, 1);
+    let mut rto = est.rto(tcpsim::time::Dur::from_millis(p.tcp_rto_max_ms)).as_nanos();
+    let tlp = (2 * u64::from(est.srtt_us())).div_ceil(1000) * MS + rto_min(&p);
+    let data: Vec<u64> = from.iter().filter(|s| s.2 == 100).map(|s| s.0).collect();
+    assert_eq!(data[0], syn_rtx, "ab sends the request as soon as connect() succeeds");
+    let mut want = vec![syn_rtx, syn_rtx + tlp.min(rto)];
+    while *want.last().unwrap() <= expiry {
+        want.push(want.last().unwrap() + rto);
+        rto *= 2;
+    }
+    assert!(want.len() >= 5, "the request is retransmitted several times: {want:?}");
+    assert_eq!(data, want, "every retransmission up to and including the one that is reset");
+    // Each SYN-ACK retransmission is answered by the client's ACK (also dropped).
+    assert_eq!(times(&from, ".").len(), 3, "the handshake's ACK and one per SYN-ACK retransmission");
+    // 4. The first retransmission after the expiry meets only the listener: an RST at once.
+    let rst_at = *want.last().unwrap();
+    assert_eq!(times(&to, "R"), [rst_at]);
+    assert!(rst_at > expiry && want[want.len() - 2] < expiry);
+    // 5. ab reports it as ECONNRESET, first failure at the RST.
+    let ab = r
+        .report
+        .load
+        .iter()
+        .filter_map(|l| if let LoadReport::Ab(a) = l { Some(a) } else { None })
+        .find(|a| a.app == 2)
+        .expect("the second ab's summary");
+    let resets = rsts.len() as u32;
+    assert_eq!(ab.failed_by_errno.get("ECONNRESET"), Some(&resets));
+    let first = ab.first_failure.as_ref().expect("a failure");
+    assert_eq!((first.t_ns, first.errno.as_str()), (rst_at, "ECONNRESET"));
+    assert_eq!(r.counter("box", "TcpEstabResets"), u64::from(resets));
+    // Syncookies did not help: the burst's first backlog + 1 SYNs got request socks, the rest
+    // cookies (inet_csk_reqsk_queue_is_full, strict on 6.18), and every reset client held a
+    // request sock (a cookie has nothing to expire).
+    assert_eq!(r.counter("box", "SyncookiesSent"), second_n - (backlog + 1));
+}

@@ -57,7 +57,7 @@ const SEEDS: &[Seed] = &[
         title: "Linux TCP weirdly unresponsive when under heavy load",
         asks: "Why SYN retransmissions, then a connection whose request is retransmitted and \
                finally reset, against a listener whose accept queue is full?",
-        models: &["listen-backlog-overflow.toml", "listen-backlog-overflow-reset.toml"],
+        models: &["listen-backlog-overflow.toml", "listen-backlog-overflow-reset.toml", "ab-loopback-reset.toml"],
     },
     Seed {
         title: "Keeping FTP control connection alive",

@@ -473,8 +473,9 @@ impl Node for Host {
             match slot.timer.on_pop(now) {
                 Pop::Fire => {
                     let local = slot.listener.local();
-                    slot.listener.on_timer(now, &mut out);
-                    ctx.trace("timer", &TimerRecord { timer: "SYN-ACK", local, remote: None, backoff: None });
+                    for remote in slot.listener.on_timer(now, &mut out) {
+                        ctx.trace("timer", &TimerRecord { timer: "SYN-ACK", local, remote: Some(remote), backoff: None });
+                    }
                 }
                 Pop::Requeue(at) => return ctx.schedule(at, key),
                 Pop::Stale => return,

@@ -337,15 +337,20 @@ impl<C> Listener<C> {
         }
     }
 
-    /// Fires every request timer due at `now` (`reqsk_timer_handler`), in deadline order.
-    pub fn on_timer(&mut self, now: SimTime, out: &mut Vec<Segment>) {
+    /// Fires every request timer due at `now` (`reqsk_timer_handler`), in deadline order,
+    /// and returns the clients whose request timer fired: each firing is one
+    /// `tcp_syn_ack_timeout` (TCPTimeouts), which the caller traces one by one.
+    pub fn on_timer(&mut self, now: SimTime, out: &mut Vec<Segment>) -> Vec<SocketAddrV4> {
+        let mut fired = Vec::new();
         while let Some(&(t, remote)) = self.timers.first() {
             if t > now {
                 break;
             }
             self.timers.pop_first();
             self.request_timer(now, remote, out);
+            fired.push(remote);
         }
+        fired
     }
 
     fn reply_reset(&self, seg: &Segment, out: &mut Vec<Segment>) -> ListenerAction {
