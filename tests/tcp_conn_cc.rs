@@ -63,9 +63,7 @@ fn an_rto_reports_loss_state_and_everything_outstanding_lost() {
     sim.run_until(ms(100));
     sim.blackhole = Some(|from, _s: &Segment| from == 0);
     let t0 = sim.now;
-    let mut out = Vec::new();
-    sim.client().send(t0, SendData::Derived(4 * 1448), &mut out).unwrap();
-    sim.transmit(0, out);
+    sim.client_writes(4 * 1448);
     // The first RTO: 1 s at most (srtt 20 ms + rttvar floor 200 ms).
     sim.run_until(t0 + Dur::from_millis(1000));
     let info = sim.client().info();
@@ -82,9 +80,7 @@ fn an_idle_sender_restarts_from_the_initial_window() {
     sim.connect();
     sim.run_until(ms(100));
     let t0 = sim.now;
-    let mut out = Vec::new();
-    sim.client().send(t0, SendData::Derived(100 * 1448), &mut out).unwrap();
-    sim.transmit(0, out);
+    sim.client_writes(100 * 1448);
     sim.run_until(t0 + Dur::from_millis(500));
     assert_eq!(sim.client().outq(), 0);
     let grown = sim.client().info().snd_cwnd;
@@ -127,9 +123,7 @@ fn a_fast_retransmit_of_a_delayed_segment_is_undone_by_its_timestamp() {
     sim.delay_extra = Some(|from, at, s: &Segment| (from == 0 && at == ms(100) && s.seq == CLIENT_ISS + 1 + 2 * 1448).then(|| Dur::from_millis(15)));
     sim.connect();
     sim.run_until(ms(100));
-    let mut out = Vec::new();
-    sim.client().send(ms(100), SendData::Derived(10 * 1448), &mut out).unwrap();
-    sim.transmit(0, out);
+    sim.client_writes(10 * 1448);
     sim.run_until(ms(130));
     let info = sim.client().info();
     assert_eq!((info.ca_state, info.retrans), (3, 1), "in recovery, the third retransmitted");
@@ -162,9 +156,7 @@ fn a_spurious_rto_is_undone_when_the_delayed_acks_echo_the_originals() {
     sim.connect();
     sim.run_until(ms(100));
     let before = sim.client().info();
-    let mut out = Vec::new();
-    sim.client().send(ms(100), SendData::Derived(1448), &mut out).unwrap();
-    sim.transmit(0, out);
+    sim.client_writes(1448);
     sim.run_until(ms(700));
     let info = sim.client().info();
     assert_eq!((info.ca_state, info.snd_cwnd, info.snd_ssthresh), (4, 1, 7), "the RTO: TCP_CA_Loss");
@@ -198,9 +190,7 @@ fn without_timestamps_a_d_sack_of_the_only_retransmission_undoes_the_recovery() 
     sim.delay_extra = Some(|from, at, s: &Segment| (from == 0 && at == ms(100) && s.seq == CLIENT_ISS + 1 + 2 * 1460).then(|| Dur::from_millis(15)));
     sim.connect();
     sim.run_until(ms(100));
-    let mut out = Vec::new();
-    let sent = sim.client().send(ms(100), SendData::Derived(40 * 1460), &mut out).unwrap();
-    sim.transmit(0, out);
+    let sent = sim.client_writes(40 * 1460);
     sim.run_until(ms(130));
     let info = sim.client().info();
     assert_eq!((info.ca_state, info.retrans, info.snd_ssthresh), (3, 1, 8), "in recovery, the third retransmitted");
@@ -228,9 +218,7 @@ fn without_timestamps_f_rto_finds_an_rto_spurious_when_an_original_is_acked() {
     });
     sim.connect();
     sim.run_until(ms(100));
-    let mut out = Vec::new();
-    sim.client().send(ms(100), SendData::Derived(20 * 1460), &mut out).unwrap();
-    sim.transmit(0, out);
+    sim.client_writes(20 * 1460);
     // The loss probe (142 ms) sent the eleventh segment; the RTO (362 ms) resent the first.
     sim.run_until(ms(515));
     let info = sim.client().info();

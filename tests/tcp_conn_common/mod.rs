@@ -136,6 +136,15 @@ impl Sim {
         self.transmit(0, out);
     }
 
+    /// The client writes `len` bytes now and what it sends goes on the wire; returns what
+    /// `send` accepted.
+    pub fn client_writes(&mut self, len: u32) -> u32 {
+        let (now, mut out) = (self.now, Vec::new());
+        let sent = self.client().send(now, tcpsim::tcp::conn::SendData::Derived(len), &mut out).unwrap();
+        self.transmit(0, out);
+        sent
+    }
+
     /// Puts segments sent by `from` on the wire.
     pub fn transmit(&mut self, from: usize, out: Vec<Segment>) {
         for seg in out {
@@ -377,7 +386,6 @@ pub fn bulk_transfer(sim: &mut Sim, total: u64, keep: bool, limit: SimTime) -> B
 /// Connects, then at 100 ms writes ten segments of which the third is lost once (seq =
 /// ISS + 1 + 2·1448); returns the time of the write.
 pub fn send_ten_losing_the_third(sim: &mut Sim) -> SimTime {
-    use tcpsim::tcp::conn::SendData;
     thread_local!(static DROPPED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) });
     sim.connect();
     sim.run_until(ms(100));
@@ -390,8 +398,6 @@ pub fn send_ten_losing_the_third(sim: &mut Sim) -> SimTime {
         hit
     });
     let t0 = sim.now;
-    let mut out = Vec::new();
-    sim.client().send(t0, SendData::Derived(10 * 1448), &mut out).unwrap();
-    sim.transmit(0, out);
+    sim.client_writes(10 * 1448);
     t0
 }
