@@ -5,7 +5,7 @@
 mod models_support;
 mod scenario_text;
 use models_support::*;
-use scenario_text::client_server;
+use scenario_text::{acks_lost, client_server};
 use serde_json::Value;
 use tcpsim::scenario::parse;
 
@@ -56,24 +56,6 @@ fn wire(r: &Run, host: &str, peer: &str) -> Vec<Wire> {
                 .unwrap_or_default(),
         })
         .collect()
-}
-
-/// Script steps: accept, then a filter that drops everything the server sends (its ACKs
-/// never reach the client), then `more`.
-fn acks_lost(more: &str) -> String {
-    format!(
-        r#"[[script]]
-op = "accept"
-sock = "l"
-new = "s"
-[[script]]
-op = "fault"
-kind = "filter"
-link = "wire"
-drop = "all"
-direction = "b_to_a"
-{more}"#
-    )
 }
 
 fn send(sock: &str, len: u32) -> String {

@@ -125,6 +125,28 @@ fn spawn(ns: &Netns, which: usize, role: &str) -> (Child, BufReader<std::process
     (c, out)
 }
 
+/// A live run of `settings.py`: namespaces `tag`, tcpdump writing into `tmp(dir)`, the
+/// `ROLE-server` program started and ready, then the `ROLE-client` program started.
+struct Live {
+    ns: Netns,
+    dump: Dump,
+    server: Child,
+    /// Kept open while the server runs: it may print more.
+    _server_out: BufReader<std::process::ChildStdout>,
+    client: Child,
+    client_out: BufReader<std::process::ChildStdout>,
+}
+
+fn start(tag: &str, dir: &str, role: &str) -> Live {
+    let ns = Netns::new(tag);
+    let dump = Dump::start(&ns, &tmp(dir));
+    let server_role = format!("{role}-server");
+    let (server, mut server_out) = spawn(&ns, 1, &server_role);
+    wait_for(&mut server_out, "ready", &server_role);
+    let (client, client_out) = spawn(&ns, 0, &format!("{role}-client"));
+    Live { ns, dump, server, _server_out: server_out, client, client_out }
+}
+
 /// Runs echo.py's server and client in the namespaces with tcpdump on the server's side;
 /// returns the capture's path, alone in its directory.
 fn capture_echo(ns: &Netns, dir: &Path) -> PathBuf {
@@ -213,11 +235,7 @@ fn keepalive_probes_show_the_idle_time() {
     if !live_or_skip("replay_live") {
         return;
     }
-    let ns = Netns::new("ka");
-    let dump = Dump::start(&ns, &tmp("keepalive"));
-    let (mut server, mut out) = spawn(&ns, 1, "keepalive-server");
-    wait_for(&mut out, "ready", "keepalive-server");
-    let (mut client, _) = spawn(&ns, 0, "keepalive-client");
+    let Live { ns, dump, mut server, mut client, client_out: _client_out, _server_out } = start("ka", "keepalive", "keepalive");
     assert!(client.wait().unwrap().success() && server.wait().unwrap().success());
     let pcap = dump.stop();
     drop(ns);
@@ -246,11 +264,7 @@ fn a_retransmission_backoff_ending_in_the_user_timeout() {
     if !live_or_skip("replay_live") {
         return;
     }
-    let ns = Netns::new("ut");
-    let dump = Dump::start(&ns, &tmp("user-timeout"));
-    let (mut server, mut out) = spawn(&ns, 1, "timeout-server");
-    wait_for(&mut out, "ready", "timeout-server");
-    let (mut client, mut cout) = spawn(&ns, 0, "timeout-client");
+    let Live { ns, dump, mut server, mut client, client_out: mut cout, _server_out } = start("ut", "user-timeout", "timeout");
     wait_for(&mut cout, "connected", "timeout-client");
     let rules = format!("table inet tsrl {{\n  chain input {{\n    type filter hook input priority 0;\n    ip saddr {CLIENT_ADDR} drop\n  }}\n}}\n");
     let nft = ns.exec(1, &["nft", "-f", "-"]).stdin(Stdio::piped()).spawn().expect("nft runs");
@@ -284,11 +298,7 @@ fn a_listener_with_backlog_one_that_never_accepts() {
     if !live_or_skip("replay_live") {
         return;
     }
-    let ns = Netns::new("bl");
-    let dump = Dump::start(&ns, &tmp("backlog"));
-    let (mut server, mut out) = spawn(&ns, 1, "backlog-server");
-    wait_for(&mut out, "ready", "backlog-server");
-    let (mut client, _) = spawn(&ns, 0, "backlog-client");
+    let Live { ns, dump, mut server, mut client, client_out: _client_out, _server_out } = start("bl", "backlog", "backlog");
     assert!(client.wait().unwrap().success());
     let pcap = dump.stop();
     let _ = server.kill();
@@ -314,11 +324,7 @@ fn a_receiver_with_a_small_rcvbuf_that_stops_reading() {
     if !live_or_skip("replay_live") {
         return;
     }
-    let ns = Netns::new("rb");
-    let dump = Dump::start(&ns, &tmp("rcvbuf"));
-    let (mut server, mut out) = spawn(&ns, 1, "rcvbuf-server");
-    wait_for(&mut out, "ready", "rcvbuf-server");
-    let (mut client, mut cout) = spawn(&ns, 0, "rcvbuf-client");
+    let Live { ns, dump, mut server, mut client, client_out: mut cout, _server_out } = start("rb", "rcvbuf", "rcvbuf");
     wait_for(&mut cout, "sent", "rcvbuf-client");
     std::thread::sleep(std::time::Duration::from_millis(2500));
     let pcap = dump.stop();

@@ -6,7 +6,7 @@
 mod models_support;
 mod scenario_text;
 use models_support::*;
-use scenario_text::{listen_and_connect, two_hosts_with_client};
+use scenario_text::{acks_lost, listen_and_connect, two_hosts_with_client};
 use tcpsim::scenario::parse;
 
 /// One jiffy at HZ = 250.
@@ -32,24 +32,9 @@ fn sent(r: &Run, host: &str, pick: impl Fn(&str, u64) -> bool) -> Vec<u64> {
 }
 
 /// The server accepts, its ACKs are dropped, the client writes 100 bytes once and waits.
-const UNACKED_WRITE: &str = r#"[[script]]
-op = "accept"
-sock = "l"
-new = "s"
-[[script]]
-op = "fault"
-kind = "filter"
-link = "wire"
-drop = "all"
-direction = "b_to_a"
-[[script]]
-op = "send"
-sock = "c"
-len = 100
-[[script]]
-op = "sleep"
-dur = "1s"
-"#;
+fn unacked_write() -> String {
+    acks_lost("[[script]]\nop = \"send\"\nsock = \"c\"\nlen = 100\n[[script]]\nop = \"sleep\"\ndur = \"1s\"\n")
+}
 
 /// tcp_output.c `tcp_schedule_loss_probe` with one packet out: `usecs_to_jiffies(2·srtt)` +
 /// `TCP_RTO_MIN` = 1 + 50 jiffies, no later than the RTO (`__tcp_set_rto`: srtt 2 ms + rttvar
@@ -59,7 +44,7 @@ dur = "1s"
 /// 202 and 201 ms.)
 #[test]
 fn loss_probe_and_rto_run_on_the_tick_of_their_bucket() {
-    let r = run("", UNACKED_WRITE);
+    let r = run("", &unacked_write());
     let data = sent(&r, "client", |_, len| len > 0);
     assert!(data.len() >= 3, "{data:?}");
     assert_eq!(data[1], bucket_tick(data[0], 51), "TLP: 51 jiffies, on the tick of bucket jiffies + 52");
@@ -70,7 +55,7 @@ fn loss_probe_and_rto_run_on_the_tick_of_their_bucket() {
 /// 202 ms, to the nanosecond of rounding to 1 ms jiffies.
 #[test]
 fn exact_timers_keep_the_textbook_times() {
-    let r = run("sysctl = { timers = \"exact\", hz = 1000 }\n", UNACKED_WRITE);
+    let r = run("sysctl = { timers = \"exact\", hz = 1000 }\n", &unacked_write());
     let data = sent(&r, "client", |_, len| len > 0);
     assert_eq!(data[1] - data[0], 202 * MS, "TLP: 2·srtt (4 ms) + TCP_RTO_MIN, capped at the RTO (202 ms)");
     assert_eq!(data[2] - data[1], 202 * MS, "RTO");

@@ -83,3 +83,22 @@ pub fn every_model() -> Vec<(std::path::PathBuf, tcpsim::scenario::Scenario)> {
     assert!(models.len() > 10, "the models were read: {}", models.len());
     models
 }
+
+#[allow(dead_code)] // not every test file that shares this module uses it
+/// Script steps: accept, then a filter that drops everything the server sends (its ACKs
+/// never reach the client), then `more`.
+pub fn acks_lost(more: &str) -> String {
+    format!(
+        r#"[[script]]
+op = "accept"
+sock = "l"
+new = "s"
+[[script]]
+op = "fault"
+kind = "filter"
+link = "wire"
+drop = "all"
+direction = "b_to_a"
+{more}"#
+    )
+}

@@ -256,7 +256,7 @@ impl Conn {
     /// congestion window for the final FIN": `TCPHDR_FIN && tcp_skb_pcount(skb) == 1`), here
     /// when what is left to send is one segment ending with the FIN.
     fn cwnd_quota(&self) -> u32 {
-        if self.next_segment(self.snd_nxt, self.skb_end(self.snd_nxt)).1 {
+        if self.fin_queued && self.next_segment(self.snd_nxt, self.skb_end(self.snd_nxt)).1 {
             return 1;
         }
         let (in_flight, cwnd) = (self.packets_in_flight(), self.cwnd.cwnd);
@@ -305,7 +305,7 @@ impl Conn {
                 break;
             }
             let end = seq.wrapping_add(len).wrapping_add(fin as u32);
-            if !self.snd_wnd_test(seq, skb_end) || (is_tail && !fin && len < self.mss && self.nagle_blocks_at(seq, n > 0, cork)) {
+            if !self.within_snd_wnd(end) || (is_tail && !fin && len < self.mss && self.nagle_blocks_at(seq, n > 0, cork)) {
                 break;
             }
             seq = end;
@@ -318,7 +318,12 @@ impl Conn {
     /// FIN included) ends within the peer's window.
     fn snd_wnd_test(&self, seq: u32, skb_end: u32) -> bool {
         let (len, fin) = self.next_segment(seq, skb_end);
-        !seq_gt(seq.wrapping_add(len).wrapping_add(fin as u32), self.snd_una.wrapping_add(self.snd_wnd))
+        self.within_snd_wnd(seq.wrapping_add(len).wrapping_add(fin as u32))
+    }
+
+    /// Whether sequence space up to `end` lies within the peer's window.
+    fn within_snd_wnd(&self, end: u32) -> bool {
+        !seq_gt(end, self.snd_una.wrapping_add(self.snd_wnd))
     }
 
     /// Sends one segment of `len` data bytes at `seq` (+FIN): payload from the send queue.
