@@ -239,14 +239,15 @@ fn keepalive_probes_show_the_idle_time() {
     assert!(client.wait().unwrap().success() && server.wait().unwrap().success());
     let pcap = dump.stop();
     drop(ns);
-    // On textbook timers: the replay feeds the peer's replies at their captured times, and
-    // the real kernel's jiffies phase, which places its keepalive timer in a 32 ms wheel
-    // bucket, is not in the capture; a model probe a few ms later than the kernel's would
-    // see the peer's reply to the kernel's probe first and re-arm instead of probing.
-    let report = replay_all(&pcap, &[Side::Client, Side::Server], &["TCP_KEEPINTVL=1", "TCP_KEEPCNT=3", "timers=exact"]);
+    // On the timer wheel: the kernel's keepalive timer runs in a 32 ms (level-1) bucket set
+    // by its jiffies phase, which the first probe shows (`sim/replay/ticks.rs`); a model
+    // probe later than the kernel's would see the peer's reply to the kernel's probe first.
+    let report = replay_all(&pcap, &[Side::Client, Side::Server], &["TCP_KEEPINTVL=1", "TCP_KEEPCNT=3"]);
     let text = report.to_text();
     let client = settings_of(&report, Side::Client);
     assert!(has(&client, "SO_KEEPALIVE=1", true) && has(&client, "TCP_KEEPIDLE=1", true), "{text}");
+    let phase = report.settings.iter().find(|s| s.side == Side::Client && s.setting.key == "jiffies_offset_ns");
+    assert!(phase.is_some_and(|s| s.setting.text().contains("keepalive or zero-window probe")), "{text}");
     assert!(has(&client, "TCP_KEEPINTVL=1", false), "{text}");
     assert!(report.ok(false), "every divergence is a known one: {text}");
 }

@@ -31,6 +31,7 @@ pub mod report;
 pub mod settings;
 pub mod shown;
 pub mod split;
+pub mod ticks;
 
 pub use report::{ConnReport, ConnSegments, DivergenceReport, NotCompared, ReplayReport};
 pub use split::{split, Connection};
@@ -392,15 +393,17 @@ impl SideRun<'_> {
     }
 
     /// What the capture shows of the SUT's settings, and the settings applied: `--set`'s,
-    /// then the shown ones it does not override. Only without a log: a recorded run's
-    /// scenario and script already hold its sysctls and socket options.
+    /// then the shown ones it does not override. The application's settings only without a
+    /// log (a recorded run's scenario and script already hold its sysctls and socket
+    /// options); the jiffies phase always (no log records it: [`ticks`]).
     fn settings(&self, base: &KernelProfile) -> (shown::Shown, settings::Settings) {
         let conns: Vec<&Connection> = self.sut_conns().into_iter().map(|(_, c)| c).collect();
         let end = self.cap.packets.iter().map(|p| p.t_ns).max().unwrap_or(0);
-        let shown = match self.rec.infers() {
+        let mut shown = match self.rec.infers() {
             true => shown::infer(&self.cap.packets, &conns, self.side, base, end),
             false => shown::Shown::default(),
         };
+        shown.settings.extend(ticks::infer(&self.cap.packets, &conns, self.side, base, |t| self.timeline.at(t)));
         let all = settings::Settings::merge(self.given, shown.settings.clone());
         (shown, all)
     }
