@@ -347,3 +347,27 @@ fn a_receiver_with_a_small_rcvbuf_that_stops_reading() {
     assert!(!report.inferred.iter().any(|i| i.side == Side::Server && i.call == "read"), "{text}");
     assert!(report.inferred.iter().any(|i| i.side == Side::Client && i.call == "write(1)"), "{text}");
 }
+
+/// A client that connects, closes and connects again from the same port (SO_REUSEADDR and
+/// bind): the server closed first, so its side is in TIME_WAIT and takes the new SYN
+/// (`tcp_timewait_state_process` → `TCP_TW_SYN`). Each incarnation of the 4-tuple is a
+/// connection of its own, compared on its own.
+#[test]
+fn a_reconnect_from_the_same_port_is_a_second_connection() {
+    if !live_or_skip("replay_live") {
+        return;
+    }
+    let Live { ns, dump, mut server, mut client, client_out: _client_out, _server_out } = start("rc", "reconnect", "reconnect");
+    assert!(client.wait().unwrap().success() && server.wait().unwrap().success());
+    let pcap = dump.stop();
+    drop(ns);
+    let report = replay_all(&pcap, &[Side::Client, Side::Server], &[]);
+    let text = report.to_text();
+    for side in [Side::Client, Side::Server] {
+        let conns: Vec<_> = report.connections.iter().filter(|c| c.side == side).collect();
+        assert_eq!(conns.len(), 2, "two incarnations of one 4-tuple: {text}");
+        assert_eq!((&conns[0].sut, &conns[0].peer), (&conns[1].sut, &conns[1].peer), "{text}");
+        assert!(conns.iter().all(|c| c.segments_captured >= 4), "a SYN, data, a FIN and ACKs each: {text}");
+    }
+    assert!(report.ok(false), "every divergence is a known one: {text}");
+}

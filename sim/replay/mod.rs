@@ -503,7 +503,8 @@ impl SideRun<'_> {
             return;
         }
         let peer_segs: Vec<_> = c.packets.iter().map(|&i| &self.cap.packets[i].seg).filter(|s| s.src == peer).collect();
-        let model: Vec<Timed> = model.iter().filter(|t| t.seg.src == sut && t.seg.dst == peer).cloned().collect();
+        let earlier = self.conns[..index].iter().filter(|o| o.client == c.client && o.server == c.server).count();
+        let model = incarnation(model.iter().filter(|t| t.seg.src == sut && t.seg.dst == peer), earlier);
         let sides = Sides {
             captured_spaces: Spaces::of(captured.iter().map(|(t, _)| &t.seg), peer_segs.iter().copied()),
             model_spaces: Spaces::of(model.iter().map(|t| &t.seg), peer_segs.iter().copied()),
@@ -539,6 +540,25 @@ impl SideRun<'_> {
     fn has_handshake(&self, c: &Connection) -> bool {
         c.packets.iter().map(|&i| &self.cap.packets[i].seg).any(|s| s.src == c.client && s.flags.contains(Flags::SYN) && !s.flags.contains(Flags::ACK))
     }
+}
+
+/// The model's segments of incarnation `k` (0 the first) of one 4-tuple, from all of them
+/// in time order ([`split::starts_incarnation`]).
+fn incarnation<'a>(segs: impl Iterator<Item = &'a Timed>, k: usize) -> Vec<Timed> {
+    let (mut n, mut last_syn) = (0, None);
+    let mut out = Vec::new();
+    for t in segs {
+        if split::starts_incarnation(last_syn, &t.seg) {
+            n += 1;
+        }
+        if t.seg.flags.contains(Flags::SYN) {
+            last_syn = Some(t.seg.seq);
+        }
+        if n == k {
+            out.push(t.clone());
+        }
+    }
+    out
 }
 
 #[cfg(test)]
