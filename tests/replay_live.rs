@@ -239,14 +239,15 @@ fn keepalive_probes_show_the_idle_time() {
     assert!(client.wait().unwrap().success() && server.wait().unwrap().success());
     let pcap = dump.stop();
     drop(ns);
-    // On textbook timers: the replay feeds the peer's replies at their captured times, and
-    // the real kernel's jiffies phase, which places its keepalive timer in a 32 ms wheel
-    // bucket, is not in the capture; a model probe a few ms later than the kernel's would
-    // see the peer's reply to the kernel's probe first and re-arm instead of probing.
-    let report = replay_all(&pcap, &[Side::Client, Side::Server], &["TCP_KEEPINTVL=1", "TCP_KEEPCNT=3", "timers=exact"]);
+    // On the timer wheel: the kernel's keepalive timer runs in a 32 ms (level-1) bucket set
+    // by its jiffies phase, which the first probe shows (`sim/replay/ticks.rs`); a model
+    // probe later than the kernel's would see the peer's reply to the kernel's probe first.
+    let report = replay_all(&pcap, &[Side::Client, Side::Server], &["TCP_KEEPINTVL=1", "TCP_KEEPCNT=3"]);
     let text = report.to_text();
     let client = settings_of(&report, Side::Client);
     assert!(has(&client, "SO_KEEPALIVE=1", true) && has(&client, "TCP_KEEPIDLE=1", true), "{text}");
+    let phase = report.settings.iter().find(|s| s.side == Side::Client && s.setting.key == "jiffies_offset_ns");
+    assert!(phase.is_some_and(|s| s.setting.text().contains("keepalive or zero-window probe")), "{text}");
     assert!(has(&client, "TCP_KEEPINTVL=1", false), "{text}");
     assert!(report.ok(false), "every divergence is a known one: {text}");
 }
@@ -345,4 +346,28 @@ fn a_receiver_with_a_small_rcvbuf_that_stops_reading() {
     // The receiver never read, and the sender's probes show data it could not send.
     assert!(!report.inferred.iter().any(|i| i.side == Side::Server && i.call == "read"), "{text}");
     assert!(report.inferred.iter().any(|i| i.side == Side::Client && i.call == "write(1)"), "{text}");
+}
+
+/// A client that connects, closes and connects again from the same port (SO_REUSEADDR and
+/// bind): the server closed first, so its side is in TIME_WAIT and takes the new SYN
+/// (`tcp_timewait_state_process` → `TCP_TW_SYN`). Each incarnation of the 4-tuple is a
+/// connection of its own, compared on its own.
+#[test]
+fn a_reconnect_from_the_same_port_is_a_second_connection() {
+    if !live_or_skip("replay_live") {
+        return;
+    }
+    let Live { ns, dump, mut server, mut client, client_out: _client_out, _server_out } = start("rc", "reconnect", "reconnect");
+    assert!(client.wait().unwrap().success() && server.wait().unwrap().success());
+    let pcap = dump.stop();
+    drop(ns);
+    let report = replay_all(&pcap, &[Side::Client, Side::Server], &[]);
+    let text = report.to_text();
+    for side in [Side::Client, Side::Server] {
+        let conns: Vec<_> = report.connections.iter().filter(|c| c.side == side).collect();
+        assert_eq!(conns.len(), 2, "two incarnations of one 4-tuple: {text}");
+        assert_eq!((&conns[0].sut, &conns[0].peer), (&conns[1].sut, &conns[1].peer), "{text}");
+        assert!(conns.iter().all(|c| c.segments_captured >= 4), "a SYN, data, a FIN and ACKs each: {text}");
+    }
+    assert!(report.ok(false), "every divergence is a known one: {text}");
 }

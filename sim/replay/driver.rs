@@ -186,6 +186,11 @@ impl Driver {
                 let _ = host.sys_close(fd, ctx);
             }
         });
+        // A later call on the 4-tuple is on its next incarnation: a new child to accept, or
+        // the next connect's socket.
+        if i.call == Call::Close {
+            self.conns.remove(&key);
+        }
     }
 }
 

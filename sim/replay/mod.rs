@@ -31,6 +31,7 @@ pub mod report;
 pub mod settings;
 pub mod shown;
 pub mod split;
+pub mod ticks;
 
 pub use report::{ConnReport, ConnSegments, DivergenceReport, NotCompared, ReplayReport};
 pub use split::{split, Connection};
@@ -392,15 +393,17 @@ impl SideRun<'_> {
     }
 
     /// What the capture shows of the SUT's settings, and the settings applied: `--set`'s,
-    /// then the shown ones it does not override. Only without a log: a recorded run's
-    /// scenario and script already hold its sysctls and socket options.
+    /// then the shown ones it does not override. The application's settings only without a
+    /// log (a recorded run's scenario and script already hold its sysctls and socket
+    /// options); the jiffies phase always (no log records it: [`ticks`]).
     fn settings(&self, base: &KernelProfile) -> (shown::Shown, settings::Settings) {
         let conns: Vec<&Connection> = self.sut_conns().into_iter().map(|(_, c)| c).collect();
         let end = self.cap.packets.iter().map(|p| p.t_ns).max().unwrap_or(0);
-        let shown = match self.rec.infers() {
+        let mut shown = match self.rec.infers() {
             true => shown::infer(&self.cap.packets, &conns, self.side, base, end),
             false => shown::Shown::default(),
         };
+        shown.settings.extend(ticks::infer(&self.cap.packets, &conns, self.side, base, |t| self.timeline.at(t)));
         let all = settings::Settings::merge(self.given, shown.settings.clone());
         (shown, all)
     }
@@ -500,7 +503,8 @@ impl SideRun<'_> {
             return;
         }
         let peer_segs: Vec<_> = c.packets.iter().map(|&i| &self.cap.packets[i].seg).filter(|s| s.src == peer).collect();
-        let model: Vec<Timed> = model.iter().filter(|t| t.seg.src == sut && t.seg.dst == peer).cloned().collect();
+        let earlier = self.conns[..index].iter().filter(|o| o.client == c.client && o.server == c.server).count();
+        let model = incarnation(model.iter().filter(|t| t.seg.src == sut && t.seg.dst == peer), earlier);
         let sides = Sides {
             captured_spaces: Spaces::of(captured.iter().map(|(t, _)| &t.seg), peer_segs.iter().copied()),
             model_spaces: Spaces::of(model.iter().map(|t| &t.seg), peer_segs.iter().copied()),
@@ -536,6 +540,25 @@ impl SideRun<'_> {
     fn has_handshake(&self, c: &Connection) -> bool {
         c.packets.iter().map(|&i| &self.cap.packets[i].seg).any(|s| s.src == c.client && s.flags.contains(Flags::SYN) && !s.flags.contains(Flags::ACK))
     }
+}
+
+/// The model's segments of incarnation `k` (0 the first) of one 4-tuple, from all of them
+/// in time order ([`split::starts_incarnation`]).
+fn incarnation<'a>(segs: impl Iterator<Item = &'a Timed>, k: usize) -> Vec<Timed> {
+    let (mut n, mut last_syn) = (0, None);
+    let mut out = Vec::new();
+    for t in segs {
+        if split::starts_incarnation(last_syn, &t.seg) {
+            n += 1;
+        }
+        if t.seg.flags.contains(Flags::SYN) {
+            last_syn = Some(t.seg.seq);
+        }
+        if n == k {
+            out.push(t.clone());
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@
 //! RFC 7323 §5.4: TS clocks are per-host).
 
 use super::compare::Timed;
+use super::split::starts_incarnation;
 use crate::engine::{Ctx, Node};
 use crate::host::Host;
 use crate::tcp::segment::{Flags, Segment};
@@ -82,8 +83,9 @@ pub struct Puppet {
     pub sut_log: SutLog,
     /// What the model's own segments said so far, per connection of `conns`.
     learned: Vec<Learned>,
-    /// (SUT, peer) → connection, built with `learned`.
-    index: BTreeMap<(SocketAddrV4, SocketAddrV4), usize>,
+    /// (SUT, peer) → its connections (incarnations) in order, and which of them the
+    /// model's segments are on now; built with `learned`.
+    index: BTreeMap<(SocketAddrV4, SocketAddrV4), (Vec<usize>, usize)>,
     /// How much of `sut_log` has been read into `learned`: each segment is read once, so a
     /// replay stays linear in its packets (re-reading the log for every emission was the
     /// quadratic step of a long connection without a SYN or timestamps to stop the search).
@@ -120,11 +122,17 @@ impl Puppet {
         }
         if self.learned.len() != self.conns.len() {
             self.learned.resize(self.conns.len(), Learned::default());
-            self.index = self.conns.iter().enumerate().map(|(i, c)| ((c.sut, c.peer), i)).collect();
+            self.index.clear();
+            for (i, c) in self.conns.iter().enumerate() {
+                self.index.entry((c.sut, c.peer)).or_default().0.push(i);
+            }
         }
         for t in &log[self.scanned..] {
-            let Some(&c) = self.index.get(&(t.seg.src, t.seg.dst)) else { continue };
-            let l = &mut self.learned[c];
+            let Some((incarnations, now)) = self.index.get_mut(&(t.seg.src, t.seg.dst)) else { continue };
+            if starts_incarnation(self.learned[incarnations[*now]].isn, &t.seg) && *now + 1 < incarnations.len() {
+                *now += 1;
+            }
+            let l = &mut self.learned[incarnations[*now]];
             if l.isn.is_none() && t.seg.flags.contains(Flags::SYN) {
                 l.isn = Some(t.seg.seq);
             }

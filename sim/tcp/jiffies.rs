@@ -12,13 +12,12 @@
 //!   to guarantee that a timer does not fire early").
 //! - The bucket runs when `jiffies` reaches it, at a tick: jiffies advance every 1/HZ s.
 //!
-//! The model's ticks fall on multiples of 1/HZ from simulated time 0, with `jiffies` = 0
-//! there, on every host. A real kernel's phase is arbitrary; this one is deterministic, and
-//! with it the captured delayed ACKs and retransmissions in `traces/` replay within
-//! tolerance (`traces/KNOWN-DIVERGENCES.md`): the lab's timers fired on ticks 1.05 ms past a
-//! multiple of 4 ms of wall-clock time, which the replays' timelines put near enough to the
-//! model's ticks. The absolute value of `jiffies` matters too: a level-1 bucket is 8 jiffies
-//! wide and aligned on multiples of 8.
+//! By default the model's ticks fall on multiples of 1/HZ from simulated time 0, with
+//! `jiffies` = 0 there, on every host. A real kernel's phase is arbitrary: the profile's
+//! `jiffies_offset_ns` says how long its jiffies clock had been running at simulated time 0,
+//! which sets both where in a tick time 0 falls and the value of `jiffies` (a level-1 bucket
+//! is 8 jiffies wide and aligned on multiples of 8, a level-2 one on 64). A replay infers it
+//! from the first timer-driven segment of the capture (`sim/replay/ticks.rs`).
 //!
 //! `timers = "exact"` in the kernel profile keeps the textbook behaviour: a timer fires
 //! `timeout` after it is armed (timeouts are still whole jiffies of the profile's `hz`).
@@ -49,11 +48,18 @@ const NSEC_PER_SEC: u64 = 1_000_000_000;
 pub struct Jiffies {
     hz: u64,
     timers: Timers,
+    /// How long `jiffies` had run at simulated time 0 (`jiffies_offset_ns`).
+    offset_ns: u64,
 }
 
 impl Jiffies {
     pub fn of(p: &KernelProfile) -> Jiffies {
-        Jiffies { hz: u64::from(p.hz.max(1)), timers: p.timers }
+        Jiffies { hz: u64::from(p.hz.max(1)), timers: p.timers, offset_ns: p.jiffies_offset_ns }
+    }
+
+    /// `HZ`.
+    pub fn hz(self) -> u32 {
+        self.hz as u32
     }
 
     /// `usecs_to_jiffies` (and `msecs_to_jiffies`): a span in whole jiffies, rounded up.
@@ -63,7 +69,12 @@ impl Jiffies {
 
     /// `jiffies_to_usecs`: the span of `j` jiffies.
     pub fn to_dur(self, j: u64) -> Dur {
-        Dur::from_nanos(self.tick_time(j).as_nanos())
+        Dur::from_nanos(self.span_ns(j))
+    }
+
+    /// Nanoseconds in `j` jiffies, rounded up.
+    fn span_ns(self, j: u64) -> u64 {
+        (u128::from(j) * u128::from(NSEC_PER_SEC)).div_ceil(u128::from(self.hz)) as u64
     }
 
     /// `d` rounded up to whole jiffies, as the kernel stores a timeout.
@@ -71,14 +82,15 @@ impl Jiffies {
         self.to_dur(self.from_dur(d))
     }
 
-    /// The value of `jiffies` at `t`: the ticks since time 0.
+    /// The value of `jiffies` at `t`: the ticks since the clock started, `offset_ns` before
+    /// time 0.
     pub fn at(self, t: SimTime) -> u64 {
-        (u128::from(t.as_nanos()) * u128::from(self.hz) / u128::from(NSEC_PER_SEC)) as u64
+        ((u128::from(t.as_nanos()) + u128::from(self.offset_ns)) * u128::from(self.hz) / u128::from(NSEC_PER_SEC)) as u64
     }
 
     /// When tick `j` happens (the first instant `jiffies` reads `j`).
     fn tick_time(self, j: u64) -> SimTime {
-        SimTime((u128::from(j) * u128::from(NSEC_PER_SEC)).div_ceil(u128::from(self.hz)) as u64)
+        SimTime(self.span_ns(j).saturating_sub(self.offset_ns))
     }
 
     /// When a timer armed at `now` for `timeout` runs: `jiffies + timeout` (timeout rounded
@@ -97,6 +109,18 @@ impl Jiffies {
     fn depth(self) -> u32 {
         if self.hz > 100 { 9 } else { 8 }
     }
+
+    /// The width in jiffies of the wheel bucket that holds a timer due `delta` jiffies after
+    /// it is queued (`LVL_GRAN` of its level): its bucket runs on a multiple of it.
+    pub fn granularity(self, delta: u64) -> u64 {
+        1 << (level(delta, self.depth()) * LVL_CLK_SHIFT)
+    }
+}
+
+/// The wheel level a timer due `delta` jiffies ahead is queued on (`calc_wheel_index`): the
+/// first whose range holds it, else the last.
+fn level(delta: u64, depth: u32) -> u32 {
+    (1..depth).find(|&n| delta < lvl_start(n)).map_or(depth - 1, |n| n - 1)
 }
 
 /// `LVL_START(n)`: the smallest delta queued on level `n`.
@@ -111,10 +135,10 @@ fn lvl_start(n: u32) -> u64 {
 pub fn bucket_expiry(expires: u64, clk: u64, depth: u32) -> u64 {
     let delta = expires - clk;
     let cutoff = lvl_start(depth);
-    let (lvl, expires) = match (1..depth).find(|&n| delta < lvl_start(n)) {
-        Some(n) => (n - 1, expires),
-        None if delta >= cutoff => (depth - 1, clk + cutoff - (1 << ((depth - 1) * LVL_CLK_SHIFT))),
-        None => (depth - 1, expires),
+    let lvl = level(delta, depth);
+    let expires = match delta >= cutoff {
+        true => clk + cutoff - (1 << ((depth - 1) * LVL_CLK_SHIFT)),
+        false => expires,
     };
     let shift = lvl * LVL_CLK_SHIFT;
     ((expires >> shift) + 1) << shift
@@ -125,7 +149,7 @@ mod tests {
     use super::*;
 
     fn wheel(hz: u32) -> Jiffies {
-        Jiffies { hz: u64::from(hz), timers: Timers::Jiffies }
+        Jiffies { hz: u64::from(hz), timers: Timers::Jiffies, offset_ns: 0 }
     }
 
     #[test]
@@ -156,6 +180,8 @@ mod tests {
         assert_eq!(bucket_expiry(1632, 0, 9), 1664);
         // Level 3 (4032 ≤ delta < 32256): granularity 512; TIME_WAIT's 60 s at HZ=250.
         assert_eq!(bucket_expiry(15000, 0, 9), 15360);
+        let j = wheel(250);
+        assert_eq!([62, 63, 503, 504, 15000].map(|d| j.granularity(d)), [1, 8, 8, 64, 512]);
     }
 
     #[test]
@@ -168,6 +194,15 @@ mod tests {
         assert_eq!(j.expiry(SimTime(300_000), Dur::from_millis(40)), SimTime(44_000_000));
         // The first RTO of 51 jiffies, armed at 247.12 ms (jiffy 61): 208 ms after jiffy 61.
         assert_eq!(j.expiry(SimTime(247_120_000), Dur::from_millis(204)), SimTime(452_000_000));
+        // A clock started 1.5 ms before time 0 ticks at 2.5 ms, 6.5 ms, …: the delayed ACK
+        // above runs at jiffy 26 again, 1.5 ms earlier.
+        let early = Jiffies { offset_ns: 1_500_000, ..j };
+        assert_eq!(early.expiry(SimTime(100_350_000), Dur::ZERO), SimTime(102_500_000));
+        // Started 2 jiffies + 1 ms before 0: jiffy 8 is at 5 ms, so a level-1 timer (the
+        // initial RTO, 250 jiffies) armed at 0.5 ms (jiffy 2) runs at jiffy 256, 1.015 s.
+        let aligned = Jiffies { offset_ns: 9_000_000, ..j };
+        assert_eq!(aligned.at(SimTime(500_000)), 2);
+        assert_eq!(aligned.expiry(SimTime(500_000), Dur::from_secs(1)), SimTime(1_015_000_000));
         // Exact timers: now + timeout.
         let exact = Jiffies { timers: Timers::Exact, ..j };
         assert_eq!(exact.expiry(SimTime(100_350_000), Dur::ZERO), SimTime(100_350_000));

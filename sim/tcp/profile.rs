@@ -69,6 +69,11 @@ pub struct KernelProfile {
     /// (`calc_wheel_index`), or `"exact"`, the textbook `timeout` after arming
     /// (`sim/tcp/jiffies.rs`).
     pub timers: Timers,
+    /// How long the kernel's `jiffies` clock had run at simulated time 0, in nanoseconds:
+    /// where its ticks fall (the remainder in a tick) and the value of `jiffies` the timer
+    /// wheel's coarser buckets align on. 0: ticks at multiples of 1/HZ, `jiffies` 0 at time 0.
+    /// A real kernel's is arbitrary; a replay infers it from the capture.
+    pub jiffies_offset_ns: u64,
 
     // --- delayed ACK (include/net/tcp.h) ---
     pub tcp_delack_min_ms: u64,

@@ -20,6 +20,14 @@ programs would make them (no tcpsim harness). Each prints a line when the test m
                                             accepts, never reads
     settings.py rcvbuf-client HOST PORT     connects, one non-blocking send of 20000 bytes,
                                             prints "sent N", then idles
+    settings.py reconnect-server HOST PORT  listens, prints "ready"; twice: accepts, reads 5
+                                            bytes, closes first (its side of the 4-tuple
+                                            goes to TIME_WAIT)
+    settings.py reconnect-client HOST PORT  connects, writes 5 bytes, reads to EOF, closes;
+                                            200 ms later a new socket with SO_REUSEADDR
+                                            bound to the same port connects again (the SYN
+                                            reaches the server's TIME_WAIT socket), the same
+                                            exchange
 """
 import socket
 import sys
@@ -107,6 +115,29 @@ def rcvbuf_client(host, port):
     time.sleep(60)
 
 
+def reconnect_server(host, port):
+    ls = listener(host, port)
+    for _ in range(2):
+        conn, _ = ls.accept()
+        conn.recv(5)
+        conn.close()
+
+
+def reconnect_client(host, port):
+    local = 0
+    for _ in range(2):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("", local))
+        s.connect((host, port))
+        local = s.getsockname()[1]
+        s.send(b"hello")
+        while s.recv(100):
+            pass
+        s.close()
+        time.sleep(0.2)
+
+
 if __name__ == "__main__":
     role, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
     programs = {
@@ -118,5 +149,7 @@ if __name__ == "__main__":
         "backlog-client": backlog_client,
         "rcvbuf-server": rcvbuf_server,
         "rcvbuf-client": rcvbuf_client,
+        "reconnect-server": reconnect_server,
+        "reconnect-client": reconnect_client,
     }
     programs[role](host, port)

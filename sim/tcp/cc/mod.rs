@@ -17,6 +17,7 @@ mod reno;
 pub use cubic::Cubic;
 pub use reno::Reno;
 
+use crate::tcp::jiffies::Jiffies;
 use crate::time::SimTime;
 use serde::{Deserialize, Serialize};
 
@@ -140,10 +141,10 @@ pub struct Clock {
 }
 
 impl Clock {
-    /// The clocks at `now` for a kernel ticking at `hz`. Jiffies count from the simulation's
-    /// start (the kernel's start at `INITIAL_JIFFIES` only shifts them).
-    pub fn at(now: SimTime, hz: u32) -> Clock {
-        Clock { jiffies: (now.0 / 1000 * hz as u64 / 1_000_000) as u32, now_us: (now.0 / 1000) as u32, hz }
+    /// The clocks at `now` of a kernel whose jiffies are `jiffies` (the host's, phase
+    /// included: `sim/tcp/jiffies.rs`).
+    pub fn at(now: SimTime, jiffies: Jiffies) -> Clock {
+        Clock { jiffies: jiffies.at(now) as u32, now_us: (now.0 / 1000) as u32, hz: jiffies.hz() }
     }
 }
 

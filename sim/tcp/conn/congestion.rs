@@ -11,7 +11,7 @@ use crate::time::SimTime;
 impl Conn {
     /// The kernel clocks at `now`, for the algorithm.
     pub(super) fn ca_clock(&self, now: SimTime) -> Clock {
-        Clock::at(now, self.profile.hz)
+        Clock::at(now, self.jiffies())
     }
 
     /// `tcp_set_ca_state`: the algorithm hears of the change first.
