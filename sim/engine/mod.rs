@@ -43,8 +43,6 @@ pub enum EngineError {
     BadProbability { link: String, field: &'static str, value: f64 },
     #[error("link `{0}`: bandwidth must be positive")]
     ZeroBandwidth(String),
-    #[error("link `{0}`: drop_nth counts segments from 1, drop_every must be at least 2, and not both are set")]
-    BadCountedDrops(String),
     #[error("fault `{kind}` needs `{field}`")]
     MissingField { kind: &'static str, field: &'static str },
     #[error("[[fault]] `{0}` has no `at` time")]

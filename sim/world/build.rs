@@ -62,20 +62,14 @@ fn link_params(l: &LinkSpec, dir: Option<&LinkDirSpec>) -> Result<LinkParams, En
         loss: prob("loss", d.loss.or(l.loss))?,
         duplicate: prob("duplicate", d.duplicate.or(l.duplicate))?,
         jitter: d.jitter.or(l.jitter).map_or(def.jitter, DurDraw::lo),
-        counted: counted_drops(l, &d)?,
+        counted: counted_drops(&d),
     })
 }
 
-/// A direction's loss by count (`drop_nth`, `drop_every`), checked: numbers from 1, an
-/// `every` of at least 2 (1 would be a partition), not both (the lab has one counter a
-/// direction).
-fn counted_drops(l: &LinkSpec, d: &LinkDirSpec) -> Result<CountedDrops, EngineError> {
+/// A direction's loss by count (`drop_nth`, `drop_every`; checked by `scenario::validate`).
+fn counted_drops(d: &LinkDirSpec) -> CountedDrops {
     let mut nth = d.drop_nth.clone().unwrap_or_default();
     nth.sort_unstable();
     nth.dedup();
-    let every = d.drop_every.unwrap_or(0);
-    if nth.first() == Some(&0) || every == 1 || d.drop_every == Some(0) || (!nth.is_empty() && every > 0) {
-        return Err(EngineError::BadCountedDrops(l.name.clone()));
-    }
-    Ok(CountedDrops { nth, every })
+    CountedDrops { nth, every: d.drop_every.unwrap_or(0) }
 }
