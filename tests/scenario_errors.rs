@@ -80,6 +80,8 @@ macro_rules! fixtures {
 }
 
 fixtures! {
+    drop_every_one => "drop-every-one",
+    drop_nth_zero => "drop-nth-zero",
     app_count_zero => "app-count-zero",
     app_negative_at => "app-negative-at",
     app_port_twice => "app-port-twice",

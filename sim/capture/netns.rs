@@ -93,6 +93,8 @@ pub struct Lab {
     drops: Vec<DropRule>,
     /// Static random-loss rules: (link, receiving host, loss in parts per million).
     losses: Vec<(usize, usize, u32)>,
+    /// Static loss by count: (link, receiving host, the nft match numbering the segments).
+    counted: Vec<(usize, usize, String)>,
     tcpdump: Option<Tcpdump>,
     /// The rules last loaded into each host's namespace (index = host).
     written: Vec<String>,
@@ -150,6 +152,7 @@ impl Lab {
             links: Vec::new(),
             drops: Vec::new(),
             losses: Vec::new(),
+            counted: Vec::new(),
             tcpdump: None,
             written: Vec::new(),
             unreproduced: Vec::new(),
@@ -319,6 +322,9 @@ impl Lab {
                 "{dir}: loss {p} approximated by an nft random drop (independent per packet, as the model's)"
             ));
         }
+        if let Some(m) = counted_match(d) {
+            self.counted.push((link, to, m));
+        }
         if let Some(rate) = d.bandwidth.or(l.bandwidth) {
             let queue = d.queue.or(l.queue).unwrap_or(1000);
             // tbf needs a bucket of at least one MTU and rate/HZ; limit ≈ the queue in packets.
@@ -468,6 +474,13 @@ impl Lab {
             };
             rules += &format!("    iifname \"{iface}\"{m} drop\n");
         }
+        // After the fault drops, as the model's link counts only what its state let through.
+        for (link, at, m) in &self.counted {
+            if *at == h {
+                let iface = &self.links[*link].iface;
+                rules += &format!("    iifname \"{iface}\" meta l4proto tcp {m} drop\n");
+            }
+        }
         rules
     }
 
@@ -573,6 +586,22 @@ impl Lab {
 /// The count in tcpdump's closing line "N packets dropped by kernel", if it printed one.
 pub fn dropped_by_kernel(lines: &[String]) -> Option<u64> {
     lines.iter().find_map(|l| l.trim().strip_suffix("packets dropped by kernel")?.trim().parse().ok())
+}
+
+/// The nft match of a direction's loss by count (`drop_nth`, `drop_every`): `numgen inc` is a
+/// counter of the rule's own, from 0, advanced by every packet that reaches it, so the n-th TCP
+/// segment (from 1) to arrive is number n − 1. A namespace's rules are reloaded whole when a
+/// fault changes them, which restarts the counter: a scenario that counts should not also
+/// filter at the same host.
+fn counted_match(d: &LinkDirSpec) -> Option<String> {
+    match (&d.drop_nth, d.drop_every) {
+        (_, Some(every)) => Some(format!("numgen inc mod {every} == {}", every.saturating_sub(1))),
+        (Some(nth), None) => {
+            let n: Vec<String> = nth.iter().map(|n| n.saturating_sub(1).to_string()).collect();
+            Some(format!("numgen inc mod 4294967295 {{ {} }}", n.join(", ")))
+        }
+        (None, None) => None,
+    }
 }
 
 /// Starts `nft -f -` inside a namespace and feeds it one batch.

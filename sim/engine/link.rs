@@ -3,7 +3,8 @@
 //!
 //! Order of what happens to a segment, and so of the random draws (fixed, for
 //! determinism): link state (down, partitioned, filtered) → tail drop if the queue is full
-//! → serialization (the segment occupies the transmitter) → loss on the wire → duplication
+//! → serialization (the segment occupies the transmitter) → loss on the wire (by count, then
+//! random) → duplication
 //! → one jitter draw per copy delivered.
 
 use super::rng::{uniform_dur, Prob};
@@ -124,6 +125,32 @@ pub struct LinkParams {
     pub duplicate: Prob,
     /// Extra delay drawn uniformly from `[0, jitter]` per copy.
     pub jitter: Dur,
+    /// Segments lost by their count, not by chance.
+    pub counted: CountedDrops,
+}
+
+/// Loss by count: the segments that reach this direction's wire (past the queue) are numbered
+/// from 1, and those whose number is listed, or a multiple of `every`, are lost. This is the
+/// loss the capture lab makes exactly on the real kernel, with an nftables `numgen inc` counter
+/// at the receiver's input hook (`sim/capture/netns.rs`), so a capture and its replay lose the
+/// same segments.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CountedDrops {
+    /// Numbers of the lost segments, ascending.
+    pub nth: Vec<u64>,
+    /// Every `every`-th segment is lost (0: none).
+    pub every: u64,
+}
+
+impl CountedDrops {
+    /// Whether segment number `n` (from 1) is lost.
+    pub fn drops(&self, n: u64) -> bool {
+        (self.every > 0 && n % self.every == 0) || self.nth.binary_search(&n).is_ok()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.nth.is_empty() && self.every == 0
+    }
 }
 
 impl Default for LinkParams {
@@ -136,6 +163,7 @@ impl Default for LinkParams {
             loss: Prob::NEVER,
             duplicate: Prob::NEVER,
             jitter: Dur::ZERO,
+            counted: CountedDrops::default(),
         }
     }
 }
@@ -150,6 +178,8 @@ pub struct LinkDir {
     busy_until: SimTime,
     /// Finish times of the accepted segments not yet fully serialized, oldest first.
     in_queue: VecDeque<SimTime>,
+    /// Segments that reached the wire, for [`CountedDrops`].
+    on_wire: u64,
 }
 
 impl LinkDir {
@@ -160,6 +190,7 @@ impl LinkDir {
             partitioned: false,
             busy_until: SimTime::ZERO,
             in_queue: VecDeque::new(),
+            on_wire: 0,
         }
     }
 
@@ -204,7 +235,9 @@ impl LinkDir {
                 done
             }
         };
-        if self.params.loss.sample(rng) {
+        self.on_wire += 1;
+        // Before the random draws, so that a direction without counted drops draws as before.
+        if self.params.counted.drops(self.on_wire) || self.params.loss.sample(rng) {
             return Transmit::Dropped(DropReason::Loss);
         }
         let dup = self.params.duplicate.sample(rng);
@@ -289,6 +322,22 @@ mod tests {
             l.transmit(SimTime(100 + 8_000), &s, &mut r),
             Transmit::Deliver { at: SimTime(100 + 24_000 + 1_000_000), dup: None }
         );
+    }
+
+    #[test]
+    fn counted_drops_lose_the_listed_and_every_nth_segment_on_the_wire() {
+        let mut r = RngStreams::new(1).stream("x");
+        let lost = |counted: CountedDrops, r: &mut _| {
+            let mut l = LinkDir::new(LinkParams { counted, ..Default::default() });
+            (1..=12u64).filter(|_| l.transmit(SimTime(0), &seg(10, Flags::ACK), r) == Transmit::Dropped(DropReason::Loss)).collect::<Vec<_>>()
+        };
+        assert_eq!(lost(CountedDrops { nth: vec![3, 4, 5], every: 0 }, &mut r), [3, 4, 5]);
+        assert_eq!(lost(CountedDrops { nth: vec![], every: 5 }, &mut r), [5, 10]);
+        // A segment tail-dropped at the queue never reached the wire: it is not counted.
+        let mut l = LinkDir::new(LinkParams { bandwidth: Some(8_000), queue: 1, counted: CountedDrops { nth: vec![2], every: 0 }, ..Default::default() });
+        assert!(matches!(l.transmit(SimTime(0), &seg(10, Flags::ACK), &mut r), Transmit::Deliver { .. }));
+        assert_eq!(l.transmit(SimTime(0), &seg(10, Flags::ACK), &mut r), Transmit::Dropped(DropReason::QueueFull));
+        assert_eq!(l.transmit(SimTime(1_000_000_000), &seg(10, Flags::ACK), &mut r), Transmit::Dropped(DropReason::Loss));
     }
 
     #[test]

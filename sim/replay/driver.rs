@@ -73,6 +73,9 @@ struct Sut {
     sockopts: Vec<(SockOpt, OptValue)>,
     /// The listeners' backlog, if set: it overrides the script's (128 for a passive one).
     backlog: Option<i32>,
+    /// The model's answers to `getsockopt(TCP_INFO)`, with the time of each call
+    /// ([`super::info`] holds them against the kernel's).
+    tcp_info: Vec<(SimTime, serde_json::Value)>,
 }
 
 impl Sut {
@@ -96,6 +99,7 @@ impl Driver {
             client_ports: client_ports.into(),
             sockopts: settings.sockopts(),
             backlog: settings.backlog(),
+            tcp_info: Vec::new(),
         };
         Driver {
             names: Names::default(),
@@ -127,8 +131,14 @@ impl Driver {
         out
     }
 
+    /// The model's `TCP_INFO` answers, with the time of each call.
+    pub fn tcp_info_samples(&self) -> &[(SimTime, serde_json::Value)] {
+        &self.sut.tcp_info
+    }
+
     /// Runs `action` now. What a step returns, the program ignores (the observation log, not
-    /// the replay, holds results against the kernel's).
+    /// the replay, holds results against the kernel's), but for `TCP_INFO`, kept for
+    /// [`super::info`].
     pub fn act(&mut self, sim: &mut Sim<Endpoint>, action: &Action) {
         match action {
             Action::Step(step) => {
@@ -293,9 +303,12 @@ impl Syscalls for SutCalls<'_> {
     }
 
     /// SO_ERROR is cleared by reading it; that changes later calls, not the wire, but it is
-    /// made so the SUT's state stays the kernel's.
+    /// made so the SUT's state stays the kernel's. TCP_INFO's answer is kept.
     fn getsockopt(&mut self, fd: Option<Fd>, opt: SockOpt) -> Result<serde_json::Value, SysErr> {
         let r = self.on_fd(fd, |n, fd, ctx| n.sys_getsockopt(fd, opt, ctx.now()));
+        if let (SockOpt::TCP_INFO, Some(Ok(info))) = (opt, &r) {
+            self.sut.tcp_info.push((self.sim.now(), info.clone()));
+        }
         r.map_or(Ok(serde_json::Value::Null), |r| r.map_err(SysErr::Known))
     }
 

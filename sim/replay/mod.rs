@@ -25,6 +25,7 @@
 pub mod compare;
 pub mod driver;
 pub mod infer;
+pub mod info;
 pub mod known;
 pub mod puppet;
 pub mod report;
@@ -253,8 +254,17 @@ impl Timeline {
 /// server's interface, so whatever delayed, shaped or dropped a packet on the real path is
 /// already in the capture. A link that added the scenario's delay, jitter, bandwidth or
 /// loss again would replay a different network (the lab reproduces no delay at all: a veth
-/// delivers within the sending call).
+/// delivers within the sending call). Loss by count (`drop_nth`, `drop_every`) stays: the lab
+/// makes it at the receiver's input hook, past the capture point, as a fault, and numbers the
+/// same segments the replay's link does.
 fn transparent_links(sc: &mut Scenario) {
+    let counted_only = |d: &Option<crate::scenario::types::LinkDirSpec>| {
+        d.as_ref().filter(|d| d.drop_nth.is_some() || d.drop_every.is_some()).map(|d| crate::scenario::types::LinkDirSpec {
+            drop_nth: d.drop_nth.clone(),
+            drop_every: d.drop_every,
+            ..Default::default()
+        })
+    };
     for l in &mut sc.links {
         l.delay = None;
         l.jitter = None;
@@ -262,8 +272,8 @@ fn transparent_links(sc: &mut Scenario) {
         l.queue = None;
         l.loss = None;
         l.duplicate = None;
-        l.a_to_b = None;
-        l.b_to_a = None;
+        l.a_to_b = counted_only(&l.a_to_b);
+        l.b_to_a = counted_only(&l.b_to_a);
     }
 }
 
@@ -474,6 +484,9 @@ impl SideRun<'_> {
         let last_packet = self.cap.packets.iter().map(|p| self.timeline.at(p.t_ns)).max().unwrap_or(SimTime::ZERO);
         let capture_end = actions.last().map_or(last_packet, |(t, _)| last_packet.max(*t));
         driver::run(&mut sim, &mut driver, &actions, capture_end + driver::RUN_PAST_CAPTURE);
+        if let Some((sc, obs)) = script {
+            report.tcp_info.extend(info::compare(self.side, sc, obs, driver.tcp_info_samples()));
+        }
         let model = log.borrow();
         for (index, c) in conns {
             self.compare(report, index, c, &model, capture_end);

@@ -103,6 +103,10 @@ pub struct ReplayReport {
     /// The plots drawn of this replay (`--plot`), with what each holds.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub plots: Vec<PlotMade>,
+    /// The recorded `TCP_INFO` calls of the side under test, the kernel's answer beside the
+    /// model's ([`super::info`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tcp_info: Vec<super::info::InfoSample>,
     #[serde(skip)]
     infers: bool,
 }
@@ -159,6 +163,7 @@ impl ReplayReport {
             never_accepts: Vec::new(),
             segments: Vec::new(),
             plots: Vec::new(),
+            tcp_info: Vec::new(),
             infers: rec.infers(),
         }
     }
@@ -275,6 +280,7 @@ impl ReplayReport {
             let marks: Vec<String> = p.marks.iter().filter(|(_, n)| **n > 0).map(|(k, n)| format!("{n} {k}")).collect();
             let _ = writeln!(s, "plot {}.svg (and .png): {}", p.file, marks.join(", "));
         }
+        self.tcp_info_text(&mut s);
         for u in &self.unread_tcp {
             let _ = writeln!(s, "not read: {} TCP {} ({}): their connections are unknown", u.segments, packets(u.segments), u.reason);
         }
@@ -296,6 +302,19 @@ impl ReplayReport {
             s.push_str("coverage: not every segment was compared; a partial comparison is not a pass (unless --partial)\n");
         }
         s
+    }
+
+    /// The `TCP_INFO` samples: how many agree, then each that differs, field by field.
+    fn tcp_info_text(&self, s: &mut String) {
+        if self.tcp_info.is_empty() {
+            return;
+        }
+        let differ: Vec<_> = self.tcp_info.iter().filter(|i| !i.differ.is_empty()).collect();
+        let _ = writeln!(s, "tcp_info: {} samples at the same calls, {} differ", self.tcp_info.len(), differ.len());
+        for i in differ {
+            let fields: Vec<String> = i.differ.iter().map(|f| format!("{f} kernel {} model {}", i.kernel[f], i.model[f])).collect();
+            let _ = writeln!(s, "  {} step {} t={}.{:09} s: {}", i.side.name(), i.step, i.t_ns / 1_000_000_000, i.t_ns % 1_000_000_000, fields.join(", "));
+        }
     }
 
     /// `server 10.0.0.2:80 <> 10.0.0.1:5000: differs in 3 places (1 known), 12 of 12

@@ -80,6 +80,15 @@ pub struct LinkDirSpec {
     /// Extra delay drawn uniformly from [0, jitter] per packet; packets may overtake each
     /// other (a range `"0..10ms"` sets the bound itself per run).
     pub jitter: Option<DurDraw>,
+    /// Segments lost by their number, counting from 1 the TCP segments that reach this
+    /// direction's wire (`[40]` one loss, `[40, 41, 42, 43]` a burst); `tcpsim capture` makes
+    /// the same losses with an nft counter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drop_nth: Option<Vec<u64>>,
+    /// Every `drop_every`-th segment reaching this direction's wire is lost (counted as for
+    /// `drop_nth`; at least 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drop_every: Option<u64>,
 }
 
 /// The device a link models.

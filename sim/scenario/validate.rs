@@ -232,10 +232,26 @@ fn check_links<'a>(
         for (dir, spec) in [("a_to_b", &l.a_to_b), ("b_to_a", &l.b_to_a)] {
             if let Some(d) = spec {
                 check_props(&base.key(dir), d.loss, d.duplicate, d.queue)?;
+                check_counted(&base.key(dir), d)?;
             }
         }
     }
     Ok(links)
+}
+
+/// Loss by count: segments are numbered from 1, an `every` of 1 would be a partition, and
+/// the lab has one counter a direction (`sim/capture/netns.rs`), so not both.
+fn check_counted(base: &FieldPath, d: &LinkDirSpec) -> Result<(), Invalid> {
+    if let Some(i) = d.drop_nth.as_ref().and_then(|n| n.iter().position(|&n| n == 0)) {
+        return Err(Invalid::new(base.key("drop_nth").index(i), "segments are counted from 1"));
+    }
+    if d.drop_every.is_some_and(|n| n < 2) {
+        return Err(Invalid::new(base.key("drop_every"), "drop_every must be at least 2"));
+    }
+    if d.drop_nth.is_some() && d.drop_every.is_some() {
+        return Err(Invalid::new(base.key("drop_every"), "drop_nth and drop_every cannot both be set on one direction"));
+    }
+    Ok(())
 }
 
 /// A veth joins two hosts, a `lo` link one host to itself; an MTU in [`MTU_RANGE`]; no

@@ -2,6 +2,7 @@
 //! into the engine's hosts, links, middleboxes and fault schedule. The engine knows nothing of
 //! files; this is where they meet.
 
+use crate::engine::link::CountedDrops;
 use crate::engine::{EngineError, LinkParams, Node, Prob, Sim};
 use crate::scenario::draw::{DurDraw, ProbDraw};
 use crate::scenario::{HostSpec, LinkDirSpec, LinkKind, LinkSpec, Scenario};
@@ -61,5 +62,14 @@ fn link_params(l: &LinkSpec, dir: Option<&LinkDirSpec>) -> Result<LinkParams, En
         loss: prob("loss", d.loss.or(l.loss))?,
         duplicate: prob("duplicate", d.duplicate.or(l.duplicate))?,
         jitter: d.jitter.or(l.jitter).map_or(def.jitter, DurDraw::lo),
+        counted: counted_drops(&d),
     })
+}
+
+/// A direction's loss by count (`drop_nth`, `drop_every`; checked by `scenario::validate`).
+fn counted_drops(d: &LinkDirSpec) -> CountedDrops {
+    let mut nth = d.drop_nth.clone().unwrap_or_default();
+    nth.sort_unstable();
+    nth.dedup();
+    CountedDrops { nth, every: d.drop_every.unwrap_or(0) }
 }
