@@ -40,6 +40,7 @@ pub use split::{split, Connection};
 use crate::engine::{LinkParams, Sim};
 use crate::host::Host;
 use crate::pcap::{read_pcap, Capture, PcapError};
+use crate::scenario::types::LinkDirSpec;
 use crate::scenario::{Observation, Scenario, Step};
 use crate::tcp::profile::KernelProfile;
 use crate::tcp::segment::Flags;
@@ -258,12 +259,9 @@ impl Timeline {
 /// makes it at the receiver's input hook, past the capture point, as a fault, and numbers the
 /// same segments the replay's link does.
 fn transparent_links(sc: &mut Scenario) {
-    let counted_only = |d: &Option<crate::scenario::types::LinkDirSpec>| {
-        d.as_ref().filter(|d| d.drop_nth.is_some() || d.drop_every.is_some()).map(|d| crate::scenario::types::LinkDirSpec {
-            drop_nth: d.drop_nth.clone(),
-            drop_every: d.drop_every,
-            ..Default::default()
-        })
+    let counted_only = |d: &Option<LinkDirSpec>| {
+        let d = d.as_ref().filter(|d| d.drop_nth.is_some() || d.drop_every.is_some())?;
+        Some(LinkDirSpec { drop_nth: d.drop_nth.clone(), drop_every: d.drop_every, ..Default::default() })
     };
     for l in &mut sc.links {
         l.delay = None;
