@@ -137,6 +137,17 @@ struct Live {
     client_out: BufReader<std::process::ChildStdout>,
 }
 
+impl Live {
+    /// Waits for both programs to succeed, stops tcpdump and removes the namespaces;
+    /// returns the capture.
+    fn finish(mut self) -> PathBuf {
+        assert!(self.client.wait().unwrap().success() && self.server.wait().unwrap().success());
+        let pcap = self.dump.stop();
+        drop(self.ns);
+        pcap
+    }
+}
+
 fn start(tag: &str, dir: &str, role: &str) -> Live {
     let ns = Netns::new(tag);
     let dump = Dump::start(&ns, &tmp(dir));
@@ -235,10 +246,7 @@ fn keepalive_probes_show_the_idle_time() {
     if !live_or_skip("replay_live") {
         return;
     }
-    let Live { ns, dump, mut server, mut client, client_out: _client_out, _server_out } = start("ka", "keepalive", "keepalive");
-    assert!(client.wait().unwrap().success() && server.wait().unwrap().success());
-    let pcap = dump.stop();
-    drop(ns);
+    let pcap = start("ka", "keepalive", "keepalive").finish();
     // On the timer wheel: the kernel's keepalive timer runs in a 32 ms (level-1) bucket set
     // by its jiffies phase, which the first probe shows (`sim/replay/ticks.rs`); a model
     // probe later than the kernel's would see the peer's reply to the kernel's probe first.
@@ -357,10 +365,7 @@ fn a_reconnect_from_the_same_port_is_a_second_connection() {
     if !live_or_skip("replay_live") {
         return;
     }
-    let Live { ns, dump, mut server, mut client, client_out: _client_out, _server_out } = start("rc", "reconnect", "reconnect");
-    assert!(client.wait().unwrap().success() && server.wait().unwrap().success());
-    let pcap = dump.stop();
-    drop(ns);
+    let pcap = start("rc", "reconnect", "reconnect").finish();
     let report = replay_all(&pcap, &[Side::Client, Side::Server], &[]);
     let text = report.to_text();
     for side in [Side::Client, Side::Server] {

@@ -147,10 +147,6 @@ impl CountedDrops {
     pub fn drops(&self, n: u64) -> bool {
         (self.every > 0 && n % self.every == 0) || self.nth.binary_search(&n).is_ok()
     }
-
-    pub fn is_empty(&self) -> bool {
-        self.nth.is_empty() && self.every == 0
-    }
 }
 
 impl Default for LinkParams {

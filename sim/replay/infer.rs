@@ -30,7 +30,7 @@
 use super::split::Connection;
 use super::Side;
 use crate::pcap::CapturedSegment;
-use crate::tcp::segment::{Flags, Segment};
+use crate::tcp::segment::{seq_gt, Flags, Segment};
 use serde::Serialize;
 use std::net::SocketAddrV4;
 
@@ -69,10 +69,6 @@ impl Inferred {
     }
 }
 
-/// `a` is after `b` in sequence space (RFC 9293 §3.4).
-fn after(a: u32, b: u32) -> bool {
-    (a.wrapping_sub(b) as i32) > 0
-}
 
 /// The calls of `side`'s application on connection `c`, in time order; none without the
 /// endpoint's SYN (its numbering is then unknown).
@@ -102,8 +98,8 @@ pub fn infer(packets: &[CapturedSegment], c: &Connection, side: Side) -> Vec<Inf
         let zero_window_probe = s.payload.is_empty() && peer_wnd == 0 && peer_una.is_some_and(|una| s.seq == una.wrapping_sub(1));
         unsent |= zero_window_probe && !closed;
         let end = s.seq.wrapping_add(s.payload.len());
-        if !s.payload.is_empty() && after(end, next_new) {
-            let fresh = end.wrapping_sub(if after(s.seq, next_new) { s.seq } else { next_new });
+        if !s.payload.is_empty() && seq_gt(end, next_new) {
+            let fresh = end.wrapping_sub(if seq_gt(s.seq, next_new) { s.seq } else { next_new });
             last_data = Some(t);
             let (start, len) = write.get_or_insert((t, 0));
             *len += fresh;
@@ -146,7 +142,7 @@ fn accepts_data_after(rest: &[(u64, &Segment)], sut: SocketAddrV4, peer: SocketA
         if s.src == peer && !s.payload.is_empty() {
             data_end = Some(s.seq.wrapping_add(s.payload.len()));
         } else if let Some(end) = data_end {
-            if s.src == sut && s.flags.contains(Flags::ACK) && !after(end, s.ack) && !s.flags.contains(Flags::RST) {
+            if s.src == sut && s.flags.contains(Flags::ACK) && !seq_gt(end, s.ack) && !s.flags.contains(Flags::RST) {
                 return true;
             }
         }
@@ -155,11 +151,11 @@ fn accepts_data_after(rest: &[(u64, &Segment)], sut: SocketAddrV4, peer: SocketA
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::tcp::segment::{Payload, TcpOptions};
 
-    fn pkt(t: u64, from_client: bool, seq: u32, ack: u32, flags: Flags, len: usize) -> CapturedSegment {
+    pub(in crate::replay) fn pkt(t: u64, from_client: bool, seq: u32, ack: u32, flags: Flags, len: usize) -> CapturedSegment {
         let (c, s): (SocketAddrV4, SocketAddrV4) = ("10.0.0.1:5000".parse().unwrap(), "10.0.0.2:80".parse().unwrap());
         let (src, dst) = if from_client { (c, s) } else { (s, c) };
         let payload = if len == 0 { Payload::Empty } else { Payload::Bytes(vec![0; len].into()) };

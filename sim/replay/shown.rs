@@ -35,7 +35,7 @@ use super::Side;
 use crate::pcap::CapturedSegment;
 use crate::tcp::conn::select_initial_window;
 use crate::tcp::profile::KernelProfile;
-use crate::tcp::segment::{Flags, Segment};
+use crate::tcp::segment::{seq_gt, Flags, Segment};
 use crate::tcp::uapi::SockOpt;
 use std::net::SocketAddrV4;
 
@@ -147,10 +147,6 @@ fn rcvbuf(syn: &Segment, mss: u16, profile: &KernelProfile, side: Side) -> Optio
     Some(Setting::inferred(SockOpt::SO_RCVBUF, i64::from(lo), why))
 }
 
-/// `a` is after `b` in sequence space.
-fn after(a: u32, b: u32) -> bool {
-    (a.wrapping_sub(b) as i32) > 0
-}
 
 /// TCP_KEEPIDLE, TCP_KEEPINTVL and TCP_KEEPCNT (with SO_KEEPALIVE) from the SUT's keepalive
 /// probes: empty segments at `snd_una - 1` while the peer's window is open (at a closed
@@ -214,7 +210,7 @@ fn user_timeout(segs: &Segs, sut: SocketAddrV4, peer: SocketAddrV4, profile: &Ke
     let sent = |s: &Segment| s.src == sut && !s.flags.contains(Flags::RST) && (!s.payload.is_empty() || s.flags.intersects(Flags::SYN | Flags::FIN));
     let &(_, last) = segs.iter().rev().find(|(_, s)| sent(s))?;
     let times: Vec<u64> = segs.iter().filter(|(_, s)| sent(s) && s.seq == last.seq).map(|(t, _)| *t).collect();
-    let acked = segs.iter().any(|(_, s)| s.src == peer && s.flags.contains(Flags::ACK) && after(s.ack, last.seq));
+    let acked = segs.iter().any(|(_, s)| s.src == peer && s.flags.contains(Flags::ACK) && seq_gt(s.ack, last.seq));
     let [.., prev, tk] = times[..] else { return None };
     if acked || times.len() < 3 {
         return None;

@@ -2,6 +2,7 @@
 
 use crate::pcap::CapturedSegment;
 use crate::tcp::segment::{Flags, Segment};
+use std::collections::BTreeMap;
 use std::net::SocketAddrV4;
 
 /// One connection of a capture: the packets of one 4-tuple, in capture order.
@@ -82,7 +83,7 @@ pub fn starts_incarnation(last_syn: Option<u32>, seg: &Segment) -> bool {
 pub fn split(packets: &[CapturedSegment]) -> Vec<Connection> {
     let mut conns: Vec<Open> = Vec::new();
     // The latest incarnation of each 4-tuple, by index into `conns`.
-    let mut latest: std::collections::BTreeMap<(SocketAddrV4, SocketAddrV4), usize> = Default::default();
+    let mut latest: BTreeMap<(SocketAddrV4, SocketAddrV4), usize> = BTreeMap::new();
     for (i, p) in packets.iter().enumerate() {
         let key = tuple(&p.seg);
         let k = match latest.get(&key) {

@@ -39,7 +39,7 @@ use super::Side;
 use crate::pcap::CapturedSegment;
 use crate::tcp::jiffies::Jiffies;
 use crate::tcp::profile::KernelProfile;
-use crate::tcp::segment::{Flags, Segment};
+use crate::tcp::segment::{seq_gt, Flags, Segment};
 use crate::time::SimTime;
 use std::net::SocketAddrV4;
 
@@ -70,14 +70,9 @@ struct Fired {
     kind: Kind,
 }
 
-/// `a` is after `b` in sequence space.
-fn after(a: u32, b: u32) -> bool {
-    (a.wrapping_sub(b) as i32) > 0
-}
-
-/// The sequence space `s` takes (a SYN and a FIN count one each).
+/// The sequence number after `s` (a SYN and a FIN count one each).
 fn end(s: &Segment) -> u32 {
-    s.seq.wrapping_add(s.payload.len()).wrapping_add(u32::from(s.flags.contains(Flags::SYN))).wrapping_add(u32::from(s.flags.contains(Flags::FIN)))
+    s.seq.wrapping_add(s.seq_len())
 }
 
 /// The segments of `sut` on one connection that a timer sent, more than `tick_ns` after the
@@ -94,9 +89,9 @@ fn fired(segs: &[(u64, &Segment)], sut: SocketAddrV4, tick_ns: u64) -> Vec<Fired
         }
         let kind = kind(s, snd_nxt, ack);
         if s.flags.contains(Flags::ACK) {
-            ack = Some(ack.map_or(s.ack, |a| if after(s.ack, a) { s.ack } else { a }));
+            ack = Some(ack.map_or(s.ack, |a| if seq_gt(s.ack, a) { s.ack } else { a }));
         }
-        snd_nxt = Some(snd_nxt.map_or(end(s), |n| if after(end(s), n) { end(s) } else { n }));
+        snd_nxt = Some(snd_nxt.map_or(end(s), |n| if seq_gt(end(s), n) { end(s) } else { n }));
         if let (Some(kind), Some(gap_ns)) = (kind, gap.filter(|&g| g > tick_ns)) {
             out.push(Fired { t_ns: t, gap_ns, kind });
         }
@@ -113,12 +108,12 @@ fn kind(s: &Segment, snd_nxt: Option<u32>, ack: Option<u32>) -> Option<Kind> {
     }
     let carries = !s.payload.is_empty() || s.flags.intersects(Flags::SYN | Flags::FIN);
     if carries {
-        return after(nxt, s.seq).then_some(Kind::Retransmission);
+        return seq_gt(nxt, s.seq).then_some(Kind::Retransmission);
     }
     if s.seq == nxt.wrapping_sub(1) {
         return Some(Kind::Probe);
     }
-    let acks_new = s.flags.contains(Flags::ACK) && ack.is_some_and(|a| after(s.ack, a));
+    let acks_new = s.flags.contains(Flags::ACK) && ack.is_some_and(|a| seq_gt(s.ack, a));
     acks_new.then_some(Kind::DelayedAck)
 }
 
@@ -212,14 +207,10 @@ pub fn infer(packets: &[CapturedSegment], conns: &[&Connection], side: Side, pro
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tcp::segment::{Payload, TcpOptions};
 
+    /// infer.rs's test segment, its time in µs.
     fn pkt(t_us: u64, from_client: bool, seq: u32, ack: u32, flags: Flags, len: usize) -> CapturedSegment {
-        let (c, s): (SocketAddrV4, SocketAddrV4) = ("10.0.0.1:5000".parse().unwrap(), "10.0.0.2:80".parse().unwrap());
-        let (src, dst) = if from_client { (c, s) } else { (s, c) };
-        let payload = if len == 0 { Payload::Empty } else { Payload::Bytes(vec![0; len].into()) };
-        let seg = Segment { src, dst, seq, ack, flags, window: 100, options: TcpOptions::default(), payload };
-        CapturedSegment { t_ns: t_us * 1000, seg, iface: 0, raw_len: 0 }
+        super::super::infer::tests::pkt(t_us * 1000, from_client, seq, ack, flags, len)
     }
 
     fn handshake() -> Vec<CapturedSegment> {
