@@ -183,8 +183,10 @@ impl SockOpts {
     pub fn syn_retries(&self, p: &KernelProfile) -> u32 {
         self.syncnt.map_or(p.tcp_syn_retries, u32::from)
     }
+    /// include/net/tcp.h `tcp_notsent_lowat`: `tp->notsent_lowat ?: sysctl_tcp_notsent_lowat`,
+    /// so a TCP_NOTSENT_LOWAT of 0 restores the sysctl's limit rather than setting none.
     pub fn notsent_lowat(&self, p: &KernelProfile) -> u32 {
-        self.notsent_lowat.unwrap_or(p.tcp_notsent_lowat)
+        self.notsent_lowat.filter(|&v| v != 0).unwrap_or(p.tcp_notsent_lowat)
     }
     /// `tcp_mss_clamp` with this socket's TCP_MAXSEG.
     pub fn mss_clamp(&self, mss: u16) -> u16 {
@@ -215,6 +217,19 @@ mod tests {
         assert_eq!(o.keepidle_s, Some(2));
         assert_eq!(o.set(SockOpt::TCP_MAXSEG, &OptValue::Int(87)), Err(Errno::EINVAL));
         assert_eq!(o.set(SockOpt::TCP_MAXSEG, &OptValue::Int(32768)), Err(Errno::EINVAL));
+    }
+
+    #[test]
+    fn notsent_lowat_of_zero_falls_back_to_the_sysctl() {
+        let p = KernelProfile { tcp_notsent_lowat: 50_000, ..KernelProfile::linux_6_18() };
+        let mut o = SockOpts::default();
+        assert_eq!(o.notsent_lowat(&p), 50_000);
+        o.set(SockOpt::TCP_NOTSENT_LOWAT, &OptValue::Int(32_000)).unwrap();
+        assert_eq!(o.notsent_lowat(&p), 32_000);
+        // tcp_notsent_lowat(): `tp->notsent_lowat ?: sysctl`; getsockopt still reads the 0.
+        o.set(SockOpt::TCP_NOTSENT_LOWAT, &OptValue::Int(0)).unwrap();
+        assert_eq!(o.notsent_lowat(&p), 50_000);
+        assert_eq!(o.get(SockOpt::TCP_NOTSENT_LOWAT, &p), OptValue::Int(0));
     }
 
     #[test]
