@@ -82,6 +82,47 @@ fn a_blocking_read_returns_when_data_arrives_while_later_events_run() {
     assert!(error.starts_with("timing error: expected system call return at 0.200000 sec but happened at 0.300000 sec"), "{error}");
 }
 
+/// A blocked write sleeps in `sk_stream_wait_memory` until the socket is woken, and
+/// `tcp_check_space` wakes it only once the socket is writeable (`sk_stream_write_space`:
+/// `sk_wmem_queued` at most 2/3 of `sk_sndbuf`), not as soon as an ACK frees some memory.
+/// Derivation: MSG_EOR sends of one MSS each make one skb each (`tcp_skb_can_collapse_to`,
+/// and `tcp_grow_skb` does not merge past an EOR), charged 1460 + 896 (`SKB_OVERHEAD`);
+/// `sk_sndbuf` = 2 × 4500; the peer's window of 4000 lets two out. Four skbs queue 9424 ≥
+/// 9000, so the write blocks. The ACK of 1461 frees one (7068: room for a new skb, but above
+/// the 6000 at which the socket is writeable: no wake-up); the ACK of 2921 frees another
+/// (4712) and wakes the writer, whose skb then fits.
+#[test]
+fn a_blocking_write_waits_for_write_space_not_for_free_memory() {
+    let script = |span: &str| {
+        format!(
+            "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
++0 bind(3, ..., ...) = 0
++0 listen(3, 10) = 0
++0.05 < S 0:0(0) win 4000 <mss 1460>
++0 > S. 0:0(0) ack 1 <mss 1460>
++0.05 < . 1:1(0) ack 1 win 4000
++0 accept(3, ..., ...) = 4
++0 setsockopt(4, SOL_SOCKET, SO_SNDBUF, [4500], 4) = 0
++0 send(4, ..., 1460, MSG_EOR) = 1460
++0 > P. 1:1461(1460) ack 1
++0 send(4, ..., 1460, MSG_EOR) = 1460
++0 > P. 1461:2921(1460) ack 1
++0 send(4, ..., 1460, MSG_EOR) = 1460
++0 send(4, ..., 1460, MSG_EOR) = 1460
++0...{span} write(4, ..., 1460) = 1460
++0.1 < . 1:1(0) ack 1461 win 4000
++0 > P. 2921:4381(1460) ack 1
++0.1 < . 1:1(0) ack 2921 win 4000
++0 > P. 4381:5841(1460) ack 1
+"
+        )
+    };
+    assert_eq!(outcome("blocking-write", &script("0.2")), Outcome::Pass);
+    let Outcome::Fail { line, error } = outcome("blocking-write-early", &script("0.1")) else { panic!("expected a failure") };
+    assert_eq!(line, 15);
+    assert!(error.starts_with("timing error: expected system call return at 0.200000 sec but happened at 0.300000 sec"), "{error}");
+}
+
 /// TCP_INQ: recvmsg's `TCP_CM_INQ` control message carries the bytes left to read, held to
 /// the script's value; the option reads back as set, and 2 is EINVAL (do_tcp_setsockopt).
 #[test]

@@ -64,7 +64,8 @@ enum Op {
     Connect { fd: Fd, started: bool },
     /// `inq`: the `TCP_CM_INQ` value a recvmsg's control buffer expects, if any.
     Recv { fd: Fd, len: u32, peek: bool, dontwait: bool, inq: Option<i64> },
-    Send { fd: Fd, len: u32, sent: u32, flags: SendBits },
+    /// `asleep`: the call blocked and waits in `sk_stream_wait_memory` to be woken.
+    Send { fd: Fd, len: u32, sent: u32, flags: SendBits, asleep: bool },
     Close(i64),
     Shutdown(Fd, ShutHow),
     Setsockopt(Fd, SockOpt, OptValue),
@@ -349,7 +350,7 @@ pub(crate) fn prepare(run: &mut Run, spec: &SyscallSpec) -> Result<Call, CallErr
             let fd = sock(run, 0)?;
             buffer_arg(name, a)?;
             let (len, flags) = len_and_flags(name, a)?;
-            Op::Send { fd, len, sent: 0, flags: send_flags(flags)? }
+            Op::Send { fd, len, sent: 0, flags: send_flags(flags)?, asleep: false }
         }
         "close" => {
             let fd = int(arg(a, 0, name)?)?;
@@ -500,9 +501,19 @@ pub(crate) fn attempt(run: &mut Run, call: &mut Call) -> Result<Progress, CallEr
                 }
             }
         }
-        Op::Send { fd, len, sent, flags } => {
+        Op::Send { fd, len, sent, flags, asleep } => {
             let fd = *fd;
             let blocking = !flags.dontwait && !run.host().is_nonblocking(fd);
+            // net/core/stream.c `sk_stream_wait_memory`: a writer that found no room sleeps
+            // (`sk_wait_event`) until something wakes the socket's wait queue — the write
+            // space `tcp_check_space` announces once the socket is writeable
+            // (`sk_stream_write_space`), or data, or a state change — and only then looks
+            // at `sk_stream_memory_free` again. Freed memory alone does not wake it.
+            let woken = run.host().take_woken().contains(&fd);
+            if *asleep && !woken {
+                return Ok(Progress::Blocked);
+            }
+            *asleep = false;
             let flags: Vec<MsgFlag> = [(flags.nosignal, MsgFlag::MSG_NOSIGNAL), (flags.more, MsgFlag::MSG_MORE), (flags.eor, MsgFlag::MSG_EOR)]
                 .into_iter()
                 .filter_map(|(on, f)| on.then_some(f))
@@ -515,10 +526,14 @@ pub(crate) fn attempt(run: &mut Run, call: &mut Call) -> Result<Progress, CallEr
                     if *sent >= *len || !blocking {
                         return done(Ret::of(Ok(i64::from(*sent))));
                     }
+                    *asleep = true;
                     Ok(Progress::Blocked)
                 }
                 // sk_stream_wait_memory: a blocking send waits for room.
-                Some(Errno::EAGAIN) if blocking => Ok(Progress::Blocked),
+                Some(Errno::EAGAIN) if blocking => {
+                    *asleep = true;
+                    Ok(Progress::Blocked)
+                }
                 Some(_) if *sent > 0 => done(Ret::of(Ok(i64::from(*sent)))),
                 Some(e) => done(Ret::of(Err(e))),
             }
