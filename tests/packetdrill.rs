@@ -123,6 +123,59 @@ fn a_blocking_write_waits_for_write_space_not_for_free_memory() {
     assert!(error.starts_with("timing error: expected system call return at 0.200000 sec but happened at 0.300000 sec"), "{error}");
 }
 
+/// The send buffer of a writer that filled it grows on the first skb an ACK lets out
+/// (`tcp_event_new_data_sent` → `tcp_check_space` → `tcp_sndbuf_expand`: 2 × cwnd ×
+/// 2304 once `tcp_packets_in_flight` < cwnd), and EPOLLOUT comes with it. Every figure
+/// here was measured on Linux 6.18.44 (this script's calls and segments played by a
+/// scripted peer on a tun device in a network namespace, CUBIC, `tcp_wmem[1]` = 50000):
+/// after the ACK of 10001 (cwnd 10 → 20) SO_SNDBUF is 2 × 20 × 2304 = 92160 and EPOLLOUT
+/// fires; after the ACK of 42001 (cwnd 52) 2 × 52 × 2304 = 239616. google/packetdrill's
+/// epoll_out_edge scripts expect no EPOLLOUT on that first ACK; 6.18 disagrees.
+#[test]
+fn the_send_buffer_grows_as_measured_on_linux_6_18() {
+    let text = "`sysctl -q net.ipv4.tcp_rmem=\"4096 540000 15728640\"
+sysctl -q net.ipv4.tcp_wmem=\"4096 50000 4194304\"`
+0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
++0 bind(3, ..., ...) = 0
++0 listen(3, 1) = 0
++0 < S 0:0(0) win 32792 <mss 1000,sackOK,nop,nop,nop,wscale 7>
++0 > S. 0:0(0) ack 1 <mss 1460,nop,nop,sackOK,nop,wscale 8>
++0.1 < . 1:1(0) ack 1 win 257
++0 accept(3, ..., ...) = 4
++0 setsockopt(4, SOL_TCP, TCP_NOTSENT_LOWAT, [0xffffffff], 4) = 0
++0 fcntl(4, F_SETFL, O_RDWR|O_NONBLOCK) = 0
++0 epoll_create(1) = 5
++0 epoll_ctl(5, EPOLL_CTL_ADD, 4, {events=EPOLLOUT|EPOLLIN|EPOLLET, fd=4}) = 0
++0 epoll_wait(5, {events=EPOLLOUT, fd=4}, 1, 0) = 1
++0 epoll_wait(5, {events=0, ptr=0}, 1, 0) = 0
++0 getsockopt(4, SOL_SOCKET, SO_SNDBUF, [50000], [4]) = 0
++0 write(4, ..., 59000) = 58000
++0 epoll_wait(5, {events=0, ptr=0}, 1, 0) = 0
++0 > P. 1:10001(10000) ack 1
++0.02 < . 1:1(0) ack 10001 win 257
++0 > P. 10001:30001(20000) ack 1
++0 getsockopt(4, SOL_SOCKET, SO_SNDBUF, [92160], [4]) = 0
++0 epoll_wait(5, {events=EPOLLOUT, fd=4}, 1, 0) = 1
++0 epoll_wait(5, {events=0, ptr=0}, 1, 0) = 0
++0.02 < . 1:1(0) ack 26001 win 257
++0 > P. 30001:58001(28000) ack 1
++0 epoll_wait(5, {events=0, ptr=0}, 1, 0) = 0
++0 write(4, ..., 180000) = 48000
++0.02 < . 1:1(0) ack 42001 win 257
++0 > P. 58001:74001(16000) ack 1
++0 getsockopt(4, SOL_SOCKET, SO_SNDBUF, [239616], [4]) = 0
++0 epoll_wait(5, {events=EPOLLOUT, fd=4}, 1, 0) = 1
++0 epoll_wait(5, {events=0, ptr=0}, 1, 0) = 0
++0.02 < . 1:1(0) ack 74001 win 257
++0 > P. 74001:106001(32000) ack 1
++0 epoll_wait(5, {events=0, ptr=0}, 1, 0) = 0
++0 write(4, ..., 180000) = 180000
++0.02 < . 1:1(0) ack 106001 win 257
++0 > P. 106001:138001(32000) ack 1
+";
+    assert_eq!(outcome("sndbuf-6.18", text), Outcome::Pass);
+}
+
 /// TCP_INQ: recvmsg's `TCP_CM_INQ` control message carries the bytes left to read, held to
 /// the script's value; the option reads back as set, and 2 is EINVAL (do_tcp_setsockopt).
 #[test]

@@ -216,8 +216,16 @@ impl Conn {
         if matches!(self.state, TcpState::Close | TcpState::TimeWait) {
             return;
         }
-        self.write_xmit(now, out);
+        self.data_snd_check(now, out);
         self.ack_snd_check(now, out);
+    }
+
+    /// `tcp_data_snd_check`, after every ACK the connection takes: what the ACK lets go out
+    /// is sent (`tcp_push_pending_frames`), then `tcp_check_space`, which so sees the
+    /// congestion window the ACK grew and the flight the push left.
+    fn data_snd_check(&mut self, now: SimTime, out: &mut Vec<Segment>) {
+        self.write_xmit(now, out);
+        self.check_space(now);
     }
 
     /// `tcp_ack`. False when the segment must be discarded (it acknowledges unsent data).
@@ -312,8 +320,6 @@ impl Conn {
         if self.packets_out() == 0 {
             self.chrono_stop(now, crate::tcp::chrono::ChronoKind::Busy);
         }
-        // tcp_check_space / tcp_new_space.
-        self.check_space(now);
     }
 
     /// `tcp_set_xmit_timer`, once the ACK's state changes are made: the loss probe in Open,

@@ -22,8 +22,8 @@
 //!   transmit, never past a record's end), each charged a fixed truesize ([`SKB_OVERHEAD`])
 //!   plus its payload; a retransmission re-sends one MSS at a time without splitting them;
 //!   the receive side counts twice the payload (the 6.x default `scaling_ratio`);
-//! - send-buffer autotuning is `tcp_check_space` on every ACK: `tcp_sndbuf_expand` for a
-//!   writer that hit the limit, while the flight is below cwnd (a `poll` that finds the socket
+//! - send-buffer autotuning is `tcp_check_space` after an ACK's push and after every skb
+//!   sent: `tcp_sndbuf_expand` for a writer that hit the limit, while the flight is below cwnd (a `poll` that finds the socket
 //!   not writeable does not set `SOCK_NOSPACE` as Linux's `tcp_poll` does); receive-buffer autotuning follows
 //!   `tcp_rcv_space_adjust`, with the receiver RTT from timestamps only (no per-window
 //!   measurement without them);
@@ -601,7 +601,12 @@ impl Conn {
         }
     }
 
-    /// tcp_input.c `tcp_check_space` → `tcp_new_space`, after an ACK: only a writer that
+    /// tcp_input.c `tcp_check_space` → `tcp_new_space`, where Linux calls it: from
+    /// `tcp_data_snd_check` after an ACK's push, and (5.18+, "tcp: fix potential xmit stalls
+    /// caused by TCP_NOTSENT_LOWAT") from `tcp_event_new_data_sent` after every skb sent, so
+    /// the first skb an ACK lets out can expand the buffer while the flight is still below
+    /// the congestion window the ACK grew (measured on 6.18: `tests/packetdrill.rs`,
+    /// `the_send_buffer_grows_as_measured_on_linux_6_18`). Only a writer that
     /// found the buffer full (`SOCK_NOSPACE`, set by `tcp_sendmsg_locked`'s wait_for_space)
     /// gets a larger buffer, and only while the flight is below cwnd
     /// (`tcp_should_expand_sndbuf`); then `sk_stream_write_space` wakes it once the socket
@@ -609,7 +614,7 @@ impl Conn {
     /// `tcp_init_buffer_space` gave it.
     /// Once the writer is woken, the send buffer no longer limits (`TCP_CHRONO_SNDBUF_LIMITED`
     /// stops).
-    fn check_space(&mut self, now: SimTime) {
+    pub(super) fn check_space(&mut self, now: SimTime) {
         if !self.nospace {
             return;
         }

@@ -223,6 +223,8 @@ impl Conn {
             }
             // tcp_write_wakeup sets PSH on what it sends.
             self.send_new(now, len, fin, true, out);
+            // tcp_event_new_data_sent → tcp_check_space.
+            self.check_space(now);
         } else {
             self.send_probe_skb(now, out);
         }
@@ -499,6 +501,8 @@ impl Conn {
             let (len, fin) = self.next_segment(self.snd_nxt, skb_end);
             self.send_new(now, len, fin, segs > 1 && i == segs, out);
         }
+        // tcp_event_new_data_sent → tcp_check_space, once per skb sent.
+        self.check_space(now);
     }
 
     /// `tcp_cwnd_validate` (tcp_output.c): remember, per window of data, whether the flight
