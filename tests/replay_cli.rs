@@ -294,12 +294,12 @@ fn known_divergences_pass_with_their_cause_unknown_ones_fail() {
     let out = tcpsim(&["replay", pcap.to_str().unwrap()]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{text}");
-    assert!(text.contains("segment 3 (window): known: the ACK of 4897"), "{text}");
+    assert!(text.contains("segment 2 (time): known: the ACK of 3449"), "{text}");
     assert!(text.contains(" known, listed in"), "{text}");
     let v = json(&tcpsim(&["replay", pcap.to_str().unwrap(), "--format", "json"]));
     let divergences = v["divergences"].as_array().unwrap();
     assert!(!divergences.is_empty() && divergences.iter().all(|d| d["known"].is_string()), "{v}");
-    assert!(divergences.iter().any(|d| d["known"].as_str().is_some_and(|c| c.contains("scaling_ratio"))), "{v}");
+    assert!(divergences.iter().any(|d| d["known"].as_str().is_some_and(|c| c.contains("replay granularity"))), "{v}");
 let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("replay_cli_known");
     std::fs::create_dir_all(&dir).unwrap();
     let empty = dir.join("KNOWN-DIVERGENCES.md");
@@ -307,7 +307,7 @@ let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("replay_cli_known");
     let out = tcpsim(&["replay", pcap.to_str().unwrap(), "--known", empty.to_str().unwrap()]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{text}");
-    assert!(text.contains("segment 3 (window): NOT a known divergence"), "{text}");
+    assert!(text.contains("segment 2 (time): NOT a known divergence"), "{text}");
     let help = String::from_utf8_lossy(&tcpsim(&["replay", "--help"]).stdout).into_owned();
     assert!(help.contains("Exit status: 0 when every segment agrees"), "{help}");
 }

@@ -251,15 +251,22 @@ fn persist_probes_back_off_and_never_time_out_while_answered() {
     assert!(zw.len() > 20, "probes continue: {}", zw.len());
     let gaps: Vec<u64> = zw.windows(2).map(|w| (w[1].at - w[0].at).as_millis()).collect();
     // Doubling from the RTO, capped at 120 s; each answer (one RTT later) re-arms the timer
-    // from its arrival (tcp_ack_probe). The RTO is 207 ms: the 2896-byte window of the 4096-byte
-    // SO_RCVBUF gives one quick ACK (`tcp_incr_quickack`: 2896 / (2·1448) = 1), so the second
-    // segment is ACKed by the 40 ms delayed-ACK timer, as the kernel does in
-    // traces/readiness/sndbuf-full; that sample lifts srtt from 2 to 7 ms (2 + 40/8), and the
-    // RTO is srtt + the 200 ms rttvar floor. A probe sits below rcv_wup, so the receiver
-    // answers it through tcp_oow_rate_limited (tcp_validate_incoming): the second probe comes
-    // 416 ms after the first answer, inside the 500 ms limit, and goes unanswered, so its gap
-    // is the bare timer (207 << 2), from the probe's own sending.
-    assert_eq!(&gaps[..4], &[2 + 414, 828, 2 + 1656, 2 + 3312]);
+    // from its arrival (tcp_ack_probe). The RTO is 208 ms, from three RTT samples. The
+    // 2896-byte window of the 4096-byte SO_RCVBUF gives one quick ACK (`tcp_incr_quickack`:
+    // 2896 / (2·1448) = 1): a 2 ms sample. The next two segments leave tcp_space =
+    // (8192 − 5176)·162/256 = 1908 (the receive memory of three 1448-byte segments, one skb head,
+    // at the measured scaling_ratio 162), a window of one MSS, below the one offered, so their
+    // ACK waits (__tcp_ack_snd_check) until the sender's loss probe re-sends the last and the
+    // duplicate draws it at once (ack 4345, window 1448); its timestamp echoes the segment at
+    // rcv_wup, sent 10 ms before (tcp_replace_ts_recent takes no later one): a 10 ms sample.
+    // The sender fills the 1448 bytes; the ACK of them offers 0 (tcp_space 992 < MSS) and
+    // waits for the 40 ms delayed-ACK timer: a 42 ms sample. srtt 2 → 3 → 7.875 ms
+    // (tcp_rtt_estimator, 1/8 gain) and the RTO is srtt + the 200 ms rttvar floor, rounded
+    // up to the millisecond. A probe sits below rcv_wup, so the receiver answers it through
+    // tcp_oow_rate_limited (tcp_validate_incoming): the second probe comes 418 ms after the
+    // first answer, inside the 500 ms limit, and goes unanswered, so its gap is the bare timer
+    // (208 << 2), from the probe's own sending.
+    assert_eq!(&gaps[..4], &[2 + 416, 832, 2 + 1664, 2 + 3328]);
     let answers = sim.sent_by(1, |s| s.flags == Flags::ACK && s.ack == una).iter().filter(|s| s.at > zw[0].at).count();
     assert_eq!(answers, zw.len() - 1, "every probe but the second is answered");
     assert!(gaps.iter().all(|g| *g <= 120_002));

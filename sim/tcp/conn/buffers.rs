@@ -2,6 +2,7 @@
 //! runs of lengths (and the real bytes only of `Bytes` writes), the receive queue keeps the
 //! segments' payload descriptors until `recv` materialises them.
 
+use super::rcvmem::{InCharge, OooCharge, RcvMem};
 use crate::tcp::segment::{derived_byte, seq_gt, seq_lt, Payload};
 use crate::time::SimTime;
 use std::collections::VecDeque;
@@ -781,14 +782,18 @@ fn append_bytes(p: &Payload, start: u32, len: u32, out: &mut Vec<u8>) {
 /// The receive queue (`sk_receive_queue`) and the out-of-order queue (`out_of_order_queue`).
 #[derive(Clone, Debug, Default)]
 pub struct RecvQueue {
-    /// In-order payloads; `front_skip` bytes of the first were already read.
-    inorder: VecDeque<Payload>,
+    /// In-order payloads, each with its memory charge (their skbs' boundaries);
+    /// `front_skip` bytes of the first were already read.
+    inorder: VecDeque<(Payload, InCharge)>,
     front_skip: u32,
     /// In-order bytes not yet read (`rcv_nxt - copied_seq`).
     avail: u32,
-    /// Out-of-order segments by sequence number, sorted, non-overlapping.
-    ooo: VecDeque<(u32, Payload)>,
+    /// Out-of-order segments by sequence number, sorted, non-overlapping, each with its
+    /// memory charge.
+    ooo: VecDeque<(u32, Payload, OooCharge)>,
     ooo_bytes: u32,
+    /// The memory both queues' skbs are charged (`sk_rmem_alloc`).
+    mem: RcvMem,
 }
 
 impl RecvQueue {
@@ -801,13 +806,23 @@ impl RecvQueue {
     pub fn has_ooo(&self) -> bool {
         !self.ooo.is_empty()
     }
+    /// `sk_rmem_alloc`: the truesize of the skbs both queues hold ([`RcvMem`]).
+    pub fn rmem_alloc(&self) -> u32 {
+        self.mem.rmem_alloc()
+    }
 
+    /// Queues a segment's in-order payload (`tcp_queue_rcv`).
     pub fn push_inorder(&mut self, p: Payload) {
         if p.is_empty() {
             return;
         }
+        let charge = self.mem.queue(p.len());
+        self.append_inorder(p, charge);
+    }
+
+    fn append_inorder(&mut self, p: Payload, charge: InCharge) {
         self.avail += p.len();
-        self.inorder.push_back(p);
+        self.inorder.push_back((p, charge));
     }
 
     /// Copies (or, with `peek`, looks at) up to `len` bytes (`tcp_recvmsg_locked`).
@@ -826,7 +841,7 @@ impl RecvQueue {
         let mut skip = self.front_skip;
         let mut left = n;
         let mut consumed_whole = 0;
-        for p in &self.inorder {
+        for (p, _) in &self.inorder {
             if left == 0 {
                 break;
             }
@@ -843,6 +858,9 @@ impl RecvQueue {
             }
         }
         if !peek {
+            for i in 0..consumed_whole {
+                self.mem.eat(self.inorder[i].1, self.inorder.get(i + 1).map(|(_, c)| *c));
+            }
             self.inorder.drain(..consumed_whole);
             self.front_skip = skip;
             self.avail -= n;
@@ -862,14 +880,17 @@ impl RecvQueue {
     /// already held (`tcp_data_queue_ofo`; the earlier copy wins). The queue is sorted and
     /// its ranges disjoint, so the held ranges the segment overlaps are found by binary
     /// search (Linux keeps an rbtree): O(log n) plus the overlaps, not a scan.
-    pub fn insert_ooo(&mut self, seq: u32, p: Payload) {
+    /// Returns whether the segment was kept (part of it was new) and, if so, whether it was
+    /// coalesced onto the rightmost held skb (`tcp_ooo_try_coalesce`).
+    pub fn insert_ooo(&mut self, seq: u32, p: Payload) -> Option<bool> {
         let end = seq.wrapping_add(p.len());
-        let lo = self.ooo.partition_point(|(s, q)| !seq_gt(s.wrapping_add(q.len()), seq));
-        let hi = self.ooo.partition_point(|(s, _)| seq_lt(*s, end));
+        let lo = self.ooo.partition_point(|(s, q, _)| !seq_gt(s.wrapping_add(q.len()), seq));
+        let hi = self.ooo.partition_point(|(s, _, _)| seq_lt(*s, end));
+        let last_end = self.ooo.back().map(|(s, q, _)| s.wrapping_add(q.len()));
         // The parts of [seq, end) no held range covers.
         let mut gaps = Vec::new();
         let mut at = seq;
-        for (s, q) in self.ooo.range(lo..hi.max(lo)) {
+        for (s, q, _) in self.ooo.range(lo..hi.max(lo)) {
             if seq_lt(at, *s) {
                 gaps.push((at, *s));
             }
@@ -881,30 +902,38 @@ impl RecvQueue {
         if seq_lt(at, end) {
             gaps.push((at, end));
         }
+        let mut kept = None;
         for (gs, ge) in gaps {
             let len = ge.wrapping_sub(gs);
             self.ooo_bytes += len;
             let piece = slice_payload(&p, gs.wrapping_sub(seq), len);
-            let at = self.ooo.partition_point(|(x, _)| seq_lt(*x, gs));
-            self.ooo.insert(at, (gs, piece));
+            let at = self.ooo.partition_point(|(x, _, _)| seq_lt(*x, gs));
+            let rightmost = at == self.ooo.len();
+            let charge = self.mem.ofo_insert(len, rightmost && last_end == Some(gs), rightmost);
+            kept.get_or_insert(charge.coalesced());
+            self.ooo.insert(at, (gs, piece, charge));
         }
+        kept
     }
 
     /// Moves segments that became in-order at `rcv_nxt` to the receive queue and returns the
     /// new `rcv_nxt` (`tcp_ofo_queue`). Segments wholly below `rcv_nxt` are dropped.
     pub fn pull_ooo(&mut self, mut rcv_nxt: u32) -> u32 {
-        while let Some((s, p)) = self.ooo.front() {
+        while let Some((s, p, _)) = self.ooo.front() {
             let (s, len) = (*s, p.len());
             let end = s.wrapping_add(len);
             if seq_gt(s, rcv_nxt) {
                 break;
             }
-            let Some((_, p)) = self.ooo.pop_front() else { break };
+            let Some((_, p, charge)) = self.ooo.pop_front() else { break };
             self.ooo_bytes -= len;
             if seq_gt(end, rcv_nxt) {
                 let off = rcv_nxt.wrapping_sub(s);
-                self.push_inorder(slice_payload(&p, off, len - off));
+                let charge = self.mem.ofo_to_queue(charge);
+                self.append_inorder(slice_payload(&p, off, len - off), charge);
                 rcv_nxt = end;
+            } else {
+                self.mem.ofo_free(charge);
             }
         }
         if self.ooo.is_empty() {
@@ -916,7 +945,7 @@ impl RecvQueue {
     /// The out-of-order ranges, for SACK blocks (RFC 2018), merged where contiguous.
     pub fn ooo_ranges(&self) -> Vec<(u32, u32)> {
         let mut v: Vec<(u32, u32)> = Vec::new();
-        for (s, p) in &self.ooo {
+        for (s, p, _) in &self.ooo {
             let e = s.wrapping_add(p.len());
             match v.last_mut() {
                 Some(last) if last.1 == *s => last.1 = e,
@@ -928,6 +957,9 @@ impl RecvQueue {
 
     /// Drops the out-of-order queue (`tcp_fin` purges it).
     pub fn purge_ooo(&mut self) {
+        for (_, _, charge) in self.ooo.drain(..) {
+            self.mem.ofo_free(charge);
+        }
         self.ooo = VecDeque::new();
         self.ooo_bytes = 0;
     }

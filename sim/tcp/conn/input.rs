@@ -427,9 +427,14 @@ impl Conn {
             self.drop_nomem();
             return;
         }
-        self.rcvq.insert_ooo(seq, payload);
+        let kept = self.rcvq.insert_ooo(seq, payload);
         if fin {
             self.ooo_fin = Some(seq.wrapping_add(len));
+        }
+        if let Some(coalesced) = kept.filter(|_| self.sack_ok && len > 0) {
+            // tcp_data_queue_ofo: a SACK flow's window grows on out-of-order data too, the
+            // truesize adjusted only for a coalesced segment.
+            self.grow_window(len, coalesced);
         }
         self.ack_pending = true;
     }
@@ -522,9 +527,7 @@ impl Conn {
     /// window (`tcp_grow_window`), track the peer's segment size (`tcp_measure_rcv_mss`).
     fn event_data_recv(&mut self, now: SimTime, len: u32) {
         self.ack_pending = true;
-        if len > self.rcv_mss {
-            self.rcv_mss = len.min(u32::from(self.advmss));
-        }
+        self.measure_rcv_mss(len);
         let ato_min = Dur::from_millis(self.profile.tcp_delack_min_ms);
         if self.ato == Dur::ZERO {
             self.incr_quickack();
@@ -541,23 +544,64 @@ impl Conn {
         }
         self.lrcvtime = now;
         if len >= 128 {
-            self.grow_window(len);
+            self.grow_window(len, true);
         }
     }
 
+    /// `tcp_measure_rcv_mss` (tcp_input.c), for a segment of `len` bytes at least `rcv_mss`:
+    /// when it changes `rcv_mss`, `scaling_ratio` is measured on its skb
+    /// (`len << 8 / truesize`, [`super::rcvmem::measured_ratio`]) and, if the ratio moved,
+    /// the window clamp follows the buffer (`tcp_set_window_clamp(tcp_win_from_space(sk_rcvbuf))`,
+    /// with `rcvq_space` no larger). `rcv_mss` is capped at `advmss`. Shorter segments
+    /// (`last_seg_size`) are not modelled.
+    fn measure_rcv_mss(&mut self, len: u32) {
+        if len < self.rcv_mss {
+            return;
+        }
+        if len != self.rcv_mss {
+            let old = self.scaling_ratio;
+            self.scaling_ratio = super::rcvmem::measured_ratio(len);
+            if self.scaling_ratio != old {
+                self.set_window_clamp(self.full_space());
+                self.rcvq_space = self.rcvq_space.min(self.window_clamp);
+            }
+        }
+        self.rcv_mss = len.min(u32::from(self.advmss));
+    }
+
     /// `tcp_grow_window` (tcp_input.c): raise `rcv_ssthresh` towards the smaller of the
-    /// window clamp and the free space (`tcp_space`), by two segments (at the model's
-    /// truesize, `tcp_win_from_space(truesize) <= len` always holds), and ACK this segment at
-    /// once (`icsk_ack.quick |= 1`) so the peer learns of the larger window.
-    fn grow_window(&mut self, len: u32) {
-        let space = super::win_from_space(self.rcvbuf.saturating_sub(self.rmem_alloc()));
-        let room = self.window_clamp.min(space).saturating_sub(self.rcv_ssthresh);
+    /// window clamp and the free space (`tcp_space`), and ACK this segment at once
+    /// (`icsk_ack.quick |= 1`) so the peer learns of the larger window. The step is two
+    /// `advmss` (at least two segments of this size) if the skb's payload is worth its
+    /// truesize (`tcp_win_from_space(truesize) <= len`), else `__tcp_grow_window`'s. In order,
+    /// `truesize_adjust` leaves the payload only (the head is freed by coalescing), so the
+    /// test always holds; out of order (`adjust` false) the whole truesize counts.
+    fn grow_window(&mut self, len: u32, adjust: bool) {
+        let room = self.window_clamp.min(self.tcp_space()).saturating_sub(self.rcv_ssthresh);
         if room == 0 {
             return;
         }
-        let incr = (2 * self.rcv_mss).max(2 * len);
-        self.rcv_ssthresh += room.min(incr);
-        self.quick |= 1;
+        let truesize = if adjust { len } else { super::rcvmem::skb_truesize(len) };
+        let incr = if self.win_from_space(truesize) <= len { 2 * u32::from(self.advmss) } else { self.grow_window_slow(len, truesize) };
+        if incr > 0 {
+            self.rcv_ssthresh += room.min(incr.max(2 * len));
+            self.quick |= 1;
+        }
+    }
+
+    /// `__tcp_grow_window`: a segment whose truesize outweighs its payload still grows the
+    /// window while `rcv_ssthresh` is below the share of `tcp_rmem[2]` it would fill.
+    fn grow_window_slow(&self, len: u32, truesize: u32) -> u32 {
+        let mut truesize = self.win_from_space(truesize) >> 1;
+        let mut window = self.win_from_space(self.profile.tcp_rmem[2]) >> 1;
+        while self.rcv_ssthresh <= window {
+            if truesize <= len {
+                return 2 * self.rcv_mss;
+            }
+            truesize >>= 1;
+            window >>= 1;
+        }
+        0
     }
 
     /// `tcp_rcv_rtt_measure_ts`: the receiver's RTT from the echo of our timestamp on a

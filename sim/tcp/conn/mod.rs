@@ -21,7 +21,8 @@
 //!   fills them to `size_goal`, `tso_fragment` and `tcp_grow_skb` move their boundaries at
 //!   transmit, never past a record's end), each charged a fixed truesize ([`SKB_OVERHEAD`])
 //!   plus its payload; a retransmission re-sends one MSS at a time without splitting them;
-//!   the receive side counts twice the payload (the 6.x default `scaling_ratio`);
+//!   the receive side charges each skb as the modelled NIC (veth, lo) delivers it and derives
+//!   `scaling_ratio` from the measured segments ([`rcvmem`]);
 //! - send-buffer autotuning is `tcp_check_space` after an ACK's push and after every skb
 //!   sent: `tcp_sndbuf_expand` for a writer that hit the limit, while the flight is below cwnd (a `poll` that finds the socket
 //!   not writeable does not set `SOCK_NOSPACE` as Linux's `tcp_poll` does); receive-buffer autotuning follows
@@ -38,6 +39,7 @@ mod child;
 mod congestion;
 mod input;
 mod output;
+mod rcvmem;
 mod recovery;
 pub mod sockopt;
 mod timers;
@@ -183,8 +185,8 @@ pub struct InfoTimes {
 
 /// `tcp_select_initial_window()` with the 6.x defaults: the receive window offered in the
 /// SYN (or SYN-ACK) and the window scale, for a receive buffer `rcvbuf` and an MSS `mss`.
-/// The space is `tcp_full_space()`, half the buffer (`tcp_win_from_space` with the default
-/// `scaling_ratio` of 50 %), rounded down to whole MSS; the scale is chosen for the largest
+/// The space is `tcp_full_space()`, half the buffer (`tcp_win_from_space` with
+/// `TCP_DEFAULT_SCALING_RATIO`, 50 %: no segment is measured yet), rounded down to whole MSS; the scale is chosen for the largest
 /// buffer the socket may grow to (`max(tcp_rmem[2], rmem_max)`), unless SO_RCVBUF locked the
 /// buffer: then the window clamp is the full space (`tcp_connect_init`,
 /// `tcp_openreq_init_rwin`) and the scale fits that.
@@ -202,10 +204,14 @@ pub fn select_initial_window(p: &KernelProfile, rcvbuf: u32, rcvbuf_locked: bool
     (space as u32, wscale)
 }
 
-/// `tcp_win_from_space()` at the default scaling ratio (half of the buffer is payload).
+/// `tcp_win_from_space()` at `TCP_DEFAULT_SCALING_RATIO`, before any segment is measured.
 fn win_from_space(space: u32) -> u32 {
-    space / 2
+    rcvmem::win_from_space(rcvmem::TCP_DEFAULT_SCALING_RATIO, space)
 }
+
+/// `sysctl_tcp_app_win`'s default (31): `tcp_init_buffer_space` reserves `maxwin >> 31` for
+/// the application, i.e. nothing, but its "force reservation of one segment" still applies.
+const TCP_APP_WIN: u32 = 31;
 
 /// A per-direction stream id for derived payload, from the endpoints and the ISN.
 pub fn stream_id(local: SocketAddrV4, remote: SocketAddrV4, iss: u32) -> u64 {
@@ -296,6 +302,8 @@ pub struct Conn {
     rcv_wup: u32,
     rcv_ssthresh: u32,
     window_clamp: u32,
+    /// `scaling_ratio`: the payload share of receive memory, of 256 (`tcp_measure_rcv_mss`).
+    scaling_ratio: u8,
     rcvbuf: u32,
     rcvq: RecvQueue,
     /// Receive-buffer autotuning (`rcvq_space`): bytes the application read in the last
@@ -428,6 +436,7 @@ impl Conn {
             rcv_wup: 0,
             rcv_ssthresh: 0,
             window_clamp: 0,
+            scaling_ratio: rcvmem::TCP_DEFAULT_SCALING_RATIO,
             rcvbuf,
             rcvq: RecvQueue::default(),
             rcvq_space: 0,
@@ -577,17 +586,33 @@ impl Conn {
         let peer = u32::from(self.mss_clamp);
         let ours = u32::from(self.advmss);
         self.mss = (peer.min(ours) - opt_len).max(TCP_MIN_MSS);
-        // tcp_initialize_rcv_mss
-        let hint = ours.min(self.mss).min(self.rcv_wnd / 2).max(TCP_MIN_MSS);
+        // With timestamps the MSS we expect excludes their 12 bytes (`tp->advmss -=
+        // TCPOLEN_TSTAMP_ALIGNED`, tcp_rcv_synsent_state_process; `ss -i` shows advmss 1448
+        // on both ends of a 1500-byte veth): window growth steps by it (`tcp_grow_window`).
+        self.advmss = self.advmss.saturating_sub(opt_len as u16).max(TCP_MIN_MSS as u16);
+        // tcp_initialize_rcv_mss: a guess below the peer's MSS (at most TCP_MSS_DEFAULT, 536,
+        // as `ss -i` shows before data), raised by the first full segment
+        // (`tcp_measure_rcv_mss`), which then measures `scaling_ratio`.
+        let hint = ours.min(self.mss).min(self.rcv_wnd / 2).min(u32::from(TCP_MSS_DEFAULT)).max(TCP_MIN_MSS);
         self.rcv_mss = hint;
     }
 
     /// `tcp_init_transfer` / `tcp_init_buffer_space`: buffers, window clamp and keepalive at
-    /// the start of the connection.
+    /// the start of the connection. The clamp keeps one segment of the full space for the
+    /// application ("force reservation of one segment", `tcp_app_win` = 31): 65536 − 1448 =
+    /// 64088 for a 128 KiB buffer on a 1500-byte veth (`ss -i` shows it as `rcv_ssthresh`),
+    /// nothing on loopback, whose 65483-byte MSS is more than half the space.
     fn init_transfer(&mut self, now: SimTime) {
-        let full = win_from_space(self.rcvbuf);
-        if self.window_clamp >= full {
-            self.window_clamp = full;
+        let maxwin = self.full_space();
+        let advmss = u32::from(self.advmss);
+        if self.window_clamp >= maxwin {
+            self.window_clamp = maxwin;
+            if maxwin > 4 * advmss {
+                self.window_clamp = (maxwin - (maxwin >> TCP_APP_WIN)).max(4 * advmss);
+            }
+        }
+        if self.window_clamp > 2 * advmss && self.window_clamp + advmss > maxwin {
+            self.window_clamp = (2 * advmss).max(maxwin - advmss);
         }
         self.rcv_ssthresh = self.rcv_ssthresh.min(self.window_clamp);
         self.rcvq_space = self.rcv_ssthresh.min(self.rcv_wnd).min(self.profile.initial_cwnd * u32::from(self.advmss));
@@ -708,10 +733,41 @@ impl Conn {
         crate::tcp::segment::seq_lt(self.snd_una, self.write_seq)
     }
 
-    /// `sk_rmem_alloc`: queued receive payload at the default scaling ratio (truesize twice
-    /// the payload, so that `tcp_space` = full space − queued bytes).
+    /// `sk_rmem_alloc`: the truesize of the queued skbs ([`rcvmem`]).
     fn rmem_alloc(&self) -> u32 {
-        (self.rcvq.avail() + self.rcvq.ooo_bytes()).saturating_mul(2)
+        self.rcvq.rmem_alloc()
+    }
+
+    /// `tcp_win_from_space` at the connection's `scaling_ratio`.
+    fn win_from_space(&self, space: u32) -> u32 {
+        rcvmem::win_from_space(self.scaling_ratio, space)
+    }
+
+    /// `tcp_full_space`: the window the whole receive buffer holds.
+    fn full_space(&self) -> u32 {
+        self.win_from_space(self.rcvbuf)
+    }
+
+    /// `tcp_space`: the window the free receive buffer holds (0 when overcommitted).
+    fn tcp_space(&self) -> u32 {
+        self.win_from_space(self.rcvbuf.saturating_sub(self.rmem_alloc()))
+    }
+
+    /// `tcp_set_window_clamp`: a larger clamp lets `rcv_ssthresh` rise to the window last
+    /// offered; a smaller one lowers it (`__tcp_adjust_rcv_ssthresh`, without memory
+    /// pressure: to the clamp).
+    fn set_window_clamp(&mut self, val: u32) {
+        let new = val.max(sockopt::SOCK_MIN_RCVBUF / 2);
+        if new == self.window_clamp {
+            return;
+        }
+        let old = self.window_clamp;
+        self.window_clamp = new;
+        if new < old {
+            self.rcv_ssthresh = self.rcv_ssthresh.min(new);
+        } else {
+            self.rcv_ssthresh = self.rcv_ssthresh.max(self.rcv_wnd.min(new));
+        }
     }
 
     /// `__sk_stream_is_writeable(sk, 1)`.
@@ -1044,7 +1100,8 @@ impl Conn {
 
     /// `tcp_rcv_space_adjust` (with `tcp_moderate_rcvbuf`, unless SO_RCVBUF locked the
     /// buffer): once per receiver RTT, size the buffer for twice what the application read
-    /// in that RTT plus growth, up to `tcp_rmem[2]`; the window clamp follows.
+    /// in that RTT plus growth (`tcp_space_from_win` at `scaling_ratio`), up to
+    /// `tcp_rmem[2]`; the window clamp follows (`tcp_win_from_space`).
     fn rcv_space_adjust(&mut self, now: SimTime) {
         let rtt_us = (self.rcv_rtt_us8 >> 3) as u64;
         if rtt_us == 0 || now.since(self.rcvq_time).as_micros() < rtt_us {
@@ -1057,10 +1114,11 @@ impl Conn {
                 let mut rcvwin = (copied << 1) + 16 * u64::from(self.advmss);
                 let grow = rcvwin * (copied - space) / space;
                 rcvwin += grow << 1;
-                let rcvbuf = (rcvwin * 2).min(self.profile.tcp_rmem[2] as u64) as u32;
+                let rcvwin = rcvwin.min(u64::from(u32::MAX)) as u32;
+                let rcvbuf = rcvmem::space_from_win(self.scaling_ratio, rcvwin).min(self.profile.tcp_rmem[2]);
                 if rcvbuf > self.rcvbuf {
                     self.rcvbuf = rcvbuf;
-                    self.window_clamp = win_from_space(rcvbuf).min(65535u32 << self.rcv_wscale);
+                    self.window_clamp = self.win_from_space(rcvbuf).min(65535u32 << self.rcv_wscale);
                 }
             }
             self.rcvq_space = copied.min(u32::MAX as u64) as u32;

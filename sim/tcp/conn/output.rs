@@ -24,7 +24,7 @@ impl Conn {
 
     /// `__tcp_select_window`: the window the free receive space allows now.
     pub(super) fn compute_window(&self) -> u32 {
-        let allowed = super::win_from_space(self.rcvbuf);
+        let allowed = self.full_space();
         let full = self.window_clamp.min(allowed);
         let mut mss = self.rcv_mss;
         if mss > full {
@@ -33,7 +33,7 @@ impl Conn {
                 return 0;
             }
         }
-        let mut free = allowed.saturating_sub(self.rmem_alloc() / 2);
+        let mut free = self.tcp_space();
         if free < full / 2 {
             free &= !((1u32 << self.rcv_wscale) - 1);
             if free < allowed / 16 || free < mss {
@@ -66,8 +66,7 @@ impl Conn {
         }
         let cur = self.receive_window();
         let mut new = self.compute_window();
-        let allowed = super::win_from_space(self.rcvbuf);
-        if allowed.saturating_sub(self.rmem_alloc() / 2) < self.window_clamp.min(allowed) / 2 {
+        if self.tcp_space() < self.window_clamp.min(self.full_space()) / 2 {
             // The buffer is more than half full: stop quick-acking.
             self.quick = 0;
         }
