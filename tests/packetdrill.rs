@@ -130,7 +130,9 @@ fn a_blocking_write_waits_for_write_space_not_for_free_memory() {
 /// scripted peer on a tun device in a network namespace, CUBIC, `tcp_wmem[1]` = 50000):
 /// after the ACK of 10001 (cwnd 10 → 20) SO_SNDBUF is 2 × 20 × 2304 = 92160 and EPOLLOUT
 /// fires; after the ACK of 42001 (cwnd 52) 2 × 52 × 2304 = 239616. google/packetdrill's
-/// epoll_out_edge scripts expect no EPOLLOUT on that first ACK; 6.18 disagrees.
+/// epoll_out_edge scripts expect no EPOLLOUT on that first ACK; 6.18 disagrees. The peer
+/// and its output are in `traces/lab/sndbuf-growth/` (rerun: `ip netns add p; ip netns exec p
+/// python3 traces/lab/sndbuf-growth/tun_peer.py`).
 #[test]
 fn the_send_buffer_grows_as_measured_on_linux_6_18() {
     let text = "`sysctl -q net.ipv4.tcp_rmem=\"4096 540000 15728640\"
