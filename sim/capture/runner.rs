@@ -17,7 +17,7 @@ use crate::socket::kqueue::{KEvent, KFilter};
 use crate::syscall::{Blocking, Sent, SysErr, Syscalls};
 use crate::tcp::conn::SendData;
 use crate::tcp::segment::derived_byte;
-use crate::tcp::uapi::{IoctlReq, MsgFlag, OptValue, ShutHow, SockOpt};
+use crate::tcp::uapi::{IoctlReq, MsgFlag, OptValue, ShutHow, SockOpt, UserBuf};
 use crate::tcp::view::PollMask;
 use crate::time::Dur;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
@@ -132,6 +132,12 @@ fn check(r: libc::c_int) -> Result<libc::c_int, SysErr> {
 
 fn io_err(e: std::io::Error) -> SysErr {
     SysErr::from_code(e.raw_os_error().unwrap_or(0))
+}
+
+/// send(2) of `buf`.
+fn send_buf(fd: RawFd, buf: &[u8], flags: &[MsgFlag]) -> isize {
+    // SAFETY: buf is valid for its length.
+    unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), msg_flags(flags)) }
 }
 
 fn msg_flags(flags: &[MsgFlag]) -> libc::c_int {
@@ -304,12 +310,17 @@ impl Syscalls for Kernel<'_> {
             Err(e) => return Ok(Sent { result: Err(e), sigpipe: false }),
         };
         let e = &self.socks[&s];
-        let buf: Vec<u8> = match data {
-            SendData::Bytes(b) => b.clone(),
-            SendData::Derived(n) => (0..u64::from(*n)).map(|i| derived_byte(e.stream, e.sent + i)).collect(),
+        let n = match data {
+            SendData::Null(len) => {
+                // SAFETY: send(2) with a NULL buffer reads no user memory (the copy faults).
+                unsafe { libc::send(fd, std::ptr::null(), *len as usize, msg_flags(flags)) }
+            }
+            SendData::Bytes(b) => send_buf(fd, b, flags),
+            SendData::Derived(len) => {
+                let buf: Vec<u8> = (0..u64::from(*len)).map(|i| derived_byte(e.stream, e.sent + i)).collect();
+                send_buf(fd, &buf, flags)
+            }
         };
-        // SAFETY: buf is valid for its length.
-        let n = unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), msg_flags(flags)) };
         let result = if n < 0 { Err(last_err()) } else { Ok(n as u32) };
         let sigpipe = take_sigpipe();
         if n > 0 {
@@ -318,14 +329,20 @@ impl Syscalls for Kernel<'_> {
         Ok(Sent { result, sigpipe })
     }
 
-    fn recv(&mut self, s: u64, len: u32, flags: &[MsgFlag]) -> Blocking<u32> {
+    fn recv(&mut self, s: u64, len: u32, buf: UserBuf, flags: &[MsgFlag]) -> Blocking<u32> {
         let fd = match self.fd(s) {
             Ok(fd) => fd,
             Err(e) => return Ok(Err(e)),
         };
-        let mut buf = vec![0u8; len as usize];
-        // SAFETY: buf is valid for len bytes.
-        let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), msg_flags(flags)) };
+        let n = match buf {
+            // SAFETY: recv(2) with a NULL buffer writes no user memory (the copy faults).
+            UserBuf::Null => unsafe { libc::recv(fd, std::ptr::null_mut(), len as usize, msg_flags(flags)) },
+            UserBuf::Mapped => {
+                let mut buf = vec![0u8; len as usize];
+                // SAFETY: buf is valid for len bytes.
+                unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), msg_flags(flags)) }
+            }
+        };
         Ok(if n < 0 { Err(last_err()) } else { Ok(n as u32) })
     }
 

@@ -11,7 +11,7 @@ use super::runner::{Run, Stop};
 use crate::errno::Errno;
 use crate::host::Fd;
 use crate::syscall::{self as sys, Blocking, Syscalls};
-use crate::tcp::uapi::{IoctlReq, MsgFlag, OptValue, ShutHow, SockOpt};
+use crate::tcp::uapi::{IoctlReq, MsgFlag, OptValue, ShutHow, SockOpt, UserBuf};
 use crate::socket::epoll::{CtlOp, EPOLLET, EPOLLONESHOT};
 use crate::socket::view::PollMask;
 use crate::tcp::conn::SendData;
@@ -63,8 +63,8 @@ enum Op {
     Accept(Fd),
     Connect { fd: Fd, started: bool },
     /// `inq`: the `TCP_CM_INQ` value a recvmsg's control buffer expects, if any.
-    Recv { fd: Fd, len: u32, peek: bool, dontwait: bool, inq: Option<i64> },
-    Send { fd: Fd, len: u32, sent: u32, flags: SendBits },
+    Recv { fd: Fd, len: u32, buf: UserBuf, peek: bool, dontwait: bool, inq: Option<i64> },
+    Send { fd: Fd, len: u32, buf: UserBuf, sent: u32, flags: SendBits },
     Close(i64),
     Shutdown(Fd, ShutHow),
     Setsockopt(Fd, SockOpt, OptValue),
@@ -266,14 +266,15 @@ fn expected_inq(m: &Expr) -> Result<Option<i64>, CallErr> {
     }
 }
 
-/// read/write/send/recv take the buffer as `...`; a literal pointer (NULL, an address)
-/// asks for EFAULT, which the model's calls do not check.
-fn buffer_arg(name: &str, a: &[Expr]) -> Result<(), CallErr> {
+/// The buffer of read/write/send/recv: `...` is the program's memory, `NULL` a NULL pointer
+/// ([`UserBuf`]); another literal address is unsupported. The other calls take iovecs.
+fn buffer_arg(name: &str, a: &[Expr]) -> Result<UserBuf, CallErr> {
     match (name, a.get(1)) {
-        ("read" | "recv" | "recvfrom" | "write" | "send" | "sendto", Some(e)) if *e != Expr::Ellipsis => {
-            unsupported(format!("{name} with a literal buffer pointer (EFAULT)"))
-        }
-        _ => Ok(()),
+        ("read" | "recv" | "recvfrom" | "write" | "send" | "sendto", Some(e)) if *e != Expr::Ellipsis => match int(e) {
+            Ok(0) => Ok(UserBuf::Null),
+            _ => unsupported(format!("{name} with a literal buffer address {e:?}")),
+        },
+        _ => Ok(UserBuf::Mapped),
     }
 }
 
@@ -337,19 +338,19 @@ pub(crate) fn prepare(run: &mut Run, spec: &SyscallSpec) -> Result<Call, CallErr
         "connect" => Op::Connect { fd: sock(run, 0)?, started: false },
         "read" | "recv" | "recvfrom" | "readv" | "recvmsg" => {
             let fd = sock(run, 0)?;
-            buffer_arg(name, a)?;
+            let buf = buffer_arg(name, a)?;
             let (len, flags) = len_and_flags(name, a)?;
             if flags & !(0x2 | 0x40) != 0 {
                 return unsupported(format!("{name} flags {flags:#x}"));
             }
             let inq = if name == "recvmsg" { expected_inq(arg(a, 1, name)?)? } else { None };
-            Op::Recv { fd, len, peek: flags & 0x2 != 0, dontwait: flags & 0x40 != 0, inq }
+            Op::Recv { fd, len, buf, peek: flags & 0x2 != 0, dontwait: flags & 0x40 != 0, inq }
         }
         "write" | "send" | "sendto" | "writev" | "sendmsg" => {
             let fd = sock(run, 0)?;
-            buffer_arg(name, a)?;
+            let buf = buffer_arg(name, a)?;
             let (len, flags) = len_and_flags(name, a)?;
-            Op::Send { fd, len, sent: 0, flags: send_flags(flags)? }
+            Op::Send { fd, len, buf, sent: 0, flags: send_flags(flags)? }
         }
         "close" => {
             let fd = int(arg(a, 0, name)?)?;
@@ -484,10 +485,10 @@ pub(crate) fn attempt(run: &mut Run, call: &mut Call) -> Result<Progress, CallEr
             let err = run.calls().getsockopt(fd, SockOpt::SO_ERROR).ok().and_then(|v| v.as_i64()).unwrap_or(0);
             done(Ret::of(Errno::from_code(err as i32).map_or(Ok(0), Err)))
         }
-        Op::Recv { fd, len, peek, dontwait, inq } => {
-            let (fd, len, dontwait, inq) = (*fd, *len, *dontwait, *inq);
+        Op::Recv { fd, len, buf, peek, dontwait, inq } => {
+            let (fd, len, buf, dontwait, inq) = (*fd, *len, *buf, *dontwait, *inq);
             let flags: &[MsgFlag] = if *peek { &[MsgFlag::MSG_PEEK] } else { &[] };
-            match once(run.calls().recv(fd, len, flags)) {
+            match once(run.calls().recv(fd, len, buf, flags)) {
                 Err(Errno::EAGAIN) if !dontwait && !run.host().is_nonblocking(fd) => Ok(Progress::Blocked),
                 r => {
                     let ok = r.is_ok();
@@ -500,15 +501,15 @@ pub(crate) fn attempt(run: &mut Run, call: &mut Call) -> Result<Progress, CallEr
                 }
             }
         }
-        Op::Send { fd, len, sent, flags } => {
+        Op::Send { fd, len, buf, sent, flags } => {
             let fd = *fd;
             let blocking = !flags.dontwait && !run.host().is_nonblocking(fd);
             let flags: Vec<MsgFlag> = [(flags.nosignal, MsgFlag::MSG_NOSIGNAL), (flags.more, MsgFlag::MSG_MORE), (flags.eor, MsgFlag::MSG_EOR)]
                 .into_iter()
                 .filter_map(|(on, f)| on.then_some(f))
                 .collect();
-            let rest = *len - *sent;
-            let r = run.calls().send(fd, &SendData::Derived(rest), &flags).map_or(Err(Errno::EAGAIN), |s| known(s.result));
+            let rest = SendData::of_step(Some(*len - *sent), None, *buf);
+            let r = run.calls().send(fd, &rest, &flags).map_or(Err(Errno::EAGAIN), |s| known(s.result));
             match r.err() {
                 None => {
                     *sent += r.unwrap_or(0);
@@ -660,6 +661,7 @@ fn strerror(e: Errno) -> &'static str {
         EEXIST => "File exists",
         ENOENT => "No such file or directory",
         ENOSYS => "Function not implemented",
+        EFAULT => "Bad address",
     }
 }
 

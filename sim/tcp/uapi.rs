@@ -76,3 +76,18 @@ pub enum IoctlReq {
     /// Bytes not yet sent (`write_seq - snd_nxt`).
     SIOCOUTQNSD,
 }
+
+/// The user buffer a send() reads or a recv() fills: the program's own memory, or a NULL
+/// pointer, which the kernel's copy faults on. The fault is found where the bytes are copied,
+/// after the call's state and error checks (tcp.c `tcp_sendmsg_locked`:
+/// `skb_copy_to_page_nocache` → `do_error`; `tcp_recvmsg_locked`: `skb_copy_datagram_msg` →
+/// "copied = -EFAULT"), so a call that fails earlier fails as it would with any buffer, and
+/// one that copies nothing (a zero length, `MSG_TRUNC`) succeeds.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+pub enum UserBuf {
+    #[default]
+    #[serde(rename = "mapped")]
+    Mapped,
+    #[serde(rename = "NULL")]
+    Null,
+}
