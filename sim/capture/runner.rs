@@ -180,6 +180,8 @@ fn sockopt_name(opt: SockOpt) -> (libc::c_int, libc::c_int) {
         TCP_INQ => (libc::IPPROTO_TCP, libc::TCP_INQ),
         TCP_MAXSEG => (libc::IPPROTO_TCP, libc::TCP_MAXSEG),
         TCP_CORK => (libc::IPPROTO_TCP, libc::TCP_CORK),
+        IP_TOS => (libc::IPPROTO_IP, libc::IP_TOS),
+        IP_MTU_DISCOVER => (libc::IPPROTO_IP, libc::IP_MTU_DISCOVER),
     }
 }
 

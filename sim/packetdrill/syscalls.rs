@@ -149,6 +149,10 @@ fn symbol(w: &str) -> Option<i64> {
         "SIOCOUTQNSD" => 0x894B,
         "TCP_CM_INQ" => 36,
         "NULL" => 0,
+        "IP_PMTUDISC_DONT" => 0,
+        "IP_PMTUDISC_WANT" => 1,
+        "IP_PMTUDISC_DO" => 2,
+        "IP_PMTUDISC_PROBE" => 3,
         w => return PollMask::from_name(w).map(|m| i64::from(m.0)),
     })
 }
@@ -201,6 +205,8 @@ fn sockopt(level: &Expr, name: &Expr) -> Result<Option<SockOpt>, CallErr> {
         "TCP_INQ" => SockOpt::TCP_INQ,
         "TCP_MAXSEG" => SockOpt::TCP_MAXSEG,
         "TCP_CORK" => SockOpt::TCP_CORK,
+        "IP_TOS" => SockOpt::IP_TOS,
+        "IP_MTU_DISCOVER" => SockOpt::IP_MTU_DISCOVER,
         other => return unsupported(format!("socket option {other}")),
     }))
 }

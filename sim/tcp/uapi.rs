@@ -33,6 +33,12 @@ pub enum SockOpt {
     TCP_MAXSEG,
     // Hold sub-MSS segments until the cork is pulled (`TCP_NAGLE_CORK` in `tp->nonagle`).
     TCP_CORK,
+    // SOL_IP: the IP header's TOS byte (`inet->tos`); for TCP its ECN bits stay the
+    // kernel's. A change resets the cached route (`sk_dst_reset`).
+    IP_TOS,
+    // SOL_IP: path MTU discovery, IP_PMTUDISC_DONT (0) ..= IP_PMTUDISC_OMIT (5)
+    // (`inet->pmtudisc`).
+    IP_MTU_DISCOVER,
 }
 
 /// An option's value: an integer, `[l_onoff, l_linger]` for SO_LINGER, or a name for
