@@ -149,6 +149,7 @@ fn msg_flags(flags: &[MsgFlag]) -> libc::c_int {
             MsgFlag::MSG_WAITALL => libc::MSG_WAITALL,
             MsgFlag::MSG_MORE => libc::MSG_MORE,
             MsgFlag::MSG_EOR => libc::MSG_EOR,
+            MsgFlag::MSG_ZEROCOPY => libc::MSG_ZEROCOPY,
         }
     })
 }
@@ -180,6 +181,7 @@ fn sockopt_name(opt: SockOpt) -> (libc::c_int, libc::c_int) {
         TCP_INQ => (libc::IPPROTO_TCP, libc::TCP_INQ),
         TCP_MAXSEG => (libc::IPPROTO_TCP, libc::TCP_MAXSEG),
         TCP_CORK => (libc::IPPROTO_TCP, libc::TCP_CORK),
+        SO_ZEROCOPY => (libc::SOL_SOCKET, libc::SO_ZEROCOPY),
         IP_TOS => (libc::IPPROTO_IP, libc::IP_TOS),
         IP_MTU_DISCOVER => (libc::IPPROTO_IP, libc::IP_MTU_DISCOVER),
     }

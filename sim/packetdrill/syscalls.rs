@@ -139,6 +139,7 @@ fn symbol(w: &str) -> Option<i64> {
         "MSG_MORE" => 0x8000,
         "MSG_FASTOPEN" => 0x2000_0000,
         "MSG_ZEROCOPY" => 0x400_0000,
+        "MSG_ERRQUEUE" => 0x2000,
         "EPOLL_CTL_ADD" => 1,
         "EPOLL_CTL_DEL" => 2,
         "EPOLL_CTL_MOD" => 3,
@@ -205,6 +206,7 @@ fn sockopt(level: &Expr, name: &Expr) -> Result<Option<SockOpt>, CallErr> {
         "TCP_INQ" => SockOpt::TCP_INQ,
         "TCP_MAXSEG" => SockOpt::TCP_MAXSEG,
         "TCP_CORK" => SockOpt::TCP_CORK,
+        "SO_ZEROCOPY" => SockOpt::SO_ZEROCOPY,
         "IP_TOS" => SockOpt::IP_TOS,
         "IP_MTU_DISCOVER" => SockOpt::IP_MTU_DISCOVER,
         other => return unsupported(format!("socket option {other}")),
@@ -226,16 +228,21 @@ pub(super) struct SendBits {
     dontwait: bool,
     more: bool,
     eor: bool,
+    zerocopy: bool,
 }
 
 /// Send flags the model takes; any other is unsupported by name.
 fn send_flags(bits: i64) -> Result<SendBits, CallErr> {
-    for (name, bit) in [("MSG_FASTOPEN", 0x2000_0000), ("MSG_ZEROCOPY", 0x400_0000)] {
-        if bits & bit != 0 {
-            return unsupported(format!("send flag {name}"));
-        }
+    if bits & 0x2000_0000 != 0 {
+        return unsupported("send flag MSG_FASTOPEN".into());
     }
-    Ok(SendBits { nosignal: bits & 0x4000 != 0, dontwait: bits & 0x40 != 0, more: bits & 0x8000 != 0, eor: bits & 0x80 != 0 })
+    Ok(SendBits {
+        nosignal: bits & 0x4000 != 0,
+        dontwait: bits & 0x40 != 0,
+        more: bits & 0x8000 != 0,
+        eor: bits & 0x80 != 0,
+        zerocopy: bits & 0x400_0000 != 0,
+    })
 }
 
 /// The byte count of a msghdr's or an iovec array's buffers (`{..., n}` each).
@@ -346,6 +353,9 @@ pub(crate) fn prepare(run: &mut Run, spec: &SyscallSpec) -> Result<Call, CallErr
             let fd = sock(run, 0)?;
             let buf = buffer_arg(name, a)?;
             let (len, flags) = len_and_flags(name, a)?;
+            if flags & 0x2000 != 0 {
+                return unsupported(format!("{name} flag MSG_ERRQUEUE (zerocopy and timestamping notices)"));
+            }
             if flags & !(0x2 | 0x40) != 0 {
                 return unsupported(format!("{name} flags {flags:#x}"));
             }
@@ -510,7 +520,12 @@ pub(crate) fn attempt(run: &mut Run, call: &mut Call) -> Result<Progress, CallEr
         Op::Send { fd, len, buf, sent, flags } => {
             let fd = *fd;
             let blocking = !flags.dontwait && !run.host().is_nonblocking(fd);
-            let flags: Vec<MsgFlag> = [(flags.nosignal, MsgFlag::MSG_NOSIGNAL), (flags.more, MsgFlag::MSG_MORE), (flags.eor, MsgFlag::MSG_EOR)]
+            let flags: Vec<MsgFlag> = [
+                (flags.nosignal, MsgFlag::MSG_NOSIGNAL),
+                (flags.more, MsgFlag::MSG_MORE),
+                (flags.eor, MsgFlag::MSG_EOR),
+                (flags.zerocopy, MsgFlag::MSG_ZEROCOPY),
+            ]
                 .into_iter()
                 .filter_map(|(on, f)| on.then_some(f))
                 .collect();

@@ -33,6 +33,9 @@ pub enum SockOpt {
     TCP_MAXSEG,
     // Hold sub-MSS segments until the cork is pulled (`TCP_NAGLE_CORK` in `tp->nonagle`).
     TCP_CORK,
+    // Let MSG_ZEROCOPY sends pin the user's pages instead of copying them (`SOCK_ZEROCOPY`;
+    // sk_setsockopt: 0 or 1 on a TCP socket, else EINVAL).
+    SO_ZEROCOPY,
     // SOL_IP: the IP header's TOS byte (`inet->tos`); for TCP its ECN bits stay the
     // kernel's. A change resets the cached route (`sk_dst_reset`).
     IP_TOS,
@@ -62,6 +65,12 @@ pub enum MsgFlag {
     // The write ends a record: later writes start a new skb and no skb merges across its
     // end (`TCP_SKB_CB(skb)->eor`, tcp.c `tcp_sendmsg_locked`).
     MSG_EOR,
+    // Send from pinned user pages where SO_ZEROCOPY is set and the send is not empty
+    // (`tcp_sendmsg_locked`: "flags & MSG_ZEROCOPY && size && sock_flag(sk, SOCK_ZEROCOPY)"),
+    // else an ordinary send. The bytes sent and the call's result are a copying send's; the
+    // pages' memory accounting and the completion notices read with MSG_ERRQUEUE are not
+    // modelled.
+    MSG_ZEROCOPY,
 }
 
 #[allow(non_camel_case_types, clippy::upper_case_acronyms)]

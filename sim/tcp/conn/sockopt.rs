@@ -59,6 +59,8 @@ pub struct SockOpts {
     pub recvmsg_inq: bool,
     /// TCP_MAXSEG (`tp->rx_opt.user_mss`); 0 is unset.
     pub user_mss: u16,
+    /// SO_ZEROCOPY (`SOCK_ZEROCOPY`).
+    pub zerocopy: bool,
     /// IP_TOS (`inet->tos`). Stored and read back: the model's segments carry no IP header
     /// of their own (the pcap writer's TOS byte is 0).
     pub tos: u8,
@@ -133,6 +135,8 @@ impl SockOpts {
                 OptValue::Name(n) => self.congestion = Some(Algorithm::from_name(n).ok_or(Errno::ENOENT)?),
                 _ => return Err(Errno::EINVAL),
             },
+            // sk_setsockopt: a TCP socket takes 0 or 1.
+            SockOpt::SO_ZEROCOPY => self.zerocopy = ranged(value, 0, 1)? == 1,
             // ip_sock_set_tos: a stream socket keeps its own ECN bits. The route reset that
             // follows a change (`sk_dst_reset`) changes nothing TCP reads here: the next
             // lookup finds the same route, MTU and device features (`tcp_current_mss`).
@@ -170,6 +174,7 @@ impl SockOpts {
             SockOpt::TCP_MAXSEG => i64::from(if self.user_mss != 0 { self.user_mss } else { TCP_MSS_DEFAULT }),
             SockOpt::TCP_RTO_MAX_MS => self.rto_max_ms(p) as i64,
             SockOpt::TCP_CONGESTION => return OptValue::Name(self.congestion.unwrap_or(p.tcp_congestion_control).name().into()),
+            SockOpt::SO_ZEROCOPY => self.zerocopy as i64,
             SockOpt::IP_TOS => i64::from(self.tos),
             SockOpt::IP_MTU_DISCOVER => i64::from(self.pmtudisc.unwrap_or(IP_PMTUDISC_WANT)),
             // tcpi_state of a fresh socket: TCP_CLOSE.
@@ -268,6 +273,16 @@ mod tests {
         // The ECN bits of a TCP socket's TOS are not the application's to set.
         o.set(SockOpt::IP_TOS, &OptValue::Int(0x13)).unwrap();
         assert_eq!(o.get(SockOpt::IP_TOS, &p), OptValue::Int(0x10));
+    }
+
+    #[test]
+    fn zerocopy_is_a_boolean_flag() {
+        let p = KernelProfile::linux_6_18();
+        let mut o = SockOpts::default();
+        assert_eq!(o.get(SockOpt::SO_ZEROCOPY, &p), OptValue::Int(0));
+        assert_eq!(o.set(SockOpt::SO_ZEROCOPY, &OptValue::Int(2)), Err(Errno::EINVAL));
+        o.set(SockOpt::SO_ZEROCOPY, &OptValue::Int(1)).unwrap();
+        assert_eq!(o.get(SockOpt::SO_ZEROCOPY, &p), OptValue::Int(1));
     }
 
     #[test]
