@@ -35,6 +35,8 @@ pub enum Errno {
     ENOENT,
     /// A syscall the host's system does not have (epoll on FreeBSD, kqueue on Linux).
     ENOSYS,
+    /// A user buffer the kernel cannot copy through (a NULL pointer: `UserBuf::Null`).
+    EFAULT,
 }
 
 impl Errno {
@@ -66,6 +68,7 @@ impl Errno {
             EEXIST => 17,
             ENOENT => 2,
             ENOSYS => 38,
+            EFAULT => 14,
         }
     }
 
@@ -106,16 +109,18 @@ impl Errno {
             EEXIST => "EEXIST",
             ENOENT => "ENOENT",
             ENOSYS => "ENOSYS",
+            EFAULT => "EFAULT",
         }
     }
 }
 
-const ALL: [Errno; 24] = {
+const ALL: [Errno; 25] = {
     use Errno::*;
     [
         EAGAIN, EPIPE, ECONNRESET, ECONNREFUSED, ECONNABORTED, ETIMEDOUT, ENOTCONN, EISCONN,
         EALREADY, EINPROGRESS, EINVAL, EBADF, EADDRINUSE, EADDRNOTAVAIL, EHOSTUNREACH,
         ENETUNREACH, EOPNOTSUPP, ENOPROTOOPT, EMFILE, ENOBUFS, EINTR, EEXIST, ENOENT, ENOSYS,
+        EFAULT,
     ]
 };
 

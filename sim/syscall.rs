@@ -15,7 +15,7 @@ use crate::errno::Errno;
 use crate::socket::epoll::CtlOp;
 use crate::socket::kqueue::{KEvent, KFilter};
 use crate::tcp::conn::SendData;
-use crate::tcp::uapi::{IoctlReq, MsgFlag, OptValue, ShutHow, SockOpt};
+use crate::tcp::uapi::{IoctlReq, MsgFlag, OptValue, ShutHow, SockOpt, UserBuf};
 use crate::tcp::view::PollMask;
 use crate::time::Dur;
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -77,10 +77,11 @@ pub trait Syscalls {
     /// connect(); a blocking socket waits for the handshake's outcome.
     fn connect(&mut self, s: Self::Sock, to: SocketAddrV4) -> Blocking<()>;
     fn accept(&mut self, s: Self::Sock) -> Blocking<Self::Sock>;
-    /// send() of `data` (derived bytes are the socket's own stream).
+    /// send() of `data` (derived bytes are the socket's own stream; `SendData::Null` is a
+    /// NULL buffer, [`UserBuf`]).
     fn send(&mut self, s: Self::Sock, data: &SendData, flags: &[MsgFlag]) -> Result<Sent, Blocked>;
-    /// recv() of up to `len` bytes: how many were read.
-    fn recv(&mut self, s: Self::Sock, len: u32, flags: &[MsgFlag]) -> Blocking<u32>;
+    /// recv() of up to `len` bytes into `buf`: how many were read.
+    fn recv(&mut self, s: Self::Sock, len: u32, buf: UserBuf, flags: &[MsgFlag]) -> Blocking<u32>;
     fn shutdown(&mut self, s: Self::Sock, how: ShutHow) -> Result<(), SysErr>;
     fn close(&mut self, s: Self::Sock) -> Result<(), SysErr>;
     fn setsockopt(&mut self, s: Self::Sock, opt: SockOpt, value: &OptValue) -> Result<(), SysErr>;

@@ -203,7 +203,10 @@ fn recvmsg_reports_the_bytes_left_with_tcp_inq() {
 fn features_the_model_lacks_are_unsupported_by_name_never_passed() {
     let cases = [
         ("+0 setsockopt(4, SOL_TCP, TCP_FASTOPEN, [1], 4) = 0\n", "socket option TCP_FASTOPEN"),
-        ("+0 send(4, ..., 10, MSG_ZEROCOPY) = 10\n", "send flag MSG_ZEROCOPY"),
+        (
+            "+0 recvmsg(4, {msg_name(...)=..., msg_iov(1)=[{..., 0}], msg_flags=0}, MSG_ERRQUEUE) = 0\n",
+            "recvmsg flag MSG_ERRQUEUE (zerocopy and timestamping notices)",
+        ),
         ("`ethtool -K tun0 gso off`\n", "shell command `ethtool -K tun0 gso off`"),
         ("+0 %{ assert tcpi_delivery_rate > 0 }%\n", "`tcpi_delivery_rate` (not kept by the model)"),
         ("+0 < [ect0] . 1:1(0) ack 1 win 1024\n", "IP header annotation [ect0] (ECN/TOS)"),

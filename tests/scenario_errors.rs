@@ -132,6 +132,7 @@ fixtures! {
     script_missing_field => "script-missing-field",
     script_poll_bad_event => "script-poll-bad-event",
     script_send_len_and_data => "script-send-len-and-data",
+    script_send_null_buf_data => "script-send-null-buf-data",
     script_send_nothing => "script-send-nothing",
     script_setsockopt_bad_value => "script-setsockopt-bad-value",
     script_setsockopt_readonly => "script-setsockopt-readonly",

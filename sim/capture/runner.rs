@@ -17,7 +17,7 @@ use crate::socket::kqueue::{KEvent, KFilter};
 use crate::syscall::{Blocking, Sent, SysErr, Syscalls};
 use crate::tcp::conn::SendData;
 use crate::tcp::segment::derived_byte;
-use crate::tcp::uapi::{IoctlReq, MsgFlag, OptValue, ShutHow, SockOpt};
+use crate::tcp::uapi::{IoctlReq, MsgFlag, OptValue, ShutHow, SockOpt, UserBuf};
 use crate::tcp::view::PollMask;
 use crate::time::Dur;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
@@ -134,6 +134,12 @@ fn io_err(e: std::io::Error) -> SysErr {
     SysErr::from_code(e.raw_os_error().unwrap_or(0))
 }
 
+/// send(2) of `buf`.
+fn send_buf(fd: RawFd, buf: &[u8], flags: &[MsgFlag]) -> isize {
+    // SAFETY: buf is valid for its length.
+    unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), msg_flags(flags)) }
+}
+
 fn msg_flags(flags: &[MsgFlag]) -> libc::c_int {
     flags.iter().fold(0, |acc, f| {
         acc | match f {
@@ -143,6 +149,7 @@ fn msg_flags(flags: &[MsgFlag]) -> libc::c_int {
             MsgFlag::MSG_WAITALL => libc::MSG_WAITALL,
             MsgFlag::MSG_MORE => libc::MSG_MORE,
             MsgFlag::MSG_EOR => libc::MSG_EOR,
+            MsgFlag::MSG_ZEROCOPY => libc::MSG_ZEROCOPY,
         }
     })
 }
@@ -174,6 +181,9 @@ fn sockopt_name(opt: SockOpt) -> (libc::c_int, libc::c_int) {
         TCP_INQ => (libc::IPPROTO_TCP, libc::TCP_INQ),
         TCP_MAXSEG => (libc::IPPROTO_TCP, libc::TCP_MAXSEG),
         TCP_CORK => (libc::IPPROTO_TCP, libc::TCP_CORK),
+        SO_ZEROCOPY => (libc::SOL_SOCKET, libc::SO_ZEROCOPY),
+        IP_TOS => (libc::IPPROTO_IP, libc::IP_TOS),
+        IP_MTU_DISCOVER => (libc::IPPROTO_IP, libc::IP_MTU_DISCOVER),
     }
 }
 
@@ -304,12 +314,17 @@ impl Syscalls for Kernel<'_> {
             Err(e) => return Ok(Sent { result: Err(e), sigpipe: false }),
         };
         let e = &self.socks[&s];
-        let buf: Vec<u8> = match data {
-            SendData::Bytes(b) => b.clone(),
-            SendData::Derived(n) => (0..u64::from(*n)).map(|i| derived_byte(e.stream, e.sent + i)).collect(),
+        let n = match data {
+            SendData::Null(len) => {
+                // SAFETY: send(2) with a NULL buffer reads no user memory (the copy faults).
+                unsafe { libc::send(fd, std::ptr::null(), *len as usize, msg_flags(flags)) }
+            }
+            SendData::Bytes(b) => send_buf(fd, b, flags),
+            SendData::Derived(len) => {
+                let buf: Vec<u8> = (0..u64::from(*len)).map(|i| derived_byte(e.stream, e.sent + i)).collect();
+                send_buf(fd, &buf, flags)
+            }
         };
-        // SAFETY: buf is valid for its length.
-        let n = unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), msg_flags(flags)) };
         let result = if n < 0 { Err(last_err()) } else { Ok(n as u32) };
         let sigpipe = take_sigpipe();
         if n > 0 {
@@ -318,14 +333,20 @@ impl Syscalls for Kernel<'_> {
         Ok(Sent { result, sigpipe })
     }
 
-    fn recv(&mut self, s: u64, len: u32, flags: &[MsgFlag]) -> Blocking<u32> {
+    fn recv(&mut self, s: u64, len: u32, buf: UserBuf, flags: &[MsgFlag]) -> Blocking<u32> {
         let fd = match self.fd(s) {
             Ok(fd) => fd,
             Err(e) => return Ok(Err(e)),
         };
-        let mut buf = vec![0u8; len as usize];
-        // SAFETY: buf is valid for len bytes.
-        let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), msg_flags(flags)) };
+        let n = match buf {
+            // SAFETY: recv(2) with a NULL buffer writes no user memory (the copy faults).
+            UserBuf::Null => unsafe { libc::recv(fd, std::ptr::null_mut(), len as usize, msg_flags(flags)) },
+            UserBuf::Mapped => {
+                let mut buf = vec![0u8; len as usize];
+                // SAFETY: buf is valid for len bytes.
+                unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), msg_flags(flags)) }
+            }
+        };
         Ok(if n < 0 { Err(last_err()) } else { Ok(n as u32) })
     }
 

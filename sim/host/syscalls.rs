@@ -11,12 +11,12 @@ use super::local_port::{PortRange, Ports};
 use super::{route_advmss, ConnSlot, Fd, Host, ListenerSlot};
 use crate::engine::{Ctx, TimerSlot};
 use crate::errno::Errno;
-use crate::tcp::uapi::{IoctlReq, MsgFlag, OptValue, ShutHow, SockOpt};
+use crate::tcp::uapi::{IoctlReq, MsgFlag, OptValue, ShutHow, SockOpt, UserBuf};
 use crate::socket::epoll::Epoll;
 use crate::socket::kqueue::{self, KEvent, KFilter};
 use crate::tcp::profile::Os;
 use crate::socket::view::{SockView, RCV_SHUTDOWN, SEND_SHUTDOWN};
-use crate::tcp::conn::{Conn, SendData, SockOpts};
+use crate::tcp::conn::{Conn, RecvDest, SendData, SockOpts};
 use crate::tcp::listener::Listener;
 use crate::tcp::state::{Cause, TcpState};
 use rand_core::RngCore;
@@ -259,17 +259,27 @@ impl Host {
     /// recv() (tcp.c `tcp_recvmsg_locked`): the bytes read, or why none.
     pub fn sys_recv(&mut self, fd: Fd, len: u32, flags: RecvFlags, ctx: &mut Ctx) -> Result<Vec<u8>, Errno> {
         let mut data = Vec::new();
-        self.recv_into(fd, len, flags, Some(&mut data), ctx)?;
+        self.recv_into(fd, len, flags, RecvDest::Copy(&mut data), ctx)?;
         Ok(data)
     }
 
     /// recv() with `MSG_TRUNC`: Linux's TCP discards the bytes instead of copying them and
     /// returns their count (`tcp_recvmsg_locked` skips `skb_copy_datagram_msg`); 0 at EOF.
     pub fn sys_recv_trunc(&mut self, fd: Fd, len: u32, flags: RecvFlags, ctx: &mut Ctx) -> Result<u32, Errno> {
-        self.recv_into(fd, len, flags, None, ctx)
+        self.recv_into(fd, len, flags, RecvDest::Discard, ctx)
     }
 
-    fn recv_into(&mut self, fd: Fd, len: u32, flags: RecvFlags, copy: Option<&mut Vec<u8>>, ctx: &mut Ctx) -> Result<u32, Errno> {
+    /// recv() into a program's buffer `buf`: the count read. A NULL buffer fails with EFAULT
+    /// where there are bytes to copy, else answers what any recv() does (an error, EOF,
+    /// EAGAIN, 0 for a zero length).
+    pub fn sys_recv_to(&mut self, fd: Fd, len: u32, buf: UserBuf, flags: RecvFlags, ctx: &mut Ctx) -> Result<u32, Errno> {
+        match buf {
+            UserBuf::Mapped => self.sys_recv(fd, len, flags, ctx).map(|d| d.len() as u32),
+            UserBuf::Null => self.recv_into(fd, len, flags, RecvDest::Fault, ctx),
+        }
+    }
+
+    fn recv_into(&mut self, fd: Fd, len: u32, flags: RecvFlags, copy: RecvDest, ctx: &mut Ctx) -> Result<u32, Errno> {
         match self.table.get(fd).ok_or(Errno::EBADF)? {
             SockRef::Fresh(i) => {
                 // A shut-down unconnected socket reads EOF (RCV_SHUTDOWN before the CLOSE test).

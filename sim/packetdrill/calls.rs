@@ -13,7 +13,7 @@ use crate::socket::epoll::CtlOp;
 use crate::socket::kqueue::{KEvent, KFilter};
 use crate::syscall::{Blocking, Sent, SysErr, Syscalls};
 use crate::tcp::conn::SendData;
-use crate::tcp::uapi::{IoctlReq, MsgFlag, OptValue, ShutHow, SockOpt};
+use crate::tcp::uapi::{IoctlReq, MsgFlag, OptValue, ShutHow, SockOpt, UserBuf};
 use crate::tcp::view::PollMask;
 use crate::time::Dur;
 use std::convert::Infallible;
@@ -65,9 +65,9 @@ impl Syscalls for HostCalls<'_> {
         Ok(Sent { result: r.errno.map_or(Ok(r.ret as u32), |e| Err(e.into())), sigpipe: r.sigpipe })
     }
 
-    fn recv(&mut self, fd: Fd, len: u32, flags: &[MsgFlag]) -> Blocking<u32> {
+    fn recv(&mut self, fd: Fd, len: u32, buf: UserBuf, flags: &[MsgFlag]) -> Blocking<u32> {
         let rf = RecvFlags { peek: flags.contains(&MsgFlag::MSG_PEEK) };
-        Ok(self.on(|h, ctx| h.sys_recv(fd, len, rf, ctx)).map(|d| d.len() as u32).map_err(SysErr::Known))
+        Ok(self.on(|h, ctx| h.sys_recv_to(fd, len, buf, rf, ctx)).map_err(SysErr::Known))
     }
 
     fn shutdown(&mut self, fd: Fd, how: ShutHow) -> Result<(), SysErr> {

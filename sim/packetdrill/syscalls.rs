@@ -11,7 +11,7 @@ use super::runner::{Run, Stop};
 use crate::errno::Errno;
 use crate::host::Fd;
 use crate::syscall::{self as sys, Blocking, Syscalls};
-use crate::tcp::uapi::{IoctlReq, MsgFlag, OptValue, ShutHow, SockOpt};
+use crate::tcp::uapi::{IoctlReq, MsgFlag, OptValue, ShutHow, SockOpt, UserBuf};
 use crate::socket::epoll::{CtlOp, EPOLLET, EPOLLONESHOT};
 use crate::socket::view::PollMask;
 use crate::tcp::conn::SendData;
@@ -63,9 +63,9 @@ enum Op {
     Accept(Fd),
     Connect { fd: Fd, started: bool },
     /// `inq`: the `TCP_CM_INQ` value a recvmsg's control buffer expects, if any.
-    Recv { fd: Fd, len: u32, peek: bool, dontwait: bool, inq: Option<i64> },
+    Recv { fd: Fd, len: u32, buf: UserBuf, peek: bool, dontwait: bool, inq: Option<i64> },
     /// `asleep`: the call blocked and waits in `sk_stream_wait_memory` to be woken.
-    Send { fd: Fd, len: u32, sent: u32, flags: SendBits, asleep: bool },
+    Send { fd: Fd, len: u32, buf: UserBuf, sent: u32, flags: SendBits, asleep: bool },
     Close(i64),
     Shutdown(Fd, ShutHow),
     Setsockopt(Fd, SockOpt, OptValue),
@@ -140,6 +140,7 @@ fn symbol(w: &str) -> Option<i64> {
         "MSG_MORE" => 0x8000,
         "MSG_FASTOPEN" => 0x2000_0000,
         "MSG_ZEROCOPY" => 0x400_0000,
+        "MSG_ERRQUEUE" => 0x2000,
         "EPOLL_CTL_ADD" => 1,
         "EPOLL_CTL_DEL" => 2,
         "EPOLL_CTL_MOD" => 3,
@@ -150,6 +151,10 @@ fn symbol(w: &str) -> Option<i64> {
         "SIOCOUTQNSD" => 0x894B,
         "TCP_CM_INQ" => 36,
         "NULL" => 0,
+        "IP_PMTUDISC_DONT" => 0,
+        "IP_PMTUDISC_WANT" => 1,
+        "IP_PMTUDISC_DO" => 2,
+        "IP_PMTUDISC_PROBE" => 3,
         w => return PollMask::from_name(w).map(|m| i64::from(m.0)),
     })
 }
@@ -202,6 +207,9 @@ fn sockopt(level: &Expr, name: &Expr) -> Result<Option<SockOpt>, CallErr> {
         "TCP_INQ" => SockOpt::TCP_INQ,
         "TCP_MAXSEG" => SockOpt::TCP_MAXSEG,
         "TCP_CORK" => SockOpt::TCP_CORK,
+        "SO_ZEROCOPY" => SockOpt::SO_ZEROCOPY,
+        "IP_TOS" => SockOpt::IP_TOS,
+        "IP_MTU_DISCOVER" => SockOpt::IP_MTU_DISCOVER,
         other => return unsupported(format!("socket option {other}")),
     }))
 }
@@ -221,16 +229,21 @@ pub(super) struct SendBits {
     dontwait: bool,
     more: bool,
     eor: bool,
+    zerocopy: bool,
 }
 
 /// Send flags the model takes; any other is unsupported by name.
 fn send_flags(bits: i64) -> Result<SendBits, CallErr> {
-    for (name, bit) in [("MSG_FASTOPEN", 0x2000_0000), ("MSG_ZEROCOPY", 0x400_0000)] {
-        if bits & bit != 0 {
-            return unsupported(format!("send flag {name}"));
-        }
+    if bits & 0x2000_0000 != 0 {
+        return unsupported("send flag MSG_FASTOPEN".into());
     }
-    Ok(SendBits { nosignal: bits & 0x4000 != 0, dontwait: bits & 0x40 != 0, more: bits & 0x8000 != 0, eor: bits & 0x80 != 0 })
+    Ok(SendBits {
+        nosignal: bits & 0x4000 != 0,
+        dontwait: bits & 0x40 != 0,
+        more: bits & 0x8000 != 0,
+        eor: bits & 0x80 != 0,
+        zerocopy: bits & 0x400_0000 != 0,
+    })
 }
 
 /// The byte count of a msghdr's or an iovec array's buffers (`{..., n}` each).
@@ -267,14 +280,15 @@ fn expected_inq(m: &Expr) -> Result<Option<i64>, CallErr> {
     }
 }
 
-/// read/write/send/recv take the buffer as `...`; a literal pointer (NULL, an address)
-/// asks for EFAULT, which the model's calls do not check.
-fn buffer_arg(name: &str, a: &[Expr]) -> Result<(), CallErr> {
+/// The buffer of read/write/send/recv: `...` is the program's memory, `NULL` a NULL pointer
+/// ([`UserBuf`]); another literal address is unsupported. The other calls take iovecs.
+fn buffer_arg(name: &str, a: &[Expr]) -> Result<UserBuf, CallErr> {
     match (name, a.get(1)) {
-        ("read" | "recv" | "recvfrom" | "write" | "send" | "sendto", Some(e)) if *e != Expr::Ellipsis => {
-            unsupported(format!("{name} with a literal buffer pointer (EFAULT)"))
-        }
-        _ => Ok(()),
+        ("read" | "recv" | "recvfrom" | "write" | "send" | "sendto", Some(e)) if *e != Expr::Ellipsis => match int(e) {
+            Ok(0) => Ok(UserBuf::Null),
+            _ => unsupported(format!("{name} with a literal buffer address {e:?}")),
+        },
+        _ => Ok(UserBuf::Mapped),
     }
 }
 
@@ -338,19 +352,22 @@ pub(crate) fn prepare(run: &mut Run, spec: &SyscallSpec) -> Result<Call, CallErr
         "connect" => Op::Connect { fd: sock(run, 0)?, started: false },
         "read" | "recv" | "recvfrom" | "readv" | "recvmsg" => {
             let fd = sock(run, 0)?;
-            buffer_arg(name, a)?;
+            let buf = buffer_arg(name, a)?;
             let (len, flags) = len_and_flags(name, a)?;
+            if flags & 0x2000 != 0 {
+                return unsupported(format!("{name} flag MSG_ERRQUEUE (zerocopy and timestamping notices)"));
+            }
             if flags & !(0x2 | 0x40) != 0 {
                 return unsupported(format!("{name} flags {flags:#x}"));
             }
             let inq = if name == "recvmsg" { expected_inq(arg(a, 1, name)?)? } else { None };
-            Op::Recv { fd, len, peek: flags & 0x2 != 0, dontwait: flags & 0x40 != 0, inq }
+            Op::Recv { fd, len, buf, peek: flags & 0x2 != 0, dontwait: flags & 0x40 != 0, inq }
         }
         "write" | "send" | "sendto" | "writev" | "sendmsg" => {
             let fd = sock(run, 0)?;
-            buffer_arg(name, a)?;
+            let buf = buffer_arg(name, a)?;
             let (len, flags) = len_and_flags(name, a)?;
-            Op::Send { fd, len, sent: 0, flags: send_flags(flags)?, asleep: false }
+            Op::Send { fd, len, buf, sent: 0, flags: send_flags(flags)?, asleep: false }
         }
         "close" => {
             let fd = int(arg(a, 0, name)?)?;
@@ -485,10 +502,10 @@ pub(crate) fn attempt(run: &mut Run, call: &mut Call) -> Result<Progress, CallEr
             let err = run.calls().getsockopt(fd, SockOpt::SO_ERROR).ok().and_then(|v| v.as_i64()).unwrap_or(0);
             done(Ret::of(Errno::from_code(err as i32).map_or(Ok(0), Err)))
         }
-        Op::Recv { fd, len, peek, dontwait, inq } => {
-            let (fd, len, dontwait, inq) = (*fd, *len, *dontwait, *inq);
+        Op::Recv { fd, len, buf, peek, dontwait, inq } => {
+            let (fd, len, buf, dontwait, inq) = (*fd, *len, *buf, *dontwait, *inq);
             let flags: &[MsgFlag] = if *peek { &[MsgFlag::MSG_PEEK] } else { &[] };
-            match once(run.calls().recv(fd, len, flags)) {
+            match once(run.calls().recv(fd, len, buf, flags)) {
                 Err(Errno::EAGAIN) if !dontwait && !run.host().is_nonblocking(fd) => Ok(Progress::Blocked),
                 r => {
                     let ok = r.is_ok();
@@ -501,7 +518,7 @@ pub(crate) fn attempt(run: &mut Run, call: &mut Call) -> Result<Progress, CallEr
                 }
             }
         }
-        Op::Send { fd, len, sent, flags, asleep } => {
+        Op::Send { fd, len, buf, sent, flags, asleep } => {
             let fd = *fd;
             let blocking = !flags.dontwait && !run.host().is_nonblocking(fd);
             // net/core/stream.c `sk_stream_wait_memory`: a writer that found no room sleeps
@@ -514,12 +531,17 @@ pub(crate) fn attempt(run: &mut Run, call: &mut Call) -> Result<Progress, CallEr
                 return Ok(Progress::Blocked);
             }
             *asleep = false;
-            let flags: Vec<MsgFlag> = [(flags.nosignal, MsgFlag::MSG_NOSIGNAL), (flags.more, MsgFlag::MSG_MORE), (flags.eor, MsgFlag::MSG_EOR)]
+            let flags: Vec<MsgFlag> = [
+                (flags.nosignal, MsgFlag::MSG_NOSIGNAL),
+                (flags.more, MsgFlag::MSG_MORE),
+                (flags.eor, MsgFlag::MSG_EOR),
+                (flags.zerocopy, MsgFlag::MSG_ZEROCOPY),
+            ]
                 .into_iter()
                 .filter_map(|(on, f)| on.then_some(f))
                 .collect();
-            let rest = *len - *sent;
-            let r = run.calls().send(fd, &SendData::Derived(rest), &flags).map_or(Err(Errno::EAGAIN), |s| known(s.result));
+            let rest = SendData::of_step(Some(*len - *sent), None, *buf);
+            let r = run.calls().send(fd, &rest, &flags).map_or(Err(Errno::EAGAIN), |s| known(s.result));
             match r.err() {
                 None => {
                     *sent += r.unwrap_or(0);
@@ -675,6 +697,7 @@ fn strerror(e: Errno) -> &'static str {
         EEXIST => "File exists",
         ENOENT => "No such file or directory",
         ENOSYS => "Function not implemented",
+        EFAULT => "Bad address",
     }
 }
 

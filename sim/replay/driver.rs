@@ -23,7 +23,7 @@ use crate::socket::epoll::CtlOp;
 use crate::socket::kqueue::{KEvent, KFilter};
 use crate::syscall::{Blocking, Sent, SysErr, Syscalls};
 use crate::tcp::conn::SendData;
-use crate::tcp::uapi::{IoctlReq, MsgFlag, OptValue, ShutHow, SockOpt};
+use crate::tcp::uapi::{IoctlReq, MsgFlag, OptValue, ShutHow, SockOpt, UserBuf};
 use crate::tcp::view::PollMask;
 use crate::time::{Dur, SimTime};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -284,10 +284,10 @@ impl Syscalls for SutCalls<'_> {
         })
     }
 
-    fn recv(&mut self, fd: Option<Fd>, len: u32, flags: &[MsgFlag]) -> Blocking<u32> {
+    fn recv(&mut self, fd: Option<Fd>, len: u32, buf: UserBuf, flags: &[MsgFlag]) -> Blocking<u32> {
         let rf = RecvFlags { peek: flags.contains(&MsgFlag::MSG_PEEK) };
-        let r = self.on_fd(fd, |n, fd, ctx| n.sys_recv(fd, len, rf, ctx));
-        Ok(r.map_or(Ok(0), |r| r.map(|d| d.len() as u32).map_err(SysErr::Known)))
+        let r = self.on_fd(fd, |n, fd, ctx| n.sys_recv_to(fd, len, buf, rf, ctx));
+        Ok(r.map_or(Ok(0), |r| r.map_err(SysErr::Known)))
     }
 
     fn shutdown(&mut self, fd: Option<Fd>, how: ShutHow) -> Result<(), SysErr> {

@@ -7,7 +7,7 @@
 //! columns of `tcpsim table --kernel` are therefore built by one function and differ only where
 //! the observations differ.
 
-use super::types::{EpollOp, HostSpec, KqFilter, LinkKind, MsgFlag, Observation, Scenario, SockOpt, Step};
+use super::types::{EpollOp, HostSpec, KqFilter, LinkKind, MsgFlag, Observation, Scenario, SockOpt, Step, UserBuf};
 use super::units::DurSpec;
 use crate::errno::Errno;
 use crate::socket::view::PollMask;
@@ -328,13 +328,14 @@ pub fn observation_steps_for(os: Os, sock: &str) -> Vec<Step> {
     let mut steps = vec![poll()];
     steps.extend(readiness_api);
     steps.extend([
-        Step::Recv { sock: sock.to_string(), len: 1, flags: vec![MsgFlag::MSG_PEEK, MsgFlag::MSG_DONTWAIT] },
+        Step::Recv { sock: sock.to_string(), len: 1, buf: UserBuf::Mapped, flags: vec![MsgFlag::MSG_PEEK, MsgFlag::MSG_DONTWAIT] },
         poll(),
         Step::Getsockopt { sock: sock.to_string(), opt: SockOpt::SO_ERROR },
         Step::Send {
             sock: sock.to_string(),
             len: None,
             data: Some("z".to_string()),
+            buf: UserBuf::Mapped,
             flags: vec![MsgFlag::MSG_DONTWAIT, MsgFlag::MSG_NOSIGNAL],
             until_error: false,
         },

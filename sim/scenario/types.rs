@@ -15,7 +15,7 @@ use super::units::{DurSpec, RateSpec};
 pub use crate::engine::fault::{Direction, FaultAction, FaultKind};
 pub use crate::engine::middlebox::FilterMatch;
 pub use crate::engine::middlebox::OnExpired;
-pub use crate::tcp::uapi::{IoctlReq, MsgFlag, OptValue, ShutHow, SockOpt};
+pub use crate::tcp::uapi::{IoctlReq, MsgFlag, OptValue, ShutHow, SockOpt, UserBuf};
 
 /// One experiment: hosts joined by links, faults on a schedule, applications and/or a script.
 #[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
@@ -408,6 +408,9 @@ pub enum Step {
         len: Option<u32>,
         #[serde(default)]
         data: Option<String>,
+        /// `"NULL"`: the buffer pointer is NULL (the copy fails with EFAULT; with `len`).
+        #[serde(default)]
+        buf: UserBuf,
         #[serde(default)]
         flags: Vec<MsgFlag>,
         /// Repeat until the call fails (e.g. EAGAIN when the send buffer is full).
@@ -417,6 +420,9 @@ pub enum Step {
     Recv {
         sock: String,
         len: u32,
+        /// `"NULL"`: the buffer pointer is NULL (the copy fails with EFAULT).
+        #[serde(default)]
+        buf: UserBuf,
         #[serde(default)]
         flags: Vec<MsgFlag>,
     },

@@ -601,13 +601,16 @@ fn check_script(s: &Scenario, names: &Names) -> Result<(), Invalid> {
                 fds.socket(sock, at("sock"))?;
                 resolve_to(s, to).map_err(|m| Invalid::new(at("to"), m))?;
             }
-            Step::Send { sock, len, data, .. } => {
+            Step::Send { sock, len, data, buf, .. } => {
                 fds.socket(sock, at("sock"))?;
                 match (len, data) {
                     (Some(_), Some(_)) => {
                         return Err(Invalid::new(at("data"), "give `len` or `data`, not both"))
                     }
                     (None, None) => return Err(Invalid::new(at("len"), "`send` needs `len` or `data`")),
+                    (None, Some(_)) if *buf == UserBuf::Null => {
+                        return Err(Invalid::new(at("data"), "a NULL `buf` has no `data`: give `len`"))
+                    }
                     _ => {}
                 }
             }

@@ -131,9 +131,9 @@ fn call<S: Syscalls>(sys: &mut S, names: &mut Names<S::Sock, S::Ep>, step: &Step
                 Err(Blocked) => mark_blocked(obs),
             }
         }
-        Step::Send { len, data, flags, until_error, .. } => {
+        Step::Send { len, data, buf, flags, until_error, .. } => {
             let Some(s) = sock else { return set_unit(obs, bad()) };
-            let payload = SendData::of_step(*len, data.as_deref());
+            let payload = SendData::of_step(*len, data.as_deref(), *buf);
             if *until_error {
                 send_until_error(sys, s, &payload, flags, obs);
             } else {
@@ -143,9 +143,9 @@ fn call<S: Syscalls>(sys: &mut S, names: &mut Names<S::Sock, S::Ep>, step: &Step
                 }
             }
         }
-        Step::Recv { len, flags, .. } => {
+        Step::Recv { len, buf, flags, .. } => {
             let Some(s) = sock else { return set_unit(obs, bad()) };
-            match sys.recv(s, *len, flags) {
+            match sys.recv(s, *len, *buf, flags) {
                 Ok(r) => set_result(obs, r.map(i64::from)),
                 Err(Blocked) => mark_blocked(obs),
             }

@@ -139,6 +139,7 @@ pub fn freebsd_errno(e: Errno) -> u32 {
         ENOENT => 2,
         EINTR => 4,
         EBADF => 9,
+        EFAULT => 14,
         EEXIST => 17,
         EINVAL => 22,
         EMFILE => 24,

@@ -33,6 +33,15 @@ pub enum SockOpt {
     TCP_MAXSEG,
     // Hold sub-MSS segments until the cork is pulled (`TCP_NAGLE_CORK` in `tp->nonagle`).
     TCP_CORK,
+    // Let MSG_ZEROCOPY sends pin the user's pages instead of copying them (`SOCK_ZEROCOPY`;
+    // sk_setsockopt: 0 or 1 on a TCP socket, else EINVAL).
+    SO_ZEROCOPY,
+    // SOL_IP: the IP header's TOS byte (`inet->tos`); for TCP its ECN bits stay the
+    // kernel's. A change resets the cached route (`sk_dst_reset`).
+    IP_TOS,
+    // SOL_IP: path MTU discovery, IP_PMTUDISC_DONT (0) ..= IP_PMTUDISC_OMIT (5)
+    // (`inet->pmtudisc`).
+    IP_MTU_DISCOVER,
 }
 
 /// An option's value: an integer, `[l_onoff, l_linger]` for SO_LINGER, or a name for
@@ -56,6 +65,12 @@ pub enum MsgFlag {
     // The write ends a record: later writes start a new skb and no skb merges across its
     // end (`TCP_SKB_CB(skb)->eor`, tcp.c `tcp_sendmsg_locked`).
     MSG_EOR,
+    // Send from pinned user pages where SO_ZEROCOPY is set and the send is not empty
+    // (`tcp_sendmsg_locked`: "flags & MSG_ZEROCOPY && size && sock_flag(sk, SOCK_ZEROCOPY)"),
+    // else an ordinary send. The bytes sent and the call's result are a copying send's; the
+    // pages' memory accounting and the completion notices read with MSG_ERRQUEUE are not
+    // modelled.
+    MSG_ZEROCOPY,
 }
 
 #[allow(non_camel_case_types, clippy::upper_case_acronyms)]
@@ -75,4 +90,19 @@ pub enum IoctlReq {
     SIOCOUTQ,
     /// Bytes not yet sent (`write_seq - snd_nxt`).
     SIOCOUTQNSD,
+}
+
+/// The user buffer a send() reads or a recv() fills: the program's own memory, or a NULL
+/// pointer, which the kernel's copy faults on. The fault is found where the bytes are copied,
+/// after the call's state and error checks (tcp.c `tcp_sendmsg_locked`:
+/// `skb_copy_to_page_nocache` → `do_error`; `tcp_recvmsg_locked`: `skb_copy_datagram_msg` →
+/// "copied = -EFAULT"), so a call that fails earlier fails as it would with any buffer, and
+/// one that copies nothing (a zero length, `MSG_TRUNC`) succeeds.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+pub enum UserBuf {
+    #[default]
+    #[serde(rename = "mapped")]
+    Mapped,
+    #[serde(rename = "NULL")]
+    Null,
 }

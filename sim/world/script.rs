@@ -18,7 +18,7 @@ use crate::syscall::{Blocked, Blocking, Sent, SysErr, Syscalls};
 use crate::tcp::conn::SendData;
 use crate::tcp::profile::Os;
 use crate::tcp::state::TcpState;
-use crate::tcp::uapi::{IoctlReq, OptValue, ShutHow, SockOpt};
+use crate::tcp::uapi::{IoctlReq, OptValue, ShutHow, SockOpt, UserBuf};
 use crate::tcp::view::PollMask;
 use crate::time::{Dur, SimTime};
 use std::convert::Infallible;
@@ -166,16 +166,10 @@ impl Syscalls for ModelSys<'_> {
     fn send(&mut self, (h, fd): Sock, data: &SendData, flags: &[MsgFlag]) -> Result<Sent, Blocked> {
         let nonblocking = self.nonblocking((h, fd), flags);
         let sf = SendFlags::of(flags);
-        let total = match data {
-            SendData::Derived(n) => *n,
-            SendData::Bytes(b) => b.len() as u32,
-        };
+        let total = data.count();
         let mut sent = 0u32;
         loop {
-            let rest = match data {
-                SendData::Derived(_) => SendData::Derived(total - sent),
-                SendData::Bytes(b) => SendData::Bytes(b[sent as usize..].to_vec()),
-            };
+            let rest = data.after(sent);
             let r = self.world.sim.with_node(h, |n, ctx| n.sys_send(fd, rest, sf, ctx));
             match r.errno {
                 None => {
@@ -194,17 +188,17 @@ impl Syscalls for ModelSys<'_> {
         }
     }
 
-    fn recv(&mut self, (h, fd): Sock, len: u32, flags: &[MsgFlag]) -> Blocking<u32> {
+    fn recv(&mut self, (h, fd): Sock, len: u32, buf: UserBuf, flags: &[MsgFlag]) -> Blocking<u32> {
         let rf = RecvFlags { peek: flags.contains(&MsgFlag::MSG_PEEK) };
         let nonblocking = self.nonblocking((h, fd), flags);
         loop {
-            match self.world.sim.with_node(h, |n, ctx| n.sys_recv(fd, len, rf, ctx)) {
+            match self.world.sim.with_node(h, |n, ctx| n.sys_recv_to(fd, len, buf, rf, ctx)) {
                 Err(Errno::EAGAIN) if !nonblocking => {
                     if !self.sleep_on((h, fd), PollMask::IN | PollMask::ERR | PollMask::HUP | PollMask::RDHUP) {
                         return Err(Blocked);
                     }
                 }
-                other => return Ok(sys_err(other.map(|d| d.len() as u32))),
+                other => return Ok(sys_err(other)),
             }
         }
     }

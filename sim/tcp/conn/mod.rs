@@ -50,7 +50,7 @@ pub use sockopt::SockOpts;
 
 use crate::errno::Errno;
 use crate::tcp::cc::{CaState, CongestionControl, Window};
-use crate::tcp::uapi::{OptValue, ShutHow, SockOpt};
+use crate::tcp::uapi::{OptValue, ShutHow, SockOpt, UserBuf};
 use crate::tcp::view::{PollMask, SockView, Wakeup, RCV_SHUTDOWN, SEND_SHUTDOWN, SHUTDOWN_MASK};
 use crate::tcp::jiffies::Jiffies;
 use crate::tcp::profile::KernelProfile;
@@ -113,21 +113,52 @@ enum PendingWake {
 }
 
 
-/// Data for send(): `Derived(len)` bytes of the connection's derived stream, or real bytes.
+/// Data for send(): `Derived(len)` bytes of the connection's derived stream, real bytes, or
+/// `Null(len)`, a length at a NULL pointer the copy faults on ([`UserBuf`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SendData {
     Derived(u32),
     Bytes(Vec<u8>),
+    Null(u32),
 }
 
 impl SendData {
-    /// What a script's `send` step writes: its `data` as text, else `len` derived bytes.
-    pub fn of_step(len: Option<u32>, data: Option<&str>) -> SendData {
-        match data {
-            Some(text) => SendData::Bytes(text.as_bytes().to_vec()),
-            None => SendData::Derived(len.unwrap_or(0)),
+    /// What a script's `send` step writes: its `data` as text, else `len` derived bytes, from
+    /// `buf`.
+    pub fn of_step(len: Option<u32>, data: Option<&str>, buf: UserBuf) -> SendData {
+        match (data, buf) {
+            (_, UserBuf::Null) => SendData::Null(len.unwrap_or(0)),
+            (Some(text), UserBuf::Mapped) => SendData::Bytes(text.as_bytes().to_vec()),
+            (None, UserBuf::Mapped) => SendData::Derived(len.unwrap_or(0)),
         }
     }
+
+    /// The bytes the call asks to send.
+    pub fn count(&self) -> u32 {
+        match self {
+            SendData::Derived(n) | SendData::Null(n) => *n,
+            SendData::Bytes(b) => b.len() as u32,
+        }
+    }
+
+    /// The part after the first `n` bytes (what a blocking send still has to queue).
+    pub fn after(&self, n: u32) -> SendData {
+        match self {
+            SendData::Derived(len) => SendData::Derived(len - n),
+            SendData::Null(len) => SendData::Null(len - n),
+            SendData::Bytes(b) => SendData::Bytes(b[n as usize..].to_vec()),
+        }
+    }
+}
+
+/// Where recv() puts what it reads (`tcp_recvmsg_locked`'s copy).
+pub enum RecvDest<'a> {
+    /// Appended to the vector.
+    Copy(&'a mut Vec<u8>),
+    /// Dropped unread: `MSG_TRUNC` skips `skb_copy_datagram_msg`.
+    Discard,
+    /// A NULL buffer: the copy faults ([`UserBuf::Null`]).
+    Fault,
 }
 
 /// `struct tcp_info`, the fields the scenarios read.
@@ -824,7 +855,10 @@ impl Conn {
     /// With MSG_MORE (`more`) the tail is not marked PSH and the push is corked (`tcp_push`).
     /// With MSG_EOR (`eor`) a write queued whole ends a record: its last skb takes no later
     /// data ("if (unlikely(flags & MSG_EOR)) TCP_SKB_CB(skb)->eor = 1" once no data is
-    /// left; `tcp_skb_can_collapse_to`).
+    /// left; `tcp_skb_can_collapse_to`). A NULL buffer (`SendData::Null`) fails with EFAULT
+    /// at the first copy, after the state checks and after waiting for memory (`do_error`:
+    /// the new skb stays empty and `tcp_remove_empty_skb` unlinks it; nothing was copied, so
+    /// `sk_stream_error` returns the EFAULT).
     pub fn sendmsg(&mut self, now: SimTime, data: SendData, more: bool, eor: bool, out: &mut Vec<Segment>) -> Result<u32, Errno> {
         if !matches!(self.state, TcpState::Established | TcpState::CloseWait) {
             // sk_stream_wait_connect
@@ -839,9 +873,11 @@ impl Conn {
         if self.sk_err.is_some() || self.shutdown & SEND_SHUTDOWN != 0 {
             return Err(self.stream_error(Errno::EPIPE));
         }
-        let (total, bytes): (u32, Option<Rc<[u8]>>) = match data {
-            SendData::Derived(n) => (n, None),
-            SendData::Bytes(v) => (v.len() as u32, Some(v.into())),
+        let total = data.count();
+        let fault = matches!(data, SendData::Null(_));
+        let bytes: Option<Rc<[u8]>> = match data {
+            SendData::Bytes(v) => Some(v.into()),
+            SendData::Derived(_) | SendData::Null(_) => None,
         };
         let size_goal = self.size_goal();
         let mut copied = 0u32;
@@ -854,10 +890,15 @@ impl Conn {
                         break;
                     }
                     self.slow_start_after_idle_check(now);
-                    self.sndq.entail();
+                    if !fault {
+                        self.sndq.entail();
+                    }
                     size_goal
                 }
             };
+            if fault {
+                return Err(Errno::EFAULT);
+            }
             let chunk = (total - copied).min(room);
             match &bytes {
                 None => self.sndq.push_derived(chunk),
@@ -959,17 +1000,27 @@ impl Conn {
     /// else EAGAIN. Reading frees window and may send a window update (`tcp_cleanup_rbuf`).
     pub fn recv(&mut self, now: SimTime, len: u32, peek: bool, out: &mut Vec<Segment>) -> Result<Vec<u8>, Errno> {
         let mut data = Vec::new();
-        self.recv_into(now, len, peek, Some(&mut data), out)?;
+        self.recv_into(now, len, peek, RecvDest::Copy(&mut data), out)?;
         Ok(data)
     }
 
-    /// recv() that appends the bytes to `copy`, or with none discards them unread
-    /// (`MSG_TRUNC`): the count read, 0 at end of stream.
-    pub fn recv_into(&mut self, now: SimTime, len: u32, peek: bool, copy: Option<&mut Vec<u8>>, out: &mut Vec<Segment>) -> Result<u32, Errno> {
+    /// recv() into `dest`: the count read, 0 at end of stream. A copy that faults reads
+    /// nothing and fails with EFAULT; the read still ends in `tcp_cleanup_rbuf` (with a
+    /// negative `copied`, so only an owed full-sized ACK is sent): `tcp_recvmsg_locked`,
+    /// "if (!copied) copied = -EFAULT; break;".
+    pub fn recv_into(&mut self, now: SimTime, len: u32, peek: bool, dest: RecvDest, out: &mut Vec<Segment>) -> Result<u32, Errno> {
         if self.state == TcpState::Listen {
             return Err(Errno::ENOTCONN);
         }
         if self.rcvq.avail() > 0 && len > 0 {
+            let copy = match dest {
+                RecvDest::Copy(v) => Some(v),
+                RecvDest::Discard => None,
+                RecvDest::Fault => {
+                    self.cleanup_rbuf(now, 0, out);
+                    return Err(Errno::EFAULT);
+                }
+            };
             let n = self.rcvq.read_into(len, peek, copy);
             if !peek {
                 self.copied += u64::from(n);

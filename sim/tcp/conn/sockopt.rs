@@ -59,7 +59,23 @@ pub struct SockOpts {
     pub recvmsg_inq: bool,
     /// TCP_MAXSEG (`tp->rx_opt.user_mss`); 0 is unset.
     pub user_mss: u16,
+    /// SO_ZEROCOPY (`SOCK_ZEROCOPY`).
+    pub zerocopy: bool,
+    /// IP_TOS (`inet->tos`). Stored and read back: the model's segments carry no IP header
+    /// of their own (the pcap writer's TOS byte is 0).
+    pub tos: u8,
+    /// IP_MTU_DISCOVER (`inet->pmtudisc`; `None`: IP_PMTUDISC_WANT, as
+    /// `net.ipv4.ip_no_pmtu_disc` = 0 sets it in `inet_create`). Stored and read back: the
+    /// model has no ICMP path-MTU updates for it to govern, and the pcap writer sets DF.
+    pub pmtudisc: Option<u8>,
 }
+
+/// `IP_PMTUDISC_WANT` and `IP_PMTUDISC_OMIT` (include/uapi/linux/in.h): a new socket's mode
+/// and the last valid one.
+const IP_PMTUDISC_WANT: u8 = 1;
+const IP_PMTUDISC_OMIT: i64 = 5;
+/// `INET_ECN_MASK`: the TOS byte's ECN bits.
+const INET_ECN_MASK: u8 = 3;
 
 fn int(v: &OptValue) -> Result<i64, Errno> {
     match v {
@@ -119,6 +135,14 @@ impl SockOpts {
                 OptValue::Name(n) => self.congestion = Some(Algorithm::from_name(n).ok_or(Errno::ENOENT)?),
                 _ => return Err(Errno::EINVAL),
             },
+            // sk_setsockopt: a TCP socket takes 0 or 1.
+            SockOpt::SO_ZEROCOPY => self.zerocopy = ranged(value, 0, 1)? == 1,
+            // ip_sock_set_tos: a stream socket keeps its own ECN bits. The route reset that
+            // follows a change (`sk_dst_reset`) changes nothing TCP reads here: the next
+            // lookup finds the same route, MTU and device features (`tcp_current_mss`).
+            SockOpt::IP_TOS => self.tos = (int(value)? as u8 & !INET_ECN_MASK) | (self.tos & INET_ECN_MASK),
+            // ip_sock_set_mtu_discover: IP_PMTUDISC_DONT ..= IP_PMTUDISC_OMIT.
+            SockOpt::IP_MTU_DISCOVER => self.pmtudisc = Some(ranged(value, 0, IP_PMTUDISC_OMIT)? as u8),
             SockOpt::SO_ERROR | SockOpt::TCP_INFO => return Err(Errno::ENOPROTOOPT),
         }
         Ok(())
@@ -150,6 +174,9 @@ impl SockOpts {
             SockOpt::TCP_MAXSEG => i64::from(if self.user_mss != 0 { self.user_mss } else { TCP_MSS_DEFAULT }),
             SockOpt::TCP_RTO_MAX_MS => self.rto_max_ms(p) as i64,
             SockOpt::TCP_CONGESTION => return OptValue::Name(self.congestion.unwrap_or(p.tcp_congestion_control).name().into()),
+            SockOpt::SO_ZEROCOPY => self.zerocopy as i64,
+            SockOpt::IP_TOS => i64::from(self.tos),
+            SockOpt::IP_MTU_DISCOVER => i64::from(self.pmtudisc.unwrap_or(IP_PMTUDISC_WANT)),
             // tcpi_state of a fresh socket: TCP_CLOSE.
             SockOpt::TCP_INFO => 7,
         })
@@ -244,6 +271,33 @@ mod tests {
         assert_eq!(o.mss_clamp(1000), 1000);
         o.set(SockOpt::TCP_MAXSEG, &OptValue::Int(0)).unwrap();
         assert_eq!(o.mss_clamp(1460), 1460);
+    }
+
+    #[test]
+    fn ip_options_are_checked_and_read_back_as_linux_keeps_them() {
+        let p = KernelProfile::linux_6_18();
+        let mut o = SockOpts::default();
+        assert_eq!(o.get(SockOpt::IP_MTU_DISCOVER, &p), OptValue::Int(1), "IP_PMTUDISC_WANT");
+        o.set(SockOpt::IP_MTU_DISCOVER, &OptValue::Int(0)).unwrap();
+        assert_eq!(o.get(SockOpt::IP_MTU_DISCOVER, &p), OptValue::Int(0));
+        assert_eq!(o.set(SockOpt::IP_MTU_DISCOVER, &OptValue::Int(6)), Err(Errno::EINVAL));
+        assert_eq!(o.set(SockOpt::IP_MTU_DISCOVER, &OptValue::Int(-1)), Err(Errno::EINVAL));
+        assert_eq!(o.get(SockOpt::IP_TOS, &p), OptValue::Int(0));
+        o.set(SockOpt::IP_TOS, &OptValue::Int(4)).unwrap();
+        assert_eq!(o.get(SockOpt::IP_TOS, &p), OptValue::Int(4));
+        // The ECN bits of a TCP socket's TOS are not the application's to set.
+        o.set(SockOpt::IP_TOS, &OptValue::Int(0x13)).unwrap();
+        assert_eq!(o.get(SockOpt::IP_TOS, &p), OptValue::Int(0x10));
+    }
+
+    #[test]
+    fn zerocopy_is_a_boolean_flag() {
+        let p = KernelProfile::linux_6_18();
+        let mut o = SockOpts::default();
+        assert_eq!(o.get(SockOpt::SO_ZEROCOPY, &p), OptValue::Int(0));
+        assert_eq!(o.set(SockOpt::SO_ZEROCOPY, &OptValue::Int(2)), Err(Errno::EINVAL));
+        o.set(SockOpt::SO_ZEROCOPY, &OptValue::Int(1)).unwrap();
+        assert_eq!(o.get(SockOpt::SO_ZEROCOPY, &p), OptValue::Int(1));
     }
 
     #[test]
