@@ -84,12 +84,18 @@ impl Conn {
     }
 
     /// The part of `tcp_clean_rtx_queue` that feeds the scoreboard: RACK hears of the
-    /// newest skb delivered; without SACK, the cumulative ACK eats the duplicate ACKs
-    /// counted as SACKed (`tcp_remove_reno_sacks`: one ACK fills one hole, the rest were
-    /// counted already).
-    pub(super) fn scoreboard_acked(&mut self, now: SimTime, acked: &mut Acked) {
+    /// newest skb delivered, and an original skb cumulatively acknowledged below
+    /// `prior_fack` (the highest SACKed sequence before this ACK) is reordering ("Non-
+    /// retransmitted hole got filled? That's reordering": `tcp_check_sack_reordering`);
+    /// without SACK, the cumulative ACK eats the duplicate ACKs counted as SACKed
+    /// (`tcp_remove_reno_sacks`: one ACK fills one hole, the rest were counted already).
+    pub(super) fn scoreboard_acked(&mut self, now: SimTime, acked: &mut Acked, prior_fack: u32) {
         if self.sack_ok {
             self.rack_advance(acked.rack, acked.last, now);
+            if let Some(low) = acked.reord.filter(|&r| seq_lt(r, prior_fack)) {
+                let (fack, mss) = (self.rtx_skbs.highest_sack_seq(self.snd_una), self.mss);
+                self.loss_state().rack.check_sack_reordering(low, fack, mss);
+            }
         } else if acked.skbs > 0 {
             let sacked = self.rtx_skbs.sacked_out();
             acked.delivered = acked.skbs.saturating_sub(sacked).max(1);
