@@ -14,6 +14,7 @@ use crate::tcp::cc::prr::{self, Delivery, Prr};
 use crate::tcp::cc::{CaState, INFINITE_SSTHRESH};
 use crate::tcp::rack::{Rack, REORDERING};
 use crate::tcp::segment::{seq_ge, seq_gt, seq_lt, Segment};
+use crate::tcp::timeouts;
 use crate::time::{Dur, SimTime};
 
 /// What one ACK told the sender: the `flag` bits and counts `tcp_ack` gathers.
@@ -307,10 +308,12 @@ impl Conn {
         self.rtx_at.is_some() && self.rtx_kind == RtxTimer::ReoTimeout
     }
 
-    /// `tcp_rack_mark_lost`'s timer: the longest wait in jiffies plus `TCP_TIMEOUT_MIN`, no
-    /// later than the RTO (`inet_csk_reset_xmit_timer`'s `max_when`).
+    /// `tcp_rack_mark_lost`'s timer (tcp_recovery.c): `usecs_to_jiffies(timeout +
+    /// TCP_TIMEOUT_MIN_US)`, the longest wait plus 2 ms rounded up to jiffies, no later than
+    /// the RTO (`inet_csk_reset_xmit_timer`'s `max_when`).
     fn arm_reo_timer(&mut self, now: SimTime, wait_us: u64) {
-        let after = (self.jiffies().round_up(Dur::from_micros(wait_us)) + self.timeout_min()).min(self.rto);
+        let wait = Dur::from_micros(wait_us) + timeouts::TCP_TIMEOUT_MIN_US;
+        let after = self.jiffies().round_up(wait).min(self.rto);
         self.arm_rtx(now, RtxTimer::ReoTimeout, after);
     }
 
