@@ -63,22 +63,23 @@ fn send(sock: &str, len: u32) -> String {
 }
 
 /// When the loss probe armed at `t` runs on Linux 6.18 (HZ = 250, 4 ms jiffies): srtt is
-/// 2 ms, so the timeout is `usecs_to_jiffies(2·srtt)` + `TCP_TIMEOUT_MIN` = 1 + 2 jiffies, and
-/// the timer wheel runs it at the tick of bucket `jiffies + 4` (kernel/time/timer.c
-/// `calc_index`; `sim/tcp/jiffies.rs`).
+/// 2 ms, so the timeout is `usecs_to_jiffies(2·srtt + TCP_TIMEOUT_MIN_US)` = ⌈6 ms / 4 ms⌉ =
+/// 2 jiffies (6.6+, "tcp: fix excessive TLP and RACK timeouts from HZ rounding"; before,
+/// 1 + 2 jiffies), and the timer wheel runs it at the tick of bucket `jiffies + 3`
+/// (kernel/time/timer.c `calc_index`; `sim/tcp/jiffies.rs`).
 fn tlp_tick(t: u64) -> u64 {
-    (t / (4 * MS) + 4) * 4 * MS
+    (t / (4 * MS) + 3) * 4 * MS
 }
 
 const NODELAY: &str = "[[script]]\nop = \"setsockopt\"\nsock = \"c\"\nopt = \"TCP_NODELAY\"\nvalue = 1\n";
 
 /// tcp_output.c `tcp_schedule_loss_probe`: with more than one packet out the probe timeout
-/// is 2·srtt + `TCP_TIMEOUT_MIN` (2 jiffies), and `packets_out` counts skbs: eight 100-byte
+/// is 2·srtt + `TCP_TIMEOUT_MIN_US` (2 ms), and `packets_out` counts skbs: eight 100-byte
 /// segments sent with Nagle off are eight packets. `tcp_send_loss_probe` then re-sends the
 /// last skb (`skb_rb_last`), 100 bytes at 701. On a 1 ms link srtt is 2 ms: the probe leaves
-/// 3 jiffies after the last write, on the tick of its timer-wheel bucket (`tlp_tick`).
-/// (Kernel, 6.18: `P. 701:801` 11.4 ms after the last write on a 2.5 ms-RTT veth; the model
-/// used to wait 2·srtt + 200 ms and re-send 1:801.)
+/// 2 jiffies after the last write, on the tick of its timer-wheel bucket (`tlp_tick`).
+/// (Kernel, 6.18: `P. 701:801` 11.4 ms after the last write on a 2.5 ms-RTT veth: 2 jiffies
+/// and the bucket's tick, 8 to 12 ms; the pre-6.6 sum, 4 jiffies, would be 16 to 20 ms.)
 #[test]
 fn loss_probe_counts_skbs_and_resends_the_last_one() {
     let steps = format!("{NODELAY}{}{}[[script]]\nop = \"sleep\"\ndur = \"100ms\"\n", acks_lost(""), send("c", 100).repeat(8));
@@ -90,7 +91,7 @@ fn loss_probe_counts_skbs_and_resends_the_last_one() {
     }
     let probe = &data[8];
     assert_eq!((probe.seq, probe.len), (701, 100), "{probe:?}");
-    assert_eq!(probe.t, tlp_tick(data[7].t), "2·srtt + TCP_TIMEOUT_MIN, on a jiffy tick");
+    assert_eq!(probe.t, tlp_tick(data[7].t), "2·srtt + TCP_TIMEOUT_MIN_US, on a jiffy tick");
 }
 
 /// An orphan with data and FIN unacknowledged: the FIN went out on its own skb after the data

@@ -327,8 +327,8 @@ fn orphan_gives_up_after_tcp_orphan_retries_without_error_or_rst() {
     sim.transmit(0, out);
     assert!(sim.run_while_not(t0 + Dur::from_secs(2_000), |s| s.client().state() == TcpState::Close));
     // The FIN leaves on its own skb: two packets out, so the loss probe (the FIN) comes
-    // 2·srtt + TCP_TIMEOUT_MIN after it (srtt 20 µs: 1 ms + 2 ms), and the first RTO one RTO
-    // (201 ms) later. tcp_orphan_retries 0 → 8: 511 × 0.2 s = 102.2 s after that.
+    // usecs_to_jiffies(2·srtt + TCP_TIMEOUT_MIN_US) after it (srtt 20 µs: ⌈2.04 ms⌉ = 3 ms),
+    // and the first RTO one RTO (201 ms) later. tcp_orphan_retries 0 → 8: 511 × 0.2 s = 102.2 s after that.
     let death = (sim.now - t0).as_millis();
     let first = 3 + 201;
     let (mut t, mut rto) = (first, 402u64);

@@ -36,8 +36,8 @@ fn unacked_write() -> String {
     acks_lost("[[script]]\nop = \"send\"\nsock = \"c\"\nlen = 100\n[[script]]\nop = \"sleep\"\ndur = \"1s\"\n")
 }
 
-/// tcp_output.c `tcp_schedule_loss_probe` with one packet out: `usecs_to_jiffies(2·srtt)` +
-/// `TCP_RTO_MIN` = 1 + 50 jiffies, no later than the RTO (`__tcp_set_rto`: srtt 2 ms + rttvar
+/// tcp_output.c `tcp_schedule_loss_probe` with one packet out: `usecs_to_jiffies(2·srtt +
+/// tcp_rto_min_us)` = ⌈204 ms / 4 ms⌉ = 51 jiffies, no later than the RTO (`__tcp_set_rto`: srtt 2 ms + rttvar
 /// 200 ms, `usecs_to_jiffies` → 51 jiffies); the probe runs at bucket `jiffies + 52`. The RTO
 /// re-armed by the probe is 51 jiffies from its tick: 52 ticks, 208 ms, later. (Kernel: RTO
 /// bases of 207–212 ms in `traces/seeds/listen-backlog-overflow-reset`; the model used to say

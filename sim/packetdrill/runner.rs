@@ -175,7 +175,7 @@ impl<'a> Run<'a> {
         }
         // packetdrill's tun device offers TSO: skbs of up to GSO_MAX_SEGS segments. The
         // scripts were written on Google's kernels, CONFIG_HZ = 1000: their timer times (RACK's
-        // `usecs_to_jiffies(reo_wnd) + TCP_TIMEOUT_MIN`, the RTO's rounding) assume 1 ms jiffies.
+        // `usecs_to_jiffies(reo_wnd + TCP_TIMEOUT_MIN_US)`, the RTO's rounding) assume 1 ms jiffies.
         let profile = KernelProfile { gso_max_segs: 65535, hz: 1000, ..KernelProfile::linux_6_18() };
         let mut sim = Sim::new(0);
         let sent: Rc<RefCell<VecDeque<(SimTime, Segment)>>> = Rc::default();

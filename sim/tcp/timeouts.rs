@@ -6,6 +6,11 @@ use crate::time::{Dur, SimTime};
 /// `TCP_RTO_MIN` (HZ/5): the base of the retries1/retries2 time model in data states,
 /// whatever the socket's real RTO or `tcp_rto_min_us` (tcp_timer.c `retransmits_timed_out`).
 pub const TCP_RTO_MIN: Dur = Dur::from_millis(200);
+/// `TCP_TIMEOUT_MIN_US` (include/net/tcp.h, 6.6+): the 2 ms floor that RACK's reordering
+/// timer and the loss probe add before converting to jiffies (commit 1c2709cfff1d "tcp: fix
+/// excessive TLP and RACK timeouts from HZ rounding"; before it, 2 jiffies were added after
+/// the conversion, 8 ms at HZ = 250).
+pub const TCP_TIMEOUT_MIN_US: Dur = Dur::from_micros(2000);
 /// `TCP_RESOURCE_PROBE_INTERVAL`: retry after a local transmit failure, without backoff.
 pub const TCP_RESOURCE_PROBE_INTERVAL: Dur = Dur::from_millis(500);
 

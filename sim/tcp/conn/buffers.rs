@@ -391,6 +391,9 @@ pub struct Acked {
     /// The last of them in sequence order: `rack.rtt_us` is from the last skb
     /// `tcp_rack_advance` sees.
     pub last: Option<RackSample>,
+    /// The lowest start of them never retransmitted nor SACKed (`tcp_clean_rtx_queue`'s
+    /// `reord`, "lowest acked un-retx un-sacked seq").
+    pub reord: Option<u32>,
 }
 
 /// A delivered skb's send time, end and whether it was retransmitted: what
@@ -466,12 +469,17 @@ impl RtxSkbs {
     }
     /// Drops the skbs `ack` covers entirely (a partly acknowledged skb is trimmed, not
     /// freed, and still counts) and says what they were; their bits leave the counters
-    /// (`tcp_clean_rtx_queue`).
-    pub fn ack(&mut self, ack: u32) -> Acked {
+    /// (`tcp_clean_rtx_queue`). The first skb starts at `snd_una`.
+    pub fn ack(&mut self, snd_una: u32, ack: u32) -> Acked {
         let mut acked = Acked::default();
         let Some(q) = self.q.as_mut() else { return acked };
+        let mut start = snd_una;
         while let Some(skb) = q.skbs.front().copied().filter(|s| !seq_gt(s.end, ack)) {
             q.skbs.pop_front();
+            if skb.sacked & (EVER_RETRANS | SACKED_RETRANS | SACKED_ACKED) == 0 && acked.reord.is_none() {
+                acked.reord = Some(start);
+            }
+            start = skb.end;
             acked.skbs += 1;
             q.retrans_out -= u32::from(skb.sacked & SACKED_RETRANS != 0);
             q.lost_out -= u32::from(skb.sacked & LOST != 0);
@@ -512,8 +520,7 @@ impl RtxSkbs {
         let Some(q) = self.q.as_mut() else { return out };
         let mut blocks = blocks.to_vec();
         blocks.sort_by_key(|b| b.0.wrapping_sub(snd_una));
-        // tcp_highest_sack_seq: `highest_sack` is the skb after the highest SACKed one.
-        out.fack = q.skbs.iter().rev().find(|s| s.sacked & SACKED_ACKED != 0).map_or(snd_una, |s| s.end);
+        out.fack = Self::highest_sack_in(q, snd_una);
         for (start, end) in blocks {
             if !seq_gt(end, snd_una) || !seq_lt(start, end) {
                 continue;
@@ -555,6 +562,16 @@ impl RtxSkbs {
         }
         out
     }
+    /// `tcp_highest_sack_seq` (include/net/tcp.h): the end of the highest SACKed skb
+    /// (`highest_sack` is the skb after it), `snd_una` when nothing is SACKed.
+    pub fn highest_sack_seq(&self, snd_una: u32) -> u32 {
+        self.q.as_deref().map_or(snd_una, |q| Self::highest_sack_in(q, snd_una))
+    }
+
+    fn highest_sack_in(q: &RtxQueue, snd_una: u32) -> u32 {
+        q.skbs.iter().rev().find(|s| s.sacked & SACKED_ACKED != 0).map_or(snd_una, |s| s.end)
+    }
+
     /// A connection without SACK counts duplicate ACKs as SACKed segments
     /// (`tcp_add_reno_sack`, `tcp_remove_reno_sacks`), at most `packets_out` less the holes,
     /// one at least (`tcp_limit_reno_sacked`).
@@ -1058,12 +1075,12 @@ mod tests {
         let (lost, _, _) = q.rack_detect_loss(&later, 10_000, 0, SimTime(50_000_000));
         assert_eq!(lost, 10, "the probed skb is lost with the others");
         assert_eq!(q.next_lost(1), Some(1));
-        let acked = q.ack(2001);
+        let acked = q.ack(1, 2001);
         assert_eq!((acked.retrans, acked.last_sent), (false, Some(SimTime(10_000_000))));
         q.mark_resent(2001, SimTime(60_000_000));
         q.mark_retrans(2001);
         assert_eq!((q.retrans_out(), q.lost_out()), (1, 8));
-        assert!(q.ack(3001).retrans);
+        assert!(q.ack(2001, 3001).retrans);
     }
 
     /// packetdrill fast_recovery/prr-ss-30pkt-lost1_4: packets 1-4 lost, SACKs of 5-7.
@@ -1080,7 +1097,7 @@ mod tests {
         assert_eq!(q.sacktag(&[(7001, 7500)], 1).newly, 0);
         assert_eq!(q.in_flight(), 10 - 3);
         // Once acknowledged, a block at or below snd_una (a D-SACK) is ignored.
-        assert_eq!(q.ack(1001).delivered, 1);
+        assert_eq!(q.ack(1, 1001).delivered, 1);
         assert_eq!(q.sacktag(&[(1, 1001)], 1001).newly, 0);
         assert_eq!((q.len(), q.sacked_out()), (9, 3));
     }
@@ -1120,8 +1137,10 @@ mod tests {
         let newest = r.sacktag(&[(4001, 5001)], 1).rack.unwrap();
         let (lost, _, wait) = r.rack_detect_loss(&newest, 10_000, 2_500, SimTime(20_000_000));
         assert_eq!((lost, wait), (0, Some(2_500)));
-        let acked = q.ack(2001);
+        let acked = q.ack(1, 2001);
         assert_eq!((acked.skbs, acked.delivered, acked.retrans), (2, 2, true));
+        // 1:1001 was retransmitted; 1001:2001, never resent nor SACKed, is `reord`.
+        assert_eq!(acked.reord, Some(1001));
         assert_eq!((q.lost_out(), q.retrans_out(), q.sacked_out()), (2, 0, 3));
     }
 

@@ -52,8 +52,8 @@ impl Conn {
             self.rcv_wup = self.rcv_nxt;
             let our_ws = self.rcv_wscale;
             self.negotiate(seg.options.mss, seg.options.wscale, seg.options.sack_permitted, seg.options.timestamps.map(|t| t.0), our_ws);
+            let acked = self.rtx_skbs.ack(self.snd_una, seg.ack);
             self.snd_una = seg.ack;
-            let acked = self.rtx_skbs.ack(seg.ack);
             self.snd_wnd = seg.window as u32; // never scaled in a SYN (RFC 7323 §2.2)
             self.snd_wl1 = seg.seq;
             self.max_window = self.snd_wnd;
@@ -261,12 +261,13 @@ impl Conn {
         }
         self.probes_out = 0;
         self.rcv_tstamp = now;
+        let prior_fack = self.rtx_skbs.highest_sack_seq(prior_snd_una);
         let sacked = self.sacktag(now, seg, prior_snd_una);
         let acked = ack.wrapping_sub(self.snd_una);
         let tsecr = seg.options.timestamps.map(|(_, ecr)| ecr).filter(|&ecr| self.ts_ok && ecr != 0);
         let mut f = AckFlags { sacked, tsecr, ..AckFlags::default() };
         if acked > 0 {
-            self.clean_rtx_queue(now, seg, acked, &mut f);
+            self.clean_rtx_queue(now, seg, acked, prior_fack, &mut f);
         } else if seg.payload.is_empty() && !seg.flags.contains(Flags::FIN) && !win_changed && prior_packets > 0 {
             f.dupack = true;
         }
@@ -281,8 +282,9 @@ impl Conn {
     }
 
     /// The acknowledged part of `tcp_ack`: `tcp_clean_rtx_queue`, the RTT sample, write
-    /// space and the retransmission timer.
-    fn clean_rtx_queue(&mut self, now: SimTime, seg: &Segment, acked: u32, f: &mut AckFlags) {
+    /// space and the retransmission timer. `prior_fack`: `tcp_highest_sack_seq` before the
+    /// ACK's SACK blocks were tagged.
+    fn clean_rtx_queue(&mut self, now: SimTime, seg: &Segment, acked: u32, prior_fack: u32, f: &mut AckFlags) {
         let ack = seg.ack;
         let mut data_acked = acked as u64;
         let syn_acked = matches!(self.state, TcpState::SynSent | TcpState::SynRecv) && self.snd_una == self.iss;
@@ -293,13 +295,13 @@ impl Conn {
             data_acked -= 1; // our FIN
         }
         self.sndq.drop_front(data_acked);
-        let mut freed = self.rtx_skbs.ack(ack);
+        let mut freed = self.rtx_skbs.ack(self.snd_una, ack);
         self.snd_una = ack;
         self.sk_err_soft = None;
         if self.ack_update_rtt(now, seg, freed) {
             self.backoff = 0;
         }
-        self.scoreboard_acked(now, &mut freed);
+        self.scoreboard_acked(now, &mut freed, prior_fack);
         f.una_advanced = true;
         f.data_acked = data_acked > 0;
         f.acked = freed;

@@ -14,8 +14,9 @@
 //!   hooked in where the kernel calls them (`congestion.rs`); recovery (`recovery.rs`) keeps
 //!   the SACK scoreboard, detects loss with RACK (Reno's duplicate ACKs without SACK) and
 //!   runs PRR, undoes a spurious reduction (timestamps, D-SACKs, F-RTO: `undo.rs`);
-//!   reordering is detected from SACKs only (not from the cumulative ACK, nor by
-//!   timestamps), and RACK's window does not grow with D-SACKs;
+//!   reordering is detected from SACKs and from a cumulative ACK that fills a hole never
+//!   retransmitted (`tcp_clean_rtx_queue`), not by timestamps, and RACK's window does not
+//!   grow with D-SACKs;
 //! - every sent skb is one segment (no TSO/GSO), and is re-sent whole;
 //! - the send queue keeps Linux's skbs with their PSH and MSG_EOR marks (`tcp_sendmsg_locked`
 //!   fills them to `size_goal`, `tso_fragment` and `tcp_grow_skb` move their boundaries at

@@ -574,8 +574,9 @@ impl Conn {
     }
 
     /// `tcp_schedule_loss_probe` (RFC 8985 §7.2), else the RTO: PTO = 2·SRTT plus the
-    /// worst-case delayed ACK (`tcp_rto_min`) when one segment is in flight, or 1 s without an
-    /// RTT sample; never later than the RTO.
+    /// worst-case delayed ACK (`tcp_rto_min_us`) when one segment is in flight, else plus
+    /// `TCP_TIMEOUT_MIN_US`, converted to jiffies after the sum (`usecs_to_jiffies(timeout_us)`,
+    /// 6.6+), or 1 s without an RTT sample; never later than the RTO.
     pub(super) fn schedule_loss_probe(&mut self, now: SimTime) {
         let tlp_on = self.profile.tcp_early_retrans >= 3;
         if !tlp_on || self.packets_out() == 0 || !self.sack_ok || self.ca_state != CaState::Open || !self.state.is_synchronized() {
@@ -583,8 +584,9 @@ impl Conn {
             return;
         }
         let pto = if self.rtt.has_sample() {
-            let two_srtt = self.jiffies().round_up(Dur::from_micros((self.rtt.srtt_us8 >> 2) as u64));
-            two_srtt + if self.packets_out() == 1 { Dur::from_micros(self.profile.tcp_rto_min_us) } else { self.timeout_min() }
+            let two_srtt = Dur::from_micros((self.rtt.srtt_us8 >> 2) as u64);
+            let floor = if self.packets_out() == 1 { Dur::from_micros(self.profile.tcp_rto_min_us) } else { timeouts::TCP_TIMEOUT_MIN_US };
+            self.jiffies().round_up(two_srtt + floor)
         } else {
             Dur::from_millis(self.profile.tcp_timeout_init_ms)
         };

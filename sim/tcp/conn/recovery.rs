@@ -14,6 +14,7 @@ use crate::tcp::cc::prr::{self, Delivery, Prr};
 use crate::tcp::cc::{CaState, INFINITE_SSTHRESH};
 use crate::tcp::rack::{Rack, REORDERING};
 use crate::tcp::segment::{seq_ge, seq_gt, seq_lt, Segment};
+use crate::tcp::timeouts;
 use crate::time::{Dur, SimTime};
 
 /// What one ACK told the sender: the `flag` bits and counts `tcp_ack` gathers.
@@ -84,12 +85,18 @@ impl Conn {
     }
 
     /// The part of `tcp_clean_rtx_queue` that feeds the scoreboard: RACK hears of the
-    /// newest skb delivered; without SACK, the cumulative ACK eats the duplicate ACKs
-    /// counted as SACKed (`tcp_remove_reno_sacks`: one ACK fills one hole, the rest were
-    /// counted already).
-    pub(super) fn scoreboard_acked(&mut self, now: SimTime, acked: &mut Acked) {
+    /// newest skb delivered, and an original skb cumulatively acknowledged below
+    /// `prior_fack` (the highest SACKed sequence before this ACK) is reordering ("Non-
+    /// retransmitted hole got filled? That's reordering": `tcp_check_sack_reordering`);
+    /// without SACK, the cumulative ACK eats the duplicate ACKs counted as SACKed
+    /// (`tcp_remove_reno_sacks`: one ACK fills one hole, the rest were counted already).
+    pub(super) fn scoreboard_acked(&mut self, now: SimTime, acked: &mut Acked, prior_fack: u32) {
         if self.sack_ok {
             self.rack_advance(acked.rack, acked.last, now);
+            if let Some(low) = acked.reord.filter(|&r| seq_lt(r, prior_fack)) {
+                let (fack, mss) = (self.rtx_skbs.highest_sack_seq(self.snd_una), self.mss);
+                self.loss_state().rack.check_sack_reordering(low, fack, mss);
+            }
         } else if acked.skbs > 0 {
             let sacked = self.rtx_skbs.sacked_out();
             acked.delivered = acked.skbs.saturating_sub(sacked).max(1);
@@ -301,10 +308,12 @@ impl Conn {
         self.rtx_at.is_some() && self.rtx_kind == RtxTimer::ReoTimeout
     }
 
-    /// `tcp_rack_mark_lost`'s timer: the longest wait in jiffies plus `TCP_TIMEOUT_MIN`, no
-    /// later than the RTO (`inet_csk_reset_xmit_timer`'s `max_when`).
+    /// `tcp_rack_mark_lost`'s timer (tcp_recovery.c): `usecs_to_jiffies(timeout +
+    /// TCP_TIMEOUT_MIN_US)`, the longest wait plus 2 ms rounded up to jiffies, no later than
+    /// the RTO (`inet_csk_reset_xmit_timer`'s `max_when`).
     fn arm_reo_timer(&mut self, now: SimTime, wait_us: u64) {
-        let after = (self.jiffies().round_up(Dur::from_micros(wait_us)) + self.timeout_min()).min(self.rto);
+        let wait = Dur::from_micros(wait_us) + timeouts::TCP_TIMEOUT_MIN_US;
+        let after = self.jiffies().round_up(wait).min(self.rto);
         self.arm_rtx(now, RtxTimer::ReoTimeout, after);
     }
 
