@@ -494,6 +494,7 @@ impl<'a> Run<'a> {
         // TSO-sized packet the script expects, as packetdrill aggregates what it sniffs.
         let mut frags = vec![first];
         let mut so_far = frags[0].payload.len();
+        let mut last_t = t;
         while so_far < p.len {
             let Some((nt, next)) = self.sniff(horizon)? else { break };
             let prev = frags.last().expect("one fragment at least");
@@ -509,9 +510,11 @@ impl<'a> Run<'a> {
             matcher::check_fragment(&script_space(prev), &script_space(&next), so_far, p.len).map_err(fail)?;
             so_far += next.payload.len();
             frags.push(next);
+            last_t = nt;
         }
         let actual = self.map_outbound(&frags, p);
-        let actual_t = (t.as_nanos() / 1000) as i64;
+        // The joined packet carries the last fragment's time (`packet_duplicate_info`).
+        let actual_t = (last_t.as_nanos() / 1000) as i64;
         let dumps = |a: &Actual| {
             format!(
                 "\nscript packet: {:.6} {}\nactual packet: {:.6} {}",
@@ -527,19 +530,23 @@ impl<'a> Run<'a> {
         matcher::verify(p, &actual, self.ts_tick_usecs, self.tol.usecs).map_err(|e| fail(format!("{e}{}", dumps(&actual))))?;
         time::verify(at, actual_t, last, self.tol, "outbound packet").map_err(|e| fail(format!("{e}{}", dumps(&actual))))?;
         // What happens after the packet (relative times) counts from when it went out.
-        self.sim.run_until(t.max(self.sim.now()));
+        self.sim.run_until(last_t.max(self.sim.now()));
         Ok(())
     }
 
     /// The joined segment in the script's numbering (`map_outbound_live_packet`), recording
-    /// the TS val mapping inbound TS ecr values are translated with.
+    /// the TS val mapping inbound TS ecr values are translated with. packetdrill's
+    /// `aggregate_packets` (packet.c) builds the joined packet from the last fragment's
+    /// headers (its flags, so the PSH that `__tcp_transmit_skb` puts on a GSO skb and GSO
+    /// leaves on the skb's last segment; its ACK, window and options) and takes only the
+    /// sequence number and CWR from the first.
     fn map_outbound(&mut self, frags: &[Segment], p: &PacketSpec) -> Actual {
         let first = &frags[0];
         let last = frags.last().expect("one fragment at least");
-        let flags = frags.iter().fold(Flags::NONE, |f, s| f | s.flags);
+        let flags = Flags((last.flags.0 & !Flags::CWR.0) | (first.flags.0 & Flags::CWR.0));
         let syn = first.flags.contains(Flags::SYN);
         let remote = self.conn.remote_offset(syn);
-        let mut options = matcher::wire_options(&first.options);
+        let mut options = matcher::wire_options(&last.options);
         for o in &mut options {
             if let super::ast::TcpOpt::Sack(blocks) = o {
                 for b in blocks {
@@ -547,7 +554,7 @@ impl<'a> Run<'a> {
                 }
             }
         }
-        if let (Some(sv), Some((av, _))) = (script_ts_val(p), first.options.timestamps) {
+        if let (Some(sv), Some((av, _))) = (script_ts_val(p), last.options.timestamps) {
             self.conn.ts_map.insert(sv, av);
             let (fs, fa) = *self.conn.first_ts.get_or_insert((sv, av));
             for o in &mut options {
