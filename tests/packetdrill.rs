@@ -262,3 +262,35 @@ fn listed_scripts_still_pass_and_the_conformance_doc_is_current() {
     let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
     assert!(on_disk == doc, "docs/packetdrill.md is out of date: run `UPDATE_DOCS=1 cargo test --release --test packetdrill`");
 }
+
+/// A queueing discipline that holds nothing (`tc qdisc … pfifo limit 0`) drops every packet
+/// on the host, and TCP learns it at once (`__tcp_transmit_skb` returns `NET_XMIT_DROP`).
+/// `tcp_retransmit_timer` then counts the timeout (`tcp_update_rto_stats`: `icsk_retransmits`)
+/// but marks nothing retransmitted and does not back off: it retries on
+/// `TCP_RESOURCE_PROBE_INTERVAL` (500 ms). Here the RTO is 300 ms (one 100 ms sample:
+/// srtt 100 + rttvar max(2·100, `TCP_RTO_MIN`) = 300), so the data written at 0.1 s is
+/// retried at 0.4 and 0.9 s, both dropped; with the qdisc gone at 1.0 s the retry at 1.4 s
+/// leaves, and only that one backs off.
+#[test]
+fn a_retransmission_the_host_queue_drops_is_retried_without_backoff() {
+    let script = "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
++0 bind(3, ..., ...) = 0
++0 listen(3, 1) = 0
++0 < S 0:0(0) win 65535 <mss 1460>
++0 > S. 0:0(0) ack 1 <mss 1460>
++.1 < . 1:1(0) ack 1 win 65535
++0 accept(3, ..., ...) = 4
++0 write(4, ..., 1000) = 1000
++0 > P. 1:1001(1000) ack 1
++0 `tc qdisc replace dev tun0 root pfifo limit 0`
++.9 %{ assert tcpi_retransmits == 2, tcpi_retransmits; assert tcpi_backoff == 0, tcpi_backoff; assert tcpi_retrans == 0, tcpi_retrans }%
++0 `tc qdisc delete dev tun0 root`
++.4 > P. 1:1001(1000) ack 1
++0 %{ assert tcpi_retransmits == 3, tcpi_retransmits; assert tcpi_backoff == 1, tcpi_backoff; assert tcpi_retrans == 1, tcpi_retrans }%
+";
+    assert_eq!(outcome("qdisc-drop-rto", script), Outcome::Pass);
+    // Without the drop, the first retransmission leaves at 0.4 s: the script fails there.
+    let plain = script.replace("+0 `tc qdisc replace dev tun0 root pfifo limit 0`\n", "");
+    let Outcome::Fail { line, .. } = outcome("qdisc-drop-rto-plain", &plain) else { panic!("expected a failure") };
+    assert!(line <= 11, "line {line}");
+}

@@ -102,6 +102,9 @@ pub struct Host {
     woken: Vec<Fd>,
     /// The ISN key (`net_secret`), drawn from the run's seeded stream at first use.
     isn_key: Option<u64>,
+    /// The egress queue refuses every packet (`tc qdisc add … pfifo limit 0`): see
+    /// [`Host::set_qdisc_refuses`].
+    qdisc_refuses: bool,
 }
 
 impl Host {
@@ -121,6 +124,19 @@ impl Host {
             counters: BTreeMap::new(),
             woken: Vec::new(),
             isn_key: None,
+            qdisc_refuses: false,
+        }
+    }
+
+    /// Makes the egress queueing discipline drop every packet, or stop doing so. A qdisc
+    /// that drops (`qdisc_drop` → `NET_XMIT_DROP`) does so before the wire, so nothing this
+    /// host sends leaves it; and the sender learns it at once: `__tcp_transmit_skb` returns
+    /// the code, so new data stays unsent and probes retry on `TCP_RESOURCE_PROBE_INTERVAL`
+    /// (each connection is told, [`Conn::set_dev_refuses`]).
+    pub fn set_qdisc_refuses(&mut self, on: bool) {
+        self.qdisc_refuses = on;
+        for slot in self.table.conns_mut() {
+            slot.conn.set_dev_refuses(on);
         }
     }
 
@@ -224,7 +240,9 @@ impl Host {
         if seg.flags.contains(crate::tcp::segment::Flags::RST) {
             self.bump("TcpOutRsts");
         }
-        ctx.send(seg);
+        if !self.qdisc_refuses {
+            ctx.send(seg);
+        }
     }
 
     /// Sends `out`, re-arms timers, records transitions and raises wake-ups after the model

@@ -102,6 +102,10 @@ impl<T> Slab<T> {
     fn iter(&self) -> impl Iterator<Item = &T> {
         self.slots.iter().flatten()
     }
+
+    fn iter_mut(&mut self) -> impl Iterator<Item = &mut T> {
+        self.slots.iter_mut().flatten()
+    }
 }
 
 pub(crate) struct SockTable {
@@ -195,6 +199,10 @@ impl SockTable {
 
     pub fn conn_mut(&mut self, id: ConnId) -> Option<&mut ConnSlot> {
         self.conns.get_mut(id.0)
+    }
+
+    pub fn conns_mut(&mut self) -> impl Iterator<Item = &mut ConnSlot> {
+        self.conns.iter_mut()
     }
 
     pub fn remove_conn(&mut self, id: ConnId) -> Option<ConnSlot> {

@@ -180,7 +180,8 @@ impl Host {
                 let iss = self.isn(local, remote, ctx);
                 let advmss = route_advmss(ctx, *remote.ip());
                 let mut out = Vec::new();
-                let conn = Conn::connect(ctx.now(), self.profile.clone(), fresh.opts, local, remote, iss, advmss, &mut out);
+                let mut conn = Conn::connect(ctx.now(), self.profile.clone(), fresh.opts, local, remote, iss, advmss, &mut out);
+                conn.set_dev_refuses(self.qdisc_refuses);
                 let id = self.table.add_conn(ConnSlot::new(conn, Some(fd)));
                 self.ehash.insert((local, remote), id);
                 self.table.entry_mut(fd).ok_or(Errno::EBADF)?.sock = SockRef::Conn(id);
@@ -220,6 +221,7 @@ impl Host {
         let opts = slot.opts.clone();
         let mut out = Vec::new();
         let mut conn = Conn::accept_child(now, self.profile.clone(), opts, &params, &mut out);
+        conn.set_dev_refuses(self.qdisc_refuses);
         // The completing segment's data and FIN belong to the child (`tcp_child_process`).
         if !params.segment.payload.is_empty() || params.segment.flags.contains(crate::tcp::segment::Flags::FIN) {
             conn.on_segment(now, &params.segment, &mut out);

@@ -369,6 +369,8 @@ impl<'a> Run<'a> {
         // New sockets read the kernel configuration as it is now.
         let profile = Rc::new(self.sysctls.profile.clone());
         self.host().set_profile(profile);
+        let refuses = self.sysctls.qdisc_refuses;
+        self.host().set_qdisc_refuses(refuses);
         Ok(())
     }
 

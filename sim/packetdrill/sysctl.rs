@@ -46,20 +46,38 @@ const INERT: [&str; 8] = [
 /// restore script.
 pub struct Sysctls {
     pub profile: KernelProfile,
+    /// The test device's qdisc drops every packet (`tc qdisc … pfifo limit 0`).
+    pub qdisc_refuses: bool,
     saved: Option<KernelProfile>,
 }
 
 impl Sysctls {
     pub fn new(profile: KernelProfile) -> Sysctls {
-        Sysctls { profile, saved: None }
+        Sysctls { profile, qdisc_refuses: false, saved: None }
     }
 
     /// Runs one backquoted command; `dir` is the script's directory (relative paths in the
     /// command are relative to it, as packetdrill runs commands from there).
     pub fn run(&mut self, cmd: &str, dir: &Path) -> Result<(), CmdError> {
         let joined = cmd.replace("\\\n", " ");
-        for raw in joined.lines() {
+        for raw in joined.lines().flat_map(|l| l.split(';')) {
             self.line(raw, dir)?;
+        }
+        Ok(())
+    }
+
+    /// `tc qdisc` on the test device. The model has no queueing discipline of its own: a
+    /// segment leaves when sent, as through a `pfifo` with room. `pfifo limit 0` holds
+    /// nothing, so it drops every packet (`qdisc_drop`, `NET_XMIT_DROP`): the host's queue
+    /// refuses ([`Sysctls::qdisc_refuses`]); deleting the root qdisc or installing a `pfifo`
+    /// with room undoes it. Other qdiscs (`fq`'s pacing) are unsupported.
+    fn tc(&mut self, words: &[String], line: &str) -> Result<(), CmdError> {
+        let word = |i: usize| words.get(i).map(String::as_str);
+        let limit_zero = words.windows(2).any(|w| w[0] == "limit" && w[1] == "0");
+        match (word(1), word(2)) {
+            (Some("qdisc"), Some("delete" | "del")) => self.qdisc_refuses = false,
+            (Some("qdisc"), Some("add" | "replace")) if words.iter().any(|w| w == "pfifo") => self.qdisc_refuses = limit_zero,
+            _ => return Err(CmdError::Unsupported(format!("shell command `{}`", line.trim()))),
         }
         Ok(())
     }
@@ -79,7 +97,7 @@ impl Sysctls {
             // The model keeps no per-destination metrics cache to flush.
             "ip" if words.get(1).map(String::as_str) == Some("tcp_metrics") => Ok(()),
             // The model has no queueing discipline: a segment leaves when sent, as with pfifo.
-            "tc" if line.contains(" pfifo") => Ok(()),
+            "tc" => self.tc(&words, &line),
             // TCP keeps building multi-segment skbs: GSO is always on for TCP (sk_setup_caps
             // adds NETIF_F_GSO for TCP sockets since 4.19), and the stack segments what the
             // device cannot, before packetdrill sniffs it.

@@ -284,6 +284,9 @@ pub struct Conn {
     done: bool,
     /// `SOCK_DEAD`: closed by the application.
     orphan: bool,
+    /// The host's egress queue drops every packet, so `__tcp_transmit_skb` fails locally
+    /// (`NET_XMIT_DROP`); set by [`Host::set_qdisc_refuses`](crate::host::Host::set_qdisc_refuses).
+    dev_refuses: bool,
     /// `SOCK_NOSPACE`: a writer found the buffer full; the next freeing ACK wakes it.
     nospace: bool,
     sk_err: Option<Errno>,
@@ -436,6 +439,7 @@ impl Conn {
             shutdown: 0,
             done: false,
             orphan: false,
+            dev_refuses: false,
             nospace: false,
             sk_err: None,
             sk_err_soft: None,
@@ -1357,6 +1361,11 @@ impl Conn {
 
     pub fn is_orphan(&self) -> bool {
         self.orphan
+    }
+
+    /// Whether the host's egress queue now drops every packet (see `dev_refuses`).
+    pub fn set_dev_refuses(&mut self, on: bool) {
+        self.dev_refuses = on;
     }
 
     pub fn local(&self) -> SocketAddrV4 {

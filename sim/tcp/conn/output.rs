@@ -205,7 +205,13 @@ impl Conn {
 
     /// `tcp_write_wakeup`: send new data that fits the offered window (up to one MSS), or a
     /// probe skb when none fits.
-    pub(super) fn write_wakeup(&mut self, now: SimTime, out: &mut Vec<Segment>) {
+    /// Returns true when the host's queue dropped it (`tcp_write_wakeup` returns
+    /// `tcp_transmit_skb`'s positive `NET_XMIT_DROP`, and its callers then retry on
+    /// `TCP_RESOURCE_PROBE_INTERVAL`).
+    pub(super) fn write_wakeup(&mut self, now: SimTime, out: &mut Vec<Segment>) -> bool {
+        if self.dev_refuses {
+            return true;
+        }
         let wnd_end = self.snd_una.wrapping_add(self.snd_wnd);
         let data_end = self.data_end();
         if seq_lt(self.snd_nxt, self.write_seq) && seq_lt(self.snd_nxt, wnd_end) {
@@ -227,6 +233,7 @@ impl Conn {
         } else {
             self.send_probe_skb(now, out);
         }
+        false
     }
 
     /// Segments in flight (`packets_out`): skbs sent and not yet wholly acknowledged.
@@ -399,12 +406,17 @@ impl Conn {
     /// `tcp_retransmit_skb` (tcp_output.c): `__tcp_retransmit_skb`, then the skb is
     /// `TCPCB_SACKED_RETRANS` and counts in `retrans_out` (back in flight), the first
     /// retransmission starts `retrans_stamp`, and `undo_retrans` grows. What the RTO and
-    /// the recovery send; the loss probe does not come here.
-    pub(super) fn retransmit_skb(&mut self, now: SimTime, seq: u32, out: &mut Vec<Segment>) {
+    /// the recovery send; the loss probe does not come here. One the host's queue drops
+    /// marks nothing (`__tcp_retransmit_skb` failed): false.
+    pub(super) fn retransmit_skb(&mut self, now: SimTime, seq: u32, out: &mut Vec<Segment>) -> bool {
+        if self.dev_refuses {
+            return false;
+        }
         self.resend_skb(now, seq, out);
         self.rtx_skbs.mark_retrans(seq);
         self.retrans_stamp.get_or_insert(now);
         self.undo_retransmitted();
+        true
     }
 
     /// `tcp_write_xmit`: new data within the congestion window, the peer's window and Nagle; then the loss probe or, with nothing
@@ -454,6 +466,12 @@ impl Conn {
             let segs = self.sendable_segs(max_segs, skb_end, cork);
             if segs == 0 {
                 rwnd_limited = !self.snd_wnd_test(self.snd_nxt, skb_end);
+                break;
+            }
+            // `if (unlikely(tcp_transmit_skb(sk, skb, 1, gfp))) break;`: a local drop leaves
+            // the skb at the send head, unsent; with nothing in flight the probe timer below
+            // retries it (`tcp_check_probe_timer`).
+            if self.dev_refuses {
                 break;
             }
             self.send_skb(now, segs, skb_end, out);

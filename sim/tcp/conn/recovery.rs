@@ -427,7 +427,10 @@ impl Conn {
     pub(super) fn xmit_retransmit_queue(&mut self, now: SimTime, out: &mut Vec<Segment>) {
         while self.packets_in_flight() < self.cwnd.cwnd && self.rtx_skbs.retrans_out() < self.rtx_skbs.lost_out() {
             let Some(seq) = self.rtx_skbs.next_lost(self.snd_una) else { return };
-            self.retransmit_skb(now, seq, out);
+            // `if (tcp_retransmit_skb(sk, skb, segs)) break;`
+            if !self.retransmit_skb(now, seq, out) {
+                break;
+            }
             self.prr_sent();
             if seq == self.snd_una && !self.reo_pending() {
                 self.rearm_rto(now);

@@ -191,8 +191,15 @@ impl Conn {
             }
         }
         self.enter_loss(now);
+        // tcp_update_rto_stats
         self.retransmits += 1;
         self.total_rto += 1;
+        if self.dev_refuses {
+            // `tcp_retransmit_skb` > 0, a local drop ("Retransmission failed because of local
+            // congestion"): retry on TCP_RESOURCE_PROBE_INTERVAL without backing off.
+            self.arm_rtx(now, RtxTimer::Rto, timeouts::TCP_RESOURCE_PROBE_INTERVAL);
+            return;
+        }
         let una = self.snd_una;
         self.retransmit_skb(now, una, out);
         self.backoff += 1;
@@ -237,7 +244,9 @@ impl Conn {
         if self.packets_out() == 0 {
             return;
         }
-        if self.tlp_high_seq.is_none() {
+        // A probe the host's queue drops is not sent (`goto rearm_timer`): no `tlp_high_seq`,
+        // no TCPLossProbes.
+        if self.tlp_high_seq.is_none() && !self.dev_refuses {
             let wnd_end = self.snd_una.wrapping_add(self.snd_wnd);
             let data_end = self.data_end();
             let new_len = if crate::tcp::segment::seq_lt(self.snd_nxt, data_end) {
@@ -295,9 +304,11 @@ impl Conn {
         self.send_probe0(now, out);
     }
 
-    /// `tcp_send_probe0`.
+    /// `tcp_send_probe0`: a probe counts whether or not it left; one the host's queue
+    /// dropped retries on `TCP_RESOURCE_PROBE_INTERVAL` without backing off ("Let senders
+    /// fight for local resources conservatively").
     fn send_probe0(&mut self, now: SimTime, out: &mut Vec<Segment>) {
-        self.write_wakeup(now, out);
+        let dropped_locally = self.write_wakeup(now, out);
         if self.packets_out() > 0 || self.snd_nxt == self.write_seq {
             self.probes_out = 0;
             self.backoff = 0;
@@ -305,10 +316,14 @@ impl Conn {
             return;
         }
         self.probes_out += 1;
-        if self.backoff < self.profile.tcp_retries2 {
-            self.backoff += 1;
-        }
-        let when = timeouts::probe0_when(self.rto, self.backoff, self.rto_max());
+        let when = if dropped_locally {
+            timeouts::TCP_RESOURCE_PROBE_INTERVAL
+        } else {
+            if self.backoff < self.profile.tcp_retries2 {
+                self.backoff += 1;
+            }
+            timeouts::probe0_when(self.rto, self.backoff, self.rto_max())
+        };
         let when = self.clamp_probe0_to_user_timeout(now, when);
         self.arm_rtx(now, RtxTimer::Probe0, when);
     }
@@ -364,7 +379,11 @@ impl Conn {
                 self.write_err();
                 return;
             }
-            self.write_wakeup(now, out);
+            // A probe the host's queue dropped is not counted and retried sooner.
+            if self.write_wakeup(now, out) {
+                self.keepalive_at = Some(self.timer_at(now, timeouts::TCP_RESOURCE_PROBE_INTERVAL));
+                return;
+            }
             self.probes_out += 1;
             self.keepalive_at = Some(self.timer_at(now, Dur::from_secs(self.opts.keepintvl(&self.profile))));
         } else {
