@@ -182,6 +182,9 @@ pub struct TcpInfo {
     pub retrans: u32,
     /// `tcpi_reordering`: the reordering degree the sender assumes (`tp->reordering`).
     pub reordering: u32,
+    /// `tcpi_reord_seen`: reorderings detected (`tp->reord_seen`, counted by
+    /// `tcp_check_sack_reordering`).
+    pub reord_seen: u32,
     pub snd_cwnd: u32,
     pub snd_ssthresh: u32,
     /// `tcpi_rtt`: the smoothed RTT.
@@ -1281,6 +1284,7 @@ impl Conn {
             lost: self.rtx_skbs.lost_out(),
             retrans: self.rtx_skbs.retrans_out(),
             reordering: self.loss.as_ref().map_or(crate::tcp::rack::REORDERING, |l| l.rack.reordering()),
+            reord_seen: self.loss.as_ref().map_or(0, |l| l.rack.reord_seen),
             snd_cwnd: self.cwnd.cwnd,
             snd_ssthresh: self.cwnd.ssthresh,
             rtt_us: self.rtt.srtt_us(),

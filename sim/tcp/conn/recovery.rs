@@ -387,7 +387,7 @@ impl Conn {
     }
 
     /// `tcp_cong_control`: in recovery PRR sets cwnd (`tcp_cwnd_reduction`); otherwise the
-    /// algorithm grows it when data was acknowledged in order (`tcp_may_raise_cwnd`).
+    /// algorithm grows it when delivery allows (`tcp_may_raise_cwnd`).
     fn cong_control(&mut self, now: SimTime, f: &AckFlags) {
         match self.ca_state {
             CaState::Recovery => {
@@ -398,7 +398,7 @@ impl Conn {
                 }
             }
             CaState::Loss => self.cong_avoid(now, f.acked.delivered + f.sacked.newly, true),
-            CaState::Open | CaState::Disorder if f.data_acked => {
+            CaState::Open | CaState::Disorder if self.may_raise_cwnd(f) => {
                 let limited = self.is_cwnd_limited();
                 self.cong_avoid(now, f.acked.delivered + f.sacked.newly, limited);
             }
@@ -407,6 +407,14 @@ impl Conn {
         if self.ca_state == CaState::Loss && seq_ge(self.snd_una, self.high_seq) {
             self.exit_loss(now);
         }
+    }
+
+    /// `tcp_may_raise_cwnd`: cwnd grows only on in-order delivery (RFC 5681), unless the
+    /// reordering seen is high (`tp->reordering` > `tcp_reordering`): then on any delivery,
+    /// a new SACK included (`FLAG_FORWARD_PROGRESS`).
+    fn may_raise_cwnd(&self, f: &AckFlags) -> bool {
+        let reordering = self.loss.as_ref().map_or(crate::tcp::rack::REORDERING, |l| l.rack.reordering());
+        f.data_acked || (reordering > crate::tcp::rack::REORDERING && f.sacked.newly > 0)
     }
 
     /// A segment was sent while in recovery (`prr_out`).
