@@ -2,7 +2,7 @@
 //! runs of lengths (and the real bytes only of `Bytes` writes), the receive queue keeps the
 //! segments' payload descriptors until `recv` materialises them.
 
-use super::rcvmem::{InCharge, OooCharge, RcvMem};
+use super::rcvmem::{Charge, RcvMem};
 use crate::tcp::segment::{derived_byte, seq_gt, seq_lt, Payload};
 use crate::time::SimTime;
 use std::collections::VecDeque;
@@ -568,7 +568,12 @@ impl RtxSkbs {
         self.q.as_deref().map_or(snd_una, |q| Self::highest_sack_in(q, snd_una))
     }
 
+    /// Without a SACKed skb (`sacked_out` counts them) there is nothing to look for: every
+    /// ACK asks, and the walk would cross the whole flight.
     fn highest_sack_in(q: &RtxQueue, snd_una: u32) -> u32 {
+        if q.sacked_out == 0 {
+            return snd_una;
+        }
         q.skbs.iter().rev().find(|s| s.sacked & SACKED_ACKED != 0).map_or(snd_una, |s| s.end)
     }
 
@@ -801,13 +806,13 @@ fn append_bytes(p: &Payload, start: u32, len: u32, out: &mut Vec<u8>) {
 pub struct RecvQueue {
     /// In-order payloads, each with its memory charge (their skbs' boundaries);
     /// `front_skip` bytes of the first were already read.
-    inorder: VecDeque<(Payload, InCharge)>,
+    inorder: VecDeque<(Payload, Charge)>,
     front_skip: u32,
     /// In-order bytes not yet read (`rcv_nxt - copied_seq`).
     avail: u32,
     /// Out-of-order segments by sequence number, sorted, non-overlapping, each with its
     /// memory charge.
-    ooo: VecDeque<(u32, Payload, OooCharge)>,
+    ooo: VecDeque<(u32, Payload, Charge)>,
     ooo_bytes: u32,
     /// The memory both queues' skbs are charged (`sk_rmem_alloc`).
     mem: RcvMem,
@@ -837,7 +842,7 @@ impl RecvQueue {
         self.append_inorder(p, charge);
     }
 
-    fn append_inorder(&mut self, p: Payload, charge: InCharge) {
+    fn append_inorder(&mut self, p: Payload, charge: Charge) {
         self.avail += p.len();
         self.inorder.push_back((p, charge));
     }

@@ -244,10 +244,6 @@ fn win_from_space(space: u32) -> u32 {
     rcvmem::win_from_space(rcvmem::TCP_DEFAULT_SCALING_RATIO, space)
 }
 
-/// `sysctl_tcp_app_win`'s default (31): `tcp_init_buffer_space` reserves `maxwin >> 31` for
-/// the application, i.e. nothing, but its "force reservation of one segment" still applies.
-const TCP_APP_WIN: u32 = 31;
-
 /// A per-direction stream id for derived payload, from the endpoints and the ISN.
 pub fn stream_id(local: SocketAddrV4, remote: SocketAddrV4, iss: u32) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -644,12 +640,10 @@ impl Conn {
     fn init_transfer(&mut self, now: SimTime) {
         let maxwin = self.full_space();
         let advmss = u32::from(self.advmss);
-        if self.window_clamp >= maxwin {
-            self.window_clamp = maxwin;
-            if maxwin > 4 * advmss {
-                self.window_clamp = (maxwin - (maxwin >> TCP_APP_WIN)).max(4 * advmss);
-            }
-        }
+        // `tcp_app_win`'s default, 31, reserves `maxwin >> 31` for the application: nothing
+        // below 2 GiB, so the clamp is at most the full space ...
+        self.window_clamp = self.window_clamp.min(maxwin);
+        // ... but "force reservation of one segment" still applies.
         if self.window_clamp > 2 * advmss && self.window_clamp + advmss > maxwin {
             self.window_clamp = (2 * advmss).max(maxwin - advmss);
         }
@@ -1283,7 +1277,7 @@ impl Conn {
             sacked: self.rtx_skbs.sacked_out(),
             lost: self.rtx_skbs.lost_out(),
             retrans: self.rtx_skbs.retrans_out(),
-            reordering: self.loss.as_ref().map_or(crate::tcp::rack::REORDERING, |l| l.rack.reordering()),
+            reordering: self.reordering(),
             reord_seen: self.loss.as_ref().map_or(0, |l| l.rack.reord_seen),
             snd_cwnd: self.cwnd.cwnd,
             snd_ssthresh: self.cwnd.ssthresh,

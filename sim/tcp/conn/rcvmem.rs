@@ -20,7 +20,6 @@
 //! until it is read), and an out-of-order segment that overlaps held data is charged as one
 //! new skb per uncovered range.
 
-
 /// `SKB_TRUESIZE(SKB_WITH_OVERHEAD(SKB_SMALL_HEAD_CACHE_SIZE))`: the truesize of a segment's
 /// skb without its payload.
 pub const SKB_HEAD_TRUESIZE: u32 = 832;
@@ -53,26 +52,19 @@ pub fn measured_ratio(len: u32) -> u8 {
     val.clamp(1, 255) as u8
 }
 
-/// The charge of one piece of the receive queue (a segment's payload as queued): the
-/// truesize it added and whether it began a new skb (else its fragments were coalesced onto
-/// the skb before it). The receive queue's pieces are its skbs' boundaries: an skb is freed,
-/// and its pieces' charges uncharged, once every byte of it was read.
+/// The charge of one piece of a queue (a segment's payload as queued, or an out-of-order
+/// range): the truesize it added and whether it began a new skb (`head`; else its fragments
+/// were coalesced onto the skb before it). The receive queue's pieces are its skbs'
+/// boundaries: an skb is freed, and its pieces' charges uncharged, once every byte of it was
+/// read.
 #[derive(Clone, Copy, Debug)]
-pub struct InCharge {
+pub struct Charge {
     truesize: u32,
     head: bool,
 }
 
-/// The charge of one out-of-order range: its own skb (`head`) or fragments coalesced onto
-/// the skb before it.
-#[derive(Clone, Copy, Debug)]
-pub struct OooCharge {
-    truesize: u32,
-    head: bool,
-}
-
-impl OooCharge {
-    /// The range was coalesced onto the skb before it (no head of its own).
+impl Charge {
+    /// The piece was coalesced onto the skb before it (no head of its own).
     pub fn coalesced(&self) -> bool {
         !self.head
     }
@@ -106,13 +98,13 @@ impl RcvMem {
     /// `len` in-order bytes queued (`tcp_queue_rcv`): coalesced onto the tail skb if it
     /// has a fragment slot (`tcp_try_coalesce`: the head is freed, the payload charged),
     /// else a new skb.
-    pub fn queue(&mut self, len: u32) -> InCharge {
+    pub fn queue(&mut self, len: u32) -> Charge {
         let charge = if self.tail_has_room() {
             self.tail_frags += 1;
-            InCharge { truesize: len, head: false }
+            Charge { truesize: len, head: false }
         } else {
             self.tail_frags = 1;
-            InCharge { truesize: skb_truesize(len), head: true }
+            Charge { truesize: skb_truesize(len), head: true }
         };
         self.rmem += charge.truesize;
         charge
@@ -120,15 +112,15 @@ impl RcvMem {
 
     /// An out-of-order range of `len` bytes held (`tcp_data_queue_ofo`); `extends_last`:
     /// it starts where the rightmost held skb ends, so `tcp_ooo_try_coalesce` may take it.
-    pub fn ofo_insert(&mut self, len: u32, extends_last: bool, rightmost: bool) -> OooCharge {
+    pub fn ofo_insert(&mut self, len: u32, extends_last: bool, rightmost: bool) -> Charge {
         let charge = if extends_last && self.ooo_last_frags < MAX_SKB_FRAGS {
             self.ooo_last_frags += 1;
-            OooCharge { truesize: len, head: false }
+            Charge { truesize: len, head: false }
         } else {
             if rightmost {
                 self.ooo_last_frags = 1;
             }
-            OooCharge { truesize: skb_truesize(len), head: true }
+            Charge { truesize: skb_truesize(len), head: true }
         };
         self.rmem += charge.truesize;
         charge
@@ -137,27 +129,27 @@ impl RcvMem {
     /// An out-of-order range becomes in order (`tcp_ofo_queue` → `tcp_queue_rcv`): its own
     /// skb is coalesced onto the receive queue's tail when a fragment slot is left (its head
     /// freed), and fragments coalesced out of order follow their skb.
-    pub fn ofo_to_queue(&mut self, c: OooCharge) -> InCharge {
+    pub fn ofo_to_queue(&mut self, c: Charge) -> Charge {
         if !c.head || self.tail_has_room() {
             let truesize = if c.head { c.truesize - SKB_HEAD_TRUESIZE } else { c.truesize };
             self.rmem -= c.truesize - truesize;
             self.tail_frags = (self.tail_frags + 1).min(MAX_SKB_FRAGS);
-            InCharge { truesize, head: false }
+            Charge { truesize, head: false }
         } else {
             self.tail_frags = 1;
-            InCharge { truesize: c.truesize, head: true }
+            Charge { truesize: c.truesize, head: true }
         }
     }
 
     /// An out-of-order range freed without being queued (wholly old, or purged).
-    pub fn ofo_free(&mut self, c: OooCharge) {
+    pub fn ofo_free(&mut self, c: Charge) {
         self.rmem -= c.truesize;
     }
 
     /// A piece of the receive queue read to its end (`tcp_recvmsg_locked`); `next`: the
     /// piece after it, if any. The skb is freed (`tcp_eat_recv_skb`) when the next piece
     /// begins another skb or there is none.
-    pub fn eat(&mut self, piece: InCharge, next: Option<InCharge>) {
+    pub fn eat(&mut self, piece: Charge, next: Option<Charge>) {
         self.front_read += piece.truesize;
         if next.is_none_or(|n| n.head) {
             self.rmem -= self.front_read;
@@ -182,7 +174,7 @@ mod tests {
     }
 
     /// Queues `n` segments of 1448 bytes and returns their charges.
-    fn queue_n(m: &mut RcvMem, n: usize) -> Vec<InCharge> {
+    fn queue_n(m: &mut RcvMem, n: usize) -> Vec<Charge> {
         (0..n).map(|_| m.queue(1448)).collect()
     }
 

@@ -413,8 +413,13 @@ impl Conn {
     /// reordering seen is high (`tp->reordering` > `tcp_reordering`): then on any delivery,
     /// a new SACK included (`FLAG_FORWARD_PROGRESS`).
     fn may_raise_cwnd(&self, f: &AckFlags) -> bool {
-        let reordering = self.loss.as_ref().map_or(crate::tcp::rack::REORDERING, |l| l.rack.reordering());
-        f.data_acked || (reordering > crate::tcp::rack::REORDERING && f.sacked.newly > 0)
+        f.data_acked || (self.reordering() > REORDERING && f.sacked.newly > 0)
+    }
+
+    /// `tp->reordering`: the reordering degree the sender assumes, `TCP_REORDERING` until
+    /// the scoreboard exists.
+    pub(super) fn reordering(&self) -> u32 {
+        self.loss.as_ref().map_or(REORDERING, |l| l.rack.reordering())
     }
 
     /// A segment was sent while in recovery (`prr_out`).
