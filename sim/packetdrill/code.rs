@@ -1,8 +1,12 @@
 //! The `%{ … }%` blocks: packetdrill hands them to Python with the socket's `tcp_info`
 //! fields bound as `tcpi_*` names. The scripts only ever `assert` comparisons over those
-//! fields and integer constants, so this is a small evaluator for exactly that: `assert`
-//! statements of chained comparisons, `and`/`or`/`not`, arithmetic and parentheses. Anything
-//! else (imports, assignments, calls) is reported as unsupported rather than guessed at.
+//! fields and integer constants, and name constants for later blocks (`X = 0x7fffffff`: one
+//! Python process runs a script's blocks in order, so a name bound in one is seen by the
+//! next), so this is a small evaluator for exactly that: `assert` statements of chained
+//! comparisons, `and`/`or`/`not`, arithmetic and parentheses, and `name = expression`.
+//! Anything else (imports, calls) is reported as unsupported rather than guessed at.
+
+use std::collections::BTreeMap;
 
 /// Why a block did not pass.
 #[derive(Clone, Debug, PartialEq)]
@@ -13,16 +17,26 @@ pub enum CodeError {
     Unsupported(String),
 }
 
-/// Runs every statement of `block` against the values `lookup` gives for names.
-pub fn run_block(block: &str, lookup: &dyn Fn(&str) -> Option<f64>) -> Result<(), CodeError> {
+/// The names a script's blocks bound, seen by the blocks after.
+pub type Globals = BTreeMap<String, f64>;
+
+/// Runs every statement of `block` against `globals` and the values `lookup` gives for
+/// other names; an assignment binds a name in `globals`.
+pub fn run_block(block: &str, lookup: &dyn Fn(&str) -> Option<f64>, globals: &mut Globals) -> Result<(), CodeError> {
     for stmt in statements(block) {
+        let lookup = |n: &str| globals.get(n).copied().or_else(|| lookup(n));
+        if let Some((name, expr)) = assignment(&stmt) {
+            let v = eval(expr, &lookup)?;
+            globals.insert(name.to_string(), v);
+            continue;
+        }
         let Some(rest) = stmt.strip_prefix("assert ") else {
             return Err(CodeError::Unsupported(format!("python statement `{stmt}`")));
         };
         // `assert cond, message`: the message is only for the failure report.
         let cond = split_top_level_comma(rest);
         let toks = lex(cond).map_err(CodeError::Unsupported)?;
-        let mut p = Eval { t: &toks, i: 0, lookup, used: Vec::new() };
+        let mut p = Eval { t: &toks, i: 0, lookup: &lookup, used: Vec::new() };
         let v = p.or_expr()?;
         if p.i != toks.len() {
             return Err(CodeError::Unsupported(format!("python expression `{cond}`")));
@@ -33,6 +47,26 @@ pub fn run_block(block: &str, lookup: &dyn Fn(&str) -> Option<f64>) -> Result<()
         }
     }
     Ok(())
+}
+
+/// `name = expression` (a plain `=`, not a comparison): the name and the expression.
+fn assignment(stmt: &str) -> Option<(&str, &str)> {
+    let (name, expr) = stmt.split_once('=')?;
+    let name = name.trim();
+    let is_name = name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    (is_name && !expr.starts_with('=')).then_some((name, expr))
+}
+
+/// The value of a whole expression.
+fn eval(expr: &str, lookup: &dyn Fn(&str) -> Option<f64>) -> Result<f64, CodeError> {
+    let toks = lex(expr).map_err(CodeError::Unsupported)?;
+    let mut p = Eval { t: &toks, i: 0, lookup, used: Vec::new() };
+    let v = p.or_expr()?;
+    if p.i != toks.len() {
+        return Err(CodeError::Unsupported(format!("python expression `{expr}`")));
+    }
+    Ok(v)
 }
 
 /// The value of an arithmetic expression with no names (the shell's `$((…))`).
@@ -286,30 +320,41 @@ mod tests {
 
     #[test]
     fn asserts_hold_or_fail_with_the_values_they_read() {
-        assert_eq!(run_block(" assert tcpi_snd_cwnd == 10, tcpi_snd_cwnd ", &vars), Ok(()));
-        assert_eq!(run_block("assert 98000 <= tcpi_rwnd_limited <= 110000, tcpi_rwnd_limited", &vars), Ok(()));
+        assert_eq!(run_block(" assert tcpi_snd_cwnd == 10, tcpi_snd_cwnd ", &vars, &mut Globals::new()), Ok(()));
+        assert_eq!(run_block("assert 98000 <= tcpi_rwnd_limited <= 110000, tcpi_rwnd_limited", &vars, &mut Globals::new()), Ok(()));
         assert_eq!(
-            run_block("assert tcpi_snd_cwnd == 12, 'cwnd=%d' % tcpi_snd_cwnd", &vars),
+            run_block("assert tcpi_snd_cwnd == 12, 'cwnd=%d' % tcpi_snd_cwnd", &vars, &mut Globals::new()),
             Err(CodeError::Failed("assert tcpi_snd_cwnd == 12 failed (tcpi_snd_cwnd = 10)".into()))
         );
         // Chained: 1 <= 10 holds, 10 <= 5 does not.
-        assert!(matches!(run_block("assert 1 <= tcpi_snd_cwnd <= 5", &vars), Err(CodeError::Failed(_))));
+        assert!(matches!(run_block("assert 1 <= tcpi_snd_cwnd <= 5", &vars, &mut Globals::new()), Err(CodeError::Failed(_))));
     }
 
     #[test]
     fn multi_line_blocks_with_continuations_and_comments_run_every_statement() {
         let block = "\nassert tcpi_ca_state == TCP_CA_Open, tcpi_ca_state  # open\nassert tcpi_snd_cwnd == 10;\\\n assert (tcpi_snd_cwnd * 2) // 4 == 5 and not tcpi_ca_state\n";
-        assert_eq!(run_block(block, &vars), Ok(()));
+        assert_eq!(run_block(block, &vars, &mut Globals::new()), Ok(()));
         let block = "assert tcpi_snd_cwnd == 10\nassert tcpi_snd_cwnd == 11";
-        assert!(matches!(run_block(block, &vars), Err(CodeError::Failed(_))));
+        assert!(matches!(run_block(block, &vars, &mut Globals::new()), Err(CodeError::Failed(_))));
+    }
+
+    #[test]
+    fn a_name_bound_in_one_block_is_seen_by_the_next() {
+        let mut globals = Globals::new();
+        assert_eq!(run_block("TCP_INFINITE_SSTHRESH = 0x7fffffff", &vars, &mut globals), Ok(()));
+        assert_eq!(globals.get("TCP_INFINITE_SSTHRESH"), Some(&2147483647.0));
+        assert_eq!(run_block("assert TCP_INFINITE_SSTHRESH > tcpi_snd_cwnd", &vars, &mut globals), Ok(()));
+        assert!(matches!(run_block("assert TCP_INFINITE_SSTHRESH < tcpi_snd_cwnd", &vars, &mut globals), Err(CodeError::Failed(_))));
+        assert_eq!(run_block("CWND = tcpi_snd_cwnd * 2", &vars, &mut globals), Ok(()));
+        assert_eq!(run_block("assert CWND == 20", &vars, &mut globals), Ok(()));
     }
 
     #[test]
     fn unknown_names_and_statements_are_unsupported_not_passed() {
         assert_eq!(
-            run_block("assert tcpi_busy_time > 0", &vars),
+            run_block("assert tcpi_busy_time > 0", &vars, &mut Globals::new()),
             Err(CodeError::Unsupported("`tcpi_busy_time` (not kept by the model)".into()))
         );
-        assert!(matches!(run_block("import os", &vars), Err(CodeError::Unsupported(_))));
+        assert!(matches!(run_block("import os", &vars, &mut Globals::new()), Err(CodeError::Unsupported(_))));
     }
 }

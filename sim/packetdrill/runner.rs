@@ -123,6 +123,8 @@ pub(crate) struct Run<'a> {
     pub(crate) reuseaddr: std::collections::BTreeSet<u32>,
     /// The descriptor `%{ }%` blocks read `tcp_info` from (packetdrill's socket under test).
     under_test: Option<u32>,
+    /// The names `%{ }%` blocks bound, for the blocks after.
+    globals: code::Globals,
     conn: Conn,
     pending: Option<Pending>,
     /// The previous event's scheduled time and whether it was an inbound packet.
@@ -201,6 +203,7 @@ impl<'a> Run<'a> {
             handles: Handles::default(),
             reuseaddr: Default::default(),
             under_test: None,
+            globals: Default::default(),
             conn: Conn::passive(),
             pending: None,
             last: None,
@@ -380,7 +383,7 @@ impl<'a> Run<'a> {
         let info = crate::syscall::Syscalls::getsockopt(&mut self.calls(), fd, crate::tcp::uapi::SockOpt::TCP_INFO)
             .map_err(|e| Stop::Fail(line, format!("getsockopt(TCP_INFO): {e:?}")))?;
         let lookup = |name: &str| tcp_info_value(&info, name);
-        code::run_block(block, &lookup).map_err(|e| match e {
+        code::run_block(block, &lookup, &mut self.globals).map_err(|e| match e {
             CodeError::Failed(m) => Stop::Fail(line, m),
             CodeError::Unsupported(f) => Stop::Unsupported(line, f),
         })

@@ -83,7 +83,11 @@ impl Sysctls {
     }
 
     fn line(&mut self, raw: &str, dir: &Path) -> Result<(), CmdError> {
-        let line = strip_redirections(raw.split('#').next().unwrap_or(""));
+        let raw = raw.split('#').next().unwrap_or("");
+        if let Some((value, param)) = module_param_write(raw) {
+            return module_param(param, value);
+        }
+        let line = strip_redirections(raw);
         let words = shell_words(&line);
         let Some(first) = words.first() else { return Ok(()) };
         if first.ends_with("common/defaults.sh") {
@@ -178,6 +182,35 @@ fn set_profile(p: &mut KernelProfile, name: &str, value: &str) -> Result<bool, C
         _ => return Ok(false),
     }
     Ok(true)
+}
+
+/// `echo VALUE > /sys/module/tcp_cubic/parameters/NAME`: (value, name).
+fn module_param_write(line: &str) -> Option<(&str, &str)> {
+    let (lhs, path) = line.split_once('>')?;
+    let value = lhs.trim().strip_prefix("echo ")?.trim();
+    let param = path.trim().strip_prefix("/sys/module/tcp_cubic/parameters/")?;
+    Some((value, param))
+}
+
+/// CUBIC's module parameters (tcp_cubic.c `module_param`), which the model's CUBIC has
+/// built in at their defaults (`sim/tcp/cc/cubic.rs`). Writing a default is a no-op;
+/// another value, unsupported.
+fn module_param(param: &str, value: &str) -> Result<(), CmdError> {
+    const DEFAULTS: [(&str, &str); 8] = [
+        ("fast_convergence", "1"),
+        ("beta", "717"),
+        ("initial_ssthresh", "0"),
+        ("bic_scale", "41"),
+        ("tcp_friendliness", "1"),
+        ("hystart", "1"),
+        // HYSTART_ACK_TRAIN | HYSTART_DELAY
+        ("hystart_detect", "3"),
+        ("hystart_low_window", "16"),
+    ];
+    match DEFAULTS.iter().find(|(p, _)| *p == param) {
+        Some((_, v)) if *v == value => Ok(()),
+        _ => Err(CmdError::Unsupported(format!("tcp_cubic module parameter {param}={value}"))),
+    }
 }
 
 /// `ethtool -K <dev> tso off gso off` (in either order, nothing else).
@@ -280,5 +313,14 @@ mod tests {
         assert_eq!(s.run("ethtool -K tun0 tso off gso off", Path::new(".")), Ok(()));
         assert_eq!(s.profile.gso_max_segs, KernelProfile::linux_6_18().gso_max_segs);
         assert!(matches!(s.run("sysctl -q net.ipv4.tcp_no_such=1", Path::new(".")), Err(CmdError::Unsupported(_))));
+    }
+
+    #[test]
+    fn cubic_module_parameters_at_their_defaults_are_taken_and_others_unsupported() {
+        let mut s = Sysctls::new(KernelProfile::linux_6_18());
+        assert_eq!(s.run("echo 3 > /sys/module/tcp_cubic/parameters/hystart_detect", Path::new(".")), Ok(()));
+        let e = s.run("echo 1 > /sys/module/tcp_cubic/parameters/hystart_detect", Path::new(".")).unwrap_err();
+        assert!(matches!(e, CmdError::Unsupported(m) if m.contains("hystart_detect=1")));
+        assert!(matches!(s.run("echo 3 > /tmp/x", Path::new(".")), Err(CmdError::Unsupported(_))));
     }
 }
