@@ -3,7 +3,8 @@
 //! fields and integer constants, and name constants for later blocks (`X = 0x7fffffff`: one
 //! Python process runs a script's blocks in order, so a name bound in one is seen by the
 //! next), so this is a small evaluator for exactly that: `assert` statements of chained
-//! comparisons, `and`/`or`/`not`, arithmetic and parentheses, and `name = expression`.
+//! comparisons, `and`/`or`/`not`, arithmetic and parentheses, `name = expression` (and
+//! `+=`, `-=`), and `print(…)`, which decides nothing.
 //! Anything else (imports, calls) is reported as unsupported rather than guessed at.
 
 use std::collections::BTreeMap;
@@ -25,9 +26,19 @@ pub type Globals = BTreeMap<String, f64>;
 pub fn run_block(block: &str, lookup: &dyn Fn(&str) -> Option<f64>, globals: &mut Globals) -> Result<(), CodeError> {
     for stmt in statements(block) {
         let lookup = |n: &str| globals.get(n).copied().or_else(|| lookup(n));
-        if let Some((name, expr)) = assignment(&stmt) {
+        if let Some((name, op, expr)) = assignment(&stmt) {
             let v = eval(expr, &lookup)?;
+            let old = || lookup(name).ok_or_else(|| CodeError::Unsupported(format!("`{name}` (not bound before `{stmt}`)")));
+            let v = match op {
+                Assign::Set => v,
+                Assign::Add => old()? + v,
+                Assign::Sub => old()? - v,
+            };
             globals.insert(name.to_string(), v);
+            continue;
+        }
+        // print() writes to packetdrill's output; it decides nothing.
+        if stmt.starts_with("print(") && stmt.ends_with(')') {
             continue;
         }
         let Some(rest) = stmt.strip_prefix("assert ") else {
@@ -49,13 +60,26 @@ pub fn run_block(block: &str, lookup: &dyn Fn(&str) -> Option<f64>, globals: &mu
     Ok(())
 }
 
-/// `name = expression` (a plain `=`, not a comparison): the name and the expression.
-fn assignment(stmt: &str) -> Option<(&str, &str)> {
-    let (name, expr) = stmt.split_once('=')?;
+/// What an assignment does with its name's value.
+enum Assign {
+    Set,
+    Add,
+    Sub,
+}
+
+/// `name = expression`, `name += expression` or `name -= expression` (a plain `=`, not a
+/// comparison): the name, the operation and the expression.
+fn assignment(stmt: &str) -> Option<(&str, Assign, &str)> {
+    let (lhs, expr) = stmt.split_once('=')?;
+    let (name, op) = match lhs.trim_end() {
+        l if l.ends_with('+') => (&l[..l.len() - 1], Assign::Add),
+        l if l.ends_with('-') => (&l[..l.len() - 1], Assign::Sub),
+        l => (l, Assign::Set),
+    };
     let name = name.trim();
     let is_name = name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-    (is_name && !expr.starts_with('=')).then_some((name, expr))
+    (is_name && !expr.starts_with('=')).then_some((name, op, expr))
 }
 
 /// The value of a whole expression.
@@ -347,6 +371,9 @@ mod tests {
         assert!(matches!(run_block("assert TCP_INFINITE_SSTHRESH < tcpi_snd_cwnd", &vars, &mut globals), Err(CodeError::Failed(_))));
         assert_eq!(run_block("CWND = tcpi_snd_cwnd * 2", &vars, &mut globals), Ok(()));
         assert_eq!(run_block("assert CWND == 20", &vars, &mut globals), Ok(()));
+        assert_eq!(run_block("print(tcpi_snd_cwnd); CWND += 1; assert CWND == 21", &vars, &mut globals), Ok(()));
+        assert_eq!(run_block("CWND -= 11; assert CWND == tcpi_snd_cwnd", &vars, &mut globals), Ok(()));
+        assert!(matches!(run_block("unbound += 1", &vars, &mut globals), Err(CodeError::Unsupported(_))));
     }
 
     #[test]
