@@ -11,6 +11,7 @@ use tcpsim::capture;
 use tcpsim::errno::Errno;
 use tcpsim::scenario::readiness::{differing_cells, ReadinessRow};
 use tcpsim::scenario::types::{Observation, Scenario};
+use tcpsim::table::TableLink;
 
 /// A short scenario touching each harness feature: namespaces and addresses, a listener and a
 /// non-blocking connect, a partition (nft), an ioctl, SIGPIPE detection, TCP_INFO.
@@ -213,7 +214,7 @@ fn live_readiness_table_matches_the_committed_traces() {
     if !live_or_skip("live_readiness_table_matches_the_committed_traces") {
         return;
     }
-    let live = capture::kernel_table().unwrap_or_else(|e| panic!("{e}"));
+    let live = capture::kernel_table(TableLink::Veth).unwrap_or_else(|e| panic!("{e}"));
     let recorded = tcpsim::table::recorded_table();
     assert_eq!(live.len(), 22);
     let mut diffs = Vec::new();
@@ -227,7 +228,7 @@ fn live_readiness_table_matches_the_committed_traces() {
         // systematic difference shows on every attempt.
         let dir =
             std::env::temp_dir().join(format!("tcpsim-capture-retry-{}-{}", std::process::id(), l.condition));
-        let again = capture::observe_readiness(&l.condition, &dir).unwrap_or_else(|e| panic!("{e}"));
+        let again = capture::observe_readiness(&l.condition, TableLink::Veth, &dir).unwrap_or_else(|e| panic!("{e}"));
         let _ = std::fs::remove_dir_all(&dir);
         for name in differing_cells(&again, r) {
             let cell = |row: &ReadinessRow| row.cells().into_iter().find(|(n, _)| *n == name).map(|(_, v)| v);
