@@ -386,7 +386,11 @@ const TABLE_PARALLELISM: usize = 8;
 /// Each recipe runs in a fresh lab in a temporary directory, removed afterwards; several run at
 /// once.
 pub fn kernel_table(link: TableLink) -> Result<Vec<ReadinessRow>, CaptureError> {
-    let base = std::env::temp_dir().join(format!("tcpsim-table-{}", std::process::id()));
+    // Its own directory per call: two tables measured at once by one process (tests) must not
+    // remove each other's.
+    static TABLES: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = TABLES.fetch_add(1, Ordering::Relaxed);
+    let base = std::env::temp_dir().join(format!("tcpsim-table-{}-{n}", std::process::id()));
     let rows = run_all(&CONDITIONS, link, &base);
     let _ = std::fs::remove_dir_all(&base);
     rows
