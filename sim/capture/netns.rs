@@ -303,11 +303,12 @@ impl Lab {
     }
 
     /// Host `h`'s `lo` as link `i` (a loopback joins a host to itself; `lo` is up since
-    /// [`Lab::build`]): the host's address goes on it unless it is loopback's already
-    /// (127.0.0.0/8 is `lo`'s, net/ipv4/devinet.c `inet_rtm_newaddr` for the first), its MTU is
-    /// set when the scenario's is not `lo`'s 65536, and its one direction (a_to_b) gets the
-    /// link's loss. No `gso_max_segs` change: a real `lo`'s segments are at most one MSS of
-    /// 65 483 bytes anyway.
+    /// [`Lab::build`]): the host's address goes on it unless it is loopback's already (bringing
+    /// `lo` up gives it 127.0.0.1/8, net/ipv4/devinet.c `inetdev_event` on NETDEV_UP), its MTU
+    /// is set when the scenario's is not `lo`'s 65536, and its one direction (a_to_b) gets the
+    /// link's loss. Unlike a veth, its `gso_max_segs` is left alone: the recipes ask what a real
+    /// `lo` does, and it passes GSO skbs on whole (so its capture shows skbs of several MSS;
+    /// `traces/KNOWN-DIVERGENCES.md`, Loopback).
     fn add_loopback(&mut self, i: usize, h: usize, l: &LinkSpec, ports: &[u16]) -> Result<(), CaptureError> {
         let ns = self.hosts[h].netns.clone();
         if !self.hosts[h].addr.is_loopback() {
