@@ -220,12 +220,9 @@ pub fn table(os: crate::tcp::profile::Os, json: bool, kernel: bool, link: crate:
     if kernel && os != crate::tcp::profile::Os::Linux {
         return Err(CliError::Input("--kernel needs --os linux: this machine runs Linux".into()));
     }
-    if kernel && link == crate::table::TableLink::Loopback {
-        return Err(CliError::Input("--kernel with --link loopback is not measured yet (capture runs veth recipes)".into()));
-    }
     let mut t = crate::table::simulate_on(os, link).map_err(|e| CliError::Failed(e.to_string()))?;
     if kernel {
-        add_kernel_answers(&mut t)?;
+        add_kernel_answers(&mut t, link)?;
     }
     let text = if json { t.to_json() } else { t.to_markdown() };
     print_out(&text);
@@ -234,14 +231,14 @@ pub fn table(os: crate::tcp::profile::Os, json: bool, kernel: bool, link: crate:
 
 /// The real kernel's answers beside the simulated ones (`table --kernel`).
 #[cfg(target_os = "linux")]
-fn add_kernel_answers(t: &mut crate::table::Table) -> Result<(), CliError> {
-    let rows = crate::capture::kernel_table().map_err(|e| CliError::Failed(e.to_string()))?;
+fn add_kernel_answers(t: &mut crate::table::Table, link: crate::table::TableLink) -> Result<(), CliError> {
+    let rows = crate::capture::kernel_table(link).map_err(|e| CliError::Failed(e.to_string()))?;
     t.set_kernel(rows, crate::capture::kernel_release());
     Ok(())
 }
 
 #[cfg(not(target_os = "linux"))]
-fn add_kernel_answers(_: &mut crate::table::Table) -> Result<(), CliError> {
+fn add_kernel_answers(_: &mut crate::table::Table, _: crate::table::TableLink) -> Result<(), CliError> {
     Err(CliError::Failed(NO_CAPTURE.into()))
 }
 

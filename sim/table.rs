@@ -135,7 +135,10 @@ impl Table {
             }
             v["readiness_api"] = json!("kqueue");
             v["columns"] = json!(FREEBSD_COLUMNS);
-            v["notes"] = json!(FREEBSD_NOTES
+        }
+        let notes: Vec<&TableNote> = self.note_sections().into_iter().flat_map(|(_, n)| n).collect();
+        if !notes.is_empty() {
+            v["notes"] = json!(notes
                 .iter()
                 .map(|n| json!({ "rows": n.rows, "note": n.text, "source": n.source }))
                 .collect::<Vec<_>>());
@@ -185,9 +188,9 @@ impl Table {
         if kernel.is_some() {
             let _ = writeln!(s, "\n{} cell(s) differ between the simulation and the real kernel.", self.disagreements());
         }
-        if self.os == Os::FreeBsd {
-            let _ = writeln!(s, "\n## What is FreeBSD's here, and what is not\n");
-            for n in FREEBSD_NOTES {
+        for (heading, notes) in self.note_sections() {
+            let _ = writeln!(s, "\n## {heading}\n");
+            for n in notes {
                 let rows: Vec<String> = n.rows.iter().map(|r| format!("`{r}`")).collect();
                 let rows = if rows.is_empty() { "all rows".to_string() } else { rows.join(", ") };
                 let _ = writeln!(s, "- **{rows}**: {} (source: {})", n.text, n.source);
@@ -195,7 +198,34 @@ impl Table {
         }
         s
     }
+
+    /// The notes that go with this table, by section: FreeBSD's approximations, and what one
+    /// host changes of a recipe.
+    fn note_sections(&self) -> Vec<(&'static str, &'static [TableNote])> {
+        let mut sections = Vec::new();
+        if self.os == Os::FreeBsd {
+            sections.push(("What is FreeBSD's here, and what is not", FREEBSD_NOTES));
+        }
+        if self.link == TableLink::Loopback {
+            sections.push(("What one host changes", LOOPBACK_NOTES));
+        }
+        sections
+    }
 }
+
+/// Where a recipe moved onto one host's loopback ([`on_loopback`]) no longer reaches its
+/// condition. The row is still measured, on the simulator and on the real kernel alike, but it
+/// answers another question.
+pub const LOOPBACK_NOTES: &[TableNote] = &[TableNote {
+    rows: &["peer-reboot"],
+    text: "not reproducible on one host: the peer's connection can vanish unseen only with the peer's kernel, and \
+           on loopback that kernel is the observer's. The recipe's crash of the server host therefore strikes the only \
+           host: `c` is lost with the server's sockets, and the row shows a descriptor that is no longer open \
+           (POLLNVAL, EBADF; epoll_ctl fails, so epoll reports nothing), not a connection to a rebooted peer. The kernel \
+           column runs the same crash: the lab closes every socket of the namespace with SO_LINGER {1,0}, their RSTs \
+           dropped on lo",
+    source: "sim/scenario/readiness.rs `on_loopback`; sim/capture/runner.rs `crash`",
+}];
 
 /// What the FreeBSD table's columns are, for its header.
 pub const FREEBSD_COLUMNS: &str = "FreeBSD has no epoll (`epoll_create` fails with ENOSYS), so the rows have no `epoll` \
@@ -205,8 +235,9 @@ EV_EOF, else 0) and `null` (markdown: `not fired`) when it did not. `poll` is Fr
 POLLHUP only when both directions are shut, and never with POLLOUT). Every poll and kevent answer was checked against the \
 FreeBSD and portable rules (`docs/rules.md`).";
 
-/// A FreeBSD behaviour the simulation does not model, and the rows it concerns.
-pub struct FreeBsdNote {
+/// What some rows of a table mean beyond their recipe (a FreeBSD behaviour the simulation does
+/// not model, a recipe that one host changes), and the rows it concerns.
+pub struct TableNote {
     /// Condition ids; empty: every row.
     pub rows: &'static [&'static str],
     pub text: &'static str,
@@ -216,8 +247,8 @@ pub struct FreeBsdNote {
 /// Where the FreeBSD table is an approximation. The profile `freebsd-14` changes parameters and
 /// the socket API's view (poll, kqueue); the TCP algorithms and the recv/send/getsockopt
 /// semantics stay Linux's, so these behaviours are documented rather than faked.
-pub const FREEBSD_NOTES: &[FreeBsdNote] = &[
-    FreeBsdNote {
+pub const FREEBSD_NOTES: &[TableNote] = &[
+    TableNote {
         rows: &[],
         text: "the connection is the Linux TCP model with FreeBSD 14's parameters (models/kernels/freebsd-14.toml); \
                `peek`, `SO_ERROR` and `send` are the Linux syscall layer's answers. The socket FreeBSD's poll and \
@@ -226,7 +257,7 @@ pub const FREEBSD_NOTES: &[FreeBsdNote] = &[
                sndbuf less the queued truesize), not FreeBSD's `sbspace`",
         source: "models/kernels/freebsd-14.toml header; sim/socket/kqueue.rs `FreeBsdSocket::from_view`",
     },
-    FreeBsdNote {
+    TableNote {
         rows: FREEBSD_ERROR_AT_PEEK_ROWS,
         text: "an error was pending when the peek ran (EVFILT_READ's `fflags`). Linux's recv reports it before EOF \
                only when no FIN came first, and clears it even under MSG_PEEK; FreeBSD's reports it before EOF and \
@@ -235,33 +266,33 @@ pub const FREEBSD_NOTES: &[FreeBsdNote] = &[
                not 0) and `send` (that errno, not EPIPE)",
         source: "sys/kern/uipc_socket.c `soreceive_generic`",
     },
-    FreeBsdNote {
+    TableNote {
         rows: &["rst-unread-close"],
         text: "FreeBSD's close() with unread data flushes it and sends FIN, not RST; the simulated peer is Linux's TCP \
                and resets (RFC 2525 §2.17), so on FreeBSD `c` would see the `peer-closed` answers",
         source: "sys/netinet/tcp_usrreq.c `tcp_disconnect` (`sbflush(&so->so_rcv)`, `tcp_usrclosed`)",
     },
-    FreeBsdNote {
+    TableNote {
         rows: &["connect-timeout"],
         text: "FreeBSD has no TCP_SYNCNT (the recipe's setsockopt would fail); a connect is abandoned with ETIMEDOUT at \
                keepinit, 75 s (TCP_KEEPINIT per socket). The model applies TCP_SYNCNT as Linux does: the answers are \
                those after ETIMEDOUT, reached sooner than FreeBSD would",
         source: "sys/netinet/tcp_timer.c `tcp_timer_keep`; tcp_timer.h TCPTV_KEEP_INIT",
     },
-    FreeBsdNote {
+    TableNote {
         rows: &["retrans-timeout"],
         text: "FreeBSD has no TCP_USER_TIMEOUT (closest: TCP_MAXUNACKTIME); the model applies it as Linux does. On \
                FreeBSD the 3 s wait would end with the connection alive, retransmitting for net.inet.tcp.retries (12)",
         source: "sys/netinet/tcp_timer.c `tcp_timer_rexmt`",
     },
-    FreeBsdNote {
+    TableNote {
         rows: &["idle-partition-no-keepalive"],
         text: "net.inet.tcp.always_keepalive = 1 makes FreeBSD probe every idle connection, SO_KEEPALIVE or not; the \
                model probes only with SO_KEEPALIVE. The row is unchanged (its 3 s wait is far below keepidle, 7200 s), \
                but on FreeBSD the connection would die with ETIMEDOUT after 7200 + 8·75 s",
         source: "sys/netinet/tcp_timer.c `tcp_timer_keep` (`tcp_always_keepalive`)",
     },
-    FreeBsdNote {
+    TableNote {
         rows: &["sndbuf-full"],
         text: "Linux doubles SO_SNDBUF/SO_RCVBUF and counts buffer truesize; FreeBSD keeps the value asked for \
                (`sbreserve`) and counts payload bytes, so the bytes queued before EAGAIN and EVFILT_WRITE's `data` differ",

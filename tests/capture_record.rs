@@ -23,7 +23,7 @@ fn record_readiness_traces() {
         return;
     }
     let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("traces/readiness");
-    let rows = capture::run_all(&CONDITIONS, &base).expect("capture all readiness recipes");
+    let rows = capture::run_all(&CONDITIONS, tcpsim::table::TableLink::Veth, &base).expect("capture all readiness recipes");
     std::fs::write(base.join("kernel.txt"), format!("{}\n", capture::kernel_release())).unwrap();
     for r in &rows {
         eprintln!("{}: {:?}", r.condition, r.cells());

@@ -53,11 +53,16 @@ fn segs<'a>(r: &'a Run, flags: &str, from_server: bool) -> Vec<&'a serde_json::V
 }
 
 /// A connection over `lo` to the host's own address: both SYNs advertise 65495
-/// (65536 − 40, capped at `IPV4_MAX_PMTU` − 40), timestamps are negotiated, so data
-/// segments carry up to 65495 − 12 = 65483 bytes (`tcp_sync_mss`), and no segment waits
-/// for serialization: each arrives when it is sent.
+/// (65536 − 40, capped at `IPV4_MAX_PMTU` − 40) and timestamps are negotiated, so the path
+/// allows 65495 − 12 = 65483-byte segments; but `tcp_sync_mss` bounds the MSS by half the
+/// largest window the peer offered (include/net/tcp.h `tcp_bound_to_half_wnd`), and on loopback
+/// that is less: the SYN-ACK's window is 65483 (the server's first `rcv_wnd`), so the first
+/// segments carry 65483 / 2 = 32741 bytes (`ss -i` on a real `lo` shows `mss:32741`, and a
+/// capture of this script on 6.18 the same two first segments), and each later one at most half
+/// the largest window the server advertised before it (`tcp_ack_update_window` re-syncs the
+/// MSS when it grows). No segment waits for serialization: each arrives when it is sent.
 #[test]
-fn loopback_advertises_65495_and_sends_65483_byte_segments() {
+fn loopback_advertises_65495_and_bounds_segments_by_half_the_window() {
     let len = 300_000;
     // Each recv takes what has arrived; the window reopens as it does.
     let steps = step("send", "c", &format!("len = {len}")) + &step("recv", "s", &format!("len = {len}")).repeat(5);
@@ -67,14 +72,34 @@ fn loopback_advertises_65495_and_sends_65483_byte_segments() {
     assert_eq!(syn[0]["options"]["mss"], 65495, "{}", syn[0]);
     assert_eq!(synack[0]["options"]["mss"], 65495, "{}", synack[0]);
     assert!(syn[0]["options"]["timestamps"].is_array() && synack[0]["options"]["timestamps"].is_array(), "timestamps negotiated");
-    let data: Vec<u64> = r
-        .events("seg_sent", |v| v["dst"].as_str().is_some_and(|a| a.ends_with(":80")) && v["len"].as_u64() > Some(0))
-        .iter()
-        .map(|v| v["len"].as_u64().unwrap())
-        .collect();
+    let wscale = syn[0]["options"]["wscale"].as_u64().unwrap();
+    // The server's segments in order, with each client data segment checked against the
+    // largest window the server had advertised by then (unscaled in the SYN-ACK).
+    let mut max_window = 0;
+    let mut data = Vec::new();
+    let mut first_ack_window = None;
+    for v in r.events("seg_sent", |_| true) {
+        let win = v["win"].as_u64().unwrap();
+        if v["src"].as_str().is_some_and(|a| a.ends_with(":80")) {
+            let scaled = if v["flags"] == "S." { win } else { win << wscale };
+            if !data.is_empty() {
+                first_ack_window.get_or_insert(scaled);
+            }
+            max_window = max_window.max(scaled);
+        } else if v["len"].as_u64() > Some(0) {
+            let l = v["len"].as_u64().unwrap();
+            assert!(l <= (max_window / 2).min(65483), "{l} bytes with the largest window {max_window}: {v}");
+            data.push(l);
+        }
+    }
     assert_eq!(data.iter().sum::<u64>(), len, "every byte crossed lo: {data:?}");
-    assert_eq!(data.iter().max(), Some(&65483), "{data:?}");
-    assert!(data.iter().all(|&l| l <= 65483), "{data:?}");
+    assert_eq!(synack[0]["win"], 65483);
+    assert_eq!(data[..2], [32741, 32741], "half the SYN-ACK's window: {data:?}");
+    // The server's first ACK of data opens the window (93 << 10 = 95232 on a real lo): the
+    // next segment is half that.
+    let grown = first_ack_window.expect("the server acked data");
+    assert!(grown > 65483, "{grown}");
+    assert_eq!(data[2], grown / 2, "the MSS grew with the window: {data:?}");
     // No serialization: the handshake completes at the instant of connect.
     let established = r.transitions("box", "ESTABLISHED");
     assert!(established.iter().all(|v| t(v) == t(syn[0])), "{established:?}");
@@ -101,6 +126,35 @@ fn a_default_veth_advertises_1460() {
     let r = run_text(&(two_hosts("eth", "1s", "1ms") + &scenario_script_client_server()));
     assert_eq!(r.sent("client", "S")[0]["options"]["mss"], 1460);
     assert_eq!(r.sent("server", "S.")[0]["options"]["mss"], 1460);
+}
+
+/// `tcp_bound_to_half_wnd` on a veth: a listener with SO_RCVBUF 1024 offers a 1152-byte
+/// window in its SYN-ACK (as the real one did), so the client's MSS is 1152 / 2 = 576, not 1448
+/// (`tcp_rcv_synsent_state_process` sets `max_window` and calls `tcp_sync_mss`); its segments
+/// are that long. A capture of this script on Linux 6.18 showed the same: TCP_INFO `snd_mss`
+/// 576 and 576-byte segments.
+#[test]
+fn a_small_window_halves_the_mss_on_a_veth_too() {
+    let setup = [
+        step("socket", "l", "host = \"server\""),
+        step("setsockopt", "l", "opt = \"SO_RCVBUF\"\nvalue = 1024"),
+        step("bind", "l", "port = 80"),
+        step("listen", "l", "backlog = 4"),
+        step("socket", "c", "host = \"client\""),
+        step("connect", "c", "to = \"server:80\""),
+        step("accept", "l", "new = \"s\""),
+        step("getsockopt", "c", "opt = \"TCP_INFO\""),
+        step("send", "c", "len = 5000\nflags = [\"MSG_DONTWAIT\"]"),
+        "[[script]]\nop = \"sleep\"\ndur = \"100ms\"\n".to_string(),
+    ]
+    .concat();
+    let r = run_text(&(two_hosts("small-window", "1s", "0") + &setup));
+    let synack_win = r.sent("server", "S.")[0]["win"].as_u64().unwrap();
+    assert_eq!(synack_win, 1152);
+    let info = r.calls("getsockopt", "c")[0].value.clone().unwrap();
+    assert_eq!(info["snd_mss"], synack_win / 2, "{info}");
+    let lens: Vec<u64> = r.events("seg_sent", |v| v["host"] == "client").iter().filter_map(|v| v["len"].as_u64()).filter(|&l| l > 0).collect();
+    assert!(!lens.is_empty() && lens.iter().all(|&l| l <= synack_win / 2), "{lens:?}");
 }
 
 fn scenario_script_client_server() -> String {
@@ -183,13 +237,17 @@ fn the_readiness_table_runs_over_loopback() {
     assert!(text.contains("| `sndbuf-full` | sim |"), "{text}");
 }
 
-/// tcp.c `tcp_sendmsg_locked` appends to the unsent tail skb while it is shorter than
-/// `size_goal` without asking `sk_stream_memory_free`; only a new skb needs free memory.
-/// On loopback an skb holds up to one 65 483-byte MSS, so after a write that overfilled the
-/// buffer (two skbs: 65 483 + 34 517 bytes, 100 000 + 2 · 896 of `sk_wmem_queued` against
-/// `sk_sndbuf` 80 000) and left a partly filled tail, poll reports no POLLOUT
-/// (`__sk_stream_is_writeable`) and yet a one-byte send succeeds. The peer's window (a
-/// 4 KB receive buffer) keeps the data queued.
+/// A send needs only `sk_wmem_queued < sk_sndbuf` for a new skb (stream.c
+/// `sk_stream_memory_free`, tcp.c `tcp_sendmsg_locked`), while POLLOUT needs the free space
+/// to be at least half the queued (`__sk_stream_is_writeable`: `sk_stream_wspace >=
+/// sk_stream_min_wspace`). On loopback with SO_SNDBUF 40000 (`sk_sndbuf` 80 000): a
+/// 100 000-byte write fills skbs of 32741 bytes (the size goal, bounded by half the SYN-ACK's
+/// 65483 window, `tcp_bound_to_half_wnd`) while the queue is below 80 000: 3 of them, each
+/// charged 32741 + 896 (2 · 33637 = 67274 < 80 000 ≤ 3 · 33637), so it returns 98223. The
+/// peer's ACK of the first frees it once the call returns: 67274 queued, 12726 free, less
+/// than half of 67274, so no POLLOUT; yet a one-byte send gets a new skb, as 67274 < 80 000,
+/// and POLLOUT stays off. A capture of this script on Linux 6.18 answered the same four
+/// (98223, no POLLOUT, 1, no POLLOUT).
 #[test]
 fn loopback_one_byte_send_succeeds_without_pollout() {
     let poll = step("poll", "c", "events = [\"POLLOUT\"]");
@@ -198,11 +256,9 @@ fn loopback_one_byte_send_succeeds_without_pollout() {
         + &poll
         + &step("send", "c", "data = \"x\"\nflags = [\"MSG_DONTWAIT\"]")
         + &poll;
-    let small_rcvbuf = "[[script]]\nop = \"setsockopt\"\nsock = \"l\"\nopt = \"SO_RCVBUF\"\nvalue = 2048\n[[script]]\nop = \"bind\"";
-    let text = loopback("127.0.0.1", "", &steps).replacen("[[script]]\nop = \"bind\"", small_rcvbuf, 1);
-    let r = run_text(&text);
+    let r = run_text(&loopback("127.0.0.1", "", &steps));
     let sends = r.calls("send", "c");
-    ok(sends[0], 100_000);
+    ok(sends[0], 3 * 32741);
     ok(sends[1], 1);
     for p in r.calls("poll", "c") {
         ok(p, 0);

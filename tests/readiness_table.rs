@@ -19,6 +19,8 @@ fn committed_linux_tables_are_what_the_simulator_prints() {
     assert_eq!(t.rows.len(), 22);
     check_doc("readiness-linux.md", &t.to_markdown());
     check_doc("readiness-linux.json", &t.to_json());
+    let lo = tcpsim::table::simulate_on(Os::Linux, tcpsim::table::TableLink::Loopback).expect("every recipe runs on lo");
+    check_doc("readiness-linux-loopback.md", &lo.to_markdown());
 }
 
 #[test]

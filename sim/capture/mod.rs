@@ -1,8 +1,8 @@
 //! The real-kernel capture harness: a scenario file run on the real Linux kernel, so that the
 //! model is always held against the truth (`tcpsim capture SCENARIO --out DIR`).
 //!
-//! Each scenario host becomes a network namespace and each link a veth pair between two of them
-//! ([`netns`]); faults are nftables drop rules. The script runs with real sockets ([`runner`]),
+//! Each scenario host becomes a network namespace and each link a veth pair between two of them,
+//! or the namespace's own `lo` for a loopback link ([`netns`]); faults are nftables drop rules. The script runs with real sockets ([`runner`]),
 //! `[[fault]]` entries are applied at their times by a second thread, `[[app]]` entries run as
 //! threads of their own ([`apps`]). Every script step's result goes to the observation log
 //! ([`observe`]), the same format the simulator writes. tcpdump listens on the server's veth,
@@ -25,6 +25,7 @@ pub mod runner;
 
 use crate::scenario::readiness::{self, ReadinessError, ReadinessRow, CONDITIONS};
 use crate::scenario::types::{AppSpec, FaultKind, Observation, Scenario, Step};
+use crate::table::TableLink;
 use netns::Lab;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -364,10 +365,15 @@ fn unsupported(sc: &Scenario) -> Vec<String> {
     out
 }
 
-/// Runs readiness recipe `id` live (its script, then the seven observations of its `observe`
-/// socket) into `out_dir`, and returns its row.
-pub fn observe_readiness(id: &str, out_dir: &Path) -> Result<ReadinessRow, CaptureError> {
-    let sc = readiness::observed_recipe(id)?;
+/// Runs readiness recipe `id` live over `link` (its script, then the seven observations of its
+/// `observe` socket) into `out_dir`, and returns its row. Over loopback the recipe is the one
+/// the simulator runs ([`readiness::on_loopback`]): one host, so one namespace, both ends on
+/// its `lo` at 127.0.0.1.
+pub fn observe_readiness(id: &str, link: TableLink, out_dir: &Path) -> Result<ReadinessRow, CaptureError> {
+    let mut sc = readiness::observed_recipe(id)?;
+    if link == TableLink::Loopback {
+        sc = readiness::on_loopback(&sc)?;
+    }
     let report = capture(&sc, out_dir)?;
     Ok(readiness::row_from_observations(id, &report.observations)?)
 }
@@ -376,17 +382,23 @@ pub fn observe_readiness(id: &str, out_dir: &Path) -> Result<ReadinessRow, Captu
 /// waits 5 s), and each lives in its own namespaces.
 const TABLE_PARALLELISM: usize = 8;
 
-/// All 22 rows, captured live now (`tcpsim table --kernel`). Each recipe runs in a fresh lab in
-/// a temporary directory, removed afterwards; several run at once.
-pub fn kernel_table() -> Result<Vec<ReadinessRow>, CaptureError> {
-    let base = std::env::temp_dir().join(format!("tcpsim-table-{}", std::process::id()));
-    let rows = run_all(&CONDITIONS, &base);
+/// All 22 rows over `link`, captured live now (`tcpsim table --kernel [--link loopback]`).
+/// Each recipe runs in a fresh lab in a temporary directory, removed afterwards; several run at
+/// once.
+pub fn kernel_table(link: TableLink) -> Result<Vec<ReadinessRow>, CaptureError> {
+    // Its own directory per call: two tables measured at once by one process (tests) must not
+    // remove each other's.
+    static TABLES: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = TABLES.fetch_add(1, Ordering::Relaxed);
+    let base = std::env::temp_dir().join(format!("tcpsim-table-{}-{n}", std::process::id()));
+    let rows = run_all(&CONDITIONS, link, &base);
     let _ = std::fs::remove_dir_all(&base);
     rows
 }
 
-/// Captures every condition in `ids` under `base/<id>/`, in parallel; rows in `ids` order.
-pub fn run_all(ids: &[&str], base: &Path) -> Result<Vec<ReadinessRow>, CaptureError> {
+/// Captures every condition in `ids` over `link` under `base/<id>/`, in parallel; rows in
+/// `ids` order.
+pub fn run_all(ids: &[&str], link: TableLink, base: &Path) -> Result<Vec<ReadinessRow>, CaptureError> {
     netns::check_environment().map_err(CaptureError::Unavailable)?;
     let next = std::sync::atomic::AtomicUsize::new(0);
     let results = std::sync::Mutex::new(Vec::new());
@@ -395,7 +407,7 @@ pub fn run_all(ids: &[&str], base: &Path) -> Result<Vec<ReadinessRow>, CaptureEr
             s.spawn(|| loop {
                 let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let Some(id) = ids.get(i) else { break };
-                let r = observe_readiness(id, &base.join(id));
+                let r = observe_readiness(id, link, &base.join(id));
                 results.lock().expect("no panics while held").push((i, r));
             });
         }

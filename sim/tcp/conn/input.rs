@@ -51,12 +51,13 @@ impl Conn {
             self.rcv_nxt = seg.seq.wrapping_add(1);
             self.rcv_wup = self.rcv_nxt;
             let our_ws = self.rcv_wscale;
-            self.negotiate(seg.options.mss, seg.options.wscale, seg.options.sack_permitted, seg.options.timestamps.map(|t| t.0), our_ws);
-            let acked = self.rtx_skbs.ack(self.snd_una, seg.ack);
-            self.snd_una = seg.ack;
+            // tcp_rcv_synsent_state_process: max_window from the SYN-ACK, then tcp_sync_mss.
             self.snd_wnd = seg.window as u32; // never scaled in a SYN (RFC 7323 §2.2)
             self.snd_wl1 = seg.seq;
             self.max_window = self.snd_wnd;
+            self.negotiate(seg.options.mss, seg.options.wscale, seg.options.sack_permitted, seg.options.timestamps.map(|t| t.0), our_ws);
+            let acked = self.rtx_skbs.ack(self.snd_una, seg.ack);
+            self.snd_una = seg.ack;
             self.high_seq = self.snd_una;
             self.snd_sml = self.snd_una;
             if !self.ack_update_rtt(now, seg, acked) {
@@ -85,10 +86,10 @@ impl Conn {
             self.rcv_nxt = seg.seq.wrapping_add(1);
             self.rcv_wup = self.rcv_nxt;
             let our_ws = self.rcv_wscale;
-            self.negotiate(seg.options.mss, seg.options.wscale, seg.options.sack_permitted, seg.options.timestamps.map(|t| t.0), our_ws);
             self.snd_wnd = seg.window as u32;
             self.snd_wl1 = seg.seq;
             self.max_window = self.snd_wnd;
+            self.negotiate(seg.options.mss, seg.options.wscale, seg.options.sack_permitted, seg.options.timestamps.map(|t| t.0), our_ws);
             self.set_state(TcpState::SynRecv, Cause::RcvSyn);
             let synack = self.syn_segment(now, true);
             out.push(synack);
@@ -257,7 +258,10 @@ impl Conn {
                 self.slow_start_after_idle_check(now);
             }
             self.snd_wl1 = seg.seq;
-            self.max_window = self.max_window.max(nwin);
+            if nwin > self.max_window {
+                self.max_window = nwin;
+                self.sync_mss();
+            }
         }
         self.probes_out = 0;
         self.rcv_tstamp = now;

@@ -579,10 +579,11 @@ impl Conn {
         c.rcv_wnd = params.rcv_wnd;
         c.rcv_ssthresh = params.rcv_wnd;
         let ts_recent = params.timestamps.map(|t| t.ts_recent);
-        c.negotiate(Some(params.peer_mss), params.snd_wscale, params.sack_ok, ts_recent, params.rcv_wscale);
+        // tcp_create_openreq_child sets max_window before tcp_v4_syn_recv_sock's tcp_sync_mss.
         c.snd_wnd = params.snd_wnd;
         c.snd_wl1 = c.rcv_nxt;
         c.max_window = c.snd_wnd;
+        c.negotiate(Some(params.peer_mss), params.snd_wscale, params.sack_ok, ts_recent, params.rcv_wscale);
         if let Some(rtt) = params.synack_rtt(now) {
             c.rtt.sample(rtt.as_micros(), c.rto_min_us(), c.snd_una, c.snd_nxt);
             c.rto = c.rtt.rto(c.rto_max(), c.jiffies());
@@ -620,7 +621,9 @@ impl Conn {
         self.mss_clamp = peer_mss.map_or(TCP_MSS_DEFAULT, |m| self.opts.mss_clamp(m));
         let peer = u32::from(self.mss_clamp);
         let ours = u32::from(self.advmss);
-        self.mss = (peer.min(ours) - opt_len).max(TCP_MIN_MSS);
+        // tcp_sync_mss: the path's MSS, bounded by half the largest window the peer offered
+        // (the caller set `max_window` from its SYN or SYN-ACK first).
+        self.mss = self.bound_to_half_wnd((peer.min(ours) - opt_len).max(TCP_MIN_MSS));
         // With timestamps the MSS we expect excludes their 12 bytes (`tp->advmss -=
         // TCPOLEN_TSTAMP_ALIGNED`, tcp_rcv_synsent_state_process; `ss -i` shows advmss 1448
         // on both ends of a 1500-byte veth): window growth steps by it (`tcp_grow_window`).
@@ -958,11 +961,32 @@ impl Conn {
     /// `sk_gso_max_segs` of them and at least one.
     fn size_goal(&self) -> u32 {
         let mss = self.mss.max(1);
-        let gso_max = crate::tcp::cc::GSO_MAX_SIZE as u32;
-        let cutoff = if self.max_window > u32::from(TCP_MSS_DEFAULT) { self.max_window >> 1 } else { self.max_window };
-        let bounded = if cutoff != 0 && gso_max > cutoff { cutoff.max(68 - self.tcp_header_len()) } else { gso_max };
+        let bounded = self.bound_to_half_wnd(crate::tcp::cc::GSO_MAX_SIZE as u32);
         let segs = (bounded / mss).min(self.profile.gso_max_segs);
         (segs * mss).max(mss)
+    }
+
+    /// `tcp_bound_to_half_wnd` (include/net/tcp.h, called by tcp_output.c `tcp_sync_mss` and
+    /// `tcp_xmit_size_goal`): a packet no larger than half the largest window the peer offered
+    /// (the whole of it when that is at most 536 bytes), so that even a peer whose window is
+    /// near one MSS gets more than one segment in flight; no bound before any window was seen. Bites on loopback, where the MSS (65 483) exceeds half the first
+    /// windows: `ss -i` shows `mss:32741` after a 65 483-byte SYN-ACK window.
+    fn bound_to_half_wnd(&self, pktsize: u32) -> u32 {
+        let cutoff = if self.max_window > u32::from(TCP_MSS_DEFAULT) { self.max_window >> 1 } else { self.max_window };
+        if cutoff != 0 && pktsize > cutoff {
+            cutoff.max(68 - self.tcp_header_len())
+        } else {
+            pktsize
+        }
+    }
+
+    /// `tcp_sync_mss` after the peer's window grew past `max_window` (`tcp_ack_update_window`):
+    /// the path's MSS (`tcp_mtu_to_mss`: the peer's clamp and ours, less the options every
+    /// segment carries) bounded anew by half that window.
+    pub(super) fn sync_mss(&mut self) {
+        let opt_len = self.tcp_header_len() - 20;
+        let path = u32::from(self.mss_clamp).min(u32::from(self.advmss) + opt_len);
+        self.mss = self.bound_to_half_wnd(path.saturating_sub(opt_len).max(TCP_MIN_MSS));
     }
 
     /// `tp->tcp_header_len`: the TCP header with the options every segment carries.
