@@ -135,10 +135,10 @@ impl Conn {
         }
     }
 
-    /// `tcp_ecn_accept_cwr`, from `tcp_ack` for every ACK not older than `snd_una` (since
-    /// 5.10 "tcp: accept CWR on pure ACKs", not only from `tcp_data_queue`): the sender
-    /// reduced its window, so stop echoing ECE; a CWR on data is ACKed at once
-    /// (`ICSK_ACK_NOW`), the sender's window "may be very low".
+    /// `tcp_ecn_accept_cwr`, from `tcp_ack` for every ACK not older than `snd_una` (moved
+    /// there from `tcp_data_queue` to accept CWR on pure ACKs too, "a deviation from
+    /// RFC3168"): the sender reduced its window, so stop echoing ECE; a CWR on data is
+    /// ACKed at once (`ICSK_ACK_NOW`), the sender's window "may be very low".
     pub(super) fn ecn_accept_cwr(&mut self, seg: &Segment) {
         if !self.ecn_ok() || !seg.flags.contains(Flags::CWR) {
             return;
