@@ -382,6 +382,41 @@ fn listed_scripts_still_pass_and_the_conformance_doc_is_current() {
     assert!(on_disk == doc, "docs/packetdrill.md is out of date: run `UPDATE_DOCS=1 cargo test --release --test packetdrill`");
 }
 
+/// A packet the host's queue drops is local congestion: `__tcp_transmit_skb` gets
+/// `NET_XMIT_DROP` and calls `tcp_enter_cwr`. From Open: CWR, ssthresh CUBIC's
+/// max(10 · 717 / 1024, 2) = 7, cwnd untouched until ACKs come (PRR), `high_seq` = `snd_nxt`
+/// = 1 as nothing left. Once the queue takes packets again the probe timer sends the data;
+/// its ACK (1001, above `high_seq`) ends CWR with cwnd = ssthresh = 7
+/// (`tcp_end_cwnd_reduction`), and cwnd does not grow: one segment in flight never limited
+/// a window of 7 (`tcp_is_cwnd_limited`). Linux 6.18.44 reports the same figures
+/// (`traces/lab/qdisc-cwr/`).
+#[test]
+fn a_packet_the_host_queue_drops_enters_cwr() {
+    let script = "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
++0 bind(3, ..., ...) = 0
++0 listen(3, 1) = 0
++0 < S 0:0(0) win 65535 <mss 1460>
++0 > S. 0:0(0) ack 1 <mss 1460>
++.1 < . 1:1(0) ack 1 win 65535
++0 accept(3, ..., ...) = 4
++0 `tc qdisc replace dev tun0 root pfifo limit 0`
++0 write(4, ..., 1000) = 1000
++0 %{
+assert tcpi_ca_state == TCP_CA_CWR, tcpi_ca_state
+assert tcpi_snd_ssthresh == 7, tcpi_snd_ssthresh
+assert tcpi_snd_cwnd == 10, tcpi_snd_cwnd
+}%
++.1 `tc qdisc delete dev tun0 root`
+* > P. 1:1001(1000) ack 1
++.1 < . 1:1(0) ack 1001 win 65535
++0 %{
+assert tcpi_ca_state == TCP_CA_Open, tcpi_ca_state
+assert tcpi_snd_cwnd == 7, tcpi_snd_cwnd
+}%
+";
+    assert_eq!(outcome("qdisc-drop-cwr", script), Outcome::Pass);
+}
+
 /// A queueing discipline that holds nothing (`tc qdisc … pfifo limit 0`) drops every packet
 /// on the host, and TCP learns it at once (`__tcp_transmit_skb` returns `NET_XMIT_DROP`).
 /// `tcp_retransmit_timer` then counts the timeout (`tcp_update_rto_stats`: `icsk_retransmits`)

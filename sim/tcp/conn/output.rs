@@ -103,6 +103,8 @@ impl Conn {
         if has_ack {
             self.ack_sent();
         }
+        // The host's queue drops what is built here too (an ACK, a probe, a FIN or RST).
+        self.refused_locally(now);
         let (flags, ecn) = self.ecn_send(seq, !payload.is_empty(), flags);
         Segment {
             src: self.local,
@@ -212,7 +214,7 @@ impl Conn {
     /// `tcp_transmit_skb`'s positive `NET_XMIT_DROP`, and its callers then retry on
     /// `TCP_RESOURCE_PROBE_INTERVAL`).
     pub(super) fn write_wakeup(&mut self, now: SimTime, out: &mut Vec<Segment>) -> bool {
-        if self.dev_refuses {
+        if self.refused_locally(now) {
             return true;
         }
         let wnd_end = self.snd_una.wrapping_add(self.snd_wnd);
@@ -237,6 +239,16 @@ impl Conn {
             self.send_probe_skb(now, out);
         }
         false
+    }
+
+    /// Whether the host's queue drops what this connection transmits now
+    /// ([`Conn::set_dev_refuses`]): `__tcp_transmit_skb` then gets `NET_XMIT_DROP` (> 0)
+    /// from `queue_xmit` and calls `tcp_enter_cwr`, local congestion being congestion.
+    pub(super) fn refused_locally(&mut self, now: SimTime) -> bool {
+        if self.dev_refuses {
+            self.enter_cwr(now);
+        }
+        self.dev_refuses
     }
 
     /// Segments in flight (`packets_out`): skbs sent and not yet wholly acknowledged.
@@ -412,7 +424,7 @@ impl Conn {
     /// the recovery send; the loss probe does not come here. One the host's queue drops
     /// marks nothing (`__tcp_retransmit_skb` failed): false.
     pub(super) fn retransmit_skb(&mut self, now: SimTime, seq: u32, out: &mut Vec<Segment>) -> bool {
-        if self.dev_refuses {
+        if self.refused_locally(now) {
             return false;
         }
         self.resend_skb(now, seq, out);
@@ -474,7 +486,7 @@ impl Conn {
             // `if (unlikely(tcp_transmit_skb(sk, skb, 1, gfp))) break;`: a local drop leaves
             // the skb at the send head, unsent; with nothing in flight the probe timer below
             // retries it (`tcp_check_probe_timer`).
-            if self.dev_refuses {
+            if self.refused_locally(now) {
                 break;
             }
             self.send_skb(now, segs, skb_end, out);
