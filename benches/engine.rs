@@ -28,7 +28,7 @@ mod workload;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use std::time::Duration;
 use tcpsim::engine::{Ctx, LinkParams, Node, Pop, Sim, TimerSlot};
-use tcpsim::tcp::segment::{Flags, Payload, Segment, TcpOptions};
+use tcpsim::tcp::segment::{Ecn, Flags, Payload, Segment, TcpOptions};
 use tcpsim::time::{Dur, SimTime};
 use workload::{Eager, Lazy};
 
@@ -89,6 +89,7 @@ fn whole_sim(c: &mut Criterion) {
                 seq: i,
                 ack: 0,
                 flags: Flags::ACK,
+                ecn: Ecn::NotEct,
                 window: 1000,
                 options: TcpOptions::default(),
                 payload: Payload::Derived { stream: 0, offset: 0, len: 100 },

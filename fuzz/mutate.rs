@@ -227,13 +227,14 @@ pub fn pcap_seeds(root: &Path) -> Vec<Vec<u8>> {
 }
 
 fn writer_seed() -> Vec<u8> {
-    use tcpsim::tcp::segment::{Flags, Payload, Segment, TcpOptions};
+    use tcpsim::tcp::segment::{Ecn, Flags, Payload, Segment, TcpOptions};
     let seg = |flags, options, len| Segment {
         src: "10.0.0.1:1000".parse().expect("literal address"),
         dst: "10.0.0.2:80".parse().expect("literal address"),
         seq: 1,
         ack: 1,
         flags,
+        ecn: Ecn::NotEct,
         window: 512,
         options,
         payload: Payload::Derived {

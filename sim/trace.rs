@@ -20,7 +20,7 @@
 //!
 //! Layers above add theirs with [`Trace::record`] or `Ctx::trace`.
 
-use crate::tcp::segment::{Segment, TcpOptions};
+use crate::tcp::segment::{Ecn, Segment, TcpOptions};
 use crate::time::SimTime;
 use serde::Serialize;
 use std::io::{self, Write};
@@ -157,6 +157,9 @@ pub struct SegRecord<'a> {
     pub ack: u32,
     /// tcpdump's spelling (`S`, `S.`, `P.`, `R`, ...).
     pub flags: String,
+    /// The IP header's ECN field, when the segment carries one (`ect0`, `ect1`, `ce`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ecn: Option<&'static str>,
     pub win: u16,
     pub len: u32,
     #[serde(skip_serializing_if = "TcpOptions::is_empty")]
@@ -171,6 +174,7 @@ impl<'a> SegRecord<'a> {
             seq: seg.seq,
             ack: seg.ack,
             flags: seg.flags.tcpdump(),
+            ecn: (seg.ecn != Ecn::NotEct).then(|| seg.ecn.name()),
             win: seg.window,
             len: seg.payload.len(),
             options: &seg.options,

@@ -200,6 +200,125 @@ fn recvmsg_reports_the_bytes_left_with_tcp_inq() {
     assert_eq!((line, error.as_str()), (14, "runtime error in recvmsg call: Bad TCP_CM_INQ cmsg_data: expected: 601 actual: 600"));
 }
 
+/// A passive open asking for ECN (`SEW`), then what google/packetdrill's
+/// `cwnd_moderation/cwnd-moderation-ecn-enter-cwr-no-moderation-700` does, then a CE-marked
+/// segment from the peer and a write: each segment and `tcp_info` as Linux 6.18.44 answered
+/// the same segments (`traces/lab/ecn-cwr/`, a scripted peer on a tun device).
+const ECN_CWR: &str = "`sysctl -q net.ipv4.tcp_rmem=\"4096 540000 15728640\"`
+0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
++0 setsockopt(3, SOL_SOCKET, SO_REUSEADDR, [1], 4) = 0
++0 bind(3, ..., ...) = 0
++0 listen(3, 1) = 0
++.1 < SEW 0:0(0) win 32792 <mss 1000,nop,nop,sackOK,nop,wscale 7>
++0 > [noecn] SE. 0:0(0) ack 1 <mss 1460,nop,nop,sackOK,nop,wscale 8>
++.1 < [ect1] . 1:1(0) ack 1 win 320
++0 accept(3, ..., ...) = 4
++0 write(4, ..., 4000) = 4000
++0 > [ect0] P. 1:4001(4000) ack 1
++.005 %{ assert tcpi_snd_cwnd == 10, tcpi_snd_cwnd }%
++.095 < [noecn] E. 1:1(0) ack 1001 win 320
++.005 %{
+assert tcpi_ca_state == TCP_CA_CWR, tcpi_ca_state
+assert tcpi_snd_ssthresh == 7, tcpi_snd_ssthresh
+assert tcpi_snd_cwnd == 5, tcpi_snd_cwnd
+}%
++0 < [ce] P. 1:101(100) ack 1001 win 320
++0 > [noecn] E. 4001:4001(0) ack 101
++0 write(4, ..., 1000) = 1000
++0 > [ect0] PEW. 4001:5001(1000) ack 101
++0 < . 101:101(0) ack 4001 win 320
++0 %{
+assert tcpi_ca_state == TCP_CA_CWR, tcpi_ca_state
+assert tcpi_snd_cwnd == 5, tcpi_snd_cwnd
+}%
+";
+
+/// RFC 3168 as Linux 6.18 runs it, each figure measured (`traces/lab/ecn-cwr/output.txt`):
+/// - `tcp_ecn` = 2 (the default) agrees to the ECN-setup SYN with ECE alone
+///   (`tcp_ecn_make_synack`); new data leaves ECT(0) (`tcp_ecn_send`, `INET_ECN_xmit`).
+/// - The ECE on the ACK of 1001 enters CWR (`tcp_try_to_open` → `tcp_enter_cwr`): CUBIC's
+///   ssthresh is max(10 · 717 / 1024, 2) = 7; PRR (`tcp_cwnd_reduction`) with 3 segments in
+///   flight, delta = 7 − 3 = 4 ≥ 0, so sndcnt = max(prr_delivered 1 − prr_out 0, 1) = 1,
+///   + 1 as the ACK advanced `snd_una` with nothing lost = 2, min(4, 2) = 2: cwnd 3 + 2 = 5.
+///   (The script in google/packetdrill now expects 5 for this reason; the copy in
+///   `PACKETDRILL_DIR` still expects the pre-5.x answer, 4.)
+/// - The CE mark on the peer's data is echoed at once (`tcp_data_ecn_check` enters
+///   quick-ACK mode) with ECE on a Not-ECT pure ACK; the next new data carries CWR
+///   (`TCP_ECN_QUEUE_CWR`) and still ECE (the peer sent no CWR yet).
+/// - The ACK of 4001 (= `high_seq`) keeps CWR ("held something *above* high_seq"); PRR:
+///   delivered 1 + 3 = 4, out 1, 1 in flight, delta 6: max(3, 3) + 1 = 4, cwnd 1 + 4 = 5.
+#[test]
+fn ecn_echo_enters_cwr_as_measured_on_linux_6_18() {
+    assert_eq!(outcome("ecn-cwr", ECN_CWR), Outcome::Pass);
+    // A script expecting Not-ECT data, or no CWR on the next data, fails where it says so.
+    let Outcome::Fail { line, error } = outcome("ecn-not-ect", &ECN_CWR.replace("> [ect0] P. 1:4001", "> [noecn] P. 1:4001")) else {
+        panic!("expected a failure")
+    };
+    assert_eq!(line, 11);
+    assert!(error.starts_with("error handling packet: live packet field ip_ecn: expected: 0 (0x0) vs actual: 2 (0x2)"), "{error}");
+    let Outcome::Fail { line, .. } = outcome("ecn-no-cwr", &ECN_CWR.replace("PEW. 4001:5001", "PE. 4001:5001")) else {
+        panic!("expected a failure")
+    };
+    assert_eq!(line, 22);
+}
+
+/// ECN negotiation (`tcp_ecn_create_request`, `tcp_ecn_make_synack`, `tcp_ecn_send_syn`,
+/// `tcp_ecn_rcv_synack`): a server with `tcp_ecn` = 2 or 1 answers `SE.` only to a Not-ECT
+/// SYN carrying ECE and CWR; with 0, or to a plain SYN, `S.`; a connection without ECN
+/// marks nothing. A client with `tcp_ecn` = 1 asks with `SEW`, and a retransmitted SYN asks
+/// no more (`tcp_ecn_clear_syn`, RFC 3168 §6.1.1.1).
+#[test]
+fn ecn_is_negotiated_in_the_handshake() {
+    let server = |sysctl: &str, syn: &str, synack: &str| {
+        format!(
+            "`sysctl -q net.ipv4.tcp_ecn={sysctl} net.ipv4.tcp_rmem=\"4096 540000 15728640\"`
+0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
++0 bind(3, ..., ...) = 0
++0 listen(3, 1) = 0
++0 < {syn} 0:0(0) win 32792 <mss 1000,nop,nop,sackOK,nop,wscale 7>
++0 > {synack} 0:0(0) ack 1 <mss 1460,nop,nop,sackOK,nop,wscale 8>
++.1 < . 1:1(0) ack 1 win 320
++0 accept(3, ..., ...) = 4
++0 write(4, ..., 1000) = 1000
++0 > [{}] P. 1:1001(1000) ack 1
+",
+            if synack.starts_with("SE") { "ect0" } else { "noecn" }
+        )
+    };
+    for (sysctl, syn, synack) in [
+        ("2", "SEW", "SE."),
+        ("1", "SEW", "SE."),
+        ("2", "S", "S."),
+        ("0", "SEW", "S."),
+        // An ECT SYN is suspect (RFC 3168 §6.1.1): no ECN.
+        ("2", "[ect0] SEW", "S."),
+        // ECE alone is no ECN-setup SYN.
+        ("2", "SE", "S."),
+    ] {
+        assert_eq!(outcome("ecn-negotiation", &server(sysctl, syn, synack)), Outcome::Pass, "tcp_ecn={sysctl}, {syn}");
+    }
+    let wrong = server("0", "SEW", "SE.");
+    assert!(matches!(outcome("ecn-refused", &wrong), Outcome::Fail { line: 6, .. }), "{wrong}");
+    let client = |synack: &str, data: &str| {
+        format!(
+            "`sysctl -q net.ipv4.tcp_ecn=1`
+0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 4
++0 fcntl(4, F_SETFL, O_RDWR|O_NONBLOCK) = 0
++0 connect(4, ..., ...) = -1 EINPROGRESS (Operation now in progress)
++0 > [noecn] SEW 0:0(0) <mss 1460,sackOK,TS val 100 ecr 0,nop,wscale 10>
++1 > [noecn] S 0:0(0) <mss 1460,sackOK,TS val 1100 ecr 0,nop,wscale 10>
++.1 < {synack} 0:0(0) ack 1 win 32767 <mss 1000,nop,wscale 6,nop,nop,sackOK>
++0 > . 1:1(0) ack 1
++0 write(4, ..., 1000) = 1000
++0 > [{data}] P. 1:1001(1000) ack 1
+"
+        )
+    };
+    // The peer may still agree after the plain retransmission; then ECN is on.
+    assert_eq!(outcome("ecn-client", &client("SE.", "ect0")), Outcome::Pass);
+    assert_eq!(outcome("ecn-client-refused", &client("S.", "noecn")), Outcome::Pass);
+}
+
 #[test]
 fn features_the_model_lacks_are_unsupported_by_name_never_passed() {
     let cases = [
@@ -210,7 +329,7 @@ fn features_the_model_lacks_are_unsupported_by_name_never_passed() {
         ),
         ("`ethtool -K tun0 gso off`\n", "shell command `ethtool -K tun0 gso off`"),
         ("+0 %{ assert tcpi_delivery_rate > 0 }%\n", "`tcpi_delivery_rate` (not kept by the model)"),
-        ("+0 < [ect0] . 1:1(0) ack 1 win 1024\n", "IP header annotation [ect0] (ECN/TOS)"),
+        ("+0 < (tos 0x2) . 1:1(0) ack 1 win 1024\n", "IP header annotation [tos] (TOS/flow label)"),
     ];
     for (extra, feature) in cases {
         let text = format!("{SERVER}{extra}");
@@ -261,6 +380,41 @@ fn listed_scripts_still_pass_and_the_conformance_doc_is_current() {
     }
     let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
     assert!(on_disk == doc, "docs/packetdrill.md is out of date: run `UPDATE_DOCS=1 cargo test --release --test packetdrill`");
+}
+
+/// A packet the host's queue drops is local congestion: `__tcp_transmit_skb` gets
+/// `NET_XMIT_DROP` and calls `tcp_enter_cwr`. From Open: CWR, ssthresh CUBIC's
+/// max(10 · 717 / 1024, 2) = 7, cwnd untouched until ACKs come (PRR), `high_seq` = `snd_nxt`
+/// = 1 as nothing left. Once the queue takes packets again the probe timer sends the data;
+/// its ACK (1001, above `high_seq`) ends CWR with cwnd = ssthresh = 7
+/// (`tcp_end_cwnd_reduction`), and cwnd does not grow: one segment in flight never limited
+/// a window of 7 (`tcp_is_cwnd_limited`). Linux 6.18.44 reports the same figures
+/// (`traces/lab/qdisc-cwr/`).
+#[test]
+fn a_packet_the_host_queue_drops_enters_cwr() {
+    let script = "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
++0 bind(3, ..., ...) = 0
++0 listen(3, 1) = 0
++0 < S 0:0(0) win 65535 <mss 1460>
++0 > S. 0:0(0) ack 1 <mss 1460>
++.1 < . 1:1(0) ack 1 win 65535
++0 accept(3, ..., ...) = 4
++0 `tc qdisc replace dev tun0 root pfifo limit 0`
++0 write(4, ..., 1000) = 1000
++0 %{
+assert tcpi_ca_state == TCP_CA_CWR, tcpi_ca_state
+assert tcpi_snd_ssthresh == 7, tcpi_snd_ssthresh
+assert tcpi_snd_cwnd == 10, tcpi_snd_cwnd
+}%
++.1 `tc qdisc delete dev tun0 root`
+* > P. 1:1001(1000) ack 1
++.1 < . 1:1(0) ack 1001 win 65535
++0 %{
+assert tcpi_ca_state == TCP_CA_Open, tcpi_ca_state
+assert tcpi_snd_cwnd == 7, tcpi_snd_cwnd
+}%
+";
+    assert_eq!(outcome("qdisc-drop-cwr", script), Outcome::Pass);
 }
 
 /// A queueing discipline that holds nothing (`tc qdisc … pfifo limit 0`) drops every packet

@@ -2,7 +2,7 @@
 
 use std::rc::Rc;
 use tcpsim::pcap::{read_pcap_bytes, PcapWriter};
-use tcpsim::tcp::segment::{Flags, Payload, Segment, TcpOptions};
+use tcpsim::tcp::segment::{Ecn, Flags, Payload, Segment, TcpOptions};
 use tcpsim::time::SimTime;
 
 fn seg(src: &str, dst: &str, seq: u32, ack: u32, flags: Flags, window: u16) -> Segment {
@@ -12,6 +12,7 @@ fn seg(src: &str, dst: &str, seq: u32, ack: u32, flags: Flags, window: u16) -> S
         seq,
         ack,
         flags,
+        ecn: Ecn::NotEct,
         window,
         options: TcpOptions::default(),
         payload: Payload::Empty,

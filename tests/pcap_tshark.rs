@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use tcpsim::pcap::{label_segments, read_pcap, Label, PcapWriter};
 
 mod tshark_support;
-use tcpsim::tcp::segment::{Flags, Payload, Segment, TcpOptions};
+use tcpsim::tcp::segment::{Ecn, Flags, Payload, Segment, TcpOptions};
 use tcpsim::time::SimTime;
 use tshark_support::*;
 
@@ -74,6 +74,7 @@ impl Conv {
                     0
                 },
                 flags,
+                ecn: Ecn::NotEct,
                 window,
                 options: TcpOptions::default(),
                 payload,

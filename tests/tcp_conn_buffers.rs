@@ -7,7 +7,7 @@ use tcp_conn_common::*;
 use tcpsim::errno::Errno;
 use tcpsim::scenario::types::{OptValue, SockOpt};
 use tcpsim::tcp::conn::{Conn, SendData, SockOpts, SKB_OVERHEAD};
-use tcpsim::tcp::segment::{Flags, Payload};
+use tcpsim::tcp::segment::{Ecn, Flags, Payload};
 
 const C1: u32 = CLIENT_ISS + 1;
 const S1: u32 = SERVER_ISS + 1;
@@ -139,6 +139,7 @@ fn out_of_order_data_is_acked_at_once_with_sack_and_reassembled() {
         seq,
         ack: S1,
         flags: Flags::ACK,
+        ecn: Ecn::NotEct,
         window: 100,
         options: Default::default(),
         payload: p,

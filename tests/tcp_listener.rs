@@ -10,7 +10,7 @@ use std::rc::Rc;
 use tcpsim::tcp::conn::ChildParams;
 use tcpsim::tcp::listener::{SynRoute, DropReason, Listener, ListenerAction};
 use tcpsim::tcp::profile::KernelProfile;
-use tcpsim::tcp::segment::{Flags, Payload, Segment, TcpOptions};
+use tcpsim::tcp::segment::{Ecn, Flags, Payload, Segment, TcpOptions};
 use tcpsim::time::{Dur, SimTime};
 use tcp_conn_common::textbook_profile;
 
@@ -49,6 +49,7 @@ fn syn(n: u16, tsval: u32) -> Segment {
         seq: client_isn(n),
         ack: 0,
         flags: Flags::SYN,
+        ecn: Ecn::NotEct,
         window: 64240,
         options: TcpOptions {
             mss: Some(1460),
@@ -71,6 +72,7 @@ fn ack_of(synack: &Segment, offset: u32, len: u32, tsval: u32) -> Segment {
         seq: synack.ack.wrapping_add(offset),
         ack: synack.seq.wrapping_add(1),
         flags: if len > 0 { Flags::ACK | Flags::PSH } else { Flags::ACK },
+        ecn: Ecn::NotEct,
         window: 502,
         options: TcpOptions { timestamps: synack.options.timestamps.map(|_| (tsval, tsecr)), ..TcpOptions::default() },
         payload: if len == 0 { Payload::Empty } else { Payload::Derived { stream: 9, offset: u64::from(offset), len } },

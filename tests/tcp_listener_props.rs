@@ -7,7 +7,7 @@ use std::net::SocketAddrV4;
 use std::rc::Rc;
 use tcpsim::tcp::listener::{SynRoute, Listener, ListenerAction};
 use tcpsim::tcp::profile::KernelProfile;
-use tcpsim::tcp::segment::{Flags, Payload, Segment, TcpOptions};
+use tcpsim::tcp::segment::{Ecn, Flags, Payload, Segment, TcpOptions};
 use tcpsim::time::{Dur, SimTime};
 
 #[derive(Clone, Debug)]
@@ -42,6 +42,7 @@ fn seg(n: u16, seq: u32, ack: u32, flags: Flags, len: u32) -> Segment {
         seq,
         ack,
         flags,
+        ecn: Ecn::NotEct,
         window: 1000,
         options: TcpOptions { timestamps: Some((1, 0)), ..TcpOptions::default() },
         payload: if len == 0 { Payload::Empty } else { Payload::Derived { stream: 0, offset: 0, len } },

@@ -2,7 +2,7 @@
 //! tcp_ipv4.c `tcp_v4_send_reset`).
 
 use tcpsim::tcp::reset::reset_for;
-use tcpsim::tcp::segment::{Flags, Payload, Segment, TcpOptions};
+use tcpsim::tcp::segment::{Ecn, Flags, Payload, Segment, TcpOptions};
 
 fn seg(flags: Flags, seq: u32, ack: u32, len: u32) -> Segment {
     Segment {
@@ -11,6 +11,7 @@ fn seg(flags: Flags, seq: u32, ack: u32, len: u32) -> Segment {
         seq,
         ack,
         flags,
+        ecn: Ecn::NotEct,
         window: 1000,
         options: TcpOptions {
             mss: Some(1460),

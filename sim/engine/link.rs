@@ -248,7 +248,7 @@ impl LinkDir {
 mod tests {
     use super::*;
     use crate::engine::rng::RngStreams;
-    use crate::tcp::segment::{Flags, Payload};
+    use crate::tcp::segment::{Ecn, Flags, Payload};
 
     fn seg(len: u32, flags: Flags) -> Segment {
         Segment {
@@ -257,6 +257,7 @@ mod tests {
             seq: 1,
             ack: 0,
             flags,
+            ecn: Ecn::NotEct,
             window: 100,
             options: TcpOptions::default(),
             payload: if len == 0 { Payload::Empty } else { Payload::Derived { stream: 0, offset: 0, len } },

@@ -196,7 +196,7 @@ impl FlowTable {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tcp::segment::{Payload, TcpOptions};
+    use crate::tcp::segment::{Ecn, Payload, TcpOptions};
 
     fn seg(flags: Flags, from_a: bool) -> Segment {
         let a: SocketAddrV4 = "10.0.0.1:40000".parse().unwrap();
@@ -208,6 +208,7 @@ mod tests {
             seq: 100,
             ack: 200,
             flags,
+            ecn: Ecn::NotEct,
             window: 10,
             options: TcpOptions::default(),
             payload: Payload::Derived { stream: 1, offset: 0, len: 5 },

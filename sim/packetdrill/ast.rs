@@ -74,9 +74,37 @@ pub struct PacketSpec {
     pub window: Option<u16>,
     /// `None`: `<...>`, options not checked.
     pub options: Option<Vec<TcpOpt>>,
-    /// Something the model has no counterpart for (an IP/ECN annotation, `urg`, an
-    /// explicit port pair): the feature's name.
+    /// The IP ECN field, `[ect0]` and the like; `None`: Not-ECT inbound, not checked
+    /// outbound.
+    pub ecn: Option<IpEcn>,
+    /// Something the model has no counterpart for (a TOS or flow-label annotation, `urg`,
+    /// an explicit port pair): the feature's name.
     pub unsupported: Option<String>,
+}
+
+/// An IP ECN annotation (`ip_ecn` in `parser.y`: `[noecn]`, `[ect0]`, `[ect1]`, `[ect01]`,
+/// `[ce]`).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum IpEcn {
+    /// Exactly this codepoint.
+    Is(crate::tcp::segment::Ecn),
+    /// `[ect01]`: ECT(0) or ECT(1), outbound only.
+    Ect01,
+}
+
+impl IpEcn {
+    /// The annotation's word, if it is one.
+    pub fn from_word(w: &str) -> Option<IpEcn> {
+        use crate::tcp::segment::Ecn;
+        Some(match w {
+            "noecn" => IpEcn::Is(Ecn::NotEct),
+            "ect0" => IpEcn::Is(Ecn::Ect0),
+            "ect1" => IpEcn::Is(Ecn::Ect1),
+            "ce" => IpEcn::Is(Ecn::Ce),
+            "ect01" => IpEcn::Ect01,
+            _ => return None,
+        })
+    }
 }
 
 /// One TCP option as the script writes it.

@@ -3,13 +3,15 @@
 //! `verify_outbound_live_tcp_options`), with its wording; and the conversions between the
 //! script's packets and the model's [`Segment`]s.
 
-use super::ast::{PacketSpec, TcpOpt};
-use crate::tcp::segment::{Flags, Segment, TcpOptions};
+use super::ast::{IpEcn, PacketSpec, TcpOpt};
+use crate::tcp::segment::{Ecn, Flags, Segment, TcpOptions};
 
 /// A segment in the script's numbering, with its options in wire order.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Actual {
     pub flags: Flags,
+    /// The IP header's ECN field.
+    pub ecn: Ecn,
     pub seq: u32,
     pub ack: u32,
     pub window: u16,
@@ -130,6 +132,7 @@ pub fn verify(script: &PacketSpec, actual: &Actual, ts_tick_usecs: i64, toleranc
     let script_opt_bytes = script.options.as_deref().map_or(actual_opt_bytes, options_bytes);
     let total = |opts: usize, len: u32| 20 + 20 + opts as u32 + len;
     check("ipv4_total_length", total(script_opt_bytes, script.len), total(actual_opt_bytes, actual.len))?;
+    verify_ecn(script.ecn, actual.ecn)?;
     check("tcp_data_offset", (20 + script_opt_bytes as u32) / 4, (20 + actual_opt_bytes as u32) / 4)?;
     let bit = |f: Flags, flags: Flags| u32::from(flags.contains(f));
     for (name, f) in [
@@ -170,6 +173,17 @@ pub fn verify(script: &PacketSpec, actual: &Actual, ts_tick_usecs: i64, toleranc
         }
     }
     Ok(())
+}
+
+/// `verify_outbound_live_ecn` (run_packet.c), after the IPv4 lengths: the ECN field, when
+/// the script states it.
+fn verify_ecn(script: Option<IpEcn>, actual: Ecn) -> Result<(), String> {
+    match script {
+        None => Ok(()),
+        Some(IpEcn::Ect01) if matches!(actual, Ecn::Ect0 | Ecn::Ect1) => Ok(()),
+        Some(IpEcn::Ect01) => Err(format!("live packet field ip_ecn: expected: 0x1 or 0x2 vs actual: {:#x}", actual.bits())),
+        Some(IpEcn::Is(e)) => check("ip_ecn", u32::from(e.bits()), u32::from(actual.bits())),
+    }
 }
 
 /// Whether `cur` carries on where `prev` stopped, with the same ACK and flags (but for the
@@ -237,15 +251,22 @@ fn opt_text(o: &TcpOpt) -> String {
     }
 }
 
-/// The script packet's dump line.
+/// The script packet's dump line, its ECN annotation first.
 pub fn dump_script(p: &PacketSpec) -> String {
-    dump(flags_of(&p.flags), p.seq, p.len, p.ack, p.window, p.options.as_deref())
+    let ecn = match p.ecn {
+        None => String::new(),
+        Some(IpEcn::Is(e)) => format!("[{}] ", e.name()),
+        Some(IpEcn::Ect01) => "[ect01] ".into(),
+    };
+    ecn + &dump(flags_of(&p.flags), p.seq, p.len, p.ack, p.window, p.options.as_deref())
 }
 
-/// The actual packet's dump line (always with its window, as packetdrill prints it).
+/// The actual packet's dump line (always with its window, as packetdrill prints it), with
+/// its ECN field unless Not-ECT.
 pub fn dump_actual(a: &Actual) -> String {
     let ack = a.flags.contains(Flags::ACK).then_some(a.ack);
-    dump(a.flags, a.seq, a.len, ack, Some(a.window), Some(&a.options))
+    let ecn = if a.ecn == Ecn::NotEct { String::new() } else { format!("[{}] ", a.ecn.name()) };
+    ecn + &dump(a.flags, a.seq, a.len, ack, Some(a.window), Some(&a.options))
 }
 
 #[cfg(test)]
@@ -254,7 +275,7 @@ mod tests {
     use crate::packetdrill::ast::Direction;
 
     fn spec(flags: &str, seq: u32, len: u32, ack: Option<u32>, options: Option<Vec<TcpOpt>>) -> PacketSpec {
-        PacketSpec { direction: Direction::Outbound, flags: flags.into(), seq, len, ack, window: None, options, unsupported: None }
+        PacketSpec { direction: Direction::Outbound, flags: flags.into(), seq, len, ack, window: None, options, ecn: None, unsupported: None }
     }
 
     #[test]
@@ -270,7 +291,7 @@ mod tests {
 
     #[test]
     fn fields_are_checked_in_packetdrills_order_with_its_wording() {
-        let a = Actual { flags: Flags::ACK, seq: 1, ack: 1001, window: 257, len: 0, options: vec![] };
+        let a = Actual { flags: Flags::ACK, ecn: Ecn::NotEct, seq: 1, ack: 1001, window: 257, len: 0, options: vec![] };
         assert_eq!(verify(&spec(".", 1, 0, Some(1001), Some(vec![])), &a, 0, 4000), Ok(()));
         assert_eq!(
             verify(&spec(".", 1, 0, Some(2001), Some(vec![])), &a, 0, 4000).unwrap_err(),
@@ -285,6 +306,24 @@ mod tests {
         assert_eq!(verify(&spec(".", 1, 0, Some(1001), None), &ts, 0, 4000), Ok(()));
     }
 
+    /// `verify_outbound_live_ecn`: checked only where the script states it, after the IPv4
+    /// length and before the TCP fields; `[ect01]` takes either ECT codepoint.
+    #[test]
+    fn the_ecn_field_is_checked_where_the_script_states_it() {
+        let with = |ecn| PacketSpec { ecn: Some(ecn), ..spec("P.", 1, 0, Some(1), None) };
+        let ect0 = Actual { flags: Flags::PSH | Flags::ACK, ecn: Ecn::Ect0, seq: 1, ack: 1, window: 1, len: 0, options: vec![] };
+        assert_eq!(verify(&spec("P.", 1, 0, Some(1), None), &ect0, 0, 0), Ok(()));
+        assert_eq!(verify(&with(IpEcn::Is(Ecn::Ect0)), &ect0, 0, 0), Ok(()));
+        assert_eq!(verify(&with(IpEcn::Ect01), &ect0, 0, 0), Ok(()));
+        let plain = Actual { ecn: Ecn::NotEct, flags: Flags::ACK, ..ect0.clone() };
+        assert_eq!(
+            verify(&with(IpEcn::Is(Ecn::Ect0)), &plain, 0, 0).unwrap_err(),
+            "live packet field ip_ecn: expected: 2 (0x2) vs actual: 0 (0x0)"
+        );
+        assert!(verify(&with(IpEcn::Ect01), &plain, 0, 0).unwrap_err().starts_with("live packet field ip_ecn"));
+        assert_eq!(dump_actual(&ect0), "[ect0] P. 1:1(0) ack 1 win 1");
+    }
+
     #[test]
     fn fragments_join_only_in_sequence_with_equal_sizes_before_the_last() {
         let seg = |seq, len: u32| Segment {
@@ -293,6 +332,7 @@ mod tests {
             seq,
             ack: 1,
             flags: Flags::ACK,
+            ecn: Ecn::NotEct,
             window: 1,
             options: TcpOptions::default(),
             payload: crate::tcp::segment::Payload::Derived { stream: 0, offset: 0, len },

@@ -198,22 +198,34 @@ impl Parser {
                 ack: None,
                 window: None,
                 options: Some(Vec::new()),
+                ecn: None,
                 unsupported: Some(what.into()),
             });
         }
         let mut unsupported = None;
-        // opt_ip_info: `[ect0]`, `(tos 0x..)`, … — IP-level annotations.
+        let mut ecn = None;
+        // opt_ip_info: `[ect0]` (the ECN field), `[ect0,flowlabel 1]`, `(tos 0x..)`, … —
+        // IP-level annotations; only the ECN field alone is taken.
         if self.is_punct('[') || self.is_punct('(') {
             let close = if self.is_punct('[') { ']' } else { ')' };
-            let mut what = String::new();
+            let mut words = Vec::new();
+            let mut other = false;
             self.i += 1;
             while !self.is_punct(close) && self.peek().is_some() {
-                if let Some(Tok::Word(w)) = self.next() {
-                    what = w;
+                match self.next() {
+                    Some(Tok::Word(w)) => words.push(w),
+                    _ => other = true,
                 }
             }
             self.expect_punct(close)?;
-            unsupported = Some(format!("IP header annotation [{what}] (ECN/TOS)"));
+            ecn = match words.as_slice() {
+                [w] if close == ']' && !other => IpEcn::from_word(w),
+                _ => None,
+            };
+            if ecn.is_none() {
+                let what = words.last().cloned().unwrap_or_default();
+                unsupported = Some(format!("IP header annotation [{what}] (TOS/flow label)"));
+            }
         }
         // opt_port_info: `src > dst`.
         if matches!(self.peek(), Some(Tok::Int(_))) && self.peek_at(1) == Some(&Tok::Punct('>')) {
@@ -260,7 +272,7 @@ impl Parser {
             }
             self.expect_punct('>')?;
         }
-        Ok(PacketSpec { direction, flags, seq, len, ack, window, options, unsupported })
+        Ok(PacketSpec { direction, flags, seq, len, ack, window, options, ecn, unsupported })
     }
 
     /// `flags` in `parser.y`: a word of flag letters with an optional `.`, a lone `.`, or

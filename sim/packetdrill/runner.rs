@@ -7,7 +7,7 @@
 //! The remote end is a silent peer on a perfect link: everything it "sends" is the script's
 //! inbound packets, put straight into the host.
 
-use super::ast::{Action, Direction, Event, PacketSpec, Script};
+use super::ast::{Action, Direction, Event, IpEcn, PacketSpec, Script};
 use super::code::{self, CodeError};
 use super::matcher::{self, Actual};
 use super::syscalls::{self, Call, Handles, Progress};
@@ -19,7 +19,7 @@ use crate::host::Host;
 use crate::replay::driver::on_sut;
 use crate::replay::puppet::{Endpoint, Puppet};
 use crate::tcp::profile::KernelProfile;
-use crate::tcp::segment::{Flags, Payload, Segment};
+use crate::tcp::segment::{Ecn, Flags, Payload, Segment};
 use crate::time::SimTime;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, VecDeque};
@@ -404,6 +404,11 @@ impl<'a> Run<'a> {
 
     fn inbound(&mut self, line: u32, p: &PacketSpec) -> Step {
         unsupported_packet(line, p)?;
+        let ecn = match p.ecn {
+            None => Ecn::NotEct,
+            Some(IpEcn::Is(e)) => e,
+            Some(IpEcn::Ect01) => return Err(Stop::Fail(line, "error handling packet: [ect01] can only be used with outbound packets".into())),
+        };
         let flags = matcher::flags_of(&p.flags);
         let mut options = matcher::model_options(p.options.as_deref().unwrap_or(&[])).map_err(|f| Stop::Unsupported(line, f))?;
         let syn = flags.contains(Flags::SYN);
@@ -430,6 +435,7 @@ impl<'a> Run<'a> {
             seq: p.seq.wrapping_add(self.conn.remote_offset(syn)),
             ack: if flags.contains(Flags::ACK) { p.ack.unwrap_or(0).wrapping_add(off) } else { 0 },
             flags,
+            ecn,
             window,
             options,
             payload: if p.len == 0 { Payload::Empty } else { Payload::Bytes(vec![0u8; p.len as usize].into()) },
@@ -570,6 +576,7 @@ impl<'a> Run<'a> {
         }
         Actual {
             flags,
+            ecn: last.ecn,
             seq: first.seq.wrapping_sub(self.conn.local_offset(syn)),
             ack: last.ack.wrapping_sub(remote),
             window: last.window,
@@ -579,13 +586,11 @@ impl<'a> Run<'a> {
     }
 }
 
-/// A packet that needs what the model lacks: IP-level annotations, ECN, unknown options.
+/// A packet that needs what the model lacks: TOS and flow-label annotations, unknown
+/// options.
 fn unsupported_packet(line: u32, p: &PacketSpec) -> Step {
     if let Some(f) = &p.unsupported {
         return Err(Stop::Unsupported(line, f.clone()));
-    }
-    if p.flags.contains('E') || p.flags.contains('W') {
-        return Err(Stop::Unsupported(line, "ECN (ECE/CWR flags)".into()));
     }
     match p.options.as_deref().map(matcher::model_options) {
         Some(Err(f)) => Err(Stop::Unsupported(line, f)),

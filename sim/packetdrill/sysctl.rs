@@ -4,7 +4,7 @@
 //! model reads, or is checked against the behaviour the model has built in; any other shell
 //! command is unsupported (named), never silently skipped.
 
-use crate::tcp::profile::KernelProfile;
+use crate::tcp::profile::{KernelProfile, TcpEcn};
 use std::path::Path;
 
 /// Why a command did not apply.
@@ -18,13 +18,12 @@ pub enum CmdError {
 
 /// Sysctls the model has no knob for, with the value its built-in behaviour corresponds
 /// to. Setting one to that value is a no-op; to another value, unsupported.
-const BUILT_IN: [(&str, &str, &str); 6] = [
+const BUILT_IN: [(&str, &str, &str); 5] = [
     ("tcp_congestion_control", "cubic", "the model's congestion control stands for Linux's default, CUBIC"),
     ("tcp_frto", "2", "F-RTO as Linux's default"),
     ("tcp_dsack", "1", "D-SACK as Linux's default"),
     ("tcp_reordering", "3", "the initial reordering degree is Linux's default"),
     ("tcp_recovery", "1", "RACK loss detection as Linux's default"),
-    ("tcp_ecn", "0", "ECN is not modelled"),
 ];
 
 /// Sysctls whose feature is reached only through script constructs reported unsupported
@@ -130,7 +129,7 @@ impl Sysctls {
             return Ok(());
         }
         if let Some((_, v, why)) = BUILT_IN.iter().find(|(n, _, _)| *n == short) {
-            return if value.trim() == *v || (short == "tcp_ecn" && value.trim() == "2") {
+            return if value.trim() == *v {
                 Ok(())
             } else {
                 Err(CmdError::Unsupported(format!("sysctl {name}={value} ({why})")))
@@ -160,6 +159,14 @@ fn set_profile(p: &mut KernelProfile, name: &str, value: &str) -> Result<bool, C
         "wmem_max" => p.wmem_max = small()?,
         "tcp_timestamps" => p.tcp_timestamps = int()? != 0,
         "tcp_sack" => p.tcp_sack = int()? != 0,
+        "tcp_ecn" => {
+            let v = u8::try_from(int()?).map_err(|_| bad())?;
+            p.tcp_ecn = match TcpEcn::try_from(v) {
+                Ok(e) => e,
+                Err(why) if v <= 5 => return Err(CmdError::Unsupported(format!("sysctl {name}={value}: {why}"))),
+                Err(_) => return Err(bad()),
+            };
+        }
         "tcp_window_scaling" => p.tcp_window_scaling = int()? != 0,
         "tcp_moderate_rcvbuf" => p.tcp_moderate_rcvbuf = int()? != 0,
         "tcp_slow_start_after_idle" => p.tcp_slow_start_after_idle = int()? != 0,
@@ -306,9 +313,12 @@ mod tests {
     #[test]
     fn behaviour_the_model_lacks_and_other_shell_is_unsupported_by_name() {
         let mut s = Sysctls::new(KernelProfile::linux_6_18());
-        assert_eq!(s.run("sysctl -q net.ipv4.tcp_ecn=0 > /dev/null 2>&1", Path::new(".")), Ok(()));
-        let e = s.run("sysctl -q net.ipv4.tcp_ecn=1", Path::new(".")).unwrap_err();
-        assert!(matches!(e, CmdError::Unsupported(m) if m.contains("tcp_ecn=1")));
+        assert_eq!(s.run("sysctl -q net.ipv4.tcp_ecn=1 > /dev/null 2>&1", Path::new(".")), Ok(()));
+        assert!(s.profile.tcp_ecn.request());
+        // Accurate ECN (6.18's tcp_ecn 3 to 5) is not modelled; 6 is no value at all.
+        let e = s.run("sysctl -q net.ipv4.tcp_ecn=3", Path::new(".")).unwrap_err();
+        assert!(matches!(e, CmdError::Unsupported(m) if m.contains("tcp_ecn=3")));
+        assert!(matches!(s.run("sysctl -q net.ipv4.tcp_ecn=6", Path::new(".")), Err(CmdError::Failed(_))));
         assert!(matches!(s.run("ethtool -K tun0 gro off", Path::new(".")), Err(CmdError::Unsupported(_))));
         assert_eq!(s.run("ethtool -K tun0 tso off gso off", Path::new(".")), Ok(()));
         assert_eq!(s.profile.gso_max_segs, KernelProfile::linux_6_18().gso_max_segs);

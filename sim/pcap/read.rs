@@ -12,7 +12,7 @@
 //! from 1, as Wireshark's `frame.number`) and the byte offset of its record. No input makes
 //! this module panic: every slice is bounds-checked and no input-derived value is unwrapped.
 
-use crate::tcp::segment::{Flags, Payload, Segment, TcpOptions};
+use crate::tcp::segment::{Ecn, Flags, Payload, Segment, TcpOptions};
 use etherparse::err::ip::LaxHeaderSliceError;
 use etherparse::err::tcp::HeaderSliceError as TcpSliceError;
 use etherparse::{EtherType, IpNumber, LaxNetSlice, LaxSlicedPacket, TcpSlice};
@@ -617,6 +617,7 @@ fn decode_net(
         ack: tcp.acknowledgment_number(),
         // Byte 13 of the header holds CWR..FIN in the same bit positions as `Flags`.
         flags: Flags(tcp.header_slice().get(13).copied().unwrap_or(0)),
+        ecn: Ecn::from_tos(header.ecn().value()),
         window: tcp.window_size(),
         options,
         payload: if body.is_empty() {

@@ -123,6 +123,8 @@ pub fn encode_frame(seg: &Segment, ip_id: u16) -> Result<Vec<u8>, PcapWriteError
     .map_err(|e| err(e.to_string()))?;
     ip.identification = ip_id;
     ip.dont_fragment = true;
+    // The TOS byte's ECN bits (RFC 3168 §5); TCP's own DSCP stays 0.
+    ip.ecn = etherparse::IpEcn::try_new(seg.ecn.bits()).map_err(|e| err(e.to_string()))?;
     ip.header_checksum = ip.calc_header_checksum();
     let eth = Ethernet2Header {
         source: mac_of(*seg.src.ip()),

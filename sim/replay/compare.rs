@@ -369,7 +369,7 @@ enum Step {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tcp::segment::{Payload, TcpOptions};
+    use crate::tcp::segment::{Ecn, Payload, TcpOptions};
 
     fn seg(seq: u32, ack: u32, flags: Flags, window: u16) -> Segment {
         Segment {
@@ -378,6 +378,7 @@ mod tests {
             seq,
             ack,
             flags,
+            ecn: Ecn::NotEct,
             window,
             options: TcpOptions::default(),
             payload: Payload::Empty,

@@ -153,13 +153,13 @@ fn accepts_data_after(rest: &[(u64, &Segment)], sut: SocketAddrV4, peer: SocketA
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
-    use crate::tcp::segment::{Payload, TcpOptions};
+    use crate::tcp::segment::{Ecn, Payload, TcpOptions};
 
     pub(in crate::replay) fn pkt(t: u64, from_client: bool, seq: u32, ack: u32, flags: Flags, len: usize) -> CapturedSegment {
         let (c, s): (SocketAddrV4, SocketAddrV4) = ("10.0.0.1:5000".parse().unwrap(), "10.0.0.2:80".parse().unwrap());
         let (src, dst) = if from_client { (c, s) } else { (s, c) };
         let payload = if len == 0 { Payload::Empty } else { Payload::Bytes(vec![0; len].into()) };
-        CapturedSegment { t_ns: t, seg: Segment { src, dst, seq, ack, flags, window: 100, options: TcpOptions::default(), payload }, iface: 0, raw_len: 0 }
+        CapturedSegment { t_ns: t, seg: Segment { src, dst, seq, ack, flags, ecn: Ecn::NotEct, window: 100, options: TcpOptions::default(), payload }, iface: 0, raw_len: 0 }
     }
 
     /// An echo exchange: the client writes 100 bytes in two segments (PSH on the second),

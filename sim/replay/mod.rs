@@ -576,7 +576,7 @@ fn incarnation<'a>(segs: impl Iterator<Item = &'a Timed>, k: usize) -> Vec<Timed
 mod tests {
     use super::*;
     use crate::pcap::CapturedSegment;
-    use crate::tcp::segment::{Payload, Segment, TcpOptions};
+    use crate::tcp::segment::{Ecn, Payload, Segment, TcpOptions};
     use std::net::SocketAddrV4;
 
     const SCENARIO: &str = r#"
@@ -611,7 +611,7 @@ mod tests {
     fn packet(t_ns: u64, flags: Flags, from_client: bool) -> CapturedSegment {
         let (c, s) = (SocketAddrV4::new([10, 0, 0, 1].into(), 40000), SocketAddrV4::new([10, 0, 0, 2].into(), 8080));
         let (src, dst) = if from_client { (c, s) } else { (s, c) };
-        let seg = Segment { src, dst, seq: 1, ack: 1, flags, window: 64, options: TcpOptions::default(), payload: Payload::Empty };
+        let seg = Segment { src, dst, seq: 1, ack: 1, flags, ecn: Ecn::NotEct, window: 64, options: TcpOptions::default(), payload: Payload::Empty };
         CapturedSegment { t_ns, seg, iface: 0, raw_len: 66 }
     }
 

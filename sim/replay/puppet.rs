@@ -170,7 +170,7 @@ impl Puppet {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tcp::segment::{Payload, TcpOptions};
+    use crate::tcp::segment::{Ecn, Payload, TcpOptions};
 
     #[test]
     fn acks_sacks_and_echoed_timestamps_follow_the_models_numbering() {
@@ -183,6 +183,7 @@ mod tests {
             seq: 500,
             ack: 11,
             flags: Flags::SYN | Flags::ACK,
+            ecn: Ecn::NotEct,
             window: 100,
             options: TcpOptions { timestamps: Some((9000, 1)), ..TcpOptions::default() },
             payload: Payload::Empty,
@@ -194,6 +195,7 @@ mod tests {
             seq: 11,
             ack: 100_001,
             flags: Flags::ACK,
+            ecn: Ecn::NotEct,
             window: 50,
             options: TcpOptions { timestamps: Some((2, 7005)), sack: vec![(100_010, 100_020)], ..TcpOptions::default() },
             payload: Payload::Empty,
@@ -215,7 +217,7 @@ mod tests {
     fn each_logged_segment_is_read_once() {
         let sut: SocketAddrV4 = "10.0.0.2:80".parse().unwrap();
         let peer: SocketAddrV4 = "10.0.0.1:5000".parse().unwrap();
-        let seg = |seq, flags| Segment { src: sut, dst: peer, seq, ack: 1, flags, window: 1, options: TcpOptions::default(), payload: Payload::Empty };
+        let seg = |seq, flags| Segment { src: sut, dst: peer, seq, ack: 1, flags, ecn: Ecn::NotEct, window: 1, options: TcpOptions::default(), payload: Payload::Empty };
         let log: SutLog = Rc::default();
         let emissions = (0..3).map(|_| Emission { at: SimTime::ZERO, conn: 0, seg: seg(0, Flags::ACK) }).collect();
         let mut p = Puppet::new(emissions, vec![ConnMap { sut, peer, captured_isn: Some(0), captured_ts0: None }], log.clone());

@@ -277,7 +277,7 @@ fn backlog(packets: &[CapturedSegment], conns: &[&Connection]) -> (Vec<Setting>,
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tcp::segment::{Payload, TcpOptions};
+    use crate::tcp::segment::{Ecn, Payload, TcpOptions};
 
     fn pkt(t_ms: u64, from_client: bool, cport: u16, seq: u32, ack: u32, flags: Flags, len: usize) -> CapturedSegment {
         let c = SocketAddrV4::new([10, 0, 0, 1].into(), cport);
@@ -287,7 +287,7 @@ mod tests {
         let options = TcpOptions { mss: Some(1460), wscale: Some(10), sack_permitted: true, timestamps: Some((1, 0)), ..TcpOptions::default() };
         // The SYN's window is Linux 6.18's default (tcp_rmem[1], 1448 bytes a segment).
         let (options, window) = if flags.contains(Flags::SYN) { (options, 65160) } else { (TcpOptions::default(), 500) };
-        CapturedSegment { t_ns: t_ms * 1_000_000, seg: Segment { src, dst, seq, ack, flags, window, options, payload }, iface: 0, raw_len: 0 }
+        CapturedSegment { t_ns: t_ms * 1_000_000, seg: Segment { src, dst, seq, ack, flags, ecn: Ecn::NotEct, window, options, payload }, iface: 0, raw_len: 0 }
     }
 
     fn handshake(t: u64, cport: u16) -> Vec<CapturedSegment> {

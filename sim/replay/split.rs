@@ -114,7 +114,7 @@ pub fn split(packets: &[CapturedSegment]) -> Vec<Connection> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tcp::segment::{Payload, TcpOptions};
+    use crate::tcp::segment::{Ecn, Payload, TcpOptions};
 
     fn pkt(t: u64, src: &str, dst: &str, flags: Flags) -> CapturedSegment {
         let seg = Segment {
@@ -123,6 +123,7 @@ mod tests {
             seq: 0,
             ack: 0,
             flags,
+            ecn: Ecn::NotEct,
             window: 0,
             options: TcpOptions::default(),
             payload: Payload::Empty,

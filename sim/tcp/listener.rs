@@ -12,14 +12,14 @@
 //! connection's handle back with [`Listener::enqueue`]. The handle type `C` is the
 //! caller's, so the listener does not depend on the connection model.
 //!
-//! Not modelled: TCP Fast Open, TCP_DEFER_ACCEPT, PAWS on request socks, ECN negotiation,
+//! Not modelled: TCP Fast Open, TCP_DEFER_ACCEPT, PAWS on request socks, Accurate ECN,
 //! SO_REUSEPORT migration, `tcp_peer_is_proven` (no peer is proven).
 
 use super::conn::sockopt::tcp_mss_clamp;
 use super::conn::{select_initial_window, ChildParams, ChildTimestamps};
 use super::profile::KernelProfile;
 use super::reset::reset_for;
-use super::segment::{seq_gt, seq_lt, Flags, Payload, Segment, TcpOptions};
+use super::segment::{seq_gt, seq_lt, Ecn, Flags, Payload, Segment, TcpOptions};
 use super::syncookie::{self, SYNCOOKIE_VALID};
 use crate::time::{Dur, SimTime};
 use serde::Serialize;
@@ -131,6 +131,8 @@ struct Negotiated {
     /// The client's shift, `Some` iff both sides do window scaling.
     peer_wscale: Option<u8>,
     sack_ok: bool,
+    /// `inet_rsk(req)->ecn_ok`: ECN (RFC 3168) agreed.
+    ecn_ok: bool,
     /// `(ts_recent, ts_off)` iff both sides do timestamps.
     ts: Option<(u32, u32)>,
     rcv_wnd: u32,
@@ -399,19 +401,21 @@ impl<C> Listener<C> {
         };
         self.counters.syncookies_recv += 1;
         let ts_off = self.ts_off(seg.src);
-        // cookie_timestamp_decode: without timestamps the cookie carries no WS or SACK.
-        let (peer_wscale, sack_ok, ts) = match seg.options.timestamps {
+        // cookie_timestamp_decode: without timestamps the cookie carries no WS, SACK or
+        // ECN (cookie_ecn_ok: the bit, and tcp_ecn not 0).
+        let (peer_wscale, sack_ok, ecn_ok, ts) = match seg.options.timestamps {
             Some((tsval, tsecr)) if self.profile.tcp_timestamps => {
-                let (ws, sack) = syncookie::decode_cookie_tsecr(tsecr.wrapping_sub(ts_off));
-                let ws = ws.filter(|_| self.profile.tcp_window_scaling);
-                (ws, sack && self.profile.tcp_sack, Some((tsval, ts_off)))
+                let o = syncookie::decode_cookie_tsecr(tsecr.wrapping_sub(ts_off));
+                let ws = o.wscale.filter(|_| self.profile.tcp_window_scaling);
+                let ecn_ok = o.ecn_ok && self.profile.tcp_ecn.accept();
+                (ws, o.sack_ok && self.profile.tcp_sack, ecn_ok, Some((tsval, ts_off)))
             }
-            _ => (None, false, None),
+            _ => (None, false, false, None),
         };
         // cookie_v4_check sizes the window with the peer's (table) MSS, not ours.
         let (rcv_wnd, rcv_wscale, window_clamp) =
             initial_window(&self.profile, self.rcvbuf, self.rcvbuf_locked, u32::from(mss), peer_wscale.is_some());
-        let opts = Negotiated { peer_mss: mss, adv_mss, peer_wscale, sack_ok, ts, rcv_wnd, rcv_wscale, window_clamp };
+        let opts = Negotiated { peer_mss: mss, adv_mss, peer_wscale, sack_ok, ecn_ok, ts, rcv_wnd, rcv_wscale, window_clamp };
         if self.accept_queue_full() {
             // tcp_v4_syn_recv_sock exit_overflow; cookie_v4_check returns NULL: dropped.
             self.count_overflow();
@@ -484,11 +488,15 @@ impl<C> Listener<C> {
         let adv_mss = tcp_mss_clamp(self.user_mss, route.advmss);
         let payload = u32::from(adv_mss) - if ts_seen.is_some() { TCPOLEN_TSTAMP_ALIGNED } else { 0 };
         let (rcv_wnd, rcv_wscale, window_clamp) = initial_window(p, self.rcvbuf, self.rcvbuf_locked, payload, peer_wscale.is_some());
+        // tcp_ecn_create_request; a cookie without timestamps has nowhere to keep it
+        // (tcp_conn_request: "if (!tmp_opt.tstamp_ok) inet_rsk(req)->ecn_ok = 0").
+        let ecn_ok = ecn_create_request(seg, p) && !(want_cookie && ts_seen.is_none());
         let opts = Negotiated {
             peer_mss,
             adv_mss,
             peer_wscale,
             sack_ok,
+            ecn_ok,
             ts: ts_seen.map(|(tsval, _)| (tsval, ts_off)),
             rcv_wnd,
             rcv_wscale,
@@ -701,6 +709,7 @@ impl<C> Listener<C> {
             snd_wscale: o.peer_wscale,
             rcv_wscale: o.rcv_wscale,
             sack_ok: o.sack_ok,
+            ecn_ok: o.ecn_ok,
             timestamps: o.ts.map(|(ts_recent, ts_off)| ChildTimestamps { ts_recent, ts_off }),
             // tcp_create_openreq_child: the window of the completing segment, scaled.
             snd_wnd: u32::from(seg.window) << o.peer_wscale.unwrap_or(0),
@@ -722,20 +731,24 @@ impl<C> Listener<C> {
     }
 
     /// tcp_output.c `tcp_make_synack`: options MSS, SACK_PERM, TS, WS (Linux writes them in
-    /// that order, `tcp_options_write`); the window is never scaled in a SYN-ACK.
+    /// that order, `tcp_options_write`); the window is never scaled in a SYN-ACK; ECE when
+    /// ECN was agreed (`tcp_ecn_make_synack`), the segment itself Not-ECT.
     fn synack(&self, now: SimTime, remote: SocketAddrV4, req: &Request, cookie: bool) -> Segment {
         let o = &req.opts;
         let timestamps = o.ts.map(|(recent, off)| {
             let clock = ms_clock(now);
-            let clock = if cookie { syncookie::cookie_tsval(clock, o.peer_wscale, o.sack_ok) } else { clock };
+            let hidden = syncookie::CookieOptions { wscale: o.peer_wscale, sack_ok: o.sack_ok, ecn_ok: o.ecn_ok };
+            let clock = if cookie { syncookie::cookie_tsval(clock, hidden) } else { clock };
             (clock.wrapping_add(off), recent)
         });
+        let ece = if o.ecn_ok { Flags::ECE } else { Flags::NONE };
         Segment {
             src: self.local,
             dst: remote,
             seq: req.iss,
             ack: req.irs.wrapping_add(1),
-            flags: Flags::SYN | Flags::ACK,
+            flags: Flags::SYN | Flags::ACK | ece,
+            ecn: Ecn::NotEct,
             window: o.rcv_wnd.min(65535) as u16,
             options: TcpOptions {
                 mss: Some(o.adv_mss),
@@ -757,6 +770,7 @@ impl<C> Listener<C> {
             seq: req.iss.wrapping_add(1),
             ack: req.irs.wrapping_add(1),
             flags: Flags::ACK,
+            ecn: Ecn::NotEct,
             window: (o.rcv_wnd >> o.rcv_wscale).min(65535) as u16,
             options: TcpOptions {
                 timestamps: o.ts.map(|(recent, off)| (ms_clock(now).wrapping_add(off), recent)),
@@ -765,6 +779,14 @@ impl<C> Listener<C> {
             payload: Payload::Empty,
         }
     }
+}
+
+/// tcp_input.c `tcp_ecn_create_request`: a SYN that asks for ECN (ECE and CWR) gets it if
+/// `tcp_ecn` is not 0 and the SYN itself is Not-ECT (RFC 3168 §6.1.1: an ECT SYN is
+/// suspect; 6.18 also takes one with a reserved bit or AE set, which the model's segments
+/// cannot carry).
+fn ecn_create_request(syn: &Segment, p: &KernelProfile) -> bool {
+    syn.flags.contains(Flags::ECE | Flags::CWR) && syn.ecn == Ecn::NotEct && p.tcp_ecn.accept()
 }
 
 /// tcp_minisocks.c `tcp_in_window`: the segment starts at the window's left edge, overlaps

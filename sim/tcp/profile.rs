@@ -113,6 +113,8 @@ pub struct KernelProfile {
     pub tcp_window_scaling: bool,
     pub tcp_sack: bool,
     pub tcp_timestamps: bool,
+    /// `net.ipv4.tcp_ecn`: whether a connection uses ECN (RFC 3168).
+    pub tcp_ecn: TcpEcn,
 
     // --- segmentation offload ---
     /// `sk_gso_max_segs` of the route's device: how many segments one skb may carry
@@ -121,6 +123,44 @@ pub struct KernelProfile {
     pub gso_max_segs: u32,
     /// `net.ipv4.tcp_min_tso_segs`: the fewest segments `tcp_tso_autosize` puts in an skb.
     pub tcp_min_tso_segs: u32,
+}
+
+/// `net.ipv4.tcp_ecn` (Documentation/networking/ip-sysctl.rst, include/net/tcp_ecn.h `enum
+/// tcp_ecn_mode`): 0, no ECN; 1, ask for it in our SYNs and agree to it in incoming ones
+/// (`TCP_ECN_IN_ECN_OUT_ECN`); 2, agree to it in incoming SYNs only
+/// (`TCP_ECN_IN_ECN_OUT_NOECN`, Linux's default). 3 to 5, Accurate ECN (6.18), are not
+/// modelled and are refused as a value.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(try_from = "u8", into = "u8")]
+pub struct TcpEcn(u8);
+
+impl TcpEcn {
+    /// Our SYN asks for ECN (`tcp_ecn_send_syn`: `use_ecn`).
+    pub fn request(self) -> bool {
+        self.0 == 1
+    }
+
+    /// A SYN that asks for ECN gets it (`tcp_ecn_create_request`: `ecn_ok`).
+    pub fn accept(self) -> bool {
+        self.0 != 0
+    }
+}
+
+impl TryFrom<u8> for TcpEcn {
+    type Error = String;
+    fn try_from(v: u8) -> Result<TcpEcn, String> {
+        match v {
+            0..=2 => Ok(TcpEcn(v)),
+            3..=5 => Err(format!("tcp_ecn = {v} (Accurate ECN) is not modelled; 0, 1 or 2")),
+            _ => Err(format!("tcp_ecn = {v} is not 0, 1 or 2")),
+        }
+    }
+}
+
+impl From<TcpEcn> for u8 {
+    fn from(e: TcpEcn) -> u8 {
+        e.0
+    }
 }
 
 /// Why a kernel profile could not be had.

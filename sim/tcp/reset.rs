@@ -7,7 +7,7 @@
 //! where SYN and FIN each count one in SEG.LEN. The reply has window 0 and no options
 //! (`tcp_v4_send_reset` builds a bare header; only MD5/AO signatures would add options).
 
-use super::segment::{Flags, Payload, Segment, TcpOptions};
+use super::segment::{Ecn, Flags, Payload, Segment, TcpOptions};
 
 /// The RST answering `seg`, or `None` when `seg` is itself an RST (RFC 9293 §3.10.7.1:
 /// "An incoming segment containing a RST is discarded").
@@ -26,6 +26,7 @@ pub fn reset_for(seg: &Segment) -> Option<Segment> {
         seq,
         ack,
         flags,
+        ecn: Ecn::NotEct,
         window: 0,
         options: TcpOptions::default(),
         payload: Payload::Empty,

@@ -147,6 +147,8 @@ pub struct Segment {
     pub seq: u32,
     pub ack: u32,
     pub flags: Flags,
+    /// The IP header's ECN field.
+    pub ecn: Ecn,
     /// The window field as sent on the wire (before scaling).
     pub window: u16,
     pub options: TcpOptions,
@@ -178,6 +180,49 @@ impl Segment {
         }
         s.push_str(&format!(", win {}, length {}", self.window, self.payload.len()));
         s
+    }
+}
+
+/// The ECN field of the IP header (RFC 3168 §5), with its wire values (`INET_ECN_*`,
+/// include/net/inet_ecn.h): what TCP marks its segments with (`tcp_ecn_send`) and what a
+/// router on the path turns into CE.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Ecn {
+    /// `INET_ECN_NOT_ECT`: the sender does not do ECN; routers drop instead of marking.
+    #[default]
+    NotEct = 0,
+    /// `INET_ECN_ECT_1`.
+    Ect1 = 1,
+    /// `INET_ECN_ECT_0`: what Linux marks data with (`INET_ECN_xmit`).
+    Ect0 = 2,
+    /// `INET_ECN_CE`: Congestion Experienced.
+    Ce = 3,
+}
+
+impl Ecn {
+    /// The field from the two low bits of the TOS byte (`INET_ECN_MASK`).
+    pub fn from_tos(tos: u8) -> Ecn {
+        match tos & 3 {
+            0 => Ecn::NotEct,
+            1 => Ecn::Ect1,
+            2 => Ecn::Ect0,
+            _ => Ecn::Ce,
+        }
+    }
+
+    /// The two bits as the TOS byte carries them.
+    pub fn bits(self) -> u8 {
+        self as u8
+    }
+
+    /// packetdrill's and tcpdump's spelling: `noecn` for Not-ECT, else `ect0`, `ect1`, `ce`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Ecn::NotEct => "noecn",
+            Ecn::Ect1 => "ect1",
+            Ecn::Ect0 => "ect0",
+            Ecn::Ce => "ce",
+        }
     }
 }
 
@@ -229,6 +274,7 @@ mod tests {
             seq: 0,
             ack: 0,
             flags: Flags::SYN | Flags::FIN,
+            ecn: Ecn::NotEct,
             window: 0,
             options: TcpOptions::default(),
             payload: Payload::Derived { stream: 0, offset: 0, len: 3 },

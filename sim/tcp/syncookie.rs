@@ -25,10 +25,22 @@ pub const SYNCOOKIE_PERIOD: Dur = Dur::from_secs(60);
 /// to a listener are checked as cookies only this long (`tcp_synq_no_recent_overflow`).
 pub const SYNCOOKIE_VALID: Dur = Dur::from_secs(120);
 
-/// syncookies.c `TSBITS`, `TS_OPT_WSCALE_MASK`, `TS_OPT_SACK`: options hidden in TSval.
+/// syncookies.c `TSBITS`, `TS_OPT_WSCALE_MASK`, `TS_OPT_SACK`, `TS_OPT_ECN`: options
+/// hidden in TSval.
 const TSBITS: u32 = 6;
 const TS_OPT_WSCALE_MASK: u32 = 0xf;
 const TS_OPT_SACK: u32 = 1 << 4;
+const TS_OPT_ECN: u32 = 1 << 5;
+
+/// What a cookie's TSval remembers of the client's SYN.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct CookieOptions {
+    /// The client's window scale, `None` without window scaling.
+    pub wscale: Option<u8>,
+    pub sack_ok: bool,
+    /// ECN agreed (`ireq->ecn_ok`).
+    pub ecn_ok: bool,
+}
 
 /// include/net/tcp.h `tcp_cookie_time`: the cookie clock, in periods.
 fn cookie_time(now: SimTime) -> u32 {
@@ -91,12 +103,15 @@ pub fn check_cookie(
 }
 
 /// `cookie_init_timestamp`: the SYN-ACK's TSval (before the per-connection offset) with the
-/// client's window scale (15 = none) and SACK permission in its low 6 bits, never above
+/// client's window scale (15 = none), SACK permission and ECN in its low 6 bits, never above
 /// `ts_now`.
-pub fn cookie_tsval(ts_now: u32, peer_wscale: Option<u8>, sack_ok: bool) -> u32 {
-    let mut options = peer_wscale.map_or(TS_OPT_WSCALE_MASK, u32::from);
-    if sack_ok {
+pub fn cookie_tsval(ts_now: u32, o: CookieOptions) -> u32 {
+    let mut options = o.wscale.map_or(TS_OPT_WSCALE_MASK, u32::from);
+    if o.sack_ok {
         options |= TS_OPT_SACK;
+    }
+    if o.ecn_ok {
+        options |= TS_OPT_ECN;
     }
     let ts = (ts_now >> TSBITS << TSBITS) | options;
     if ts > ts_now {
@@ -106,12 +121,15 @@ pub fn cookie_tsval(ts_now: u32, peer_wscale: Option<u8>, sack_ok: bool) -> u32 
     }
 }
 
-/// `cookie_timestamp_decode`: the client's window scale and SACK permission from the
-/// TSecr of its ACK (offset already removed).
-pub fn decode_cookie_tsecr(tsecr: u32) -> (Option<u8>, bool) {
+/// `cookie_timestamp_decode` and `cookie_ecn_ok`'s bit: the options from the TSecr of the
+/// client's ACK (offset already removed).
+pub fn decode_cookie_tsecr(tsecr: u32) -> CookieOptions {
     let wscale = tsecr & TS_OPT_WSCALE_MASK;
-    let wscale = (wscale != TS_OPT_WSCALE_MASK).then_some(wscale as u8);
-    (wscale, tsecr & TS_OPT_SACK != 0)
+    CookieOptions {
+        wscale: (wscale != TS_OPT_WSCALE_MASK).then_some(wscale as u8),
+        sack_ok: tsecr & TS_OPT_SACK != 0,
+        ecn_ok: tsecr & TS_OPT_ECN != 0,
+    }
 }
 
 #[cfg(test)]
@@ -150,10 +168,14 @@ mod tests {
     }
 
     #[test]
-    fn timestamp_carries_wscale_and_sack() {
-        let ts = cookie_tsval(100_000, Some(7), true);
+    fn timestamp_carries_wscale_sack_and_ecn() {
+        let all = CookieOptions { wscale: Some(7), sack_ok: true, ecn_ok: true };
+        let ts = cookie_tsval(100_000, all);
         assert!(ts <= 100_000 && 100_000 - ts < 64);
-        assert_eq!(decode_cookie_tsecr(ts), (Some(7), true));
-        assert_eq!(decode_cookie_tsecr(cookie_tsval(100_000, None, false)), (None, false));
+        // 7 | TS_OPT_SACK (16) | TS_OPT_ECN (32) in the low 6 bits.
+        assert_eq!(ts & 63, 7 + 16 + 32);
+        assert_eq!(decode_cookie_tsecr(ts), all);
+        let none = CookieOptions::default();
+        assert_eq!(decode_cookie_tsecr(cookie_tsval(100_000, none)), none);
     }
 }

@@ -4,7 +4,7 @@
 use serde_json::Value;
 use std::net::SocketAddrV4;
 use tcpsim::engine::{Ctx, Node};
-use tcpsim::tcp::segment::{Flags, Payload, Segment, TcpOptions};
+use tcpsim::tcp::segment::{Ecn, Flags, Payload, Segment, TcpOptions};
 use tcpsim::time::{Dur, SimTime};
 
 /// The timer key of the pinger's periodic send.
@@ -98,6 +98,7 @@ pub fn seg(src: SocketAddrV4, dst: SocketAddrV4, seq: u32, flags: Flags, len: u3
         seq,
         ack: 555,
         flags,
+        ecn: Ecn::NotEct,
         window: 1000,
         options: TcpOptions::default(),
         payload: if len == 0 { Payload::Empty } else { Payload::Derived { stream: 1, offset: 0, len } },

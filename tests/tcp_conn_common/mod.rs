@@ -11,7 +11,7 @@ use std::rc::Rc;
 use tcpsim::tcp::conn::{select_initial_window, ts_offset, ChildParams, ChildTimestamps, Conn, SockOpts, TimerKind};
 use tcpsim::tcp::jiffies::Timers;
 use tcpsim::tcp::profile::KernelProfile;
-use tcpsim::tcp::segment::{Flags, Payload, Segment, TcpOptions};
+use tcpsim::tcp::segment::{Ecn, Flags, Payload, Segment, TcpOptions};
 use tcpsim::time::{Dur, SimTime};
 
 pub const CLIENT: &str = "10.0.0.1:40000";
@@ -50,7 +50,7 @@ pub fn ms(v: u64) -> SimTime {
 
 /// A segment from the scripted peer (the server address) to the client.
 pub fn peer_seg(seq: u32, ack: u32, flags: Flags, window: u16, payload: Payload) -> Segment {
-    Segment { src: server_addr(), dst: client_addr(), seq, ack, flags, window, options: TcpOptions::default(), payload }
+    Segment { src: server_addr(), dst: client_addr(), seq, ack, flags, ecn: Ecn::NotEct, window, options: TcpOptions::default(), payload }
 }
 
 /// A client connected to a scripted peer that sent a SYN-ACK without options (so no
@@ -196,6 +196,7 @@ impl Sim {
                 seq: SERVER_ISS,
                 ack: seg.seq.wrapping_add(1),
                 flags: Flags::SYN | Flags::ACK,
+                ecn: Ecn::NotEct,
                 window: wnd.min(65535) as u16,
                 options,
                 payload: Payload::Empty,
@@ -219,6 +220,8 @@ impl Sim {
             snd_wscale: peer_wscale,
             rcv_wscale: ws,
             sack_ok: syn.options.sack_permitted,
+            // The clients here never ask for ECN (tcp_ecn = 2 answers only an asking SYN).
+            ecn_ok: false,
             timestamps: seg.options.timestamps.map(|t| ChildTimestamps { ts_recent: t.0, ts_off: ts_offset(seg.dst, seg.src) }),
             snd_wnd: u32::from(seg.window) << peer_wscale.unwrap_or(0),
             rcv_wnd: wnd,

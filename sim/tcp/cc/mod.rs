@@ -31,6 +31,9 @@ pub enum CaState {
     Open,
     /// SACKs or duplicate ACKs seen, nothing lost yet (`TCP_CA_Disorder`).
     Disorder,
+    /// Reducing the window for an ECN echo or a local drop, nothing lost (`TCP_CA_CWR`,
+    /// `tcp_enter_cwr`), until `high_seq` is acknowledged.
+    Cwr,
     /// Fast recovery after three duplicate ACKs (`TCP_CA_Recovery`), until `high_seq` is acked.
     Recovery,
     /// After an RTO (`TCP_CA_Loss`): slow start from one segment, go-back-N retransmission.
@@ -43,6 +46,7 @@ impl CaState {
         match self {
             CaState::Open => 0,
             CaState::Disorder => 1,
+            CaState::Cwr => 2,
             CaState::Recovery => 3,
             CaState::Loss => 4,
         }

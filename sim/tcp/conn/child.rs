@@ -38,6 +38,8 @@ pub struct ChildParams {
     pub rcv_wscale: u8,
     /// SACK permitted both ways.
     pub sack_ok: bool,
+    /// ECN (RFC 3168) agreed in the handshake (`inet_rsk(req)->ecn_ok`).
+    pub ecn_ok: bool,
     /// `Some` iff timestamps were negotiated.
     pub timestamps: Option<ChildTimestamps>,
     /// The peer's window from the completing segment, scaled (`snd_wnd`).

@@ -41,10 +41,10 @@ impl Conn {
     }
 
     /// The window part of `tcp_enter_loss`: everything outstanding is lost
-    /// (`tcp_timeout_mark_lost`); unless it was reduced in this window already (in
+    /// (`tcp_timeout_mark_lost`); unless it was reduced in this window already (in CWR or
     /// recovery, or in loss with a retransmission pending), what an undo would restore is
     /// kept (`prior_ssthresh`, `prior_cwnd`, `tcp_init_undo`) and ssthresh comes from the
-    /// algorithm; one segment.
+    /// algorithm; one segment; an ECN peer hears of it (`tcp_ecn_queue_cwr`).
     pub(super) fn enter_loss_window(&mut self, now: SimTime) {
         if matches!(self.ca_state, CaState::Open | CaState::Disorder) {
             let sacked_out = self.rtx_skbs.sacked_out();
@@ -53,7 +53,7 @@ impl Conn {
         self.timeout_mark_lost();
         let reduced = match self.ca_state {
             CaState::Open | CaState::Disorder => false,
-            CaState::Recovery => crate::tcp::segment::seq_gt(self.high_seq, self.snd_una),
+            CaState::Cwr | CaState::Recovery => crate::tcp::segment::seq_gt(self.high_seq, self.snd_una),
             CaState::Loss => self.retransmits > 0,
         };
         if !reduced {
@@ -66,9 +66,10 @@ impl Conn {
         self.cwnd.cwnd_cnt = 0;
         // F-RTO (RFC 5682 3.1 step 1) unless another recovery was underway, except for
         // recurring timeouts on the same snd_una (3.2).
-        let new_recovery = matches!(self.ca_state, CaState::Open | CaState::Disorder);
+        let new_recovery = matches!(self.ca_state, CaState::Open | CaState::Disorder | CaState::Cwr);
         self.set_frto(new_recovery || self.retransmits > 0);
         self.set_ca_state(now, CaState::Loss);
+        self.ecn_queue_cwr();
     }
 
     /// Everything sent before the RTO has been acknowledged again.
@@ -156,9 +157,10 @@ impl Conn {
         self.cwnd.cwnd = cwnd.max(restart);
     }
 
-    /// `tcp_current_ssthresh`: during a reduction ssthresh, else at least ¾ of cwnd.
+    /// `tcp_current_ssthresh`: during a reduction (CWR, Recovery) ssthresh, else at least
+    /// ¾ of cwnd.
     pub(super) fn current_ssthresh(&self) -> u32 {
-        if self.ca_state == CaState::Recovery {
+        if self.in_cwnd_reduction() {
             return self.cwnd.ssthresh;
         }
         self.cwnd.ssthresh.max((self.cwnd.cwnd >> 1) + (self.cwnd.cwnd >> 2))

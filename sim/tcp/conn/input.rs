@@ -9,7 +9,7 @@ use super::{Conn, RtxTimer, TCP_MAX_QUICKACKS, TCP_TIMEOUT_FALLBACK};
 use crate::errno::Errno;
 use crate::tcp::view::{Wakeup, RCV_SHUTDOWN, SEND_SHUTDOWN, SHUTDOWN_MASK};
 use crate::tcp::cc::CaState;
-use crate::tcp::segment::{seq_ge, seq_gt, seq_le, seq_lt, Flags, Payload, Segment};
+use crate::tcp::segment::{seq_ge, seq_gt, seq_le, seq_lt, Ecn, Flags, Payload, Segment};
 use crate::tcp::state::{Cause, TcpState};
 use crate::tcp::timeouts;
 use crate::time::{Dur, SimTime};
@@ -51,6 +51,7 @@ impl Conn {
             self.rcv_nxt = seg.seq.wrapping_add(1);
             self.rcv_wup = self.rcv_nxt;
             let our_ws = self.rcv_wscale;
+            self.ecn_rcv_synack(f);
             // tcp_rcv_synsent_state_process: max_window from the SYN-ACK, then tcp_sync_mss.
             self.snd_wnd = seg.window as u32; // never scaled in a SYN (RFC 7323 §2.2)
             self.snd_wl1 = seg.seq;
@@ -72,7 +73,7 @@ impl Conn {
             self.set_state(TcpState::Established, Cause::RcvSynAck);
             self.init_transfer(now);
             if !seg.payload.is_empty() {
-                self.queue_inorder(now, seg.payload.clone(), f.contains(Flags::FIN), out);
+                self.queue_inorder(now, seg.payload.clone(), f.contains(Flags::FIN), seg.ecn, out);
             }
             self.send_ack(now, out);
             return;
@@ -86,6 +87,7 @@ impl Conn {
             self.rcv_nxt = seg.seq.wrapping_add(1);
             self.rcv_wup = self.rcv_nxt;
             let our_ws = self.rcv_wscale;
+            self.ecn_rcv_syn(f);
             self.snd_wnd = seg.window as u32;
             self.snd_wl1 = seg.seq;
             self.max_window = self.snd_wnd;
@@ -106,7 +108,7 @@ impl Conn {
             if !f.contains(Flags::RST) && (f.contains(Flags::SYN) || !self.oow_rate_limited(now, seg)) {
                 if !f.contains(Flags::SYN) && seg.seq_len() > 0 && seq_lt(seg.seq, self.rcv_nxt) {
                     // tcp_send_dupack: quick-ACK mode and a D-SACK of the old part.
-                    self.enter_quickack_mode();
+                    self.enter_quickack_mode(TCP_MAX_QUICKACKS);
                     let dup_end = if seq_gt(end, self.rcv_nxt) { self.rcv_nxt } else { end };
                     self.dsack_set(seg.seq, dup_end);
                 }
@@ -269,7 +271,8 @@ impl Conn {
         let sacked = self.sacktag(now, seg, prior_snd_una);
         let acked = ack.wrapping_sub(self.snd_una);
         let tsecr = seg.options.timestamps.map(|(_, ecr)| ecr).filter(|&ecr| self.ts_ok && ecr != 0);
-        let mut f = AckFlags { sacked, tsecr, ..AckFlags::default() };
+        let mut f = AckFlags { sacked, tsecr, ece: self.ecn_echoed(seg.flags), ..AckFlags::default() };
+        self.ecn_accept_cwr(seg);
         if acked > 0 {
             self.clean_rtx_queue(now, seg, acked, prior_fack, &mut f);
         } else if seg.payload.is_empty() && !seg.flags.contains(Flags::FIN) && !win_changed && prior_packets > 0 {
@@ -328,17 +331,16 @@ impl Conn {
         }
     }
 
-    /// `tcp_set_xmit_timer`, once the ACK's state changes are made: the loss probe in Open,
-    /// else the RTO restarted, none with nothing in flight.
+    /// `tcp_set_xmit_timer`, once the ACK's state changes are made: the loss probe where
+    /// it may be sent, else the RTO restarted (`tcp_schedule_loss_probe`), none with
+    /// nothing in flight.
     pub(super) fn set_xmit_timer(&mut self, now: SimTime) {
         if self.packets_out() == 0 {
             if self.rtx_kind != RtxTimer::Probe0 {
                 self.rtx_at = None;
             }
-        } else if self.ca_state == CaState::Open {
-            self.schedule_loss_probe(now);
         } else {
-            self.rearm_rto(now);
+            self.schedule_loss_probe(now);
         }
     }
 
@@ -425,10 +427,11 @@ impl Conn {
                 self.drop_nomem();
                 return;
             }
-            self.queue_inorder(now, payload, fin, out);
+            self.queue_inorder(now, payload, fin, seg.ecn, out);
             return;
         }
         // tcp_data_queue_ofo
+        self.data_ecn_check(seg.ecn);
         if !payload.is_empty() && self.rmem_alloc() > self.rcvbuf {
             self.drop_nomem();
             return;
@@ -446,13 +449,13 @@ impl Conn {
     }
 
     /// Queue in-order data at `rcv_nxt`, pull what the out-of-order queue makes contiguous,
-    /// process a FIN that becomes in sequence.
-    fn queue_inorder(&mut self, now: SimTime, payload: Payload, fin: bool, out: &mut Vec<Segment>) {
+    /// process a FIN that becomes in sequence. `ecn`: the IP ECN field the data came with.
+    fn queue_inorder(&mut self, now: SimTime, payload: Payload, fin: bool, ecn: Ecn, out: &mut Vec<Segment>) {
         let len = payload.len();
         self.rcvq.push_inorder(payload);
         self.rcv_nxt = self.rcv_nxt.wrapping_add(len);
         if len > 0 {
-            self.event_data_recv(now, len);
+            self.event_data_recv(now, len, ecn);
         }
         let mut fin_now = fin;
         if self.rcvq.has_ooo() {
@@ -506,37 +509,40 @@ impl Conn {
 
     /// `out_of_window`: duplicate or unacceptable data: quick-ACK mode, ACK at once.
     fn out_of_window(&mut self) {
-        self.enter_quickack_mode();
+        self.enter_quickack_mode(TCP_MAX_QUICKACKS);
         self.ack_pending = true;
         self.ack_now = true;
     }
 
-    /// `tcp_enter_quickack_mode`.
-    pub(super) fn enter_quickack_mode(&mut self) {
-        self.incr_quickack();
+    /// `tcp_enter_quickack_mode`: quick-ACK up to `max_quickacks` segments.
+    pub(super) fn enter_quickack_mode(&mut self, max_quickacks: u8) {
+        self.incr_quickack(max_quickacks);
         self.pingpong = false;
         self.ato = Dur::from_millis(self.profile.tcp_delack_min_ms);
     }
 
     /// `tcp_incr_quickack` (tcp_input.c): ACK the next `rcv_wnd / (2·rcv_mss)` segments at
     /// once, at most 16; a quotient of 0 becomes 2, but 1 stays 1: a 2896-byte window with
-    /// 1000-byte segments (a 4096-byte SO_RCVBUF) quick-ACKs one segment, not two.
-    fn incr_quickack(&mut self) {
+    /// 1000-byte segments (a 4096-byte SO_RCVBUF) quick-ACKs one segment, not two. At most
+    /// `max_quickacks`.
+    fn incr_quickack(&mut self, max_quickacks: u8) {
         let q = match self.rcv_wnd / (2 * self.rcv_mss.max(1)) {
             0 => 2,
-            n => n.min(TCP_MAX_QUICKACKS as u32),
-        } as u8;
+            n => n,
+        }
+        .min(u32::from(max_quickacks)) as u8;
         self.quick = self.quick.max(q);
     }
 
-    /// `tcp_event_data_recv`: schedule an ACK, adapt `ato` to the arrival pattern, grow the
-    /// window (`tcp_grow_window`), track the peer's segment size (`tcp_measure_rcv_mss`).
-    fn event_data_recv(&mut self, now: SimTime, len: u32) {
+    /// `tcp_event_data_recv`: schedule an ACK, adapt `ato` to the arrival pattern, note a CE
+    /// mark (`tcp_data_ecn_check`), grow the window (`tcp_grow_window`), track the peer's
+    /// segment size (`tcp_measure_rcv_mss`).
+    fn event_data_recv(&mut self, now: SimTime, len: u32, ecn: Ecn) {
         self.ack_pending = true;
         self.measure_rcv_mss(len);
         let ato_min = Dur::from_millis(self.profile.tcp_delack_min_ms);
         if self.ato == Dur::ZERO {
-            self.incr_quickack();
+            self.incr_quickack(TCP_MAX_QUICKACKS);
             self.ato = ato_min;
         } else {
             let m = now.since(self.lrcvtime);
@@ -545,10 +551,11 @@ impl Conn {
             } else if m < self.ato {
                 self.ato = (Dur(self.ato.as_nanos() / 2) + m).min(self.rto);
             } else if m > self.rto {
-                self.incr_quickack();
+                self.incr_quickack(TCP_MAX_QUICKACKS);
             }
         }
         self.lrcvtime = now;
+        self.data_ecn_check(ecn);
         if len >= 128 {
             self.grow_window(len, true);
         }

@@ -38,6 +38,7 @@
 pub mod buffers;
 mod child;
 mod congestion;
+mod ecn;
 mod input;
 mod output;
 mod rcvmem;
@@ -172,7 +173,7 @@ pub struct TcpInfo {
     pub retransmits: u32,
     /// Segments in flight (`packets_out`).
     pub unacked: u32,
-    /// `tcpi_ca_state`: `icsk_ca_state` (0 Open, 3 Recovery, 4 Loss).
+    /// `tcpi_ca_state`: `icsk_ca_state` (0 Open, 1 Disorder, 2 CWR, 3 Recovery, 4 Loss).
     pub ca_state: u8,
     /// `tcpi_sacked`: segments SACKed (`sacked_out`; without SACK, duplicate ACKs counted).
     pub sacked: u32,
@@ -300,6 +301,8 @@ pub struct Conn {
     rcv_wscale: u8,
     ts_offset: u32,
     ts_recent: u32,
+    /// `tp->ecn_flags`: RFC 3168 ECN ([`ecn`]).
+    ecn: ecn::EcnFlags,
     /// `mss_cache`: payload per segment we send.
     mss: u32,
     /// `icsk_ack.rcv_mss`: estimate of the peer's segment size.
@@ -448,6 +451,7 @@ impl Conn {
             rcv_wscale: 0,
             ts_offset: ts_offset(local, remote),
             ts_recent: 0,
+            ecn: ecn::EcnFlags::default(),
             mss: TCP_MSS_DEFAULT as u32,
             rcv_mss: TCP_MSS_DEFAULT as u32,
             advmss,
@@ -550,6 +554,7 @@ impl Conn {
         c.set_state(TcpState::SynSent, Cause::Connect);
         c.retrans_stamp = Some(now);
         c.rtx_skbs.push(c.snd_nxt, now);
+        c.ecn_send_syn();
         out.push(c.syn_segment(now, false));
         c.arm_rtx(now, RtxTimer::Rto, c.rto);
         c
@@ -579,6 +584,8 @@ impl Conn {
         c.rcv_wnd = params.rcv_wnd;
         c.rcv_ssthresh = params.rcv_wnd;
         let ts_recent = params.timestamps.map(|t| t.ts_recent);
+        // tcp_ecn_openreq_child: ECN as the request sock agreed it.
+        c.ecn = ecn::EcnFlags::negotiated(params.ecn_ok);
         // tcp_create_openreq_child sets max_window before tcp_v4_syn_recv_sock's tcp_sync_mss.
         c.snd_wnd = params.snd_wnd;
         c.snd_wl1 = c.rcv_nxt;

@@ -5,7 +5,7 @@
 use super::{Conn, RtxTimer};
 use crate::tcp::cc::CaState;
 use crate::tcp::chrono::ChronoKind;
-use crate::tcp::segment::{seq_gt, seq_le, seq_lt, Flags, Payload, Segment, TcpOptions};
+use crate::tcp::segment::{seq_gt, seq_le, seq_lt, Ecn, Flags, Payload, Segment, TcpOptions};
 use crate::tcp::state::TcpState;
 use crate::tcp::timeouts;
 use crate::time::{Dur, SimTime};
@@ -103,12 +103,16 @@ impl Conn {
         if has_ack {
             self.ack_sent();
         }
+        // The host's queue drops what is built here too (an ACK, a probe, a FIN or RST).
+        self.refused_locally(now);
+        let (flags, ecn) = self.ecn_send(seq, !payload.is_empty(), flags);
         Segment {
             src: self.local,
             dst: self.remote,
             seq,
             ack: if has_ack { self.rcv_nxt } else { 0 },
             flags,
+            ecn,
             window,
             options,
             payload,
@@ -166,7 +170,8 @@ impl Conn {
             dst: self.remote,
             seq: self.iss,
             ack: if synack { self.rcv_nxt } else { 0 },
-            flags: if synack { Flags::SYN | Flags::ACK } else { Flags::SYN },
+            flags: (if synack { Flags::SYN | Flags::ACK } else { Flags::SYN }) | self.ecn_syn_flags(synack),
+            ecn: Ecn::NotEct,
             window: self.rcv_wnd.min(65535) as u16,
             options,
             payload: Payload::Empty,
@@ -193,7 +198,7 @@ impl Conn {
         } else {
             (0, seg.seq.wrapping_add(seg.seq_len()), Flags::RST | Flags::ACK)
         };
-        Segment { src: seg.dst, dst: seg.src, seq, ack, flags, window: 0, options: TcpOptions::default(), payload: Payload::Empty }
+        Segment { src: seg.dst, dst: seg.src, seq, ack, flags, ecn: Ecn::NotEct, window: 0, options: TcpOptions::default(), payload: Payload::Empty }
     }
 
     /// `tcp_xmit_probe_skb`: a zero-length ACK at `snd_una - 1` (keepalive, window probe).
@@ -209,7 +214,7 @@ impl Conn {
     /// `tcp_transmit_skb`'s positive `NET_XMIT_DROP`, and its callers then retry on
     /// `TCP_RESOURCE_PROBE_INTERVAL`).
     pub(super) fn write_wakeup(&mut self, now: SimTime, out: &mut Vec<Segment>) -> bool {
-        if self.dev_refuses {
+        if self.refused_locally(now) {
             return true;
         }
         let wnd_end = self.snd_una.wrapping_add(self.snd_wnd);
@@ -234,6 +239,16 @@ impl Conn {
             self.send_probe_skb(now, out);
         }
         false
+    }
+
+    /// Whether the host's queue drops what this connection transmits now
+    /// ([`Conn::set_dev_refuses`]): `__tcp_transmit_skb` then gets `NET_XMIT_DROP` (> 0)
+    /// from `queue_xmit` and calls `tcp_enter_cwr`, local congestion being congestion.
+    pub(super) fn refused_locally(&mut self, now: SimTime) -> bool {
+        if self.dev_refuses {
+            self.enter_cwr(now);
+        }
+        self.dev_refuses
     }
 
     /// Segments in flight (`packets_out`): skbs sent and not yet wholly acknowledged.
@@ -409,7 +424,7 @@ impl Conn {
     /// the recovery send; the loss probe does not come here. One the host's queue drops
     /// marks nothing (`__tcp_retransmit_skb` failed): false.
     pub(super) fn retransmit_skb(&mut self, now: SimTime, seq: u32, out: &mut Vec<Segment>) -> bool {
-        if self.dev_refuses {
+        if self.refused_locally(now) {
             return false;
         }
         self.resend_skb(now, seq, out);
@@ -471,7 +486,7 @@ impl Conn {
             // `if (unlikely(tcp_transmit_skb(sk, skb, 1, gfp))) break;`: a local drop leaves
             // the skb at the send head, unsent; with nothing in flight the probe timer below
             // retries it (`tcp_check_probe_timer`).
-            if self.dev_refuses {
+            if self.refused_locally(now) {
                 break;
             }
             self.send_skb(now, segs, skb_end, out);
@@ -591,13 +606,14 @@ impl Conn {
         }
     }
 
-    /// `tcp_schedule_loss_probe` (RFC 8985 §7.2), else the RTO: PTO = 2·SRTT plus the
+    /// `tcp_schedule_loss_probe` (RFC 8985 §7.2; in Open or CWR), else the RTO: PTO = 2·SRTT plus the
     /// worst-case delayed ACK (`tcp_rto_min_us`) when one segment is in flight, else plus
     /// `TCP_TIMEOUT_MIN_US`, converted to jiffies after the sum (`usecs_to_jiffies(timeout_us)`,
     /// 6.6+), or 1 s without an RTT sample; never later than the RTO.
     pub(super) fn schedule_loss_probe(&mut self, now: SimTime) {
         let tlp_on = self.profile.tcp_early_retrans >= 3;
-        if !tlp_on || self.packets_out() == 0 || !self.sack_ok || self.ca_state != CaState::Open || !self.state.is_synchronized() {
+        let open = matches!(self.ca_state, CaState::Open | CaState::Cwr);
+        if !tlp_on || self.packets_out() == 0 || !self.sack_ok || !open || !self.state.is_synchronized() {
             self.rearm_rto(now);
             return;
         }

@@ -42,6 +42,8 @@ pub(super) struct AckFlags {
     pub tsecr: Option<u32>,
     /// F-RTO step 2.b: new data goes out before any retransmission (`REXMIT_NEW`).
     pub rexmit_new: bool,
+    /// `FLAG_ECE`: the ACK echoes a CE mark (`tcp_ecn_rcv_ecn_echo`).
+    pub ece: bool,
 }
 
 impl AckFlags {
@@ -113,9 +115,10 @@ impl Conn {
         }
     }
 
-    /// `tcp_ack_is_dubious`: a duplicate ACK, SACK news, or a state other than Open.
+    /// `tcp_ack_is_dubious`: a duplicate ACK, SACK news or an ECN echo (`FLAG_CA_ALERT`),
+    /// or a state other than Open.
     fn ack_is_dubious(&self, f: &AckFlags) -> bool {
-        f.dupack || f.sacked.newly > 0 || self.ca_state != CaState::Open
+        f.dupack || f.sacked.newly > 0 || f.ece || self.ca_state != CaState::Open
     }
 
     /// From `tcp_ack` once the cumulative ACK was processed: `tcp_fastretrans_alert` when the
@@ -140,10 +143,20 @@ impl Conn {
         }
     }
 
-    /// `tcp_fastretrans_alert` for Open, Disorder, Recovery and Loss (no CWR).
+    /// `tcp_fastretrans_alert`.
     fn fastretrans_alert(&mut self, now: SimTime, f: &mut AckFlags) {
         if self.packets_out() == 0 {
             self.set_reno_sacked(0);
+        }
+        // A. An ECN echo proves the congestion: the reduction may not be undone.
+        if f.ece {
+            self.forget_prior_ssthresh();
+        }
+        // D. CWR ends once something above high_seq is acknowledged, so that the CWR flag
+        // reached the receiver.
+        if self.ca_state == CaState::Cwr && seq_ge(self.snd_una, self.high_seq) && self.snd_una != self.high_seq {
+            self.end_cwnd_reduction();
+            self.set_ca_state(now, CaState::Open);
         }
         // D. Recovery is over once high_seq is acknowledged: undone if it was spurious
         // (`tcp_try_undo_recovery`, which also holds Reno's state), else cwnd = ssthresh.
@@ -171,7 +184,7 @@ impl Conn {
                 // A partial undo reverted the state: a loss now evident starts a new
                 // recovery (tcp_time_to_recover).
                 if self.ca_state != CaState::Recovery && self.rtx_skbs.lost_out() > 0 {
-                    self.enter_recovery(now);
+                    self.enter_recovery(now, f.ece);
                 }
             }
             CaState::Loss => {
@@ -183,7 +196,7 @@ impl Conn {
                     self.alert_open(now, f);
                 }
             }
-            CaState::Open | CaState::Disorder => self.alert_open(now, f),
+            CaState::Open | CaState::Disorder | CaState::Cwr => self.alert_open(now, f),
         }
     }
 
@@ -235,10 +248,10 @@ impl Conn {
         self.xmit_retransmit_queue(now, out);
     }
 
-    /// `tcp_fastretrans_alert`'s default case (Open, Disorder, and Loss falling through):
-    /// count Reno's duplicate ACKs, detect losses, and enter recovery if any
-    /// (`tcp_time_to_recover`), else `tcp_try_to_open`. Recovery retransmits what is lost
-    /// (`REXMIT_LOST`), not F-RTO's new data.
+    /// `tcp_fastretrans_alert`'s default case (Open, Disorder, CWR, and Loss falling
+    /// through): count Reno's duplicate ACKs, detect losses, and enter recovery if any
+    /// (`tcp_time_to_recover`), else `tcp_try_to_open`, where an ECN echo enters CWR.
+    /// Recovery retransmits what is lost (`REXMIT_LOST`), not F-RTO's new data.
     fn alert_open(&mut self, now: SimTime, f: &mut AckFlags) {
         if !self.sack_ok {
             if f.una_advanced {
@@ -246,15 +259,20 @@ impl Conn {
             }
             self.add_reno_sack(f);
         }
-        if self.ca_state != CaState::Loss {
+        if matches!(self.ca_state, CaState::Open | CaState::Disorder) {
             self.try_undo_dsack();
         }
         self.identify_packet_loss(now, f);
         if self.rtx_skbs.lost_out() == 0 {
-            self.try_keep_open(now);
+            if f.ece {
+                self.enter_cwr(now);
+            }
+            if self.ca_state != CaState::Cwr {
+                self.try_keep_open(now);
+            }
             return;
         }
-        self.enter_recovery(now);
+        self.enter_recovery(now, f.ece);
         f.rexmit_new = false;
     }
 
@@ -327,7 +345,7 @@ impl Conn {
         self.rack_detect_loss(now, newest, &mut f);
         if prior_in_flight != self.packets_in_flight() {
             if self.ca_state != CaState::Recovery {
-                self.enter_recovery(now);
+                self.enter_recovery(now, false);
                 f.acked.delivered = 1;
                 self.cong_control(now, &f);
             }
@@ -364,33 +382,64 @@ impl Conn {
         }
     }
 
-    /// `tcp_enter_recovery` → `tcp_init_undo`, `tcp_init_cwnd_reduction`: what to restore
-    /// if the recovery proves spurious (`prior_ssthresh` = `tcp_current_ssthresh`), then the
-    /// algorithm's ssthresh becomes the target, PRR starts from the current cwnd.
-    fn enter_recovery(&mut self, now: SimTime) {
-        let prior_ssthresh = self.current_ssthresh();
+    /// `tcp_enter_recovery` → `tcp_init_undo`: what to restore if the recovery proves
+    /// spurious (`prior_ssthresh` = `tcp_current_ssthresh`, none after an ECN echo, `ece`);
+    /// then `tcp_init_cwnd_reduction`, unless CWR already reduces the window, which
+    /// Recovery takes over with its target and PRR state.
+    fn enter_recovery(&mut self, now: SimTime, ece: bool) {
+        let reducing = self.in_cwnd_reduction();
+        let prior_ssthresh = if reducing || ece { 0 } else { self.current_ssthresh() };
         self.init_undo(prior_ssthresh);
+        if !reducing {
+            self.init_cwnd_reduction();
+        }
+        self.set_ca_state(now, CaState::Recovery);
+    }
+
+    /// `tcp_init_cwnd_reduction`: the reduction lasts until what is now sent is
+    /// acknowledged (`high_seq`); the algorithm's ssthresh becomes the target, PRR starts
+    /// from the current cwnd, and an ECN peer hears of it (`tcp_ecn_queue_cwr`).
+    fn init_cwnd_reduction(&mut self) {
         self.high_seq = self.snd_nxt;
         self.tlp_high_seq = None;
         self.cwnd.cwnd_cnt = 0;
         let cwnd = self.cwnd.cwnd;
         self.loss_state().prr = Prr::init(cwnd);
         self.cwnd.ssthresh = self.ca.ssthresh(&self.cwnd);
-        self.set_ca_state(now, CaState::Recovery);
+        self.ecn_queue_cwr();
     }
 
-    /// `tcp_end_cwnd_reduction`: cwnd is ssthresh once recovery ends, unless it was undone.
+    /// `tcp_enter_cwr` (tcp_input.c): an ECN echo (or a local drop) proves congestion
+    /// without a loss: no undo (`prior_ssthresh` and `undo_marker` cleared), and from Open
+    /// or Disorder the window is reduced in the CWR state, by PRR as in recovery ("tcp: use
+    /// PRR to reduce cwin in CWR state", 3.7).
+    pub(super) fn enter_cwr(&mut self, now: SimTime) {
+        self.forget_prior_ssthresh();
+        if matches!(self.ca_state, CaState::Open | CaState::Disorder) {
+            self.forget_undo_marker();
+            self.init_cwnd_reduction();
+            self.set_ca_state(now, CaState::Cwr);
+        }
+    }
+
+    /// `tcp_in_cwnd_reduction`: CWR or Recovery, where PRR sets cwnd.
+    pub(super) fn in_cwnd_reduction(&self) -> bool {
+        matches!(self.ca_state, CaState::Cwr | CaState::Recovery)
+    }
+
+    /// `tcp_end_cwnd_reduction`: cwnd is ssthresh once CWR or recovery ends, unless the
+    /// recovery was undone.
     fn end_cwnd_reduction(&mut self) {
-        if self.cwnd.ssthresh < INFINITE_SSTHRESH && self.undo_marked() {
+        if self.cwnd.ssthresh < INFINITE_SSTHRESH && (self.ca_state == CaState::Cwr || self.undo_marked()) {
             self.cwnd.cwnd = prr::end_cwnd(self.cwnd.ssthresh);
         }
     }
 
-    /// `tcp_cong_control`: in recovery PRR sets cwnd (`tcp_cwnd_reduction`); otherwise the
-    /// algorithm grows it when delivery allows (`tcp_may_raise_cwnd`).
+    /// `tcp_cong_control`: in CWR or recovery PRR sets cwnd (`tcp_cwnd_reduction`);
+    /// otherwise the algorithm grows it when delivery allows (`tcp_may_raise_cwnd`).
     fn cong_control(&mut self, now: SimTime, f: &AckFlags) {
         match self.ca_state {
-            CaState::Recovery => {
+            CaState::Recovery | CaState::Cwr => {
                 let d = Delivery { acked_sacked: f.acked.delivered + f.sacked.newly, newly_lost: f.newly_lost, una_advanced: f.una_advanced };
                 let (ssthresh, in_flight) = (self.cwnd.ssthresh, self.packets_in_flight());
                 if let Some(cwnd) = self.loss_state().prr.reduction(ssthresh, in_flight, d) {
@@ -422,9 +471,10 @@ impl Conn {
         self.loss.as_ref().map_or(REORDERING, |l| l.rack.reordering())
     }
 
-    /// A segment was sent while in recovery (`prr_out`).
+    /// A segment was sent while the window is being reduced (`prr_out`, counted by
+    /// `tcp_write_xmit` when `tcp_in_cwnd_reduction`).
     pub(super) fn prr_sent(&mut self) {
-        if self.ca_state == CaState::Recovery {
+        if self.in_cwnd_reduction() {
             self.loss_state().prr.sent(1);
         }
     }

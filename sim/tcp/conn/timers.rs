@@ -194,7 +194,7 @@ impl Conn {
         // tcp_update_rto_stats
         self.retransmits += 1;
         self.total_rto += 1;
-        if self.dev_refuses {
+        if self.refused_locally(now) {
             // `tcp_retransmit_skb` > 0, a local drop ("Retransmission failed because of local
             // congestion"): retry on TCP_RESOURCE_PROBE_INTERVAL without backing off.
             self.arm_rtx(now, RtxTimer::Rto, timeouts::TCP_RESOURCE_PROBE_INTERVAL);
@@ -246,7 +246,7 @@ impl Conn {
         }
         // A probe the host's queue drops is not sent (`goto rearm_timer`): no `tlp_high_seq`,
         // no TCPLossProbes.
-        if self.tlp_high_seq.is_none() && !self.dev_refuses {
+        if self.tlp_high_seq.is_none() && !self.refused_locally(now) {
             let wnd_end = self.snd_una.wrapping_add(self.snd_wnd);
             let data_end = self.data_end();
             let new_len = if crate::tcp::segment::seq_lt(self.snd_nxt, data_end) {

@@ -163,18 +163,41 @@ impl Conn {
 
     /// `tcp_undo_cwnd_reduction`: cwnd back through the algorithm's `undo_cwnd` (for CUBIC
     /// and Reno alike `tcp_reno_undo_cwnd`, max(cwnd, prior_cwnd)), ssthresh back if it was
-    /// higher; with `unmark_loss` nothing is lost any more. RACK re-examines the queue.
+    /// higher, and then no CWR to announce (`tcp_ecn_withdraw_cwr`); with `unmark_loss`
+    /// nothing is lost any more. RACK re-examines the queue.
     fn undo_cwnd_reduction(&mut self, unmark_loss: bool) {
         if unmark_loss {
             self.rtx_skbs.clear_lost();
         }
         let Some(l) = self.loss.as_deref_mut() else { return };
+        let mut withdraw_cwr = false;
         if l.undo.prior_ssthresh != 0 {
             self.cwnd.cwnd = self.ca.undo_cwnd(&self.cwnd, l.prr.prior_cwnd());
-            self.cwnd.ssthresh = self.cwnd.ssthresh.max(l.undo.prior_ssthresh);
+            if l.undo.prior_ssthresh > self.cwnd.ssthresh {
+                self.cwnd.ssthresh = l.undo.prior_ssthresh;
+                withdraw_cwr = true;
+            }
         }
         l.undo.marker = None;
         l.rack.force_advanced();
+        if withdraw_cwr {
+            self.ecn_withdraw_cwr();
+        }
+    }
+
+    /// `tp->prior_ssthresh = 0`: the reduction under way may not be undone (an ECN echo
+    /// proved the congestion).
+    pub(super) fn forget_prior_ssthresh(&mut self) {
+        if let Some(l) = self.loss.as_deref_mut() {
+            l.undo.prior_ssthresh = 0;
+        }
+    }
+
+    /// `tp->undo_marker = 0` (`tcp_enter_cwr`): nothing to undo.
+    pub(super) fn forget_undo_marker(&mut self) {
+        if let Some(l) = self.loss.as_deref_mut() {
+            l.undo.marker = None;
+        }
     }
 
     /// `tcp_try_undo_recovery`, once `high_seq` is acknowledged in Recovery or Loss: undo
