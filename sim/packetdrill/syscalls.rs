@@ -207,6 +207,7 @@ fn sockopt(level: &Expr, name: &Expr) -> Result<Option<SockOpt>, CallErr> {
         "TCP_INQ" => SockOpt::TCP_INQ,
         "TCP_MAXSEG" => SockOpt::TCP_MAXSEG,
         "TCP_CORK" => SockOpt::TCP_CORK,
+        "TCP_FASTOPEN_CONNECT" => SockOpt::TCP_FASTOPEN_CONNECT,
         "SO_ZEROCOPY" => SockOpt::SO_ZEROCOPY,
         "IP_TOS" => SockOpt::IP_TOS,
         "IP_MTU_DISCOVER" => SockOpt::IP_MTU_DISCOVER,
@@ -230,14 +231,13 @@ pub(super) struct SendBits {
     more: bool,
     eor: bool,
     zerocopy: bool,
+    fastopen: bool,
 }
 
 /// Send flags the model takes; any other is unsupported by name.
 fn send_flags(bits: i64) -> Result<SendBits, CallErr> {
-    if bits & 0x2000_0000 != 0 {
-        return unsupported("send flag MSG_FASTOPEN".into());
-    }
     Ok(SendBits {
+        fastopen: bits & 0x2000_0000 != 0,
         nosignal: bits & 0x4000 != 0,
         dontwait: bits & 0x40 != 0,
         more: bits & 0x8000 != 0,
@@ -367,7 +367,23 @@ pub(crate) fn prepare(run: &mut Run, spec: &SyscallSpec) -> Result<Call, CallErr
             let fd = sock(run, 0)?;
             let buf = buffer_arg(name, a)?;
             let (len, flags) = len_and_flags(name, a)?;
-            Op::Send { fd, len, buf, sent: 0, flags: send_flags(flags)?, asleep: false }
+            let flags = send_flags(flags)?;
+            if name == "sendto" {
+                if *arg(a, 4, name)? != Expr::Ellipsis {
+                    return unsupported("sendto with a literal address".into());
+                }
+                run.start_active_open(fd);
+            }
+            if flags.fastopen && name != "sendto" {
+                return unsupported(format!("{name} with MSG_FASTOPEN"));
+            }
+            // __inet_stream_connect waits for the handshake (inet_wait_for_connect) before a
+            // blocking Fast Open write goes on: not modelled.
+            let blocking = !flags.dontwait && !run.host().is_nonblocking(fd);
+            if blocking && (flags.fastopen || run.host().defer_connect(fd)) {
+                return unsupported("a blocking Fast Open write (it waits for the handshake)".into());
+            }
+            Op::Send { fd, len, buf, sent: 0, flags, asleep: false }
         }
         "close" => {
             let fd = int(arg(a, 0, name)?)?;
@@ -488,7 +504,7 @@ pub(crate) fn attempt(run: &mut Run, call: &mut Call) -> Result<Progress, CallEr
             let fd = *fd;
             if !*started {
                 *started = true;
-                run.start_active_open();
+                run.start_active_open(fd);
                 let remote = run.remote_addr();
                 let r = once(run.calls().connect(fd, remote));
                 if r != Err(Errno::EINPROGRESS) || run.host().is_nonblocking(fd) {
@@ -519,7 +535,7 @@ pub(crate) fn attempt(run: &mut Run, call: &mut Call) -> Result<Progress, CallEr
             }
         }
         Op::Send { fd, len, buf, sent, flags, asleep } => {
-            let fd = *fd;
+            let (fd, fastopen) = (*fd, flags.fastopen);
             let blocking = !flags.dontwait && !run.host().is_nonblocking(fd);
             // net/core/stream.c `sk_stream_wait_memory`: a writer that found no room sleeps
             // (`sk_wait_event`) until something wakes the socket's wait queue — the write
@@ -541,7 +557,14 @@ pub(crate) fn attempt(run: &mut Run, call: &mut Call) -> Result<Progress, CallEr
                 .filter_map(|(on, f)| on.then_some(f))
                 .collect();
             let rest = SendData::of_step(Some(*len - *sent), None, *buf);
-            let r = run.calls().send(fd, &rest, &flags).map_or(Err(Errno::EAGAIN), |s| known(s.result));
+            let r = if fastopen {
+                // sendto(…, MSG_FASTOPEN, the script's remote address).
+                let (remote, sf) = (run.remote_addr(), crate::host::SendFlags::of(&flags));
+                let r = run.with_host(|h, ctx| h.sys_sendto_fastopen(fd, remote, rest, sf, ctx));
+                r.errno.map_or(Ok(r.ret as u32), Err)
+            } else {
+                run.calls().send(fd, &rest, &flags).map_or(Err(Errno::EAGAIN), |s| known(s.result))
+            };
             match r.err() {
                 None => {
                     *sent += r.unwrap_or(0);
@@ -739,13 +762,17 @@ pub(crate) fn after(run: &mut Run, call: &Call, r: &Ret) {
             let fd = r.ret as Fd;
             run.handles.0.insert(call.expected, Handle::Sock(fd));
             run.set_under_test(fd);
+            run.set_new_socket(fd, matches!(call.op, Op::Socket { .. }));
         }
         Op::EpollCreate => {
             run.handles.0.insert(call.expected, Handle::Epoll(r.ret as usize));
         }
         Op::Close(script_fd) => {
-            run.handles.0.remove(&script_fd);
+            if let Some(Handle::Sock(fd)) = run.handles.0.remove(&script_fd) {
+                run.set_new_socket(fd, false);
+            }
         }
+        Op::Listen(fd, _) => run.set_new_socket(fd, false),
         _ => {}
     }
 }

@@ -53,6 +53,8 @@ impl Conn {
             let our_ws = self.rcv_wscale;
             self.negotiate(seg.options.mss, seg.options.wscale, seg.options.sack_permitted, seg.options.timestamps.map(|t| t.0), our_ws);
             let acked = self.rtx_skbs.ack(self.snd_una, seg.ack);
+            // Data a SYN carried (Fast Open) and the SYN-ACK acknowledges leaves the queue.
+            self.sndq.drop_front(u64::from(seg.ack.wrapping_sub(self.iss).saturating_sub(1)));
             self.snd_una = seg.ack;
             self.snd_wnd = seg.window as u32; // never scaled in a SYN (RFC 7323 §2.2)
             self.snd_wl1 = seg.seq;
@@ -72,6 +74,10 @@ impl Conn {
             self.init_transfer(now);
             if !seg.payload.is_empty() {
                 self.queue_inorder(now, seg.payload.clone(), f.contains(Flags::FIN), out);
+            }
+            // tcp_rcv_synsent_state_process: SYN data sent again carries the ACK.
+            if self.rcv_fastopen_synack(now, seg, out) {
+                return;
             }
             self.send_ack(now, out);
             return;

@@ -38,6 +38,7 @@
 pub mod buffers;
 mod child;
 mod congestion;
+mod fastopen;
 mod input;
 mod output;
 mod rcvmem;
@@ -267,6 +268,8 @@ pub fn ts_offset(local: SocketAddrV4, remote: SocketAddrV4) -> u32 {
 pub struct Conn {
     profile: Rc<KernelProfile>,
     opts: SockOpts,
+    /// Fast Open's client state, for sockets that use it (see `fastopen.rs`).
+    tfo: Option<Box<crate::tcp::fastopen::ActiveOpen>>,
     local: SocketAddrV4,
     remote: SocketAddrV4,
     state: TcpState,
@@ -429,6 +432,7 @@ impl Conn {
             rcvbuf_locked: opts.rcvbuf.is_some(),
             profile,
             opts,
+            tfo: None,
             local,
             remote,
             state: TcpState::Close,
@@ -534,6 +538,21 @@ impl Conn {
         advmss: u16,
         out: &mut Vec<Segment>,
     ) -> Conn {
+        let mut c = Conn::connect_init(now, profile, opts, local, remote, iss, advmss);
+        c.send_syn(now, out);
+        c
+    }
+
+    /// `tcp_connect`'s send: the SYN, and its timer armed for the initial RTO.
+    pub fn send_syn(&mut self, now: SimTime, out: &mut Vec<Segment>) {
+        out.push(self.syn_segment(now, false));
+        self.arm_rtx(now, RtxTimer::Rto, self.rto);
+    }
+
+    /// `tcp_v4_connect` up to `tcp_connect` sending the SYN: SYN_SENT, the SYN's skb queued
+    /// (`tcp_connect_init`, `tcp_connect_queue_skb`). [`Conn::connect`] sends it at once;
+    /// [`Conn::fastopen_connect`] may send it later, with data.
+    pub fn connect_init(now: SimTime, profile: Rc<KernelProfile>, opts: SockOpts, local: SocketAddrV4, remote: SocketAddrV4, iss: u32, advmss: u16) -> Conn {
         let advmss = opts.mss_clamp(advmss);
         let mut c = Conn::blank(now, profile, opts, local, remote, iss, advmss);
         let mss = u32::from(c.advmss);
@@ -550,8 +569,6 @@ impl Conn {
         c.set_state(TcpState::SynSent, Cause::Connect);
         c.retrans_stamp = Some(now);
         c.rtx_skbs.push(c.snd_nxt, now);
-        out.push(c.syn_segment(now, false));
-        c.arm_rtx(now, RtxTimer::Rto, c.rto);
         c
     }
 

@@ -1,0 +1,149 @@
+//! The TCP Fast Open client, through packetdrill scripts written here (not packetdrill's):
+//! the remote end's SYN-ACK is the script's, so it can hand out a cookie. Each expectation
+//! is derived from the kernel function named beside it.
+
+use std::path::PathBuf;
+use tcpsim::packetdrill::{run_file, Outcome};
+
+fn run(name: &str, text: &str) -> Outcome {
+    let dir = std::env::temp_dir().join(format!("tcpsim-tfo-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p: PathBuf = dir.join(format!("{name}.pkt"));
+    std::fs::write(&p, text).unwrap();
+    run_file(&p)
+}
+
+/// No timestamps (the option list stays short), packetdrill's receive buffer (wscale 8).
+const SETUP: &str = "`sysctl -q net.ipv4.tcp_timestamps=0 net.ipv4.tcp_rmem=\"4096 540000 15728640\"`\n";
+
+/// A cookie request on socket 3 whose SYN-ACK brings cookie 0102030405060708, then a
+/// graceful close: the host's cache holds the cookie for the remote address.
+const WARM_CACHE: &str = "\
+0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
++0 fcntl(3, F_SETFL, O_RDWR|O_NONBLOCK) = 0
++0 setsockopt(3, SOL_TCP, TCP_FASTOPEN_CONNECT, [1], 4) = 0
++0 connect(3, ..., ...) = -1 EINPROGRESS (Operation now in progress)
++0 > S 0:0(0) <mss 1460,nop,nop,sackOK,nop,wscale 8,FO,nop,nop>
++.01 < S. 123:123(0) ack 1 win 14600 <mss 1460,nop,nop,sackOK,nop,wscale 6,FO 0102030405060708,nop,nop>
++0 > . 1:1(0) ack 1
++0 close(3) = 0
++0 > F. 1:1(0) ack 1
++.01 < F. 1:1(0) ack 2 win 92
++0 > . 2:2(0) ack 2
+";
+
+/// A deferred connect on socket 4, then a 2000-byte write 100 ms later.
+const DEFERRED_WRITE: &str = "\
++.01 socket(..., SOCK_STREAM, IPPROTO_TCP) = 4
++0 fcntl(4, F_SETFL, O_RDWR|O_NONBLOCK) = 0
++0 setsockopt(4, SOL_TCP, TCP_FASTOPEN_CONNECT, [1], 4) = 0
++0 connect(4, ..., ...) = 0
++.1 write(4, ..., 2000) = 1420
++0 > S 0:1420(1420) <mss 1460,nop,nop,sackOK,nop,wscale 8,FO 0102030405060708,nop,nop>
+";
+
+fn assert_pass(name: &str, text: &str) {
+    let o = run(name, text);
+    assert_eq!(o, Outcome::Pass, "{name}:\n{text}");
+}
+
+#[test]
+fn without_the_client_bit_msg_fastopen_and_tcp_fastopen_connect_are_eopnotsupp() {
+    // tcp_sendmsg_fastopen and do_tcp_setsockopt(TCP_FASTOPEN_CONNECT) test
+    // `sysctl_tcp_fastopen & TFO_CLIENT_ENABLE` first. Nothing is sent: the connect that
+    // follows sends the first SYN, a plain one (no FO: no fastopen_req).
+    let script = format!(
+        "`sysctl -q net.ipv4.tcp_fastopen=0 net.ipv4.tcp_timestamps=0 net.ipv4.tcp_rmem=\"4096 540000 15728640\"`
+0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
++0 fcntl(3, F_SETFL, O_RDWR|O_NONBLOCK) = 0
++0 sendto(3, ..., 100, MSG_FASTOPEN, ..., ...) = -1 EOPNOTSUPP (Operation not supported)
++0 setsockopt(3, SOL_TCP, TCP_FASTOPEN_CONNECT, [1], 4) = -1 EOPNOTSUPP (Operation not supported)
++0 connect(3, ..., ...) = -1 EINPROGRESS (Operation now in progress)
++0 > S 0:0(0) <mss 1460,nop,nop,sackOK,nop,wscale 8>
+"
+    );
+    assert_pass("eopnotsupp", &script);
+}
+
+#[test]
+fn a_deferred_connect_returns_0_and_the_first_write_sends_the_syn_with_data() {
+    // tcp_fastopen_defer_connect: a cached cookie sets DEFER_CONNECT and tcp_v4_connect
+    // returns 0 before tcp_connect; the write 100 ms later sends the SYN (the script checks
+    // its time) with the cookie and min(2000, MSS 1460 − MAX_TCP_OPTION_SPACE 40) = 1420
+    // bytes (tcp_send_syn_data), and returns them (tcp_sendmsg_locked: EINPROGRESS with
+    // copied_syn > 0 goes to `out`).
+    let script = format!(
+        "{SETUP}{WARM_CACHE}{DEFERRED_WRITE}\
++.01 < S. 999:999(0) ack 1421 win 14600 <mss 1460,nop,nop,sackOK,nop,wscale 6>
++0 > . 1421:1421(0) ack 1
++0 write(4, ..., 100) = 100
++0 > P. 1421:1521(100) ack 1
+"
+    );
+    assert_pass("deferred", &script);
+}
+
+#[test]
+fn syn_data_the_syn_ack_does_not_acknowledge_is_sent_again_at_once() {
+    // tcp_rcv_fastopen_synack: the SYN-data skb still heads the retransmission queue, so it
+    // is marked lost and tcp_non_congestion_loss_retransmit sends it, with the PSH the
+    // skb was given (TCPHDR_ACK | TCPHDR_PSH); no separate ACK (it returns true).
+    let script = format!(
+        "{SETUP}{WARM_CACHE}{DEFERRED_WRITE}\
++.01 < S. 999:999(0) ack 1 win 14600 <mss 1460,nop,nop,sackOK,nop,wscale 6>
++0 > P. 1:1421(1420) ack 1
++.01 < . 1:1(0) ack 1421 win 257
+"
+    );
+    assert_pass("data-not-acked", &script);
+}
+
+#[test]
+fn a_write_from_null_after_a_deferred_connect_falls_back_to_a_cookie_request() {
+    // tcp_send_syn_data: copy_page_from_iter takes nothing from NULL, so `goto fallback`:
+    // a plain SYN whose cookie is cut to a request (`fo->cookie.len = 0`); the caller gets
+    // __inet_stream_connect's EINPROGRESS, not EFAULT (copied_syn is 0).
+    let script = format!(
+        "{SETUP}{WARM_CACHE}\
++.01 socket(..., SOCK_STREAM, IPPROTO_TCP) = 4
++0 fcntl(4, F_SETFL, O_RDWR|O_NONBLOCK) = 0
++0 setsockopt(4, SOL_TCP, TCP_FASTOPEN_CONNECT, [1], 4) = 0
++0 connect(4, ..., ...) = 0
++0 write(4, NULL, 100) = -1 EINPROGRESS (Operation now in progress)
++0 > S 0:0(0) <mss 1460,nop,nop,sackOK,nop,wscale 8,FO,nop,nop>
+"
+    );
+    assert_pass("null-fallback", &script);
+}
+
+#[test]
+fn msg_fastopen_while_a_cookie_request_is_allocated_is_ealready() {
+    // A TCP_FASTOPEN_CONNECT connect without a cookie keeps tp->fastopen_req (it carried the
+    // cookie request); tcp_sendmsg_fastopen answers a second Fast Open EALREADY.
+    let script = format!(
+        "{SETUP}0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
++0 fcntl(3, F_SETFL, O_RDWR|O_NONBLOCK) = 0
++0 setsockopt(3, SOL_TCP, TCP_FASTOPEN_CONNECT, [1], 4) = 0
++0 connect(3, ..., ...) = -1 EINPROGRESS (Operation now in progress)
++0 > S 0:0(0) <mss 1460,nop,nop,sackOK,nop,wscale 8,FO,nop,nop>
++0 sendto(3, ..., 100, MSG_FASTOPEN, ..., ...) = -1 EALREADY (Operation already in progress)
+"
+    );
+    assert_pass("ealready", &script);
+}
+
+#[test]
+fn a_wrong_expectation_fails_so_the_passes_above_mean_something() {
+    // The same deferred write, but the script expects the SYN at connect time.
+    let script = format!(
+        "{SETUP}{WARM_CACHE}\
++.01 socket(..., SOCK_STREAM, IPPROTO_TCP) = 4
++0 fcntl(4, F_SETFL, O_RDWR|O_NONBLOCK) = 0
++0 setsockopt(4, SOL_TCP, TCP_FASTOPEN_CONNECT, [1], 4) = 0
++0 connect(4, ..., ...) = 0
++0 > S 0:0(0) <mss 1460,nop,nop,sackOK,nop,wscale 8,FO,nop,nop>
++.1 write(4, ..., 2000) = 1420
+"
+    );
+    assert!(matches!(run("wrong", &script), Outcome::Fail { .. }));
+}
