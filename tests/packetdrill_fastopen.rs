@@ -147,3 +147,39 @@ fn a_wrong_expectation_fails_so_the_passes_above_mean_something() {
     );
     assert!(matches!(run("wrong", &script), Outcome::Fail { .. }));
 }
+
+#[test]
+fn a_blocking_writer_waiting_with_data_left_has_the_syn_ack_acked_by_its_data() {
+    // No cookie: tcp_send_syn_data falls back to a cookie request and the writer sleeps in
+    // inet_wait_for_connect with writebias 1 (its request still carries data), so
+    // tcp_rcv_synsent_state_process sees sk_write_pending and saves the ACK ("Save one
+    // ACK"): the 1000 bytes written once the socket is ESTABLISHED carry it. The call
+    // returns when they are queued, 10 ms in.
+    let script = format!(
+        "{SETUP}0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
++0...0.010 sendto(3, ..., 1000, MSG_FASTOPEN, ..., ...) = 1000
++0 > S 0:0(0) <mss 1460,nop,nop,sackOK,nop,wscale 8,FO,nop,nop>
++.01 < S. 123:123(0) ack 1 win 5840 <mss 1460,nop,nop,sackOK,nop,wscale 6>
++0 > P. 1:1001(1000) ack 1
+"
+    );
+    assert_pass("blocking-no-cookie", &script);
+}
+
+#[test]
+fn a_blocking_writer_whose_data_all_went_in_the_syn_leaves_the_ack_immediate() {
+    // tcp_send_syn_data: `if (space == fo->size) fo->data = NULL`, so inet_wait_for_connect
+    // adds no writebias and the SYN-ACK is acknowledged at once (tcp_send_ack).
+    let script = format!(
+        "{SETUP}{WARM_CACHE}\
++.01 socket(..., SOCK_STREAM, IPPROTO_TCP) = 4
++0 setsockopt(4, SOL_TCP, TCP_FASTOPEN_CONNECT, [1], 4) = 0
++0 connect(4, ..., ...) = 0
++0...0.010 write(4, ..., 1000) = 1000
++0 > S 0:1000(1000) <mss 1460,nop,nop,sackOK,nop,wscale 8,FO 0102030405060708,nop,nop>
++.01 < S. 999:999(0) ack 1001 win 14600 <mss 1460,nop,nop,sackOK,nop,wscale 6>
++0 > . 1001:1001(0) ack 1
+"
+    );
+    assert_pass("blocking-all-in-syn", &script);
+}

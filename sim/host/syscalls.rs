@@ -606,6 +606,16 @@ impl Host {
         matches!(self.table.get(fd), Some(SockRef::Conn(id)) if self.table.conn(id).is_some_and(|s| s.conn.defer_connect()))
     }
 
+    /// A blocking Fast Open write on `fd` waits for the handshake, or no longer does
+    /// (`sk_write_pending`, see [`Conn::set_fastopen_write_pending`]).
+    pub fn set_fastopen_write_pending(&mut self, fd: Fd, on: bool) {
+        if let Some(SockRef::Conn(id)) = self.table.get(fd) {
+            if let Some(slot) = self.table.conn_mut(id) {
+                slot.conn.set_fastopen_write_pending(on);
+            }
+        }
+    }
+
     pub fn state(&self, fd: Fd) -> Option<TcpState> {
         self.view(fd).and_then(|v| v.state)
     }

@@ -64,8 +64,9 @@ enum Op {
     Connect { fd: Fd, started: bool },
     /// `inq`: the `TCP_CM_INQ` value a recvmsg's control buffer expects, if any.
     Recv { fd: Fd, len: u32, buf: UserBuf, peek: bool, dontwait: bool, inq: Option<i64> },
-    /// `asleep`: the call blocked and waits in `sk_stream_wait_memory` to be woken.
-    Send { fd: Fd, len: u32, buf: UserBuf, sent: u32, flags: SendBits, asleep: bool },
+    /// `asleep`: the call blocked and waits in `sk_stream_wait_memory` to be woken;
+    /// `connect`: where a Fast Open write is in its connect.
+    Send { fd: Fd, len: u32, buf: UserBuf, sent: u32, flags: SendBits, asleep: bool, connect: FastOpenWrite },
     Close(i64),
     Shutdown(Fd, ShutHow),
     Setsockopt(Fd, SockOpt, OptValue),
@@ -80,6 +81,16 @@ enum Op {
     EpollCreate,
     EpollCtl { ep: usize, op: CtlOp, fd: Fd, events: u32 },
     EpollWait { ep: usize, max: usize, deadline: Option<i64>, want: Option<(u32, Option<i64>)> },
+}
+
+/// A write through `tcp_sendmsg_fastopen` (MSG_FASTOPEN, or the first after a deferred
+/// connect): its connect not started, a blocking one waiting in `inet_wait_for_connect`, or
+/// done (the rest is an ordinary write).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum FastOpenWrite {
+    Start,
+    Waiting,
+    Done,
 }
 
 /// A call's outcome, and anything it filled in that differs from the script.
@@ -377,13 +388,7 @@ pub(crate) fn prepare(run: &mut Run, spec: &SyscallSpec) -> Result<Call, CallErr
             if flags.fastopen && name != "sendto" {
                 return unsupported(format!("{name} with MSG_FASTOPEN"));
             }
-            // __inet_stream_connect waits for the handshake (inet_wait_for_connect) before a
-            // blocking Fast Open write goes on: not modelled.
-            let blocking = !flags.dontwait && !run.host().is_nonblocking(fd);
-            if blocking && (flags.fastopen || run.host().defer_connect(fd)) {
-                return unsupported("a blocking Fast Open write (it waits for the handshake)".into());
-            }
-            Op::Send { fd, len, buf, sent: 0, flags, asleep: false }
+            Op::Send { fd, len, buf, sent: 0, flags, asleep: false, connect: FastOpenWrite::Start }
         }
         "close" => {
             let fd = int(arg(a, 0, name)?)?;
@@ -534,9 +539,18 @@ pub(crate) fn attempt(run: &mut Run, call: &mut Call) -> Result<Progress, CallEr
                 }
             }
         }
-        Op::Send { fd, len, buf, sent, flags, asleep } => {
-            let (fd, fastopen) = (*fd, flags.fastopen);
+        Op::Send { fd, len, buf, sent, flags, asleep, connect } => {
+            let fd = *fd;
             let blocking = !flags.dontwait && !run.host().is_nonblocking(fd);
+            if *connect == FastOpenWrite::Waiting {
+                match fastopen_connected(run, fd) {
+                    None => return Ok(Progress::Blocked),
+                    Some(Err(e)) => return done(Ret::of(Err(e))),
+                    Some(Ok(())) => *connect = FastOpenWrite::Done,
+                }
+            }
+            let fastopen = *connect == FastOpenWrite::Start && (flags.fastopen || run.host().defer_connect(fd));
+            *connect = FastOpenWrite::Done;
             // net/core/stream.c `sk_stream_wait_memory`: a writer that found no room sleeps
             // (`sk_wait_event`) until something wakes the socket's wait queue — the write
             // space `tcp_check_space` announces once the socket is writeable
@@ -565,6 +579,17 @@ pub(crate) fn attempt(run: &mut Run, call: &mut Call) -> Result<Progress, CallEr
             } else {
                 run.calls().send(fd, &rest, &flags).map_or(Err(Errno::EAGAIN), |s| known(s.result))
             };
+            // tcp_sendmsg_fastopen → __inet_stream_connect: a blocking writer waits for the
+            // handshake (inet_wait_for_connect), then the write goes on after what the SYN
+            // took. It counts in sk_write_pending only while its request still has data:
+            // tcp_send_syn_data clears `fo->data` when the SYN took it all.
+            if fastopen && blocking && matches!(r, Ok(_) | Err(Errno::EINPROGRESS)) {
+                *sent += r.unwrap_or(0);
+                *connect = FastOpenWrite::Waiting;
+                let pending = *sent < *len;
+                run.host().set_fastopen_write_pending(fd, pending);
+                return Ok(Progress::Blocked);
+            }
             match r.err() {
                 None => {
                     *sent += r.unwrap_or(0);
@@ -681,6 +706,22 @@ pub(crate) fn attempt(run: &mut Run, call: &mut Call) -> Result<Progress, CallEr
             done(ret)
         }
     }
+}
+
+/// Where a blocking Fast Open write's connect stands: still in progress (`None`), failed
+/// (`__inet_stream_connect`'s `sock_error`: the socket's error, else ECONNABORTED), or
+/// established. The writer stops counting in `sk_write_pending` once it is not waiting.
+fn fastopen_connected(run: &mut Run, fd: Fd) -> Option<Result<(), Errno>> {
+    let state = run.host().state(fd);
+    if matches!(state, Some(TcpState::SynSent | TcpState::SynRecv)) {
+        return None;
+    }
+    run.host().set_fastopen_write_pending(fd, false);
+    if matches!(state, Some(TcpState::Established | TcpState::CloseWait)) {
+        return Some(Ok(()));
+    }
+    let err = run.calls().getsockopt(fd, SockOpt::SO_ERROR).ok().and_then(|v| v.as_i64()).unwrap_or(0);
+    Some(Err(Errno::from_code(err as i32).unwrap_or(Errno::ECONNABORTED)))
 }
 
 fn names(bits: u32) -> String {

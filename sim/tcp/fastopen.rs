@@ -160,6 +160,9 @@ pub struct ActiveOpen {
     pub syn_data: bool,
     /// Bytes the SYN carried (`fo->copied`).
     pub copied: u32,
+    /// A blocking Fast Open write waits for the handshake (`sk_write_pending`, raised by
+    /// `inet_wait_for_connect`'s `writebias`).
+    pub write_pending: bool,
     /// What `tcp_rcv_fastopen_synack` learnt for the host's cache, not yet taken.
     pub learnt: Option<Learnt>,
 }

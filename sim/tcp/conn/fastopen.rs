@@ -70,6 +70,20 @@ impl Conn {
         self.tfo.as_deref().is_some_and(|f| f.defer_connect)
     }
 
+    /// A blocking Fast Open write starts or stops waiting in `inet_wait_for_connect`
+    /// (`sk_write_pending`, which `writebias` raises only for a request that carries data).
+    pub fn set_fastopen_write_pending(&mut self, on: bool) {
+        if let Some(f) = self.tfo.as_deref_mut() {
+            f.write_pending = on;
+        }
+    }
+
+    /// Whether a writer waits for the handshake: `tcp_rcv_synsent_state_process` then saves
+    /// the ACK of the SYN-ACK for the data to carry.
+    pub(super) fn write_pending(&self) -> bool {
+        self.tfo.as_deref().is_some_and(|f| f.write_pending)
+    }
+
     /// What the SYN-ACK taught for the host's cookie cache, once.
     pub fn take_fastopen_learnt(&mut self) -> Option<Learnt> {
         self.tfo.as_deref_mut()?.learnt.take()

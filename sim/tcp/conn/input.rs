@@ -79,6 +79,15 @@ impl Conn {
             if self.rcv_fastopen_synack(now, seg, out) {
                 return;
             }
+            if self.write_pending() {
+                // "Save one ACK. Data will be ready after several ticks, if write_pending is
+                // set": inet_csk_schedule_ack, quick-ACK mode, the delayed-ACK timer at
+                // TCP_DELACK_MAX; the writer's data carries the ACK.
+                self.ack_pending = true;
+                self.enter_quickack_mode();
+                self.delack_at = Some(self.timer_at(now, Dur::from_millis(self.profile.tcp_delack_max_ms)));
+                return;
+            }
             self.send_ack(now, out);
             return;
         }
