@@ -183,3 +183,44 @@ fn a_blocking_writer_whose_data_all_went_in_the_syn_leaves_the_ack_immediate() {
     );
     assert_pass("blocking-all-in-syn", &script);
 }
+
+#[test]
+fn a_deferred_socket_polls_writable_and_a_second_connect_is_eisconn() {
+    // tcp_poll: `else if (state == TCP_SYN_SENT && inet_test_bit(DEFER_CONNECT, sk))` gives
+    // EPOLLOUT | EPOLLWRNORM alone; __inet_stream_connect in SS_CONNECTING with
+    // DEFER_CONNECT answers a connect() (not a sendmsg) EISCONN.
+    let script = format!(
+        "{SETUP}{WARM_CACHE}\
++.01 socket(..., SOCK_STREAM, IPPROTO_TCP) = 4
++0 fcntl(4, F_SETFL, O_RDWR|O_NONBLOCK) = 0
++0 setsockopt(4, SOL_TCP, TCP_FASTOPEN_CONNECT, [1], 4) = 0
++0 connect(4, ..., ...) = 0
++0 poll([{{fd=4, events=POLLIN|POLLOUT|POLLERR, revents=POLLOUT}}], 1, 0) = 1
++0 connect(4, ..., ...) = -1 EISCONN (Transport endpoint is already connected)
+"
+    );
+    assert_pass("deferred-poll", &script);
+}
+
+#[test]
+fn tcpi_options_has_syn_data_only_when_the_syn_ack_acknowledged_it() {
+    // tcp_get_info: TCPI_OPT_SYN_DATA from tp->syn_data_acked, which
+    // tcp_rcv_fastopen_synack sets from tp->syn_data only when no SYN data is left unacked;
+    // no timestamps here, SACK and window scaling negotiated: 2 | 4 | 32.
+    let acked = format!(
+        "{SETUP}{WARM_CACHE}{DEFERRED_WRITE}\
++.01 < S. 999:999(0) ack 1421 win 14600 <mss 1460,nop,nop,sackOK,nop,wscale 6>
++0 > . 1421:1421(0) ack 1
++0 %{{ assert tcpi_options == TCPI_OPT_SACK | TCPI_OPT_WSCALE | TCPI_OPT_SYN_DATA, tcpi_options }}%
+"
+    );
+    assert_pass("syn-data-acked", &acked);
+    let unacked = format!(
+        "{SETUP}{WARM_CACHE}{DEFERRED_WRITE}\
++.01 < S. 999:999(0) ack 1 win 14600 <mss 1460,nop,nop,sackOK,nop,wscale 6>
++0 > P. 1:1421(1420) ack 1
++0 %{{ assert (tcpi_options & TCPI_OPT_SYN_DATA) == 0, tcpi_options }}%
+"
+    );
+    assert_pass("syn-data-unacked", &unacked);
+}

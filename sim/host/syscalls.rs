@@ -170,6 +170,9 @@ impl Host {
             SockRef::Conn(id) => {
                 let slot = self.table.conn_mut(id).ok_or(Errno::EBADF)?;
                 match slot.conn.state() {
+                    // __inet_stream_connect, SS_CONNECTING with DEFER_CONNECT: connect() again
+                    // is EISCONN (a write is what sends the SYN).
+                    TcpState::SynSent if slot.conn.defer_connect() => Err(Errno::EISCONN),
                     TcpState::SynSent | TcpState::SynRecv => Err(Errno::EALREADY),
                     TcpState::Close => Err(slot.conn.take_error().unwrap_or(Errno::ECONNABORTED)),
                     _ => Err(Errno::EISCONN),
@@ -613,6 +616,14 @@ impl Host {
             if let Some(slot) = self.table.conn_mut(id) {
                 slot.conn.set_fastopen_write_pending(on);
             }
+        }
+    }
+
+    /// `tcpi_options` of the connection on `fd` ([`crate::tcp::conn::TcpInfo::options`]).
+    pub fn tcpi_options(&self, fd: Fd) -> Option<u8> {
+        match self.table.get(fd)? {
+            SockRef::Conn(id) => Some(self.table.conn(id)?.conn.info().options),
+            SockRef::Listener(_) | SockRef::Fresh(_) => Some(0),
         }
     }
 

@@ -390,7 +390,8 @@ impl<'a> Run<'a> {
         let fd = self.under_test.ok_or_else(|| Stop::Fail(line, "no socket under test for tcp_info".into()))?;
         let info = crate::syscall::Syscalls::getsockopt(&mut self.calls(), fd, crate::tcp::uapi::SockOpt::TCP_INFO)
             .map_err(|e| Stop::Fail(line, format!("getsockopt(TCP_INFO): {e:?}")))?;
-        let lookup = |name: &str| tcp_info_value(&info, name);
+        let options = self.host().tcpi_options(fd).map(f64::from);
+        let lookup = |name: &str| if name == "tcpi_options" { options } else { tcp_info_value(&info, name) };
         code::run_block(block, &lookup).map_err(|e| match e {
             CodeError::Failed(m) => Stop::Fail(line, m),
             CodeError::Unsupported(f) => Stop::Unsupported(line, f),
@@ -634,6 +635,13 @@ fn tcp_info_value(info: &serde_json::Value, name: &str) -> Option<f64> {
         "TCP_CA_CWR" => return Some(2.0),
         "TCP_CA_Recovery" => return Some(3.0),
         "TCP_CA_Loss" => return Some(4.0),
+        // include/uapi/linux/tcp.h
+        "TCPI_OPT_TIMESTAMPS" => return Some(1.0),
+        "TCPI_OPT_SACK" => return Some(2.0),
+        "TCPI_OPT_WSCALE" => return Some(4.0),
+        "TCPI_OPT_ECN" => return Some(8.0),
+        "TCPI_OPT_ECN_SEEN" => return Some(16.0),
+        "TCPI_OPT_SYN_DATA" => return Some(32.0),
         "tcpi_rto" => "rto_us",
         "tcpi_rtt" => "srtt_us",
         "tcpi_rttvar" => "rttvar_us",

@@ -18,7 +18,12 @@ pub enum CmdError {
 
 /// Sysctls the model has no knob for, with the value its built-in behaviour corresponds
 /// to. Setting one to that value is a no-op; to another value, unsupported.
-const BUILT_IN: [(&str, &str, &str); 6] = [
+const BUILT_IN: [(&str, &str, &str); 7] = [
+    (
+        "tcp_fastopen_blackhole_timeout_sec",
+        "0",
+        "the model never turns active Fast Open off for a blackhole (tcp_fastopen_active_should_disable), as 0 does",
+    ),
     ("tcp_congestion_control", "cubic", "the model's congestion control stands for Linux's default, CUBIC"),
     ("tcp_frto", "2", "F-RTO as Linux's default"),
     ("tcp_dsack", "1", "D-SACK as Linux's default"),

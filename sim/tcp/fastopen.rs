@@ -156,8 +156,10 @@ pub struct ActiveOpen {
     /// experimental form.
     pub syn_fastopen: bool,
     pub syn_fastopen_exp: bool,
-    /// `tp->syn_data`: the SYN carried data.
+    /// `tp->syn_data`: the SYN carried data; `syn_data_acked`: and the SYN-ACK acknowledged
+    /// all of it.
     pub syn_data: bool,
+    pub syn_data_acked: bool,
     /// Bytes the SYN carried (`fo->copied`).
     pub copied: u32,
     /// A blocking Fast Open write waits for the handshake (`sk_write_pending`, raised by

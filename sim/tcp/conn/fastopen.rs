@@ -203,7 +203,14 @@ impl Conn {
         }
         if data_unacked {
             self.non_congestion_loss_retransmit(now, out);
+        } else if let Some(f) = self.tfo.as_deref_mut() {
+            f.syn_data_acked = f.syn_data;
         }
         data_unacked
+    }
+
+    /// `tp->syn_data_acked` (TCPI_OPT_SYN_DATA).
+    pub(super) fn syn_data_acked(&self) -> bool {
+        self.tfo.as_deref().is_some_and(|f| f.syn_data_acked)
     }
 }

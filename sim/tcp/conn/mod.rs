@@ -198,6 +198,11 @@ pub struct TcpInfo {
     pub advmss: u32,
     pub snd_wscale: u8,
     pub rcv_wscale: u8,
+    /// `tcpi_options` (`TCPI_OPT_*`: timestamps 1, SACK 2, window scaling 4, SYN data
+    /// acknowledged 32). Read by the packetdrill runner; kept out of the JSON a scenario's
+    /// TCP_INFO records, whose outputs predate it.
+    #[serde(skip)]
+    pub options: u8,
     /// The fields that count time up to the call (`tcp_get_info`'s `now`): filled by
     /// [`Conn::info_at`], absent from [`Conn::info`].
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
@@ -299,6 +304,8 @@ pub struct Conn {
     // --- negotiated options ---
     ts_ok: bool,
     sack_ok: bool,
+    /// `tp->rx_opt.wscale_ok`: both SYNs carried the window scale option.
+    wscale_ok: bool,
     snd_wscale: u8,
     rcv_wscale: u8,
     ts_offset: u32,
@@ -448,6 +455,7 @@ impl Conn {
             sk_err_soft: None,
             ts_ok: false,
             sack_ok: false,
+            wscale_ok: false,
             snd_wscale: 0,
             rcv_wscale: 0,
             ts_offset: ts_offset(local, remote),
@@ -616,6 +624,7 @@ impl Conn {
     /// Applies the peer's SYN options (`tcp_parse_options` + `tcp_sync_mss`).
     fn negotiate(&mut self, peer_mss: Option<u16>, peer_wscale: Option<u8>, peer_sack: bool, peer_tsval: Option<u32>, our_wscale: u8) {
         let p = &self.profile;
+        self.wscale_ok = peer_wscale.is_some() && p.tcp_window_scaling;
         match peer_wscale {
             Some(ws) if p.tcp_window_scaling => {
                 self.snd_wscale = ws.min(14);
@@ -1259,6 +1268,7 @@ impl Conn {
         let wmem = self.wmem_queued();
         SockView {
             state: Some(state),
+            defer_connect: self.defer_connect(),
             shutdown: self.shutdown,
             done: self.done,
             err: self.sk_err,
@@ -1280,6 +1290,13 @@ impl Conn {
 
     pub fn state(&self) -> TcpState {
         self.state
+    }
+
+    /// `tcp_get_info`'s `tcpi_options`: TCPI_OPT_TIMESTAMPS, _SACK, _WSCALE as negotiated,
+    /// TCPI_OPT_SYN_DATA when the SYN-ACK acknowledged SYN data (`tp->syn_data_acked`); the
+    /// model has no ECN, µs timestamps nor Fast Open child.
+    fn tcpi_options(&self) -> u8 {
+        u8::from(self.ts_ok) | u8::from(self.sack_ok) << 1 | u8::from(self.wscale_ok) << 2 | u8::from(self.syn_data_acked()) << 5
     }
 
     pub fn info(&self) -> TcpInfo {
@@ -1305,6 +1322,7 @@ impl Conn {
             rcv_mss: self.rcv_mss,
             advmss: u32::from(self.advmss),
             snd_wscale: self.snd_wscale,
+            options: self.tcpi_options(),
             rcv_wscale: self.rcv_wscale,
             times: None,
         }
