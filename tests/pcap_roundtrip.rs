@@ -29,11 +29,14 @@ fn conversation() -> Vec<(SimTime, Segment)> {
         wscale: Some(7),
         sack_permitted: true,
         timestamps: Some((111, 0)),
-        sack: vec![],
+        ..TcpOptions::default()
     };
+    // A Fast Open cookie request, and the SYN-ACK's 8-byte cookie (kind 34, RFC 7413).
+    syn.options.fastopen = Some(tcpsim::tcp::fastopen::FoCookie::REQUEST);
     let mut synack = seg(s, c, 5000, 1001, Flags::SYN | Flags::ACK, 65160);
     synack.options = TcpOptions {
         timestamps: Some((222, 111)),
+        fastopen: tcpsim::tcp::fastopen::FoCookie::new(&[0, 1, 2, 3, 0xab, 0xcd, 0xef, 0xff]),
         ..syn.options.clone()
     };
     let ts = |v, e| TcpOptions {
@@ -118,12 +121,17 @@ fn written_segments_read_back_identical() {
 fn options_follow_linux_layout() {
     let segs = conversation();
     let frame = tcpsim::pcap::write::encode_frame(&segs[0].1, 0).unwrap();
-    // SYN: MSS, SACK_PERM, TS, NOP, WS (tcp_options_write), 20 option bytes.
+    // SYN: MSS, SACK_PERM, TS, NOP, WS, then the Fast Open request padded with two NOPs
+    // (tcp_options_write: `(len & 3) == 2`), 24 option bytes.
     let opts = &frame[14 + 20 + 20..];
     assert_eq!(&opts[..4], &[2, 4, 0x05, 0xb4]);
     assert_eq!(&opts[4..8], &[4, 2, 8, 10]);
     assert_eq!(&opts[16..20], &[1, 3, 3, 7]);
-    assert_eq!(opts.len(), 20);
+    assert_eq!(&opts[20..24], &[34, 2, 1, 1]);
+    assert_eq!(opts.len(), 24);
+    // SYN-ACK: the 8-byte cookie, option length 10, two NOPs.
+    let frame = tcpsim::pcap::write::encode_frame(&segs[1].1, 0).unwrap();
+    assert_eq!(&frame[14 + 40 + 20..14 + 40 + 32], &[34, 10, 0, 1, 2, 3, 0xab, 0xcd, 0xef, 0xff, 1, 1]);
     // Data: NOP NOP TS.
     let frame = tcpsim::pcap::write::encode_frame(&segs[2].1, 0).unwrap();
     assert_eq!(

@@ -117,7 +117,7 @@ impl Conv {
             wscale: Some(7),
             sack_permitted: true,
             timestamps: Some(ts),
-            sack: vec![],
+            ..TcpOptions::default()
         };
         self.c(syn, 0, 0, Flags::SYN, 64240, 0).options = opts((1, 0));
         self.s(syn_ack, 0, 1, Flags::SYN | ACK, 65160, 0).options = opts((2, 1));

@@ -56,7 +56,7 @@ fn syn(n: u16, tsval: u32) -> Segment {
             wscale: Some(7),
             sack_permitted: true,
             timestamps: Some((tsval, 0)),
-            sack: vec![],
+            ..TcpOptions::default()
         },
         payload: Payload::Empty,
     }

@@ -18,7 +18,7 @@ fn seg(flags: Flags, seq: u32, ack: u32, len: u32) -> Segment {
             wscale: Some(7),
             sack_permitted: true,
             timestamps: Some((5, 6)),
-            sack: vec![],
+            ..TcpOptions::default()
         },
         payload: if len == 0 { Payload::Empty } else { Payload::Derived { stream: 1, offset: 0, len } },
     }

@@ -98,6 +98,9 @@ pub fn options_wire_len(o: &TcpOptions) -> u32 {
     if !o.sack.is_empty() {
         n += 4 + 8 * o.sack.len() as u32; // NOP NOP SACK len, 8 bytes a block
     }
+    if let Some(c) = o.fastopen {
+        n += c.option_len().div_ceil(4) * 4; // FO cookie, NOPs to the word
+    }
     n
 }
 
@@ -271,7 +274,7 @@ mod tests {
             wscale: Some(7),
             sack_permitted: true,
             timestamps: Some((1, 0)),
-            sack: vec![],
+            ..TcpOptions::default()
         };
         assert_eq!(options_wire_len(&syn), 20);
         let syn_no_ts = TcpOptions { timestamps: None, ..syn.clone() };

@@ -105,6 +105,8 @@ pub struct Host {
     /// The egress queue refuses every packet (`tc qdisc add … pfifo limit 0`): see
     /// [`Host::set_qdisc_refuses`].
     qdisc_refuses: bool,
+    /// The Fast Open cookies learnt per destination (the TCP metrics' Fast Open part).
+    tfo_cache: crate::tcp::fastopen::FastOpenCache,
 }
 
 impl Host {
@@ -125,7 +127,13 @@ impl Host {
             woken: Vec::new(),
             isn_key: None,
             qdisc_refuses: false,
+            tfo_cache: Default::default(),
         }
+    }
+
+    /// `ip tcp_metrics flush`: every destination's Fast Open cookie and MSS forgotten.
+    pub fn flush_tcp_metrics(&mut self) {
+        self.tfo_cache.flush();
     }
 
     /// Makes the egress queueing discipline drop every packet, or stop doing so. A qdisc
@@ -269,6 +277,11 @@ impl Host {
             }
         }
         let (local, remote) = (slot.conn.local(), slot.conn.remote());
+        if let Some(l) = slot.conn.take_fastopen_learnt() {
+            // tcp_rcv_fastopen_synack → tcp_fastopen_cache_set.
+            self.tfo_cache.set(*remote.ip(), l.mss, l.cookie, l.syn_lost, l.try_exp, ctx.now());
+        }
+        let Some(slot) = self.table.conn_mut(id) else { return };
         for transition in slot.conn.take_transitions() {
             self.record_transition(ctx, local, remote, transition);
         }

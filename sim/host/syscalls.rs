@@ -170,25 +170,101 @@ impl Host {
             SockRef::Conn(id) => {
                 let slot = self.table.conn_mut(id).ok_or(Errno::EBADF)?;
                 match slot.conn.state() {
+                    // __inet_stream_connect, SS_CONNECTING with DEFER_CONNECT: connect() again
+                    // is EISCONN (a write is what sends the SYN).
+                    TcpState::SynSent if slot.conn.defer_connect() => Err(Errno::EISCONN),
                     TcpState::SynSent | TcpState::SynRecv => Err(Errno::EALREADY),
                     TcpState::Close => Err(slot.conn.take_error().unwrap_or(Errno::ECONNABORTED)),
                     _ => Err(Errno::EISCONN),
                 }
             }
             SockRef::Fresh(i) => {
-                let (fresh, local) = self.take_fresh_bound(i, Some(remote), ctx)?;
-                let iss = self.isn(local, remote, ctx);
-                let advmss = route_advmss(ctx, *remote.ip());
-                let mut out = Vec::new();
-                let mut conn = Conn::connect(ctx.now(), self.profile.clone(), fresh.opts, local, remote, iss, advmss, &mut out);
-                conn.set_dev_refuses(self.qdisc_refuses);
-                let id = self.table.add_conn(ConnSlot::new(conn, Some(fd)));
-                self.ehash.insert((local, remote), id);
-                self.table.entry_mut(fd).ok_or(Errno::EBADF)?.sock = SockRef::Conn(id);
-                self.after_conn(id, &mut out, ctx);
-                Err(Errno::EINPROGRESS)
+                let fastopen = self.table.fresh_mut(i).ok_or(Errno::EBADF)?.opts.fastopen_connect;
+                let deferred = self.connect_fresh(fd, i, remote, ctx, |conn, cached, now, out| {
+                    if fastopen {
+                        conn.fastopen_connect(now, cached, out)
+                    } else {
+                        conn.send_syn(now, out);
+                        false
+                    }
+                })?;
+                if deferred {
+                    Ok(())
+                } else {
+                    Err(Errno::EINPROGRESS)
+                }
             }
         }
+    }
+
+    /// `tcp_v4_connect` on a new socket: a port, the ISN, the route's MSS, a SYN_SENT
+    /// connection in the established hash; `open` sends its SYN (or defers it: Fast Open),
+    /// given the host's Fast Open cache entry for the destination, and returns what it
+    /// returns.
+    fn connect_fresh<R>(
+        &mut self,
+        fd: Fd,
+        i: u32,
+        remote: SocketAddrV4,
+        ctx: &mut Ctx,
+        open: impl FnOnce(&mut Conn, Option<&crate::tcp::fastopen::Cached>, crate::time::SimTime, &mut Vec<crate::tcp::segment::Segment>) -> R,
+    ) -> Result<R, Errno> {
+        let (fresh, local) = self.take_fresh_bound(i, Some(remote), ctx)?;
+        let iss = self.isn(local, remote, ctx);
+        let advmss = route_advmss(ctx, *remote.ip());
+        let mut out = Vec::new();
+        let mut conn = Conn::connect_init(ctx.now(), self.profile.clone(), fresh.opts, local, remote, iss, advmss);
+        conn.set_dev_refuses(self.qdisc_refuses);
+        let r = open(&mut conn, self.tfo_cache.get(*remote.ip()), ctx.now(), &mut out);
+        let id = self.table.add_conn(ConnSlot::new(conn, Some(fd)));
+        self.ehash.insert((local, remote), id);
+        self.table.entry_mut(fd).ok_or(Errno::EBADF)?.sock = SockRef::Conn(id);
+        self.after_conn(id, &mut out, ctx);
+        Ok(r)
+    }
+
+    /// sendto() with MSG_FASTOPEN (tcp.c `tcp_sendmsg_locked` → `tcp_sendmsg_fastopen`):
+    /// EOPNOTSUPP unless `net.ipv4.tcp_fastopen` has `TFO_CLIENT_ENABLE`; on a new socket the
+    /// connect to `remote` whose SYN carries what of the write fits when a cookie is cached
+    /// (the count, else EINPROGRESS: the call does not wait); on another, as
+    /// [`Conn::sendmsg_fastopen`] answers.
+    pub fn sys_sendto_fastopen(&mut self, fd: Fd, remote: SocketAddrV4, data: SendData, flags: SendFlags, ctx: &mut Ctx) -> SyscallResult {
+        let r = if self.profile.tcp_fastopen & crate::tcp::fastopen::TFO_CLIENT_ENABLE == 0 {
+            Err(Errno::EOPNOTSUPP)
+        } else {
+            match self.table.get(fd) {
+                None => Err(Errno::EBADF),
+                Some(SockRef::Listener(_)) => Err(Errno::EISCONN),
+                Some(SockRef::Fresh(i)) => {
+                    self.connect_fresh(fd, i, remote, ctx, |conn, cached, now, out| conn.fastopen_sendto(now, &data, cached, out))
+                }
+                Some(SockRef::Conn(id)) => self.conn_sendmsg_fastopen(id, &data, ctx),
+            }
+        };
+        SyscallResult::from_result(Self::syn_copied(r).map(i64::from), !flags.nosignal)
+    }
+
+    /// The result `tcp_sendmsg_locked` gives a write whose connect is under way: the bytes
+    /// the SYN took, or EINPROGRESS when it took none.
+    fn syn_copied(r: Result<u32, Errno>) -> Result<u32, Errno> {
+        match r {
+            Ok(0) => Err(Errno::EINPROGRESS),
+            r => r,
+        }
+    }
+
+    /// `tcp_sendmsg_fastopen` on connection `id`, with the host's cache entry for its peer.
+    fn conn_sendmsg_fastopen(&mut self, id: ConnId, data: &SendData, ctx: &mut Ctx) -> Result<u32, Errno> {
+        let mut out = Vec::new();
+        let r = match self.table.conn_mut(id) {
+            Some(slot) => {
+                let cached = self.tfo_cache.get(*slot.conn.remote().ip());
+                slot.conn.sendmsg_fastopen(ctx.now(), data, cached, &mut out)
+            }
+            None => Err(Errno::EBADF),
+        };
+        self.after_conn(id, &mut out, ctx);
+        r
     }
 
     /// accept(): the oldest child of the accept queue, on a new descriptor.
@@ -245,6 +321,10 @@ impl Host {
             None => Err(Errno::EBADF),
             // A never-connected or listening socket fails `sk_stream_wait_connect` with EPIPE.
             Some(SockRef::Fresh(_)) | Some(SockRef::Listener(_)) => Err(Errno::EPIPE),
+            // A write after a deferred connect sends the SYN (`DEFER_CONNECT`).
+            Some(SockRef::Conn(id)) if self.table.conn(id).is_some_and(|s| s.conn.defer_connect()) => {
+                Self::syn_copied(self.conn_sendmsg_fastopen(id, &data, ctx)).map(i64::from)
+            }
             Some(SockRef::Conn(id)) => {
                 let mut out = Vec::new();
                 let r = match self.table.conn_mut(id) {
@@ -401,7 +481,23 @@ impl Host {
     /// setsockopt() on any kind of socket; options set before connect()/listen() are kept
     /// and inherited by accepted children, as Linux copies them in `sk_clone_lock`.
     pub fn sys_setsockopt(&mut self, fd: Fd, opt: SockOpt, value: &OptValue, ctx: &mut Ctx) -> Result<(), Errno> {
-        match self.table.get(fd).ok_or(Errno::EBADF)? {
+        let sock = self.table.get(fd).ok_or(Errno::EBADF)?;
+        if opt == SockOpt::TCP_FASTOPEN_CONNECT {
+            // do_tcp_setsockopt: the value's range first, then the sysctl, then the state.
+            crate::tcp::conn::SockOpts::default().set(opt, value)?;
+            if self.profile.tcp_fastopen & crate::tcp::fastopen::TFO_CLIENT_ENABLE == 0 {
+                return Err(Errno::EOPNOTSUPP);
+            }
+            let closed = match sock {
+                SockRef::Fresh(_) => true,
+                SockRef::Listener(_) => false,
+                SockRef::Conn(id) => self.table.conn_mut(id).is_some_and(|s| s.conn.state() == TcpState::Close),
+            };
+            if !closed {
+                return Err(Errno::EINVAL);
+            }
+        }
+        match sock {
             SockRef::Fresh(i) => self.table.fresh_mut(i).ok_or(Errno::EBADF)?.opts.set(opt, value),
             SockRef::Listener(lid) => {
                 let slot = self.table.listener_mut(lid).ok_or(Errno::EBADF)?;
@@ -507,6 +603,30 @@ impl Host {
     }
 
     /// The TCP state a descriptor reports (`tcpi_state`), if it is a socket.
+    /// Whether `fd` connected with TCP_FASTOPEN_CONNECT and a cached cookie and has not
+    /// sent its SYN yet (`DEFER_CONNECT`).
+    pub fn defer_connect(&self, fd: Fd) -> bool {
+        matches!(self.table.get(fd), Some(SockRef::Conn(id)) if self.table.conn(id).is_some_and(|s| s.conn.defer_connect()))
+    }
+
+    /// A blocking Fast Open write on `fd` waits for the handshake, or no longer does
+    /// (`sk_write_pending`, see [`Conn::set_fastopen_write_pending`]).
+    pub fn set_fastopen_write_pending(&mut self, fd: Fd, on: bool) {
+        if let Some(SockRef::Conn(id)) = self.table.get(fd) {
+            if let Some(slot) = self.table.conn_mut(id) {
+                slot.conn.set_fastopen_write_pending(on);
+            }
+        }
+    }
+
+    /// `tcpi_options` of the connection on `fd` ([`crate::tcp::conn::TcpInfo::options`]).
+    pub fn tcpi_options(&self, fd: Fd) -> Option<u8> {
+        match self.table.get(fd)? {
+            SockRef::Conn(id) => Some(self.table.conn(id)?.conn.info().options),
+            SockRef::Listener(_) | SockRef::Fresh(_) => Some(0),
+        }
+    }
+
     pub fn state(&self, fd: Fd) -> Option<TcpState> {
         self.view(fd).and_then(|v| v.state)
     }

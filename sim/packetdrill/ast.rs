@@ -117,7 +117,11 @@ pub enum TcpOpt {
     SackOk,
     Sack(Vec<(u32, u32)>),
     Timestamp { val: u32, ecr: u32 },
-    /// An option the model does not implement (`FO`, `md5`, …), by name.
+    /// `FO [cookie]`: Fast Open (kind 34), the cookie's bytes (none: a cookie request).
+    FastOpen(Vec<u8>),
+    /// `FOEXP [cookie]`: the experimental Fast Open option (kind 254, magic 0xF989).
+    FastOpenExp(Vec<u8>),
+    /// An option the model does not implement (`md5`, …), by name.
     Other(String),
 }
 

@@ -112,7 +112,11 @@ impl Lexer<'_> {
                         self.i += 1;
                     }
                     let w = String::from_utf8_lossy(&self.s[start..self.i]).into_owned();
+                    let fast_open = w == "FO" || w == "FOEXP";
                     self.push(Tok::Word(w), line);
+                    if fast_open {
+                        self.cookie(line);
+                    }
                 }
                 b'<' | b'>' | b'(' | b')' | b'[' | b']' | b'{' | b'}' | b',' | b':' | b'=' | b'|' | b'+' | b'-'
                 | b'*' | b'~' | b'.' | b';' | b'!' | b'&' => {
@@ -205,6 +209,22 @@ impl Lexer<'_> {
         };
         self.push(kind, line);
         Ok(())
+    }
+
+    /// The hex digits of a Fast Open cookie after `FO`/`FOEXP` (`00ab…`), one word whatever
+    /// digit it starts with, so that no leading zero is lost to a number.
+    fn cookie(&mut self, line: u32) {
+        while matches!(self.peek(0), b' ' | b'\t') {
+            self.i += 1;
+        }
+        let start = self.i;
+        while self.peek(0).is_ascii_hexdigit() {
+            self.i += 1;
+        }
+        if self.i > start {
+            let w = String::from_utf8_lossy(&self.s[start..self.i]).into_owned();
+            self.push(Tok::Word(w), line);
+        }
     }
 
     /// `--name[=value]`, the value up to the end of the word (a quoted value may hold

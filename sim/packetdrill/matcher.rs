@@ -4,6 +4,7 @@
 //! script's packets and the model's [`Segment`]s.
 
 use super::ast::{IpEcn, PacketSpec, TcpOpt};
+use crate::tcp::fastopen::FoCookie;
 use crate::tcp::segment::{Ecn, Flags, Segment, TcpOptions};
 
 /// A segment in the script's numbering, with its options in wire order.
@@ -40,7 +41,8 @@ pub fn flags_of(s: &str) -> Flags {
 
 /// The options of a segment in the order Linux writes them (tcp_output.c
 /// `tcp_options_write`): MSS; SACK-permitted folded into the timestamp word, else
-/// `nop,nop,TS`; `nop,nop,sackOK` without timestamps; `nop,wscale`; `nop,nop,sack …`.
+/// `nop,nop,TS`; `nop,nop,sackOK` without timestamps; `nop,wscale`; `nop,nop,sack …`; the
+/// Fast Open cookie, with `nop,nop` after it when its length leaves two bytes of a word.
 pub fn wire_options(o: &TcpOptions) -> Vec<TcpOpt> {
     let mut v = Vec::new();
     if let Some(m) = o.mss {
@@ -62,6 +64,13 @@ pub fn wire_options(o: &TcpOptions) -> Vec<TcpOpt> {
     if !o.sack.is_empty() {
         v.extend([TcpOpt::Nop, TcpOpt::Nop, TcpOpt::Sack(o.sack.clone())]);
     }
+    if let Some(c) = o.fastopen {
+        let cookie = c.bytes().to_vec();
+        v.push(if c.exp { TcpOpt::FastOpenExp(cookie) } else { TcpOpt::FastOpen(cookie) });
+        if c.option_len() & 3 == 2 {
+            v.extend([TcpOpt::Nop, TcpOpt::Nop]);
+        }
+    }
     v
 }
 
@@ -77,6 +86,10 @@ pub fn model_options(opts: &[TcpOpt]) -> Result<TcpOptions, String> {
             TcpOpt::SackOk => o.sack_permitted = true,
             TcpOpt::Sack(b) => o.sack = b.clone(),
             TcpOpt::Timestamp { val, ecr } => o.timestamps = Some((*val, *ecr)),
+            // Longer than any kernel keeps: the model's option holds at most 16 bytes, and
+            // `tcp_parse_fastopen_option` reads such a cookie as none.
+            TcpOpt::FastOpen(c) => o.fastopen = FoCookie::new(c),
+            TcpOpt::FastOpenExp(c) => o.fastopen = FoCookie::new(c).map(|c| c.with_exp(true)),
             TcpOpt::Other(name) => return Err(format!("TCP option {name}")),
         }
     }
@@ -92,6 +105,8 @@ fn opt_len(o: &TcpOpt) -> usize {
         TcpOpt::SackOk => 2,
         TcpOpt::Sack(b) => 2 + 8 * b.len(),
         TcpOpt::Timestamp { .. } => 10,
+        TcpOpt::FastOpen(c) => 2 + c.len(),
+        TcpOpt::FastOpenExp(c) => 4 + c.len(),
         TcpOpt::Other(_) => 0,
     }
 }
@@ -106,6 +121,8 @@ fn opt_kind(o: &TcpOpt) -> u8 {
         TcpOpt::SackOk => 4,
         TcpOpt::Sack(_) => 5,
         TcpOpt::Timestamp { .. } => 8,
+        TcpOpt::FastOpen(_) => 34,
+        TcpOpt::FastOpenExp(_) => 254,
         TcpOpt::Other(_) => 255,
     }
 }
@@ -247,7 +264,18 @@ fn opt_text(o: &TcpOpt) -> String {
         TcpOpt::SackOk => "sackOK".into(),
         TcpOpt::Sack(b) => format!("sack {}", b.iter().map(|(l, r)| format!("{l}:{r}")).collect::<Vec<_>>().join(" ")),
         TcpOpt::Timestamp { val, ecr } => format!("TS val {val} ecr {ecr}"),
+        TcpOpt::FastOpen(c) => cookie_text("FO", c),
+        TcpOpt::FastOpenExp(c) => cookie_text("FOEXP", c),
         TcpOpt::Other(n) => n.clone(),
+    }
+}
+
+fn cookie_text(name: &str, c: &[u8]) -> String {
+    let hex: String = c.iter().map(|b| format!("{b:02x}")).collect();
+    if hex.is_empty() {
+        name.into()
+    } else {
+        format!("{name} {hex}")
     }
 }
 
@@ -280,7 +308,7 @@ mod tests {
 
     #[test]
     fn linux_option_order_folds_sack_permitted_into_the_timestamp_word() {
-        let o = TcpOptions { mss: Some(1460), wscale: Some(8), sack_permitted: true, timestamps: Some((5, 0)), sack: vec![] };
+        let o = TcpOptions { mss: Some(1460), wscale: Some(8), sack_permitted: true, timestamps: Some((5, 0)), ..TcpOptions::default() };
         assert_eq!(
             wire_options(&o),
             [TcpOpt::Mss(1460), TcpOpt::SackOk, TcpOpt::Timestamp { val: 5, ecr: 0 }, TcpOpt::Nop, TcpOpt::Wscale(8)]

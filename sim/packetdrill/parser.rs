@@ -337,14 +337,35 @@ impl Parser {
                 let ecr = self.u32("ecr val")?;
                 TcpOpt::Timestamp { val, ecr }
             }
+            "FO" | "FOEXP" => match self.fast_open_cookie()? {
+                Ok(c) if w == "FO" => TcpOpt::FastOpen(c),
+                Ok(c) => TcpOpt::FastOpenExp(c),
+                // A name run_all.py defines with -D (`FO TFO_COOKIE`): no -D here.
+                Err(name) => TcpOpt::Other(format!("{w} {name} (a -D definition)")),
+            },
             other => {
-                // FO / FOEXP / md5 and their blobs: kept by name, reported unsupported.
+                // md5 and other options with their blobs: kept by name, reported unsupported.
                 while !self.is_punct(',') && !self.is_punct('>') && self.peek().is_some() {
                     self.i += 1;
                 }
                 TcpOpt::Other(other.to_string())
             }
         })
+    }
+
+    /// The optional cookie after `FO`: hex digits, two a byte (parser.y
+    /// `opt_tcp_fast_open_cookie`: an odd count is an error); another word is a symbol,
+    /// returned by name.
+    fn fast_open_cookie(&mut self) -> Result<Result<Vec<u8>, String>, ParseError> {
+        let Some(Tok::Word(w)) = self.peek().cloned() else { return Ok(Ok(Vec::new())) };
+        self.i += 1;
+        if !w.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Ok(Err(w));
+        }
+        if w.len() % 2 != 0 {
+            return self.err("TCP fast open cookie has an odd number of digits");
+        }
+        Ok(Ok((0..w.len()).step_by(2).map(|k| u8::from_str_radix(&w[k..k + 2], 16).unwrap_or(0)).collect()))
     }
 
     fn syscall(&mut self) -> Result<SyscallSpec, ParseError> {
@@ -507,5 +528,17 @@ mod tests {
         assert_eq!(s.options[0], ScriptOption { name: "tolerance_usecs".into(), value: Some("10000".into()), line: 1 });
         assert!(matches!(&s.events[0].action, Action::Command(c) if c == "../common/defaults.sh"));
         assert_eq!(s.events[1].line, 3);
+    }
+
+    #[test]
+    fn fast_open_options_keep_their_cookie_bytes_leading_zeros_included() {
+        let s = parse("0 < S. 0:0(0) ack 1 win 100 <mss 1460,FO 00ab1234,nop,nop,FO,FOEXP 0102,FO TFO_COOKIE>\n").unwrap();
+        let Action::Packet(p) = &s.events[0].action else { panic!("a packet") };
+        let o = p.options.as_ref().unwrap();
+        assert_eq!(o[1], TcpOpt::FastOpen(vec![0x00, 0xab, 0x12, 0x34]));
+        assert_eq!(o[4], TcpOpt::FastOpen(vec![]));
+        assert_eq!(o[5], TcpOpt::FastOpenExp(vec![1, 2]));
+        assert!(matches!(&o[6], TcpOpt::Other(n) if n.contains("TFO_COOKIE")));
+        assert!(parse("0 < S 0:0(0) win 100 <FO 123>\n").is_err(), "an odd digit count");
     }
 }

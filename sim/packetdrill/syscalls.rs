@@ -64,8 +64,9 @@ enum Op {
     Connect { fd: Fd, started: bool },
     /// `inq`: the `TCP_CM_INQ` value a recvmsg's control buffer expects, if any.
     Recv { fd: Fd, len: u32, buf: UserBuf, peek: bool, dontwait: bool, inq: Option<i64> },
-    /// `asleep`: the call blocked and waits in `sk_stream_wait_memory` to be woken.
-    Send { fd: Fd, len: u32, buf: UserBuf, sent: u32, flags: SendBits, asleep: bool },
+    /// `asleep`: the call blocked and waits in `sk_stream_wait_memory` to be woken;
+    /// `connect`: where a Fast Open write is in its connect.
+    Send { fd: Fd, len: u32, buf: UserBuf, sent: u32, flags: SendBits, asleep: bool, connect: FastOpenWrite },
     Close(i64),
     Shutdown(Fd, ShutHow),
     Setsockopt(Fd, SockOpt, OptValue),
@@ -80,6 +81,16 @@ enum Op {
     EpollCreate,
     EpollCtl { ep: usize, op: CtlOp, fd: Fd, events: u32 },
     EpollWait { ep: usize, max: usize, deadline: Option<i64>, want: Option<(u32, Option<i64>)> },
+}
+
+/// A write through `tcp_sendmsg_fastopen` (MSG_FASTOPEN, or the first after a deferred
+/// connect): its connect not started, a blocking one waiting in `inet_wait_for_connect`, or
+/// done (the rest is an ordinary write).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum FastOpenWrite {
+    Start,
+    Waiting,
+    Done,
 }
 
 /// A call's outcome, and anything it filled in that differs from the script.
@@ -207,6 +218,7 @@ fn sockopt(level: &Expr, name: &Expr) -> Result<Option<SockOpt>, CallErr> {
         "TCP_INQ" => SockOpt::TCP_INQ,
         "TCP_MAXSEG" => SockOpt::TCP_MAXSEG,
         "TCP_CORK" => SockOpt::TCP_CORK,
+        "TCP_FASTOPEN_CONNECT" => SockOpt::TCP_FASTOPEN_CONNECT,
         "SO_ZEROCOPY" => SockOpt::SO_ZEROCOPY,
         "IP_TOS" => SockOpt::IP_TOS,
         "IP_MTU_DISCOVER" => SockOpt::IP_MTU_DISCOVER,
@@ -230,14 +242,13 @@ pub(super) struct SendBits {
     more: bool,
     eor: bool,
     zerocopy: bool,
+    fastopen: bool,
 }
 
 /// Send flags the model takes; any other is unsupported by name.
 fn send_flags(bits: i64) -> Result<SendBits, CallErr> {
-    if bits & 0x2000_0000 != 0 {
-        return unsupported("send flag MSG_FASTOPEN".into());
-    }
     Ok(SendBits {
+        fastopen: bits & 0x2000_0000 != 0,
         nosignal: bits & 0x4000 != 0,
         dontwait: bits & 0x40 != 0,
         more: bits & 0x8000 != 0,
@@ -367,7 +378,17 @@ pub(crate) fn prepare(run: &mut Run, spec: &SyscallSpec) -> Result<Call, CallErr
             let fd = sock(run, 0)?;
             let buf = buffer_arg(name, a)?;
             let (len, flags) = len_and_flags(name, a)?;
-            Op::Send { fd, len, buf, sent: 0, flags: send_flags(flags)?, asleep: false }
+            let flags = send_flags(flags)?;
+            if name == "sendto" {
+                if *arg(a, 4, name)? != Expr::Ellipsis {
+                    return unsupported("sendto with a literal address".into());
+                }
+                run.start_active_open(fd);
+            }
+            if flags.fastopen && name != "sendto" {
+                return unsupported(format!("{name} with MSG_FASTOPEN"));
+            }
+            Op::Send { fd, len, buf, sent: 0, flags, asleep: false, connect: FastOpenWrite::Start }
         }
         "close" => {
             let fd = int(arg(a, 0, name)?)?;
@@ -488,7 +509,7 @@ pub(crate) fn attempt(run: &mut Run, call: &mut Call) -> Result<Progress, CallEr
             let fd = *fd;
             if !*started {
                 *started = true;
-                run.start_active_open();
+                run.start_active_open(fd);
                 let remote = run.remote_addr();
                 let r = once(run.calls().connect(fd, remote));
                 if r != Err(Errno::EINPROGRESS) || run.host().is_nonblocking(fd) {
@@ -518,9 +539,18 @@ pub(crate) fn attempt(run: &mut Run, call: &mut Call) -> Result<Progress, CallEr
                 }
             }
         }
-        Op::Send { fd, len, buf, sent, flags, asleep } => {
+        Op::Send { fd, len, buf, sent, flags, asleep, connect } => {
             let fd = *fd;
             let blocking = !flags.dontwait && !run.host().is_nonblocking(fd);
+            if *connect == FastOpenWrite::Waiting {
+                match fastopen_connected(run, fd) {
+                    None => return Ok(Progress::Blocked),
+                    Some(Err(e)) => return done(Ret::of(Err(e))),
+                    Some(Ok(())) => *connect = FastOpenWrite::Done,
+                }
+            }
+            let fastopen = *connect == FastOpenWrite::Start && (flags.fastopen || run.host().defer_connect(fd));
+            *connect = FastOpenWrite::Done;
             // net/core/stream.c `sk_stream_wait_memory`: a writer that found no room sleeps
             // (`sk_wait_event`) until something wakes the socket's wait queue — the write
             // space `tcp_check_space` announces once the socket is writeable
@@ -541,7 +571,25 @@ pub(crate) fn attempt(run: &mut Run, call: &mut Call) -> Result<Progress, CallEr
                 .filter_map(|(on, f)| on.then_some(f))
                 .collect();
             let rest = SendData::of_step(Some(*len - *sent), None, *buf);
-            let r = run.calls().send(fd, &rest, &flags).map_or(Err(Errno::EAGAIN), |s| known(s.result));
+            let r = if fastopen {
+                // sendto(…, MSG_FASTOPEN, the script's remote address).
+                let (remote, sf) = (run.remote_addr(), crate::host::SendFlags::of(&flags));
+                let r = run.with_host(|h, ctx| h.sys_sendto_fastopen(fd, remote, rest, sf, ctx));
+                r.errno.map_or(Ok(r.ret as u32), Err)
+            } else {
+                run.calls().send(fd, &rest, &flags).map_or(Err(Errno::EAGAIN), |s| known(s.result))
+            };
+            // tcp_sendmsg_fastopen → __inet_stream_connect: a blocking writer waits for the
+            // handshake (inet_wait_for_connect), then the write goes on after what the SYN
+            // took. It counts in sk_write_pending only while its request still has data:
+            // tcp_send_syn_data clears `fo->data` when the SYN took it all.
+            if fastopen && blocking && matches!(r, Ok(_) | Err(Errno::EINPROGRESS)) {
+                *sent += r.unwrap_or(0);
+                *connect = FastOpenWrite::Waiting;
+                let pending = *sent < *len;
+                run.host().set_fastopen_write_pending(fd, pending);
+                return Ok(Progress::Blocked);
+            }
             match r.err() {
                 None => {
                     *sent += r.unwrap_or(0);
@@ -660,6 +708,22 @@ pub(crate) fn attempt(run: &mut Run, call: &mut Call) -> Result<Progress, CallEr
     }
 }
 
+/// Where a blocking Fast Open write's connect stands: still in progress (`None`), failed
+/// (`__inet_stream_connect`'s `sock_error`: the socket's error, else ECONNABORTED), or
+/// established. The writer stops counting in `sk_write_pending` once it is not waiting.
+fn fastopen_connected(run: &mut Run, fd: Fd) -> Option<Result<(), Errno>> {
+    let state = run.host().state(fd);
+    if matches!(state, Some(TcpState::SynSent | TcpState::SynRecv)) {
+        return None;
+    }
+    run.host().set_fastopen_write_pending(fd, false);
+    if matches!(state, Some(TcpState::Established | TcpState::CloseWait)) {
+        return Some(Ok(()));
+    }
+    let err = run.calls().getsockopt(fd, SockOpt::SO_ERROR).ok().and_then(|v| v.as_i64()).unwrap_or(0);
+    Some(Err(Errno::from_code(err as i32).unwrap_or(Errno::ECONNABORTED)))
+}
+
 fn names(bits: u32) -> String {
     let n = PollMask(bits).names();
     if n.is_empty() {
@@ -739,13 +803,17 @@ pub(crate) fn after(run: &mut Run, call: &Call, r: &Ret) {
             let fd = r.ret as Fd;
             run.handles.0.insert(call.expected, Handle::Sock(fd));
             run.set_under_test(fd);
+            run.set_new_socket(fd, matches!(call.op, Op::Socket { .. }));
         }
         Op::EpollCreate => {
             run.handles.0.insert(call.expected, Handle::Epoll(r.ret as usize));
         }
         Op::Close(script_fd) => {
-            run.handles.0.remove(&script_fd);
+            if let Some(Handle::Sock(fd)) = run.handles.0.remove(&script_fd) {
+                run.set_new_socket(fd, false);
+            }
         }
+        Op::Listen(fd, _) => run.set_new_socket(fd, false),
         _ => {}
     }
 }

@@ -18,7 +18,12 @@ pub enum CmdError {
 
 /// Sysctls the model has no knob for, with the value its built-in behaviour corresponds
 /// to. Setting one to that value is a no-op; to another value, unsupported.
-const BUILT_IN: [(&str, &str, &str); 5] = [
+const BUILT_IN: [(&str, &str, &str); 6] = [
+    (
+        "tcp_fastopen_blackhole_timeout_sec",
+        "0",
+        "the model never turns active Fast Open off for a blackhole (tcp_fastopen_active_should_disable), as 0 does",
+    ),
     ("tcp_congestion_control", "cubic", "the model's congestion control stands for Linux's default, CUBIC"),
     ("tcp_frto", "2", "F-RTO as Linux's default"),
     ("tcp_dsack", "1", "D-SACK as Linux's default"),
@@ -27,13 +32,12 @@ const BUILT_IN: [(&str, &str, &str); 5] = [
 ];
 
 /// Sysctls whose feature is reached only through script constructs reported unsupported
-/// on their own (Fast Open, ECN options, pacing under fq, the share of cwnd one TSO skb may
+/// on their own (the Fast Open server's key, ECN options, pacing under fq, the share of cwnd one TSO skb may
 /// defer for, `tcp_tso_should_defer`, which the model does not do; `tcp_fack` is a no-op
 /// since Linux 4.15). Any value is accepted.
-const INERT: [&str; 8] = [
+const INERT: [&str; 7] = [
     "tcp_fack",
     "tcp_ecn_option",
-    "tcp_fastopen",
     "tcp_fastopen_key",
     "tcp_pacing_ss_ratio",
     "tcp_pacing_ca_ratio",
@@ -47,12 +51,14 @@ pub struct Sysctls {
     pub profile: KernelProfile,
     /// The test device's qdisc drops every packet (`tc qdisc … pfifo limit 0`).
     pub qdisc_refuses: bool,
+    /// `ip tcp_metrics flush` ran: the host forgets its Fast Open cookies (taken by the runner).
+    pub metrics_flushed: bool,
     saved: Option<KernelProfile>,
 }
 
 impl Sysctls {
     pub fn new(profile: KernelProfile) -> Sysctls {
-        Sysctls { profile, qdisc_refuses: false, saved: None }
+        Sysctls { profile, qdisc_refuses: false, metrics_flushed: false, saved: None }
     }
 
     /// Runs one backquoted command; `dir` is the script's directory (relative paths in the
@@ -97,8 +103,11 @@ impl Sysctls {
         }
         match first.as_str() {
             "sysctl" => words[1..].iter().filter(|w| !w.starts_with('-')).try_for_each(|w| self.assign(w)),
-            // The model keeps no per-destination metrics cache to flush.
-            "ip" if words.get(1).map(String::as_str) == Some("tcp_metrics") => Ok(()),
+            // The per-destination metrics the model keeps are the Fast Open cookies.
+            "ip" if words.get(1).map(String::as_str) == Some("tcp_metrics") => {
+                self.metrics_flushed |= words.get(2).is_some_and(|w| w == "flush");
+                Ok(())
+            }
             // The model has no queueing discipline: a segment leaves when sent, as with pfifo.
             "tc" => self.tc(&words, &line),
             // TCP keeps building multi-segment skbs: GSO is always on for TCP (sk_setup_caps
@@ -186,6 +195,8 @@ fn set_profile(p: &mut KernelProfile, name: &str, value: &str) -> Result<bool, C
         "tcp_keepalive_time" => p.tcp_keepalive_time_s = int()?,
         "tcp_keepalive_intvl" => p.tcp_keepalive_intvl_s = int()?,
         "tcp_keepalive_probes" => p.tcp_keepalive_probes = small()?,
+        // A bit mask, often written in hex (`0x70403`).
+        "tcp_fastopen" => p.tcp_fastopen = parse_c_int(value).ok_or_else(bad)?,
         _ => return Ok(false),
     }
     Ok(true)
@@ -273,6 +284,15 @@ fn shell_words(line: &str) -> Vec<String> {
 }
 
 /// Expands `$((…))` arithmetic, as the shell does for `$((15*1024*1024))`.
+/// An integer as sysctl(8) takes it (`proc_dointvec`): decimal, or hex after `0x`.
+fn parse_c_int(value: &str) -> Option<u32> {
+    let v = value.trim();
+    match v.strip_prefix("0x").or_else(|| v.strip_prefix("0X")) {
+        Some(hex) => u32::from_str_radix(hex, 16).ok(),
+        None => v.parse().ok(),
+    }
+}
+
 fn expand_arith(value: &str) -> Result<String, CmdError> {
     let mut out = String::new();
     let mut rest = value;
@@ -298,6 +318,16 @@ mod tests {
         s.run("sysctl -q net.ipv4.tcp_rmem=\"4096 540000 $((15*1024*1024))\"\nsysctl -q net.ipv4.tcp_timestamps=0", Path::new(".")).unwrap();
         assert_eq!(s.profile.tcp_rmem, [4096, 540000, 15 * 1024 * 1024]);
         assert!(!s.profile.tcp_timestamps);
+    }
+
+    #[test]
+    fn tcp_fastopen_takes_the_hex_mask_defaults_sh_writes() {
+        let mut s = Sysctls::new(KernelProfile::linux_6_18());
+        assert_eq!(s.profile.tcp_fastopen, 1);
+        s.run("sysctl -q net.ipv4.tcp_fastopen=0x70403", Path::new(".")).unwrap();
+        assert_eq!(s.profile.tcp_fastopen, 0x70403);
+        s.run("sysctl -q net.ipv4.tcp_fastopen=0", Path::new(".")).unwrap();
+        assert_eq!(s.profile.tcp_fastopen, 0);
     }
 
     #[test]

@@ -685,6 +685,8 @@ fn parse_options(raw: &[u8]) -> Result<TcpOptions, String> {
                 let ecr = u32::from_be_bytes([b[4], b[5], b[6], b[7]]);
                 o.timestamps = Some((val, ecr));
             }
+            // Fast Open (RFC 7413): a cookie longer than 16 bytes is kept by no kernel.
+            34 => o.fastopen = crate::tcp::fastopen::FoCookie::new(body),
             _ => {}
         }
         i += len;

@@ -166,10 +166,14 @@ const TCPOPT_WINDOW: u8 = 3;
 const TCPOPT_SACK_PERM: u8 = 4;
 const TCPOPT_SACK: u8 = 5;
 const TCPOPT_TIMESTAMP: u8 = 8;
+const TCPOPT_FASTOPEN: u8 = 34;
+const TCPOPT_EXP: u8 = 254;
+const TCPOPT_FASTOPEN_MAGIC: u16 = 0xF989;
 
 /// The option bytes in the order and alignment of tcp_output.c `tcp_options_write`:
 /// MSS; then SACK_PERM folded into the timestamp's alignment (`sackOK,TS`) or `NOP NOP TS`;
-/// `NOP NOP SACK_PERM` without timestamps; `NOP WS`; finally `NOP NOP SACK blocks`.
+/// `NOP NOP SACK_PERM` without timestamps; `NOP WS`; `NOP NOP SACK blocks`; finally the Fast
+/// Open cookie (kind 34, or 254 with the experimental magic), NOPs filling its last word.
 /// The result is always a multiple of 4 bytes, as Linux's is.
 pub fn linux_options(o: &TcpOptions) -> Vec<u8> {
     let mut b = Vec::with_capacity(40);
@@ -205,6 +209,19 @@ pub fn linux_options(o: &TcpOptions) -> Vec<u8> {
         for (left, right) in &o.sack {
             b.extend_from_slice(&left.to_be_bytes());
             b.extend_from_slice(&right.to_be_bytes());
+        }
+    }
+    if let Some(c) = o.fastopen {
+        let len = c.option_len() as u8;
+        if c.exp {
+            b.extend_from_slice(&[TCPOPT_EXP, len]);
+            b.extend_from_slice(&TCPOPT_FASTOPEN_MAGIC.to_be_bytes());
+        } else {
+            b.extend_from_slice(&[TCPOPT_FASTOPEN, len]);
+        }
+        b.extend_from_slice(c.bytes());
+        while b.len() % 4 != 0 {
+            b.push(TCPOPT_NOP);
         }
     }
     b

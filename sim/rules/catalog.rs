@@ -398,7 +398,7 @@ pub static RULES: &[Rule] = &[
         },
         applies: |o| {
             conn_mask(o).is_some_and(|(v, _, _)| {
-                state(v) == TcpState::SynSent && v.shutdown == 0 && v.err.is_none()
+                state(v) == TcpState::SynSent && v.shutdown == 0 && v.err.is_none() && !v.defer_connect
             })
         },
         holds: |o| conn_mask(o).is_none_or(|(_, _, m)| !m.intersects(WRITE_BITS)),
@@ -411,7 +411,7 @@ pub static RULES: &[Rule] = &[
                  (state == TCP_SYN_SENT && ... DEFER_CONNECT ...)\")",
         os: OsScope::Linux,
         applies: |o| {
-            conn_mask(o).is_some_and(|(v, _, _)| state(v) == TcpState::SynSent && v.shutdown == 0)
+            conn_mask(o).is_some_and(|(v, _, _)| state(v) == TcpState::SynSent && v.shutdown == 0 && !v.defer_connect)
         },
         holds: |o| conn_mask(o).is_none_or(|(_, _, m)| m.0 & !PollMask::ERR.0 == 0),
     },

@@ -5,7 +5,7 @@
 //! must satisfy live apart, in `crate::rules`; the two are checked against each other.
 //!
 //! Not modelled (the `SockView` does not carry them, and the TCP model does not produce them):
-//! TCP Fast Open (`fastopen_rsk`, `defer_connect`), the BPF psock `sk_is_readable` hook, the
+//! the Fast Open server's `fastopen_rsk` (a listener takes no SYN-data), the BPF psock `sk_is_readable` hook, the
 //! `MSG_ERRQUEUE` error queue, and the urgent byte sitting exactly at `copied_seq` (which adds 1
 //! to the SO_RCVLOWAT target).
 
@@ -33,7 +33,8 @@ pub fn tcp_poll(v: &SockView) -> PollMask {
         mask |= PollMask::IN | PollMask::RDNORM | PollMask::RDHUP;
     }
     // `if (state != TCP_SYN_SENT && (state != TCP_SYN_RECV || rcu_access_pointer(tp->fastopen_rsk)))`
-    // Fast Open is not modelled, so a SYN_RECV socket (simultaneous open) takes the else branch.
+    // The Fast Open server is not modelled, so a SYN_RECV socket (simultaneous open) takes
+    // the else branch.
     if state != TcpState::SynSent && state != TcpState::SynRecv {
         // `int target = sock_rcvlowat(sk, 0, INT_MAX);`
         let target = sock_rcvlowat(v);
@@ -58,8 +59,12 @@ pub fn tcp_poll(v: &SockView) -> PollMask {
             mask |= PollMask::PRI;
         }
     }
-    // `else if (state == TCP_SYN_SENT && inet_test_bit(DEFER_CONNECT, sk))` — Fast Open
-    // client only; not modelled, so a connect in progress reports nothing.
+    // `else if (state == TCP_SYN_SENT && inet_test_bit(DEFER_CONNECT, sk))`: a Fast Open
+    // connect() that deferred its SYN is writable, "so application can call write() in order
+    // for kernel to generate SYN+data". Any other connect in progress reports nothing.
+    else if state == TcpState::SynSent && v.defer_connect {
+        mask |= PollMask::OUT | PollMask::WRNORM;
+    }
 
     // `smp_rmb(); if (READ_ONCE(sk->sk_err) || !skb_queue_empty_lockless(&sk->sk_error_queue))`
     // `    mask |= EPOLLERR;`

@@ -755,7 +755,7 @@ impl<C> Listener<C> {
                 wscale: o.peer_wscale.map(|_| o.rcv_wscale),
                 sack_permitted: o.sack_ok,
                 timestamps,
-                sack: Vec::new(),
+                ..TcpOptions::default()
             },
             payload: Payload::Empty,
         }

@@ -5,6 +5,7 @@
 pub mod cc;
 pub mod chrono;
 pub mod conn;
+pub mod fastopen;
 pub mod graph;
 pub mod isn;
 pub mod jiffies;

@@ -115,6 +115,10 @@ pub struct KernelProfile {
     pub tcp_timestamps: bool,
     /// `net.ipv4.tcp_ecn`: whether a connection uses ECN (RFC 3168).
     pub tcp_ecn: TcpEcn,
+    /// `net.ipv4.tcp_fastopen`: bit 1 (`TFO_CLIENT_ENABLE`) lets clients use Fast Open
+    /// (`TCP_FASTOPEN_CONNECT`, `MSG_FASTOPEN`); bit 4 (`TFO_CLIENT_NO_COOKIE`) sends SYN-data
+    /// without a cookie. The server bits are not modelled (a listener never takes SYN-data).
+    pub tcp_fastopen: u32,
 
     // --- segmentation offload ---
     /// `sk_gso_max_segs` of the route's device: how many segments one skb may carry

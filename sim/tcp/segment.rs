@@ -86,6 +86,10 @@ pub struct TcpOptions {
     /// SACK blocks (left, right), at most 4 (3 with timestamps).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub sack: Vec<(u32, u32)>,
+    /// Fast Open (RFC 7413 §4.1.1, option kind 34), SYN and SYN-ACK only: a cookie, or an
+    /// empty one that asks for a cookie.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub fastopen: Option<crate::tcp::fastopen::FoCookie>,
 }
 
 impl TcpOptions {

@@ -42,6 +42,11 @@ pub enum SockOpt {
     // SOL_IP: path MTU discovery, IP_PMTUDISC_DONT (0) ..= IP_PMTUDISC_OMIT (5)
     // (`inet->pmtudisc`).
     IP_MTU_DISCOVER,
+    // Fast Open by connect(): with a cookie cached for the destination connect() returns 0
+    // at once and the first write sends the SYN with data; without one the SYN asks for a
+    // cookie (`tp->fastopen_connect`; tcp.c do_tcp_setsockopt: 0 or 1, EOPNOTSUPP when
+    // net.ipv4.tcp_fastopen lacks TFO_CLIENT_ENABLE, EINVAL once the socket left CLOSE).
+    TCP_FASTOPEN_CONNECT,
 }
 
 /// An option's value: an integer, `[l_onoff, l_linger]` for SO_LINGER, or a name for

@@ -51,6 +51,9 @@ pub struct SockView {
     pub snd_space: u32,
     /// Bytes queued in the send buffer (FreeBSD `sbused(so_snd)`, for EVFILT_EMPTY).
     pub snd_used: u32,
+    /// Linux `DEFER_CONNECT`: a Fast Open connect() that has not sent its SYN yet.
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    pub defer_connect: bool,
 }
 
 /// A poll/epoll event mask with Linux's bit values (include/uapi/asm-generic/poll.h,

@@ -188,7 +188,7 @@ impl Sim {
                 sack_permitted: seg.options.sack_permitted,
                 timestamps: seg.options.timestamps.map(|(v, _)| (self.tsval(), v)),
                 wscale: seg.options.wscale.map(|_| ws),
-                sack: vec![],
+                ..TcpOptions::default()
             };
             return vec![Segment {
                 src: seg.dst,

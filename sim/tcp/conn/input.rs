@@ -58,6 +58,8 @@ impl Conn {
             self.max_window = self.snd_wnd;
             self.negotiate(seg.options.mss, seg.options.wscale, seg.options.sack_permitted, seg.options.timestamps.map(|t| t.0), our_ws);
             let acked = self.rtx_skbs.ack(self.snd_una, seg.ack);
+            // Data a SYN carried (Fast Open) and the SYN-ACK acknowledges leaves the queue.
+            self.sndq.drop_front(u64::from(seg.ack.wrapping_sub(self.iss).saturating_sub(1)));
             self.snd_una = seg.ack;
             self.high_seq = self.snd_una;
             self.snd_sml = self.snd_una;
@@ -74,6 +76,19 @@ impl Conn {
             self.init_transfer(now);
             if !seg.payload.is_empty() {
                 self.queue_inorder(now, seg.payload.clone(), f.contains(Flags::FIN), seg.ecn, out);
+            }
+            // tcp_rcv_synsent_state_process: SYN data sent again carries the ACK.
+            if self.rcv_fastopen_synack(now, seg, out) {
+                return;
+            }
+            if self.write_pending() {
+                // "Save one ACK. Data will be ready after several ticks, if write_pending is
+                // set": inet_csk_schedule_ack, quick-ACK mode, the delayed-ACK timer at
+                // TCP_DELACK_MAX; the writer's data carries the ACK.
+                self.ack_pending = true;
+                self.enter_quickack_mode(TCP_MAX_QUICKACKS);
+                self.delack_at = Some(self.timer_at(now, Dur::from_millis(self.profile.tcp_delack_max_ms)));
+                return;
             }
             self.send_ack(now, out);
             return;

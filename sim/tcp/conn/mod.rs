@@ -39,6 +39,7 @@ pub mod buffers;
 mod child;
 mod congestion;
 mod ecn;
+mod fastopen;
 mod input;
 mod output;
 mod rcvmem;
@@ -198,6 +199,11 @@ pub struct TcpInfo {
     pub advmss: u32,
     pub snd_wscale: u8,
     pub rcv_wscale: u8,
+    /// `tcpi_options` (`TCPI_OPT_*`: timestamps 1, SACK 2, window scaling 4, SYN data
+    /// acknowledged 32). Read by the packetdrill runner; kept out of the JSON a scenario's
+    /// TCP_INFO records, whose outputs predate it.
+    #[serde(skip)]
+    pub options: u8,
     /// The fields that count time up to the call (`tcp_get_info`'s `now`): filled by
     /// [`Conn::info_at`], absent from [`Conn::info`].
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
@@ -268,6 +274,8 @@ pub fn ts_offset(local: SocketAddrV4, remote: SocketAddrV4) -> u32 {
 pub struct Conn {
     profile: Rc<KernelProfile>,
     opts: SockOpts,
+    /// Fast Open's client state, for sockets that use it (see `fastopen.rs`).
+    tfo: Option<Box<crate::tcp::fastopen::ActiveOpen>>,
     local: SocketAddrV4,
     remote: SocketAddrV4,
     state: TcpState,
@@ -297,6 +305,8 @@ pub struct Conn {
     // --- negotiated options ---
     ts_ok: bool,
     sack_ok: bool,
+    /// `tp->rx_opt.wscale_ok`: both SYNs carried the window scale option.
+    wscale_ok: bool,
     snd_wscale: u8,
     rcv_wscale: u8,
     ts_offset: u32,
@@ -432,6 +442,7 @@ impl Conn {
             rcvbuf_locked: opts.rcvbuf.is_some(),
             profile,
             opts,
+            tfo: None,
             local,
             remote,
             state: TcpState::Close,
@@ -447,6 +458,7 @@ impl Conn {
             sk_err_soft: None,
             ts_ok: false,
             sack_ok: false,
+            wscale_ok: false,
             snd_wscale: 0,
             rcv_wscale: 0,
             ts_offset: ts_offset(local, remote),
@@ -538,6 +550,21 @@ impl Conn {
         advmss: u16,
         out: &mut Vec<Segment>,
     ) -> Conn {
+        let mut c = Conn::connect_init(now, profile, opts, local, remote, iss, advmss);
+        c.send_syn(now, out);
+        c
+    }
+
+    /// `tcp_connect`'s send: the SYN, and its timer armed for the initial RTO.
+    pub fn send_syn(&mut self, now: SimTime, out: &mut Vec<Segment>) {
+        out.push(self.syn_segment(now, false));
+        self.arm_rtx(now, RtxTimer::Rto, self.rto);
+    }
+
+    /// `tcp_v4_connect` up to `tcp_connect` sending the SYN: SYN_SENT, the SYN's skb queued
+    /// (`tcp_connect_init`, `tcp_connect_queue_skb`). [`Conn::connect`] sends it at once;
+    /// [`Conn::fastopen_connect`] may send it later, with data.
+    pub fn connect_init(now: SimTime, profile: Rc<KernelProfile>, opts: SockOpts, local: SocketAddrV4, remote: SocketAddrV4, iss: u32, advmss: u16) -> Conn {
         let advmss = opts.mss_clamp(advmss);
         let mut c = Conn::blank(now, profile, opts, local, remote, iss, advmss);
         let mss = u32::from(c.advmss);
@@ -554,9 +581,9 @@ impl Conn {
         c.set_state(TcpState::SynSent, Cause::Connect);
         c.retrans_stamp = Some(now);
         c.rtx_skbs.push(c.snd_nxt, now);
+        // tcp_connect calls tcp_ecn_send_syn on the SYN's skb before either way of sending
+        // it (tcp_transmit_skb, or tcp_send_syn_data for Fast Open).
         c.ecn_send_syn();
-        out.push(c.syn_segment(now, false));
-        c.arm_rtx(now, RtxTimer::Rto, c.rto);
         c
     }
 
@@ -607,6 +634,7 @@ impl Conn {
     /// Applies the peer's SYN options (`tcp_parse_options` + `tcp_sync_mss`).
     fn negotiate(&mut self, peer_mss: Option<u16>, peer_wscale: Option<u8>, peer_sack: bool, peer_tsval: Option<u32>, our_wscale: u8) {
         let p = &self.profile;
+        self.wscale_ok = peer_wscale.is_some() && p.tcp_window_scaling;
         match peer_wscale {
             Some(ws) if p.tcp_window_scaling => {
                 self.snd_wscale = ws.min(14);
@@ -1273,6 +1301,7 @@ impl Conn {
         let wmem = self.wmem_queued();
         SockView {
             state: Some(state),
+            defer_connect: self.defer_connect(),
             shutdown: self.shutdown,
             done: self.done,
             err: self.sk_err,
@@ -1294,6 +1323,13 @@ impl Conn {
 
     pub fn state(&self) -> TcpState {
         self.state
+    }
+
+    /// `tcp_get_info`'s `tcpi_options`: TCPI_OPT_TIMESTAMPS, _SACK, _WSCALE as negotiated,
+    /// TCPI_OPT_SYN_DATA when the SYN-ACK acknowledged SYN data (`tp->syn_data_acked`); the
+    /// model has no ECN, µs timestamps nor Fast Open child.
+    fn tcpi_options(&self) -> u8 {
+        u8::from(self.ts_ok) | u8::from(self.sack_ok) << 1 | u8::from(self.wscale_ok) << 2 | u8::from(self.syn_data_acked()) << 5
     }
 
     pub fn info(&self) -> TcpInfo {
@@ -1319,6 +1355,7 @@ impl Conn {
             rcv_mss: self.rcv_mss,
             advmss: u32::from(self.advmss),
             snd_wscale: self.snd_wscale,
+            options: self.tcpi_options(),
             rcv_wscale: self.rcv_wscale,
             times: None,
         }

@@ -508,6 +508,19 @@ impl Conn {
         self.rtx_skbs.timeout_mark_lost();
     }
 
+    /// `tcp_non_congestion_loss_retransmit` (tcp_input.c), after `tcp_mark_skb_lost` of
+    /// every skb in flight: Loss without a cwnd reduction (ssthresh kept at
+    /// `tcp_current_ssthresh`, nothing to undo), and the retransmission queue sent.
+    pub(super) fn non_congestion_loss_retransmit(&mut self, now: SimTime, out: &mut Vec<Segment>) {
+        self.rtx_skbs.timeout_mark_lost();
+        if self.ca_state != CaState::Loss {
+            self.high_seq = self.snd_nxt;
+            self.cwnd.ssthresh = self.current_ssthresh();
+            self.set_ca_state(now, CaState::Loss);
+        }
+        self.xmit_retransmit_queue(now, out);
+    }
+
     /// Forget the scoreboard's side state (`tcp_disconnect`).
     pub(super) fn clear_recovery(&mut self) {
         self.loss = None;

@@ -68,6 +68,8 @@ pub struct SockOpts {
     /// `net.ipv4.ip_no_pmtu_disc` = 0 sets it in `inet_create`). Stored and read back: the
     /// model has no ICMP path-MTU updates for it to govern, and the pcap writer sets DF.
     pub pmtudisc: Option<u8>,
+    /// TCP_FASTOPEN_CONNECT (`tp->fastopen_connect`).
+    pub fastopen_connect: bool,
 }
 
 /// `IP_PMTUDISC_WANT` and `IP_PMTUDISC_OMIT` (include/uapi/linux/in.h): a new socket's mode
@@ -109,6 +111,8 @@ impl SockOpts {
             SockOpt::TCP_NOTSENT_LOWAT => self.notsent_lowat = Some(int(value)? as u32),
             // do_tcp_setsockopt: 0 or 1, anything else EINVAL.
             SockOpt::TCP_INQ => self.recvmsg_inq = ranged(value, 0, 1)? == 1,
+            // The sysctl and state checks are the host's (`Host::sys_setsockopt`).
+            SockOpt::TCP_FASTOPEN_CONNECT => self.fastopen_connect = ranged(value, 0, 1)? == 1,
             // do_tcp_setsockopt: 0 (unset) or TCP_MIN_MSS ..= MAX_TCP_WINDOW.
             SockOpt::TCP_MAXSEG => match int(value)? {
                 0 => self.user_mss = 0,
@@ -169,6 +173,7 @@ impl SockOpts {
             // (tcp_notsent_lowat() falls back to it only where the limit is applied).
             SockOpt::TCP_NOTSENT_LOWAT => i64::from(self.notsent_lowat.unwrap_or(0)),
             SockOpt::TCP_INQ => self.recvmsg_inq as i64,
+            SockOpt::TCP_FASTOPEN_CONNECT => self.fastopen_connect as i64,
             // do_tcp_getsockopt in CLOSE or LISTEN: user_mss if set, else the initial
             // mss_cache.
             SockOpt::TCP_MAXSEG => i64::from(if self.user_mss != 0 { self.user_mss } else { TCP_MSS_DEFAULT }),

@@ -1,0 +1,216 @@
+//! The Fast Open client on a connection: the deferred connect of TCP_FASTOPEN_CONNECT
+//! (tcp_fastopen.c `tcp_fastopen_defer_connect`), the SYN that carries data or asks for a
+//! cookie (tcp_output.c `tcp_connect`, `tcp_send_syn_data`), `tcp_sendmsg_fastopen` (tcp.c)
+//! and the SYN-ACK's side (tcp_input.c `tcp_rcv_fastopen_synack`). The cookies themselves are
+//! the host's ([`crate::tcp::fastopen::FastOpenCache`]): it passes what it has for the
+//! destination in and takes what the SYN-ACK taught ([`Conn::take_fastopen_learnt`]).
+
+use super::{Conn, RtxTimer, SendData};
+use crate::errno::Errno;
+use crate::tcp::fastopen::{ActiveOpen, Cached, FoCookie, Learnt, MAX_TCP_OPTION_SPACE, TFO_CLIENT_NO_COOKIE};
+use crate::tcp::segment::{seq_lt, Segment};
+use crate::tcp::state::TcpState;
+use crate::time::SimTime;
+use std::rc::Rc;
+
+impl Conn {
+    /// connect() with TCP_FASTOPEN_CONNECT (`tcp_v4_connect` → `tcp_fastopen_defer_connect`):
+    /// with a cookie for the destination (or `TFO_CLIENT_NO_COOKIE`) the socket is left in
+    /// SYN_SENT with nothing sent (`DEFER_CONNECT`), for the first write to send the SYN with
+    /// data; without one a Fast Open request is allocated, so the SYN asks for a cookie.
+    /// Returns whether the connect was deferred.
+    pub fn fastopen_connect(&mut self, now: SimTime, cached: Option<&Cached>, out: &mut Vec<Segment>) -> bool {
+        if self.cookie_check(cached).is_some() {
+            self.tfo = Some(Box::new(ActiveOpen { defer_connect: true, ..ActiveOpen::default() }));
+            return true;
+        }
+        self.tfo = Some(Box::new(ActiveOpen { req: true, ..ActiveOpen::default() }));
+        self.tcp_connect_fastopen(now, cached, None, out);
+        false
+    }
+
+    /// sendto(MSG_FASTOPEN) on a new socket, after `tcp_v4_connect` made it this SYN_SENT
+    /// connection (`tcp_sendmsg_fastopen` → `__inet_stream_connect`): the request carries the
+    /// write, so `tcp_connect` sends it in the SYN where it can. The bytes the SYN took.
+    pub fn fastopen_sendto(&mut self, now: SimTime, data: &SendData, cached: Option<&Cached>, out: &mut Vec<Segment>) -> u32 {
+        self.tfo = Some(Box::new(ActiveOpen { req: true, ..ActiveOpen::default() }));
+        let copied = self.tcp_connect_fastopen(now, cached, Some(data), out);
+        self.free_fastopen_req();
+        copied
+    }
+
+    /// `tcp_sendmsg_fastopen` on an existing socket (a write with MSG_FASTOPEN, or any write
+    /// after a deferred connect): EALREADY while a request is allocated; after a deferred
+    /// connect, `tcp_connect` with the write (the bytes the SYN took); else what
+    /// `__inet_stream_connect` answers a socket already connecting (EALREADY) or connected
+    /// (EISCONN).
+    pub fn sendmsg_fastopen(&mut self, now: SimTime, data: &SendData, cached: Option<&Cached>, out: &mut Vec<Segment>) -> Result<u32, Errno> {
+        let fo = self.tfo.as_deref().cloned().unwrap_or_default();
+        if fo.req {
+            return Err(Errno::EALREADY);
+        }
+        if fo.defer_connect {
+            if let Some(f) = self.tfo.as_deref_mut() {
+                f.req = true;
+            }
+            let copied = self.tcp_connect_fastopen(now, cached, Some(data), out);
+            self.free_fastopen_req();
+            return Ok(copied);
+        }
+        match self.state {
+            TcpState::SynSent | TcpState::SynRecv => Err(Errno::EALREADY),
+            TcpState::Close => Err(self.take_error().unwrap_or(Errno::ECONNABORTED)),
+            _ => Err(Errno::EISCONN),
+        }
+    }
+
+    /// Whether connect() was deferred and the SYN not sent yet (`DEFER_CONNECT`): a write
+    /// goes through [`Conn::sendmsg_fastopen`].
+    pub fn defer_connect(&self) -> bool {
+        self.tfo.as_deref().is_some_and(|f| f.defer_connect)
+    }
+
+    /// A blocking Fast Open write starts or stops waiting in `inet_wait_for_connect`
+    /// (`sk_write_pending`, which `writebias` raises only for a request that carries data).
+    pub fn set_fastopen_write_pending(&mut self, on: bool) {
+        if let Some(f) = self.tfo.as_deref_mut() {
+            f.write_pending = on;
+        }
+    }
+
+    /// Whether a writer waits for the handshake: `tcp_rcv_synsent_state_process` then saves
+    /// the ACK of the SYN-ACK for the data to carry.
+    pub(super) fn write_pending(&self) -> bool {
+        self.tfo.as_deref().is_some_and(|f| f.write_pending)
+    }
+
+    /// What the SYN-ACK taught for the host's cookie cache, once.
+    pub fn take_fastopen_learnt(&mut self) -> Option<Learnt> {
+        self.tfo.as_deref_mut()?.learnt.take()
+    }
+
+    /// `tcp_sendmsg_fastopen`'s end: the request is freed and DEFER_CONNECT cleared.
+    fn free_fastopen_req(&mut self) {
+        if let Some(f) = self.tfo.as_deref_mut() {
+            f.req = false;
+            f.defer_connect = false;
+        }
+    }
+
+    /// `tcp_fastopen_cookie_check`: `Some(cookie)` when Fast Open may send data in the SYN —
+    /// the cached cookie, or none at all under `TFO_CLIENT_NO_COOKIE`; `None` when the SYN
+    /// can only ask for a cookie.
+    fn cookie_check(&self, cached: Option<&Cached>) -> Option<Option<FoCookie>> {
+        if self.profile.tcp_fastopen & TFO_CLIENT_NO_COOKIE != 0 {
+            return Some(None);
+        }
+        cached.and_then(|m| m.cookie).map(Some)
+    }
+
+    /// The cookie request a fallback SYN carries (`tcp_send_syn_data`'s `fallback:` with the
+    /// cookie `tcp_fastopen_cache_get` read): empty, in the experimental option when the
+    /// cached cookie was one or when a request in the RFC option drew none (`try_exp` 1); no
+    /// option at all under `TFO_CLIENT_NO_COOKIE` (`cookie.len = -1`).
+    fn cookie_request(&self, cached: Option<&Cached>) -> Option<FoCookie> {
+        if self.profile.tcp_fastopen & TFO_CLIENT_NO_COOKIE != 0 {
+            return None;
+        }
+        let exp = cached.is_some_and(|m| m.cookie.map_or(m.try_exp == 1, |c| c.exp));
+        Some(FoCookie::REQUEST.with_exp(exp))
+    }
+
+    /// `tcp_connect` with a Fast Open request (`tcp_send_syn_data`): with a cookie (or under
+    /// `TFO_CLIENT_NO_COOKIE`) and a buffer that copies, the SYN carries the cookie and as
+    /// much of the write as fits `min(PMTU MSS, cached MSS, TCP_MAXSEG) − MAX_TCP_OPTION_SPACE`,
+    /// queued as its own skb behind the SYN (flags ACK|PSH) for retransmission; otherwise a
+    /// plain SYN that asks for a cookie (a NULL buffer faults in `copy_page_from_iter` and
+    /// falls back so: the caller sees no bytes taken, not EFAULT). Then `snd_nxt` moves to
+    /// `write_seq` and the SYN timer starts. The bytes the SYN took.
+    fn tcp_connect_fastopen(&mut self, now: SimTime, cached: Option<&Cached>, data: Option<&SendData>, out: &mut Vec<Segment>) -> u32 {
+        let cookie = self.cookie_check(cached);
+        let fault = matches!(data, Some(SendData::Null(n)) if *n > 0);
+        let mut syn = self.syn_segment(now, false);
+        let mut copied = 0;
+        match (cookie, data) {
+            (Some(cookie), Some(data)) if !fault => {
+                // tp->rx_opt.mss_clamp: the cached MSS if any, bounded by TCP_MAXSEG.
+                let cached_mss = cached.map_or(0, |m| m.mss);
+                let mss_clamp = self.opts.mss_clamp(if cached_mss != 0 { cached_mss } else { self.advmss });
+                let space = u32::from(self.advmss.min(mss_clamp)).saturating_sub(MAX_TCP_OPTION_SPACE);
+                copied = data.count().min(space);
+                if copied > 0 {
+                    self.queue_syn_data(now, data, copied);
+                    syn.payload = self.sndq.payload(self.tx_stream, self.sndq.head_off(), copied);
+                }
+                syn.options.fastopen = cookie;
+            }
+            _ => syn.options.fastopen = self.cookie_request(cached),
+        }
+        if let Some(f) = self.tfo.as_deref_mut() {
+            f.syn_fastopen = syn.options.fastopen.is_some();
+            f.syn_fastopen_exp = syn.options.fastopen.is_some_and(|c| c.exp);
+            f.syn_data = copied > 0;
+            f.copied = copied;
+        }
+        out.push(syn);
+        self.snd_nxt = self.write_seq;
+        self.pushed_seq = self.write_seq;
+        self.arm_rtx(now, RtxTimer::Rto, self.rto);
+        copied
+    }
+
+    /// `tcp_connect_queue_skb` of the SYN-data's skb: `n` bytes of `data` as one skb after
+    /// the SYN, marked PSH (`TCPHDR_ACK | TCPHDR_PSH`), in flight.
+    fn queue_syn_data(&mut self, now: SimTime, data: &SendData, n: u32) {
+        self.sndq.entail();
+        match data {
+            SendData::Bytes(b) => self.sndq.push_bytes(Rc::from(&b[..]), 0, n),
+            SendData::Derived(_) | SendData::Null(_) => self.sndq.push_derived(n),
+        }
+        self.sndq.set_tail_push(true);
+        self.write_seq = self.write_seq.wrapping_add(n);
+        self.rtx_skbs.push(self.write_seq, now);
+    }
+
+    /// `tcp_rcv_fastopen_synack`, after the SYN-ACK made the connection ESTABLISHED: what
+    /// the host's cache learns (the SYN-ACK's MSS and cookie — ignored unless the SYN carried
+    /// the option —, a SYN-data lost when the SYN had to be retransmitted and the SYN-ACK
+    /// brings no cookie, `try_exp` when a plain request drew no cookie), and SYN data the
+    /// SYN-ACK did not acknowledge marked lost and sent again at once
+    /// (`tcp_non_congestion_loss_retransmit`). True when it retransmitted: the caller then
+    /// sends no ACK of its own.
+    pub(super) fn rcv_fastopen_synack(&mut self, now: SimTime, seg: &Segment, out: &mut Vec<Segment>) -> bool {
+        let Some(fo) = self.tfo.as_deref() else { return false };
+        if !fo.syn_fastopen && !fo.syn_data {
+            return false;
+        }
+        // tcp_parse_fastopen_option: an empty option is a request, a cookie of a bad length none.
+        let foc = seg.options.fastopen.filter(|c| c.is_request() || c.valid());
+        let data_unacked = fo.syn_data && seq_lt(self.snd_una, self.snd_nxt);
+        let (cookie, syn_lost, try_exp) = if !fo.syn_fastopen {
+            (None, false, 0)
+        } else if self.total_retrans > 0 {
+            (foc, foc.is_none() && data_unacked, 0)
+        } else if foc.is_none() && !fo.syn_data {
+            (foc, false, if fo.syn_fastopen_exp { 2 } else { 1 })
+        } else {
+            (foc, false, 0)
+        };
+        let mss = self.opts.mss_clamp(seg.options.mss.unwrap_or(0));
+        let mss = if mss == self.opts.user_mss { seg.options.mss.unwrap_or(0) } else { mss };
+        if let Some(f) = self.tfo.as_deref_mut() {
+            f.learnt = Some(Learnt { mss, cookie, syn_lost, try_exp });
+        }
+        if data_unacked {
+            self.non_congestion_loss_retransmit(now, out);
+        } else if let Some(f) = self.tfo.as_deref_mut() {
+            f.syn_data_acked = f.syn_data;
+        }
+        data_unacked
+    }
+
+    /// `tp->syn_data_acked` (TCPI_OPT_SYN_DATA).
+    pub(super) fn syn_data_acked(&self) -> bool {
+        self.tfo.as_deref().is_some_and(|f| f.syn_data_acked)
+    }
+}
