@@ -105,6 +105,10 @@ pub struct Host {
     /// The egress queue refuses every packet (`tc qdisc add … pfifo limit 0`): see
     /// [`Host::set_qdisc_refuses`].
     qdisc_refuses: bool,
+    /// The options of the last connection made or accepted, shared by the next one whose
+    /// options are equal (a server's children, one client application's connections): a
+    /// million connections hold a few copies, not a million ([`Host::share_opts`]).
+    last_opts: Rc<crate::tcp::conn::SockOpts>,
 }
 
 impl Host {
@@ -125,6 +129,7 @@ impl Host {
             woken: Vec::new(),
             isn_key: None,
             qdisc_refuses: false,
+            last_opts: Rc::default(),
         }
     }
 
@@ -229,6 +234,14 @@ impl Host {
         all
     }
 
+    /// `opts` as a shared copy: the last connection's when equal (see `last_opts`).
+    pub(crate) fn share_opts(&mut self, opts: crate::tcp::conn::SockOpts) -> Rc<crate::tcp::conn::SockOpts> {
+        if *self.last_opts != opts {
+            self.last_opts = Rc::new(opts);
+        }
+        self.last_opts.clone()
+    }
+
     fn bump(&mut self, counter: &'static str) {
         *self.counters.entry(counter).or_default() += 1;
     }
@@ -269,7 +282,9 @@ impl Host {
             }
         }
         let (local, remote) = (slot.conn.local(), slot.conn.remote());
-        for transition in slot.conn.take_transitions() {
+        let transitions = slot.conn.take_transitions();
+        slot.conn.shrink();
+        for transition in transitions {
             self.record_transition(ctx, local, remote, transition);
         }
         self.raise_wakeup(id);

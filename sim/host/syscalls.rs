@@ -180,7 +180,8 @@ impl Host {
                 let iss = self.isn(local, remote, ctx);
                 let advmss = route_advmss(ctx, *remote.ip());
                 let mut out = Vec::new();
-                let mut conn = Conn::connect(ctx.now(), self.profile.clone(), fresh.opts, local, remote, iss, advmss, &mut out);
+                let opts = self.share_opts(fresh.opts);
+                let mut conn = Conn::connect(ctx.now(), self.profile.clone(), opts, local, remote, iss, advmss, &mut out);
                 conn.set_dev_refuses(self.qdisc_refuses);
                 let id = self.table.add_conn(ConnSlot::new(conn, Some(fd)));
                 self.ehash.insert((local, remote), id);
@@ -219,6 +220,7 @@ impl Host {
     ) {
         let Some(slot) = self.table.listener(lid) else { return };
         let opts = slot.opts.clone();
+        let opts = self.share_opts(opts);
         let mut out = Vec::new();
         let mut conn = Conn::accept_child(now, self.profile.clone(), opts, &params, &mut out);
         conn.set_dev_refuses(self.qdisc_refuses);

@@ -60,11 +60,11 @@ impl Conn {
             self.high_seq = self.snd_una;
             self.snd_sml = self.snd_una;
             if !self.ack_update_rtt(now, seg, acked) {
-                self.rto = if self.total_retrans > 0 { TCP_TIMEOUT_FALLBACK } else { Dur::from_millis(self.profile.tcp_timeout_init_ms) };
+                self.rto = if self.rare.get().total_retrans > 0 { TCP_TIMEOUT_FALLBACK } else { Dur::from_millis(self.profile.tcp_timeout_init_ms) };
             }
-            self.backoff = 0;
-            self.retransmits = 0;
-            self.retrans_stamp = None;
+            self.rare.set(|r| &mut r.backoff, 0);
+            self.rare.set(|r| &mut r.retransmits, 0);
+            self.rare.set(|r| &mut r.retrans_stamp, None);
             self.rtx_at = None;
             self.rcv_tstamp = now;
             self.lrcvtime = now;
@@ -259,7 +259,7 @@ impl Conn {
             self.snd_wl1 = seg.seq;
             self.max_window = self.max_window.max(nwin);
         }
-        self.probes_out = 0;
+        self.rare.set(|r| &mut r.probes_out, 0);
         self.rcv_tstamp = now;
         let prior_fack = self.rtx_skbs.highest_sack_seq(prior_snd_una);
         let sacked = self.sacktag(now, seg, prior_snd_una);
@@ -299,7 +299,7 @@ impl Conn {
         self.snd_una = ack;
         self.sk_err_soft = None;
         if self.ack_update_rtt(now, seg, freed) {
-            self.backoff = 0;
+            self.rare.set(|r| &mut r.backoff, 0);
         }
         self.scoreboard_acked(now, &mut freed, prior_fack);
         f.una_advanced = true;
@@ -309,13 +309,13 @@ impl Conn {
         // (`tcp_create_openreq_child`).
         let last_sent = freed.last_sent.filter(|_| !freed.retrans && !syn_acked);
         self.ca_pkts_acked(now, seg, last_sent);
-        self.retransmits = 0;
+        self.rare.set(|r| &mut r.retransmits, 0);
         if self.ca_state == CaState::Open {
-            self.retrans_stamp = None;
+            self.rare.set(|r| &mut r.retrans_stamp, None);
         }
-        if let Some(h) = self.tlp_high_seq {
+        if let Some(h) = self.rare.get().tlp_high_seq {
             if seq_ge(ack, h) {
-                self.tlp_high_seq = None;
+                self.rare.set(|r| &mut r.tlp_high_seq, None);
             }
         }
         // tcp_clean_rtx_queue: an emptied retransmit queue stops `Busy`.
@@ -346,13 +346,13 @@ impl Conn {
         let fin = self.fin_queued && self.snd_nxt.wrapping_add(len) == data_end;
         let end = self.snd_nxt.wrapping_add(len).wrapping_add(fin as u32);
         if seq_le(end, self.snd_una.wrapping_add(self.snd_wnd)) {
-            self.backoff = 0;
-            self.probes_tstamp = None;
+            self.rare.set(|r| &mut r.backoff, 0);
+            self.rare.set(|r| &mut r.probes_tstamp, None);
             if self.rtx_kind == RtxTimer::Probe0 {
                 self.rtx_at = None;
             }
         } else {
-            let when = timeouts::probe0_when(self.rto, self.backoff, self.rto_max());
+            let when = timeouts::probe0_when(self.rto, self.rare.get().backoff, self.rto_max());
             let when = self.clamp_probe0_to_user_timeout(now, when);
             self.arm_rtx(now, RtxTimer::Probe0, when);
         }
@@ -431,7 +431,7 @@ impl Conn {
         }
         let kept = self.rcvq.insert_ooo(seq, payload);
         if fin {
-            self.ooo_fin = Some(seq.wrapping_add(len));
+            self.rare.set(|r| &mut r.ooo_fin, Some(seq.wrapping_add(len)));
         }
         if let Some(coalesced) = kept.filter(|_| self.sack_ok && len > 0) {
             // tcp_data_queue_ofo: a SACK flow's window grows on out-of-order data too, the
@@ -458,9 +458,9 @@ impl Conn {
                 self.ack_now = true;
             }
         }
-        if self.ooo_fin == Some(self.rcv_nxt) && !self.rcvq.has_ooo() {
+        if self.rare.get().ooo_fin == Some(self.rcv_nxt) && !self.rcvq.has_ooo() {
             fin_now = true;
-            self.ooo_fin = None;
+            self.rare.set(|r| &mut r.ooo_fin, None);
         }
         if fin_now {
             self.rcv_nxt = self.rcv_nxt.wrapping_add(1);
@@ -477,10 +477,10 @@ impl Conn {
             return false;
         }
         let now_ms = ((now.as_nanos() / 1_000_000) as u32).max(1);
-        if self.last_oow_ack_ms != 0 && now_ms.wrapping_sub(self.last_oow_ack_ms) < TCP_INVALID_RATELIMIT_MS {
+        if self.rare.get().last_oow_ack_ms != 0 && now_ms.wrapping_sub(self.rare.get().last_oow_ack_ms) < TCP_INVALID_RATELIMIT_MS {
             return true;
         }
-        self.last_oow_ack_ms = now_ms;
+        self.rare.set(|r| &mut r.last_oow_ack_ms, now_ms);
         false
     }
 
@@ -488,7 +488,7 @@ impl Conn {
     /// ACK's first SACK block, if SACK was negotiated (`tcp_is_sack`; `tcp_dsack` = 1).
     fn dsack_set(&mut self, seq: u32, end: u32) {
         if self.sack_ok && seq_lt(seq, end) {
-            self.dsack = (seq, end);
+            self.rare.set(|r| &mut r.dsack, (seq, end));
         }
     }
 
@@ -653,7 +653,7 @@ impl Conn {
             _ => {}
         }
         self.rcvq.purge_ooo();
-        self.ooo_fin = None;
+        self.rare.set(|r| &mut r.ooo_fin, None);
         self.wake();
     }
 

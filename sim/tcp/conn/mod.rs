@@ -40,6 +40,7 @@ mod child;
 mod congestion;
 mod input;
 mod output;
+mod rare;
 mod rcvmem;
 mod recovery;
 pub mod sockopt;
@@ -266,13 +267,15 @@ pub fn ts_offset(local: SocketAddrV4, remote: SocketAddrV4) -> u32 {
 #[derive(Debug)]
 pub struct Conn {
     profile: Rc<KernelProfile>,
-    opts: SockOpts,
+    /// The socket options, shared with the host's other connections that have the same
+    /// ([`Rc::make_mut`] on a change).
+    opts: Rc<SockOpts>,
     local: SocketAddrV4,
     remote: SocketAddrV4,
     state: TcpState,
-    transitions: Vec<(TcpState, TcpState, Cause)>,
-    /// Counted events not yet collected by the host (`nstat` counters, see `tcp::mib`).
-    mib: crate::tcp::mib::MibCounts,
+    /// The cold state, boxed while off its defaults ([`rare`]: transitions and counters
+    /// not yet collected, retransmission and probe counts).
+    rare: rare::Rare,
     /// Wake-ups of the socket's wait queue not yet taken by the host (see [`PendingWake`]).
     wakeup: PendingWake,
 
@@ -350,28 +353,10 @@ pub struct Conn {
     /// The receiver's RTT estimate (`rcv_rtt_est.rtt_us`, 8× scaled) and its state.
     rcv_rtt_us8: u32,
     rcv_rtt_last_tsecr: u32,
-    /// Sequence number of a FIN held in the out-of-order queue.
-    ooo_fin: Option<u32>,
-    /// A D-SACK block to report on the next ACK (`rx_opt.dsack`, `duplicate_sack[0]`); none
-    /// when empty (start == end), which keeps the connection object small.
-    dsack: (u32, u32),
-    /// `last_oow_ack_time`: when an out-of-window segment was last answered, in ms (a 1 kHz
-    /// jiffy clock); 0 = never.
-    last_oow_ack_ms: u32,
 
     // --- retransmission ---
     rtt: RttEstimator,
     rto: Dur,
-    backoff: u32,
-    /// `icsk_retransmits`: RTO expiries since the last forward progress.
-    retransmits: u32,
-    total_retrans: u32,
-    /// `total_rto`: RTO expiries of this connection (linear SYN timeouts count these).
-    total_rto: u32,
-    /// `retrans_stamp`: first (RTO) retransmission, or the first SYN.
-    retrans_stamp: Option<SimTime>,
-    probes_out: u32,
-    probes_tstamp: Option<SimTime>,
     /// `snd_cwnd`, `snd_ssthresh`, `snd_cwnd_cnt`.
     cwnd: Window,
     /// `icsk_ca_state`.
@@ -386,7 +371,6 @@ pub struct Conn {
     pacing_rate: u64,
     /// Recovery point (`high_seq`).
     high_seq: u32,
-    tlp_high_seq: Option<u32>,
     /// `tcp_cwnd_validate`'s memory of the current window: was the flight ever limited by
     /// cwnd (`is_cwnd_limited`), the most packets out (`max_packets_out`), and `snd_nxt` when
     /// this window began (`cwnd_usage_seq`).
@@ -418,7 +402,7 @@ pub struct Conn {
 }
 
 impl Conn {
-    fn blank(now: SimTime, profile: Rc<KernelProfile>, opts: SockOpts, local: SocketAddrV4, remote: SocketAddrV4, iss: u32, advmss: u16) -> Conn {
+    fn blank(now: SimTime, profile: Rc<KernelProfile>, opts: Rc<SockOpts>, local: SocketAddrV4, remote: SocketAddrV4, iss: u32, advmss: u16) -> Conn {
         let sndbuf = opts.effective_sndbuf(&profile);
         let rcvbuf = opts.effective_rcvbuf(&profile);
         let cwnd = profile.initial_cwnd;
@@ -432,8 +416,7 @@ impl Conn {
             local,
             remote,
             state: TcpState::Close,
-            transitions: Vec::new(),
-            mib: Default::default(),
+            rare: Default::default(),
             wakeup: PendingWake::None,
             shutdown: 0,
             done: false,
@@ -480,18 +463,8 @@ impl Conn {
             copied: 0,
             rcv_rtt_us8: 0,
             rcv_rtt_last_tsecr: 0,
-            ooo_fin: None,
-            dsack: (0, 0),
-            last_oow_ack_ms: 0,
             rtt: RttEstimator::default(),
             rto,
-            backoff: 0,
-            retransmits: 0,
-            total_retrans: 0,
-            total_rto: 0,
-            retrans_stamp: None,
-            probes_out: 0,
-            probes_tstamp: None,
             cwnd: Window::new(cwnd),
             ca_state: CaState::Open,
             ca,
@@ -499,7 +472,6 @@ impl Conn {
             lsndtime: 0,
             pacing_rate: 0,
             high_seq: iss,
-            tlp_high_seq: None,
             is_cwnd_limited: false,
             max_packets_out: 0,
             cwnd_usage_seq: iss,
@@ -527,13 +499,14 @@ impl Conn {
     pub fn connect(
         now: SimTime,
         profile: Rc<KernelProfile>,
-        opts: SockOpts,
+        opts: impl Into<Rc<SockOpts>>,
         local: SocketAddrV4,
         remote: SocketAddrV4,
         iss: u32,
         advmss: u16,
         out: &mut Vec<Segment>,
     ) -> Conn {
+        let opts = opts.into();
         let advmss = opts.mss_clamp(advmss);
         let mut c = Conn::blank(now, profile, opts, local, remote, iss, advmss);
         let mss = u32::from(c.advmss);
@@ -548,7 +521,7 @@ impl Conn {
         c.pushed_seq = c.snd_nxt;
         c.high_seq = c.snd_nxt;
         c.set_state(TcpState::SynSent, Cause::Connect);
-        c.retrans_stamp = Some(now);
+        c.rare.set(|r| &mut r.retrans_stamp, Some(now));
         c.rtx_skbs.push(c.snd_nxt, now);
         out.push(c.syn_segment(now, false));
         c.arm_rtx(now, RtxTimer::Rto, c.rto);
@@ -560,9 +533,9 @@ impl Conn {
     /// makes it ESTABLISHED; both transitions are recorded. If the completing segment carries
     /// data or a FIN, pass it to [`Conn::on_segment`] of the child afterwards (as
     /// `tcp_child_process` does); a bare ACK needs nothing more.
-    pub fn accept_child(now: SimTime, profile: Rc<KernelProfile>, opts: SockOpts, params: &ChildParams, out: &mut Vec<Segment>) -> Conn {
+    pub fn accept_child(now: SimTime, profile: Rc<KernelProfile>, opts: impl Into<Rc<SockOpts>>, params: &ChildParams, out: &mut Vec<Segment>) -> Conn {
         let _ = out; // the completing ACK needs no answer
-        let mut c = Conn::blank(now, profile, opts, params.local, params.remote, params.iss, params.adv_mss);
+        let mut c = Conn::blank(now, profile, opts.into(), params.local, params.remote, params.iss, params.adv_mss);
         c.tx_stream = stream_id(params.local, params.remote, params.iss);
         c.ts_offset = params.timestamps.map_or(0, |t| t.ts_off);
         c.state = TcpState::Listen;
@@ -725,7 +698,7 @@ impl Conn {
 
     fn set_state(&mut self, new: TcpState, cause: Cause) {
         if new != self.state {
-            self.transitions.push((self.state, new, cause));
+            self.rare.get_mut().transitions.push((self.state, new, cause));
             self.state = new;
             self.wake();
         }
@@ -1198,7 +1171,7 @@ impl Conn {
     /// once (keepalive re-arming, `keepalive_time_set`; buffer sizes; TCP_NODELAY pushes what
     /// Nagle held, `tcp_push_pending_frames`).
     pub fn set_opt(&mut self, now: SimTime, opt: SockOpt, value: &OptValue, out: &mut Vec<Segment>) -> Result<(), Errno> {
-        self.opts.set(opt, value)?;
+        Rc::make_mut(&mut self.opts).set(opt, value)?;
         match opt {
             // __tcp_sock_set_nodelay and __tcp_sock_set_cork: TCP_NAGLE_PUSH sends what
             // Nagle or a cork held.
@@ -1269,9 +1242,9 @@ impl Conn {
         TcpInfo {
             state: self.state,
             rto_us: self.rto.as_micros(),
-            backoff: self.backoff,
-            probes: self.probes_out,
-            retransmits: self.retransmits,
+            backoff: self.rare.get().backoff,
+            probes: self.rare.get().probes_out,
+            retransmits: self.rare.get().retransmits,
             unacked: self.packets_out(),
             ca_state: self.ca_state.linux_number(),
             sacked: self.rtx_skbs.sacked_out(),
@@ -1283,7 +1256,7 @@ impl Conn {
             snd_ssthresh: self.cwnd.ssthresh,
             rtt_us: self.rtt.srtt_us(),
             rttvar_us: self.rtt.rttvar_us,
-            total_retrans: self.total_retrans,
+            total_retrans: self.rare.get().total_retrans,
             snd_mss: self.mss,
             rcv_mss: self.rcv_mss,
             advmss: u32::from(self.advmss),
@@ -1340,16 +1313,29 @@ impl Conn {
 
     /// Every state change since the last call, with its cause.
     pub fn take_transitions(&mut self) -> Vec<(TcpState, TcpState, Cause)> {
-        std::mem::take(&mut self.transitions)
+        self.rare.take(|r| &mut r.transitions)
     }
 
     /// The counted events since the last call, for the host's `nstat` counters.
     pub fn take_mib(&mut self) -> crate::tcp::mib::MibCounts {
-        std::mem::take(&mut self.mib)
+        self.rare.take(|r| &mut r.mib)
+    }
+
+    /// Frees the cold state's box if everything in it is back at its default ([`rare`]).
+    /// The host calls it after every entry into the connection, once it collected the
+    /// transitions and counters, so that an idle connection holds no box.
+    pub fn shrink(&mut self) {
+        self.rare.shrink();
+    }
+
+    /// Whether the cold state's box is held: false for an idle connection after
+    /// [`Conn::shrink`].
+    pub fn holds_cold_state(&self) -> bool {
+        self.rare.is_held()
     }
 
     pub(super) fn count(&mut self, m: crate::tcp::mib::Mib) {
-        self.mib.add(m);
+        self.rare.get_mut().mib.add(m);
     }
 
     /// Orphaned and CLOSE: the host may free it.

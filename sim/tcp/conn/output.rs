@@ -121,7 +121,7 @@ impl Conn {
     /// reported once (`tp->rx_opt.dsack = 0` once written).
     fn sack_blocks(&mut self) -> Vec<(u32, u32)> {
         let max = if self.ts_ok { 3 } else { 4 };
-        let dsack = Some(std::mem::take(&mut self.dsack)).filter(|(s, e)| s != e);
+        let dsack = Some(self.rare.take(|r| &mut r.dsack)).filter(|(s, e)| s != e);
         if dsack.is_none() && !self.rcvq.has_ooo() {
             return Vec::new();
         }
@@ -397,7 +397,7 @@ impl Conn {
         let off = self.seq_off(seq);
         self.sndq.merge(off, off + u64::from(len));
         let end = self.xmit(now, seq, len, fin, false, out);
-        self.total_retrans += 1;
+        self.rare.get_mut().total_retrans += 1;
         self.count(crate::tcp::mib::Mib::RetransSegs);
         self.rtx_skbs.mark_resent(seq, now);
         end
@@ -414,7 +414,7 @@ impl Conn {
         }
         self.resend_skb(now, seq, out);
         self.rtx_skbs.mark_retrans(seq);
-        self.retrans_stamp.get_or_insert(now);
+        self.rare.get_mut().retrans_stamp.get_or_insert(now);
         self.undo_retransmitted();
         true
     }

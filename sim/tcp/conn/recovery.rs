@@ -371,7 +371,7 @@ impl Conn {
         let prior_ssthresh = self.current_ssthresh();
         self.init_undo(prior_ssthresh);
         self.high_seq = self.snd_nxt;
-        self.tlp_high_seq = None;
+        self.rare.set(|r| &mut r.tlp_high_seq, None);
         self.cwnd.cwnd_cnt = 0;
         let cwnd = self.cwnd.cwnd;
         self.loss_state().prr = Prr::init(cwnd);
