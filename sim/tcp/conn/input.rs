@@ -5,7 +5,7 @@
 
 use super::buffers::{slice_payload, Acked};
 use super::recovery::AckFlags;
-use super::{Conn, RtxTimer, TCP_MAX_QUICKACKS, TCP_TIMEOUT_FALLBACK};
+use super::{Conn, Deadline, RtxTimer, TCP_MAX_QUICKACKS, TCP_TIMEOUT_FALLBACK};
 use crate::errno::Errno;
 use crate::tcp::view::{Wakeup, RCV_SHUTDOWN, SEND_SHUTDOWN, SHUTDOWN_MASK};
 use crate::tcp::cc::CaState;
@@ -65,7 +65,7 @@ impl Conn {
             self.rare.set(|r| &mut r.backoff, 0);
             self.rare.set(|r| &mut r.retransmits, 0);
             self.rare.set(|r| &mut r.retrans_stamp, None);
-            self.rtx_at = None;
+            self.rtx_at = Deadline::NONE;
             self.rcv_tstamp = now;
             self.lrcvtime = now;
             self.set_state(TcpState::Established, Cause::RcvSynAck);
@@ -177,7 +177,7 @@ impl Conn {
                         self.tcp_done(Cause::Abort);
                         return;
                     }
-                    self.keepalive_at = Some(self.timer_at(now, self.fin_time()));
+                    self.keepalive_at = Deadline::at(self.timer_at(now, self.fin_time()));
                 }
             }
             TcpState::Closing if fin_acked => {
@@ -329,7 +329,7 @@ impl Conn {
     pub(super) fn set_xmit_timer(&mut self, now: SimTime) {
         if self.packets_out() == 0 {
             if self.rtx_kind != RtxTimer::Probe0 {
-                self.rtx_at = None;
+                self.rtx_at = Deadline::NONE;
             }
         } else if self.ca_state == CaState::Open {
             self.schedule_loss_probe(now);
@@ -349,7 +349,7 @@ impl Conn {
             self.rare.set(|r| &mut r.backoff, 0);
             self.rare.set(|r| &mut r.probes_tstamp, None);
             if self.rtx_kind == RtxTimer::Probe0 {
-                self.rtx_at = None;
+                self.rtx_at = Deadline::NONE;
             }
         } else {
             let when = timeouts::probe0_when(self.rto, self.rare.get().backoff, self.rto_max());
@@ -662,10 +662,10 @@ impl Conn {
     pub(super) fn enter_time_wait(&mut self, now: SimTime, cause: Cause) {
         self.set_state(TcpState::TimeWait, cause);
         self.shutdown = SHUTDOWN_MASK;
-        self.rtx_at = None;
-        self.delack_at = None;
+        self.rtx_at = Deadline::NONE;
+        self.delack_at = Deadline::NONE;
         self.ack_pending = false;
-        self.keepalive_at = Some(self.timer_at(now, Dur::from_secs(self.profile.tcp_timewait_len_s)));
+        self.keepalive_at = Deadline::at(self.timer_at(now, Dur::from_secs(self.profile.tcp_timewait_len_s)));
     }
 
     /// `tcp_reset`: the error by state (ECONNREFUSED in SYN_SENT, EPIPE in CLOSE_WAIT,
@@ -715,14 +715,14 @@ impl Conn {
         }
         ato = ato.min(delack_max);
         let mut at = self.timer_at(now, ato);
-        if let Some(pending) = self.delack_at {
+        if let Some(pending) = self.delack_at.get() {
             if pending <= now + Dur(ato.as_nanos() / 4) {
                 self.send_ack(now, out);
                 return;
             }
             at = at.min(pending);
         }
-        self.delack_at = Some(at);
+        self.delack_at = Deadline::at(at);
     }
 
     /// `tcp_timewait_state_process` (tcp_minisocks.c), `TCP_TW_SYN`: in TIME_WAIT a SYN
@@ -744,7 +744,7 @@ impl Conn {
     /// The timewait socket is replaced by a new incarnation (`inet_twsk_deschedule_put`).
     pub fn timewait_kill(&mut self) {
         self.set_state(TcpState::Close, Cause::RcvSyn);
-        self.keepalive_at = None;
+        self.keepalive_at = Deadline::NONE;
     }
 
     /// `tcp_timewait_state_process` for the TIME_WAIT substate (tcp_rfc1337 = 0).
@@ -754,7 +754,7 @@ impl Conn {
         if f.contains(Flags::RST) {
             if seg.seq == self.rcv_nxt {
                 self.set_state(TcpState::Close, Cause::RcvRst);
-                self.keepalive_at = None;
+                self.keepalive_at = Deadline::NONE;
             }
             return;
         }
@@ -766,7 +766,7 @@ impl Conn {
             }
             return;
         }
-        self.keepalive_at = Some(self.timer_at(now, tw_len));
+        self.keepalive_at = Deadline::at(self.timer_at(now, tw_len));
         if seg.seq == self.rcv_nxt && seg.seq_len() == 0 {
             return; // a bare in-window ACK just restarts the timer
         }

@@ -61,6 +61,7 @@ use crate::tcp::segment::Segment;
 use crate::tcp::state::{Cause, TcpState};
 use crate::time::{Dur, SimTime};
 use buffers::{RecvQueue, RtxSkbs, SendQueue};
+use timers::Deadline;
 use serde::Serialize;
 use std::net::SocketAddrV4;
 use std::rc::Rc;
@@ -395,10 +396,10 @@ pub struct Conn {
     rcv_tstamp: SimTime,
 
     // --- timers ---
-    rtx_at: Option<SimTime>,
+    rtx_at: Deadline,
     rtx_kind: RtxTimer,
-    delack_at: Option<SimTime>,
-    keepalive_at: Option<SimTime>,
+    delack_at: Deadline,
+    keepalive_at: Deadline,
 }
 
 impl Conn {
@@ -485,10 +486,10 @@ impl Conn {
             ato: Dur::ZERO,
             lrcvtime: now,
             rcv_tstamp: now,
-            rtx_at: None,
+            rtx_at: Deadline::NONE,
             rtx_kind: RtxTimer::Rto,
-            delack_at: None,
-            keepalive_at: None,
+            delack_at: Deadline::NONE,
+            keepalive_at: Deadline::NONE,
         }
     }
 
@@ -628,7 +629,7 @@ impl Conn {
         self.lsndtime = self.ca_clock(now).jiffies;
         self.init_congestion_control(now);
         if self.opts.keepalive {
-            self.keepalive_at = Some(self.timer_at(now, self.keepalive_time()));
+            self.keepalive_at = Deadline::at(self.timer_at(now, self.keepalive_time()));
         }
     }
 
@@ -792,9 +793,9 @@ impl Conn {
     fn tcp_done(&mut self, cause: Cause) {
         self.set_state(TcpState::Close, cause);
         self.shutdown = SHUTDOWN_MASK;
-        self.rtx_at = None;
-        self.delack_at = None;
-        self.keepalive_at = None;
+        self.rtx_at = Deadline::NONE;
+        self.delack_at = Deadline::NONE;
+        self.keepalive_at = Deadline::NONE;
         self.ack_pending = false;
         self.wake();
     }
@@ -1079,9 +1080,9 @@ impl Conn {
         self.set_state(TcpState::Close, Cause::Abort);
         self.purge_write_queue();
         self.rcvq.purge();
-        self.rtx_at = None;
-        self.delack_at = None;
-        self.keepalive_at = None;
+        self.rtx_at = Deadline::NONE;
+        self.delack_at = Deadline::NONE;
+        self.keepalive_at = Deadline::NONE;
         self.ack_pending = false;
         if (need_reset || old == TcpState::SynSent) && !self.orphan {
             self.sk_err = Some(Errno::ECONNRESET);
@@ -1119,7 +1120,7 @@ impl Conn {
         }
         match self.state {
             TcpState::Close => self.tcp_done(Cause::CloseUnconnected),
-            TcpState::FinWait2 => self.keepalive_at = Some(self.timer_at(now, self.fin_time())),
+            TcpState::FinWait2 => self.keepalive_at = Deadline::at(self.timer_at(now, self.fin_time())),
             _ => {}
         }
     }

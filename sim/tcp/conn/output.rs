@@ -2,7 +2,7 @@
 //! options, `tcp_select_window`, `tcp_write_xmit` with the congestion window, the receive
 //! window and Nagle, `tcp_send_fin`, `tcp_send_ack`, resets and probes.
 
-use super::{Conn, RtxTimer};
+use super::{Conn, Deadline, RtxTimer};
 use crate::tcp::cc::CaState;
 use crate::tcp::chrono::ChronoKind;
 use crate::tcp::segment::{seq_gt, seq_le, seq_lt, Flags, Payload, Segment, TcpOptions};
@@ -138,7 +138,7 @@ impl Conn {
         }
         self.ack_pending = false;
         self.ack_now = false;
-        self.delack_at = None;
+        self.delack_at = Deadline::NONE;
     }
 
     /// The SYN (`tcp_connect`) or, in a simultaneous open, the SYN-ACK (`tcp_send_synack`),
@@ -495,7 +495,7 @@ impl Conn {
         if sent_new {
             self.schedule_loss_probe(now);
         }
-        if self.packets_out() == 0 && seq_lt(self.snd_nxt, self.write_seq) && self.rtx_at.is_none() {
+        if self.packets_out() == 0 && seq_lt(self.snd_nxt, self.write_seq) && self.rtx_at.get().is_none() {
             let base = timeouts::probe0_when(self.rto, 0, self.rto_max());
             self.arm_rtx(now, RtxTimer::Probe0, base);
         }
@@ -577,14 +577,14 @@ impl Conn {
 
     pub(super) fn arm_rtx(&mut self, now: SimTime, kind: RtxTimer, after: Dur) {
         self.rtx_kind = kind;
-        self.rtx_at = Some(self.timer_at(now, after));
+        self.rtx_at = Deadline::at(self.timer_at(now, after));
     }
 
     /// `tcp_rearm_rto`: restart the RTO from now, or stop it when nothing is in flight.
     pub(super) fn rearm_rto(&mut self, now: SimTime) {
         if self.packets_out() == 0 {
             if self.rtx_kind != RtxTimer::Probe0 {
-                self.rtx_at = None;
+                self.rtx_at = Deadline::NONE;
             }
         } else {
             self.arm_rtx(now, RtxTimer::Rto, self.rto);

@@ -305,7 +305,7 @@ impl Conn {
 
     /// `icsk_pending == ICSK_TIME_REO_TIMEOUT`.
     fn reo_pending(&self) -> bool {
-        self.rtx_at.is_some() && self.rtx_kind == RtxTimer::ReoTimeout
+        self.rtx_at.get().is_some() && self.rtx_kind == RtxTimer::ReoTimeout
     }
 
     /// `tcp_rack_mark_lost`'s timer (tcp_recovery.c): `usecs_to_jiffies(timeout +
@@ -333,7 +333,7 @@ impl Conn {
             }
             self.xmit_retransmit_queue(now, out);
         }
-        if self.rtx_at.is_none() || self.rtx_kind != RtxTimer::Rto {
+        if self.rtx_at.get().is_none() || self.rtx_kind != RtxTimer::Rto {
             self.rearm_rto(now);
         }
     }

@@ -11,13 +11,33 @@ use crate::tcp::state::{Cause, TcpState};
 use crate::tcp::timeouts::{self, TCP_RTO_MIN};
 use crate::time::{Dur, SimTime};
 
+/// When one of the three timers is due: an `Option<SimTime>` in 8 bytes rather than 16
+/// (`u64::MAX`, a time no run reaches, is "not armed"), so the connection object stays small.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(super) struct Deadline(u64);
+
+impl Deadline {
+    /// Not armed.
+    pub const NONE: Deadline = Deadline(u64::MAX);
+
+    /// Armed for `at`.
+    pub fn at(at: SimTime) -> Deadline {
+        debug_assert!(at.0 != u64::MAX, "u64::MAX is the sentinel");
+        Deadline(at.0)
+    }
+
+    pub fn get(self) -> Option<SimTime> {
+        (self.0 != u64::MAX).then_some(SimTime(self.0))
+    }
+}
+
 impl Conn {
     /// When `kind` is due, if armed.
     pub fn deadline(&self, kind: TimerKind) -> Option<SimTime> {
         match kind {
-            TimerKind::Retransmit => self.rtx_at,
-            TimerKind::DelAck => self.delack_at,
-            TimerKind::Keepalive => self.keepalive_at,
+            TimerKind::Retransmit => self.rtx_at.get(),
+            TimerKind::DelAck => self.delack_at.get(),
+            TimerKind::Keepalive => self.keepalive_at.get(),
         }
     }
 
@@ -44,17 +64,17 @@ impl Conn {
 
     /// The earliest armed deadline of any timer.
     pub fn next_deadline(&self) -> Option<SimTime> {
-        [self.rtx_at, self.delack_at, self.keepalive_at].into_iter().flatten().min()
+        [self.rtx_at.get(), self.delack_at.get(), self.keepalive_at.get()].into_iter().flatten().min()
     }
 
     /// A timer expired. Calls before the deadline (a stale event) are ignored.
     pub fn on_timer(&mut self, now: SimTime, kind: TimerKind, out: &mut Vec<Segment>) {
         match kind {
             TimerKind::Retransmit => {
-                if self.rtx_at.is_none_or(|at| now < at) {
+                if self.rtx_at.get().is_none_or(|at| now < at) {
                     return;
                 }
-                self.rtx_at = None;
+                self.rtx_at = Deadline::NONE;
                 match self.rtx_kind {
                     RtxTimer::Rto => self.retransmit_timer(now, out),
                     RtxTimer::LossProbe => self.send_loss_probe(now, out),
@@ -63,17 +83,17 @@ impl Conn {
                 }
             }
             TimerKind::DelAck => {
-                if self.delack_at.is_none_or(|at| now < at) {
+                if self.delack_at.get().is_none_or(|at| now < at) {
                     return;
                 }
-                self.delack_at = None;
+                self.delack_at = Deadline::NONE;
                 self.delack_timer(now, out);
             }
             TimerKind::Keepalive => {
-                if self.keepalive_at.is_none_or(|at| now < at) {
+                if self.keepalive_at.get().is_none_or(|at| now < at) {
                     return;
                 }
-                self.keepalive_at = None;
+                self.keepalive_at = Deadline::NONE;
                 self.keepalive_timer(now, out);
             }
         }
@@ -362,7 +382,7 @@ impl Conn {
         }
         let keepalive_time = self.keepalive_time();
         if self.packets_out() > 0 || self.snd_nxt != self.write_seq {
-            self.keepalive_at = Some(self.timer_at(now, keepalive_time));
+            self.keepalive_at = Deadline::at(self.timer_at(now, keepalive_time));
             return;
         }
         let elapsed = self.keepalive_time_elapsed(now);
@@ -381,13 +401,13 @@ impl Conn {
             }
             // A probe the host's queue dropped is not counted and retried sooner.
             if self.write_wakeup(now, out) {
-                self.keepalive_at = Some(self.timer_at(now, timeouts::TCP_RESOURCE_PROBE_INTERVAL));
+                self.keepalive_at = Deadline::at(self.timer_at(now, timeouts::TCP_RESOURCE_PROBE_INTERVAL));
                 return;
             }
             self.rare.get_mut().probes_out += 1;
-            self.keepalive_at = Some(self.timer_at(now, Dur::from_secs(self.opts.keepintvl(&self.profile))));
+            self.keepalive_at = Deadline::at(self.timer_at(now, Dur::from_secs(self.opts.keepintvl(&self.profile))));
         } else {
-            self.keepalive_at = Some(self.timer_at(now, keepalive_time - elapsed));
+            self.keepalive_at = Deadline::at(self.timer_at(now, keepalive_time - elapsed));
         }
     }
 
@@ -409,7 +429,7 @@ impl Conn {
         }
         if !self.opts.keepalive {
             if toggled {
-                self.keepalive_at = None;
+                self.keepalive_at = Deadline::NONE;
             }
             return;
         }
@@ -418,6 +438,6 @@ impl Conn {
         } else {
             self.keepalive_time() - self.keepalive_time_elapsed(now)
         };
-        self.keepalive_at = Some(self.timer_at(now, when));
+        self.keepalive_at = Deadline::at(self.timer_at(now, when));
     }
 }
