@@ -571,12 +571,12 @@ pub(super) fn build(world: &World, scenario: &Scenario, apps: &Apps, observation
                 role: role_name(a.role),
                 fd: a.fd,
                 state: state.name(),
-                errors: a.errors.clone(),
+                errors: a.rare().errors.clone(),
                 bytes_sent: a.sent,
                 bytes_received: a.received,
                 closed_by_app: a.closed,
-                connection_state: a.closed_conn.map(|c| conn_state(world, a.host, c)),
-                first_error_ns: a.first_error_at.map(|t| t.as_nanos()),
+                connection_state: a.rare().closed_conn.map(|c| conn_state(world, a.host, c)),
+                first_error_ns: a.rare().first_error_at.map(|t| t.as_nanos()),
                 state_since_ns: a.state_since.as_nanos(),
             }
         })
