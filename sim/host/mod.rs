@@ -80,6 +80,28 @@ struct TimerRecord {
     backoff: Option<u32>,
 }
 
+/// Up to this many woken descriptors are deduplicated by a scan, more through a set.
+const WOKEN_SCAN_MAX: usize = 16;
+
+/// Each descriptor once, in the order first woken.
+fn dedup_woken(mut w: Vec<Fd>) -> Vec<Fd> {
+    if w.len() <= WOKEN_SCAN_MAX {
+        // The usual few: a scan of what is kept beats building a set.
+        let mut kept = 0;
+        for i in 0..w.len() {
+            if !w[..kept].contains(&w[i]) {
+                w[kept] = w[i];
+                kept += 1;
+            }
+        }
+        w.truncate(kept);
+    } else {
+        let mut seen = std::collections::BTreeSet::new();
+        w.retain(|fd| seen.insert(*fd));
+    }
+    w
+}
+
 /// A host's kernel.
 pub struct Host {
     name: String,
@@ -153,14 +175,13 @@ impl Host {
 
     /// Descriptors whose socket was woken (data, state change, write space, error, a new
     /// connection to accept) since the last call, in order, each once.
+    /// Called for every host after every event: the usual answer, nothing, is inlined.
+    #[inline]
     pub fn take_woken(&mut self) -> Vec<Fd> {
         if self.woken.is_empty() {
             return Vec::new();
         }
-        let mut w = std::mem::take(&mut self.woken);
-        let mut seen = std::collections::BTreeSet::new();
-        w.retain(|fd| seen.insert(*fd));
-        w
+        dedup_woken(std::mem::take(&mut self.woken))
     }
 
     /// epoll_ctl(2) on this host's epoll `idx`: the socket's current readiness decides whether
@@ -265,8 +286,11 @@ impl Host {
             self.transmit(seg, ctx);
         }
         let Some(slot) = self.table.conn_mut(id) else { return };
-        for (name, n) in slot.conn.take_mib().iter() {
-            *self.counters.entry(name).or_default() += n;
+        let mib = slot.conn.take_mib();
+        if mib != crate::tcp::mib::MibCounts::ZERO {
+            for (name, n) in mib.iter() {
+                *self.counters.entry(name).or_default() += n;
+            }
         }
         for (i, kind) in TIMER_KINDS.iter().enumerate() {
             let due = slot.conn.deadline(*kind);
