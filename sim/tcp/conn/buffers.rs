@@ -823,6 +823,7 @@ pub struct RecvQueue {
     /// Out-of-order segments by sequence number, sorted, non-overlapping, each with its
     /// memory charge; boxed and allocated only while one is held (a connection without
     /// loss or reordering never holds one, and its object stays small).
+    #[allow(clippy::box_collection)] // 8 bytes in the connection object, not a VecDeque's 32
     ooo: Option<Box<VecDeque<(u32, Payload, Charge)>>>,
     ooo_bytes: u32,
     /// The memory both queues' skbs are charged (`sk_rmem_alloc`).
