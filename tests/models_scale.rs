@@ -59,8 +59,8 @@ fn partitioned_connections_die_at_their_predicted_time_and_no_other_dies() {
     let mut died = 0;
     let mut per_host: std::collections::BTreeMap<&str, u64> = Default::default();
     for s in &clients {
-        let k = per_host.entry(s.host.as_str()).or_default();
-        if cut_off.contains(&s.host.as_str()) {
+        let k = per_host.entry(&*s.host).or_default();
+        if cut_off.contains(&&*s.host) {
             let death = predicted_death(*k);
             assert_eq!(s.errors, [Errno::ETIMEDOUT], "{} client {k}", s.host);
             assert_eq!(s.first_error_ns, Some(death), "{} client {k}: dies at its last receipt + idle + cnt·intvl", s.host);

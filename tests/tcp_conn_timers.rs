@@ -225,6 +225,31 @@ fn unanswered_keepalive_with_small_settings() {
     assert_eq!(sim.now, ms(2 + 2_000 + 3 * 1_000));
 }
 
+/// An idle keepalive connection holds no cold state (issue 14's memory per connection):
+/// while a probe is unanswered `icsk_probes_out` is 1 and the box is held; the peer's reply
+/// clears it (`tcp_ack`: `icsk_probes_out = 0`) and the box is freed.
+#[test]
+fn idle_keepalive_connection_frees_its_cold_state() {
+    /// What the host does after each entry: collect the transitions and counters, shrink.
+    fn holds_cold_state(c: &mut Conn) -> bool {
+        c.take_transitions();
+        c.take_mib();
+        c.shrink();
+        c.holds_cold_state()
+    }
+    let mut sim = keepalive_pair(textbook_profile(), Some(2), Some(1), Some(3));
+    assert!(!holds_cold_state(sim.client()), "after the handshake");
+    assert!(!holds_cold_state(sim.server()), "the accepted child after the handshake");
+    // Textbook timers: the SYN-ACK arrived at 2 ms, the first probe leaves at 2002 ms and
+    // its answer is back at 2004 ms.
+    sim.run_until(ms(2_003));
+    assert_eq!(sim.client().info().probes, 1);
+    assert!(holds_cold_state(sim.client()), "a probe is outstanding");
+    sim.run_until(ms(2_005));
+    assert_eq!(sim.client().info().probes, 0);
+    assert!(!holds_cold_state(sim.client()), "the probe was answered");
+}
+
 /// A sender whose peer (receive buffer 8 KB, never read) closes its window.
 fn zero_window_pair(profile: KernelProfile) -> Sim {
     let mut sim = Sim::new(11, Dur::from_millis(1));

@@ -80,6 +80,28 @@ struct TimerRecord {
     backoff: Option<u32>,
 }
 
+/// Up to this many woken descriptors are deduplicated by a scan, more through a set.
+const WOKEN_SCAN_MAX: usize = 16;
+
+/// Each descriptor once, in the order first woken.
+fn dedup_woken(mut w: Vec<Fd>) -> Vec<Fd> {
+    if w.len() <= WOKEN_SCAN_MAX {
+        // The usual few: a scan of what is kept beats building a set.
+        let mut kept = 0;
+        for i in 0..w.len() {
+            if !w[..kept].contains(&w[i]) {
+                w[kept] = w[i];
+                kept += 1;
+            }
+        }
+        w.truncate(kept);
+    } else {
+        let mut seen = std::collections::BTreeSet::new();
+        w.retain(|fd| seen.insert(*fd));
+    }
+    w
+}
+
 /// A host's kernel.
 pub struct Host {
     name: String,
@@ -107,6 +129,10 @@ pub struct Host {
     qdisc_refuses: bool,
     /// The Fast Open cookies learnt per destination (the TCP metrics' Fast Open part).
     tfo_cache: crate::tcp::fastopen::FastOpenCache,
+    /// The options of the last connection made or accepted, shared by the next one whose
+    /// options are equal (a server's children, one client application's connections): a
+    /// million connections hold a few copies, not a million ([`Host::share_opts`]).
+    last_opts: Rc<crate::tcp::conn::SockOpts>,
 }
 
 impl Host {
@@ -128,6 +154,7 @@ impl Host {
             isn_key: None,
             qdisc_refuses: false,
             tfo_cache: Default::default(),
+            last_opts: Rc::default(),
         }
     }
 
@@ -156,14 +183,13 @@ impl Host {
 
     /// Descriptors whose socket was woken (data, state change, write space, error, a new
     /// connection to accept) since the last call, in order, each once.
+    /// Called for every host after every event: the usual answer, nothing, is inlined.
+    #[inline]
     pub fn take_woken(&mut self) -> Vec<Fd> {
         if self.woken.is_empty() {
             return Vec::new();
         }
-        let mut w = std::mem::take(&mut self.woken);
-        let mut seen = std::collections::BTreeSet::new();
-        w.retain(|fd| seen.insert(*fd));
-        w
+        dedup_woken(std::mem::take(&mut self.woken))
     }
 
     /// epoll_ctl(2) on this host's epoll `idx`: the socket's current readiness decides whether
@@ -237,6 +263,14 @@ impl Host {
         all
     }
 
+    /// `opts` as a shared copy: the last connection's when equal (see `last_opts`).
+    pub(crate) fn share_opts(&mut self, opts: crate::tcp::conn::SockOpts) -> Rc<crate::tcp::conn::SockOpts> {
+        if *self.last_opts != opts {
+            self.last_opts = Rc::new(opts);
+        }
+        self.last_opts.clone()
+    }
+
     fn bump(&mut self, counter: &'static str) {
         *self.counters.entry(counter).or_default() += 1;
     }
@@ -260,8 +294,11 @@ impl Host {
             self.transmit(seg, ctx);
         }
         let Some(slot) = self.table.conn_mut(id) else { return };
-        for (name, n) in slot.conn.take_mib().iter() {
-            *self.counters.entry(name).or_default() += n;
+        let mib = slot.conn.take_mib();
+        if mib != crate::tcp::mib::MibCounts::ZERO {
+            for (name, n) in mib.iter() {
+                *self.counters.entry(name).or_default() += n;
+            }
         }
         for (i, kind) in TIMER_KINDS.iter().enumerate() {
             let due = slot.conn.deadline(*kind);
@@ -282,7 +319,9 @@ impl Host {
             self.tfo_cache.set(*remote.ip(), l.mss, l.cookie, l.syn_lost, l.try_exp, ctx.now());
         }
         let Some(slot) = self.table.conn_mut(id) else { return };
-        for transition in slot.conn.take_transitions() {
+        let transitions = slot.conn.take_transitions();
+        slot.conn.shrink();
+        for transition in transitions {
             self.record_transition(ctx, local, remote, transition);
         }
         self.raise_wakeup(id);

@@ -213,7 +213,8 @@ impl Host {
         let iss = self.isn(local, remote, ctx);
         let advmss = route_advmss(ctx, *remote.ip());
         let mut out = Vec::new();
-        let mut conn = Conn::connect_init(ctx.now(), self.profile.clone(), fresh.opts, local, remote, iss, advmss);
+        let opts = self.share_opts(fresh.opts);
+        let mut conn = Conn::connect_init(ctx.now(), self.profile.clone(), opts, local, remote, iss, advmss);
         conn.set_dev_refuses(self.qdisc_refuses);
         let r = open(&mut conn, self.tfo_cache.get(*remote.ip()), ctx.now(), &mut out);
         let id = self.table.add_conn(ConnSlot::new(conn, Some(fd)));
@@ -295,6 +296,7 @@ impl Host {
     ) {
         let Some(slot) = self.table.listener(lid) else { return };
         let opts = slot.opts.clone();
+        let opts = self.share_opts(opts);
         let mut out = Vec::new();
         let mut conn = Conn::accept_child(now, self.profile.clone(), opts, &params, &mut out);
         conn.set_dev_refuses(self.qdisc_refuses);

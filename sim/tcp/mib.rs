@@ -61,6 +61,9 @@ pub struct MibCounts {
 const _: () = assert!(Mib::RetransSegs as usize == 0);
 
 impl MibCounts {
+    /// Nothing counted (the `Default`, usable in a `static`).
+    pub const ZERO: MibCounts = MibCounts { retrans_segs: 0, rare: [0; Mib::ALL.len() - 1] };
+
     pub fn add(&mut self, m: Mib) {
         match m {
             Mib::RetransSegs => self.retrans_segs = self.retrans_segs.saturating_add(1),

@@ -32,30 +32,41 @@ pub(crate) struct AppSock {
     pub to_send: u64,
     pub sent: u64,
     pub received: u64,
-    /// Errors returned by calls on this socket, in order.
-    pub errors: Vec<Errno>,
-    /// When a call first returned an error: the moment the application learnt of it.
-    pub first_error_at: Option<SimTime>,
     pub eof: bool,
     pub closed: bool,
     /// The last state seen (kept when the descriptor is closed).
     pub last_state: TcpState,
-    /// The connection's addresses when the application closed it: the kernel keeps an
-    /// orphaned connection (FIN_WAIT, TIME_WAIT) that the report still finds by them.
-    pub closed_conn: Option<crate::host::ConnHandle>,
-    /// Its (local, remote) addresses then, to pair it with its peer's socket.
-    pub closed_addrs: Option<(std::net::SocketAddrV4, std::net::SocketAddrV4)>,
     /// When the application first saw the socket in `last_state`. Applications look at a
     /// socket whenever it is woken, and the kernel wakes it on every change that matters to
     /// a program (`sk_state_change`, `sk_error_report`), so this is when that change happened.
     pub state_since: SimTime,
-    /// The first received byte that was not the next byte of what the peer sent: when, and
-    /// at which offset of the stream.
-    pub prefix_breach: Option<(SimTime, u64)>,
     /// Whether the peer sends derived bytes (a client app), so that what arrives can be
     /// checked byte by byte; a client always can (it gets its own bytes echoed).
     pub derived_peer: bool,
+    /// What most sockets never have (errors, a closed connection, a breach), boxed: a
+    /// million idle sockets hold none (issue 14's memory per connection).
+    rare: Option<Box<AppSockRare>>,
 }
+
+/// The part of an [`AppSock`] that most sockets leave at its default.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct AppSockRare {
+    /// Errors returned by calls on this socket, in order.
+    pub errors: Vec<Errno>,
+    /// When a call first returned an error: the moment the application learnt of it.
+    pub first_error_at: Option<SimTime>,
+    /// The connection when the application closed it: the kernel keeps an orphaned
+    /// connection (FIN_WAIT, TIME_WAIT) that the report still finds.
+    pub closed_conn: Option<crate::host::ConnHandle>,
+    /// Its (local, remote) addresses then, to pair it with its peer's socket.
+    pub closed_addrs: Option<(std::net::SocketAddrV4, std::net::SocketAddrV4)>,
+    /// The first received byte that was not the next byte of what the peer sent: when, and
+    /// at which offset of the stream.
+    pub prefix_breach: Option<(SimTime, u64)>,
+}
+
+/// An [`AppSockRare`] at its defaults: what a socket without the box reads.
+static NO_RARE: AppSockRare = AppSockRare { errors: Vec::new(), first_error_at: None, closed_conn: None, closed_addrs: None, prefix_breach: None };
 
 /// Rising edges of `sk_err` on a descriptor no application owns (a script's socket), as
 /// the wake-ups that report them show: the time the kernel raised each error, which a
@@ -73,6 +84,42 @@ pub(crate) enum Role {
     Client,
 }
 
+/// (host, descriptor) → index of the application socket, for open descriptors: per host a
+/// vector indexed by descriptor (a host hands out the lowest free one, so they are dense).
+/// A lookup among a million sockets is one memory access and 4 bytes a socket, where an
+/// ordered map walked several nodes (cache misses) and held about 40 bytes a socket.
+#[derive(Default)]
+struct FdIndex {
+    hosts: Vec<Vec<u32>>,
+}
+
+impl FdIndex {
+    /// The empty entry.
+    const NONE: u32 = u32::MAX;
+
+    fn get(&self, host: usize, fd: Fd) -> Option<usize> {
+        let i = *self.hosts.get(host)?.get(fd as usize)?;
+        (i != Self::NONE).then_some(i as usize)
+    }
+
+    fn insert(&mut self, host: usize, fd: Fd, i: usize) {
+        if self.hosts.len() <= host {
+            self.hosts.resize_with(host + 1, Vec::new);
+        }
+        let fds = &mut self.hosts[host];
+        if fds.len() <= fd as usize {
+            fds.resize(fd as usize + 1, Self::NONE);
+        }
+        fds[fd as usize] = u32::try_from(i).expect("fewer than 2^32 application sockets");
+    }
+
+    fn remove(&mut self, host: usize, fd: Fd) {
+        if let Some(e) = self.hosts.get_mut(host).and_then(|f| f.get_mut(fd as usize)) {
+            *e = Self::NONE;
+        }
+    }
+}
+
 /// A client connection not started yet.
 struct PendingStart {
     at: SimTime,
@@ -86,7 +133,7 @@ pub(super) struct Apps {
     starts: Vec<PendingStart>,
     pub(crate) socks: Vec<AppSock>,
     /// (host, fd) → index in `socks`, for open descriptors.
-    by_fd: BTreeMap<(usize, Fd), usize>,
+    by_fd: FdIndex,
     /// Errors raised on descriptors no application owns, by (host, fd), over the whole run
     /// (a descriptor number may be reused: the report picks by lifetime).
     pub(crate) watched: BTreeMap<(usize, Fd), ErrWatch>,
@@ -119,7 +166,7 @@ impl Apps {
             load,
             starts,
             socks: Vec::new(),
-            by_fd: BTreeMap::new(),
+            by_fd: FdIndex::default(),
             watched: BTreeMap::new(),
             protocols: Protocols::new(specs),
         }
@@ -174,7 +221,7 @@ impl Apps {
     }
 
     fn add(&mut self, s: AppSock) -> usize {
-        self.by_fd.insert((s.host, s.fd), self.socks.len());
+        self.by_fd.insert(s.host, s.fd, self.socks.len());
         self.socks.push(s);
         self.socks.len() - 1
     }
@@ -185,12 +232,12 @@ impl Apps {
         for h in 0..sim.host_count() {
             let woken = sim.node_mut(h).take_woken();
             for fd in woken {
-                let owned = self.by_fd.contains_key(&(h, fd)) || self.protocols.owns(h, fd);
+                let owned = self.by_fd.get(h, fd).is_some() || self.protocols.owns(h, fd);
                 if owned {
                     super::event_loop::check_answer(sim, checker, h, fd);
                 }
-                match self.by_fd.get(&(h, fd)) {
-                    Some(&i) => self.service(i, sim),
+                match self.by_fd.get(h, fd) {
+                    Some(i) => self.service(i, sim),
                     None if self.load.on_wakeup(h, fd, sim) => {}
                     None if self.protocols.on_wakeup(h, fd, sim) => {}
                     None => self.watch(h, fd, sim),
@@ -272,7 +319,7 @@ impl Apps {
         loop {
             // An echo server needs the bytes, and so does the prefix invariant on a stream of
             // derived bytes; everyone else only counts them (MSG_TRUNC: no byte is generated).
-            let wants_bytes = echo || (self.socks[i].derived_peer && self.socks[i].prefix_breach.is_none());
+            let wants_bytes = echo || (self.socks[i].derived_peer && self.socks[i].rare().prefix_breach.is_none());
             let r = if wants_bytes {
                 sim.with_node(h, |n, ctx| n.sys_recv(fd, READ_CHUNK, RecvFlags::default(), ctx)).map(|d| (d.len() as u32, Some(d)))
             } else {
@@ -311,14 +358,14 @@ impl Apps {
         let Some((local, remote)) = sim.node(h).conn_addrs(fd) else { return false };
         let Some(peer) = sim.host_by_addr(*remote.ip()) else { return false };
         let Some(peer_fd) = sim.node(peer).fd_of_conn(remote, local) else { return false };
-        self.by_fd.get(&(peer, peer_fd)).is_some_and(|&i| self.socks[i].role == Role::Client && !self.socks[i].closed)
+        self.by_fd.get(peer, peer_fd).is_some_and(|i| self.socks[i].role == Role::Client && !self.socks[i].closed)
     }
 
     /// Holds received bytes against what the peer sent: clients send derived bytes, which a
     /// server receives from the client's stream and a client gets back (echoed) from its own.
     fn check_prefix(&mut self, i: usize, data: &[u8], sim: &Sim<Host>) {
         let s = &self.socks[i];
-        if s.prefix_breach.is_some() || !s.derived_peer {
+        if s.rare().prefix_breach.is_some() || !s.derived_peer {
             return;
         }
         let Some((tx, rx)) = sim.node(s.host).conn_streams(s.fd) else { return };
@@ -326,7 +373,7 @@ impl Apps {
         let start = s.received;
         let bad = data.iter().zip(start..).find(|(b, off)| **b != crate::tcp::segment::derived_byte(stream, *off));
         if let Some((_, off)) = bad {
-            self.socks[i].prefix_breach = Some((sim.now(), off));
+            self.socks[i].rare_mut().prefix_breach = Some((sim.now(), off));
         }
     }
 
@@ -336,18 +383,21 @@ impl Apps {
         let s = &self.socks[i];
         let (h, fd) = (s.host, s.fd);
         let connecting = matches!(sim.node(h).state(fd), Some(TcpState::SynSent | TcpState::SynRecv));
-        let finished = s.eof || !s.errors.is_empty();
+        let finished = s.eof || !s.rare().errors.is_empty();
         let wants_close = match (&self.specs[s.app], s.role) {
             (_, Role::Listener) => false,
             (AppSpec::Client { close, .. }, _) => finished || (*close && s.to_send == 0 && !connecting),
             _ => finished,
         };
         if wants_close {
-            self.socks[i].closed_conn = sim.node(h).conn_handle(fd);
-            self.socks[i].closed_addrs = sim.node(h).conn_addrs(fd);
+            if let Some(conn) = sim.node(h).conn_handle(fd) {
+                let rare = self.socks[i].rare_mut();
+                rare.closed_conn = Some(conn);
+                rare.closed_addrs = sim.node(h).conn_addrs(fd);
+            }
             let _ = sim.with_node(h, |n, ctx| n.sys_close(fd, ctx));
             self.socks[i].closed = true;
-            self.by_fd.remove(&(h, fd));
+            self.by_fd.remove(h, fd);
         }
     }
 }
@@ -355,7 +405,7 @@ impl Apps {
 impl AppSock {
     fn new(app: usize, host: usize, fd: Fd, role: Role, to_send: u64, errors: Vec<Errno>, now: SimTime) -> AppSock {
         let last_state = if role == Role::Listener { TcpState::Listen } else { TcpState::Close };
-        let first_error_at = if errors.is_empty() { None } else { Some(now) };
+        let rare = (!errors.is_empty()).then(|| Box::new(AppSockRare { errors, first_error_at: Some(now), ..AppSockRare::default() }));
         AppSock {
             app,
             host,
@@ -364,22 +414,28 @@ impl AppSock {
             to_send,
             sent: 0,
             received: 0,
-            errors,
-            first_error_at,
             eof: false,
             closed: false,
-            closed_conn: None,
-            closed_addrs: None,
             last_state,
             state_since: now,
-            prefix_breach: None,
             derived_peer: role == Role::Client,
+            rare,
         }
     }
 
+    /// The errors, the closed connection and the breach (defaults when none was met).
+    pub fn rare(&self) -> &AppSockRare {
+        self.rare.as_deref().unwrap_or(&NO_RARE)
+    }
+
+    fn rare_mut(&mut self) -> &mut AppSockRare {
+        self.rare.get_or_insert_with(Default::default)
+    }
+
     fn note_error(&mut self, e: Errno, now: SimTime) {
-        self.errors.push(e);
-        self.first_error_at.get_or_insert(now);
+        let rare = self.rare_mut();
+        rare.errors.push(e);
+        rare.first_error_at.get_or_insert(now);
     }
 }
 

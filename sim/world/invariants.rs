@@ -31,7 +31,7 @@ pub struct Breach {
 pub(super) fn check(sim: &Sim<Host>, apps: &Apps, protocols: &[ProtocolReport]) -> Vec<Breach> {
     let mut out = Vec::new();
     for s in &apps.socks {
-        if let Some((t, off)) = s.prefix_breach {
+        if let Some((t, off)) = s.rare().prefix_breach {
             out.push(breach("prefix-delivery", t, sock_name(sim, s), format!("byte {off} of the stream is not what the peer sent")));
         }
     }
@@ -63,7 +63,7 @@ fn sock_name(sim: &Sim<Host>, s: &AppSock) -> String {
 /// The (local, remote) addresses of an application socket's connection, open or closed.
 fn addrs(sim: &Sim<Host>, s: &AppSock) -> Option<(SocketAddrV4, SocketAddrV4)> {
     if s.closed {
-        return s.closed_addrs;
+        return s.rare().closed_addrs;
     }
     sim.node(s.host).conn_addrs(s.fd)
 }
@@ -71,35 +71,39 @@ fn addrs(sim: &Sim<Host>, s: &AppSock) -> Option<(SocketAddrV4, SocketAddrV4)> {
 /// The kernel state of a sender's connection, followed after the application closed it
 /// (it may live on as an orphan; its 4-tuple may belong to another connection by now).
 fn kernel_state(sim: &Sim<Host>, s: &AppSock) -> Option<TcpState> {
-    match s.closed_conn {
+    match s.rare().closed_conn {
         Some(c) if s.closed => sim.node(s.host).conn_state(c),
         _ => sim.node(s.host).state(s.fd),
     }
 }
 
 fn undelivered(sim: &Sim<Host>, apps: &Apps, out: &mut Vec<Breach>) {
-    let ends: Vec<(&AppSock, Option<(SocketAddrV4, SocketAddrV4)>)> = apps.socks.iter().map(|s| (s, addrs(sim, s))).collect();
+    let senders: Vec<&AppSock> = apps.socks.iter().filter(|s| s.role == Role::Client && s.sent > 0).collect();
+    if senders.is_empty() {
+        // Nothing to pair (idle connections): no map of every accepted socket at the end.
+        return;
+    }
     // Accepted ends by their (local, remote) addresses, the first of a reused 4-tuple kept: one
     // lookup per sender, not a scan of every socket.
     let mut accepted: std::collections::BTreeMap<(SocketAddrV4, SocketAddrV4), &AppSock> = std::collections::BTreeMap::new();
-    for (s, a) in &ends {
-        if let (Role::Accepted, Some(a)) = (s.role, a) {
-            accepted.entry(*a).or_insert(s);
+    for s in apps.socks.iter().filter(|s| s.role == Role::Accepted) {
+        if let Some(a) = addrs(sim, s) {
+            accepted.entry(a).or_insert(s);
         }
     }
-    for (tx, tx_addrs) in ends.iter().filter(|(s, _)| s.role == Role::Client && s.sent > 0) {
-        let Some((local, remote)) = *tx_addrs else { continue };
+    for tx in senders {
+        let Some((local, remote)) = addrs(sim, tx) else { continue };
         let Some(rx) = accepted.get(&(remote, local)) else { continue };
         if rx.received >= tx.sent {
             continue;
         }
         let missing = format!("{} of {} bytes sent by {} never read", tx.sent - rx.received, tx.sent, sock_name(sim, tx));
-        if rx.eof && rx.errors.is_empty() {
+        if rx.eof && rx.rare().errors.is_empty() {
             out.push(breach("undelivered-means-error", rx.state_since, sock_name(sim, rx), format!("EOF read, but {missing}")));
             continue;
         }
         let fin_acked = matches!(kernel_state(sim, tx), Some(TcpState::FinWait2 | TcpState::TimeWait));
-        if fin_acked && tx.errors.is_empty() && rx.errors.is_empty() && !rx.closed {
+        if fin_acked && tx.rare().errors.is_empty() && rx.rare().errors.is_empty() && !rx.closed {
             out.push(breach("undelivered-means-error", sim.now(), sock_name(sim, tx), format!("FIN acknowledged without an error, but {missing}")));
         }
     }

@@ -15,11 +15,15 @@ use crate::scenario::{Observation, Scenario, Step};
 use crate::time::SimTime;
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::fmt::Write as _;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct SocketReport {
-    pub host: String,
+    /// Shared by the host's sockets: a million rows hold a few names, not a million
+    /// strings (issue 14: the report's memory per connection).
+    #[serde(serialize_with = "serialize_shared_str")]
+    pub host: Arc<str>,
     pub app: usize,
     pub role: &'static str,
     pub fd: u32,
@@ -38,6 +42,11 @@ pub struct SocketReport {
     pub first_error_ns: Option<u64>,
     /// When the application first saw the socket in `state`.
     pub state_since_ns: u64,
+}
+
+/// A shared name, written as the string it is.
+fn serialize_shared_str<S: serde::Serializer>(v: &Arc<str>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(v)
 }
 
 /// A socket the script named.
@@ -255,7 +264,7 @@ impl RunReport {
             );
             let mut groups: BTreeMap<(&str, &str, String, String), u64> = BTreeMap::new();
             for k in &self.sockets {
-                *groups.entry((k.host.as_str(), k.role, state_text(k), errors_text(&k.errors))).or_default() += 1;
+                *groups.entry((&*k.host, k.role, state_text(k), errors_text(&k.errors))).or_default() += 1;
             }
             for ((host, role, state, errs), n) in groups {
                 let _ = writeln!(s, "  {host:<8} {role:<8} {state:<36} {n:>9}  {errs}");
@@ -560,23 +569,24 @@ fn script_sockets(world: &World, scenario: &Scenario, apps: &Apps, obs: &[Observ
 
 pub(super) fn build(world: &World, scenario: &Scenario, apps: &Apps, observations: &[Observation]) -> RunReport {
     let sim = &world.sim;
+    let host_names: Vec<Arc<str>> = (0..sim.host_count()).map(|i| Arc::from(sim.host_name(i))).collect();
     let sockets = apps
         .socks
         .iter()
         .map(|a| {
             let state = if a.closed { a.last_state } else { sim.node(a.host).state(a.fd).unwrap_or(a.last_state) };
             SocketReport {
-                host: sim.host_name(a.host).to_string(),
+                host: host_names[a.host].clone(),
                 app: a.app,
                 role: role_name(a.role),
                 fd: a.fd,
                 state: state.name(),
-                errors: a.errors.clone(),
+                errors: a.rare().errors.clone(),
                 bytes_sent: a.sent,
                 bytes_received: a.received,
                 closed_by_app: a.closed,
-                connection_state: a.closed_conn.map(|c| conn_state(world, a.host, c)),
-                first_error_ns: a.first_error_at.map(|t| t.as_nanos()),
+                connection_state: a.rare().closed_conn.map(|c| conn_state(world, a.host, c)),
+                first_error_ns: a.rare().first_error_at.map(|t| t.as_nanos()),
                 state_since_ns: a.state_since.as_nanos(),
             }
         })

@@ -31,15 +31,21 @@ impl Chunk {
 /// with the boundaries of the skbs that hold it.
 #[derive(Clone, Debug, Default)]
 pub struct SendQueue {
-    chunks: VecDeque<Chunk>,
     /// Stream offset of the first queued byte.
     head_off: u64,
     /// Bytes queued.
     len: u64,
+    /// The runs and the skbs: boxed and allocated only while something is queued, so that
+    /// an idle connection holds no memory for them and its object stays small.
+    q: Option<Box<Queued>>,
+}
+
+/// What a non-empty send queue holds.
+#[derive(Clone, Debug, Default)]
+struct Queued {
+    chunks: VecDeque<Chunk>,
     /// The skbs, in order: each ends where the next begins, the first begins at `head_off`.
-    /// Boxed and allocated only while data is queued, so that the connection object stays
-    /// small.
-    skbs: Option<Box<VecDeque<QueuedSkb>>>,
+    skbs: VecDeque<QueuedSkb>,
 }
 
 /// The skb list of an empty send queue.
@@ -75,11 +81,20 @@ impl SendQueue {
     }
 
     fn skbs(&self) -> &VecDeque<QueuedSkb> {
-        self.skbs.as_deref().unwrap_or(&NO_SKBS)
+        self.q.as_deref().map_or(&NO_SKBS, |q| &q.skbs)
     }
 
     fn skbs_mut(&mut self) -> &mut VecDeque<QueuedSkb> {
-        self.skbs.get_or_insert_with(Default::default)
+        &mut self.q.get_or_insert_with(Default::default).skbs
+    }
+
+    /// The tail skb, if any (nothing is allocated when the queue is empty).
+    fn tail_mut(&mut self) -> Option<&mut QueuedSkb> {
+        self.q.as_deref_mut().and_then(|q| q.skbs.back_mut())
+    }
+
+    fn chunks_mut(&mut self) -> &mut VecDeque<Chunk> {
+        &mut self.q.get_or_insert_with(Default::default).chunks
     }
 
     /// The skbs queued (`sk_wmem_queued` counts a truesize for each).
@@ -113,7 +128,7 @@ impl SendQueue {
     /// `tcp_sendmsg_locked` with MSG_EOR, once the whole write is queued: the tail skb ends
     /// a record (`TCP_SKB_CB(skb)->eor = 1`).
     pub fn set_tail_eor(&mut self) {
-        if let Some(t) = self.skbs_mut().back_mut() {
+        if let Some(t) = self.tail_mut() {
             t.eor = true;
         }
     }
@@ -126,7 +141,7 @@ impl SendQueue {
     /// Sets or clears the tail skb's PSH (`tcp_mark_push`; `tcp_sendmsg_locked` clears it
     /// when a new write appends to the skb).
     pub fn set_tail_push(&mut self, psh: bool) {
-        if let Some(t) = self.skbs_mut().back_mut() {
+        if let Some(t) = self.tail_mut() {
             t.psh = psh;
         }
     }
@@ -189,7 +204,7 @@ impl SendQueue {
     /// Marks PSH the skb holding `off` (`tcp_write_wakeup` marks the part a probe leaves).
     pub fn mark_push_at(&mut self, off: u64) {
         let i = self.skbs().partition_point(|s| s.end <= off);
-        if let Some(skb) = self.skbs_mut().get_mut(i) {
+        if let Some(skb) = self.q.as_deref_mut().and_then(|q| q.skbs.get_mut(i)) {
             skb.psh = true;
         }
     }
@@ -200,14 +215,14 @@ impl SendQueue {
             return;
         }
         self.grow_tail(n);
-        if let Some(Chunk::Derived(last)) = self.chunks.back_mut() {
+        if let Some(Chunk::Derived(last)) = self.chunks_mut().back_mut() {
             if let Some(sum) = last.checked_add(n) {
                 *last = sum;
                 self.len += n as u64;
                 return;
             }
         }
-        self.chunks.push_back(Chunk::Derived(n));
+        self.chunks_mut().push_back(Chunk::Derived(n));
         self.len += n as u64;
     }
 
@@ -217,7 +232,7 @@ impl SendQueue {
             return;
         }
         self.grow_tail(len);
-        self.chunks.push_back(Chunk::Bytes { data, start, len });
+        self.chunks_mut().push_back(Chunk::Bytes { data, start, len });
         self.len += len as u64;
     }
 
@@ -238,20 +253,16 @@ impl SendQueue {
         self.len -= n;
         self.head_off += n;
         let head = self.head_off;
-        if let Some(q) = self.skbs.as_mut() {
-            while q.front().is_some_and(|s| s.end <= head) {
-                q.pop_front();
-            }
-            if q.is_empty() {
-                self.skbs = None;
-            }
+        let Some(q) = self.q.as_deref_mut() else { return };
+        while q.skbs.front().is_some_and(|s| s.end <= head) {
+            q.skbs.pop_front();
         }
         while n > 0 {
-            let Some(front) = self.chunks.front_mut() else { break };
+            let Some(front) = q.chunks.front_mut() else { break };
             let l = front.len() as u64;
             if l <= n {
                 n -= l;
-                self.chunks.pop_front();
+                q.chunks.pop_front();
             } else {
                 let k = n as u32;
                 match front {
@@ -264,9 +275,9 @@ impl SendQueue {
                 n = 0;
             }
         }
-        if self.chunks.is_empty() {
+        if q.chunks.is_empty() && q.skbs.is_empty() {
             // An idle connection holds no buffer memory.
-            self.chunks = VecDeque::new();
+            self.q = None;
         }
     }
 
@@ -274,8 +285,7 @@ impl SendQueue {
     pub fn purge(&mut self) {
         self.head_off += self.len;
         self.len = 0;
-        self.chunks = VecDeque::new();
-        self.skbs = None;
+        self.q = None;
     }
 
     /// The payload of `len` bytes at stream offset `off`: derived when the range lies in
@@ -288,7 +298,7 @@ impl SendQueue {
         let mut pos = self.head_off;
         let mut out: Option<Vec<u8>> = None;
         let end = off + len as u64;
-        for c in &self.chunks {
+        for c in self.q.iter().flat_map(|q| &q.chunks) {
             let c_end = pos + c.len() as u64;
             if c_end <= off {
                 pos = c_end;
@@ -811,8 +821,10 @@ pub struct RecvQueue {
     /// In-order bytes not yet read (`rcv_nxt - copied_seq`).
     avail: u32,
     /// Out-of-order segments by sequence number, sorted, non-overlapping, each with its
-    /// memory charge.
-    ooo: VecDeque<(u32, Payload, Charge)>,
+    /// memory charge; boxed and allocated only while one is held (a connection without
+    /// loss or reordering never holds one, and its object stays small).
+    #[allow(clippy::box_collection)] // 8 bytes in the connection object, not a VecDeque's 32
+    ooo: Option<Box<VecDeque<(u32, Payload, Charge)>>>,
     ooo_bytes: u32,
     /// The memory both queues' skbs are charged (`sk_rmem_alloc`).
     mem: RcvMem,
@@ -826,7 +838,7 @@ impl RecvQueue {
         self.ooo_bytes
     }
     pub fn has_ooo(&self) -> bool {
-        !self.ooo.is_empty()
+        self.ooo.as_ref().is_some_and(|q| !q.is_empty())
     }
     /// `sk_rmem_alloc`: the truesize of the skbs both queues hold ([`RcvMem`]).
     pub fn rmem_alloc(&self) -> u32 {
@@ -906,13 +918,14 @@ impl RecvQueue {
     /// coalesced onto the rightmost held skb (`tcp_ooo_try_coalesce`).
     pub fn insert_ooo(&mut self, seq: u32, p: Payload) -> Option<bool> {
         let end = seq.wrapping_add(p.len());
-        let lo = self.ooo.partition_point(|(s, q, _)| !seq_gt(s.wrapping_add(q.len()), seq));
-        let hi = self.ooo.partition_point(|(s, _, _)| seq_lt(*s, end));
-        let last_end = self.ooo.back().map(|(s, q, _)| s.wrapping_add(q.len()));
+        let ooo = self.ooo.get_or_insert_with(Default::default);
+        let lo = ooo.partition_point(|(s, q, _)| !seq_gt(s.wrapping_add(q.len()), seq));
+        let hi = ooo.partition_point(|(s, _, _)| seq_lt(*s, end));
+        let last_end = ooo.back().map(|(s, q, _)| s.wrapping_add(q.len()));
         // The parts of [seq, end) no held range covers.
         let mut gaps = Vec::new();
         let mut at = seq;
-        for (s, q, _) in self.ooo.range(lo..hi.max(lo)) {
+        for (s, q, _) in ooo.range(lo..hi.max(lo)) {
             if seq_lt(at, *s) {
                 gaps.push((at, *s));
             }
@@ -929,11 +942,14 @@ impl RecvQueue {
             let len = ge.wrapping_sub(gs);
             self.ooo_bytes += len;
             let piece = slice_payload(&p, gs.wrapping_sub(seq), len);
-            let at = self.ooo.partition_point(|(x, _, _)| seq_lt(*x, gs));
-            let rightmost = at == self.ooo.len();
+            let at = ooo.partition_point(|(x, _, _)| seq_lt(*x, gs));
+            let rightmost = at == ooo.len();
             let charge = self.mem.ofo_insert(len, rightmost && last_end == Some(gs), rightmost);
             kept.get_or_insert(charge.coalesced());
-            self.ooo.insert(at, (gs, piece, charge));
+            ooo.insert(at, (gs, piece, charge));
+        }
+        if ooo.is_empty() {
+            self.ooo = None;
         }
         kept
     }
@@ -941,13 +957,14 @@ impl RecvQueue {
     /// Moves segments that became in-order at `rcv_nxt` to the receive queue and returns the
     /// new `rcv_nxt` (`tcp_ofo_queue`). Segments wholly below `rcv_nxt` are dropped.
     pub fn pull_ooo(&mut self, mut rcv_nxt: u32) -> u32 {
-        while let Some((s, p, _)) = self.ooo.front() {
+        let Some(mut ooo) = self.ooo.take() else { return rcv_nxt };
+        while let Some((s, p, _)) = ooo.front() {
             let (s, len) = (*s, p.len());
             let end = s.wrapping_add(len);
             if seq_gt(s, rcv_nxt) {
                 break;
             }
-            let Some((_, p, charge)) = self.ooo.pop_front() else { break };
+            let Some((_, p, charge)) = ooo.pop_front() else { break };
             self.ooo_bytes -= len;
             if seq_gt(end, rcv_nxt) {
                 let off = rcv_nxt.wrapping_sub(s);
@@ -958,8 +975,8 @@ impl RecvQueue {
                 self.mem.ofo_free(charge);
             }
         }
-        if self.ooo.is_empty() {
-            self.ooo = VecDeque::new();
+        if !ooo.is_empty() {
+            self.ooo = Some(ooo);
         }
         rcv_nxt
     }
@@ -967,7 +984,7 @@ impl RecvQueue {
     /// The out-of-order ranges, for SACK blocks (RFC 2018), merged where contiguous.
     pub fn ooo_ranges(&self) -> Vec<(u32, u32)> {
         let mut v: Vec<(u32, u32)> = Vec::new();
-        for (s, p, _) in &self.ooo {
+        for (s, p, _) in self.ooo.iter().flat_map(|q| q.iter()) {
             let e = s.wrapping_add(p.len());
             match v.last_mut() {
                 Some(last) if last.1 == *s => last.1 = e,
@@ -979,10 +996,9 @@ impl RecvQueue {
 
     /// Drops the out-of-order queue (`tcp_fin` purges it).
     pub fn purge_ooo(&mut self) {
-        for (_, _, charge) in self.ooo.drain(..) {
+        for (_, _, charge) in self.ooo.take().into_iter().flat_map(|q| *q) {
             self.mem.ofo_free(charge);
         }
-        self.ooo = VecDeque::new();
         self.ooo_bytes = 0;
     }
 }

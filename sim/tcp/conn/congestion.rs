@@ -54,7 +54,7 @@ impl Conn {
         let reduced = match self.ca_state {
             CaState::Open | CaState::Disorder => false,
             CaState::Cwr | CaState::Recovery => crate::tcp::segment::seq_gt(self.high_seq, self.snd_una),
-            CaState::Loss => self.retransmits > 0,
+            CaState::Loss => self.rare.get().retransmits > 0,
         };
         if !reduced {
             let prior_ssthresh = self.current_ssthresh();
@@ -67,7 +67,7 @@ impl Conn {
         // F-RTO (RFC 5682 3.1 step 1) unless another recovery was underway, except for
         // recurring timeouts on the same snd_una (3.2).
         let new_recovery = matches!(self.ca_state, CaState::Open | CaState::Disorder | CaState::Cwr);
-        self.set_frto(new_recovery || self.retransmits > 0);
+        self.set_frto(new_recovery || self.rare.get().retransmits > 0);
         self.set_ca_state(now, CaState::Loss);
         self.ecn_queue_cwr();
     }

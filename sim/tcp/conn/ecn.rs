@@ -65,7 +65,7 @@ impl Conn {
         match (self.ecn_ok(), synack) {
             (false, _) => Flags::NONE,
             (true, true) => Flags::ECE,
-            (true, false) if self.retransmits == 0 => Flags::ECE | Flags::CWR,
+            (true, false) if self.rare.get().retransmits == 0 => Flags::ECE | Flags::CWR,
             (true, false) => Flags::NONE,
         }
     }

@@ -189,7 +189,7 @@ impl Conn {
         let data_unacked = fo.syn_data && seq_lt(self.snd_una, self.snd_nxt);
         let (cookie, syn_lost, try_exp) = if !fo.syn_fastopen {
             (None, false, 0)
-        } else if self.total_retrans > 0 {
+        } else if self.rare.get().total_retrans > 0 {
             (foc, foc.is_none() && data_unacked, 0)
         } else if foc.is_none() && !fo.syn_data {
             (foc, false, if fo.syn_fastopen_exp { 2 } else { 1 })

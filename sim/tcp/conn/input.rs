@@ -5,7 +5,7 @@
 
 use super::buffers::{slice_payload, Acked};
 use super::recovery::AckFlags;
-use super::{Conn, RtxTimer, TCP_MAX_QUICKACKS, TCP_TIMEOUT_FALLBACK};
+use super::{Conn, Deadline, RtxTimer, TCP_MAX_QUICKACKS, TCP_TIMEOUT_FALLBACK};
 use crate::errno::Errno;
 use crate::tcp::view::{Wakeup, RCV_SHUTDOWN, SEND_SHUTDOWN, SHUTDOWN_MASK};
 use crate::tcp::cc::CaState;
@@ -64,12 +64,12 @@ impl Conn {
             self.high_seq = self.snd_una;
             self.snd_sml = self.snd_una;
             if !self.ack_update_rtt(now, seg, acked) {
-                self.rto = if self.total_retrans > 0 { TCP_TIMEOUT_FALLBACK } else { Dur::from_millis(self.profile.tcp_timeout_init_ms) };
+                self.rto = if self.rare.get().total_retrans > 0 { TCP_TIMEOUT_FALLBACK } else { Dur::from_millis(self.profile.tcp_timeout_init_ms) };
             }
-            self.backoff = 0;
-            self.retransmits = 0;
-            self.retrans_stamp = None;
-            self.rtx_at = None;
+            self.rare.set(|r| &mut r.backoff, 0);
+            self.rare.set(|r| &mut r.retransmits, 0);
+            self.rare.set(|r| &mut r.retrans_stamp, None);
+            self.rtx_at = Deadline::NONE;
             self.rcv_tstamp = now;
             self.lrcvtime = now;
             self.set_state(TcpState::Established, Cause::RcvSynAck);
@@ -87,7 +87,7 @@ impl Conn {
                 // TCP_DELACK_MAX; the writer's data carries the ACK.
                 self.ack_pending = true;
                 self.enter_quickack_mode(TCP_MAX_QUICKACKS);
-                self.delack_at = Some(self.timer_at(now, Dur::from_millis(self.profile.tcp_delack_max_ms)));
+                self.delack_at = Deadline::at(self.timer_at(now, Dur::from_millis(self.profile.tcp_delack_max_ms)));
                 return;
             }
             self.send_ack(now, out);
@@ -195,7 +195,7 @@ impl Conn {
                         self.tcp_done(Cause::Abort);
                         return;
                     }
-                    self.keepalive_at = Some(self.timer_at(now, self.fin_time()));
+                    self.keepalive_at = Deadline::at(self.timer_at(now, self.fin_time()));
                 }
             }
             TcpState::Closing if fin_acked => {
@@ -280,7 +280,7 @@ impl Conn {
                 self.sync_mss();
             }
         }
-        self.probes_out = 0;
+        self.rare.set(|r| &mut r.probes_out, 0);
         self.rcv_tstamp = now;
         let prior_fack = self.rtx_skbs.highest_sack_seq(prior_snd_una);
         let sacked = self.sacktag(now, seg, prior_snd_una);
@@ -321,7 +321,7 @@ impl Conn {
         self.snd_una = ack;
         self.sk_err_soft = None;
         if self.ack_update_rtt(now, seg, freed) {
-            self.backoff = 0;
+            self.rare.set(|r| &mut r.backoff, 0);
         }
         self.scoreboard_acked(now, &mut freed, prior_fack);
         f.una_advanced = true;
@@ -331,13 +331,13 @@ impl Conn {
         // (`tcp_create_openreq_child`).
         let last_sent = freed.last_sent.filter(|_| !freed.retrans && !syn_acked);
         self.ca_pkts_acked(now, seg, last_sent);
-        self.retransmits = 0;
+        self.rare.set(|r| &mut r.retransmits, 0);
         if self.ca_state == CaState::Open {
-            self.retrans_stamp = None;
+            self.rare.set(|r| &mut r.retrans_stamp, None);
         }
-        if let Some(h) = self.tlp_high_seq {
+        if let Some(h) = self.rare.get().tlp_high_seq {
             if seq_ge(ack, h) {
-                self.tlp_high_seq = None;
+                self.rare.set(|r| &mut r.tlp_high_seq, None);
             }
         }
         // tcp_clean_rtx_queue: an emptied retransmit queue stops `Busy`.
@@ -352,7 +352,7 @@ impl Conn {
     pub(super) fn set_xmit_timer(&mut self, now: SimTime) {
         if self.packets_out() == 0 {
             if self.rtx_kind != RtxTimer::Probe0 {
-                self.rtx_at = None;
+                self.rtx_at = Deadline::NONE;
             }
         } else {
             self.schedule_loss_probe(now);
@@ -367,13 +367,13 @@ impl Conn {
         let fin = self.fin_queued && self.snd_nxt.wrapping_add(len) == data_end;
         let end = self.snd_nxt.wrapping_add(len).wrapping_add(fin as u32);
         if seq_le(end, self.snd_una.wrapping_add(self.snd_wnd)) {
-            self.backoff = 0;
-            self.probes_tstamp = None;
+            self.rare.set(|r| &mut r.backoff, 0);
+            self.rare.set(|r| &mut r.probes_tstamp, None);
             if self.rtx_kind == RtxTimer::Probe0 {
-                self.rtx_at = None;
+                self.rtx_at = Deadline::NONE;
             }
         } else {
-            let when = timeouts::probe0_when(self.rto, self.backoff, self.rto_max());
+            let when = timeouts::probe0_when(self.rto, self.rare.get().backoff, self.rto_max());
             let when = self.clamp_probe0_to_user_timeout(now, when);
             self.arm_rtx(now, RtxTimer::Probe0, when);
         }
@@ -453,7 +453,7 @@ impl Conn {
         }
         let kept = self.rcvq.insert_ooo(seq, payload);
         if fin {
-            self.ooo_fin = Some(seq.wrapping_add(len));
+            self.rare.set(|r| &mut r.ooo_fin, Some(seq.wrapping_add(len)));
         }
         if let Some(coalesced) = kept.filter(|_| self.sack_ok && len > 0) {
             // tcp_data_queue_ofo: a SACK flow's window grows on out-of-order data too, the
@@ -480,9 +480,9 @@ impl Conn {
                 self.ack_now = true;
             }
         }
-        if self.ooo_fin == Some(self.rcv_nxt) && !self.rcvq.has_ooo() {
+        if self.rare.get().ooo_fin == Some(self.rcv_nxt) && !self.rcvq.has_ooo() {
             fin_now = true;
-            self.ooo_fin = None;
+            self.rare.set(|r| &mut r.ooo_fin, None);
         }
         if fin_now {
             self.rcv_nxt = self.rcv_nxt.wrapping_add(1);
@@ -499,10 +499,10 @@ impl Conn {
             return false;
         }
         let now_ms = ((now.as_nanos() / 1_000_000) as u32).max(1);
-        if self.last_oow_ack_ms != 0 && now_ms.wrapping_sub(self.last_oow_ack_ms) < TCP_INVALID_RATELIMIT_MS {
+        if self.rare.get().last_oow_ack_ms != 0 && now_ms.wrapping_sub(self.rare.get().last_oow_ack_ms) < TCP_INVALID_RATELIMIT_MS {
             return true;
         }
-        self.last_oow_ack_ms = now_ms;
+        self.rare.set(|r| &mut r.last_oow_ack_ms, now_ms);
         false
     }
 
@@ -510,7 +510,7 @@ impl Conn {
     /// ACK's first SACK block, if SACK was negotiated (`tcp_is_sack`; `tcp_dsack` = 1).
     fn dsack_set(&mut self, seq: u32, end: u32) {
         if self.sack_ok && seq_lt(seq, end) {
-            self.dsack = (seq, end);
+            self.rare.set(|r| &mut r.dsack, (seq, end));
         }
     }
 
@@ -679,7 +679,7 @@ impl Conn {
             _ => {}
         }
         self.rcvq.purge_ooo();
-        self.ooo_fin = None;
+        self.rare.set(|r| &mut r.ooo_fin, None);
         self.wake();
     }
 
@@ -688,10 +688,10 @@ impl Conn {
     pub(super) fn enter_time_wait(&mut self, now: SimTime, cause: Cause) {
         self.set_state(TcpState::TimeWait, cause);
         self.shutdown = SHUTDOWN_MASK;
-        self.rtx_at = None;
-        self.delack_at = None;
+        self.rtx_at = Deadline::NONE;
+        self.delack_at = Deadline::NONE;
         self.ack_pending = false;
-        self.keepalive_at = Some(self.timer_at(now, Dur::from_secs(self.profile.tcp_timewait_len_s)));
+        self.keepalive_at = Deadline::at(self.timer_at(now, Dur::from_secs(self.profile.tcp_timewait_len_s)));
     }
 
     /// `tcp_reset`: the error by state (ECONNREFUSED in SYN_SENT, EPIPE in CLOSE_WAIT,
@@ -741,14 +741,14 @@ impl Conn {
         }
         ato = ato.min(delack_max);
         let mut at = self.timer_at(now, ato);
-        if let Some(pending) = self.delack_at {
+        if let Some(pending) = self.delack_at.get() {
             if pending <= now + Dur(ato.as_nanos() / 4) {
                 self.send_ack(now, out);
                 return;
             }
             at = at.min(pending);
         }
-        self.delack_at = Some(at);
+        self.delack_at = Deadline::at(at);
     }
 
     /// `tcp_timewait_state_process` (tcp_minisocks.c), `TCP_TW_SYN`: in TIME_WAIT a SYN
@@ -770,7 +770,7 @@ impl Conn {
     /// The timewait socket is replaced by a new incarnation (`inet_twsk_deschedule_put`).
     pub fn timewait_kill(&mut self) {
         self.set_state(TcpState::Close, Cause::RcvSyn);
-        self.keepalive_at = None;
+        self.keepalive_at = Deadline::NONE;
     }
 
     /// `tcp_timewait_state_process` for the TIME_WAIT substate (tcp_rfc1337 = 0).
@@ -780,7 +780,7 @@ impl Conn {
         if f.contains(Flags::RST) {
             if seg.seq == self.rcv_nxt {
                 self.set_state(TcpState::Close, Cause::RcvRst);
-                self.keepalive_at = None;
+                self.keepalive_at = Deadline::NONE;
             }
             return;
         }
@@ -792,7 +792,7 @@ impl Conn {
             }
             return;
         }
-        self.keepalive_at = Some(self.timer_at(now, tw_len));
+        self.keepalive_at = Deadline::at(self.timer_at(now, tw_len));
         if seg.seq == self.rcv_nxt && seg.seq_len() == 0 {
             return; // a bare in-window ACK just restarts the timer
         }

@@ -42,6 +42,7 @@ mod ecn;
 mod fastopen;
 mod input;
 mod output;
+mod rare;
 mod rcvmem;
 mod recovery;
 pub mod sockopt;
@@ -62,6 +63,7 @@ use crate::tcp::segment::Segment;
 use crate::tcp::state::{Cause, TcpState};
 use crate::time::{Dur, SimTime};
 use buffers::{RecvQueue, RtxSkbs, SendQueue};
+use timers::Deadline;
 use serde::Serialize;
 use std::net::SocketAddrV4;
 use std::rc::Rc;
@@ -273,15 +275,17 @@ pub fn ts_offset(local: SocketAddrV4, remote: SocketAddrV4) -> u32 {
 #[derive(Debug)]
 pub struct Conn {
     profile: Rc<KernelProfile>,
-    opts: SockOpts,
+    /// The socket options, shared with the host's other connections that have the same
+    /// ([`Rc::make_mut`] on a change).
+    opts: Rc<SockOpts>,
     /// Fast Open's client state, for sockets that use it (see `fastopen.rs`).
     tfo: Option<Box<crate::tcp::fastopen::ActiveOpen>>,
     local: SocketAddrV4,
     remote: SocketAddrV4,
     state: TcpState,
-    transitions: Vec<(TcpState, TcpState, Cause)>,
-    /// Counted events not yet collected by the host (`nstat` counters, see `tcp::mib`).
-    mib: crate::tcp::mib::MibCounts,
+    /// The cold state, boxed while off its defaults ([`rare`]: transitions and counters
+    /// not yet collected, retransmission and probe counts).
+    rare: rare::Rare,
     /// Wake-ups of the socket's wait queue not yet taken by the host (see [`PendingWake`]).
     wakeup: PendingWake,
 
@@ -363,28 +367,10 @@ pub struct Conn {
     /// The receiver's RTT estimate (`rcv_rtt_est.rtt_us`, 8× scaled) and its state.
     rcv_rtt_us8: u32,
     rcv_rtt_last_tsecr: u32,
-    /// Sequence number of a FIN held in the out-of-order queue.
-    ooo_fin: Option<u32>,
-    /// A D-SACK block to report on the next ACK (`rx_opt.dsack`, `duplicate_sack[0]`); none
-    /// when empty (start == end), which keeps the connection object small.
-    dsack: (u32, u32),
-    /// `last_oow_ack_time`: when an out-of-window segment was last answered, in ms (a 1 kHz
-    /// jiffy clock); 0 = never.
-    last_oow_ack_ms: u32,
 
     // --- retransmission ---
     rtt: RttEstimator,
     rto: Dur,
-    backoff: u32,
-    /// `icsk_retransmits`: RTO expiries since the last forward progress.
-    retransmits: u32,
-    total_retrans: u32,
-    /// `total_rto`: RTO expiries of this connection (linear SYN timeouts count these).
-    total_rto: u32,
-    /// `retrans_stamp`: first (RTO) retransmission, or the first SYN.
-    retrans_stamp: Option<SimTime>,
-    probes_out: u32,
-    probes_tstamp: Option<SimTime>,
     /// `snd_cwnd`, `snd_ssthresh`, `snd_cwnd_cnt`.
     cwnd: Window,
     /// `icsk_ca_state`.
@@ -399,7 +385,6 @@ pub struct Conn {
     pacing_rate: u64,
     /// Recovery point (`high_seq`).
     high_seq: u32,
-    tlp_high_seq: Option<u32>,
     /// `tcp_cwnd_validate`'s memory of the current window: was the flight ever limited by
     /// cwnd (`is_cwnd_limited`), the most packets out (`max_packets_out`), and `snd_nxt` when
     /// this window began (`cwnd_usage_seq`).
@@ -424,14 +409,14 @@ pub struct Conn {
     rcv_tstamp: SimTime,
 
     // --- timers ---
-    rtx_at: Option<SimTime>,
+    rtx_at: Deadline,
     rtx_kind: RtxTimer,
-    delack_at: Option<SimTime>,
-    keepalive_at: Option<SimTime>,
+    delack_at: Deadline,
+    keepalive_at: Deadline,
 }
 
 impl Conn {
-    fn blank(now: SimTime, profile: Rc<KernelProfile>, opts: SockOpts, local: SocketAddrV4, remote: SocketAddrV4, iss: u32, advmss: u16) -> Conn {
+    fn blank(now: SimTime, profile: Rc<KernelProfile>, opts: Rc<SockOpts>, local: SocketAddrV4, remote: SocketAddrV4, iss: u32, advmss: u16) -> Conn {
         let sndbuf = opts.effective_sndbuf(&profile);
         let rcvbuf = opts.effective_rcvbuf(&profile);
         let cwnd = profile.initial_cwnd;
@@ -446,8 +431,7 @@ impl Conn {
             local,
             remote,
             state: TcpState::Close,
-            transitions: Vec::new(),
-            mib: Default::default(),
+            rare: Default::default(),
             wakeup: PendingWake::None,
             shutdown: 0,
             done: false,
@@ -496,18 +480,8 @@ impl Conn {
             copied: 0,
             rcv_rtt_us8: 0,
             rcv_rtt_last_tsecr: 0,
-            ooo_fin: None,
-            dsack: (0, 0),
-            last_oow_ack_ms: 0,
             rtt: RttEstimator::default(),
             rto,
-            backoff: 0,
-            retransmits: 0,
-            total_retrans: 0,
-            total_rto: 0,
-            retrans_stamp: None,
-            probes_out: 0,
-            probes_tstamp: None,
             cwnd: Window::new(cwnd),
             ca_state: CaState::Open,
             ca,
@@ -515,7 +489,6 @@ impl Conn {
             lsndtime: 0,
             pacing_rate: 0,
             high_seq: iss,
-            tlp_high_seq: None,
             is_cwnd_limited: false,
             max_packets_out: 0,
             cwnd_usage_seq: iss,
@@ -529,10 +502,10 @@ impl Conn {
             ato: Dur::ZERO,
             lrcvtime: now,
             rcv_tstamp: now,
-            rtx_at: None,
+            rtx_at: Deadline::NONE,
             rtx_kind: RtxTimer::Rto,
-            delack_at: None,
-            keepalive_at: None,
+            delack_at: Deadline::NONE,
+            keepalive_at: Deadline::NONE,
         }
     }
 
@@ -543,7 +516,7 @@ impl Conn {
     pub fn connect(
         now: SimTime,
         profile: Rc<KernelProfile>,
-        opts: SockOpts,
+        opts: impl Into<Rc<SockOpts>>,
         local: SocketAddrV4,
         remote: SocketAddrV4,
         iss: u32,
@@ -564,7 +537,16 @@ impl Conn {
     /// `tcp_v4_connect` up to `tcp_connect` sending the SYN: SYN_SENT, the SYN's skb queued
     /// (`tcp_connect_init`, `tcp_connect_queue_skb`). [`Conn::connect`] sends it at once;
     /// [`Conn::fastopen_connect`] may send it later, with data.
-    pub fn connect_init(now: SimTime, profile: Rc<KernelProfile>, opts: SockOpts, local: SocketAddrV4, remote: SocketAddrV4, iss: u32, advmss: u16) -> Conn {
+    pub fn connect_init(
+        now: SimTime,
+        profile: Rc<KernelProfile>,
+        opts: impl Into<Rc<SockOpts>>,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        iss: u32,
+        advmss: u16,
+    ) -> Conn {
+        let opts = opts.into();
         let advmss = opts.mss_clamp(advmss);
         let mut c = Conn::blank(now, profile, opts, local, remote, iss, advmss);
         let mss = u32::from(c.advmss);
@@ -579,7 +561,7 @@ impl Conn {
         c.pushed_seq = c.snd_nxt;
         c.high_seq = c.snd_nxt;
         c.set_state(TcpState::SynSent, Cause::Connect);
-        c.retrans_stamp = Some(now);
+        c.rare.set(|r| &mut r.retrans_stamp, Some(now));
         c.rtx_skbs.push(c.snd_nxt, now);
         // tcp_connect calls tcp_ecn_send_syn on the SYN's skb before either way of sending
         // it (tcp_transmit_skb, or tcp_send_syn_data for Fast Open).
@@ -592,9 +574,9 @@ impl Conn {
     /// makes it ESTABLISHED; both transitions are recorded. If the completing segment carries
     /// data or a FIN, pass it to [`Conn::on_segment`] of the child afterwards (as
     /// `tcp_child_process` does); a bare ACK needs nothing more.
-    pub fn accept_child(now: SimTime, profile: Rc<KernelProfile>, opts: SockOpts, params: &ChildParams, out: &mut Vec<Segment>) -> Conn {
+    pub fn accept_child(now: SimTime, profile: Rc<KernelProfile>, opts: impl Into<Rc<SockOpts>>, params: &ChildParams, out: &mut Vec<Segment>) -> Conn {
         let _ = out; // the completing ACK needs no answer
-        let mut c = Conn::blank(now, profile, opts, params.local, params.remote, params.iss, params.adv_mss);
+        let mut c = Conn::blank(now, profile, opts.into(), params.local, params.remote, params.iss, params.adv_mss);
         c.tx_stream = stream_id(params.local, params.remote, params.iss);
         c.ts_offset = params.timestamps.map_or(0, |t| t.ts_off);
         c.state = TcpState::Listen;
@@ -693,7 +675,7 @@ impl Conn {
         self.lsndtime = self.ca_clock(now).jiffies;
         self.init_congestion_control(now);
         if self.opts.keepalive {
-            self.keepalive_at = Some(self.timer_at(now, self.keepalive_time()));
+            self.keepalive_at = Deadline::at(self.timer_at(now, self.keepalive_time()));
         }
     }
 
@@ -763,7 +745,7 @@ impl Conn {
 
     fn set_state(&mut self, new: TcpState, cause: Cause) {
         if new != self.state {
-            self.transitions.push((self.state, new, cause));
+            self.rare.get_mut().transitions.push((self.state, new, cause));
             self.state = new;
             self.wake();
         }
@@ -857,9 +839,9 @@ impl Conn {
     fn tcp_done(&mut self, cause: Cause) {
         self.set_state(TcpState::Close, cause);
         self.shutdown = SHUTDOWN_MASK;
-        self.rtx_at = None;
-        self.delack_at = None;
-        self.keepalive_at = None;
+        self.rtx_at = Deadline::NONE;
+        self.delack_at = Deadline::NONE;
+        self.keepalive_at = Deadline::NONE;
         self.ack_pending = false;
         self.wake();
     }
@@ -1165,9 +1147,9 @@ impl Conn {
         self.set_state(TcpState::Close, Cause::Abort);
         self.purge_write_queue();
         self.rcvq.purge();
-        self.rtx_at = None;
-        self.delack_at = None;
-        self.keepalive_at = None;
+        self.rtx_at = Deadline::NONE;
+        self.delack_at = Deadline::NONE;
+        self.keepalive_at = Deadline::NONE;
         self.ack_pending = false;
         if (need_reset || old == TcpState::SynSent) && !self.orphan {
             self.sk_err = Some(Errno::ECONNRESET);
@@ -1205,7 +1187,7 @@ impl Conn {
         }
         match self.state {
             TcpState::Close => self.tcp_done(Cause::CloseUnconnected),
-            TcpState::FinWait2 => self.keepalive_at = Some(self.timer_at(now, self.fin_time())),
+            TcpState::FinWait2 => self.keepalive_at = Deadline::at(self.timer_at(now, self.fin_time())),
             _ => {}
         }
     }
@@ -1257,7 +1239,7 @@ impl Conn {
     /// once (keepalive re-arming, `keepalive_time_set`; buffer sizes; TCP_NODELAY pushes what
     /// Nagle held, `tcp_push_pending_frames`).
     pub fn set_opt(&mut self, now: SimTime, opt: SockOpt, value: &OptValue, out: &mut Vec<Segment>) -> Result<(), Errno> {
-        self.opts.set(opt, value)?;
+        Rc::make_mut(&mut self.opts).set(opt, value)?;
         match opt {
             // __tcp_sock_set_nodelay and __tcp_sock_set_cork: TCP_NAGLE_PUSH sends what
             // Nagle or a cork held.
@@ -1336,9 +1318,9 @@ impl Conn {
         TcpInfo {
             state: self.state,
             rto_us: self.rto.as_micros(),
-            backoff: self.backoff,
-            probes: self.probes_out,
-            retransmits: self.retransmits,
+            backoff: self.rare.get().backoff,
+            probes: self.rare.get().probes_out,
+            retransmits: self.rare.get().retransmits,
             unacked: self.packets_out(),
             ca_state: self.ca_state.linux_number(),
             sacked: self.rtx_skbs.sacked_out(),
@@ -1350,7 +1332,7 @@ impl Conn {
             snd_ssthresh: self.cwnd.ssthresh,
             rtt_us: self.rtt.srtt_us(),
             rttvar_us: self.rtt.rttvar_us,
-            total_retrans: self.total_retrans,
+            total_retrans: self.rare.get().total_retrans,
             snd_mss: self.mss,
             rcv_mss: self.rcv_mss,
             advmss: u32::from(self.advmss),
@@ -1408,16 +1390,29 @@ impl Conn {
 
     /// Every state change since the last call, with its cause.
     pub fn take_transitions(&mut self) -> Vec<(TcpState, TcpState, Cause)> {
-        std::mem::take(&mut self.transitions)
+        self.rare.take(|r| &mut r.transitions)
     }
 
     /// The counted events since the last call, for the host's `nstat` counters.
     pub fn take_mib(&mut self) -> crate::tcp::mib::MibCounts {
-        std::mem::take(&mut self.mib)
+        self.rare.take(|r| &mut r.mib)
+    }
+
+    /// Frees the cold state's box if everything in it is back at its default ([`rare`]).
+    /// The host calls it after every entry into the connection, once it collected the
+    /// transitions and counters, so that an idle connection holds no box.
+    pub fn shrink(&mut self) {
+        self.rare.shrink();
+    }
+
+    /// Whether the cold state's box is held: false for an idle connection after
+    /// [`Conn::shrink`].
+    pub fn holds_cold_state(&self) -> bool {
+        self.rare.is_held()
     }
 
     pub(super) fn count(&mut self, m: crate::tcp::mib::Mib) {
-        self.mib.add(m);
+        self.rare.get_mut().mib.add(m);
     }
 
     /// Orphaned and CLOSE: the host may free it.

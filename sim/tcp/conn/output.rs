@@ -2,7 +2,7 @@
 //! options, `tcp_select_window`, `tcp_write_xmit` with the congestion window, the receive
 //! window and Nagle, `tcp_send_fin`, `tcp_send_ack`, resets and probes.
 
-use super::{Conn, RtxTimer};
+use super::{Conn, Deadline, RtxTimer};
 use crate::tcp::cc::CaState;
 use crate::tcp::chrono::ChronoKind;
 use crate::tcp::segment::{seq_gt, seq_le, seq_lt, Ecn, Flags, Payload, Segment, TcpOptions};
@@ -125,7 +125,7 @@ impl Conn {
     /// reported once (`tp->rx_opt.dsack = 0` once written).
     fn sack_blocks(&mut self) -> Vec<(u32, u32)> {
         let max = if self.ts_ok { 3 } else { 4 };
-        let dsack = Some(std::mem::take(&mut self.dsack)).filter(|(s, e)| s != e);
+        let dsack = Some(self.rare.take(|r| &mut r.dsack)).filter(|(s, e)| s != e);
         if dsack.is_none() && !self.rcvq.has_ooo() {
             return Vec::new();
         }
@@ -142,7 +142,7 @@ impl Conn {
         }
         self.ack_pending = false;
         self.ack_now = false;
-        self.delack_at = None;
+        self.delack_at = Deadline::NONE;
     }
 
     /// The SYN (`tcp_connect`) or, in a simultaneous open, the SYN-ACK (`tcp_send_synack`),
@@ -412,7 +412,7 @@ impl Conn {
         let off = self.seq_off(seq);
         self.sndq.merge(off, off + u64::from(len));
         let end = self.xmit(now, seq, len, fin, false, out);
-        self.total_retrans += 1;
+        self.rare.get_mut().total_retrans += 1;
         self.count(crate::tcp::mib::Mib::RetransSegs);
         self.rtx_skbs.mark_resent(seq, now);
         end
@@ -429,7 +429,7 @@ impl Conn {
         }
         self.resend_skb(now, seq, out);
         self.rtx_skbs.mark_retrans(seq);
-        self.retrans_stamp.get_or_insert(now);
+        self.rare.get_mut().retrans_stamp.get_or_insert(now);
         self.undo_retransmitted();
         true
     }
@@ -510,7 +510,7 @@ impl Conn {
         if sent_new {
             self.schedule_loss_probe(now);
         }
-        if self.packets_out() == 0 && seq_lt(self.snd_nxt, self.write_seq) && self.rtx_at.is_none() {
+        if self.packets_out() == 0 && seq_lt(self.snd_nxt, self.write_seq) && self.rtx_at.get().is_none() {
             let base = timeouts::probe0_when(self.rto, 0, self.rto_max());
             self.arm_rtx(now, RtxTimer::Probe0, base);
         }
@@ -592,14 +592,14 @@ impl Conn {
 
     pub(super) fn arm_rtx(&mut self, now: SimTime, kind: RtxTimer, after: Dur) {
         self.rtx_kind = kind;
-        self.rtx_at = Some(self.timer_at(now, after));
+        self.rtx_at = Deadline::at(self.timer_at(now, after));
     }
 
     /// `tcp_rearm_rto`: restart the RTO from now, or stop it when nothing is in flight.
     pub(super) fn rearm_rto(&mut self, now: SimTime) {
         if self.packets_out() == 0 {
             if self.rtx_kind != RtxTimer::Probe0 {
-                self.rtx_at = None;
+                self.rtx_at = Deadline::NONE;
             }
         } else {
             self.arm_rtx(now, RtxTimer::Rto, self.rto);

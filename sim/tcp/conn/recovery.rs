@@ -323,7 +323,7 @@ impl Conn {
 
     /// `icsk_pending == ICSK_TIME_REO_TIMEOUT`.
     fn reo_pending(&self) -> bool {
-        self.rtx_at.is_some() && self.rtx_kind == RtxTimer::ReoTimeout
+        self.rtx_at.get().is_some() && self.rtx_kind == RtxTimer::ReoTimeout
     }
 
     /// `tcp_rack_mark_lost`'s timer (tcp_recovery.c): `usecs_to_jiffies(timeout +
@@ -351,7 +351,7 @@ impl Conn {
             }
             self.xmit_retransmit_queue(now, out);
         }
-        if self.rtx_at.is_none() || self.rtx_kind != RtxTimer::Rto {
+        if self.rtx_at.get().is_none() || self.rtx_kind != RtxTimer::Rto {
             self.rearm_rto(now);
         }
     }
@@ -401,7 +401,7 @@ impl Conn {
     /// from the current cwnd, and an ECN peer hears of it (`tcp_ecn_queue_cwr`).
     fn init_cwnd_reduction(&mut self) {
         self.high_seq = self.snd_nxt;
-        self.tlp_high_seq = None;
+        self.rare.set(|r| &mut r.tlp_high_seq, None);
         self.cwnd.cwnd_cnt = 0;
         let cwnd = self.cwnd.cwnd;
         self.loss_state().prr = Prr::init(cwnd);

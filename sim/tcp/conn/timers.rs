@@ -11,13 +11,33 @@ use crate::tcp::state::{Cause, TcpState};
 use crate::tcp::timeouts::{self, TCP_RTO_MIN};
 use crate::time::{Dur, SimTime};
 
+/// When one of the three timers is due: an `Option<SimTime>` in 8 bytes rather than 16
+/// (`u64::MAX`, a time no run reaches, is "not armed"), so the connection object stays small.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(super) struct Deadline(u64);
+
+impl Deadline {
+    /// Not armed.
+    pub const NONE: Deadline = Deadline(u64::MAX);
+
+    /// Armed for `at`.
+    pub fn at(at: SimTime) -> Deadline {
+        debug_assert!(at.0 != u64::MAX, "u64::MAX is the sentinel");
+        Deadline(at.0)
+    }
+
+    pub fn get(self) -> Option<SimTime> {
+        (self.0 != u64::MAX).then_some(SimTime(self.0))
+    }
+}
+
 impl Conn {
     /// When `kind` is due, if armed.
     pub fn deadline(&self, kind: TimerKind) -> Option<SimTime> {
         match kind {
-            TimerKind::Retransmit => self.rtx_at,
-            TimerKind::DelAck => self.delack_at,
-            TimerKind::Keepalive => self.keepalive_at,
+            TimerKind::Retransmit => self.rtx_at.get(),
+            TimerKind::DelAck => self.delack_at.get(),
+            TimerKind::Keepalive => self.keepalive_at.get(),
         }
     }
 
@@ -44,17 +64,17 @@ impl Conn {
 
     /// The earliest armed deadline of any timer.
     pub fn next_deadline(&self) -> Option<SimTime> {
-        [self.rtx_at, self.delack_at, self.keepalive_at].into_iter().flatten().min()
+        [self.rtx_at.get(), self.delack_at.get(), self.keepalive_at.get()].into_iter().flatten().min()
     }
 
     /// A timer expired. Calls before the deadline (a stale event) are ignored.
     pub fn on_timer(&mut self, now: SimTime, kind: TimerKind, out: &mut Vec<Segment>) {
         match kind {
             TimerKind::Retransmit => {
-                if self.rtx_at.is_none_or(|at| now < at) {
+                if self.rtx_at.get().is_none_or(|at| now < at) {
                     return;
                 }
-                self.rtx_at = None;
+                self.rtx_at = Deadline::NONE;
                 match self.rtx_kind {
                     RtxTimer::Rto => self.retransmit_timer(now, out),
                     RtxTimer::LossProbe => self.send_loss_probe(now, out),
@@ -63,17 +83,17 @@ impl Conn {
                 }
             }
             TimerKind::DelAck => {
-                if self.delack_at.is_none_or(|at| now < at) {
+                if self.delack_at.get().is_none_or(|at| now < at) {
                     return;
                 }
-                self.delack_at = None;
+                self.delack_at = Deadline::NONE;
                 self.delack_timer(now, out);
             }
             TimerKind::Keepalive => {
-                if self.keepalive_at.is_none_or(|at| now < at) {
+                if self.keepalive_at.get().is_none_or(|at| now < at) {
                     return;
                 }
-                self.keepalive_at = None;
+                self.keepalive_at = Deadline::NONE;
                 self.keepalive_timer(now, out);
             }
         }
@@ -92,7 +112,7 @@ impl Conn {
         if ut == 0 || (self.state == TcpState::SynSent && !self.profile.user_timeout_bounds_connect) {
             return self.rto;
         }
-        let elapsed = now.since(self.retrans_stamp.unwrap_or(now));
+        let elapsed = now.since(self.rare.get().retrans_stamp.unwrap_or(now));
         let ut = Dur::from_millis(ut as u64);
         if elapsed >= ut {
             self.jiffies().to_dur(1) // "user timeout has passed; fire ASAP"
@@ -104,7 +124,7 @@ impl Conn {
     /// `tcp_clamp_probe0_to_user_timeout`.
     pub(super) fn clamp_probe0_to_user_timeout(&self, now: SimTime, when: Dur) -> Dur {
         let ut = self.opts.user_timeout_ms;
-        let Some(start) = self.probes_tstamp else { return when };
+        let Some(start) = self.rare.get().probes_tstamp else { return when };
         if ut == 0 {
             return when;
         }
@@ -122,7 +142,7 @@ impl Conn {
             rto_base: Dur::from_millis(p.tcp_timeout_init_ms),
             rto_max: self.rto_max(),
         };
-        timeouts::syn_timed_out(now, self.retrans_stamp.unwrap_or(now), self.retransmits, linear, budget)
+        timeouts::syn_timed_out(now, self.rare.get().retrans_stamp.unwrap_or(now), self.rare.get().retransmits, linear, budget)
     }
 
     /// `tcp_write_timeout`, synchronized states: retries2 (or the orphan budget) as time,
@@ -140,7 +160,7 @@ impl Conn {
             rto_base: TCP_RTO_MIN,
             rto_max: self.rto_max(),
         };
-        timeouts::retransmits_timed_out(now, self.retrans_stamp, self.retransmits, budget)
+        timeouts::retransmits_timed_out(now, self.rare.get().retrans_stamp, self.rare.get().retransmits, budget)
     }
 
     /// `tcp_retransmit_timer`.
@@ -152,9 +172,9 @@ impl Conn {
                     self.write_err();
                     return;
                 }
-                self.retransmits += 1;
-                self.total_rto += 1;
-                self.total_retrans += 1;
+                self.rare.get_mut().retransmits += 1;
+                self.rare.get_mut().total_rto += 1;
+                self.rare.get_mut().total_retrans += 1;
                 self.count(Mib::RetransSegs);
                 self.rtx_skbs.mark_resent(self.iss, now);
                 self.rtx_skbs.mark_retrans(self.iss);
@@ -162,8 +182,8 @@ impl Conn {
                 let seg = self.syn_segment(now, synack);
                 out.push(seg);
                 // 6.5+: the first tcp_syn_linear_timeouts SYN RTOs do not back off.
-                if self.state != TcpState::SynSent || self.total_rto > self.profile.tcp_syn_linear_timeouts {
-                    self.backoff += 1;
+                if self.state != TcpState::SynSent || self.rare.get().total_rto > self.profile.tcp_syn_linear_timeouts {
+                    self.rare.get_mut().backoff += 1;
                     self.rto = self.rto.saturating_mul(2).min(self.rto_max());
                 }
                 let after = self.clamp_rto_to_user_timeout(now);
@@ -192,8 +212,8 @@ impl Conn {
         }
         self.enter_loss(now);
         // tcp_update_rto_stats
-        self.retransmits += 1;
-        self.total_rto += 1;
+        self.rare.get_mut().retransmits += 1;
+        self.rare.get_mut().total_rto += 1;
         if self.refused_locally(now) {
             // `tcp_retransmit_skb` > 0, a local drop ("Retransmission failed because of local
             // congestion"): retry on TCP_RESOURCE_PROBE_INTERVAL without backing off.
@@ -202,7 +222,7 @@ impl Conn {
         }
         let una = self.snd_una;
         self.retransmit_skb(now, una, out);
-        self.backoff += 1;
+        self.rare.get_mut().backoff += 1;
         self.rto = self.rto.saturating_mul(2).min(self.rto_max());
         let after = self.clamp_rto_to_user_timeout(now);
         self.arm_rtx(now, RtxTimer::Rto, after);
@@ -213,7 +233,7 @@ impl Conn {
     fn rtx_probe0_timed_out(&self, now: SimTime) -> bool {
         let mut timeout = self.rto_max().saturating_mul(2);
         let ut = self.opts.user_timeout_ms;
-        let rtx_delta = now.since(self.retrans_stamp.unwrap_or(now));
+        let rtx_delta = now.since(self.rare.get().retrans_stamp.unwrap_or(now));
         if ut != 0 {
             let ut = Dur::from_millis(ut as u64);
             if rtx_delta > ut {
@@ -231,7 +251,7 @@ impl Conn {
     fn enter_loss(&mut self, now: SimTime) {
         self.enter_loss_window(now);
         self.high_seq = self.snd_nxt;
-        self.tlp_high_seq = None;
+        self.rare.set(|r| &mut r.tlp_high_seq, None);
     }
 
     /// `tcp_send_loss_probe` (tcp_output.c): at most one probe outstanding (`tlp_high_seq`);
@@ -246,7 +266,7 @@ impl Conn {
         }
         // A probe the host's queue drops is not sent (`goto rearm_timer`): no `tlp_high_seq`,
         // no TCPLossProbes.
-        if self.tlp_high_seq.is_none() && !self.refused_locally(now) {
+        if self.rare.get().tlp_high_seq.is_none() && !self.refused_locally(now) {
             let wnd_end = self.snd_una.wrapping_add(self.snd_wnd);
             let data_end = self.data_end();
             let new_len = if crate::tcp::segment::seq_lt(self.snd_nxt, data_end) {
@@ -264,7 +284,7 @@ impl Conn {
             } else if let Some(last) = self.rtx_skbs.last_start(self.snd_una) {
                 self.resend_skb(now, last, out);
             }
-            self.tlp_high_seq = Some(self.snd_nxt);
+            self.rare.set(|r| &mut r.tlp_high_seq, Some(self.snd_nxt));
             self.count(Mib::TcpLossProbes);
         }
         self.arm_rtx(now, RtxTimer::Rto, self.rto);
@@ -274,12 +294,12 @@ impl Conn {
     /// `tcp_retries2` unanswered probes (or the user timeout, or an orphan's budget).
     fn probe_timer(&mut self, now: SimTime, out: &mut Vec<Segment>) {
         if self.packets_out() > 0 || self.snd_nxt == self.write_seq {
-            self.probes_out = 0;
-            self.probes_tstamp = None;
+            self.rare.set(|r| &mut r.probes_out, 0);
+            self.rare.set(|r| &mut r.probes_tstamp, None);
             return;
         }
-        match self.probes_tstamp {
-            None => self.probes_tstamp = Some(now),
+        match self.rare.get().probes_tstamp {
+            None => self.rare.set(|r| &mut r.probes_tstamp, Some(now)),
             Some(start) => {
                 let ut = self.opts.user_timeout_ms;
                 if ut != 0 && now.since(start) >= Dur::from_millis(ut as u64) {
@@ -290,14 +310,14 @@ impl Conn {
         }
         let mut max_probes = self.profile.tcp_retries2;
         if self.orphan {
-            let alive = self.rto.saturating_shl(self.backoff).min(self.rto_max()) < self.rto_max();
+            let alive = self.rto.saturating_shl(self.rare.get().backoff).min(self.rto_max()) < self.rto_max();
             max_probes = timeouts::orphan_retries(self.profile.tcp_orphan_retries, alive, self.sk_err_soft.is_some());
-            if !alive && self.backoff >= max_probes {
+            if !alive && self.rare.get().backoff >= max_probes {
                 self.write_err();
                 return;
             }
         }
-        if self.probes_out >= max_probes {
+        if self.rare.get().probes_out >= max_probes {
             self.write_err();
             return;
         }
@@ -310,19 +330,19 @@ impl Conn {
     fn send_probe0(&mut self, now: SimTime, out: &mut Vec<Segment>) {
         let dropped_locally = self.write_wakeup(now, out);
         if self.packets_out() > 0 || self.snd_nxt == self.write_seq {
-            self.probes_out = 0;
-            self.backoff = 0;
-            self.probes_tstamp = None;
+            self.rare.set(|r| &mut r.probes_out, 0);
+            self.rare.set(|r| &mut r.backoff, 0);
+            self.rare.set(|r| &mut r.probes_tstamp, None);
             return;
         }
-        self.probes_out += 1;
+        self.rare.get_mut().probes_out += 1;
         let when = if dropped_locally {
             timeouts::TCP_RESOURCE_PROBE_INTERVAL
         } else {
-            if self.backoff < self.profile.tcp_retries2 {
-                self.backoff += 1;
+            if self.rare.get().backoff < self.profile.tcp_retries2 {
+                self.rare.get_mut().backoff += 1;
             }
-            timeouts::probe0_when(self.rto, self.backoff, self.rto_max())
+            timeouts::probe0_when(self.rto, self.rare.get().backoff, self.rto_max())
         };
         let when = self.clamp_probe0_to_user_timeout(now, when);
         self.arm_rtx(now, RtxTimer::Probe0, when);
@@ -362,16 +382,16 @@ impl Conn {
         }
         let keepalive_time = self.keepalive_time();
         if self.packets_out() > 0 || self.snd_nxt != self.write_seq {
-            self.keepalive_at = Some(self.timer_at(now, keepalive_time));
+            self.keepalive_at = Deadline::at(self.timer_at(now, keepalive_time));
             return;
         }
         let elapsed = self.keepalive_time_elapsed(now);
         if elapsed >= keepalive_time {
             let ut = self.opts.user_timeout_ms;
             let give_up = if ut != 0 {
-                elapsed >= Dur::from_millis(ut as u64) && self.probes_out > 0
+                elapsed >= Dur::from_millis(ut as u64) && self.rare.get().probes_out > 0
             } else {
-                self.probes_out >= self.opts.keepcnt(&self.profile)
+                self.rare.get().probes_out >= self.opts.keepcnt(&self.profile)
             };
             if give_up {
                 let rst = self.active_reset(now);
@@ -381,13 +401,13 @@ impl Conn {
             }
             // A probe the host's queue dropped is not counted and retried sooner.
             if self.write_wakeup(now, out) {
-                self.keepalive_at = Some(self.timer_at(now, timeouts::TCP_RESOURCE_PROBE_INTERVAL));
+                self.keepalive_at = Deadline::at(self.timer_at(now, timeouts::TCP_RESOURCE_PROBE_INTERVAL));
                 return;
             }
-            self.probes_out += 1;
-            self.keepalive_at = Some(self.timer_at(now, Dur::from_secs(self.opts.keepintvl(&self.profile))));
+            self.rare.get_mut().probes_out += 1;
+            self.keepalive_at = Deadline::at(self.timer_at(now, Dur::from_secs(self.opts.keepintvl(&self.profile))));
         } else {
-            self.keepalive_at = Some(self.timer_at(now, keepalive_time - elapsed));
+            self.keepalive_at = Deadline::at(self.timer_at(now, keepalive_time - elapsed));
         }
     }
 
@@ -409,7 +429,7 @@ impl Conn {
         }
         if !self.opts.keepalive {
             if toggled {
-                self.keepalive_at = None;
+                self.keepalive_at = Deadline::NONE;
             }
             return;
         }
@@ -418,6 +438,6 @@ impl Conn {
         } else {
             self.keepalive_time() - self.keepalive_time_elapsed(now)
         };
-        self.keepalive_at = Some(self.timer_at(now, when));
+        self.keepalive_at = Deadline::at(self.timer_at(now, when));
     }
 }

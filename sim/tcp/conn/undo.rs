@@ -87,12 +87,12 @@ impl Conn {
         }
         let dup_segs = if len > self.mss {
             len.div_ceil(self.mss.max(1))
-        } else if self.tlp_high_seq == Some(end) {
+        } else if self.rare.get().tlp_high_seq == Some(end) {
             return None;
         } else {
             1
         };
-        let total_retrans = self.total_retrans;
+        let total_retrans = self.rare.get().total_retrans;
         let u = &mut self.loss_state().undo;
         u.dsack_dups += dup_segs;
         (u.dsack_dups <= total_retrans).then_some(dup_segs)
@@ -120,7 +120,7 @@ impl Conn {
     /// (`tcp_any_retrans_done` false).
     fn forget_retrans_stamp(&mut self) {
         if !self.any_retrans_done() {
-            self.retrans_stamp = None;
+            self.rare.set(|r| &mut r.retrans_stamp, None);
         }
     }
 
@@ -145,7 +145,7 @@ impl Conn {
     /// `tcp_packet_delayed` → `tcp_tsopt_ecr_before(tp, tp->retrans_stamp)`: the ACK echoes
     /// a timestamp older than the first retransmission, so an original was delivered.
     fn packet_delayed(&self, f: &AckFlags) -> bool {
-        let (Some(stamp), Some(tsecr)) = (self.retrans_stamp, f.tsecr) else { return false };
+        let (Some(stamp), Some(tsecr)) = (self.rare.get().retrans_stamp, f.tsecr) else { return false };
         seq_lt(tsecr, self.tsval(stamp))
     }
 
@@ -255,7 +255,7 @@ impl Conn {
         if frto_undo {
             self.count(Mib::TcpSpuriousRtos);
         }
-        self.retransmits = 0;
+        self.rare.set(|r| &mut r.retransmits, 0);
         if self.non_sack_preventing_reopen() {
             return true;
         }
