@@ -248,7 +248,7 @@ fn writer_seed() -> Vec<u8> {
         wscale: Some(7),
         sack_permitted: true,
         timestamps: Some((1, 0)),
-        sack: vec![],
+        ..TcpOptions::default()
     };
     let sack = TcpOptions {
         timestamps: Some((2, 1)),

@@ -316,7 +316,7 @@ impl Host {
         let (local, remote) = (slot.conn.local(), slot.conn.remote());
         if let Some(l) = slot.conn.take_fastopen_learnt() {
             // tcp_rcv_fastopen_synack → tcp_fastopen_cache_set.
-            self.tfo_cache.set(*remote.ip(), l.mss, l.cookie, l.syn_lost, l.try_exp, ctx.now());
+            self.tfo_cache.set(*remote.ip(), l.mss, l.cookie, l.syn_lost, l.try_exp);
         }
         let Some(slot) = self.table.conn_mut(id) else { return };
         let transitions = slot.conn.take_transitions();

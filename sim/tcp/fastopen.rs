@@ -80,9 +80,8 @@ pub struct Cached {
     /// `try_exp`: 1 when a request in the RFC option drew no cookie (try the experimental
     /// option next), 2 when the experimental one did not either.
     pub try_exp: u8,
-    /// Consecutive SYN-data losses and when the last one was seen.
+    /// Consecutive SYN-data losses (what `ip tcp_metrics show` lists as `fo_syn_drops`).
     pub syn_loss: u32,
-    pub last_syn_loss: crate::time::SimTime,
 }
 
 /// The TCP metrics' Fast Open part, per destination (tcp_metrics.c: entries keyed by the
@@ -111,7 +110,7 @@ impl FastOpenCache {
     /// `tcp_fastopen_cache_set` (with `tcp_get_metrics(…, create = true)`): a non-zero MSS
     /// and a valid cookie replace what was kept; without a cookie a higher `try_exp` is kept
     /// while no cookie is; a lost SYN-data counts, anything else clears the count.
-    pub fn set(&mut self, daddr: Ipv4Addr, mss: u16, cookie: Option<FoCookie>, syn_lost: bool, try_exp: u8, now: crate::time::SimTime) {
+    pub fn set(&mut self, daddr: Ipv4Addr, mss: u16, cookie: Option<FoCookie>, syn_lost: bool, try_exp: u8) {
         if !self.entries.contains_key(&daddr) && self.entries.len() >= CACHE_ENTRIES {
             let oldest = self.entries.iter().min_by_key(|(a, (stamp, _))| (*stamp, **a)).map(|(a, _)| *a);
             if let Some(a) = oldest {
@@ -131,7 +130,6 @@ impl FastOpenCache {
         }
         if syn_lost {
             m.syn_loss += 1;
-            m.last_syn_loss = now;
         } else {
             m.syn_loss = 0;
         }
@@ -160,8 +158,6 @@ pub struct ActiveOpen {
     /// all of it.
     pub syn_data: bool,
     pub syn_data_acked: bool,
-    /// Bytes the SYN carried (`fo->copied`).
-    pub copied: u32,
     /// A blocking Fast Open write waits for the handshake (`sk_write_pending`, raised by
     /// `inet_wait_for_connect`'s `writebias`).
     pub write_pending: bool,
@@ -181,17 +177,16 @@ pub struct Learnt {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::time::SimTime;
 
     #[test]
     fn a_cookie_is_kept_and_a_request_without_answer_raises_try_exp_only_while_none_is() {
         let mut c = FastOpenCache::default();
         let d = Ipv4Addr::new(192, 0, 2, 1);
-        c.set(d, 0, None, false, 1, SimTime::ZERO);
+        c.set(d, 0, None, false, 1);
         assert_eq!(c.get(d).map(|m| m.try_exp), Some(1));
         let k = FoCookie::new(&[0xab, 0xcd, 0x12, 0x34]).unwrap();
-        c.set(d, 1460, Some(k), false, 0, SimTime::ZERO);
-        c.set(d, 0, None, true, 2, SimTime::ZERO);
+        c.set(d, 1460, Some(k), false, 0);
+        c.set(d, 0, None, true, 2);
         let m = c.get(d).unwrap();
         // tcp_fastopen_cache_set: the MSS stays when 0 is passed, the cookie is kept, and
         // try_exp does not move once a cookie is cached.

@@ -150,7 +150,6 @@ impl Conn {
             f.syn_fastopen = syn.options.fastopen.is_some();
             f.syn_fastopen_exp = syn.options.fastopen.is_some_and(|c| c.exp);
             f.syn_data = copied > 0;
-            f.copied = copied;
         }
         out.push(syn);
         self.snd_nxt = self.write_seq;
