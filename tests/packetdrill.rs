@@ -240,8 +240,8 @@ assert tcpi_snd_cwnd == 5, tcpi_snd_cwnd
 ///   ssthresh is max(10 · 717 / 1024, 2) = 7; PRR (`tcp_cwnd_reduction`) with 3 segments in
 ///   flight, delta = 7 − 3 = 4 ≥ 0, so sndcnt = max(prr_delivered 1 − prr_out 0, 1) = 1,
 ///   + 1 as the ACK advanced `snd_una` with nothing lost = 2, min(4, 2) = 2: cwnd 3 + 2 = 5.
-///   (The script in google/packetdrill now expects 5 for this reason; the copy in
-///   `PACKETDRILL_DIR` still expects the pre-5.x answer, 4.)
+///   The `+ 1` came with kernel commit 7e901ee7b6ab; google/packetdrill's script now
+///   expects 5 for it (pull request 77), and the older copy in `PACKETDRILL_DIR` 4.
 /// - The CE mark on the peer's data is echoed at once (`tcp_data_ecn_check` enters
 ///   quick-ACK mode) with ECE on a Not-ECT pure ACK; the next new data carries CWR
 ///   (`TCP_ECN_QUEUE_CWR`) and still ECE (the peer sent no CWR yet).

@@ -52,17 +52,15 @@ fn without_the_client_bit_msg_fastopen_and_tcp_fastopen_connect_are_eopnotsupp()
     // tcp_sendmsg_fastopen and do_tcp_setsockopt(TCP_FASTOPEN_CONNECT) test
     // `sysctl_tcp_fastopen & TFO_CLIENT_ENABLE` first. Nothing is sent: the connect that
     // follows sends the first SYN, a plain one (no FO: no fastopen_req).
-    let script = format!(
-        "`sysctl -q net.ipv4.tcp_fastopen=0 net.ipv4.tcp_timestamps=0 net.ipv4.tcp_rmem=\"4096 540000 15728640\"`
+    let script = "`sysctl -q net.ipv4.tcp_fastopen=0 net.ipv4.tcp_timestamps=0 net.ipv4.tcp_rmem=\"4096 540000 15728640\"`
 0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
 +0 fcntl(3, F_SETFL, O_RDWR|O_NONBLOCK) = 0
 +0 sendto(3, ..., 100, MSG_FASTOPEN, ..., ...) = -1 EOPNOTSUPP (Operation not supported)
 +0 setsockopt(3, SOL_TCP, TCP_FASTOPEN_CONNECT, [1], 4) = -1 EOPNOTSUPP (Operation not supported)
 +0 connect(3, ..., ...) = -1 EINPROGRESS (Operation now in progress)
 +0 > S 0:0(0) <mss 1460,nop,nop,sackOK,nop,wscale 8>
-"
-    );
-    assert_pass("eopnotsupp", &script);
+";
+    assert_pass("eopnotsupp", script);
 }
 
 #[test]
