@@ -604,7 +604,6 @@ impl Host {
         }
     }
 
-    /// The TCP state a descriptor reports (`tcpi_state`), if it is a socket.
     /// Whether `fd` connected with TCP_FASTOPEN_CONNECT and a cached cookie and has not
     /// sent its SYN yet (`DEFER_CONNECT`).
     pub fn defer_connect(&self, fd: Fd) -> bool {
@@ -629,6 +628,7 @@ impl Host {
         }
     }
 
+    /// The TCP state a descriptor reports (`tcpi_state`), if it is a socket.
     pub fn state(&self, fd: Fd) -> Option<TcpState> {
         self.view(fd).and_then(|v| v.state)
     }
