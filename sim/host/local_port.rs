@@ -49,8 +49,11 @@ impl PortRange {
     }
 
     /// Scans `remaining` ports two apart from `low + offset`, then the other parity
-    /// (`other_parity_scan`); the first port `free` accepts, with how many were tried.
-    fn scan(self, mut offset: u32, mut free: impl FnMut(u16) -> bool) -> Option<(u16, u32)> {
+    /// (`other_parity_scan`); the first free port, with how many were tried. The scan asks
+    /// `first_free` about runs of ports (`start`, `start + 2`, … `count` of them, the run ending
+    /// where the scan wraps to the range's start or stops) for the index of the first free one,
+    /// so that a caller that knows which ports are taken skips them without trying each.
+    fn scan(self, mut offset: u32, mut first_free: impl FnMut(u16, u32) -> Option<u32>) -> Option<(u16, u32)> {
         let remaining = self.remaining();
         for _parity in 0..2 {
             let mut port = self.low + offset;
@@ -59,11 +62,12 @@ impl PortRange {
                 if port >= self.high {
                     port -= remaining;
                 }
-                if free(port as u16) {
-                    return Some((port as u16, i));
+                let run = ((self.high - port).div_ceil(2)).min((remaining - i).div_ceil(2));
+                if let Some(k) = first_free(port as u16, run) {
+                    return Some(((port + 2 * k) as u16, i + 2 * k));
                 }
-                i += 2;
-                port += 2;
+                i += 2 * run;
+                port += 2 * run;
             }
             if remaining <= 1 {
                 break;
@@ -74,6 +78,11 @@ impl PortRange {
     }
 }
 
+/// A `first_free` for [`Ports::connect_port`] that asks `free` about each port of the run.
+pub fn each_port(mut free: impl FnMut(u16) -> bool) -> impl FnMut(u16, u32) -> Option<u32> {
+    move |start, count| (0..count).find(|k| free((u32::from(start) + 2 * k) as u16))
+}
+
 /// The per-destination perturbation (`table_perturb`) of one host.
 #[derive(Default)]
 pub struct Ports {
@@ -82,8 +91,9 @@ pub struct Ports {
 
 impl Ports {
     /// connect()'s port for a socket of `local_ip` to `remote` (`__inet_hash_connect`):
-    /// the first port from the destination's offset, low parity first, that `free` accepts
-    /// (no listener on it, and the 4-tuple not in the established hash). `random` is one
+    /// the first port from the destination's offset, low parity first, that is free (no
+    /// listener on it, and the 4-tuple not in the established hash; `first_free` answers for a
+    /// run of ports, see [`PortRange::scan`]). `random` is one
     /// draw of the host's random stream; None when every port is taken (EADDRNOTAVAIL).
     /// `exhausted` (every port already reaches `remote`) answers None without the scan
     /// Linux makes, which would find nothing: the result and every later choice are the same.
@@ -94,7 +104,7 @@ impl Ports {
         remote: SocketAddrV4,
         random: u32,
         exhausted: bool,
-        free: impl FnMut(u16) -> bool,
+        first_free: impl FnMut(u16, u32) -> Option<u32>,
     ) -> Option<u16> {
         let port_offset = port_offset(local_ip, remote);
         let index = (port_offset as u32) & (PERTURB_SIZE - 1);
@@ -105,7 +115,7 @@ impl Ports {
         }
         let remaining = range.remaining().max(1);
         let offset = (perturb.wrapping_add((port_offset >> 32) as u32) % remaining) & !1;
-        let (port, tried) = range.scan(offset, free)?;
+        let (port, tried) = range.scan(offset, first_free)?;
         // "a little bit of randomness to the next source port": i = max(i, rand(8) * step).
         let step = 2;
         let i = tried.max((random % 8) * step);
@@ -117,7 +127,7 @@ impl Ports {
     /// parity first (the opposite of connect()), the first port `free` accepts.
     pub fn bind_port(range: PortRange, random: u32, free: impl FnMut(u16) -> bool) -> Option<u16> {
         let offset = (random % range.remaining().max(1)) | 1;
-        range.scan(offset, free).map(|(port, _)| port)
+        range.scan(offset, each_port(free)).map(|(port, _)| port)
     }
 }
 
@@ -149,14 +159,14 @@ mod tests {
         let mut ports = Ports::default();
         let mut used = BTreeSet::new();
         for k in 0..10 {
-            let p = ports.connect_port(range, Ipv4Addr::new(10, 0, 0, 1), server(80), k * 7919, false, |p| !used.contains(&p)).unwrap();
+            let p = ports.connect_port(range, Ipv4Addr::new(10, 0, 0, 1), server(80), k * 7919, false, each_port(|p| !used.contains(&p))).unwrap();
             assert!((40000..=40009).contains(&p));
             assert_eq!(p % 2 == 0, k < 5, "connect {k} got {p}: the five even ports go first");
             used.insert(p);
         }
-        assert_eq!(ports.connect_port(range, Ipv4Addr::new(10, 0, 0, 1), server(80), 1, false, |p| !used.contains(&p)), None);
+        assert_eq!(ports.connect_port(range, Ipv4Addr::new(10, 0, 0, 1), server(80), 1, false, each_port(|p| !used.contains(&p))), None);
         // Known to be exhausted: the same answer without asking about a single port.
-        assert_eq!(ports.connect_port(range, Ipv4Addr::new(10, 0, 0, 1), server(80), 1, true, |_| unreachable!()), None);
+        assert_eq!(ports.connect_port(range, Ipv4Addr::new(10, 0, 0, 1), server(80), 1, true, |_, _| unreachable!()), None);
     }
 
     #[test]
@@ -177,11 +187,11 @@ mod tests {
         for k in 0..2 * 28_232u32 {
             let dport = 80 + (k % 2) as u16;
             let p = ports
-                .connect_port(range, Ipv4Addr::new(10, 0, 0, 1), server(dport), k.wrapping_mul(2_654_435_761), false, |p| !used.contains(&(p, dport)))
+                .connect_port(range, Ipv4Addr::new(10, 0, 0, 1), server(dport), k.wrapping_mul(2_654_435_761), false, each_port(|p| !used.contains(&(p, dport))))
                 .unwrap_or_else(|| panic!("connection {k} found no port"));
             assert!(used.insert((p, dport)));
         }
-        let full = ports.connect_port(range, Ipv4Addr::new(10, 0, 0, 1), server(80), 3, false, |p| !used.contains(&(p, 80)));
+        let full = ports.connect_port(range, Ipv4Addr::new(10, 0, 0, 1), server(80), 3, false, each_port(|p| !used.contains(&(p, 80))));
         assert_eq!(full, None, "every port to server:80 is taken: EADDRNOTAVAIL");
     }
 
@@ -193,12 +203,61 @@ mod tests {
         for k in 0..100u32 {
             // Every earlier port is free again (the earlier connection is gone): the
             // perturbation still moves the next choice forward, by 2 to 16.
-            let p = ports.connect_port(range, Ipv4Addr::new(10, 0, 0, 1), server(80), k, false, |_| true).unwrap();
+            let p = ports.connect_port(range, Ipv4Addr::new(10, 0, 0, 1), server(80), k, false, each_port(|_| true)).unwrap();
             if let Some(prev) = last {
                 let d = (u32::from(p) + 28_232 - u32::from(prev)) % 28_232;
                 assert!((2..=16).contains(&d) && d % 2 == 0, "{prev} -> {p}");
             }
             last = Some(p);
+        }
+    }
+
+    /// `__inet_hash_connect`'s loop as written, one port at a time: the reference the run-wise
+    /// scan must match, wrap-around of a range with an odd number of ports included.
+    fn scan_one_by_one(range: PortRange, mut offset: u32, free: impl Fn(u16) -> bool) -> Option<(u16, u32)> {
+        let remaining = range.remaining();
+        for _parity in 0..2 {
+            let (mut port, mut i) = (range.low + offset, 0);
+            while i < remaining {
+                if port >= range.high {
+                    port -= remaining;
+                }
+                if free(port as u16) {
+                    return Some((port as u16, i));
+                }
+                i += 2;
+                port += 2;
+            }
+            if remaining <= 1 {
+                break;
+            }
+            offset ^= 1;
+        }
+        None
+    }
+
+    #[test]
+    fn the_scan_by_runs_finds_the_port_the_scan_by_ports_finds() {
+        for (low, high) in [(40000, 40000), (40000, 40001), (40000, 40008), (40000, 40009), (40001, 40130)] {
+            let range = PortRange::new([low, high]);
+            let n = u32::from(high - low) + 1;
+            for seed in 0..40u32 {
+                // Ports taken with a density that grows with the seed, up to all of them.
+                let taken = |p: u16| (u32::from(p).wrapping_mul(2_654_435_761) ^ seed.wrapping_mul(40_503)) % 40 < seed;
+                for offset in 0..n.max(2) - 1 {
+                    let offset = offset & !1;
+                    let mut runs = Vec::new();
+                    let by_runs = range.scan(offset, |start, count| {
+                        runs.push((start, count));
+                        each_port(|p| !taken(p))(start, count)
+                    });
+                    assert_eq!(by_runs, scan_one_by_one(range, offset, |p| !taken(p)), "[{low}, {high}] offset {offset} seed {seed}");
+                    for (start, count) in runs {
+                        let last = u32::from(start) + 2 * (count - 1);
+                        assert!(count > 0 && u32::from(start) >= range.low && last < range.high, "run ({start}, {count}) inside the range");
+                    }
+                }
+            }
         }
     }
 }

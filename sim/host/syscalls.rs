@@ -98,9 +98,9 @@ impl Host {
         let port = match remote {
             Some(remote) => {
                 let (lhash, ehash) = (&self.lhash, &self.ehash);
-                let free = |p: u16| !lhash.contains_key(&p) && ehash.get(&(SocketAddrV4::new(addr, p), remote)).is_none();
+                let first_free = |start, count| ehash.first_free_port(addr, remote, start, count, |p| !lhash.contains_key(&p));
                 let exhausted = ehash.ephemeral_exhausted(addr, remote);
-                self.ports.connect_port(range, addr, remote, random, exhausted, free)
+                self.ports.connect_port(range, addr, remote, random, exhausted, first_free)
             }
             None => Ports::bind_port(range, random, |p| !self.port_in_use(p)),
         };
