@@ -17,8 +17,12 @@
 //!   pushed into the near range afterwards.
 //!
 //! The earliest entry is the earlier of `run`'s last and the heap's root: every near entry
-//! is due before every far one. Whenever the near tier empties, the next bucket moves in,
-//! so the near tier is empty only when the whole queue is (and `peek_time` stays `&self`).
+//! is due before every far one. The next bucket moves in when a pop finds the near tier
+//! empty, not as soon as it empties: then the horizon would jump to whatever is queued
+//! next, however far (at the start of a run, the partition an hour ahead), and everything
+//! pushed before it would go to the near heap, one heap of a million keepalive timers.
+//! While the near tier is empty, `peek_time` reads the earliest bucket's earliest time,
+//! which the bucket keeps.
 //! The order is exactly that of one heap over all entries (the tests compare with a sorted
 //! reference); only the cost changes.
 
@@ -49,6 +53,12 @@ impl<E> Entry<E> {
     }
 }
 
+/// A far bucket: its entries, unordered, and the earliest time among them.
+struct Bucket<E> {
+    first: u64,
+    entries: Vec<Entry<E>>,
+}
+
 /// A queue of events of type `E`, earliest first, ties in insertion order. Events are
 /// small `Copy` values (an index, a key): moving them is the queue's whole work.
 pub struct EventQueue<E> {
@@ -57,8 +67,8 @@ pub struct EventQueue<E> {
     /// The near tier's later arrivals, heap-ordered: each entry is before its children
     /// `D*i+1 ..= D*i+D`.
     heap: Vec<Entry<E>>,
-    /// The far tier: bucket number (`at >> BUCKET_SHIFT`) → its entries, unordered.
-    far: BTreeMap<u64, Vec<Entry<E>>>,
+    /// The far tier: bucket number (`at >> BUCKET_SHIFT`) → its entries.
+    far: BTreeMap<u64, Bucket<E>>,
     /// Entries in `far`.
     far_len: usize,
     /// Entries due before this time are near; the rest far.
@@ -102,16 +112,18 @@ impl<E: Copy> EventQueue<E> {
             return;
         }
         let spare = &mut self.spare;
-        self.far.entry(at.0 >> BUCKET_SHIFT).or_insert_with(|| spare.pop().unwrap_or_default()).push(item);
+        let bucket = self.far.entry(at.0 >> BUCKET_SHIFT).or_insert_with(|| Bucket { first: at.0, entries: spare.pop().unwrap_or_default() });
+        bucket.first = bucket.first.min(at.0);
+        bucket.entries.push(item);
         self.far_len += 1;
-        if self.run.is_empty() && self.heap.is_empty() {
-            self.refill();
-        }
     }
 
     /// The earliest event, and its time.
     #[inline]
     pub fn pop(&mut self) -> Option<(SimTime, E)> {
+        if self.run.is_empty() && self.heap.is_empty() {
+            self.refill();
+        }
         let from_run = match (self.run.last(), self.heap.first()) {
             (Some(r), Some(h)) => r.key() < h.key(),
             (Some(_), None) => true,
@@ -119,15 +131,12 @@ impl<E: Copy> EventQueue<E> {
             (None, None) => return None,
         };
         let top = if from_run { self.run.pop() } else { self.heap_pop() }.expect("checked above");
-        if self.run.is_empty() && self.heap.is_empty() {
-            self.refill();
-        }
         Some((top.at, top.ev))
     }
 
     /// Moves the earliest far bucket into the near tier, sorted (the near tier is empty).
     fn refill(&mut self) {
-        let Some((bucket, mut entries)) = self.far.pop_first() else { return };
+        let Some((bucket, Bucket { mut entries, .. })) = self.far.pop_first() else { return };
         self.far_len -= entries.len();
         // The bucket's end; the last bucket's is the end of time (due then: far, ordered by seq).
         self.horizon = u64::try_from((u128::from(bucket) + 1) << BUCKET_SHIFT).unwrap_or(u64::MAX);
@@ -190,6 +199,7 @@ impl<E: Copy> EventQueue<E> {
     pub fn peek_time(&self) -> Option<SimTime> {
         match (self.run.last(), self.heap.first()) {
             (Some(r), Some(h)) => Some(r.at.min(h.at)),
+            (None, None) => self.far.first_key_value().map(|(_, b)| SimTime(b.first)),
             (r, h) => r.or(h).map(|e| e.at),
         }
     }
@@ -241,6 +251,26 @@ mod tests {
         let got: Vec<u32> = std::iter::from_fn(|| q.pop()).map(|(_, e)| e).collect();
         let want: Vec<u32> = (0..100).filter(|i| i % 2 == 0).chain((0..100).filter(|i| i % 2 == 1)).collect();
         assert_eq!(got, want);
+    }
+
+    /// An event queued far ahead first (a partition an hour out) does not become the near
+    /// tier with everything queued later but due before it in the near heap: those wait in
+    /// their buckets, and each bucket is sorted when its time comes.
+    #[test]
+    fn an_event_queued_far_ahead_first_leaves_earlier_ones_in_their_buckets() {
+        let mut q = EventQueue::new();
+        q.push(SimTime(3_600_000_000_000), u32::MAX);
+        for i in 0..1000u32 {
+            q.push(SimTime(u64::from(i) << BUCKET_SHIFT), i);
+        }
+        assert!(q.heap.is_empty() && q.run.is_empty(), "nothing loaded before a pop");
+        assert_eq!(q.peek_time(), Some(SimTime(0)));
+        for i in 0..1000u32 {
+            assert_eq!(q.pop(), Some((SimTime(u64::from(i) << BUCKET_SHIFT), i)));
+            assert!(q.heap.is_empty(), "pop {i}: the near heap holds nothing");
+        }
+        assert_eq!(q.pop(), Some((SimTime(3_600_000_000_000), u32::MAX)));
+        assert!(q.is_empty());
     }
 
     /// Runs `ops` (a push at a time, or a pop) against the queue and a sorted reference.
