@@ -737,21 +737,47 @@ impl RtxSkbs {
     /// `__tcp_retransmit_skb`'s `tcp_fragment` (`skb->len > len`): of the skb whose first
     /// segment holds `seq`, at most `segs` segments (`cur_mss * segs`) that end within the
     /// peer's window (`len = rounddown(avail_wnd, cur_mss)`) are sent again; the rest becomes
-    /// an skb of its own, with the same bits. Returns how many. A segment is the unit here:
-    /// the first one goes whatever the window (Linux sends the part of it the window takes,
-    /// and nothing past the window above `snd_una`, `-EAGAIN`), and Linux, counting bytes,
-    /// would cut the segment after one that a partial ACK trimmed.
-    pub fn fragment(&mut self, seq: u32, segs: u32, wnd_end: u32) -> u32 {
+    /// an skb of its own, with the same bits. A segment longer than `mss` (sent before the
+    /// MSS fell) is cut into segments of `mss` first ([`Self::resegment`]). Returns how
+    /// many. The queue starts at `snd_una`; `fin` is the FIN's sequence number if one is
+    /// queued. A segment is the unit here: the first one goes whatever the window (Linux
+    /// sends the part of it the window takes, and nothing past the window above `snd_una`,
+    /// `-EAGAIN`), and Linux, counting bytes, would cut the segment after one that a partial
+    /// ACK trimmed.
+    pub fn fragment(&mut self, seq: u32, segs: u32, wnd_end: u32, snd_una: u32, mss: u32, fin: Option<u32>) -> u32 {
         let Some(q) = self.q.as_mut() else { return 0 };
-        let Some(first) = q.skbs.iter().position(|s| seq_gt(s.end, seq)) else { return 0 };
+        let Some(mut i) = q.skbs.iter().position(|s| seq_gt(s.end, seq)) else { return 0 };
+        let mut start = if i == 0 { snd_una } else { q.skbs[i - 1].end };
         let mut n = 1;
-        let mut i = first;
-        while !q.skbs[i].last && n < segs && q.skbs.get(i + 1).is_some_and(|s| !seq_gt(s.end, wnd_end)) {
+        loop {
+            Self::resegment(q, i, start, mss, fin);
+            if q.skbs[i].last || n == segs || q.skbs.get(i + 1).is_none_or(|s| seq_gt(s.end, wnd_end)) {
+                break;
+            }
+            start = q.skbs[i].end;
             i += 1;
             n += 1;
         }
         q.skbs[i].last = true;
         n
+    }
+    /// `tcp_set_skb_tso_segs(skb, cur_mss)` in `__tcp_retransmit_skb`: the segment at `i`
+    /// (from `start`), if its data is longer than `mss` — SYN data sent before the SYN-ACK
+    /// lowered the MSS (`tcp_rcv_fastopen_synack`) — becomes as many segments as `mss`
+    /// makes of it, each with its bits, which the counters count (`tcp_adjust_pcount`); the
+    /// FIN stays on the last.
+    fn resegment(q: &mut RtxQueue, i: usize, start: u32, mss: u32, fin: Option<u32>) {
+        let skb = q.skbs[i];
+        let data_end = skb.end.wrapping_sub(u32::from(fin.is_some_and(|f| f.wrapping_add(1) == skb.end)));
+        let mut at = start.wrapping_add(mss);
+        let mut k = i;
+        while seq_lt(at, data_end) {
+            q.skbs.insert(k, SentSkb { end: at, last: false, ..skb });
+            q.lost_out += u32::from(skb.sacked & LOST != 0);
+            q.retrans_out += u32::from(skb.sacked & SACKED_RETRANS != 0);
+            k += 1;
+            at = at.wrapping_add(mss);
+        }
     }
     /// `tcp_send_loss_probe`: the last skb sent is cut so that its last segment is an skb
     /// of its own (`tcp_fragment` at `(pcount - 1) * mss`), the one the probe resends.
@@ -1156,14 +1182,34 @@ mod tests {
         q.timeout_mark_lost();
         assert_eq!((q.lost_out(), q.next_lost(1001)), (4, Some(1001)));
         let wnd_end = 100_000;
-        assert_eq!(q.fragment(1001, 6, wnd_end), 1, "the trimmed skb: one segment left");
-        assert_eq!(q.fragment(2001, 6, wnd_end), 1, "cut where the SACK block starts");
-        assert_eq!(q.fragment(4001, 1, wnd_end), 1, "cut to one segment");
-        assert_eq!(q.fragment(5001, 6, wnd_end), 1, "the rest is an skb of its own");
+        assert_eq!(q.fragment(1001, 6, wnd_end, 1001, 1000, None), 1, "the trimmed skb: one segment left");
+        assert_eq!(q.fragment(2001, 6, wnd_end, 1001, 1000, None), 1, "cut where the SACK block starts");
+        assert_eq!(q.fragment(4001, 1, wnd_end, 1001, 1000, None), 1, "cut to one segment");
+        assert_eq!(q.fragment(5001, 6, wnd_end, 1001, 1000, None), 1, "the rest is an skb of its own");
         let mut q = five_gso_skbs();
-        assert_eq!(q.fragment(4001, 6, wnd_end), 2, "a whole skb");
-        assert_eq!(q.fragment(4001, 6, 5001), 1, "the peer's window takes one segment");
-        assert_eq!(q.fragment(6001, 6, 6001), 1, "the first segment goes whatever the window");
+        assert_eq!(q.fragment(4001, 6, wnd_end, 1, 1000, None), 2, "a whole skb");
+        assert_eq!(q.fragment(4001, 6, 5001, 1, 1000, None), 1, "the peer's window takes one segment");
+        assert_eq!(q.fragment(6001, 6, 6001, 1, 1000, None), 1, "the first segment goes whatever the window");
+    }
+
+    /// SYN data of 1420 bytes sent as one segment, of which the SYN-ACK acknowledges 100 and
+    /// lowers the MSS to 1000 (packetdrill fastopen/client/syn-data-partial-or-over-ack):
+    /// resent, the 1320 bytes left are two segments (`tcp_set_skb_tso_segs`), both lost and
+    /// then retransmitted (`tcp_adjust_pcount`); with room for one, the second is cut off.
+    #[test]
+    fn a_segment_longer_than_the_mss_is_resent_as_several() {
+        let mut q = RtxSkbs::default();
+        q.push(1421, SimTime(10_000_000), true);
+        q.timeout_mark_lost();
+        assert_eq!(q.fragment(101, 1, 100_000, 101, 1000, None), 1);
+        assert_eq!((q.len(), q.lost_out(), q.end_of(101)), (2, 2, Some(1101)));
+        let mut q = RtxSkbs::default();
+        q.push(1422, SimTime(10_000_000), true);
+        q.timeout_mark_lost();
+        assert_eq!(q.fragment(101, 10, 100_000, 101, 1000, Some(1421)), 2, "the FIN takes no room");
+        q.mark_retrans(101);
+        q.mark_retrans(1101);
+        assert_eq!((q.len(), q.lost_out(), q.retrans_out(), q.end_of(1101)), (2, 2, 2, Some(1422)));
     }
 
     /// The loss probe resends the last segment alone (`tcp_send_loss_probe` cuts the last
@@ -1175,10 +1221,10 @@ mod tests {
         let wnd_end = 100_000;
         let mut q = five_gso_skbs();
         q.split_last();
-        assert_eq!((q.fragment(9001, 6, wnd_end), q.fragment(8001, 6, wnd_end)), (1, 1));
+        assert_eq!((q.fragment(9001, 6, wnd_end, 1, 1000, None), q.fragment(8001, 6, wnd_end, 1, 1000, None)), (1, 1));
         let mut q = five_gso_skbs();
         assert!(q.mark_head_lost());
-        assert_eq!((q.lost_out(), q.fragment(1, 6, wnd_end), q.fragment(1001, 6, wnd_end)), (1, 1, 1));
+        assert_eq!((q.lost_out(), q.fragment(1, 6, wnd_end, 1, 1000, None), q.fragment(1001, 6, wnd_end, 1, 1000, None)), (1, 1, 1));
         let mut q = five_gso_skbs();
         q.collapse(1, 1, 3000, wnd_end, None, |_| false);
         assert_eq!(q.len(), 10, "the head skb has two segments");

@@ -407,9 +407,10 @@ impl Conn {
     /// [`RtxSkbs::fragment`]: super::buffers::RtxSkbs::fragment
     pub(super) fn resend_skb(&mut self, now: SimTime, seq: u32, segs: u32, out: &mut Vec<Segment>) -> u32 {
         let wnd_end = self.snd_una.wrapping_add(self.snd_wnd);
-        let n = self.rtx_skbs.fragment(seq, segs, wnd_end);
+        let fin_seq = self.fin_queued.then_some(self.data_end());
+        let n = self.rtx_skbs.fragment(seq, segs, wnd_end, self.snd_una, self.mss, fin_seq);
         if n == 1 {
-            self.retrans_try_collapse(seq, wnd_end);
+            self.retrans_try_collapse(seq, wnd_end, fin_seq);
         }
         let mut at = seq;
         for i in 1..=n {
@@ -420,8 +421,7 @@ impl Conn {
 
     /// `tcp_retrans_try_collapse` on the one-segment skb at `seq`, in the retransmit queue
     /// and in the send queue's skbs (`tcp_collapse_retrans`).
-    fn retrans_try_collapse(&mut self, seq: u32, wnd_end: u32) {
-        let fin_seq = self.fin_queued.then_some(self.data_end());
+    fn retrans_try_collapse(&mut self, seq: u32, wnd_end: u32, fin_seq: Option<u32>) {
         let (sndq, snd_una) = (&self.sndq, self.snd_una);
         let eor_at = |end: u32| sndq.eor_at(sndq.head_off() + u64::from(end.wrapping_sub(snd_una)));
         self.rtx_skbs.collapse(seq, snd_una, self.mss, wnd_end, fin_seq, eor_at);
