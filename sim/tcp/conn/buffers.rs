@@ -342,11 +342,12 @@ impl SendQueue {
 /// (`tcp_clean_rtx_queue`'s `first_ackt`, Karn's rule as `TCPCB_RETRANS`). The scoreboard
 /// bits are an skb's, and an skb of several segments (a GSO skb, `tcp_tso_autosize`) is
 /// retransmitted whole (`__tcp_retransmit_skb`): the entries of one skb run up to the one
-/// marked [`SentSkb::last`]. Linux cuts skbs where their segments come to differ, and so do
+/// marked `last`. Linux cuts skbs where their segments come to differ, and so do
 /// the marks: at a SACK block's edges (`tcp_match_skb_to_sack` → `tcp_fragment`), at what a
 /// retransmission may send ([`RtxSkbs::fragment`]), before the segment a loss probe resends
 /// ([`RtxSkbs::split_last`]), after the head `tcp_newreno_mark_lost` marks; a cumulative
-/// ACK inside an skb trims it (`tcp_trim_head`: the entries left keep their marks). SACKed
+/// ACK inside an skb trims it (`tcp_trim_head`: the entries left keep their marks); a
+/// segment longer than the MSS is cut into several when resent (`tcp_set_skb_tso_segs`). SACKed
 /// skbs are not merged (`tcp_shift_skb_data` moves SACKed data onto the SACKed skb before
 /// it): the un-SACKed rest is cut at the block's edge either way, and a SACKed skb is never
 /// sent again, so where SACKed skbs begin and end changes nothing this model sends.
@@ -738,7 +739,7 @@ impl RtxSkbs {
     /// segment holds `seq`, at most `segs` segments (`cur_mss * segs`) that end within the
     /// peer's window (`len = rounddown(avail_wnd, cur_mss)`) are sent again; the rest becomes
     /// an skb of its own, with the same bits. A segment longer than `mss` (sent before the
-    /// MSS fell) is cut into segments of `mss` first ([`Self::resegment`]). Returns how
+    /// MSS fell) is cut into segments of `mss` first (`resegment`). Returns how
     /// many. The queue starts at `snd_una`; `fin` is the FIN's sequence number if one is
     /// queued. A segment is the unit here: the first one goes whatever the window (Linux
     /// sends the part of it the window takes, and nothing past the window above `snd_una`,
