@@ -262,6 +262,73 @@ fn ecn_echo_enters_cwr_as_measured_on_linux_6_18() {
     assert_eq!(line, 22);
 }
 
+/// A client's three writes, the last (14600 bytes) followed by the ACK of 13141 with SACK
+/// blocks 16061:17521 and 20441:26281, each segment as Linux 6.18 sent it
+/// (`traces/lab/rtx-skbs/output.txt`; the tun device has no TSO, so GSO cuts every skb).
+const RTX_SKBS: &str = "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
++0...0.010 connect(3, ..., ...) = 0
++0 > S 0:0(0) <...>
++.01 < S. 0:0(0) ack 1 win 65535 <mss 1460,nop,wscale 2,nop,nop,sackOK>
++0 > . 1:1(0) ack 1
++.01 write(3, ..., 5840) = 5840
++0 > P. 1:5841(5840) ack 1
++.01 < . 1:1(0) ack 5841 win 65535
++.01 write(3, ..., 5840) = 5840
++0 > P. 5841:11681(5840) ack 1
++.01 < . 1:1(0) ack 11681 win 65535
++.01 write(3, ..., 14600) = 14600
++0 > . 11681:13141(1460) ack 1
++0 > P. 13141:14601(1460) ack 1
++0 > . 14601:16061(1460) ack 1
++0 > P. 16061:17521(1460) ack 1
++0 > . 17521:18981(1460) ack 1
++0 > P. 18981:20441(1460) ack 1
++0 > . 20441:21901(1460) ack 1
++0 > P. 21901:23361(1460) ack 1
++0 > . 23361:24821(1460) ack 1
++0 > P. 24821:26281(1460) ack 1
++.01 < . 1:1(0) ack 13141 win 65535 <sack 16061:17521 20441:26281,nop,nop>
++0 > . 13141:14601(1460) ack 1
++0 > . 14601:16061(1460) ack 1
++0 > . 17521:18981(1460) ack 1
++0 > P. 18981:20441(1460) ack 1
++0 %{
+assert tcpi_ca_state == TCP_CA_Recovery, tcpi_ca_state
+assert tcpi_snd_ssthresh == 7, tcpi_snd_ssthresh
+assert tcpi_snd_cwnd == 6, tcpi_snd_cwnd
+}%
++.01 < . 1:1(0) ack 26281 win 65535
++0 %{
+assert tcpi_ca_state == TCP_CA_Open, tcpi_ca_state
+assert tcpi_snd_cwnd == 7, tcpi_snd_cwnd
+}%
+";
+
+/// The retransmission queue holds skbs of several segments, as Linux 6.18 sent them
+/// (`traces/lab/rtx-skbs/`):
+/// - With a 10 ms RTT the 14600-byte write leaves as five skbs of two segments
+///   (`tcp_tso_autosize`: `sk_pacing_rate` 2 · 10 · 1460 B / 10 ms is 2851 bytes a
+///   millisecond, under `tcp_min_tso_segs` 2), each with PSH on its last segment
+///   (`__tcp_transmit_skb` forces PSH on a GSO skb, `tcp_gso_segment` keeps it on the last).
+/// - The ACK of 13141 trims the first skb to one segment (`tcp_trim_head`); the SACK of
+///   16061:17521 cuts the second at 16061 (`tcp_match_skb_to_sack` → `tcp_fragment`). RACK
+///   marks the two holes lost (all sent before the SACKed 20441:26281); CUBIC's ssthresh is
+///   max(10 · 717 / 1024, 2) = 7, and PRR (`tcp_cwnd_reduction`) with 0 in flight and 6
+///   delivered sets cwnd min(7 − 0, max(6 − 0, 1)) = 6.
+/// - `tcp_xmit_retransmit_queue` resends the first hole as two one-segment skbs, no PSH,
+///   and the second, 17521:20441, as one skb of two segments (cwnd leaves 4, `tcp_tso_segs`
+///   2): PSH on its last segment.
+/// - The ACK of 26281 ends the recovery with cwnd = ssthresh = 7.
+#[test]
+fn gso_skbs_are_retransmitted_whole_as_measured_on_linux_6_18() {
+    assert_eq!(outcome("rtx-skbs", RTX_SKBS), Outcome::Pass);
+    // Segment by segment, without PSH on the second hole's last segment, fails there.
+    let text = RTX_SKBS.replace("+0 > P. 18981:20441(1460) ack 1\n+0 %{", "+0 > . 18981:20441(1460) ack 1\n+0 %{");
+    let Outcome::Fail { line, error } = outcome("rtx-skbs-no-psh", &text) else { panic!("expected a failure") };
+    assert_eq!(line, 27);
+    assert!(error.starts_with("error handling packet: live packet field tcp_psh: expected: 0 (0x0) vs actual: 1 (0x1)"), "{error}");
+}
+
 /// ECN negotiation (`tcp_ecn_create_request`, `tcp_ecn_make_synack`, `tcp_ecn_send_syn`,
 /// `tcp_ecn_rcv_synack`): a server with `tcp_ecn` = 2 or 1 answers `SE.` only to a Not-ECT
 /// SYN carrying ECE and CWR; with 0, or to a plain SYN, `S.`; a connection without ECN

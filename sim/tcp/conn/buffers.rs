@@ -330,17 +330,27 @@ impl SendQueue {
     }
 }
 
-/// The skbs sent and not yet fully acknowledged (`tcp_rtx_queue`): each one's end sequence,
-/// when it was last sent and its scoreboard bits (`TCP_SKB_CB(skb)->sacked`), in sending
+/// The segments sent and not yet fully acknowledged (`tcp_rtx_queue`), one entry per
+/// segment, each with its end sequence, when it was last sent, its scoreboard bits
+/// (`TCP_SKB_CB(skb)->sacked`) and whether it is the last segment of its skb, in sending
 /// order (SYN and FIN count as one sequence number each), with the scoreboard's counters
 /// (`sacked_out`, `lost_out`, `retrans_out`).
 ///
-/// Linux counts `packets_out` in skbs, not bytes: eight 100-byte writes with Nagle off are
-/// eight packets (tcp_output.c `tcp_event_new_data_sent`: `tp->packets_out +=
-/// tcp_skb_pcount(skb)`); a retransmission or loss probe re-sends one skb as it was sent
-/// (`__tcp_retransmit_skb`, `tcp_send_loss_probe`'s `skb_rb_last(&sk->tcp_rtx_queue)`); and
-/// every ACK that frees a never-retransmitted skb is an RTT sample (`tcp_clean_rtx_queue`'s
-/// `first_ackt`, Karn's rule as `TCPCB_RETRANS`). Without TSO every skb is one packet.
+/// Linux counts `packets_out` in segments, not bytes: eight 100-byte writes with Nagle off
+/// are eight packets (tcp_output.c `tcp_event_new_data_sent`: `tp->packets_out +=
+/// tcp_skb_pcount(skb)`); every ACK that frees a never-retransmitted skb is an RTT sample
+/// (`tcp_clean_rtx_queue`'s `first_ackt`, Karn's rule as `TCPCB_RETRANS`). The scoreboard
+/// bits are an skb's, and an skb of several segments (a GSO skb, `tcp_tso_autosize`) is
+/// retransmitted whole (`__tcp_retransmit_skb`): the entries of one skb run up to the one
+/// marked `last`. Linux cuts skbs where their segments come to differ, and so do
+/// the marks: at a SACK block's edges (`tcp_match_skb_to_sack` → `tcp_fragment`), at what a
+/// retransmission may send ([`RtxSkbs::fragment`]), before the segment a loss probe resends
+/// ([`RtxSkbs::split_last`]), after the head `tcp_newreno_mark_lost` marks; a cumulative
+/// ACK inside an skb trims it (`tcp_trim_head`: the entries left keep their marks); a
+/// segment longer than the MSS is cut into several when resent (`tcp_set_skb_tso_segs`). SACKed
+/// skbs are not merged (`tcp_shift_skb_data` moves SACKed data onto the SACKed skb before
+/// it): the un-SACKed rest is cut at the block's edge either way, and a SACKed skb is never
+/// sent again, so where SACKed skbs begin and end changes nothing this model sends.
 ///
 /// Boxed and allocated only while something is in flight, so that an idle connection holds
 /// no memory for it (and the connection object stays small): the counters live in the box.
@@ -375,6 +385,8 @@ struct SentSkb {
     end: u32,
     /// `TCP_SKB_CB(skb)->sacked`.
     sacked: u8,
+    /// The last segment of its skb (in the padding of the entry: it costs no memory).
+    last: bool,
     /// Last transmission (`skb_mstamp_ns`).
     sent: SimTime,
 }
@@ -473,9 +485,10 @@ impl RtxSkbs {
     pub fn in_flight(&self) -> u32 {
         self.counter(|q| (q.skbs.len() as u32).saturating_sub(q.sacked_out + q.lost_out) + q.retrans_out)
     }
-    /// An skb ending at `end` was sent for the first time at `now`.
-    pub fn push(&mut self, end: u32, now: SimTime) {
-        self.q.get_or_insert_with(Default::default).skbs.push_back(SentSkb { end, sacked: 0, sent: now });
+    /// A segment ending at `end` was sent for the first time at `now`; `last` when it ends
+    /// its skb.
+    pub fn push(&mut self, end: u32, now: SimTime, last: bool) {
+        self.q.get_or_insert_with(Default::default).skbs.push_back(SentSkb { end, sacked: 0, last, sent: now });
     }
     /// Drops the skbs `ack` covers entirely (a partly acknowledged skb is trimmed, not
     /// freed, and still counts) and says what they were; their bits leave the counters
@@ -520,11 +533,11 @@ impl RtxSkbs {
     }
     /// `tcp_sacktag_write_queue` (tcp_input.c): marks `TCPCB_SACKED_ACKED` the skbs wholly
     /// inside a SACK block above `snd_una` (blocks at or below it are D-SACKs or stale); a
-    /// newly SACKed skb leaves `lost_out` and `retrans_out` (`tcp_sacktag_one`). Partly
-    /// covered skbs are left alone: every skb here is one segment, and Linux only splits at
-    /// segment boundaries (`tcp_match_skb_to_sack`). SACKed skbs are not merged either
-    /// (`tcp_shift_skb_data`, which would stop at a MSG_EOR record's end,
-    /// `tcp_skb_can_collapse`): the queue keeps one skb per segment sent.
+    /// newly SACKed skb leaves `lost_out` and `retrans_out` (`tcp_sacktag_one`). A segment
+    /// the block covers only in part is left alone: `tcp_match_skb_to_sack` cuts a GSO skb
+    /// at the block's edges rounded to whole segments (up at the start, down at the end),
+    /// and so does this walk, where a newly SACKed segment ends its skb and so does the one
+    /// before it (`tcp_fragment`).
     pub fn sacktag(&mut self, blocks: &[(u32, u32)], snd_una: u32) -> Sacked {
         let mut out = Sacked::default();
         let Some(q) = self.q.as_mut() else { return out };
@@ -536,7 +549,8 @@ impl RtxSkbs {
                 continue;
             }
             let mut skb_start = snd_una;
-            for skb in q.skbs.iter_mut() {
+            for i in 0..q.skbs.len() {
+                let skb = &mut q.skbs[i];
                 let s = skb_start;
                 skb_start = skb.end;
                 if seq_lt(s, start) || seq_gt(skb.end, end) || skb.sacked & SACKED_ACKED != 0 {
@@ -561,6 +575,7 @@ impl RtxSkbs {
                 q.retrans_out -= u32::from(skb.sacked & SACKED_RETRANS != 0);
                 q.lost_out -= u32::from(skb.sacked & LOST != 0);
                 skb.sacked = (skb.sacked & !(SACKED_RETRANS | LOST)) | SACKED_ACKED;
+                skb.last = true;
                 q.sacked_out += 1;
                 out.newly += 1;
                 let sample = RackSample { sent: skb.sent, end: skb.end, retrans: skb.sacked & EVER_RETRANS != 0 };
@@ -568,6 +583,9 @@ impl RtxSkbs {
                     out.rack = Some(sample);
                 }
                 out.last = Some(sample);
+                if let Some(prev) = i.checked_sub(1).map(|p| &mut q.skbs[p]) {
+                    prev.last = true;
+                }
             }
         }
         out
@@ -616,12 +634,15 @@ impl RtxSkbs {
         q.lost_out += 1;
         (true, false)
     }
-    /// `tcp_newreno_mark_lost`'s marking: the head skb is lost.
+    /// `tcp_newreno_mark_lost`'s marking: the head skb is lost, cut to its first segment
+    /// first (`tcp_fragment(sk, TCP_FRAG_IN_RTX_QUEUE, skb, mss, mss, GFP_ATOMIC)` when
+    /// `tcp_skb_pcount(skb) > 1`).
     pub fn mark_head_lost(&mut self) -> bool {
         let Some(q) = self.q.as_mut() else { return false };
         if q.skbs.is_empty() || q.skbs[0].sacked & LOST != 0 {
             return false;
         }
+        q.skbs[0].last = true;
         Self::mark_lost_at(q, 0).0
     }
     /// `tcp_rack_detect_loss` (tcp_recovery.c) over the queue: every skb not SACKed, sent
@@ -714,6 +735,60 @@ impl RtxSkbs {
     pub fn head_ever_retrans(&self) -> bool {
         self.q.as_ref().and_then(|q| q.skbs.front()).is_some_and(|s| s.sacked & EVER_RETRANS != 0)
     }
+    /// `__tcp_retransmit_skb`'s `tcp_fragment` (`skb->len > len`): of the skb whose first
+    /// segment holds `seq`, at most `segs` segments (`cur_mss * segs`) that end within the
+    /// peer's window (`len = rounddown(avail_wnd, cur_mss)`) are sent again; the rest becomes
+    /// an skb of its own, with the same bits. A segment longer than `mss` (sent before the
+    /// MSS fell) is cut into segments of `mss` first (`resegment`). Returns how
+    /// many. The queue starts at `snd_una`; `fin` is the FIN's sequence number if one is
+    /// queued. A segment is the unit here: the first one goes whatever the window (Linux
+    /// sends the part of it the window takes, and nothing past the window above `snd_una`,
+    /// `-EAGAIN`), and Linux, counting bytes, would cut the segment after one that a partial
+    /// ACK trimmed.
+    pub fn fragment(&mut self, seq: u32, segs: u32, wnd_end: u32, snd_una: u32, mss: u32, fin: Option<u32>) -> u32 {
+        let Some(q) = self.q.as_mut() else { return 0 };
+        let Some(mut i) = q.skbs.iter().position(|s| seq_gt(s.end, seq)) else { return 0 };
+        let mut start = if i == 0 { snd_una } else { q.skbs[i - 1].end };
+        let mut n = 1;
+        loop {
+            Self::resegment(q, i, start, mss, fin);
+            if q.skbs[i].last || n == segs || q.skbs.get(i + 1).is_none_or(|s| seq_gt(s.end, wnd_end)) {
+                break;
+            }
+            start = q.skbs[i].end;
+            i += 1;
+            n += 1;
+        }
+        q.skbs[i].last = true;
+        n
+    }
+    /// `tcp_set_skb_tso_segs(skb, cur_mss)` in `__tcp_retransmit_skb`: the segment at `i`
+    /// (from `start`), if its data is longer than `mss` — SYN data sent before the SYN-ACK
+    /// lowered the MSS (`tcp_rcv_fastopen_synack`) — becomes as many segments as `mss`
+    /// makes of it, each with its bits, which the counters count (`tcp_adjust_pcount`); the
+    /// FIN stays on the last.
+    fn resegment(q: &mut RtxQueue, i: usize, start: u32, mss: u32, fin: Option<u32>) {
+        let skb = q.skbs[i];
+        let data_end = skb.end.wrapping_sub(u32::from(fin.is_some_and(|f| f.wrapping_add(1) == skb.end)));
+        let mut at = start.wrapping_add(mss);
+        let mut k = i;
+        while seq_lt(at, data_end) {
+            q.skbs.insert(k, SentSkb { end: at, last: false, ..skb });
+            q.lost_out += u32::from(skb.sacked & LOST != 0);
+            q.retrans_out += u32::from(skb.sacked & SACKED_RETRANS != 0);
+            k += 1;
+            at = at.wrapping_add(mss);
+        }
+    }
+    /// `tcp_send_loss_probe`: the last skb sent is cut so that its last segment is an skb
+    /// of its own (`tcp_fragment` at `(pcount - 1) * mss`), the one the probe resends.
+    pub fn split_last(&mut self) {
+        if let Some(q) = self.q.as_mut() {
+            if let Some(i) = q.skbs.len().checked_sub(2) {
+                q.skbs[i].last = true;
+            }
+        }
+    }
     /// The skb holding `seq` was sent again at `now` (`__tcp_retransmit_skb`, which the loss
     /// probe calls alone): `TCPCB_EVER_RETRANS` and a new `skb_mstamp_ns`, no counter.
     pub fn mark_resent(&mut self, seq: u32, now: SimTime) {
@@ -740,18 +815,20 @@ impl RtxSkbs {
     /// (`tcp_skb_can_collapse(to, skb)`: `eor_at(end)` for an skb ending at `end`; the
     /// merged skb takes the last one's mark, `tcp_collapse_retrans`). `fin` is the FIN's
     /// sequence number if one is queued: it takes no space. Never for a SYN (the caller's
-    /// concern).
+    /// concern). Only one-segment skbs merge: the one at `seq` is sent whole only if it is
+    /// shorter than `cur_mss` (`skb->len < avail_wnd`), and `tcp_can_collapse` takes no
+    /// skb of more than one segment (`tcp_skb_pcount(skb) > 1`).
     pub fn collapse(&mut self, seq: u32, snd_una: u32, mss: u32, wnd_end: u32, fin: Option<u32>, eor_at: impl Fn(u32) -> bool) {
         let Some(rq) = self.q.as_mut() else { return };
         let q = &mut rq.skbs;
-        let Some(i) = q.iter().position(|s| seq_gt(s.end, seq)) else { return };
+        let Some(i) = q.iter().position(|s| seq_gt(s.end, seq)).filter(|&i| q[i].last) else { return };
         let data_len = |start: u32, end: u32| end.wrapping_sub(start).wrapping_sub(fin.is_some_and(|f| f.wrapping_add(1) == end) as u32);
         let start = if i == 0 { snd_una } else { q[i - 1].end };
         let mut space = mss as i64 - data_len(start, q[i].end) as i64;
         while let Some(next) = q.get(i + 1).copied().filter(|_| !eor_at(q[i].end)) {
             space -= data_len(q[i].end, next.end) as i64;
-            // tcp_can_collapse: never a SACKed skb.
-            if space < 0 || seq_gt(next.end, wnd_end) || next.sacked & SACKED_ACKED != 0 {
+            // tcp_can_collapse: never a SACKed skb, nor one of several segments.
+            if space < 0 || seq_gt(next.end, wnd_end) || next.sacked & SACKED_ACKED != 0 || !next.last {
                 break;
             }
             // tcp_collapse_retrans: the merged skb keeps only EVER_RETRANS of the next
@@ -1078,9 +1155,83 @@ mod tests {
     fn ten_skbs() -> RtxSkbs {
         let mut q = RtxSkbs::default();
         for i in 1..=10u32 {
-            q.push(1 + i * 1000, SimTime(10_000_000));
+            q.push(1 + i * 1000, SimTime(10_000_000), true);
         }
         q
+    }
+
+    /// Five GSO skbs of two 1000-byte segments each from sequence 1 (`tcp_tso_autosize` at
+    /// `tcp_min_tso_segs`), all sent at 10 ms.
+    fn five_gso_skbs() -> RtxSkbs {
+        let mut q = RtxSkbs::default();
+        for i in 1..=10u32 {
+            q.push(1 + i * 1000, SimTime(10_000_000), i % 2 == 0);
+        }
+        q
+    }
+
+    /// packetdrill sack/sack-route-refresh-ip-tos in 1000-byte segments: the ACK of 1001
+    /// trims the first skb to its second segment (`tcp_trim_head`), the SACK of 3001:4001
+    /// cuts the second at 3001 (`tcp_match_skb_to_sack` → `tcp_fragment`), so the first hole
+    /// is two one-segment skbs and the second (4001:6001) one skb of two segments, resent
+    /// whole when cwnd allows two, else cut to what it allows (`__tcp_retransmit_skb`).
+    #[test]
+    fn gso_skbs_are_cut_at_sack_edges_and_resent_whole() {
+        let mut q = five_gso_skbs();
+        q.ack(1, 1001);
+        assert_eq!(q.sacktag(&[(3001, 4001), (6001, 10001)], 1001).newly, 1 + 4);
+        q.timeout_mark_lost();
+        assert_eq!((q.lost_out(), q.next_lost(1001)), (4, Some(1001)));
+        let wnd_end = 100_000;
+        assert_eq!(q.fragment(1001, 6, wnd_end, 1001, 1000, None), 1, "the trimmed skb: one segment left");
+        assert_eq!(q.fragment(2001, 6, wnd_end, 1001, 1000, None), 1, "cut where the SACK block starts");
+        assert_eq!(q.fragment(4001, 1, wnd_end, 1001, 1000, None), 1, "cut to one segment");
+        assert_eq!(q.fragment(5001, 6, wnd_end, 1001, 1000, None), 1, "the rest is an skb of its own");
+        let mut q = five_gso_skbs();
+        assert_eq!(q.fragment(4001, 6, wnd_end, 1, 1000, None), 2, "a whole skb");
+        assert_eq!(q.fragment(4001, 6, 5001, 1, 1000, None), 1, "the peer's window takes one segment");
+        assert_eq!(q.fragment(6001, 6, 6001, 1, 1000, None), 1, "the first segment goes whatever the window");
+    }
+
+    /// SYN data of 1420 bytes sent as one segment, of which the SYN-ACK acknowledges 100 and
+    /// lowers the MSS to 1000 (packetdrill fastopen/client/syn-data-partial-or-over-ack):
+    /// resent, the 1320 bytes left are two segments (`tcp_set_skb_tso_segs`), both lost and
+    /// then retransmitted (`tcp_adjust_pcount`); with room for one, the second is cut off.
+    #[test]
+    fn a_segment_longer_than_the_mss_is_resent_as_several() {
+        let mut q = RtxSkbs::default();
+        q.push(1421, SimTime(10_000_000), true);
+        q.timeout_mark_lost();
+        assert_eq!(q.fragment(101, 1, 100_000, 101, 1000, None), 1);
+        assert_eq!((q.len(), q.lost_out(), q.end_of(101)), (2, 2, Some(1101)));
+        let mut q = RtxSkbs::default();
+        q.push(1422, SimTime(10_000_000), true);
+        q.timeout_mark_lost();
+        assert_eq!(q.fragment(101, 10, 100_000, 101, 1000, Some(1421)), 2, "the FIN takes no room");
+        q.mark_retrans(101);
+        q.mark_retrans(1101);
+        assert_eq!((q.len(), q.lost_out(), q.retrans_out(), q.end_of(1101)), (2, 2, 2, Some(1422)));
+    }
+
+    /// The loss probe resends the last segment alone (`tcp_send_loss_probe` cuts the last
+    /// skb); NewReno marks the head's first segment lost, cut from the rest
+    /// (`tcp_newreno_mark_lost`); the retransmit collapse neither starts from nor takes in
+    /// an skb of several segments (`tcp_can_collapse`).
+    #[test]
+    fn probe_newreno_and_collapse_cut_or_keep_gso_skbs() {
+        let wnd_end = 100_000;
+        let mut q = five_gso_skbs();
+        q.split_last();
+        assert_eq!((q.fragment(9001, 6, wnd_end, 1, 1000, None), q.fragment(8001, 6, wnd_end, 1, 1000, None)), (1, 1));
+        let mut q = five_gso_skbs();
+        assert!(q.mark_head_lost());
+        assert_eq!((q.lost_out(), q.fragment(1, 6, wnd_end, 1, 1000, None), q.fragment(1001, 6, wnd_end, 1, 1000, None)), (1, 1, 1));
+        let mut q = five_gso_skbs();
+        q.collapse(1, 1, 3000, wnd_end, None, |_| false);
+        assert_eq!(q.len(), 10, "the head skb has two segments");
+        q.ack(1, 1001);
+        q.collapse(1001, 1001, 3000, wnd_end, None, |_| false);
+        assert_eq!((q.len(), q.end_of(1001)), (9, Some(2001)), "the next skb has two segments");
     }
 
     /// The loss probe's skb (`__tcp_retransmit_skb` alone) is not back in flight: RACK

@@ -168,7 +168,7 @@ impl Conn {
         }
         self.sndq.set_tail_push(true);
         self.write_seq = self.write_seq.wrapping_add(n);
-        self.rtx_skbs.push(self.write_seq, now);
+        self.rtx_skbs.push(self.write_seq, now, true);
     }
 
     /// `tcp_rcv_fastopen_synack`, after the SYN-ACK made the connection ESTABLISHED: what

@@ -562,7 +562,7 @@ impl Conn {
         c.high_seq = c.snd_nxt;
         c.set_state(TcpState::SynSent, Cause::Connect);
         c.rare.set(|r| &mut r.retrans_stamp, Some(now));
-        c.rtx_skbs.push(c.snd_nxt, now);
+        c.rtx_skbs.push(c.snd_nxt, now, true);
         // tcp_connect calls tcp_ecn_send_syn on the SYN's skb before either way of sending
         // it (tcp_transmit_skb, or tcp_send_syn_data for Fast Open).
         c.ecn_send_syn();

@@ -232,7 +232,7 @@ impl Conn {
                 self.sndq.mark_push_at(self.seq_off(end));
             }
             // tcp_write_wakeup sets PSH on what it sends.
-            self.send_new(now, len, fin, true, out);
+            self.send_new(now, len, fin, true, true, out);
             // tcp_event_new_data_sent → tcp_check_space.
             self.check_space(now);
         } else {
@@ -294,7 +294,7 @@ impl Conn {
     /// `tcp_min_tso_segs`, at most what the device takes (`sk_gso_max_segs`). The 5.18+ bonus
     /// of `gso_max_size >> (min_rtt >> tcp_tso_rtt_log)` is left out: it adds a segment only
     /// below a 4 ms RTT.
-    fn tso_segs(&self) -> u32 {
+    pub(super) fn tso_segs(&self) -> u32 {
         let per_ms = (self.pacing_rate >> 10).min(crate::tcp::cc::GSO_MAX_SIZE);
         let segs = (per_ms / u64::from(self.mss.max(1))) as u32;
         segs.max(self.profile.tcp_min_tso_segs).min(self.profile.gso_max_segs).max(1)
@@ -376,14 +376,15 @@ impl Conn {
         seq.wrapping_add(len).wrapping_add(fin as u32)
     }
 
-    /// New data at `snd_nxt` (`tcp_event_new_data_sent`).
-    pub(super) fn send_new(&mut self, now: SimTime, len: u32, fin: bool, push: bool, out: &mut Vec<Segment>) {
+    /// New data at `snd_nxt` (`tcp_event_new_data_sent`): one segment, the last of its skb
+    /// when `last`.
+    pub(super) fn send_new(&mut self, now: SimTime, len: u32, fin: bool, push: bool, last: bool, out: &mut Vec<Segment>) {
         let prior_packets = self.packets_out();
         let seq = self.snd_nxt;
         let end = self.xmit(now, seq, len, fin, push, out);
         self.snd_nxt = end;
-        self.rtx_skbs.push(end, now);
-        self.prr_sent();
+        self.rtx_skbs.push(end, now, last);
+        self.prr_sent(1);
         if len < self.mss && !fin {
             self.snd_sml = end;
         }
@@ -392,46 +393,83 @@ impl Conn {
         }
     }
 
-    /// Sends again the rest of the skb that holds `seq` (`__tcp_retransmit_skb`, after
-    /// `tcp_trim_head` dropped what was acknowledged, with the skbs behind it collapsed into
-    /// it where they fit): the skb is marked for Karn's rule (`TCPCB_EVER_RETRANS`) and
-    /// counted in `total_retrans`, nothing more; the loss probe stops here.
-    /// Returns the sequence after it.
-    pub(super) fn resend_skb(&mut self, now: SimTime, seq: u32, out: &mut Vec<Segment>) -> u32 {
-        let data_end = self.data_end();
-        let fin_seq = self.fin_queued.then_some(data_end);
+    /// Sends again the skb whose first segment holds `seq` (`__tcp_retransmit_skb`), at most
+    /// `segs` segments of it (the rest split off, [`RtxSkbs::fragment`]), after
+    /// `tcp_trim_head` dropped what was acknowledged; an skb of one segment first takes in
+    /// the one-segment skbs behind it where they fit (`tcp_retrans_try_collapse`). Each
+    /// segment is marked for Karn's rule (`TCPCB_EVER_RETRANS`) and counted in
+    /// `total_retrans` and RetransSegs (`tcp_skb_pcount`), nothing more; the loss probe
+    /// stops here. An skb of more than one segment leaves with PSH on its last segment
+    /// (`__tcp_transmit_skb`: "Force a PSH flag on all (GSO) packets", on the clone it
+    /// sends; tcp_offload.c `tcp_gso_segment` clears PSH on every segment but the last).
+    /// Returns how many segments went out.
+    ///
+    /// [`RtxSkbs::fragment`]: super::buffers::RtxSkbs::fragment
+    pub(super) fn resend_skb(&mut self, now: SimTime, seq: u32, segs: u32, out: &mut Vec<Segment>) -> u32 {
         let wnd_end = self.snd_una.wrapping_add(self.snd_wnd);
+        let fin_seq = self.fin_queued.then_some(self.data_end());
+        let n = self.rtx_skbs.fragment(seq, segs, wnd_end, self.snd_una, self.mss, fin_seq);
+        if n == 1 {
+            self.retrans_try_collapse(seq, wnd_end, fin_seq);
+        }
+        let mut at = seq;
+        for i in 1..=n {
+            at = self.resend_segment(now, at, n > 1 && i == n, out);
+        }
+        n
+    }
+
+    /// `tcp_retrans_try_collapse` on the one-segment skb at `seq`, in the retransmit queue
+    /// and in the send queue's skbs (`tcp_collapse_retrans`).
+    fn retrans_try_collapse(&mut self, seq: u32, wnd_end: u32, fin_seq: Option<u32>) {
         let (sndq, snd_una) = (&self.sndq, self.snd_una);
         let eor_at = |end: u32| sndq.eor_at(sndq.head_off() + u64::from(end.wrapping_sub(snd_una)));
         self.rtx_skbs.collapse(seq, snd_una, self.mss, wnd_end, fin_seq, eor_at);
+        let (len, _) = self.queued_segment(seq);
+        let off = self.seq_off(seq);
+        self.sndq.merge(off, off + u64::from(len));
+    }
+
+    /// The data length and FIN of the queued segment whose data starts at `seq`.
+    fn queued_segment(&self, seq: u32) -> (u32, bool) {
+        let data_end = self.data_end();
         let skb_end = self.rtx_skbs.end_of(seq).unwrap_or(self.snd_nxt);
         let has_fin = self.fin_queued && skb_end == self.write_seq;
         let skb_data_end = skb_end.wrapping_sub(has_fin as u32);
         let len = if seq_lt(seq, skb_data_end) { skb_data_end.wrapping_sub(seq).min(self.mss) } else { 0 };
-        let fin = has_fin && seq.wrapping_add(len) == data_end;
-        let off = self.seq_off(seq);
-        self.sndq.merge(off, off + u64::from(len));
-        let end = self.xmit(now, seq, len, fin, false, out);
+        (len, has_fin && seq.wrapping_add(len) == data_end)
+    }
+
+    /// One segment of a retransmitted skb, from `seq`; PSH when `push`. Returns the
+    /// sequence after it.
+    fn resend_segment(&mut self, now: SimTime, seq: u32, push: bool, out: &mut Vec<Segment>) -> u32 {
+        let (len, fin) = self.queued_segment(seq);
+        let end = self.xmit(now, seq, len, fin, push, out);
         self.rare.get_mut().total_retrans += 1;
         self.count(crate::tcp::mib::Mib::RetransSegs);
         self.rtx_skbs.mark_resent(seq, now);
         end
     }
 
-    /// `tcp_retransmit_skb` (tcp_output.c): `__tcp_retransmit_skb`, then the skb is
-    /// `TCPCB_SACKED_RETRANS` and counts in `retrans_out` (back in flight), the first
-    /// retransmission starts `retrans_stamp`, and `undo_retrans` grows. What the RTO and
-    /// the recovery send; the loss probe does not come here. One the host's queue drops
-    /// marks nothing (`__tcp_retransmit_skb` failed): false.
-    pub(super) fn retransmit_skb(&mut self, now: SimTime, seq: u32, out: &mut Vec<Segment>) -> bool {
+    /// `tcp_retransmit_skb` (tcp_output.c): `__tcp_retransmit_skb` with at most `segs`
+    /// segments, then the skb is `TCPCB_SACKED_RETRANS` and counts in `retrans_out` (back
+    /// in flight), the first retransmission starts `retrans_stamp`, and `undo_retrans`
+    /// grows, each by `tcp_skb_pcount`. What the RTO and the recovery send; the loss probe
+    /// does not come here. One the host's queue drops marks nothing (`__tcp_retransmit_skb`
+    /// failed): 0. Returns the segments sent.
+    pub(super) fn retransmit_skb(&mut self, now: SimTime, seq: u32, segs: u32, out: &mut Vec<Segment>) -> u32 {
         if self.refused_locally(now) {
-            return false;
+            return 0;
         }
-        self.resend_skb(now, seq, out);
-        self.rtx_skbs.mark_retrans(seq);
+        let n = self.resend_skb(now, seq, segs, out);
+        let mut at = seq;
+        for _ in 0..n {
+            self.rtx_skbs.mark_retrans(at);
+            self.undo_retransmitted();
+            at = self.rtx_skbs.end_of(at).unwrap_or(self.snd_nxt);
+        }
         self.rare.get_mut().retrans_stamp.get_or_insert(now);
-        self.undo_retransmitted();
-        true
+        n
     }
 
     /// `tcp_write_xmit`: new data within the congestion window, the peer's window and Nagle; then the loss probe or, with nothing
@@ -531,7 +569,7 @@ impl Conn {
         }
         for i in 1..=segs {
             let (len, fin) = self.next_segment(self.snd_nxt, skb_end);
-            self.send_new(now, len, fin, segs > 1 && i == segs, out);
+            self.send_new(now, len, fin, segs > 1 && i == segs, i == segs, out);
         }
         // tcp_event_new_data_sent → tcp_check_space, once per skb sent.
         self.check_space(now);

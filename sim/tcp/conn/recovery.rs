@@ -471,30 +471,34 @@ impl Conn {
         self.loss.as_ref().map_or(REORDERING, |l| l.rack.reordering())
     }
 
-    /// A segment was sent while the window is being reduced (`prr_out`, counted by
-    /// `tcp_write_xmit` when `tcp_in_cwnd_reduction`).
-    pub(super) fn prr_sent(&mut self) {
+    /// `segs` segments were sent while the window is being reduced (`prr_out`, counted by
+    /// `tcp_write_xmit` and `tcp_xmit_retransmit_queue` when `tcp_in_cwnd_reduction`).
+    pub(super) fn prr_sent(&mut self, segs: u32) {
         if self.in_cwnd_reduction() {
-            self.loss_state().prr.sent(1);
+            self.loss_state().prr.sent(segs);
         }
     }
 
     /// `tcp_xmit_retransmit_queue` (tcp_output.c): the skbs marked lost and not yet
     /// retransmitted, oldest first (`retransmit_skb_hint` only saves the walk), each through
-    /// `tcp_retransmit_skb`, while cwnd leaves room (`tcp_snd_cwnd` − `tcp_packets_in_flight`)
-    /// and while `retrans_out < lost_out`: every lost skb retransmitted (the loss probe's
-    /// skb is not in `retrans_out`, `tcp_send_loss_probe` calling `__tcp_retransmit_skb`
-    /// alone). The RTO restarts when the head goes out, unless the reordering timer is
-    /// pending. No pacing (`tcp_pacing_check`) nor qdisc (`tcp_small_queue_check`): neither
-    /// is modelled.
+    /// `tcp_retransmit_skb` with as many of its segments as cwnd leaves room for
+    /// (`tcp_snd_cwnd` − `tcp_packets_in_flight`), at most `tcp_tso_segs` ("make sure not
+    /// sending too bigs TSO packets"), while `retrans_out < lost_out`: every lost skb
+    /// retransmitted (the loss probe's skb is not in `retrans_out`, `tcp_send_loss_probe`
+    /// calling `__tcp_retransmit_skb` alone). The RTO restarts when the head goes out,
+    /// unless the reordering timer is pending. No pacing (`tcp_pacing_check`) nor qdisc
+    /// (`tcp_small_queue_check`): neither is modelled.
     pub(super) fn xmit_retransmit_queue(&mut self, now: SimTime, out: &mut Vec<Segment>) {
+        let max_segs = self.tso_segs();
         while self.packets_in_flight() < self.cwnd.cwnd && self.rtx_skbs.retrans_out() < self.rtx_skbs.lost_out() {
             let Some(seq) = self.rtx_skbs.next_lost(self.snd_una) else { return };
+            let segs = (self.cwnd.cwnd - self.packets_in_flight()).min(max_segs);
             // `if (tcp_retransmit_skb(sk, skb, segs)) break;`
-            if !self.retransmit_skb(now, seq, out) {
+            let sent = self.retransmit_skb(now, seq, segs, out);
+            if sent == 0 {
                 break;
             }
-            self.prr_sent();
+            self.prr_sent(sent);
             if seq == self.snd_una && !self.reo_pending() {
                 self.rearm_rto(now);
             }

@@ -220,8 +220,9 @@ impl Conn {
             self.arm_rtx(now, RtxTimer::Rto, timeouts::TCP_RESOURCE_PROBE_INTERVAL);
             return;
         }
+        // `tcp_retransmit_skb(sk, tcp_rtx_queue_head(sk), 1)`: one segment of the head skb.
         let una = self.snd_una;
-        self.retransmit_skb(now, una, out);
+        self.retransmit_skb(now, una, 1, out);
         self.rare.get_mut().backoff += 1;
         self.rto = self.rto.saturating_mul(2).min(self.rto_max());
         let after = self.clamp_rto_to_user_timeout(now);
@@ -279,10 +280,11 @@ impl Conn {
             if self.snd_nxt != self.write_seq && crate::tcp::segment::seq_le(new_end, wnd_end) {
                 // tcp_write_xmit(push_one = 2): one segment past the congestion window
                 // (tcp_event_new_data_sent → tcp_check_space).
-                self.send_new(now, new_len, new_fin, false, out);
+                self.send_new(now, new_len, new_fin, false, true, out);
                 self.check_space(now);
             } else if let Some(last) = self.rtx_skbs.last_start(self.snd_una) {
-                self.resend_skb(now, last, out);
+                self.rtx_skbs.split_last();
+                self.resend_skb(now, last, 1, out);
             }
             self.rare.set(|r| &mut r.tlp_high_seq, Some(self.snd_nxt));
             self.count(Mib::TcpLossProbes);
