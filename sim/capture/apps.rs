@@ -7,7 +7,9 @@
 use crate::script::observe::errno_of;
 use super::CaptureError;
 use crate::errno::Errno;
+use super::load;
 use crate::scenario::types::{AppSpec, OptValue, SockOpt};
+use crate::world::LoadReport;
 use crate::tcp::segment::derived_byte;
 use serde::{Deserialize, Serialize};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
@@ -15,7 +17,7 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -42,6 +44,8 @@ pub struct AppEvent {
 
 /// What an app thread needs of its host.
 pub struct AppHost {
+    /// The host's scenario name (the load reports carry it).
+    pub name: String,
     pub addr: Ipv4Addr,
     /// The host's namespace, for `setns`.
     pub netns: File,
@@ -77,16 +81,16 @@ fn io(what: &str) -> impl Fn(std::io::Error) -> CaptureError + '_ {
     move |e| CaptureError::Io { path: what.to_string(), msg: e.to_string() }
 }
 
-/// Runs app `index` until `stop` is set; `resolve` turns `host:port` into an address.
+/// Runs app `index` until `stop` is set; `resolve` turns `host:port` into an address. A load
+/// application (`ab`, `http_server`) returns its report ([`super::load`]).
 pub fn run_app(
     index: usize,
     app: &AppSpec,
     host: &AppHost,
-    resolve: &dyn Fn(&str) -> Result<SocketAddrV4, CaptureError>,
-    start: Instant,
-    stop: &AtomicBool,
+    run: &AppRun<'_>,
     events: &Mutex<Vec<AppEvent>>,
-) -> Result<(), CaptureError> {
+) -> Result<Option<LoadReport>, CaptureError> {
+    let AppRun { resolve, start, stop, seed, .. } = *run;
     // This thread lives in the host's namespace from here on; it is the app's own.
     super::netns::enter(&host.netns)?;
     let log = Log { app: index, start, events };
@@ -106,20 +110,78 @@ pub fn run_app(
                 ClientPlan { to, first: start + at, interval, count: *count, bytes: *bytes, close: *close };
             run_clients(&plan, sockopts, index as u64, &log, stop)?;
         }
-        AppSpec::Ab { .. } | AppSpec::HttpServer { .. } => {
-            return Err(CaptureError::Scenario(format!(
-                "app[{index}]: the load generator and the finite-capacity server run only in the simulator"
-            )));
+        AppSpec::Ab {
+            to, at, requests, concurrency, request_bytes, response_bytes, keepalive, timeout, start_interval, sockopts, ..
+        } => {
+            let plan = load::AbPlan {
+                app: index,
+                to: resolve(to)?,
+                at: at.map_or(Duration::ZERO, |d| Duration::from_nanos(d.0.as_nanos())),
+                requests: *requests,
+                concurrency: *concurrency,
+                request_bytes: *request_bytes,
+                response_bytes: *response_bytes,
+                keepalive: *keepalive,
+                timeout: Duration::from_nanos(timeout.0.as_nanos()),
+                start_interval: start_interval.map_or(Duration::ZERO, |d| Duration::from_nanos(d.0.as_nanos())),
+            };
+            run.wait_for_servers();
+            return Ok(Some(LoadReport::Ab(load::run_ab(&plan, sockopts, host, run)?)));
+        }
+        AppSpec::HttpServer {
+            port, backlog, workers, service_time, service, response_bytes, accept_batch, keepalive, sockopts, ..
+        } => {
+            let mut plan = load::ServerPlan {
+                app: index,
+                port: *port,
+                backlog: *backlog,
+                workers: *workers,
+                service_time: service_time.map_or(crate::time::Dur::ZERO, |d| d.0),
+                service: *service,
+                response_bytes: *response_bytes,
+                accept_batch: *accept_batch,
+                keepalive: *keepalive,
+                rng: crate::engine::RngStreams::new(seed).stream(&format!("app/{index}")),
+            };
+            return Ok(Some(LoadReport::Server(load::run_http_server(&mut plan, sockopts, host, run)?)));
         }
         AppSpec::Heartbeat(_) | AppSpec::Messenger(_) | AppSpec::MessageSink(_) => {
             return Err(CaptureError::Scenario(format!("app[{index}]: protocol applications run only in the simulator")));
         }
     }
-    Ok(())
+    Ok(None)
+}
+
+/// What every app thread of one run shares: how to resolve `host:port`, the run's start, end
+/// and stop flag, the scenario's seed (a server's service times are drawn from its stream),
+/// and how many servers listen so far.
+#[derive(Copy, Clone)]
+pub struct AppRun<'a> {
+    pub resolve: &'a (dyn Fn(&str) -> Result<SocketAddrV4, CaptureError> + Sync),
+    pub start: Instant,
+    /// The scenario's end: what a load generator sees after it (the servers closing as their
+    /// threads stop) is not counted, as the simulator's run ends there.
+    pub end: Instant,
+    pub stop: &'a AtomicBool,
+    pub seed: u64,
+    /// Servers (`http_server`) listening; a load generator waits for all of them, as the
+    /// simulator's servers listen before any generator starts.
+    pub listening: &'a AtomicUsize,
+    pub servers: usize,
+}
+
+impl AppRun<'_> {
+    /// Waits (at most a second) until every server of the run listens.
+    pub fn wait_for_servers(&self) {
+        let give_up = Instant::now() + Duration::from_secs(1);
+        while self.listening.load(Ordering::Acquire) < self.servers && Instant::now() < give_up {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
 }
 
 /// A non-blocking TCP socket with the app's options set.
-fn new_socket(opts: &BTreeMap<SockOpt, OptValue>) -> Result<Socket, CaptureError> {
+pub(super) fn new_socket(opts: &BTreeMap<SockOpt, OptValue>) -> Result<Socket, CaptureError> {
     let s = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP)).map_err(io("socket"))?;
     s.set_nonblocking(true).map_err(io("O_NONBLOCK"))?;
     for (opt, value) in opts {

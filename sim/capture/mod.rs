@@ -19,6 +19,7 @@
 //! the observations).
 
 pub mod apps;
+pub mod load;
 pub mod netns;
 use crate::script::observe;
 pub mod runner;
@@ -26,6 +27,7 @@ pub mod runner;
 use crate::scenario::readiness::{self, ReadinessError, ReadinessRow, CONDITIONS};
 use crate::scenario::types::{AppSpec, FaultKind, Observation, Scenario, Step};
 use crate::table::TableLink;
+use crate::world::LoadReport;
 use netns::Lab;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -75,6 +77,9 @@ pub struct CaptureReport {
     /// What the `[[app]]` entries' connections did, in time order.
     #[serde(default)]
     pub app_events: Vec<apps::AppEvent>,
+    /// The load applications' reports (`ab`, `http_server`), as the simulator gives them.
+    #[serde(default)]
+    pub load: Vec<LoadReport>,
     pub observations: Vec<Observation>,
 }
 
@@ -85,6 +90,9 @@ impl std::fmt::Display for CaptureReport {
         writeln!(f, "  {} observations, {} app events", self.observations.len(), self.app_events.len())?;
         if let (Some(h), Some(i)) = (&self.capture_host, &self.capture_iface) {
             writeln!(f, "  tcpdump on {h}/{i}: {}", self.tcpdump.join(", "))?;
+        }
+        for l in &self.load {
+            write!(f, "{}", l.to_text())?;
         }
         for u in &self.unreproduced {
             writeln!(f, "  not reproduced: {u}")?;
@@ -170,6 +178,10 @@ pub fn capture(scenario: &Scenario, out_dir: &Path) -> Result<CaptureReport, Cap
     let app_events = Mutex::new(Vec::new());
     let stop_apps = AtomicBool::new(false);
     let start = Instant::now();
+    let listening = std::sync::atomic::AtomicUsize::new(0);
+    let servers = scenario.apps.iter().filter(|a| matches!(a, AppSpec::HttpServer { .. })).count();
+    let end = start + Duration::from_nanos(scenario.duration.0.as_nanos());
+    let app_run = apps::AppRun { resolve: &resolve, start, end, stop: &stop_apps, seed: scenario.seed, listening: &listening, servers };
     let mut warnings = Vec::new();
     let (result, timed, apps) = std::thread::scope(|s| {
         let (run_done, done_rx) = mpsc::channel::<()>();
@@ -180,8 +192,8 @@ pub fn capture(scenario: &Scenario, out_dir: &Path) -> Result<CaptureReport, Cap
             .zip(&app_hosts)
             .enumerate()
             .map(|(i, (app, host))| {
-                let (resolve, stop, events) = (&resolve, &stop_apps, &app_events);
-                s.spawn(move || apps::run_app(i, app, host, resolve, start, stop, events))
+                let (run, events) = (&app_run, &app_events);
+                s.spawn(move || apps::run_app(i, app, host, run, events))
             })
             .collect();
         let script = s.spawn(|| runner::run_script(scenario, &lab, &live, start));
@@ -194,7 +206,7 @@ pub fn capture(scenario: &Scenario, out_dir: &Path) -> Result<CaptureReport, Cap
         }
         drop(run_done);
         let panicked = || CaptureError::Scenario("a capture thread panicked".into());
-        let apps: Result<Vec<()>, CaptureError> =
+        let apps: Result<Vec<Option<LoadReport>>, CaptureError> =
             apps.into_iter().map(|a| a.join().unwrap_or_else(|_| Err(panicked()))).collect();
         (
             script.join().unwrap_or_else(|_| Err(panicked())),
@@ -209,7 +221,7 @@ pub fn capture(scenario: &Scenario, out_dir: &Path) -> Result<CaptureReport, Cap
     drop(lab);
     let tcpdump = tcpdump?;
     let timed_faults = timed?;
-    apps?;
+    let load: Vec<LoadReport> = apps?.into_iter().flatten().collect();
     let mut app_events = app_events.into_inner().expect("no app thread panics holding the log");
     app_events.sort_by_key(|e| (e.t_ns, e.app, e.conn));
 
@@ -234,6 +246,7 @@ pub fn capture(scenario: &Scenario, out_dir: &Path) -> Result<CaptureReport, Cap
         warnings,
         timed_faults,
         app_events,
+        load,
         observations,
     };
     let mut summary = serde_json::to_value(&report).expect("report serialises");
@@ -296,7 +309,7 @@ fn app_hosts(sc: &Scenario, lab: &Lab) -> Result<Vec<apps::AppHost>, CaptureErro
                 .host_index(host)
                 .ok_or_else(|| CaptureError::Scenario(format!("app: unknown host `{host}`")))?;
             let netns = lab.hosts[h].fd.try_clone().map_err(|e| io_err(Path::new(&lab.hosts[h].netns), e))?;
-            Ok(apps::AppHost { addr: lab.hosts[h].addr, netns })
+            Ok(apps::AppHost { name: host.to_string(), addr: lab.hosts[h].addr, netns })
         })
         .collect()
 }

@@ -38,9 +38,16 @@ const TCPDUMP_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long tcpdump is given to write the last packets before it is stopped.
 const TCPDUMP_DRAIN: Duration = Duration::from_millis(20);
 
-/// tcpdump's capture buffer (`-B`, KiB): with the default 2 MiB a 1.3 MB transfer on a veth
-/// lost half its packets ("663 packets dropped by kernel") while tcpdump still exited 0.
-const TCPDUMP_BUFFER_KIB: &str = "65536";
+/// tcpdump's capture buffer (`-B`, KiB) on `iface`: with the default 2 MiB a 1.3 MB transfer
+/// on a veth lost half its packets ("663 packets dropped by kernel") while tcpdump still exited
+/// 0. In `--immediate-mode` libpcap uses a TPACKET_V2 ring of frames sized for the interface's
+/// MTU, so the buffer holds a number of packets, not bytes: 64 MiB is 32 768 frames on a veth
+/// (MTU 1500) but about a thousand on `lo` (MTU 65536), which a burst of handshakes overran
+/// while tcpdump waited for a core (`models/ab-loopback-reset.toml` under load: 539 dropped);
+/// `lo` gets 512 MiB, some eight thousand frames.
+fn tcpdump_buffer_kib(iface: &str) -> u32 {
+    if iface == "lo" { 512 * 1024 } else { 64 * 1024 }
+}
 
 static LAB_COUNTER: AtomicU32 = AtomicU32::new(0);
 
@@ -112,6 +119,8 @@ pub struct Lab {
 
 #[derive(Debug)]
 struct Tcpdump {
+    /// Its `-B`, for the error that says it was too small.
+    buffer_kib: u32,
     child: Child,
     stderr: mpsc::Receiver<String>,
 }
@@ -496,7 +505,7 @@ impl Lab {
                 "-U",
                 "--immediate-mode",
                 "-B",
-                TCPDUMP_BUFFER_KIB,
+                &tcpdump_buffer_kib(iface).to_string(),
                 "-Z",
                 "root",
                 "--time-stamp-precision=nano",
@@ -519,7 +528,7 @@ impl Lab {
                 }
             }
         });
-        self.tcpdump = Some(Tcpdump { child, stderr: rx });
+        self.tcpdump = Some(Tcpdump { buffer_kib: tcpdump_buffer_kib(iface), child, stderr: rx });
         let deadline = std::time::Instant::now() + TCPDUMP_TIMEOUT;
         let mut seen = Vec::new();
         loop {
@@ -570,7 +579,8 @@ impl Lab {
             Some(n) if n > 0 => Err(CaptureError::Command {
                 cmd: "tcpdump".into(),
                 msg: format!(
-                    "{n} packets dropped by kernel (buffer -B {TCPDUMP_BUFFER_KIB} KiB too small for this run); the capture is incomplete: {}",
+                    "{n} packets dropped by kernel (buffer -B {} KiB too small for this run); the capture is incomplete: {}",
+                    t.buffer_kib,
                     lines.join(", ")
                 ),
             }),

@@ -15,7 +15,7 @@ use crate::tcp::conn::SendData;
 use crate::tcp::state::TcpState;
 use crate::time::{Dur, SimTime};
 use rand_chacha::ChaCha12Rng;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddrV4;
 
@@ -542,7 +542,7 @@ impl Ab {
 }
 
 /// What a load application reports.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum LoadReport {
     Ab(AbReport),
@@ -550,7 +550,7 @@ pub enum LoadReport {
 }
 
 /// ab's summary.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct AbReport {
     pub app: usize,
     pub host: String,
@@ -573,14 +573,14 @@ pub struct AbReport {
     pub latency_ns: Percentiles,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct FirstFailure {
     pub t_ns: u64,
     pub errno: String,
 }
 
 /// A server's counts.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ServerReport {
     pub app: usize,
     pub host: String,
@@ -591,7 +591,7 @@ pub struct ServerReport {
 }
 
 /// Nearest-rank percentiles of a sample, as ab's "Percentage of the requests served within".
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Percentiles {
     pub count: usize,
     pub p50: u64,

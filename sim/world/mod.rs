@@ -17,7 +17,7 @@ pub mod timeline;
 mod script;
 
 pub use build::build_sim;
-pub use load::{AbReport, LoadReport, Percentiles, ServerReport};
+pub use load::{AbReport, FirstFailure, LoadReport, Percentiles, ServerReport};
 
 pub use report::{RunReport, ScriptSocketReport, SocketReport};
 
