@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, SocketAddr};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
@@ -42,7 +42,7 @@ pub struct AppEvent {
 
 /// What an app thread needs of its host.
 pub struct AppHost {
-    pub addr: Ipv4Addr,
+    pub addr: IpAddr,
     /// The host's namespace, for `setns`.
     pub netns: File,
 }
@@ -82,7 +82,7 @@ pub fn run_app(
     index: usize,
     app: &AppSpec,
     host: &AppHost,
-    resolve: &dyn Fn(&str) -> Result<SocketAddrV4, CaptureError>,
+    resolve: &dyn Fn(&str) -> Result<SocketAddr, CaptureError>,
     start: Instant,
     stop: &AtomicBool,
     events: &Mutex<Vec<AppEvent>>,
@@ -92,8 +92,9 @@ pub fn run_app(
     let log = Log { app: index, start, events };
     match app {
         AppSpec::Server { port, backlog, accept, echo, sockopts, .. } => {
-            let l = new_socket(sockopts)?;
-            l.bind(&SockAddr::from(SocketAddrV4::new(host.addr, *port))).map_err(io("bind"))?;
+            let local = SocketAddr::new(host.addr, *port);
+            let l = new_socket(local, sockopts)?;
+            l.bind(&SockAddr::from(local)).map_err(io("bind"))?;
             l.listen(*backlog).map_err(io("listen"))?;
             log.push(None, "listening", None, None);
             serve(&l, *accept, *echo, &log, stop);
@@ -118,9 +119,9 @@ pub fn run_app(
     Ok(())
 }
 
-/// A non-blocking TCP socket with the app's options set.
-fn new_socket(opts: &BTreeMap<SockOpt, OptValue>) -> Result<Socket, CaptureError> {
-    let s = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP)).map_err(io("socket"))?;
+/// A non-blocking TCP socket of `addr`'s family with the app's options set.
+fn new_socket(addr: SocketAddr, opts: &BTreeMap<SockOpt, OptValue>) -> Result<Socket, CaptureError> {
+    let s = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP)).map_err(io("socket"))?;
     s.set_nonblocking(true).map_err(io("O_NONBLOCK"))?;
     for (opt, value) in opts {
         super::runner::set_option(s.as_raw_fd(), *opt, value)
@@ -218,7 +219,7 @@ fn send_all(s: &Socket, mut data: &[u8]) {
 }
 
 struct ClientPlan {
-    to: SocketAddrV4,
+    to: SocketAddr,
     first: Instant,
     interval: Duration,
     count: u32,
@@ -248,7 +249,7 @@ fn run_clients(
     let mut opened = 0u32;
     while !stop.load(Ordering::Relaxed) {
         while opened < plan.count && Instant::now() >= plan.first + plan.interval * opened {
-            let s = new_socket(opts)?;
+            let s = new_socket(plan.to, opts)?;
             match s.connect(&SockAddr::from(plan.to)) {
                 Ok(()) => conns.push((s, opened, ClientState::Connecting)),
                 Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {

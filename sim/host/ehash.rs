@@ -12,10 +12,10 @@
 use super::sockets::ConnId;
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
-use std::net::SocketAddrV4;
+use crate::addr::SockAddr;
 
 /// A connection's key: its (local, remote) addresses.
-pub type FourTuple = (SocketAddrV4, SocketAddrV4);
+pub type FourTuple = (SockAddr, SockAddr);
 
 /// A multiply-rotate hasher (the `FxHash` scheme) for the few words of a 4-tuple: cheap,
 /// deterministic, and good enough for addresses the scenario chose.
@@ -64,7 +64,7 @@ pub struct EHash {
     /// `ip_local_port_range`, inclusive.
     ephemeral: [u16; 2],
     /// Connections per (local address, peer) whose local port is in `ephemeral`.
-    per_peer: BTreeMap<(std::net::Ipv4Addr, SocketAddrV4), u32>,
+    per_peer: BTreeMap<(std::net::IpAddr, SockAddr), u32>,
 }
 
 impl EHash {
@@ -72,9 +72,9 @@ impl EHash {
         EHash { map: HashMap::default(), per_port: BTreeMap::new(), ephemeral: ip_local_port_range, per_peer: BTreeMap::new() }
     }
 
-    fn ephemeral_peer(&self, key: &FourTuple) -> Option<(std::net::Ipv4Addr, SocketAddrV4)> {
+    fn ephemeral_peer(&self, key: &FourTuple) -> Option<(std::net::IpAddr, SockAddr)> {
         let [low, high] = self.ephemeral;
-        (low..=high).contains(&key.0.port()).then(|| (*key.0.ip(), key.1))
+        (low..=high).contains(&key.0.port()).then(|| (key.0.ip(), key.1))
     }
 
     pub fn get(&self, key: &FourTuple) -> Option<ConnId> {
@@ -113,7 +113,7 @@ impl EHash {
     /// Whether connections from `local` to `remote` hold every port of the ephemeral range,
     /// so that no 4-tuple to `remote` is left for a connect() (`__inet_hash_connect` would
     /// try them all and fail with EADDRNOTAVAIL).
-    pub fn ephemeral_exhausted(&self, local: std::net::Ipv4Addr, remote: SocketAddrV4) -> bool {
+    pub fn ephemeral_exhausted(&self, local: std::net::IpAddr, remote: SockAddr) -> bool {
         let [low, high] = self.ephemeral;
         let ports = u32::from(high.max(low) - low.min(high)) + 1;
         self.per_peer.get(&(local, remote)).is_some_and(|n| *n >= ports)
@@ -128,10 +128,10 @@ impl EHash {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::net::Ipv4Addr;
+    use std::net::IpAddr;
 
     fn key(lport: u16, rport: u16) -> FourTuple {
-        (SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), lport), SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), rport))
+        (SockAddr::new(IpAddr::from([10, 0, 0, 1]), lport), SockAddr::new(IpAddr::from([10, 0, 0, 2]), rport))
     }
 
     #[test]
@@ -154,7 +154,7 @@ mod tests {
     #[test]
     fn knows_when_every_ephemeral_port_reaches_a_peer() {
         let mut h = EHash::new([40000, 40002]);
-        let (local, peer) = (Ipv4Addr::new(10, 0, 0, 1), SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 80));
+        let (local, peer) = (IpAddr::from([10, 0, 0, 1]), SockAddr::new(IpAddr::from([10, 0, 0, 2]), 80));
         h.insert(key(80, 5555), ConnId(9));
         h.insert(key(39999, 80), ConnId(8));
         h.insert(key(40000, 81), ConnId(7));
