@@ -89,3 +89,33 @@ fn ipv6_frames_carry_ecn_in_the_traffic_class_and_read_back_identical() {
     assert_eq!(got.options, seg.options);
     assert_eq!(got.payload.to_bytes(), seg.payload.to_bytes());
 }
+
+/// The verdict lines of `tcpsim replay PCAP --partial`: the side, then what was compared and
+/// how it differs (the endpoints, whose ports differ between runs, left out).
+fn replay_verdicts(pcap: &Path) -> Vec<String> {
+    let out = Command::new(env!("CARGO_BIN_EXE_tcpsim")).args(["replay", pcap.to_str().unwrap(), "--partial"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let verdict = |l: &str| {
+        let at = l.find(": differs").or_else(|| l.find(": agrees")).unwrap_or(0);
+        format!("{}{}", l.split(' ').next().unwrap_or(""), &l[at..])
+    };
+    let verdicts: Vec<String> = text.lines().filter(|l| (l.starts_with("client ") || l.starts_with("server ")) && l.contains(" segments compared")).map(verdict).collect();
+    assert_eq!(verdicts.len(), 2, "{text}");
+    verdicts
+}
+
+#[test]
+fn an_ipv6_capture_replays_as_its_ipv4_twin_does() {
+    let dir = scratch("ipv6_replay");
+    let run = |scenario: &Path, pcap: &Path| {
+        let out = Command::new(env!("CARGO_BIN_EXE_tcpsim")).args(["run", scenario.to_str().unwrap(), "--pcap", pcap.to_str().unwrap()]).output().unwrap();
+        assert_eq!(out.status.code(), Some(0));
+    };
+    let (v4, v6) = (dir.join("v4.pcap"), dir.join("v6.pcap"));
+    run(&repo().join("models/peer-closes-gracefully.toml"), &v4);
+    run(&v6_scenario(&dir), &v6);
+    let (a, b) = (replay_verdicts(&v4), replay_verdicts(&v6));
+    // Every segment of both sides compared, and the same verdict as over IPv4.
+    assert!(b.iter().all(|v| v.contains("5 of 5 segments compared") || v.contains("4 of 4 segments compared")), "{b:?}");
+    assert_eq!(a, b);
+}
