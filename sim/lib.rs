@@ -1,6 +1,7 @@
 //! tcpsim: a deterministic simulator of the Linux kernel's TCP stack.
 //!
 //! Layout, one concern a module:
+//! - [`addr`]: socket addresses, IPv4 or IPv6, in 8 bytes;
 //! - [`time`]: simulated time in integer nanoseconds;
 //! - [`engine`]: the discrete-event engine (queue, randomness, links, faults, trace);
 //! - [`scenario`]: scenario files and their validation;
@@ -27,6 +28,7 @@
 
 #[cfg(target_os = "linux")]
 pub mod capture;
+pub mod addr;
 pub mod cli;
 pub mod engine;
 pub mod errno;

@@ -18,7 +18,8 @@ use crate::tcp::conn::SendData;
 use crate::tcp::uapi::{IoctlReq, MsgFlag, OptValue, ShutHow, SockOpt, UserBuf};
 use crate::tcp::view::PollMask;
 use crate::time::Dur;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use crate::addr::SockAddr;
+use std::net::IpAddr;
 
 /// A failed call's error: by name when the model knows it, else the number the kernel returned.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -68,14 +69,14 @@ pub trait Syscalls {
     type Fatal;
 
     /// The address of a host by its scenario name.
-    fn host_addr(&self, host: &str) -> Option<Ipv4Addr>;
+    fn host_addr(&self, host: &str) -> Option<IpAddr>;
     /// socket(AF_INET, SOCK_STREAM, 0) on `host`, `O_NONBLOCK` if `nonblocking`.
     fn socket(&mut self, host: &str, nonblocking: bool) -> Result<Self::Sock, SysErr>;
     /// bind() to `port` of the socket's host address.
     fn bind(&mut self, s: Self::Sock, port: u16) -> Result<(), SysErr>;
     fn listen(&mut self, s: Self::Sock, backlog: i32) -> Result<(), SysErr>;
     /// connect(); a blocking socket waits for the handshake's outcome.
-    fn connect(&mut self, s: Self::Sock, to: SocketAddrV4) -> Blocking<()>;
+    fn connect(&mut self, s: Self::Sock, to: SockAddr) -> Blocking<()>;
     fn accept(&mut self, s: Self::Sock) -> Blocking<Self::Sock>;
     /// send() of `data` (derived bytes are the socket's own stream; `SendData::Null` is a
     /// NULL buffer, [`UserBuf`]).

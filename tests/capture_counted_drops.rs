@@ -27,7 +27,7 @@ fn a_counted_burst_is_the_same_hole_on_the_kernel_and_in_the_replay() {
     let dir = std::env::temp_dir().join(format!("tcpsim-counted-{}", std::process::id()));
     let report = tcpsim::capture::capture(&sc, &dir).unwrap_or_else(|e| panic!("{e}"));
     let cap = tcpsim::pcap::read_pcap(&dir.join("capture.pcap")).unwrap();
-    let client = |s: &Segment| s.src.ip().octets() == [10, 0, 0, 1];
+    let client = |s: &Segment| s.src.ip() == std::net::Ipv4Addr::new(10, 0, 0, 1);
     let from_client: Vec<&Segment> = cap.packets.iter().map(|p| &p.seg).filter(|s| client(s)).collect();
     // The server never got the 30th to 33rd: it acknowledges up to the 30th's first byte and
     // SACKs from the 34th's.

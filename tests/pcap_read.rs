@@ -299,8 +299,10 @@ fn non_tcp_and_snaplen_cut_packets_are_skipped_with_a_reason() {
     let full = raw_packet(3); // "ping\n", 57 bytes
     let mut udp = raw_packet(2);
     udp[9] = 17;
-    let mut v6 = raw_packet(2);
-    v6[0] = 0x60;
+    // IPv6 carrying ICMPv6 (58): an echo request.
+    let mut v6 = vec![0x60, 0, 0, 0, 0, 8, 58, 64];
+    v6.extend([0u8; 32]);
+    v6.extend([128, 0, 0, 0, 0, 1, 0, 1]);
     let b = raw_pcap(&[
         (full[..54].to_vec(), 57),
         (udp, 52),
@@ -325,8 +327,8 @@ fn non_tcp_and_snaplen_cut_packets_are_skipped_with_a_reason() {
             ),
         ]
     );
-    let c = read_pcap_bytes(&raw_pcap(&[(v6, 52)]), "x").unwrap();
-    assert_eq!(c.skipped, [(1, "IPv6".to_string())]);
+    let c = read_pcap_bytes(&raw_pcap(&[(v6, 48)]), "x").unwrap();
+    assert_eq!(c.skipped, [(1, "IP protocol 58 (ICMPv6) is not TCP".to_string())]);
 }
 
 #[test]
@@ -354,11 +356,11 @@ fn bsd_loopback_family_in_either_byte_order() {
         b[20..24].copy_from_slice(&linktype.to_le_bytes());
         b
     };
-    // DLT_NULL from a big-endian host, and an AF_INET6 (BSD's 24) packet.
+    // DLT_NULL from a big-endian host, and a family that is neither AF_INET nor AF_INET6 (7).
     let c = read_pcap_bytes(
         &file(
             0,
-            &[with_af(2u32.to_be_bytes()), with_af(24u32.to_le_bytes())],
+            &[with_af(2u32.to_be_bytes()), with_af(7u32.to_le_bytes())],
         ),
         "x",
     )
@@ -367,7 +369,7 @@ fn bsd_loopback_family_in_either_byte_order() {
     assert_eq!(c.packets[0].seg.payload.to_bytes(), b"ping\n");
     assert_eq!(
         c.skipped,
-        [(2, "loopback address family 24 is not AF_INET".to_string())]
+        [(2, "loopback address family 7 is not AF_INET or AF_INET6".to_string())]
     );
     // DLT_LOOP (108): always network byte order.
     let c = read_pcap_bytes(&file(108, &[with_af(2u32.to_be_bytes())]), "x").unwrap();

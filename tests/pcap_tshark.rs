@@ -4,7 +4,7 @@
 //!
 //! Skips, saying why, when `tshark` is not installed; CI installs it.
 
-use std::net::SocketAddrV4;
+use tcpsim::addr::SockAddr;
 use std::path::{Path, PathBuf};
 use tcpsim::pcap::{label_segments, read_pcap, Label, PcapWriter};
 
@@ -19,8 +19,8 @@ const PA: Flags = Flags(Flags::PSH.0 | Flags::ACK.0);
 
 /// One client-server connection being scripted; sequence numbers relative to the ISNs.
 struct Conv {
-    c: SocketAddrV4,
-    s: SocketAddrV4,
+    c: SockAddr,
+    s: SockAddr,
     c_isn: u32,
     s_isn: u32,
     segs: Vec<(u64, Segment)>,

@@ -261,23 +261,27 @@ fn ether(ether_type: u16, rest: &[u8]) -> Vec<u8> {
 }
 
 #[test]
-fn a_capture_without_ipv4_tcp_is_bad_input_that_says_what_it_holds() {
+fn a_capture_without_tcp_is_bad_input_that_says_what_it_holds() {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("replay_cli_nothing");
     std::fs::create_dir_all(&dir).unwrap();
-    // IPv6, next header TCP (6), a 20-byte TCP header.
-    let mut v6 = vec![0x60, 0, 0, 0, 0, 20, 6, 64];
-    v6.extend([0u8; 32]);
-    v6.extend([0x1f, 0x90, 0x00, 0x50, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x02, 0xff, 0xff, 0, 0, 0, 0]);
+    // IPv6, next header ICMPv6 (58), an 8-byte echo request.
+    let mut icmp6 = vec![0x60, 0, 0, 0, 0, 8, 58, 64];
+    icmp6.extend([0u8; 32]);
+    icmp6.extend([128, 0, 0, 0, 0, 1, 0, 1]);
     // IPv4 UDP (17): header only, then 8 bytes of UDP.
     let udp = [0x45, 0, 0, 28, 0, 0, 0x40, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2, 0, 53, 0, 53, 0, 8, 0, 0];
+    // Ten UDP packets, then two ICMPv6 ones (the second file's records after its header).
+    let mut mixed = pcap_of(&ether(0x0800, &udp), 10);
+    mixed.extend_from_slice(&pcap_of(&ether(0x86dd, &icmp6), 2)[24..]);
     let cases = [
-        ("v6.pcap", ether(0x86dd, &v6), 12, "12 packets: IPv6 TCP (tcpsim replays TCP over IPv4 only)"),
-        ("udp.pcap", ether(0x0800, &udp), 3, "3 packets: IP protocol 17 (UDP) is not TCP (no TCP at all; tcpsim replays TCP over IPv4 only)"),
-        ("empty.pcap", Vec::new(), 0, "the file holds no packets"),
+        ("icmp6.pcap", pcap_of(&ether(0x86dd, &icmp6), 12), "12 packets, none TCP (ICMPv6 12)"),
+        ("udp.pcap", pcap_of(&ether(0x0800, &udp), 3), "3 packets, none TCP (UDP 3)"),
+        ("mixed.pcap", mixed, "12 packets, none TCP (UDP 10, ICMPv6 2)"),
+        ("empty.pcap", pcap_of(&[], 0), "the file holds no packets"),
     ];
-    for (name, frame, n, says) in cases {
+    for (name, file, says) in cases {
         let p = dir.join(name);
-        std::fs::write(&p, pcap_of(&frame, n)).unwrap();
+        std::fs::write(&p, file).unwrap();
         let out = tcpsim(&["replay", p.to_str().unwrap()]);
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{name}: {err}");

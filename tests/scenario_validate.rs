@@ -2,7 +2,8 @@
 //! helpers the engine calls (`host_profile`, `resolve_to`). The rejections are covered one
 //! fixture each in `scenario_errors.rs`.
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use tcpsim::addr::SockAddr;
+use std::net::Ipv4Addr;
 use tcpsim::scenario::{host_profile, parse, resolve_to, validate, FieldPath, HostSpec, Scenario, Step};
 use tcpsim::tcp::profile::KernelProfile;
 
@@ -219,7 +220,7 @@ fn host_profile_names_the_bad_override() {
 #[test]
 fn resolve_to_accepts_names_and_addresses_of_hosts() {
     let s = ok("");
-    let server = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 443);
+    let server = SockAddr::new(Ipv4Addr::new(10, 0, 0, 2), 443);
     assert_eq!(resolve_to(&s, "server:443"), Ok(server));
     assert_eq!(resolve_to(&s, "10.0.0.2:443"), Ok(server));
     assert!(resolve_to(&s, "server:65536").is_err());

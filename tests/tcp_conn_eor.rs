@@ -139,7 +139,7 @@ fn scenario_segments(flags: &str) -> Vec<u32> {
     world.finish().unwrap();
     let capture = read_pcap_bytes(&wire.0.borrow(), "eor.pcap").unwrap();
     let client = std::net::Ipv4Addr::new(10, 0, 0, 1);
-    capture.packets.iter().filter(|p| *p.seg.src.ip() == client && !p.seg.payload.is_empty()).map(|p| p.seg.payload.len()).collect()
+    capture.packets.iter().filter(|p| p.seg.src.ip() == client && !p.seg.payload.is_empty()).map(|p| p.seg.payload.len()).collect()
 }
 
 /// The scenario's `flags = ["MSG_EOR"]` reaches the connection through the syscall layer

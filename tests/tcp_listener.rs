@@ -5,7 +5,7 @@
 //! at jiffy `j` runs at the bucket `(((j + n) >> shift) + 1) << shift` of its wheel level.
 
 mod tcp_conn_common;
-use std::net::SocketAddrV4;
+use tcpsim::addr::SockAddr;
 use std::rc::Rc;
 use tcpsim::tcp::conn::ChildParams;
 use tcpsim::tcp::listener::{SynRoute, DropReason, Listener, ListenerAction};
@@ -16,11 +16,11 @@ use tcp_conn_common::textbook_profile;
 
 const SERVER: &str = "10.0.0.1:80";
 
-fn server() -> SocketAddrV4 {
+fn server() -> SockAddr {
     SERVER.parse().unwrap()
 }
-fn client(n: u16) -> SocketAddrV4 {
-    SocketAddrV4::new("10.0.0.2".parse().unwrap(), 40000 + n)
+fn client(n: u16) -> SockAddr {
+    SockAddr::new("10.0.0.2".parse::<std::net::IpAddr>().unwrap(), 40000 + n)
 }
 fn ms(t: u64) -> SimTime {
     SimTime(t * 1_000_000)

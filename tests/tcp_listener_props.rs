@@ -3,7 +3,7 @@
 
 use proptest::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::SocketAddrV4;
+use tcpsim::addr::SockAddr;
 use std::rc::Rc;
 use tcpsim::tcp::listener::{SynRoute, Listener, ListenerAction};
 use tcpsim::tcp::profile::KernelProfile;
@@ -31,8 +31,8 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-fn client(n: u16) -> SocketAddrV4 {
-    SocketAddrV4::new("10.0.0.2".parse().unwrap(), 40000 + n)
+fn client(n: u16) -> SockAddr {
+    SockAddr::new("10.0.0.2".parse::<std::net::IpAddr>().unwrap(), 40000 + n)
 }
 
 fn seg(n: u16, seq: u32, ack: u32, flags: Flags, len: u32) -> Segment {

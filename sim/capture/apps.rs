@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, SocketAddr};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -46,7 +46,7 @@ pub struct AppEvent {
 pub struct AppHost {
     /// The host's scenario name (the load reports carry it).
     pub name: String,
-    pub addr: Ipv4Addr,
+    pub addr: IpAddr,
     /// The host's namespace, for `setns`.
     pub netns: File,
 }
@@ -96,8 +96,9 @@ pub fn run_app(
     let log = Log { app: index, start, events };
     match app {
         AppSpec::Server { port, backlog, accept, echo, sockopts, .. } => {
-            let l = new_socket(sockopts)?;
-            l.bind(&SockAddr::from(SocketAddrV4::new(host.addr, *port))).map_err(io("bind"))?;
+            let local = SocketAddr::new(host.addr, *port);
+            let l = new_socket(local, sockopts)?;
+            l.bind(&SockAddr::from(local)).map_err(io("bind"))?;
             l.listen(*backlog).map_err(io("listen"))?;
             log.push(None, "listening", None, None);
             serve(&l, *accept, *echo, &log, stop);
@@ -157,7 +158,7 @@ pub fn run_app(
 /// and how many servers listen so far.
 #[derive(Copy, Clone)]
 pub struct AppRun<'a> {
-    pub resolve: &'a (dyn Fn(&str) -> Result<SocketAddrV4, CaptureError> + Sync),
+    pub resolve: &'a (dyn Fn(&str) -> Result<SocketAddr, CaptureError> + Sync),
     pub start: Instant,
     /// The scenario's end: what a load generator sees after it (the servers closing as their
     /// threads stop) is not counted, as the simulator's run ends there.
@@ -180,9 +181,9 @@ impl AppRun<'_> {
     }
 }
 
-/// A non-blocking TCP socket with the app's options set.
-pub(super) fn new_socket(opts: &BTreeMap<SockOpt, OptValue>) -> Result<Socket, CaptureError> {
-    let s = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP)).map_err(io("socket"))?;
+/// A non-blocking TCP socket of `addr`'s family with the app's options set.
+pub(super) fn new_socket(addr: SocketAddr, opts: &BTreeMap<SockOpt, OptValue>) -> Result<Socket, CaptureError> {
+    let s = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP)).map_err(io("socket"))?;
     s.set_nonblocking(true).map_err(io("O_NONBLOCK"))?;
     for (opt, value) in opts {
         super::runner::set_option(s.as_raw_fd(), *opt, value)
@@ -280,7 +281,7 @@ fn send_all(s: &Socket, mut data: &[u8]) {
 }
 
 struct ClientPlan {
-    to: SocketAddrV4,
+    to: SocketAddr,
     first: Instant,
     interval: Duration,
     count: u32,
@@ -310,7 +311,7 @@ fn run_clients(
     let mut opened = 0u32;
     while !stop.load(Ordering::Relaxed) {
         while opened < plan.count && Instant::now() >= plan.first + plan.interval * opened {
-            let s = new_socket(opts)?;
+            let s = new_socket(plan.to, opts)?;
             match s.connect(&SockAddr::from(plan.to)) {
                 Ok(()) => conns.push((s, opened, ClientState::Connecting)),
                 Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {

@@ -22,7 +22,7 @@ use crate::world::{AbReport, Percentiles, ServerReport};
 use rand_chacha::ChaCha12Rng;
 use socket2::{SockAddr, Socket};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -35,7 +35,7 @@ const READ_CHUNK: usize = 64 * 1024;
 /// What `ab` is asked to do (the scenario's `ab` entry).
 pub struct AbPlan {
     pub app: usize,
-    pub to: SocketAddrV4,
+    pub to: SocketAddr,
     pub at: Duration,
     pub requests: u32,
     pub concurrency: u32,
@@ -229,7 +229,7 @@ impl Ab<'_> {
     fn open(&mut self) -> Result<(), CaptureError> {
         self.started += 1;
         let now = Instant::now();
-        let sock = new_socket(self.opts)?;
+        let sock = new_socket(self.plan.to, self.opts)?;
         match sock.connect(&SockAddr::from(self.plan.to)) {
             Ok(()) => {}
             Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
@@ -452,8 +452,9 @@ pub fn run_http_server(
 impl Server<'_> {
     /// socket, options, bind and listen; a failed call is a setup error, as in the simulator.
     fn listen(&mut self, opts: &BTreeMap<SockOpt, OptValue>, host: &AppHost) -> Result<(), CaptureError> {
-        let l = new_socket(opts)?;
-        if let Err(e) = l.bind(&SockAddr::from(SocketAddrV4::new(host.addr, self.plan.port))) {
+        let local = SocketAddr::new(host.addr, self.plan.port);
+        let l = new_socket(local, opts)?;
+        if let Err(e) = l.bind(&SockAddr::from(local)) {
             self.setup_errors.push(known_errno(&e, "bind")?);
         }
         if let Err(e) = l.listen(self.plan.backlog) {

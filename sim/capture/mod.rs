@@ -167,10 +167,11 @@ pub fn capture(scenario: &Scenario, out_dir: &Path) -> Result<CaptureReport, Cap
     // The script runs on its own thread: it blocks SIGPIPE and moves between namespaces, neither
     // of which should leak into the caller's thread. This thread is its watchdog.
     let app_hosts = app_hosts(scenario, &lab)?;
-    let addrs: Vec<(String, std::net::Ipv4Addr)> =
+    let addrs: Vec<(String, std::net::IpAddr)> =
         lab.hosts.iter().map(|h| (h.name.clone(), h.addr)).collect();
     let resolve = |to: &str| {
         crate::script::resolve(to, |h| addrs.iter().find(|(n, _)| n == h).map(|(_, a)| *a))
+            .map(std::net::SocketAddr::from)
             .ok_or_else(|| CaptureError::Scenario(format!("`{to}` is not HOST:PORT or A.B.C.D:PORT")))
     };
     let live = runner::LiveFds::default();

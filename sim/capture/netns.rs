@@ -24,7 +24,7 @@ use crate::tcp::cc::Algorithm;
 use crate::tcp::profile::KernelProfile;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -55,7 +55,7 @@ static LAB_COUNTER: AtomicU32 = AtomicU32::new(0);
 #[derive(Debug)]
 pub struct HostNs {
     pub name: String,
-    pub addr: Ipv4Addr,
+    pub addr: IpAddr,
     /// The `ip netns` name.
     pub netns: String,
     /// `/var/run/netns/<netns>`, held open for `setns`.
@@ -145,6 +145,21 @@ fn in_ns(netns: &str, args: &[&str]) -> Command {
     let mut c = Command::new("ip");
     c.args(["netns", "exec", netns]).args(args);
     c
+}
+
+/// A host's address as a one-host prefix: `/32`, or `/128` for IPv6.
+fn host_prefix(addr: IpAddr) -> String {
+    format!("{addr}/{}", if addr.is_ipv6() { 128 } else { 32 })
+}
+
+/// `ip addr add PREFIX dev IFACE`; an IPv6 address skips duplicate address detection
+/// (`nodad`), which would hold it tentative, unusable, for a second after the link is up.
+fn addr_add<'a>(prefix: &'a str, iface: &'a str) -> Vec<&'a str> {
+    let mut args = vec!["addr", "add", prefix, "dev", iface];
+    if prefix.contains(':') {
+        args.push("nodad");
+    }
+    args
 }
 
 /// An interface name for a link: its own name if the kernel accepts it (≤ 15 chars, plain),
@@ -292,9 +307,8 @@ impl Lab {
         self.links.push(LinkIf { name: l.name.clone(), a, b, iface: iface.clone(), lo_ports: None });
         for (me, peer) in [(a, b), (b, a)] {
             let ns = self.hosts[me].netns.clone();
-            let addr = format!("{}/32", self.hosts[me].addr);
-            let peer_addr = format!("{}/32", self.hosts[peer].addr);
-            run(&mut in_ns(&ns, &["ip", "addr", "add", &addr, "dev", &iface]))?;
+            let (addr, peer_addr) = (host_prefix(self.hosts[me].addr), host_prefix(self.hosts[peer].addr));
+            run(&mut in_ns(&ns, &addr_add(&addr, &iface)))?;
             // One MSS per skb, as on a wire: without this, TCP hands the veth GSO super-packets
             // (tcp_tso_autosize), which the veth passes on whole, so the capture would show
             // 2896- or 64K-byte "segments".
@@ -321,8 +335,7 @@ impl Lab {
     fn add_loopback(&mut self, i: usize, h: usize, l: &LinkSpec, ports: &[u16]) -> Result<(), CaptureError> {
         let ns = self.hosts[h].netns.clone();
         if !self.hosts[h].addr.is_loopback() {
-            let addr = format!("{}/32", self.hosts[h].addr);
-            run(&mut in_ns(&ns, &["ip", "addr", "add", &addr, "dev", "lo"]))?;
+            run(&mut in_ns(&ns, &addr_add(&host_prefix(self.hosts[h].addr), "lo")))?;
         }
         if l.mtu() != LinkKind::Lo.default_mtu() {
             run(&mut in_ns(&ns, &["ip", "link", "set", "lo", "mtu", &l.mtu().to_string()]))?;

@@ -23,7 +23,7 @@ use crate::time::Dur;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::IpAddr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::Mutex;
 use std::time::Instant;
@@ -236,7 +236,7 @@ impl Kernel<'_> {
     /// A socket made inside the host's namespace (a socket keeps the namespace it was made in).
     fn socket_in(&mut self, h: usize) -> Result<std::io::Result<Socket>, CaptureError> {
         netns::enter(&self.lab().hosts[h].fd)?;
-        let made = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP));
+        let made = Socket::new(Domain::for_address(std::net::SocketAddr::new(self.lab().hosts[h].addr, 0)), Type::STREAM, Some(Protocol::TCP));
         netns::enter(&self.home)?;
         Ok(made)
     }
@@ -260,7 +260,7 @@ impl Syscalls for Kernel<'_> {
     type Ep = usize;
     type Fatal = CaptureError;
 
-    fn host_addr(&self, host: &str) -> Option<Ipv4Addr> {
+    fn host_addr(&self, host: &str) -> Option<IpAddr> {
         let lab = self.lab();
         lab.host_index(host).map(|h| lab.hosts[h].addr)
     }
@@ -285,7 +285,7 @@ impl Syscalls for Kernel<'_> {
 
     fn bind(&mut self, s: u64, port: u16) -> Result<(), SysErr> {
         self.fd(s)?;
-        let addr = SocketAddrV4::new(self.lab().hosts[self.socks[&s].host].addr, port);
+        let addr = std::net::SocketAddr::new(self.lab().hosts[self.socks[&s].host].addr, port);
         self.socks[&s].sock.bind(&SockAddr::from(addr)).map_err(io_err)
     }
 
@@ -294,8 +294,8 @@ impl Syscalls for Kernel<'_> {
         self.socks[&s].sock.listen(backlog).map_err(io_err)
     }
 
-    fn connect(&mut self, s: u64, to: SocketAddrV4) -> Blocking<()> {
-        Ok(self.fd(s).and_then(|_| self.socks[&s].sock.connect(&SockAddr::from(to)).map_err(io_err)))
+    fn connect(&mut self, s: u64, to: crate::addr::SockAddr) -> Blocking<()> {
+        Ok(self.fd(s).and_then(|_| self.socks[&s].sock.connect(&SockAddr::from(std::net::SocketAddr::from(to))).map_err(io_err)))
     }
 
     fn accept(&mut self, s: u64) -> Blocking<u64> {

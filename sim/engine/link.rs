@@ -79,6 +79,9 @@ pub const ETH_DATA_LEN: u32 = 1500;
 
 /// Ethernet (14) + IPv4 (20) + TCP (20) header bytes, without options.
 pub const HEADER_BYTES: u32 = 14 + 20 + 20;
+/// What an IPv6 header (40, `sizeof(struct ipv6hdr)`, no extension headers) adds over an
+/// IPv4 one without options.
+pub const IPV6_EXTRA_BYTES: u32 = 40 - 20;
 
 /// Bytes the TCP options take on the wire, laid out as Linux's `tcp_options_write` does
 /// (each option padded with NOPs to 32 bits; SACK-permitted shares a word with timestamps).
@@ -106,7 +109,8 @@ pub fn options_wire_len(o: &TcpOptions) -> u32 {
 
 /// The frame's size on the wire: headers, options and payload.
 pub fn wire_bytes(seg: &Segment) -> u32 {
-    HEADER_BYTES + options_wire_len(&seg.options) + seg.payload.len()
+    let ipv6 = if seg.src.is_ipv6() { IPV6_EXTRA_BYTES } else { 0 };
+    HEADER_BYTES + ipv6 + options_wire_len(&seg.options) + seg.payload.len()
 }
 
 /// Time to clock `bytes` onto a wire of `bps` bits per second, rounded up to the next ns.

@@ -18,7 +18,7 @@ use crate::time::{Dur, SimTime};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::net::SocketAddrV4;
+use crate::addr::SockAddr;
 
 /// What a stage does with a segment.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -140,11 +140,11 @@ pub enum OnExpired {
 }
 
 /// A flow's two endpoints, smaller first, so both directions find the same entry.
-type FlowKey = (SocketAddrV4, SocketAddrV4);
+type FlowKey = (SockAddr, SockAddr);
 
 fn flow_key(seg: &Segment) -> FlowKey {
     let (s, d) = (seg.src, seg.dst);
-    if (s.ip().to_bits(), s.port()) <= (d.ip().to_bits(), d.port()) {
+    if s <= d {
         (s, d)
     } else {
         (d, s)
@@ -199,8 +199,8 @@ mod tests {
     use crate::tcp::segment::{Ecn, Payload, TcpOptions};
 
     fn seg(flags: Flags, from_a: bool) -> Segment {
-        let a: SocketAddrV4 = "10.0.0.1:40000".parse().unwrap();
-        let b: SocketAddrV4 = "10.0.0.2:80".parse().unwrap();
+        let a: SockAddr = "10.0.0.1:40000".parse().unwrap();
+        let b: SockAddr = "10.0.0.2:80".parse().unwrap();
         let (src, dst) = if from_a { (a, b) } else { (b, a) };
         Segment {
             src,

@@ -15,7 +15,7 @@ use crate::time::{Dur, SimTime};
 use crate::trace::{SegRecord, Trace};
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 /// What a host's network stack implements.
 pub trait Node {
@@ -46,7 +46,7 @@ pub struct Ctx<'a> {
 
 /// The routing a node may ask about: which link reaches an address, and its MTU.
 struct Net<'a> {
-    by_addr: &'a BTreeMap<Ipv4Addr, usize>,
+    by_addr: &'a BTreeMap<IpAddr, usize>,
     routes: &'a BTreeMap<(usize, usize), (usize, Dir)>,
     links: &'a [Link],
 }
@@ -94,7 +94,7 @@ impl Ctx<'_> {
 
     /// The MTU of the link that carries this host's segments to `dst` (`dst_mtu` of the
     /// route), or `None` if no link reaches it.
-    pub fn route_mtu(&self, dst: Ipv4Addr) -> Option<u32> {
+    pub fn route_mtu(&self, dst: IpAddr) -> Option<u32> {
         let to = self.net.by_addr.get(&dst)?;
         let &(l, _) = self.net.routes.get(&(self.host, *to))?;
         Some(self.net.links[l].mtu)
@@ -168,7 +168,7 @@ pub struct LinkStats {
 /// The node itself (a TCP host's kernel, [`crate::host::Host`]) is kept beside it.
 pub(crate) struct HostSlot {
     pub(crate) name: String,
-    addr: Ipv4Addr,
+    addr: IpAddr,
     pub(crate) state: HostState,
     /// Incremented at each crash; timers carry the epoch they were scheduled in.
     pub(crate) epoch: u32,
@@ -268,7 +268,7 @@ pub struct Sim<N> {
     nodes: Vec<N>,
     pub(crate) hosts: Vec<HostSlot>,
     pub(crate) links: Vec<Link>,
-    by_addr: BTreeMap<Ipv4Addr, usize>,
+    by_addr: BTreeMap<IpAddr, usize>,
     /// (from host, to host) → (link, direction).
     routes: BTreeMap<(usize, usize), (usize, Dir)>,
     in_flight: Vec<Option<InFlight>>,
@@ -304,7 +304,7 @@ impl<N: Node> Sim<N> {
     }
 
     /// Adds a host; returns its index.
-    pub fn add_host(&mut self, name: &str, addr: Ipv4Addr, node: N) -> Result<usize, EngineError> {
+    pub fn add_host(&mut self, name: &str, addr: IpAddr, node: N) -> Result<usize, EngineError> {
         if self.host_index(name).is_some() {
             return Err(EngineError::Duplicate { what: "host", name: name.into() });
         }
@@ -453,7 +453,7 @@ impl<N: Node> Sim<N> {
         self.hosts.iter().position(|h| h.name == name)
     }
 
-    pub fn host_by_addr(&self, addr: Ipv4Addr) -> Option<usize> {
+    pub fn host_by_addr(&self, addr: IpAddr) -> Option<usize> {
         self.by_addr.get(&addr).copied()
     }
 
@@ -461,7 +461,7 @@ impl<N: Node> Sim<N> {
         &self.hosts[i].name
     }
 
-    pub fn host_addr(&self, i: usize) -> Ipv4Addr {
+    pub fn host_addr(&self, i: usize) -> IpAddr {
         self.hosts[i].addr
     }
 
@@ -602,7 +602,7 @@ impl<N: Node> Sim<N> {
 
     fn send_from(&mut self, h: usize, seg: Segment) {
         self.hosts[h].stats.segs_sent += 1;
-        let route = self.by_addr.get(seg.dst.ip()).and_then(|&to| self.routes.get(&(h, to)));
+        let route = self.by_addr.get(&seg.dst.ip()).and_then(|&to| self.routes.get(&(h, to)));
         let Some(&(l, dir)) = route else {
             let w = Where { host: Some(h), reason: Some(DropReason::NoRoute), ..Where::default() };
             return self.trace_seg("seg_drop", &seg, w);

@@ -19,10 +19,10 @@
 use super::sockets::ConnId;
 use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
-use std::net::SocketAddrV4;
+use crate::addr::SockAddr;
 
 /// A connection's key: its (local, remote) addresses.
-pub type FourTuple = (SocketAddrV4, SocketAddrV4);
+pub type FourTuple = (SockAddr, SockAddr);
 
 /// A multiply-rotate hasher (the `FxHash` scheme) for the few words of a 4-tuple: cheap,
 /// deterministic, and good enough for addresses the scenario chose.
@@ -177,7 +177,7 @@ pub struct EHash {
     /// `ip_local_port_range`, inclusive.
     ephemeral: [u16; 2],
     /// Ports in `ephemeral` held by connections, per (local address, peer).
-    per_peer: BTreeMap<(std::net::Ipv4Addr, SocketAddrV4), PeerPorts>,
+    per_peer: BTreeMap<(std::net::IpAddr, SockAddr), PeerPorts>,
 }
 
 /// The ephemeral ports connections from one local address to one peer hold.
@@ -238,9 +238,9 @@ impl EHash {
         EHash { map: FlowTable::default(), per_port: BTreeMap::new(), ephemeral: ip_local_port_range, per_peer: BTreeMap::new() }
     }
 
-    fn ephemeral_peer(&self, key: &FourTuple) -> Option<(std::net::Ipv4Addr, SocketAddrV4)> {
+    fn ephemeral_peer(&self, key: &FourTuple) -> Option<(std::net::IpAddr, SockAddr)> {
         let [low, high] = self.ephemeral;
-        (low..=high).contains(&key.0.port()).then(|| (*key.0.ip(), key.1))
+        (low..=high).contains(&key.0.port()).then(|| (key.0.ip(), key.1))
     }
 
     pub fn get(&self, key: &FourTuple) -> Option<ConnId> {
@@ -276,7 +276,7 @@ impl EHash {
     /// Whether connections from `local` to `remote` hold every port of the ephemeral range,
     /// so that no 4-tuple to `remote` is left for a connect() (`__inet_hash_connect` would
     /// try them all and fail with EADDRNOTAVAIL).
-    pub fn ephemeral_exhausted(&self, local: std::net::Ipv4Addr, remote: SocketAddrV4) -> bool {
+    pub fn ephemeral_exhausted(&self, local: std::net::IpAddr, remote: SockAddr) -> bool {
         let [low, high] = self.ephemeral;
         let ports = u32::from(high.max(low) - low.min(high)) + 1;
         self.per_peer.get(&(local, remote)).is_some_and(|p| p.count >= ports)
@@ -288,8 +288,8 @@ impl EHash {
     /// ephemeral range are skipped a word at a time; others are looked up.
     pub fn first_free_port(
         &self,
-        local: std::net::Ipv4Addr,
-        remote: SocketAddrV4,
+        local: std::net::IpAddr,
+        remote: SockAddr,
         start: u16,
         count: u32,
         mut also_free: impl FnMut(u16) -> bool,
@@ -306,7 +306,7 @@ impl EHash {
                     k += run;
                     continue;
                 }
-            } else if self.map.contains_key(&(SocketAddrV4::new(local, port), remote)) {
+            } else if self.map.contains_key(&(SockAddr::new(local, port), remote)) {
                 k += 1;
                 continue;
             }
@@ -327,10 +327,10 @@ impl EHash {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::net::Ipv4Addr;
+    use std::net::IpAddr;
 
     fn key(lport: u16, rport: u16) -> FourTuple {
-        (SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), lport), SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), rport))
+        (SockAddr::new(IpAddr::from([10, 0, 0, 1]), lport), SockAddr::new(IpAddr::from([10, 0, 0, 2]), rport))
     }
 
     #[test]
@@ -353,7 +353,7 @@ mod tests {
     #[test]
     fn knows_when_every_ephemeral_port_reaches_a_peer() {
         let mut h = EHash::new([40000, 40002]);
-        let (local, peer) = (Ipv4Addr::new(10, 0, 0, 1), SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 80));
+        let (local, peer) = (IpAddr::from([10, 0, 0, 1]), SockAddr::new(IpAddr::from([10, 0, 0, 2]), 80));
         h.insert(key(80, 5555), ConnId(9));
         h.insert(key(39999, 80), ConnId(8));
         h.insert(key(40000, 81), ConnId(7));
@@ -373,13 +373,13 @@ mod tests {
     /// skip, as connections come and go.
     #[test]
     fn first_free_port_matches_a_lookup_of_each_port() {
-        let (local, peer) = (Ipv4Addr::new(10, 0, 0, 1), SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 80));
+        let (local, peer) = (IpAddr::from([10, 0, 0, 1]), SockAddr::new(IpAddr::from([10, 0, 0, 2]), 80));
         let mut h = EHash::new([40000, 40300]);
         let mut held = std::collections::BTreeSet::new();
         let listener = 40_101;
         for step in 0..3000u32 {
             let port = 39_900 + (step.wrapping_mul(2_654_435_761) >> 7) % 500;
-            let key = (SocketAddrV4::new(local, port as u16), peer);
+            let key = (SockAddr::new(local, port as u16), peer);
             if step % 5 == 4 {
                 h.remove(&key);
                 held.remove(&port);

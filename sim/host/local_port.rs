@@ -19,7 +19,7 @@
 //! `tcp_tw_reuse` (reuse of a TIME_WAIT 4-tuple on loopback) is not modelled.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddrV4;
+use crate::addr::SockAddr;
 
 /// `INET_TABLE_PERTURB_SIZE` with the default `CONFIG_INET_TABLE_PERTURB_ORDER` of 16.
 const PERTURB_SIZE: u32 = 1 << 16;
@@ -100,8 +100,8 @@ impl Ports {
     pub fn connect_port(
         &mut self,
         range: PortRange,
-        local_ip: std::net::Ipv4Addr,
-        remote: SocketAddrV4,
+        local_ip: std::net::IpAddr,
+        remote: SockAddr,
         random: u32,
         exhausted: bool,
         first_free: impl FnMut(u16, u32) -> Option<u32>,
@@ -133,9 +133,10 @@ impl Ports {
 
 /// `inet_sk_port_offset` (`secure_ipv4_port_ephemeral(saddr, daddr, dport)`), unkeyed: a
 /// 64-bit hash of the source address and the destination.
-fn port_offset(local_ip: std::net::Ipv4Addr, remote: SocketAddrV4) -> u64 {
+fn port_offset(local_ip: std::net::IpAddr, remote: SockAddr) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in local_ip.octets().iter().chain(remote.ip().octets().iter()).chain(remote.port().to_be_bytes().iter()) {
+    let ((l, ln), (r, rn)) = (crate::addr::octets(local_ip), crate::addr::octets(remote.ip()));
+    for b in l[..ln].iter().chain(r[..rn].iter()).chain(remote.port().to_be_bytes().iter()) {
         h = (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3);
     }
     h ^ (h >> 29)
@@ -145,12 +146,12 @@ fn port_offset(local_ip: std::net::Ipv4Addr, remote: SocketAddrV4) -> u64 {
 mod tests {
     use super::*;
     use std::collections::BTreeSet;
-    use std::net::Ipv4Addr;
+    use std::net::IpAddr;
 
     const LINUX: [u16; 2] = [32768, 60999];
 
-    fn server(port: u16) -> SocketAddrV4 {
-        SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), port)
+    fn server(port: u16) -> SockAddr {
+        SockAddr::new([10, 0, 0, 2], port)
     }
 
     #[test]
@@ -159,14 +160,14 @@ mod tests {
         let mut ports = Ports::default();
         let mut used = BTreeSet::new();
         for k in 0..10 {
-            let p = ports.connect_port(range, Ipv4Addr::new(10, 0, 0, 1), server(80), k * 7919, false, each_port(|p| !used.contains(&p))).unwrap();
+            let p = ports.connect_port(range, IpAddr::from([10, 0, 0, 1]), server(80), k * 7919, false, each_port(|p| !used.contains(&p))).unwrap();
             assert!((40000..=40009).contains(&p));
             assert_eq!(p % 2 == 0, k < 5, "connect {k} got {p}: the five even ports go first");
             used.insert(p);
         }
-        assert_eq!(ports.connect_port(range, Ipv4Addr::new(10, 0, 0, 1), server(80), 1, false, each_port(|p| !used.contains(&p))), None);
+        assert_eq!(ports.connect_port(range, IpAddr::from([10, 0, 0, 1]), server(80), 1, false, each_port(|p| !used.contains(&p))), None);
         // Known to be exhausted: the same answer without asking about a single port.
-        assert_eq!(ports.connect_port(range, Ipv4Addr::new(10, 0, 0, 1), server(80), 1, true, |_, _| unreachable!()), None);
+        assert_eq!(ports.connect_port(range, IpAddr::from([10, 0, 0, 1]), server(80), 1, true, |_, _| unreachable!()), None);
     }
 
     #[test]
@@ -187,11 +188,11 @@ mod tests {
         for k in 0..2 * 28_232u32 {
             let dport = 80 + (k % 2) as u16;
             let p = ports
-                .connect_port(range, Ipv4Addr::new(10, 0, 0, 1), server(dport), k.wrapping_mul(2_654_435_761), false, each_port(|p| !used.contains(&(p, dport))))
+                .connect_port(range, IpAddr::from([10, 0, 0, 1]), server(dport), k.wrapping_mul(2_654_435_761), false, each_port(|p| !used.contains(&(p, dport))))
                 .unwrap_or_else(|| panic!("connection {k} found no port"));
             assert!(used.insert((p, dport)));
         }
-        let full = ports.connect_port(range, Ipv4Addr::new(10, 0, 0, 1), server(80), 3, false, each_port(|p| !used.contains(&(p, 80))));
+        let full = ports.connect_port(range, IpAddr::from([10, 0, 0, 1]), server(80), 3, false, each_port(|p| !used.contains(&(p, 80))));
         assert_eq!(full, None, "every port to server:80 is taken: EADDRNOTAVAIL");
     }
 
@@ -203,7 +204,7 @@ mod tests {
         for k in 0..100u32 {
             // Every earlier port is free again (the earlier connection is gone): the
             // perturbation still moves the next choice forward, by 2 to 16.
-            let p = ports.connect_port(range, Ipv4Addr::new(10, 0, 0, 1), server(80), k, false, each_port(|_| true)).unwrap();
+            let p = ports.connect_port(range, IpAddr::from([10, 0, 0, 1]), server(80), k, false, each_port(|_| true)).unwrap();
             if let Some(prev) = last {
                 let d = (u32::from(p) + 28_232 - u32::from(prev)) % 28_232;
                 assert!((2..=16).contains(&d) && d % 2 == 0, "{prev} -> {p}");

@@ -26,13 +26,14 @@ use crate::tcp::listener::{Listener, ListenerAction, SynRoute};
 use crate::socket::kqueue::freebsd_poll;
 use crate::tcp::profile::{KernelProfile, Os};
 use crate::tcp::reset::reset_for;
-use crate::tcp::route::ipv4_default_advmss;
+use crate::tcp::route::{ip6_default_advmss, ipv4_default_advmss};
 use crate::tcp::segment::Segment;
 use crate::time::SimTime;
 use serde::Serialize;
 use sockets::{ConnId, ListenerId, SockTable};
 use std::collections::BTreeMap;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use crate::addr::SockAddr;
+use std::net::IpAddr;
 use std::rc::Rc;
 
 /// Timer keys: the low two bits name the timer, the rest the connection or listener.
@@ -59,8 +60,8 @@ pub(crate) struct ListenerSlot {
 /// One state transition, as the trace records it.
 #[derive(Serialize)]
 struct TransitionRecord<'a> {
-    local: SocketAddrV4,
-    remote: SocketAddrV4,
+    local: SockAddr,
+    remote: SockAddr,
     from: &'a str,
     to: &'a str,
     cause: &'a str,
@@ -73,9 +74,9 @@ struct TransitionRecord<'a> {
 #[derive(Serialize)]
 struct TimerRecord {
     timer: &'static str,
-    local: SocketAddrV4,
+    local: SockAddr,
     #[serde(skip_serializing_if = "Option::is_none")]
-    remote: Option<SocketAddrV4>,
+    remote: Option<SockAddr>,
     #[serde(skip_serializing_if = "Option::is_none")]
     backoff: Option<u32>,
 }
@@ -105,7 +106,7 @@ fn dedup_woken(mut w: Vec<Fd>) -> Vec<Fd> {
 /// A host's kernel.
 pub struct Host {
     name: String,
-    addr: Ipv4Addr,
+    addr: IpAddr,
     profile: Rc<KernelProfile>,
     table: SockTable,
     /// (local, remote) → connection: the established hash (`inet_ehash`).
@@ -136,7 +137,7 @@ pub struct Host {
 }
 
 impl Host {
-    pub fn new(name: &str, addr: Ipv4Addr, profile: Rc<KernelProfile>) -> Host {
+    pub fn new(name: &str, addr: IpAddr, profile: Rc<KernelProfile>) -> Host {
         let ip_local_port_range = profile.ip_local_port_range;
         Host {
             name: name.to_string(),
@@ -176,7 +177,7 @@ impl Host {
     }
 
     /// The ISN of a connection from `local` to `remote` starting now (`secure_tcp_seq`).
-    pub(crate) fn isn(&mut self, local: SocketAddrV4, remote: SocketAddrV4, ctx: &mut Ctx) -> u32 {
+    pub(crate) fn isn(&mut self, local: SockAddr, remote: SockAddr, ctx: &mut Ctx) -> u32 {
         let key = *self.isn_key.get_or_insert_with(|| rand_core::RngCore::next_u64(ctx.rng()));
         crate::tcp::isn::secure_tcp_seq(key, local, remote, ctx.now())
     }
@@ -316,7 +317,7 @@ impl Host {
         let (local, remote) = (slot.conn.local(), slot.conn.remote());
         if let Some(l) = slot.conn.take_fastopen_learnt() {
             // tcp_rcv_fastopen_synack → tcp_fastopen_cache_set.
-            self.tfo_cache.set(*remote.ip(), l.mss, l.cookie, l.syn_lost, l.try_exp);
+            self.tfo_cache.set(remote.ip(), l.mss, l.cookie, l.syn_lost, l.try_exp);
         }
         let Some(slot) = self.table.conn_mut(id) else { return };
         let transitions = slot.conn.take_transitions();
@@ -336,8 +337,8 @@ impl Host {
     pub(crate) fn record_transition(
         &mut self,
         ctx: &mut Ctx,
-        local: SocketAddrV4,
-        remote: SocketAddrV4,
+        local: SockAddr,
+        remote: SockAddr,
         (from, to, cause): (TcpState, TcpState, Cause),
     ) {
         if let Some(counter) = crate::tcp::mib::transition_counter(from, to, cause) {
@@ -401,7 +402,7 @@ impl Host {
     }
 
     /// The (local, remote) addresses of the connection behind `fd`, if it has one.
-    pub fn conn_addrs(&self, fd: Fd) -> Option<(SocketAddrV4, SocketAddrV4)> {
+    pub fn conn_addrs(&self, fd: Fd) -> Option<(SockAddr, SockAddr)> {
         match self.table.get(fd)? {
             SockRef::Conn(id) => self.table.conn(id).map(|s| (s.conn.local(), s.conn.remote())),
             _ => None,
@@ -410,7 +411,7 @@ impl Host {
 
     /// The descriptor a program holds on the connection from `local` to `remote`, found in
     /// the established hash (no scan).
-    pub fn fd_of_conn(&self, local: SocketAddrV4, remote: SocketAddrV4) -> Option<Fd> {
+    pub fn fd_of_conn(&self, local: SockAddr, remote: SockAddr) -> Option<Fd> {
         self.table.conn(self.ehash.get(&(local, remote))?)?.fd
     }
 
@@ -484,7 +485,7 @@ impl Host {
             Some(isn) => isn,
             None => self.isn(seg.dst, seg.src, ctx),
         };
-        let route = SynRoute { iss, advmss: route_advmss(ctx, *seg.src.ip()) };
+        let route = SynRoute { iss, advmss: route_advmss(ctx, seg.src.ip()) };
         let Some(slot) = self.table.listener_mut(id) else { return };
         let action = slot.listener.on_segment(now, seg, route, &mut out);
         self.after_listener(id, &mut out, ctx);
@@ -495,10 +496,16 @@ impl Host {
 }
 
 /// The MSS a connection to `remote` advertises: its route's (`dst_metric_advmss`), from the
-/// MTU of the link that reaches it; a 1500-byte Ethernet's where none does (the segments
-/// are then dropped as `no_route`).
-pub(crate) fn route_advmss(ctx: &Ctx, remote: Ipv4Addr) -> u16 {
-    ipv4_default_advmss(ctx.route_mtu(remote).unwrap_or(ETH_DATA_LEN))
+/// MTU of the link that reaches it and the IP header (`ipv4_default_advmss`,
+/// `ip6_default_advmss`); a 1500-byte Ethernet's where none does (the segments are then
+/// dropped as `no_route`).
+pub(crate) fn route_advmss(ctx: &Ctx, remote: IpAddr) -> u16 {
+    let mtu = ctx.route_mtu(remote).unwrap_or(ETH_DATA_LEN);
+    if remote.is_ipv6() {
+        ip6_default_advmss(mtu)
+    } else {
+        ipv4_default_advmss(mtu)
+    }
 }
 
 fn conn_key(id: ConnId, timer: usize) -> u64 {

@@ -20,7 +20,7 @@ use crate::tcp::conn::{Conn, RecvDest, SendData, SockOpts};
 use crate::tcp::listener::Listener;
 use crate::tcp::state::{Cause, TcpState};
 use rand_core::RngCore;
-use std::net::SocketAddrV4;
+use crate::addr::SockAddr;
 
 /// `send()` flags the model distinguishes.
 #[derive(Copy, Clone, Debug, Default)]
@@ -59,7 +59,7 @@ pub struct SyscallResult {
 }
 
 /// The remote address of a socket that has none (a listener's), for traces.
-const UNCONNECTED: SocketAddrV4 = SocketAddrV4::new(std::net::Ipv4Addr::UNSPECIFIED, 0);
+const UNCONNECTED: SockAddr = SockAddr::v4(std::net::Ipv4Addr::UNSPECIFIED, 0);
 
 impl Host {
     /// socket(AF_INET, SOCK_STREAM, 0).
@@ -88,9 +88,9 @@ impl Host {
     /// The local address for an unconnected socket about to connect to `remote` (None: to
     /// listen): its bound port, or one chosen as Linux chooses ([`super::local_port`]), with one
     /// draw of the host's seeded stream. EADDRNOTAVAIL when the range is exhausted.
-    fn local_addr_for(&mut self, i: u32, remote: Option<SocketAddrV4>, ctx: &mut Ctx) -> Result<SocketAddrV4, Errno> {
+    fn local_addr_for(&mut self, i: u32, remote: Option<SockAddr>, ctx: &mut Ctx) -> Result<SockAddr, Errno> {
         if let Some(p) = self.table.fresh(i).and_then(|s| s.port).filter(|p| *p != 0) {
-            return Ok(SocketAddrV4::new(self.addr, p));
+            return Ok(SockAddr::new(self.addr, p));
         }
         let range = PortRange::new(self.profile.ip_local_port_range);
         let random = ctx.rng().next_u32();
@@ -104,12 +104,12 @@ impl Host {
             }
             None => Ports::bind_port(range, random, |p| !self.port_in_use(p)),
         };
-        port.map(|p| SocketAddrV4::new(addr, p)).ok_or(Errno::EADDRNOTAVAIL)
+        port.map(|p| SockAddr::new(addr, p)).ok_or(Errno::EADDRNOTAVAIL)
     }
 
     /// Takes an unconnected socket out of the table for connect()/listen(), with its local
     /// address (`inet_hash_connect`, `inet_autobind`).
-    fn take_fresh_bound(&mut self, i: u32, remote: Option<SocketAddrV4>, ctx: &mut Ctx) -> Result<(FreshSock, SocketAddrV4), Errno> {
+    fn take_fresh_bound(&mut self, i: u32, remote: Option<SockAddr>, ctx: &mut Ctx) -> Result<(FreshSock, SockAddr), Errno> {
         let local = self.local_addr_for(i, remote, ctx)?;
         let fresh = self.table.take_fresh(i).ok_or(Errno::EBADF)?;
         Ok((fresh, local))
@@ -164,7 +164,7 @@ impl Host {
 
     /// connect() (af_inet.c `__inet_stream_connect`, tcp_ipv4.c `tcp_v4_connect`). Always
     /// answers EINPROGRESS for a new attempt; a blocking caller waits for the outcome.
-    pub fn sys_connect(&mut self, fd: Fd, remote: SocketAddrV4, ctx: &mut Ctx) -> Result<(), Errno> {
+    pub fn sys_connect(&mut self, fd: Fd, remote: SockAddr, ctx: &mut Ctx) -> Result<(), Errno> {
         match self.table.get(fd).ok_or(Errno::EBADF)? {
             SockRef::Listener(_) => Err(Errno::EISCONN),
             SockRef::Conn(id) => {
@@ -205,18 +205,18 @@ impl Host {
         &mut self,
         fd: Fd,
         i: u32,
-        remote: SocketAddrV4,
+        remote: SockAddr,
         ctx: &mut Ctx,
         open: impl FnOnce(&mut Conn, Option<&crate::tcp::fastopen::Cached>, crate::time::SimTime, &mut Vec<crate::tcp::segment::Segment>) -> R,
     ) -> Result<R, Errno> {
         let (fresh, local) = self.take_fresh_bound(i, Some(remote), ctx)?;
         let iss = self.isn(local, remote, ctx);
-        let advmss = route_advmss(ctx, *remote.ip());
+        let advmss = route_advmss(ctx, remote.ip());
         let mut out = Vec::new();
         let opts = self.share_opts(fresh.opts);
         let mut conn = Conn::connect_init(ctx.now(), self.profile.clone(), opts, local, remote, iss, advmss);
         conn.set_dev_refuses(self.qdisc_refuses);
-        let r = open(&mut conn, self.tfo_cache.get(*remote.ip()), ctx.now(), &mut out);
+        let r = open(&mut conn, self.tfo_cache.get(remote.ip()), ctx.now(), &mut out);
         let id = self.table.add_conn(ConnSlot::new(conn, Some(fd)));
         self.ehash.insert((local, remote), id);
         self.table.entry_mut(fd).ok_or(Errno::EBADF)?.sock = SockRef::Conn(id);
@@ -229,7 +229,7 @@ impl Host {
     /// connect to `remote` whose SYN carries what of the write fits when a cookie is cached
     /// (the count, else EINPROGRESS: the call does not wait); on another, as
     /// [`Conn::sendmsg_fastopen`] answers.
-    pub fn sys_sendto_fastopen(&mut self, fd: Fd, remote: SocketAddrV4, data: SendData, flags: SendFlags, ctx: &mut Ctx) -> SyscallResult {
+    pub fn sys_sendto_fastopen(&mut self, fd: Fd, remote: SockAddr, data: SendData, flags: SendFlags, ctx: &mut Ctx) -> SyscallResult {
         let r = if self.profile.tcp_fastopen & crate::tcp::fastopen::TFO_CLIENT_ENABLE == 0 {
             Err(Errno::EOPNOTSUPP)
         } else {
@@ -259,7 +259,7 @@ impl Host {
         let mut out = Vec::new();
         let r = match self.table.conn_mut(id) {
             Some(slot) => {
-                let cached = self.tfo_cache.get(*slot.conn.remote().ip());
+                let cached = self.tfo_cache.get(slot.conn.remote().ip());
                 slot.conn.sendmsg_fastopen(ctx.now(), data, cached, &mut out)
             }
             None => Err(Errno::EBADF),

@@ -17,7 +17,8 @@ use crate::tcp::uapi::{IoctlReq, MsgFlag, OptValue, ShutHow, SockOpt, UserBuf};
 use crate::tcp::view::PollMask;
 use crate::time::Dur;
 use std::convert::Infallible;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use crate::addr::SockAddr;
+use std::net::IpAddr;
 
 /// The host under test (node 0 of the run's simulation).
 pub(crate) struct HostCalls<'a> {
@@ -35,7 +36,7 @@ impl Syscalls for HostCalls<'_> {
     type Ep = usize;
     type Fatal = Infallible;
 
-    fn host_addr(&self, host: &str) -> Option<Ipv4Addr> {
+    fn host_addr(&self, host: &str) -> Option<IpAddr> {
         self.sim.host_index(host).map(|i| self.sim.host_addr(i))
     }
 
@@ -51,7 +52,7 @@ impl Syscalls for HostCalls<'_> {
         self.on(|h, ctx| h.sys_listen(fd, backlog, ctx)).map_err(SysErr::Known)
     }
 
-    fn connect(&mut self, fd: Fd, to: SocketAddrV4) -> Blocking<()> {
+    fn connect(&mut self, fd: Fd, to: SockAddr) -> Blocking<()> {
         Ok(self.on(|h, ctx| h.sys_connect(fd, to, ctx)).map_err(SysErr::Known))
     }
 

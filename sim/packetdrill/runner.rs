@@ -23,7 +23,8 @@ use crate::tcp::segment::{Ecn, Flags, Payload, Segment};
 use crate::time::SimTime;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, VecDeque};
-use std::net::{Ipv4Addr, SocketAddrV4};
+use crate::addr::SockAddr;
+use std::net::Ipv4Addr;
 use std::path::Path;
 use std::rc::Rc;
 
@@ -53,8 +54,8 @@ type Step = Result<(), Stop>;
 /// The connection under test, and how its numbers map between script and model.
 #[derive(Debug)]
 struct Conn {
-    local: SocketAddrV4,
-    remote: SocketAddrV4,
+    local: SockAddr,
+    remote: SockAddr,
     /// An active open whose SYN has not been seen: the local port is not known yet.
     connecting: bool,
     /// The local ISN as the script writes it and as the model chose it.
@@ -70,8 +71,8 @@ struct Conn {
 impl Conn {
     fn passive() -> Conn {
         Conn {
-            local: SocketAddrV4::new(LOCAL_IP, PORT),
-            remote: SocketAddrV4::new(REMOTE_IP, REMOTE_PORT),
+            local: SockAddr::new(LOCAL_IP, PORT),
+            remote: SockAddr::new(REMOTE_IP, REMOTE_PORT),
             connecting: false,
             script_isn: 0,
             live_isn: None,
@@ -188,15 +189,15 @@ impl<'a> Run<'a> {
         let profile = KernelProfile { gso_max_segs: 65535, hz: 1000, ..KernelProfile::linux_6_18() };
         let mut sim = Sim::new(0);
         let sent: Rc<RefCell<VecDeque<(SimTime, Segment)>>> = Rc::default();
-        let host = Host::new("sut", LOCAL_IP, Rc::new(profile.clone()));
+        let host = Host::new("sut", LOCAL_IP.into(), Rc::new(profile.clone()));
         let peer = Puppet::new(Vec::new(), Vec::new(), Rc::default());
         let setup = |e: crate::engine::EngineError| Stop::Fail(0, format!("internal: {e}"));
-        sim.add_host("sut", LOCAL_IP, Endpoint::Sut(Box::new(host))).map_err(setup)?;
-        sim.add_host("remote", REMOTE_IP, Endpoint::Puppet(peer)).map_err(setup)?;
+        sim.add_host("sut", LOCAL_IP.into(), Endpoint::Sut(Box::new(host))).map_err(setup)?;
+        sim.add_host("remote", REMOTE_IP.into(), Endpoint::Puppet(peer)).map_err(setup)?;
         sim.add_link("wire", "sut", "remote", LinkParams::default(), LinkParams::default()).map_err(setup)?;
         let tap = sent.clone();
         sim.set_tap(Box::new(move |t, seg| {
-            if *seg.src.ip() == LOCAL_IP {
+            if seg.src.ip() == LOCAL_IP {
                 tap.borrow_mut().push_back((t, seg.clone()));
             }
         }));
@@ -420,11 +421,11 @@ impl<'a> Run<'a> {
         if !self.new_sockets.remove(&fd) {
             return;
         }
-        self.conn = Conn { remote: SocketAddrV4::new(REMOTE_IP, PORT), connecting: true, ..Conn::passive() };
+        self.conn = Conn { remote: SockAddr::new(REMOTE_IP, PORT), connecting: true, ..Conn::passive() };
     }
 
-    pub(crate) fn remote_addr(&self) -> SocketAddrV4 {
-        SocketAddrV4::new(REMOTE_IP, PORT)
+    pub(crate) fn remote_addr(&self) -> SockAddr {
+        SockAddr::new(REMOTE_IP, PORT)
     }
 
     fn inbound(&mut self, line: u32, p: &PacketSpec) -> Step {

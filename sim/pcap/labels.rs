@@ -17,7 +17,7 @@
 
 use crate::tcp::segment::{seq_gt, seq_le, seq_lt, Flags, Segment};
 use std::collections::BTreeMap;
-use std::net::SocketAddrV4;
+use crate::addr::SockAddr;
 
 /// One `tcp.analysis.*` flag.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -189,7 +189,7 @@ const FAST_RETRANS_NS: u64 = 20_000_000;
 
 /// The labels of each segment, `segs` being (capture time in ns, segment) in capture order.
 pub fn label_segments(segs: &[(u64, Segment)]) -> Vec<Vec<Label>> {
-    let mut conns: BTreeMap<(SocketAddrV4, SocketAddrV4), Conn> = BTreeMap::new();
+    let mut conns: BTreeMap<(SockAddr, SockAddr), Conn> = BTreeMap::new();
     segs.iter()
         .map(|(t, seg)| {
             let (key, dir) = if (seg.src.ip(), seg.src.port()) <= (seg.dst.ip(), seg.dst.port()) {

@@ -7,7 +7,7 @@
 //! loopback (0 with the AF family in host order, 108 in network order).
 //!
 //! File framing is parsed by `pcap-parser`, packet headers by `etherparse`. Packets that are
-//! not TCP over IPv4 (ARP, IPv6, UDP, fragments, snaplen-cut segments) are *skipped* with a
+//! not TCP over IPv4 or IPv6 (ARP, UDP, ICMP, fragments, snaplen-cut segments) are *skipped* with a
 //! reason; a truncated or corrupt file is an *error* naming the file, the packet (numbered
 //! from 1, as Wireshark's `frame.number`) and the byte offset of its record. No input makes
 //! this module panic: every slice is bounds-checked and no input-derived value is unwrapped.
@@ -19,7 +19,8 @@ use etherparse::{EtherType, IpNumber, LaxNetSlice, LaxSlicedPacket, TcpSlice};
 use pcap_parser::nom;
 use pcap_parser::pcapng::Block;
 use pcap_parser::traits::PcapNGPacketBlock;
-use std::net::SocketAddrV4;
+use crate::addr::SockAddr;
+use std::net::IpAddr;
 use std::path::Path;
 use std::rc::Rc;
 
@@ -40,7 +41,7 @@ pub struct CapturedSegment {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Capture {
     pub packets: Vec<CapturedSegment>,
-    /// Packets that are not TCP over IPv4 or were cut by the snaplen: (packet number, reason).
+    /// Packets that are not TCP over IP or were cut by the snaplen: (packet number, reason).
     pub skipped: Vec<(u64, String)>,
 }
 
@@ -452,8 +453,11 @@ pub fn pcapng_ts_ns(ts_high: u32, ts_low: u32, tsresol: u8, tsoffset: i64) -> Re
 }
 
 const AF_INET: u32 = 2;
+/// AF_INET6 as the capturing system numbers it (Wireshark's `BSD_AF_INET6_*`): Linux 10,
+/// NetBSD/OpenBSD 24, FreeBSD 28, macOS 30.
+const AF_INET6: [u32; 4] = [10, 24, 28, 30];
 
-/// Strips the link layer and decodes IPv4 + TCP.
+/// Strips the link layer and decodes IP + TCP.
 fn decode(linktype: i32, data: &[u8], orig_len: u32) -> Result<Decoded, String> {
     let snapped = (data.len() as u64) < u64::from(orig_len);
     let lax = match linktype {
@@ -499,12 +503,12 @@ fn decode(linktype: i32, data: &[u8], orig_len: u32) -> Result<Decoded, String> 
                     le
                 }
             };
-            if family != AF_INET {
-                return Ok(Decoded::Skip(format!(
-                    "loopback address family {family} is not AF_INET"
-                )));
-            }
-            LaxSlicedPacket::from_ether_type(EtherType::IPV4, data.get(4..).unwrap_or_default())
+            let ether_type = match family {
+                AF_INET => EtherType::IPV4,
+                f if AF_INET6.contains(&f) => EtherType::IPV6,
+                _ => return Ok(Decoded::Skip(format!("loopback address family {family} is not AF_INET or AF_INET6"))),
+            };
+            LaxSlicedPacket::from_ether_type(ether_type, data.get(4..).unwrap_or_default())
         }
         other => return Err(check_linktype(other).err().unwrap_or_default()),
     };
@@ -547,7 +551,7 @@ fn ip_error(
     })
 }
 
-/// IPv4 and TCP, once the link layer is gone.
+/// IPv4 or IPv6 and TCP, once the link layer is gone.
 fn decode_net(
     lax: &LaxSlicedPacket,
     snapped: bool,
@@ -555,12 +559,9 @@ fn decode_net(
     orig_len: u32,
 ) -> Result<Decoded, String> {
     let cut = || format!("cut by the snaplen ({caplen} of {orig_len} bytes captured)");
-    let ipv4 = match &lax.net {
-        Some(LaxNetSlice::Ipv4(ipv4)) => ipv4,
-        Some(LaxNetSlice::Ipv6(v6)) => {
-            let tcp = v6.payload().ip_number == IpNumber::TCP;
-            return Ok(Decoded::Skip(if tcp { "IPv6 TCP" } else { "IPv6" }.into()));
-        }
+    let (ip, payload) = match &lax.net {
+        Some(LaxNetSlice::Ipv4(v4)) => (Ip::V4(v4.header()), v4.payload()),
+        Some(LaxNetSlice::Ipv6(v6)) => (Ip::V6(v6.header()), v6.payload()),
         Some(LaxNetSlice::Arp(_)) => return Ok(Decoded::Skip("ARP".into())),
         None => {
             return match &lax.stop_err {
@@ -568,36 +569,24 @@ fn decode_net(
                 Some((e, layer)) => Err(format!("corrupt {layer}: {e}")),
                 None => Ok(Decoded::Skip(match &lax.link {
                     Some(etherparse::LinkSlice::Ethernet2(eth)) => {
-                        format!("ether type {:#06x} is not IPv4", eth.ether_type().0)
+                        format!("ether type {:#06x} is not IP", eth.ether_type().0)
                     }
-                    _ => "not IPv4".into(),
+                    _ => "not IP".into(),
                 })),
             };
         }
     };
-    let header = ipv4.header();
-    let payload = ipv4.payload();
     if payload.fragmented {
-        return Ok(Decoded::Skip("IPv4 fragment".into()));
+        return Ok(Decoded::Skip(format!("{} fragment", ip.version())));
     }
     if payload.ip_number != IpNumber::TCP {
-        let name = match payload.ip_number.0 {
-            1 => " (ICMP)",
-            17 => " (UDP)",
-            132 => " (SCTP)",
-            _ => "",
-        };
-        return Ok(Decoded::Skip(format!("IP protocol {}{name} is not TCP", payload.ip_number.0)));
+        return Ok(Decoded::Skip(format!("IP protocol {}{} is not TCP", payload.ip_number.0, protocol_name(payload.ip_number.0))));
     }
     if payload.incomplete {
         if snapped {
             return Ok(Decoded::Skip(format!("TCP segment {}", cut())));
         }
-        return Err(format!(
-            "IPv4 total length {} exceeds the {} bytes present",
-            header.total_len(),
-            header.slice().len() + payload.payload.len()
-        ));
+        return Err(ip.too_long(payload.payload.len()));
     }
     let tcp = TcpSlice::from_slice(payload.payload).map_err(|e| match e {
         TcpSliceError::Len(l) => format!(
@@ -607,8 +596,12 @@ fn decode_net(
         TcpSliceError::Content(c) => format!("corrupt TCP header: {c}"),
     })?;
     let options = parse_options(tcp.options())?;
-    let src = SocketAddrV4::new(header.source_addr(), tcp.source_port());
-    let dst = SocketAddrV4::new(header.destination_addr(), tcp.destination_port());
+    let (saddr, daddr, tos) = match &ip {
+        Ip::V4(h) => (IpAddr::V4(h.source_addr()), IpAddr::V4(h.destination_addr()), h.ecn().value()),
+        Ip::V6(h) => (IpAddr::V6(h.source_addr()), IpAddr::V6(h.destination_addr()), h.traffic_class()),
+    };
+    let src = SockAddr::new(saddr, tcp.source_port());
+    let dst = SockAddr::new(daddr, tcp.destination_port());
     let body = tcp.payload();
     Ok(Decoded::Tcp(Segment {
         src,
@@ -617,7 +610,7 @@ fn decode_net(
         ack: tcp.acknowledgment_number(),
         // Byte 13 of the header holds CWR..FIN in the same bit positions as `Flags`.
         flags: Flags(tcp.header_slice().get(13).copied().unwrap_or(0)),
-        ecn: Ecn::from_tos(header.ecn().value()),
+        ecn: Ecn::from_tos(tos),
         window: tcp.window_size(),
         options,
         payload: if body.is_empty() {
@@ -626,6 +619,40 @@ fn decode_net(
             Payload::Bytes(Rc::from(body))
         },
     }))
+}
+
+/// The IP header under a TCP segment.
+enum Ip<'a> {
+    V4(etherparse::Ipv4HeaderSlice<'a>),
+    V6(etherparse::Ipv6HeaderSlice<'a>),
+}
+
+impl Ip<'_> {
+    fn version(&self) -> &'static str {
+        match self {
+            Ip::V4(_) => "IPv4",
+            Ip::V6(_) => "IPv6",
+        }
+    }
+
+    /// The error for a length field that claims more than the `present` payload bytes.
+    fn too_long(&self, present: usize) -> String {
+        match self {
+            Ip::V4(h) => format!("IPv4 total length {} exceeds the {} bytes present", h.total_len(), h.slice().len() + present),
+            Ip::V6(h) => format!("IPv6 payload length {} exceeds the {present} bytes present after the header", h.payload_length()),
+        }
+    }
+}
+
+/// The name of a common IP protocol number, for a skipped packet's reason.
+fn protocol_name(proto: u8) -> &'static str {
+    match proto {
+        1 => " (ICMP)",
+        17 => " (UDP)",
+        58 => " (ICMPv6)",
+        132 => " (SCTP)",
+        _ => "",
+    }
 }
 
 /// The options tcpsim models, from the raw option bytes.

@@ -1,26 +1,28 @@
 //! Writing segments as they were on the simulated wire: classic pcap, nanosecond
 //! timestamps (magic 0xa1b23c4d), link type Ethernet.
 //!
-//! Every frame is Ethernet II + IPv4 (no options, DF set, TTL 64) + TCP, with correct IPv4
-//! header and TCP checksums so that Wireshark validates them. The TCP options are laid out
+//! Every frame is Ethernet II + IPv4 (no options, DF set, TTL 64) or IPv6 (no extension
+//! headers, hop limit 64, flow label 0) + TCP, with correct IPv4 header and TCP checksums so
+//! that Wireshark validates them. The TCP options are laid out
 //! as Linux lays them out (tcp_output.c `tcp_options_write`), so that a capture from the
 //! simulator and one from a real kernel look alike byte for byte in the option area.
 
 use crate::tcp::segment::{Flags, Segment, TcpOptions};
 use crate::time::SimTime;
-use etherparse::{EtherType, Ethernet2Header, IpNumber, Ipv4Header, TcpHeader};
+use etherparse::{EtherType, Ethernet2Header, IpNumber, Ipv4Header, Ipv6FlowLabel, Ipv6Header, TcpHeader};
 use pcap_file::pcap::{PcapHeader, PcapPacket};
 use pcap_file::{DataLink, Endianness, TsResolution};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::time::Duration;
 
 /// The snapshot length written in the file header: tcpdump's default.
 pub const SNAPLEN: u32 = 262_144;
 
-/// TTL of every simulated IPv4 packet (Linux `net.ipv4.ip_default_ttl`).
+/// TTL of every simulated IPv4 packet (Linux `net.ipv4.ip_default_ttl`) and hop limit of
+/// every IPv6 one (`net.ipv6.conf.all.hop_limit`).
 const TTL: u8 = 64;
 
 /// Errors while writing a capture.
@@ -53,7 +55,7 @@ pub struct PcapWriter<W: Write> {
     inner: pcap_file::pcap::PcapWriter<W>,
     /// Next IPv4 identification per sender address: deterministic, one counter per host as
     /// Linux's per-destination `ip_idents` would give for a single peer.
-    ip_id: BTreeMap<Ipv4Addr, u16>,
+    ip_id: BTreeMap<IpAddr, u16>,
 }
 
 impl<W: Write> PcapWriter<W> {
@@ -78,7 +80,7 @@ impl<W: Write> PcapWriter<W> {
 
     /// Writes one segment seen on the wire at simulated time `t`.
     pub fn write_segment(&mut self, t: SimTime, seg: &Segment) -> Result<(), PcapWriteError> {
-        let id = self.ip_id.entry(*seg.src.ip()).or_insert(0);
+        let id = self.ip_id.entry(seg.src.ip()).or_insert(0);
         let frame = encode_frame(seg, *id)?;
         *id = id.wrapping_add(1);
         let packet = PcapPacket {
@@ -98,13 +100,18 @@ impl<W: Write> PcapWriter<W> {
     }
 }
 
-/// The locally administered MAC address of an IPv4 host: `02:00:a:b:c:d`.
-pub fn mac_of(ip: Ipv4Addr) -> [u8; 6] {
-    let [a, b, c, d] = ip.octets();
+/// The locally administered MAC address of a host: `02:00:a:b:c:d`, the address's last
+/// four bytes.
+pub fn mac_of(ip: IpAddr) -> [u8; 6] {
+    let [a, b, c, d] = match ip {
+        IpAddr::V4(v4) => v4.octets(),
+        IpAddr::V6(v6) => v6.octets()[12..].try_into().expect("four bytes"),
+    };
     [0x02, 0x00, a, b, c, d]
 }
 
-/// One Ethernet frame carrying `seg`, with IPv4 identification `ip_id`.
+/// One Ethernet frame carrying `seg`, with IPv4 identification `ip_id` (unused for IPv6,
+/// which has none).
 pub fn encode_frame(seg: &Segment, ip_id: u16) -> Result<Vec<u8>, PcapWriteError> {
     let err = |what: String| PcapWriteError::Segment {
         summary: seg.summary(),
@@ -113,30 +120,57 @@ pub fn encode_frame(seg: &Segment, ip_id: u16) -> Result<Vec<u8>, PcapWriteError
     let payload = seg.payload.to_bytes();
     let tcp = tcp_header(seg, &payload).map_err(err)?;
     let tcp_len = tcp.header_len() + payload.len();
-    let mut ip = Ipv4Header::new(
-        u16::try_from(tcp_len).map_err(|_| err(format!("{tcp_len} bytes do not fit in IPv4")))?,
-        TTL,
-        IpNumber::TCP,
-        seg.src.ip().octets(),
-        seg.dst.ip().octets(),
-    )
-    .map_err(|e| err(e.to_string()))?;
-    ip.identification = ip_id;
-    ip.dont_fragment = true;
-    // The TOS byte's ECN bits (RFC 3168 §5); TCP's own DSCP stays 0.
-    ip.ecn = etherparse::IpEcn::try_new(seg.ecn.bits()).map_err(|e| err(e.to_string()))?;
-    ip.header_checksum = ip.calc_header_checksum();
-    let eth = Ethernet2Header {
-        source: mac_of(*seg.src.ip()),
-        destination: mac_of(*seg.dst.ip()),
-        ether_type: EtherType::IPV4,
+    let (ip_bytes, ether_type) = match (seg.src.ip(), seg.dst.ip()) {
+        (IpAddr::V4(src), IpAddr::V4(dst)) => (ipv4_header(seg, src.octets(), dst.octets(), tcp_len, ip_id).map_err(err)?, EtherType::IPV4),
+        (IpAddr::V6(src), IpAddr::V6(dst)) => (ipv6_header(seg, src.octets(), dst.octets(), tcp_len).map_err(err)?, EtherType::IPV6),
+        _ => return Err(err("an IPv4 and an IPv6 endpoint".into())),
     };
-    let mut frame = Vec::with_capacity(14 + ip.header_len() + tcp_len);
+    let eth = Ethernet2Header {
+        source: mac_of(seg.src.ip()),
+        destination: mac_of(seg.dst.ip()),
+        ether_type,
+    };
+    let mut frame = Vec::with_capacity(14 + ip_bytes.len() + tcp_len);
     frame.extend_from_slice(&eth.to_bytes());
-    frame.extend_from_slice(&ip.to_bytes());
+    frame.extend_from_slice(&ip_bytes);
     frame.extend_from_slice(&tcp.to_bytes());
     frame.extend_from_slice(&payload);
     Ok(frame)
+}
+
+/// The IPv4 header of `seg`: identification `ip_id`, DF, the ECN bits in the TOS byte.
+fn ipv4_header(seg: &Segment, src: [u8; 4], dst: [u8; 4], tcp_len: usize, ip_id: u16) -> Result<Vec<u8>, String> {
+    let mut ip = Ipv4Header::new(
+        u16::try_from(tcp_len).map_err(|_| format!("{tcp_len} bytes do not fit in IPv4"))?,
+        TTL,
+        IpNumber::TCP,
+        src,
+        dst,
+    )
+    .map_err(|e| e.to_string())?;
+    ip.identification = ip_id;
+    ip.dont_fragment = true;
+    // The TOS byte's ECN bits (RFC 3168 §5); TCP's own DSCP stays 0.
+    ip.ecn = etherparse::IpEcn::try_new(seg.ecn.bits()).map_err(|e| e.to_string())?;
+    ip.header_checksum = ip.calc_header_checksum();
+    Ok(ip.to_bytes().to_vec())
+}
+
+/// The IPv6 header of `seg`: the ECN bits in the traffic class's low two (RFC 3168 §9.1,
+/// as `IP6_ECN_flow_xmit` sets them from the socket's tclass), flow label 0 (Linux draws
+/// one from the socket's random `sk_txhash`, `ip6_make_flowlabel`: nothing a simulation
+/// can reproduce, and nothing TCP reads).
+fn ipv6_header(seg: &Segment, src: [u8; 16], dst: [u8; 16], tcp_len: usize) -> Result<Vec<u8>, String> {
+    let ip = Ipv6Header {
+        traffic_class: seg.ecn.bits(),
+        flow_label: Ipv6FlowLabel::ZERO,
+        payload_length: u16::try_from(tcp_len).map_err(|_| format!("{tcp_len} bytes do not fit in IPv6"))?,
+        next_header: IpNumber::TCP,
+        hop_limit: TTL,
+        source: src,
+        destination: dst,
+    };
+    Ok(ip.to_bytes().to_vec())
 }
 
 /// The TCP header of `seg` with its options and checksum.
@@ -154,9 +188,12 @@ fn tcp_header(seg: &Segment, payload: &[u8]) -> Result<TcpHeader, String> {
     h.acknowledgment_number = seg.ack;
     h.set_options_raw(&linux_options(&seg.options))
         .map_err(|e| e.to_string())?;
-    h.checksum = h
-        .calc_checksum_ipv4_raw(seg.src.ip().octets(), seg.dst.ip().octets(), payload)
-        .map_err(|e| e.to_string())?;
+    h.checksum = match (seg.src.ip(), seg.dst.ip()) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => h.calc_checksum_ipv4_raw(s.octets(), d.octets(), payload),
+        (IpAddr::V6(s), IpAddr::V6(d)) => h.calc_checksum_ipv6_raw(s.octets(), d.octets(), payload),
+        _ => return Err("an IPv4 and an IPv6 endpoint".into()),
+    }
+    .map_err(|e| e.to_string())?;
     Ok(h)
 }
 

@@ -28,7 +28,8 @@ use crate::tcp::view::PollMask;
 use crate::time::{Dur, SimTime};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::convert::Infallible;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use crate::addr::SockAddr;
+use std::net::IpAddr;
 
 /// Calls into the SUT host (always the `Sut` variant by construction).
 pub fn on_sut<R>(sim: &mut Sim<Endpoint>, h: usize, f: impl FnOnce(&mut Host, &mut Ctx) -> R) -> Option<R> {
@@ -45,7 +46,7 @@ pub enum Action<'a> {
     /// Passive server: listen on a port.
     Listen(u16),
     /// Passive client: connect from `local` to `remote`.
-    Connect { local: u16, remote: SocketAddrV4 },
+    Connect { local: u16, remote: SockAddr },
     /// A call inferred from the trace ([`super::infer`]).
     Inferred(Inferred),
 }
@@ -58,7 +59,7 @@ pub struct Driver {
     /// The passive application's listeners, by port.
     listeners: BTreeMap<u16, Fd>,
     /// The passive application's connections, by (SUT port, peer).
-    conns: BTreeMap<(u16, SocketAddrV4), Fd>,
+    conns: BTreeMap<(u16, SockAddr), Fd>,
 }
 
 /// What the SUT's side of the calls keeps between steps.
@@ -232,7 +233,7 @@ impl Syscalls for SutCalls<'_> {
     type Ep = ();
     type Fatal = Infallible;
 
-    fn host_addr(&self, host: &str) -> Option<Ipv4Addr> {
+    fn host_addr(&self, host: &str) -> Option<IpAddr> {
         self.sim.host_index(host).map(|i| self.sim.host_addr(i))
     }
 
@@ -258,7 +259,7 @@ impl Syscalls for SutCalls<'_> {
     }
 
     /// An unbound socket is first bound to the port its connection had in the capture.
-    fn connect(&mut self, fd: Option<Fd>, remote: SocketAddrV4) -> Blocking<()> {
+    fn connect(&mut self, fd: Option<Fd>, remote: SockAddr) -> Blocking<()> {
         if let Some(fd) = fd.filter(|fd| !self.sut.bound.contains(fd)) {
             if let Some(port) = self.sut.client_ports.pop_front() {
                 self.on_fd(Some(fd), |n, fd, _| n.sys_bind(fd, port));

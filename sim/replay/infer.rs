@@ -32,7 +32,7 @@ use super::Side;
 use crate::pcap::CapturedSegment;
 use crate::tcp::segment::{seq_gt, Flags, Segment};
 use serde::Serialize;
-use std::net::SocketAddrV4;
+use crate::addr::SockAddr;
 
 /// An application call the trace implies.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
@@ -51,8 +51,8 @@ pub enum Call {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Inferred {
     pub t_ns: u64,
-    pub sut: SocketAddrV4,
-    pub peer: SocketAddrV4,
+    pub sut: SockAddr,
+    pub peer: SockAddr,
     #[serde(flatten)]
     pub call: Call,
 }
@@ -129,14 +129,14 @@ pub fn infer(packets: &[CapturedSegment], c: &Connection, side: Side) -> Vec<Inf
 }
 
 /// Whether the endpoint's advertised window closed and never reopened: its reader stopped.
-fn stops_reading(segs: &[(u64, &Segment)], sut: SocketAddrV4) -> bool {
+fn stops_reading(segs: &[(u64, &Segment)], sut: SockAddr) -> bool {
     let windows: Vec<u16> = segs.iter().filter(|(_, s)| s.src == sut && !s.flags.contains(Flags::SYN)).map(|(_, s)| s.window).collect();
     windows.iter().position(|&w| w == 0).is_some_and(|k| windows[k..].iter().all(|&w| w == 0))
 }
 
 /// Whether, in `rest` (what followed the endpoint's FIN), the peer sent data that the
 /// endpoint then acknowledged: its receive side was still open.
-fn accepts_data_after(rest: &[(u64, &Segment)], sut: SocketAddrV4, peer: SocketAddrV4) -> bool {
+fn accepts_data_after(rest: &[(u64, &Segment)], sut: SockAddr, peer: SockAddr) -> bool {
     let mut data_end: Option<u32> = None;
     for (_, s) in rest {
         if s.src == peer && !s.payload.is_empty() {
@@ -156,7 +156,7 @@ pub(super) mod tests {
     use crate::tcp::segment::{Ecn, Payload, TcpOptions};
 
     pub(in crate::replay) fn pkt(t: u64, from_client: bool, seq: u32, ack: u32, flags: Flags, len: usize) -> CapturedSegment {
-        let (c, s): (SocketAddrV4, SocketAddrV4) = ("10.0.0.1:5000".parse().unwrap(), "10.0.0.2:80".parse().unwrap());
+        let (c, s): (SockAddr, SockAddr) = ("10.0.0.1:5000".parse().unwrap(), "10.0.0.2:80".parse().unwrap());
         let (src, dst) = if from_client { (c, s) } else { (s, c) };
         let payload = if len == 0 { Payload::Empty } else { Payload::Bytes(vec![0; len].into()) };
         CapturedSegment { t_ns: t, seg: Segment { src, dst, seq, ack, flags, ecn: Ecn::NotEct, window: 100, options: TcpOptions::default(), payload }, iface: 0, raw_len: 0 }

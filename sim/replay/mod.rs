@@ -49,7 +49,7 @@ use compare::{compare_connection, ConnComparison, Sides, Spaces, Timed};
 use driver::{Action, Driver};
 use puppet::{ConnMap, Emission, Endpoint, Puppet, SutLog};
 use serde::Serialize;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
@@ -172,37 +172,53 @@ pub fn replay(cap: &Capture, name: &str, rec: &Recorded, opts: &ReplayOptions) -
     report.set_unread_tcp(unread_tcp(cap));
     for &side in &opts.sides {
         let Some(first) = conns.first() else { break };
-        let sut_ip = *first.endpoints(side).0.ip();
+        let sut_ip = first.endpoints(side).0.ip();
         let run = SideRun { cap, conns: &conns, rec, timeline, side, sut_ip, kernel: opts.kernel.as_deref(), first: opts.first, given: &opts.settings, keep: opts.keep_segments };
         run.run(&mut report)?;
     }
     Ok(report)
 }
 
-/// What a capture without a TCP-over-IPv4 packet holds instead, most common first:
-/// "12000 packets IPv6 TCP, 3 packets ARP; tcpsim replays TCP over IPv4".
+/// What a capture without a readable TCP segment holds instead, most common first:
+/// "12 packets, none TCP (UDP 10, ICMPv6 2)", or, when some were TCP the reader could not
+/// use, "3 packets: TCP segment cut by the snaplen (…)".
 fn what_it_holds(cap: &Capture) -> String {
     if cap.skipped.is_empty() {
         return "the file holds no packets".into();
     }
     let mut kinds: std::collections::BTreeMap<&str, usize> = Default::default();
     for (_, reason) in &cap.skipped {
-        *kinds.entry(reason.as_str()).or_default() += 1;
+        *kinds.entry(not_tcp_kind(reason).unwrap_or(reason)).or_default() += 1;
     }
     let mut kinds: Vec<(&str, usize)> = kinds.into_iter().collect();
     kinds.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-    let shown: Vec<String> = kinds.iter().take(4).map(|(k, n)| format!("{n} {} {k}", if *n == 1 { "packet:" } else { "packets:" })).collect();
     let more = if kinds.len() > 4 { ", …" } else { "" };
-    let no_tcp = if kinds.iter().all(|(k, _)| !k.contains("TCP") || k.ends_with("is not TCP")) { "no TCP at all; " } else { "" };
-    format!("{}{more} ({no_tcp}tcpsim replays TCP over IPv4 only)", shown.join(", "))
+    let total = cap.skipped.len();
+    let packets = if total == 1 { "packet" } else { "packets" };
+    if cap.skipped.iter().all(|(_, r)| not_tcp_kind(r).is_some()) {
+        let shown: Vec<String> = kinds.iter().take(4).map(|(k, n)| format!("{k} {n}")).collect();
+        return format!("{total} {packets}, none TCP ({}{more})", shown.join(", "));
+    }
+    let shown: Vec<String> = kinds.iter().take(4).map(|(k, n)| format!("{n} {} {k}", if *n == 1 { "packet:" } else { "packets:" })).collect();
+    format!("{}{more}", shown.join(", "))
 }
 
-/// The capture's TCP packets the reader skipped (cut by the snaplen, IPv6), by reason: some
-/// may be the system under test's, so their count is part of the coverage.
+/// A short name for what a packet the reader skipped holds, when it is not TCP: the IP
+/// protocol ("UDP", "ICMPv6", "IP protocol 47"), "ARP", or the link layer's reason.
+fn not_tcp_kind(reason: &str) -> Option<&str> {
+    if let Some(proto) = reason.strip_prefix("IP protocol ").and_then(|r| r.strip_suffix(" is not TCP")) {
+        return Some(proto.split_once(" (").map_or(reason.trim_end_matches(" is not TCP"), |(_, name)| name.trim_end_matches(')')));
+    }
+    let tcp = reason.starts_with("TCP segment") || reason.starts_with("headers cut") || reason.contains("fragment") || reason.starts_with("IP header cut");
+    (!tcp).then_some(reason)
+}
+
+/// The capture's TCP packets the reader skipped (cut by the snaplen), by reason: some may be
+/// the system under test's, so their count is part of the coverage.
 fn unread_tcp(cap: &Capture) -> Vec<NotCompared> {
     let mut by: std::collections::BTreeMap<&str, usize> = Default::default();
     for (_, reason) in &cap.skipped {
-        if reason.starts_with("TCP segment") || reason.starts_with("IPv6 TCP") {
+        if reason.starts_with("TCP segment") {
             *by.entry(reason.as_str()).or_default() += 1;
         }
     }
@@ -286,7 +302,7 @@ struct SideRun<'a> {
     rec: &'a Recorded,
     timeline: Timeline,
     side: Side,
-    sut_ip: Ipv4Addr,
+    sut_ip: IpAddr,
     kernel: Option<&'a str>,
     first: bool,
     given: &'a [settings::Setting],
@@ -297,7 +313,7 @@ impl SideRun<'_> {
     /// The connections whose `side` is the SUT's address, with their index in the capture.
     /// Puppets number connections by position in this list.
     fn sut_conns(&self) -> Vec<(usize, &Connection)> {
-        self.conns.iter().enumerate().filter(|(_, c)| *c.endpoints(self.side).0.ip() == self.sut_ip).collect()
+        self.conns.iter().enumerate().filter(|(_, c)| c.endpoints(self.side).0.ip() == self.sut_ip).collect()
     }
 
     /// The SUT's kernel profile before `--set` and what the trace shows.
@@ -342,7 +358,7 @@ impl SideRun<'_> {
             None => {
                 let mut sim = Sim::new(0);
                 sim.add_host("sut", self.sut_ip, sut_node("sut", self.sut_ip)).map_err(input)?;
-                let mut peers: Vec<Ipv4Addr> = self.sut_conns().iter().map(|(_, c)| *c.endpoints(self.side).1.ip()).collect();
+                let mut peers: Vec<IpAddr> = self.sut_conns().iter().map(|(_, c)| c.endpoints(self.side).1.ip()).collect();
                 peers.dedup();
                 for (i, ip) in peers.iter().enumerate() {
                     let name = format!("peer{i}");
@@ -383,7 +399,7 @@ impl SideRun<'_> {
                 if p.seg.src != peer {
                     continue;
                 }
-                let Some(h) = sim.host_by_addr(*peer.ip()) else {
+                let Some(h) = sim.host_by_addr(peer.ip()) else {
                     return Err(ReplayError::Input(format!("the capture's peer {} is not a host of the scenario", peer.ip())));
                 };
                 by_host.entry(h).or_default().push(Emission { at: self.timeline.at(p.t_ns), conn: ci, seg: p.seg.clone() });
@@ -418,7 +434,7 @@ impl SideRun<'_> {
 
     /// The calls inferred from the capture for the SUT's connections (none with a log); none
     /// on the children of a listener that never accepts.
-    fn inferred(&self, never_accepts: &[std::net::SocketAddrV4]) -> Vec<infer::Inferred> {
+    fn inferred(&self, never_accepts: &[crate::addr::SockAddr]) -> Vec<infer::Inferred> {
         if !self.rec.infers() {
             return Vec::new();
         }
@@ -465,7 +481,7 @@ impl SideRun<'_> {
         let tap = log.clone();
         let sut_ip = self.sut_ip;
         sim.set_tap(Box::new(move |t, seg| {
-            if *seg.src.ip() == sut_ip {
+            if seg.src.ip() == sut_ip {
                 tap.borrow_mut().push(Timed { t, seg: seg.clone() });
             }
         }));
@@ -577,7 +593,7 @@ mod tests {
     use super::*;
     use crate::pcap::CapturedSegment;
     use crate::tcp::segment::{Ecn, Payload, Segment, TcpOptions};
-    use std::net::SocketAddrV4;
+    use crate::addr::SockAddr;
 
     const SCENARIO: &str = r#"
         name = "t"
@@ -609,7 +625,7 @@ mod tests {
     "#;
 
     fn packet(t_ns: u64, flags: Flags, from_client: bool) -> CapturedSegment {
-        let (c, s) = (SocketAddrV4::new([10, 0, 0, 1].into(), 40000), SocketAddrV4::new([10, 0, 0, 2].into(), 8080));
+        let (c, s) = (SockAddr::new([10, 0, 0, 1], 40000), SockAddr::new([10, 0, 0, 2], 8080));
         let (src, dst) = if from_client { (c, s) } else { (s, c) };
         let seg = Segment { src, dst, seq: 1, ack: 1, flags, ecn: Ecn::NotEct, window: 64, options: TcpOptions::default(), payload: Payload::Empty };
         CapturedSegment { t_ns, seg, iface: 0, raw_len: 66 }

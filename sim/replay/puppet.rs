@@ -16,7 +16,7 @@ use crate::tcp::segment::{Flags, Segment};
 use crate::time::SimTime;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::net::SocketAddrV4;
+use crate::addr::SockAddr;
 use std::rc::Rc;
 
 /// What the system under test put on the wire, in order (filled by the engine's tap).
@@ -60,8 +60,8 @@ impl Node for Endpoint {
 /// How one connection's numbers map between the capture and the model.
 #[derive(Clone, Debug)]
 pub struct ConnMap {
-    pub sut: SocketAddrV4,
-    pub peer: SocketAddrV4,
+    pub sut: SockAddr,
+    pub peer: SockAddr,
     /// The SUT's ISN in the capture (its SYN's seq), if it sent a SYN there.
     pub captured_isn: Option<u32>,
     /// The SUT's first TSval in the capture.
@@ -85,7 +85,7 @@ pub struct Puppet {
     learned: Vec<Learned>,
     /// (SUT, peer) → its connections (incarnations) in order, and which of them the
     /// model's segments are on now; built with `learned`.
-    index: BTreeMap<(SocketAddrV4, SocketAddrV4), (Vec<usize>, usize)>,
+    index: BTreeMap<(SockAddr, SockAddr), (Vec<usize>, usize)>,
     /// How much of `sut_log` has been read into `learned`: each segment is read once, so a
     /// replay stays linear in its packets (re-reading the log for every emission was the
     /// quadratic step of a long connection without a SYN or timestamps to stop the search).
@@ -174,8 +174,8 @@ mod tests {
 
     #[test]
     fn acks_sacks_and_echoed_timestamps_follow_the_models_numbering() {
-        let sut: SocketAddrV4 = "10.0.0.2:80".parse().unwrap();
-        let peer: SocketAddrV4 = "10.0.0.1:5000".parse().unwrap();
+        let sut: SockAddr = "10.0.0.2:80".parse().unwrap();
+        let peer: SockAddr = "10.0.0.1:5000".parse().unwrap();
         let log: SutLog = Rc::default();
         let syn_ack = Segment {
             src: sut,
@@ -215,8 +215,8 @@ mod tests {
     /// model never sent a SYN or a timestamp had every emission re-read the whole log.
     #[test]
     fn each_logged_segment_is_read_once() {
-        let sut: SocketAddrV4 = "10.0.0.2:80".parse().unwrap();
-        let peer: SocketAddrV4 = "10.0.0.1:5000".parse().unwrap();
+        let sut: SockAddr = "10.0.0.2:80".parse().unwrap();
+        let peer: SockAddr = "10.0.0.1:5000".parse().unwrap();
         let seg = |seq, flags| Segment { src: sut, dst: peer, seq, ack: 1, flags, ecn: Ecn::NotEct, window: 1, options: TcpOptions::default(), payload: Payload::Empty };
         let log: SutLog = Rc::default();
         let emissions = (0..3).map(|_| Emission { at: SimTime::ZERO, conn: 0, seg: seg(0, Flags::ACK) }).collect();

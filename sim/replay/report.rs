@@ -11,7 +11,7 @@ use super::compare::{Class, ConnComparison, Divergence, SegmentView, Timed};
 use super::{Recorded, Side};
 use serde::Serialize;
 use std::fmt::Write as _;
-use std::net::SocketAddrV4;
+use crate::addr::SockAddr;
 
 /// One connection replayed with one side as the system under test.
 #[derive(Clone, Debug, Serialize)]
@@ -82,7 +82,7 @@ pub struct ReplayReport {
     /// The known-divergences file the divergences were looked up in.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub known_file: Option<String>,
-    /// TCP packets of the capture that could not be read (cut by the snaplen, IPv6), by
+    /// TCP packets of the capture that could not be read (cut by the snaplen), by
     /// reason: whose segments they were is unknown, so the comparison is not complete.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub unread_tcp: Vec<NotCompared>,
@@ -118,8 +118,8 @@ pub struct ReplayReport {
 pub struct ConnSegments {
     pub side: Side,
     pub connection: usize,
-    pub sut: SocketAddrV4,
-    pub peer: SocketAddrV4,
+    pub sut: SockAddr,
+    pub peer: SockAddr,
     pub kernel: Vec<Timed>,
     pub model: Vec<Timed>,
     pub peer_segments: Vec<Timed>,
@@ -180,7 +180,7 @@ impl ReplayReport {
     }
 
     /// Lists one side's settings and the listeners it never accepted on.
-    pub(super) fn add_settings(&mut self, side: Side, settings: &super::settings::Settings, never_accepts: &[SocketAddrV4]) {
+    pub(super) fn add_settings(&mut self, side: Side, settings: &super::settings::Settings, never_accepts: &[SockAddr]) {
         self.settings.extend(settings.0.iter().map(|s| SideSetting { side, setting: s.clone() }));
         self.never_accepts.extend(never_accepts.iter().map(|l| format!("{} {l}", side.name())));
     }
@@ -201,8 +201,8 @@ impl ReplayReport {
         &mut self,
         side: Side,
         connection: usize,
-        sut: SocketAddrV4,
-        peer: SocketAddrV4,
+        sut: SockAddr,
+        peer: SockAddr,
         segments_captured: usize,
         segments_model: usize,
         c: ConnComparison,

@@ -37,7 +37,7 @@ use crate::tcp::conn::select_initial_window;
 use crate::tcp::profile::KernelProfile;
 use crate::tcp::segment::{seq_gt, Flags, Segment};
 use crate::tcp::uapi::SockOpt;
-use std::net::SocketAddrV4;
+use crate::addr::SockAddr;
 
 /// The MSS of an Ethernet (veth) link: 1500 − 40.
 const LINK_MSS: u16 = 1460;
@@ -51,7 +51,7 @@ const SOCK_MIN_RCVBUF: u32 = 2048 + 256;
 pub struct Shown {
     pub settings: Vec<Setting>,
     /// Listeners (SUT ports) that never accepted a connection.
-    pub never_accepts: Vec<SocketAddrV4>,
+    pub never_accepts: Vec<SockAddr>,
 }
 
 /// One connection's segments with their capture times.
@@ -98,7 +98,7 @@ pub fn infer(packets: &[CapturedSegment], conns: &[&Connection], side: Side, pro
 }
 
 /// Options off, a lowered MSS and a locked SO_RCVBUF, from the SUT's SYN or SYN-ACK.
-fn syn_options(segs: &Segs, sut: SocketAddrV4, side: Side, profile: &KernelProfile) -> Vec<Setting> {
+fn syn_options(segs: &Segs, sut: SockAddr, side: Side, profile: &KernelProfile) -> Vec<Setting> {
     let Some((_, syn)) = segs.iter().find(|(_, s)| s.src == sut && is_syn(s)) else { return Vec::new() };
     let peer_syn = segs.iter().find(|(_, s)| s.src != sut && is_syn(s)).map(|(_, s)| &s.options);
     // A SYN-ACK carries an option only when the SYN offered it.
@@ -151,7 +151,7 @@ fn rcvbuf(syn: &Segment, mss: u16, profile: &KernelProfile, side: Side) -> Optio
 /// TCP_KEEPIDLE, TCP_KEEPINTVL and TCP_KEEPCNT (with SO_KEEPALIVE) from the SUT's keepalive
 /// probes: empty segments at `snd_una - 1` while the peer's window is open (at a closed
 /// window the same segment is a zero-window probe).
-fn keepalive(segs: &Segs, peer: SocketAddrV4) -> Vec<Setting> {
+fn keepalive(segs: &Segs, peer: SockAddr) -> Vec<Setting> {
     let secs = |ns: u64| ((ns + 500_000_000) / 1_000_000_000) as i64;
     let (mut snd_una, mut peer_wnd) = (None::<u32>, 0u16);
     let mut last_heard: Option<u64> = None;
@@ -204,7 +204,7 @@ fn keepalive(segs: &Segs, peer: SocketAddrV4) -> Vec<Setting> {
 
 /// TCP_USER_TIMEOUT from a retransmission series that stops, unacknowledged, while the
 /// capture goes on past when the next backoff would have sent again.
-fn user_timeout(segs: &Segs, sut: SocketAddrV4, peer: SocketAddrV4, profile: &KernelProfile, end_ns: u64) -> Option<Setting> {
+fn user_timeout(segs: &Segs, sut: SockAddr, peer: SockAddr, profile: &KernelProfile, end_ns: u64) -> Option<Setting> {
     // The SUT's last segment that carries sequence space, and every send of its seq (a RST
     // may follow: the peer's later segments reach a socket that is gone).
     let sent = |s: &Segment| s.src == sut && !s.flags.contains(Flags::RST) && (!s.payload.is_empty() || s.flags.intersects(Flags::SYN | Flags::FIN));
@@ -243,10 +243,10 @@ fn user_timeout(segs: &Segs, sut: SocketAddrV4, peer: SocketAddrV4, profile: &Ke
 
 /// The backlog of each listener whose SYNs began to be dropped with its accept queue full,
 /// and those listeners (they never accepted: their children sent nothing of their own).
-fn backlog(packets: &[CapturedSegment], conns: &[&Connection]) -> (Vec<Setting>, Vec<SocketAddrV4>) {
+fn backlog(packets: &[CapturedSegment], conns: &[&Connection]) -> (Vec<Setting>, Vec<SockAddr>) {
     let mut out = Vec::new();
     let mut never = Vec::new();
-    let mut listeners: Vec<SocketAddrV4> = conns.iter().map(|c| c.server).collect();
+    let mut listeners: Vec<SockAddr> = conns.iter().map(|c| c.server).collect();
     listeners.sort();
     listeners.dedup();
     for l in listeners {
@@ -280,8 +280,8 @@ mod tests {
     use crate::tcp::segment::{Ecn, Payload, TcpOptions};
 
     fn pkt(t_ms: u64, from_client: bool, cport: u16, seq: u32, ack: u32, flags: Flags, len: usize) -> CapturedSegment {
-        let c = SocketAddrV4::new([10, 0, 0, 1].into(), cport);
-        let s: SocketAddrV4 = "10.0.0.2:80".parse().unwrap();
+        let c = SockAddr::new([10, 0, 0, 1], cport);
+        let s: SockAddr = "10.0.0.2:80".parse().unwrap();
         let (src, dst) = if from_client { (c, s) } else { (s, c) };
         let payload = if len == 0 { Payload::Empty } else { Payload::Bytes(vec![0; len].into()) };
         let options = TcpOptions { mss: Some(1460), wscale: Some(10), sack_permitted: true, timestamps: Some((1, 0)), ..TcpOptions::default() };
@@ -350,7 +350,7 @@ mod tests {
         p.push(pkt(1002, true, 5002, 99, 0, Flags::SYN, 0));
         let s = shown(&p, Side::Server);
         assert_eq!(texts(&s), ["backlog=1"]);
-        assert_eq!(s.never_accepts, ["10.0.0.2:80".parse::<SocketAddrV4>().unwrap()]);
+        assert_eq!(s.never_accepts, ["10.0.0.2:80".parse::<SockAddr>().unwrap()]);
     }
 
     #[test]

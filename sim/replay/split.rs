@@ -3,21 +3,21 @@
 use crate::pcap::CapturedSegment;
 use crate::tcp::segment::{Flags, Segment};
 use std::collections::BTreeMap;
-use std::net::SocketAddrV4;
+use crate::addr::SockAddr;
 
 /// One connection of a capture: the packets of one 4-tuple, in capture order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Connection {
     /// The endpoint that sent the first SYN (or, without one, the first packet's sender).
-    pub client: SocketAddrV4,
-    pub server: SocketAddrV4,
+    pub client: SockAddr,
+    pub server: SockAddr,
     /// Indices into the capture's packets.
     pub packets: Vec<usize>,
 }
 
 impl Connection {
     /// The endpoint playing `side`, and its peer.
-    pub fn endpoints(&self, side: super::Side) -> (SocketAddrV4, SocketAddrV4) {
+    pub fn endpoints(&self, side: super::Side) -> (SockAddr, SockAddr) {
         match side {
             super::Side::Client => (self.client, self.server),
             super::Side::Server => (self.server, self.client),
@@ -26,7 +26,7 @@ impl Connection {
 }
 
 /// The unordered pair of endpoints a segment belongs to.
-fn tuple(seg: &Segment) -> (SocketAddrV4, SocketAddrV4) {
+fn tuple(seg: &Segment) -> (SockAddr, SockAddr) {
     if seg.src <= seg.dst {
         (seg.src, seg.dst)
     } else {
@@ -41,7 +41,7 @@ struct Open {
     /// Its first SYN's sequence number.
     syn: Option<u32>,
     /// The endpoints that sent a FIN.
-    fins: Vec<SocketAddrV4>,
+    fins: Vec<SockAddr>,
     rst: bool,
 }
 
@@ -83,7 +83,7 @@ pub fn starts_incarnation(last_syn: Option<u32>, seg: &Segment) -> bool {
 pub fn split(packets: &[CapturedSegment]) -> Vec<Connection> {
     let mut conns: Vec<Open> = Vec::new();
     // The latest incarnation of each 4-tuple, by index into `conns`.
-    let mut latest: BTreeMap<(SocketAddrV4, SocketAddrV4), usize> = BTreeMap::new();
+    let mut latest: BTreeMap<(SockAddr, SockAddr), usize> = BTreeMap::new();
     for (i, p) in packets.iter().enumerate() {
         let key = tuple(&p.seg);
         let k = match latest.get(&key) {

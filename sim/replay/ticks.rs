@@ -41,7 +41,7 @@ use crate::tcp::jiffies::Jiffies;
 use crate::tcp::profile::KernelProfile;
 use crate::tcp::segment::{seq_gt, Flags, Segment};
 use crate::time::SimTime;
-use std::net::SocketAddrV4;
+use crate::addr::SockAddr;
 
 /// What kind of timer sent a segment.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -77,7 +77,7 @@ fn end(s: &Segment) -> u32 {
 
 /// The segments of `sut` on one connection that a timer sent, more than `tick_ns` after the
 /// connection's previous packet.
-fn fired(segs: &[(u64, &Segment)], sut: SocketAddrV4, tick_ns: u64) -> Vec<Fired> {
+fn fired(segs: &[(u64, &Segment)], sut: SockAddr, tick_ns: u64) -> Vec<Fired> {
     let (mut snd_nxt, mut ack) = (None::<u32>, None::<u32>);
     let mut last: Option<u64> = None;
     let mut out = Vec::new();

@@ -244,7 +244,7 @@ pub fn observed_recipe_for(os: Os, id: &str) -> Result<Scenario, ReadinessError>
 }
 
 /// The address a probe on loopback uses (`tcpsim table --link loopback`).
-pub const LOOPBACK_ADDR: std::net::Ipv4Addr = std::net::Ipv4Addr::new(127, 0, 0, 1);
+pub const LOOPBACK_ADDR: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
 
 /// A recipe moved onto one host's loopback: its hosts become one host `local` at
 /// 127.0.0.1 (the first host's kernel and sysctls), every `host` and `to` naming one of them

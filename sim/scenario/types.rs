@@ -7,7 +7,7 @@ use crate::errno::Errno;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use super::draw::{CountDraw, DurDraw, ProbDraw};
 pub use super::protocols::{HeartbeatSpec, MessageSinkSpec, MessengerSpec, MsgProtocol};
@@ -52,7 +52,7 @@ pub struct Scenario {
 #[serde(deny_unknown_fields)]
 pub struct HostSpec {
     pub name: String,
-    pub addr: Ipv4Addr,
+    pub addr: IpAddr,
     /// Kernel profile name (a file in `models/kernels/`); default `linux-6.18`.
     #[serde(default)]
     pub kernel: Option<String>,

@@ -7,7 +7,7 @@
 //! (EINVAL, EBADF…), not mistakes in the file.
 
 use std::collections::BTreeMap;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use crate::addr::SockAddr;
 
 use super::error::{FieldPath, Invalid};
 use super::types::*;
@@ -58,15 +58,16 @@ pub fn with_sysctls(base: &KernelProfile, overrides: &BTreeMap<String, serde_jso
     })
 }
 
-/// Resolves a connect target `HOST:PORT` or `A.B.C.D:PORT` to the address of a scenario host.
-pub fn resolve_to(s: &Scenario, to: &str) -> Result<SocketAddrV4, String> {
+/// Resolves a connect target `HOST:PORT`, `A.B.C.D:PORT` or `[IPv6]:PORT` to the address of a
+/// scenario host.
+pub fn resolve_to(s: &Scenario, to: &str) -> Result<SockAddr, String> {
     let (host, port) =
         to.rsplit_once(':').ok_or_else(|| format!("`{to}` is not HOST:PORT or A.B.C.D:PORT"))?;
     let port = match port.parse::<u16>() {
         Ok(p) if p > 0 => p,
         _ => return Err(format!("`{to}`: port `{port}` is not a number in 1..=65535")),
     };
-    let addr = match host.parse::<Ipv4Addr>() {
+    let addr = match crate::addr::parse_host_ip(host).ok_or(()) {
         Ok(addr) if s.hosts.iter().any(|h| h.addr == addr) => addr,
         Ok(addr) => {
             let known: Vec<String> = s.hosts.iter().map(|h| h.addr.to_string()).collect();
@@ -79,7 +80,7 @@ pub fn resolve_to(s: &Scenario, to: &str) -> Result<SocketAddrV4, String> {
             }
         },
     };
-    Ok(SocketAddrV4::new(addr, port))
+    Ok(SockAddr::new(addr, port))
 }
 
 /// Names defined by the scenario, with the index of their definition.
@@ -149,7 +150,7 @@ fn check_hosts(s: &Scenario) -> Result<BTreeMap<&str, usize>, Invalid> {
     let mut addrs = BTreeMap::new();
     for (i, h) in s.hosts.iter().enumerate() {
         // Connect targets are `HOST:PORT` or `A.B.C.D:PORT`: a name must be neither.
-        if h.name.is_empty() || h.name.contains(':') || h.name.parse::<Ipv4Addr>().is_ok() {
+        if h.name.is_empty() || h.name.contains(':') || h.name.parse::<std::net::IpAddr>().is_ok() {
             return Err(Invalid::new(
                 field("host", i, "name"),
                 format!("host name `{}` must be non-empty, without `:`, and not an address", h.name),

@@ -20,7 +20,8 @@ use crate::tcp::view::PollMask;
 use crate::time::Dur;
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::{Ipv4Addr, SocketAddrV4};
+use crate::addr::SockAddr;
+use std::net::IpAddr;
 
 /// An `until_error` send stops after this many bytes even if no call fails (a safety bound
 /// for a receiver that keeps draining).
@@ -264,15 +265,16 @@ fn step_ep(step: &Step) -> Option<&str> {
     }
 }
 
-/// `HOST:PORT` (a host name, looked up by `addr_of`) or `A.B.C.D:PORT` to an address.
-pub fn resolve(to: &str, addr_of: impl Fn(&str) -> Option<Ipv4Addr>) -> Option<SocketAddrV4> {
+/// `HOST:PORT` (a host name, looked up by `addr_of`), `A.B.C.D:PORT` or `[IPv6]:PORT` to an
+/// address.
+pub fn resolve(to: &str, addr_of: impl Fn(&str) -> Option<IpAddr>) -> Option<SockAddr> {
     let (host, port) = to.rsplit_once(':')?;
     let port: u16 = port.parse().ok()?;
     let ip = match addr_of(host) {
         Some(ip) => ip,
-        None => host.parse().ok()?,
+        None => crate::addr::parse_host_ip(host)?,
     };
-    Some(SocketAddrV4::new(ip, port))
+    Some(SockAddr::new(ip, port))
 }
 
 /// Event names (`POLLIN`, `EPOLLIN`, …, and the `EPOLLET`/`EPOLLONESHOT` flags) to bits; `None`

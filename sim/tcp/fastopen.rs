@@ -10,7 +10,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 /// `net.ipv4.tcp_fastopen` bits (include/net/tcp.h): the client may use Fast Open.
 pub const TFO_CLIENT_ENABLE: u32 = 1;
@@ -93,7 +93,7 @@ pub struct Cached {
 /// the lower address on a tie, so the choice never depends on iteration order.
 #[derive(Clone, Debug, Default)]
 pub struct FastOpenCache {
-    entries: BTreeMap<Ipv4Addr, (u64, Cached)>,
+    entries: BTreeMap<IpAddr, (u64, Cached)>,
     /// A counter standing for `tcpm_stamp` (jiffies): the order entries were last used in.
     clock: u64,
 }
@@ -103,14 +103,14 @@ const CACHE_ENTRIES: usize = 16384 * 5;
 
 impl FastOpenCache {
     /// `tcp_fastopen_cache_get`: the destination's MSS, cookie and `try_exp`, if any.
-    pub fn get(&self, daddr: Ipv4Addr) -> Option<&Cached> {
+    pub fn get(&self, daddr: IpAddr) -> Option<&Cached> {
         self.entries.get(&daddr).map(|(_, c)| c)
     }
 
     /// `tcp_fastopen_cache_set` (with `tcp_get_metrics(…, create = true)`): a non-zero MSS
     /// and a valid cookie replace what was kept; without a cookie a higher `try_exp` is kept
     /// while no cookie is; a lost SYN-data counts, anything else clears the count.
-    pub fn set(&mut self, daddr: Ipv4Addr, mss: u16, cookie: Option<FoCookie>, syn_lost: bool, try_exp: u8) {
+    pub fn set(&mut self, daddr: IpAddr, mss: u16, cookie: Option<FoCookie>, syn_lost: bool, try_exp: u8) {
         if !self.entries.contains_key(&daddr) && self.entries.len() >= CACHE_ENTRIES {
             let oldest = self.entries.iter().min_by_key(|(a, (stamp, _))| (*stamp, **a)).map(|(a, _)| *a);
             if let Some(a) = oldest {
@@ -181,7 +181,7 @@ mod tests {
     #[test]
     fn a_cookie_is_kept_and_a_request_without_answer_raises_try_exp_only_while_none_is() {
         let mut c = FastOpenCache::default();
-        let d = Ipv4Addr::new(192, 0, 2, 1);
+        let d = IpAddr::from([192, 0, 2, 1]);
         c.set(d, 0, None, false, 1);
         assert_eq!(c.get(d).map(|m| m.try_exp), Some(1));
         let k = FoCookie::new(&[0xab, 0xcd, 0x12, 0x34]).unwrap();

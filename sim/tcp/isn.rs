@@ -6,13 +6,13 @@
 //! per host (`net_secret`), drawn from the run's seed.
 
 use crate::time::SimTime;
-use std::net::SocketAddrV4;
+use crate::addr::SockAddr;
 
 /// `secure_tcp_seq(saddr, daddr, sport, dport)` with the host's `key`, at `now`.
-pub fn secure_tcp_seq(key: u64, local: SocketAddrV4, remote: SocketAddrV4, now: SimTime) -> u32 {
+pub fn secure_tcp_seq(key: u64, local: SockAddr, remote: SockAddr, now: SimTime) -> u32 {
     let tuple = [
-        u32::from(*local.ip()) as u64,
-        u32::from(*remote.ip()) as u64,
+        local.ip_word() as u64,
+        remote.ip_word() as u64,
         (local.port() as u64) << 16 | remote.port() as u64,
     ];
     let hash = tuple.iter().fold(key, |h, v| mix(h ^ v));
@@ -34,7 +34,7 @@ mod tests {
     #[test]
     fn the_same_tuple_advances_with_the_clock_other_tuples_differ() {
         let (a, b) = ("10.0.0.1:40000".parse().unwrap(), "10.0.0.2:80".parse().unwrap());
-        let c: SocketAddrV4 = "10.0.0.1:40001".parse().unwrap();
+        let c: SockAddr = "10.0.0.1:40001".parse().unwrap();
         let t0 = secure_tcp_seq(7, a, b, SimTime(0));
         assert_eq!(secure_tcp_seq(7, a, b, SimTime(64_000_000)).wrapping_sub(t0), 1_000_000);
         assert_ne!(secure_tcp_seq(7, c, b, SimTime(0)), t0);

@@ -24,7 +24,7 @@ use super::syncookie::{self, SYNCOOKIE_VALID};
 use crate::time::{Dur, SimTime};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::net::SocketAddrV4;
+use crate::addr::SockAddr;
 use std::rc::Rc;
 
 /// include/net/tcp.h `TCP_MSS_DEFAULT`: the peer's MSS when its SYN carries none.
@@ -160,7 +160,7 @@ struct Request {
 /// A listening socket. `C` is the caller's handle for an accepted child.
 #[derive(Debug)]
 pub struct Listener<C> {
-    local: SocketAddrV4,
+    local: SockAddr,
     /// `sk_max_ack_backlog`.
     backlog: u32,
     profile: Rc<KernelProfile>,
@@ -171,9 +171,9 @@ pub struct Listener<C> {
     /// Keys the syncookie and timestamp-offset hashes (Linux: boot-time random secrets).
     secret: u64,
     /// The SYN queue, by client address (the local side is always `local`).
-    requests: BTreeMap<SocketAddrV4, Request>,
+    requests: BTreeMap<SockAddr, Request>,
     /// Request timers, earliest first; ties broken by client address (deterministic).
-    timers: BTreeSet<(SimTime, SocketAddrV4)>,
+    timers: BTreeSet<(SimTime, SockAddr)>,
     /// Requests that never timed out (`queue->young`).
     young: u32,
     accept_queue: VecDeque<C>,
@@ -204,8 +204,8 @@ pub fn initial_window(profile: &KernelProfile, rcvbuf: u32, locked: bool, mss: u
 impl<C> Listener<C> {
     /// listen(): `backlog` is capped at `somaxconn`; a negative backlog, cast to unsigned
     /// as socket.c `__sys_listen` does, is above any cap and so becomes `somaxconn`.
-    pub fn new(local: SocketAddrV4, backlog: i32, profile: Rc<KernelProfile>) -> Listener<C> {
-        let secret = u64::from(u32::from(*local.ip())) << 16 | u64::from(local.port());
+    pub fn new(local: SockAddr, backlog: i32, profile: Rc<KernelProfile>) -> Listener<C> {
+        let secret = u64::from(local.ip_word()) << 16 | u64::from(local.port());
         let rcvbuf = profile.tcp_rmem[1];
         let mut l = Listener {
             local,
@@ -254,7 +254,7 @@ impl<C> Listener<C> {
         self.rcvbuf_locked = locked;
     }
 
-    pub fn local(&self) -> SocketAddrV4 {
+    pub fn local(&self) -> SockAddr {
         self.local
     }
     /// `sk_max_ack_backlog` (what `ss` shows as Send-Q).
@@ -273,7 +273,7 @@ impl<C> Listener<C> {
         &self.counters
     }
     /// Whether a request sock exists for this client (for the host's demux and tests).
-    pub fn has_request(&self, remote: SocketAddrV4) -> bool {
+    pub fn has_request(&self, remote: SockAddr) -> bool {
         self.requests.contains_key(&remote)
     }
 
@@ -342,7 +342,7 @@ impl<C> Listener<C> {
     /// Fires every request timer due at `now` (`reqsk_timer_handler`), in deadline order,
     /// and returns the clients whose request timer fired: each firing is one
     /// `tcp_syn_ack_timeout` (TCPTimeouts), which the caller traces one by one.
-    pub fn on_timer(&mut self, now: SimTime, out: &mut Vec<Segment>) -> Vec<SocketAddrV4> {
+    pub fn on_timer(&mut self, now: SimTime, out: &mut Vec<Segment>) -> Vec<SockAddr> {
         let mut fired = Vec::new();
         while let Some(&(t, remote)) = self.timers.first() {
             if t > now {
@@ -603,7 +603,7 @@ impl<C> Listener<C> {
     }
 
     /// `reqsk_timer_handler` for the request from `remote`.
-    fn request_timer(&mut self, now: SimTime, remote: SocketAddrV4, out: &mut Vec<Segment>) {
+    fn request_timer(&mut self, now: SimTime, remote: SockAddr, out: &mut Vec<Segment>) {
         let max_retries = self.max_syn_ack_retries();
         self.counters.tcp_timeouts += 1; // tcp_syn_ack_timeout
         let Some(req) = self.requests.get(&remote) else { return };
@@ -659,7 +659,7 @@ impl<C> Listener<C> {
         crate::tcp::jiffies::Jiffies::of(&self.profile).expiry(now, timeout)
     }
 
-    fn retime(&mut self, remote: SocketAddrV4, expires: SimTime) {
+    fn retime(&mut self, remote: SockAddr, expires: SimTime) {
         if let Some(r) = self.requests.get_mut(&remote) {
             self.timers.remove(&(r.expires, remote));
             r.expires = expires;
@@ -668,7 +668,7 @@ impl<C> Listener<C> {
     }
 
     /// `inet_csk_reqsk_queue_drop`: unhash, stop the timer, fix the young count.
-    fn remove_request(&mut self, remote: SocketAddrV4) -> Option<Request> {
+    fn remove_request(&mut self, remote: SockAddr) -> Option<Request> {
         let r = self.requests.remove(&remote)?;
         self.timers.remove(&(r.expires, remote));
         if r.num_timeout == 0 {
@@ -683,7 +683,7 @@ impl<C> Listener<C> {
     }
 
     /// tcp_input.c `tcp_oow_rate_limited`: data segments without SYN are never limited.
-    fn oow_rate_limited(&mut self, now: SimTime, remote: SocketAddrV4, seg: &Segment) -> bool {
+    fn oow_rate_limited(&mut self, now: SimTime, remote: SockAddr, seg: &Segment) -> bool {
         if !seg.payload.is_empty() && !seg.flags.contains(Flags::SYN) {
             return false;
         }
@@ -724,16 +724,16 @@ impl<C> Listener<C> {
 
     /// secure_tcp_ts_off: a per-address-pair offset for our TSvals (0 unless
     /// `tcp_timestamps` = 1, which the profile's boolean stands for).
-    fn ts_off(&self, remote: SocketAddrV4) -> u32 {
-        let l = SocketAddrV4::new(*self.local.ip(), 0);
-        let r = SocketAddrV4::new(*remote.ip(), 0);
+    fn ts_off(&self, remote: SockAddr) -> u32 {
+        let l = SockAddr::new(self.local.ip(), 0);
+        let r = SockAddr::new(remote.ip(), 0);
         syncookie::mix(self.secret, r, l, 0x7473)
     }
 
     /// tcp_output.c `tcp_make_synack`: options MSS, SACK_PERM, TS, WS (Linux writes them in
     /// that order, `tcp_options_write`); the window is never scaled in a SYN-ACK; ECE when
     /// ECN was agreed (`tcp_ecn_make_synack`), the segment itself Not-ECT.
-    fn synack(&self, now: SimTime, remote: SocketAddrV4, req: &Request, cookie: bool) -> Segment {
+    fn synack(&self, now: SimTime, remote: SockAddr, req: &Request, cookie: bool) -> Segment {
         let o = &req.opts;
         let timestamps = o.ts.map(|(recent, off)| {
             let clock = ms_clock(now);
@@ -762,7 +762,7 @@ impl<C> Listener<C> {
     }
 
     /// tcp_ipv4.c `tcp_v4_reqsk_send_ack`: the ACK for an out-of-window segment.
-    fn request_ack(&self, now: SimTime, remote: SocketAddrV4, req: &Request) -> Segment {
+    fn request_ack(&self, now: SimTime, remote: SockAddr, req: &Request) -> Segment {
         let o = &req.opts;
         Segment {
             src: self.local,

@@ -1,4 +1,5 @@
-//! What a connection takes from its route: the MSS it advertises, from the device's MTU.
+//! What a connection takes from its route: the MSS it advertises, from the device's MTU and
+//! the IP version's header.
 
 /// IPv4 (20) + TCP (20) header bytes without options.
 const HEADER_SIZE: u32 = 20 + 20;
@@ -16,6 +17,28 @@ pub fn ipv4_default_advmss(mtu: u32) -> u16 {
     advmss.min(IPV4_MAX_PMTU - HEADER_SIZE) as u16
 }
 
+/// IPv6 (40) + TCP (20) header bytes without options.
+const IPV6_HEADER_SIZE: u32 = 40 + 20;
+/// `net.ipv6.route.min_adv_mss` (`ip6_rt_min_advmss`): `IPV6_MIN_MTU` (1280) − 20 − 40, its
+/// default (route.c `ip6_route_net_init`).
+const IP6_RT_MIN_ADVMSS: u32 = 1280 - 20 - 40;
+/// `IPV6_MAXPLEN`: the largest non-jumbo IPv6 payload.
+const IPV6_MAXPLEN: u32 = 65535;
+
+/// net/ipv6/route.c `ip6_default_advmss`: MTU − `sizeof(struct ipv6hdr)` −
+/// `sizeof(struct tcphdr)`, at least `ip6_rt_min_advmss`, and `IPV6_MAXPLEN` ("any MSS")
+/// above `IPV6_MAXPLEN` − 20. A 1500-byte veth gives 1440, loopback's 65536 gives 65476.
+/// It is also the path's MSS the connection sends with, as `tcp_mtu_to_mss` gives it with
+/// `icsk_af_ops->net_header_len` = `sizeof(struct ipv6hdr)` (tcp_ipv6.c `ipv6_specific`).
+pub fn ip6_default_advmss(mtu: u32) -> u16 {
+    let advmss = mtu.saturating_sub(IPV6_HEADER_SIZE).max(IP6_RT_MIN_ADVMSS);
+    if advmss > IPV6_MAXPLEN - 20 {
+        IPV6_MAXPLEN as u16
+    } else {
+        advmss as u16
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -26,5 +49,15 @@ mod tests {
         assert_eq!(ipv4_default_advmss(9000), 8960);
         assert_eq!(ipv4_default_advmss(65536), 65495);
         assert_eq!(ipv4_default_advmss(68), 256);
+    }
+
+    #[test]
+    fn ipv6_advmss_leaves_room_for_the_40_byte_header() {
+        assert_eq!(ip6_default_advmss(1500), 1500 - 40 - 20);
+        assert_eq!(ip6_default_advmss(9000), 9000 - 60);
+        assert_eq!(ip6_default_advmss(65536), 65_476); // 65536 − 60
+        // Below IPv6's minimum MTU the floor holds: 1280 − 60.
+        assert_eq!(ip6_default_advmss(1280), 1220);
+        assert_eq!(ip6_default_advmss(1000), 1220);
     }
 }

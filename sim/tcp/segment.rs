@@ -6,7 +6,7 @@
 //! delivered (see [`derived_byte`]).
 
 use serde::{Deserialize, Serialize};
-use std::net::SocketAddrV4;
+use crate::addr::SockAddr;
 use std::rc::Rc;
 
 /// TCP header flags, with the wire bit values (RFC 9293 §3.1, RFC 3168 for ECE/CWR).
@@ -143,11 +143,11 @@ pub fn derived_byte(stream: u64, offset: u64) -> u8 {
     (z ^ (z >> 31)) as u8
 }
 
-/// One TCP segment with its IPv4 endpoints.
+/// One TCP segment with its endpoints (IPv4 or IPv6).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Segment {
-    pub src: SocketAddrV4,
-    pub dst: SocketAddrV4,
+    pub src: SockAddr,
+    pub dst: SockAddr,
     pub seq: u32,
     pub ack: u32,
     pub flags: Flags,

@@ -10,7 +10,7 @@
 //! and the same acceptance rule, not cryptographic strength.
 
 use crate::time::{Dur, SimTime};
-use std::net::SocketAddrV4;
+use crate::addr::SockAddr;
 
 /// syncookies.c `msstab`: the four MSS values a cookie can carry (index in 2 bits).
 pub const MSS_TABLE: [u16; 4] = [536, 1300, 1440, 1460];
@@ -48,8 +48,8 @@ fn cookie_time(now: SimTime) -> u32 {
 }
 
 /// A keyed mix of a connection's addresses and `salt` (stands in for Linux's siphash).
-pub(crate) fn mix(secret: u64, remote: SocketAddrV4, local: SocketAddrV4, salt: u32) -> u32 {
-    let tuple = (u64::from(u32::from(*remote.ip())) << 32 | u64::from(u32::from(*local.ip())))
+pub(crate) fn mix(secret: u64, remote: SockAddr, local: SockAddr, salt: u32) -> u32 {
+    let tuple = (u64::from(remote.ip_word()) << 32 | u64::from(local.ip_word()))
         ^ (u64::from(remote.port()) << 48 | u64::from(local.port()) << 16 | u64::from(salt));
     let mut z = secret ^ tuple.wrapping_mul(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -66,8 +66,8 @@ fn mss_index(peer_mss: u16) -> u32 {
 /// encodes (the one the connection will use toward the client).
 pub fn cookie_isn(
     secret: u64,
-    local: SocketAddrV4,
-    remote: SocketAddrV4,
+    local: SockAddr,
+    remote: SockAddr,
     client_isn: u32,
     peer_mss: u16,
     now: SimTime,
@@ -85,8 +85,8 @@ pub fn cookie_isn(
 /// cookie is forged or older than `MAX_SYNCOOKIE_AGE` periods.
 pub fn check_cookie(
     secret: u64,
-    local: SocketAddrV4,
-    remote: SocketAddrV4,
+    local: SockAddr,
+    remote: SockAddr,
     seg_seq: u32,
     seg_ack: u32,
     now: SimTime,
@@ -136,7 +136,7 @@ pub fn decode_cookie_tsecr(tsecr: u32) -> CookieOptions {
 mod tests {
     use super::*;
 
-    fn addrs() -> (SocketAddrV4, SocketAddrV4) {
+    fn addrs() -> (SockAddr, SockAddr) {
         ("10.0.0.2:80".parse().unwrap(), "10.0.0.1:40000".parse().unwrap())
     }
 

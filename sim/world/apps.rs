@@ -59,7 +59,7 @@ pub(crate) struct AppSockRare {
     /// connection (FIN_WAIT, TIME_WAIT) that the report still finds.
     pub closed_conn: Option<crate::host::ConnHandle>,
     /// Its (local, remote) addresses then, to pair it with its peer's socket.
-    pub closed_addrs: Option<(std::net::SocketAddrV4, std::net::SocketAddrV4)>,
+    pub closed_addrs: Option<(crate::addr::SockAddr, crate::addr::SockAddr)>,
     /// The first received byte that was not the next byte of what the peer sent: when, and
     /// at which offset of the stream.
     pub prefix_breach: Option<(SimTime, u64)>,
@@ -356,7 +356,7 @@ impl Apps {
     /// peer's host has it in its established hash, under a descriptor a client app holds.
     fn client_behind(&self, sim: &Sim<Host>, h: usize, fd: Fd) -> bool {
         let Some((local, remote)) = sim.node(h).conn_addrs(fd) else { return false };
-        let Some(peer) = sim.host_by_addr(*remote.ip()) else { return false };
+        let Some(peer) = sim.host_by_addr(remote.ip()) else { return false };
         let Some(peer_fd) = sim.node(peer).fd_of_conn(remote, local) else { return false };
         self.by_fd.get(peer, peer_fd).is_some_and(|i| self.socks[i].role == Role::Client && !self.socks[i].closed)
     }

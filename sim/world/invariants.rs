@@ -16,7 +16,7 @@ use crate::scenario::MsgProtocol;
 use crate::tcp::state::TcpState;
 use crate::time::SimTime;
 use serde::{Deserialize, Serialize};
-use std::net::SocketAddrV4;
+use crate::addr::SockAddr;
 
 /// A broken invariant: which, when, on which socket, and what was seen.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,7 +61,7 @@ fn sock_name(sim: &Sim<Host>, s: &AppSock) -> String {
 }
 
 /// The (local, remote) addresses of an application socket's connection, open or closed.
-fn addrs(sim: &Sim<Host>, s: &AppSock) -> Option<(SocketAddrV4, SocketAddrV4)> {
+fn addrs(sim: &Sim<Host>, s: &AppSock) -> Option<(SockAddr, SockAddr)> {
     if s.closed {
         return s.rare().closed_addrs;
     }
@@ -85,7 +85,7 @@ fn undelivered(sim: &Sim<Host>, apps: &Apps, out: &mut Vec<Breach>) {
     }
     // Accepted ends by their (local, remote) addresses, the first of a reused 4-tuple kept: one
     // lookup per sender, not a scan of every socket.
-    let mut accepted: std::collections::BTreeMap<(SocketAddrV4, SocketAddrV4), &AppSock> = std::collections::BTreeMap::new();
+    let mut accepted: std::collections::BTreeMap<(SockAddr, SockAddr), &AppSock> = std::collections::BTreeMap::new();
     for s in apps.socks.iter().filter(|s| s.role == Role::Accepted) {
         if let Some(a) = addrs(sim, s) {
             accepted.entry(a).or_insert(s);

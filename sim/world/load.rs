@@ -17,7 +17,7 @@ use crate::time::{Dur, SimTime};
 use rand_chacha::ChaCha12Rng;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::net::SocketAddrV4;
+use crate::addr::SockAddr;
 
 /// How much one recv() asks for.
 const READ_CHUNK: u32 = 64 * 1024;
@@ -74,7 +74,7 @@ pub(crate) struct Load {
 struct Ab {
     app: usize,
     host: usize,
-    to: Option<SocketAddrV4>,
+    to: Option<SockAddr>,
     requests: u32,
     concurrency: u32,
     request_bytes: u32,

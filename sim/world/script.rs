@@ -22,7 +22,8 @@ use crate::tcp::uapi::{IoctlReq, OptValue, ShutHow, SockOpt, UserBuf};
 use crate::tcp::view::PollMask;
 use crate::time::{Dur, SimTime};
 use std::convert::Infallible;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use crate::addr::SockAddr;
+use std::net::IpAddr;
 
 /// Runs `steps` in order and returns one observation per step, each traced as a `syscall`.
 /// Once a limit stopped the run (`World::stopped`), time stands still: the steps left run at
@@ -114,7 +115,7 @@ impl Syscalls for ModelSys<'_> {
     type Ep = usize;
     type Fatal = Infallible;
 
-    fn host_addr(&self, host: &str) -> Option<Ipv4Addr> {
+    fn host_addr(&self, host: &str) -> Option<IpAddr> {
         self.world.sim.host_index(host).map(|i| self.world.sim.host_addr(i))
     }
 
@@ -131,7 +132,7 @@ impl Syscalls for ModelSys<'_> {
         sys_err(self.world.sim.with_node(h, |n, ctx| n.sys_listen(fd, backlog, ctx)))
     }
 
-    fn connect(&mut self, (h, fd): Sock, remote: SocketAddrV4) -> Blocking<()> {
+    fn connect(&mut self, (h, fd): Sock, remote: SockAddr) -> Blocking<()> {
         let r = self.world.sim.with_node(h, |n, ctx| n.sys_connect(fd, remote, ctx));
         if r != Err(Errno::EINPROGRESS) || self.host(h).is_nonblocking(fd) {
             return Ok(sys_err(r));

@@ -2,7 +2,7 @@
 #![allow(dead_code)] // each test crate uses a different subset
 
 use serde_json::Value;
-use std::net::SocketAddrV4;
+use tcpsim::addr::SockAddr;
 use tcpsim::engine::{Ctx, Node};
 use tcpsim::tcp::segment::{Ecn, Flags, Payload, Segment, TcpOptions};
 use tcpsim::time::{Dur, SimTime};
@@ -14,8 +14,8 @@ pub const TICK: u64 = 1;
 /// and which timers fire. The logs are test instrumentation, kept across crashes; the
 /// "socket state" a crash loses is `next_seq` and `ticking`.
 pub struct Pinger {
-    pub me: SocketAddrV4,
-    pub peer: Option<SocketAddrV4>,
+    pub me: SockAddr,
+    pub peer: Option<SockAddr>,
     pub interval: Dur,
     pub next_seq: u32,
     pub ticking: bool,
@@ -82,16 +82,16 @@ impl Node for Pinger {
     }
 }
 
-pub fn addr(s: &str) -> SocketAddrV4 {
+pub fn addr(s: &str) -> SockAddr {
     s.parse().unwrap()
 }
 
 /// A segment with `len` derived payload bytes and flags `P.`.
-pub fn data(src: SocketAddrV4, dst: SocketAddrV4, seq: u32, len: u32) -> Segment {
+pub fn data(src: SockAddr, dst: SockAddr, seq: u32, len: u32) -> Segment {
     seg(src, dst, seq, Flags::PSH | Flags::ACK, len)
 }
 
-pub fn seg(src: SocketAddrV4, dst: SocketAddrV4, seq: u32, flags: Flags, len: u32) -> Segment {
+pub fn seg(src: SockAddr, dst: SockAddr, seq: u32, flags: Flags, len: u32) -> Segment {
     Segment {
         src,
         dst,

@@ -6,7 +6,7 @@
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::BTreeMap;
-use std::net::SocketAddrV4;
+use tcpsim::addr::SockAddr;
 use std::rc::Rc;
 use tcpsim::tcp::conn::{select_initial_window, ts_offset, ChildParams, ChildTimestamps, Conn, SockOpts, TimerKind};
 use tcpsim::tcp::jiffies::Timers;
@@ -21,10 +21,10 @@ pub const CLIENT_ISS: u32 = 1_000;
 pub const VETH_ADVMSS: u16 = 1460;
 pub const SERVER_ISS: u32 = 5_000_000;
 
-pub fn client_addr() -> SocketAddrV4 {
+pub fn client_addr() -> SockAddr {
     CLIENT.parse().unwrap()
 }
-pub fn server_addr() -> SocketAddrV4 {
+pub fn server_addr() -> SockAddr {
     SERVER.parse().unwrap()
 }
 pub fn profile() -> Rc<KernelProfile> {

@@ -5,7 +5,7 @@
 
 use crate::tcp::segment::Segment;
 use crate::time::{Dur, SimTime};
-use std::net::SocketAddrV4;
+use crate::addr::SockAddr;
 
 /// The peer's timestamps as the child inherits them.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -21,8 +21,8 @@ pub struct ChildTimestamps {
 /// copies from the request sock), plus the segment that completed the handshake.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChildParams {
-    pub local: SocketAddrV4,
-    pub remote: SocketAddrV4,
+    pub local: SockAddr,
+    pub remote: SockAddr,
     /// Our initial sequence number (the SYN-ACK's seq); snd_una = snd_nxt = iss+1.
     pub iss: u32,
     /// The peer's initial sequence number; rcv_nxt = irs+1.

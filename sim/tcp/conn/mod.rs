@@ -65,7 +65,7 @@ use crate::time::{Dur, SimTime};
 use buffers::{RecvQueue, RtxSkbs, SendQueue};
 use timers::Deadline;
 use serde::Serialize;
-use std::net::SocketAddrV4;
+use crate::addr::SockAddr;
 use std::rc::Rc;
 
 /// The per-segment memory overhead counted in `sk_wmem_queued` and `sk_rmem_alloc` on top of
@@ -254,9 +254,10 @@ fn win_from_space(space: u32) -> u32 {
 }
 
 /// A per-direction stream id for derived payload, from the endpoints and the ISN.
-pub fn stream_id(local: SocketAddrV4, remote: SocketAddrV4, iss: u32) -> u64 {
+pub fn stream_id(local: SockAddr, remote: SockAddr, iss: u32) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in local.ip().octets().iter().chain(remote.ip().octets().iter()) {
+    let ((l, ln), (r, rn)) = (crate::addr::octets(local.ip()), crate::addr::octets(remote.ip()));
+    for b in l[..ln].iter().chain(r[..rn].iter()) {
         h = (h ^ *b as u64).wrapping_mul(0x100_0000_01b3);
     }
     for v in [local.port() as u64, remote.port() as u64, iss as u64] {
@@ -267,7 +268,7 @@ pub fn stream_id(local: SocketAddrV4, remote: SocketAddrV4, iss: u32) -> u64 {
 
 /// The timestamp offset of a connection (Linux: `secure_tcp_ts_off`, a keyed hash of the
 /// addresses), derived here from the endpoints so that it is deterministic.
-pub fn ts_offset(local: SocketAddrV4, remote: SocketAddrV4) -> u32 {
+pub fn ts_offset(local: SockAddr, remote: SockAddr) -> u32 {
     (stream_id(local, remote, 0x7473) >> 17) as u32
 }
 
@@ -280,8 +281,8 @@ pub struct Conn {
     opts: Rc<SockOpts>,
     /// Fast Open's client state, for sockets that use it (see `fastopen.rs`).
     tfo: Option<Box<crate::tcp::fastopen::ActiveOpen>>,
-    local: SocketAddrV4,
-    remote: SocketAddrV4,
+    local: SockAddr,
+    remote: SockAddr,
     state: TcpState,
     /// The cold state, boxed while off its defaults ([`rare`]: transitions and counters
     /// not yet collected, retransmission and probe counts).
@@ -416,7 +417,7 @@ pub struct Conn {
 }
 
 impl Conn {
-    fn blank(now: SimTime, profile: Rc<KernelProfile>, opts: Rc<SockOpts>, local: SocketAddrV4, remote: SocketAddrV4, iss: u32, advmss: u16) -> Conn {
+    fn blank(now: SimTime, profile: Rc<KernelProfile>, opts: Rc<SockOpts>, local: SockAddr, remote: SockAddr, iss: u32, advmss: u16) -> Conn {
         let sndbuf = opts.effective_sndbuf(&profile);
         let rcvbuf = opts.effective_rcvbuf(&profile);
         let cwnd = profile.initial_cwnd;
@@ -517,8 +518,8 @@ impl Conn {
         now: SimTime,
         profile: Rc<KernelProfile>,
         opts: impl Into<Rc<SockOpts>>,
-        local: SocketAddrV4,
-        remote: SocketAddrV4,
+        local: SockAddr,
+        remote: SockAddr,
         iss: u32,
         advmss: u16,
         out: &mut Vec<Segment>,
@@ -541,8 +542,8 @@ impl Conn {
         now: SimTime,
         profile: Rc<KernelProfile>,
         opts: impl Into<Rc<SockOpts>>,
-        local: SocketAddrV4,
-        remote: SocketAddrV4,
+        local: SockAddr,
+        remote: SockAddr,
         iss: u32,
         advmss: u16,
     ) -> Conn {
@@ -1429,10 +1430,10 @@ impl Conn {
         self.dev_refuses = on;
     }
 
-    pub fn local(&self) -> SocketAddrV4 {
+    pub fn local(&self) -> SockAddr {
         self.local
     }
-    pub fn remote(&self) -> SocketAddrV4 {
+    pub fn remote(&self) -> SockAddr {
         self.remote
     }
     /// Stream id of the bytes this side sends (derived payload).
