@@ -150,6 +150,14 @@ pub struct ActiveOpen {
     pub defer_connect: bool,
     /// `tp->fastopen_req` is allocated (a second MSG_FASTOPEN is EALREADY).
     pub req: bool,
+    /// `fastopen_req->data` is still set: the request holds write data the SYN did not take
+    /// (`tcp_send_syn_data` clears it when the SYN took the whole write). A writer waiting
+    /// for the handshake counts in `sk_write_pending` only then (`writebias`).
+    pub req_data: bool,
+    /// A blocking write sleeps in `inet_wait_for_connect` (`tcp_sendmsg_fastopen` →
+    /// `__inet_stream_connect`), its SYN having taken this many bytes
+    /// (`fastopen_req->copied`).
+    pub sleeping: Option<u32>,
     /// `tp->syn_fastopen`: the SYN carried the FO option; `syn_fastopen_exp` in its
     /// experimental form.
     pub syn_fastopen: bool,

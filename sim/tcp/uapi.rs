@@ -76,6 +76,12 @@ pub enum MsgFlag {
     // pages' memory accounting and the completion notices read with MSG_ERRQUEUE are not
     // modelled.
     MSG_ZEROCOPY,
+    // With a destination (sendto): the write opens the connection, its SYN carrying what of
+    // the data fits when a cookie for the destination is cached, else asking for one (TCP
+    // Fast Open; tcp.c `tcp_sendmsg_fastopen`, EOPNOTSUPP unless `net.ipv4.tcp_fastopen` has
+    // bit 1). A blocking call then waits for the handshake and writes the rest; a
+    // non-blocking one answers the bytes the SYN took, or EINPROGRESS.
+    MSG_FASTOPEN,
 }
 
 #[allow(non_camel_case_types, clippy::upper_case_acronyms)]

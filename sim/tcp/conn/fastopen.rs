@@ -31,36 +31,41 @@ impl Conn {
 
     /// sendto(MSG_FASTOPEN) on a new socket, after `tcp_v4_connect` made it this SYN_SENT
     /// connection (`tcp_sendmsg_fastopen` → `__inet_stream_connect`): the request carries the
-    /// write, so `tcp_connect` sends it in the SYN where it can. The bytes the SYN took.
+    /// write, so `tcp_connect` sends it in the SYN where it can. The bytes the SYN took; the
+    /// request stays allocated until [`Conn::end_fastopen_write`].
     pub fn fastopen_sendto(&mut self, now: SimTime, data: &SendData, cached: Option<&Cached>, out: &mut Vec<Segment>) -> u32 {
-        self.tfo = Some(Box::new(ActiveOpen { req: true, ..ActiveOpen::default() }));
-        let copied = self.tcp_connect_fastopen(now, cached, Some(data), out);
-        self.free_fastopen_req();
-        copied
+        self.tfo = Some(Box::new(ActiveOpen { req: true, req_data: true, ..ActiveOpen::default() }));
+        self.tcp_connect_fastopen(now, cached, Some(data), out)
     }
 
-    /// `tcp_sendmsg_fastopen` on an existing socket (a write with MSG_FASTOPEN, or any write
-    /// after a deferred connect): EALREADY while a request is allocated; after a deferred
-    /// connect, `tcp_connect` with the write (the bytes the SYN took); else what
-    /// `__inet_stream_connect` answers a socket already connecting (EALREADY) or connected
-    /// (EISCONN).
+    /// `tcp_sendmsg_fastopen`'s start on an existing socket (a write with MSG_FASTOPEN, or any
+    /// write after a deferred connect): EALREADY while a request is allocated ("Another Fast
+    /// Open is in progress"); else the request is allocated with the write and, after a
+    /// deferred connect, `tcp_connect` sends the SYN with what of it fits. The bytes the SYN
+    /// took; `__inet_stream_connect`'s answer is [`Conn::stream_connect_err`]'s.
     pub fn sendmsg_fastopen(&mut self, now: SimTime, data: &SendData, cached: Option<&Cached>, out: &mut Vec<Segment>) -> Result<u32, Errno> {
-        let fo = self.tfo.as_deref().cloned().unwrap_or_default();
+        let fo = self.tfo.get_or_insert_with(Box::default);
         if fo.req {
             return Err(Errno::EALREADY);
         }
-        if fo.defer_connect {
-            if let Some(f) = self.tfo.as_deref_mut() {
-                f.req = true;
-            }
-            let copied = self.tcp_connect_fastopen(now, cached, Some(data), out);
-            self.free_fastopen_req();
-            return Ok(copied);
+        fo.req = true;
+        fo.req_data = true;
+        if !fo.defer_connect {
+            return Ok(0);
         }
+        Ok(self.tcp_connect_fastopen(now, cached, Some(data), out))
+    }
+
+    /// What `__inet_stream_connect` answers a Fast Open write (`is_sendmsg`) on a socket that
+    /// has a connection, before any wait: EINPROGRESS after a deferred connect (SS_CONNECTING
+    /// with DEFER_CONNECT), EALREADY while connecting, once closed the socket's error
+    /// (`sock_error`, ECONNABORTED if none), else EISCONN (SS_CONNECTED).
+    pub fn stream_connect_err(&mut self, deferred: bool) -> Errno {
         match self.state {
-            TcpState::SynSent | TcpState::SynRecv => Err(Errno::EALREADY),
-            TcpState::Close => Err(self.take_error().unwrap_or(Errno::ECONNABORTED)),
-            _ => Err(Errno::EISCONN),
+            _ if deferred => Errno::EINPROGRESS,
+            TcpState::SynSent | TcpState::SynRecv => Errno::EALREADY,
+            TcpState::Close => self.take_error().unwrap_or(Errno::ECONNABORTED),
+            _ => Errno::EISCONN,
         }
     }
 
@@ -70,12 +75,32 @@ impl Conn {
         self.tfo.as_deref().is_some_and(|f| f.defer_connect)
     }
 
-    /// A blocking Fast Open write starts or stops waiting in `inet_wait_for_connect`
-    /// (`sk_write_pending`, which `writebias` raises only for a request that carries data).
-    pub fn set_fastopen_write_pending(&mut self, on: bool) {
+    /// A blocking Fast Open write goes to sleep in `inet_wait_for_connect`, its SYN having
+    /// taken `copied` bytes. It counts in `sk_write_pending` while the request still holds
+    /// data (`__inet_stream_connect`'s `writebias`).
+    pub fn fastopen_sleep(&mut self, copied: u32) {
         if let Some(f) = self.tfo.as_deref_mut() {
-            f.write_pending = on;
+            f.sleeping = Some(copied);
+            f.write_pending = f.req_data;
         }
+    }
+
+    /// Whether a blocking Fast Open write sleeps until the handshake ends
+    /// ([`Conn::fastopen_sleep`]).
+    pub fn fastopen_sleeping(&self) -> bool {
+        self.tfo.as_deref().is_some_and(|f| f.sleeping.is_some())
+    }
+
+    /// `tcp_sendmsg_fastopen`'s end, once `__inet_stream_connect` returned: the request is
+    /// freed and DEFER_CONNECT cleared; a writer that slept no longer counts in
+    /// `sk_write_pending`. The bytes its SYN took (`fastopen_req->copied`), if it slept.
+    pub fn end_fastopen_write(&mut self) -> Option<u32> {
+        let f = self.tfo.as_deref_mut()?;
+        f.req = false;
+        f.req_data = false;
+        f.defer_connect = false;
+        f.write_pending = false;
+        f.sleeping.take()
     }
 
     /// Whether a writer waits for the handshake: `tcp_rcv_synsent_state_process` then saves
@@ -87,14 +112,6 @@ impl Conn {
     /// What the SYN-ACK taught for the host's cookie cache, once.
     pub fn take_fastopen_learnt(&mut self) -> Option<Learnt> {
         self.tfo.as_deref_mut()?.learnt.take()
-    }
-
-    /// `tcp_sendmsg_fastopen`'s end: the request is freed and DEFER_CONNECT cleared.
-    fn free_fastopen_req(&mut self) {
-        if let Some(f) = self.tfo.as_deref_mut() {
-            f.req = false;
-            f.defer_connect = false;
-        }
     }
 
     /// `tcp_fastopen_cookie_check`: `Some(cookie)` when Fast Open may send data in the SYN —
@@ -143,6 +160,12 @@ impl Conn {
                     syn.payload = self.sndq.payload(self.tx_stream, self.sndq.head_off(), copied);
                 }
                 syn.options.fastopen = cookie;
+                // "No more data pending in inet_wait_for_connect()".
+                if copied == data.count() {
+                    if let Some(f) = self.tfo.as_deref_mut() {
+                        f.req_data = false;
+                    }
+                }
             }
             _ => syn.options.fastopen = self.cookie_request(cached),
         }
