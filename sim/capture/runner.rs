@@ -192,6 +192,7 @@ fn sockopt_name(opt: SockOpt) -> (libc::c_int, libc::c_int) {
         IP_TOS => (libc::IPPROTO_IP, libc::IP_TOS),
         IP_MTU_DISCOVER => (libc::IPPROTO_IP, libc::IP_MTU_DISCOVER),
         TCP_FASTOPEN_CONNECT => (libc::IPPROTO_TCP, libc::TCP_FASTOPEN_CONNECT),
+        TCP_FASTOPEN => (libc::IPPROTO_TCP, libc::TCP_FASTOPEN),
     }
 }
 

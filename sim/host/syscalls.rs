@@ -155,6 +155,9 @@ impl Host {
                 let mut listener = Listener::new(local, backlog, self.profile.clone()).with_secret(secret);
                 listener.set_rcvbuf(fresh.opts.effective_rcvbuf(&self.profile), fresh.opts.rcvbuf.is_some());
                 listener.set_user_mss(fresh.opts.user_mss);
+                if let Some(qlen) = self.listen_fastopen_qlen(fresh.opts.fastopen_qlen, backlog) {
+                    listener.set_fastopen(qlen, self.fastopen_key(ctx));
+                }
                 let id = self.table.add_listener(ListenerSlot {
                     listener,
                     opts: fresh.opts,
@@ -167,6 +170,19 @@ impl Host {
                 self.record_transition(ctx, local, UNCONNECTED, (TcpState::Close, TcpState::Listen, Cause::Listen));
                 Ok(())
             }
+        }
+    }
+
+    /// The Fast Open queue a new listener gets (af_inet.c `inet_listen`): TCP_FASTOPEN's, else
+    /// one as long as the backlog when `net.ipv4.tcp_fastopen` has both
+    /// `TFO_SERVER_WO_SOCKOPT1` and `TFO_SERVER_ENABLE`; `None`: no Fast Open.
+    fn listen_fastopen_qlen(&self, sockopt: u32, backlog: i32) -> Option<u32> {
+        use crate::tcp::fastopen::{TFO_SERVER_ENABLE, TFO_SERVER_WO_SOCKOPT1};
+        let all = TFO_SERVER_ENABLE | TFO_SERVER_WO_SOCKOPT1;
+        match sockopt {
+            0 if self.profile.tcp_fastopen & all == all => Some(backlog.max(0) as u32),
+            0 => None,
+            q => Some(q),
         }
     }
 
@@ -343,10 +359,15 @@ impl Host {
         let opts = slot.opts.clone();
         let opts = self.share_opts(opts);
         let mut out = Vec::new();
-        let mut conn = Conn::accept_child(now, self.profile.clone(), opts, &params, &mut out);
+        let mut conn = if params.fastopen {
+            Conn::fastopen_child(now, self.profile.clone(), opts, &params)
+        } else {
+            Conn::accept_child(now, self.profile.clone(), opts, &params, &mut out)
+        };
         conn.set_dev_refuses(self.qdisc_refuses);
         // The completing segment's data and FIN belong to the child (`tcp_child_process`).
-        if !params.segment.payload.is_empty() || params.segment.flags.contains(crate::tcp::segment::Flags::FIN) {
+        let rest = !params.segment.payload.is_empty() || params.segment.flags.contains(crate::tcp::segment::Flags::FIN);
+        if rest && !params.fastopen {
             conn.on_segment(now, &params.segment, &mut out);
         }
         let (local, remote) = (conn.local(), conn.remote());
@@ -355,6 +376,9 @@ impl Host {
         self.table.mark_pending_child(id);
         if let Some(slot) = self.table.listener_mut(lid) {
             slot.listener.enqueue(id);
+            if params.fastopen {
+                slot.listener.enqueue_fastopen(id);
+            }
         }
         self.after_conn(id, &mut out, ctx);
         let mut none = Vec::new();
@@ -530,6 +554,22 @@ impl Host {
     /// and inherited by accepted children, as Linux copies them in `sk_clone_lock`.
     pub fn sys_setsockopt(&mut self, fd: Fd, opt: SockOpt, value: &OptValue, ctx: &mut Ctx) -> Result<(), Errno> {
         let sock = self.table.get(fd).ok_or(Errno::EBADF)?;
+        if opt == SockOpt::TCP_FASTOPEN {
+            // do_tcp_setsockopt: a value >= 0 on a socket in CLOSE or LISTEN, which gets a
+            // Fast Open queue (`fastopen_queue_tune`) and the namespace its key
+            // (`tcp_fastopen_init_key_once`).
+            crate::tcp::conn::SockOpts::default().set(opt, value)?;
+            if matches!(sock, SockRef::Conn(id) if self.table.conn(id).is_some_and(|s| s.conn.state() != TcpState::Close)) {
+                return Err(Errno::EINVAL);
+            }
+            let key = self.fastopen_key(ctx);
+            if let SockRef::Listener(lid) = sock {
+                let slot = self.table.listener_mut(lid).ok_or(Errno::EBADF)?;
+                slot.opts.set(opt, value)?;
+                slot.listener.set_fastopen(slot.opts.fastopen_qlen, key);
+                return Ok(());
+            }
+        }
         if opt == SockOpt::TCP_FASTOPEN_CONNECT {
             // do_tcp_setsockopt: the value's range first, then the sysctl, then the state.
             crate::tcp::conn::SockOpts::default().set(opt, value)?;

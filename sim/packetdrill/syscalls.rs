@@ -210,6 +210,7 @@ fn sockopt(level: &Expr, name: &Expr) -> Result<Option<SockOpt>, CallErr> {
         "TCP_MAXSEG" => SockOpt::TCP_MAXSEG,
         "TCP_CORK" => SockOpt::TCP_CORK,
         "TCP_FASTOPEN_CONNECT" => SockOpt::TCP_FASTOPEN_CONNECT,
+        "TCP_FASTOPEN" => SockOpt::TCP_FASTOPEN,
         "SO_ZEROCOPY" => SockOpt::SO_ZEROCOPY,
         "IP_TOS" => SockOpt::IP_TOS,
         "IP_MTU_DISCOVER" => SockOpt::IP_MTU_DISCOVER,

@@ -47,6 +47,12 @@ pub enum SockOpt {
     // cookie (`tp->fastopen_connect`; tcp.c do_tcp_setsockopt: 0 or 1, EOPNOTSUPP when
     // net.ipv4.tcp_fastopen lacks TFO_CLIENT_ENABLE, EINVAL once the socket left CLOSE).
     TCP_FASTOPEN_CONNECT,
+    // Fast Open for a listener (or a socket about to listen): a queue of at most this many
+    // children made at their SYN and still in their handshake (`fastopen_queue_tune`, capped
+    // at somaxconn); SYN-data is taken only with net.ipv4.tcp_fastopen's server bit (2).
+    // tcp.c do_tcp_setsockopt: a value >= 0, EINVAL once the socket is connecting or
+    // connected.
+    TCP_FASTOPEN,
 }
 
 /// An option's value: an integer, `[l_onoff, l_linger]` for SO_LINGER, or a name for

@@ -5,7 +5,8 @@
 //! the host's ([`crate::tcp::fastopen::FastOpenCache`]): it passes what it has for the
 //! destination in and takes what the SYN-ACK taught ([`Conn::take_fastopen_learnt`]).
 
-use super::{Conn, RtxTimer, SendData};
+use super::{ChildParams, Conn, RtxTimer, SendData, SockOpts};
+use crate::tcp::profile::KernelProfile;
 use crate::errno::Errno;
 use crate::tcp::fastopen::{ActiveOpen, Cached, FoCookie, Learnt, MAX_TCP_OPTION_SPACE, TFO_CLIENT_NO_COOKIE};
 use crate::tcp::segment::{seq_lt, Segment};
@@ -107,6 +108,52 @@ impl Conn {
     /// the ACK of the SYN-ACK for the data to carry.
     pub(super) fn write_pending(&self) -> bool {
         self.tfo.as_deref().is_some_and(|f| f.write_pending)
+    }
+
+    /// The child `tcp_fastopen_create_child` makes at the SYN (tcp_fastopen.c): in SYN_RECV
+    /// with `snd_una` past the SYN-ACK as any child's (`tcp_create_openreq_child`: the SYN-ACK
+    /// is the request's to send again, not in the child's queue), the retransmission timer
+    /// armed for it (`TCP_TIMEOUT_INIT`), the peer's window unscaled ("The window in SYN &
+    /// SYN/ACK segments is never scaled"), the transfer initialised (`tcp_init_transfer`),
+    /// and the SYN's data in the receive queue, acknowledged by the SYN-ACK
+    /// (`syn_data_acked`, `rcv_nxt` = the SYN's `end_seq`). `tp->fastopen_rsk` stays until
+    /// the handshake completes ([`Conn::passive_fastopen`]).
+    pub fn fastopen_child(now: SimTime, profile: Rc<KernelProfile>, opts: impl Into<Rc<SockOpts>>, params: &ChildParams) -> Conn {
+        let syn = &params.segment;
+        let mut c = Conn::openreq_child(now, profile, opts.into(), params);
+        c.snd_wnd = u32::from(syn.window);
+        c.max_window = c.snd_wnd;
+        c.snd_wl1 = syn.seq;
+        c.init_transfer(now);
+        let data = !syn.payload.is_empty();
+        if data {
+            c.rcvq.push_inorder(syn.payload.clone());
+            c.rcv_nxt = c.rcv_nxt.wrapping_add(syn.payload.len());
+            c.rcv_wup = c.rcv_nxt;
+        }
+        c.tfo = Some(Box::new(ActiveOpen { passive: true, syn_data_acked: data, ..ActiveOpen::default() }));
+        c.arm_rtx(now, RtxTimer::Rto, c.rto);
+        c
+    }
+
+    /// Whether this is a Fast Open child still in its handshake (`tcp_passive_fastopen`:
+    /// SYN_RECV with `fastopen_rsk`): it reads and writes as if connected.
+    pub fn passive_fastopen(&self) -> bool {
+        self.state == TcpState::SynRecv && self.tfo.as_deref().is_some_and(|f| f.passive)
+    }
+
+    /// tcp_input.c `tcp_rcv_synrecv_state_fastopen`, when the ACK of its SYN-ACK completes a
+    /// Fast Open child's handshake: the request goes (`reqsk_fastopen_remove`), the SYN-ACK
+    /// retransmissions are forgotten (`icsk_retransmits`, `retrans_stamp`) and the timer
+    /// re-armed for data sent meanwhile (`tcp_rearm_rto`). Its transfer was initialised at
+    /// the SYN. False for any other SYN_RECV socket.
+    pub(super) fn rcv_synrecv_state_fastopen(&mut self, now: SimTime) -> bool {
+        let Some(f) = self.tfo.as_deref_mut().filter(|f| f.passive) else { return false };
+        f.passive = false;
+        self.rare.set(|r| &mut r.retransmits, 0);
+        self.rare.set(|r| &mut r.retrans_stamp, None);
+        self.rearm_rto(now);
+        true
     }
 
     /// What the SYN-ACK taught for the host's cookie cache, once.
