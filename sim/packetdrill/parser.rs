@@ -544,13 +544,15 @@ mod tests {
 
     #[test]
     fn fast_open_options_keep_their_cookie_bytes_leading_zeros_included() {
-        let s = parse("0 < S. 0:0(0) ack 1 win 100 <mss 1460,FO 00ab1234,nop,nop,FO,FOEXP 0102,FO TFO_COOKIE>\n").unwrap();
+        let s = parse("0 < S. 0:0(0) ack 1 win 100 <mss 1460,FO 00ab1234,nop,nop,FO,FOEXP 0102,FO TFO_COOKIE,FO MY_COOKIE>\n").unwrap();
         let Action::Packet(p) = &s.events[0].action else { panic!("a packet") };
         let o = p.options.as_ref().unwrap();
         assert_eq!(o[1], TcpOpt::FastOpen(vec![0x00, 0xab, 0x12, 0x34]));
         assert_eq!(o[4], TcpOpt::FastOpen(vec![]));
         assert_eq!(o[5], TcpOpt::FastOpenExp(vec![1, 2]));
-        assert!(matches!(&o[6], TcpOpt::Other(n) if n.contains("TFO_COOKIE")));
+        // run_all.py's -D TFO_COOKIE=3021b9d889017eeb; any other name has no definition.
+        assert_eq!(o[6], TcpOpt::FastOpen(vec![0x30, 0x21, 0xb9, 0xd8, 0x89, 0x01, 0x7e, 0xeb]));
+        assert!(matches!(&o[7], TcpOpt::Other(n) if n.contains("MY_COOKIE")));
         assert!(parse("0 < S 0:0(0) win 100 <FO 123>\n").is_err(), "an odd digit count");
     }
 }
