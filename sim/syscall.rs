@@ -81,6 +81,10 @@ pub trait Syscalls {
     /// send() of `data` (derived bytes are the socket's own stream; `SendData::Null` is a
     /// NULL buffer, [`UserBuf`]).
     fn send(&mut self, s: Self::Sock, data: &SendData, flags: &[MsgFlag]) -> Result<Sent, Blocked>;
+    /// sendto() of `data` to `to`: as send() on TCP but with `MSG_FASTOPEN`, where it is the
+    /// connect as well (tcp.c `tcp_sendmsg_fastopen`); a blocking writer then waits for the
+    /// handshake before the rest.
+    fn sendto(&mut self, s: Self::Sock, data: &SendData, flags: &[MsgFlag], to: SockAddr) -> Result<Sent, Blocked>;
     /// recv() of up to `len` bytes into `buf`: how many were read.
     fn recv(&mut self, s: Self::Sock, len: u32, buf: UserBuf, flags: &[MsgFlag]) -> Blocking<u32>;
     fn shutdown(&mut self, s: Self::Sock, how: ShutHow) -> Result<(), SysErr>;

@@ -389,7 +389,7 @@ fn ecn_is_negotiated_in_the_handshake() {
 #[test]
 fn features_the_model_lacks_are_unsupported_by_name_never_passed() {
     let cases = [
-        ("+0 setsockopt(4, SOL_TCP, TCP_FASTOPEN, [1], 4) = 0\n", "socket option TCP_FASTOPEN"),
+        ("+0 setsockopt(4, SOL_TCP, TCP_FASTOPEN_NO_COOKIE, [1], 4) = 0\n", "socket option TCP_FASTOPEN_NO_COOKIE"),
         (
             "+0 recvmsg(4, {msg_name(...)=..., msg_iov(1)=[{..., 0}], msg_flags=0}, MSG_ERRQUEUE) = 0\n",
             "recvmsg flag MSG_ERRQUEUE (zerocopy and timestamping notices)",

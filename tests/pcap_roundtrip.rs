@@ -70,6 +70,8 @@ fn conversation() -> Vec<(SimTime, Segment)> {
             mss: Some(536),
             sack_permitted: true,
             wscale: Some(0),
+            // A cookie in the experimental option (kind 254, magic 0xF989).
+            fastopen: tcpsim::tcp::fastopen::FoCookie::new(&[9, 8, 7, 6]).map(|c| c.with_exp(true)),
             ..TcpOptions::default()
         };
         s2

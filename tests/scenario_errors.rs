@@ -134,6 +134,8 @@ fixtures! {
     script_send_len_and_data => "script-send-len-and-data",
     script_send_null_buf_data => "script-send-null-buf-data",
     script_send_nothing => "script-send-nothing",
+    script_sendto_nothing => "script-sendto-nothing",
+    script_sendto_unresolvable => "script-sendto-unresolvable",
     script_setsockopt_bad_value => "script-setsockopt-bad-value",
     script_setsockopt_readonly => "script-setsockopt-readonly",
     script_socket_unknown_host => "script-socket-unknown-host",

@@ -134,10 +134,16 @@ fn io_err(e: std::io::Error) -> SysErr {
     SysErr::from_code(e.raw_os_error().unwrap_or(0))
 }
 
-/// send(2) of `buf`.
-fn send_buf(fd: RawFd, buf: &[u8], flags: &[MsgFlag]) -> isize {
-    // SAFETY: buf is valid for its length.
-    unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), msg_flags(flags)) }
+/// send(2) of `len` bytes at `buf`, or sendto(2) to `to` when given. A NULL `buf` is the
+/// script's NULL buffer: the kernel's copy faults.
+fn send_raw(fd: RawFd, buf: *const u8, len: usize, flags: &[MsgFlag], to: Option<&SockAddr>) -> isize {
+    let flags = msg_flags(flags);
+    match to {
+        // SAFETY: buf is NULL or valid for len bytes (the callers' buffers).
+        None => unsafe { libc::send(fd, buf.cast(), len, flags) },
+        // SAFETY: as above; the address is valid for its length.
+        Some(a) => unsafe { libc::sendto(fd, buf.cast(), len, flags, a.as_ptr().cast(), a.len()) },
+    }
 }
 
 fn msg_flags(flags: &[MsgFlag]) -> libc::c_int {
@@ -150,6 +156,7 @@ fn msg_flags(flags: &[MsgFlag]) -> libc::c_int {
             MsgFlag::MSG_MORE => libc::MSG_MORE,
             MsgFlag::MSG_EOR => libc::MSG_EOR,
             MsgFlag::MSG_ZEROCOPY => libc::MSG_ZEROCOPY,
+            MsgFlag::MSG_FASTOPEN => libc::MSG_FASTOPEN,
         }
     })
 }
@@ -185,6 +192,7 @@ fn sockopt_name(opt: SockOpt) -> (libc::c_int, libc::c_int) {
         IP_TOS => (libc::IPPROTO_IP, libc::IP_TOS),
         IP_MTU_DISCOVER => (libc::IPPROTO_IP, libc::IP_MTU_DISCOVER),
         TCP_FASTOPEN_CONNECT => (libc::IPPROTO_TCP, libc::TCP_FASTOPEN_CONNECT),
+        TCP_FASTOPEN => (libc::IPPROTO_TCP, libc::TCP_FASTOPEN),
     }
 }
 
@@ -239,6 +247,31 @@ impl Kernel<'_> {
         let made = Socket::new(Domain::for_address(std::net::SocketAddr::new(self.lab().hosts[h].addr, 0)), Type::STREAM, Some(Protocol::TCP));
         netns::enter(&self.home)?;
         Ok(made)
+    }
+
+    /// One send(2) or sendto(2) (to `to`) of `data`: derived bytes continue the socket's
+    /// stream.
+    fn write(&mut self, s: u64, data: &SendData, flags: &[MsgFlag], to: Option<crate::addr::SockAddr>) -> Sent {
+        let fd = match self.fd(s) {
+            Ok(fd) => fd,
+            Err(e) => return Sent { result: Err(e), sigpipe: false },
+        };
+        let to = to.map(|a| SockAddr::from(std::net::SocketAddr::from(a)));
+        let e = &self.socks[&s];
+        let n = match data {
+            SendData::Null(len) => send_raw(fd, std::ptr::null(), *len as usize, flags, to.as_ref()),
+            SendData::Bytes(b) => send_raw(fd, b.as_ptr(), b.len(), flags, to.as_ref()),
+            SendData::Derived(len) => {
+                let buf: Vec<u8> = (0..u64::from(*len)).map(|i| derived_byte(e.stream, e.sent + i)).collect();
+                send_raw(fd, buf.as_ptr(), buf.len(), flags, to.as_ref())
+            }
+        };
+        let result = if n < 0 { Err(last_err()) } else { Ok(n as u32) };
+        let sigpipe = take_sigpipe();
+        if n > 0 {
+            self.socks.get_mut(&s).expect("checked above").sent += n as u64;
+        }
+        Sent { result, sigpipe }
     }
 
     /// A crashed host loses every socket: each is aborted with SO_LINGER {1,0} and closed (tcp.c
@@ -310,28 +343,11 @@ impl Syscalls for Kernel<'_> {
     }
 
     fn send(&mut self, s: u64, data: &SendData, flags: &[MsgFlag]) -> Result<Sent, crate::syscall::Blocked> {
-        let fd = match self.fd(s) {
-            Ok(fd) => fd,
-            Err(e) => return Ok(Sent { result: Err(e), sigpipe: false }),
-        };
-        let e = &self.socks[&s];
-        let n = match data {
-            SendData::Null(len) => {
-                // SAFETY: send(2) with a NULL buffer reads no user memory (the copy faults).
-                unsafe { libc::send(fd, std::ptr::null(), *len as usize, msg_flags(flags)) }
-            }
-            SendData::Bytes(b) => send_buf(fd, b, flags),
-            SendData::Derived(len) => {
-                let buf: Vec<u8> = (0..u64::from(*len)).map(|i| derived_byte(e.stream, e.sent + i)).collect();
-                send_buf(fd, &buf, flags)
-            }
-        };
-        let result = if n < 0 { Err(last_err()) } else { Ok(n as u32) };
-        let sigpipe = take_sigpipe();
-        if n > 0 {
-            self.socks.get_mut(&s).expect("checked above").sent += n as u64;
-        }
-        Ok(Sent { result, sigpipe })
+        Ok(self.write(s, data, flags, None))
+    }
+
+    fn sendto(&mut self, s: u64, data: &SendData, flags: &[MsgFlag], to: crate::addr::SockAddr) -> Result<Sent, crate::syscall::Blocked> {
+        Ok(self.write(s, data, flags, Some(to)))
     }
 
     fn recv(&mut self, s: u64, len: u32, buf: UserBuf, flags: &[MsgFlag]) -> Blocking<u32> {

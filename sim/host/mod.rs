@@ -130,6 +130,9 @@ pub struct Host {
     qdisc_refuses: bool,
     /// The Fast Open cookies learnt per destination (the TCP metrics' Fast Open part).
     tfo_cache: crate::tcp::fastopen::FastOpenCache,
+    /// The key this host's listeners make Fast Open cookies with (`net->ipv4.tcp_fastopen_ctx`):
+    /// `net.ipv4.tcp_fastopen_key`, else drawn from the run's seeded stream at first use.
+    tfo_key: Option<crate::tcp::fastopen::FastOpenKey>,
     /// The options of the last connection made or accepted, shared by the next one whose
     /// options are equal (a server's children, one client application's connections): a
     /// million connections hold a few copies, not a million ([`Host::share_opts`]).
@@ -155,8 +158,24 @@ impl Host {
             isn_key: None,
             qdisc_refuses: false,
             tfo_cache: Default::default(),
+            tfo_key: None,
             last_opts: Rc::default(),
         }
+    }
+
+    /// `net.ipv4.tcp_fastopen_key` written (sysctl_net_ipv4.c `proc_tcp_fastopen_key`).
+    pub fn set_fastopen_key(&mut self, key: crate::tcp::fastopen::FastOpenKey) {
+        self.tfo_key = Some(key);
+    }
+
+    /// The Fast Open key, made at first need (`tcp_fastopen_init_key_once`: random bytes).
+    pub(crate) fn fastopen_key(&mut self, ctx: &mut Ctx) -> crate::tcp::fastopen::FastOpenKey {
+        use rand_core::RngCore;
+        *self.tfo_key.get_or_insert_with(|| {
+            let mut b = [0u8; 16];
+            ctx.rng().fill_bytes(&mut b);
+            crate::tcp::fastopen::FastOpenKey::from_bytes(b)
+        })
     }
 
     /// `ip tcp_metrics flush`: every destination's Fast Open cookie and MSS forgotten.
@@ -477,6 +496,22 @@ impl Host {
         }
     }
 
+    /// Takes out of listener `id`'s Fast Open queue the children whose handshake completed or
+    /// that closed (`reqsk_fastopen_remove`).
+    fn prune_fastopen_queue(&mut self, id: ListenerId) {
+        let Some(slot) = self.table.listener(id) else { return };
+        let done: Vec<ConnId> = slot
+            .listener
+            .fastopen_children()
+            .iter()
+            .filter(|c| !self.table.conn(**c).is_some_and(|s| s.conn.passive_fastopen()))
+            .copied()
+            .collect();
+        if let Some(slot) = self.table.listener_mut(id).filter(|_| !done.is_empty()) {
+            slot.listener.retain_fastopen(|c| !done.contains(c));
+        }
+    }
+
     /// A segment for listener `id`; `tw_isn` is the ISN a TIME_WAIT socket chose for the SYN
     /// that reincarnates it (`tcp_tw_isn`), else the ISN is `secure_tcp_seq`'s.
     fn deliver_to_listener(&mut self, id: ListenerId, now: SimTime, seg: &Segment, tw_isn: Option<u32>, ctx: &mut Ctx) {
@@ -486,6 +521,7 @@ impl Host {
             None => self.isn(seg.dst, seg.src, ctx),
         };
         let route = SynRoute { iss, advmss: route_advmss(ctx, seg.src.ip()) };
+        self.prune_fastopen_queue(id);
         let Some(slot) = self.table.listener_mut(id) else { return };
         let action = slot.listener.on_segment(now, seg, route, &mut out);
         self.after_listener(id, &mut out, ctx);

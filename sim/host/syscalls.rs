@@ -4,7 +4,9 @@
 //! Every call here is non-blocking: it either completes now or fails with EAGAIN /
 //! EINPROGRESS. Blocking is the caller's business (the script runner waits in simulated time
 //! for the socket to become ready and calls again), which keeps the kernel model free of
-//! threads of control.
+//! threads of control. The one wait the socket itself remembers is a Fast Open write's for
+//! the handshake (`tcp_sendmsg_fastopen` holds its request and `sk_write_pending` while it
+//! sleeps): the call made again is that write going on ([`Host::sys_sendto`]).
 
 use super::sockets::{ConnId, FreshSock, ListenerId, SockRef};
 use super::local_port::{PortRange, Ports};
@@ -30,6 +32,10 @@ pub struct SendFlags {
     pub more: bool,
     /// MSG_EOR: the write's last skb takes no later data (`TCP_SKB_CB(skb)->eor`).
     pub eor: bool,
+    /// MSG_FASTOPEN: the write goes through `tcp_sendmsg_fastopen` (a new socket connects).
+    pub fastopen: bool,
+    /// MSG_DONTWAIT: the call does not wait, whatever the socket's O_NONBLOCK.
+    pub dontwait: bool,
 }
 
 impl SendFlags {
@@ -39,6 +45,8 @@ impl SendFlags {
             nosignal: flags.contains(&MsgFlag::MSG_NOSIGNAL),
             more: flags.contains(&MsgFlag::MSG_MORE),
             eor: flags.contains(&MsgFlag::MSG_EOR),
+            fastopen: flags.contains(&MsgFlag::MSG_FASTOPEN),
+            dontwait: flags.contains(&MsgFlag::MSG_DONTWAIT),
         }
     }
 }
@@ -147,6 +155,9 @@ impl Host {
                 let mut listener = Listener::new(local, backlog, self.profile.clone()).with_secret(secret);
                 listener.set_rcvbuf(fresh.opts.effective_rcvbuf(&self.profile), fresh.opts.rcvbuf.is_some());
                 listener.set_user_mss(fresh.opts.user_mss);
+                if let Some(qlen) = self.listen_fastopen_qlen(fresh.opts.fastopen_qlen, backlog) {
+                    listener.set_fastopen(qlen, self.fastopen_key(ctx));
+                }
                 let id = self.table.add_listener(ListenerSlot {
                     listener,
                     opts: fresh.opts,
@@ -159,6 +170,19 @@ impl Host {
                 self.record_transition(ctx, local, UNCONNECTED, (TcpState::Close, TcpState::Listen, Cause::Listen));
                 Ok(())
             }
+        }
+    }
+
+    /// The Fast Open queue a new listener gets (af_inet.c `inet_listen`): TCP_FASTOPEN's, else
+    /// one as long as the backlog when `net.ipv4.tcp_fastopen` has both
+    /// `TFO_SERVER_WO_SOCKOPT1` and `TFO_SERVER_ENABLE`; `None`: no Fast Open.
+    fn listen_fastopen_qlen(&self, sockopt: u32, backlog: i32) -> Option<u32> {
+        use crate::tcp::fastopen::{TFO_SERVER_ENABLE, TFO_SERVER_WO_SOCKOPT1};
+        let all = TFO_SERVER_ENABLE | TFO_SERVER_WO_SOCKOPT1;
+        match sockopt {
+            0 if self.profile.tcp_fastopen & all == all => Some(backlog.max(0) as u32),
+            0 => None,
+            q => Some(q),
         }
     }
 
@@ -224,44 +248,81 @@ impl Host {
         Ok(r)
     }
 
-    /// sendto() with MSG_FASTOPEN (tcp.c `tcp_sendmsg_locked` → `tcp_sendmsg_fastopen`):
-    /// EOPNOTSUPP unless `net.ipv4.tcp_fastopen` has `TFO_CLIENT_ENABLE`; on a new socket the
-    /// connect to `remote` whose SYN carries what of the write fits when a cookie is cached
-    /// (the count, else EINPROGRESS: the call does not wait); on another, as
-    /// [`Conn::sendmsg_fastopen`] answers.
-    pub fn sys_sendto_fastopen(&mut self, fd: Fd, remote: SockAddr, data: SendData, flags: SendFlags, ctx: &mut Ctx) -> SyscallResult {
-        let r = if self.profile.tcp_fastopen & crate::tcp::fastopen::TFO_CLIENT_ENABLE == 0 {
-            Err(Errno::EOPNOTSUPP)
-        } else {
-            match self.table.get(fd) {
-                None => Err(Errno::EBADF),
-                Some(SockRef::Listener(_)) => Err(Errno::EISCONN),
-                Some(SockRef::Fresh(i)) => {
-                    self.connect_fresh(fd, i, remote, ctx, |conn, cached, now, out| conn.fastopen_sendto(now, &data, cached, out))
-                }
-                Some(SockRef::Conn(id)) => self.conn_sendmsg_fastopen(id, &data, ctx),
+    /// A write through `tcp_sendmsg_fastopen` (tcp.c; `tcp_sendmsg_locked` takes this path for
+    /// MSG_FASTOPEN and after a deferred connect): EOPNOTSUPP unless `net.ipv4.tcp_fastopen`
+    /// has `TFO_CLIENT_ENABLE`; on a new socket the connect to `to` (EINVAL without one:
+    /// `tcp_v4_connect`'s address length), its SYN carrying what of the write fits when a
+    /// cookie is cached; on a connection, [`Conn::sendmsg_fastopen`]. Then
+    /// `__inet_stream_connect`: a blocking writer whose connection is still in the handshake
+    /// sleeps ([`Conn::fastopen_sleep`]) and the call answers EAGAIN until
+    /// [`Host::fastopen_wake`] ends the wait; any other gets the bytes the SYN took, or the
+    /// connect's error when it took none (`tcp_sendmsg_locked`: EINPROGRESS with
+    /// `copied_syn > 0` goes to `out`).
+    fn sendmsg_fastopen(&mut self, fd: Fd, to: Option<SockAddr>, data: &SendData, flags: SendFlags, ctx: &mut Ctx) -> Result<u32, Errno> {
+        if self.profile.tcp_fastopen & crate::tcp::fastopen::TFO_CLIENT_ENABLE == 0 {
+            return Err(Errno::EOPNOTSUPP);
+        }
+        let blocking = !flags.dontwait && !self.is_nonblocking(fd);
+        let (id, copied, err) = match self.table.get(fd).ok_or(Errno::EBADF)? {
+            SockRef::Listener(_) => return Err(Errno::EISCONN),
+            SockRef::Fresh(i) => {
+                let to = to.ok_or(Errno::EINVAL)?;
+                let copied = self.connect_fresh(fd, i, to, ctx, |conn, cached, now, out| conn.fastopen_sendto(now, data, cached, out))?;
+                let Some(SockRef::Conn(id)) = self.table.get(fd) else { return Err(Errno::EBADF) };
+                (id, copied, Errno::EINPROGRESS)
+            }
+            SockRef::Conn(id) => {
+                let mut out = Vec::new();
+                let slot = self.table.conn_mut(id).ok_or(Errno::EBADF)?;
+                let cached = self.tfo_cache.get(slot.conn.remote().ip());
+                let deferred = slot.conn.defer_connect();
+                let r = slot.conn.sendmsg_fastopen(ctx.now(), data, cached, &mut out);
+                let err = slot.conn.stream_connect_err(deferred);
+                self.after_conn(id, &mut out, ctx);
+                (id, r?, err)
             }
         };
-        SyscallResult::from_result(Self::syn_copied(r).map(i64::from), !flags.nosignal)
-    }
-
-    /// The result `tcp_sendmsg_locked` gives a write whose connect is under way: the bytes
-    /// the SYN took, or EINPROGRESS when it took none.
-    fn syn_copied(r: Result<u32, Errno>) -> Result<u32, Errno> {
-        match r {
-            Ok(0) => Err(Errno::EINPROGRESS),
-            r => r,
+        let slot = self.table.conn_mut(id).ok_or(Errno::EBADF)?;
+        if blocking && matches!(slot.conn.state(), TcpState::SynSent | TcpState::SynRecv) {
+            slot.conn.fastopen_sleep(copied);
+            return Err(Errno::EAGAIN);
+        }
+        slot.conn.end_fastopen_write();
+        match err {
+            Errno::EINPROGRESS if copied > 0 => Ok(copied),
+            e => Err(e),
         }
     }
 
-    /// `tcp_sendmsg_fastopen` on connection `id`, with the host's cache entry for its peer.
-    fn conn_sendmsg_fastopen(&mut self, id: ConnId, data: &SendData, ctx: &mut Ctx) -> Result<u32, Errno> {
+    /// The call again of a Fast Open write asleep in `inet_wait_for_connect` on connection
+    /// `id` (the model's callers make one call at a time on a socket, so a call there is the
+    /// sleeper's): EAGAIN while the handshake goes on; once it ended, `tcp_sendmsg_fastopen`
+    /// returns — the socket's error if the connection closed (`sock_error`, ECONNABORTED if
+    /// none), else 0 — and `tcp_sendmsg_locked` copies the rest of the write after the bytes
+    /// the SYN took, answering their sum.
+    fn fastopen_wake(&mut self, id: ConnId, data: &SendData, flags: SendFlags, ctx: &mut Ctx) -> Result<u32, Errno> {
+        let slot = self.table.conn_mut(id).ok_or(Errno::EBADF)?;
+        match slot.conn.state() {
+            TcpState::SynSent | TcpState::SynRecv => return Err(Errno::EAGAIN),
+            TcpState::Close => {
+                slot.conn.end_fastopen_write();
+                return Err(slot.conn.take_error().unwrap_or(Errno::ECONNABORTED));
+            }
+            _ => {}
+        }
+        let copied = slot.conn.end_fastopen_write().unwrap_or(0);
+        match self.conn_sendmsg(id, data.after(copied), flags, ctx) {
+            Ok(n) => Ok(copied + n),
+            Err(_) if copied > 0 => Ok(copied),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `tcp_sendmsg_locked`'s copy loop on connection `id`.
+    fn conn_sendmsg(&mut self, id: ConnId, data: SendData, flags: SendFlags, ctx: &mut Ctx) -> Result<u32, Errno> {
         let mut out = Vec::new();
         let r = match self.table.conn_mut(id) {
-            Some(slot) => {
-                let cached = self.tfo_cache.get(slot.conn.remote().ip());
-                slot.conn.sendmsg_fastopen(ctx.now(), data, cached, &mut out)
-            }
+            Some(slot) => slot.conn.sendmsg(ctx.now(), data, flags.more, flags.eor, &mut out),
             None => Err(Errno::EBADF),
         };
         self.after_conn(id, &mut out, ctx);
@@ -298,10 +359,15 @@ impl Host {
         let opts = slot.opts.clone();
         let opts = self.share_opts(opts);
         let mut out = Vec::new();
-        let mut conn = Conn::accept_child(now, self.profile.clone(), opts, &params, &mut out);
+        let mut conn = if params.fastopen {
+            Conn::fastopen_child(now, self.profile.clone(), opts, &params)
+        } else {
+            Conn::accept_child(now, self.profile.clone(), opts, &params, &mut out)
+        };
         conn.set_dev_refuses(self.qdisc_refuses);
         // The completing segment's data and FIN belong to the child (`tcp_child_process`).
-        if !params.segment.payload.is_empty() || params.segment.flags.contains(crate::tcp::segment::Flags::FIN) {
+        let rest = !params.segment.payload.is_empty() || params.segment.flags.contains(crate::tcp::segment::Flags::FIN);
+        if rest && !params.fastopen {
             conn.on_segment(now, &params.segment, &mut out);
         }
         let (local, remote) = (conn.local(), conn.remote());
@@ -310,34 +376,38 @@ impl Host {
         self.table.mark_pending_child(id);
         if let Some(slot) = self.table.listener_mut(lid) {
             slot.listener.enqueue(id);
+            if params.fastopen {
+                slot.listener.enqueue_fastopen(id);
+            }
         }
         self.after_conn(id, &mut out, ctx);
         let mut none = Vec::new();
         self.after_listener(lid, &mut none, ctx);
     }
 
-    /// send() (tcp.c `tcp_sendmsg_locked`). SIGPIPE is raised only when the final error is
-    /// EPIPE and MSG_NOSIGNAL is not set (`sk_stream_error`).
+    /// send() (tcp.c `tcp_sendmsg_locked`): sendto() with no address.
     pub fn sys_send(&mut self, fd: Fd, data: SendData, flags: SendFlags, ctx: &mut Ctx) -> SyscallResult {
+        self.sys_sendto(fd, None, data, flags, ctx)
+    }
+
+    /// sendto() (tcp.c `tcp_sendmsg_locked`): TCP reads the address `to` only for Fast Open.
+    /// MSG_FASTOPEN, a deferred connect, or a Fast Open writer asleep on the socket take
+    /// `tcp_sendmsg_fastopen`'s path. SIGPIPE is raised only when the final error is EPIPE
+    /// and MSG_NOSIGNAL is not set (`sk_stream_error`).
+    pub fn sys_sendto(&mut self, fd: Fd, to: Option<SockAddr>, data: SendData, flags: SendFlags, ctx: &mut Ctx) -> SyscallResult {
+        let conn = |id: ConnId, f: fn(&Conn) -> bool| self.table.conn(id).is_some_and(|s| f(&s.conn));
         let r = match self.table.get(fd) {
             None => Err(Errno::EBADF),
+            Some(SockRef::Conn(id)) if conn(id, Conn::fastopen_sleeping) => self.fastopen_wake(id, &data, flags, ctx),
+            Some(SockRef::Conn(id)) if flags.fastopen || conn(id, Conn::defer_connect) => {
+                self.sendmsg_fastopen(fd, to, &data, flags, ctx)
+            }
+            Some(_) if flags.fastopen => self.sendmsg_fastopen(fd, to, &data, flags, ctx),
             // A never-connected or listening socket fails `sk_stream_wait_connect` with EPIPE.
-            Some(SockRef::Fresh(_)) | Some(SockRef::Listener(_)) => Err(Errno::EPIPE),
-            // A write after a deferred connect sends the SYN (`DEFER_CONNECT`).
-            Some(SockRef::Conn(id)) if self.table.conn(id).is_some_and(|s| s.conn.defer_connect()) => {
-                Self::syn_copied(self.conn_sendmsg_fastopen(id, &data, ctx)).map(i64::from)
-            }
-            Some(SockRef::Conn(id)) => {
-                let mut out = Vec::new();
-                let r = match self.table.conn_mut(id) {
-                    Some(slot) => slot.conn.sendmsg(ctx.now(), data, flags.more, flags.eor, &mut out),
-                    None => Err(Errno::EBADF),
-                };
-                self.after_conn(id, &mut out, ctx);
-                r.map(i64::from)
-            }
+            Some(SockRef::Fresh(_) | SockRef::Listener(_)) => Err(Errno::EPIPE),
+            Some(SockRef::Conn(id)) => self.conn_sendmsg(id, data, flags, ctx),
         };
-        SyscallResult::from_result(r, !flags.nosignal)
+        SyscallResult::from_result(r.map(i64::from), !flags.nosignal)
     }
 
     /// recv() (tcp.c `tcp_recvmsg_locked`): the bytes read, or why none.
@@ -484,6 +554,22 @@ impl Host {
     /// and inherited by accepted children, as Linux copies them in `sk_clone_lock`.
     pub fn sys_setsockopt(&mut self, fd: Fd, opt: SockOpt, value: &OptValue, ctx: &mut Ctx) -> Result<(), Errno> {
         let sock = self.table.get(fd).ok_or(Errno::EBADF)?;
+        if opt == SockOpt::TCP_FASTOPEN {
+            // do_tcp_setsockopt: a value >= 0 on a socket in CLOSE or LISTEN, which gets a
+            // Fast Open queue (`fastopen_queue_tune`) and the namespace its key
+            // (`tcp_fastopen_init_key_once`).
+            crate::tcp::conn::SockOpts::default().set(opt, value)?;
+            if matches!(sock, SockRef::Conn(id) if self.table.conn(id).is_some_and(|s| s.conn.state() != TcpState::Close)) {
+                return Err(Errno::EINVAL);
+            }
+            let key = self.fastopen_key(ctx);
+            if let SockRef::Listener(lid) = sock {
+                let slot = self.table.listener_mut(lid).ok_or(Errno::EBADF)?;
+                slot.opts.set(opt, value)?;
+                slot.listener.set_fastopen(slot.opts.fastopen_qlen, key);
+                return Ok(());
+            }
+        }
         if opt == SockOpt::TCP_FASTOPEN_CONNECT {
             // do_tcp_setsockopt: the value's range first, then the sysctl, then the state.
             crate::tcp::conn::SockOpts::default().set(opt, value)?;
@@ -601,22 +687,6 @@ impl Host {
             SockRef::Conn(id) => Some(self.table.conn(id)?.conn.view()),
             SockRef::Listener(lid) => Some(self.listener_view(lid)),
             SockRef::Fresh(i) => Some(self.fresh_sock_view(i)),
-        }
-    }
-
-    /// Whether `fd` connected with TCP_FASTOPEN_CONNECT and a cached cookie and has not
-    /// sent its SYN yet (`DEFER_CONNECT`).
-    pub fn defer_connect(&self, fd: Fd) -> bool {
-        matches!(self.table.get(fd), Some(SockRef::Conn(id)) if self.table.conn(id).is_some_and(|s| s.conn.defer_connect()))
-    }
-
-    /// A blocking Fast Open write on `fd` waits for the handshake, or no longer does
-    /// (`sk_write_pending`, see [`Conn::set_fastopen_write_pending`]).
-    pub fn set_fastopen_write_pending(&mut self, fd: Fd, on: bool) {
-        if let Some(SockRef::Conn(id)) = self.table.get(fd) {
-            if let Some(slot) = self.table.conn_mut(id) {
-                slot.conn.set_fastopen_write_pending(on);
-            }
         }
     }
 

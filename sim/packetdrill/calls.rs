@@ -29,6 +29,13 @@ impl HostCalls<'_> {
     fn on<R>(&mut self, f: impl FnOnce(&mut Host, &mut Ctx) -> R) -> R {
         on_sut(self.sim, 0, f).expect("node 0 is the host under test")
     }
+
+    /// One send() or sendto() call.
+    fn write(&mut self, fd: Fd, data: &SendData, flags: &[MsgFlag], to: Option<SockAddr>) -> Sent {
+        let sf = SendFlags::of(flags);
+        let r = self.on(|h, ctx| h.sys_sendto(fd, to, data.clone(), sf, ctx));
+        Sent { result: r.errno.map_or(Ok(r.ret as u32), |e| Err(e.into())), sigpipe: r.sigpipe }
+    }
 }
 
 impl Syscalls for HostCalls<'_> {
@@ -61,9 +68,13 @@ impl Syscalls for HostCalls<'_> {
     }
 
     fn send(&mut self, fd: Fd, data: &SendData, flags: &[MsgFlag]) -> Result<Sent, crate::syscall::Blocked> {
-        let sf = SendFlags::of(flags);
-        let r = self.on(|h, ctx| h.sys_send(fd, data.clone(), sf, ctx));
-        Ok(Sent { result: r.errno.map_or(Ok(r.ret as u32), |e| Err(e.into())), sigpipe: r.sigpipe })
+        Ok(self.write(fd, data, flags, None))
+    }
+
+    /// A blocking Fast Open write answers EAGAIN while it waits for the handshake; the call
+    /// made again once the socket is woken is its continuation (the host keeps the sleeper).
+    fn sendto(&mut self, fd: Fd, data: &SendData, flags: &[MsgFlag], to: SockAddr) -> Result<Sent, crate::syscall::Blocked> {
+        Ok(self.write(fd, data, flags, Some(to)))
     }
 
     fn recv(&mut self, fd: Fd, len: u32, buf: UserBuf, flags: &[MsgFlag]) -> Blocking<u32> {

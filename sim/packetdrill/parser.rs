@@ -19,6 +19,19 @@ struct Parser {
 }
 
 /// Microseconds in `secs` seconds, as packetdrill converts (`(s64)(secs * 1.0e6)`).
+/// The Fast Open cookies run_all.py (and the kernel's selftest ksft_runner.sh) define with
+/// `-D` for the IPv4 runs: the cookies a server at 192.168.0.1 makes for 192.0.2.1 under
+/// defaults.sh's `tcp_fastopen_key` and under the all-zero key. (The model's listener makes
+/// the same: `crate::tcp::fastopen`'s test derives both.)
+fn run_all_cookie(name: &str) -> Option<Vec<u8>> {
+    let hex = match name {
+        "TFO_COOKIE" => "3021b9d889017eeb",
+        "TFO_COOKIE_ZERO" => "b7c12350a90dc8f5",
+        _ => return None,
+    };
+    Some((0..hex.len()).step_by(2).map(|k| u8::from_str_radix(&hex[k..k + 2], 16).unwrap_or(0)).collect())
+}
+
 fn usecs_of(secs: f64) -> i64 {
     (secs * 1.0e6).round() as i64
 }
@@ -337,10 +350,9 @@ impl Parser {
                 let ecr = self.u32("ecr val")?;
                 TcpOpt::Timestamp { val, ecr }
             }
-            "FO" | "FOEXP" => match self.fast_open_cookie()? {
+            "FO" | "FOEXP" => match self.fast_open_cookie()?.or_else(|name| run_all_cookie(&name).ok_or(name)) {
                 Ok(c) if w == "FO" => TcpOpt::FastOpen(c),
                 Ok(c) => TcpOpt::FastOpenExp(c),
-                // A name run_all.py defines with -D (`FO TFO_COOKIE`): no -D here.
                 Err(name) => TcpOpt::Other(format!("{w} {name} (a -D definition)")),
             },
             other => {
@@ -532,13 +544,15 @@ mod tests {
 
     #[test]
     fn fast_open_options_keep_their_cookie_bytes_leading_zeros_included() {
-        let s = parse("0 < S. 0:0(0) ack 1 win 100 <mss 1460,FO 00ab1234,nop,nop,FO,FOEXP 0102,FO TFO_COOKIE>\n").unwrap();
+        let s = parse("0 < S. 0:0(0) ack 1 win 100 <mss 1460,FO 00ab1234,nop,nop,FO,FOEXP 0102,FO TFO_COOKIE,FO MY_COOKIE>\n").unwrap();
         let Action::Packet(p) = &s.events[0].action else { panic!("a packet") };
         let o = p.options.as_ref().unwrap();
         assert_eq!(o[1], TcpOpt::FastOpen(vec![0x00, 0xab, 0x12, 0x34]));
         assert_eq!(o[4], TcpOpt::FastOpen(vec![]));
         assert_eq!(o[5], TcpOpt::FastOpenExp(vec![1, 2]));
-        assert!(matches!(&o[6], TcpOpt::Other(n) if n.contains("TFO_COOKIE")));
+        // run_all.py's -D TFO_COOKIE=3021b9d889017eeb; any other name has no definition.
+        assert_eq!(o[6], TcpOpt::FastOpen(vec![0x30, 0x21, 0xb9, 0xd8, 0x89, 0x01, 0x7e, 0xeb]));
+        assert!(matches!(&o[7], TcpOpt::Other(n) if n.contains("MY_COOKIE")));
         assert!(parse("0 < S 0:0(0) win 100 <FO 123>\n").is_err(), "an odd digit count");
     }
 }

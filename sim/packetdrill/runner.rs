@@ -383,6 +383,9 @@ impl<'a> Run<'a> {
         self.host().set_profile(profile);
         let refuses = self.sysctls.qdisc_refuses;
         self.host().set_qdisc_refuses(refuses);
+        if let Some(key) = self.sysctls.fastopen_key {
+            self.host().set_fastopen_key(key);
+        }
         if std::mem::take(&mut self.sysctls.metrics_flushed) {
             self.host().flush_tcp_metrics();
         }

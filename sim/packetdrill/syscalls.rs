@@ -17,6 +17,7 @@ use crate::socket::view::PollMask;
 use crate::tcp::conn::SendData;
 
 use crate::time::Dur;
+use crate::addr::SockAddr;
 use crate::tcp::state::TcpState;
 use std::collections::BTreeMap;
 
@@ -64,9 +65,9 @@ enum Op {
     Connect { fd: Fd, started: bool },
     /// `inq`: the `TCP_CM_INQ` value a recvmsg's control buffer expects, if any.
     Recv { fd: Fd, len: u32, buf: UserBuf, peek: bool, dontwait: bool, inq: Option<i64> },
-    /// `asleep`: the call blocked and waits in `sk_stream_wait_memory` to be woken;
-    /// `connect`: where a Fast Open write is in its connect.
-    Send { fd: Fd, len: u32, buf: UserBuf, sent: u32, flags: SendBits, asleep: bool, connect: FastOpenWrite },
+    /// `asleep`: the call blocked and waits to be woken (`sk_stream_wait_memory`, or a Fast
+    /// Open write's `inet_wait_for_connect`); `to`: sendto()'s destination.
+    Send { fd: Fd, len: u32, buf: UserBuf, sent: u32, flags: SendBits, asleep: bool, to: Option<SockAddr> },
     Close(i64),
     Shutdown(Fd, ShutHow),
     Setsockopt(Fd, SockOpt, OptValue),
@@ -81,16 +82,6 @@ enum Op {
     EpollCreate,
     EpollCtl { ep: usize, op: CtlOp, fd: Fd, events: u32 },
     EpollWait { ep: usize, max: usize, deadline: Option<i64>, want: Option<(u32, Option<i64>)> },
-}
-
-/// A write through `tcp_sendmsg_fastopen` (MSG_FASTOPEN, or the first after a deferred
-/// connect): its connect not started, a blocking one waiting in `inet_wait_for_connect`, or
-/// done (the rest is an ordinary write).
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum FastOpenWrite {
-    Start,
-    Waiting,
-    Done,
 }
 
 /// A call's outcome, and anything it filled in that differs from the script.
@@ -219,6 +210,7 @@ fn sockopt(level: &Expr, name: &Expr) -> Result<Option<SockOpt>, CallErr> {
         "TCP_MAXSEG" => SockOpt::TCP_MAXSEG,
         "TCP_CORK" => SockOpt::TCP_CORK,
         "TCP_FASTOPEN_CONNECT" => SockOpt::TCP_FASTOPEN_CONNECT,
+        "TCP_FASTOPEN" => SockOpt::TCP_FASTOPEN,
         "SO_ZEROCOPY" => SockOpt::SO_ZEROCOPY,
         "IP_TOS" => SockOpt::IP_TOS,
         "IP_MTU_DISCOVER" => SockOpt::IP_MTU_DISCOVER,
@@ -379,16 +371,19 @@ pub(crate) fn prepare(run: &mut Run, spec: &SyscallSpec) -> Result<Call, CallErr
             let buf = buffer_arg(name, a)?;
             let (len, flags) = len_and_flags(name, a)?;
             let flags = send_flags(flags)?;
-            if name == "sendto" {
+            let to = if name == "sendto" {
                 if *arg(a, 4, name)? != Expr::Ellipsis {
                     return unsupported("sendto with a literal address".into());
                 }
                 run.start_active_open(fd);
-            }
+                Some(run.remote_addr())
+            } else {
+                None
+            };
             if flags.fastopen && name != "sendto" {
                 return unsupported(format!("{name} with MSG_FASTOPEN"));
             }
-            Op::Send { fd, len, buf, sent: 0, flags, asleep: false, connect: FastOpenWrite::Start }
+            Op::Send { fd, len, buf, sent: 0, flags, asleep: false, to }
         }
         "close" => {
             let fd = int(arg(a, 0, name)?)?;
@@ -539,57 +534,40 @@ pub(crate) fn attempt(run: &mut Run, call: &mut Call) -> Result<Progress, CallEr
                 }
             }
         }
-        Op::Send { fd, len, buf, sent, flags, asleep, connect } => {
+        Op::Send { fd, len, buf, sent, flags, asleep, to } => {
             let fd = *fd;
             let blocking = !flags.dontwait && !run.host().is_nonblocking(fd);
-            if *connect == FastOpenWrite::Waiting {
-                match fastopen_connected(run, fd) {
-                    None => return Ok(Progress::Blocked),
-                    Some(Err(e)) => return done(Ret::of(Err(e))),
-                    Some(Ok(())) => *connect = FastOpenWrite::Done,
-                }
-            }
-            let fastopen = *connect == FastOpenWrite::Start && (flags.fastopen || run.host().defer_connect(fd));
-            *connect = FastOpenWrite::Done;
             // net/core/stream.c `sk_stream_wait_memory`: a writer that found no room sleeps
             // (`sk_wait_event`) until something wakes the socket's wait queue — the write
             // space `tcp_check_space` announces once the socket is writeable
             // (`sk_stream_write_space`), or data, or a state change — and only then looks
-            // at `sk_stream_memory_free` again. Freed memory alone does not wake it.
+            // at `sk_stream_memory_free` again. Freed memory alone does not wake it. A Fast
+            // Open writer waiting for the handshake is woken by the state change.
             let woken = run.host().take_woken().contains(&fd);
             if *asleep && !woken {
                 return Ok(Progress::Blocked);
             }
             *asleep = false;
+            // MSG_FASTOPEN acts once, before `tcp_sendmsg_locked`'s copy loop: the rest of a
+            // write that has queued bytes is the loop's.
+            let fastopen = flags.fastopen && *sent == 0;
             let flags: Vec<MsgFlag> = [
                 (flags.nosignal, MsgFlag::MSG_NOSIGNAL),
                 (flags.more, MsgFlag::MSG_MORE),
                 (flags.eor, MsgFlag::MSG_EOR),
                 (flags.zerocopy, MsgFlag::MSG_ZEROCOPY),
+                (flags.dontwait, MsgFlag::MSG_DONTWAIT),
+                (fastopen, MsgFlag::MSG_FASTOPEN),
             ]
                 .into_iter()
                 .filter_map(|(on, f)| on.then_some(f))
                 .collect();
             let rest = SendData::of_step(Some(*len - *sent), None, *buf);
-            let r = if fastopen {
-                // sendto(…, MSG_FASTOPEN, the script's remote address).
-                let (remote, sf) = (run.remote_addr(), crate::host::SendFlags::of(&flags));
-                let r = run.with_host(|h, ctx| h.sys_sendto_fastopen(fd, remote, rest, sf, ctx));
-                r.errno.map_or(Ok(r.ret as u32), Err)
-            } else {
-                run.calls().send(fd, &rest, &flags).map_or(Err(Errno::EAGAIN), |s| known(s.result))
+            let r = match *to {
+                Some(to) if *sent == 0 => run.calls().sendto(fd, &rest, &flags, to),
+                _ => run.calls().send(fd, &rest, &flags),
             };
-            // tcp_sendmsg_fastopen → __inet_stream_connect: a blocking writer waits for the
-            // handshake (inet_wait_for_connect), then the write goes on after what the SYN
-            // took. It counts in sk_write_pending only while its request still has data:
-            // tcp_send_syn_data clears `fo->data` when the SYN took it all.
-            if fastopen && blocking && matches!(r, Ok(_) | Err(Errno::EINPROGRESS)) {
-                *sent += r.unwrap_or(0);
-                *connect = FastOpenWrite::Waiting;
-                let pending = *sent < *len;
-                run.host().set_fastopen_write_pending(fd, pending);
-                return Ok(Progress::Blocked);
-            }
+            let r = r.map_or(Err(Errno::EAGAIN), |s| known(s.result));
             match r.err() {
                 None => {
                     *sent += r.unwrap_or(0);
@@ -706,22 +684,6 @@ pub(crate) fn attempt(run: &mut Run, call: &mut Call) -> Result<Progress, CallEr
             done(ret)
         }
     }
-}
-
-/// Where a blocking Fast Open write's connect stands: still in progress (`None`), failed
-/// (`__inet_stream_connect`'s `sock_error`: the socket's error, else ECONNABORTED), or
-/// established. The writer stops counting in `sk_write_pending` once it is not waiting.
-fn fastopen_connected(run: &mut Run, fd: Fd) -> Option<Result<(), Errno>> {
-    let state = run.host().state(fd);
-    if matches!(state, Some(TcpState::SynSent | TcpState::SynRecv)) {
-        return None;
-    }
-    run.host().set_fastopen_write_pending(fd, false);
-    if matches!(state, Some(TcpState::Established | TcpState::CloseWait)) {
-        return Some(Ok(()));
-    }
-    let err = run.calls().getsockopt(fd, SockOpt::SO_ERROR).ok().and_then(|v| v.as_i64()).unwrap_or(0);
-    Some(Err(Errno::from_code(err as i32).unwrap_or(Errno::ECONNABORTED)))
 }
 
 fn names(bits: u32) -> String {

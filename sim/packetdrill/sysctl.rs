@@ -32,13 +32,12 @@ const BUILT_IN: [(&str, &str, &str); 6] = [
 ];
 
 /// Sysctls whose feature is reached only through script constructs reported unsupported
-/// on their own (the Fast Open server's key, ECN options, pacing under fq, the share of cwnd one TSO skb may
+/// on their own (ECN options, pacing under fq, the share of cwnd one TSO skb may
 /// defer for, `tcp_tso_should_defer`, which the model does not do; `tcp_fack` is a no-op
 /// since Linux 4.15). Any value is accepted.
-const INERT: [&str; 7] = [
+const INERT: [&str; 6] = [
     "tcp_fack",
     "tcp_ecn_option",
-    "tcp_fastopen_key",
     "tcp_pacing_ss_ratio",
     "tcp_pacing_ca_ratio",
     "tcp_tso_win_divisor",
@@ -53,12 +52,14 @@ pub struct Sysctls {
     pub qdisc_refuses: bool,
     /// `ip tcp_metrics flush` ran: the host forgets its Fast Open cookies (taken by the runner).
     pub metrics_flushed: bool,
+    /// `net.ipv4.tcp_fastopen_key`, once written (the runner gives it to the host).
+    pub fastopen_key: Option<crate::tcp::fastopen::FastOpenKey>,
     saved: Option<KernelProfile>,
 }
 
 impl Sysctls {
     pub fn new(profile: KernelProfile) -> Sysctls {
-        Sysctls { profile, qdisc_refuses: false, metrics_flushed: false, saved: None }
+        Sysctls { profile, qdisc_refuses: false, metrics_flushed: false, fastopen_key: None, saved: None }
     }
 
     /// Runs one backquoted command; `dir` is the script's directory (relative paths in the
@@ -135,6 +136,11 @@ impl Sysctls {
         let value = expand_arith(value)?;
         let short = name.rsplit('.').next().unwrap_or(&name);
         if INERT.contains(&short) {
+            return Ok(());
+        }
+        if short == "tcp_fastopen_key" {
+            let key = crate::tcp::fastopen::FastOpenKey::parse(&value).ok_or_else(|| CmdError::Failed(format!("sysctl {name}: bad key `{value}`")))?;
+            self.fastopen_key = Some(key);
             return Ok(());
         }
         if let Some((_, v, why)) = BUILT_IN.iter().find(|(n, _, _)| *n == short) {

@@ -13,6 +13,7 @@
 //! this module panic: every slice is bounds-checked and no input-derived value is unwrapped.
 
 use crate::tcp::segment::{Ecn, Flags, Payload, Segment, TcpOptions};
+use crate::tcp::fastopen::FoCookie;
 use etherparse::err::ip::LaxHeaderSliceError;
 use etherparse::err::tcp::HeaderSliceError as TcpSliceError;
 use etherparse::{EtherType, IpNumber, LaxNetSlice, LaxSlicedPacket, TcpSlice};
@@ -713,7 +714,12 @@ fn parse_options(raw: &[u8]) -> Result<TcpOptions, String> {
                 o.timestamps = Some((val, ecr));
             }
             // Fast Open (RFC 7413): a cookie longer than 16 bytes is kept by no kernel.
-            34 => o.fastopen = crate::tcp::fastopen::FoCookie::new(body),
+            super::write::TCPOPT_FASTOPEN => o.fastopen = FoCookie::new(body),
+            // The experimental Fast Open option, kind 254 with magic 0xF989 (tcp_input.c
+            // `tcp_parse_options`, TCPOPT_EXP); other experiments share the kind.
+            super::write::TCPOPT_EXP if body.starts_with(&super::write::TCPOPT_FASTOPEN_MAGIC.to_be_bytes()) => {
+                o.fastopen = FoCookie::new(&body[2..]).map(|c| c.with_exp(true));
+            }
             _ => {}
         }
         i += len;

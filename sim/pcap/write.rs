@@ -203,9 +203,9 @@ const TCPOPT_WINDOW: u8 = 3;
 const TCPOPT_SACK_PERM: u8 = 4;
 const TCPOPT_SACK: u8 = 5;
 const TCPOPT_TIMESTAMP: u8 = 8;
-const TCPOPT_FASTOPEN: u8 = 34;
-const TCPOPT_EXP: u8 = 254;
-const TCPOPT_FASTOPEN_MAGIC: u16 = 0xF989;
+pub(super) const TCPOPT_FASTOPEN: u8 = 34;
+pub(super) const TCPOPT_EXP: u8 = 254;
+pub(super) const TCPOPT_FASTOPEN_MAGIC: u16 = 0xF989;
 
 /// The option bytes in the order and alignment of tcp_output.c `tcp_options_write`:
 /// MSS; then SACK_PERM folded into the timestamp's alignment (`sackOK,TS`) or `NOP NOP TS`;

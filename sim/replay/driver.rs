@@ -223,6 +223,15 @@ impl SutCalls<'_> {
         on_sut(self.sim, self.sut.h, |n, ctx| f(n, fd, ctx))
     }
 
+    /// One send() or sendto() call on the SUT's socket.
+    fn write(&mut self, fd: Option<Fd>, data: &SendData, flags: &[MsgFlag], to: Option<SockAddr>) -> Sent {
+        let sf = SendFlags::of(flags);
+        match self.on_fd(fd, |n, fd, ctx| n.sys_sendto(fd, to, data.clone(), sf, ctx)) {
+            Some(r) => Sent { result: r.errno.map_or(Ok(r.ret as u32), |e| Err(e.into())), sigpipe: r.sigpipe },
+            None => Sent { result: Ok(0), sigpipe: false },
+        }
+    }
+
     fn unit(&mut self, fd: Option<Fd>, f: impl FnOnce(&mut Host, Fd, &mut Ctx) -> Result<(), crate::errno::Errno>) -> Result<(), SysErr> {
         self.on_fd(fd, |n, fd, ctx| f(n, fd, ctx).map_err(SysErr::Known)).unwrap_or(NOT_MADE)
     }
@@ -277,12 +286,11 @@ impl Syscalls for SutCalls<'_> {
     }
 
     fn send(&mut self, fd: Option<Fd>, data: &SendData, flags: &[MsgFlag]) -> Result<Sent, crate::syscall::Blocked> {
-        let sf = SendFlags::of(flags);
-        let r = self.on_fd(fd, |n, fd, ctx| n.sys_send(fd, data.clone(), sf, ctx));
-        Ok(match r {
-            Some(r) => Sent { result: r.errno.map_or(Ok(r.ret as u32), |e| Err(e.into())), sigpipe: r.sigpipe },
-            None => Sent { result: Ok(0), sigpipe: false },
-        })
+        Ok(self.write(fd, data, flags, None))
+    }
+
+    fn sendto(&mut self, fd: Option<Fd>, data: &SendData, flags: &[MsgFlag], to: SockAddr) -> Result<Sent, crate::syscall::Blocked> {
+        Ok(self.write(fd, data, flags, Some(to)))
     }
 
     fn recv(&mut self, fd: Option<Fd>, len: u32, buf: UserBuf, flags: &[MsgFlag]) -> Blocking<u32> {

@@ -417,6 +417,23 @@ pub enum Step {
         #[serde(default)]
         until_error: bool,
     },
+    /// sendto(): `send` with a destination, `to` as for `connect`. TCP reads it only with
+    /// `flags = ["MSG_FASTOPEN"]`: on a new socket the call is then the connect, its SYN
+    /// carrying the data when a Fast Open cookie for the destination is cached, else asking
+    /// for one.
+    Sendto {
+        sock: String,
+        to: String,
+        #[serde(default)]
+        len: Option<u32>,
+        #[serde(default)]
+        data: Option<String>,
+        /// `"NULL"`: the buffer pointer is NULL (with `len`).
+        #[serde(default)]
+        buf: UserBuf,
+        #[serde(default)]
+        flags: Vec<MsgFlag>,
+    },
     Recv {
         sock: String,
         len: u32,
@@ -525,6 +542,7 @@ impl Step {
             Step::Connect { .. } => "connect",
             Step::Accept { .. } => "accept",
             Step::Send { .. } => "send",
+            Step::Sendto { .. } => "sendto",
             Step::Recv { .. } => "recv",
             Step::Shutdown { .. } => "shutdown",
             Step::Close { .. } => "close",

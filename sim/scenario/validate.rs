@@ -584,6 +584,18 @@ fn check_events(events: &[String], epoll_flags: bool, base: &FieldPath) -> Resul
     Ok(())
 }
 
+/// The bytes of a `send` or `sendto` step: `len` or `data`, and a NULL `buf` only with `len`.
+fn check_payload(op: &str, len: Option<u32>, data: Option<&str>, buf: UserBuf, base: &FieldPath) -> Result<(), Invalid> {
+    match (len, data) {
+        (Some(_), Some(_)) => Err(Invalid::new(base.key("data"), "give `len` or `data`, not both")),
+        (None, None) => Err(Invalid::new(base.key("len"), format!("`{op}` needs `len` or `data`"))),
+        (None, Some(_)) if buf == UserBuf::Null => {
+            Err(Invalid::new(base.key("data"), "a NULL `buf` has no `data`: give `len`"))
+        }
+        _ => Ok(()),
+    }
+}
+
 fn check_script(s: &Scenario, names: &Names) -> Result<(), Invalid> {
     let mut fds = Fds { fds: BTreeMap::new() };
     for (i, step) in s.script.iter().enumerate() {
@@ -604,16 +616,12 @@ fn check_script(s: &Scenario, names: &Names) -> Result<(), Invalid> {
             }
             Step::Send { sock, len, data, buf, .. } => {
                 fds.socket(sock, at("sock"))?;
-                match (len, data) {
-                    (Some(_), Some(_)) => {
-                        return Err(Invalid::new(at("data"), "give `len` or `data`, not both"))
-                    }
-                    (None, None) => return Err(Invalid::new(at("len"), "`send` needs `len` or `data`")),
-                    (None, Some(_)) if *buf == UserBuf::Null => {
-                        return Err(Invalid::new(at("data"), "a NULL `buf` has no `data`: give `len`"))
-                    }
-                    _ => {}
-                }
+                check_payload(step.op(), *len, data.as_deref(), *buf, &base)?;
+            }
+            Step::Sendto { sock, to, len, data, buf, .. } => {
+                fds.socket(sock, at("sock"))?;
+                resolve_to(s, to).map_err(|m| Invalid::new(at("to"), m))?;
+                check_payload(step.op(), *len, data.as_deref(), *buf, &base)?;
             }
             Step::Setsockopt { sock, opt, value } => {
                 fds.socket(sock, at("sock"))?;

@@ -144,6 +144,15 @@ fn call<S: Syscalls>(sys: &mut S, names: &mut Names<S::Sock, S::Ep>, step: &Step
                 }
             }
         }
+        Step::Sendto { to, len, data, buf, flags, .. } => {
+            let Some(s) = sock else { return set_unit(obs, bad()) };
+            let Some(remote) = resolve(to, |h| sys.host_addr(h)) else { return set_unit(obs, Err(Errno::EINVAL.into())) };
+            let payload = SendData::of_step(*len, data.as_deref(), *buf);
+            match sys.sendto(s, &payload, flags, remote) {
+                Ok(sent) => record_send(obs, &sent),
+                Err(Blocked) => mark_blocked(obs),
+            }
+        }
         Step::Recv { len, buf, flags, .. } => {
             let Some(s) = sock else { return set_unit(obs, bad()) };
             match sys.recv(s, *len, *buf, flags) {
@@ -244,6 +253,7 @@ fn step_sock(step: &Step) -> Option<&str> {
         | Step::Connect { sock, .. }
         | Step::Accept { sock, .. }
         | Step::Send { sock, .. }
+        | Step::Sendto { sock, .. }
         | Step::Recv { sock, .. }
         | Step::Shutdown { sock, .. }
         | Step::Close { sock }

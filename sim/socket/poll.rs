@@ -5,7 +5,7 @@
 //! must satisfy live apart, in `crate::rules`; the two are checked against each other.
 //!
 //! Not modelled (the `SockView` does not carry them, and the TCP model does not produce them):
-//! the Fast Open server's `fastopen_rsk` (a listener takes no SYN-data), the BPF psock `sk_is_readable` hook, the
+//! the BPF psock `sk_is_readable` hook, the
 //! `MSG_ERRQUEUE` error queue, and the urgent byte sitting exactly at `copied_seq` (which adds 1
 //! to the SO_RCVLOWAT target).
 
@@ -33,9 +33,9 @@ pub fn tcp_poll(v: &SockView) -> PollMask {
         mask |= PollMask::IN | PollMask::RDNORM | PollMask::RDHUP;
     }
     // `if (state != TCP_SYN_SENT && (state != TCP_SYN_RECV || rcu_access_pointer(tp->fastopen_rsk)))`
-    // The Fast Open server is not modelled, so a SYN_RECV socket (simultaneous open) takes
-    // the else branch.
-    if state != TcpState::SynSent && state != TcpState::SynRecv {
+    // A SYN_RECV socket of a simultaneous open takes the else branch; a Fast Open child
+    // does not.
+    if state != TcpState::SynSent && (state != TcpState::SynRecv || v.fastopen_rsk) {
         // `int target = sock_rcvlowat(sk, 0, INT_MAX);`
         let target = sock_rcvlowat(v);
         // `if (tcp_stream_is_readable(sk, target)) mask |= EPOLLIN | EPOLLRDNORM;`

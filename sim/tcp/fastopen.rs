@@ -1,12 +1,13 @@
-//! TCP Fast Open, the client side (RFC 7413; net/ipv4/tcp_fastopen.c, tcp_output.c
-//! `tcp_send_syn_data`, tcp_input.c `tcp_rcv_fastopen_synack`): the cookie as the FO option
-//! carries it, the per-destination cookie cache a host keeps (`tcp_fastopen_cache_get/set`,
-//! part of the TCP metrics), and the little state a connecting socket holds.
+//! TCP Fast Open (RFC 7413; net/ipv4/tcp_fastopen.c, tcp_output.c `tcp_send_syn_data`,
+//! tcp_input.c `tcp_rcv_fastopen_synack`): the cookie as the FO option carries it, the
+//! per-destination cookie cache a host keeps (`tcp_fastopen_cache_get/set`, part of the TCP
+//! metrics), the little state a connecting socket holds, and the server's cookie: SipHash-2-4
+//! of the address pair under the namespace's key ([`FastOpenKey`]).
 //!
-//! Not modelled: the server side (a listener answering SYN-data), the blackhole detection
-//! that turns active Fast Open off after timeouts (`tcp_fastopen_active_should_disable`:
-//! it is off until a blackhole is seen, which the model never records), per-route
-//! `RTAX_FASTOPEN_NO_COOKIE` and the `TCP_FASTOPEN_NO_COOKIE` socket option.
+//! Not modelled: the blackhole detection that turns active Fast Open off after timeouts
+//! (`tcp_fastopen_active_should_disable`: it is off until a blackhole is seen, which the
+//! model never records), per-route `RTAX_FASTOPEN_NO_COOKIE`, the `TCP_FASTOPEN_NO_COOKIE`
+//! socket option, per-listener keys (`TCP_FASTOPEN_KEY`) and the backup key.
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -16,6 +17,15 @@ use std::net::IpAddr;
 pub const TFO_CLIENT_ENABLE: u32 = 1;
 /// ... and sends SYN-data without any cookie option.
 pub const TFO_CLIENT_NO_COOKIE: u32 = 4;
+/// ... the server answers SYNs with Fast Open (a listener with a Fast Open queue).
+pub const TFO_SERVER_ENABLE: u32 = 2;
+/// ... and takes SYN-data without any cookie.
+pub const TFO_SERVER_COOKIE_NOT_REQD: u32 = 0x200;
+/// ... and gives every listener a Fast Open queue as long as its backlog, without the
+/// TCP_FASTOPEN socket option (af_inet.c `inet_listen`).
+pub const TFO_SERVER_WO_SOCKOPT1: u32 = 0x400;
+/// `TCP_FASTOPEN_COOKIE_SIZE`: the server's cookies are 8 bytes (one SipHash value).
+pub const TCP_FASTOPEN_COOKIE_SIZE: usize = 8;
 /// `TCP_FASTOPEN_COOKIE_MIN`/`_MAX` (include/linux/tcp.h): a cookie's length, in bytes.
 pub const TCP_FASTOPEN_COOKIE_MIN: usize = 4;
 pub const TCP_FASTOPEN_COOKIE_MAX: usize = 16;
@@ -68,6 +78,85 @@ impl FoCookie {
         let n = usize::from(self.len);
         (TCP_FASTOPEN_COOKIE_MIN..=TCP_FASTOPEN_COOKIE_MAX).contains(&n) && n % 2 == 0
     }
+}
+
+/// The key a network namespace's listeners make cookies with (`struct tcp_fastopen_context`'s
+/// primary `siphash_key_t`).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct FastOpenKey([u64; 2]);
+
+impl FastOpenKey {
+    /// A key from 16 random bytes (`tcp_fastopen_init_key_once`: `get_random_bytes`), read as
+    /// `tcp_fastopen_reset_cipher` reads any key: two little-endian 64-bit words.
+    pub fn from_bytes(b: [u8; 16]) -> FastOpenKey {
+        let word = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
+        FastOpenKey([word(0), word(8)])
+    }
+
+    /// `net.ipv4.tcp_fastopen_key` as written, `%x-%x-%x-%x` (sysctl_net_ipv4.c
+    /// `proc_tcp_fastopen_key`: each word stored little-endian, in order; a backup key after a
+    /// comma is ignored here); `None` if it does not parse.
+    pub fn parse(text: &str) -> Option<FastOpenKey> {
+        let primary = text.trim().split(',').next()?;
+        let words: Vec<u32> = primary.split('-').map(|w| u32::from_str_radix(w, 16).ok()).collect::<Option<_>>()?;
+        let words: [u32; 4] = words.try_into().ok()?;
+        let mut b = [0u8; 16];
+        for (i, w) in words.iter().enumerate() {
+            b[4 * i..4 * i + 4].copy_from_slice(&w.to_le_bytes());
+        }
+        Some(FastOpenKey::from_bytes(b))
+    }
+
+    /// `__tcp_fastopen_cookie_gen_cipher`: SipHash-2-4 of the SYN's source and destination
+    /// addresses in network order (8 bytes for IPv4, 32 for IPv6: `ip6h->saddr` and `daddr`
+    /// side by side), the value little-endian.
+    pub fn cookie(&self, saddr: IpAddr, daddr: IpAddr) -> FoCookie {
+        let ((s, sn), (d, dn)) = (crate::addr::octets(saddr), crate::addr::octets(daddr));
+        let path: Vec<u8> = s[..sn].iter().chain(&d[..dn]).copied().collect();
+        let v = siphash24(self.0, &path);
+        FoCookie::new(&v.to_le_bytes()).expect("8 bytes fit")
+    }
+}
+
+/// SipHash-2-4 (lib/siphash.c `siphash`) of `data` under `key`.
+fn siphash24(key: [u64; 2], data: &[u8]) -> u64 {
+    let mut v = [
+        key[0] ^ 0x736f_6d65_7073_6575,
+        key[1] ^ 0x646f_7261_6e64_6f6d,
+        key[0] ^ 0x6c79_6765_6e65_7261,
+        key[1] ^ 0x7465_6462_7974_6573,
+    ];
+    let round = |v: &mut [u64; 4]| {
+        v[0] = v[0].wrapping_add(v[1]);
+        v[1] = v[1].rotate_left(13) ^ v[0];
+        v[0] = v[0].rotate_left(32);
+        v[2] = v[2].wrapping_add(v[3]);
+        v[3] = v[3].rotate_left(16) ^ v[2];
+        v[0] = v[0].wrapping_add(v[3]);
+        v[3] = v[3].rotate_left(21) ^ v[0];
+        v[2] = v[2].wrapping_add(v[1]);
+        v[1] = v[1].rotate_left(17) ^ v[2];
+        v[2] = v[2].rotate_left(32);
+    };
+    let compress = |v: &mut [u64; 4], m: u64| {
+        v[3] ^= m;
+        round(v);
+        round(v);
+        v[0] ^= m;
+    };
+    let chunks = data.chunks_exact(8);
+    let tail = chunks.remainder();
+    for c in chunks {
+        compress(&mut v, u64::from_le_bytes(c.try_into().expect("8 bytes")));
+    }
+    let mut last = [0u8; 8];
+    last[..tail.len()].copy_from_slice(tail);
+    compress(&mut v, u64::from_le_bytes(last) | (data.len() as u64) << 56);
+    v[2] ^= 0xff;
+    for _ in 0..4 {
+        round(&mut v);
+    }
+    v[0] ^ v[1] ^ v[2] ^ v[3]
 }
 
 /// What a destination's cache entry holds (`struct tcp_fastopen_metrics`).
@@ -141,8 +230,8 @@ impl FastOpenCache {
     }
 }
 
-/// A connecting socket's Fast Open state (what `struct tcp_fastopen_request` and the
-/// `syn_fastopen`/`syn_data` bits of `tcp_sock`, and inet's `DEFER_CONNECT`, hold), kept
+/// A socket's Fast Open state (what `struct tcp_fastopen_request`, the `syn_fastopen`/
+/// `syn_data` bits and `fastopen_rsk` of `tcp_sock`, and inet's `DEFER_CONNECT`, hold), kept
 /// out of line: only sockets that use Fast Open have one.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ActiveOpen {
@@ -150,6 +239,14 @@ pub struct ActiveOpen {
     pub defer_connect: bool,
     /// `tp->fastopen_req` is allocated (a second MSG_FASTOPEN is EALREADY).
     pub req: bool,
+    /// `fastopen_req->data` is still set: the request holds write data the SYN did not take
+    /// (`tcp_send_syn_data` clears it when the SYN took the whole write). A writer waiting
+    /// for the handshake counts in `sk_write_pending` only then (`writebias`).
+    pub req_data: bool,
+    /// A blocking write sleeps in `inet_wait_for_connect` (`tcp_sendmsg_fastopen` →
+    /// `__inet_stream_connect`), its SYN having taken this many bytes
+    /// (`fastopen_req->copied`).
+    pub sleeping: Option<u32>,
     /// `tp->syn_fastopen`: the SYN carried the FO option; `syn_fastopen_exp` in its
     /// experimental form.
     pub syn_fastopen: bool,
@@ -163,6 +260,9 @@ pub struct ActiveOpen {
     pub write_pending: bool,
     /// What `tcp_rcv_fastopen_synack` learnt for the host's cache, not yet taken.
     pub learnt: Option<Learnt>,
+    /// `tp->fastopen_rsk` is set: a child `tcp_fastopen_create_child` made at the SYN, its
+    /// handshake not complete (it may read and write in SYN_RECV).
+    pub passive: bool,
 }
 
 /// A `tcp_fastopen_cache_set` call for the host to make.
@@ -193,6 +293,20 @@ mod tests {
         assert_eq!((m.mss, m.cookie, m.try_exp, m.syn_loss), (1460, Some(k), 1, 1));
         c.flush();
         assert!(c.get(d).is_none());
+    }
+
+    #[test]
+    fn the_servers_cookie_is_the_one_packetdrills_run_all_expects() {
+        // run_all.py runs the IPv4 scripts from 192.0.2.1 to 192.168.0.1 with
+        // `-D TFO_COOKIE=3021b9d889017eeb` under defaults.sh's key, and
+        // `-D TFO_COOKIE_ZERO=b7c12350a90dc8f5` under the all-zero key.
+        let (client, server) = (IpAddr::from([192, 0, 2, 1]), IpAddr::from([192, 168, 0, 1]));
+        let key = FastOpenKey::parse("a1a1a1a1-b2b2b2b2-c3c3c3c3-d4d4d4d4").unwrap();
+        let want = [0x30, 0x21, 0xb9, 0xd8, 0x89, 0x01, 0x7e, 0xeb];
+        assert_eq!(key.cookie(client, server).bytes(), want);
+        let zero = FastOpenKey::parse("00000000-00000000-00000000-00000000").unwrap();
+        assert_eq!(zero.cookie(client, server).bytes(), [0xb7, 0xc1, 0x23, 0x50, 0xa9, 0x0d, 0xc8, 0xf5]);
+        assert_eq!(FastOpenKey::parse("a1a1a1a1-b2b2b2b2-c3c3c3c3"), None);
     }
 
     #[test]

@@ -17,6 +17,7 @@
 
 use super::conn::sockopt::tcp_mss_clamp;
 use super::conn::{select_initial_window, ChildParams, ChildTimestamps};
+use super::fastopen::{FastOpenKey, FoCookie, TFO_SERVER_COOKIE_NOT_REQD, TFO_SERVER_ENABLE};
 use super::profile::KernelProfile;
 use super::reset::reset_for;
 use super::segment::{seq_gt, seq_lt, Ecn, Flags, Payload, Segment, TcpOptions};
@@ -184,6 +185,22 @@ pub struct Listener<C> {
     last_synq_overflow: Option<SimTime>,
     counters: ListenerCounters,
     closed: bool,
+    /// The Fast Open queue (`icsk_accept_queue.fastopenq`): `max_qlen` (0: the listener
+    /// takes no Fast Open), the key its cookies are made with (the namespace's,
+    /// `tcp_fastopen_get_ctx`), and the children made at their SYN whose handshake the
+    /// caller has not reported complete (`qlen`; [`Listener::retain_fastopen`]).
+    fastopen_max_qlen: u32,
+    fastopen_key: Option<FastOpenKey>,
+    fastopenq: Vec<C>,
+}
+
+/// What `tcp_try_fastopen` makes of a SYN.
+enum TryFastOpen {
+    /// A child at once (`tcp_fastopen_create_child`), the SYN's data accepted.
+    Child,
+    /// The ordinary handshake; the SYN-ACK carries this cookie, if any (the client asked
+    /// for one or sent an invalid one).
+    No(Option<FoCookie>),
 }
 
 fn ms_clock(now: SimTime) -> u32 {
@@ -223,6 +240,9 @@ impl<C> Listener<C> {
             last_synq_overflow: None,
             counters: ListenerCounters::default(),
             closed: false,
+            fastopen_max_qlen: 0,
+            fastopen_key: None,
+            fastopenq: Vec::new(),
         };
         l.set_backlog(backlog);
         l
@@ -256,6 +276,30 @@ impl<C> Listener<C> {
 
     pub fn local(&self) -> SockAddr {
         self.local
+    }
+
+    /// `fastopen_queue_tune`: a Fast Open queue of at most `qlen` children in their
+    /// handshake (capped at `somaxconn`), cookies made with `key`.
+    pub fn set_fastopen(&mut self, qlen: u32, key: FastOpenKey) {
+        self.fastopen_max_qlen = qlen.min(self.profile.somaxconn);
+        self.fastopen_key = Some(key);
+    }
+
+    /// `fastopenq.max_qlen` (what getsockopt(TCP_FASTOPEN) reads).
+    pub fn fastopen_max_qlen(&self) -> u32 {
+        self.fastopen_max_qlen
+    }
+
+    /// Keeps in the Fast Open queue the children `in_handshake` says still are:
+    /// `reqsk_fastopen_remove` takes one out when its handshake completes or it closes. (A
+    /// reset child's request lingers there for a while in Linux, `rskq_rst_head`; not here.)
+    pub fn retain_fastopen(&mut self, in_handshake: impl FnMut(&C) -> bool) {
+        self.fastopenq.retain(in_handshake);
+    }
+
+    /// The children in the Fast Open queue.
+    pub fn fastopen_children(&self) -> &[C] {
+        &self.fastopenq
     }
     /// `sk_max_ack_backlog` (what `ss` shows as Send-Q).
     pub fn backlog(&self) -> u32 {
@@ -300,6 +344,12 @@ impl<C> Listener<C> {
         self.accept_queue.push_back(child);
     }
 
+    /// A Fast Open child ([`ChildParams::fastopen`]) counts in the Fast Open queue
+    /// (`tcp_fastopen_create_child`: `fastopenq.qlen++`).
+    pub fn enqueue_fastopen(&mut self, child: C) {
+        self.fastopenq.push(child);
+    }
+
     /// accept(): the oldest completed child, if any.
     pub fn accept(&mut self) -> Option<C> {
         self.accept_queue.pop_front()
@@ -322,6 +372,7 @@ impl<C> Listener<C> {
         self.timers.clear();
         self.young = 0;
         self.pending_children = 0;
+        self.fastopenq.clear();
         self.accept_queue.drain(..).collect()
     }
 
@@ -432,7 +483,7 @@ impl<C> Listener<C> {
             synack_sent_at: None,
             last_oow_ack: None,
         };
-        Some(self.make_child(seg, &req, true))
+        Some(self.make_child(seg, &req, true, false))
     }
 
     /// tcp_input.c `tcp_conn_request`.
@@ -514,7 +565,20 @@ impl<C> Listener<C> {
             synack_sent_at: Some(now),
             last_oow_ack: None,
         };
-        out.push(self.synack(now, seg.src, &req, want_cookie));
+        // tcp_conn_request: Fast Open only for a SYN the listener keeps state for.
+        let foc = match if want_cookie { TryFastOpen::No(None) } else { self.try_fastopen(seg) } {
+            TryFastOpen::Child => {
+                // send_synack(fastopen_sk, …): the SYN-ACK acknowledges the SYN's data
+                // (`tcp_rsk(req)->rcv_nxt` = end_seq); the request goes straight to the
+                // accept queue, in no SYN table.
+                let mut synack = self.synack(now, seg.src, &req, false, None);
+                synack.ack = seg.seq.wrapping_add(1).wrapping_add(seg.payload.len());
+                out.push(synack);
+                return self.make_child(seg, &req, false, true);
+            }
+            TryFastOpen::No(foc) => foc,
+        };
+        out.push(self.synack(now, seg.src, &req, want_cookie, foc));
         if !want_cookie {
             // inet_csk_reqsk_queue_hash_add: hashed, timer armed at tcp_timeout_init.
             self.timers.insert((req.expires, seg.src));
@@ -535,7 +599,7 @@ impl<C> Listener<C> {
             if self.oow_rate_limited(now, remote, seg) {
                 return ListenerAction::Dropped(DropReason::Ignored);
             }
-            out.push(self.synack(now, remote, &req, false));
+            out.push(self.synack(now, remote, &req, false, None));
             let expires = self.timer_at(now, self.reqsk_timeout(req.num_timeout));
             self.retime(remote, expires);
             let r = self.requests.get_mut(&remote).expect("present");
@@ -583,7 +647,7 @@ impl<C> Listener<C> {
             return self.embryonic_reset(seg, f, out);
         }
         let req = self.remove_request(remote).expect("present");
-        self.make_child(seg, &req, false)
+        self.make_child(seg, &req, false, false)
     }
 
     /// tcp_check_req `embryonic_reset`: an RST for the segment (unless it is one), the
@@ -613,7 +677,7 @@ impl<C> Listener<C> {
             self.remove_request(remote);
             return;
         }
-        out.push(self.synack(now, remote, req, false));
+        out.push(self.synack(now, remote, req, false, None));
         if req.num_timeout == 0 {
             self.young -= 1;
         }
@@ -695,8 +759,34 @@ impl<C> Listener<C> {
         false
     }
 
-    /// The child's parameters, counted in the accept queue until [`Self::enqueue`].
-    fn make_child(&mut self, seg: &Segment, req: &Request, cookie: bool) -> ListenerAction {
+    /// tcp_fastopen.c `tcp_try_fastopen`, with `tcp_fastopen_queue_check` (a Fast Open queue
+    /// that is not full) and `tcp_fastopen_cookie_gen_check` (the cookie is the one
+    /// [`FastOpenKey::cookie`] makes for the SYN's addresses): a SYN with data or an FO option
+    /// makes a child at once under `TFO_SERVER_COOKIE_NOT_REQD` or with a valid cookie; a
+    /// request or an invalid cookie is answered with the valid one, in the option form the
+    /// SYN used. A cookie of a bad length is none (`tcp_parse_fastopen_option`).
+    fn try_fastopen(&self, seg: &Segment) -> TryFastOpen {
+        let syn_data = !seg.payload.is_empty();
+        let foc = seg.options.fastopen.filter(|c| c.is_request() || c.valid());
+        let tfo = self.profile.tcp_fastopen;
+        let queue_ok = self.fastopen_max_qlen > 0 && (self.fastopenq.len() as u32) < self.fastopen_max_qlen;
+        let (Some(key), true) = (self.fastopen_key, tfo & TFO_SERVER_ENABLE != 0 && (syn_data || foc.is_some()) && queue_ok) else {
+            return TryFastOpen::No(None);
+        };
+        if tfo & TFO_SERVER_COOKIE_NOT_REQD != 0 {
+            return TryFastOpen::Child;
+        }
+        let Some(foc) = foc else { return TryFastOpen::No(None) };
+        let valid = key.cookie(seg.src.ip(), seg.dst.ip());
+        if !foc.is_request() && foc.bytes() == valid.bytes() {
+            return TryFastOpen::Child;
+        }
+        TryFastOpen::No(Some(valid.with_exp(foc.exp)))
+    }
+
+    /// The child's parameters, counted in the accept queue until [`Self::enqueue`];
+    /// `fastopen`: made at the SYN by Fast Open.
+    fn make_child(&mut self, seg: &Segment, req: &Request, cookie: bool, fastopen: bool) -> ListenerAction {
         self.pending_children += 1;
         let o = &req.opts;
         ListenerAction::Child(Box::new(ChildParams {
@@ -718,6 +808,7 @@ impl<C> Listener<C> {
             synack_sent_at: req.synack_sent_at,
             synack_retransmits: req.num_retrans,
             cookie,
+            fastopen,
             segment: seg.clone(),
         }))
     }
@@ -733,7 +824,9 @@ impl<C> Listener<C> {
     /// tcp_output.c `tcp_make_synack`: options MSS, SACK_PERM, TS, WS (Linux writes them in
     /// that order, `tcp_options_write`); the window is never scaled in a SYN-ACK; ECE when
     /// ECN was agreed (`tcp_ecn_make_synack`), the segment itself Not-ECT.
-    fn synack(&self, now: SimTime, remote: SockAddr, req: &Request, cookie: bool) -> Segment {
+    /// `fastopen`: the Fast Open cookie the SYN-ACK gives (`tcp_synack_options`), only
+    /// in the first (`tcp_rtx_synack` passes none).
+    fn synack(&self, now: SimTime, remote: SockAddr, req: &Request, cookie: bool, fastopen: Option<FoCookie>) -> Segment {
         let o = &req.opts;
         let timestamps = o.ts.map(|(recent, off)| {
             let clock = ms_clock(now);
@@ -755,6 +848,7 @@ impl<C> Listener<C> {
                 wscale: o.peer_wscale.map(|_| o.rcv_wscale),
                 sack_permitted: o.sack_ok,
                 timestamps,
+                fastopen,
                 ..TcpOptions::default()
             },
             payload: Payload::Empty,

@@ -117,7 +117,8 @@ pub struct KernelProfile {
     pub tcp_ecn: TcpEcn,
     /// `net.ipv4.tcp_fastopen`: bit 1 (`TFO_CLIENT_ENABLE`) lets clients use Fast Open
     /// (`TCP_FASTOPEN_CONNECT`, `MSG_FASTOPEN`); bit 4 (`TFO_CLIENT_NO_COOKIE`) sends SYN-data
-    /// without a cookie. The server bits are not modelled (a listener never takes SYN-data).
+    /// without a cookie; bit 2 (`TFO_SERVER_ENABLE`) lets listeners with a Fast Open queue
+    /// take SYN-data, 0x200 without a cookie, and 0x400 gives every listener a queue.
     pub tcp_fastopen: u32,
 
     // --- segmentation offload ---

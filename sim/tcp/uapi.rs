@@ -47,6 +47,12 @@ pub enum SockOpt {
     // cookie (`tp->fastopen_connect`; tcp.c do_tcp_setsockopt: 0 or 1, EOPNOTSUPP when
     // net.ipv4.tcp_fastopen lacks TFO_CLIENT_ENABLE, EINVAL once the socket left CLOSE).
     TCP_FASTOPEN_CONNECT,
+    // Fast Open for a listener (or a socket about to listen): a queue of at most this many
+    // children made at their SYN and still in their handshake (`fastopen_queue_tune`, capped
+    // at somaxconn); SYN-data is taken only with net.ipv4.tcp_fastopen's server bit (2).
+    // tcp.c do_tcp_setsockopt: a value >= 0, EINVAL once the socket is connecting or
+    // connected.
+    TCP_FASTOPEN,
 }
 
 /// An option's value: an integer, `[l_onoff, l_linger]` for SO_LINGER, or a name for
@@ -76,6 +82,12 @@ pub enum MsgFlag {
     // pages' memory accounting and the completion notices read with MSG_ERRQUEUE are not
     // modelled.
     MSG_ZEROCOPY,
+    // With a destination (sendto): the write opens the connection, its SYN carrying what of
+    // the data fits when a cookie for the destination is cached, else asking for one (TCP
+    // Fast Open; tcp.c `tcp_sendmsg_fastopen`, EOPNOTSUPP unless `net.ipv4.tcp_fastopen` has
+    // bit 1). A blocking call then waits for the handshake and writes the rest; a
+    // non-blocking one answers the bytes the SYN took, or EINPROGRESS.
+    MSG_FASTOPEN,
 }
 
 #[allow(non_camel_case_types, clippy::upper_case_acronyms)]

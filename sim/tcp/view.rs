@@ -54,6 +54,10 @@ pub struct SockView {
     /// Linux `DEFER_CONNECT`: a Fast Open connect() that has not sent its SYN yet.
     #[serde(skip_serializing_if = "std::ops::Not::not", default)]
     pub defer_connect: bool,
+    /// Linux `tp->fastopen_rsk`: a Fast Open child still in its handshake (SYN_RECV), which
+    /// reads and writes as a connected socket does.
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    pub fastopen_rsk: bool,
 }
 
 /// A poll/epoll event mask with Linux's bit values (include/uapi/asm-generic/poll.h,

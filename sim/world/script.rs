@@ -98,6 +98,38 @@ impl ModelSys<'_> {
     }
 }
 
+impl ModelSys<'_> {
+    /// One send or sendto, blocking until everything is queued when the socket blocks
+    /// (`sk_stream_wait_memory`), or while a Fast Open write waits for the handshake (the
+    /// host answers EAGAIN until it ended). MSG_FASTOPEN acts once, before
+    /// `tcp_sendmsg_locked`'s copy loop: what remains after bytes were queued is the loop's.
+    fn write(&mut self, (h, fd): Sock, data: &SendData, flags: &[MsgFlag], to: Option<SockAddr>) -> Result<Sent, Blocked> {
+        let nonblocking = self.nonblocking((h, fd), flags);
+        let mut sf = SendFlags::of(flags);
+        let total = data.count();
+        let mut sent = 0u32;
+        loop {
+            let rest = data.after(sent);
+            let r = self.world.sim.with_node(h, |n, ctx| n.sys_sendto(fd, to, rest, sf, ctx));
+            match r.errno {
+                None => {
+                    sent += r.ret as u32;
+                    if sent >= total || nonblocking {
+                        return Ok(Sent { result: Ok(sent), sigpipe: r.sigpipe });
+                    }
+                    sf.fastopen = false;
+                }
+                Some(Errno::EAGAIN) if !nonblocking => {}
+                Some(_) if sent > 0 => return Ok(Sent { result: Ok(sent), sigpipe: false }),
+                Some(_) => return Ok(sent_of(r)),
+            }
+            if !self.sleep_on((h, fd), PollMask::OUT | PollMask::ERR | PollMask::HUP) {
+                return Err(Blocked);
+            }
+        }
+    }
+}
+
 /// A readiness call's request and answer, for the rules.
 enum Answer {
     Poll { requested: PollMask, revents: PollMask },
@@ -162,31 +194,12 @@ impl Syscalls for ModelSys<'_> {
         Ok(sys_err(self.world.sim.node_mut(h).sys_accept(fd, false).map(|child| (h, child))))
     }
 
-    /// One send, blocking until everything is queued when the socket blocks
-    /// (`sk_stream_wait_memory`).
-    fn send(&mut self, (h, fd): Sock, data: &SendData, flags: &[MsgFlag]) -> Result<Sent, Blocked> {
-        let nonblocking = self.nonblocking((h, fd), flags);
-        let sf = SendFlags::of(flags);
-        let total = data.count();
-        let mut sent = 0u32;
-        loop {
-            let rest = data.after(sent);
-            let r = self.world.sim.with_node(h, |n, ctx| n.sys_send(fd, rest, sf, ctx));
-            match r.errno {
-                None => {
-                    sent += r.ret as u32;
-                    if sent >= total || nonblocking {
-                        return Ok(Sent { result: Ok(sent), sigpipe: r.sigpipe });
-                    }
-                }
-                Some(Errno::EAGAIN) if !nonblocking => {}
-                Some(_) if sent > 0 => return Ok(Sent { result: Ok(sent), sigpipe: false }),
-                Some(_) => return Ok(sent_of(r)),
-            }
-            if !self.sleep_on((h, fd), PollMask::OUT | PollMask::ERR | PollMask::HUP) {
-                return Err(Blocked);
-            }
-        }
+    fn send(&mut self, s: Sock, data: &SendData, flags: &[MsgFlag]) -> Result<Sent, Blocked> {
+        self.write(s, data, flags, None)
+    }
+
+    fn sendto(&mut self, s: Sock, data: &SendData, flags: &[MsgFlag], to: SockAddr) -> Result<Sent, Blocked> {
+        self.write(s, data, flags, Some(to))
     }
 
     fn recv(&mut self, (h, fd): Sock, len: u32, buf: UserBuf, flags: &[MsgFlag]) -> Blocking<u32> {

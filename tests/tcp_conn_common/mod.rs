@@ -231,6 +231,7 @@ impl Sim {
             synack_sent_at: Some(SimTime::ZERO + Dur::from_nanos(self.now.as_nanos().saturating_sub(2 * self.delay.as_nanos()))),
             synack_retransmits: 0,
             cookie: false,
+            fastopen: false,
             segment: seg.clone(),
         };
         let mut out = Vec::new();

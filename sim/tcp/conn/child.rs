@@ -55,6 +55,9 @@ pub struct ChildParams {
     pub synack_retransmits: u32,
     /// Completed from a syncookie (no request sock existed).
     pub cookie: bool,
+    /// Made at the SYN by Fast Open (`tcp_fastopen_create_child`): `segment` is the SYN, whose
+    /// data the child holds; it starts in SYN_RECV ([`Conn::fastopen_child`](super::Conn::fastopen_child)).
+    pub fastopen: bool,
     /// The segment that completed the handshake; its data and FIN belong to the child.
     pub segment: Segment,
 }

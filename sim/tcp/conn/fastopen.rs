@@ -5,7 +5,8 @@
 //! the host's ([`crate::tcp::fastopen::FastOpenCache`]): it passes what it has for the
 //! destination in and takes what the SYN-ACK taught ([`Conn::take_fastopen_learnt`]).
 
-use super::{Conn, RtxTimer, SendData};
+use super::{ChildParams, Conn, RtxTimer, SendData, SockOpts};
+use crate::tcp::profile::KernelProfile;
 use crate::errno::Errno;
 use crate::tcp::fastopen::{ActiveOpen, Cached, FoCookie, Learnt, MAX_TCP_OPTION_SPACE, TFO_CLIENT_NO_COOKIE};
 use crate::tcp::segment::{seq_lt, Segment};
@@ -31,36 +32,41 @@ impl Conn {
 
     /// sendto(MSG_FASTOPEN) on a new socket, after `tcp_v4_connect` made it this SYN_SENT
     /// connection (`tcp_sendmsg_fastopen` → `__inet_stream_connect`): the request carries the
-    /// write, so `tcp_connect` sends it in the SYN where it can. The bytes the SYN took.
+    /// write, so `tcp_connect` sends it in the SYN where it can. The bytes the SYN took; the
+    /// request stays allocated until [`Conn::end_fastopen_write`].
     pub fn fastopen_sendto(&mut self, now: SimTime, data: &SendData, cached: Option<&Cached>, out: &mut Vec<Segment>) -> u32 {
-        self.tfo = Some(Box::new(ActiveOpen { req: true, ..ActiveOpen::default() }));
-        let copied = self.tcp_connect_fastopen(now, cached, Some(data), out);
-        self.free_fastopen_req();
-        copied
+        self.tfo = Some(Box::new(ActiveOpen { req: true, req_data: true, ..ActiveOpen::default() }));
+        self.tcp_connect_fastopen(now, cached, Some(data), out)
     }
 
-    /// `tcp_sendmsg_fastopen` on an existing socket (a write with MSG_FASTOPEN, or any write
-    /// after a deferred connect): EALREADY while a request is allocated; after a deferred
-    /// connect, `tcp_connect` with the write (the bytes the SYN took); else what
-    /// `__inet_stream_connect` answers a socket already connecting (EALREADY) or connected
-    /// (EISCONN).
+    /// `tcp_sendmsg_fastopen`'s start on an existing socket (a write with MSG_FASTOPEN, or any
+    /// write after a deferred connect): EALREADY while a request is allocated ("Another Fast
+    /// Open is in progress"); else the request is allocated with the write and, after a
+    /// deferred connect, `tcp_connect` sends the SYN with what of it fits. The bytes the SYN
+    /// took; `__inet_stream_connect`'s answer is [`Conn::stream_connect_err`]'s.
     pub fn sendmsg_fastopen(&mut self, now: SimTime, data: &SendData, cached: Option<&Cached>, out: &mut Vec<Segment>) -> Result<u32, Errno> {
-        let fo = self.tfo.as_deref().cloned().unwrap_or_default();
+        let fo = self.tfo.get_or_insert_with(Box::default);
         if fo.req {
             return Err(Errno::EALREADY);
         }
-        if fo.defer_connect {
-            if let Some(f) = self.tfo.as_deref_mut() {
-                f.req = true;
-            }
-            let copied = self.tcp_connect_fastopen(now, cached, Some(data), out);
-            self.free_fastopen_req();
-            return Ok(copied);
+        fo.req = true;
+        fo.req_data = true;
+        if !fo.defer_connect {
+            return Ok(0);
         }
+        Ok(self.tcp_connect_fastopen(now, cached, Some(data), out))
+    }
+
+    /// What `__inet_stream_connect` answers a Fast Open write (`is_sendmsg`) on a socket that
+    /// has a connection, before any wait: EINPROGRESS after a deferred connect (SS_CONNECTING
+    /// with DEFER_CONNECT), EALREADY while connecting, once closed the socket's error
+    /// (`sock_error`, ECONNABORTED if none), else EISCONN (SS_CONNECTED).
+    pub fn stream_connect_err(&mut self, deferred: bool) -> Errno {
         match self.state {
-            TcpState::SynSent | TcpState::SynRecv => Err(Errno::EALREADY),
-            TcpState::Close => Err(self.take_error().unwrap_or(Errno::ECONNABORTED)),
-            _ => Err(Errno::EISCONN),
+            _ if deferred => Errno::EINPROGRESS,
+            TcpState::SynSent | TcpState::SynRecv => Errno::EALREADY,
+            TcpState::Close => self.take_error().unwrap_or(Errno::ECONNABORTED),
+            _ => Errno::EISCONN,
         }
     }
 
@@ -70,12 +76,32 @@ impl Conn {
         self.tfo.as_deref().is_some_and(|f| f.defer_connect)
     }
 
-    /// A blocking Fast Open write starts or stops waiting in `inet_wait_for_connect`
-    /// (`sk_write_pending`, which `writebias` raises only for a request that carries data).
-    pub fn set_fastopen_write_pending(&mut self, on: bool) {
+    /// A blocking Fast Open write goes to sleep in `inet_wait_for_connect`, its SYN having
+    /// taken `copied` bytes. It counts in `sk_write_pending` while the request still holds
+    /// data (`__inet_stream_connect`'s `writebias`).
+    pub fn fastopen_sleep(&mut self, copied: u32) {
         if let Some(f) = self.tfo.as_deref_mut() {
-            f.write_pending = on;
+            f.sleeping = Some(copied);
+            f.write_pending = f.req_data;
         }
+    }
+
+    /// Whether a blocking Fast Open write sleeps until the handshake ends
+    /// ([`Conn::fastopen_sleep`]).
+    pub fn fastopen_sleeping(&self) -> bool {
+        self.tfo.as_deref().is_some_and(|f| f.sleeping.is_some())
+    }
+
+    /// `tcp_sendmsg_fastopen`'s end, once `__inet_stream_connect` returned: the request is
+    /// freed and DEFER_CONNECT cleared; a writer that slept no longer counts in
+    /// `sk_write_pending`. The bytes its SYN took (`fastopen_req->copied`), if it slept.
+    pub fn end_fastopen_write(&mut self) -> Option<u32> {
+        let f = self.tfo.as_deref_mut()?;
+        f.req = false;
+        f.req_data = false;
+        f.defer_connect = false;
+        f.write_pending = false;
+        f.sleeping.take()
     }
 
     /// Whether a writer waits for the handshake: `tcp_rcv_synsent_state_process` then saves
@@ -84,17 +110,55 @@ impl Conn {
         self.tfo.as_deref().is_some_and(|f| f.write_pending)
     }
 
+    /// The child `tcp_fastopen_create_child` makes at the SYN (tcp_fastopen.c): in SYN_RECV
+    /// with `snd_una` past the SYN-ACK as any child's (`tcp_create_openreq_child`: the SYN-ACK
+    /// is the request's to send again, not in the child's queue), the retransmission timer
+    /// armed for it (`TCP_TIMEOUT_INIT`), the peer's window unscaled ("The window in SYN &
+    /// SYN/ACK segments is never scaled"), the transfer initialised (`tcp_init_transfer`),
+    /// and the SYN's data in the receive queue, acknowledged by the SYN-ACK
+    /// (`syn_data_acked`, `rcv_nxt` = the SYN's `end_seq`). `tp->fastopen_rsk` stays until
+    /// the handshake completes ([`Conn::passive_fastopen`]).
+    pub fn fastopen_child(now: SimTime, profile: Rc<KernelProfile>, opts: impl Into<Rc<SockOpts>>, params: &ChildParams) -> Conn {
+        let syn = &params.segment;
+        let mut c = Conn::openreq_child(now, profile, opts.into(), params);
+        c.snd_wnd = u32::from(syn.window);
+        c.max_window = c.snd_wnd;
+        c.snd_wl1 = syn.seq;
+        c.init_transfer(now);
+        let data = !syn.payload.is_empty();
+        if data {
+            c.rcvq.push_inorder(syn.payload.clone());
+            c.rcv_nxt = c.rcv_nxt.wrapping_add(syn.payload.len());
+            c.rcv_wup = c.rcv_nxt;
+        }
+        c.tfo = Some(Box::new(ActiveOpen { passive: true, syn_data_acked: data, ..ActiveOpen::default() }));
+        c.arm_rtx(now, RtxTimer::Rto, c.rto);
+        c
+    }
+
+    /// Whether this is a Fast Open child still in its handshake (`tcp_passive_fastopen`:
+    /// SYN_RECV with `fastopen_rsk`): it reads and writes as if connected.
+    pub fn passive_fastopen(&self) -> bool {
+        self.state == TcpState::SynRecv && self.tfo.as_deref().is_some_and(|f| f.passive)
+    }
+
+    /// tcp_input.c `tcp_rcv_synrecv_state_fastopen`, when the ACK of its SYN-ACK completes a
+    /// Fast Open child's handshake: the request goes (`reqsk_fastopen_remove`), the SYN-ACK
+    /// retransmissions are forgotten (`icsk_retransmits`, `retrans_stamp`) and the timer
+    /// re-armed for data sent meanwhile (`tcp_rearm_rto`). Its transfer was initialised at
+    /// the SYN. False for any other SYN_RECV socket.
+    pub(super) fn rcv_synrecv_state_fastopen(&mut self, now: SimTime) -> bool {
+        let Some(f) = self.tfo.as_deref_mut().filter(|f| f.passive) else { return false };
+        f.passive = false;
+        self.rare.set(|r| &mut r.retransmits, 0);
+        self.rare.set(|r| &mut r.retrans_stamp, None);
+        self.rearm_rto(now);
+        true
+    }
+
     /// What the SYN-ACK taught for the host's cookie cache, once.
     pub fn take_fastopen_learnt(&mut self) -> Option<Learnt> {
         self.tfo.as_deref_mut()?.learnt.take()
-    }
-
-    /// `tcp_sendmsg_fastopen`'s end: the request is freed and DEFER_CONNECT cleared.
-    fn free_fastopen_req(&mut self) {
-        if let Some(f) = self.tfo.as_deref_mut() {
-            f.req = false;
-            f.defer_connect = false;
-        }
     }
 
     /// `tcp_fastopen_cookie_check`: `Some(cookie)` when Fast Open may send data in the SYN —
@@ -143,6 +207,12 @@ impl Conn {
                     syn.payload = self.sndq.payload(self.tx_stream, self.sndq.head_off(), copied);
                 }
                 syn.options.fastopen = cookie;
+                // "No more data pending in inet_wait_for_connect()".
+                if copied == data.count() {
+                    if let Some(f) = self.tfo.as_deref_mut() {
+                        f.req_data = false;
+                    }
+                }
             }
             _ => syn.options.fastopen = self.cookie_request(cached),
         }

@@ -159,7 +159,10 @@ impl Conn {
         if !f.contains(Flags::ACK) {
             return;
         }
-        if self.state == TcpState::SynRecv && (seq_le(seg.ack, self.snd_una) || seq_gt(seg.ack, self.snd_nxt)) {
+        // A Fast Open child's snd_una is past its SYN-ACK already: an ACK of nothing new is
+        // acceptable to `tcp_ack`.
+        let old_ack = if self.passive_fastopen() { seq_lt(seg.ack, self.snd_una) } else { seq_le(seg.ack, self.snd_una) };
+        if self.state == TcpState::SynRecv && (old_ack || seq_gt(seg.ack, self.snd_nxt)) {
             out.push(Conn::reset_reply(seg));
             return;
         }
@@ -179,7 +182,9 @@ impl Conn {
             self.snd_wnd = (seg.window as u32) << self.snd_wscale;
             self.snd_wl1 = seg.seq;
             self.set_state(TcpState::Established, Cause::RcvAckOfSyn);
-            self.init_transfer(now);
+            if !self.rcv_synrecv_state_fastopen(now) {
+                self.init_transfer(now);
+            }
         }
         let fin_acked = self.fin_queued && self.snd_una == self.write_seq;
         match self.state {

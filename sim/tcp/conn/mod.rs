@@ -577,7 +577,24 @@ impl Conn {
     /// `tcp_child_process` does); a bare ACK needs nothing more.
     pub fn accept_child(now: SimTime, profile: Rc<KernelProfile>, opts: impl Into<Rc<SockOpts>>, params: &ChildParams, out: &mut Vec<Segment>) -> Conn {
         let _ = out; // the completing ACK needs no answer
-        let mut c = Conn::blank(now, profile, opts.into(), params.local, params.remote, params.iss, params.adv_mss);
+        let mut c = Conn::openreq_child(now, profile, opts.into(), params);
+        if let Some(rtt) = params.synack_rtt(now) {
+            c.rtt.sample(rtt.as_micros(), c.rto_min_us(), c.snd_una, c.snd_nxt);
+            c.rto = c.rtt.rto(c.rto_max(), c.jiffies());
+        } else if params.synack_retransmits > 0 {
+            c.rto = TCP_TIMEOUT_FALLBACK;
+        }
+        c.rcv_tstamp = now;
+        c.lrcvtime = now;
+        c.set_state(TcpState::Established, Cause::RcvAckOfSyn);
+        c.init_transfer(now);
+        c
+    }
+
+    /// `tcp_create_openreq_child`: a child in SYN_RECV with what the request sock negotiated,
+    /// its SYN-ACK acknowledged (the caller undoes that for a Fast Open child).
+    fn openreq_child(now: SimTime, profile: Rc<KernelProfile>, opts: Rc<SockOpts>, params: &ChildParams) -> Conn {
+        let mut c = Conn::blank(now, profile, opts, params.local, params.remote, params.iss, params.adv_mss);
         c.tx_stream = stream_id(params.local, params.remote, params.iss);
         c.ts_offset = params.timestamps.map_or(0, |t| t.ts_off);
         c.state = TcpState::Listen;
@@ -601,16 +618,6 @@ impl Conn {
         c.snd_wl1 = c.rcv_nxt;
         c.max_window = c.snd_wnd;
         c.negotiate(Some(params.peer_mss), params.snd_wscale, params.sack_ok, ts_recent, params.rcv_wscale);
-        if let Some(rtt) = params.synack_rtt(now) {
-            c.rtt.sample(rtt.as_micros(), c.rto_min_us(), c.snd_una, c.snd_nxt);
-            c.rto = c.rtt.rto(c.rto_max(), c.jiffies());
-        } else if params.synack_retransmits > 0 {
-            c.rto = TCP_TIMEOUT_FALLBACK;
-        }
-        c.rcv_tstamp = now;
-        c.lrcvtime = now;
-        c.set_state(TcpState::Established, Cause::RcvAckOfSyn);
-        c.init_transfer(now);
         c
     }
 
@@ -658,7 +665,7 @@ impl Conn {
     /// application ("force reservation of one segment", `tcp_app_win` = 31): 65536 − 1448 =
     /// 64088 for a 128 KiB buffer on a 1500-byte veth (`ss -i` shows it as `rcv_ssthresh`),
     /// nothing on loopback, whose 65483-byte MSS is more than half the space.
-    fn init_transfer(&mut self, now: SimTime) {
+    pub(super) fn init_transfer(&mut self, now: SimTime) {
         let maxwin = self.full_space();
         let advmss = u32::from(self.advmss);
         // `tcp_app_win`'s default, 31, reserves `maxwin >> 31` for the application: nothing
@@ -883,7 +890,8 @@ impl Conn {
     /// the new skb stays empty and `tcp_remove_empty_skb` unlinks it; nothing was copied, so
     /// `sk_stream_error` returns the EFAULT).
     pub fn sendmsg(&mut self, now: SimTime, data: SendData, more: bool, eor: bool, out: &mut Vec<Segment>) -> Result<u32, Errno> {
-        if !matches!(self.state, TcpState::Established | TcpState::CloseWait) {
+        // A Fast Open child writes before its handshake completes (`tcp_passive_fastopen`).
+        if !matches!(self.state, TcpState::Established | TcpState::CloseWait) && !self.passive_fastopen() {
             // sk_stream_wait_connect
             if let Some(e) = self.sk_err.take() {
                 return Err(e);
@@ -1285,6 +1293,7 @@ impl Conn {
         SockView {
             state: Some(state),
             defer_connect: self.defer_connect(),
+            fastopen_rsk: self.passive_fastopen(),
             shutdown: self.shutdown,
             done: self.done,
             err: self.sk_err,

@@ -496,7 +496,8 @@ impl Conn {
         if !matches!(
             self.state,
             TcpState::Established | TcpState::CloseWait | TcpState::FinWait1 | TcpState::Closing | TcpState::LastAck
-        ) {
+        ) && !self.passive_fastopen()
+        {
             return;
         }
         let mut sent_new = false;

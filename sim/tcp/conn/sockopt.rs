@@ -70,6 +70,9 @@ pub struct SockOpts {
     pub pmtudisc: Option<u8>,
     /// TCP_FASTOPEN_CONNECT (`tp->fastopen_connect`).
     pub fastopen_connect: bool,
+    /// TCP_FASTOPEN: the Fast Open queue length asked for (`fastopenq.max_qlen` before the
+    /// somaxconn cap); 0 unset.
+    pub fastopen_qlen: u32,
 }
 
 /// `IP_PMTUDISC_WANT` and `IP_PMTUDISC_OMIT` (include/uapi/linux/in.h): a new socket's mode
@@ -113,6 +116,8 @@ impl SockOpts {
             SockOpt::TCP_INQ => self.recvmsg_inq = ranged(value, 0, 1)? == 1,
             // The sysctl and state checks are the host's (`Host::sys_setsockopt`).
             SockOpt::TCP_FASTOPEN_CONNECT => self.fastopen_connect = ranged(value, 0, 1)? == 1,
+            // The state check and the key are the host's (`Host::sys_setsockopt`).
+            SockOpt::TCP_FASTOPEN => self.fastopen_qlen = ranged(value, 0, i64::from(i32::MAX))? as u32,
             // do_tcp_setsockopt: 0 (unset) or TCP_MIN_MSS ..= MAX_TCP_WINDOW.
             SockOpt::TCP_MAXSEG => match int(value)? {
                 0 => self.user_mss = 0,
@@ -174,6 +179,7 @@ impl SockOpts {
             SockOpt::TCP_NOTSENT_LOWAT => i64::from(self.notsent_lowat.unwrap_or(0)),
             SockOpt::TCP_INQ => self.recvmsg_inq as i64,
             SockOpt::TCP_FASTOPEN_CONNECT => self.fastopen_connect as i64,
+            SockOpt::TCP_FASTOPEN => i64::from(self.fastopen_qlen.min(p.somaxconn)),
             // do_tcp_getsockopt in CLOSE or LISTEN: user_mss if set, else the initial
             // mss_cache.
             SockOpt::TCP_MAXSEG => i64::from(if self.user_mss != 0 { self.user_mss } else { TCP_MSS_DEFAULT }),
