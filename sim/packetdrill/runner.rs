@@ -382,6 +382,8 @@ impl<'a> Run<'a> {
         self.host().set_profile(profile);
         let refuses = self.sysctls.qdisc_refuses;
         self.host().set_qdisc_refuses(refuses);
+        let qdisc = self.sysctls.qdisc;
+        self.host().set_qdisc(qdisc);
         if std::mem::take(&mut self.sysctls.metrics_flushed) {
             self.host().flush_tcp_metrics();
         }

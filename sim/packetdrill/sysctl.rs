@@ -51,6 +51,8 @@ pub struct Sysctls {
     pub profile: KernelProfile,
     /// The test device's qdisc drops every packet (`tc qdisc … pfifo limit 0`).
     pub qdisc_refuses: bool,
+    /// The test device's root qdisc (`tc qdisc replace dev tun0 root fq`).
+    pub qdisc: crate::host::qdisc::Qdisc,
     /// `ip tcp_metrics flush` ran: the host forgets its Fast Open cookies (taken by the runner).
     pub metrics_flushed: bool,
     saved: Option<KernelProfile>,
@@ -58,7 +60,7 @@ pub struct Sysctls {
 
 impl Sysctls {
     pub fn new(profile: KernelProfile) -> Sysctls {
-        Sysctls { profile, qdisc_refuses: false, metrics_flushed: false, saved: None }
+        Sysctls { profile, qdisc_refuses: false, qdisc: Default::default(), metrics_flushed: false, saved: None }
     }
 
     /// Runs one backquoted command; `dir` is the script's directory (relative paths in the
@@ -71,17 +73,23 @@ impl Sysctls {
         Ok(())
     }
 
-    /// `tc qdisc` on the test device. The model has no queueing discipline of its own: a
-    /// segment leaves when sent, as through a `pfifo` with room. `pfifo limit 0` holds
-    /// nothing, so it drops every packet (`qdisc_drop`, `NET_XMIT_DROP`): the host's queue
-    /// refuses ([`Sysctls::qdisc_refuses`]); deleting the root qdisc or installing a `pfifo`
-    /// with room undoes it. Other qdiscs (`fq`'s pacing) are unsupported.
+    /// `tc qdisc` on the test device. Without one, a segment leaves when sent, as through a
+    /// `pfifo` with room. `pfifo limit 0` holds nothing, so it drops every packet
+    /// (`qdisc_drop`, `NET_XMIT_DROP`): the host's queue refuses
+    /// ([`Sysctls::qdisc_refuses`]); deleting the root qdisc or installing a `pfifo` with
+    /// room undoes it. `fq` (with its defaults) holds each socket's packets until their
+    /// departure times ([`crate::host::qdisc`]). Other qdiscs are unsupported.
     fn tc(&mut self, words: &[String], line: &str) -> Result<(), CmdError> {
+        use crate::host::qdisc::Qdisc;
         let word = |i: usize| words.get(i).map(String::as_str);
         let limit_zero = words.windows(2).any(|w| w[0] == "limit" && w[1] == "0");
+        let last = words.last().map(String::as_str);
         match (word(1), word(2)) {
-            (Some("qdisc"), Some("delete" | "del")) => self.qdisc_refuses = false,
-            (Some("qdisc"), Some("add" | "replace")) if words.iter().any(|w| w == "pfifo") => self.qdisc_refuses = limit_zero,
+            (Some("qdisc"), Some("delete" | "del")) => (self.qdisc_refuses, self.qdisc) = (false, Qdisc::Pfifo),
+            (Some("qdisc"), Some("add" | "replace")) if words.iter().any(|w| w == "pfifo") => {
+                (self.qdisc_refuses, self.qdisc) = (limit_zero, Qdisc::Pfifo);
+            }
+            (Some("qdisc"), Some("add" | "replace")) if last == Some("fq") => (self.qdisc_refuses, self.qdisc) = (false, Qdisc::Fq),
             _ => return Err(CmdError::Unsupported(format!("shell command `{}`", line.trim()))),
         }
         Ok(())

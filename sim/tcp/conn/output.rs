@@ -376,8 +376,15 @@ impl Conn {
         seq.wrapping_add(len).wrapping_add(fin as u32)
     }
 
-    /// New data at `snd_nxt` (`tcp_event_new_data_sent`).
+    /// New data at `snd_nxt` in an skb of its own (a probe's, a loss probe's).
     pub(super) fn send_new(&mut self, now: SimTime, len: u32, fin: bool, push: bool, out: &mut Vec<Segment>) {
+        let skb = self.edt_begin(now, out);
+        self.send_segment(now, len, fin, push, out);
+        self.edt_end(skb, now, out);
+    }
+
+    /// One segment of new data at `snd_nxt` (`tcp_event_new_data_sent`).
+    fn send_segment(&mut self, now: SimTime, len: u32, fin: bool, push: bool, out: &mut Vec<Segment>) {
         let prior_packets = self.packets_out();
         let seq = self.snd_nxt;
         let end = self.xmit(now, seq, len, fin, push, out);
@@ -411,7 +418,9 @@ impl Conn {
         let fin = has_fin && seq.wrapping_add(len) == data_end;
         let off = self.seq_off(seq);
         self.sndq.merge(off, off + u64::from(len));
+        let skb = self.edt_begin(now, out);
         let end = self.xmit(now, seq, len, fin, false, out);
+        self.edt_end(skb, now, out);
         self.rare.get_mut().total_retrans += 1;
         self.count(crate::tcp::mib::Mib::RetransSegs);
         self.rtx_skbs.mark_resent(seq, now);
@@ -489,6 +498,9 @@ impl Conn {
             if self.refused_locally(now) {
                 break;
             }
+            if self.small_queue_check(segs * self.mss) {
+                break;
+            }
             self.send_skb(now, segs, skb_end, out);
             sent_new = true;
             if push_one {
@@ -529,10 +541,12 @@ impl Conn {
         if seq_lt(end, skb_end) {
             self.sndq.split(self.seq_off(end));
         }
+        let skb = self.edt_begin(now, out);
         for i in 1..=segs {
             let (len, fin) = self.next_segment(self.snd_nxt, skb_end);
-            self.send_new(now, len, fin, segs > 1 && i == segs, out);
+            self.send_segment(now, len, fin, segs > 1 && i == segs, out);
         }
+        self.edt_end(skb, now, out);
         // tcp_event_new_data_sent → tcp_check_space, once per skb sent.
         self.check_space(now);
     }
