@@ -39,7 +39,7 @@ pub enum Qdisc {
 
 /// One skb held: its segments, its departure time, the truesize its socket gets back.
 #[derive(Debug)]
-pub(crate) struct HeldSkb {
+pub struct HeldSkb {
     pub tstamp: SimTime,
     pub segs: Vec<Segment>,
     pub truesize: u32,
@@ -54,7 +54,7 @@ struct Flow {
 
 /// `struct fq_sched_data`, keyed by the connection the flow belongs to.
 #[derive(Debug, Default)]
-pub(crate) struct Fq {
+pub struct Fq {
     flows: BTreeMap<u32, Flow>,
 }
 
