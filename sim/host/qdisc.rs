@@ -28,7 +28,8 @@ use crate::time::SimTime;
 use std::collections::{BTreeMap, VecDeque};
 
 /// The root qdisc a host sends through.
-#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
 pub enum Qdisc {
     /// `pfifo` (or `pfifo_fast`, `noqueue`): no pacing; what TCP sends leaves at once.
     #[default]

@@ -105,7 +105,7 @@ impl Conn {
         if self.pacing_rate != 0 && p.data_segs_out >= UNPACED_SEGS {
             let len_ns = len * 1_000_000_000 / self.pacing_rate;
             let credit = p.wstamp.since(start.prior).as_nanos();
-            p.wstamp = p.wstamp + Dur::from_nanos(len_ns - (len_ns / 2).min(credit));
+            p.wstamp += Dur::from_nanos(len_ns - (len_ns / 2).min(credit));
         }
         let held = tstamp > now || p.held > 0;
         let truesize = if held { SKB_OVERHEAD + len as u32 } else { 0 };
