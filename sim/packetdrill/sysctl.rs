@@ -18,7 +18,7 @@ pub enum CmdError {
 
 /// Sysctls the model has no knob for, with the value its built-in behaviour corresponds
 /// to. Setting one to that value is a no-op; to another value, unsupported.
-const BUILT_IN: [(&str, &str, &str); 6] = [
+const BUILT_IN: [(&str, &str, &str); 8] = [
     (
         "tcp_fastopen_blackhole_timeout_sec",
         "0",
@@ -29,18 +29,18 @@ const BUILT_IN: [(&str, &str, &str); 6] = [
     ("tcp_dsack", "1", "D-SACK as Linux's default"),
     ("tcp_reordering", "3", "the initial reordering degree is Linux's default"),
     ("tcp_recovery", "1", "RACK loss detection as Linux's default"),
+    ("tcp_pacing_ss_ratio", "200", "the pacing rate in slow start is Linux's default 200 % (tcp_update_pacing_rate)"),
+    ("tcp_pacing_ca_ratio", "120", "the pacing rate in congestion avoidance is Linux's default 120 % (tcp_update_pacing_rate)"),
 ];
 
 /// Sysctls whose feature is reached only through script constructs reported unsupported
-/// on their own (the Fast Open server's key, ECN options, pacing under fq, the share of cwnd one TSO skb may
+/// on their own (the Fast Open server's key, ECN options, the share of cwnd one TSO skb may
 /// defer for, `tcp_tso_should_defer`, which the model does not do; `tcp_fack` is a no-op
 /// since Linux 4.15). Any value is accepted.
-const INERT: [&str; 7] = [
+const INERT: [&str; 5] = [
     "tcp_fack",
     "tcp_ecn_option",
     "tcp_fastopen_key",
-    "tcp_pacing_ss_ratio",
-    "tcp_pacing_ca_ratio",
     "tcp_tso_win_divisor",
     "tcp_metrics",
 ];
