@@ -384,8 +384,6 @@ pub struct Conn {
     lsndtime: u32,
     /// `sk_pacing_rate`, bytes per second.
     pacing_rate: u64,
-    /// Departure stamps and TCP Small Queues, while the host sends through `fq` ([`pacing`]).
-    pace: Option<Box<pacing::Pacing>>,
     /// Recovery point (`high_seq`).
     high_seq: u32,
     /// `tcp_cwnd_validate`'s memory of the current window: was the flight ever limited by
@@ -491,7 +489,6 @@ impl Conn {
             loss: None,
             lsndtime: 0,
             pacing_rate: 0,
-            pace: None,
             high_seq: iss,
             is_cwnd_limited: false,
             max_packets_out: 0,

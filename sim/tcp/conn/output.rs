@@ -492,13 +492,13 @@ impl Conn {
                 rwnd_limited = !self.snd_wnd_test(self.snd_nxt, skb_end);
                 break;
             }
+            if self.small_queue_check(segs * self.mss) {
+                break;
+            }
             // `if (unlikely(tcp_transmit_skb(sk, skb, 1, gfp))) break;`: a local drop leaves
             // the skb at the send head, unsent; with nothing in flight the probe timer below
             // retries it (`tcp_check_probe_timer`).
             if self.refused_locally(now) {
-                break;
-            }
-            if self.small_queue_check(segs * self.mss) {
                 break;
             }
             self.send_skb(now, segs, skb_end, out);

@@ -24,7 +24,7 @@ use crate::time::{Dur, SimTime};
 const UNPACED_SEGS: u32 = 10;
 
 /// The socket's pacing state (in `struct tcp_sock` and `struct sock`).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(super) struct Pacing {
     /// `tp->tcp_wstamp_ns`: the departure time of the next skb, never before now.
     wstamp: SimTime,
@@ -61,24 +61,32 @@ impl Conn {
     /// Makes the socket send through `fq` or not (the host's qdisc, set when the socket is
     /// created, as `fq_classify` sets `SK_PACING_FQ` on its first packet).
     pub fn set_qdisc_fq(&mut self, on: bool) {
-        self.pace = on.then(Default::default);
+        self.rare.set(|r| &mut r.pacing, on.then(Default::default));
     }
 
     /// Whether the socket is paced by the qdisc (`sk_pacing_status != SK_PACING_NONE`).
     pub(super) fn is_paced(&self) -> bool {
-        self.pace.is_some()
+        self.rare.get().pacing.is_some()
+    }
+
+    /// The pacing state of a paced socket (allocating nothing for another).
+    fn pacing_mut(&mut self) -> Option<&mut Pacing> {
+        if !self.is_paced() {
+            return None;
+        }
+        self.rare.get_mut().pacing.as_mut()
     }
 
     /// The skbs stamped since the last call, in the order of their segments in the output.
     pub fn take_departures(&mut self) -> Vec<Departure> {
-        self.pace.as_mut().map(|p| std::mem::take(&mut p.departures)).unwrap_or_default()
+        self.pacing_mut().map(|p| std::mem::take(&mut p.departures)).unwrap_or_default()
     }
 
     /// `__tcp_transmit_skb`: `prior_wstamp = tp->tcp_wstamp_ns; tp->tcp_wstamp_ns =
     /// max(tp->tcp_wstamp_ns, tp->tcp_clock_cache)`, the skb's departure time. The segments
     /// pushed to `out` until [`Conn::edt_end`] are the skb's.
     pub(super) fn edt_begin(&mut self, now: SimTime, out: &[Segment]) -> Option<SkbStart> {
-        let p = self.pace.as_mut()?;
+        let p = self.pacing_mut()?;
         let prior = p.wstamp;
         p.wstamp = p.wstamp.max(now);
         Some(SkbStart { prior, first: out.len() })
@@ -92,7 +100,8 @@ impl Conn {
     /// then lets it go within `dev_queue_xmit`, and the device frees it: tun and veth
     /// `skb_orphan` what they take).
     pub(super) fn edt_end(&mut self, start: Option<SkbStart>, now: SimTime, out: &[Segment]) {
-        let (Some(start), Some(p)) = (start, self.pace.as_mut()) else { return };
+        let rate = self.pacing_rate;
+        let (Some(start), Some(p)) = (start, self.pacing_mut()) else { return };
         let segs = &out[start.first..];
         if segs.is_empty() {
             return;
@@ -102,8 +111,8 @@ impl Conn {
         let data_segs = segs.iter().filter(|s| !s.payload.is_empty()).count() as u32;
         p.data_segs_out = p.data_segs_out.saturating_add(data_segs).min(UNPACED_SEGS);
         let tstamp = p.wstamp;
-        if self.pacing_rate != 0 && p.data_segs_out >= UNPACED_SEGS {
-            let len_ns = len * 1_000_000_000 / self.pacing_rate;
+        if rate != 0 && p.data_segs_out >= UNPACED_SEGS {
+            let len_ns = len * 1_000_000_000 / rate;
             let credit = p.wstamp.since(start.prior).as_nanos();
             p.wstamp += Dur::from_nanos(len_ns - (len_ns / 2).min(credit));
         }
@@ -123,7 +132,7 @@ impl Conn {
     pub(super) fn small_queue_check(&mut self, len: u32) -> bool {
         let single_skb = self.rtx_skbs.end_of(self.snd_una).is_none_or(|end| end == self.snd_nxt);
         let rate = self.pacing_rate;
-        let Some(p) = self.pace.as_mut() else { return false };
+        let Some(p) = self.pacing_mut() else { return false };
         let limit = (2 * u64::from(SKB_OVERHEAD + len)).max(rate >> 10);
         // `refcount_read(&sk->sk_wmem_alloc) > limit`, the count starting at 1.
         if p.held < limit || single_skb {
@@ -138,7 +147,7 @@ impl Conn {
     /// → `tcp_tsq_write` sends what it can: the lost skbs first when cwnd has room
     /// (`tcp_xmit_retransmit_queue`), then new data (`tcp_write_xmit`).
     pub fn tsq_release(&mut self, now: SimTime, truesize: u32, out: &mut Vec<Segment>) {
-        let Some(p) = self.pace.as_mut() else { return };
+        let Some(p) = self.pacing_mut() else { return };
         p.held = p.held.saturating_sub(u64::from(truesize));
         if !std::mem::take(&mut p.throttled) {
             return;
