@@ -116,7 +116,7 @@ fn openings(pcap: &Path) -> Vec<Opening> {
     let cap = read_pcap(pcap).unwrap_or_else(|e| panic!("{e}"));
     let mut by_port: BTreeMap<u16, (u64, Vec<&tcpsim::tcp::segment::Segment>)> = BTreeMap::new();
     for p in &cap.packets {
-        if *p.seg.src.ip() == CLIENT {
+        if p.seg.src.ip() == CLIENT {
             by_port.entry(p.seg.src.port()).or_insert((p.t_ns, Vec::new())).1.push(&p.seg);
         }
     }

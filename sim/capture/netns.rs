@@ -66,6 +66,8 @@ pub struct HostNs {
     /// available algorithm per socket: `tcp_set_congestion_control`; an accepted socket
     /// inherits its listener's, `tcp_ca_openreq_child`).
     pub congestion: Option<&'static str>,
+    /// The scenario's root qdisc for this host's interfaces.
+    pub qdisc: crate::host::qdisc::Qdisc,
 }
 
 /// One scenario link: a veth pair, named the same in both namespaces, or a host's `lo`.
@@ -201,6 +203,7 @@ impl Lab {
                 addr: h.addr,
                 netns: netns.clone(),
                 congestion: None,
+                qdisc: h.qdisc.unwrap_or_default(),
                 fd: match fd {
                     Ok(f) => f,
                     Err(e) => {
@@ -315,6 +318,9 @@ impl Lab {
             run(&mut in_ns(&ns, &["ip", "link", "set", &iface, "gso_max_segs", "1"]))?;
             run(&mut in_ns(&ns, &["ip", "link", "set", &iface, "mtu", &l.mtu().to_string()]))?;
             run(&mut in_ns(&ns, &["ip", "link", "set", &iface, "up"]))?;
+            if self.hosts[me].qdisc == crate::host::qdisc::Qdisc::Fq {
+                run(&mut in_ns(&ns, &["tc", "qdisc", "replace", "dev", &iface, "root", "fq"]))?;
+            }
             run(&mut in_ns(&ns, &["ip", "route", "add", &peer_addr, "dev", &iface]))?;
         }
         let dirs =
@@ -384,6 +390,9 @@ impl Lab {
             self.unreproduced.push(format!(
                 "{dir}: bandwidth {rate} as a tbf token bucket (burst {burst} bytes, limit {limit} bytes)"
             ));
+            if self.hosts[from].qdisc == crate::host::qdisc::Qdisc::Fq {
+                self.unreproduced.push(format!("{dir}: the tbf replaces the host's fq (no pacing)"));
+            }
             let ns = self.hosts[from].netns.clone();
             let iface = self.links[link].iface.clone();
             run(&mut in_ns(

@@ -8,6 +8,7 @@
 
 mod ehash;
 mod local_port;
+pub mod qdisc;
 mod sockets;
 mod syscalls;
 
@@ -36,8 +37,11 @@ use crate::addr::SockAddr;
 use std::net::IpAddr;
 use std::rc::Rc;
 
-/// Timer keys: the low two bits name the timer, the rest the connection or listener.
+/// Timer keys: the low two bits name the timer (the connection's three, or [`KEY_FQ_FLOW`]),
+/// the rest the connection or listener.
 const KEY_LISTENER_BIT: u64 = 1 << 63;
+/// The fourth timer of a connection: the `fq` watchdog of its flow ([`qdisc::Fq`]).
+const KEY_FQ_FLOW: usize = 3;
 const TIMER_KINDS: [TimerKind; 3] = [TimerKind::Retransmit, TimerKind::DelAck, TimerKind::Keepalive];
 
 /// A connection in the host's table, with the engine-side state of its three timers.
@@ -128,6 +132,10 @@ pub struct Host {
     /// The egress queue refuses every packet (`tc qdisc add … pfifo limit 0`): see
     /// [`Host::set_qdisc_refuses`].
     qdisc_refuses: bool,
+    /// The root qdisc new sockets send through ([`Host::set_qdisc`]).
+    qdisc: qdisc::Qdisc,
+    /// What `fq` holds (nothing unless a socket sent through it).
+    fq: qdisc::Fq,
     /// The Fast Open cookies learnt per destination (the TCP metrics' Fast Open part).
     tfo_cache: crate::tcp::fastopen::FastOpenCache,
     /// The key this host's listeners make Fast Open cookies with (`net->ipv4.tcp_fastopen_ctx`):
@@ -157,6 +165,8 @@ impl Host {
             woken: Vec::new(),
             isn_key: None,
             qdisc_refuses: false,
+            qdisc: qdisc::Qdisc::Pfifo,
+            fq: qdisc::Fq::default(),
             tfo_cache: Default::default(),
             tfo_key: None,
             last_opts: Rc::default(),
@@ -192,6 +202,27 @@ impl Host {
         self.qdisc_refuses = on;
         for slot in self.table.conns_mut() {
             slot.conn.set_dev_refuses(on);
+        }
+    }
+
+    /// Sets the root qdisc (`tc qdisc replace dev … root fq`). Sockets made from then on
+    /// send through it, as `fq_classify` marks a socket `SK_PACING_FQ` at its first packet;
+    /// what `fq` holds when it is replaced still leaves at its time.
+    pub fn set_qdisc(&mut self, qdisc: qdisc::Qdisc) {
+        self.qdisc = qdisc;
+    }
+
+    /// The root qdisc.
+    pub fn qdisc(&self) -> qdisc::Qdisc {
+        self.qdisc
+    }
+
+    /// Sends at once what `fq` holds of connection `id` (its flow is gone).
+    fn fq_flush(&mut self, id: ConnId, ctx: &mut Ctx) {
+        for skb in self.fq.forget(id.0) {
+            for seg in skb.segs {
+                self.transmit(seg, ctx);
+            }
         }
     }
 
@@ -307,9 +338,54 @@ impl Host {
         }
     }
 
+    /// Hands connection `id`'s output to `fq`: its stamped skbs are held until their
+    /// departure time unless due now with nothing before them; the rest leaves in order.
+    fn fq_enqueue(&mut self, id: ConnId, out: &mut Vec<Segment>, ctx: &mut Ctx) {
+        let Some(slot) = self.table.conn_mut(id) else { return };
+        let departures = slot.conn.take_departures();
+        if departures.is_empty() {
+            return;
+        }
+        let now = ctx.now();
+        for (departure, segs) in qdisc::group(std::mem::take(out), departures) {
+            let Some(d) = departure else {
+                segs.into_iter().for_each(|seg| self.transmit(seg, ctx));
+                continue;
+            };
+            let skb = qdisc::HeldSkb { tstamp: d.tstamp, segs, truesize: d.truesize };
+            match self.fq.enqueue(id.0, now, skb) {
+                Ok(skb) => skb.segs.into_iter().for_each(|seg| self.transmit(seg, ctx)),
+                Err(Some(at)) => ctx.schedule(at, conn_key(id, KEY_FQ_FLOW)),
+                Err(None) => {}
+            }
+        }
+    }
+
+    /// The `fq` watchdog of connection `id`'s flow: its due skbs leave, and each frees its
+    /// memory in the socket (`tcp_wfree`), which may send more (TCP Small Queues).
+    fn fq_watchdog(&mut self, id: ConnId, now: SimTime, ctx: &mut Ctx) {
+        let (due, next) = self.fq.dequeue(id.0, now);
+        if let Some(at) = next {
+            ctx.schedule(at, conn_key(id, KEY_FQ_FLOW));
+        }
+        let mut out = Vec::new();
+        for skb in due {
+            skb.segs.into_iter().for_each(|seg| self.transmit(seg, ctx));
+            if let Some(slot) = self.table.conn_mut(id) {
+                slot.conn.tsq_release(now, skb.truesize, &mut out);
+            }
+        }
+        if self.table.conn(id).is_some() {
+            self.after_conn(id, &mut out, ctx);
+        }
+    }
+
     /// Sends `out`, re-arms timers, records transitions and raises wake-ups after the model
     /// of connection `id` ran. Every path into a `Conn` ends here, so nothing is missed.
     pub(crate) fn after_conn(&mut self, id: ConnId, out: &mut Vec<Segment>, ctx: &mut Ctx) {
+        if self.qdisc == qdisc::Qdisc::Fq {
+            self.fq_enqueue(id, out, ctx);
+        }
         for seg in out.drain(..) {
             self.transmit(seg, ctx);
         }
@@ -347,7 +423,7 @@ impl Host {
         self.raise_wakeup(id);
         let finished = self.table.conn(id).is_some_and(|s| s.fd.is_none() && s.conn.is_finished());
         if finished && !self.table.is_pending_child(id) {
-            self.forget_conn(id);
+            self.forget_conn(id, ctx);
         }
     }
 
@@ -404,7 +480,8 @@ impl Host {
     }
 
     /// Removes a connection the program no longer holds and the kernel is done with.
-    fn forget_conn(&mut self, id: ConnId) {
+    fn forget_conn(&mut self, id: ConnId, ctx: &mut Ctx) {
+        self.fq_flush(id, ctx);
         if let Some(slot) = self.table.remove_conn(id) {
             self.ehash.remove(&(slot.conn.local(), slot.conn.remote()));
         }
@@ -598,6 +675,9 @@ impl Node for Host {
         }
         let id = ConnId((key >> 2) as u32);
         let i = (key & 3) as usize;
+        if i == KEY_FQ_FLOW {
+            return self.fq_watchdog(id, now, ctx);
+        }
         let kind = TIMER_KINDS[i];
         let mut out = Vec::new();
         let Some(slot) = self.table.conn_mut(id) else { return };
@@ -622,6 +702,7 @@ impl Node for Host {
     /// coverage, illegal transitions) is kept for the report.
     fn on_crash(&mut self, _now: SimTime) {
         let mut fresh = Host::new(&self.name, self.addr, self.profile.clone());
+        fresh.qdisc = self.qdisc;
         fresh.coverage = std::mem::take(&mut self.coverage);
         fresh.illegal = std::mem::take(&mut self.illegal);
         *self = fresh;

@@ -240,6 +240,7 @@ impl Host {
         let opts = self.share_opts(fresh.opts);
         let mut conn = Conn::connect_init(ctx.now(), self.profile.clone(), opts, local, remote, iss, advmss);
         conn.set_dev_refuses(self.qdisc_refuses);
+        conn.set_qdisc_fq(self.qdisc == super::qdisc::Qdisc::Fq);
         let r = open(&mut conn, self.tfo_cache.get(remote.ip()), ctx.now(), &mut out);
         let id = self.table.add_conn(ConnSlot::new(conn, Some(fd)));
         self.ehash.insert((local, remote), id);
@@ -365,6 +366,7 @@ impl Host {
             Conn::accept_child(now, self.profile.clone(), opts, &params, &mut out)
         };
         conn.set_dev_refuses(self.qdisc_refuses);
+        conn.set_qdisc_fq(self.qdisc == super::qdisc::Qdisc::Fq);
         // The completing segment's data and FIN belong to the child (`tcp_child_process`).
         let rest = !params.segment.payload.is_empty() || params.segment.flags.contains(crate::tcp::segment::Flags::FIN);
         if rest && !params.fastopen {

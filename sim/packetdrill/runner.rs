@@ -386,6 +386,8 @@ impl<'a> Run<'a> {
         if let Some(key) = self.sysctls.fastopen_key {
             self.host().set_fastopen_key(key);
         }
+        let qdisc = self.sysctls.qdisc;
+        self.host().set_qdisc(qdisc);
         if std::mem::take(&mut self.sysctls.metrics_flushed) {
             self.host().flush_tcp_metrics();
         }

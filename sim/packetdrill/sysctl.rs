@@ -18,7 +18,7 @@ pub enum CmdError {
 
 /// Sysctls the model has no knob for, with the value its built-in behaviour corresponds
 /// to. Setting one to that value is a no-op; to another value, unsupported.
-const BUILT_IN: [(&str, &str, &str); 6] = [
+const BUILT_IN: [(&str, &str, &str); 8] = [
     (
         "tcp_fastopen_blackhole_timeout_sec",
         "0",
@@ -29,17 +29,18 @@ const BUILT_IN: [(&str, &str, &str); 6] = [
     ("tcp_dsack", "1", "D-SACK as Linux's default"),
     ("tcp_reordering", "3", "the initial reordering degree is Linux's default"),
     ("tcp_recovery", "1", "RACK loss detection as Linux's default"),
+    ("tcp_pacing_ss_ratio", "200", "the pacing rate in slow start is Linux's default 200 % (tcp_update_pacing_rate)"),
+    ("tcp_pacing_ca_ratio", "120", "the pacing rate in congestion avoidance is Linux's default 120 % (tcp_update_pacing_rate)"),
 ];
 
 /// Sysctls whose feature is reached only through script constructs reported unsupported
-/// on their own (ECN options, pacing under fq, the share of cwnd one TSO skb may
+/// on their own (the Fast Open server's key, ECN options, the share of cwnd one TSO skb may
 /// defer for, `tcp_tso_should_defer`, which the model does not do; `tcp_fack` is a no-op
 /// since Linux 4.15). Any value is accepted.
-const INERT: [&str; 6] = [
+const INERT: [&str; 5] = [
     "tcp_fack",
     "tcp_ecn_option",
-    "tcp_pacing_ss_ratio",
-    "tcp_pacing_ca_ratio",
+    "tcp_fastopen_key",
     "tcp_tso_win_divisor",
     "tcp_metrics",
 ];
@@ -50,6 +51,8 @@ pub struct Sysctls {
     pub profile: KernelProfile,
     /// The test device's qdisc drops every packet (`tc qdisc … pfifo limit 0`).
     pub qdisc_refuses: bool,
+    /// The test device's root qdisc (`tc qdisc replace dev tun0 root fq`).
+    pub qdisc: crate::host::qdisc::Qdisc,
     /// `ip tcp_metrics flush` ran: the host forgets its Fast Open cookies (taken by the runner).
     pub metrics_flushed: bool,
     /// `net.ipv4.tcp_fastopen_key`, once written (the runner gives it to the host).
@@ -59,7 +62,7 @@ pub struct Sysctls {
 
 impl Sysctls {
     pub fn new(profile: KernelProfile) -> Sysctls {
-        Sysctls { profile, qdisc_refuses: false, metrics_flushed: false, fastopen_key: None, saved: None }
+        Sysctls { profile, qdisc_refuses: false, qdisc: Default::default(), metrics_flushed: false, fastopen_key: None, saved: None }
     }
 
     /// Runs one backquoted command; `dir` is the script's directory (relative paths in the
@@ -72,17 +75,23 @@ impl Sysctls {
         Ok(())
     }
 
-    /// `tc qdisc` on the test device. The model has no queueing discipline of its own: a
-    /// segment leaves when sent, as through a `pfifo` with room. `pfifo limit 0` holds
-    /// nothing, so it drops every packet (`qdisc_drop`, `NET_XMIT_DROP`): the host's queue
-    /// refuses ([`Sysctls::qdisc_refuses`]); deleting the root qdisc or installing a `pfifo`
-    /// with room undoes it. Other qdiscs (`fq`'s pacing) are unsupported.
+    /// `tc qdisc` on the test device. Without one, a segment leaves when sent, as through a
+    /// `pfifo` with room. `pfifo limit 0` holds nothing, so it drops every packet
+    /// (`qdisc_drop`, `NET_XMIT_DROP`): the host's queue refuses
+    /// ([`Sysctls::qdisc_refuses`]); deleting the root qdisc or installing a `pfifo` with
+    /// room undoes it. `fq` (with its defaults) holds each socket's packets until their
+    /// departure times ([`crate::host::qdisc`]). Other qdiscs are unsupported.
     fn tc(&mut self, words: &[String], line: &str) -> Result<(), CmdError> {
+        use crate::host::qdisc::Qdisc;
         let word = |i: usize| words.get(i).map(String::as_str);
         let limit_zero = words.windows(2).any(|w| w[0] == "limit" && w[1] == "0");
+        let last = words.last().map(String::as_str);
         match (word(1), word(2)) {
-            (Some("qdisc"), Some("delete" | "del")) => self.qdisc_refuses = false,
-            (Some("qdisc"), Some("add" | "replace")) if words.iter().any(|w| w == "pfifo") => self.qdisc_refuses = limit_zero,
+            (Some("qdisc"), Some("delete" | "del")) => (self.qdisc_refuses, self.qdisc) = (false, Qdisc::Pfifo),
+            (Some("qdisc"), Some("add" | "replace")) if words.iter().any(|w| w == "pfifo") => {
+                (self.qdisc_refuses, self.qdisc) = (limit_zero, Qdisc::Pfifo);
+            }
+            (Some("qdisc"), Some("add" | "replace")) if last == Some("fq") => (self.qdisc_refuses, self.qdisc) = (false, Qdisc::Fq),
             _ => return Err(CmdError::Unsupported(format!("shell command `{}`", line.trim()))),
         }
         Ok(())

@@ -61,6 +61,11 @@ pub struct HostSpec {
     /// of on jiffy ticks and timer-wheel buckets (`sim/tcp/jiffies.rs`).
     #[serde(default)]
     pub sysctl: BTreeMap<String, serde_json::Value>,
+    /// The root qdisc this host sends through: `"pfifo"` (default: a packet leaves when
+    /// sent) or `"fq"` (each socket's packets leave at the departure times TCP stamps at its
+    /// pacing rate, and TCP Small Queues holds a writer at about two skbs in the qdisc).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub qdisc: Option<crate::host::qdisc::Qdisc>,
 }
 
 /// Per-direction link properties; unset fields fall back to the link's own, then to defaults.

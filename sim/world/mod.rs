@@ -94,7 +94,11 @@ impl World {
             let p = host_profile(h).map_err(|msg| RunError::Profile { host: h.name.clone(), msg })?;
             profiles.push(Rc::new(p));
         }
-        let mut sim = build_sim(scenario, seed, |i, spec| Host::new(&spec.name, spec.addr, profiles[i].clone()))?;
+        let mut sim = build_sim(scenario, seed, |i, spec| {
+            let mut host = Host::new(&spec.name, spec.addr, profiles[i].clone());
+            host.set_qdisc(spec.qdisc.unwrap_or_default());
+            host
+        })?;
         sim.set_trace(trace);
         let apps = Apps::new(&scenario.apps, &sim);
         Ok(World {

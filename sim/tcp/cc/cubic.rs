@@ -7,8 +7,9 @@
 //! Module parameters at their defaults: `beta` 717/1024, `bic_scale` 41 (C = 0.4),
 //! `fast_convergence` 1, `tcp_friendliness` 1, `initial_ssthresh` 0, `hystart` 1 with both
 //! detections (`HYSTART_ACK_TRAIN | HYSTART_DELAY`), `hystart_low_window` 16,
-//! `hystart_ack_delta_us` 2000. The socket is not paced (`SK_PACING_NONE`: no `fq` qdisc), so
-//! the ACK-train threshold is halved (`hystart_update`).
+//! `hystart_ack_delta_us` 2000. The ACK-train threshold is halved unless the socket is paced
+//! (`hystart_update`: `if (sk->sk_pacing_status == SK_PACING_NONE) threshold >>= 1`, "Pacing
+//! might have delayed packets up to RTT/2 during slow start").
 
 use super::{AckSample, CaEvent, CaState, Clock, CongestionOps, Window};
 
@@ -192,7 +193,7 @@ impl Cubic {
     }
 
     /// `hystart_update`: leave slow start (ssthresh = cwnd) when a round's ACK train has
-    /// lasted more than half the minimum RTT, or when the round's minimum RTT rose by
+    /// lasted more than half the minimum RTT (the whole of it on a paced socket), or when the round's minimum RTT rose by
     /// delay_min/8 (clamped to 4..16 ms) over the connection's.
     fn hystart_update(&mut self, w: &mut Window, delay: u32, s: &AckSample) {
         if after(s.snd_una, self.end_seq) {
@@ -201,7 +202,10 @@ impl Cubic {
         let now = s.clock.now_us;
         if (now.wrapping_sub(self.last_ack) as i32) <= HYSTART_ACK_DELTA_US {
             self.last_ack = now;
-            let threshold = (self.delay_min + Cubic::hystart_ack_delay(s.pacing_rate)) >> 1;
+            let mut threshold = self.delay_min + Cubic::hystart_ack_delay(s.pacing_rate);
+            if !s.paced {
+                threshold >>= 1;
+            }
             if now.wrapping_sub(self.round_start) > threshold {
                 self.found = true;
                 w.ssthresh = w.cwnd;
@@ -404,6 +408,7 @@ mod tests {
             snd_una,
             snd_nxt: 100_000,
             pacing_rate,
+            paced: false,
         }
     }
 
@@ -442,6 +447,19 @@ mod tests {
         assert_eq!(w.ssthresh, INFINITE_SSTHRESH);
         c.pkts_acked(&mut w, &sample(106_000, 9000, 6000, rate));
         assert_eq!(w.ssthresh, 16);
+    }
+
+    #[test]
+    fn hystart_ack_train_on_a_paced_socket_waits_the_whole_min_rtt() {
+        // Paced (fq): threshold = 9000 + 0, not halved; the train at 5 ms (past the unpaced
+        // 4500) and at 9 ms does not end slow start, at 10 ms it does.
+        let (mut c, mut w) = slow_start_at_16();
+        for k in 1..=9 {
+            c.pkts_acked(&mut w, &AckSample { paced: true, ..sample(100_000 + 1000 * k, 9000, 1000 * k, 0) });
+        }
+        assert_eq!(w.ssthresh, INFINITE_SSTHRESH);
+        c.pkts_acked(&mut w, &AckSample { paced: true, ..sample(110_000, 9000, 10_000, 0) });
+        assert_eq!((w.ssthresh, c.found), (16, true));
     }
 
     #[test]

@@ -163,6 +163,8 @@ pub struct AckSample {
     pub snd_nxt: u32,
     /// `sk_pacing_rate`, bytes per second.
     pub pacing_rate: u64,
+    /// `sk_pacing_status != SK_PACING_NONE`: the socket's packets are paced (by `fq`).
+    pub paced: bool,
 }
 
 /// `struct tcp_congestion_ops`, the hooks the model calls.

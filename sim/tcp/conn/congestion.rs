@@ -101,6 +101,7 @@ impl Conn {
             snd_una: self.snd_una,
             snd_nxt: self.snd_nxt,
             pacing_rate: self.pacing_rate,
+            paced: self.is_paced(),
         };
         self.ca.pkts_acked(&mut self.cwnd, &sample);
     }
@@ -117,7 +118,8 @@ impl Conn {
 
     /// `tcp_update_pacing_rate`: 200 % of cwnd·mss/srtt in slow start (below half of
     /// ssthresh), 120 % after (`tcp_pacing_ss_ratio`, `tcp_pacing_ca_ratio`), bytes per
-    /// second. Only HyStart reads it: nothing paces without the `fq` qdisc.
+    /// second: the skb size (`tcp_tso_autosize`), HyStart, and under `fq` the departure times
+    /// ([`pacing`](super::pacing)).
     pub(super) fn update_pacing_rate(&mut self) {
         let ratio: u64 = if self.cwnd.cwnd < self.cwnd.ssthresh / 2 { 200 } else { 120 };
         let mut rate = self.mss as u64 * ((1_000_000 / 100) << 3) * ratio * self.cwnd.cwnd.max(self.packets_out()) as u64;

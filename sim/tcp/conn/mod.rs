@@ -42,6 +42,7 @@ mod ecn;
 mod fastopen;
 mod input;
 mod output;
+pub mod pacing;
 mod rare;
 mod rcvmem;
 mod recovery;

@@ -232,7 +232,7 @@ impl Conn {
                 self.sndq.mark_push_at(self.seq_off(end));
             }
             // tcp_write_wakeup sets PSH on what it sends.
-            self.send_new(now, len, fin, true, true, out);
+            self.send_new(now, len, fin, true, out);
             // tcp_event_new_data_sent → tcp_check_space.
             self.check_space(now);
         } else {
@@ -376,9 +376,16 @@ impl Conn {
         seq.wrapping_add(len).wrapping_add(fin as u32)
     }
 
-    /// New data at `snd_nxt` (`tcp_event_new_data_sent`): one segment, the last of its skb
+    /// New data at `snd_nxt` in an skb of its own (a probe's, a loss probe's).
+    pub(super) fn send_new(&mut self, now: SimTime, len: u32, fin: bool, push: bool, out: &mut Vec<Segment>) {
+        let skb = self.edt_begin(now, out);
+        self.send_segment(now, len, fin, push, true, out);
+        self.edt_end(skb, now, out);
+    }
+
+    /// One segment of new data at `snd_nxt` (`tcp_event_new_data_sent`), the last of its skb
     /// when `last`.
-    pub(super) fn send_new(&mut self, now: SimTime, len: u32, fin: bool, push: bool, last: bool, out: &mut Vec<Segment>) {
+    fn send_segment(&mut self, now: SimTime, len: u32, fin: bool, push: bool, last: bool, out: &mut Vec<Segment>) {
         let prior_packets = self.packets_out();
         let seq = self.snd_nxt;
         let end = self.xmit(now, seq, len, fin, push, out);
@@ -413,9 +420,11 @@ impl Conn {
             self.retrans_try_collapse(seq, wnd_end, fin_seq);
         }
         let mut at = seq;
+        let skb = self.edt_begin(now, out);
         for i in 1..=n {
             at = self.resend_segment(now, at, n > 1 && i == n, out);
         }
+        self.edt_end(skb, now, out);
         n
     }
 
@@ -522,6 +531,9 @@ impl Conn {
                 rwnd_limited = !self.snd_wnd_test(self.snd_nxt, skb_end);
                 break;
             }
+            if self.small_queue_check(segs * self.mss) {
+                break;
+            }
             // `if (unlikely(tcp_transmit_skb(sk, skb, 1, gfp))) break;`: a local drop leaves
             // the skb at the send head, unsent; with nothing in flight the probe timer below
             // retries it (`tcp_check_probe_timer`).
@@ -568,10 +580,12 @@ impl Conn {
         if seq_lt(end, skb_end) {
             self.sndq.split(self.seq_off(end));
         }
+        let skb = self.edt_begin(now, out);
         for i in 1..=segs {
             let (len, fin) = self.next_segment(self.snd_nxt, skb_end);
-            self.send_new(now, len, fin, segs > 1 && i == segs, i == segs, out);
+            self.send_segment(now, len, fin, segs > 1 && i == segs, i == segs, out);
         }
+        self.edt_end(skb, now, out);
         // tcp_event_new_data_sent → tcp_check_space, once per skb sent.
         self.check_space(now);
     }

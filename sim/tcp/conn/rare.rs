@@ -6,7 +6,8 @@
 //! 14: memory per idle connection, and the cache misses of large connection slots). A new
 //! field belongs here when its default is a constant (not `iss`, not `now`) and an idle
 //! connection returns to it; a field every segment or timer reads belongs in
-//! [`Conn`](super::Conn) itself.
+//! [`Conn`](super::Conn) itself. One exception: the state of an opt-in feature that only
+//! the sockets using it hold (fq's pacing), which then keep the box.
 
 use crate::tcp::mib::MibCounts;
 use crate::tcp::state::{Cause, TcpState};
@@ -43,6 +44,9 @@ pub(super) struct RareState {
     /// `last_oow_ack_time`: when an out-of-window segment was last answered, in ms (a 1 kHz
     /// jiffy clock); 0 = never.
     pub last_oow_ack_ms: u32,
+    /// Departure stamps and TCP Small Queues, while the socket sends through `fq`
+    /// ([`pacing`](super::pacing)).
+    pub pacing: Option<super::pacing::Pacing>,
 }
 
 /// Every field at its default: what an absent box reads as.
@@ -60,6 +64,7 @@ static IDLE: RareState = RareState {
     total_rto: 0,
     probes_out: 0,
     last_oow_ack_ms: 0,
+    pacing: None,
 };
 
 /// [`RareState`], boxed while any field is off its default.

@@ -486,8 +486,10 @@ impl Conn {
     /// sending too bigs TSO packets"), while `retrans_out < lost_out`: every lost skb
     /// retransmitted (the loss probe's skb is not in `retrans_out`, `tcp_send_loss_probe`
     /// calling `__tcp_retransmit_skb` alone). The RTO restarts when the head goes out,
-    /// unless the reordering timer is pending. No pacing (`tcp_pacing_check`) nor qdisc
-    /// (`tcp_small_queue_check`): neither is modelled.
+    /// unless the reordering timer is pending. Neither `tcp_pacing_check` (internal pacing,
+    /// `SK_PACING_NEEDED`) nor, under `fq`, this loop's `tcp_small_queue_check(sk, skb, 1)`
+    /// (twice the new-data limit) is modelled: retransmissions are stamped and held by the
+    /// qdisc ([`pacing`](super::pacing)) but never wait for room in it.
     pub(super) fn xmit_retransmit_queue(&mut self, now: SimTime, out: &mut Vec<Segment>) {
         let max_segs = self.tso_segs();
         while self.packets_in_flight() < self.cwnd.cwnd && self.rtx_skbs.retrans_out() < self.rtx_skbs.lost_out() {

@@ -280,7 +280,7 @@ impl Conn {
             if self.snd_nxt != self.write_seq && crate::tcp::segment::seq_le(new_end, wnd_end) {
                 // tcp_write_xmit(push_one = 2): one segment past the congestion window
                 // (tcp_event_new_data_sent → tcp_check_space).
-                self.send_new(now, new_len, new_fin, false, true, out);
+                self.send_new(now, new_len, new_fin, false, out);
                 self.check_space(now);
             } else if let Some(last) = self.rtx_skbs.last_start(self.snd_una) {
                 self.rtx_skbs.split_last();
