@@ -34,13 +34,12 @@ const BUILT_IN: [(&str, &str, &str); 8] = [
 ];
 
 /// Sysctls whose feature is reached only through script constructs reported unsupported
-/// on their own (the Fast Open server's key, ECN options, the share of cwnd one TSO skb may
-/// defer for, `tcp_tso_should_defer`, which the model does not do; `tcp_fack` is a no-op
-/// since Linux 4.15). Any value is accepted.
-const INERT: [&str; 5] = [
+/// on their own (ECN options, the share of cwnd one TSO skb may defer for,
+/// `tcp_tso_should_defer`, which the model does not do; `tcp_fack` is a no-op since Linux
+/// 4.15). Any value is accepted.
+const INERT: [&str; 4] = [
     "tcp_fack",
     "tcp_ecn_option",
-    "tcp_fastopen_key",
     "tcp_tso_win_divisor",
     "tcp_metrics",
 ];
