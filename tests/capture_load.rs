@@ -95,7 +95,7 @@ fn a_serial_server_answers_six_requests_in_turn_on_the_kernel_as_in_the_model() 
 /// 10 s a request, backlog 128, accepting in batches of 29, and two waves of ab on loopback.
 /// The first wave (130 connections, 1 ms apart) fills the accept queue: two requests complete
 /// (at 10 s and 20 s), the rest are still waiting when the run ends, on the kernel as in the
-/// model, and the server accepts the same connections. The second wave (200 at 9.5 s) is what
+/// model, and the server accepts the same batches. The second wave (200 at 9.5 s) is what
 /// the seed saw: SYNs dropped and retransmitted, SYN-ACKs, requests retransmitted into a full
 /// queue, then RSTs: every failure is ECONNRESET and the first comes once the listener has
 /// given up on the requests it held (after 23 s, as the model's at 23.8 s). How many fail
@@ -111,7 +111,13 @@ fn the_seeds_ab_reset_happens_on_the_kernel_as_the_model_answers() {
     let (model, kernel) = (simulate(&sc), on_kernel(&sc, "seed"));
     let (m1, k1) = (ab(&model, 1), ab(&kernel, 1));
     assert_eq!((k1.completed, k1.failed, k1.not_finished), (m1.completed, m1.failed, m1.not_finished), "{k1:#?}");
-    assert_eq!((server(&kernel).accepted, server(&kernel).served), (server(&model).accepted, server(&model).served));
+    // The model's server accepts 59: the first connection at once, then a batch of 29 after
+    // each 10 s request. The kernel's first batch also takes a second connection when that
+    // one (1 ms later) is queued before the server's thread first runs: 59 or 60.
+    let (ka, ma) = (server(&kernel).accepted, server(&model).accepted);
+    assert_eq!(ma, 1 + 29 + 29);
+    assert!((ma..=ma + 1).contains(&ka), "kernel accepted {ka}");
+    assert_eq!(server(&kernel).served, server(&model).served);
     for (who, a) in [("model", ab(&model, 2)), ("kernel", ab(&kernel, 2))] {
         assert!(a.failed > 0 && a.failed_by_errno.keys().all(|e| e == "ECONNRESET"), "{who}: {a:#?}");
         let first = a.first_failure.as_ref().expect("a first failure").t_ns;

@@ -154,10 +154,10 @@ fn host_prefix(addr: IpAddr) -> String {
     format!("{addr}/{}", if addr.is_ipv6() { 128 } else { 32 })
 }
 
-/// `ip addr add PREFIX dev IFACE`; an IPv6 address skips duplicate address detection
+/// `ip addr add PREFIX dev IFACE` (arguments for [`in_ns`]); an IPv6 address skips duplicate address detection
 /// (`nodad`), which would hold it tentative, unusable, for a second after the link is up.
 fn addr_add<'a>(prefix: &'a str, iface: &'a str) -> Vec<&'a str> {
-    let mut args = vec!["addr", "add", prefix, "dev", iface];
+    let mut args = vec!["ip", "addr", "add", prefix, "dev", iface];
     if prefix.contains(':') {
         args.push("nodad");
     }
