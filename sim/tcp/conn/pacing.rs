@@ -130,15 +130,17 @@ impl Conn {
     /// retransmission queue holds at most one skb
     /// (`tcp_rtx_queue_empty_or_single_skb`): no completion would come to resume it.
     pub(super) fn small_queue_check(&mut self, len: u32) -> bool {
-        let single_skb = self.rtx_skbs.end_of(self.snd_una).is_none_or(|end| end == self.snd_nxt);
         let rate = self.pacing_rate;
-        let Some(p) = self.pacing_mut() else { return false };
         let limit = (2 * u64::from(SKB_OVERHEAD + len)).max(rate >> 10);
-        // `refcount_read(&sk->sk_wmem_alloc) > limit`, the count starting at 1.
-        if p.held < limit || single_skb {
+        // `refcount_read(&sk->sk_wmem_alloc) > limit`, the count starting at 1; a socket
+        // without fq holds nothing (and pays for no lookup on its segment path).
+        let over = self.pacing_mut().is_some_and(|p| p.held >= limit);
+        if !over || self.rtx_skbs.end_of(self.snd_una).is_none_or(|end| end == self.snd_nxt) {
             return false;
         }
-        p.throttled = true;
+        if let Some(p) = self.pacing_mut() {
+            p.throttled = true;
+        }
         true
     }
 
